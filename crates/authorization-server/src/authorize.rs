@@ -1,0 +1,592 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, OIDC Core §3.1.2) as a pipeline of named checks,
+//! one rule each, in order. Until client and redirect URI are verified, errors are shown as a page;
+//! after that they go back to the client with `state` and `iss` (RFC 9207).
+
+use actix_web::HttpMessage;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::InteractionId;
+use domain::web::BrowserId;
+use serde::{Deserialize, Serialize};
+use store::clients::Client;
+use store::interactions::NewInteraction;
+
+use crate::AuthorizationServer;
+use crate::errors::OAuthError;
+use crate::pages::error_page;
+use crate::params::{Params, is_form};
+
+/// The validated request, kept with the interaction until the login completes. Private to this crate.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub max_age: Option<i64>,
+    pub acr_values: Option<String>,
+}
+
+/// Scopes this provider knows; others are ignored, which RFC 6749 §3.3 allows.
+pub const SUPPORTED_SCOPES: [&str; 2] = ["openid", "email"];
+const MAX_PARAM: usize = 2048;
+
+/// A failure before the redirect URI is trusted: shown to the user, never redirected.
+struct PageError(&'static str, &'static str);
+
+/// Where errors go once the client and its redirect URI are verified.
+pub(crate) struct Redirector<'a> {
+    pub redirect_uri: &'a str,
+    pub state: Option<&'a str>,
+    pub issuer: &'a str,
+}
+
+impl Redirector<'_> {
+    /// `redirect_uri` with the response parameters added to its query (RFC 6749 §4.1.2, keeping any
+    /// registered query), plus `state` and `iss` (RFC 9207 §2).
+    pub fn url(&self, params: &[(&str, &str)]) -> String {
+        let mut url = match url::Url::parse(self.redirect_uri) {
+            Ok(u) => u,
+            Err(_) => return self.redirect_uri.to_owned(),
+        };
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in params {
+                q.append_pair(k, v);
+            }
+            if let Some(state) = self.state {
+                q.append_pair("state", state);
+            }
+            q.append_pair("iss", self.issuer);
+        }
+        url.to_string()
+    }
+
+    pub fn error(&self, err: OAuthError) -> HttpResponse {
+        see_other(&self.url(&[("error", err.error), ("error_description", err.description)]))
+    }
+}
+
+pub(crate) fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+pub async fn authorize_get(req: HttpRequest, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    let params = Params::parse(req.query_string().as_bytes());
+    authorize(&req, &srv, params).await
+}
+
+pub async fn authorize_post(
+    req: HttpRequest,
+    body: web::Bytes,
+    srv: web::Data<AuthorizationServer>,
+) -> HttpResponse {
+    if !is_form(&req) {
+        return error_page(
+            &srv.tera,
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The sign-in request was not sent as a form.",
+        );
+    }
+    authorize(&req, &srv, Params::parse(&body)).await
+}
+
+async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params) -> HttpResponse {
+    let checked = match check_params(&params) {
+        Ok(()) => check_client(srv, &params).await,
+        Err(e) => Err(e),
+    };
+    let client = match checked {
+        Ok(c) => c,
+        Err(PageError(title, msg)) => {
+            return error_page(&srv.tera, StatusCode::BAD_REQUEST, title, msg);
+        }
+    };
+    let redirect_uri = match check_redirect_uri(&client, &params) {
+        Ok(uri) => uri,
+        Err(PageError(title, msg)) => {
+            return error_page(&srv.tera, StatusCode::BAD_REQUEST, title, msg);
+        }
+    };
+    let back = Redirector {
+        redirect_uri,
+        state: params.get("state"),
+        issuer: &srv.config.issuer,
+    };
+    let checked = check_request_object(&params)
+        .and_then(|()| check_response_type(&params))
+        .and_then(|()| check_response_mode(&params))
+        .and_then(|()| check_scope(&params))
+        .and_then(|scope| Ok((scope, check_pkce(&client, &params)?)))
+        .and_then(|v| Ok((v, check_max_age(&params)?)))
+        .and_then(|v| check_prompt(&params).map(|()| v));
+    let ((scope, code_challenge), max_age) = match checked {
+        Ok(v) => v,
+        Err(e) => return back.error(e),
+    };
+    let request = AuthorizationRequest {
+        client_id: client.id.to_string(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope,
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge,
+        max_age,
+        acr_values: params.get("acr_values").map(str::to_owned),
+    };
+    match start_interaction(req, srv, &client, request, params.get("login_hint")).await {
+        Ok(id) => see_other(&format!("/login/{id}")),
+        Err(e) => back.error(e),
+    }
+}
+
+/// RFC 6749 §3.1: parameters must not repeat; oversized values are refused before any lookup.
+fn check_params(params: &Params) -> Result<(), PageError> {
+    if params.duplicated {
+        return Err(PageError(
+            "Invalid request",
+            "The sign-in request repeats a parameter.",
+        ));
+    }
+    if [
+        "client_id",
+        "redirect_uri",
+        "state",
+        "nonce",
+        "login_hint",
+        "scope",
+    ]
+    .iter()
+    .any(|k| params.get(k).is_some_and(|v| v.len() > MAX_PARAM))
+    {
+        return Err(PageError(
+            "Invalid request",
+            "The sign-in request is too large.",
+        ));
+    }
+    Ok(())
+}
+
+/// The client must be registered. RFC 6749 §4.1.2.1: an unknown client gets a page, not a redirect.
+async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Client, PageError> {
+    const UNKNOWN: PageError = PageError(
+        "Unknown application",
+        "The application that sent you here is not registered with this sign-in service.",
+    );
+    let id = params
+        .get("client_id")
+        .and_then(domain::ClientId::parse)
+        .ok_or(UNKNOWN)?;
+    match srv.store.client(&id).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(UNKNOWN),
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            Err(PageError(
+                "Something went wrong",
+                "The sign-in service could not handle this request. Please try again in a moment.",
+            ))
+        }
+    }
+}
+
+/// The redirect URI must be present and equal, character for character, to a registered one
+/// (OIDC Core §3.1.2.1 requires it; RFC 9700 §2.1 requires exact string matching).
+fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str, PageError> {
+    let given = params.get("redirect_uri").ok_or(PageError(
+        "Invalid request",
+        "The sign-in request has no redirect URI.",
+    ))?;
+    if client.redirect_uris.iter().any(|r| r == given) {
+        Ok(given)
+    } else {
+        Err(PageError(
+            "Invalid redirect",
+            "The application asked to send you to an address it has not registered. For your safety, you were not sent there.",
+        ))
+    }
+}
+
+/// OIDC Core §6: `request` and `request_uri` are not supported and say so with their own codes.
+fn check_request_object(params: &Params) -> Result<(), OAuthError> {
+    if params.has("request") {
+        return Err(OAuthError::new(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
+    }
+    if params.has("request_uri") {
+        return Err(OAuthError::new(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
+    }
+    Ok(())
+}
+
+/// Only the authorization code flow (RFC 9700 §2.1.2: no implicit grant).
+fn check_response_type(params: &Params) -> Result<(), OAuthError> {
+    match params.get("response_type") {
+        Some("code") => Ok(()),
+        None => Err(OAuthError::new(
+            "invalid_request",
+            "response_type is required",
+        )),
+        Some(_) => Err(OAuthError::new(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        )),
+    }
+}
+
+fn check_response_mode(params: &Params) -> Result<(), OAuthError> {
+    match params.get("response_mode") {
+        None | Some("query") => Ok(()),
+        Some(_) => Err(OAuthError::new(
+            "invalid_request",
+            "only response_mode=query is supported",
+        )),
+    }
+}
+
+/// OIDC Core §3.1.2.1: `openid` is required. Unknown scopes are dropped, not refused.
+fn check_scope(params: &Params) -> Result<Vec<String>, OAuthError> {
+    let requested: Vec<&str> = params
+        .get("scope")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if !requested.contains(&"openid") {
+        return Err(OAuthError::new(
+            "invalid_scope",
+            "the openid scope is required",
+        ));
+    }
+    let mut scope: Vec<String> = Vec::new();
+    for s in SUPPORTED_SCOPES {
+        if requested.contains(&s) {
+            scope.push(s.to_owned());
+        }
+    }
+    Ok(scope)
+}
+
+/// RFC 7636 with RFC 9700 §2.1.1: S256 only (`plain` refused); required for public clients,
+/// honoured for confidential ones. A method without a challenge is malformed.
+fn check_pkce(client: &Client, params: &Params) -> Result<Option<String>, OAuthError> {
+    let challenge = params.get("code_challenge");
+    match (challenge, params.get("code_challenge_method")) {
+        (None, Some(_)) => Err(OAuthError::new(
+            "invalid_request",
+            "code_challenge_method without code_challenge",
+        )),
+        (None, None) if client.is_public => Err(OAuthError::new(
+            "invalid_request",
+            "PKCE with S256 is required for public clients",
+        )),
+        (None, None) => Ok(None),
+        (Some(_), None | Some("plain")) => Err(OAuthError::new(
+            "invalid_request",
+            "only code_challenge_method=S256 is supported",
+        )),
+        (Some(_), Some(m)) if m != "S256" => Err(OAuthError::new(
+            "invalid_request",
+            "only code_challenge_method=S256 is supported",
+        )),
+        // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
+        (Some(c), Some(_))
+            if c.len() != 43
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Err(OAuthError::new(
+                "invalid_request",
+                "code_challenge is not a valid S256 challenge",
+            ))
+        }
+        (Some(c), Some(_)) => Ok(Some(c.to_owned())),
+    }
+}
+
+/// OIDC Core §3.1.2.1: `max_age` is a non-negative number of seconds.
+fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
+    params
+        .get("max_age")
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or(OAuthError::new(
+                    "invalid_request",
+                    "max_age must be a non-negative integer",
+                ))
+        })
+        .transpose()
+}
+
+/// OIDC Core §3.1.2.1 `prompt`. `none` combined with anything is invalid. No login is reused yet
+/// (single sign-on arrives with issue 3), so `prompt=none` can only answer `login_required`.
+fn check_prompt(params: &Params) -> Result<(), OAuthError> {
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if prompts
+        .iter()
+        .any(|p| !["none", "login", "consent", "select_account"].contains(p))
+    {
+        return Err(OAuthError::new("invalid_request", "unknown prompt value"));
+    }
+    if prompts.contains(&"none") {
+        if prompts.len() > 1 {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+        return Err(OAuthError::new("login_required", "the user must sign in"));
+    }
+    Ok(())
+}
+
+/// Stores the validated request as an interaction bound to this browser and hands the user to the login pages.
+async fn start_interaction(
+    req: &HttpRequest,
+    srv: &AuthorizationServer,
+    client: &Client,
+    request: AuthorizationRequest,
+    login_hint: Option<&str>,
+) -> Result<InteractionId, OAuthError> {
+    let browser = browser_hash(req, srv)?;
+    let now = srv.clock.now();
+    let id = InteractionId::generate();
+    let new = NewInteraction {
+        id: id.clone(),
+        client_id: client.id.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        login_hint: login_hint.filter(|h| h.len() <= 254).map(str::to_owned),
+        request: serde_json::to_string(&request)
+            .map_err(|e| crate::errors::internal("request encode", &e))?,
+        browser_hash: browser,
+        created_at: now,
+        expires_at: now + srv.config.interaction_ttl,
+    };
+    srv.store
+        .insert_interaction(new)
+        .await
+        .map_err(|e| crate::errors::internal("interaction insert", &e))?;
+    Ok(id)
+}
+
+pub(crate) fn browser_hash(
+    req: &HttpRequest,
+    srv: &AuthorizationServer,
+) -> Result<Vec<u8>, OAuthError> {
+    let ext = req.extensions();
+    let browser = ext.get::<BrowserId>().ok_or_else(|| {
+        tracing::error!("the browser-id middleware is not mounted");
+        crate::errors::SERVER_ERROR
+    })?;
+    Ok(srv.hasher.hash("browser", browser.0.expose()).0)
+}
+
+/// `GET /authorize/resume/{interaction}`: the connection has completed the login. In the browser
+/// that started it, and only once, start a session and send the code to the client.
+pub async fn resume(
+    req: HttpRequest,
+    path: web::Path<String>,
+    srv: web::Data<AuthorizationServer>,
+) -> HttpResponse {
+    let expired = || {
+        error_page(
+            &srv.tera,
+            StatusCode::BAD_REQUEST,
+            "Sign-in expired",
+            "This sign-in is finished or has expired. Go back to the application and sign in again.",
+        )
+    };
+    let Some(id) = InteractionId::parse(&path) else {
+        return expired();
+    };
+    let (interaction, request) = match srv.store.interaction(&id).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return expired(),
+        Err(e) => return server_error_page(&srv, "interaction lookup", &e),
+    };
+    let Ok(browser) = browser_hash(&req, &srv) else {
+        return server_error_page(&srv, "browser id", &crate::keys::KeyError::Sign);
+    };
+    if !domain::secret::constant_time_eq(&browser, &interaction.browser_hash) {
+        return error_page(
+            &srv.tera,
+            StatusCode::FORBIDDEN,
+            "Different browser",
+            "This sign-in was started in another browser. Finish it there, or start again here from the application.",
+        );
+    }
+    let Some(result) = interaction.result.clone() else {
+        return expired();
+    };
+    let Ok(request) = serde_json::from_str::<AuthorizationRequest>(&request) else {
+        return expired();
+    };
+    let now = srv.clock.now();
+    match srv.store.resume_interaction(&id, now).await {
+        Ok(true) => {}
+        Ok(false) => return expired(),
+        Err(e) => return server_error_page(&srv, "interaction resume", &e),
+    }
+    let back = Redirector {
+        redirect_uri: &request.redirect_uri,
+        state: request.state.as_deref(),
+        issuer: &srv.config.issuer,
+    };
+    match crate::grant::issue_code(&srv, &request, &result, now).await {
+        Ok((code, cookie)) => {
+            let mut resp = see_other(&back.url(&[("code", &code)]));
+            if let Err(e) = resp.add_cookie(&cookie) {
+                tracing::error!(error = %e, "session cookie could not be set");
+            }
+            resp
+        }
+        Err(e) => back.error(e),
+    }
+}
+
+fn server_error_page(
+    srv: &AuthorizationServer,
+    context: &'static str,
+    err: &dyn std::error::Error,
+) -> HttpResponse {
+    crate::errors::internal(context, err);
+    error_page(
+        &srv.tera,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The sign-in service could not finish this request. Please try again in a moment.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(public: bool) -> Client {
+        Client {
+            id: domain::ClientId::generate(),
+            name: "t".into(),
+            secret_hash: None,
+            is_public: public,
+            redirect_uris: vec!["https://a.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            id_token_alg: "RS256".into(),
+            created_at: 0,
+        }
+    }
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn pkce_rules() {
+        let p = |q: &str| Params::parse(q.as_bytes());
+        let s256 = format!("code_challenge={CHALLENGE}&code_challenge_method=S256");
+        assert_eq!(
+            check_pkce(&client(true), &p(&s256)).unwrap().as_deref(),
+            Some(CHALLENGE)
+        );
+        assert!(
+            check_pkce(&client(true), &p("")).is_err(),
+            "public clients need PKCE"
+        );
+        assert_eq!(check_pkce(&client(false), &p("")).unwrap(), None);
+        assert!(
+            check_pkce(
+                &client(false),
+                &p(&format!(
+                    "code_challenge={CHALLENGE}&code_challenge_method=plain"
+                ))
+            )
+            .is_err()
+        );
+        assert!(
+            check_pkce(&client(false), &p(&format!("code_challenge={CHALLENGE}"))).is_err(),
+            "plain by default"
+        );
+        assert!(check_pkce(&client(false), &p("code_challenge_method=S256")).is_err());
+        assert!(
+            check_pkce(
+                &client(false),
+                &p("code_challenge=short&code_challenge_method=S256")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn redirect_uri_must_match_exactly() {
+        let c = client(false);
+        for bad in [
+            "https://a.example/cb/",
+            "https://A.example/cb",
+            "https://a.example/cb?x=1",
+            "https://a.example/cb#f",
+            "https://a.example:444/cb",
+            "http://a.example/cb",
+        ] {
+            let params = Params::parse(
+                format!(
+                    "redirect_uri={}",
+                    url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>()
+                )
+                .as_bytes(),
+            );
+            assert!(check_redirect_uri(&c, &params).is_err(), "{bad} accepted");
+        }
+        assert!(
+            check_redirect_uri(
+                &c,
+                &Params::parse(b"redirect_uri=https%3A%2F%2Fa.example%2Fcb")
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn responses_carry_state_and_iss_and_keep_registered_query() {
+        let r = Redirector {
+            redirect_uri: "https://a.example/cb?tenant=1",
+            state: Some("s t"),
+            issuer: "https://id.example",
+        };
+        assert_eq!(
+            r.url(&[("code", "abc")]),
+            "https://a.example/cb?tenant=1&code=abc&state=s+t&iss=https%3A%2F%2Fid.example"
+        );
+    }
+
+    #[test]
+    fn prompt_none_cannot_be_combined() {
+        assert_eq!(
+            check_prompt(&Params::parse(b"prompt=none+login"))
+                .unwrap_err()
+                .error,
+            "invalid_request"
+        );
+        assert_eq!(
+            check_prompt(&Params::parse(b"prompt=none"))
+                .unwrap_err()
+                .error,
+            "login_required"
+        );
+        assert!(check_prompt(&Params::parse(b"prompt=login")).is_ok());
+    }
+}

@@ -1,0 +1,128 @@
+//! OpenID Provider metadata (OIDC Discovery §3) and the JWKS (RFC 7517 §5).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use domain::Acr;
+use openidconnect::core::{
+    CoreClaimName, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
+    CoreResponseType, CoreSubjectIdentifierType,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySet,
+    JsonWebKeySetUrl, ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::AuthorizationServer;
+use crate::authorize::SUPPORTED_SCOPES;
+use crate::keys::Alg;
+
+/// Metadata fields openidconnect's core type does not have.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ExtraMetadata {
+    /// RFC 7636 via RFC 8414 §2: only S256.
+    code_challenge_methods_supported: Vec<String>,
+    /// RFC 9207 §3: every authorization response carries `iss`.
+    authorization_response_iss_parameter_supported: bool,
+}
+impl AdditionalProviderMetadata for ExtraMetadata {}
+
+type Metadata = ProviderMetadata<
+    ExtraMetadata,
+    openidconnect::core::CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    openidconnect::core::CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// Builds the metadata once; every URL is under the issuer.
+pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> {
+    let c = &srv.config;
+    let url = |p: &str| c.endpoint(p);
+    let meta = Metadata::new(
+        IssuerUrl::new(c.issuer.clone()).map_err(|e| e.to_string())?,
+        AuthUrl::new(url("/authorize")).map_err(|e| e.to_string())?,
+        JsonWebKeySetUrl::new(url("/jwks.json")).map_err(|e| e.to_string())?,
+        vec![ResponseTypes::new(vec![CoreResponseType::Code])],
+        vec![CoreSubjectIdentifierType::Public],
+        Alg::ALL.iter().map(|a| a.core()).collect(),
+        ExtraMetadata {
+            code_challenge_methods_supported: vec!["S256".into()],
+            authorization_response_iss_parameter_supported: true,
+        },
+    )
+    .set_token_endpoint(Some(
+        TokenUrl::new(url("/token")).map_err(|e| e.to_string())?,
+    ))
+    .set_userinfo_endpoint(Some(
+        UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?,
+    ))
+    .set_scopes_supported(Some(
+        SUPPORTED_SCOPES
+            .iter()
+            .map(|s| Scope::new((*s).to_owned()))
+            .collect(),
+    ))
+    .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
+    .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
+    .set_acr_values_supported(Some(
+        Acr::ALL
+            .iter()
+            .map(|a| AuthenticationContextClass::new(a.as_str().to_owned()))
+            .collect(),
+    ))
+    .set_token_endpoint_auth_methods_supported(Some(vec![
+        CoreClientAuthMethod::ClientSecretBasic,
+        CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::None,
+    ]))
+    .set_claims_supported(Some(
+        [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "at_hash",
+            "sid",
+            "email",
+            "email_verified",
+        ]
+        .iter()
+        .map(|c| CoreClaimName::new((*c).to_owned()))
+        .collect(),
+    ))
+    .set_request_parameter_supported(Some(false))
+    .set_request_uri_parameter_supported(Some(false))
+    .set_claims_parameter_supported(Some(false));
+    serde_json::to_value(&meta).map_err(|e| e.to_string())
+}
+
+pub async fn openid_configuration(srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(&srv.metadata)
+}
+
+pub async fn jwks(srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    let ring = srv.keys.ring();
+    let keys: Vec<CoreJsonWebKey> = ring
+        .published(srv.clock.now(), srv.config.key_retention())
+        .map(|k| k.jwk.clone())
+        .collect();
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .json(JsonWebKeySet::new(keys))
+}

@@ -1,0 +1,462 @@
+//! From a completed login to tokens: the session and code at resume, then the token endpoint
+//! (RFC 6749 §4.1.3) with PKCE (RFC 7636 §4.6) and ID token minting (OIDC Core §3.1.3).
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::LoginResult;
+use domain::secret::{constant_time_eq, random_token};
+use openidconnect::core::CoreGenderClaim;
+use openidconnect::{
+    AccessToken, AccessTokenHash, AdditionalClaims, Audience, AuthenticationContextClass,
+    AuthenticationMethodReference, EndUserEmail, IdTokenClaims, IssuerUrl, Nonce, StandardClaims,
+    SubjectIdentifier,
+};
+use serde::{Deserialize, Serialize};
+use store::grants::{AuthorizationCode, Redemption};
+use store::sessions::Session;
+
+use crate::AuthorizationServer;
+use crate::authorize::AuthorizationRequest;
+use crate::clients::{check_client_authentication, read_credentials};
+use crate::errors::{OAuthError, internal};
+use crate::keys::Alg;
+use crate::params::{Params, is_form};
+
+const CODE_PURPOSE: &str = "authorization-code";
+const SESSION_PURPOSE: &str = "session";
+
+/// The name of the session cookie: `__Host-` prefixed under https (RFC 6265bis §4.1.3.2), which
+/// pins it to this host, path `/`, and `Secure`.
+pub fn session_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-ostiary-session"
+    } else {
+        "ostiary-session"
+    }
+}
+
+/// Starts a fresh session (a new id on every login, so a planted id is never promoted) and stores
+/// a single-use code bound to client, redirect URI and PKCE challenge.
+pub(crate) async fn issue_code(
+    srv: &AuthorizationServer,
+    request: &AuthorizationRequest,
+    login: &LoginResult,
+    now: i64,
+) -> Result<(String, Cookie<'static>), OAuthError> {
+    let session_secret = random_token(32);
+    let amr = serde_json::to_string(&login.amr).map_err(|e| internal("amr encode", &e))?;
+    let session = Session {
+        id_hash: srv.hasher.hash(SESSION_PURPOSE, &session_secret).0,
+        sid: random_token(16),
+        user_id: login.user_id.clone(),
+        amr: amr.clone(),
+        acr: login.acr.as_str().to_owned(),
+        auth_time: login.auth_time.0,
+        created_at: now,
+        expires_at: now + srv.config.session_ttl,
+    };
+    srv.store
+        .insert_session(&session)
+        .await
+        .map_err(|e| internal("session insert", &e))?;
+
+    let code = random_token(32);
+    let record = AuthorizationCode {
+        code_hash: srv.hasher.hash(CODE_PURPOSE, &code).0,
+        grant_id: random_token(16),
+        client_id: domain::ClientId::parse(&request.client_id)
+            .ok_or(crate::errors::SERVER_ERROR)?,
+        redirect_uri: request.redirect_uri.clone(),
+        user_id: login.user_id.clone(),
+        sid: session.sid.clone(),
+        scope: request.scope.join(" "),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        amr,
+        acr: session.acr.clone(),
+        auth_time: session.auth_time,
+        created_at: now,
+        expires_at: now + srv.config.code_ttl,
+    };
+    srv.store
+        .insert_code(&record)
+        .await
+        .map_err(|e| internal("code insert", &e))?;
+
+    let https = srv.config.issuer.starts_with("https://");
+    let cookie = Cookie::build(session_cookie_name(https), session_secret)
+        .path("/")
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Lax)
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            srv.config.session_ttl,
+        ))
+        .finish();
+    Ok((code, cookie))
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    id_token: String,
+    scope: String,
+}
+
+/// `POST /token`.
+pub async fn token(
+    req: HttpRequest,
+    body: web::Bytes,
+    srv: web::Data<AuthorizationServer>,
+) -> HttpResponse {
+    match exchange(&req, &body, &srv).await {
+        Ok(resp) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(resp),
+        Err(e) => e.to_token_response(),
+    }
+}
+
+async fn exchange(
+    req: &HttpRequest,
+    body: &[u8],
+    srv: &AuthorizationServer,
+) -> Result<TokenResponse, OAuthError> {
+    if !is_form(req) {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let params = Params::parse(body);
+    if params.duplicated {
+        return Err(OAuthError::new(
+            "invalid_request",
+            "a parameter is repeated",
+        ));
+    }
+    let creds = read_credentials(req, &params)?;
+    let client = match domain::ClientId::parse(&creds.client_id) {
+        Some(id) => srv
+            .store
+            .client(&id)
+            .await
+            .map_err(|e| internal("client lookup", &e))?,
+        None => None,
+    };
+    check_client_authentication(client.as_ref(), &creds, &srv.hasher)?;
+    let client = client.ok_or(crate::errors::SERVER_ERROR)?;
+    match params.get("grant_type") {
+        Some("authorization_code") => {}
+        None => return Err(OAuthError::new("invalid_request", "grant_type is required")),
+        Some(_) => {
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                "only authorization_code is supported",
+            ));
+        }
+    }
+    let code = params
+        .get("code")
+        .ok_or(OAuthError::new("invalid_request", "code is required"))?;
+    let now = srv.clock.now();
+    const INVALID_GRANT: OAuthError = OAuthError::new(
+        "invalid_grant",
+        "the code is invalid, expired, or was already used",
+    );
+    if code.len() > 256 {
+        return Err(INVALID_GRANT);
+    }
+    let record = match srv
+        .store
+        .redeem_code(srv.hasher.hash(CODE_PURPOSE, code).0, now)
+        .await
+        .map_err(|e| internal("code redeem", &e))?
+    {
+        Redemption::Redeemed(r) => r,
+        Redemption::Replayed { client_id } => {
+            tracing::warn!(client = %client_id, "authorization code replayed; its grant and tokens were revoked");
+            return Err(INVALID_GRANT);
+        }
+        Redemption::Unknown => return Err(INVALID_GRANT),
+    };
+    // RFC 6749 §4.1.3: the code was issued to this client, is unexpired, and the redirect_uri is identical.
+    if record.client_id != client.id || record.expires_at <= now {
+        return Err(INVALID_GRANT);
+    }
+    if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    check_code_verifier(
+        record.code_challenge.as_deref(),
+        params.get("code_verifier"),
+    )?;
+    mint_tokens(srv, &client, &record, now).await
+}
+
+/// RFC 7636 §4.6 and RFC 9700 §2.1.1: a code issued with a challenge needs the matching verifier;
+/// a verifier for a code issued without a challenge is a downgrade attempt and is refused.
+pub fn check_code_verifier(
+    challenge: Option<&str>,
+    verifier: Option<&str>,
+) -> Result<(), OAuthError> {
+    const MISMATCH: OAuthError = OAuthError::new("invalid_grant", "PKCE verification failed");
+    match (challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => Err(OAuthError::new(
+            "invalid_grant",
+            "code_verifier sent for a code issued without code_challenge",
+        )),
+        (Some(_), None) => Err(OAuthError::new(
+            "invalid_grant",
+            "code_verifier is required",
+        )),
+        (Some(challenge), Some(verifier)) => {
+            // RFC 7636 §4.1: 43–128 characters of [A-Z a-z 0-9 - . _ ~].
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed =
+                URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+            if well_formed && constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+                Ok(())
+            } else {
+                Err(MISMATCH)
+            }
+        }
+    }
+}
+
+/// Claims of an RFC 9068 access token.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub client_id: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub scope: String,
+    pub auth_time: i64,
+    pub acr: String,
+}
+
+/// The `sid` claim (OIDC Front-Channel Logout §3 / Back-Channel Logout §2.4) beside the standard ones.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct SessionClaims {
+    sid: String,
+}
+impl AdditionalClaims for SessionClaims {}
+
+async fn mint_tokens(
+    srv: &AuthorizationServer,
+    client: &store::clients::Client,
+    code: &AuthorizationCode,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let ring = srv.keys.ring();
+    let at_key = ring.active(Alg::RS256).ok_or(crate::errors::SERVER_ERROR)?;
+    let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
+    let id_key = ring.active(alg).ok_or(crate::errors::SERVER_ERROR)?;
+
+    let jti = random_token(16);
+    let access_exp = now + srv.config.access_token_ttl;
+    let access = AccessClaims {
+        iss: srv.config.issuer.clone(),
+        sub: code.user_id.to_string(),
+        aud: srv.config.issuer.clone(),
+        client_id: client.id.to_string(),
+        exp: access_exp,
+        iat: now,
+        jti: jti.clone(),
+        scope: code.scope.clone(),
+        auth_time: code.auth_time,
+        acr: code.acr.clone(),
+    };
+    let access_token =
+        crate::jwt::sign(at_key, "at+jwt", &access).map_err(|e| internal("access token", &e))?;
+    srv.store
+        .record_token(
+            &jti,
+            &code.grant_id,
+            &client.id,
+            &code.user_id,
+            "access",
+            access_exp,
+        )
+        .await
+        .map_err(|e| internal("token record", &e))?;
+
+    let user = srv
+        .store
+        .user(&code.user_id)
+        .await
+        .map_err(|e| internal("user lookup", &e))?;
+    let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
+    let mut standard =
+        StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(code.user_id.to_string()));
+    if code.scope.split(' ').any(|s| s == "email")
+        && let Some(email) = user.as_ref().and_then(|u| u.email.as_ref())
+    {
+        standard = standard
+            .set_email(Some(EndUserEmail::new(email.to_string())))
+            .set_email_verified(user.as_ref().map(|u| u.email_verified));
+    }
+    let amr: Vec<String> = serde_json::from_str(&code.amr).unwrap_or_default();
+    let issuer = IssuerUrl::new(srv.config.issuer.clone()).map_err(|e| internal("issuer", &e))?;
+    let at_hash = AccessTokenHash::from_token(
+        &AccessToken::new(access_token.clone()),
+        &alg.core(),
+        &id_key.jwk,
+    )
+    .map_err(|e| internal("at_hash", &e))?;
+    let claims = IdTokenClaims::new(
+        issuer,
+        vec![Audience::new(client.id.to_string())],
+        time(now + srv.config.id_token_ttl)?,
+        time(now)?,
+        standard,
+        SessionClaims {
+            sid: code.sid.clone(),
+        },
+    )
+    .set_auth_time(Some(time(code.auth_time)?))
+    .set_nonce(code.nonce.clone().map(Nonce::new))
+    .set_auth_context_ref(Some(AuthenticationContextClass::new(code.acr.clone())))
+    .set_auth_method_refs(Some(
+        amr.into_iter()
+            .map(AuthenticationMethodReference::new)
+            .collect(),
+    ))
+    .set_access_token_hash(Some(at_hash));
+    let id_token =
+        crate::jwt::sign(id_key, "JWT", &claims).map_err(|e| internal("id token", &e))?;
+
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: srv.config.access_token_ttl,
+        id_token,
+        scope: code.scope.clone(),
+    })
+}
+
+/// `GET|POST /userinfo` (OIDC Core §5.3) with a bearer access token (RFC 6750 §2.1, §2.2).
+pub async fn userinfo(
+    req: HttpRequest,
+    body: web::Bytes,
+    srv: web::Data<AuthorizationServer>,
+) -> HttpResponse {
+    let from_header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_owned())
+        });
+    let from_body = (req.method() == actix_web::http::Method::POST && is_form(&req))
+        .then(|| Params::parse(&body).get("access_token").map(str::to_owned))
+        .flatten();
+    let token = match (from_header, from_body) {
+        (Some(t), None) | (None, Some(t)) => t,
+        // RFC 6750 §2: a client must not use more than one method.
+        (Some(_), Some(_)) => {
+            return bearer_error(actix_web::http::StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        (None, None) => {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"ostiary\""))
+                .finish();
+        }
+    };
+    let now = srv.clock.now();
+    let ring = srv.keys.ring();
+    let Some(claims) = crate::jwt::verify::<AccessClaims>(
+        &ring,
+        &token,
+        "at+jwt",
+        now,
+        srv.config.key_retention(),
+    ) else {
+        return bearer_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    if claims.iss != srv.config.issuer || claims.exp <= now {
+        return bearer_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    match srv.store.token_is_active(&claims.jti, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return bearer_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token");
+        }
+        Err(e) => return internal("token lookup", &e).to_token_response(),
+    }
+    let Some(user_id) = domain::UserId::parse(&claims.sub) else {
+        return bearer_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    let user = match srv.store.user(&user_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return bearer_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token");
+        }
+        Err(e) => return internal("user lookup", &e).to_token_response(),
+    };
+    let mut out = serde_json::json!({ "sub": user.id.to_string() });
+    if claims.scope.split(' ').any(|s| s == "email")
+        && let Some(email) = &user.email
+    {
+        out["email"] = serde_json::json!(email.as_str());
+        out["email_verified"] = serde_json::json!(user.email_verified);
+    }
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(out)
+}
+
+/// RFC 6750 §3: the error goes in `WWW-Authenticate`.
+fn bearer_error(status: actix_web::http::StatusCode, error: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((
+            header::WWW_AUTHENTICATE,
+            format!("Bearer realm=\"ostiary\", error=\"{error}\""),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "error": error }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7636_appendix_b_verifier_matches_its_challenge() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(check_code_verifier(Some(challenge), Some(verifier)).is_ok());
+        assert!(check_code_verifier(Some(challenge), Some(&verifier.replace('d', "e"))).is_err());
+        assert!(check_code_verifier(Some(challenge), None).is_err());
+        assert!(
+            check_code_verifier(None, Some(verifier)).is_err(),
+            "downgrade"
+        );
+        assert!(check_code_verifier(None, None).is_ok());
+        assert!(
+            check_code_verifier(Some(challenge), Some(challenge)).is_err(),
+            "plain"
+        );
+    }
+}

@@ -1,0 +1,57 @@
+//! JWS compact serialisation (RFC 7515 §7.1), signed through a cached [`SigningKey`]:
+//! `jsonwebtoken::encode` would re-parse the private key on every call.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::keys::{KeyError, KeyRing, SigningKey};
+
+/// `typ` is `JWT` for ID tokens and `at+jwt` for access tokens (RFC 9068 §2.1).
+pub fn sign<T: Serialize>(key: &SigningKey, typ: &str, claims: &T) -> Result<String, KeyError> {
+    let header = serde_json::json!({ "alg": key.alg.as_str(), "typ": typ, "kid": key.kid });
+    let mut out = URL_SAFE_NO_PAD.encode(header.to_string());
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?));
+    let sig = key.sign(out.as_bytes())?;
+    out.push('.');
+    out.push_str(&URL_SAFE_NO_PAD.encode(sig));
+    Ok(out)
+}
+
+#[derive(serde::Deserialize)]
+struct Header {
+    alg: String,
+    kid: String,
+    typ: Option<String>,
+}
+
+/// Verifies a token signed by one of our published keys and returns its claims. The header's `alg`
+/// must be the key's own algorithm (no `none`, no algorithm confusion, RFC 8725 §3.1).
+pub fn verify<T: DeserializeOwned>(
+    ring: &KeyRing,
+    token: &str,
+    typ: &str,
+    now: i64,
+    retention: i64,
+) -> Option<T> {
+    if token.len() > 16 * 1024 {
+        return None;
+    }
+    let mut parts = token.split('.');
+    let (h, p, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Header = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    let key = ring.verifying(&header.kid, now, retention)?;
+    if header.alg != key.alg.as_str() || !header.typ.is_some_and(|t| t.eq_ignore_ascii_case(typ)) {
+        return None;
+    }
+    let sig = URL_SAFE_NO_PAD.decode(s).ok()?;
+    if !key.verify(&token.as_bytes()[..h.len() + 1 + p.len()], &sig) {
+        return None;
+    }
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()
+}

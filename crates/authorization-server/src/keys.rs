@@ -1,0 +1,322 @@
+//! Signing keys: created on first start, sealed at rest under the master key, rotated by
+//! `ostiary keys rotate` (or a configured period). A retired key stays in the JWKS until every token
+//! it signed has expired, so verifiers never meet a `kid` they cannot resolve.
+
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, KeyPair as _};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::secret::{Sealer, random_token};
+use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+use store::Store;
+use store::keys::StoredKey;
+
+/// The JWS algorithms Ostiary signs with (RFC 7518 §3.1, RFC 8037 §3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Alg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 3] = [Alg::RS256, Alg::ES256, Alg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Alg> {
+        Alg::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    pub fn core(self) -> CoreJwsSigningAlgorithm {
+        match self {
+            Alg::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            Alg::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            Alg::EdDSA => CoreJwsSigningAlgorithm::EdDsa,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key generation failed")]
+    Generate,
+    #[error("signing key {0} cannot be opened: is this the master key that created it?")]
+    Open(String),
+    #[error("signing failed")]
+    Sign,
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+enum Pair {
+    Rsa(aws_lc_rs::rsa::KeyPair),
+    Ec(signature::EcdsaKeyPair),
+    Ed(signature::Ed25519KeyPair),
+}
+
+/// A parsed key, ready to sign without re-parsing (parsing an RSA key costs more than signing).
+pub struct SigningKey {
+    pub kid: String,
+    pub alg: Alg,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub jwk: CoreJsonWebKey,
+    public: Vec<u8>,
+    pair: Pair,
+}
+
+impl SigningKey {
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let rng = SystemRandom::new();
+        match &self.pair {
+            Pair::Rsa(kp) => {
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
+                    .map_err(|_| KeyError::Sign)?;
+                Ok(sig)
+            }
+            Pair::Ec(kp) => Ok(kp
+                .sign(&rng, message)
+                .map_err(|_| KeyError::Sign)?
+                .as_ref()
+                .to_vec()),
+            Pair::Ed(kp) => Ok(kp.sign(message).as_ref().to_vec()),
+        }
+    }
+
+    pub fn verify(&self, message: &[u8], sig: &[u8]) -> bool {
+        let alg: &dyn signature::VerificationAlgorithm = match self.alg {
+            Alg::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            Alg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
+            Alg::EdDSA => &signature::ED25519,
+        };
+        signature::UnparsedPublicKey::new(alg, &self.public)
+            .verify(message, sig)
+            .is_ok()
+    }
+}
+
+/// Creates a new key of `alg`, returned sealed for storage.
+pub fn generate_key(alg: Alg, sealer: &Sealer, now: i64) -> Result<StoredKey, KeyError> {
+    let rng = SystemRandom::new();
+    let pkcs8: Vec<u8> = match alg {
+        Alg::RS256 => aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .map_err(|_| KeyError::Generate)?
+            .as_der()
+            .map_err(|_| KeyError::Generate)?
+            .as_ref()
+            .to_vec(),
+        Alg::ES256 => signature::EcdsaKeyPair::generate_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &rng,
+        )
+        .map_err(|_| KeyError::Generate)?
+        .as_ref()
+        .to_vec(),
+        Alg::EdDSA => signature::Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| KeyError::Generate)?
+            .as_ref()
+            .to_vec(),
+    };
+    let kid = random_token(12);
+    let pair = parse_pair(alg, &pkcs8).map_err(|_| KeyError::Generate)?;
+    let jwk = public_jwk(alg, &kid, &pair);
+    Ok(StoredKey {
+        sealed_private: sealer.seal(kid.as_bytes(), &pkcs8),
+        kid,
+        alg: alg.as_str().to_owned(),
+        public_jwk: jwk.to_string(),
+        created_at: now,
+        retired_at: None,
+    })
+}
+
+fn parse_pair(alg: Alg, pkcs8: &[u8]) -> Result<Pair, ()> {
+    Ok(match alg {
+        Alg::RS256 => Pair::Rsa(aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| ())?),
+        Alg::ES256 => Pair::Ec(
+            signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
+                .map_err(|_| ())?,
+        ),
+        Alg::EdDSA => Pair::Ed(signature::Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| ())?),
+    })
+}
+
+fn public_bytes(pair: &Pair) -> Vec<u8> {
+    match pair {
+        Pair::Rsa(kp) => kp.public_key().as_ref().to_vec(),
+        Pair::Ec(kp) => kp.public_key().as_ref().to_vec(),
+        Pair::Ed(kp) => kp.public_key().as_ref().to_vec(),
+    }
+}
+
+/// The public JWK (RFC 7517 §4, RFC 7518 §6, RFC 8037 §2).
+fn public_jwk(alg: Alg, kid: &str, pair: &Pair) -> serde_json::Value {
+    let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+    match pair {
+        Pair::Rsa(kp) => {
+            let public = kp.public_key();
+            serde_json::json!({
+                "kty": "RSA", "use": "sig", "alg": alg.as_str(), "kid": kid,
+                "n": b64(public.modulus().big_endian_without_leading_zero()),
+                "e": b64(public.exponent().big_endian_without_leading_zero()),
+            })
+        }
+        Pair::Ec(kp) => {
+            // Uncompressed SEC1 point: 0x04 ‖ x (32 bytes) ‖ y (32 bytes).
+            let point = kp.public_key().as_ref();
+            serde_json::json!({
+                "kty": "EC", "use": "sig", "alg": alg.as_str(), "kid": kid, "crv": "P-256",
+                "x": b64(&point[1..33]), "y": b64(&point[33..65]),
+            })
+        }
+        Pair::Ed(kp) => serde_json::json!({
+            "kty": "OKP", "use": "sig", "alg": alg.as_str(), "kid": kid, "crv": "Ed25519",
+            "x": b64(kp.public_key().as_ref()),
+        }),
+    }
+}
+
+/// Every stored key, parsed. Newest first.
+pub struct KeyRing {
+    keys: Vec<SigningKey>,
+}
+
+impl KeyRing {
+    fn open(stored: Vec<StoredKey>, sealer: &Sealer) -> Result<Self, KeyError> {
+        let mut keys = Vec::with_capacity(stored.len());
+        for k in stored {
+            let Some(alg) = Alg::parse(&k.alg) else {
+                continue;
+            };
+            let pkcs8 = sealer
+                .open(k.kid.as_bytes(), &k.sealed_private)
+                .map_err(|_| KeyError::Open(k.kid.clone()))?;
+            let pair = parse_pair(alg, &pkcs8).map_err(|_| KeyError::Open(k.kid.clone()))?;
+            let jwk: CoreJsonWebKey =
+                serde_json::from_str(&k.public_jwk).map_err(|_| KeyError::Open(k.kid.clone()))?;
+            keys.push(SigningKey {
+                public: public_bytes(&pair),
+                kid: k.kid,
+                alg,
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+                jwk,
+                pair,
+            });
+        }
+        Ok(Self { keys })
+    }
+
+    /// The key that signs new tokens of `alg`: the newest one not retired.
+    pub fn active(&self, alg: Alg) -> Option<&SigningKey> {
+        self.keys
+            .iter()
+            .find(|k| k.alg == alg && k.retired_at.is_none())
+    }
+
+    /// Keys in the JWKS: active ones, and retired ones whose tokens may still be alive.
+    pub fn published(&self, now: i64, retention: i64) -> impl Iterator<Item = &SigningKey> {
+        self.keys
+            .iter()
+            .filter(move |k| k.retired_at.is_none_or(|r| r + retention > now))
+    }
+
+    /// A key that may verify a token now (published keys only).
+    pub fn verifying(&self, kid: &str, now: i64, retention: i64) -> Option<&SigningKey> {
+        self.published(now, retention).find(|k| k.kid == kid)
+    }
+}
+
+/// The key ring shared by all workers, reloaded from the database so rotations made by another
+/// node or by the CLI are picked up.
+pub struct Keys {
+    ring: RwLock<Arc<KeyRing>>,
+    store: Store,
+    sealer: Sealer,
+}
+
+impl Keys {
+    /// Loads the keys, creating one of each algorithm on first start.
+    pub async fn load(store: Store, sealer: Sealer, now: i64) -> Result<Self, KeyError> {
+        let mut stored = store.signing_keys().await?;
+        let missing: Vec<Alg> = Alg::ALL
+            .into_iter()
+            .filter(|a| {
+                !stored
+                    .iter()
+                    .any(|k| k.alg == a.as_str() && k.retired_at.is_none())
+            })
+            .collect();
+        if !missing.is_empty() {
+            let new: Vec<StoredKey> = missing
+                .iter()
+                .map(|a| generate_key(*a, &sealer, now))
+                .collect::<Result<_, _>>()?;
+            store.insert_signing_keys(new).await?;
+            stored = store.signing_keys().await?;
+            tracing::info!(created = missing.len(), "created signing keys");
+        }
+        let ring = KeyRing::open(stored, &sealer)?;
+        Ok(Self {
+            ring: RwLock::new(Arc::new(ring)),
+            store,
+            sealer,
+        })
+    }
+
+    pub fn ring(&self) -> Arc<KeyRing> {
+        self.ring
+            .read()
+            .map(|r| Arc::clone(&r))
+            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    pub async fn reload(&self) -> Result<(), KeyError> {
+        let ring = KeyRing::open(self.store.signing_keys().await?, &self.sealer)?;
+        match self.ring.write() {
+            Ok(mut r) => *r = Arc::new(ring),
+            Err(p) => *p.into_inner() = Arc::new(ring),
+        }
+        Ok(())
+    }
+
+    /// Publishes a new key of every algorithm and retires the current ones.
+    pub async fn rotate(&self, now: i64) -> Result<Vec<String>, KeyError> {
+        let new: Vec<StoredKey> = Alg::ALL
+            .iter()
+            .map(|a| generate_key(*a, &self.sealer, now))
+            .collect::<Result<_, _>>()?;
+        let kids = new.iter().map(|k| k.kid.clone()).collect();
+        self.store.rotate_signing_keys(new, now).await?;
+        self.reload().await?;
+        Ok(kids)
+    }
+
+    /// Rotates when the newest key is older than `period` seconds (0 = never).
+    pub async fn rotate_if_due(&self, now: i64, period: i64) -> Result<bool, KeyError> {
+        if period <= 0 {
+            return Ok(false);
+        }
+        let newest = self
+            .ring()
+            .active(Alg::RS256)
+            .map(|k| k.created_at)
+            .unwrap_or(0);
+        if now - newest < period {
+            return Ok(false);
+        }
+        self.rotate(now).await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,76 @@
+//! The OAuth 2.0 / OpenID Connect provider: discovery, JWKS, `/authorize`, `/token`, `/userinfo`;
+//! clients, codes, sessions, signing keys, token minting. It never imports another protocol crate:
+//! logins are handed over through the [`domain::Interaction`] stored by `store`.
+#![forbid(unsafe_code)]
+
+pub mod authorize;
+pub mod clients;
+mod config;
+pub mod discovery;
+pub mod errors;
+pub mod grant;
+pub mod jwt;
+pub mod keys;
+mod pages;
+mod params;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use domain::{Clock, KeyedHasher};
+use store::Store;
+
+pub use config::AuthorizationServerConfig;
+pub use keys::{Alg, Keys};
+
+/// Everything the endpoints need, built once at start-up.
+pub struct AuthorizationServer {
+    pub config: AuthorizationServerConfig,
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    pub hasher: KeyedHasher,
+    pub clock: Arc<dyn Clock>,
+    pub tera: Arc<tera::Tera>,
+    metadata: serde_json::Value,
+}
+
+impl AuthorizationServer {
+    pub fn new(
+        config: AuthorizationServerConfig,
+        store: Store,
+        keys: Arc<Keys>,
+        hasher: KeyedHasher,
+        clock: Arc<dyn Clock>,
+        tera: Arc<tera::Tera>,
+    ) -> Result<Self, String> {
+        let mut srv = Self {
+            config,
+            store,
+            keys,
+            hasher,
+            clock,
+            tera,
+            metadata: serde_json::Value::Null,
+        };
+        srv.metadata = discovery::metadata(&srv)?;
+        Ok(srv)
+    }
+
+    /// Mounts the protocol endpoints. The caller registers `web::Data<AuthorizationServer>`.
+    pub fn routes(cfg: &mut web::ServiceConfig) {
+        cfg.route(
+            "/.well-known/openid-configuration",
+            web::get().to(discovery::openid_configuration),
+        )
+        .route("/jwks.json", web::get().to(discovery::jwks))
+        .route("/authorize", web::get().to(authorize::authorize_get))
+        .route("/authorize", web::post().to(authorize::authorize_post))
+        .route(
+            "/authorize/resume/{interaction}",
+            web::get().to(authorize::resume),
+        )
+        .route("/token", web::post().to(grant::token))
+        .route("/userinfo", web::get().to(grant::userinfo))
+        .route("/userinfo", web::post().to(grant::userinfo));
+    }
+}

@@ -1,0 +1,66 @@
+//! Identifiers are types, not bare strings. They are random, URL-safe and carry no meaning.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::random_token;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $bytes:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// A fresh random identifier from the operating system's CSPRNG.
+            pub fn generate() -> Self {
+                Self(random_token($bytes))
+            }
+
+            /// Accepts only what `generate` could have produced (base64url, bounded length), so a
+            /// hostile value from a URL or form never reaches a query unchecked.
+            pub fn parse(raw: &str) -> Option<Self> {
+                let ok = !raw.is_empty()
+                    && raw.len() <= 64
+                    && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                ok.then(|| Self(raw.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// The stable, opaque subject of a user (`sub` in tokens).
+    UserId,
+    16
+);
+id_type!(
+    /// An OAuth client (relying party) identifier.
+    ClientId,
+    16
+);
+id_type!(
+    /// One pending login: created by `/authorize`, completed by a connection, resumed once.
+    InteractionId,
+    16
+);
+
+/// A random id that sorts by creation time (microseconds, then 64 random bits), for rows shown
+/// newest first where many are created within one second.
+pub fn sortable_id() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default();
+    format!("{micros:016x}{}", crate::secret::random_token(8))
+}

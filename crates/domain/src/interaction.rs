@@ -1,0 +1,33 @@
+//! The interaction is the only thing the protocol crates share: the authorization server opens one
+//! when a login is needed, a connection (and later step-up) completes it with a [`LoginResult`], and
+//! the authorization server resumes it once to issue the code.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Acr, Amr, AuthTime, ClientId, InteractionId, UserId};
+
+/// What a connection may know about a pending login.
+#[derive(Clone, Debug)]
+pub struct Interaction {
+    pub id: InteractionId,
+    pub client_id: ClientId,
+    pub client_name: String,
+    /// The verified redirect URI; pages add its origin to CSP `form-action` because browsers apply
+    /// that directive to the redirects that follow a form submission.
+    pub redirect_uri: String,
+    pub login_hint: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Keyed hash of the browser cookie of the browser that started the login.
+    pub browser_hash: Vec<u8>,
+    pub result: Option<LoginResult>,
+}
+
+/// The outcome of a completed login, handed back to the authorization server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResult {
+    pub user_id: UserId,
+    pub amr: Vec<Amr>,
+    pub acr: Acr,
+    pub auth_time: AuthTime,
+}

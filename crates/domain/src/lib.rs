@@ -1,0 +1,18 @@
+//! Ostiary's shared vocabulary. Every type that crosses a crate boundary lives here, so the three
+//! protocol crates (`authorization-server`, `passwordless-connection`, `step-up`) never need each other.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod clock;
+pub mod email;
+pub mod ids;
+pub mod interaction;
+pub mod secret;
+pub mod web;
+
+pub use auth::{Acr, Amr, AuthTime};
+pub use clock::{Clock, FakeClock, SystemClock};
+pub use email::{EmailAddress, EmailError};
+pub use ids::{ClientId, InteractionId, UserId};
+pub use interaction::{Interaction, LoginResult};
+pub use secret::{KeyedHasher, MasterKey, Secret, TokenHash};

@@ -1,0 +1,396 @@
+//! Configuration: `config/default.toml` (compiled in, documents every key), then the file given
+//! with `--config`, then `OSTIARY__SECTION__KEY` environment variables. Every problem is reported
+//! at once with its key's name, and the server refuses to start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+pub const DEFAULTS: &str = include_str!("../../../config/default.toml");
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub secrets: SecretSettings,
+    pub oidc: OidcSettings,
+    pub passwordless: PasswordlessSettings,
+    pub delivery: DeliverySettings,
+    pub demo: DemoSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub profile: String,
+    pub bind: String,
+    pub issuer: String,
+    pub data_dir: String,
+    pub trusted_proxies: Vec<String>,
+    pub log: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub auto_migrate: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: String,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSettings {
+    pub master_key: String,
+}
+
+impl std::fmt::Debug for SecretSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretSettings([redacted])")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    pub code_ttl: i64,
+    pub id_token_ttl: i64,
+    pub access_token_ttl: i64,
+    pub interaction_ttl: i64,
+    pub session_ttl: i64,
+    pub key_rotation_days: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordlessSettings {
+    pub product_name: String,
+    pub challenge_ttl: i64,
+    pub max_attempts: i32,
+    pub code_length: usize,
+    pub signups_enabled: bool,
+    pub starts_per_ip_per_hour: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    pub provider: String,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: String,
+    pub username: String,
+    pub password: String,
+    pub from: String,
+}
+
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSettings {
+    pub enabled: bool,
+}
+
+/// Everything wrong with a configuration, one line per key.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "the configuration has {} problem(s):", self.0.len())?;
+        for e in &self.0 {
+            writeln!(f, "  - {e}")?;
+        }
+        Ok(())
+    }
+}
+impl std::error::Error for ConfigErrors {}
+
+impl Settings {
+    /// Defaults, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigErrors> {
+        let mut fig = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigErrors(vec![format!(
+                    "--config {}: no such file",
+                    path.display()
+                )]));
+            }
+            fig = fig.merge(Toml::file(path));
+        }
+        Self::from_figment(fig.merge(Env::prefixed("OSTIARY__").split("__")))
+    }
+
+    pub fn from_figment(fig: Figment) -> Result<Self, ConfigErrors> {
+        let settings: Settings = fig.extract().map_err(|err| {
+            ConfigErrors(
+                err.into_iter()
+                    .map(|e| {
+                        let key = e.path.join(".");
+                        let source = e
+                            .metadata
+                            .as_ref()
+                            .map(|m| m.name.to_string())
+                            .unwrap_or_default();
+                        if key.is_empty() {
+                            format!("{} ({source})", e.kind)
+                        } else {
+                            format!("{key}: {} ({source})", e.kind)
+                        }
+                    })
+                    .collect(),
+            )
+        })?;
+        let problems = settings.validate();
+        if problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.server.profile == "production"
+    }
+
+    fn validate(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let s = self;
+        if !["development", "production"].contains(&s.server.profile.as_str()) {
+            p.push(format!(
+                "server.profile: {:?} is not `development` or `production`",
+                s.server.profile
+            ));
+        }
+        if s.server.bind.parse::<SocketAddr>().is_err() {
+            p.push(format!(
+                "server.bind: {:?} is not an address like 127.0.0.1:8080",
+                s.server.bind
+            ));
+        }
+        match url::Url::parse(&s.server.issuer) {
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => p.push(
+                "server.issuer: must not have a query or fragment (OIDC Discovery §3)".into(),
+            ),
+            Ok(u) if u.scheme() == "https" => {}
+            Ok(u) if u.scheme() == "http" && !s.is_production() => {}
+            Ok(_) => p.push(format!(
+                "server.issuer: {:?} must be an https URL in production",
+                s.server.issuer
+            )),
+            Err(e) => p.push(format!(
+                "server.issuer: {:?} is not a URL ({e})",
+                s.server.issuer
+            )),
+        }
+        for proxy in &s.server.trusted_proxies {
+            if parse_net(proxy).is_none() {
+                p.push(format!(
+                    "server.trusted_proxies: {proxy:?} is not an IP address or CIDR range"
+                ));
+            }
+        }
+        if let Err(e) = store::Backend::from_url(&s.database.url) {
+            p.push(format!("database.url: {e}"));
+        }
+        if s.database.pool_size == 0 || s.database.pool_size > 200 {
+            p.push("database.pool_size: must be between 1 and 200".into());
+        }
+        if !s.redis.url.is_empty()
+            && !(s.redis.url.starts_with("redis://") || s.redis.url.starts_with("rediss://"))
+        {
+            p.push("redis.url: must be empty or start with redis:// or rediss://".into());
+        }
+        if !s.secrets.master_key.is_empty()
+            && domain::MasterKey::from_base64(&s.secrets.master_key).is_err()
+        {
+            p.push("secrets.master_key: must be 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)".into());
+        }
+        if s.secrets.master_key.is_empty() && s.is_production() {
+            p.push(
+                "secrets.master_key: is required in production (set OSTIARY__SECRETS__MASTER_KEY)"
+                    .into(),
+            );
+        }
+        let range = |p: &mut Vec<String>, key: &str, v: i64, lo: i64, hi: i64| {
+            if v < lo || v > hi {
+                p.push(format!("{key}: {v} is outside {lo}..={hi}"));
+            }
+        };
+        range(&mut p, "oidc.code_ttl", s.oidc.code_ttl, 1, 600);
+        range(&mut p, "oidc.id_token_ttl", s.oidc.id_token_ttl, 60, 86_400);
+        range(
+            &mut p,
+            "oidc.access_token_ttl",
+            s.oidc.access_token_ttl,
+            60,
+            86_400,
+        );
+        range(
+            &mut p,
+            "oidc.interaction_ttl",
+            s.oidc.interaction_ttl,
+            60,
+            86_400,
+        );
+        range(
+            &mut p,
+            "oidc.session_ttl",
+            s.oidc.session_ttl,
+            60,
+            31_536_000,
+        );
+        range(
+            &mut p,
+            "oidc.key_rotation_days",
+            s.oidc.key_rotation_days,
+            0,
+            3650,
+        );
+        range(
+            &mut p,
+            "passwordless.challenge_ttl",
+            s.passwordless.challenge_ttl,
+            30,
+            600,
+        );
+        range(
+            &mut p,
+            "passwordless.max_attempts",
+            i64::from(s.passwordless.max_attempts),
+            1,
+            10,
+        );
+        range(
+            &mut p,
+            "passwordless.code_length",
+            s.passwordless.code_length as i64,
+            6,
+            10,
+        );
+        if s.passwordless.challenge_ttl >= s.oidc.interaction_ttl {
+            p.push("passwordless.challenge_ttl: must be shorter than oidc.interaction_ttl".into());
+        }
+        if s.passwordless.starts_per_ip_per_hour == 0 {
+            p.push("passwordless.starts_per_ip_per_hour: must be at least 1".into());
+        }
+        match s.delivery.provider.as_str() {
+            "outbox" if s.is_production() => p.push(
+                "delivery.provider: `outbox` keeps messages on this machine and is refused in production; configure `smtp`".into(),
+            ),
+            "outbox" => {}
+            "smtp" => {
+                if s.delivery.smtp.host.is_empty() {
+                    p.push("delivery.smtp.host: is required when delivery.provider = \"smtp\"".into());
+                }
+                if s.delivery.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                    p.push(format!("delivery.smtp.from: {:?} is not an address like \"Ostiary <login@example.com>\"", s.delivery.smtp.from));
+                }
+                if !["tls", "starttls", "none"].contains(&s.delivery.smtp.tls.as_str()) {
+                    p.push("delivery.smtp.tls: must be `tls`, `starttls` or `none`".into());
+                }
+            }
+            other => p.push(format!("delivery.provider: {other:?} is not `outbox` or `smtp`")),
+        }
+        if s.demo.enabled && s.is_production() {
+            p.push(
+                "demo.enabled: the demo app is for development and is refused in production".into(),
+            );
+        }
+        p
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        PathBuf::from(&self.server.data_dir)
+    }
+}
+
+/// An IP address or CIDR range.
+pub fn parse_net(text: &str) -> Option<ipnet::IpNet> {
+    text.parse::<ipnet::IpNet>().ok().or_else(|| {
+        text.parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(toml: &str) -> Result<Settings, ConfigErrors> {
+        Settings::from_figment(Figment::from(Toml::string(DEFAULTS)).merge(Toml::string(toml)))
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        with("").unwrap();
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let errs = with(
+            "[server]\nbind = \"nope\"\nissuer = \"ftp://x\"\n[database]\nurl = \"mysql://db\"\n",
+        )
+        .unwrap_err()
+        .0;
+        let text = errs.join("\n");
+        assert!(text.contains("server.bind"), "{text}");
+        assert!(text.contains("server.issuer"), "{text}");
+        assert!(text.contains("database.url"), "{text}");
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let errs = with("[oidc]\ncode_ttl = \"soon\"\n").unwrap_err().0;
+        assert!(errs[0].starts_with("oidc.code_ttl"), "{errs:?}");
+    }
+
+    #[test]
+    fn production_refuses_the_outbox_the_demo_and_plain_http() {
+        let text = with("[server]\nprofile = \"production\"\n")
+            .unwrap_err()
+            .0
+            .join("\n");
+        for key in [
+            "delivery.provider",
+            "demo.enabled",
+            "server.issuer",
+            "secrets.master_key",
+        ] {
+            assert!(text.contains(key), "{key} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(with("[server]\nbnid = \"x\"\n").is_err());
+    }
+}

@@ -1,0 +1,410 @@
+//! The composition root: configuration, the HTTP application, background tasks and the CLI's
+//! building blocks. It holds no protocol logic: each crate mounts its own routes.
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod demo;
+pub mod middleware;
+mod outbox;
+pub mod rp;
+mod templates;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::{Context, anyhow};
+use authorization_server::{AuthorizationServer, AuthorizationServerConfig, Keys};
+use domain::{Clock, MasterKey, SystemClock};
+use passwordless_connection::{
+    Delivery, PasswordlessConfig, PasswordlessConnection, SmtpConfig, SmtpSender, SmtpTls,
+};
+use store::Store;
+use store::counters::Limiter;
+
+use crate::config::Settings;
+use crate::middleware::{BrowserContext, browser_context, security_headers};
+
+/// The master key: from configuration, or in development from `data_dir/master.key`, generated
+/// on first start.
+pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if !settings.secrets.master_key.is_empty() {
+        return MasterKey::from_base64(&settings.secrets.master_key)
+            .map_err(|e| anyhow!("secrets.master_key: {e}"));
+    }
+    let path = settings.data_dir().join("master.key");
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return MasterKey::from_base64(&text).map_err(|e| anyhow!("{}: {e}", path.display()));
+    }
+    std::fs::create_dir_all(settings.data_dir())
+        .with_context(|| format!("cannot create {}", settings.data_dir().display()))?;
+    let key = MasterKey::generate();
+    write_private(&path, &key.to_base64())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "Generated a development master key in {} (keep it: it unlocks the signing keys).",
+        path.display()
+    );
+    Ok(key)
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+/// Opens the database (and migrates it when configured to).
+pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database.url, settings.database.pool_size)
+        .map_err(|e| anyhow!("{e}"))?;
+    if settings.database.auto_migrate {
+        let applied = store
+            .migrate()
+            .map_err(|e| anyhow!("database migration failed: {e}"))?;
+        if applied > 0 {
+            tracing::info!(applied, "applied database migrations");
+        }
+    }
+    Ok(store)
+}
+
+pub fn authorization_config(settings: &Settings) -> AuthorizationServerConfig {
+    let o = &settings.oidc;
+    AuthorizationServerConfig {
+        issuer: settings.server.issuer.clone(),
+        code_ttl: o.code_ttl,
+        id_token_ttl: o.id_token_ttl,
+        access_token_ttl: o.access_token_ttl,
+        interaction_ttl: o.interaction_ttl,
+        session_ttl: o.session_ttl,
+        key_rotation_period: o.key_rotation_days * 86_400,
+    }
+}
+
+fn delivery(settings: &Settings) -> anyhow::Result<Delivery> {
+    let d = &settings.delivery;
+    Ok(match d.provider.as_str() {
+        "smtp" => {
+            let s = &d.smtp;
+            let tls = match s.tls.as_str() {
+                "tls" => SmtpTls::Tls,
+                "none" => SmtpTls::None,
+                _ => SmtpTls::StartTls,
+            };
+            Delivery::Smtp(
+                SmtpSender::new(&SmtpConfig {
+                    host: s.host.clone(),
+                    port: s.port,
+                    tls,
+                    username: (!s.username.is_empty()).then(|| s.username.clone()),
+                    password: (!s.password.is_empty())
+                        .then(|| domain::Secret::new(s.password.clone())),
+                    from: s.from.clone(),
+                })
+                .map_err(|e| anyhow!("delivery.smtp: {e}"))?,
+            )
+        }
+        _ => Delivery::Outbox,
+    })
+}
+
+/// A running server and what tests need to know about it.
+pub struct Application {
+    pub port: u16,
+    pub store: Store,
+    server: Server,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    /// Builds everything and binds. With `listener`, that socket is used (tests bind port 0 first,
+    /// so the issuer can name the port).
+    pub async fn build(
+        settings: Settings,
+        listener: Option<TcpListener>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(&settings.server.bind).with_context(|| {
+                format!("cannot listen on {} (server.bind)", settings.server.bind)
+            })?,
+        };
+        let port = listener.local_addr()?.port();
+        let store = open_store(&settings)?;
+        let master = master_key(&settings)?;
+        let hasher = master.hasher();
+        let tera = Arc::new(templates::load().map_err(|e| anyhow!("templates: {e:?}"))?);
+        let keys = Arc::new(
+            Keys::load(store.clone(), master.sealer(), clock.now())
+                .await
+                .map_err(|e| anyhow!("signing keys: {e}"))?,
+        );
+        let limiter = Arc::new(if settings.redis.url.is_empty() {
+            Limiter::in_process()
+        } else {
+            Limiter::redis(&settings.redis.url)
+                .await
+                .map_err(|e| anyhow!("redis.url: cannot connect: {e}"))?
+        });
+        let as_config = authorization_config(&settings);
+        let rotation_period = as_config.key_rotation_period;
+        let authorization = web::Data::new(
+            AuthorizationServer::new(
+                as_config,
+                store.clone(),
+                Arc::clone(&keys),
+                hasher.clone(),
+                Arc::clone(&clock),
+                Arc::clone(&tera),
+            )
+            .map_err(|e| anyhow!("server.issuer: {e}"))?,
+        );
+        let outbox_ready = Arc::new(tokio::sync::Notify::new());
+        let p = &settings.passwordless;
+        let connection = web::Data::new(PasswordlessConnection {
+            config: PasswordlessConfig {
+                public_url: settings.server.issuer.clone(),
+                product_name: p.product_name.clone(),
+                challenge_ttl: p.challenge_ttl,
+                max_attempts: p.max_attempts,
+                code_length: p.code_length,
+                signups_enabled: p.signups_enabled,
+                starts_per_ip_per_hour: p.starts_per_ip_per_hour,
+            },
+            store: store.clone(),
+            hasher: hasher.clone(),
+            clock: Arc::clone(&clock),
+            tera: Arc::clone(&tera),
+            limiter: Arc::clone(&limiter),
+            outbox_ready: Arc::clone(&outbox_ready),
+        });
+        let delivery = Arc::new(delivery(&settings)?);
+        let outbox_enabled = matches!(*delivery, Delivery::Outbox);
+        let https = settings.server.issuer.starts_with("https://");
+        let browser = web::Data::new(BrowserContext {
+            hasher: hasher.clone(),
+            https,
+            origin: domain::web::origin_of(&settings.server.issuer).unwrap_or_default(),
+            trusted_proxies: settings
+                .server
+                .trusted_proxies
+                .iter()
+                .filter_map(|p| config::parse_net(p))
+                .collect(),
+        });
+        let demo = if settings.demo.enabled {
+            Some(web::Data::new(
+                register_demo(&settings, &store, &hasher, &tera, clock.now()).await?,
+            ))
+        } else {
+            None
+        };
+
+        let mut tasks = vec![passwordless_connection::delivery::spawn_worker(
+            store.clone(),
+            delivery,
+            Arc::clone(&clock),
+            outbox_ready,
+        )];
+        tasks.push(spawn_key_maintenance(
+            Arc::clone(&keys),
+            Arc::clone(&clock),
+            rotation_period,
+        ));
+
+        let store_data = web::Data::new(store.clone());
+        let tera_data = web::Data::new(Arc::clone(&tera));
+        let server = HttpServer::new(move || {
+            let mut app =
+                App::new()
+                    .app_data(authorization.clone())
+                    .app_data(connection.clone())
+                    .app_data(store_data.clone())
+                    .app_data(tera_data.clone())
+                    .app_data(browser.clone())
+                    .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(
+                        |err, _| {
+                            actix_web::error::InternalError::from_response(
+                                err,
+                                HttpResponse::BadRequest()
+                                    .content_type("text/plain; charset=utf-8")
+                                    .body("The form was incomplete or malformed."),
+                            )
+                            .into()
+                        },
+                    ))
+                    .app_data(web::PayloadConfig::new(64 * 1024))
+                    .configure(AuthorizationServer::routes)
+                    .configure(PasswordlessConnection::routes)
+                    .route("/static/ostiary.css", web::get().to(stylesheet))
+                    .route(
+                        "/health",
+                        web::get().to(|| async {
+                            HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+                        }),
+                    );
+            if outbox_enabled {
+                app = app
+                    .route("/dev/outbox", web::get().to(outbox::outbox_page))
+                    .route("/dev/outbox.json", web::get().to(outbox::outbox_json));
+            }
+            if let Some(demo) = &demo {
+                app = app
+                    .app_data(demo.clone())
+                    .configure(demo::Demo::routes)
+                    .route("/", web::get().to(|| async { see_other("/demo") }));
+            }
+            app.default_service(web::to(not_found))
+                .wrap(from_fn(browser_context))
+                .wrap(security_headers(https))
+                .wrap(from_fn(access_log))
+        })
+        .workers(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2),
+        )
+        .shutdown_timeout(5)
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            port,
+            store,
+            server,
+            tasks,
+        })
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        for t in self.tasks {
+            t.abort();
+        }
+        result
+    }
+}
+
+/// Registers (or re-registers) the demo client with a fresh secret held only in memory.
+async fn register_demo(
+    settings: &Settings,
+    store: &Store,
+    hasher: &domain::KeyedHasher,
+    tera: &Arc<tera::Tera>,
+    now: i64,
+) -> anyhow::Result<demo::Demo> {
+    let secret = domain::secret::random_token(32);
+    let issuer = settings.server.issuer.clone();
+    let client = store::clients::Client {
+        id: domain::ClientId::parse(demo::DEMO_CLIENT_ID)
+            .ok_or_else(|| anyhow!("demo client id"))?,
+        name: "Ostiary demo app".into(),
+        secret_hash: Some(authorization_server::clients::hash_secret(hasher, &secret)),
+        is_public: false,
+        redirect_uris: vec![demo::Demo::redirect_uri(&issuer)],
+        post_logout_redirect_uris: vec![format!("{}/demo", issuer.trim_end_matches('/'))],
+        id_token_alg: "RS256".into(),
+        created_at: now,
+    };
+    store
+        .upsert_client(&client)
+        .await
+        .map_err(|e| anyhow!("demo client: {e}"))?;
+    Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))
+}
+
+/// Reloads keys every minute (rotations by the CLI or another node) and rotates when due.
+fn spawn_key_maintenance(
+    keys: Arc<Keys>,
+    clock: Arc<dyn Clock>,
+    period: i64,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match keys.rotate_if_due(clock.now(), period).await {
+                Ok(true) => {
+                    tracing::info!("signing keys rotated (automatic rotation period reached)")
+                }
+                Ok(false) => {
+                    if let Err(e) = keys.reload().await {
+                        tracing::error!(error = %e, "signing keys could not be reloaded");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "signing key rotation failed"),
+            }
+        }
+    })
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .finish()
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../../static/ostiary.css"))
+}
+
+async fn not_found(tera: web::Data<Arc<tera::Tera>>) -> HttpResponse {
+    let mut ctx = tera::Context::new();
+    ctx.insert("title", "Not found");
+    ctx.insert("message", "There is nothing at this address.");
+    let body = tera
+        .render("pages/error.html", &ctx)
+        .unwrap_or_else(|_| "Not found".into());
+    HttpResponse::NotFound()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
+/// One log line per request. It names the route pattern, never the path: paths can carry
+/// magic-link tokens and interaction ids.
+async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(unmatched)".into());
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(%method, route, status, ms, "request");
+    } else {
+        tracing::info!(%method, route, status, ms, "request");
+    }
+    Ok(res)
+}
+
+/// The default clock for `serve`.
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}

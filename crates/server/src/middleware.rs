@@ -1,0 +1,267 @@
+//! Cross-cutting rules, each in one place: security headers on every response, the browser cookie
+//! (binding logins to a browser), CSRF on every form post, and the client IP behind trusted proxies.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, web};
+use domain::web::{BrowserId, ClientIp, CsrfToken, content_security_policy};
+use domain::{KeyedHasher, Secret};
+use futures_util::StreamExt;
+
+/// What the browser-context middleware needs.
+pub struct BrowserContext {
+    pub hasher: KeyedHasher,
+    pub https: bool,
+    /// `scheme://host[:port]` of the issuer; a form post must come from it.
+    pub origin: String,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl BrowserContext {
+    fn cookie_name(&self) -> &'static str {
+        if self.https {
+            "__Host-ostiary-browser"
+        } else {
+            "ostiary-browser"
+        }
+    }
+
+    /// The CSRF token is a keyed hash of the browser id: only this browser's pages can know it,
+    /// and it needs no storage (OWASP CSRF cheat sheet, "HMAC based token pattern").
+    fn csrf_token(&self, browser: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.hasher.hash("csrf", browser).0)
+    }
+}
+
+/// POST endpoints that are not HTML forms of ours: protocol endpoints called by relying parties,
+/// authenticated by client credentials or bearer tokens, or posted cross-site by design.
+const CSRF_EXEMPT: [&str; 3] = ["/token", "/userinfo", "/authorize"];
+/// Largest form body accepted.
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// Security headers every response carries (CSP with `frame-ancestors 'none'` against clickjacking,
+/// no referrer so magic-link tokens never leak, no MIME sniffing). A handler that sets its own CSP
+/// (to allow a form to end at a client's redirect URI) keeps it.
+pub fn security_headers(https: bool) -> actix_web::middleware::DefaultHeaders {
+    let mut h = actix_web::middleware::DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            content_security_policy(None),
+        ))
+        .add((header::REFERRER_POLICY, "no-referrer"))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add(("Cross-Origin-Opener-Policy", "same-origin"));
+    if https {
+        h = h.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
+    }
+    h
+}
+
+/// Sets up the browser cookie, the CSRF token and the client IP for the handlers, and refuses a
+/// form post whose token or origin is wrong before any handler runs.
+pub async fn browser_context(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static, BoxBody>>, actix_web::Error> {
+    let Some(ctx) = req
+        .app_data::<web::Data<BrowserContext>>()
+        .map(|d| Arc::clone(d))
+    else {
+        return Ok(req
+            .into_response(HttpResponse::InternalServerError().body("server_error"))
+            .map_into_right_body());
+    };
+    let existing = req
+        .cookie(ctx.cookie_name())
+        .map(|c| c.value().to_owned())
+        .filter(|v| {
+            v.len() == 43
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    let is_new = existing.is_none();
+    let browser = existing.unwrap_or_else(|| domain::secret::random_token(32));
+    let csrf = ctx.csrf_token(&browser);
+    let client_ip = client_ip(&req, &ctx.trusted_proxies);
+
+    if req.method() == Method::POST && !CSRF_EXEMPT.contains(&req.path()) {
+        if let Some(refusal) = check_csrf(&mut req, &ctx, &csrf).await {
+            return Ok(req.into_response(refusal).map_into_right_body());
+        }
+    }
+
+    req.extensions_mut()
+        .insert(BrowserId(Secret::new(browser.clone())));
+    req.extensions_mut().insert(CsrfToken(csrf));
+    req.extensions_mut().insert(ClientIp(client_ip));
+    let mut res = next.call(req).await?;
+    if is_new {
+        let cookie = Cookie::build(ctx.cookie_name(), browser)
+            .path("/")
+            .http_only(true)
+            .secure(ctx.https)
+            .same_site(SameSite::Lax)
+            .max_age(actix_web::cookie::time::Duration::days(30))
+            .finish();
+        if let Ok(value) = header::HeaderValue::from_str(&cookie.to_string()) {
+            res.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(res.map_into_left_body())
+}
+
+/// Refuses a form post from another origin or without this browser's token. The body is read
+/// (bounded) and put back for the handler.
+async fn check_csrf(
+    req: &mut ServiceRequest,
+    ctx: &BrowserContext,
+    expected: &str,
+) -> Option<HttpResponse> {
+    let forbidden = || {
+        HttpResponse::build(StatusCode::FORBIDDEN)
+            .content_type("text/html; charset=utf-8")
+            .body("<!doctype html><title>Form expired</title><h1>This form has expired</h1><p>Go back, reload the page and try again.</p>")
+    };
+    // Fetch Metadata / Origin: a browser says where a post came from; another origin is refused.
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        && origin != ctx.origin
+    {
+        return Some(forbidden());
+    }
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return Some(HttpResponse::BadRequest().finish());
+        };
+        if body.len() + chunk.len() > FORM_LIMIT {
+            return Some(HttpResponse::PayloadTooLarge().body("the form is too large"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body = body.freeze();
+    let given = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned());
+    req.set_payload(actix_web::dev::Payload::from(body));
+    match given {
+        Some(token) if domain::secret::constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
+            None
+        }
+        _ => Some(forbidden()),
+    }
+}
+
+/// The client's address. Forwarding headers are believed only from a configured trusted proxy;
+/// the client is then the right-most address that is not itself a trusted proxy (a client can
+/// prepend anything to X-Forwarded-For, but not append).
+pub fn client_ip(req: &ServiceRequest, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let peer = req
+        .peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let mut chain: Vec<IpAddr> = Vec::new();
+    for value in req.headers().get_all("forwarded") {
+        // RFC 7239 §4: for=192.0.2.43, for="[2001:db8::1]:4711"
+        for element in value.to_str().unwrap_or_default().split(',') {
+            for pair in element.split(';') {
+                if let Some((k, v)) = pair.trim().split_once('=')
+                    && k.eq_ignore_ascii_case("for")
+                    && let Some(ip) = parse_forwarded_ip(v)
+                {
+                    chain.push(ip);
+                }
+            }
+        }
+    }
+    if chain.is_empty() {
+        for value in req.headers().get_all("x-forwarded-for") {
+            chain.extend(
+                value
+                    .to_str()
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
+            );
+        }
+    }
+    chain
+        .into_iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .unwrap_or(peer)
+}
+
+fn parse_forwarded_ip(v: &str) -> Option<IpAddr> {
+    let v = v.trim().trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.split(':').next()?.parse().ok().or_else(|| v.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter()
+            .map(|s| crate::config::parse_net(s).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn forwarded_headers_from_untrusted_peers_are_ignored() {
+        let req = TestRequest::default()
+            .peer_addr("203.0.113.9:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.2.3.4"))
+            .to_srv_request();
+        assert_eq!(
+            client_ip(&req, &nets(&["10.0.0.0/8"])),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn the_right_most_untrusted_address_is_the_client() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3"))
+            .to_srv_request();
+        assert_eq!(
+            client_ip(&req, &nets(&["10.0.0.0/8"])),
+            "198.51.100.7".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn rfc7239_forwarded_is_understood() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header((
+                "forwarded",
+                "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\"",
+            ))
+            .to_srv_request();
+        assert_eq!(
+            client_ip(&req, &nets(&["10.0.0.2"])),
+            "2001:db8:cafe::17".parse::<IpAddr>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! The dev outbox: every message the delivery provider `outbox` would have sent, newest first.
+//! Mounted only while that provider is configured (never in production).
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+use store::Store;
+
+#[derive(Serialize)]
+struct OutboxMessage {
+    id: String,
+    channel: String,
+    to: String,
+    subject: String,
+    text: String,
+    html: Option<String>,
+    created_at: String,
+}
+
+async fn messages(store: &Store) -> Result<Vec<OutboxMessage>, store::StoreError> {
+    Ok(store
+        .recent_messages(200)
+        .await?
+        .into_iter()
+        .map(|m| OutboxMessage {
+            id: m.id,
+            channel: m.channel,
+            to: m.recipient,
+            subject: m.subject,
+            text: m.text_body.unwrap_or_default(),
+            html: m.html_body,
+            created_at: domain::clock::rfc3339(m.created_at),
+        })
+        .collect())
+}
+
+pub async fn outbox_json(store: web::Data<Store>) -> HttpResponse {
+    match messages(&store).await {
+        Ok(list) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(list),
+        Err(e) => {
+            tracing::error!(error = %e, "outbox read failed");
+            HttpResponse::InternalServerError().json(serde_json::json!({ "error": "server_error" }))
+        }
+    }
+}
+
+pub async fn outbox_page(
+    store: web::Data<Store>,
+    tera: web::Data<Arc<tera::Tera>>,
+) -> HttpResponse {
+    let list = match messages(&store).await {
+        Ok(list) => list,
+        Err(e) => {
+            tracing::error!(error = %e, "outbox read failed");
+            return HttpResponse::InternalServerError().body("server_error");
+        }
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("messages", &list);
+    match tera.render("pages/outbox.html", &ctx) {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = ?e, "outbox page failed");
+            HttpResponse::InternalServerError().body("server_error")
+        }
+    }
+}

@@ -1,0 +1,190 @@
+use diesel::prelude::*;
+use domain::InteractionId;
+
+use crate::messages::{MessageRow, NewMessage};
+use crate::schema::{challenges, messages};
+use crate::{Store, StoreError};
+
+/// A sign-in challenge: one code and one link token, both stored only as keyed hashes.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    pub id: String,
+    pub interaction_id: InteractionId,
+    pub channel: String,
+    pub destination: String,
+    pub code_hash: Vec<u8>,
+    pub link_hash: Vec<u8>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    pub superseded: bool,
+}
+
+pub struct NewChallenge {
+    pub id: String,
+    pub interaction_id: InteractionId,
+    pub channel: String,
+    pub destination: String,
+    pub code_hash: Vec<u8>,
+    pub link_hash: Vec<u8>,
+    pub max_attempts: i32,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = challenges)]
+struct ChallengeRow {
+    id: String,
+    interaction_id: String,
+    channel: String,
+    destination: String,
+    code_hash: Vec<u8>,
+    link_hash: Vec<u8>,
+    attempts: i32,
+    max_attempts: i32,
+    created_at: i64,
+    expires_at: i64,
+    consumed_at: Option<i64>,
+    superseded: bool,
+}
+
+impl ChallengeRow {
+    fn into_challenge(self) -> Result<Challenge, StoreError> {
+        Ok(Challenge {
+            interaction_id: InteractionId::parse(&self.interaction_id)
+                .ok_or_else(|| StoreError::Corrupt("challenge interaction".into()))?,
+            id: self.id,
+            channel: self.channel,
+            destination: self.destination,
+            code_hash: self.code_hash,
+            link_hash: self.link_hash,
+            attempts: self.attempts,
+            max_attempts: self.max_attempts,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            consumed_at: self.consumed_at,
+            superseded: self.superseded,
+        })
+    }
+}
+
+impl Store {
+    /// Creates a challenge and queues its message in one transaction: either both exist or neither.
+    /// Every earlier open challenge for the same destination is superseded, so only the newest is valid.
+    pub async fn create_challenge(
+        &self,
+        new: NewChallenge,
+        message: NewMessage,
+    ) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                // The write comes first so SQLite takes the write lock at once (no read-then-upgrade deadlock).
+                diesel::update(
+                    challenges::table
+                        .filter(challenges::destination.eq(&new.destination))
+                        .filter(challenges::consumed_at.is_null())
+                        .filter(challenges::superseded.eq(false)),
+                )
+                .set(challenges::superseded.eq(true))
+                .execute(conn)?;
+                let row = ChallengeRow {
+                    id: new.id,
+                    interaction_id: new.interaction_id.to_string(),
+                    channel: new.channel,
+                    destination: new.destination,
+                    code_hash: new.code_hash,
+                    link_hash: new.link_hash,
+                    attempts: 0,
+                    max_attempts: new.max_attempts,
+                    created_at: new.created_at,
+                    expires_at: new.expires_at,
+                    consumed_at: None,
+                    superseded: false,
+                };
+                diesel::insert_into(challenges::table)
+                    .values(&row)
+                    .execute(conn)?;
+                diesel::insert_into(messages::table)
+                    .values(&MessageRow::queued(message, row.created_at))
+                    .execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// The newest challenge started for this interaction.
+    pub async fn latest_challenge(
+        &self,
+        interaction: &InteractionId,
+    ) -> Result<Option<Challenge>, StoreError> {
+        let id = interaction.to_string();
+        self.run(move |conn| {
+            challenges::table
+                .filter(challenges::interaction_id.eq(id))
+                .order((challenges::created_at.desc(), challenges::id.desc()))
+                .select(ChallengeRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(ChallengeRow::into_challenge)
+                .transpose()
+        })
+        .await
+    }
+
+    pub async fn challenge_by_link(
+        &self,
+        link_hash: Vec<u8>,
+    ) -> Result<Option<Challenge>, StoreError> {
+        self.run(move |conn| {
+            challenges::table
+                .filter(challenges::link_hash.eq(link_hash))
+                .select(ChallengeRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(ChallengeRow::into_challenge)
+                .transpose()
+        })
+        .await
+    }
+
+    /// Counts one wrong code. Atomic: concurrent wrong guesses never push `attempts` past the cap.
+    /// Returns false when the challenge was already spent, capped or gone.
+    pub async fn record_failed_attempt(&self, id: &str) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let n = diesel::update(
+                challenges::table
+                    .find(id)
+                    .filter(challenges::consumed_at.is_null())
+                    .filter(challenges::attempts.lt(challenges::max_attempts)),
+            )
+            .set(challenges::attempts.eq(challenges::attempts + 1))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Spends a live challenge. Exactly one of any number of concurrent callers gets `true`.
+    pub async fn consume_challenge(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let n = diesel::update(
+                challenges::table
+                    .find(id)
+                    .filter(challenges::consumed_at.is_null())
+                    .filter(challenges::superseded.eq(false))
+                    .filter(challenges::attempts.lt(challenges::max_attempts))
+                    .filter(challenges::expires_at.gt(now)),
+            )
+            .set(challenges::consumed_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}

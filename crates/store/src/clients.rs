@@ -1,0 +1,132 @@
+use diesel::prelude::*;
+use domain::ClientId;
+
+use crate::schema::clients;
+use crate::{Store, StoreError, from_json, to_json};
+
+/// A registered relying party.
+#[derive(Clone, Debug)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: String,
+    /// Keyed hash of the client secret; `None` for public clients.
+    pub secret_hash: Option<Vec<u8>>,
+    pub is_public: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// JWS algorithm of this client's ID tokens: `RS256`, `ES256` or `EdDSA`.
+    pub id_token_alg: String,
+    pub created_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = clients)]
+struct ClientRow {
+    id: String,
+    name: String,
+    secret_hash: Option<Vec<u8>>,
+    is_public: bool,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    id_token_alg: String,
+    created_at: i64,
+}
+
+impl ClientRow {
+    fn into_client(self) -> Result<Client, StoreError> {
+        Ok(Client {
+            id: ClientId::parse(&self.id).ok_or_else(|| StoreError::Corrupt("client id".into()))?,
+            name: self.name,
+            secret_hash: self.secret_hash,
+            is_public: self.is_public,
+            redirect_uris: from_json(&self.redirect_uris, "client redirect_uris")?,
+            post_logout_redirect_uris: from_json(
+                &self.post_logout_redirect_uris,
+                "client post_logout_redirect_uris",
+            )?,
+            id_token_alg: self.id_token_alg,
+            created_at: self.created_at,
+        })
+    }
+}
+
+impl Store {
+    pub async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let row = ClientRow {
+            id: client.id.to_string(),
+            name: client.name.clone(),
+            secret_hash: client.secret_hash.clone(),
+            is_public: client.is_public,
+            redirect_uris: to_json(&client.redirect_uris),
+            post_logout_redirect_uris: to_json(&client.post_logout_redirect_uris),
+            id_token_alg: client.id_token_alg.clone(),
+            created_at: client.created_at,
+        };
+        self.run(move |conn| {
+            diesel::insert_into(clients::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Replaces name, secret, redirect URIs and algorithm of an existing client (the demo app is
+    /// re-registered this way at every start).
+    pub async fn upsert_client(&self, client: &Client) -> Result<(), StoreError> {
+        let id = client.id.to_string();
+        let exists = self.client(&client.id).await?.is_some();
+        if !exists {
+            return self.insert_client(client).await;
+        }
+        let (name, secret, public, uris, logout, alg) = (
+            client.name.clone(),
+            client.secret_hash.clone(),
+            client.is_public,
+            to_json(&client.redirect_uris),
+            to_json(&client.post_logout_redirect_uris),
+            client.id_token_alg.clone(),
+        );
+        self.run(move |conn| {
+            diesel::update(clients::table.find(id))
+                .set((
+                    clients::name.eq(name),
+                    clients::secret_hash.eq(secret),
+                    clients::is_public.eq(public),
+                    clients::redirect_uris.eq(uris),
+                    clients::post_logout_redirect_uris.eq(logout),
+                    clients::id_token_alg.eq(alg),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            clients::table
+                .find(id)
+                .select(ClientRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(ClientRow::into_client)
+                .transpose()
+        })
+        .await
+    }
+
+    pub async fn clients(&self) -> Result<Vec<Client>, StoreError> {
+        self.run(move |conn| {
+            clients::table
+                .order(clients::created_at.asc())
+                .select(ClientRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(ClientRow::into_client)
+                .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,140 @@
+//! Short-lived counters for rate limits: fixed windows, in-process for one node, in Redis (one
+//! atomic script per hit, keys expiring with their window) when several nodes share the load.
+//! If Redis cannot be reached the limiter says so; callers fail closed and never skip a limit.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use redis::aio::ConnectionManager;
+
+/// The verdict for one hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed {
+        remaining: u64,
+    },
+    /// Over the limit; the window resets in `retry_after` seconds.
+    Limited {
+        retry_after: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the rate-limit store is unreachable: {0}")]
+pub struct LimiterError(String);
+
+pub enum Limiter {
+    InProcess(Mutex<HashMap<String, (u64, i64)>>),
+    Redis(ConnectionManager),
+}
+
+/// INCR the window's key, give it its lifetime on first use, return the count and time left.
+const HIT_SCRIPT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {n, ttl}
+";
+
+impl Limiter {
+    pub fn in_process() -> Self {
+        Limiter::InProcess(Mutex::new(HashMap::new()))
+    }
+
+    /// Connects to Redis (`redis://` or `rediss://`), failing at start-up if it does not answer.
+    pub async fn redis(url: &str) -> Result<Self, LimiterError> {
+        let client = redis::Client::open(url).map_err(|e| LimiterError(e.to_string()))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+            .set_response_timeout(Some(std::time::Duration::from_secs(2)))
+            .set_number_of_retries(1);
+        let manager = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| LimiterError(e.to_string()))?;
+        Ok(Limiter::Redis(manager))
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Limiter::InProcess(_) => "in-process counters (one node)",
+            Limiter::Redis(_) => "Redis counters (shared by all nodes)",
+        }
+    }
+
+    /// Counts one event under `key` in a window of `window` seconds and decides against `limit`.
+    pub async fn hit(
+        &self,
+        key: &str,
+        limit: u64,
+        window: u64,
+        now: i64,
+    ) -> Result<Decision, LimiterError> {
+        let window = window.max(1);
+        let (count, ttl) = match self {
+            Limiter::InProcess(map) => {
+                let mut map = map
+                    .lock()
+                    .map_err(|_| LimiterError("counter lock poisoned".into()))?;
+                if map.len() > 100_000 {
+                    map.retain(|_, (_, reset)| *reset > now);
+                }
+                let entry = map
+                    .entry(key.to_owned())
+                    .or_insert((0, now + window as i64));
+                if entry.1 <= now {
+                    *entry = (0, now + window as i64);
+                }
+                entry.0 += 1;
+                (entry.0, (entry.1 - now).max(1) as u64)
+            }
+            Limiter::Redis(manager) => {
+                let mut conn = manager.clone();
+                let (n, ttl): (u64, i64) = redis::Script::new(HIT_SCRIPT)
+                    .key(format!("ostiary:rl:{key}"))
+                    .arg(window)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| LimiterError(e.to_string()))?;
+                (n, ttl.max(1) as u64)
+            }
+        };
+        Ok(if count > limit {
+            Decision::Limited { retry_after: ttl }
+        } else {
+            Decision::Allowed {
+                remaining: limit - count,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn in_process_window_limits_and_resets() {
+        let l = Limiter::in_process();
+        assert_eq!(
+            l.hit("k", 2, 60, 1000).await.unwrap(),
+            Decision::Allowed { remaining: 1 }
+        );
+        assert_eq!(
+            l.hit("k", 2, 60, 1001).await.unwrap(),
+            Decision::Allowed { remaining: 0 }
+        );
+        assert_eq!(
+            l.hit("k", 2, 60, 1010).await.unwrap(),
+            Decision::Limited { retry_after: 50 }
+        );
+        assert_eq!(
+            l.hit("other", 2, 60, 1010).await.unwrap(),
+            Decision::Allowed { remaining: 1 }
+        );
+        assert_eq!(
+            l.hit("k", 2, 60, 1060).await.unwrap(),
+            Decision::Allowed { remaining: 1 }
+        );
+    }
+}

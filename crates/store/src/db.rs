@@ -1,0 +1,174 @@
+//! One connection type for both backends, and an r2d2 manager that picks the backend from the URL
+//! scheme itself: diesel's `MultiConnection::establish` tries every backend in turn and reports an
+//! unreachable PostgreSQL as "invalid connection url".
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Pg(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+/// Where the data lives, decided once from the configured URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Postgres(String),
+    /// A file path. Its parent directory is created on first use.
+    Sqlite(String),
+}
+
+impl Backend {
+    /// `postgres://…` / `postgresql://…` is PostgreSQL; `sqlite://PATH`, `sqlite:PATH` or a bare path is SQLite.
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        let url = url.trim();
+        if url.is_empty() {
+            return Err("is empty; give a SQLite file path or a postgres:// URL".into());
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(url.to_owned()));
+        }
+        if let Some((scheme, _)) = url.split_once("://")
+            && scheme != "sqlite"
+        {
+            return Err(format!(
+                "uses the unsupported scheme `{scheme}`; use a SQLite file path or postgres://"
+            ));
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        if path.is_empty() || path == ":memory:" {
+            return Err(
+                "must name a SQLite file (an in-memory database would lose every write)".into(),
+            );
+        }
+        Ok(Backend::Sqlite(path.to_owned()))
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Postgres(url) => {
+                let redacted = url::redact(url);
+                format!("PostgreSQL at {redacted}")
+            }
+            Backend::Sqlite(path) => format!("SQLite file {path}"),
+        }
+    }
+
+    pub(crate) fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        match self {
+            Backend::Postgres(url) => Ok(DbConnection::Pg(diesel::PgConnection::establish(url)?)),
+            Backend::Sqlite(path) => {
+                if let Some(parent) = std::path::Path::new(path).parent()
+                    && !parent.as_os_str().is_empty()
+                {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        ConnectionError::BadConnection(format!(
+                            "cannot create directory {}: {e}",
+                            parent.display()
+                        ))
+                    })?;
+                }
+                let mut conn = diesel::SqliteConnection::establish(path)?;
+                // WAL lets readers run beside the writer; synchronous=FULL makes an acknowledged write durable
+                // (https://sqlite.org/pragma.html#pragma_synchronous); busy_timeout queues writers instead of failing.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+mod url {
+    /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+    pub fn redact(url: &str) -> String {
+        match (url.find("://"), url.rfind('@')) {
+            (Some(s), Some(at)) if at > s => {
+                let creds = &url[s + 3..at];
+                match creds.split_once(':') {
+                    Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                    None => url.to_owned(),
+                }
+            }
+            _ => url.to_owned(),
+        }
+    }
+}
+
+pub struct Manager(pub Backend);
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, ConnectionError> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+pub(crate) fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+    let applied = match conn {
+        DbConnection::Pg(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map_err(|e| e.to_string())?
+            .len(),
+        DbConnection::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map_err(|e| e.to_string())?
+            .len(),
+    };
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_from_the_scheme() {
+        assert!(matches!(
+            Backend::from_url("postgres://localhost/x"),
+            Ok(Backend::Postgres(_))
+        ));
+        assert!(matches!(
+            Backend::from_url("postgresql://localhost/x"),
+            Ok(Backend::Postgres(_))
+        ));
+        assert_eq!(
+            Backend::from_url("./data/o.db"),
+            Ok(Backend::Sqlite("./data/o.db".into()))
+        );
+        assert_eq!(
+            Backend::from_url("sqlite://data/o.db"),
+            Ok(Backend::Sqlite("data/o.db".into()))
+        );
+        assert!(Backend::from_url("mysql://x").is_err());
+        assert!(Backend::from_url("").is_err());
+        assert!(Backend::from_url(":memory:").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_descriptions() {
+        let b = Backend::from_url("postgres://ann:hunter2@db/ostiary").unwrap();
+        assert!(!b.describe().contains("hunter2"));
+    }
+}

@@ -1,0 +1,229 @@
+//! Authorization codes and the tokens issued from them. A code's `grant_id` ties every token issued
+//! from it together, so a replayed code can revoke them all (RFC 6749 §4.1.2: "SHOULD revoke … all tokens previously issued based on that authorization code").
+
+use diesel::prelude::*;
+use domain::{ClientId, UserId};
+
+use crate::schema::{authorization_codes, tokens};
+use crate::{Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct AuthorizationCode {
+    pub code_hash: Vec<u8>,
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub redirect_uri: String,
+    pub user_id: UserId,
+    pub sid: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    /// JSON list of `amr` values.
+    pub amr: String,
+    pub acr: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = authorization_codes)]
+struct CodeRow {
+    code_hash: Vec<u8>,
+    grant_id: String,
+    client_id: String,
+    redirect_uri: String,
+    user_id: String,
+    sid: String,
+    scope: String,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    amr: String,
+    acr: String,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+    redeemed_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+/// The result of presenting a code at the token endpoint.
+#[derive(Debug)]
+pub enum Redemption {
+    /// First presentation: the code is now spent and its grant may receive tokens.
+    Redeemed(AuthorizationCode),
+    /// The code had been presented before. Its grant and every token issued from it are now revoked.
+    Replayed {
+        client_id: ClientId,
+    },
+    Unknown,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = tokens)]
+struct TokenRow {
+    jti: String,
+    grant_id: String,
+    client_id: String,
+    user_id: String,
+    kind: String,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+        let row = CodeRow {
+            code_hash: code.code_hash.clone(),
+            grant_id: code.grant_id.clone(),
+            client_id: code.client_id.to_string(),
+            redirect_uri: code.redirect_uri.clone(),
+            user_id: code.user_id.to_string(),
+            sid: code.sid.clone(),
+            scope: code.scope.clone(),
+            nonce: code.nonce.clone(),
+            code_challenge: code.code_challenge.clone(),
+            amr: code.amr.clone(),
+            acr: code.acr.clone(),
+            auth_time: code.auth_time,
+            created_at: code.created_at,
+            expires_at: code.expires_at,
+            redeemed_at: None,
+            revoked_at: None,
+        };
+        self.run(move |conn| {
+            diesel::insert_into(authorization_codes::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Spends a code. The conditional update makes it single-use under any concurrency: of N
+    /// simultaneous presentations exactly one is `Redeemed`; the others are replays and revoke the grant.
+    /// Expiry and client binding are the caller's checks (they need the record to decide).
+    pub async fn redeem_code(
+        &self,
+        code_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<Redemption, StoreError> {
+        self.run(move |conn| {
+            let won = diesel::update(
+                authorization_codes::table
+                    .find(&code_hash)
+                    .filter(authorization_codes::redeemed_at.is_null()),
+            )
+            .set(authorization_codes::redeemed_at.eq(Some(now)))
+            .execute(conn)?
+                == 1;
+            let Some(row) = authorization_codes::table
+                .find(&code_hash)
+                .select(CodeRow::as_select())
+                .first(conn)
+                .optional()?
+            else {
+                return Ok(Redemption::Unknown);
+            };
+            let client_id = ClientId::parse(&row.client_id)
+                .ok_or_else(|| StoreError::Corrupt("code client".into()))?;
+            if !won {
+                revoke_grant(conn, &row.grant_id, now)?;
+                return Ok(Redemption::Replayed { client_id });
+            }
+            Ok(Redemption::Redeemed(AuthorizationCode {
+                code_hash: row.code_hash,
+                grant_id: row.grant_id,
+                client_id,
+                redirect_uri: row.redirect_uri,
+                user_id: UserId::parse(&row.user_id)
+                    .ok_or_else(|| StoreError::Corrupt("code user".into()))?,
+                sid: row.sid,
+                scope: row.scope,
+                nonce: row.nonce,
+                code_challenge: row.code_challenge,
+                amr: row.amr,
+                acr: row.acr,
+                auth_time: row.auth_time,
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+            }))
+        })
+        .await
+    }
+
+    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        let grant_id = grant_id.to_owned();
+        self.run(move |conn| revoke_grant(conn, &grant_id, now))
+            .await
+    }
+
+    /// Records an issued token so it can be revoked on its own or with its grant.
+    pub async fn record_token(
+        &self,
+        jti: &str,
+        grant_id: &str,
+        client_id: &ClientId,
+        user_id: &UserId,
+        kind: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let row = TokenRow {
+            jti: jti.to_owned(),
+            grant_id: grant_id.to_owned(),
+            client_id: client_id.to_string(),
+            user_id: user_id.to_string(),
+            kind: kind.to_owned(),
+            expires_at,
+            revoked_at: None,
+        };
+        self.run(move |conn| {
+            diesel::insert_into(tokens::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whether a token is still good: recorded, unexpired, not revoked, and its grant not revoked.
+    /// The grant check also covers a token minted in the instant a replay revoked its grant.
+    pub async fn token_is_active(&self, jti: &str, now: i64) -> Result<bool, StoreError> {
+        let jti = jti.to_owned();
+        self.run(move |conn| {
+            let grant: Option<String> = tokens::table
+                .find(jti)
+                .filter(tokens::revoked_at.is_null())
+                .filter(tokens::expires_at.gt(now))
+                .select(tokens::grant_id)
+                .first(conn)
+                .optional()?;
+            let Some(grant) = grant else { return Ok(false) };
+            let revoked: Option<Option<i64>> = authorization_codes::table
+                .filter(authorization_codes::grant_id.eq(grant))
+                .select(authorization_codes::revoked_at)
+                .first(conn)
+                .optional()?;
+            Ok(matches!(revoked, Some(None)))
+        })
+        .await
+    }
+}
+
+fn revoke_grant(
+    conn: &mut crate::DbConnection,
+    grant_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(authorization_codes::table.filter(authorization_codes::grant_id.eq(grant_id)))
+        .set(authorization_codes::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+    diesel::update(
+        tokens::table
+            .filter(tokens::grant_id.eq(grant_id))
+            .filter(tokens::revoked_at.is_null()),
+    )
+    .set(tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
+}

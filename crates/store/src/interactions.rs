@@ -1,0 +1,155 @@
+use diesel::prelude::*;
+use domain::{ClientId, Interaction, InteractionId, LoginResult};
+
+use crate::schema::{clients, interactions};
+use crate::{Store, StoreError};
+
+/// An interaction to create. `request` is the authorization server's own record of the validated
+/// authorization request; no other crate reads it.
+pub struct NewInteraction {
+    pub id: InteractionId,
+    pub client_id: ClientId,
+    pub redirect_uri: String,
+    pub login_hint: Option<String>,
+    pub request: String,
+    pub browser_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = interactions)]
+struct InteractionRow {
+    id: String,
+    client_id: String,
+    redirect_uri: String,
+    login_hint: Option<String>,
+    request: String,
+    browser_hash: Vec<u8>,
+    created_at: i64,
+    expires_at: i64,
+    result: Option<String>,
+    completed_at: Option<i64>,
+    resumed_at: Option<i64>,
+}
+
+impl Store {
+    pub async fn insert_interaction(&self, new: NewInteraction) -> Result<(), StoreError> {
+        let row = InteractionRow {
+            id: new.id.to_string(),
+            client_id: new.client_id.to_string(),
+            redirect_uri: new.redirect_uri,
+            login_hint: new.login_hint,
+            request: new.request,
+            browser_hash: new.browser_hash,
+            created_at: new.created_at,
+            expires_at: new.expires_at,
+            result: None,
+            completed_at: None,
+            resumed_at: None,
+        };
+        self.run(move |conn| {
+            diesel::insert_into(interactions::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The interaction and the authorization server's private request record.
+    pub async fn interaction(
+        &self,
+        id: &InteractionId,
+    ) -> Result<Option<(Interaction, String)>, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let Some(row) = interactions::table
+                .find(id)
+                .select(InteractionRow::as_select())
+                .first(conn)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let client_name: String = clients::table
+                .find(&row.client_id)
+                .select(clients::name)
+                .first(conn)
+                .optional()?
+                .unwrap_or_default();
+            let result: Option<LoginResult> = row
+                .result
+                .as_deref()
+                .map(|r| crate::from_json(r, "interaction result"))
+                .transpose()?;
+            let interaction = Interaction {
+                id: InteractionId::parse(&row.id)
+                    .ok_or_else(|| StoreError::Corrupt("interaction id".into()))?,
+                client_id: ClientId::parse(&row.client_id)
+                    .ok_or_else(|| StoreError::Corrupt("client id".into()))?,
+                client_name,
+                redirect_uri: row.redirect_uri,
+                login_hint: row.login_hint,
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+                browser_hash: row.browser_hash,
+                result: if row.resumed_at.is_some() {
+                    None
+                } else {
+                    result
+                },
+            };
+            Ok(Some((interaction, row.request)))
+        })
+        .await
+    }
+
+    /// Records the outcome of the login. Only the first completion of a live interaction counts.
+    pub async fn complete_interaction(
+        &self,
+        id: &InteractionId,
+        result: &LoginResult,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let json = crate::to_json(result);
+        self.run(move |conn| {
+            let n = diesel::update(
+                interactions::table
+                    .find(id)
+                    .filter(interactions::result.is_null())
+                    .filter(interactions::expires_at.gt(now)),
+            )
+            .set((
+                interactions::result.eq(Some(json)),
+                interactions::completed_at.eq(Some(now)),
+            ))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Marks a completed interaction as used by the authorization server. True exactly once.
+    pub async fn resume_interaction(
+        &self,
+        id: &InteractionId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let n = diesel::update(
+                interactions::table
+                    .find(id)
+                    .filter(interactions::result.is_not_null())
+                    .filter(interactions::resumed_at.is_null())
+                    .filter(interactions::expires_at.gt(now)),
+            )
+            .set(interactions::resumed_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}

@@ -1,0 +1,99 @@
+//! Ostiary's state. Durable data goes through diesel to SQLite (the embedded default) or PostgreSQL,
+//! one code path for both; short-lived counters live in-process or in Redis ([`counters`]).
+//!
+//! Row types never leave this crate: callers get the plain records defined in each module. Every
+//! blocking query runs on tokio's blocking pool through [`Store::run`].
+#![forbid(unsafe_code)]
+
+pub mod challenges;
+pub mod clients;
+pub mod counters;
+mod db;
+pub mod grants;
+pub mod interactions;
+pub mod keys;
+pub mod messages;
+mod schema;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+pub use db::{Backend, DbConnection};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("a database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+}
+
+/// The pool of database connections. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<db::Manager>,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the pool and checks that the database answers, so a wrong URL is reported at start-up
+    /// in words, not at the first login.
+    pub fn connect(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let backend = Backend::from_url(url)
+            .map_err(|e| StoreError::Unavailable(format!("the database URL {e}")))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(10))
+            .build(db::Manager(backend.clone()))
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot connect to {}: {e}", backend.describe()))
+            })?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// Applies the pending migrations of this backend; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, StoreError> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        db::run_migrations(&mut conn).map_err(StoreError::Unavailable)
+    }
+
+    /// Runs blocking diesel work off the async executor.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool
+                .get()
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
+    }
+}
+
+/// `Some(json)` for lists kept as JSON text.
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    what: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}

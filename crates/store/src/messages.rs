@@ -1,0 +1,227 @@
+//! The outgoing message queue. A message is written in the same transaction as the challenge it
+//! belongs to, then delivered by a worker that leases it, so a crash neither loses it nor (short of
+//! a crash between the provider's acceptance and our commit) sends it twice.
+
+use diesel::prelude::*;
+
+use crate::schema::messages;
+use crate::{Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub id: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub id: String,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: Option<String>,
+    pub html_body: Option<String>,
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub provider: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages)]
+pub(crate) struct MessageRow {
+    id: String,
+    channel: String,
+    recipient: String,
+    subject: String,
+    text_body: Option<String>,
+    html_body: Option<String>,
+    status: String,
+    attempts: i32,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    provider: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl MessageRow {
+    pub(crate) fn queued(m: NewMessage, now: i64) -> Self {
+        MessageRow {
+            id: m.id,
+            channel: m.channel,
+            recipient: m.recipient,
+            subject: m.subject,
+            text_body: Some(m.text_body),
+            html_body: m.html_body,
+            status: "queued".into(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            provider: None,
+            created_at: now,
+            sent_at: None,
+        }
+    }
+
+    fn into_message(self) -> Message {
+        Message {
+            id: self.id,
+            channel: self.channel,
+            recipient: self.recipient,
+            subject: self.subject,
+            text_body: self.text_body,
+            html_body: self.html_body,
+            status: self.status,
+            attempts: self.attempts,
+            last_error: self.last_error,
+            provider: self.provider,
+            created_at: self.created_at,
+            sent_at: self.sent_at,
+        }
+    }
+}
+
+impl Store {
+    pub async fn enqueue_message(&self, message: NewMessage, now: i64) -> Result<(), StoreError> {
+        self.run(move |conn| {
+            diesel::insert_into(messages::table)
+                .values(&MessageRow::queued(message, now))
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Leases up to `limit` due messages for `lease` seconds. A message whose lease ran out (its
+    /// worker died) is due again. Each claim is a conditional update, so two workers never share one.
+    pub async fn claim_due_messages(
+        &self,
+        now: i64,
+        lease: i64,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.run(move |conn| {
+            let due = || {
+                messages::table
+                    .filter(messages::status.eq_any(["queued", "sending"]))
+                    .filter(messages::next_attempt_at.le(now))
+            };
+            let ids: Vec<String> = due()
+                .order(messages::next_attempt_at.asc())
+                .select(messages::id)
+                .limit(limit)
+                .load(conn)?;
+            let mut claimed = Vec::new();
+            for id in ids {
+                let n = diesel::update(due().filter(messages::id.eq(&id)))
+                    .set((
+                        messages::status.eq("sending"),
+                        messages::next_attempt_at.eq(now + lease),
+                        messages::attempts.eq(messages::attempts + 1),
+                    ))
+                    .execute(conn)?;
+                if n == 1 {
+                    let row = messages::table
+                        .find(&id)
+                        .select(MessageRow::as_select())
+                        .first(conn)?;
+                    claimed.push(row.into_message());
+                }
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    /// Records delivery. With `keep_body == false` the text is wiped: it held a code or a link, and
+    /// a sent message has no more use for it.
+    pub async fn mark_message_sent(
+        &self,
+        id: &str,
+        provider: &str,
+        now: i64,
+        keep_body: bool,
+    ) -> Result<(), StoreError> {
+        let (id, provider) = (id.to_owned(), provider.to_owned());
+        self.run(move |conn| {
+            let target = messages::table.find(id);
+            if keep_body {
+                diesel::update(target)
+                    .set((
+                        messages::status.eq("sent"),
+                        messages::provider.eq(Some(provider)),
+                        messages::sent_at.eq(Some(now)),
+                    ))
+                    .execute(conn)?;
+            } else {
+                diesel::update(target)
+                    .set((
+                        messages::status.eq("sent"),
+                        messages::provider.eq(Some(provider)),
+                        messages::sent_at.eq(Some(now)),
+                        messages::text_body.eq(None::<String>),
+                        messages::html_body.eq(None::<String>),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or given up (`None`).
+    pub async fn mark_message_failed(
+        &self,
+        id: &str,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (id, error) = (id.to_owned(), error.chars().take(500).collect::<String>());
+        self.run(move |conn| {
+            let target = messages::table.find(id);
+            match retry_at {
+                Some(at) => diesel::update(target)
+                    .set((
+                        messages::status.eq("queued"),
+                        messages::next_attempt_at.eq(at),
+                        messages::last_error.eq(Some(error)),
+                    ))
+                    .execute(conn)?,
+                None => diesel::update(target)
+                    .set((
+                        messages::status.eq("failed"),
+                        messages::last_error.eq(Some(error)),
+                        messages::text_body.eq(None::<String>),
+                        messages::html_body.eq(None::<String>),
+                    ))
+                    .execute(conn)?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    /// The newest messages first.
+    pub async fn recent_messages(&self, limit: i64) -> Result<Vec<Message>, StoreError> {
+        self.run(move |conn| {
+            Ok(messages::table
+                .order((messages::created_at.desc(), messages::id.desc()))
+                .limit(limit)
+                .select(MessageRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(MessageRow::into_message)
+                .collect())
+        })
+        .await
+    }
+}

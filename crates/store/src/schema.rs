@@ -1,0 +1,132 @@
+// Written by hand to match migrations/{sqlite,postgres}; both backends share it through `DbConnection`.
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Nullable<Text>,
+        email_verified -> Bool,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Binary>,
+        is_public -> Bool,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        id_token_alg -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        sealed_private -> Binary,
+        public_jwk -> Text,
+        created_at -> BigInt,
+        retired_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    interactions (id) {
+        id -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        login_hint -> Nullable<Text>,
+        request -> Text,
+        browser_hash -> Binary,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        result -> Nullable<Text>,
+        completed_at -> Nullable<BigInt>,
+        resumed_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    challenges (id) {
+        id -> Text,
+        interaction_id -> Text,
+        channel -> Text,
+        destination -> Text,
+        code_hash -> Binary,
+        link_hash -> Binary,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        consumed_at -> Nullable<BigInt>,
+        superseded -> Bool,
+    }
+}
+
+diesel::table! {
+    messages (id) {
+        id -> Text,
+        channel -> Text,
+        recipient -> Text,
+        subject -> Text,
+        text_body -> Nullable<Text>,
+        html_body -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        provider -> Nullable<Text>,
+        created_at -> BigInt,
+        sent_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    sessions (id_hash) {
+        id_hash -> Binary,
+        sid -> Text,
+        user_id -> Text,
+        amr -> Text,
+        acr -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        ended_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Binary,
+        grant_id -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        user_id -> Text,
+        sid -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        amr -> Text,
+        acr -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        redeemed_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    tokens (jti) {
+        jti -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}

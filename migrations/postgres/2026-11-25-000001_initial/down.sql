@@ -1,0 +1,9 @@
+DROP TABLE tokens;
+DROP TABLE authorization_codes;
+DROP TABLE sessions;
+DROP TABLE messages;
+DROP TABLE challenges;
+DROP TABLE interactions;
+DROP TABLE signing_keys;
+DROP TABLE clients;
+DROP TABLE users;
