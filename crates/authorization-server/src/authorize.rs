@@ -70,9 +70,7 @@ impl Redirector<'_> {
 }
 
 pub(crate) fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 pub async fn authorize_get(req: HttpRequest, srv: web::Data<AuthorizationServer>) -> HttpResponse {
@@ -80,11 +78,7 @@ pub async fn authorize_get(req: HttpRequest, srv: web::Data<AuthorizationServer>
     authorize(&req, &srv, params).await
 }
 
-pub async fn authorize_post(
-    req: HttpRequest,
-    body: web::Bytes,
-    srv: web::Data<AuthorizationServer>,
-) -> HttpResponse {
+pub async fn authorize_post(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     if !is_form(&req) {
         return error_page(
             &srv.tera,
@@ -113,11 +107,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
             return error_page(&srv.tera, StatusCode::BAD_REQUEST, title, msg);
         }
     };
-    let back = Redirector {
-        redirect_uri,
-        state: params.get("state"),
-        issuer: &srv.config.issuer,
-    };
+    let back = Redirector { redirect_uri, state: params.get("state"), issuer: &srv.config.issuer };
     let checked = check_request_object(&params)
         .and_then(|()| check_response_type(&params))
         .and_then(|()| check_response_mode(&params))
@@ -148,26 +138,13 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
 /// RFC 6749 §3.1: parameters must not repeat; oversized values are refused before any lookup.
 fn check_params(params: &Params) -> Result<(), PageError> {
     if params.duplicated {
-        return Err(PageError(
-            "Invalid request",
-            "The sign-in request repeats a parameter.",
-        ));
+        return Err(PageError("Invalid request", "The sign-in request repeats a parameter."));
     }
-    if [
-        "client_id",
-        "redirect_uri",
-        "state",
-        "nonce",
-        "login_hint",
-        "scope",
-    ]
-    .iter()
-    .any(|k| params.get(k).is_some_and(|v| v.len() > MAX_PARAM))
+    if ["client_id", "redirect_uri", "state", "nonce", "login_hint", "scope"]
+        .iter()
+        .any(|k| params.get(k).is_some_and(|v| v.len() > MAX_PARAM))
     {
-        return Err(PageError(
-            "Invalid request",
-            "The sign-in request is too large.",
-        ));
+        return Err(PageError("Invalid request", "The sign-in request is too large."));
     }
     Ok(())
 }
@@ -178,10 +155,7 @@ async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Clie
         "Unknown application",
         "The application that sent you here is not registered with this sign-in service.",
     );
-    let id = params
-        .get("client_id")
-        .and_then(domain::ClientId::parse)
-        .ok_or(UNKNOWN)?;
+    let id = params.get("client_id").and_then(domain::ClientId::parse).ok_or(UNKNOWN)?;
     match srv.store.client(&id).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(UNKNOWN),
@@ -198,10 +172,8 @@ async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Clie
 /// The redirect URI must be present and equal, character for character, to a registered one
 /// (OIDC Core §3.1.2.1 requires it; RFC 9700 §2.1 requires exact string matching).
 fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str, PageError> {
-    let given = params.get("redirect_uri").ok_or(PageError(
-        "Invalid request",
-        "The sign-in request has no redirect URI.",
-    ))?;
+    let given =
+        params.get("redirect_uri").ok_or(PageError("Invalid request", "The sign-in request has no redirect URI."))?;
     if client.redirect_uris.iter().any(|r| r == given) {
         Ok(given)
     } else {
@@ -215,16 +187,10 @@ fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str
 /// OIDC Core §6: `request` and `request_uri` are not supported and say so with their own codes.
 fn check_request_object(params: &Params) -> Result<(), OAuthError> {
     if params.has("request") {
-        return Err(OAuthError::new(
-            "request_not_supported",
-            "request objects are not supported",
-        ));
+        return Err(OAuthError::new("request_not_supported", "request objects are not supported"));
     }
     if params.has("request_uri") {
-        return Err(OAuthError::new(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        ));
+        return Err(OAuthError::new("request_uri_not_supported", "request_uri is not supported"));
     }
     Ok(())
 }
@@ -233,40 +199,23 @@ fn check_request_object(params: &Params) -> Result<(), OAuthError> {
 fn check_response_type(params: &Params) -> Result<(), OAuthError> {
     match params.get("response_type") {
         Some("code") => Ok(()),
-        None => Err(OAuthError::new(
-            "invalid_request",
-            "response_type is required",
-        )),
-        Some(_) => Err(OAuthError::new(
-            "unsupported_response_type",
-            "only response_type=code is supported",
-        )),
+        None => Err(OAuthError::new("invalid_request", "response_type is required")),
+        Some(_) => Err(OAuthError::new("unsupported_response_type", "only response_type=code is supported")),
     }
 }
 
 fn check_response_mode(params: &Params) -> Result<(), OAuthError> {
     match params.get("response_mode") {
         None | Some("query") => Ok(()),
-        Some(_) => Err(OAuthError::new(
-            "invalid_request",
-            "only response_mode=query is supported",
-        )),
+        Some(_) => Err(OAuthError::new("invalid_request", "only response_mode=query is supported")),
     }
 }
 
 /// OIDC Core §3.1.2.1: `openid` is required. Unknown scopes are dropped, not refused.
 fn check_scope(params: &Params) -> Result<Vec<String>, OAuthError> {
-    let requested: Vec<&str> = params
-        .get("scope")
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .collect();
+    let requested: Vec<&str> = params.get("scope").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
     if !requested.contains(&"openid") {
-        return Err(OAuthError::new(
-            "invalid_scope",
-            "the openid scope is required",
-        ));
+        return Err(OAuthError::new("invalid_scope", "the openid scope is required"));
     }
     let mut scope: Vec<String> = Vec::new();
     for s in SUPPORTED_SCOPES {
@@ -282,34 +231,22 @@ fn check_scope(params: &Params) -> Result<Vec<String>, OAuthError> {
 fn check_pkce(client: &Client, params: &Params) -> Result<Option<String>, OAuthError> {
     let challenge = params.get("code_challenge");
     match (challenge, params.get("code_challenge_method")) {
-        (None, Some(_)) => Err(OAuthError::new(
-            "invalid_request",
-            "code_challenge_method without code_challenge",
-        )),
-        (None, None) if client.is_public => Err(OAuthError::new(
-            "invalid_request",
-            "PKCE with S256 is required for public clients",
-        )),
+        (None, Some(_)) => Err(OAuthError::new("invalid_request", "code_challenge_method without code_challenge")),
+        (None, None) if client.is_public => {
+            Err(OAuthError::new("invalid_request", "PKCE with S256 is required for public clients"))
+        }
         (None, None) => Ok(None),
-        (Some(_), None | Some("plain")) => Err(OAuthError::new(
-            "invalid_request",
-            "only code_challenge_method=S256 is supported",
-        )),
-        (Some(_), Some(m)) if m != "S256" => Err(OAuthError::new(
-            "invalid_request",
-            "only code_challenge_method=S256 is supported",
-        )),
+        (Some(_), None | Some("plain")) => {
+            Err(OAuthError::new("invalid_request", "only code_challenge_method=S256 is supported"))
+        }
+        (Some(_), Some(m)) if m != "S256" => {
+            Err(OAuthError::new("invalid_request", "only code_challenge_method=S256 is supported"))
+        }
         // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
         (Some(c), Some(_))
-            if c.len() != 43
-                || !c
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+            if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
         {
-            Err(OAuthError::new(
-                "invalid_request",
-                "code_challenge is not a valid S256 challenge",
-            ))
+            Err(OAuthError::new("invalid_request", "code_challenge is not a valid S256 challenge"))
         }
         (Some(c), Some(_)) => Ok(Some(c.to_owned())),
     }
@@ -323,10 +260,7 @@ fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
             v.parse::<i64>()
                 .ok()
                 .filter(|n| *n >= 0)
-                .ok_or(OAuthError::new(
-                    "invalid_request",
-                    "max_age must be a non-negative integer",
-                ))
+                .ok_or(OAuthError::new("invalid_request", "max_age must be a non-negative integer"))
         })
         .transpose()
 }
@@ -334,24 +268,13 @@ fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
 /// OIDC Core §3.1.2.1 `prompt`. `none` combined with anything is invalid. No login is reused yet
 /// (single sign-on arrives with issue 3), so `prompt=none` can only answer `login_required`.
 fn check_prompt(params: &Params) -> Result<(), OAuthError> {
-    let prompts: Vec<&str> = params
-        .get("prompt")
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .collect();
-    if prompts
-        .iter()
-        .any(|p| !["none", "login", "consent", "select_account"].contains(p))
-    {
+    let prompts: Vec<&str> = params.get("prompt").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
+    if prompts.iter().any(|p| !["none", "login", "consent", "select_account"].contains(p)) {
         return Err(OAuthError::new("invalid_request", "unknown prompt value"));
     }
     if prompts.contains(&"none") {
         if prompts.len() > 1 {
-            return Err(OAuthError::new(
-                "invalid_request",
-                "prompt=none cannot be combined with other values",
-            ));
+            return Err(OAuthError::new("invalid_request", "prompt=none cannot be combined with other values"));
         }
         return Err(OAuthError::new("login_required", "the user must sign in"));
     }
@@ -374,23 +297,16 @@ async fn start_interaction(
         client_id: client.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         login_hint: login_hint.filter(|h| h.len() <= 254).map(str::to_owned),
-        request: serde_json::to_string(&request)
-            .map_err(|e| crate::errors::internal("request encode", &e))?,
+        request: serde_json::to_string(&request).map_err(|e| crate::errors::internal("request encode", &e))?,
         browser_hash: browser,
         created_at: now,
         expires_at: now + srv.config.interaction_ttl,
     };
-    srv.store
-        .insert_interaction(new)
-        .await
-        .map_err(|e| crate::errors::internal("interaction insert", &e))?;
+    srv.store.insert_interaction(new).await.map_err(|e| crate::errors::internal("interaction insert", &e))?;
     Ok(id)
 }
 
-pub(crate) fn browser_hash(
-    req: &HttpRequest,
-    srv: &AuthorizationServer,
-) -> Result<Vec<u8>, OAuthError> {
+pub(crate) fn browser_hash(req: &HttpRequest, srv: &AuthorizationServer) -> Result<Vec<u8>, OAuthError> {
     let ext = req.extensions();
     let browser = ext.get::<BrowserId>().ok_or_else(|| {
         tracing::error!("the browser-id middleware is not mounted");
@@ -401,11 +317,7 @@ pub(crate) fn browser_hash(
 
 /// `GET /authorize/resume/{interaction}`: the connection has completed the login. In the browser
 /// that started it, and only once, start a session and send the code to the client.
-pub async fn resume(
-    req: HttpRequest,
-    path: web::Path<String>,
-    srv: web::Data<AuthorizationServer>,
-) -> HttpResponse {
+pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     let expired = || {
         error_page(
             &srv.tera,
@@ -445,11 +357,8 @@ pub async fn resume(
         Ok(false) => return expired(),
         Err(e) => return server_error_page(&srv, "interaction resume", &e),
     }
-    let back = Redirector {
-        redirect_uri: &request.redirect_uri,
-        state: request.state.as_deref(),
-        issuer: &srv.config.issuer,
-    };
+    let back =
+        Redirector { redirect_uri: &request.redirect_uri, state: request.state.as_deref(), issuer: &srv.config.issuer };
     match crate::grant::issue_code(&srv, &request, &result, now).await {
         Ok((code, cookie)) => {
             let mut resp = see_other(&back.url(&[("code", &code)]));
@@ -462,11 +371,7 @@ pub async fn resume(
     }
 }
 
-fn server_error_page(
-    srv: &AuthorizationServer,
-    context: &'static str,
-    err: &dyn std::error::Error,
-) -> HttpResponse {
+fn server_error_page(srv: &AuthorizationServer, context: &'static str, err: &dyn std::error::Error) -> HttpResponse {
     crate::errors::internal(context, err);
     error_page(
         &srv.tera,
@@ -499,36 +404,15 @@ mod tests {
     fn pkce_rules() {
         let p = |q: &str| Params::parse(q.as_bytes());
         let s256 = format!("code_challenge={CHALLENGE}&code_challenge_method=S256");
-        assert_eq!(
-            check_pkce(&client(true), &p(&s256)).unwrap().as_deref(),
-            Some(CHALLENGE)
-        );
-        assert!(
-            check_pkce(&client(true), &p("")).is_err(),
-            "public clients need PKCE"
-        );
+        assert_eq!(check_pkce(&client(true), &p(&s256)).unwrap().as_deref(), Some(CHALLENGE));
+        assert!(check_pkce(&client(true), &p("")).is_err(), "public clients need PKCE");
         assert_eq!(check_pkce(&client(false), &p("")).unwrap(), None);
         assert!(
-            check_pkce(
-                &client(false),
-                &p(&format!(
-                    "code_challenge={CHALLENGE}&code_challenge_method=plain"
-                ))
-            )
-            .is_err()
+            check_pkce(&client(false), &p(&format!("code_challenge={CHALLENGE}&code_challenge_method=plain"))).is_err()
         );
-        assert!(
-            check_pkce(&client(false), &p(&format!("code_challenge={CHALLENGE}"))).is_err(),
-            "plain by default"
-        );
+        assert!(check_pkce(&client(false), &p(&format!("code_challenge={CHALLENGE}"))).is_err(), "plain by default");
         assert!(check_pkce(&client(false), &p("code_challenge_method=S256")).is_err());
-        assert!(
-            check_pkce(
-                &client(false),
-                &p("code_challenge=short&code_challenge_method=S256")
-            )
-            .is_err()
-        );
+        assert!(check_pkce(&client(false), &p("code_challenge=short&code_challenge_method=S256")).is_err());
     }
 
     #[test]
@@ -543,21 +427,12 @@ mod tests {
             "http://a.example/cb",
         ] {
             let params = Params::parse(
-                format!(
-                    "redirect_uri={}",
-                    url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>()
-                )
-                .as_bytes(),
+                format!("redirect_uri={}", url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>())
+                    .as_bytes(),
             );
             assert!(check_redirect_uri(&c, &params).is_err(), "{bad} accepted");
         }
-        assert!(
-            check_redirect_uri(
-                &c,
-                &Params::parse(b"redirect_uri=https%3A%2F%2Fa.example%2Fcb")
-            )
-            .is_ok()
-        );
+        assert!(check_redirect_uri(&c, &Params::parse(b"redirect_uri=https%3A%2F%2Fa.example%2Fcb")).is_ok());
     }
 
     #[test]
@@ -575,18 +450,8 @@ mod tests {
 
     #[test]
     fn prompt_none_cannot_be_combined() {
-        assert_eq!(
-            check_prompt(&Params::parse(b"prompt=none+login"))
-                .unwrap_err()
-                .error,
-            "invalid_request"
-        );
-        assert_eq!(
-            check_prompt(&Params::parse(b"prompt=none"))
-                .unwrap_err()
-                .error,
-            "login_required"
-        );
+        assert_eq!(check_prompt(&Params::parse(b"prompt=none+login")).unwrap_err().error, "invalid_request");
+        assert_eq!(check_prompt(&Params::parse(b"prompt=none")).unwrap_err().error, "login_required");
         assert!(check_prompt(&Params::parse(b"prompt=login")).is_ok());
     }
 }

@@ -42,28 +42,19 @@ pub fn check_registered_uri(uri: &str) -> Result<(), ClientError> {
 
 /// Native apps may use private-use schemes such as `com.example.app:/callback` (RFC 8252 §7.1).
 fn u_is_private_use(uri: &str) -> bool {
-    uri.split_once(':').is_some_and(|(scheme, rest)| {
-        scheme.contains('.') && rest.starts_with('/') && !uri.contains('#')
-    })
+    uri.split_once(':')
+        .is_some_and(|(scheme, rest)| scheme.contains('.') && rest.starts_with('/') && !uri.contains('#'))
 }
 
 /// Builds a client record; returns it with the secret in clear, shown once (confidential clients only).
-pub fn new_client(
-    new: NewClient,
-    hasher: &KeyedHasher,
-    now: i64,
-) -> Result<(Client, Option<String>), ClientError> {
+pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Client, Option<String>), ClientError> {
     if new.name.trim().is_empty() {
         return Err(ClientError::NoName);
     }
     if new.redirect_uris.is_empty() {
         return Err(ClientError::NoRedirectUri);
     }
-    for uri in new
-        .redirect_uris
-        .iter()
-        .chain(&new.post_logout_redirect_uris)
-    {
+    for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
         check_registered_uri(uri)?;
     }
     let secret = (!new.public).then(|| random_token(32));
@@ -84,8 +75,7 @@ pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
     hasher.hash(SECRET_PURPOSE, secret).0
 }
 
-const INVALID_CLIENT: OAuthError =
-    OAuthError::new("invalid_client", "client authentication failed");
+const INVALID_CLIENT: OAuthError = OAuthError::new("invalid_client", "client authentication failed");
 
 /// The credentials a token request carried, before they are checked.
 pub struct Credentials {
@@ -96,49 +86,28 @@ pub struct Credentials {
 /// Reads `client_secret_basic` (RFC 6749 §2.3.1: id and secret form-urlencoded, then Basic),
 /// `client_secret_post`, or `none` (a public client naming itself). More than one method is an error.
 pub fn read_credentials(req: &HttpRequest, params: &Params) -> Result<Credentials, OAuthError> {
-    let basic = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("basic")
-                .then(|| rest.trim().to_owned())
-        });
+    let basic = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, rest) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("basic").then(|| rest.trim().to_owned())
+    });
     if let Some(encoded) = basic {
         if params.has("client_secret") {
-            return Err(OAuthError::new(
-                "invalid_request",
-                "use only one client authentication method",
-            ));
+            return Err(OAuthError::new("invalid_request", "use only one client authentication method"));
         }
         let decoded = STANDARD.decode(encoded).map_err(|_| INVALID_CLIENT)?;
         let text = String::from_utf8(decoded).map_err(|_| INVALID_CLIENT)?;
         let (id, secret) = text.split_once(':').ok_or(INVALID_CLIENT)?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
+        let decode =
+            |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
         let id = decode(id).ok_or(INVALID_CLIENT)?;
         let secret = decode(secret).ok_or(INVALID_CLIENT)?;
         if params.get("client_id").is_some_and(|body_id| body_id != id) {
-            return Err(OAuthError::new(
-                "invalid_request",
-                "client_id does not match the authenticated client",
-            ));
+            return Err(OAuthError::new("invalid_request", "client_id does not match the authenticated client"));
         }
-        return Ok(Credentials {
-            client_id: id,
-            secret: Some(secret),
-        });
+        return Ok(Credentials { client_id: id, secret: Some(secret) });
     }
     let client_id = params.get("client_id").ok_or(INVALID_CLIENT)?.to_owned();
-    Ok(Credentials {
-        client_id,
-        secret: params.get("client_secret").map(str::to_owned),
-    })
+    Ok(Credentials { client_id, secret: params.get("client_secret").map(str::to_owned) })
 }
 
 /// Checks credentials against the registered client: a confidential client must present its
@@ -152,11 +121,7 @@ pub fn check_client_authentication(
     match (&client.secret_hash, &creds.secret) {
         (Some(stored), Some(given)) => {
             let given = hash_secret(hasher, given);
-            if domain::secret::constant_time_eq(stored, &given) {
-                Ok(())
-            } else {
-                Err(INVALID_CLIENT)
-            }
+            if domain::secret::constant_time_eq(stored, &given) { Ok(()) } else { Err(INVALID_CLIENT) }
         }
         (None, None) if client.is_public => Ok(()),
         _ => Err(INVALID_CLIENT),
@@ -189,14 +154,9 @@ mod tests {
         };
         let (client, secret) = new_client(new, &hasher, 0).unwrap();
         let secret = secret.unwrap();
-        let creds = |s: Option<&str>| Credentials {
-            client_id: client.id.to_string(),
-            secret: s.map(str::to_owned),
-        };
+        let creds = |s: Option<&str>| Credentials { client_id: client.id.to_string(), secret: s.map(str::to_owned) };
         assert!(check_client_authentication(Some(&client), &creds(Some(&secret)), &hasher).is_ok());
-        assert!(
-            check_client_authentication(Some(&client), &creds(Some("wrong")), &hasher).is_err()
-        );
+        assert!(check_client_authentication(Some(&client), &creds(Some("wrong")), &hasher).is_err());
         assert!(check_client_authentication(Some(&client), &creds(None), &hasher).is_err());
         assert!(check_client_authentication(None, &creds(Some(&secret)), &hasher).is_err());
     }

@@ -4,13 +4,12 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use domain::Acr;
 use openidconnect::core::{
-    CoreClaimName, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
-    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
-    CoreResponseType, CoreSubjectIdentifierType,
+    CoreClaimName, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySet,
-    JsonWebKeySetUrl, ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySet, JsonWebKeySetUrl,
+    ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,25 +58,13 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             authorization_response_iss_parameter_supported: true,
         },
     )
-    .set_token_endpoint(Some(
-        TokenUrl::new(url("/token")).map_err(|e| e.to_string())?,
-    ))
-    .set_userinfo_endpoint(Some(
-        UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?,
-    ))
-    .set_scopes_supported(Some(
-        SUPPORTED_SCOPES
-            .iter()
-            .map(|s| Scope::new((*s).to_owned()))
-            .collect(),
-    ))
+    .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(|e| e.to_string())?))
+    .set_userinfo_endpoint(Some(UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?))
+    .set_scopes_supported(Some(SUPPORTED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())).collect()))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
     .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
     .set_acr_values_supported(Some(
-        Acr::ALL
-            .iter()
-            .map(|a| AuthenticationContextClass::new(a.as_str().to_owned()))
-            .collect(),
+        Acr::ALL.iter().map(|a| AuthenticationContextClass::new(a.as_str().to_owned())).collect(),
     ))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
@@ -111,18 +98,12 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
 }
 
 pub async fn openid_configuration(srv: web::Data<AuthorizationServer>) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .json(&srv.metadata)
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(&srv.metadata)
 }
 
 pub async fn jwks(srv: web::Data<AuthorizationServer>) -> HttpResponse {
     let ring = srv.keys.ring();
-    let keys: Vec<CoreJsonWebKey> = ring
-        .published(srv.clock.now(), srv.config.key_retention())
-        .map(|k| k.jwk.clone())
-        .collect();
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
-        .json(JsonWebKeySet::new(keys))
+    let keys: Vec<CoreJsonWebKey> =
+        ring.published(srv.clock.now(), srv.config.key_retention()).map(|k| k.jwk.clone()).collect();
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=60")).json(JsonWebKeySet::new(keys))
 }

@@ -29,10 +29,7 @@ impl OAuthError {
         let mut resp = HttpResponse::build(status);
         resp.insert_header((header::CACHE_CONTROL, "no-store"));
         if status == StatusCode::UNAUTHORIZED {
-            resp.insert_header((
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"ostiary\""),
-            ));
+            resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ostiary\"")));
         }
         resp.json(serde_json::json!({ "error": self.error, "error_description": self.description }))
     }

@@ -12,8 +12,7 @@ use domain::secret::{constant_time_eq, random_token};
 use openidconnect::core::CoreGenderClaim;
 use openidconnect::{
     AccessToken, AccessTokenHash, AdditionalClaims, Audience, AuthenticationContextClass,
-    AuthenticationMethodReference, EndUserEmail, IdTokenClaims, IssuerUrl, Nonce, StandardClaims,
-    SubjectIdentifier,
+    AuthenticationMethodReference, EndUserEmail, IdTokenClaims, IssuerUrl, Nonce, StandardClaims, SubjectIdentifier,
 };
 use serde::{Deserialize, Serialize};
 use store::grants::{AuthorizationCode, Redemption};
@@ -32,11 +31,7 @@ const SESSION_PURPOSE: &str = "session";
 /// The name of the session cookie: `__Host-` prefixed under https (RFC 6265bis §4.1.3.2), which
 /// pins it to this host, path `/`, and `Secure`.
 pub fn session_cookie_name(https: bool) -> &'static str {
-    if https {
-        "__Host-ostiary-session"
-    } else {
-        "ostiary-session"
-    }
+    if https { "__Host-ostiary-session" } else { "ostiary-session" }
 }
 
 /// Starts a fresh session (a new id on every login, so a planted id is never promoted) and stores
@@ -59,17 +54,13 @@ pub(crate) async fn issue_code(
         created_at: now,
         expires_at: now + srv.config.session_ttl,
     };
-    srv.store
-        .insert_session(&session)
-        .await
-        .map_err(|e| internal("session insert", &e))?;
+    srv.store.insert_session(&session).await.map_err(|e| internal("session insert", &e))?;
 
     let code = random_token(32);
     let record = AuthorizationCode {
         code_hash: srv.hasher.hash(CODE_PURPOSE, &code).0,
         grant_id: random_token(16),
-        client_id: domain::ClientId::parse(&request.client_id)
-            .ok_or(crate::errors::SERVER_ERROR)?,
+        client_id: domain::ClientId::parse(&request.client_id).ok_or(crate::errors::SERVER_ERROR)?,
         redirect_uri: request.redirect_uri.clone(),
         user_id: login.user_id.clone(),
         sid: session.sid.clone(),
@@ -82,10 +73,7 @@ pub(crate) async fn issue_code(
         created_at: now,
         expires_at: now + srv.config.code_ttl,
     };
-    srv.store
-        .insert_code(&record)
-        .await
-        .map_err(|e| internal("code insert", &e))?;
+    srv.store.insert_code(&record).await.map_err(|e| internal("code insert", &e))?;
 
     let https = srv.config.issuer.starts_with("https://");
     let cookie = Cookie::build(session_cookie_name(https), session_secret)
@@ -93,9 +81,7 @@ pub(crate) async fn issue_code(
         .http_only(true)
         .secure(https)
         .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::seconds(
-            srv.config.session_ttl,
-        ))
+        .max_age(actix_web::cookie::time::Duration::seconds(srv.config.session_ttl))
         .finish();
     Ok((code, cookie))
 }
@@ -110,11 +96,7 @@ struct TokenResponse {
 }
 
 /// `POST /token`.
-pub async fn token(
-    req: HttpRequest,
-    body: web::Bytes,
-    srv: web::Data<AuthorizationServer>,
-) -> HttpResponse {
+pub async fn token(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     match exchange(&req, &body, &srv).await {
         Ok(resp) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -124,31 +106,17 @@ pub async fn token(
     }
 }
 
-async fn exchange(
-    req: &HttpRequest,
-    body: &[u8],
-    srv: &AuthorizationServer,
-) -> Result<TokenResponse, OAuthError> {
+async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Result<TokenResponse, OAuthError> {
     if !is_form(req) {
-        return Err(OAuthError::new(
-            "invalid_request",
-            "the body must be application/x-www-form-urlencoded",
-        ));
+        return Err(OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded"));
     }
     let params = Params::parse(body);
     if params.duplicated {
-        return Err(OAuthError::new(
-            "invalid_request",
-            "a parameter is repeated",
-        ));
+        return Err(OAuthError::new("invalid_request", "a parameter is repeated"));
     }
     let creds = read_credentials(req, &params)?;
     let client = match domain::ClientId::parse(&creds.client_id) {
-        Some(id) => srv
-            .store
-            .client(&id)
-            .await
-            .map_err(|e| internal("client lookup", &e))?,
+        Some(id) => srv.store.client(&id).await.map_err(|e| internal("client lookup", &e))?,
         None => None,
     };
     check_client_authentication(client.as_ref(), &creds, &srv.hasher)?;
@@ -157,20 +125,13 @@ async fn exchange(
         Some("authorization_code") => {}
         None => return Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some(_) => {
-            return Err(OAuthError::new(
-                "unsupported_grant_type",
-                "only authorization_code is supported",
-            ));
+            return Err(OAuthError::new("unsupported_grant_type", "only authorization_code is supported"));
         }
     }
-    let code = params
-        .get("code")
-        .ok_or(OAuthError::new("invalid_request", "code is required"))?;
+    let code = params.get("code").ok_or(OAuthError::new("invalid_request", "code is required"))?;
     let now = srv.clock.now();
-    const INVALID_GRANT: OAuthError = OAuthError::new(
-        "invalid_grant",
-        "the code is invalid, expired, or was already used",
-    );
+    const INVALID_GRANT: OAuthError =
+        OAuthError::new("invalid_grant", "the code is invalid, expired, or was already used");
     if code.len() > 256 {
         return Err(INVALID_GRANT);
     }
@@ -192,43 +153,27 @@ async fn exchange(
         return Err(INVALID_GRANT);
     }
     if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
-        return Err(OAuthError::new(
-            "invalid_grant",
-            "redirect_uri does not match the authorization request",
-        ));
+        return Err(OAuthError::new("invalid_grant", "redirect_uri does not match the authorization request"));
     }
-    check_code_verifier(
-        record.code_challenge.as_deref(),
-        params.get("code_verifier"),
-    )?;
+    check_code_verifier(record.code_challenge.as_deref(), params.get("code_verifier"))?;
     mint_tokens(srv, &client, &record, now).await
 }
 
 /// RFC 7636 §4.6 and RFC 9700 §2.1.1: a code issued with a challenge needs the matching verifier;
 /// a verifier for a code issued without a challenge is a downgrade attempt and is refused.
-pub fn check_code_verifier(
-    challenge: Option<&str>,
-    verifier: Option<&str>,
-) -> Result<(), OAuthError> {
+pub fn check_code_verifier(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
     const MISMATCH: OAuthError = OAuthError::new("invalid_grant", "PKCE verification failed");
     match (challenge, verifier) {
         (None, None) => Ok(()),
-        (None, Some(_)) => Err(OAuthError::new(
-            "invalid_grant",
-            "code_verifier sent for a code issued without code_challenge",
-        )),
-        (Some(_), None) => Err(OAuthError::new(
-            "invalid_grant",
-            "code_verifier is required",
-        )),
+        (None, Some(_)) => {
+            Err(OAuthError::new("invalid_grant", "code_verifier sent for a code issued without code_challenge"))
+        }
+        (Some(_), None) => Err(OAuthError::new("invalid_grant", "code_verifier is required")),
         (Some(challenge), Some(verifier)) => {
             // RFC 7636 §4.1: 43–128 characters of [A-Z a-z 0-9 - . _ ~].
             let well_formed = (43..=128).contains(&verifier.len())
-                && verifier
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-            let computed =
-                URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+                && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
             if well_formed && constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
                 Ok(())
             } else {
@@ -285,28 +230,15 @@ async fn mint_tokens(
         auth_time: code.auth_time,
         acr: code.acr.clone(),
     };
-    let access_token =
-        crate::jwt::sign(at_key, "at+jwt", &access).map_err(|e| internal("access token", &e))?;
+    let access_token = crate::jwt::sign(at_key, "at+jwt", &access).map_err(|e| internal("access token", &e))?;
     srv.store
-        .record_token(
-            &jti,
-            &code.grant_id,
-            &client.id,
-            &code.user_id,
-            "access",
-            access_exp,
-        )
+        .record_token(&jti, &code.grant_id, &client.id, &code.user_id, "access", access_exp)
         .await
         .map_err(|e| internal("token record", &e))?;
 
-    let user = srv
-        .store
-        .user(&code.user_id)
-        .await
-        .map_err(|e| internal("user lookup", &e))?;
+    let user = srv.store.user(&code.user_id).await.map_err(|e| internal("user lookup", &e))?;
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
-    let mut standard =
-        StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(code.user_id.to_string()));
+    let mut standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(code.user_id.to_string()));
     if code.scope.split(' ').any(|s| s == "email")
         && let Some(email) = user.as_ref().and_then(|u| u.email.as_ref())
     {
@@ -316,33 +248,22 @@ async fn mint_tokens(
     }
     let amr: Vec<String> = serde_json::from_str(&code.amr).unwrap_or_default();
     let issuer = IssuerUrl::new(srv.config.issuer.clone()).map_err(|e| internal("issuer", &e))?;
-    let at_hash = AccessTokenHash::from_token(
-        &AccessToken::new(access_token.clone()),
-        &alg.core(),
-        &id_key.jwk,
-    )
-    .map_err(|e| internal("at_hash", &e))?;
+    let at_hash = AccessTokenHash::from_token(&AccessToken::new(access_token.clone()), &alg.core(), &id_key.jwk)
+        .map_err(|e| internal("at_hash", &e))?;
     let claims = IdTokenClaims::new(
         issuer,
         vec![Audience::new(client.id.to_string())],
         time(now + srv.config.id_token_ttl)?,
         time(now)?,
         standard,
-        SessionClaims {
-            sid: code.sid.clone(),
-        },
+        SessionClaims { sid: code.sid.clone() },
     )
     .set_auth_time(Some(time(code.auth_time)?))
     .set_nonce(code.nonce.clone().map(Nonce::new))
     .set_auth_context_ref(Some(AuthenticationContextClass::new(code.acr.clone())))
-    .set_auth_method_refs(Some(
-        amr.into_iter()
-            .map(AuthenticationMethodReference::new)
-            .collect(),
-    ))
+    .set_auth_method_refs(Some(amr.into_iter().map(AuthenticationMethodReference::new).collect()))
     .set_access_token_hash(Some(at_hash));
-    let id_token =
-        crate::jwt::sign(id_key, "JWT", &claims).map_err(|e| internal("id token", &e))?;
+    let id_token = crate::jwt::sign(id_key, "JWT", &claims).map_err(|e| internal("id token", &e))?;
 
     Ok(TokenResponse {
         access_token,
@@ -354,21 +275,11 @@ async fn mint_tokens(
 }
 
 /// `GET|POST /userinfo` (OIDC Core §5.3) with a bearer access token (RFC 6750 §2.1, §2.2).
-pub async fn userinfo(
-    req: HttpRequest,
-    body: web::Bytes,
-    srv: web::Data<AuthorizationServer>,
-) -> HttpResponse {
-    let from_header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        });
+pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    let from_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    });
     let from_body = (req.method() == actix_web::http::Method::POST && is_form(&req))
         .then(|| Params::parse(&body).get("access_token").map(str::to_owned))
         .flatten();
@@ -386,13 +297,8 @@ pub async fn userinfo(
     };
     let now = srv.clock.now();
     let ring = srv.keys.ring();
-    let Some(claims) = crate::jwt::verify::<AccessClaims>(
-        &ring,
-        &token,
-        "at+jwt",
-        now,
-        srv.config.key_retention(),
-    ) else {
+    let Some(claims) = crate::jwt::verify::<AccessClaims>(&ring, &token, "at+jwt", now, srv.config.key_retention())
+    else {
         return bearer_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token");
     };
     if claims.iss != srv.config.issuer || claims.exp <= now {
@@ -422,18 +328,13 @@ pub async fn userinfo(
         out["email"] = serde_json::json!(email.as_str());
         out["email_verified"] = serde_json::json!(user.email_verified);
     }
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(out)
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(out)
 }
 
 /// RFC 6750 §3: the error goes in `WWW-Authenticate`.
 fn bearer_error(status: actix_web::http::StatusCode, error: &'static str) -> HttpResponse {
     HttpResponse::build(status)
-        .insert_header((
-            header::WWW_AUTHENTICATE,
-            format!("Bearer realm=\"ostiary\", error=\"{error}\""),
-        ))
+        .insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"ostiary\", error=\"{error}\"")))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({ "error": error }))
 }
@@ -449,14 +350,8 @@ mod tests {
         assert!(check_code_verifier(Some(challenge), Some(verifier)).is_ok());
         assert!(check_code_verifier(Some(challenge), Some(&verifier.replace('d', "e"))).is_err());
         assert!(check_code_verifier(Some(challenge), None).is_err());
-        assert!(
-            check_code_verifier(None, Some(verifier)).is_err(),
-            "downgrade"
-        );
+        assert!(check_code_verifier(None, Some(verifier)).is_err(), "downgrade");
         assert!(check_code_verifier(None, None).is_ok());
-        assert!(
-            check_code_verifier(Some(challenge), Some(challenge)).is_err(),
-            "plain"
-        );
+        assert!(check_code_verifier(Some(challenge), Some(challenge)).is_err(), "plain");
     }
 }

@@ -29,13 +29,7 @@ struct Header {
 
 /// Verifies a token signed by one of our published keys and returns its claims. The header's `alg`
 /// must be the key's own algorithm (no `none`, no algorithm confusion, RFC 8725 §3.1).
-pub fn verify<T: DeserializeOwned>(
-    ring: &KeyRing,
-    token: &str,
-    typ: &str,
-    now: i64,
-    retention: i64,
-) -> Option<T> {
+pub fn verify<T: DeserializeOwned>(ring: &KeyRing, token: &str, typ: &str, now: i64, retention: i64) -> Option<T> {
     if token.len() > 16 * 1024 {
         return None;
     }

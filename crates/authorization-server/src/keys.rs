@@ -81,15 +81,10 @@ impl SigningKey {
         match &self.pair {
             Pair::Rsa(kp) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig)
-                    .map_err(|_| KeyError::Sign)?;
+                kp.sign(&signature::RSA_PKCS1_SHA256, &rng, message, &mut sig).map_err(|_| KeyError::Sign)?;
                 Ok(sig)
             }
-            Pair::Ec(kp) => Ok(kp
-                .sign(&rng, message)
-                .map_err(|_| KeyError::Sign)?
-                .as_ref()
-                .to_vec()),
+            Pair::Ec(kp) => Ok(kp.sign(&rng, message).map_err(|_| KeyError::Sign)?.as_ref().to_vec()),
             Pair::Ed(kp) => Ok(kp.sign(message).as_ref().to_vec()),
         }
     }
@@ -100,9 +95,7 @@ impl SigningKey {
             Alg::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
             Alg::EdDSA => &signature::ED25519,
         };
-        signature::UnparsedPublicKey::new(alg, &self.public)
-            .verify(message, sig)
-            .is_ok()
+        signature::UnparsedPublicKey::new(alg, &self.public).verify(message, sig).is_ok()
     }
 }
 
@@ -116,17 +109,13 @@ pub fn generate_key(alg: Alg, sealer: &Sealer, now: i64) -> Result<StoredKey, Ke
             .map_err(|_| KeyError::Generate)?
             .as_ref()
             .to_vec(),
-        Alg::ES256 => signature::EcdsaKeyPair::generate_pkcs8(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            &rng,
-        )
-        .map_err(|_| KeyError::Generate)?
-        .as_ref()
-        .to_vec(),
-        Alg::EdDSA => signature::Ed25519KeyPair::generate_pkcs8(&rng)
+        Alg::ES256 => signature::EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .map_err(|_| KeyError::Generate)?
             .as_ref()
             .to_vec(),
+        Alg::EdDSA => {
+            signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| KeyError::Generate)?.as_ref().to_vec()
+        }
     };
     let kid = random_token(12);
     let pair = parse_pair(alg, &pkcs8).map_err(|_| KeyError::Generate)?;
@@ -145,8 +134,7 @@ fn parse_pair(alg: Alg, pkcs8: &[u8]) -> Result<Pair, ()> {
     Ok(match alg {
         Alg::RS256 => Pair::Rsa(aws_lc_rs::rsa::KeyPair::from_pkcs8(pkcs8).map_err(|_| ())?),
         Alg::ES256 => Pair::Ec(
-            signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8)
-                .map_err(|_| ())?,
+            signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8).map_err(|_| ())?,
         ),
         Alg::EdDSA => Pair::Ed(signature::Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| ())?),
     })
@@ -199,12 +187,9 @@ impl KeyRing {
             let Some(alg) = Alg::parse(&k.alg) else {
                 continue;
             };
-            let pkcs8 = sealer
-                .open(k.kid.as_bytes(), &k.sealed_private)
-                .map_err(|_| KeyError::Open(k.kid.clone()))?;
+            let pkcs8 = sealer.open(k.kid.as_bytes(), &k.sealed_private).map_err(|_| KeyError::Open(k.kid.clone()))?;
             let pair = parse_pair(alg, &pkcs8).map_err(|_| KeyError::Open(k.kid.clone()))?;
-            let jwk: CoreJsonWebKey =
-                serde_json::from_str(&k.public_jwk).map_err(|_| KeyError::Open(k.kid.clone()))?;
+            let jwk: CoreJsonWebKey = serde_json::from_str(&k.public_jwk).map_err(|_| KeyError::Open(k.kid.clone()))?;
             keys.push(SigningKey {
                 public: public_bytes(&pair),
                 kid: k.kid,
@@ -220,16 +205,12 @@ impl KeyRing {
 
     /// The key that signs new tokens of `alg`: the newest one not retired.
     pub fn active(&self, alg: Alg) -> Option<&SigningKey> {
-        self.keys
-            .iter()
-            .find(|k| k.alg == alg && k.retired_at.is_none())
+        self.keys.iter().find(|k| k.alg == alg && k.retired_at.is_none())
     }
 
     /// Keys in the JWKS: active ones, and retired ones whose tokens may still be alive.
     pub fn published(&self, now: i64, retention: i64) -> impl Iterator<Item = &SigningKey> {
-        self.keys
-            .iter()
-            .filter(move |k| k.retired_at.is_none_or(|r| r + retention > now))
+        self.keys.iter().filter(move |k| k.retired_at.is_none_or(|r| r + retention > now))
     }
 
     /// A key that may verify a token now (published keys only).
@@ -252,34 +233,21 @@ impl Keys {
         let mut stored = store.signing_keys().await?;
         let missing: Vec<Alg> = Alg::ALL
             .into_iter()
-            .filter(|a| {
-                !stored
-                    .iter()
-                    .any(|k| k.alg == a.as_str() && k.retired_at.is_none())
-            })
+            .filter(|a| !stored.iter().any(|k| k.alg == a.as_str() && k.retired_at.is_none()))
             .collect();
         if !missing.is_empty() {
-            let new: Vec<StoredKey> = missing
-                .iter()
-                .map(|a| generate_key(*a, &sealer, now))
-                .collect::<Result<_, _>>()?;
+            let new: Vec<StoredKey> =
+                missing.iter().map(|a| generate_key(*a, &sealer, now)).collect::<Result<_, _>>()?;
             store.insert_signing_keys(new).await?;
             stored = store.signing_keys().await?;
             tracing::info!(created = missing.len(), "created signing keys");
         }
         let ring = KeyRing::open(stored, &sealer)?;
-        Ok(Self {
-            ring: RwLock::new(Arc::new(ring)),
-            store,
-            sealer,
-        })
+        Ok(Self { ring: RwLock::new(Arc::new(ring)), store, sealer })
     }
 
     pub fn ring(&self) -> Arc<KeyRing> {
-        self.ring
-            .read()
-            .map(|r| Arc::clone(&r))
-            .unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+        self.ring.read().map(|r| Arc::clone(&r)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
 
     pub async fn reload(&self) -> Result<(), KeyError> {
@@ -293,10 +261,8 @@ impl Keys {
 
     /// Publishes a new key of every algorithm and retires the current ones.
     pub async fn rotate(&self, now: i64) -> Result<Vec<String>, KeyError> {
-        let new: Vec<StoredKey> = Alg::ALL
-            .iter()
-            .map(|a| generate_key(*a, &self.sealer, now))
-            .collect::<Result<_, _>>()?;
+        let new: Vec<StoredKey> =
+            Alg::ALL.iter().map(|a| generate_key(*a, &self.sealer, now)).collect::<Result<_, _>>()?;
         let kids = new.iter().map(|k| k.kid.clone()).collect();
         self.store.rotate_signing_keys(new, now).await?;
         self.reload().await?;
@@ -308,11 +274,7 @@ impl Keys {
         if period <= 0 {
             return Ok(false);
         }
-        let newest = self
-            .ring()
-            .active(Alg::RS256)
-            .map(|k| k.created_at)
-            .unwrap_or(0);
+        let newest = self.ring().active(Alg::RS256).map(|k| k.created_at).unwrap_or(0);
         if now - newest < period {
             return Ok(false);
         }

@@ -43,34 +43,20 @@ impl AuthorizationServer {
         clock: Arc<dyn Clock>,
         tera: Arc<tera::Tera>,
     ) -> Result<Self, String> {
-        let mut srv = Self {
-            config,
-            store,
-            keys,
-            hasher,
-            clock,
-            tera,
-            metadata: serde_json::Value::Null,
-        };
+        let mut srv = Self { config, store, keys, hasher, clock, tera, metadata: serde_json::Value::Null };
         srv.metadata = discovery::metadata(&srv)?;
         Ok(srv)
     }
 
     /// Mounts the protocol endpoints. The caller registers `web::Data<AuthorizationServer>`.
     pub fn routes(cfg: &mut web::ServiceConfig) {
-        cfg.route(
-            "/.well-known/openid-configuration",
-            web::get().to(discovery::openid_configuration),
-        )
-        .route("/jwks.json", web::get().to(discovery::jwks))
-        .route("/authorize", web::get().to(authorize::authorize_get))
-        .route("/authorize", web::post().to(authorize::authorize_post))
-        .route(
-            "/authorize/resume/{interaction}",
-            web::get().to(authorize::resume),
-        )
-        .route("/token", web::post().to(grant::token))
-        .route("/userinfo", web::get().to(grant::userinfo))
-        .route("/userinfo", web::post().to(grant::userinfo));
+        cfg.route("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration))
+            .route("/jwks.json", web::get().to(discovery::jwks))
+            .route("/authorize", web::get().to(authorize::authorize_get))
+            .route("/authorize", web::post().to(authorize::authorize_post))
+            .route("/authorize/resume/{interaction}", web::get().to(authorize::resume))
+            .route("/token", web::post().to(grant::token))
+            .route("/userinfo", web::get().to(grant::userinfo))
+            .route("/userinfo", web::post().to(grant::userinfo));
     }
 }

@@ -58,9 +58,7 @@ id_type!(
 /// A random id that sorts by creation time (microseconds, then 64 random bits), for rows shown
 /// newest first where many are created within one second.
 pub fn sortable_id() -> String {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros())
-        .unwrap_or_default();
+    let micros =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or_default();
     format!("{micros:016x}{}", crate::secret::random_token(8))
 }

@@ -39,9 +39,7 @@ pub fn random_token(bytes: usize) -> String {
 /// A uniformly random decimal code of `digits` digits (leading zeros kept), from the CSPRNG.
 pub fn numeric_code(digits: usize) -> String {
     let mut rng = rand::rng();
-    (0..digits)
-        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-        .collect()
+    (0..digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
 }
 
 /// Constant-time equality for secrets of any length (the length itself is not secret).
@@ -55,9 +53,7 @@ pub struct MasterKey([u8; 32]);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterKeyError {
-    #[error(
-        "the master key must be 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)"
-    )]
+    #[error("the master key must be 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)")]
     Malformed,
 }
 
@@ -85,20 +81,14 @@ impl MasterKey {
         let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, b"ostiary");
         let prk = salt.extract(&self.0);
         let info = [purpose];
-        let okm = prk
-            .expand(&info, hkdf::HKDF_SHA256)
-            .expect("32 bytes is a valid HKDF-SHA256 length");
+        let okm = prk.expand(&info, hkdf::HKDF_SHA256).expect("32 bytes is a valid HKDF-SHA256 length");
         let mut out = [0u8; 32];
-        okm.fill(&mut out)
-            .expect("32 bytes is a valid HKDF-SHA256 length");
+        okm.fill(&mut out).expect("32 bytes is a valid HKDF-SHA256 length");
         out
     }
 
     pub fn hasher(&self) -> KeyedHasher {
-        KeyedHasher(hmac::Key::new(
-            hmac::HMAC_SHA256,
-            &self.derive(b"token-hash"),
-        ))
+        KeyedHasher(hmac::Key::new(hmac::HMAC_SHA256, &self.derive(b"token-hash")))
     }
 
     pub fn sealer(&self) -> Sealer {
@@ -160,18 +150,13 @@ pub struct OpenError;
 impl Sealer {
     /// Returns nonce ‖ ciphertext ‖ tag. `aad` binds the ciphertext to its row (e.g. the key id).
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-        let key = aead::LessSafeKey::new(
-            aead::UnboundKey::new(&aead::AES_256_GCM, &self.0).expect("32-byte AES-256 key"),
-        );
+        let key =
+            aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, &self.0).expect("32-byte AES-256 key"));
         let mut nonce = [0u8; aead::NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let mut in_out = plaintext.to_vec();
-        key.seal_in_place_append_tag(
-            aead::Nonce::assume_unique_for_key(nonce),
-            aead::Aad::from(aad),
-            &mut in_out,
-        )
-        .expect("AES-GCM sealing cannot fail for in-memory buffers");
+        key.seal_in_place_append_tag(aead::Nonce::assume_unique_for_key(nonce), aead::Aad::from(aad), &mut in_out)
+            .expect("AES-GCM sealing cannot fail for in-memory buffers");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&in_out);
         out
@@ -181,15 +166,11 @@ impl Sealer {
         if sealed.len() < aead::NONCE_LEN {
             return Err(OpenError);
         }
-        let key = aead::LessSafeKey::new(
-            aead::UnboundKey::new(&aead::AES_256_GCM, &self.0).map_err(|_| OpenError)?,
-        );
+        let key = aead::LessSafeKey::new(aead::UnboundKey::new(&aead::AES_256_GCM, &self.0).map_err(|_| OpenError)?);
         let (nonce, body) = sealed.split_at(aead::NONCE_LEN);
         let nonce = aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| OpenError)?;
         let mut in_out = body.to_vec();
-        let plain = key
-            .open_in_place(nonce, aead::Aad::from(aad), &mut in_out)
-            .map_err(|_| OpenError)?;
+        let plain = key.open_in_place(nonce, aead::Aad::from(aad), &mut in_out).map_err(|_| OpenError)?;
         Ok(plain.to_vec())
     }
 }
@@ -229,12 +210,7 @@ mod tests {
         let sealed = key.sealer().seal(b"kid-1", b"private");
         assert_eq!(key.sealer().open(b"kid-1", &sealed).unwrap(), b"private");
         assert!(key.sealer().open(b"kid-2", &sealed).is_err());
-        assert!(
-            MasterKey::generate()
-                .sealer()
-                .open(b"kid-1", &sealed)
-                .is_err()
-        );
+        assert!(MasterKey::generate().sealer().open(b"kid-1", &sealed).is_err());
     }
 
     #[test]

@@ -41,11 +41,7 @@ pub(crate) async fn start_challenge(
     let id = domain::ids::sortable_id();
     let code = numeric_code(conn.config.code_length);
     let link_token = random_token(32);
-    let link = format!(
-        "{}/login/link/{}",
-        conn.config.public_url.trim_end_matches('/'),
-        link_token
-    );
+    let link = format!("{}/login/link/{}", conn.config.public_url.trim_end_matches('/'), link_token);
     let known = conn.store.user_by_email(email).await?.is_some();
     let message = if known || conn.config.signups_enabled {
         crate::delivery::sign_in_message(conn, interaction, email, &code, &link, now)
@@ -90,28 +86,16 @@ pub(crate) async fn verify_code(
     typed: &str,
 ) -> Result<Challenge, VerifyError> {
     let now = conn.clock.now();
-    let challenge = conn
-        .store
-        .latest_challenge(&interaction.id)
-        .await?
-        .ok_or(VerifyError::Expired)?;
+    let challenge = conn.store.latest_challenge(&interaction.id).await?.ok_or(VerifyError::Expired)?;
     check_live(&challenge, now)?;
-    let typed: String = typed
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .take(32)
-        .collect();
+    let typed: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').take(32).collect();
     let given = conn.hasher.hash(&code_purpose(&challenge.id), &typed);
     if !domain::secret::constant_time_eq(&given.0, &challenge.code_hash) {
         if !conn.store.record_failed_attempt(&challenge.id).await? {
             return Err(VerifyError::TooManyAttempts);
         }
         let remaining = challenge.max_attempts - challenge.attempts - 1;
-        return Err(if remaining <= 0 {
-            VerifyError::TooManyAttempts
-        } else {
-            VerifyError::Mismatch { remaining }
-        });
+        return Err(if remaining <= 0 { VerifyError::TooManyAttempts } else { VerifyError::Mismatch { remaining } });
     }
     if !conn.store.consume_challenge(&challenge.id, now).await? {
         return Err(VerifyError::Used);
@@ -120,33 +104,20 @@ pub(crate) async fn verify_code(
 }
 
 /// Finds the live challenge behind a magic-link token without spending it (a GET must not).
-pub(crate) async fn find_link(
-    conn: &PasswordlessConnection,
-    token: &str,
-) -> Result<Challenge, VerifyError> {
+pub(crate) async fn find_link(conn: &PasswordlessConnection, token: &str) -> Result<Challenge, VerifyError> {
     if token.len() > 128 {
         return Err(VerifyError::Expired);
     }
-    let challenge = conn
-        .store
-        .challenge_by_link(conn.hasher.hash(LINK_PURPOSE, token).0)
-        .await?
-        .ok_or(VerifyError::Expired)?;
+    let challenge =
+        conn.store.challenge_by_link(conn.hasher.hash(LINK_PURPOSE, token).0).await?.ok_or(VerifyError::Expired)?;
     check_live(&challenge, conn.clock.now())?;
     Ok(challenge)
 }
 
 /// Spends the challenge behind a magic link (from the POST of the "continue" page).
-pub(crate) async fn verify_link(
-    conn: &PasswordlessConnection,
-    token: &str,
-) -> Result<Challenge, VerifyError> {
+pub(crate) async fn verify_link(conn: &PasswordlessConnection, token: &str) -> Result<Challenge, VerifyError> {
     let challenge = find_link(conn, token).await?;
-    if !conn
-        .store
-        .consume_challenge(&challenge.id, conn.clock.now())
-        .await?
-    {
+    if !conn.store.consume_challenge(&challenge.id, conn.clock.now()).await? {
         return Err(VerifyError::Used);
     }
     Ok(challenge)
@@ -161,27 +132,14 @@ pub(crate) async fn finish_login(
     challenge: &Challenge,
 ) -> Result<(), VerifyError> {
     let now = conn.clock.now();
-    let email = EmailAddress::parse(&challenge.destination)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let user = match conn
-        .store
-        .sign_in_by_email(&email, conn.config.signups_enabled, now)
-        .await?
-    {
+    let email = EmailAddress::parse(&challenge.destination).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let user = match conn.store.sign_in_by_email(&email, conn.config.signups_enabled, now).await? {
         EmailSignIn::Existing(u) | EmailSignIn::Created(u) => u,
         EmailSignIn::NoAccount => return Err(VerifyError::Expired),
     };
-    let result = LoginResult {
-        user_id: user.id,
-        amr: vec![Amr::Otp],
-        acr: Acr::SingleFactor,
-        auth_time: AuthTime(now),
-    };
-    if !conn
-        .store
-        .complete_interaction(&interaction.id, &result, now)
-        .await?
-    {
+    let result =
+        LoginResult { user_id: user.id, amr: vec![Amr::Otp], acr: Acr::SingleFactor, auth_time: AuthTime(now) };
+    if !conn.store.complete_interaction(&interaction.id, &result, now).await? {
         return Err(VerifyError::Expired);
     }
     Ok(())

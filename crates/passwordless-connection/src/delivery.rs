@@ -19,26 +19,14 @@ fn render_pair(
     name: &str,
     ctx: &tera::Context,
 ) -> Result<(String, String), tera::Error> {
-    Ok((
-        conn.tera.render(&format!("email/{name}.txt"), ctx)?,
-        conn.tera.render(&format!("email/{name}.html"), ctx)?,
-    ))
+    Ok((conn.tera.render(&format!("email/{name}.txt"), ctx)?, conn.tera.render(&format!("email/{name}.html"), ctx)?))
 }
 
-fn base_context(
-    conn: &PasswordlessConnection,
-    interaction: &Interaction,
-    now: i64,
-) -> tera::Context {
+fn base_context(conn: &PasswordlessConnection, interaction: &Interaction, now: i64) -> tera::Context {
     let mut ctx = tera::Context::new();
     ctx.insert("product_name", &conn.config.product_name);
     ctx.insert("client_name", &interaction.client_name);
-    ctx.insert(
-        "requested_at",
-        &domain::clock::rfc3339(now)
-            .replace('T', " ")
-            .replace('Z', " UTC"),
-    );
+    ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
     ctx.insert("ttl_minutes", &(conn.config.challenge_ttl / 60).max(1));
     ctx
 }
@@ -114,49 +102,31 @@ pub struct SmtpSender {
 
 impl SmtpSender {
     pub fn new(config: &SmtpConfig) -> Result<Self, String> {
-        let from: Mailbox = config
-            .from
-            .parse()
-            .map_err(|e| format!("delivery.smtp.from: {e}"))?;
+        let from: Mailbox = config.from.parse().map_err(|e| format!("delivery.smtp.from: {e}"))?;
         let builder = match config.tls {
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)
-                .map_err(|e| e.to_string())?,
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)
-                .map_err(|e| e.to_string())?,
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(|e| e.to_string())?,
+            SmtpTls::StartTls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host).map_err(|e| e.to_string())?
+            }
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
         };
-        let mut builder = builder
-            .port(config.port)
-            .timeout(Some(Duration::from_secs(20)));
+        let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(20)));
         if let (Some(user), Some(pass)) = (&config.username, &config.password) {
             builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_owned()));
         }
-        Ok(Self {
-            transport: builder.build(),
-            from,
-        })
+        Ok(Self { transport: builder.build(), from })
     }
 
     async fn send(&self, m: &Message) -> Result<(), String> {
-        let to: Mailbox = m
-            .recipient
-            .parse()
-            .map_err(|e| format!("bad recipient: {e}"))?;
+        let to: Mailbox = m.recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
         let text = m.text_body.clone().unwrap_or_default();
-        let builder = lettre::Message::builder()
-            .from(self.from.clone())
-            .to(to)
-            .subject(m.subject.clone());
+        let builder = lettre::Message::builder().from(self.from.clone()).to(to).subject(m.subject.clone());
         let email = match &m.html_body {
             Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html.clone())),
             None => builder.body(text),
         }
         .map_err(|e| e.to_string())?;
-        self.transport
-            .send(email)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.transport.send(email).await.map(|_| ()).map_err(|e| e.to_string())
     }
 }
 
@@ -203,19 +173,9 @@ pub async fn deliver_due(store: &Store, delivery: &Delivery, clock: &dyn Clock) 
         let now = clock.now();
         let recorded = match outcome {
             // The outbox keeps the body so a developer can read it; real providers wipe it.
-            Ok(()) => {
-                store
-                    .mark_message_sent(
-                        &m.id,
-                        delivery.name(),
-                        now,
-                        matches!(delivery, Delivery::Outbox),
-                    )
-                    .await
-            }
+            Ok(()) => store.mark_message_sent(&m.id, delivery.name(), now, matches!(delivery, Delivery::Outbox)).await,
             Err(reason) => {
-                let retry_at = (m.attempts < MAX_ATTEMPTS)
-                    .then(|| now + 5 * (1i64 << m.attempts.clamp(0, 10)));
+                let retry_at = (m.attempts < MAX_ATTEMPTS).then(|| now + 5 * (1i64 << m.attempts.clamp(0, 10)));
                 tracing::warn!(message = %m.id, attempt = m.attempts, error = %reason, "message delivery failed");
                 store.mark_message_failed(&m.id, &reason, retry_at).await
             }

@@ -53,9 +53,6 @@ impl PasswordlessConnection {
             .route("/login/{interaction}", web::get().to(pages::login_page))
             .route("/login/{interaction}", web::post().to(pages::start))
             .route("/login/{interaction}/code", web::get().to(pages::code_page))
-            .route(
-                "/login/{interaction}/code",
-                web::post().to(pages::code_submit),
-            );
+            .route("/login/{interaction}/code", web::post().to(pages::code_submit));
     }
 }

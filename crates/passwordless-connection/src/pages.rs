@@ -10,9 +10,7 @@ use serde::Deserialize;
 use store::counters::Decision;
 
 use crate::PasswordlessConnection;
-use crate::challenge::{
-    VerifyError, find_link, finish_login, start_challenge, verify_code, verify_link,
-};
+use crate::challenge::{VerifyError, find_link, finish_login, start_challenge, verify_code, verify_link};
 
 fn render(
     conn: &PasswordlessConnection,
@@ -22,11 +20,7 @@ fn render(
     mut ctx: tera::Context,
     form_target: Option<&str>,
 ) -> HttpResponse {
-    let csrf = req
-        .extensions()
-        .get::<CsrfToken>()
-        .map(|t| t.0.clone())
-        .unwrap_or_default();
+    let csrf = req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
     ctx.insert("csrf", &csrf);
     ctx.insert("product_name", &conn.config.product_name);
     let csp = content_security_policy(form_target.and_then(origin_of).as_deref());
@@ -38,9 +32,7 @@ fn render(
             .body(body),
         Err(e) => {
             tracing::error!(error = ?e, template = name, "page could not be rendered");
-            HttpResponse::InternalServerError()
-                .content_type("text/plain; charset=utf-8")
-                .body("server_error")
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("server_error")
         }
     }
 }
@@ -85,18 +77,11 @@ fn expired(conn: &PasswordlessConnection, req: &HttpRequest) -> HttpResponse {
 }
 
 fn browser_hash(conn: &PasswordlessConnection, req: &HttpRequest) -> Option<Vec<u8>> {
-    req.extensions()
-        .get::<BrowserId>()
-        .map(|b| conn.hasher.hash("browser", b.0.expose()).0)
+    req.extensions().get::<BrowserId>().map(|b| conn.hasher.hash("browser", b.0.expose()).0)
 }
 
-fn same_browser(
-    conn: &PasswordlessConnection,
-    req: &HttpRequest,
-    interaction: &Interaction,
-) -> bool {
-    browser_hash(conn, req)
-        .is_some_and(|h| domain::secret::constant_time_eq(&h, &interaction.browser_hash))
+fn same_browser(conn: &PasswordlessConnection, req: &HttpRequest, interaction: &Interaction) -> bool {
+    browser_hash(conn, req).is_some_and(|h| domain::secret::constant_time_eq(&h, &interaction.browser_hash))
 }
 
 enum Lookup {
@@ -191,20 +176,8 @@ pub async fn start(
             );
         }
     };
-    let ip = req
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0.to_string())
-        .unwrap_or_default();
-    match conn
-        .limiter
-        .hit(
-            &format!("start:ip:{ip}"),
-            conn.config.starts_per_ip_per_hour,
-            3600,
-            conn.clock.now(),
-        )
-        .await
+    let ip = req.extensions().get::<ClientIp>().map(|c| c.0.to_string()).unwrap_or_default();
+    match conn.limiter.hit(&format!("start:ip:{ip}"), conn.config.starts_per_ip_per_hour, 3600, conn.clock.now()).await
     {
         Ok(Decision::Allowed { .. }) => {}
         Ok(Decision::Limited { retry_after }) => {
@@ -214,12 +187,9 @@ pub async fn start(
                 &req,
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many attempts",
-                &format!(
-                    "Too many sign-in emails were requested from your network. Try again in {minutes} minute(s)."
-                ),
+                &format!("Too many sign-in emails were requested from your network. Try again in {minutes} minute(s)."),
             );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
+            resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(retry_after));
             return resp;
         }
         // Fail closed: a limit that cannot be checked is not skipped.
@@ -237,9 +207,7 @@ pub async fn start(
     if let Err(e) = start_challenge(&conn, &interaction, &email).await {
         return unavailable(&conn, &req, "challenge start", &e);
     }
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, format!("/login/{}/code", interaction.id)))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/login/{}/code", interaction.id))).finish()
 }
 
 fn code_form(
@@ -256,14 +224,7 @@ fn code_form(
     ctx.insert("destination", destination);
     ctx.insert("error", &error);
     ctx.insert("code_length", &conn.config.code_length);
-    render(
-        conn,
-        req,
-        status,
-        "pages/code.html",
-        ctx,
-        Some(&interaction.redirect_uri),
-    )
+    render(conn, req, status, "pages/code.html", ctx, Some(&interaction.redirect_uri))
 }
 
 /// `GET /login/{interaction}/code`: "check your email", with the code field.
@@ -274,17 +235,10 @@ pub async fn code_page(
 ) -> HttpResponse {
     let interaction = interaction_or_page!(&conn, &req, &path);
     match conn.store.latest_challenge(&interaction.id).await {
-        Ok(Some(c)) => code_form(
-            &conn,
-            &req,
-            &interaction,
-            &c.destination,
-            None,
-            StatusCode::OK,
-        ),
-        Ok(None) => HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, format!("/login/{}", interaction.id)))
-            .finish(),
+        Ok(Some(c)) => code_form(&conn, &req, &interaction, &c.destination, None, StatusCode::OK),
+        Ok(None) => {
+            HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/login/{}", interaction.id))).finish()
+        }
         Err(e) => unavailable(&conn, &req, "challenge lookup", &e),
     }
 }
@@ -303,9 +257,7 @@ pub async fn code_submit(
 ) -> HttpResponse {
     let interaction = interaction_or_page!(&conn, &req, &path);
     let outcome = match verify_code(&conn, &interaction, &form.code).await {
-        Ok(challenge) => finish_login(&conn, &interaction, &challenge)
-            .await
-            .map(|()| challenge),
+        Ok(challenge) => finish_login(&conn, &interaction, &challenge).await.map(|()| challenge),
         Err(e) => Err(e),
     };
     match outcome {
@@ -324,38 +276,19 @@ pub async fn code_submit(
                 "That code is not right. You have {remaining} more {}.",
                 if remaining == 1 { "try" } else { "tries" }
             );
-            code_form(
-                &conn,
-                &req,
-                &interaction,
-                &destination,
-                Some(&msg),
-                StatusCode::BAD_REQUEST,
-            )
+            code_form(&conn, &req, &interaction, &destination, Some(&msg), StatusCode::BAD_REQUEST)
         }
         // One page for every other failure: the code is no longer usable; say how to get a new one.
         Err(_) => {
             let mut ctx = tera::Context::new();
             ctx.insert("interaction", interaction.id.as_str());
-            render(
-                &conn,
-                &req,
-                StatusCode::BAD_REQUEST,
-                "pages/code_dead.html",
-                ctx,
-                None,
-            )
+            render(&conn, &req, StatusCode::BAD_REQUEST, "pages/code_dead.html", ctx, None)
         }
     }
 }
 
 fn resume(interaction: &Interaction) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((
-            header::LOCATION,
-            format!("/authorize/resume/{}", interaction.id),
-        ))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, format!("/authorize/resume/{}", interaction.id))).finish()
 }
 
 /// The interaction a link belongs to, if it is live and this browser started it.
@@ -386,14 +319,7 @@ async fn link_interaction(
         // Nothing is spent: the user can still type the code in the browser that started.
         let mut ctx = tera::Context::new();
         ctx.insert("client_name", &interaction.client_name);
-        return Err(render(
-            conn,
-            req,
-            StatusCode::OK,
-            "pages/link_elsewhere.html",
-            ctx,
-            None,
-        ));
+        return Err(render(conn, req, StatusCode::OK, "pages/link_elsewhere.html", ctx, None));
     }
     Ok(interaction)
 }
@@ -412,14 +338,7 @@ pub async fn link_page(
     let mut ctx = tera::Context::new();
     ctx.insert("client_name", &interaction.client_name);
     ctx.insert("token", path.as_str());
-    render(
-        &conn,
-        &req,
-        StatusCode::OK,
-        "pages/link.html",
-        ctx,
-        Some(&interaction.redirect_uri),
-    )
+    render(&conn, &req, StatusCode::OK, "pages/link.html", ctx, Some(&interaction.redirect_uri))
 }
 
 #[derive(Deserialize)]

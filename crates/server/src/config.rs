@@ -47,6 +47,7 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     pub url: String,
+    pub key_prefix: String,
 }
 
 #[derive(Clone, Deserialize)]
@@ -138,10 +139,7 @@ impl Settings {
         let mut fig = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = file {
             if !path.exists() {
-                return Err(ConfigErrors(vec![format!(
-                    "--config {}: no such file",
-                    path.display()
-                )]));
+                return Err(ConfigErrors(vec![format!("--config {}: no such file", path.display())]));
             }
             fig = fig.merge(Toml::file(path));
         }
@@ -154,11 +152,7 @@ impl Settings {
                 err.into_iter()
                     .map(|e| {
                         let key = e.path.join(".");
-                        let source = e
-                            .metadata
-                            .as_ref()
-                            .map(|m| m.name.to_string())
-                            .unwrap_or_default();
+                        let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
                         if key.is_empty() {
                             format!("{} ({source})", e.kind)
                         } else {
@@ -169,11 +163,12 @@ impl Settings {
             )
         })?;
         let problems = settings.validate();
-        if problems.is_empty() {
-            Ok(settings)
-        } else {
-            Err(ConfigErrors(problems))
-        }
+        if problems.is_empty() { Ok(settings) } else { Err(ConfigErrors(problems)) }
+    }
+
+    /// The built-in defaults alone (no file, no environment).
+    pub fn defaults() -> Result<Self, ConfigErrors> {
+        Self::from_figment(Figment::from(Toml::string(DEFAULTS)))
     }
 
     pub fn is_production(&self) -> bool {
@@ -184,37 +179,23 @@ impl Settings {
         let mut p = Vec::new();
         let s = self;
         if !["development", "production"].contains(&s.server.profile.as_str()) {
-            p.push(format!(
-                "server.profile: {:?} is not `development` or `production`",
-                s.server.profile
-            ));
+            p.push(format!("server.profile: {:?} is not `development` or `production`", s.server.profile));
         }
         if s.server.bind.parse::<SocketAddr>().is_err() {
-            p.push(format!(
-                "server.bind: {:?} is not an address like 127.0.0.1:8080",
-                s.server.bind
-            ));
+            p.push(format!("server.bind: {:?} is not an address like 127.0.0.1:8080", s.server.bind));
         }
         match url::Url::parse(&s.server.issuer) {
-            Ok(u) if u.query().is_some() || u.fragment().is_some() => p.push(
-                "server.issuer: must not have a query or fragment (OIDC Discovery §3)".into(),
-            ),
+            Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+                p.push("server.issuer: must not have a query or fragment (OIDC Discovery §3)".into())
+            }
             Ok(u) if u.scheme() == "https" => {}
             Ok(u) if u.scheme() == "http" && !s.is_production() => {}
-            Ok(_) => p.push(format!(
-                "server.issuer: {:?} must be an https URL in production",
-                s.server.issuer
-            )),
-            Err(e) => p.push(format!(
-                "server.issuer: {:?} is not a URL ({e})",
-                s.server.issuer
-            )),
+            Ok(_) => p.push(format!("server.issuer: {:?} must be an https URL in production", s.server.issuer)),
+            Err(e) => p.push(format!("server.issuer: {:?} is not a URL ({e})", s.server.issuer)),
         }
         for proxy in &s.server.trusted_proxies {
             if parse_net(proxy).is_none() {
-                p.push(format!(
-                    "server.trusted_proxies: {proxy:?} is not an IP address or CIDR range"
-                ));
+                p.push(format!("server.trusted_proxies: {proxy:?} is not an IP address or CIDR range"));
             }
         }
         if let Err(e) = store::Backend::from_url(&s.database.url) {
@@ -223,21 +204,17 @@ impl Settings {
         if s.database.pool_size == 0 || s.database.pool_size > 200 {
             p.push("database.pool_size: must be between 1 and 200".into());
         }
-        if !s.redis.url.is_empty()
-            && !(s.redis.url.starts_with("redis://") || s.redis.url.starts_with("rediss://"))
-        {
+        if !s.redis.url.is_empty() && !(s.redis.url.starts_with("redis://") || s.redis.url.starts_with("rediss://")) {
             p.push("redis.url: must be empty or start with redis:// or rediss://".into());
         }
-        if !s.secrets.master_key.is_empty()
-            && domain::MasterKey::from_base64(&s.secrets.master_key).is_err()
-        {
-            p.push("secrets.master_key: must be 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)".into());
-        }
-        if s.secrets.master_key.is_empty() && s.is_production() {
+        if !s.secrets.master_key.is_empty() && domain::MasterKey::from_base64(&s.secrets.master_key).is_err() {
             p.push(
-                "secrets.master_key: is required in production (set OSTIARY__SECRETS__MASTER_KEY)"
+                "secrets.master_key: must be 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)"
                     .into(),
             );
+        }
+        if s.secrets.master_key.is_empty() && s.is_production() {
+            p.push("secrets.master_key: is required in production (set OSTIARY__SECRETS__MASTER_KEY)".into());
         }
         let range = |p: &mut Vec<String>, key: &str, v: i64, lo: i64, hi: i64| {
             if v < lo || v > hi {
@@ -246,55 +223,13 @@ impl Settings {
         };
         range(&mut p, "oidc.code_ttl", s.oidc.code_ttl, 1, 600);
         range(&mut p, "oidc.id_token_ttl", s.oidc.id_token_ttl, 60, 86_400);
-        range(
-            &mut p,
-            "oidc.access_token_ttl",
-            s.oidc.access_token_ttl,
-            60,
-            86_400,
-        );
-        range(
-            &mut p,
-            "oidc.interaction_ttl",
-            s.oidc.interaction_ttl,
-            60,
-            86_400,
-        );
-        range(
-            &mut p,
-            "oidc.session_ttl",
-            s.oidc.session_ttl,
-            60,
-            31_536_000,
-        );
-        range(
-            &mut p,
-            "oidc.key_rotation_days",
-            s.oidc.key_rotation_days,
-            0,
-            3650,
-        );
-        range(
-            &mut p,
-            "passwordless.challenge_ttl",
-            s.passwordless.challenge_ttl,
-            30,
-            600,
-        );
-        range(
-            &mut p,
-            "passwordless.max_attempts",
-            i64::from(s.passwordless.max_attempts),
-            1,
-            10,
-        );
-        range(
-            &mut p,
-            "passwordless.code_length",
-            s.passwordless.code_length as i64,
-            6,
-            10,
-        );
+        range(&mut p, "oidc.access_token_ttl", s.oidc.access_token_ttl, 60, 86_400);
+        range(&mut p, "oidc.interaction_ttl", s.oidc.interaction_ttl, 60, 86_400);
+        range(&mut p, "oidc.session_ttl", s.oidc.session_ttl, 60, 31_536_000);
+        range(&mut p, "oidc.key_rotation_days", s.oidc.key_rotation_days, 0, 3650);
+        range(&mut p, "passwordless.challenge_ttl", s.passwordless.challenge_ttl, 30, 600);
+        range(&mut p, "passwordless.max_attempts", i64::from(s.passwordless.max_attempts), 1, 10);
+        range(&mut p, "passwordless.code_length", s.passwordless.code_length as i64, 6, 10);
         if s.passwordless.challenge_ttl >= s.oidc.interaction_ttl {
             p.push("passwordless.challenge_ttl: must be shorter than oidc.interaction_ttl".into());
         }
@@ -320,9 +255,7 @@ impl Settings {
             other => p.push(format!("delivery.provider: {other:?} is not `outbox` or `smtp`")),
         }
         if s.demo.enabled && s.is_production() {
-            p.push(
-                "demo.enabled: the demo app is for development and is refused in production".into(),
-            );
+            p.push("demo.enabled: the demo app is for development and is refused in production".into());
         }
         p
     }
@@ -334,11 +267,7 @@ impl Settings {
 
 /// An IP address or CIDR range.
 pub fn parse_net(text: &str) -> Option<ipnet::IpNet> {
-    text.parse::<ipnet::IpNet>().ok().or_else(|| {
-        text.parse::<std::net::IpAddr>()
-            .ok()
-            .map(ipnet::IpNet::from)
-    })
+    text.parse::<ipnet::IpNet>().ok().or_else(|| text.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 #[cfg(test)]
@@ -356,11 +285,8 @@ mod tests {
 
     #[test]
     fn every_problem_is_reported_with_its_key() {
-        let errs = with(
-            "[server]\nbind = \"nope\"\nissuer = \"ftp://x\"\n[database]\nurl = \"mysql://db\"\n",
-        )
-        .unwrap_err()
-        .0;
+        let errs =
+            with("[server]\nbind = \"nope\"\nissuer = \"ftp://x\"\n[database]\nurl = \"mysql://db\"\n").unwrap_err().0;
         let text = errs.join("\n");
         assert!(text.contains("server.bind"), "{text}");
         assert!(text.contains("server.issuer"), "{text}");
@@ -375,16 +301,8 @@ mod tests {
 
     #[test]
     fn production_refuses_the_outbox_the_demo_and_plain_http() {
-        let text = with("[server]\nprofile = \"production\"\n")
-            .unwrap_err()
-            .0
-            .join("\n");
-        for key in [
-            "delivery.provider",
-            "demo.enabled",
-            "server.issuer",
-            "secrets.master_key",
-        ] {
+        let text = with("[server]\nprofile = \"production\"\n").unwrap_err().0.join("\n");
+        for key in ["delivery.provider", "demo.enabled", "server.issuer", "secrets.master_key"] {
             assert!(text.contains(key), "{key} missing in {text}");
         }
     }

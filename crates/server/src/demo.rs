@@ -11,8 +11,8 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use domain::web::CsrfToken;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken as State, IssuerUrl, Nonce,
-    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken as State, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
 use crate::rp::{back_channel_client, http_call};
@@ -77,11 +77,9 @@ impl Demo {
     > {
         let http = |r| http_call(&self.http, r);
         let issuer = IssuerUrl::new(self.issuer.clone()).map_err(|e| e.to_string())?;
-        let meta = CoreProviderMetadata::discover_async(issuer, &http)
-            .await
-            .map_err(|e| format!("discovery failed: {e}"))?;
-        let redirect =
-            RedirectUrl::new(Self::redirect_uri(&self.issuer)).map_err(|e| e.to_string())?;
+        let meta =
+            CoreProviderMetadata::discover_async(issuer, &http).await.map_err(|e| format!("discovery failed: {e}"))?;
+        let redirect = RedirectUrl::new(Self::redirect_uri(&self.issuer)).map_err(|e| e.to_string())?;
         Ok(CoreClient::from_provider_metadata(
             meta,
             ClientId::new(DEMO_CLIENT_ID.into()),
@@ -91,32 +89,16 @@ impl Demo {
     }
 
     fn cookie(&self, value: String) -> Cookie<'static> {
-        Cookie::build(COOKIE, value)
-            .path("/demo")
-            .http_only(true)
-            .secure(self.https)
-            .same_site(SameSite::Lax)
-            .finish()
+        Cookie::build(COOKIE, value).path("/demo").http_only(true).secure(self.https).same_site(SameSite::Lax).finish()
     }
 }
 
-fn page(
-    demo: &Demo,
-    req: &HttpRequest,
-    claims: Option<&(String, String)>,
-    error: Option<&str>,
-) -> HttpResponse {
+fn page(demo: &Demo, req: &HttpRequest, claims: Option<&(String, String)>, error: Option<&str>) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("claims", &claims.map(|c| c.0.as_str()));
     ctx.insert("userinfo", &claims.map(|c| c.1.as_str()));
     ctx.insert("error", &error);
-    ctx.insert(
-        "csrf",
-        &req.extensions()
-            .get::<CsrfToken>()
-            .map(|t| t.0.clone())
-            .unwrap_or_default(),
-    );
+    ctx.insert("csrf", &req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
     ctx.insert("product_name", "Ostiary");
     match demo.tera.render("pages/demo.html", &ctx) {
         Ok(body) => HttpResponse::Ok()
@@ -140,21 +122,12 @@ async fn login(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     let client = match demo.client().await {
         Ok(c) => c,
         Err(e) => {
-            return page(
-                &demo,
-                &req,
-                None,
-                Some(&format!("The demo app could not reach the provider: {e}")),
-            );
+            return page(&demo, &req, None, Some(&format!("The demo app could not reach the provider: {e}")));
         }
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            State::new_random,
-            Nonce::new_random,
-        )
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, State::new_random, Nonce::new_random)
         .add_scope(Scope::new("email".into()))
         .set_pkce_challenge(challenge)
         .url();
@@ -172,10 +145,7 @@ async fn login(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
             },
         );
     }
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, url.to_string()))
-        .cookie(demo.cookie(key))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, url.to_string())).cookie(demo.cookie(key)).finish()
 }
 
 #[derive(serde::Deserialize)]
@@ -187,53 +157,23 @@ struct Callback {
     error_description: Option<String>,
 }
 
-async fn callback(
-    req: HttpRequest,
-    query: web::Query<Callback>,
-    demo: web::Data<Demo>,
-) -> HttpResponse {
+async fn callback(req: HttpRequest, query: web::Query<Callback>, demo: web::Data<Demo>) -> HttpResponse {
     let Some(key) = req.cookie(COOKIE).map(|c| c.value().to_owned()) else {
-        return page(
-            &demo,
-            &req,
-            None,
-            Some("This sign-in was not started here. Press Sign in."),
-        );
+        return page(&demo, &req, None, Some("This sign-in was not started here. Press Sign in."));
     };
     let Some(pending) = demo.pending.lock().ok().and_then(|mut p| p.remove(&key)) else {
-        return page(
-            &demo,
-            &req,
-            None,
-            Some("This sign-in has already been used. Press Sign in."),
-        );
+        return page(&demo, &req, None, Some("This sign-in has already been used. Press Sign in."));
     };
-    if !query
-        .state
-        .as_deref()
-        .is_some_and(|s| domain::secret::constant_time_eq(s.as_bytes(), pending.state.as_bytes()))
+    if !query.state.as_deref().is_some_and(|s| domain::secret::constant_time_eq(s.as_bytes(), pending.state.as_bytes()))
     {
-        return page(
-            &demo,
-            &req,
-            None,
-            Some("The state did not match; the response was refused."),
-        );
+        return page(&demo, &req, None, Some("The state did not match; the response was refused."));
     }
     // RFC 9207 §2.4: the response must come from the issuer we sent the user to.
     if query.iss.as_deref() != Some(demo.issuer.as_str()) {
-        return page(
-            &demo,
-            &req,
-            None,
-            Some("The response did not name the expected issuer; it was refused."),
-        );
+        return page(&demo, &req, None, Some("The response did not name the expected issuer; it was refused."));
     }
     if let Some(error) = &query.error {
-        let text = format!(
-            "Sign-in failed: {error} {}",
-            query.error_description.as_deref().unwrap_or_default()
-        );
+        let text = format!("Sign-in failed: {error} {}", query.error_description.as_deref().unwrap_or_default());
         return page(&demo, &req, None, Some(&text));
     }
     let Some(code) = query.code.clone() else {
@@ -247,9 +187,7 @@ async fn callback(
                 }
                 signed_in.insert(key, claims);
             }
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/demo"))
-                .finish()
+            HttpResponse::SeeOther().insert_header((header::LOCATION, "/demo")).finish()
         }
         Err(e) => page(&demo, &req, None, Some(&format!("Sign-in failed: {e}"))),
     }
@@ -267,9 +205,7 @@ async fn finish(demo: &Demo, code: String, pending: Pending) -> Result<(String, 
         .request_async(&http)
         .await
         .map_err(|e| format!("token exchange failed: {e}"))?;
-    let id_token = tokens
-        .id_token()
-        .ok_or("the token response had no ID token")?;
+    let id_token = tokens.id_token().ok_or("the token response had no ID token")?;
     let claims = id_token
         .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
         .map_err(|e| format!("ID token rejected: {e}"))?;
@@ -291,7 +227,5 @@ async fn logout(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     {
         signed_in.remove(&key);
     }
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, "/demo"))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, "/demo")).finish()
 }

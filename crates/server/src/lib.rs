@@ -22,9 +22,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context, anyhow};
 use authorization_server::{AuthorizationServer, AuthorizationServerConfig, Keys};
 use domain::{Clock, MasterKey, SystemClock};
-use passwordless_connection::{
-    Delivery, PasswordlessConfig, PasswordlessConnection, SmtpConfig, SmtpSender, SmtpTls,
-};
+use passwordless_connection::{Delivery, PasswordlessConfig, PasswordlessConnection, SmtpConfig, SmtpSender, SmtpTls};
 use store::Store;
 use store::counters::Limiter;
 
@@ -35,24 +33,18 @@ use crate::middleware::{BrowserContext, browser_context, security_headers};
 /// on first start.
 pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     if !settings.secrets.master_key.is_empty() {
-        return MasterKey::from_base64(&settings.secrets.master_key)
-            .map_err(|e| anyhow!("secrets.master_key: {e}"));
+        return MasterKey::from_base64(&settings.secrets.master_key).map_err(|e| anyhow!("secrets.master_key: {e}"));
     }
     let path = settings.data_dir().join("master.key");
     if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
         return MasterKey::from_base64(&text).map_err(|e| anyhow!("{}: {e}", path.display()));
     }
     std::fs::create_dir_all(settings.data_dir())
         .with_context(|| format!("cannot create {}", settings.data_dir().display()))?;
     let key = MasterKey::generate();
-    write_private(&path, &key.to_base64())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    eprintln!(
-        "Generated a development master key in {} (keep it: it unlocks the signing keys).",
-        path.display()
-    );
+    write_private(&path, &key.to_base64()).with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!("Generated a development master key in {} (keep it: it unlocks the signing keys).", path.display());
     Ok(key)
 }
 
@@ -71,12 +63,9 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 
 /// Opens the database (and migrates it when configured to).
 pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(&settings.database.url, settings.database.pool_size)
-        .map_err(|e| anyhow!("{e}"))?;
+    let store = Store::connect(&settings.database.url, settings.database.pool_size).map_err(|e| anyhow!("{e}"))?;
     if settings.database.auto_migrate {
-        let applied = store
-            .migrate()
-            .map_err(|e| anyhow!("database migration failed: {e}"))?;
+        let applied = store.migrate().map_err(|e| anyhow!("database migration failed: {e}"))?;
         if applied > 0 {
             tracing::info!(applied, "applied database migrations");
         }
@@ -113,8 +102,7 @@ fn delivery(settings: &Settings) -> anyhow::Result<Delivery> {
                     port: s.port,
                     tls,
                     username: (!s.username.is_empty()).then(|| s.username.clone()),
-                    password: (!s.password.is_empty())
-                        .then(|| domain::Secret::new(s.password.clone())),
+                    password: (!s.password.is_empty()).then(|| domain::Secret::new(s.password.clone())),
                     from: s.from.clone(),
                 })
                 .map_err(|e| anyhow!("delivery.smtp: {e}"))?,
@@ -142,9 +130,8 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let listener = match listener {
             Some(l) => l,
-            None => TcpListener::bind(&settings.server.bind).with_context(|| {
-                format!("cannot listen on {} (server.bind)", settings.server.bind)
-            })?,
+            None => TcpListener::bind(&settings.server.bind)
+                .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?,
         };
         let port = listener.local_addr()?.port();
         let store = open_store(&settings)?;
@@ -152,14 +139,12 @@ impl Application {
         let hasher = master.hasher();
         let tera = Arc::new(templates::load().map_err(|e| anyhow!("templates: {e:?}"))?);
         let keys = Arc::new(
-            Keys::load(store.clone(), master.sealer(), clock.now())
-                .await
-                .map_err(|e| anyhow!("signing keys: {e}"))?,
+            Keys::load(store.clone(), master.sealer(), clock.now()).await.map_err(|e| anyhow!("signing keys: {e}"))?,
         );
         let limiter = Arc::new(if settings.redis.url.is_empty() {
             Limiter::in_process()
         } else {
-            Limiter::redis(&settings.redis.url)
+            Limiter::redis(&settings.redis.url, &settings.redis.key_prefix)
                 .await
                 .map_err(|e| anyhow!("redis.url: cannot connect: {e}"))?
         });
@@ -202,17 +187,10 @@ impl Application {
             hasher: hasher.clone(),
             https,
             origin: domain::web::origin_of(&settings.server.issuer).unwrap_or_default(),
-            trusted_proxies: settings
-                .server
-                .trusted_proxies
-                .iter()
-                .filter_map(|p| config::parse_net(p))
-                .collect(),
+            trusted_proxies: settings.server.trusted_proxies.iter().filter_map(|p| config::parse_net(p)).collect(),
         });
         let demo = if settings.demo.enabled {
-            Some(web::Data::new(
-                register_demo(&settings, &store, &hasher, &tera, clock.now()).await?,
-            ))
+            Some(web::Data::new(register_demo(&settings, &store, &hasher, &tera, clock.now()).await?))
         } else {
             None
         };
@@ -223,43 +201,34 @@ impl Application {
             Arc::clone(&clock),
             outbox_ready,
         )];
-        tasks.push(spawn_key_maintenance(
-            Arc::clone(&keys),
-            Arc::clone(&clock),
-            rotation_period,
-        ));
+        tasks.push(spawn_key_maintenance(Arc::clone(&keys), Arc::clone(&clock), rotation_period));
 
         let store_data = web::Data::new(store.clone());
         let tera_data = web::Data::new(Arc::clone(&tera));
         let server = HttpServer::new(move || {
-            let mut app =
-                App::new()
-                    .app_data(authorization.clone())
-                    .app_data(connection.clone())
-                    .app_data(store_data.clone())
-                    .app_data(tera_data.clone())
-                    .app_data(browser.clone())
-                    .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(
-                        |err, _| {
-                            actix_web::error::InternalError::from_response(
-                                err,
-                                HttpResponse::BadRequest()
-                                    .content_type("text/plain; charset=utf-8")
-                                    .body("The form was incomplete or malformed."),
-                            )
-                            .into()
-                        },
-                    ))
-                    .app_data(web::PayloadConfig::new(64 * 1024))
-                    .configure(AuthorizationServer::routes)
-                    .configure(PasswordlessConnection::routes)
-                    .route("/static/ostiary.css", web::get().to(stylesheet))
-                    .route(
-                        "/health",
-                        web::get().to(|| async {
-                            HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-                        }),
-                    );
+            let mut app = App::new()
+                .app_data(authorization.clone())
+                .app_data(connection.clone())
+                .app_data(store_data.clone())
+                .app_data(tera_data.clone())
+                .app_data(browser.clone())
+                .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|err, _| {
+                    actix_web::error::InternalError::from_response(
+                        err,
+                        HttpResponse::BadRequest()
+                            .content_type("text/plain; charset=utf-8")
+                            .body("The form was incomplete or malformed."),
+                    )
+                    .into()
+                }))
+                .app_data(web::PayloadConfig::new(64 * 1024))
+                .configure(AuthorizationServer::routes)
+                .configure(PasswordlessConnection::routes)
+                .route("/static/ostiary.css", web::get().to(stylesheet))
+                .route(
+                    "/health",
+                    web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })) }),
+                );
             if outbox_enabled {
                 app = app
                     .route("/dev/outbox", web::get().to(outbox::outbox_page))
@@ -276,21 +245,11 @@ impl Application {
                 .wrap(security_headers(https))
                 .wrap(from_fn(access_log))
         })
-        .workers(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-                .max(2),
-        )
+        .workers(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
         .shutdown_timeout(5)
         .listen(listener)?
         .run();
-        Ok(Self {
-            port,
-            store,
-            server,
-            tasks,
-        })
+        Ok(Self { port, store, server, tasks })
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -313,8 +272,7 @@ async fn register_demo(
     let secret = domain::secret::random_token(32);
     let issuer = settings.server.issuer.clone();
     let client = store::clients::Client {
-        id: domain::ClientId::parse(demo::DEMO_CLIENT_ID)
-            .ok_or_else(|| anyhow!("demo client id"))?,
+        id: domain::ClientId::parse(demo::DEMO_CLIENT_ID).ok_or_else(|| anyhow!("demo client id"))?,
         name: "Ostiary demo app".into(),
         secret_hash: Some(authorization_server::clients::hash_secret(hasher, &secret)),
         is_public: false,
@@ -323,19 +281,12 @@ async fn register_demo(
         id_token_alg: "RS256".into(),
         created_at: now,
     };
-    store
-        .upsert_client(&client)
-        .await
-        .map_err(|e| anyhow!("demo client: {e}"))?;
+    store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
     Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))
 }
 
 /// Reloads keys every minute (rotations by the CLI or another node) and rotates when due.
-fn spawn_key_maintenance(
-    keys: Arc<Keys>,
-    clock: Arc<dyn Clock>,
-    period: i64,
-) -> tokio::task::JoinHandle<()> {
+fn spawn_key_maintenance(keys: Arc<Keys>, clock: Arc<dyn Clock>, period: i64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.tick().await;
@@ -357,9 +308,7 @@ fn spawn_key_maintenance(
 }
 
 fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, location))
-        .finish()
+    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 async fn stylesheet() -> HttpResponse {
@@ -373,12 +322,8 @@ async fn not_found(tera: web::Data<Arc<tera::Tera>>) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("title", "Not found");
     ctx.insert("message", "There is nothing at this address.");
-    let body = tera
-        .render("pages/error.html", &ctx)
-        .unwrap_or_else(|_| "Not found".into());
-    HttpResponse::NotFound()
-        .content_type("text/html; charset=utf-8")
-        .body(body)
+    let body = tera.render("pages/error.html", &ctx).unwrap_or_else(|_| "Not found".into());
+    HttpResponse::NotFound().content_type("text/html; charset=utf-8").body(body)
 }
 
 /// One log line per request. It names the route pattern, never the path: paths can carry
@@ -390,10 +335,7 @@ async fn access_log(
     let started = Instant::now();
     let method = req.method().clone();
     let res = next.call(req).await?;
-    let route = res
-        .request()
-        .match_pattern()
-        .unwrap_or_else(|| "(unmatched)".into());
+    let route = res.request().match_pattern().unwrap_or_else(|| "(unmatched)".into());
     let status = res.status().as_u16();
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {

@@ -11,11 +11,7 @@ use clap::{Parser, Subcommand};
 use ostiary::config::Settings;
 
 #[derive(Parser)]
-#[command(
-    name = "ostiary",
-    version,
-    about = "Ostiary: a passwordless OpenID Connect provider"
-)]
+#[command(name = "ostiary", version, about = "Ostiary: a passwordless OpenID Connect provider")]
 struct Cli {
     /// Configuration file layered over the built-in defaults (see config/default.toml).
     #[arg(long, global = true, value_name = "FILE")]
@@ -81,30 +77,21 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("ostiary: {e}");
-            eprintln!(
-                "Fix the values above (see config/default.toml for every key) and start again."
-            );
+            eprintln!("Fix the values above (see config/default.toml for every key) and start again.");
             return ExitCode::from(2);
         }
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.server.log));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ostiary: cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let result =
-        actix_web::rt::System::with_tokio_rt(|| runtime).block_on(run(cli.command, settings));
+    let result = actix_web::rt::System::with_tokio_rt(|| runtime).block_on(run(cli.command, settings));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -119,49 +106,26 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            let store =
-                store::Store::connect(&settings.database.url, 1).map_err(|e| anyhow!("{e}"))?;
-            let applied = store
-                .migrate()
-                .map_err(|e| anyhow!("migration failed: {e}"))?;
-            println!(
-                "{} is up to date ({applied} migration(s) applied).",
-                store.backend().describe()
-            );
+            let store = store::Store::connect(&settings.database.url, 1).map_err(|e| anyhow!("{e}"))?;
+            let applied = store.migrate().map_err(|e| anyhow!("migration failed: {e}"))?;
+            println!("{} is up to date ({applied} migration(s) applied).", store.backend().describe());
             Ok(())
         }
         Command::Client {
             command:
-                ClientCommand::Create {
-                    name,
-                    redirect_uris,
-                    public,
-                    post_logout_redirect_uris,
-                    id_token_alg,
-                    json,
-                },
+                ClientCommand::Create { name, redirect_uris, public, post_logout_redirect_uris, id_token_alg, json },
         } => {
-            let alg = Alg::parse(&id_token_alg).ok_or_else(|| {
-                anyhow!("--id-token-alg: {id_token_alg:?} is not RS256, ES256 or EdDSA")
-            })?;
+            let alg = Alg::parse(&id_token_alg)
+                .ok_or_else(|| anyhow!("--id-token-alg: {id_token_alg:?} is not RS256, ES256 or EdDSA"))?;
             let store = ostiary::open_store(&settings)?;
             let hasher = ostiary::master_key(&settings)?.hasher();
             let (client, secret) = new_client(
-                NewClient {
-                    name,
-                    redirect_uris,
-                    post_logout_redirect_uris,
-                    public,
-                    id_token_alg: alg,
-                },
+                NewClient { name, redirect_uris, post_logout_redirect_uris, public, id_token_alg: alg },
                 &hasher,
                 clock.now(),
             )
             .map_err(|e| anyhow!("{e}"))?;
-            store
-                .insert_client(&client)
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            store.insert_client(&client).await.map_err(|e| anyhow!("{e}"))?;
             if json {
                 let mut out = serde_json::json!({ "client_id": client.id.to_string() });
                 if let Some(secret) = &secret {
@@ -169,10 +133,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 }
                 println!("{out}");
             } else {
-                println!(
-                    "Registered {:?}.\n  client_id:     {}",
-                    client.name, client.id
-                );
+                println!("Registered {:?}.\n  client_id:     {}", client.name, client.id);
                 match secret {
                     Some(s) => println!(
                         "  client_secret: {s}\n  Store the secret now: it is kept only as a hash and cannot be shown again."
@@ -182,9 +143,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Client {
-            command: ClientCommand::List { json },
-        } => {
+        Command::Client { command: ClientCommand::List { json } } => {
             let store = ostiary::open_store(&settings)?;
             let clients = store.clients().await.map_err(|e| anyhow!("{e}"))?;
             if json {
@@ -194,35 +153,19 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else if clients.is_empty() {
-                println!(
-                    "No clients yet. Add one with: ostiary client create --name NAME --redirect-uri URI"
-                );
+                println!("No clients yet. Add one with: ostiary client create --name NAME --redirect-uri URI");
             } else {
                 for c in clients {
-                    let kind = if c.is_public {
-                        "public"
-                    } else {
-                        "confidential"
-                    };
-                    println!(
-                        "{}  {:?}  {kind}  {}  {}",
-                        c.id,
-                        c.name,
-                        c.id_token_alg,
-                        c.redirect_uris.join(" ")
-                    );
+                    let kind = if c.is_public { "public" } else { "confidential" };
+                    println!("{}  {:?}  {kind}  {}  {}", c.id, c.name, c.id_token_alg, c.redirect_uris.join(" "));
                 }
             }
             Ok(())
         }
-        Command::Keys {
-            command: KeysCommand::Rotate,
-        } => {
+        Command::Keys { command: KeysCommand::Rotate } => {
             let store = ostiary::open_store(&settings)?;
             let master = ostiary::master_key(&settings)?;
-            let keys = Keys::load(store, master.sealer(), clock.now())
-                .await
-                .map_err(|e| anyhow!("{e}"))?;
+            let keys = Keys::load(store, master.sealer(), clock.now()).await.map_err(|e| anyhow!("{e}"))?;
             let kids = keys.rotate(clock.now()).await.map_err(|e| anyhow!("{e}"))?;
             println!("Published new signing keys: {}.", kids.join(", "));
             println!(

@@ -25,11 +25,7 @@ pub struct BrowserContext {
 
 impl BrowserContext {
     fn cookie_name(&self) -> &'static str {
-        if self.https {
-            "__Host-ostiary-browser"
-        } else {
-            "ostiary-browser"
-        }
+        if self.https { "__Host-ostiary-browser" } else { "ostiary-browser" }
     }
 
     /// The CSRF token is a keyed hash of the browser id: only this browser's pages can know it,
@@ -51,10 +47,7 @@ const FORM_LIMIT: usize = 16 * 1024;
 /// (to allow a form to end at a client's redirect URI) keeps it.
 pub fn security_headers(https: bool) -> actix_web::middleware::DefaultHeaders {
     let mut h = actix_web::middleware::DefaultHeaders::new()
-        .add((
-            header::CONTENT_SECURITY_POLICY,
-            content_security_policy(None),
-        ))
+        .add((header::CONTENT_SECURITY_POLICY, content_security_policy(None)))
         .add((header::REFERRER_POLICY, "no-referrer"))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
@@ -71,22 +64,13 @@ pub async fn browser_context(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static, BoxBody>>, actix_web::Error> {
-    let Some(ctx) = req
-        .app_data::<web::Data<BrowserContext>>()
-        .map(|d| Arc::clone(d))
-    else {
-        return Ok(req
-            .into_response(HttpResponse::InternalServerError().body("server_error"))
-            .map_into_right_body());
+    let Some(ctx) = req.app_data::<web::Data<BrowserContext>>().map(|d| Arc::clone(d)) else {
+        return Ok(req.into_response(HttpResponse::InternalServerError().body("server_error")).map_into_right_body());
     };
     let existing = req
         .cookie(ctx.cookie_name())
         .map(|c| c.value().to_owned())
-        .filter(|v| {
-            v.len() == 43
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
+        .filter(|v| v.len() == 43 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
     let is_new = existing.is_none();
     let browser = existing.unwrap_or_else(|| domain::secret::random_token(32));
     let csrf = ctx.csrf_token(&browser);
@@ -98,8 +82,7 @@ pub async fn browser_context(
         }
     }
 
-    req.extensions_mut()
-        .insert(BrowserId(Secret::new(browser.clone())));
+    req.extensions_mut().insert(BrowserId(Secret::new(browser.clone())));
     req.extensions_mut().insert(CsrfToken(csrf));
     req.extensions_mut().insert(ClientIp(client_ip));
     let mut res = next.call(req).await?;
@@ -120,21 +103,21 @@ pub async fn browser_context(
 
 /// Refuses a form post from another origin or without this browser's token. The body is read
 /// (bounded) and put back for the handler.
-async fn check_csrf(
-    req: &mut ServiceRequest,
-    ctx: &BrowserContext,
-    expected: &str,
-) -> Option<HttpResponse> {
+async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &str) -> Option<HttpResponse> {
     let forbidden = || {
         HttpResponse::build(StatusCode::FORBIDDEN)
             .content_type("text/html; charset=utf-8")
             .body("<!doctype html><title>Form expired</title><h1>This form has expired</h1><p>Go back, reload the page and try again.</p>")
     };
-    // Fetch Metadata / Origin: a browser says where a post came from; another origin is refused.
-    if let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
+    // Fetch Metadata (`Sec-Fetch-Site`) and `Origin`: a browser says where a post came from, and a
+    // post from another site is refused. Under `Referrer-Policy: no-referrer` browsers send
+    // `Origin: null` for our own forms, so `null` proves nothing either way; the token decides.
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|site| !matches!(site, "same-origin" | "none")) {
+        return Some(forbidden());
+    }
+    if let Some(origin) = header("origin")
+        && origin != "null"
         && origin != ctx.origin
     {
         return Some(forbidden());
@@ -151,14 +134,10 @@ async fn check_csrf(
         body.extend_from_slice(&chunk);
     }
     let body = body.freeze();
-    let given = url::form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.into_owned());
+    let given = url::form_urlencoded::parse(&body).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
     req.set_payload(actix_web::dev::Payload::from(body));
     match given {
-        Some(token) if domain::secret::constant_time_eq(token.as_bytes(), expected.as_bytes()) => {
-            None
-        }
+        Some(token) if domain::secret::constant_time_eq(token.as_bytes(), expected.as_bytes()) => None,
         _ => Some(forbidden()),
     }
 }
@@ -167,10 +146,7 @@ async fn check_csrf(
 /// the client is then the right-most address that is not itself a trusted proxy (a client can
 /// prepend anything to X-Forwarded-For, but not append).
 pub fn client_ip(req: &ServiceRequest, trusted: &[ipnet::IpNet]) -> IpAddr {
-    let peer = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
     if !is_trusted(&peer) {
         return peer;
@@ -191,20 +167,10 @@ pub fn client_ip(req: &ServiceRequest, trusted: &[ipnet::IpNet]) -> IpAddr {
     }
     if chain.is_empty() {
         for value in req.headers().get_all("x-forwarded-for") {
-            chain.extend(
-                value
-                    .to_str()
-                    .unwrap_or_default()
-                    .split(',')
-                    .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
-            );
+            chain.extend(value.to_str().unwrap_or_default().split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
         }
     }
-    chain
-        .into_iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .unwrap_or(peer)
+    chain.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
 }
 
 fn parse_forwarded_ip(v: &str) -> Option<IpAddr> {
@@ -221,9 +187,7 @@ mod tests {
     use actix_web::test::TestRequest;
 
     fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
-        list.iter()
-            .map(|s| crate::config::parse_net(s).unwrap())
-            .collect()
+        list.iter().map(|s| crate::config::parse_net(s).unwrap()).collect()
     }
 
     #[test]
@@ -232,10 +196,7 @@ mod tests {
             .peer_addr("203.0.113.9:5000".parse().unwrap())
             .insert_header(("x-forwarded-for", "1.2.3.4"))
             .to_srv_request();
-        assert_eq!(
-            client_ip(&req, &nets(&["10.0.0.0/8"])),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(&req, &nets(&["10.0.0.0/8"])), "203.0.113.9".parse::<IpAddr>().unwrap());
     }
 
     #[test]
@@ -244,24 +205,15 @@ mod tests {
             .peer_addr("10.0.0.2:5000".parse().unwrap())
             .insert_header(("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3"))
             .to_srv_request();
-        assert_eq!(
-            client_ip(&req, &nets(&["10.0.0.0/8"])),
-            "198.51.100.7".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(&req, &nets(&["10.0.0.0/8"])), "198.51.100.7".parse::<IpAddr>().unwrap());
     }
 
     #[test]
     fn rfc7239_forwarded_is_understood() {
         let req = TestRequest::default()
             .peer_addr("10.0.0.2:5000".parse().unwrap())
-            .insert_header((
-                "forwarded",
-                "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\"",
-            ))
+            .insert_header(("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\""))
             .to_srv_request();
-        assert_eq!(
-            client_ip(&req, &nets(&["10.0.0.2"])),
-            "2001:db8:cafe::17".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(&req, &nets(&["10.0.0.2"])), "2001:db8:cafe::17".parse::<IpAddr>().unwrap());
     }
 }

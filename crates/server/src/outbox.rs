@@ -38,9 +38,7 @@ async fn messages(store: &Store) -> Result<Vec<OutboxMessage>, store::StoreError
 
 pub async fn outbox_json(store: web::Data<Store>) -> HttpResponse {
     match messages(&store).await {
-        Ok(list) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(list),
+        Ok(list) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(list),
         Err(e) => {
             tracing::error!(error = %e, "outbox read failed");
             HttpResponse::InternalServerError().json(serde_json::json!({ "error": "server_error" }))
@@ -48,10 +46,7 @@ pub async fn outbox_json(store: web::Data<Store>) -> HttpResponse {
     }
 }
 
-pub async fn outbox_page(
-    store: web::Data<Store>,
-    tera: web::Data<Arc<tera::Tera>>,
-) -> HttpResponse {
+pub async fn outbox_page(store: web::Data<Store>, tera: web::Data<Arc<tera::Tera>>) -> HttpResponse {
     let list = match messages(&store).await {
         Ok(list) => list,
         Err(e) => {

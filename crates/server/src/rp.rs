@@ -8,12 +8,7 @@ pub async fn http_call(
     request: openidconnect::HttpRequest,
 ) -> Result<openidconnect::HttpResponse, reqwest::Error> {
     let (parts, body) = request.into_parts();
-    let resp = client
-        .request(parts.method, parts.uri.to_string())
-        .headers(parts.headers)
-        .body(body)
-        .send()
-        .await?;
+    let resp = client.request(parts.method, parts.uri.to_string()).headers(parts.headers).body(body).send().await?;
     let status = resp.status();
     let headers = resp.headers().clone();
     let body = resp.bytes().await?.to_vec();

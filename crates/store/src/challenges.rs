@@ -74,11 +74,7 @@ impl ChallengeRow {
 impl Store {
     /// Creates a challenge and queues its message in one transaction: either both exist or neither.
     /// Every earlier open challenge for the same destination is superseded, so only the newest is valid.
-    pub async fn create_challenge(
-        &self,
-        new: NewChallenge,
-        message: NewMessage,
-    ) -> Result<(), StoreError> {
+    pub async fn create_challenge(&self, new: NewChallenge, message: NewMessage) -> Result<(), StoreError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // The write comes first so SQLite takes the write lock at once (no read-then-upgrade deadlock).
@@ -104,9 +100,7 @@ impl Store {
                     consumed_at: None,
                     superseded: false,
                 };
-                diesel::insert_into(challenges::table)
-                    .values(&row)
-                    .execute(conn)?;
+                diesel::insert_into(challenges::table).values(&row).execute(conn)?;
                 diesel::insert_into(messages::table)
                     .values(&MessageRow::queued(message, row.created_at))
                     .execute(conn)?;
@@ -117,10 +111,7 @@ impl Store {
     }
 
     /// The newest challenge started for this interaction.
-    pub async fn latest_challenge(
-        &self,
-        interaction: &InteractionId,
-    ) -> Result<Option<Challenge>, StoreError> {
+    pub async fn latest_challenge(&self, interaction: &InteractionId) -> Result<Option<Challenge>, StoreError> {
         let id = interaction.to_string();
         self.run(move |conn| {
             challenges::table
@@ -135,10 +126,7 @@ impl Store {
         .await
     }
 
-    pub async fn challenge_by_link(
-        &self,
-        link_hash: Vec<u8>,
-    ) -> Result<Option<Challenge>, StoreError> {
+    pub async fn challenge_by_link(&self, link_hash: Vec<u8>) -> Result<Option<Challenge>, StoreError> {
         self.run(move |conn| {
             challenges::table
                 .filter(challenges::link_hash.eq(link_hash))

@@ -40,10 +40,7 @@ impl ClientRow {
             secret_hash: self.secret_hash,
             is_public: self.is_public,
             redirect_uris: from_json(&self.redirect_uris, "client redirect_uris")?,
-            post_logout_redirect_uris: from_json(
-                &self.post_logout_redirect_uris,
-                "client post_logout_redirect_uris",
-            )?,
+            post_logout_redirect_uris: from_json(&self.post_logout_redirect_uris, "client post_logout_redirect_uris")?,
             id_token_alg: self.id_token_alg,
             created_at: self.created_at,
         })
@@ -63,9 +60,7 @@ impl Store {
             created_at: client.created_at,
         };
         self.run(move |conn| {
-            diesel::insert_into(clients::table)
-                .values(&row)
-                .execute(conn)?;
+            diesel::insert_into(clients::table).values(&row).execute(conn)?;
             Ok(())
         })
         .await

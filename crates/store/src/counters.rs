@@ -25,7 +25,7 @@ pub struct LimiterError(String);
 
 pub enum Limiter {
     InProcess(Mutex<HashMap<String, (u64, i64)>>),
-    Redis(ConnectionManager),
+    Redis { manager: ConnectionManager, prefix: String },
 }
 
 /// INCR the window's key, give it its lifetime on first use, return the count and time left.
@@ -43,55 +43,44 @@ impl Limiter {
     }
 
     /// Connects to Redis (`redis://` or `rediss://`), failing at start-up if it does not answer.
-    pub async fn redis(url: &str) -> Result<Self, LimiterError> {
+    pub async fn redis(url: &str, prefix: &str) -> Result<Self, LimiterError> {
         let client = redis::Client::open(url).map_err(|e| LimiterError(e.to_string()))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
             .set_response_timeout(Some(std::time::Duration::from_secs(2)))
             .set_number_of_retries(1);
-        let manager = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(|e| LimiterError(e.to_string()))?;
-        Ok(Limiter::Redis(manager))
+        let manager =
+            ConnectionManager::new_with_config(client, config).await.map_err(|e| LimiterError(e.to_string()))?;
+        Ok(Limiter::Redis { manager, prefix: prefix.to_owned() })
     }
 
     pub fn describe(&self) -> &'static str {
         match self {
             Limiter::InProcess(_) => "in-process counters (one node)",
-            Limiter::Redis(_) => "Redis counters (shared by all nodes)",
+            Limiter::Redis { .. } => "Redis counters (shared by all nodes)",
         }
     }
 
     /// Counts one event under `key` in a window of `window` seconds and decides against `limit`.
-    pub async fn hit(
-        &self,
-        key: &str,
-        limit: u64,
-        window: u64,
-        now: i64,
-    ) -> Result<Decision, LimiterError> {
+    pub async fn hit(&self, key: &str, limit: u64, window: u64, now: i64) -> Result<Decision, LimiterError> {
         let window = window.max(1);
         let (count, ttl) = match self {
             Limiter::InProcess(map) => {
-                let mut map = map
-                    .lock()
-                    .map_err(|_| LimiterError("counter lock poisoned".into()))?;
+                let mut map = map.lock().map_err(|_| LimiterError("counter lock poisoned".into()))?;
                 if map.len() > 100_000 {
                     map.retain(|_, (_, reset)| *reset > now);
                 }
-                let entry = map
-                    .entry(key.to_owned())
-                    .or_insert((0, now + window as i64));
+                let entry = map.entry(key.to_owned()).or_insert((0, now + window as i64));
                 if entry.1 <= now {
                     *entry = (0, now + window as i64);
                 }
                 entry.0 += 1;
                 (entry.0, (entry.1 - now).max(1) as u64)
             }
-            Limiter::Redis(manager) => {
+            Limiter::Redis { manager, prefix } => {
                 let mut conn = manager.clone();
                 let (n, ttl): (u64, i64) = redis::Script::new(HIT_SCRIPT)
-                    .key(format!("ostiary:rl:{key}"))
+                    .key(format!("{prefix}:rl:{key}"))
                     .arg(window)
                     .invoke_async(&mut conn)
                     .await
@@ -102,9 +91,7 @@ impl Limiter {
         Ok(if count > limit {
             Decision::Limited { retry_after: ttl }
         } else {
-            Decision::Allowed {
-                remaining: limit - count,
-            }
+            Decision::Allowed { remaining: limit - count }
         })
     }
 }
@@ -116,25 +103,10 @@ mod tests {
     #[tokio::test]
     async fn in_process_window_limits_and_resets() {
         let l = Limiter::in_process();
-        assert_eq!(
-            l.hit("k", 2, 60, 1000).await.unwrap(),
-            Decision::Allowed { remaining: 1 }
-        );
-        assert_eq!(
-            l.hit("k", 2, 60, 1001).await.unwrap(),
-            Decision::Allowed { remaining: 0 }
-        );
-        assert_eq!(
-            l.hit("k", 2, 60, 1010).await.unwrap(),
-            Decision::Limited { retry_after: 50 }
-        );
-        assert_eq!(
-            l.hit("other", 2, 60, 1010).await.unwrap(),
-            Decision::Allowed { remaining: 1 }
-        );
-        assert_eq!(
-            l.hit("k", 2, 60, 1060).await.unwrap(),
-            Decision::Allowed { remaining: 1 }
-        );
+        assert_eq!(l.hit("k", 2, 60, 1000).await.unwrap(), Decision::Allowed { remaining: 1 });
+        assert_eq!(l.hit("k", 2, 60, 1001).await.unwrap(), Decision::Allowed { remaining: 0 });
+        assert_eq!(l.hit("k", 2, 60, 1010).await.unwrap(), Decision::Limited { retry_after: 50 });
+        assert_eq!(l.hit("other", 2, 60, 1010).await.unwrap(), Decision::Allowed { remaining: 1 });
+        assert_eq!(l.hit("k", 2, 60, 1060).await.unwrap(), Decision::Allowed { remaining: 1 });
     }
 }

@@ -36,18 +36,11 @@ impl Backend {
         if let Some((scheme, _)) = url.split_once("://")
             && scheme != "sqlite"
         {
-            return Err(format!(
-                "uses the unsupported scheme `{scheme}`; use a SQLite file path or postgres://"
-            ));
+            return Err(format!("uses the unsupported scheme `{scheme}`; use a SQLite file path or postgres://"));
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .unwrap_or(url);
+        let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
         if path.is_empty() || path == ":memory:" {
-            return Err(
-                "must name a SQLite file (an in-memory database would lose every write)".into(),
-            );
+            return Err("must name a SQLite file (an in-memory database would lose every write)".into());
         }
         Ok(Backend::Sqlite(path.to_owned()))
     }
@@ -70,10 +63,7 @@ impl Backend {
                     && !parent.as_os_str().is_empty()
                 {
                     std::fs::create_dir_all(parent).map_err(|e| {
-                        ConnectionError::BadConnection(format!(
-                            "cannot create directory {}: {e}",
-                            parent.display()
-                        ))
+                        ConnectionError::BadConnection(format!("cannot create directory {}: {e}", parent.display()))
                     })?;
                 }
                 let mut conn = diesel::SqliteConnection::establish(path)?;
@@ -116,8 +106,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), ConnectionError> {
-        conn.batch_execute("SELECT 1")
-            .map_err(ConnectionError::CouldntSetupConfiguration)
+        conn.batch_execute("SELECT 1").map_err(ConnectionError::CouldntSetupConfiguration)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -127,14 +116,8 @@ impl r2d2::ManageConnection for Manager {
 
 pub(crate) fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     let applied = match conn {
-        DbConnection::Pg(c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map_err(|e| e.to_string())?
-            .len(),
-        DbConnection::Sqlite(c) => c
-            .run_pending_migrations(SQLITE_MIGRATIONS)
-            .map_err(|e| e.to_string())?
-            .len(),
+        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(|e| e.to_string())?.len(),
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| e.to_string())?.len(),
     };
     Ok(applied)
 }
@@ -145,22 +128,10 @@ mod tests {
 
     #[test]
     fn backend_is_chosen_from_the_scheme() {
-        assert!(matches!(
-            Backend::from_url("postgres://localhost/x"),
-            Ok(Backend::Postgres(_))
-        ));
-        assert!(matches!(
-            Backend::from_url("postgresql://localhost/x"),
-            Ok(Backend::Postgres(_))
-        ));
-        assert_eq!(
-            Backend::from_url("./data/o.db"),
-            Ok(Backend::Sqlite("./data/o.db".into()))
-        );
-        assert_eq!(
-            Backend::from_url("sqlite://data/o.db"),
-            Ok(Backend::Sqlite("data/o.db".into()))
-        );
+        assert!(matches!(Backend::from_url("postgres://localhost/x"), Ok(Backend::Postgres(_))));
+        assert!(matches!(Backend::from_url("postgresql://localhost/x"), Ok(Backend::Postgres(_))));
+        assert_eq!(Backend::from_url("./data/o.db"), Ok(Backend::Sqlite("./data/o.db".into())));
+        assert_eq!(Backend::from_url("sqlite://data/o.db"), Ok(Backend::Sqlite("data/o.db".into())));
         assert!(Backend::from_url("mysql://x").is_err());
         assert!(Backend::from_url("").is_err());
         assert!(Backend::from_url(":memory:").is_err());

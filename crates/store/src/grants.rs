@@ -92,9 +92,7 @@ impl Store {
             revoked_at: None,
         };
         self.run(move |conn| {
-            diesel::insert_into(authorization_codes::table)
-                .values(&row)
-                .execute(conn)?;
+            diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;
             Ok(())
         })
         .await
@@ -103,30 +101,20 @@ impl Store {
     /// Spends a code. The conditional update makes it single-use under any concurrency: of N
     /// simultaneous presentations exactly one is `Redeemed`; the others are replays and revoke the grant.
     /// Expiry and client binding are the caller's checks (they need the record to decide).
-    pub async fn redeem_code(
-        &self,
-        code_hash: Vec<u8>,
-        now: i64,
-    ) -> Result<Redemption, StoreError> {
+    pub async fn redeem_code(&self, code_hash: Vec<u8>, now: i64) -> Result<Redemption, StoreError> {
         self.run(move |conn| {
             let won = diesel::update(
-                authorization_codes::table
-                    .find(&code_hash)
-                    .filter(authorization_codes::redeemed_at.is_null()),
+                authorization_codes::table.find(&code_hash).filter(authorization_codes::redeemed_at.is_null()),
             )
             .set(authorization_codes::redeemed_at.eq(Some(now)))
             .execute(conn)?
                 == 1;
-            let Some(row) = authorization_codes::table
-                .find(&code_hash)
-                .select(CodeRow::as_select())
-                .first(conn)
-                .optional()?
+            let Some(row) =
+                authorization_codes::table.find(&code_hash).select(CodeRow::as_select()).first(conn).optional()?
             else {
                 return Ok(Redemption::Unknown);
             };
-            let client_id = ClientId::parse(&row.client_id)
-                .ok_or_else(|| StoreError::Corrupt("code client".into()))?;
+            let client_id = ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("code client".into()))?;
             if !won {
                 revoke_grant(conn, &row.grant_id, now)?;
                 return Ok(Redemption::Replayed { client_id });
@@ -136,8 +124,7 @@ impl Store {
                 grant_id: row.grant_id,
                 client_id,
                 redirect_uri: row.redirect_uri,
-                user_id: UserId::parse(&row.user_id)
-                    .ok_or_else(|| StoreError::Corrupt("code user".into()))?,
+                user_id: UserId::parse(&row.user_id).ok_or_else(|| StoreError::Corrupt("code user".into()))?,
                 sid: row.sid,
                 scope: row.scope,
                 nonce: row.nonce,
@@ -154,8 +141,7 @@ impl Store {
 
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         let grant_id = grant_id.to_owned();
-        self.run(move |conn| revoke_grant(conn, &grant_id, now))
-            .await
+        self.run(move |conn| revoke_grant(conn, &grant_id, now)).await
     }
 
     /// Records an issued token so it can be revoked on its own or with its grant.
@@ -178,9 +164,7 @@ impl Store {
             revoked_at: None,
         };
         self.run(move |conn| {
-            diesel::insert_into(tokens::table)
-                .values(&row)
-                .execute(conn)?;
+            diesel::insert_into(tokens::table).values(&row).execute(conn)?;
             Ok(())
         })
         .await
@@ -210,20 +194,12 @@ impl Store {
     }
 }
 
-fn revoke_grant(
-    conn: &mut crate::DbConnection,
-    grant_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
+fn revoke_grant(conn: &mut crate::DbConnection, grant_id: &str, now: i64) -> Result<(), StoreError> {
     diesel::update(authorization_codes::table.filter(authorization_codes::grant_id.eq(grant_id)))
         .set(authorization_codes::revoked_at.eq(Some(now)))
         .execute(conn)?;
-    diesel::update(
-        tokens::table
-            .filter(tokens::grant_id.eq(grant_id))
-            .filter(tokens::revoked_at.is_null()),
-    )
-    .set(tokens::revoked_at.eq(Some(now)))
-    .execute(conn)?;
+    diesel::update(tokens::table.filter(tokens::grant_id.eq(grant_id)).filter(tokens::revoked_at.is_null()))
+        .set(tokens::revoked_at.eq(Some(now)))
+        .execute(conn)?;
     Ok(())
 }

@@ -49,56 +49,34 @@ impl Store {
             resumed_at: None,
         };
         self.run(move |conn| {
-            diesel::insert_into(interactions::table)
-                .values(&row)
-                .execute(conn)?;
+            diesel::insert_into(interactions::table).values(&row).execute(conn)?;
             Ok(())
         })
         .await
     }
 
     /// The interaction and the authorization server's private request record.
-    pub async fn interaction(
-        &self,
-        id: &InteractionId,
-    ) -> Result<Option<(Interaction, String)>, StoreError> {
+    pub async fn interaction(&self, id: &InteractionId) -> Result<Option<(Interaction, String)>, StoreError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let Some(row) = interactions::table
-                .find(id)
-                .select(InteractionRow::as_select())
-                .first(conn)
-                .optional()?
+            let Some(row) = interactions::table.find(id).select(InteractionRow::as_select()).first(conn).optional()?
             else {
                 return Ok(None);
             };
-            let client_name: String = clients::table
-                .find(&row.client_id)
-                .select(clients::name)
-                .first(conn)
-                .optional()?
-                .unwrap_or_default();
-            let result: Option<LoginResult> = row
-                .result
-                .as_deref()
-                .map(|r| crate::from_json(r, "interaction result"))
-                .transpose()?;
+            let client_name: String =
+                clients::table.find(&row.client_id).select(clients::name).first(conn).optional()?.unwrap_or_default();
+            let result: Option<LoginResult> =
+                row.result.as_deref().map(|r| crate::from_json(r, "interaction result")).transpose()?;
             let interaction = Interaction {
-                id: InteractionId::parse(&row.id)
-                    .ok_or_else(|| StoreError::Corrupt("interaction id".into()))?,
-                client_id: ClientId::parse(&row.client_id)
-                    .ok_or_else(|| StoreError::Corrupt("client id".into()))?,
+                id: InteractionId::parse(&row.id).ok_or_else(|| StoreError::Corrupt("interaction id".into()))?,
+                client_id: ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("client id".into()))?,
                 client_name,
                 redirect_uri: row.redirect_uri,
                 login_hint: row.login_hint,
                 created_at: row.created_at,
                 expires_at: row.expires_at,
                 browser_hash: row.browser_hash,
-                result: if row.resumed_at.is_some() {
-                    None
-                } else {
-                    result
-                },
+                result: if row.resumed_at.is_some() { None } else { result },
             };
             Ok(Some((interaction, row.request)))
         })
@@ -121,10 +99,7 @@ impl Store {
                     .filter(interactions::result.is_null())
                     .filter(interactions::expires_at.gt(now)),
             )
-            .set((
-                interactions::result.eq(Some(json)),
-                interactions::completed_at.eq(Some(now)),
-            ))
+            .set((interactions::result.eq(Some(json)), interactions::completed_at.eq(Some(now))))
             .execute(conn)?;
             Ok(n == 1)
         })
@@ -132,11 +107,7 @@ impl Store {
     }
 
     /// Marks a completed interaction as used by the authorization server. True exactly once.
-    pub async fn resume_interaction(
-        &self,
-        id: &InteractionId,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn resume_interaction(&self, id: &InteractionId, now: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.run(move |conn| {
             let n = diesel::update(

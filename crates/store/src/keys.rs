@@ -55,11 +55,7 @@ impl Store {
 
     /// Publishes `new_keys` and retires every key that was active, in one transaction, so there is
     /// never a moment with no active key. Retired keys stay published until their tokens expire.
-    pub async fn rotate_signing_keys(
-        &self,
-        new_keys: Vec<StoredKey>,
-        now: i64,
-    ) -> Result<(), StoreError> {
+    pub async fn rotate_signing_keys(&self, new_keys: Vec<StoredKey>, now: i64) -> Result<(), StoreError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
@@ -74,9 +70,7 @@ impl Store {
                         created_at: k.created_at,
                         retired_at: None,
                     };
-                    diesel::insert_into(signing_keys::table)
-                        .values(&row)
-                        .execute(conn)?;
+                    diesel::insert_into(signing_keys::table).values(&row).execute(conn)?;
                 }
                 Ok(())
             })
@@ -98,9 +92,7 @@ impl Store {
                         created_at: k.created_at,
                         retired_at: k.retired_at,
                     };
-                    diesel::insert_into(signing_keys::table)
-                        .values(&row)
-                        .execute(conn)?;
+                    diesel::insert_into(signing_keys::table).values(&row).execute(conn)?;
                 }
                 Ok(())
             })

@@ -42,16 +42,13 @@ impl Store {
     /// Opens the pool and checks that the database answers, so a wrong URL is reported at start-up
     /// in words, not at the first login.
     pub fn connect(url: &str, pool_size: u32) -> Result<Self, StoreError> {
-        let backend = Backend::from_url(url)
-            .map_err(|e| StoreError::Unavailable(format!("the database URL {e}")))?;
+        let backend = Backend::from_url(url).map_err(|e| StoreError::Unavailable(format!("the database URL {e}")))?;
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(db::Manager(backend.clone()))
-            .map_err(|e| {
-                StoreError::Unavailable(format!("cannot connect to {}: {e}", backend.describe()))
-            })?;
+            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", backend.describe())))?;
         Ok(Self { pool, backend })
     }
 
@@ -61,10 +58,7 @@ impl Store {
 
     /// Applies the pending migrations of this backend; returns how many ran.
     pub fn migrate(&self) -> Result<usize, StoreError> {
-        let mut conn = self
-            .pool
-            .get()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let mut conn = self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
         db::run_migrations(&mut conn).map_err(StoreError::Unavailable)
     }
 
@@ -76,9 +70,7 @@ impl Store {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
             f(&mut conn)
         })
         .await
@@ -91,9 +83,6 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }
 
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
-    text: &str,
-    what: &str,
-) -> Result<T, StoreError> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }

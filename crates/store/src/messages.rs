@@ -93,9 +93,7 @@ impl MessageRow {
 impl Store {
     pub async fn enqueue_message(&self, message: NewMessage, now: i64) -> Result<(), StoreError> {
         self.run(move |conn| {
-            diesel::insert_into(messages::table)
-                .values(&MessageRow::queued(message, now))
-                .execute(conn)?;
+            diesel::insert_into(messages::table).values(&MessageRow::queued(message, now)).execute(conn)?;
             Ok(())
         })
         .await
@@ -103,23 +101,15 @@ impl Store {
 
     /// Leases up to `limit` due messages for `lease` seconds. A message whose lease ran out (its
     /// worker died) is due again. Each claim is a conditional update, so two workers never share one.
-    pub async fn claim_due_messages(
-        &self,
-        now: i64,
-        lease: i64,
-        limit: i64,
-    ) -> Result<Vec<Message>, StoreError> {
+    pub async fn claim_due_messages(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<Message>, StoreError> {
         self.run(move |conn| {
             let due = || {
                 messages::table
                     .filter(messages::status.eq_any(["queued", "sending"]))
                     .filter(messages::next_attempt_at.le(now))
             };
-            let ids: Vec<String> = due()
-                .order(messages::next_attempt_at.asc())
-                .select(messages::id)
-                .limit(limit)
-                .load(conn)?;
+            let ids: Vec<String> =
+                due().order(messages::next_attempt_at.asc()).select(messages::id).limit(limit).load(conn)?;
             let mut claimed = Vec::new();
             for id in ids {
                 let n = diesel::update(due().filter(messages::id.eq(&id)))
@@ -130,10 +120,7 @@ impl Store {
                     ))
                     .execute(conn)?;
                 if n == 1 {
-                    let row = messages::table
-                        .find(&id)
-                        .select(MessageRow::as_select())
-                        .first(conn)?;
+                    let row = messages::table.find(&id).select(MessageRow::as_select()).first(conn)?;
                     claimed.push(row.into_message());
                 }
             }
@@ -179,12 +166,7 @@ impl Store {
     }
 
     /// Records a failed attempt: retried at `retry_at`, or given up (`None`).
-    pub async fn mark_message_failed(
-        &self,
-        id: &str,
-        error: &str,
-        retry_at: Option<i64>,
-    ) -> Result<(), StoreError> {
+    pub async fn mark_message_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError> {
         let (id, error) = (id.to_owned(), error.chars().take(500).collect::<String>());
         self.run(move |conn| {
             let target = messages::table.find(id);

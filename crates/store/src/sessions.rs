@@ -47,9 +47,7 @@ impl Store {
             ended_at: None,
         };
         self.run(move |conn| {
-            diesel::insert_into(sessions::table)
-                .values(&row)
-                .execute(conn)?;
+            diesel::insert_into(sessions::table).values(&row).execute(conn)?;
             Ok(())
         })
         .await
@@ -69,8 +67,7 @@ impl Store {
                 Ok(Session {
                     id_hash: r.id_hash,
                     sid: r.sid,
-                    user_id: UserId::parse(&r.user_id)
-                        .ok_or_else(|| StoreError::Corrupt("session user".into()))?,
+                    user_id: UserId::parse(&r.user_id).ok_or_else(|| StoreError::Corrupt("session user".into()))?,
                     amr: r.amr,
                     acr: r.acr,
                     auth_time: r.auth_time,
@@ -86,13 +83,9 @@ impl Store {
     /// Ends a session (logout); returns whether a live one was ended.
     pub async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
         self.run(move |conn| {
-            let n = diesel::update(
-                sessions::table
-                    .find(id_hash)
-                    .filter(sessions::ended_at.is_null()),
-            )
-            .set(sessions::ended_at.eq(Some(now)))
-            .execute(conn)?;
+            let n = diesel::update(sessions::table.find(id_hash).filter(sessions::ended_at.is_null()))
+                .set(sessions::ended_at.eq(Some(now)))
+                .execute(conn)?;
             Ok(n == 1)
         })
         .await
@@ -101,12 +94,6 @@ impl Store {
     /// How many sessions a user has had (live or not); used by tests and, later, the admin.
     pub async fn count_sessions(&self, user_id: &UserId) -> Result<i64, StoreError> {
         let user_id = user_id.to_string();
-        self.run(move |conn| {
-            Ok(sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .count()
-                .get_result(conn)?)
-        })
-        .await
+        self.run(move |conn| Ok(sessions::table.filter(sessions::user_id.eq(user_id)).count().get_result(conn)?)).await
     }
 }

@@ -101,10 +101,7 @@ impl Store {
                         .set(users::email_verified.eq(true))
                         .execute(conn)?;
                 }
-                return Ok(EmailSignIn::Existing(User {
-                    email_verified: true,
-                    ..user
-                }));
+                return Ok(EmailSignIn::Existing(User { email_verified: true, ..user }));
             }
             if !create {
                 return Ok(EmailSignIn::NoAccount);
@@ -117,12 +114,9 @@ impl Store {
             };
             match diesel::insert_into(users::table).values(&row).execute(conn) {
                 Ok(_) => Ok(EmailSignIn::Created(row.into_user()?)),
-                Err(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                )) => find(conn)?
-                    .map(EmailSignIn::Existing)
-                    .ok_or_else(|| StoreError::Corrupt("user vanished".into())),
+                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                    find(conn)?.map(EmailSignIn::Existing).ok_or_else(|| StoreError::Corrupt("user vanished".into()))
+                }
                 Err(e) => Err(e.into()),
             }
         })

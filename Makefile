@@ -1,0 +1,42 @@
+# Ostiary — the commands a newcomer needs.
+#   make run    start a working provider (SQLite, dev outbox, demo app) on http://localhost:8080
+#   make test   run every test (installs/starts what the tests need)
+#   make bench  run the benchmarks
+#   make lint   clippy and rustfmt check
+#   make fmt    format the code
+
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= auto
+
+.PHONY: run test test-rust test-browser deps bench lint fmt
+
+run:
+	$(CARGO) run --bin ostiary -- --config config/development.toml serve
+
+deps:
+	@scripts/test-deps.sh
+
+# Rust tests (unit + integration, on SQLite and on PostgreSQL + Redis), then the headless-Chromium
+# tests against the built binary.
+test: deps
+	@command -v cargo-nextest >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
+	$(CARGO) build --bin ostiary
+	scripts/with-test-services.sh $(CARGO) nextest run --workspace --no-fail-fast
+	tests/browser/run.sh
+
+test-rust:
+	scripts/with-test-services.sh $(CARGO) nextest run --workspace
+
+test-browser:
+	$(CARGO) build --bin ostiary
+	tests/browser/run.sh
+
+bench:
+	$(CARGO) bench --workspace
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) fmt --all -- --check
+
+fmt:
+	$(CARGO) fmt --all

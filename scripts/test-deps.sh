@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Installs everything Ostiary's tests need on Debian 12 (bookworm).
+#
+# Safe to run again and again: it only installs what is missing.
+# It never starts long-running services; the Rust tests start their own
+# throwaway PostgreSQL and Redis when OSTIARY_TEST_DATABASE_URL /
+# OSTIARY_TEST_REDIS_URL are not set.
+#
+# Used by `make test` and by CI (.ci/run). Run it as root (or with sudo).
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BROWSER_DIR="$REPO_ROOT/tests/browser"
+MIN_NODE_MAJOR=20 # playwright-core 1.65 declares "node": ">=20"
+
+say() { printf '[test-deps] %s\n' "$*"; }
+# One clear line saying what went wrong and what to run by hand, then stop.
+fail() {
+    printf '[test-deps] ERROR: %s Run by hand: %s\n' "$1" "$2" >&2
+    exit 1
+}
+
+have() { command -v "$1" >/dev/null 2>&1; }
+deb_installed() {
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
+}
+find_initdb() {
+    if have initdb; then
+        command -v initdb
+        return 0
+    fi
+    local candidate
+    for candidate in /usr/lib/postgresql/*/bin/initdb; do
+        if [ -x "$candidate" ]; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+say "Checking the tools the tests need (nothing is installed unless it is missing)."
+
+# ---------------------------------------------------------------------------
+# 1. Debian packages
+# ---------------------------------------------------------------------------
+missing=()
+
+if [ -x /usr/bin/chromium ] && deb_installed chromium; then
+    say "ok: Chromium web browser (/usr/bin/chromium), used by the browser tests."
+else
+    say "missing: Chromium web browser, used by the browser tests."
+    missing+=(chromium)
+fi
+
+if have chromedriver || deb_installed chromium-driver; then
+    say "ok: chromedriver (package chromium-driver)."
+else
+    say "missing: chromedriver (package chromium-driver)."
+    missing+=(chromium-driver)
+fi
+
+if deb_installed libpq-dev; then
+    say "ok: PostgreSQL client library headers (libpq-dev)."
+else
+    say "missing: PostgreSQL client library headers (libpq-dev)."
+    missing+=(libpq-dev)
+fi
+
+if initdb_path="$(find_initdb)"; then
+    say "ok: PostgreSQL server programs (found $initdb_path)."
+else
+    say "missing: PostgreSQL server programs (no initdb in PATH or /usr/lib/postgresql/*/bin)."
+    missing+=(postgresql)
+fi
+
+if have redis-server; then
+    say "ok: Redis server ($(command -v redis-server))."
+else
+    say "missing: Redis server."
+    missing+=(redis-server)
+fi
+
+if have node; then
+    say "ok: Node.js $(node --version 2>/dev/null || echo '?') ($(command -v node))."
+    if ! have npm; then
+        say "missing: npm, the Node.js package manager."
+        missing+=(npm)
+    fi
+else
+    say "missing: Node.js and npm, used to run the browser tests."
+    missing+=(nodejs npm)
+fi
+
+if have python3; then
+    say "ok: Python 3 (used by the browser test runner to pick a free port)."
+else
+    say "missing: Python 3 (used by the browser test runner to pick a free port)."
+    missing+=(python3)
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if have sudo; then
+            SUDO="sudo"
+            say "Not running as root; using sudo to install packages."
+        else
+            fail "installing Debian packages needs root, and sudo is not available." \
+                "apt-get update && apt-get install -y ${missing[*]}   (as root)"
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    say "Refreshing the Debian package lists (apt-get update)..."
+    if ! $SUDO apt-get update; then
+        fail "apt-get update failed (no network, or a broken apt source?)." \
+            "${SUDO:+sudo }apt-get update && ${SUDO:+sudo }apt-get install -y ${missing[*]}"
+    fi
+    say "Installing: ${missing[*]}"
+    if ! $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; then
+        fail "apt-get could not install: ${missing[*]}." \
+            "${SUDO:+sudo }apt-get install -y ${missing[*]}"
+    fi
+    say "Debian packages installed."
+else
+    say "All Debian packages are already present; apt was not needed."
+fi
+
+# Re-check what the test runners rely on, in case a package did not provide it.
+[ -x /usr/bin/chromium ] ||
+    fail "/usr/bin/chromium still does not exist after installing the chromium package." \
+        "apt-get install -y --reinstall chromium"
+have node || fail "the 'node' command is still missing." "apt-get install -y nodejs npm"
+have npm || fail "the 'npm' command is still missing." "apt-get install -y npm"
+
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt "$MIN_NODE_MAJOR" ]; then
+    fail "Node.js $(node --version) is too old: the browser tests (playwright-core) need Node.js $MIN_NODE_MAJOR or newer (Debian 12's own nodejs package is 18)." \
+        "install Node.js $MIN_NODE_MAJOR+ (for example from https://deb.nodesource.com) and re-run scripts/test-deps.sh"
+fi
+
+# ---------------------------------------------------------------------------
+# 2. Node packages for the browser tests (playwright-core only; no browser download)
+# ---------------------------------------------------------------------------
+[ -f "$BROWSER_DIR/package.json" ] ||
+    fail "$BROWSER_DIR/package.json is missing; the checkout looks incomplete." "git status"
+
+wanted_pw="$(cd "$BROWSER_DIR" && node -p 'require("./package.json").dependencies["playwright-core"]')"
+installed_pw=""
+if [ -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ]; then
+    installed_pw="$(cd "$BROWSER_DIR" && node -p 'require("./node_modules/playwright-core/package.json").version' 2>/dev/null || true)"
+fi
+
+if [ -n "$installed_pw" ] && [ "$installed_pw" = "$wanted_pw" ]; then
+    say "ok: playwright-core $installed_pw is installed in tests/browser/node_modules."
+else
+    if [ -n "$installed_pw" ]; then
+        say "tests/browser has playwright-core $installed_pw but package.json wants $wanted_pw; reinstalling."
+    else
+        say "missing: playwright-core (the library that drives Chromium) in tests/browser/node_modules."
+    fi
+    # Never let Playwright fetch its own browsers: the tests use /usr/bin/chromium.
+    export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+    if [ -f "$BROWSER_DIR/package-lock.json" ]; then
+        say "Installing it from the npm registry with 'npm ci' (exact versions from package-lock.json)..."
+        npm_cmd=(npm ci --no-audit --no-fund)
+    else
+        say "No package-lock.json yet; installing with 'npm install' from the npm registry..."
+        npm_cmd=(npm install --no-audit --no-fund)
+    fi
+    if ! (cd "$BROWSER_DIR" && "${npm_cmd[@]}"); then
+        fail "'${npm_cmd[*]}' failed in tests/browser (is the npm registry reachable?)." \
+            "cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 ${npm_cmd[*]}"
+    fi
+    [ -d "$BROWSER_DIR/node_modules/playwright-core" ] ||
+        fail "npm finished but tests/browser/node_modules/playwright-core is still missing." \
+            "cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install"
+    say "playwright-core installed."
+fi
+
+say "Done: everything the tests need is installed."

@@ -1,0 +1,300 @@
+// End-to-end tests of Ostiary's passwordless email login, driven through a
+// real headless Chromium (the Debian package at /usr/bin/chromium) with
+// playwright-core. Start them with tests/browser/run.sh, which boots a fresh
+// server and sets OSTIARY_URL.
+//
+// Environment:
+//   OSTIARY_URL        base URL of a running server, e.g. http://127.0.0.1:8080 (required)
+//   OSTIARY_ARTIFACTS  optional directory for screenshots
+//   CHROMIUM_PATH      optional, defaults to /usr/bin/chromium
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = (process.env.OSTIARY_URL ?? '').replace(/\/+$/, '');
+if (!BASE) {
+  throw new Error('OSTIARY_URL is not set. Run these tests with tests/browser/run.sh');
+}
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARTIFACTS = process.env.OSTIARY_ARTIFACTS || '';
+
+const TEST_TIMEOUT_MS = 90_000;
+const OUTBOX_TIMEOUT_MS = 10_000;
+const OUTBOX_POLL_MS = 100;
+
+/** @type {import('playwright-core').Browser} */
+let browser;
+
+before(async () => {
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+});
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function randomEmail() {
+  return `ann+${randomBytes(6).toString('hex')}@example.com`;
+}
+
+// URL predicates for page.waitForURL (they receive a URL object).
+const isDemoPage = (url) => url.pathname === '/demo';
+const isLoginPage = (url) => /^\/login\/[^/]+$/.test(url.pathname);
+const isCodePage = (url) => /^\/login\/[^/]+\/code$/.test(url.pathname);
+
+/**
+ * Runs `body` with a helper that opens fresh browser contexts (fresh cookies).
+ * Every context is closed afterwards; on failure the URL and visible text of
+ * every open page is printed (and screenshotted when OSTIARY_ARTIFACTS is set).
+ */
+async function scenario(t, body) {
+  const contexts = [];
+  const newContext = async () => {
+    const context = await browser.newContext();
+    context.setDefaultTimeout(15_000);
+    context.setDefaultNavigationTimeout(20_000);
+    contexts.push(context);
+    return context;
+  };
+  try {
+    await body(newContext);
+  } catch (err) {
+    const slug = t.name.replace(/[^A-Za-z0-9]+/g, '-').replace(/^-|-$/g, '').toLowerCase();
+    let n = 0;
+    for (const [ci, context] of contexts.entries()) {
+      for (const page of context.pages()) {
+        n += 1;
+        let text = '';
+        try {
+          text = (await page.locator('body').innerText({ timeout: 2_000 })).slice(0, 2_000);
+        } catch (e) {
+          text = `(could not read page text: ${e.message.split('\n')[0]})`;
+        }
+        console.error(`--- [${t.name}] context ${ci + 1}, page at ${page.url()} ---\n${text}\n---`);
+        if (ARTIFACTS) {
+          await screenshot(page, `FAILED-${slug}-${n}.png`).catch(() => {});
+        }
+      }
+    }
+    throw err;
+  } finally {
+    for (const context of contexts) {
+      await context.close().catch(() => {});
+    }
+  }
+}
+
+async function screenshot(page, name) {
+  if (!ARTIFACTS) return;
+  await mkdir(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+}
+
+/** Demo relying party -> "Sign in" -> login page -> type email -> submit -> code page. */
+async function startSignIn(page, email) {
+  await page.goto(`${BASE}/demo`);
+  await page.locator('form[action$="/demo/login"] button[type="submit"]').click();
+  await page.waitForURL(isLoginPage);
+
+  await page.locator('#email').fill(email);
+  await page.locator('form:has(#email) button[type="submit"]').click();
+  await page.waitForURL(isCodePage);
+  await page.locator('#code').waitFor({ state: 'visible' });
+}
+
+/** Polls GET /dev/outbox.json until an email to `address` shows up; returns the newest one. */
+async function waitForEmail(address) {
+  const wanted = address.toLowerCase();
+  const deadline = Date.now() + OUTBOX_TIMEOUT_MS;
+  let messages = [];
+  for (;;) {
+    const res = await fetch(`${BASE}/dev/outbox.json`, { headers: { accept: 'application/json' } });
+    assert.equal(res.status, 200, `GET /dev/outbox.json answered ${res.status}, expected 200`);
+    messages = await res.json();
+    assert.ok(Array.isArray(messages), '/dev/outbox.json should return a JSON array');
+    // Newest first, so the first match is the latest message to this address.
+    const found = messages.find(
+      (m) => m && m.channel === 'email' && [].concat(m.to ?? []).join(' ').toLowerCase().includes(wanted),
+    );
+    if (found) return found;
+    if (Date.now() >= deadline) {
+      const recipients = messages.map((m) => `${m?.channel}:${m?.to}`).join(', ') || 'none';
+      assert.fail(
+        `No email to ${address} appeared in /dev/outbox.json within ${OUTBOX_TIMEOUT_MS} ms ` +
+          `(outbox holds ${messages.length} message(s): ${recipients})`,
+      );
+    }
+    await sleep(OUTBOX_POLL_MS);
+  }
+}
+
+/** Extracts the 6-digit code and the magic link from a sign-in email. */
+function parseSignInEmail(message) {
+  const text = String(message.text ?? '');
+  const link = text.match(/https?:\/\/\S+\/login\/link\/[A-Za-z0-9_-]+/)?.[0];
+  assert.ok(link, `sign-in email has no magic link (…/login/link/<token>). Text was:\n${text}`);
+  // Look for the code outside URLs so digits in a port or token can't be mistaken for it.
+  const code = text.replace(/https?:\/\/\S+/g, ' ').match(/\b(\d{6})\b/)?.[1];
+  assert.ok(code, `sign-in email has no 6-digit code. Text was:\n${text}`);
+  assert.equal(
+    new URL(link).origin,
+    new URL(BASE).origin,
+    `the magic link ${link} should point at the server under test (${BASE})`,
+  );
+  return { code, link };
+}
+
+async function submitCode(page, code) {
+  await page.locator('#code').fill(code);
+  await page.locator('form:has(#code) button[type="submit"]').click();
+}
+
+/** Asserts `page` ends on /demo showing the ID token claims for `email`; returns the claims. */
+async function expectSignedIn(page, email) {
+  await page.waitForURL(isDemoPage);
+  const pre = page.locator('pre#claims');
+  await pre.waitFor({ state: 'visible' });
+  const text = (await pre.textContent()) ?? '';
+
+  assert.match(text, new RegExp(`"email"\\s*:\\s*"${escapeRegExp(email)}"`), `claims should show the email ${email}:\n${text}`);
+  assert.match(text, /"sub"\s*:/, `claims should include "sub":\n${text}`);
+  assert.match(text, /"email_verified"\s*:\s*true/, `claims should include "email_verified": true:\n${text}`);
+
+  let claims;
+  try {
+    claims = JSON.parse(text);
+  } catch (e) {
+    assert.fail(`#claims should contain JSON (${e.message}):\n${text}`);
+  }
+  assert.equal(claims.email, email);
+  assert.equal(claims.email_verified, true);
+  assert.ok(typeof claims.sub === 'string' && claims.sub.length > 0, `"sub" should be a non-empty string:\n${text}`);
+  return { text, claims };
+}
+
+const continueButton = (page) => page.locator('button[type="submit"]', { hasText: /continue signing in/i });
+
+// ---------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------
+
+test('signs in with the emailed 6-digit code', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  await scenario(t, async (newContext) => {
+    const email = randomEmail();
+    const page = await (await newContext()).newPage();
+
+    await startSignIn(page, email);
+    const { code } = parseSignInEmail(await waitForEmail(email));
+    await submitCode(page, code);
+
+    const { text, claims } = await expectSignedIn(page, email);
+    assert.match(text, /"otp"/, `claims should show amr "otp":\n${text}`);
+    assert.ok([].concat(claims.amr ?? []).includes('otp'), `amr should include "otp":\n${text}`);
+    await screenshot(page, 'signed-in-with-code.png');
+  });
+});
+
+test('signs in with the emailed magic link in the same browser', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  await scenario(t, async (newContext) => {
+    const email = randomEmail();
+    const context = await newContext();
+    const page = await context.newPage();
+
+    await startSignIn(page, email);
+    const { link } = parseSignInEmail(await waitForEmail(email));
+
+    const linkPage = await context.newPage();
+    await linkPage.goto(link);
+    const button = continueButton(linkPage);
+    await button.waitFor({ state: 'visible' });
+    await button.click();
+
+    await expectSignedIn(linkPage, email);
+    await screenshot(linkPage, 'signed-in-with-magic-link.png');
+  });
+});
+
+test('magic link opened in a different browser is refused and not spent', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  await scenario(t, async (newContext) => {
+    const email = randomEmail();
+    const contextA = await newContext();
+    const pageA = await contextA.newPage();
+
+    await startSignIn(pageA, email);
+    const { code, link } = parseSignInEmail(await waitForEmail(email));
+
+    // Context B has none of A's cookies: it plays the "other browser/device".
+    const contextB = await newContext();
+    const pageB = await contextB.newPage();
+    await pageB.goto(link);
+    const textB = await pageB.locator('body').innerText();
+    assert.match(textB, /different browser/i, `the link page in another browser should say "different browser":\n${textB}`);
+
+    // Loading the link page (GET) in B must not have spent the link: A still gets the button.
+    const linkPageA = await contextA.newPage();
+    await linkPageA.goto(link);
+    await continueButton(linkPageA).waitFor({ state: 'visible' });
+    await linkPageA.close();
+
+    // …and neither GET spent the sign-in attempt: the code still works in A.
+    await submitCode(pageA, code);
+    const { claims, text } = await expectSignedIn(pageA, email);
+    assert.ok([].concat(claims.amr ?? []).includes('otp'), `amr should include "otp":\n${text}`);
+    await screenshot(pageA, 'signed-in-after-other-browser.png');
+  });
+});
+
+test('pages send a strict CSP (frame-ancestors none) and Referrer-Policy: no-referrer', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  await scenario(t, async (newContext) => {
+    const page = await (await newContext()).newPage();
+
+    const assertSecurityHeaders = async (response, label) => {
+      assert.ok(response, `${label}: no response`);
+      assert.equal(response.status(), 200, `${label}: expected status 200, got ${response.status()}`);
+      const headers = await response.allHeaders();
+      const csp = headers['content-security-policy'];
+      assert.ok(csp, `${label}: missing Content-Security-Policy header`);
+      assert.match(csp, /(^|[;,\n])\s*frame-ancestors\s+'none'\s*([;,\n]|$)/i, `${label}: CSP should contain frame-ancestors 'none', got: ${csp}`);
+      const referrerPolicy = headers['referrer-policy'];
+      assert.ok(referrerPolicy, `${label}: missing Referrer-Policy header`);
+      assert.ok(
+        referrerPolicy.split(',').map((v) => v.trim().toLowerCase()).includes('no-referrer'),
+        `${label}: Referrer-Policy should be no-referrer, got: ${referrerPolicy}`,
+      );
+    };
+
+    await assertSecurityHeaders(await page.goto(`${BASE}/demo`), 'GET /demo');
+
+    await page.locator('form[action$="/demo/login"] button[type="submit"]').click();
+    await page.waitForURL(isLoginPage);
+    await assertSecurityHeaders(await page.goto(page.url()), `GET ${new URL(page.url()).pathname} (login page)`);
+
+    await page.locator('#email').fill(randomEmail());
+    await page.locator('form:has(#email) button[type="submit"]').click();
+    await page.waitForURL(isCodePage);
+    await assertSecurityHeaders(await page.goto(page.url()), `GET ${new URL(page.url()).pathname} (code page)`);
+  });
+});

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Runs the headless-Chromium end-to-end tests against a freshly started Ostiary.
+#
+#   OSTIARY_BIN        path to the server binary (default: target/debug/ostiary,
+#                      relative to the repository root)
+#   OSTIARY_ARTIFACTS  optional directory for screenshots
+#   OSTIARY_KEEP_TMP=1 keep the temporary data directory even when tests pass
+#
+# Exit status is the status of `node --test`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+REPO_ROOT="$PWD"
+
+say() { printf '[browser-tests] %s\n' "$*"; }
+
+BIN="${OSTIARY_BIN:-target/debug/ostiary}"
+if [ ! -x "$BIN" ]; then
+    say "ERROR: the server binary $BIN does not exist (or is not executable)."
+    say "Build it first with: cargo build   (or set OSTIARY_BIN=/path/to/ostiary)"
+    exit 1
+fi
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    say "ERROR: playwright-core is not installed in tests/browser/node_modules."
+    say "Install it with: scripts/test-deps.sh   (or: cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci)"
+    exit 1
+fi
+
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+TMP="$(mktemp -d "${TMPDIR:-/tmp}/ostiary-browser.XXXXXX")"
+BASE="http://127.0.0.1:$PORT"
+SERVER_PID=""
+status=1
+
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [ "$status" -eq 0 ] && [ "${OSTIARY_KEEP_TMP:-0}" != "1" ]; then
+        rm -rf "$TMP"
+    else
+        say "Temporary files kept in $TMP"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+print_server_log() {
+    say "----- server log ($TMP/server.log) -----"
+    cat "$TMP/server.log" 2>/dev/null || say "(no server log)"
+    say "----- end of server log -----"
+}
+
+say "Starting $BIN on $BASE (data in $TMP)"
+OSTIARY__SERVER__BIND="127.0.0.1:$PORT" \
+    OSTIARY__SERVER__ISSUER="$BASE" \
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" \
+    OSTIARY__SERVER__DATA_DIR="$TMP" \
+    "$BIN" serve --config config/development.toml >"$TMP/server.log" 2>&1 &
+SERVER_PID=$!
+
+# Prints the HTTP status of a GET (000 when nothing answers). Uses curl when
+# present, otherwise python3 (which run.sh needs anyway for the port).
+http_status() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$1" 2>/dev/null || true
+    else
+        python3 - "$1" <<'PY' 2>/dev/null || echo 000
+import sys, urllib.request, urllib.error
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=2).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+except Exception:
+    print("000")
+PY
+    fi
+}
+
+say "Waiting up to 60 s for $BASE/.well-known/openid-configuration"
+ready=0
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        say "ERROR: the server exited before it became ready."
+        print_server_log
+        exit 1
+    fi
+    if [ "$(http_status "$BASE/.well-known/openid-configuration")" = "200" ]; then
+        ready=1
+        break
+    fi
+    sleep 0.1
+done
+if [ "$ready" -ne 1 ]; then
+    say "ERROR: the server did not answer 200 on /.well-known/openid-configuration within 60 s."
+    print_server_log
+    exit 1
+fi
+say "Server is ready; running the browser tests."
+
+set +e
+OSTIARY_URL="$BASE" node --test "$REPO_ROOT"/tests/browser/*.test.mjs
+status=$?
+set -e
+
+if [ "$status" -ne 0 ]; then
+    say "Browser tests FAILED (node exit status $status)."
+    print_server_log
+else
+    say "Browser tests passed."
+fi
+exit "$status"
