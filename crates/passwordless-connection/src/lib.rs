@@ -48,7 +48,9 @@ pub struct PasswordlessConnection {
 impl PasswordlessConnection {
     /// Mounts the login pages. The caller registers `web::Data<PasswordlessConnection>`.
     pub fn routes(cfg: &mut web::ServiceConfig) {
+        // Mail scanners probe links with HEAD as well as GET; neither spends anything.
         cfg.route("/login/link/{token}", web::get().to(pages::link_page))
+            .route("/login/link/{token}", web::head().to(pages::link_page))
             .route("/login/link", web::post().to(pages::link_submit))
             .route("/login/{interaction}", web::get().to(pages::login_page))
             .route("/login/{interaction}", web::post().to(pages::start))

@@ -116,6 +116,7 @@ fn delivery(settings: &Settings) -> anyhow::Result<Delivery> {
 pub struct Application {
     pub port: u16,
     pub store: Store,
+    pub keys: Arc<Keys>,
     server: Server,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -249,7 +250,7 @@ impl Application {
         .shutdown_timeout(5)
         .listen(listener)?
         .run();
-        Ok(Self { port, store, server, tasks })
+        Ok(Self { port, store, keys, server, tasks })
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -49,6 +49,7 @@ pub struct TestApp {
     pub clock: FakeClock,
     pub master: MasterKey,
     pub settings: Settings,
+    pub keys: Arc<authorization_server::Keys>,
     dir: std::path::PathBuf,
     pg_database: Option<(String, String)>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -122,8 +123,9 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
         .await
         .expect("the application starts");
     let store = app.store.clone();
+    let keys = Arc::clone(&app.keys);
     let server = tokio::spawn(app.run_until_stopped());
-    TestApp { base: settings.server.issuer.clone(), store, clock, master, settings, dir, pg_database, server }
+    TestApp { base: settings.server.issuer.clone(), store, clock, master, settings, keys, dir, pg_database, server }
 }
 
 impl Drop for TestApp {
@@ -234,6 +236,22 @@ impl TestApp {
         panic!("no message to {to} arrived in the outbox");
     }
 
+    /// Waits for a message to `to` whose id is not in `seen`.
+    pub async fn new_message_to(&self, to: &str, seen: &[String]) -> OutboxMessage {
+        for _ in 0..200 {
+            if let Some(m) = self.messages_to(to).await.into_iter().find(|m| !seen.contains(&m.id)) {
+                return m;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no new message to {to} arrived in the outbox");
+    }
+
+    /// Ids of the messages to `to` so far.
+    pub async fn message_ids_to(&self, to: &str) -> Vec<String> {
+        self.messages_to(to).await.into_iter().map(|m| m.id).collect()
+    }
+
     /// How many messages to `to` are in the outbox.
     pub async fn messages_to(&self, to: &str) -> Vec<OutboxMessage> {
         self.outbox().await.into_iter().filter(|m| m.to == to).collect()
@@ -262,10 +280,26 @@ impl TestApp {
 
     /// The whole login with the emailed code; returns the URL the provider sent the browser back to.
     pub async fn sign_in(&self, browser: &Browser, authorize_url: &str, email: &str) -> url::Url {
+        let seen = self.message_ids_to(email).await;
         let code_page = self.start_login(browser, authorize_url, email).await;
-        let code = self.message_to(email).await.code();
+        let code = self.new_message_to(email, &seen).await.code();
         let resp = self.submit_code(browser, &code_page, &code).await;
         assert_eq!(resp.status(), 303, "a correct code should redirect");
+        self.resume(browser, &location(&resp)).await
+    }
+
+    /// The whole login with the magic link, opened in the same browser; returns the redirect to the client.
+    pub async fn sign_in_with_link(&self, browser: &Browser, authorize_url: &str, email: &str) -> url::Url {
+        let seen = self.message_ids_to(email).await;
+        self.start_login(browser, authorize_url, email).await;
+        let link = self.new_message_to(email, &seen).await.link();
+        let page = browser.get(&link).await;
+        assert_eq!(page.status(), 200, "the link page should show");
+        let html = page.text().await.expect("link page");
+        assert!(html.contains("Continue signing in"), "{html}");
+        let token = link.rsplit('/').next().expect("token").to_owned();
+        let resp = browser.post_form("/login/link", &[("csrf", &csrf_of(&html)), ("token", &token)]).await;
+        assert_eq!(resp.status(), 303, "continuing should redirect");
         self.resume(browser, &location(&resp)).await
     }
 

@@ -1,0 +1,97 @@
+//! The `ostiary` binary: configuration errors, `migrate`, `client create|list`, `keys rotate`.
+
+use std::process::Command;
+
+fn ostiary(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ostiary"));
+    cmd.current_dir(dir)
+        .env_remove("RUST_LOG")
+        .env("OSTIARY__DATABASE__URL", dir.join("o.db"))
+        .env("OSTIARY__SERVER__DATA_DIR", dir.join("data"))
+        .env("OSTIARY__SERVER__LOG", "warn");
+    cmd
+}
+
+fn temp() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ostiary-cli-{}", domain::secret::random_token(9)));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn a_bad_value_is_reported_with_its_key_and_the_server_refuses_to_start() {
+    let dir = temp();
+    let out = ostiary(&dir)
+        .env("OSTIARY__SERVER__BIND", "not-an-address")
+        .env("OSTIARY__OIDC__CODE_TTL", "soon")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("oidc.code_ttl"), "{stderr}");
+    // Type errors stop extraction; semantic checks name their keys once types are right.
+    let out = ostiary(&dir).env("OSTIARY__SERVER__BIND", "not-an-address").arg("serve").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("server.bind"));
+    let out = ostiary(&dir).args(["--config", "missing.toml", "migrate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn client_create_prints_json_and_client_list_shows_it() {
+    let dir = temp();
+    let out = ostiary(&dir)
+        .args([
+            "client",
+            "create",
+            "--name",
+            "Shop",
+            "--redirect-uri",
+            "https://shop.example/cb",
+            "--redirect-uri",
+            "https://shop.example/cb2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    assert!(created["client_id"].is_string());
+    assert!(created["client_secret"].as_str().unwrap().len() >= 43);
+
+    let out = ostiary(&dir)
+        .args(["client", "create", "--name", "App", "--redirect-uri", "com.example.app:/cb", "--public", "--json"])
+        .output()
+        .unwrap();
+    let public: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(public.get("client_secret").is_none(), "public clients have no secret");
+
+    let out = ostiary(&dir).args(["client", "list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = list.as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&created["client_id"].as_str().unwrap()));
+    assert!(ids.contains(&public["client_id"].as_str().unwrap()));
+
+    let out = ostiary(&dir)
+        .args(["client", "create", "--name", "Bad", "--redirect-uri", "/relative", "--json"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn migrate_and_keys_rotate_work_from_the_command_line() {
+    let dir = temp();
+    let out = ostiary(&dir).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("up to date"));
+    let out = ostiary(&dir).args(["keys", "rotate"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Published new signing keys"));
+    assert!(dir.join("data/master.key").exists(), "a development master key was generated");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,24 @@
+//! Integration tests: a real Ostiary per test (port 0, fresh database), driven over HTTP.
+//! Every behaviour runs on SQLite and on PostgreSQL (+ Redis counters).
+
+mod cli;
+mod oidc;
+mod passwordless;
+mod protocol;
+
+/// A fresh address per test.
+pub fn unique_email() -> String {
+    format!("user-{}@example.com", domain::secret::random_token(6).to_lowercase().replace(['-', '_'], "x"))
+}
+
+/// Header and claims of a compact JWS, unverified (for inspecting tokens the RP library verified).
+pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let mut decode = || {
+        let part = parts.next().expect("JWS part");
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("base64url"))
+            .expect("json")
+    };
+    (decode(), decode())
+}

@@ -1,0 +1,345 @@
+//! The passwordless connection: challenges, limits, links, enumeration, CSRF, cookies.
+
+use authorization_server::Alg;
+use testkit::{Db, TestApp, both_backends, csrf_of, location, spawn_app, spawn_app_with};
+
+use crate::oidc::authorize_url;
+use crate::unique_email;
+
+/// Starts a login in a new browser; returns (browser, code page path, email).
+async fn started(app: &TestApp) -> (testkit::Browser, String, String) {
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let email = unique_email();
+    let code_page = app.start_login(&browser, &authorize_url(app, &client, &[]), &email).await;
+    (browser, code_page, email)
+}
+
+fn wrong(code: &str) -> String {
+    format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000)
+}
+
+both_backends!(three_wrong_codes_end_the_challenge, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, email) = started(&app).await;
+    let code = app.message_to(&email).await.code();
+    for left in [2, 1] {
+        let resp = app.submit_code(&browser, &code_page, &wrong(&code)).await;
+        assert_eq!(resp.status(), 400);
+        let text = resp.text().await.unwrap();
+        assert!(text.contains(&format!("You have {left} more")), "{text}");
+    }
+    let resp = app.submit_code(&browser, &code_page, &wrong(&code)).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("can no longer be used"));
+    // The right code no longer works.
+    let resp = app.submit_code(&browser, &code_page, &code).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+});
+
+both_backends!(thirty_parallel_wrong_guesses_leave_the_counter_at_the_cap, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, email) = started(&app).await;
+    let code = app.message_to(&email).await.code();
+    let csrf = csrf_of(&browser.get(&code_page).await.text().await.unwrap());
+    let guess = wrong(&code);
+    let form = [("csrf", csrf.as_str()), ("code", guess.as_str())];
+    let posts = (0..30).map(|_| browser.post_form(&code_page, &form));
+    futures_util::future::join_all(posts).await;
+    let interaction = domain::InteractionId::parse(code_page.split('/').nth(2).unwrap()).unwrap();
+    let challenge = app.store.latest_challenge(&interaction).await.unwrap().unwrap();
+    assert_eq!(challenge.attempts, challenge.max_attempts, "the attempt counter stops exactly at the cap");
+});
+
+both_backends!(only_the_newest_challenge_for_an_address_is_valid, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    let first_browser = app.browser();
+    let first_page = app.start_login(&first_browser, &authorize_url(&app, &client, &[]), &email).await;
+    let first = app.message_to(&email).await;
+    let second_browser = app.browser();
+    let second_page = app.start_login(&second_browser, &authorize_url(&app, &client, &[]), &email).await;
+    let second = app.new_message_to(&email, std::slice::from_ref(&first.id)).await;
+    let resp = app.submit_code(&first_browser, &first_page, &first.code()).await;
+    assert_eq!(resp.status(), 400, "the older code was superseded");
+    let resp = app.submit_code(&second_browser, &second_page, &second.code()).await;
+    assert_eq!(resp.status(), 303);
+});
+
+both_backends!(a_challenge_expires, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, email) = started(&app).await;
+    let code = app.message_to(&email).await.code();
+    app.clock.advance(app.settings.passwordless.challenge_ttl + 1);
+    let resp = app.submit_code(&browser, &code_page, &code).await;
+    assert_eq!(resp.status(), 400);
+});
+
+both_backends!(fifty_concurrent_correct_codes_make_exactly_one_session, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, email) = started(&app).await;
+    let code = app.message_to(&email).await.code();
+    let csrf = csrf_of(&browser.get(&code_page).await.text().await.unwrap());
+    let form = [("csrf", csrf.as_str()), ("code", code.as_str())];
+    let posts = (0..50).map(|_| browser.post_form(&code_page, &form));
+    let responses = futures_util::future::join_all(posts).await;
+    let winners: Vec<String> = responses.iter().filter(|r| r.status() == 303).map(location).collect();
+    assert_eq!(winners.len(), 1, "exactly one submission wins");
+    for resume in winners {
+        app.resume(&browser, &resume).await;
+    }
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    assert_eq!(app.store.count_sessions(&user.id).await.unwrap(), 1);
+});
+
+both_backends!(codes_and_links_are_stored_only_as_keyed_hashes, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_browser, code_page, email) = started(&app).await;
+    let message = app.message_to(&email).await;
+    let interaction = domain::InteractionId::parse(code_page.split('/').nth(2).unwrap()).unwrap();
+    let challenge = app.store.latest_challenge(&interaction).await.unwrap().unwrap();
+    assert_eq!(challenge.code_hash.len(), 32);
+    assert_eq!(challenge.link_hash.len(), 32);
+    assert_ne!(challenge.code_hash, message.code().into_bytes());
+    let token = message.link().rsplit('/').next().unwrap().to_owned();
+    assert_ne!(challenge.link_hash, token.into_bytes());
+});
+
+both_backends!(scanners_fetching_a_magic_link_do_not_spend_it, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, _code_page, email) = started(&app).await;
+    let link = app.message_to(&email).await.link();
+    let http = reqwest::Client::new();
+    // A mail scanner: no cookies, GET and HEAD.
+    assert_eq!(http.head(&link).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(&link).send().await.unwrap().status(), 200);
+    // The user's own browser can still use it, exactly once.
+    let page = browser.get(&link).await.text().await.unwrap();
+    assert!(page.contains("Continue signing in"));
+    let token = link.rsplit('/').next().unwrap();
+    let csrf = csrf_of(&page);
+    let resp = browser.post_form("/login/link", &[("csrf", csrf.as_str()), ("token", token)]).await;
+    assert_eq!(resp.status(), 303);
+    assert!(location(&resp).starts_with("/authorize/resume/"));
+    let again = browser.post_form("/login/link", &[("csrf", csrf.as_str()), ("token", token)]).await;
+    assert_eq!(again.status(), 400, "a link works once");
+});
+
+both_backends!(a_magic_link_opened_in_another_browser_says_so_and_spends_nothing, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, email) = started(&app).await;
+    let message = app.message_to(&email).await;
+    let other = app.browser();
+    let page = other.get(&message.link()).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("different browser"), "{html}");
+    assert!(!html.contains("name=\"token\""), "no form to spend the link from there");
+    // Posting the token from the other browser (with that browser's own CSRF token) is refused too.
+    let token = message.link().rsplit('/').next().unwrap().to_owned();
+    let other_client = app.register_client(false, Alg::RS256).await;
+    let other_login = location(&other.get(&authorize_url(&app, &other_client, &[])).await);
+    let other_csrf = csrf_of(&other.get(&other_login).await.text().await.unwrap());
+    let resp = other.post_form("/login/link", &[("csrf", other_csrf.as_str()), ("token", token.as_str())]).await;
+    assert_ne!(resp.status(), 303);
+    // The code still works in the starting browser.
+    assert_eq!(app.submit_code(&browser, &code_page, &message.code()).await.status(), 303);
+});
+
+both_backends!(a_login_resumes_only_in_the_browser_that_started_it, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, email) = started(&app).await;
+    let code = app.message_to(&email).await.code();
+    let resp = app.submit_code(&browser, &code_page, &code).await;
+    let resume = location(&resp);
+    let thief = app.browser();
+    assert_eq!(thief.get(&resume).await.status(), 403);
+    app.resume(&browser, &resume).await;
+    assert_eq!(browser.get(&resume).await.status(), 400, "resume works once");
+});
+
+both_backends!(known_and_unknown_addresses_get_the_same_bytes, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let known = unique_email();
+    app.sign_in(&app.browser(), &authorize_url(&app, &client, &[]), &known).await;
+    // One interaction, so the two answers can be compared byte for byte.
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let csrf = csrf_of(&browser.get(&login).await.text().await.unwrap());
+    let mut answers = Vec::new();
+    for email in [known.clone(), unique_email()] {
+        let resp = browser.post_form(&login, &[("csrf", csrf.as_str()), ("email", email.as_str())]).await;
+        let status = resp.status();
+        let mut headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .filter(|(k, _)| k.as_str() != "date")
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        headers.sort();
+        answers.push((status, headers, resp.bytes().await.unwrap()));
+    }
+    assert_eq!(answers[0], answers[1]);
+});
+
+both_backends!(with_sign_ups_off_an_unknown_address_gets_no_account_and_the_same_page, |db: Db| async move {
+    let app = spawn_app_with(db, |s| s.passwordless.signups_enabled = false).await;
+    let (browser, code_page, email) = started(&app).await;
+    let message = app.message_to(&email).await;
+    assert!(message.text.contains("no account uses this address"), "{}", message.text);
+    assert!(!message.text.contains("/login/link/"));
+    let resp = app.submit_code(&browser, &code_page, "000000").await;
+    assert_eq!(resp.status(), 400);
+    assert!(app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().is_none());
+});
+
+both_backends!(first_sign_in_creates_the_user_when_sign_ups_are_on, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, email) = started(&app).await;
+    let code = app.message_to(&email).await.code();
+    assert_eq!(app.submit_code(&browser, &code_page, &code).await.status(), 303);
+    let user =
+        app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().expect("user created");
+    assert!(user.email_verified);
+});
+
+both_backends!(every_form_requires_this_browsers_csrf_token, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let csrf = csrf_of(&browser.get(&login).await.text().await.unwrap());
+    let email = unique_email();
+    assert_eq!(browser.post_form(&login, &[("email", email.as_str())]).await.status(), 403, "missing token");
+    assert_eq!(
+        browser.post_form(&login, &[("csrf", "forged"), ("email", email.as_str())]).await.status(),
+        403,
+        "wrong token"
+    );
+    // Another browser's valid token is not this browser's token.
+    let other = app.browser();
+    let other_login = location(&other.get(&authorize_url(&app, &client, &[])).await);
+    let other_csrf = csrf_of(&other.get(&other_login).await.text().await.unwrap());
+    assert_eq!(
+        browser.post_form(&login, &[("csrf", other_csrf.as_str()), ("email", email.as_str())]).await.status(),
+        403,
+        "another browser's token"
+    );
+    let cross = browser
+        .client
+        .post(app.url(&login))
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", csrf.as_str()), ("email", email.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403, "another origin");
+    let cross = browser
+        .client
+        .post(app.url(&login))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("csrf", csrf.as_str()), ("email", email.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403, "a cross-site post");
+    assert_eq!(browser.post_form(&login, &[("csrf", csrf.as_str()), ("email", email.as_str())]).await.status(), 303);
+    assert!(app.messages_to(&email).await.len() <= 1, "refused posts sent nothing");
+});
+
+both_backends!(session_cookies_are_fresh_opaque_and_httponly, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let email = unique_email();
+    let mut values = Vec::new();
+    for _ in 0..2 {
+        let seen = app.message_ids_to(&email).await;
+        let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &email).await;
+        let message = app.new_message_to(&email, &seen).await;
+        let resp = app.submit_code(&browser, &code_page, &message.code()).await;
+        let resume = browser.get(&location(&resp)).await;
+        assert_eq!(resume.status(), 303);
+        let cookie = resume
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with("ostiary-session="))
+            .expect("session cookie");
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+            "{cookie}"
+        );
+        let value = cookie.split(';').next().unwrap().trim_start_matches("ostiary-session=").to_owned();
+        assert!(value.len() >= 22, "at least 128 bits");
+        values.push(value);
+    }
+    assert_ne!(values[0], values[1], "a new session id on every login");
+});
+
+both_backends!(pages_send_csp_frame_ancestors_none_and_no_referrer, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    for path in [login.as_str(), "/no-such-page", "/dev/outbox"] {
+        let resp = browser.get(path).await;
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(resp.headers()["referrer-policy"], "no-referrer", "{path}");
+    }
+    let page = browser.get(&login).await.text().await.unwrap();
+    assert!(page.contains(r#"type="email" autocomplete="email""#), "platform conventions on the email field");
+    assert!(page.contains(r#"<label for="email">"#));
+});
+
+both_backends!(too_many_starts_from_one_ip_get_429_with_retry_after, |db: Db| async move {
+    let app = spawn_app_with(db, |s| s.passwordless.starts_per_ip_per_hour = 2).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    for _ in 0..2 {
+        app.start_login(&app.browser(), &authorize_url(&app, &client, &[]), &unique_email()).await;
+    }
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let csrf = csrf_of(&browser.get(&login).await.text().await.unwrap());
+    let email = unique_email();
+    let resp = browser.post_form(&login, &[("csrf", csrf.as_str()), ("email", email.as_str())]).await;
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= 3600);
+    assert!(resp.text().await.unwrap().contains("Try again in"));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(app.messages_to(&email).await.is_empty(), "nothing was sent over the limit");
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_fails_closed_with_503() {
+    // A Redis of this test's own, stopped after the app connected.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/test-deps.sh)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let app = spawn_app_with(Db::Sqlite, |s| s.redis.url = format!("redis://127.0.0.1:{port}")).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let csrf = csrf_of(&browser.get(&login).await.text().await.unwrap());
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let email = unique_email();
+    let resp = browser.post_form(&login, &[("csrf", csrf.as_str()), ("email", email.as_str())]).await;
+    assert_eq!(resp.status(), 503, "a limit that cannot be checked is not skipped");
+    assert!(app.messages_to(&email).await.is_empty());
+}

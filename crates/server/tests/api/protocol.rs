@@ -1,0 +1,327 @@
+//! Negative protocol tests: each asserts the exact RFC response.
+
+use authorization_server::Alg;
+use testkit::{Db, TestApp, TestClient, both_backends, location, query_param, spawn_app};
+
+use crate::oidc::{CHALLENGE, VERIFIER, authorize_url, exchange};
+use crate::unique_email;
+
+async fn token_error(resp: reqwest::Response) -> (u16, String, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let www = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let body: serde_json::Value = resp.json().await.expect("RFC 6749 §5.2 JSON");
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(!description.contains(['\r', '\n', '\t']), "error_description must not contain CR/LF/TAB");
+    (status, www, body)
+}
+
+/// Signs in and returns the redirect back to the client.
+async fn signed_in_redirect(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -> url::Url {
+    let browser = app.browser();
+    app.sign_in(&browser, &authorize_url(app, client, extra), &unique_email()).await
+}
+
+fn redirect_error(resp: &reqwest::Response) -> (String, url::Url) {
+    assert_eq!(resp.status(), 303);
+    let back = url::Url::parse(&location(resp)).unwrap();
+    (query_param(&back, "error").expect("error parameter"), back)
+}
+
+both_backends!(redirect_uri_mutations_never_redirect, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let registered = client.redirect_uri.clone(); // http://127.0.0.1:9/callback
+    let mutations = [
+        format!("{registered}/"),
+        registered.replace("callback", "CALLBACK"),
+        registered.replace("http://", "HTTP://").replace("127.0.0.1", "127.0.0.1"),
+        format!("{registered}?extra=1"),
+        format!("{registered}#fragment"),
+        registered.replace(":9/", ":10/"),
+        registered.replace("http://127.0.0.1:9", "http://localhost:9"),
+        "https://evil.example/callback".to_owned(),
+    ];
+    let browser = app.browser();
+    for uri in mutations {
+        let mut url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| k != "redirect_uri")
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("redirect_uri", &uri);
+        let resp = browser.get(url.as_str()).await;
+        assert_eq!(resp.status(), 400, "{uri} must get an error page");
+        assert!(resp.headers().get("location").is_none(), "{uri} must never be redirected to");
+    }
+    // An unknown client and a missing redirect URI get the page too.
+    let resp = browser.get(&authorize_url(&app, &TestClient { id: "nope".into(), ..client.clone() }, &[])).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+});
+
+both_backends!(errors_after_the_redirect_uri_is_verified_carry_state_and_iss, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let confidential = app.register_client(false, Alg::RS256).await;
+    let public = app.register_client(true, Alg::RS256).await;
+    let browser = app.browser();
+    let cases: Vec<(&TestClient, Vec<(&str, &str)>, &str)> = vec![
+        (&confidential, vec![("response_type", "token")], "unsupported_response_type"),
+        (&confidential, vec![("response_type", "code id_token")], "unsupported_response_type"),
+        (&confidential, vec![("scope", "email")], "invalid_scope"),
+        (&confidential, vec![("code_challenge_method", "plain")], "invalid_request"),
+        (&confidential, vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "request_not_supported"),
+        (&confidential, vec![("request_uri", "https://rp.example/req")], "request_uri_not_supported"),
+        (&confidential, vec![("prompt", "none")], "login_required"),
+        (&confidential, vec![("max_age", "-1")], "invalid_request"),
+    ];
+    for (client, overrides, expected) in cases {
+        let mut url = url::Url::parse(&authorize_url(&app, client, &[])).unwrap();
+        let keys: Vec<&str> = overrides.iter().map(|(k, _)| *k).collect();
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !keys.contains(&k.as_ref()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs).extend_pairs(overrides.iter());
+        let resp = browser.get(url.as_str()).await;
+        let (error, back) = redirect_error(&resp);
+        assert_eq!(error, expected, "for {overrides:?}");
+        assert!(back.as_str().starts_with(&client.redirect_uri));
+        assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
+        assert_eq!(query_param(&back, "iss").as_deref(), Some(app.base.as_str()));
+    }
+    // A public client must use PKCE.
+    let mut url = url::Url::parse(&authorize_url(&app, &public, &[])).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let (error, _) = redirect_error(&browser.get(url.as_str()).await);
+    assert_eq!(error, "invalid_request");
+});
+
+both_backends!(a_replayed_code_is_refused_and_revokes_its_tokens, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let back = signed_in_redirect(&app, &client, &[]).await;
+    let tokens = exchange(&app, &client, &back).await;
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let userinfo = |token: String| {
+        let url = app.url("/userinfo");
+        async move { reqwest::Client::new().get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(userinfo(access.clone()).await.status(), 200);
+
+    let code = query_param(&back, "code").unwrap();
+    let replay = app
+        .token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", VERIFIER),
+            ],
+            Some((&client.id, client.secret.as_deref().unwrap())),
+        )
+        .await;
+    let (status, _, body) = token_error(replay).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
+    let resp = userinfo(access).await;
+    assert_eq!(resp.status(), 401, "tokens issued from a replayed code are revoked");
+    assert!(resp.headers()["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+});
+
+both_backends!(twenty_parallel_redemptions_give_exactly_one_success, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let back = signed_in_redirect(&app, &client, &[]).await;
+    let code = query_param(&back, "code").unwrap();
+    let params = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let attempts = (0..20).map(|_| app.token_request(&params, Some((&client.id, client.secret.as_deref().unwrap()))));
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(attempts).await.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 19, "{statuses:?}");
+});
+
+both_backends!(pkce_is_enforced_at_the_token_endpoint, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let basic = Some((client.id.as_str(), client.secret.as_deref().unwrap()));
+    let wrong_verifier = "x".repeat(43);
+    for (verifier, label) in [
+        (None, "missing verifier"),
+        (Some(wrong_verifier.as_str()), "wrong verifier"),
+        (Some(CHALLENGE), "the challenge sent as if plain"),
+    ] {
+        let back = signed_in_redirect(&app, &client, &[]).await;
+        let code = query_param(&back, "code").unwrap();
+        let mut params = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", client.redirect_uri.as_str()),
+        ];
+        if let Some(v) = verifier {
+            params.push(("code_verifier", v));
+        }
+        let (status, _, body) = token_error(app.token_request(&params, basic).await).await;
+        assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"), "{label}");
+    }
+    // Downgrade: no challenge at /authorize, a verifier at /token (RFC 9700 §2.1.1).
+    let mut url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !k.starts_with("code_challenge"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let back = app.sign_in(&app.browser(), url.as_str(), &unique_email()).await;
+    let code = query_param(&back, "code").unwrap();
+    let (status, _, body) = token_error(
+        app.token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", VERIFIER),
+            ],
+            basic,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
+});
+
+both_backends!(client_authentication_failures_are_401_invalid_client, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let back = signed_in_redirect(&app, &client, &[]).await;
+    let code = query_param(&back, "code").unwrap();
+    let params = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("code_verifier", VERIFIER),
+    ];
+    let (status, www, body) = token_error(app.token_request(&params, Some((&client.id, "wrong-secret"))).await).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (401, "invalid_client"));
+    assert!(www.starts_with("Basic"), "RFC 6749 §5.2: WWW-Authenticate on 401");
+    // client_secret_post with a wrong secret, and no authentication at all.
+    let mut post = params.to_vec();
+    post.extend([("client_id", client.id.as_str()), ("client_secret", "wrong")]);
+    let (status, _, body) = token_error(app.token_request(&post, None).await).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (401, "invalid_client"));
+    let (status, _, _) = token_error(app.token_request(&params, None).await).await;
+    assert_eq!(status, 401);
+    // client_secret_post with the right secret works (and the code was not spent by the failures).
+    let mut post = params.to_vec();
+    post.extend([("client_id", client.id.as_str()), ("client_secret", client.secret.as_deref().unwrap())]);
+    assert_eq!(app.token_request(&post, None).await.status(), 200);
+});
+
+both_backends!(an_expired_code_is_refused, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let back = signed_in_redirect(&app, &client, &[]).await;
+    app.clock.advance(app.settings.oidc.code_ttl + 1);
+    let code = query_param(&back, "code").unwrap();
+    let (status, _, body) = token_error(
+        app.token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", VERIFIER),
+            ],
+            Some((&client.id, client.secret.as_deref().unwrap())),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
+});
+
+both_backends!(the_code_is_bound_to_its_redirect_uri_and_grant_type, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let basic = Some((client.id.as_str(), client.secret.as_deref().unwrap()));
+    let back = signed_in_redirect(&app, &client, &[]).await;
+    let code = query_param(&back, "code").unwrap();
+    let (_, _, body) = token_error(
+        app.token_request(&[("grant_type", "password"), ("username", "a"), ("password", "b")], basic).await,
+    )
+    .await;
+    assert_eq!(body["error"], "unsupported_grant_type");
+    let (_, _, body) = token_error(
+        app.token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "http://127.0.0.1:9/other"),
+                ("code_verifier", VERIFIER),
+            ],
+            basic,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(body["error"], "invalid_grant");
+    // Garbage and oversized input get RFC errors, not 500s.
+    let huge = "a".repeat(10_000);
+    let (status, _, body) =
+        token_error(app.token_request(&[("grant_type", "authorization_code"), ("code", &huge)], basic).await).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
+    let resp = reqwest::Client::new()
+        .post(app.url("/token"))
+        .body("{\"json\":true}")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+});
+
+both_backends!(userinfo_requires_a_valid_bearer_token, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let http = reqwest::Client::new();
+    let resp = http.get(app.url("/userinfo")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+    let resp = http.get(app.url("/userinfo")).bearer_auth("not.a.jwt").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let client = app.register_client(false, Alg::RS256).await;
+    let tokens = exchange(&app, &client, &signed_in_redirect(&app, &client, &[]).await).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    // RFC 6750 §2.2: form body.
+    let resp = http.post(app.url("/userinfo")).form(&[("access_token", token)]).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    // An ID token is not an access token.
+    let resp = http.get(app.url("/userinfo")).bearer_auth(tokens["id_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    // Expired.
+    app.clock.advance(app.settings.oidc.access_token_ttl + 1);
+    assert_eq!(http.get(app.url("/userinfo")).bearer_auth(token).send().await.unwrap().status(), 401);
+});
+
+both_backends!(discovery_lists_exactly_what_is_supported, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let meta: serde_json::Value =
+        reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    assert_eq!(meta["issuer"], app.base.as_str());
+    assert_eq!(meta["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(meta["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(meta["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(meta["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
+    for endpoint in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"] {
+        assert!(meta[endpoint].as_str().unwrap().starts_with(&app.base), "{endpoint} under the issuer");
+    }
+});
