@@ -76,14 +76,18 @@ pub(crate) async fn issue_code(
     srv.store.insert_code(&record).await.map_err(|e| internal("code insert", &e))?;
 
     let https = srv.config.issuer.starts_with("https://");
-    let cookie = Cookie::build(session_cookie_name(https), session_secret)
+    Ok((code, session_cookie(https, session_secret, srv.config.session_ttl)))
+}
+
+/// The session cookie: opaque, `HttpOnly`, `SameSite=Lax`; `Secure` and `__Host-` under https.
+pub fn session_cookie(https: bool, value: String, ttl: i64) -> Cookie<'static> {
+    Cookie::build(session_cookie_name(https), value)
         .path("/")
         .http_only(true)
         .secure(https)
         .same_site(SameSite::Lax)
-        .max_age(actix_web::cookie::time::Duration::seconds(srv.config.session_ttl))
-        .finish();
-    Ok((code, cookie))
+        .max_age(actix_web::cookie::time::Duration::seconds(ttl))
+        .finish()
 }
 
 #[derive(Serialize)]
@@ -342,6 +346,17 @@ fn bearer_error(status: actix_web::http::StatusCode, error: &'static str) -> Htt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_cookies_are_host_prefixed_and_secure_under_https() {
+        let c = session_cookie(true, "v".into(), 60).to_string();
+        assert!(c.starts_with("__Host-ostiary-session=v"), "{c}");
+        for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+            assert!(c.contains(attr), "{attr} missing in {c}");
+        }
+        let c = session_cookie(false, "v".into(), 60).to_string();
+        assert!(c.starts_with("ostiary-session=v") && !c.contains("Secure"), "{c}");
+    }
 
     #[test]
     fn rfc7636_appendix_b_verifier_matches_its_challenge() {

@@ -1,7 +1,7 @@
 //! Negative protocol tests: each asserts the exact RFC response.
 
 use authorization_server::Alg;
-use testkit::{Db, TestApp, TestClient, both_backends, location, query_param, spawn_app};
+use testkit::{Db, TestApp, TestClient, both_backends, location, query_param, spawn_app, spawn_app_with};
 
 use crate::oidc::{CHALLENGE, VERIFIER, authorize_url, exchange};
 use crate::unique_email;
@@ -325,3 +325,138 @@ both_backends!(discovery_lists_exactly_what_is_supported, |db: Db| async move {
         assert!(meta[endpoint].as_str().unwrap().starts_with(&app.base), "{endpoint} under the issuer");
     }
 });
+
+both_backends!(authorize_accepts_post_and_binds_codes_to_their_client, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let other = app.register_client(false, Alg::RS256).await;
+    // OIDC Core §3.1.2.1: the authorization request may be a form POST.
+    let url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
+    let form: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let browser = app.browser();
+    let resp = browser.client.post(app.url("/authorize")).form(&form).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(location(&resp).starts_with("/login/"));
+    // A code issued to one client is refused to another, even with the right redirect URI.
+    let back = signed_in_redirect(&app, &client, &[]).await;
+    let code = query_param(&back, "code").unwrap();
+    let (status, _, body) = token_error(
+        app.token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", VERIFIER),
+            ],
+            Some((&other.id, other.secret.as_deref().unwrap())),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
+});
+
+both_backends!(email_claims_only_under_the_email_scope, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let mut url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != "scope").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("scope", "openid");
+    let back = app.sign_in(&app.browser(), url.as_str(), &unique_email()).await;
+    let tokens = exchange(&app, &client, &back).await;
+    let claims = crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1;
+    assert!(claims.get("email").is_none(), "{claims}");
+    let info: serde_json::Value = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info.get("email").is_none() && info["sub"] == claims["sub"], "{info}");
+});
+
+both_backends!(https_issuers_get_host_prefixed_secure_cookies, |db: Db| async move {
+    let app = spawn_app_with(db, |s| s.server.issuer = s.server.issuer.replace("http://", "https://")).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let resp = app.browser().get(&authorize_url(&app, &client, &[]).replace("https://", "http://")).await;
+    assert_eq!(resp.status(), 303);
+    let cookie = resp.headers()["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.starts_with("__Host-ostiary-browser=") && cookie.contains("Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(resp.headers().contains_key("strict-transport-security"));
+});
+
+/// Malformed, oversized and hostile input gets a 4xx (or the normal page), never a 5xx or a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_input_never_causes_a_server_error() {
+    let app = spawn_app(Db::Sqlite).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let csrf = testkit::csrf_of(&browser.get(&login).await.text().await.unwrap());
+    let long = "A".repeat(70_000);
+    let nasty = [
+        "%00",
+        "%FF%FE",
+        "'; DROP TABLE users; --",
+        "<script>alert(1)</script>",
+        "../../etc/passwd",
+        "\u{202e}",
+        long.as_str(),
+    ];
+    let mut checked = 0;
+    for bad in nasty {
+        // URLs are capped at 8 KB (what a client can send at all); bodies carry the full size.
+        let enc: String = url::form_urlencoded::byte_serialize(&bad.as_bytes()[..bad.len().min(2000)]).collect();
+        let gets = [
+            format!("/authorize?client_id={enc}&redirect_uri={enc}&response_type=code&scope=openid"),
+            format!("/authorize?{enc}={enc}"),
+            format!("/login/{enc}"),
+            format!("/login/{enc}/code"),
+            format!("/login/link/{enc}"),
+            format!("/authorize/resume/{enc}"),
+            format!("/{enc}"),
+        ];
+        for path in gets {
+            let status = browser.get(&path).await.status().as_u16();
+            assert!(status < 500, "GET {} gave {status}", &path[..path.len().min(80)]);
+            checked += 1;
+        }
+        let posts: [(&str, Vec<(&str, &str)>); 5] = [
+            (login.as_str(), vec![("csrf", csrf.as_str()), ("email", bad)]),
+            (login.as_str(), vec![("csrf", csrf.as_str())]),
+            ("/login/link", vec![("csrf", csrf.as_str()), ("token", bad)]),
+            ("/token", vec![("grant_type", bad), ("code", bad), ("client_id", bad)]),
+            ("/userinfo", vec![("access_token", bad)]),
+        ];
+        for (path, form) in posts {
+            let status = browser.post_form(path, &form).await.status().as_u16();
+            assert!(status < 500, "POST {path} with {:?}… gave {status}", &bad[..bad.len().min(20)]);
+            checked += 1;
+        }
+        let status = reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .header("authorization", format!("Bearer {}", &bad[..bad.len().min(8000)].replace(['\0', '\u{202e}'], "")))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert!(status < 500);
+        let basic = reqwest::Client::new()
+            .post(app.url("/token"))
+            .header("authorization", "Basic %%%not-base64")
+            .form(&[("grant_type", "authorization_code")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(basic.status(), 401);
+    }
+    assert!(checked > 50);
+}
