@@ -2,7 +2,7 @@
 # Installs everything Ostiary's tests need on Debian 12 (bookworm).
 #
 # Safe to run again and again: it only installs what is missing.
-# It never starts long-running services; the Rust tests start their own
+# It never starts long-running services; scripts/with-test-services.sh starts
 # throwaway PostgreSQL and Redis when OSTIARY_TEST_DATABASE_URL /
 # OSTIARY_TEST_REDIS_URL are not set.
 #
@@ -11,7 +11,7 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BROWSER_DIR="$REPO_ROOT/tests/browser"
-MIN_NODE_MAJOR=20 # playwright-core 1.65 declares "node": ">=20"
+MIN_NODE_MAJOR=18 # playwright-core 1.57 declares "node": ">=18" (Debian 12 ships 18)
 
 say() { printf '[test-deps] %s\n' "$*"; }
 # One clear line saying what went wrong and what to run by hand, then stop.
@@ -51,13 +51,6 @@ if [ -x /usr/bin/chromium ] && deb_installed chromium; then
 else
     say "missing: Chromium web browser, used by the browser tests."
     missing+=(chromium)
-fi
-
-if have chromedriver || deb_installed chromium-driver; then
-    say "ok: chromedriver (package chromium-driver)."
-else
-    say "missing: chromedriver (package chromium-driver)."
-    missing+=(chromium-driver)
 fi
 
 if deb_installed libpq-dev; then
@@ -135,7 +128,7 @@ have npm || fail "the 'npm' command is still missing." "apt-get install -y npm"
 
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if [ "$node_major" -lt "$MIN_NODE_MAJOR" ]; then
-    fail "Node.js $(node --version) is too old: the browser tests (playwright-core) need Node.js $MIN_NODE_MAJOR or newer (Debian 12's own nodejs package is 18)." \
+    fail "Node.js $(node --version) is too old: the browser tests (playwright-core) need Node.js $MIN_NODE_MAJOR or newer ." \
         "install Node.js $MIN_NODE_MAJOR+ (for example from https://deb.nodesource.com) and re-run scripts/test-deps.sh"
 fi
 

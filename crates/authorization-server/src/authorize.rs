@@ -34,7 +34,17 @@ pub const SUPPORTED_SCOPES: [&str; 2] = ["openid", "email"];
 const MAX_PARAM: usize = 2048;
 
 /// A failure before the redirect URI is trusted: shown to the user, never redirected.
-struct PageError(&'static str, &'static str);
+struct PageError(StatusCode, &'static str, &'static str);
+
+impl PageError {
+    const fn bad(title: &'static str, message: &'static str) -> Self {
+        PageError(StatusCode::BAD_REQUEST, title, message)
+    }
+
+    fn page(self, srv: &AuthorizationServer) -> HttpResponse {
+        error_page(&srv.tera, self.0, self.1, self.2)
+    }
+}
 
 /// Where errors go once the client and its redirect URI are verified.
 pub(crate) struct Redirector<'a> {
@@ -97,15 +107,11 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
     };
     let client = match checked {
         Ok(c) => c,
-        Err(PageError(title, msg)) => {
-            return error_page(&srv.tera, StatusCode::BAD_REQUEST, title, msg);
-        }
+        Err(e) => return e.page(srv),
     };
     let redirect_uri = match check_redirect_uri(&client, &params) {
         Ok(uri) => uri,
-        Err(PageError(title, msg)) => {
-            return error_page(&srv.tera, StatusCode::BAD_REQUEST, title, msg);
-        }
+        Err(e) => return e.page(srv),
     };
     let back = Redirector { redirect_uri, state: params.get("state"), issuer: &srv.config.issuer };
     let checked = check_request_object(&params)
@@ -138,20 +144,20 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
 /// RFC 6749 §3.1: parameters must not repeat; oversized values are refused before any lookup.
 fn check_params(params: &Params) -> Result<(), PageError> {
     if params.duplicated {
-        return Err(PageError("Invalid request", "The sign-in request repeats a parameter."));
+        return Err(PageError::bad("Invalid request", "The sign-in request repeats a parameter."));
     }
     if ["client_id", "redirect_uri", "state", "nonce", "login_hint", "scope"]
         .iter()
         .any(|k| params.get(k).is_some_and(|v| v.len() > MAX_PARAM))
     {
-        return Err(PageError("Invalid request", "The sign-in request is too large."));
+        return Err(PageError::bad("Invalid request", "The sign-in request is too large."));
     }
     Ok(())
 }
 
 /// The client must be registered. RFC 6749 §4.1.2.1: an unknown client gets a page, not a redirect.
 async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Client, PageError> {
-    const UNKNOWN: PageError = PageError(
+    const UNKNOWN: PageError = PageError::bad(
         "Unknown application",
         "The application that sent you here is not registered with this sign-in service.",
     );
@@ -162,6 +168,7 @@ async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Clie
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
             Err(PageError(
+                StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "The sign-in service could not handle this request. Please try again in a moment.",
             ))
@@ -172,12 +179,13 @@ async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Clie
 /// The redirect URI must be present and equal, character for character, to a registered one
 /// (OIDC Core §3.1.2.1 requires it; RFC 9700 §2.1 requires exact string matching).
 fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str, PageError> {
-    let given =
-        params.get("redirect_uri").ok_or(PageError("Invalid request", "The sign-in request has no redirect URI."))?;
+    let given = params
+        .get("redirect_uri")
+        .ok_or(PageError::bad("Invalid request", "The sign-in request has no redirect URI."))?;
     if client.redirect_uris.iter().any(|r| r == given) {
         Ok(given)
     } else {
-        Err(PageError(
+        Err(PageError::bad(
             "Invalid redirect",
             "The application asked to send you to an address it has not registered. For your safety, you were not sent there.",
         ))
@@ -335,7 +343,12 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
         Err(e) => return server_error_page(&srv, "interaction lookup", &e),
     };
     let Ok(browser) = browser_hash(&req, &srv) else {
-        return server_error_page(&srv, "browser id", &crate::keys::KeyError::Sign);
+        return error_page(
+            &srv.tera,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "The sign-in service could not finish this request.",
+        );
     };
     if !domain::secret::constant_time_eq(&browser, &interaction.browser_hash) {
         return error_page(

@@ -63,9 +63,8 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
     .set_scopes_supported(Some(SUPPORTED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())).collect()))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query]))
     .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
-    .set_acr_values_supported(Some(
-        Acr::ALL.iter().map(|a| AuthenticationContextClass::new(a.as_str().to_owned())).collect(),
-    ))
+    // Only what can be issued today; the multi-factor value joins when step-up (issue 5) can honour it.
+    .set_acr_values_supported(Some(vec![AuthenticationContextClass::new(Acr::SingleFactor.as_str().to_owned())]))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,

@@ -5,6 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::secret::Sealer;
 use domain::{Clock, EmailAddress, Interaction};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -20,6 +23,36 @@ fn render_pair(
     ctx: &tera::Context,
 ) -> Result<(String, String), tera::Error> {
     Ok((conn.tera.render(&format!("email/{name}.txt"), ctx)?, conn.tera.render(&format!("email/{name}.html"), ctx)?))
+}
+
+/// Message bodies carry codes and links, so the queue keeps them sealed (AES-256-GCM, bound to the
+/// message id), never in clear.
+pub fn seal_body(sealer: &Sealer, message_id: &str, body: &str) -> String {
+    URL_SAFE_NO_PAD.encode(sealer.seal(message_id.as_bytes(), body.as_bytes()))
+}
+
+/// Opens a body sealed by [`seal_body`].
+pub fn open_body(sealer: &Sealer, message_id: &str, sealed: &str) -> Option<String> {
+    let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
+    String::from_utf8(sealer.open(message_id.as_bytes(), &bytes).ok()?).ok()
+}
+
+fn sealed_email(
+    conn: &PasswordlessConnection,
+    to: &EmailAddress,
+    subject: String,
+    text: &str,
+    html: &str,
+) -> NewMessage {
+    let id = domain::ids::sortable_id();
+    NewMessage {
+        text_body: seal_body(&conn.sealer, &id, text),
+        html_body: Some(seal_body(&conn.sealer, &id, html)),
+        id,
+        channel: "email".into(),
+        recipient: to.to_string(),
+        subject,
+    }
 }
 
 fn base_context(conn: &PasswordlessConnection, interaction: &Interaction, now: i64) -> tera::Context {
@@ -45,14 +78,7 @@ pub(crate) fn sign_in_message(
     ctx.insert("code", code);
     ctx.insert("link", link);
     let (text, html) = render_pair(conn, "sign_in", &ctx)?;
-    Ok(NewMessage {
-        id: domain::ids::sortable_id(),
-        channel: "email".into(),
-        recipient: to.to_string(),
-        subject: format!("Your sign-in code for {}", interaction.client_name),
-        text_body: text,
-        html_body: Some(html),
-    })
+    Ok(sealed_email(conn, to, format!("Your sign-in code for {}", interaction.client_name), &text, &html))
 }
 
 /// Sent instead when the address has no account and sign-ups are closed: only the mailbox owner
@@ -65,14 +91,7 @@ pub(crate) fn no_account_message(
 ) -> Result<NewMessage, tera::Error> {
     let ctx = base_context(conn, interaction, now);
     let (text, html) = render_pair(conn, "no_account", &ctx)?;
-    Ok(NewMessage {
-        id: domain::ids::sortable_id(),
-        channel: "email".into(),
-        recipient: to.to_string(),
-        subject: format!("Sign-in attempt at {}", interaction.client_name),
-        text_body: text,
-        html_body: Some(html),
-    })
+    Ok(sealed_email(conn, to, format!("Sign-in attempt at {}", interaction.client_name), &text, &html))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,12 +136,11 @@ impl SmtpSender {
         Ok(Self { transport: builder.build(), from })
     }
 
-    async fn send(&self, m: &Message) -> Result<(), String> {
+    async fn send(&self, m: &Message, text: String, html: Option<String>) -> Result<(), String> {
         let to: Mailbox = m.recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
-        let text = m.text_body.clone().unwrap_or_default();
         let builder = lettre::Message::builder().from(self.from.clone()).to(to).subject(m.subject.clone());
-        let email = match &m.html_body {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html.clone())),
+        let email = match html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html)),
             None => builder.body(text),
         }
         .map_err(|e| e.to_string())?;
@@ -145,10 +163,18 @@ impl Delivery {
         }
     }
 
-    async fn send(&self, m: &Message) -> Result<(), String> {
+    async fn send(&self, m: &Message, sealer: &Sealer) -> Result<(), String> {
+        let open = |body: &Option<String>| match body {
+            Some(b) => {
+                open_body(sealer, &m.id, b).map(Some).ok_or_else(|| "the message body cannot be opened".to_owned())
+            }
+            None => Ok(None),
+        };
+        let text = open(&m.text_body)?.unwrap_or_default();
+        let html = open(&m.html_body)?;
         match self {
             Delivery::Outbox => Ok(()),
-            Delivery::Smtp(s) => s.send(m).await,
+            Delivery::Smtp(s) => s.send(m, text, html).await,
         }
     }
 }
@@ -158,7 +184,7 @@ const MAX_ATTEMPTS: i32 = 6;
 const LEASE_SECONDS: i64 = 120;
 
 /// Sends every message that is due; returns how many were handled.
-pub async fn deliver_due(store: &Store, delivery: &Delivery, clock: &dyn Clock) -> usize {
+pub async fn deliver_due(store: &Store, delivery: &Delivery, sealer: &Sealer, clock: &dyn Clock) -> usize {
     let now = clock.now();
     let batch = match store.claim_due_messages(now, LEASE_SECONDS, 20).await {
         Ok(b) => b,
@@ -169,13 +195,14 @@ pub async fn deliver_due(store: &Store, delivery: &Delivery, clock: &dyn Clock) 
     };
     let count = batch.len();
     for m in batch {
-        let outcome = delivery.send(&m).await;
+        let outcome = delivery.send(&m, sealer).await;
         let now = clock.now();
         let recorded = match outcome {
             // The outbox keeps the body so a developer can read it; real providers wipe it.
             Ok(()) => store.mark_message_sent(&m.id, delivery.name(), now, matches!(delivery, Delivery::Outbox)).await,
             Err(reason) => {
-                let retry_at = (m.attempts < MAX_ATTEMPTS).then(|| now + 5 * (1i64 << m.attempts.clamp(0, 10)));
+                // 4, 8, 16, 32, 64 s: about two minutes in all, inside the default five-minute code lifetime.
+                let retry_at = (m.attempts < MAX_ATTEMPTS).then(|| now + 2 * (1i64 << m.attempts.clamp(0, 10)));
                 tracing::warn!(message = %m.id, attempt = m.attempts, error = %reason, "message delivery failed");
                 store.mark_message_failed(&m.id, &reason, retry_at).await
             }
@@ -192,12 +219,13 @@ pub async fn deliver_due(store: &Store, delivery: &Delivery, clock: &dyn Clock) 
 pub fn spawn_worker(
     store: Store,
     delivery: Arc<Delivery>,
+    sealer: Sealer,
     clock: Arc<dyn Clock>,
     ready: Arc<tokio::sync::Notify>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            while deliver_due(&store, &delivery, clock.as_ref()).await > 0 {}
+            while deliver_due(&store, &delivery, &sealer, clock.as_ref()).await > 0 {}
             tokio::select! {
                 () = ready.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}

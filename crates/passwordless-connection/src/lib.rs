@@ -10,6 +10,7 @@ mod pages;
 use std::sync::Arc;
 
 use actix_web::web;
+use domain::secret::Sealer;
 use domain::{Clock, KeyedHasher};
 use store::Store;
 use store::counters::Limiter;
@@ -38,6 +39,8 @@ pub struct PasswordlessConnection {
     pub config: PasswordlessConfig,
     pub store: Store,
     pub hasher: KeyedHasher,
+    /// Seals message bodies in the queue: they carry codes and links.
+    pub sealer: Sealer,
     pub clock: Arc<dyn Clock>,
     pub tera: Arc<tera::Tera>,
     pub limiter: Arc<Limiter>,

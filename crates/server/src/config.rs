@@ -188,6 +188,14 @@ impl Settings {
             Ok(u) if u.query().is_some() || u.fragment().is_some() => {
                 p.push("server.issuer: must not have a query or fragment (OIDC Discovery §3)".into())
             }
+            // Endpoints are served at the root of the host; a path prefix would advertise URLs that do not exist.
+            Ok(u) if u.path() != "/" => {
+                p.push(format!("server.issuer: {:?} must not have a path (a trailing `/` is allowed)", s.server.issuer))
+            }
+            // Cookies and HSTS look at the issuer's scheme as written; it must be lower case.
+            Ok(_) if !(s.server.issuer.starts_with("https://") || s.server.issuer.starts_with("http://")) => p.push(
+                format!("server.issuer: {:?} must start with https:// (or http:// in development)", s.server.issuer),
+            ),
             Ok(u) if u.scheme() == "https" => {}
             Ok(u) if u.scheme() == "http" && !s.is_production() => {}
             Ok(_) => p.push(format!("server.issuer: {:?} must be an https URL in production", s.server.issuer)),
@@ -304,6 +312,20 @@ mod tests {
         let text = with("[server]\nprofile = \"production\"\n").unwrap_err().0.join("\n");
         for key in ["delivery.provider", "demo.enabled", "server.issuer", "secrets.master_key"] {
             assert!(text.contains(key), "{key} missing in {text}");
+        }
+    }
+
+    #[test]
+    fn issuers_must_be_a_bare_origin_with_a_lower_case_scheme() {
+        assert!(
+            with("[server]\nissuer = \"https://id.example.com/\"\n").is_ok(),
+            "a trailing slash is kept as written"
+        );
+        for bad in
+            ["https://id.example.com/tenant", "HTTPS://id.example.com", "https://id.example.com?x=1", "id.example.com"]
+        {
+            let errs = with(&format!("[server]\nissuer = \"{bad}\"\n")).unwrap_err().0.join("\n");
+            assert!(errs.contains("server.issuer"), "{bad}: {errs}");
         }
     }
 

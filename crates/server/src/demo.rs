@@ -112,13 +112,35 @@ fn page(demo: &Demo, req: &HttpRequest, claims: Option<&(String, String)>, error
     }
 }
 
+/// The demo's cookie lives on the issuer's host: reached by another name (127.0.0.1 for localhost),
+/// send the browser to the issuer's own address first.
+fn on_issuer_host(demo: &Demo, req: &HttpRequest) -> Option<HttpResponse> {
+    let url = url::Url::parse(&demo.issuer).ok()?;
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str()?),
+        None => url.host_str()?.to_owned(),
+    };
+    let host = req.connection_info().host().to_ascii_lowercase();
+    (host != authority).then(|| {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, format!("{}/demo", demo.issuer.trim_end_matches('/'))))
+            .finish()
+    })
+}
+
 async fn home(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
+    if let Some(redirect) = on_issuer_host(&demo, &req) {
+        return redirect;
+    }
     let session = req.cookie(COOKIE).map(|c| c.value().to_owned());
     let claims = session.and_then(|s| demo.signed_in.lock().ok()?.get(&s).cloned());
     page(&demo, &req, claims.as_ref(), None)
 }
 
 async fn login(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
+    if let Some(redirect) = on_issuer_host(&demo, &req) {
+        return redirect;
+    }
     let client = match demo.client().await {
         Ok(c) => c,
         Err(e) => {

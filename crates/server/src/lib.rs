@@ -176,6 +176,7 @@ impl Application {
             },
             store: store.clone(),
             hasher: hasher.clone(),
+            sealer: master.sealer(),
             clock: Arc::clone(&clock),
             tera: Arc::clone(&tera),
             limiter: Arc::clone(&limiter),
@@ -199,18 +200,22 @@ impl Application {
         let mut tasks = vec![passwordless_connection::delivery::spawn_worker(
             store.clone(),
             delivery,
+            master.sealer(),
             Arc::clone(&clock),
             outbox_ready,
         )];
         tasks.push(spawn_key_maintenance(Arc::clone(&keys), Arc::clone(&clock), rotation_period));
+        tasks.push(spawn_purge(store.clone(), Arc::clone(&clock), retention(&settings)));
 
         let store_data = web::Data::new(store.clone());
+        let sealer_data = web::Data::new(master.sealer());
         let tera_data = web::Data::new(Arc::clone(&tera));
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(authorization.clone())
                 .app_data(connection.clone())
                 .app_data(store_data.clone())
+                .app_data(sealer_data.clone())
                 .app_data(tera_data.clone())
                 .app_data(browser.clone())
                 .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|err, _| {
@@ -226,10 +231,8 @@ impl Application {
                 .configure(AuthorizationServer::routes)
                 .configure(PasswordlessConnection::routes)
                 .route("/static/ostiary.css", web::get().to(stylesheet))
-                .route(
-                    "/health",
-                    web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })) }),
-                );
+                .route("/health", web::get().to(health))
+                .route("/health", web::head().to(health));
             if outbox_enabled {
                 app = app
                     .route("/dev/outbox", web::get().to(outbox::outbox_page))
@@ -286,6 +289,27 @@ async fn register_demo(
     Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))
 }
 
+/// What the purge keeps: codes while their tokens live, delivered messages and history for a week.
+pub fn retention(settings: &Settings) -> store::purge::Retention {
+    let o = &settings.oidc;
+    store::purge::Retention { codes: o.id_token_ttl.max(o.access_token_ttl), messages: 7 * 86_400, history: 7 * 86_400 }
+}
+
+/// Deletes expired rows every ten minutes.
+fn spawn_purge(store: Store, clock: Arc<dyn Clock>, keep: store::purge::Retention) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match store.purge_expired(clock.now(), keep).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "purged expired rows"),
+                Err(e) => tracing::error!(error = %e, "purging expired rows failed"),
+            }
+        }
+    })
+}
+
 /// Reloads keys every minute (rotations by the CLI or another node) and rotates when due.
 fn spawn_key_maintenance(keys: Arc<Keys>, clock: Arc<dyn Clock>, period: i64) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -306,6 +330,11 @@ fn spawn_key_maintenance(keys: Arc<Keys>, clock: Arc<dyn Clock>, period: i64) ->
             }
         }
     })
+}
+
+/// Liveness for load balancers (GET or HEAD).
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 fn see_other(location: &str) -> HttpResponse {

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use domain::secret::Sealer;
+use passwordless_connection::delivery::open_body;
 use serde::Serialize;
 use store::Store;
 
@@ -19,25 +21,26 @@ struct OutboxMessage {
     created_at: String,
 }
 
-async fn messages(store: &Store) -> Result<Vec<OutboxMessage>, store::StoreError> {
+/// The newest messages, their sealed bodies opened for the developer.
+async fn messages(store: &Store, sealer: &Sealer) -> Result<Vec<OutboxMessage>, store::StoreError> {
     Ok(store
         .recent_messages(200)
         .await?
         .into_iter()
         .map(|m| OutboxMessage {
-            id: m.id,
             channel: m.channel,
             to: m.recipient,
             subject: m.subject,
-            text: m.text_body.unwrap_or_default(),
-            html: m.html_body,
+            text: m.text_body.as_deref().and_then(|b| open_body(sealer, &m.id, b)).unwrap_or_default(),
+            html: m.html_body.as_deref().and_then(|b| open_body(sealer, &m.id, b)),
+            id: m.id,
             created_at: domain::clock::rfc3339(m.created_at),
         })
         .collect())
 }
 
-pub async fn outbox_json(store: web::Data<Store>) -> HttpResponse {
-    match messages(&store).await {
+pub async fn outbox_json(store: web::Data<Store>, sealer: web::Data<Sealer>) -> HttpResponse {
+    match messages(&store, &sealer).await {
         Ok(list) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(list),
         Err(e) => {
             tracing::error!(error = %e, "outbox read failed");
@@ -46,8 +49,12 @@ pub async fn outbox_json(store: web::Data<Store>) -> HttpResponse {
     }
 }
 
-pub async fn outbox_page(store: web::Data<Store>, tera: web::Data<Arc<tera::Tera>>) -> HttpResponse {
-    let list = match messages(&store).await {
+pub async fn outbox_page(
+    store: web::Data<Store>,
+    sealer: web::Data<Sealer>,
+    tera: web::Data<Arc<tera::Tera>>,
+) -> HttpResponse {
+    let list = match messages(&store, &sealer).await {
         Ok(list) => list,
         Err(e) => {
             tracing::error!(error = %e, "outbox read failed");

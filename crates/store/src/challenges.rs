@@ -73,14 +73,19 @@ impl ChallengeRow {
 
 impl Store {
     /// Creates a challenge and queues its message in one transaction: either both exist or neither.
-    /// Every earlier open challenge for the same destination is superseded, so only the newest is valid.
+    /// Every earlier open challenge for the same destination, or of the same sign-in, is superseded,
+    /// so only the newest is valid.
     pub async fn create_challenge(&self, new: NewChallenge, message: NewMessage) -> Result<(), StoreError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // The write comes first so SQLite takes the write lock at once (no read-then-upgrade deadlock).
                 diesel::update(
                     challenges::table
-                        .filter(challenges::destination.eq(&new.destination))
+                        .filter(
+                            challenges::destination
+                                .eq(&new.destination)
+                                .or(challenges::interaction_id.eq(new.interaction_id.as_str())),
+                        )
                         .filter(challenges::consumed_at.is_null())
                         .filter(challenges::superseded.eq(false)),
                 )

@@ -13,6 +13,7 @@ pub mod grants;
 pub mod interactions;
 pub mod keys;
 pub mod messages;
+pub mod purge;
 mod schema;
 pub mod sessions;
 pub mod users;

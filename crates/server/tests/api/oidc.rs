@@ -212,3 +212,24 @@ pub async fn exchange(app: &TestApp, client: &TestClient, back: &url::Url) -> se
     assert_eq!(status, 200, "{body}");
     body
 }
+
+/// The demo app signs in end to end through the provider (it is what `make run` shows a newcomer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_app_signs_in_and_shows_verified_claims() {
+    let app = testkit::spawn_app_with(Db::Sqlite, |s| s.demo.enabled = true).await;
+    let browser = app.browser();
+    // Reached by another host name, the demo first moves to the issuer's.
+    let other_host = app.base.replace("127.0.0.1", "localhost");
+    let resp = browser.get(&format!("{other_host}/demo")).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(testkit::location(&resp), format!("{}/demo", app.base));
+    let resp = browser.get("/demo/login").await;
+    assert_eq!(resp.status(), 303);
+    let authorize = testkit::location(&resp);
+    let email = unique_email();
+    let back = app.sign_in(&browser, &authorize, &email).await;
+    let resp = browser.get(back.as_str()).await;
+    assert_eq!(resp.status(), 303, "the callback verifies and redirects");
+    let page = browser.get("/demo").await.text().await.unwrap();
+    assert!(page.contains("id=\"claims\"") && page.contains(&email), "{page}");
+}

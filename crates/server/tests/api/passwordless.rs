@@ -343,3 +343,49 @@ async fn an_unreachable_redis_fails_closed_with_503() {
     assert_eq!(resp.status(), 503, "a limit that cannot be checked is not skipped");
     assert!(app.messages_to(&email).await.is_empty());
 }
+
+both_backends!(expired_rows_are_purged_and_live_ones_kept, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, email) = started(&app).await;
+    let code = app.message_to(&email).await.code();
+    let interaction = domain::InteractionId::parse(code_page.split('/').nth(2).unwrap()).unwrap();
+    let keep = ostiary::retention(&app.settings);
+    let now = domain::Clock::now(&app.clock);
+    assert_eq!(app.store.purge_expired(now, keep).await.unwrap(), 0, "nothing live is purged");
+    assert!(app.store.interaction(&interaction).await.unwrap().is_some());
+    let later = now + app.settings.oidc.interaction_ttl + keep.history + 1;
+    assert!(app.store.purge_expired(later, keep).await.unwrap() >= 2);
+    assert!(app.store.interaction(&interaction).await.unwrap().is_none());
+    assert!(app.store.latest_challenge(&interaction).await.unwrap().is_none());
+    let _ = (browser, code);
+});
+
+both_backends!(queued_message_bodies_are_sealed_at_rest, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_browser, _page, email) = started(&app).await;
+    let code = app.message_to(&email).await.code();
+    let stored = app.store.recent_messages(10).await.unwrap();
+    let mine = stored.iter().find(|m| m.recipient == email).expect("queued message");
+    let body = mine.text_body.as_deref().expect("the dev outbox keeps the sealed body");
+    assert!(!body.contains(&code) && !body.contains("/login/link/"), "the body is not in clear");
+});
+
+both_backends!(switching_address_retires_the_first_addresss_code_and_link, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, code_page, first_email) = started(&app).await;
+    let first = app.message_to(&first_email).await;
+    // "Use another address" on the same sign-in.
+    let login = code_page.trim_end_matches("/code").to_owned();
+    let csrf = csrf_of(&browser.get(&login).await.text().await.unwrap());
+    let second_email = unique_email();
+    assert_eq!(
+        browser.post_form(&login, &[("csrf", csrf.as_str()), ("email", second_email.as_str())]).await.status(),
+        303
+    );
+    let second = app.message_to(&second_email).await;
+    let page = browser.get(&first.link()).await;
+    let status = page.status();
+    assert_eq!(status, 400, "the first address's link is retired: {}", page.text().await.unwrap());
+    assert_eq!(app.submit_code(&browser, &code_page, &first.code()).await.status(), 400);
+    assert_eq!(app.submit_code(&browser, &code_page, &second.code()).await.status(), 303);
+});
