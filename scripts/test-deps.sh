@@ -119,6 +119,20 @@ else
     say "All Debian packages are already present; apt was not needed."
 fi
 
+# A real SMTP server process for the delivery tests: Python's aiosmtpd (PyPI, or Debian's package).
+if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    say "ok: aiosmtpd (the SMTP server the delivery tests send to)."
+else
+    say "missing: aiosmtpd; installing it with pip (PyPI)..."
+    if ! python3 -m pip install --quiet aiosmtpd >/dev/null 2>&1 && ! python3 -m pip install --quiet --break-system-packages aiosmtpd >/dev/null 2>&1; then
+        say "pip could not install aiosmtpd; trying Debian's python3-aiosmtpd..."
+        ${SUDO:-} env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-aiosmtpd >/dev/null 2>&1 || true
+    fi
+    python3 -c 'import aiosmtpd' >/dev/null 2>&1 ||
+        fail "aiosmtpd could not be installed." "python3 -m pip install aiosmtpd   (or apt-get install python3-aiosmtpd)"
+    say "ok: aiosmtpd installed."
+fi
+
 # Re-check what the test runners rely on, in case a package did not provide it.
 [ -x /usr/bin/chromium ] ||
     fail "/usr/bin/chromium still does not exist after installing the chromium package." \

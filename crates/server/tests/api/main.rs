@@ -2,6 +2,7 @@
 //! Every behaviour runs on SQLite and on PostgreSQL (+ Redis counters).
 
 mod cli;
+mod delivery;
 mod oidc;
 mod passwordless;
 mod protocol;

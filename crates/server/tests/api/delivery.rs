@@ -1,0 +1,129 @@
+//! Delivery over SMTP to a real SMTP server process (Python's aiosmtpd), and failures recorded.
+
+use std::time::Duration;
+
+use authorization_server::Alg;
+use testkit::{Db, TestApp, spawn_app_with};
+
+use crate::oidc::authorize_url;
+use crate::unique_email;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An aiosmtpd server writing every message it accepts into a Maildir; killed on drop.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl SmtpServer {
+    async fn start() -> Self {
+        let port = free_port();
+        let maildir = std::env::temp_dir().join(format!("ostiary-mail-{}", domain::secret::random_token(8)));
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}"), "-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (installed by scripts/test-deps.sh)");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, port, maildir };
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// The raw messages received so far.
+    fn messages(&self) -> Vec<String> {
+        std::fs::read_dir(self.maildir.join("new"))
+            .map(|dir| dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.maildir);
+    }
+}
+
+async fn smtp_app(port: u16) -> TestApp {
+    spawn_app_with(Db::Sqlite, |s| {
+        s.delivery.provider = "smtp".into();
+        s.delivery.smtp.host = "127.0.0.1".into();
+        s.delivery.smtp.port = port;
+        s.delivery.smtp.tls = "none".into();
+        s.delivery.smtp.from = "Ostiary Login <login@example.com>".into();
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sign_in_email_is_delivered_over_smtp_and_its_code_works() {
+    let smtp = SmtpServer::start().await;
+    let app = smtp_app(smtp.port).await;
+    assert_eq!(
+        reqwest::get(app.url("/dev/outbox.json")).await.unwrap().status(),
+        404,
+        "no dev outbox with a real provider"
+    );
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let email = unique_email();
+    let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &email).await;
+    let mut raw = String::new();
+    for _ in 0..400 {
+        if let Some(m) = smtp.messages().into_iter().find(|m| m.contains(&email)) {
+            raw = m;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(!raw.is_empty(), "the SMTP server received the message");
+    assert!(raw.contains("From: \"Ostiary Login\" <login@example.com>"), "{raw}");
+    assert!(raw.contains(&format!("To: {email}")), "{raw}");
+    assert!(raw.contains("Subject: Your sign-in code for Test app"), "{raw}");
+    assert!(raw.contains("multipart/alternative"), "text and HTML parts");
+    let code = raw
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() == 6 && l.bytes().all(|b| b.is_ascii_digit()))
+        .expect("the code on its own line")
+        .to_owned();
+    assert_eq!(app.submit_code(&browser, &code_page, &code).await.status(), 303, "the emailed code signs in");
+
+    // Delivered: recorded as sent by smtp, and the body (code and link) wiped from the queue.
+    let stored = app.store.recent_messages(10).await.unwrap();
+    let m = stored.iter().find(|m| m.recipient == email).unwrap();
+    assert_eq!((m.status.as_str(), m.provider.as_deref()), ("sent", Some("smtp")));
+    assert!(m.text_body.is_none() && m.html_body.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_is_recorded_with_its_reason_and_retried() {
+    let app = smtp_app(free_port()).await; // nothing listens there
+    let client = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    app.start_login(&app.browser(), &authorize_url(&app, &client, &[]), &email).await;
+    let mut found = None;
+    for _ in 0..400 {
+        let stored = app.store.recent_messages(10).await.unwrap();
+        if let Some(m) = stored.into_iter().find(|m| m.recipient == email && m.last_error.is_some()) {
+            found = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let m = found.expect("the failure is recorded");
+    assert_eq!(m.status, "queued", "it will be retried");
+    assert!(m.attempts >= 1);
+    assert!(m.text_body.is_some(), "kept (sealed) for the retry");
+}
