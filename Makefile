@@ -32,7 +32,8 @@ test-browser:
 	tests/browser/run.sh
 
 bench:
-	$(CARGO) bench --workspace
+	$(CARGO) bench -p authorization-server --bench signing
+	$(CARGO) bench -p ostiary --bench login
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

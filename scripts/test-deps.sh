@@ -21,6 +21,9 @@ fail() {
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
+# Root installs directly; anyone else through sudo when there is one.
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
 deb_installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
 }
@@ -93,10 +96,8 @@ else
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
-    SUDO=""
     if [ "$(id -u)" -ne 0 ]; then
-        if have sudo; then
-            SUDO="sudo"
+        if [ -n "$SUDO" ]; then
             say "Not running as root; using sudo to install packages."
         else
             fail "installing Debian packages needs root, and sudo is not available." \
@@ -125,8 +126,8 @@ if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
 else
     say "missing: aiosmtpd; installing it with pip (PyPI)..."
     if ! python3 -m pip install --quiet aiosmtpd >/dev/null 2>&1 && ! python3 -m pip install --quiet --break-system-packages aiosmtpd >/dev/null 2>&1; then
-        say "pip could not install aiosmtpd; trying Debian's python3-aiosmtpd..."
-        ${SUDO:-} env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-aiosmtpd >/dev/null 2>&1 || true
+        say "pip could not install aiosmtpd (or there is no pip); installing Debian's python3-aiosmtpd..."
+        { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd; } >/dev/null 2>&1 || true
     fi
     python3 -c 'import aiosmtpd' >/dev/null 2>&1 ||
         fail "aiosmtpd could not be installed." "python3 -m pip install aiosmtpd   (or apt-get install python3-aiosmtpd)"
@@ -142,7 +143,7 @@ have npm || fail "the 'npm' command is still missing." "apt-get install -y npm"
 
 node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
 if [ "$node_major" -lt "$MIN_NODE_MAJOR" ]; then
-    fail "Node.js $(node --version) is too old: the browser tests (playwright-core) need Node.js $MIN_NODE_MAJOR or newer ." \
+    fail "Node.js $(node --version) is too old: the browser tests (playwright-core) need Node.js $MIN_NODE_MAJOR or newer." \
         "install Node.js $MIN_NODE_MAJOR+ (for example from https://deb.nodesource.com) and re-run scripts/test-deps.sh"
 fi
 

@@ -216,9 +216,9 @@ async fn mint_tokens(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let ring = srv.keys.ring();
-    let at_key = ring.active(Alg::RS256).ok_or(crate::errors::SERVER_ERROR)?;
+    let at_key = ring.active(Alg::RS256, now).ok_or(crate::errors::SERVER_ERROR)?;
     let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
-    let id_key = ring.active(alg).ok_or(crate::errors::SERVER_ERROR)?;
+    let id_key = ring.active(alg, now).ok_or(crate::errors::SERVER_ERROR)?;
 
     let jti = random_token(16);
     let access_exp = now + srv.config.access_token_ttl;

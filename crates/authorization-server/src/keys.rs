@@ -1,6 +1,9 @@
 //! Signing keys: created on first start, sealed at rest under the master key, rotated by
-//! `ostiary keys rotate` (or a configured period). A retired key stays in the JWKS until every token
-//! it signed has expired, so verifiers never meet a `kid` they cannot resolve.
+//! `ostiary keys rotate` (or a configured period). A rotated-in key is published [`PUBLISH_AHEAD`]
+//! seconds before it signs anything, and a retired key stays in the JWKS until every token it
+//! signed has expired, so verifiers (and other nodes) never meet a `kid` they cannot resolve.
+//!
+//! A stored key's `created_at` is the moment it starts signing; `retired_at` the moment it stops.
 
 use std::sync::{Arc, RwLock};
 
@@ -13,6 +16,10 @@ use domain::secret::{Sealer, random_token};
 use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use store::Store;
 use store::keys::StoredKey;
+
+/// How long a new key is published before it signs: the JWKS may be cached for 60 s and every node
+/// reloads its keys within 60 s.
+pub const PUBLISH_AHEAD: i64 = 120;
 
 /// The JWS algorithms Ostiary signs with (RFC 7518 §3.1, RFC 8037 §3.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -181,7 +188,8 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
-    fn open(stored: Vec<StoredKey>, sealer: &Sealer) -> Result<Self, KeyError> {
+    /// Opens stored keys (unsealing and parsing each once).
+    pub fn open(stored: Vec<StoredKey>, sealer: &Sealer) -> Result<Self, KeyError> {
         let mut keys = Vec::with_capacity(stored.len());
         for k in stored {
             let Some(alg) = Alg::parse(&k.alg) else {
@@ -203,9 +211,15 @@ impl KeyRing {
         Ok(Self { keys })
     }
 
-    /// The key that signs new tokens of `alg`: the newest one not retired.
-    pub fn active(&self, alg: Alg) -> Option<&SigningKey> {
-        self.keys.iter().find(|k| k.alg == alg && k.retired_at.is_none())
+    /// The key that signs new tokens of `alg` at `now`: the newest one whose signing period has
+    /// begun and not ended.
+    pub fn active(&self, alg: Alg, now: i64) -> Option<&SigningKey> {
+        self.keys.iter().find(|k| k.alg == alg && k.created_at <= now && k.retired_at.is_none_or(|r| r > now))
+    }
+
+    /// When the newest key of `alg` starts (or started) signing.
+    fn newest_start(&self, alg: Alg) -> Option<i64> {
+        self.keys.iter().filter(|k| k.alg == alg).map(|k| k.created_at).max()
     }
 
     /// Keys in the JWKS: active ones, and retired ones whose tokens may still be alive.
@@ -259,12 +273,14 @@ impl Keys {
         Ok(())
     }
 
-    /// Publishes a new key of every algorithm and retires the current ones.
+    /// Publishes a new key of every algorithm now; [`PUBLISH_AHEAD`] seconds later the new keys
+    /// start signing and the current ones retire.
     pub async fn rotate(&self, now: i64) -> Result<Vec<String>, KeyError> {
+        let switch_at = now + PUBLISH_AHEAD;
         let new: Vec<StoredKey> =
-            Alg::ALL.iter().map(|a| generate_key(*a, &self.sealer, now)).collect::<Result<_, _>>()?;
+            Alg::ALL.iter().map(|a| generate_key(*a, &self.sealer, switch_at)).collect::<Result<_, _>>()?;
         let kids = new.iter().map(|k| k.kid.clone()).collect();
-        self.store.rotate_signing_keys(new, now).await?;
+        self.store.rotate_signing_keys(new, switch_at).await?;
         self.reload().await?;
         Ok(kids)
     }
@@ -274,7 +290,9 @@ impl Keys {
         if period <= 0 {
             return Ok(false);
         }
-        let newest = self.ring().active(Alg::RS256).map(|k| k.created_at).unwrap_or(0);
+        // Read the database first: another node may have rotated already.
+        self.reload().await?;
+        let newest = self.ring().newest_start(Alg::RS256).unwrap_or(0);
         if now - newest < period {
             return Ok(false);
         }

@@ -91,8 +91,14 @@ impl MasterKey {
         KeyedHasher(hmac::Key::new(hmac::HMAC_SHA256, &self.derive(b"token-hash")))
     }
 
+    /// Seals private signing keys.
     pub fn sealer(&self) -> Sealer {
         Sealer(self.derive(b"seal-at-rest"))
+    }
+
+    /// Seals queued message bodies (a key of their own, so the two never share ciphertext space).
+    pub fn message_sealer(&self) -> Sealer {
+        Sealer(self.derive(b"seal-messages"))
     }
 }
 

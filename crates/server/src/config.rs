@@ -212,7 +212,7 @@ impl Settings {
         if s.database.pool_size == 0 || s.database.pool_size > 200 {
             p.push("database.pool_size: must be between 1 and 200".into());
         }
-        if !s.redis.url.is_empty() && !(s.redis.url.starts_with("redis://") || s.redis.url.starts_with("rediss://")) {
+        if !(s.redis.url.is_empty() || s.redis.url.starts_with("redis://") || s.redis.url.starts_with("rediss://")) {
             p.push("redis.url: must be empty or start with redis:// or rediss://".into());
         }
         if !s.secrets.master_key.is_empty() && domain::MasterKey::from_base64(&s.secrets.master_key).is_err() {

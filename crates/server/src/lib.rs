@@ -176,7 +176,7 @@ impl Application {
             },
             store: store.clone(),
             hasher: hasher.clone(),
-            sealer: master.sealer(),
+            sealer: master.message_sealer(),
             clock: Arc::clone(&clock),
             tera: Arc::clone(&tera),
             limiter: Arc::clone(&limiter),
@@ -200,7 +200,7 @@ impl Application {
         let mut tasks = vec![passwordless_connection::delivery::spawn_worker(
             store.clone(),
             delivery,
-            master.sealer(),
+            master.message_sealer(),
             Arc::clone(&clock),
             outbox_ready,
         )];
@@ -208,7 +208,7 @@ impl Application {
         tasks.push(spawn_purge(store.clone(), Arc::clone(&clock), retention(&settings)));
 
         let store_data = web::Data::new(store.clone());
-        let sealer_data = web::Data::new(master.sealer());
+        let sealer_data = web::Data::new(master.message_sealer());
         let tera_data = web::Data::new(Arc::clone(&tera));
         let server = HttpServer::new(move || {
             let mut app = App::new()

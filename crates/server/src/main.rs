@@ -169,7 +169,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let kids = keys.rotate(clock.now()).await.map_err(|e| anyhow!("{e}"))?;
             println!("Published new signing keys: {}.", kids.join(", "));
             println!(
-                "Running servers switch to them within a minute; the previous keys stay in the JWKS until their tokens expire."
+                "They are in the JWKS now and start signing in {} seconds; the previous keys stay published until their tokens expire.",
+                authorization_server::keys::PUBLISH_AHEAD
             );
             Ok(())
         }

@@ -76,10 +76,11 @@ pub async fn browser_context(
     let csrf = ctx.csrf_token(&browser);
     let client_ip = client_ip(&req, &ctx.trusted_proxies);
 
-    if req.method() == Method::POST && !CSRF_EXEMPT.contains(&req.path()) {
-        if let Some(refusal) = check_csrf(&mut req, &ctx, &csrf).await {
-            return Ok(req.into_response(refusal).map_into_right_body());
-        }
+    if req.method() == Method::POST
+        && !CSRF_EXEMPT.contains(&req.path())
+        && let Some(refusal) = check_csrf(&mut req, &ctx, &csrf).await
+    {
+        return Ok(req.into_response(refusal).map_into_right_body());
     }
 
     req.extensions_mut().insert(BrowserId(Secret::new(browser.clone())));

@@ -116,7 +116,14 @@ impl r2d2::ManageConnection for Manager {
 
 pub(crate) fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     let applied = match conn {
-        DbConnection::Pg(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(|e| e.to_string())?.len(),
+        DbConnection::Pg(c) => {
+            // Several nodes may start at once: a session-level advisory lock lets one migrate while
+            // the others wait, then find nothing left to do.
+            c.batch_execute("SELECT pg_advisory_lock(7242011)").map_err(|e| e.to_string())?;
+            let result = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()).map_err(|e| e.to_string());
+            c.batch_execute("SELECT pg_advisory_unlock(7242011)").map_err(|e| e.to_string())?;
+            result?
+        }
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map_err(|e| e.to_string())?.len(),
     };
     Ok(applied)

@@ -51,7 +51,7 @@ struct CodeRow {
 #[derive(Debug)]
 pub enum Redemption {
     /// First presentation: the code is now spent and its grant may receive tokens.
-    Redeemed(AuthorizationCode),
+    Redeemed(Box<AuthorizationCode>),
     /// The code had been presented before. Its grant and every token issued from it are now revoked.
     Replayed {
         client_id: ClientId,
@@ -119,7 +119,7 @@ impl Store {
                 revoke_grant(conn, &row.grant_id, now)?;
                 return Ok(Redemption::Replayed { client_id });
             }
-            Ok(Redemption::Redeemed(AuthorizationCode {
+            Ok(Redemption::Redeemed(Box::new(AuthorizationCode {
                 code_hash: row.code_hash,
                 grant_id: row.grant_id,
                 client_id,
@@ -134,7 +134,7 @@ impl Store {
                 auth_time: row.auth_time,
                 created_at: row.created_at,
                 expires_at: row.expires_at,
-            }))
+            })))
         })
         .await
     }

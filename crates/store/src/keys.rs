@@ -53,13 +53,13 @@ impl Store {
         .await
     }
 
-    /// Publishes `new_keys` and retires every key that was active, in one transaction, so there is
-    /// never a moment with no active key. Retired keys stay published until their tokens expire.
-    pub async fn rotate_signing_keys(&self, new_keys: Vec<StoredKey>, now: i64) -> Result<(), StoreError> {
+    /// Publishes `new_keys` and sets every unretired key to retire at `retire_at`, in one
+    /// transaction, so there is never a moment with no signing key.
+    pub async fn rotate_signing_keys(&self, new_keys: Vec<StoredKey>, retire_at: i64) -> Result<(), StoreError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
-                    .set(signing_keys::retired_at.eq(Some(now)))
+                    .set(signing_keys::retired_at.eq(Some(retire_at)))
                     .execute(conn)?;
                 for k in new_keys {
                     let row = KeyRow {

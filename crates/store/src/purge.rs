@@ -28,7 +28,8 @@ impl Store {
                     .execute(conn)?;
             n += diesel::delete(tokens::table.filter(tokens::expires_at.lt(now))).execute(conn)?;
             n += diesel::delete(
-                sessions::table.filter(sessions::expires_at.lt(now).or(sessions::ended_at.lt(now - keep.history))),
+                sessions::table
+                    .filter(sessions::expires_at.lt(now - keep.history).or(sessions::ended_at.lt(now - keep.history))),
             )
             .execute(conn)?;
             n += diesel::delete(

@@ -227,22 +227,22 @@ impl TestApp {
 
     /// Waits (up to 10 s) for the delivery worker to have handled a message to `to`; newest first.
     pub async fn message_to(&self, to: &str) -> OutboxMessage {
-        for _ in 0..200 {
+        for _ in 0..2000 {
             if let Some(m) = self.outbox().await.into_iter().find(|m| m.to == to) {
                 return m;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         panic!("no message to {to} arrived in the outbox");
     }
 
     /// Waits for a message to `to` whose id is not in `seen`.
     pub async fn new_message_to(&self, to: &str, seen: &[String]) -> OutboxMessage {
-        for _ in 0..200 {
+        for _ in 0..2000 {
             if let Some(m) = self.messages_to(to).await.into_iter().find(|m| !seen.contains(&m.id)) {
                 return m;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
         panic!("no new message to {to} arrived in the outbox");
     }

@@ -20,6 +20,7 @@ struct SmtpServer {
 }
 
 impl SmtpServer {
+    #[allow(clippy::zombie_processes)] // killed and reaped in Drop, or the test panics and exits
     async fn start() -> Self {
         let port = free_port();
         let maildir = std::env::temp_dir().join(format!("ostiary-mail-{}", domain::secret::random_token(8)));

@@ -1,5 +1,7 @@
 //! Integration tests: a real Ostiary per test (port 0, fresh database), driven over HTTP.
 //! Every behaviour runs on SQLite and on PostgreSQL (+ Redis counters).
+// A failed unwrap is a failed test with its message: that is what tests are for.
+#![allow(clippy::unwrap_used)]
 
 mod cli;
 mod delivery;

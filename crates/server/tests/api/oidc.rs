@@ -162,9 +162,14 @@ both_backends!(rotated_keys_stay_published_until_their_tokens_expire, |db: Db| a
     let parsed: openidconnect::core::CoreIdToken = old_token.parse().unwrap();
     parsed.claims(&rp.id_token_verifier(), |_: Option<&Nonce>| Ok(())).expect("old token verifies after rotation");
 
-    // New tokens use a new key.
+    // The new keys are published ahead: until they start signing, the old key still signs.
+    let (still_old, _, _) = rp_sign_in(&app, &client, Alg::RS256, Via::Code).await;
+    assert_eq!(jwt_parts(&still_old).0["kid"], old_kid);
+    app.clock.advance(authorization_server::keys::PUBLISH_AHEAD);
     let (new_token, _, _) = rp_sign_in(&app, &client, Alg::RS256, Via::Code).await;
-    assert_ne!(jwt_parts(&new_token).0["kid"], old_kid);
+    let new_kid = jwt_parts(&new_token).0["kid"].clone();
+    assert_ne!(new_kid, old_kid);
+    assert!(kids.iter().any(|k| *k == new_kid), "the signing key was published before it signed");
 
     // Once every token the old key signed has expired, it leaves the JWKS.
     app.clock.advance(app.settings.oidc.id_token_ttl.max(app.settings.oidc.access_token_ttl) + 301);

@@ -34,7 +34,7 @@ both_backends!(redirect_uri_mutations_never_redirect, |db: Db| async move {
     let mutations = [
         format!("{registered}/"),
         registered.replace("callback", "CALLBACK"),
-        registered.replace("http://", "HTTP://").replace("127.0.0.1", "127.0.0.1"),
+        registered.replace("http://", "HTTP://"),
         format!("{registered}?extra=1"),
         format!("{registered}#fragment"),
         registered.replace(":9/", ":10/"),
@@ -65,7 +65,8 @@ both_backends!(errors_after_the_redirect_uri_is_verified_carry_state_and_iss, |d
     let confidential = app.register_client(false, Alg::RS256).await;
     let public = app.register_client(true, Alg::RS256).await;
     let browser = app.browser();
-    let cases: Vec<(&TestClient, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (&'a TestClient, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (&confidential, vec![("response_type", "token")], "unsupported_response_type"),
         (&confidential, vec![("response_type", "code id_token")], "unsupported_response_type"),
         (&confidential, vec![("scope", "email")], "invalid_scope"),
