@@ -1,7 +1,8 @@
 //! `cargo bench -p ostiary --bench login`: complete sign-ins against a real server on SQLite, driven
 //! over HTTP like a browser and a relying party would (authorize → email → code → resume → token
 //! → userinfo), sequentially and then with concurrent users. Prints latency percentiles and
-//! sign-ins per second.
+//! sign-ins per second. `BENCH_DB=postgres` (with OSTIARY_TEST_DATABASE_URL) runs it on PostgreSQL;
+//! `BENCH_POOL=N` sets the connection pool size.
 
 use std::time::{Duration, Instant};
 
@@ -45,7 +46,8 @@ async fn one_sign_in(app: &TestApp, client: &TestClient, n: usize) -> Duration {
         .await;
     assert_eq!(resp.status(), 200);
     let tokens: serde_json::Value = resp.json().await.expect("json");
-    let info = reqwest::Client::new()
+    let info = app
+        .api
         .get(app.url("/userinfo"))
         .bearer_auth(tokens["access_token"].as_str().expect("token"))
         .send()
@@ -71,7 +73,16 @@ fn report(label: &str, mut times: Vec<Duration>, wall: Duration) {
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
-        let app = spawn_app_with(Db::Sqlite, |s| s.passwordless.starts_per_ip_per_hour = 1_000_000).await;
+        let db = if std::env::var("BENCH_DB").as_deref() == Ok("postgres") { Db::Postgres } else { Db::Sqlite };
+        let pool = std::env::var("BENCH_POOL").ok().and_then(|p| p.parse().ok());
+        let app = spawn_app_with(db, |s| {
+            s.passwordless.starts_per_ip_per_hour = 1_000_000;
+            if let Some(pool) = pool {
+                s.database.pool_size = pool;
+            }
+        })
+        .await;
+        println!("backend: {:?}, pool: {}", db, app.settings.database.pool_size);
         let client = app.register_client(false, Alg::RS256).await;
         for n in 0..10 {
             one_sign_in(&app, &client, n).await; // warm-up

@@ -50,6 +50,8 @@ pub struct TestApp {
     pub master: MasterKey,
     pub settings: Settings,
     pub keys: Arc<authorization_server::Keys>,
+    /// One client for API calls (outbox, token, userinfo): building a client loads the TLS roots.
+    pub api: reqwest::Client,
     dir: std::path::PathBuf,
     pg_database: Option<(String, String)>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -125,7 +127,23 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
     let store = app.store.clone();
     let keys = Arc::clone(&app.keys);
     let server = tokio::spawn(app.run_until_stopped());
-    TestApp { base: settings.server.issuer.clone(), store, clock, master, settings, keys, dir, pg_database, server }
+    let api = reqwest::Client::builder()
+        .tls_certs_only([])
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client");
+    TestApp {
+        base: settings.server.issuer.clone(),
+        store,
+        clock,
+        master,
+        settings,
+        keys,
+        api,
+        dir,
+        pg_database,
+        server,
+    }
 }
 
 impl Drop for TestApp {
@@ -194,6 +212,8 @@ impl TestApp {
     pub fn browser(&self) -> Browser {
         Browser {
             client: reqwest::Client::builder()
+                // Tests speak plain http: no trust store to load for every simulated browser.
+                .tls_certs_only([])
                 .cookie_store(true)
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
@@ -222,7 +242,7 @@ impl TestApp {
     }
 
     pub async fn outbox(&self) -> Vec<OutboxMessage> {
-        reqwest::get(self.url("/dev/outbox.json")).await.expect("outbox").json().await.expect("outbox json")
+        self.api.get(self.url("/dev/outbox.json")).send().await.expect("outbox").json().await.expect("outbox json")
     }
 
     /// Waits (up to 10 s) for the delivery worker to have handled a message to `to`; newest first.
@@ -313,7 +333,7 @@ impl TestApp {
 
     /// `POST /token` with form parameters and optional HTTP Basic credentials.
     pub async fn token_request(&self, params: &[(&str, &str)], basic: Option<(&str, &str)>) -> reqwest::Response {
-        let mut req = reqwest::Client::new().post(self.url("/token")).form(params);
+        let mut req = self.api.post(self.url("/token")).form(params);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(enc(id), Some(enc(secret)));
         }
