@@ -120,8 +120,8 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         .and_then(|()| check_scope(&params))
         .and_then(|scope| Ok((scope, check_pkce(&client, &params)?)))
         .and_then(|v| Ok((v, check_max_age(&params)?)))
-        .and_then(|v| check_prompt(&params).map(|()| v));
-    let ((scope, code_challenge), max_age) = match checked {
+        .and_then(|v| Ok((v, check_prompt(&params)?)));
+    let (((scope, code_challenge), max_age), prompt) = match checked {
         Ok(v) => v,
         Err(e) => return back.error(e),
     };
@@ -135,8 +135,17 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         max_age,
         acr_values: params.get("acr_values").map(str::to_owned),
     };
-    match start_interaction(req, srv, &client, request, params.get("login_hint")).await {
-        Ok(id) => see_other(&format!("/login/{id}")),
+    let now = srv.clock.now();
+    match check_session(req, srv, prompt, max_age, params.get("id_token_hint"), now).await {
+        // Single sign-on: the browser's session satisfies the request; the code goes back at once.
+        Ok(Some(session)) => match crate::grant::issue_code(srv, &request, &session, now).await {
+            Ok(code) => see_other(&back.url(&[("code", &code)])),
+            Err(e) => back.error(e),
+        },
+        Ok(None) => match start_interaction(req, srv, &client, request, params.get("login_hint")).await {
+            Ok(id) => see_other(&format!("/login/{id}")),
+            Err(e) => back.error(e),
+        },
         Err(e) => back.error(e),
     }
 }
@@ -275,7 +284,7 @@ fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
 
 /// OIDC Core §3.1.2.1 `prompt`. `none` combined with anything is invalid. No login is reused yet
 /// (single sign-on arrives with issue 3), so `prompt=none` can only answer `login_required`.
-fn check_prompt(params: &Params) -> Result<(), OAuthError> {
+fn check_prompt(params: &Params) -> Result<Prompt, OAuthError> {
     let prompts: Vec<&str> = params.get("prompt").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
     if prompts.iter().any(|p| !["none", "login", "consent", "select_account"].contains(p)) {
         return Err(OAuthError::new("invalid_request", "unknown prompt value"));
@@ -284,9 +293,54 @@ fn check_prompt(params: &Params) -> Result<(), OAuthError> {
         if prompts.len() > 1 {
             return Err(OAuthError::new("invalid_request", "prompt=none cannot be combined with other values"));
         }
+        return Ok(Prompt::None);
+    }
+    Ok(if prompts.contains(&"login") { Prompt::Login } else { Prompt::Default })
+}
+
+/// What `prompt` asks of the session (OIDC Core §3.1.2.1). `consent` and `select_account` need no
+/// screen here: there is one account per browser session and first-party consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Prompt {
+    Default,
+    /// Never show a page: reuse the session or fail with `login_required`.
+    None,
+    /// Always authenticate again, whatever the session.
+    Login,
+}
+
+/// The session this request may reuse, if any (OIDC Core §3.1.2.1, §3.1.2.3): none under
+/// `prompt=login`; none if older than `max_age`; none if `id_token_hint` names another user. With
+/// `prompt=none` and nothing reusable the answer is `login_required`.
+async fn check_session(
+    req: &HttpRequest,
+    srv: &AuthorizationServer,
+    prompt: Prompt,
+    max_age: Option<i64>,
+    id_token_hint: Option<&str>,
+    now: i64,
+) -> Result<Option<store::sessions::Session>, OAuthError> {
+    let hinted_sub = id_token_hint.map(|hint| check_id_token_hint(srv, hint, now)).transpose()?;
+    let session = if prompt == Prompt::Login { None } else { crate::grant::current_session(req, srv, now).await? };
+    let session = session
+        .filter(|s| max_age.is_none_or(|max| now - s.auth_time <= max))
+        .filter(|s| hinted_sub.as_deref().is_none_or(|sub| sub == s.user_id.as_str()));
+    if prompt == Prompt::None && session.is_none() {
         return Err(OAuthError::new("login_required", "the user must sign in"));
     }
-    Ok(())
+    Ok(session)
+}
+
+/// An `id_token_hint` must be an ID token this provider signed (it may have expired: OIDC Core
+/// §3.1.2.1 uses it only to name the expected user). Returns its `sub`.
+fn check_id_token_hint(srv: &AuthorizationServer, hint: &str, now: i64) -> Result<String, OAuthError> {
+    const INVALID: OAuthError = OAuthError::new("invalid_request", "id_token_hint is not an ID token issued here");
+    let claims: serde_json::Value =
+        crate::jwt::verify(&srv.keys.ring(), hint, "JWT", now, srv.config.key_retention()).ok_or(INVALID)?;
+    if claims["iss"] != srv.config.issuer.as_str() {
+        return Err(INVALID);
+    }
+    claims["sub"].as_str().map(str::to_owned).ok_or(INVALID)
 }
 
 /// Stores the validated request as an interaction bound to this browser and hands the user to the login pages.
@@ -372,7 +426,19 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
     }
     let back =
         Redirector { redirect_uri: &request.redirect_uri, state: request.state.as_deref(), issuer: &srv.config.issuer };
-    match crate::grant::issue_code(&srv, &request, &result, now).await {
+    // A session this browser still holds is ended: the new login replaces it.
+    if let Ok(Some(old)) = crate::grant::current_session(&req, &srv, now).await
+        && let Err(e) = srv.store.end_session(old.id_hash, now).await
+    {
+        tracing::warn!(error = %e, "the previous session could not be ended");
+    }
+    let issued = match crate::grant::start_session(&srv, &result, now).await {
+        Ok((session, cookie)) => {
+            crate::grant::issue_code(&srv, &request, &session, now).await.map(|code| (code, cookie))
+        }
+        Err(e) => Err(e),
+    };
+    match issued {
         Ok((code, cookie)) => {
             let mut resp = see_other(&back.url(&[("code", &code)]));
             if let Err(e) = resp.add_cookie(&cookie) {
@@ -464,7 +530,9 @@ mod tests {
     #[test]
     fn prompt_none_cannot_be_combined() {
         assert_eq!(check_prompt(&Params::parse(b"prompt=none+login")).unwrap_err().error, "invalid_request");
-        assert_eq!(check_prompt(&Params::parse(b"prompt=none")).unwrap_err().error, "login_required");
-        assert!(check_prompt(&Params::parse(b"prompt=login")).is_ok());
+        assert_eq!(check_prompt(&Params::parse(b"prompt=none")).unwrap(), Prompt::None);
+        assert_eq!(check_prompt(&Params::parse(b"prompt=login+consent")).unwrap(), Prompt::Login);
+        assert_eq!(check_prompt(&Params::parse(b"prompt=select_account")).unwrap(), Prompt::Default);
+        assert_eq!(check_prompt(&Params::parse(b"prompt=bogus")).unwrap_err().error, "invalid_request");
     }
 }

@@ -34,49 +34,72 @@ pub fn session_cookie_name(https: bool) -> &'static str {
     if https { "__Host-ostiary-session" } else { "ostiary-session" }
 }
 
-/// Starts a fresh session (a new id on every login, so a planted id is never promoted) and stores
-/// a single-use code bound to client, redirect URI and PKCE challenge.
-pub(crate) async fn issue_code(
+/// Starts a fresh session after a completed login: a new id on every login, so a planted or
+/// leftover id is never promoted (OWASP session fixation). The cookie carries the only copy of
+/// the id; the store keeps its keyed hash.
+pub(crate) async fn start_session(
     srv: &AuthorizationServer,
-    request: &AuthorizationRequest,
     login: &LoginResult,
     now: i64,
-) -> Result<(String, Cookie<'static>), OAuthError> {
+) -> Result<(Session, Cookie<'static>), OAuthError> {
     let session_secret = random_token(32);
-    let amr = serde_json::to_string(&login.amr).map_err(|e| internal("amr encode", &e))?;
     let session = Session {
         id_hash: srv.hasher.hash(SESSION_PURPOSE, &session_secret).0,
         sid: random_token(16),
         user_id: login.user_id.clone(),
-        amr: amr.clone(),
+        amr: serde_json::to_string(&login.amr).map_err(|e| internal("amr encode", &e))?,
         acr: login.acr.as_str().to_owned(),
         auth_time: login.auth_time.0,
         created_at: now,
         expires_at: now + srv.config.session_ttl,
     };
     srv.store.insert_session(&session).await.map_err(|e| internal("session insert", &e))?;
+    let https = srv.config.issuer.starts_with("https://");
+    Ok((session, session_cookie(https, session_secret, srv.config.session_ttl)))
+}
 
+/// The live session of this browser, from its session cookie.
+pub(crate) async fn current_session(
+    req: &actix_web::HttpRequest,
+    srv: &AuthorizationServer,
+    now: i64,
+) -> Result<Option<Session>, OAuthError> {
+    let https = srv.config.issuer.starts_with("https://");
+    let Some(cookie) = req.cookie(session_cookie_name(https)) else { return Ok(None) };
+    if cookie.value().len() > 128 {
+        return Ok(None);
+    }
+    let hash = srv.hasher.hash(SESSION_PURPOSE, cookie.value()).0;
+    srv.store.session(hash, now).await.map_err(|e| internal("session lookup", &e))
+}
+
+/// Stores a single-use code bound to client, redirect URI and PKCE challenge, carrying how and
+/// when the session's user authenticated.
+pub(crate) async fn issue_code(
+    srv: &AuthorizationServer,
+    request: &AuthorizationRequest,
+    session: &Session,
+    now: i64,
+) -> Result<String, OAuthError> {
     let code = random_token(32);
     let record = AuthorizationCode {
         code_hash: srv.hasher.hash(CODE_PURPOSE, &code).0,
         grant_id: random_token(16),
         client_id: domain::ClientId::parse(&request.client_id).ok_or(crate::errors::SERVER_ERROR)?,
         redirect_uri: request.redirect_uri.clone(),
-        user_id: login.user_id.clone(),
+        user_id: session.user_id.clone(),
         sid: session.sid.clone(),
         scope: request.scope.join(" "),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
-        amr,
+        amr: session.amr.clone(),
         acr: session.acr.clone(),
         auth_time: session.auth_time,
         created_at: now,
         expires_at: now + srv.config.code_ttl,
     };
     srv.store.insert_code(&record).await.map_err(|e| internal("code insert", &e))?;
-
-    let https = srv.config.issuer.starts_with("https://");
-    Ok((code, session_cookie(https, session_secret, srv.config.session_ttl)))
+    Ok(code)
 }
 
 /// The session cookie: opaque, `HttpOnly`, `SameSite=Lax`; `Secure` and `__Host-` under https.

@@ -8,6 +8,7 @@ mod delivery;
 mod oidc;
 mod passwordless;
 mod protocol;
+mod sessions;
 
 /// A fresh address per test.
 pub fn unique_email() -> String {

@@ -258,7 +258,8 @@ both_backends!(session_cookies_are_fresh_opaque_and_httponly, |db: Db| async mov
     let mut values = Vec::new();
     for _ in 0..2 {
         let seen = app.message_ids_to(&email).await;
-        let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &email).await;
+        // prompt=login: the second round must log in again rather than reuse the session.
+        let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[("prompt", "login")]), &email).await;
         let message = app.new_message_to(&email, &seen).await;
         let resp = app.submit_code(&browser, &code_page, &message.code()).await;
         let resume = browser.get(&location(&resp)).await;

@@ -1,0 +1,146 @@
+//! Sessions and prompts (OIDC Core §3.1.2.1): single sign-on, `prompt=none|login`, `max_age`,
+//! `id_token_hint`, and parameters that must never cause errors.
+
+use authorization_server::Alg;
+use testkit::{Browser, Db, TestApp, TestClient, both_backends, location, query_param, spawn_app};
+
+use crate::oidc::{authorize_url, exchange};
+use crate::{jwt_parts, unique_email};
+
+/// Signs `browser` in and returns the ID token claims.
+async fn signed_in(app: &TestApp, client: &TestClient, browser: &Browser, email: &str) -> (serde_json::Value, String) {
+    let back = app.sign_in(browser, &authorize_url(app, client, &[("prompt", "login")]), email).await;
+    let tokens = exchange(app, client, &back).await;
+    let id_token = tokens["id_token"].as_str().unwrap().to_owned();
+    (jwt_parts(&id_token).1, id_token)
+}
+
+/// `/authorize` that must answer at once with a code; returns the ID token claims.
+async fn silent(app: &TestApp, client: &TestClient, browser: &Browser, extra: &[(&str, &str)]) -> serde_json::Value {
+    let resp = browser.get(&authorize_url(app, client, extra)).await;
+    assert_eq!(resp.status(), 303);
+    let back = url::Url::parse(&location(&resp)).expect("a redirect to the client, not to the login page");
+    assert!(back.as_str().starts_with(&client.redirect_uri), "{back}");
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
+    assert_eq!(query_param(&back, "iss").as_deref(), Some(app.base.as_str()));
+    jwt_parts(exchange(app, client, &back).await["id_token"].as_str().unwrap()).1
+}
+
+async fn redirect_error(app: &TestApp, client: &TestClient, browser: &Browser, extra: &[(&str, &str)]) -> String {
+    let resp = browser.get(&authorize_url(app, client, extra)).await;
+    assert_eq!(resp.status(), 303);
+    let back = url::Url::parse(&location(&resp)).expect("a redirect to the client");
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
+    assert_eq!(query_param(&back, "iss").as_deref(), Some(app.base.as_str()));
+    query_param(&back, "error").expect("an error")
+}
+
+both_backends!(a_signed_in_browser_skips_the_login_page, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let (first, _) = signed_in(&app, &client, &browser, &unique_email()).await;
+    app.clock.advance(5);
+    // display, ui_locales, claims_locales, acr_values and unknown parameters never cause errors.
+    let extra = [
+        ("display", "popup"),
+        ("ui_locales", "de fr"),
+        ("claims_locales", "de"),
+        ("acr_values", "urn:ostiary:acr:single-factor"),
+        ("x-unknown", "1"),
+    ];
+    let again = silent(&app, &client, &browser, &extra).await;
+    assert_eq!(again["sub"], first["sub"]);
+    assert_eq!(again["sid"], first["sid"], "the same session");
+    assert_eq!(again["auth_time"], first["auth_time"], "no new authentication happened");
+    // Another app in the same browser gets the same user without a login page too.
+    let other = app.register_client(true, Alg::ES256).await;
+    assert_eq!(silent(&app, &other, &browser, &[]).await["sub"], first["sub"]);
+    // A different browser is not signed in.
+    let resp = app.browser().get(&authorize_url(&app, &client, &[])).await;
+    assert!(location(&resp).starts_with("/login/"));
+});
+
+both_backends!(prompt_none_answers_with_a_code_or_login_required, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    assert_eq!(redirect_error(&app, &client, &browser, &[("prompt", "none")]).await, "login_required");
+    let (first, _) = signed_in(&app, &client, &browser, &unique_email()).await;
+    let again = silent(&app, &client, &browser, &[("prompt", "none")]).await;
+    assert_eq!(again["sub"], first["sub"]);
+});
+
+both_backends!(prompt_login_forces_a_fresh_login_and_a_later_auth_time, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let email = unique_email();
+    let (first, _) = signed_in(&app, &client, &browser, &email).await;
+    app.clock.advance(30);
+    let resp = browser.get(&authorize_url(&app, &client, &[("prompt", "login")])).await;
+    assert!(location(&resp).starts_with("/login/"), "prompt=login shows the login page despite the session");
+    let (second, _) = signed_in(&app, &client, &browser, &email).await;
+    assert_eq!(second["sub"], first["sub"]);
+    assert!(second["auth_time"].as_i64().unwrap() >= first["auth_time"].as_i64().unwrap() + 30);
+    assert_ne!(second["sid"], first["sid"], "a new login starts a new session");
+});
+
+both_backends!(max_age_requires_a_recent_authentication, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let (first, _) = signed_in(&app, &client, &browser, &unique_email()).await;
+    app.clock.advance(100);
+    // Recent enough: reused, and auth_time is present (OIDC Core §3.1.2.1 requires it under max_age).
+    let fresh = silent(&app, &client, &browser, &[("max_age", "3600")]).await;
+    assert_eq!(fresh["auth_time"], first["auth_time"]);
+    // Too old: log in again, or login_required under prompt=none.
+    let resp = browser.get(&authorize_url(&app, &client, &[("max_age", "60")])).await;
+    assert!(location(&resp).starts_with("/login/"));
+    assert_eq!(
+        redirect_error(&app, &client, &browser, &[("max_age", "60"), ("prompt", "none")]).await,
+        "login_required"
+    );
+    assert_eq!(
+        redirect_error(&app, &client, &browser, &[("max_age", "0"), ("prompt", "none")]).await,
+        "login_required"
+    );
+});
+
+both_backends!(id_token_hint_names_the_expected_user, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let ann = app.browser();
+    let (ann_claims, ann_token) = signed_in(&app, &client, &ann, &unique_email()).await;
+    let bob = app.browser();
+    signed_in(&app, &client, &bob, &unique_email()).await;
+    let same = silent(&app, &client, &ann, &[("prompt", "none"), ("id_token_hint", ann_token.as_str())]).await;
+    assert_eq!(same["sub"], ann_claims["sub"], "id_token_hint with prompt=none returns the same sub");
+    // Bob's browser is signed in, but not as the hinted user.
+    assert_eq!(
+        redirect_error(&app, &client, &bob, &[("prompt", "none"), ("id_token_hint", ann_token.as_str())]).await,
+        "login_required"
+    );
+    // An expired hint still names the user.
+    app.clock.advance(app.settings.oidc.id_token_ttl + 10);
+    assert_eq!(
+        silent(&app, &client, &ann, &[("prompt", "none"), ("id_token_hint", ann_token.as_str())]).await["sub"],
+        ann_claims["sub"]
+    );
+    // A forged or foreign hint is refused.
+    let forged = format!("{}x", &ann_token[..ann_token.len() - 1]);
+    assert_eq!(
+        redirect_error(&app, &client, &ann, &[("prompt", "none"), ("id_token_hint", forged.as_str())]).await,
+        "invalid_request"
+    );
+});
+
+both_backends!(login_hint_prefills_the_email_field, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let resp = browser.get(&authorize_url(&app, &client, &[("login_hint", "ann@example.com")])).await;
+    let page = browser.get(&location(&resp)).await.text().await.unwrap();
+    assert!(page.contains(r#"value="ann@example.com""#), "{page}");
+});
