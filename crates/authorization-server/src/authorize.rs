@@ -27,6 +27,8 @@ pub(crate) struct AuthorizationRequest {
     pub code_challenge: Option<String>,
     pub max_age: Option<i64>,
     pub acr_values: Option<String>,
+    #[serde(default)]
+    pub form_post: bool,
 }
 
 /// Scopes this provider knows; others are ignored, which RFC 6749 §3.3 allows.
@@ -46,36 +48,67 @@ impl PageError {
     }
 }
 
-/// Where errors go once the client and its redirect URI are verified.
+/// Where responses (and errors, once the client and its redirect URI are verified) go.
 pub(crate) struct Redirector<'a> {
     pub redirect_uri: &'a str,
     pub state: Option<&'a str>,
     pub issuer: &'a str,
+    /// `response_mode=form_post` (OAuth 2.0 Form Post Response Mode): the response is an
+    /// auto-submitting form rendered with these templates, and nothing goes in the URL.
+    pub form_post: Option<&'a tera::Tera>,
 }
 
 impl Redirector<'_> {
+    /// The response parameters, then `state`, then `iss` (RFC 9207 §2).
+    fn fields<'p>(&'p self, params: &[(&'p str, &'p str)]) -> Vec<(&'p str, &'p str)> {
+        let mut fields = params.to_vec();
+        if let Some(state) = self.state {
+            fields.push(("state", state));
+        }
+        fields.push(("iss", self.issuer));
+        fields
+    }
+
     /// `redirect_uri` with the response parameters added to its query (RFC 6749 §4.1.2, keeping any
-    /// registered query), plus `state` and `iss` (RFC 9207 §2).
+    /// registered query).
     pub fn url(&self, params: &[(&str, &str)]) -> String {
         let mut url = match url::Url::parse(self.redirect_uri) {
             Ok(u) => u,
             Err(_) => return self.redirect_uri.to_owned(),
         };
-        {
-            let mut q = url.query_pairs_mut();
-            for (k, v) in params {
-                q.append_pair(k, v);
-            }
-            if let Some(state) = self.state {
-                q.append_pair("state", state);
-            }
-            q.append_pair("iss", self.issuer);
-        }
+        url.query_pairs_mut().extend_pairs(self.fields(params));
         url.to_string()
     }
 
+    /// Sends the response to the client in the requested response mode.
+    pub fn respond(&self, params: &[(&str, &str)]) -> HttpResponse {
+        let Some(tera) = self.form_post else { return see_other(&self.url(params)) };
+        let fields: Vec<serde_json::Value> = self
+            .fields(params)
+            .into_iter()
+            .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
+            .collect();
+        let mut ctx = tera::Context::new();
+        ctx.insert("action", self.redirect_uri);
+        ctx.insert("fields", &fields);
+        match tera.render("pages/form_post.html", &ctx) {
+            Ok(body) => HttpResponse::Ok()
+                .insert_header((
+                    header::CONTENT_SECURITY_POLICY,
+                    domain::web::content_security_policy(domain::web::origin_of(self.redirect_uri).as_deref()),
+                ))
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .content_type("text/html; charset=utf-8")
+                .body(body),
+            Err(e) => {
+                tracing::error!(error = ?e, "form_post page could not be rendered");
+                HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("server_error")
+            }
+        }
+    }
+
     pub fn error(&self, err: OAuthError) -> HttpResponse {
-        see_other(&self.url(&[("error", err.error), ("error_description", err.description)]))
+        self.respond(&[("error", err.error), ("error_description", err.description)])
     }
 }
 
@@ -113,7 +146,13 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         Ok(uri) => uri,
         Err(e) => return e.page(srv),
     };
-    let back = Redirector { redirect_uri, state: params.get("state"), issuer: &srv.config.issuer };
+    let form_post = params.get("response_mode") == Some("form_post");
+    let back = Redirector {
+        redirect_uri,
+        state: params.get("state"),
+        issuer: &srv.config.issuer,
+        form_post: form_post.then_some(srv.tera.as_ref()),
+    };
     let checked = check_request_object(&params)
         .and_then(|()| check_response_type(&params))
         .and_then(|()| check_response_mode(&params))
@@ -134,12 +173,13 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         code_challenge,
         max_age,
         acr_values: params.get("acr_values").map(str::to_owned),
+        form_post,
     };
     let now = srv.clock.now();
     match check_session(req, srv, prompt, max_age, params.get("id_token_hint"), now).await {
         // Single sign-on: the browser's session satisfies the request; the code goes back at once.
         Ok(Some(session)) => match crate::grant::issue_code(srv, &request, &session, now).await {
-            Ok(code) => see_other(&back.url(&[("code", &code)])),
+            Ok(code) => back.respond(&[("code", &code)]),
             Err(e) => back.error(e),
         },
         Ok(None) => match start_interaction(req, srv, &client, request, params.get("login_hint")).await {
@@ -223,8 +263,8 @@ fn check_response_type(params: &Params) -> Result<(), OAuthError> {
 
 fn check_response_mode(params: &Params) -> Result<(), OAuthError> {
     match params.get("response_mode") {
-        None | Some("query") => Ok(()),
-        Some(_) => Err(OAuthError::new("invalid_request", "only response_mode=query is supported")),
+        None | Some("query" | "form_post") => Ok(()),
+        Some(_) => Err(OAuthError::new("invalid_request", "response_mode must be query or form_post")),
     }
 }
 
@@ -424,8 +464,12 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
         Ok(false) => return expired(),
         Err(e) => return server_error_page(&srv, "interaction resume", &e),
     }
-    let back =
-        Redirector { redirect_uri: &request.redirect_uri, state: request.state.as_deref(), issuer: &srv.config.issuer };
+    let back = Redirector {
+        redirect_uri: &request.redirect_uri,
+        state: request.state.as_deref(),
+        issuer: &srv.config.issuer,
+        form_post: request.form_post.then_some(srv.tera.as_ref()),
+    };
     // A session this browser still holds is ended: the new login replaces it.
     if let Ok(Some(old)) = crate::grant::current_session(&req, &srv, now).await
         && let Err(e) = srv.store.end_session(old.id_hash, now).await
@@ -440,7 +484,7 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
     };
     match issued {
         Ok((code, cookie)) => {
-            let mut resp = see_other(&back.url(&[("code", &code)]));
+            let mut resp = back.respond(&[("code", &code)]);
             if let Err(e) = resp.add_cookie(&cookie) {
                 tracing::error!(error = %e, "session cookie could not be set");
             }
@@ -520,6 +564,7 @@ mod tests {
             redirect_uri: "https://a.example/cb?tenant=1",
             state: Some("s t"),
             issuer: "https://id.example",
+            form_post: None,
         };
         assert_eq!(
             r.url(&[("code", "abc")]),

@@ -231,6 +231,7 @@ impl Application {
                 .configure(AuthorizationServer::routes)
                 .configure(PasswordlessConnection::routes)
                 .route("/static/ostiary.css", web::get().to(stylesheet))
+                .route("/static/form_post.js", web::get().to(form_post_script))
                 .route("/health", web::get().to(health))
                 .route("/health", web::head().to(health));
             if outbox_enabled {
@@ -346,6 +347,13 @@ async fn stylesheet() -> HttpResponse {
         .content_type("text/css; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(include_str!("../../../static/ostiary.css"))
+}
+
+async fn form_post_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(include_str!("../../../static/form_post.js"))
 }
 
 async fn not_found(tera: web::Data<Arc<tera::Tera>>) -> HttpResponse {

@@ -20,6 +20,7 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/link_elsewhere.html",
         "pages/outbox.html",
         "pages/demo.html",
+        "pages/form_post.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",

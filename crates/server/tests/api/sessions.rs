@@ -144,3 +144,55 @@ both_backends!(login_hint_prefills_the_email_field, |db: Db| async move {
     let page = browser.get(&location(&resp)).await.text().await.unwrap();
     assert!(page.contains(r#"value="ann@example.com""#), "{page}");
 });
+
+/// The auto-submitting form of `response_mode=form_post`: (form action, fields).
+async fn form_post_response(resp: reqwest::Response) -> (String, std::collections::HashMap<String, String>, String) {
+    assert_eq!(resp.status(), 200, "form_post answers with a page, not a redirect");
+    assert!(resp.headers().get("location").is_none());
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let html = resp.text().await.unwrap();
+    let action = html.split("action=\"").nth(1).unwrap().split('"').next().unwrap().replace("&#x2F;", "/");
+    let mut fields = std::collections::HashMap::new();
+    for input in html.split("<input type=\"hidden\" ").skip(1) {
+        let name = input.split("name=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        let value = input
+            .split("value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&#x2F;", "/")
+            .replace("&amp;", "&");
+        fields.insert(name, value);
+    }
+    assert!(html.contains("/static/form_post.js"), "the page submits itself");
+    (action, fields, csp)
+}
+
+both_backends!(response_mode_form_post_posts_the_response_with_nothing_in_the_url, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    // An error before any login (prompt=none without a session) is posted too.
+    let resp = browser.get(&authorize_url(&app, &client, &[("response_mode", "form_post"), ("prompt", "none")])).await;
+    let (action, fields, _) = form_post_response(resp).await;
+    assert_eq!(action, client.redirect_uri);
+    assert_eq!(fields["error"], "login_required");
+    assert_eq!(fields["state"], "st-123");
+    // A full login ends with the code posted, not redirected.
+    let url = authorize_url(&app, &client, &[("response_mode", "form_post")]);
+    let email = unique_email();
+    let code_page = app.start_login(&browser, &url, &email).await;
+    let code = app.message_to(&email).await.code();
+    let resume = location(&app.submit_code(&browser, &code_page, &code).await);
+    let (action, fields, csp) = form_post_response(browser.get(&resume).await).await;
+    assert_eq!(action, client.redirect_uri);
+    assert_eq!(fields["iss"], app.base);
+    assert!(csp.contains("form-action 'self' http://127.0.0.1:9"), "{csp}");
+    let back = url::Url::parse_with_params(&client.redirect_uri, [("code", fields["code"].as_str())]).unwrap();
+    exchange(&app, &client, &back).await;
+    // And single sign-on answers the same way.
+    let (_, fields, _) = form_post_response(browser.get(&url).await).await;
+    assert!(fields.contains_key("code"));
+});
