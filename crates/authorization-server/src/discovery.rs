@@ -24,6 +24,8 @@ pub struct ExtraMetadata {
     code_challenge_methods_supported: Vec<String>,
     /// RFC 9207 §3: every authorization response carries `iss`.
     authorization_response_iss_parameter_supported: bool,
+    /// OpenID Connect RP-Initiated Logout 1.0 §2.1.
+    end_session_endpoint: String,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -56,6 +58,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
+            end_session_endpoint: url("/logout"),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(|e| e.to_string())?))

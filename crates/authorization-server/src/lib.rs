@@ -11,6 +11,7 @@ pub mod errors;
 pub mod grant;
 pub mod jwt;
 pub mod keys;
+mod logout;
 mod pages;
 mod params;
 
@@ -57,6 +58,9 @@ impl AuthorizationServer {
             .route("/authorize/resume/{interaction}", web::get().to(authorize::resume))
             .route("/token", web::post().to(grant::token))
             .route("/userinfo", web::get().to(grant::userinfo))
-            .route("/userinfo", web::post().to(grant::userinfo));
+            .route("/userinfo", web::post().to(grant::userinfo))
+            .route("/logout", web::get().to(logout::logout_get))
+            .route("/logout", web::post().to(logout::logout_post))
+            .route("/logout/confirm", web::post().to(logout::logout_confirm));
     }
 }

@@ -21,6 +21,7 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/outbox.html",
         "pages/demo.html",
         "pages/form_post.html",
+        "pages/logout.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",

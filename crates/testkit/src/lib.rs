@@ -164,6 +164,9 @@ impl Drop for TestApp {
     }
 }
 
+/// Where test clients ask to be sent after logout.
+pub const POST_LOGOUT_REDIRECT_URI: &str = "http://127.0.0.1:9/logged-out";
+
 /// A registered relying party.
 #[derive(Clone, Debug)]
 pub struct TestClient {
@@ -229,7 +232,7 @@ impl TestApp {
             NewClient {
                 name: "Test app".into(),
                 redirect_uris: vec![redirect_uri.clone()],
-                post_logout_redirect_uris: vec![],
+                post_logout_redirect_uris: vec![POST_LOGOUT_REDIRECT_URI.to_owned()],
                 public,
                 id_token_alg: alg,
             },

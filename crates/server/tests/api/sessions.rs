@@ -196,3 +196,72 @@ both_backends!(response_mode_form_post_posts_the_response_with_nothing_in_the_ur
     let (_, fields, _) = form_post_response(browser.get(&url).await).await;
     assert!(fields.contains_key("code"));
 });
+
+both_backends!(rp_initiated_logout_with_an_id_token_hint_ends_the_session, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let (_, id_token) = signed_in(&app, &client, &browser, &unique_email()).await;
+    let meta: serde_json::Value =
+        app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["end_session_endpoint"], app.url("/logout"));
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", &id_token)
+        .append_pair("post_logout_redirect_uri", testkit::POST_LOGOUT_REDIRECT_URI)
+        .append_pair("state", "bye-1");
+    let resp = browser.get(url.as_str()).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), format!("{}?state=bye-1", testkit::POST_LOGOUT_REDIRECT_URI));
+    // The session (and its sid) is over: no more single sign-on.
+    assert_eq!(redirect_error(&app, &client, &browser, &[("prompt", "none")]).await, "login_required");
+});
+
+both_backends!(logout_without_a_hint_asks_first_and_never_redirects_to_unregistered_uris, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    signed_in(&app, &client, &browser, &unique_email()).await;
+    // An unregistered post_logout_redirect_uri: a page, no redirect, nothing ended.
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &client.id)
+        .append_pair("post_logout_redirect_uri", "https://evil.example/");
+    let resp = browser.get(url.as_str()).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers().get("location").is_none());
+    silent(&app, &client, &browser, &[("prompt", "none")]).await;
+    // No hint: a link alone cannot sign anyone out; the user confirms.
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("client_id", &client.id)
+        .append_pair("post_logout_redirect_uri", testkit::POST_LOGOUT_REDIRECT_URI)
+        .append_pair("state", "s2");
+    let page = browser.get(url.as_str()).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Sign out?"), "{html}");
+    silent(&app, &client, &browser, &[("prompt", "none")]).await;
+    let csrf = testkit::csrf_of(&html);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("client_id", client.id.as_str()),
+        ("post_logout_redirect_uri", testkit::POST_LOGOUT_REDIRECT_URI),
+        ("state", "s2"),
+    ];
+    assert_eq!(
+        browser.post_form("/logout/confirm", &form[1..]).await.status(),
+        403,
+        "confirmation needs the CSRF token"
+    );
+    let resp = browser.post_form("/logout/confirm", &form).await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), format!("{}?state=s2", testkit::POST_LOGOUT_REDIRECT_URI));
+    assert_eq!(redirect_error(&app, &client, &browser, &[("prompt", "none")]).await, "login_required");
+    // A hint for one client with client_id of another is refused.
+    let other = app.register_client(false, Alg::RS256).await;
+    let (_, token) = signed_in(&app, &client, &browser, &unique_email()).await;
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut().append_pair("id_token_hint", &token).append_pair("client_id", &other.id);
+    assert_eq!(browser.get(url.as_str()).await.status(), 400);
+});

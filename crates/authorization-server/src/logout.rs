@@ -1,0 +1,195 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) at the `end_session_endpoint`.
+//! With a valid `id_token_hint` the session it names ends at once; without one the user confirms
+//! (a logout must not be forced by any page that links here, §2). `post_logout_redirect_uri` is
+//! followed only when registered, exactly, for the client (§3); otherwise a page is shown.
+
+use actix_web::cookie::Cookie;
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use domain::web::{CsrfToken, content_security_policy, origin_of};
+use store::clients::Client;
+
+use crate::AuthorizationServer;
+use crate::grant::{current_session, session_cookie_name};
+use crate::pages::error_page;
+use crate::params::{Params, is_form};
+
+pub async fn logout_get(req: HttpRequest, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    end_session(&req, &srv, Params::parse(req.query_string().as_bytes()), false).await
+}
+
+pub async fn logout_post(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    if !is_form(&req) {
+        return error_page(
+            &srv.tera,
+            StatusCode::BAD_REQUEST,
+            "Invalid request",
+            "The sign-out request was not sent as a form.",
+        );
+    }
+    end_session(&req, &srv, Params::parse(&body), false).await
+}
+
+/// `POST /logout/confirm`: the user pressed "Sign out" on our own page (CSRF-checked by the server).
+pub async fn logout_confirm(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    end_session(&req, &srv, Params::parse(&body), true).await
+}
+
+/// What a valid `id_token_hint` says: who, through which client, in which session.
+struct Hint {
+    client_id: String,
+    sid: Option<String>,
+}
+
+/// §2: the hint must be an ID token this provider issued; it may have expired.
+fn check_logout_hint(srv: &AuthorizationServer, params: &Params) -> Result<Option<Hint>, &'static str> {
+    let Some(token) = params.get("id_token_hint") else { return Ok(None) };
+    let now = srv.clock.now();
+    let claims: serde_json::Value = crate::jwt::verify(&srv.keys.ring(), token, "JWT", now, srv.config.key_retention())
+        .ok_or("The sign-out request carried an ID token this service did not issue.")?;
+    if claims["iss"] != srv.config.issuer.as_str() {
+        return Err("The sign-out request carried an ID token this service did not issue.");
+    }
+    let client_id = match &claims["aud"] {
+        serde_json::Value::String(aud) => aud.clone(),
+        serde_json::Value::Array(auds) => auds.first().and_then(|a| a.as_str()).unwrap_or_default().to_owned(),
+        _ => String::new(),
+    };
+    Ok(Some(Hint { client_id, sid: claims["sid"].as_str().map(str::to_owned) }))
+}
+
+/// §2: the client is the hint's audience or `client_id`; when both are given they must agree.
+async fn check_logout_client(
+    srv: &AuthorizationServer,
+    params: &Params,
+    hint: Option<&Hint>,
+) -> Result<Option<Client>, &'static str> {
+    let id = match (params.get("client_id"), hint.map(|h| h.client_id.as_str())) {
+        (Some(a), Some(b)) if a != b => return Err("The sign-out request names two different applications."),
+        (Some(id), _) | (None, Some(id)) => id,
+        (None, None) => return Ok(None),
+    };
+    let Some(id) = domain::ClientId::parse(id) else {
+        return Err("The application that sent you here is not registered.");
+    };
+    match srv.store.client(&id).await {
+        Ok(Some(c)) => Ok(Some(c)),
+        Ok(None) => Err("The application that sent you here is not registered."),
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            Err("The sign-out could not be handled. Please try again in a moment.")
+        }
+    }
+}
+
+/// §3: `post_logout_redirect_uri` must exactly match one registered for the client.
+fn check_post_logout_redirect_uri<'a>(
+    params: &'a Params,
+    client: Option<&Client>,
+) -> Result<Option<&'a str>, &'static str> {
+    let Some(uri) = params.get("post_logout_redirect_uri") else { return Ok(None) };
+    match client {
+        Some(c) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => Ok(Some(uri)),
+        _ => Err(
+            "The application asked to send you to an address it has not registered. For your safety, you were not sent there.",
+        ),
+    }
+}
+
+async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Params, confirmed: bool) -> HttpResponse {
+    let refuse = |message: &str| error_page(&srv.tera, StatusCode::BAD_REQUEST, "Sign-out not possible", message);
+    if params.duplicated {
+        return refuse("The sign-out request repeats a parameter.");
+    }
+    let hint = match check_logout_hint(srv, &params) {
+        Ok(h) => h,
+        Err(m) => return refuse(m),
+    };
+    let client = match check_logout_client(srv, &params, hint.as_ref()).await {
+        Ok(c) => c,
+        Err(m) => return refuse(m),
+    };
+    let target = match check_post_logout_redirect_uri(&params, client.as_ref()) {
+        Ok(t) => t,
+        Err(m) => return refuse(m),
+    };
+    let now = srv.clock.now();
+    let hinted_sid = hint.as_ref().and_then(|h| h.sid.clone());
+    if !confirmed && hinted_sid.is_none() {
+        return confirmation_page(req, srv, &params, client.as_ref(), target);
+    }
+    // End the session the hint names (it may come from a cross-site POST that carries no cookie),
+    // and this browser's own session when the user confirmed here.
+    if let Some(sid) = &hinted_sid
+        && let Err(e) = srv.store.end_session_by_sid(sid, now).await
+    {
+        return crate::errors::internal("end session", &e).to_token_response();
+    }
+    if confirmed
+        && let Ok(Some(session)) = current_session(req, srv, now).await
+        && let Err(e) = srv.store.end_session(session.id_hash, now).await
+    {
+        return crate::errors::internal("end session", &e).to_token_response();
+    }
+    let https = srv.config.issuer.starts_with("https://");
+    let mut gone = Cookie::build(session_cookie_name(https), "").path("/").http_only(true).secure(https).finish();
+    gone.make_removal();
+    let mut resp = match target {
+        Some(uri) => {
+            let mut url = match url::Url::parse(uri) {
+                Ok(u) => u,
+                Err(_) => return refuse("The address to return to is not valid."),
+            };
+            if let Some(state) = params.get("state") {
+                url.query_pairs_mut().append_pair("state", state);
+            }
+            HttpResponse::SeeOther().insert_header((header::LOCATION, url.to_string())).finish()
+        }
+        None => signed_out_page(srv),
+    };
+    if let Err(e) = resp.add_cookie(&gone) {
+        tracing::warn!(error = %e, "session cookie could not be cleared");
+    }
+    resp
+}
+
+fn confirmation_page(
+    req: &HttpRequest,
+    srv: &AuthorizationServer,
+    params: &Params,
+    client: Option<&Client>,
+    target: Option<&str>,
+) -> HttpResponse {
+    let mut ctx = tera::Context::new();
+    ctx.insert("signed_out", &false);
+    ctx.insert("csrf", &req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
+    ctx.insert("client_name", &client.map(|c| c.name.clone()));
+    ctx.insert("client_id", &client.map(|c| c.id.to_string()));
+    ctx.insert("post_logout_redirect_uri", &target);
+    ctx.insert("state", &params.get("state"));
+    // The confirmation ends in a redirect to the client: browsers apply form-action to it.
+    let csp = content_security_policy(target.and_then(origin_of).as_deref());
+    render(srv, &ctx)
+        .map(|body| {
+            HttpResponse::Ok()
+                .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+                .content_type("text/html; charset=utf-8")
+                .body(body)
+        })
+        .unwrap_or_else(|r| r)
+}
+
+fn signed_out_page(srv: &AuthorizationServer) -> HttpResponse {
+    let mut ctx = tera::Context::new();
+    ctx.insert("signed_out", &true);
+    render(srv, &ctx)
+        .map(|body| HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
+        .unwrap_or_else(|r| r)
+}
+
+fn render(srv: &AuthorizationServer, ctx: &tera::Context) -> Result<String, HttpResponse> {
+    srv.tera.render("pages/logout.html", ctx).map_err(|e| {
+        tracing::error!(error = ?e, "logout page could not be rendered");
+        HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("server_error")
+    })
+}
