@@ -32,7 +32,7 @@ pub(crate) struct AuthorizationRequest {
 }
 
 /// Scopes this provider knows; others are ignored, which RFC 6749 §3.3 allows.
-pub const SUPPORTED_SCOPES: [&str; 2] = ["openid", "email"];
+pub const SUPPORTED_SCOPES: [&str; 3] = ["openid", "email", "offline_access"];
 const MAX_PARAM: usize = 2048;
 
 /// A failure before the redirect URI is trusted: shown to the user, never redirected.

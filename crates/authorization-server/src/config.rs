@@ -7,6 +7,8 @@ pub struct AuthorizationServerConfig {
     pub code_ttl: i64,
     pub id_token_ttl: i64,
     pub access_token_ttl: i64,
+    /// Absolute lifetime of a refresh-token family, seconds: rotation never extends it.
+    pub refresh_token_ttl: i64,
     /// How long a started login may take before it must be started again.
     pub interaction_ttl: i64,
     pub session_ttl: i64,

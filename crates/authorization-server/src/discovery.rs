@@ -65,7 +65,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
     .set_userinfo_endpoint(Some(UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?))
     .set_scopes_supported(Some(SUPPORTED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())).collect()))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query, CoreResponseMode::FormPost]))
-    .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode]))
+    .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode, CoreGrantType::RefreshToken]))
     // Only what can be issued today; the multi-factor value joins when step-up (issue 5) can honour it.
     .set_acr_values_supported(Some(vec![AuthenticationContextClass::new(Acr::SingleFactor.as_str().to_owned())]))
     .set_token_endpoint_auth_methods_supported(Some(vec![

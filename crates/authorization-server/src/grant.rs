@@ -120,6 +120,8 @@ struct TokenResponse {
     expires_in: i64,
     id_token: String,
     scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
 }
 
 /// `POST /token`.
@@ -150,9 +152,13 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
     let client = client.ok_or(crate::errors::SERVER_ERROR)?;
     match params.get("grant_type") {
         Some("authorization_code") => {}
+        Some("refresh_token") => return refresh(srv, &client, &params, srv.clock.now()).await,
         None => return Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some(_) => {
-            return Err(OAuthError::new("unsupported_grant_type", "only authorization_code is supported"));
+            return Err(OAuthError::new(
+                "unsupported_grant_type",
+                "only authorization_code and refresh_token are supported",
+            ));
         }
     }
     let code = params.get("code").ok_or(OAuthError::new("invalid_request", "code is required"))?;
@@ -183,7 +189,7 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
         return Err(OAuthError::new("invalid_grant", "redirect_uri does not match the authorization request"));
     }
     check_code_verifier(record.code_challenge.as_deref(), params.get("code_verifier"))?;
-    mint_tokens(srv, &client, &record, now).await
+    mint_tokens(srv, &client, &Issuance::from_code(&record, now + srv.config.refresh_token_ttl), now).await
 }
 
 /// RFC 7636 §4.6 and RFC 9700 §2.1.1: a code issued with a challenge needs the matching verifier;
@@ -232,10 +238,45 @@ struct SessionClaims {
 }
 impl AdditionalClaims for SessionClaims {}
 
+/// What tokens are minted from: a redeemed code, or a refresh token being rotated.
+struct Issuance<'a> {
+    grant_id: &'a str,
+    user_id: &'a domain::UserId,
+    sid: &'a str,
+    /// The scope of the tokens issued now.
+    scope: &'a str,
+    /// Only in the ID token of the code exchange (OIDC Core §12.2: not after a refresh).
+    nonce: Option<&'a str>,
+    amr: &'a str,
+    acr: &'a str,
+    auth_time: i64,
+    /// The successor refresh token: its scope (the grant's, RFC 6749 §6) and absolute deadline.
+    refresh: Option<(&'a str, i64)>,
+}
+
+impl<'a> Issuance<'a> {
+    fn from_code(code: &'a AuthorizationCode, refresh_deadline: i64) -> Self {
+        let offline = code.scope.split(' ').any(|s| s == "offline_access");
+        Issuance {
+            grant_id: &code.grant_id,
+            user_id: &code.user_id,
+            sid: &code.sid,
+            scope: &code.scope,
+            nonce: code.nonce.as_deref(),
+            amr: &code.amr,
+            acr: &code.acr,
+            auth_time: code.auth_time,
+            refresh: offline.then_some((code.scope.as_str(), refresh_deadline)),
+        }
+    }
+}
+
+const REFRESH_PURPOSE: &str = "refresh-token";
+
 async fn mint_tokens(
     srv: &AuthorizationServer,
     client: &store::clients::Client,
-    code: &AuthorizationCode,
+    code: &Issuance<'_>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let ring = srv.keys.ring();
@@ -253,17 +294,17 @@ async fn mint_tokens(
         exp: access_exp,
         iat: now,
         jti: jti.clone(),
-        scope: code.scope.clone(),
+        scope: code.scope.to_owned(),
         auth_time: code.auth_time,
-        acr: code.acr.clone(),
+        acr: code.acr.to_owned(),
     };
     let access_token = crate::jwt::sign(at_key, "at+jwt", &access).map_err(|e| internal("access token", &e))?;
     srv.store
-        .record_token(&jti, &code.grant_id, &client.id, &code.user_id, "access", access_exp)
+        .record_token(&jti, code.grant_id, &client.id, code.user_id, "access", access_exp)
         .await
         .map_err(|e| internal("token record", &e))?;
 
-    let user = srv.store.user(&code.user_id).await.map_err(|e| internal("user lookup", &e))?;
+    let user = srv.store.user(code.user_id).await.map_err(|e| internal("user lookup", &e))?;
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
     let mut standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(code.user_id.to_string()));
     if code.scope.split(' ').any(|s| s == "email")
@@ -273,7 +314,7 @@ async fn mint_tokens(
             .set_email(Some(EndUserEmail::new(email.to_string())))
             .set_email_verified(user.as_ref().map(|u| u.email_verified));
     }
-    let amr: Vec<String> = serde_json::from_str(&code.amr).unwrap_or_default();
+    let amr: Vec<String> = serde_json::from_str(code.amr).unwrap_or_default();
     let issuer = IssuerUrl::new(srv.config.issuer.clone()).map_err(|e| internal("issuer", &e))?;
     let at_hash = AccessTokenHash::from_token(&AccessToken::new(access_token.clone()), &alg.core(), &id_key.jwk)
         .map_err(|e| internal("at_hash", &e))?;
@@ -283,22 +324,101 @@ async fn mint_tokens(
         time(now + srv.config.id_token_ttl)?,
         time(now)?,
         standard,
-        SessionClaims { sid: code.sid.clone() },
+        SessionClaims { sid: code.sid.to_owned() },
     )
     .set_auth_time(Some(time(code.auth_time)?))
-    .set_nonce(code.nonce.clone().map(Nonce::new))
-    .set_auth_context_ref(Some(AuthenticationContextClass::new(code.acr.clone())))
+    .set_nonce(code.nonce.map(|n| Nonce::new(n.to_owned())))
+    .set_auth_context_ref(Some(AuthenticationContextClass::new(code.acr.to_owned())))
     .set_auth_method_refs(Some(amr.into_iter().map(AuthenticationMethodReference::new).collect()))
     .set_access_token_hash(Some(at_hash));
     let id_token = crate::jwt::sign(id_key, "JWT", &claims).map_err(|e| internal("id token", &e))?;
 
+    let refresh_token = match code.refresh {
+        Some((scope, deadline)) => {
+            let token = random_token(32);
+            let record = store::refresh::RefreshToken {
+                token_hash: srv.hasher.hash(REFRESH_PURPOSE, &token).0,
+                grant_id: code.grant_id.to_owned(),
+                client_id: client.id.clone(),
+                user_id: code.user_id.clone(),
+                sid: code.sid.to_owned(),
+                scope: scope.to_owned(),
+                amr: code.amr.to_owned(),
+                acr: code.acr.to_owned(),
+                auth_time: code.auth_time,
+                created_at: now,
+                expires_at: deadline,
+            };
+            srv.store.insert_refresh_token(&record).await.map_err(|e| internal("refresh insert", &e))?;
+            Some(token)
+        }
+        None => None,
+    };
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: srv.config.access_token_ttl,
         id_token,
-        scope: code.scope.clone(),
+        scope: code.scope.to_owned(),
+        refresh_token,
     })
+}
+
+/// `grant_type=refresh_token` (RFC 6749 §6): rotate the token, never widen the scope, never
+/// outlive the family's absolute deadline; a reused token revokes the grant (RFC 9700 §4.14.2).
+async fn refresh(
+    srv: &AuthorizationServer,
+    client: &store::clients::Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    const INVALID: OAuthError =
+        OAuthError::new("invalid_grant", "the refresh token is invalid, expired, or was already used");
+    let presented =
+        params.get("refresh_token").ok_or(OAuthError::new("invalid_request", "refresh_token is required"))?;
+    if presented.len() > 256 {
+        return Err(INVALID);
+    }
+    let hash = srv.hasher.hash(REFRESH_PURPOSE, presented).0;
+    // Checked before anything is spent: a request for the wrong client or a wider scope is refused
+    // and leaves the token to its rightful use.
+    let token =
+        srv.store.refresh_token(hash.clone()).await.map_err(|e| internal("refresh lookup", &e))?.ok_or(INVALID)?;
+    // Bound to the client it was issued to (RFC 6749 §10.4); the absolute lifetime is never extended.
+    if token.client_id != client.id || token.expires_at <= now {
+        return Err(INVALID);
+    }
+    let granted: Vec<&str> = token.scope.split(' ').collect();
+    let scope = match params.get("scope") {
+        None => token.scope.clone(),
+        Some(requested) => {
+            let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
+            if requested.iter().any(|s| !granted.contains(s)) {
+                return Err(OAuthError::new("invalid_scope", "the requested scope exceeds the granted scope"));
+            }
+            requested.join(" ")
+        }
+    };
+    match srv.store.use_refresh_token(hash, now).await.map_err(|e| internal("refresh use", &e))? {
+        store::refresh::RefreshUse::Fresh(_) => {}
+        store::refresh::RefreshUse::Reused { client_id } => {
+            tracing::warn!(client = %client_id, "refresh token reused; its grant and tokens were revoked");
+            return Err(INVALID);
+        }
+        store::refresh::RefreshUse::Unknown => return Err(INVALID),
+    }
+    let issuance = Issuance {
+        grant_id: &token.grant_id,
+        user_id: &token.user_id,
+        sid: &token.sid,
+        scope: &scope,
+        nonce: None,
+        amr: &token.amr,
+        acr: &token.acr,
+        auth_time: token.auth_time,
+        refresh: Some((&token.scope, token.expires_at)),
+    };
+    mint_tokens(srv, client, &issuance, now).await
 }
 
 /// `GET|POST /userinfo` (OIDC Core §5.3) with a bearer access token (RFC 6750 §2.1, §2.2).

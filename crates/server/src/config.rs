@@ -68,6 +68,7 @@ pub struct OidcSettings {
     pub code_ttl: i64,
     pub id_token_ttl: i64,
     pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
     pub interaction_ttl: i64,
     pub session_ttl: i64,
     pub key_rotation_days: i64,
@@ -232,6 +233,7 @@ impl Settings {
         range(&mut p, "oidc.code_ttl", s.oidc.code_ttl, 1, 600);
         range(&mut p, "oidc.id_token_ttl", s.oidc.id_token_ttl, 60, 86_400);
         range(&mut p, "oidc.access_token_ttl", s.oidc.access_token_ttl, 60, 86_400);
+        range(&mut p, "oidc.refresh_token_ttl", s.oidc.refresh_token_ttl, 300, 31_536_000);
         range(&mut p, "oidc.interaction_ttl", s.oidc.interaction_ttl, 60, 86_400);
         range(&mut p, "oidc.session_ttl", s.oidc.session_ttl, 60, 31_536_000);
         range(&mut p, "oidc.key_rotation_days", s.oidc.key_rotation_days, 0, 3650);

@@ -80,6 +80,7 @@ pub fn authorization_config(settings: &Settings) -> AuthorizationServerConfig {
         code_ttl: o.code_ttl,
         id_token_ttl: o.id_token_ttl,
         access_token_ttl: o.access_token_ttl,
+        refresh_token_ttl: o.refresh_token_ttl,
         interaction_ttl: o.interaction_ttl,
         session_ttl: o.session_ttl,
         key_rotation_period: o.key_rotation_days * 86_400,
@@ -293,7 +294,9 @@ async fn register_demo(
 /// What the purge keeps: codes while their tokens live, delivered messages and history for a week.
 pub fn retention(settings: &Settings) -> store::purge::Retention {
     let o = &settings.oidc;
-    store::purge::Retention { codes: o.id_token_ttl.max(o.access_token_ttl), messages: 7 * 86_400, history: 7 * 86_400 }
+    // A code row carries its grant's revocation, so it lives as long as anything issued from it.
+    let codes = o.id_token_ttl.max(o.access_token_ttl).max(o.refresh_token_ttl);
+    store::purge::Retention { codes, messages: 7 * 86_400, history: 7 * 86_400 }
 }
 
 /// Deletes expired rows every ten minutes.

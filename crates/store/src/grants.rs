@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use domain::{ClientId, UserId};
 
-use crate::schema::{authorization_codes, tokens};
+use crate::schema::{authorization_codes, refresh_tokens, tokens};
 use crate::{Store, StoreError};
 
 #[derive(Clone, Debug)]
@@ -116,7 +116,7 @@ impl Store {
             };
             let client_id = ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("code client".into()))?;
             if !won {
-                revoke_grant(conn, &row.grant_id, now)?;
+                revoke_grant_in(conn, &row.grant_id, now)?;
                 return Ok(Redemption::Replayed { client_id });
             }
             Ok(Redemption::Redeemed(Box::new(AuthorizationCode {
@@ -141,7 +141,7 @@ impl Store {
 
     pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
         let grant_id = grant_id.to_owned();
-        self.run(move |conn| revoke_grant(conn, &grant_id, now)).await
+        self.run(move |conn| revoke_grant_in(conn, &grant_id, now)).await
     }
 
     /// Records an issued token so it can be revoked on its own or with its grant.
@@ -194,12 +194,20 @@ impl Store {
     }
 }
 
-fn revoke_grant(conn: &mut crate::DbConnection, grant_id: &str, now: i64) -> Result<(), StoreError> {
+/// Revokes a grant: its code, its access tokens and its refresh tokens.
+pub(crate) fn revoke_grant_in(conn: &mut crate::DbConnection, grant_id: &str, now: i64) -> Result<(), StoreError> {
     diesel::update(authorization_codes::table.filter(authorization_codes::grant_id.eq(grant_id)))
         .set(authorization_codes::revoked_at.eq(Some(now)))
         .execute(conn)?;
     diesel::update(tokens::table.filter(tokens::grant_id.eq(grant_id)).filter(tokens::revoked_at.is_null()))
         .set(tokens::revoked_at.eq(Some(now)))
         .execute(conn)?;
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::grant_id.eq(grant_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(Some(now)))
+    .execute(conn)?;
     Ok(())
 }

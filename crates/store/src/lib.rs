@@ -14,6 +14,7 @@ pub mod interactions;
 pub mod keys;
 pub mod messages;
 pub mod purge;
+pub mod refresh;
 mod schema;
 pub mod sessions;
 pub mod users;

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 
-use crate::schema::{authorization_codes, challenges, interactions, messages, sessions, tokens};
+use crate::schema::{authorization_codes, challenges, interactions, messages, refresh_tokens, sessions, tokens};
 use crate::{Store, StoreError};
 
 /// How long things are kept after they stop being usable.
@@ -27,6 +27,7 @@ impl Store {
                 diesel::delete(authorization_codes::table.filter(authorization_codes::expires_at.lt(now - keep.codes)))
                     .execute(conn)?;
             n += diesel::delete(tokens::table.filter(tokens::expires_at.lt(now))).execute(conn)?;
+            n += diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(now))).execute(conn)?;
             n += diesel::delete(
                 sessions::table
                     .filter(sessions::expires_at.lt(now - keep.history).or(sessions::ended_at.lt(now - keep.history))),

@@ -130,3 +130,21 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Binary,
+        grant_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sid -> Text,
+        scope -> Text,
+        amr -> Text,
+        acr -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}

@@ -8,6 +8,7 @@ mod delivery;
 mod oidc;
 mod passwordless;
 mod protocol;
+mod refresh;
 mod sessions;
 
 /// A fresh address per test.

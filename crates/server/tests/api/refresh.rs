@@ -1,0 +1,124 @@
+//! Refresh tokens (RFC 6749 §6, RFC 9700 §4.14): rotation, reuse detection revoking the family,
+//! client binding, no scope escalation, absolute lifetime.
+
+use authorization_server::Alg;
+use testkit::{Db, TestApp, TestClient, both_backends, query_param, spawn_app};
+
+use crate::oidc::{VERIFIER, authorize_url, exchange};
+use crate::unique_email;
+
+async fn offline_tokens(app: &TestApp, client: &TestClient, scope: &str) -> serde_json::Value {
+    let mut url = url::Url::parse(&authorize_url(app, client, &[])).unwrap();
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != "scope").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("scope", scope);
+    let back = app.sign_in(&app.browser(), url.as_str(), &unique_email()).await;
+    exchange(app, client, &back).await
+}
+
+async fn refresh(app: &TestApp, client: &TestClient, token: &str, scope: Option<&str>) -> (u16, serde_json::Value) {
+    let mut params = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    if let Some(scope) = scope {
+        params.push(("scope", scope));
+    }
+    let resp = app.token_request(&params, Some((&client.id, client.secret.as_deref().unwrap()))).await;
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
+    app.api.get(app.url("/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
+}
+
+both_backends!(refresh_tokens_rotate_and_reuse_revokes_the_family, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let first = offline_tokens(&app, &client, "openid email offline_access").await;
+    let r1 = first["refresh_token"].as_str().expect("offline_access yields a refresh token").to_owned();
+    let (status, second) = refresh(&app, &client, &r1, None).await;
+    assert_eq!(status, 200, "{second}");
+    let r2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2, "rotated on every use");
+    assert!(second["id_token"].is_string());
+    assert_eq!(userinfo_status(&app, second["access_token"].as_str().unwrap()).await, 200);
+    // The spent token comes back: reuse. The whole family and its access tokens are revoked.
+    let (status, body) = refresh(&app, &client, &r1, None).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
+    let (status, _) = refresh(&app, &client, &r2, None).await;
+    assert_eq!(status, 400, "the successor died with the family");
+    assert_eq!(userinfo_status(&app, second["access_token"].as_str().unwrap()).await, 401);
+    assert_eq!(userinfo_status(&app, first["access_token"].as_str().unwrap()).await, 401);
+});
+
+both_backends!(refresh_tokens_are_bound_to_their_client_and_scope, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let other = app.register_client(false, Alg::RS256).await;
+    let tokens = offline_tokens(&app, &client, "openid offline_access").await;
+    let r1 = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (status, body) = refresh(&app, &client, &r1, Some("openid offline_access email")).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_scope"), "no scope escalation");
+    // The refused request spent nothing: the same token still works, for a narrower scope.
+    let (status, narrower) = refresh(&app, &client, &r1, Some("openid")).await;
+    assert_eq!(status, 200);
+    assert_eq!(narrower["scope"], "openid");
+    // The successor keeps the grant's scope (RFC 6749 §6).
+    let (status, again) = refresh(&app, &client, narrower["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!((status, again["scope"].as_str().unwrap()), (200, "openid offline_access"));
+    // Another client cannot use it, and its attempt spends nothing.
+    let tokens = offline_tokens(&app, &client, "openid offline_access").await;
+    let r = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let resp = app
+        .token_request(
+            &[("grant_type", "refresh_token"), ("refresh_token", &r)],
+            Some((&other.id, other.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(refresh(&app, &client, &r, None).await.0, 200);
+    // Without offline_access there is no refresh token.
+    let plain = offline_tokens(&app, &client, "openid email").await;
+    assert!(plain.get("refresh_token").is_none());
+});
+
+both_backends!(refresh_tokens_have_an_absolute_lifetime, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let tokens = offline_tokens(&app, &client, "openid offline_access").await;
+    let mut r = tokens["refresh_token"].as_str().unwrap().to_owned();
+    // Rotating keeps the original deadline.
+    for _ in 0..3 {
+        app.clock.advance(app.settings.oidc.refresh_token_ttl / 4);
+        let (status, next) = refresh(&app, &client, &r, None).await;
+        assert_eq!(status, 200);
+        r = next["refresh_token"].as_str().unwrap().to_owned();
+    }
+    app.clock.advance(app.settings.oidc.refresh_token_ttl / 4 + 1);
+    let (status, body) = refresh(&app, &client, &r, None).await;
+    assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
+});
+
+both_backends!(a_replayed_code_also_revokes_its_refresh_tokens, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let mut url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
+    let pairs: Vec<(String, String)> =
+        url.query_pairs().filter(|(k, _)| k != "scope").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("scope", "openid offline_access");
+    let back = app.sign_in(&app.browser(), url.as_str(), &unique_email()).await;
+    let tokens = exchange(&app, &client, &back).await;
+    let code = query_param(&back, "code").unwrap();
+    let replay = app
+        .token_request(
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &client.redirect_uri),
+                ("code_verifier", VERIFIER),
+            ],
+            Some((&client.id, client.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(replay.status(), 400);
+    let (status, _) = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!(status, 400);
+});

@@ -1,0 +1,147 @@
+//! Refresh tokens (RFC 6749 §6, RFC 9700 §4.14): rotated on every use, bound to their client,
+//! with an absolute lifetime. One family per grant, so reuse of a spent token revokes the grant
+//! and everything issued from it.
+
+use diesel::prelude::*;
+use domain::{ClientId, UserId};
+
+use crate::schema::refresh_tokens;
+use crate::{Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct RefreshToken {
+    pub token_hash: Vec<u8>,
+    pub grant_id: String,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub sid: String,
+    pub scope: String,
+    pub amr: String,
+    pub acr: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    /// The family's absolute deadline: rotation never extends it.
+    pub expires_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+struct RefreshRow {
+    token_hash: Vec<u8>,
+    grant_id: String,
+    client_id: String,
+    user_id: String,
+    sid: String,
+    scope: String,
+    amr: String,
+    acr: String,
+    auth_time: i64,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug)]
+pub enum RefreshUse {
+    /// First use: the token is now spent; the caller issues its successor.
+    Fresh(Box<RefreshToken>),
+    /// Spent or revoked before: the grant and every token issued from it are now revoked.
+    Reused {
+        client_id: ClientId,
+    },
+    Unknown,
+}
+
+impl Store {
+    pub async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<(), StoreError> {
+        let row = RefreshRow {
+            token_hash: t.token_hash.clone(),
+            grant_id: t.grant_id.clone(),
+            client_id: t.client_id.to_string(),
+            user_id: t.user_id.to_string(),
+            sid: t.sid.clone(),
+            scope: t.scope.clone(),
+            amr: t.amr.clone(),
+            acr: t.acr.clone(),
+            auth_time: t.auth_time,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            used_at: None,
+            revoked_at: None,
+        };
+        self.run(move |conn| {
+            diesel::insert_into(refresh_tokens::table).values(&row).execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Reads a refresh token without spending it (to check client, lifetime and scope first).
+    pub async fn refresh_token(&self, token_hash: Vec<u8>) -> Result<Option<RefreshToken>, StoreError> {
+        self.run(move |conn| {
+            let Some(row) =
+                refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(RefreshToken {
+                token_hash: row.token_hash,
+                grant_id: row.grant_id,
+                client_id: ClientId::parse(&row.client_id)
+                    .ok_or_else(|| StoreError::Corrupt("refresh client".into()))?,
+                user_id: UserId::parse(&row.user_id).ok_or_else(|| StoreError::Corrupt("refresh user".into()))?,
+                sid: row.sid,
+                scope: row.scope,
+                amr: row.amr,
+                acr: row.acr,
+                auth_time: row.auth_time,
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+            }))
+        })
+        .await
+    }
+
+    /// Spends a refresh token; of concurrent presentations exactly one is `Fresh`, and any later
+    /// one is a reuse that revokes the grant (RFC 9700 §4.14.2).
+    pub async fn use_refresh_token(&self, token_hash: Vec<u8>, now: i64) -> Result<RefreshUse, StoreError> {
+        self.run(move |conn| {
+            let won = diesel::update(
+                refresh_tokens::table
+                    .find(&token_hash)
+                    .filter(refresh_tokens::used_at.is_null())
+                    .filter(refresh_tokens::revoked_at.is_null()),
+            )
+            .set(refresh_tokens::used_at.eq(Some(now)))
+            .execute(conn)?
+                == 1;
+            let Some(row) =
+                refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
+            else {
+                return Ok(RefreshUse::Unknown);
+            };
+            let client_id =
+                ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("refresh client".into()))?;
+            if !won {
+                crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
+                return Ok(RefreshUse::Reused { client_id });
+            }
+            Ok(RefreshUse::Fresh(Box::new(RefreshToken {
+                token_hash: row.token_hash,
+                grant_id: row.grant_id,
+                client_id,
+                user_id: UserId::parse(&row.user_id).ok_or_else(|| StoreError::Corrupt("refresh user".into()))?,
+                sid: row.sid,
+                scope: row.scope,
+                amr: row.amr,
+                acr: row.acr,
+                auth_time: row.auth_time,
+                created_at: row.created_at,
+                expires_at: row.expires_at,
+            })))
+        })
+        .await
+    }
+}
