@@ -168,28 +168,25 @@ fn confirmation_page(
     ctx.insert("post_logout_redirect_uri", &target);
     ctx.insert("state", &params.get("state"));
     // The confirmation ends in a redirect to the client: browsers apply form-action to it.
-    let csp = content_security_policy(target.and_then(origin_of).as_deref());
-    render(srv, &ctx)
-        .map(|body| {
-            HttpResponse::Ok()
-                .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-                .content_type("text/html; charset=utf-8")
-                .body(body)
-        })
-        .unwrap_or_else(|r| r)
+    page(srv, &ctx, content_security_policy(target.and_then(origin_of).as_deref()))
 }
 
 fn signed_out_page(srv: &AuthorizationServer) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("signed_out", &true);
-    render(srv, &ctx)
-        .map(|body| HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
-        .unwrap_or_else(|r| r)
+    page(srv, &ctx, content_security_policy(None))
 }
 
-fn render(srv: &AuthorizationServer, ctx: &tera::Context) -> Result<String, HttpResponse> {
-    srv.tera.render("pages/logout.html", ctx).map_err(|e| {
-        tracing::error!(error = ?e, "logout page could not be rendered");
-        HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("server_error")
-    })
+fn page(srv: &AuthorizationServer, ctx: &tera::Context, csp: String) -> HttpResponse {
+    match srv.tera.render("pages/logout.html", ctx) {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = ?e, "logout page could not be rendered");
+            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("server_error")
+        }
+    }
 }
