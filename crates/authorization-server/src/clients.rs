@@ -128,6 +128,21 @@ pub fn check_client_authentication(
     }
 }
 
+/// Authenticates the client of a token, revocation or introspection request.
+pub(crate) async fn authenticate(
+    req: &HttpRequest,
+    params: &Params,
+    srv: &crate::AuthorizationServer,
+) -> Result<Client, OAuthError> {
+    let creds = read_credentials(req, params)?;
+    let client = match ClientId::parse(&creds.client_id) {
+        Some(id) => srv.store.client(&id).await.map_err(|e| crate::errors::internal("client lookup", &e))?,
+        None => None,
+    };
+    check_client_authentication(client.as_ref(), &creds, &srv.hasher)?;
+    client.ok_or(crate::errors::SERVER_ERROR)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,6 +26,9 @@ pub struct ExtraMetadata {
     authorization_response_iss_parameter_supported: bool,
     /// OpenID Connect RP-Initiated Logout 1.0 §2.1.
     end_session_endpoint: String,
+    /// RFC 8414 §2: RFC 7009 revocation and RFC 7662 introspection.
+    revocation_endpoint: String,
+    introspection_endpoint: String,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -59,13 +62,19 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
             end_session_endpoint: url("/logout"),
+            revocation_endpoint: url("/revoke"),
+            introspection_endpoint: url("/introspect"),
         },
     )
     .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(|e| e.to_string())?))
     .set_userinfo_endpoint(Some(UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?))
     .set_scopes_supported(Some(SUPPORTED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())).collect()))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query, CoreResponseMode::FormPost]))
-    .set_grant_types_supported(Some(vec![CoreGrantType::AuthorizationCode, CoreGrantType::RefreshToken]))
+    .set_grant_types_supported(Some(vec![
+        CoreGrantType::AuthorizationCode,
+        CoreGrantType::RefreshToken,
+        CoreGrantType::ClientCredentials,
+    ]))
     // Only what can be issued today; the multi-factor value joins when step-up (issue 5) can honour it.
     .set_acr_values_supported(Some(vec![AuthenticationContextClass::new(Acr::SingleFactor.as_str().to_owned())]))
     .set_token_endpoint_auth_methods_supported(Some(vec![

@@ -20,7 +20,6 @@ use store::sessions::Session;
 
 use crate::AuthorizationServer;
 use crate::authorize::AuthorizationRequest;
-use crate::clients::{check_client_authentication, read_credentials};
 use crate::errors::{OAuthError, internal};
 use crate::keys::Alg;
 use crate::params::{Params, is_form};
@@ -118,7 +117,8 @@ struct TokenResponse {
     access_token: String,
     token_type: &'static str,
     expires_in: i64,
-    id_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
     scope: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
@@ -143,21 +143,16 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
     if params.duplicated {
         return Err(OAuthError::new("invalid_request", "a parameter is repeated"));
     }
-    let creds = read_credentials(req, &params)?;
-    let client = match domain::ClientId::parse(&creds.client_id) {
-        Some(id) => srv.store.client(&id).await.map_err(|e| internal("client lookup", &e))?,
-        None => None,
-    };
-    check_client_authentication(client.as_ref(), &creds, &srv.hasher)?;
-    let client = client.ok_or(crate::errors::SERVER_ERROR)?;
+    let client = crate::clients::authenticate(req, &params, srv).await?;
     match params.get("grant_type") {
         Some("authorization_code") => {}
         Some("refresh_token") => return refresh(srv, &client, &params, srv.clock.now()).await,
+        Some("client_credentials") => return client_credentials(srv, &client, &params, srv.clock.now()).await,
         None => return Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some(_) => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
-                "only authorization_code and refresh_token are supported",
+                "only authorization_code, refresh_token and client_credentials are supported",
             ));
         }
     }
@@ -227,8 +222,18 @@ pub(crate) struct AccessClaims {
     pub iat: i64,
     pub jti: String,
     pub scope: String,
-    pub auth_time: i64,
-    pub acr: String,
+    /// Absent from client-credentials tokens: no user authenticated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+}
+
+/// The claims of an access token this provider signed (RFC 9068 `at+jwt`, our issuer), expired or
+/// not: callers decide what expiry means for them.
+pub(crate) fn read_access_token(srv: &AuthorizationServer, token: &str, now: i64) -> Option<AccessClaims> {
+    let claims: AccessClaims = crate::jwt::verify(&srv.keys.ring(), token, "at+jwt", now, srv.config.key_retention())?;
+    (claims.iss == srv.config.issuer).then_some(claims)
 }
 
 /// The `sid` claim (OIDC Front-Channel Logout §3 / Back-Channel Logout §2.4) beside the standard ones.
@@ -295,8 +300,8 @@ async fn mint_tokens(
         iat: now,
         jti: jti.clone(),
         scope: code.scope.to_owned(),
-        auth_time: code.auth_time,
-        acr: code.acr.to_owned(),
+        auth_time: Some(code.auth_time),
+        acr: Some(code.acr.to_owned()),
     };
     let access_token = crate::jwt::sign(at_key, "at+jwt", &access).map_err(|e| internal("access token", &e))?;
     srv.store
@@ -358,9 +363,56 @@ async fn mint_tokens(
         access_token,
         token_type: "Bearer",
         expires_in: srv.config.access_token_ttl,
-        id_token,
+        id_token: Some(id_token),
         scope: code.scope.to_owned(),
         refresh_token,
+    })
+}
+
+/// `grant_type=client_credentials` (RFC 6749 §4.4): a confidential client acting for itself gets an
+/// access token whose `sub` is its own id; no ID token, no refresh token (§4.4.3).
+async fn client_credentials(
+    srv: &AuthorizationServer,
+    client: &store::clients::Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    if client.is_public {
+        return Err(OAuthError::new("unauthorized_client", "public clients cannot use client_credentials"));
+    }
+    // No user scopes for a client acting alone; API scopes arrive with the admin API.
+    if params.get("scope").is_some_and(|s| s.split(' ').any(|s| !s.is_empty())) {
+        return Err(OAuthError::new("invalid_scope", "no scope is available to client_credentials"));
+    }
+    let key = srv.keys.ring();
+    let key = key.active(Alg::RS256, now).ok_or(crate::errors::SERVER_ERROR)?;
+    let jti = random_token(16);
+    let exp = now + srv.config.access_token_ttl;
+    let claims = AccessClaims {
+        iss: srv.config.issuer.clone(),
+        sub: client.id.to_string(),
+        aud: srv.config.issuer.clone(),
+        client_id: client.id.to_string(),
+        exp,
+        iat: now,
+        jti: jti.clone(),
+        scope: String::new(),
+        auth_time: None,
+        acr: None,
+    };
+    let access_token = crate::jwt::sign(key, "at+jwt", &claims).map_err(|e| internal("access token", &e))?;
+    let owner = domain::UserId::parse(client.id.as_str()).ok_or(crate::errors::SERVER_ERROR)?;
+    srv.store
+        .record_token(&jti, &format!("client:{}", client.id), &client.id, &owner, "client", exp)
+        .await
+        .map_err(|e| internal("token record", &e))?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: srv.config.access_token_ttl,
+        id_token: None,
+        scope: String::new(),
+        refresh_token: None,
     })
 }
 
@@ -443,12 +495,10 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         }
     };
     let now = srv.clock.now();
-    let ring = srv.keys.ring();
-    let Some(claims) = crate::jwt::verify::<AccessClaims>(&ring, &token, "at+jwt", now, srv.config.key_retention())
-    else {
+    let Some(claims) = read_access_token(&srv, &token, now) else {
         return bearer_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token");
     };
-    if claims.iss != srv.config.issuer || claims.exp <= now {
+    if claims.exp <= now {
         return bearer_error(actix_web::http::StatusCode::UNAUTHORIZED, "invalid_token");
     }
     match srv.store.token_is_active(&claims.jti, now).await {

@@ -14,6 +14,7 @@ pub mod keys;
 mod logout;
 mod pages;
 mod params;
+mod revocation;
 
 use std::sync::Arc;
 
@@ -59,6 +60,8 @@ impl AuthorizationServer {
             .route("/token", web::post().to(grant::token))
             .route("/userinfo", web::get().to(grant::userinfo))
             .route("/userinfo", web::post().to(grant::userinfo))
+            .route("/revoke", web::post().to(revocation::revoke))
+            .route("/introspect", web::post().to(revocation::introspect))
             .route("/logout", web::get().to(logout::logout_get))
             .route("/logout", web::post().to(logout::logout_post))
             .route("/logout/confirm", web::post().to(logout::logout_confirm));

@@ -175,20 +175,38 @@ impl Store {
     pub async fn token_is_active(&self, jti: &str, now: i64) -> Result<bool, StoreError> {
         let jti = jti.to_owned();
         self.run(move |conn| {
-            let grant: Option<String> = tokens::table
+            let grant: Option<(String, String)> = tokens::table
                 .find(jti)
                 .filter(tokens::revoked_at.is_null())
                 .filter(tokens::expires_at.gt(now))
-                .select(tokens::grant_id)
+                .select((tokens::grant_id, tokens::kind))
                 .first(conn)
                 .optional()?;
-            let Some(grant) = grant else { return Ok(false) };
+            let Some((grant, kind)) = grant else { return Ok(false) };
+            // A client-credentials token has no user grant behind it.
+            if kind == "client" {
+                return Ok(true);
+            }
             let revoked: Option<Option<i64>> = authorization_codes::table
                 .filter(authorization_codes::grant_id.eq(grant))
                 .select(authorization_codes::revoked_at)
                 .first(conn)
                 .optional()?;
             Ok(matches!(revoked, Some(None)))
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Revokes one access token (RFC 7009); returns whether it was live.
+    pub async fn revoke_token(&self, jti: &str, now: i64) -> Result<bool, StoreError> {
+        let jti = jti.to_owned();
+        self.run(move |conn| {
+            let n = diesel::update(tokens::table.find(jti).filter(tokens::revoked_at.is_null()))
+                .set(tokens::revoked_at.eq(Some(now)))
+                .execute(conn)?;
+            Ok(n == 1)
         })
         .await
     }

@@ -104,6 +104,21 @@ impl Store {
         .await
     }
 
+    /// Whether a refresh token could still be used: not spent, not revoked, not past its deadline.
+    pub async fn refresh_token_is_live(&self, token_hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            let n: i64 = refresh_tokens::table
+                .find(token_hash)
+                .filter(refresh_tokens::used_at.is_null())
+                .filter(refresh_tokens::revoked_at.is_null())
+                .filter(refresh_tokens::expires_at.gt(now))
+                .count()
+                .get_result(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
     /// Spends a refresh token; of concurrent presentations exactly one is `Fresh`, and any later
     /// one is a reuse that revokes the grant (RFC 9700 §4.14.2).
     pub async fn use_refresh_token(&self, token_hash: Vec<u8>, now: i64) -> Result<RefreshUse, StoreError> {

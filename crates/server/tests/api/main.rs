@@ -9,6 +9,7 @@ mod oidc;
 mod passwordless;
 mod protocol;
 mod refresh;
+mod revocation;
 mod sessions;
 
 /// A fresh address per test.

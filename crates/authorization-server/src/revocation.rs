@@ -1,0 +1,114 @@
+//! Token revocation (RFC 7009) and introspection (RFC 7662).
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::AuthorizationServer;
+use crate::errors::{OAuthError, internal};
+use crate::grant::read_access_token;
+use crate::params::{Params, is_form};
+
+const REFRESH_PURPOSE: &str = "refresh-token";
+
+async fn parse(
+    req: &HttpRequest,
+    body: &[u8],
+    srv: &AuthorizationServer,
+) -> Result<(store::clients::Client, Params), OAuthError> {
+    if !is_form(req) {
+        return Err(OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded"));
+    }
+    let params = Params::parse(body);
+    if params.duplicated {
+        return Err(OAuthError::new("invalid_request", "a parameter is repeated"));
+    }
+    let client = crate::clients::authenticate(req, &params, srv).await?;
+    Ok((client, params))
+}
+
+/// `POST /revoke`. RFC 7009 §2.2: 200 whether or not the token was valid, so the answer reveals
+/// nothing; a token of another client is left alone. Revoking a refresh token revokes its whole
+/// grant, access tokens included (§2.1).
+pub async fn revoke(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    match revoke_token(&req, &body, &srv).await {
+        Ok(()) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).finish(),
+        Err(e) => e.to_token_response(),
+    }
+}
+
+async fn revoke_token(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Result<(), OAuthError> {
+    let (client, params) = parse(req, body, srv).await?;
+    let token = params.get("token").ok_or(OAuthError::new("invalid_request", "token is required"))?;
+    if !matches!(params.get("token_type_hint"), None | Some("access_token" | "refresh_token")) {
+        return Err(OAuthError::new("unsupported_token_type", "token_type_hint must be access_token or refresh_token"));
+    }
+    let now = srv.clock.now();
+    if let Some(claims) = read_access_token(srv, token, now) {
+        if claims.client_id == client.id.as_str() {
+            srv.store.revoke_token(&claims.jti, now).await.map_err(|e| internal("revoke token", &e))?;
+        }
+        return Ok(());
+    }
+    if token.len() <= 256
+        && let Some(refresh) = srv
+            .store
+            .refresh_token(srv.hasher.hash(REFRESH_PURPOSE, token).0)
+            .await
+            .map_err(|e| internal("refresh lookup", &e))?
+        && refresh.client_id == client.id
+    {
+        srv.store.revoke_grant(&refresh.grant_id, now).await.map_err(|e| internal("revoke grant", &e))?;
+    }
+    Ok(())
+}
+
+/// `POST /introspect` (RFC 7662), for confidential clients about their own tokens. Anything else —
+/// unknown, expired, revoked, another client's — is `{"active": false}` (§2.2).
+pub async fn introspect(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    match introspection(&req, &body, &srv).await {
+        Ok(answer) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(answer),
+        Err(e) => e.to_token_response(),
+    }
+}
+
+async fn introspection(
+    req: &HttpRequest,
+    body: &[u8],
+    srv: &AuthorizationServer,
+) -> Result<serde_json::Value, OAuthError> {
+    let (client, params) = parse(req, body, srv).await?;
+    if client.is_public {
+        return Err(OAuthError::new("invalid_client", "introspection is for confidential clients"));
+    }
+    let token = params.get("token").ok_or(OAuthError::new("invalid_request", "token is required"))?;
+    let inactive = serde_json::json!({ "active": false });
+    let now = srv.clock.now();
+    if let Some(claims) = read_access_token(srv, token, now) {
+        let live = claims.exp > now
+            && claims.client_id == client.id.as_str()
+            && srv.store.token_is_active(&claims.jti, now).await.map_err(|e| internal("token lookup", &e))?;
+        if !live {
+            return Ok(inactive);
+        }
+        return Ok(serde_json::json!({
+            "active": true, "token_type": "Bearer", "scope": claims.scope, "client_id": claims.client_id,
+            "sub": claims.sub, "exp": claims.exp, "iat": claims.iat, "iss": claims.iss, "aud": claims.aud, "jti": claims.jti,
+        }));
+    }
+    if token.len() > 256 {
+        return Ok(inactive);
+    }
+    let hash = srv.hasher.hash(REFRESH_PURPOSE, token).0;
+    let Some(refresh) = srv.store.refresh_token(hash.clone()).await.map_err(|e| internal("refresh lookup", &e))? else {
+        return Ok(inactive);
+    };
+    let live = refresh.client_id == client.id
+        && srv.store.refresh_token_is_live(hash, now).await.map_err(|e| internal("refresh lookup", &e))?;
+    if !live {
+        return Ok(inactive);
+    }
+    Ok(serde_json::json!({
+        "active": true, "token_type": "refresh_token", "scope": refresh.scope, "client_id": refresh.client_id.to_string(),
+        "sub": refresh.user_id.to_string(), "exp": refresh.expires_at, "iat": refresh.created_at, "iss": srv.config.issuer,
+    }))
+}
