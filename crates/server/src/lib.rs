@@ -27,7 +27,7 @@ use store::Store;
 use store::counters::Limiter;
 
 use crate::config::Settings;
-use crate::middleware::{BrowserContext, browser_context, security_headers};
+use crate::middleware::{BrowserContext, CorsOrigins, browser_context, cors, security_headers};
 
 /// The master key: from configuration, or in development from `data_dir/master.key`, generated
 /// on first start.
@@ -210,6 +210,7 @@ impl Application {
 
         let store_data = web::Data::new(store.clone());
         let sealer_data = web::Data::new(master.message_sealer());
+        let cors_origins = web::Data::new(CorsOrigins::new(store.clone()));
         let tera_data = web::Data::new(Arc::clone(&tera));
         let server = HttpServer::new(move || {
             let mut app = App::new()
@@ -217,6 +218,7 @@ impl Application {
                 .app_data(connection.clone())
                 .app_data(store_data.clone())
                 .app_data(sealer_data.clone())
+                .app_data(cors_origins.clone())
                 .app_data(tera_data.clone())
                 .app_data(browser.clone())
                 .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|err, _| {
@@ -248,6 +250,7 @@ impl Application {
             }
             app.default_service(web::to(not_found))
                 .wrap(from_fn(browser_context))
+                .wrap(from_fn(cors))
                 .wrap(security_headers(https))
                 .wrap(from_fn(access_log))
         })

@@ -218,3 +218,84 @@ mod tests {
         assert_eq!(client_ip(&req, &nets(&["10.0.0.2"])), "2001:db8:cafe::17".parse::<IpAddr>().unwrap());
     }
 }
+
+/// Endpoints a browser app may call from its own origin (CORS). `/authorize` is a navigation,
+/// never a fetch, and gets no CORS headers.
+const CORS_PATHS: [&str; 4] = ["/token", "/userinfo", "/jwks.json", "/.well-known/openid-configuration"];
+
+/// The web origins of every registered redirect URI, refreshed every 30 seconds.
+pub struct CorsOrigins {
+    store: store::Store,
+    cache: std::sync::Mutex<Option<(std::time::Instant, Arc<std::collections::HashSet<String>>)>>,
+}
+
+impl CorsOrigins {
+    pub fn new(store: store::Store) -> Self {
+        Self { store, cache: std::sync::Mutex::new(None) }
+    }
+
+    async fn allows(&self, origin: &str) -> bool {
+        let cached = self.cache.lock().ok().and_then(|c| c.clone());
+        let origins = match cached {
+            Some((at, set)) if at.elapsed() < std::time::Duration::from_secs(30) => set,
+            _ => {
+                let Ok(clients) = self.store.clients().await else { return false };
+                let set: std::collections::HashSet<String> = clients
+                    .iter()
+                    .flat_map(|c| c.redirect_uris.iter())
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+                    .filter_map(|u| domain::web::origin_of(u))
+                    .collect();
+                let set = Arc::new(set);
+                if let Ok(mut c) = self.cache.lock() {
+                    *c = Some((std::time::Instant::now(), Arc::clone(&set)));
+                }
+                set
+            }
+        };
+        origins.contains(origin)
+    }
+}
+
+/// CORS for registered web origins only: the matching origin is echoed (never `*`), preflights
+/// are answered here, and any other origin gets no CORS headers, so browsers refuse the read.
+pub async fn cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static, BoxBody>>, actix_web::Error> {
+    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (Some(origin), true) = (origin, CORS_PATHS.contains(&req.path())) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let allowed = match req.app_data::<web::Data<CorsOrigins>>() {
+        Some(origins) => origins.allows(&origin).await,
+        None => false,
+    };
+    let headers = |h: &mut header::HeaderMap| {
+        if let Ok(value) = header::HeaderValue::from_str(&origin) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        }
+        h.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+    };
+    if req.method() == Method::OPTIONS {
+        let mut resp = if allowed { HttpResponse::NoContent().finish() } else { HttpResponse::Forbidden().finish() };
+        if allowed {
+            let h = resp.headers_mut();
+            headers(h);
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("GET, POST"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                header::HeaderValue::from_static("Authorization, Content-Type"),
+            );
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, header::HeaderValue::from_static("600"));
+        }
+        return Ok(req.into_response(resp).map_into_right_body());
+    }
+    let mut res = next.call(req).await?;
+    if allowed {
+        headers(res.headers_mut());
+        res.headers_mut()
+            .insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, header::HeaderValue::from_static("WWW-Authenticate"));
+    }
+    Ok(res.map_into_left_body())
+}

@@ -461,3 +461,41 @@ async fn hostile_input_never_causes_a_server_error() {
     }
     assert!(checked > 50);
 }
+
+both_backends!(cors_only_for_registered_web_origins_and_never_on_authorize, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(true, Alg::RS256).await; // redirect URI http://127.0.0.1:9/callback
+    let registered = "http://127.0.0.1:9";
+    let http = &app.api;
+    for path in ["/jwks.json", "/.well-known/openid-configuration", "/userinfo"] {
+        let resp = http.get(app.url(path)).header("origin", registered).send().await.unwrap();
+        assert_eq!(
+            resp.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap()),
+            Some(registered),
+            "{path}"
+        );
+        let resp = http.get(app.url(path)).header("origin", "https://evil.example").send().await.unwrap();
+        assert!(resp.headers().get("access-control-allow-origin").is_none(), "{path}");
+    }
+    // A preflight for the token endpoint.
+    let pre = http
+        .request(reqwest::Method::OPTIONS, app.url("/token"))
+        .header("origin", registered)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status(), 204);
+    assert!(pre.headers()["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    let pre = http
+        .request(reqwest::Method::OPTIONS, app.url("/token"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(pre.headers().get("access-control-allow-origin").is_none());
+    // Never on /authorize.
+    let resp =
+        app.browser().client.get(authorize_url(&app, &client, &[])).header("origin", registered).send().await.unwrap();
+    assert!(resp.headers().get("access-control-allow-origin").is_none());
+});
