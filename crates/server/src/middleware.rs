@@ -182,43 +182,6 @@ fn parse_forwarded_ip(v: &str) -> Option<IpAddr> {
     v.split(':').next()?.parse().ok().or_else(|| v.parse().ok())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::test::TestRequest;
-
-    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
-        list.iter().map(|s| crate::config::parse_net(s).unwrap()).collect()
-    }
-
-    #[test]
-    fn forwarded_headers_from_untrusted_peers_are_ignored() {
-        let req = TestRequest::default()
-            .peer_addr("203.0.113.9:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "1.2.3.4"))
-            .to_srv_request();
-        assert_eq!(client_ip(&req, &nets(&["10.0.0.0/8"])), "203.0.113.9".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn the_right_most_untrusted_address_is_the_client() {
-        let req = TestRequest::default()
-            .peer_addr("10.0.0.2:5000".parse().unwrap())
-            .insert_header(("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3"))
-            .to_srv_request();
-        assert_eq!(client_ip(&req, &nets(&["10.0.0.0/8"])), "198.51.100.7".parse::<IpAddr>().unwrap());
-    }
-
-    #[test]
-    fn rfc7239_forwarded_is_understood() {
-        let req = TestRequest::default()
-            .peer_addr("10.0.0.2:5000".parse().unwrap())
-            .insert_header(("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\""))
-            .to_srv_request();
-        assert_eq!(client_ip(&req, &nets(&["10.0.0.2"])), "2001:db8:cafe::17".parse::<IpAddr>().unwrap());
-    }
-}
-
 /// Endpoints a browser app may call from its own origin (CORS). `/authorize` is a navigation,
 /// never a fetch, and gets no CORS headers.
 const CORS_PATHS: [&str; 4] = ["/token", "/userinfo", "/jwks.json", "/.well-known/openid-configuration"];
@@ -298,4 +261,41 @@ pub async fn cors(
             .insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, header::HeaderValue::from_static("WWW-Authenticate"));
     }
     Ok(res.map_into_left_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn nets(list: &[&str]) -> Vec<ipnet::IpNet> {
+        list.iter().map(|s| crate::config::parse_net(s).unwrap()).collect()
+    }
+
+    #[test]
+    fn forwarded_headers_from_untrusted_peers_are_ignored() {
+        let req = TestRequest::default()
+            .peer_addr("203.0.113.9:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.2.3.4"))
+            .to_srv_request();
+        assert_eq!(client_ip(&req, &nets(&["10.0.0.0/8"])), "203.0.113.9".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn the_right_most_untrusted_address_is_the_client() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3"))
+            .to_srv_request();
+        assert_eq!(client_ip(&req, &nets(&["10.0.0.0/8"])), "198.51.100.7".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn rfc7239_forwarded_is_understood() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\""))
+            .to_srv_request();
+        assert_eq!(client_ip(&req, &nets(&["10.0.0.2"])), "2001:db8:cafe::17".parse::<IpAddr>().unwrap());
+    }
 }
