@@ -120,6 +120,20 @@ else
     say "All Debian packages are already present; apt was not needed."
 fi
 
+# A second, independent OIDC client library for the interoperability test: Python's authlib.
+if python3 -c 'import authlib, requests' >/dev/null 2>&1; then
+    say "ok: authlib and requests (the Python relying party of the interoperability test)."
+else
+    say "missing: authlib/requests; installing them with pip (PyPI)..."
+    if ! python3 -m pip install --quiet authlib requests >/dev/null 2>&1 && ! python3 -m pip install --quiet --break-system-packages authlib requests >/dev/null 2>&1; then
+        say "pip could not install them (or there is no pip); installing Debian's python3-authlib and python3-requests..."
+        { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-authlib python3-requests; } >/dev/null 2>&1 || true
+    fi
+    python3 -c 'import authlib, requests' >/dev/null 2>&1 ||
+        fail "authlib could not be installed." "python3 -m pip install authlib requests   (or apt-get install python3-authlib python3-requests)"
+    say "ok: authlib and requests installed."
+fi
+
 # A real SMTP server process for the delivery tests: Python's aiosmtpd (PyPI, or Debian's package).
 if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     say "ok: aiosmtpd (the SMTP server the delivery tests send to)."

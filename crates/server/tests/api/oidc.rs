@@ -238,3 +238,27 @@ async fn the_demo_app_signs_in_and_shows_verified_claims() {
     let page = browser.get("/demo").await.text().await.unwrap();
     assert!(page.contains("id=\"claims\"") && page.contains(&email), "{page}");
 }
+
+/// Interoperability with a second, independent OIDC client library: Python's authlib.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_authlib_relying_party_signs_in() {
+    let app = testkit::spawn_app(Db::Sqlite).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop/authlib_login.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(script)
+        .env("OSTIARY_URL", &app.base)
+        .env("CLIENT_ID", &client.id)
+        .env("CLIENT_SECRET", client.secret.as_deref().unwrap())
+        .env("REDIRECT_URI", &client.redirect_uri)
+        .env("EMAIL", &email)
+        .output()
+        .await
+        .expect("python3 runs (authlib and requests are installed by scripts/test-deps.sh)");
+    assert!(out.status.success(), "authlib sign-in failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    assert_eq!(result["id_token"]["email"], email.as_str());
+    assert_eq!(result["userinfo"]["email"], email.as_str());
+    assert_eq!(result["id_token"]["amr"], serde_json::json!(["otp"]));
+}
