@@ -32,6 +32,9 @@ pub struct ServerSettings {
     pub issuer: String,
     pub data_dir: String,
     pub trusted_proxies: Vec<String>,
+    /// PEM certificate chain and private key: when both are set Ostiary serves HTTPS itself.
+    pub tls_cert: String,
+    pub tls_key: String,
     pub log: String,
 }
 
@@ -202,6 +205,17 @@ impl Settings {
             Ok(_) => p.push(format!("server.issuer: {:?} must be an https URL in production", s.server.issuer)),
             Err(e) => p.push(format!("server.issuer: {:?} is not a URL ({e})", s.server.issuer)),
         }
+        match (s.server.tls_cert.is_empty(), s.server.tls_key.is_empty()) {
+            (true, true) => {}
+            (false, false) => {
+                for (key, path) in [("server.tls_cert", &s.server.tls_cert), ("server.tls_key", &s.server.tls_key)] {
+                    if !Path::new(path).is_file() {
+                        p.push(format!("{key}: {path:?} is not a readable file"));
+                    }
+                }
+            }
+            _ => p.push("server.tls_cert / server.tls_key: set both (to serve HTTPS) or neither".into()),
+        }
         for proxy in &s.server.trusted_proxies {
             if parse_net(proxy).is_none() {
                 p.push(format!("server.trusted_proxies: {proxy:?} is not an IP address or CIDR range"));
@@ -329,6 +343,17 @@ mod tests {
             let errs = with(&format!("[server]\nissuer = \"{bad}\"\n")).unwrap_err().0.join("\n");
             assert!(errs.contains("server.issuer"), "{bad}: {errs}");
         }
+    }
+
+    #[test]
+    fn tls_needs_both_a_certificate_and_a_key_that_exist() {
+        let text = with("[server]\ntls_cert = \"/nonexistent/cert.pem\"\n").unwrap_err().0.join("\n");
+        assert!(text.contains("server.tls_cert / server.tls_key"), "{text}");
+        let text = with("[server]\ntls_cert = \"/nonexistent/c.pem\"\ntls_key = \"/nonexistent/k.pem\"\n")
+            .unwrap_err()
+            .0
+            .join("\n");
+        assert!(text.contains("server.tls_cert") && text.contains("server.tls_key"), "{text}");
     }
 
     #[test]

@@ -113,6 +113,32 @@ fn delivery(settings: &Settings) -> anyhow::Result<Delivery> {
     })
 }
 
+/// The rustls configuration when `server.tls_cert` and `server.tls_key` are set.
+fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (cert, key) = (&settings.server.tls_cert, &settings.server.tls_key);
+    if cert.is_empty() || key.is_empty() {
+        return Ok(None);
+    }
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| anyhow!("server.tls_cert: {cert:?} is not a PEM certificate chain: {e}"))?;
+    if chain.is_empty() {
+        return Err(anyhow!("server.tls_cert: {cert:?} holds no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow!("server.tls_key: {key:?} is not a PEM private key: {e}"))?;
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| anyhow!("TLS: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| anyhow!("server.tls_cert / server.tls_key: the key does not fit the certificate: {e}"))?;
+    Ok(Some(config))
+}
+
 /// A running server and what tests need to know about it.
 pub struct Application {
     pub port: u16,
@@ -136,6 +162,7 @@ impl Application {
                 .with_context(|| format!("cannot listen on {} (server.bind)", settings.server.bind))?,
         };
         let port = listener.local_addr()?.port();
+        let tls = tls_config(&settings)?;
         let store = open_store(&settings)?;
         let master = master_key(&settings)?;
         let hasher = master.hasher();
@@ -255,8 +282,11 @@ impl Application {
                 .wrap(from_fn(access_log))
         })
         .workers(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
-        .shutdown_timeout(5)
-        .listen(listener)?
+        .shutdown_timeout(5);
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        }
         .run();
         Ok(Self { port, store, keys, server, tasks })
     }

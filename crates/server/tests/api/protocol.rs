@@ -499,3 +499,69 @@ both_backends!(cors_only_for_registered_web_origins_and_never_on_authorize, |db:
         app.browser().client.get(authorize_url(&app, &client, &[])).header("origin", registered).send().await.unwrap();
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 });
+
+/// With `server.tls_cert` and `server.tls_key`, Ostiary serves HTTPS itself (rustls).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_is_served_when_a_certificate_is_configured() {
+    let dir = std::env::temp_dir().join(format!("ostiary-tls-{}", domain::secret::random_token(8)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, ca) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
+    // A throwaway CA and a server certificate for 127.0.0.1 signed by it.
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let steps: [Vec<&str>; 3] = [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &["-days", "1", "-subj", "/CN=Ostiary test CA", "-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+        [&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr"]].concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let made = std::process::Command::new("openssl")
+            .args(&args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl makes test certificates");
+        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    }
+    let (c, k) = (cert.display().to_string(), key.display().to_string());
+    let app = spawn_app_with(Db::Sqlite, move |s| {
+        s.server.tls_cert = c;
+        s.server.tls_key = k;
+        s.server.issuer = s.server.issuer.replace("http://", "https://");
+    })
+    .await;
+    let trusted = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
+    let https = reqwest::Client::builder().tls_certs_only([trusted]).build().unwrap();
+    let resp =
+        https.get(format!("{}/.well-known/openid-configuration", app.base)).send().await.expect("an https answer");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().contains_key("strict-transport-security"));
+    let meta: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(meta["issuer"], app.base.as_str());
+    assert!(app.base.starts_with("https://"));
+    assert_eq!(https.get(format!("{}/jwks.json", app.base)).send().await.unwrap().status(), 200);
+    // Plain http to the TLS port gets no answer from the application.
+    let plain = app.api.get(app.base.replace("https://", "http://") + "/jwks.json").send().await;
+    assert!(plain.is_err() || plain.unwrap().status() != 200);
+    let _ = std::fs::remove_dir_all(dir);
+}
