@@ -104,7 +104,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
     ))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false))
-    .set_claims_parameter_supported(Some(false));
+    .set_claims_parameter_supported(Some(true));
     serde_json::to_value(&meta).map_err(|e| e.to_string())
 }
 

@@ -265,3 +265,30 @@ both_backends!(logout_without_a_hint_asks_first_and_never_redirects_to_unregiste
     url.query_pairs_mut().append_pair("id_token_hint", &token).append_pair("client_id", &other.id);
     assert_eq!(browser.get(url.as_str()).await.status(), 400);
 });
+
+both_backends!(an_essential_acr_is_honoured_or_the_request_fails, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let mfa = r#"{"id_token":{"acr":{"essential":true,"values":["http://schemas.openid.net/pape/policies/2007/06/multi-factor"]}}}"#;
+    // Never a weaker acr passed off as the requested one: the request fails before any login.
+    assert_eq!(redirect_error(&app, &client, &browser, &[("claims", mfa)]).await, "unmet_authentication_requirements");
+    assert_eq!(redirect_error(&app, &client, &browser, &[("claims", "{not json")]).await, "invalid_request");
+    // A demand the login meets succeeds and says so.
+    let single = r#"{"id_token":{"acr":{"essential":true,"values":["urn:ostiary:acr:single-factor","http://schemas.openid.net/pape/policies/2007/06/multi-factor"]}}}"#;
+    let back = app.sign_in(&browser, &authorize_url(&app, &client, &[("claims", single)]), &unique_email()).await;
+    let claims = jwt_parts(exchange(&app, &client, &back).await["id_token"].as_str().unwrap()).1;
+    assert_eq!(claims["acr"], "urn:ostiary:acr:single-factor");
+    // A signed-in session is held to the same rule.
+    assert_eq!(redirect_error(&app, &client, &browser, &[("claims", mfa)]).await, "unmet_authentication_requirements");
+    // Voluntary requests (acr_values, non-essential claims) never fail.
+    let voluntary =
+        r#"{"id_token":{"acr":{"values":["http://schemas.openid.net/pape/policies/2007/06/multi-factor"]}}}"#;
+    silent(
+        &app,
+        &client,
+        &browser,
+        &[("claims", voluntary), ("acr_values", "http://schemas.openid.net/pape/policies/2007/06/multi-factor")],
+    )
+    .await;
+});
