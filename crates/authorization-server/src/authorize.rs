@@ -238,7 +238,7 @@ fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str
     let given = params
         .get("redirect_uri")
         .ok_or(PageError::bad("Invalid request", "The sign-in request has no redirect URI."))?;
-    if client.redirect_uris.iter().any(|r| r == given) {
+    if client.redirect_uris.iter().any(|r| r == given || native_loopback_match(client, r, given)) {
         Ok(given)
     } else {
         Err(PageError::bad(
@@ -246,6 +246,27 @@ fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str
             "The application asked to send you to an address it has not registered. For your safety, you were not sent there.",
         ))
     }
+}
+
+/// RFC 8252 §7.3: a native app's loopback redirect URI (`http://127.0.0.1` or `http://[::1]`) matches
+/// with any port, since the app picks a free one at run time; everything else must still be equal.
+fn native_loopback_match(client: &Client, registered: &str, given: &str) -> bool {
+    if client.application_type != "native" {
+        return false;
+    }
+    let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else { return false };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http" && matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || u.scheme() == "http" && matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    };
+    loopback(&r)
+        && loopback(&g)
+        && r.host() == g.host()
+        && r.path() == g.path()
+        && r.query() == g.query()
+        && g.fragment().is_none()
+        && g.username().is_empty()
+        && g.password().is_none()
 }
 
 /// OIDC Core §6: `request` and `request_uri` are not supported and say so with their own codes.
@@ -560,6 +581,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             id_token_alg: "RS256".into(),
             created_at: 0,
+            application_type: "web".into(),
         }
     }
 

@@ -20,6 +20,8 @@ pub struct NewClient {
     pub post_logout_redirect_uris: Vec<String>,
     pub public: bool,
     pub id_token_alg: crate::keys::Alg,
+    /// A native app (OpenID Connect Registration §2): its loopback redirect URIs match any port.
+    pub native: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -67,6 +69,7 @@ pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Cli
         post_logout_redirect_uris: new.post_logout_redirect_uris,
         id_token_alg: new.id_token_alg.as_str().to_owned(),
         created_at: now,
+        application_type: if new.native { "native" } else { "web" }.to_owned(),
     };
     Ok((client, secret))
 }
@@ -166,6 +169,7 @@ mod tests {
             post_logout_redirect_uris: vec![],
             public: false,
             id_token_alg: crate::keys::Alg::RS256,
+            native: false,
         };
         let (client, secret) = new_client(new, &hasher, 0).unwrap();
         let secret = secret.unwrap();

@@ -12,6 +12,8 @@ pub struct AuthorizationServerConfig {
     /// How long a started login may take before it must be started again.
     pub interaction_ttl: i64,
     pub session_ttl: i64,
+    /// The initial access token that `/register` requires (RFC 7591 §3); `None` turns registration off.
+    pub registration_token: Option<domain::Secret>,
     /// Automatic key rotation period in seconds; 0 turns it off.
     pub key_rotation_period: i64,
 }

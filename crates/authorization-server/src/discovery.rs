@@ -66,6 +66,13 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             introspection_endpoint: url("/introspect"),
         },
     )
+    .set_registration_endpoint(
+        c.registration_token
+            .as_ref()
+            .map(|_| openidconnect::RegistrationUrl::new(url("/register")))
+            .transpose()
+            .map_err(|e| e.to_string())?,
+    )
     .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(|e| e.to_string())?))
     .set_userinfo_endpoint(Some(UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?))
     .set_scopes_supported(Some(SUPPORTED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())).collect()))

@@ -14,6 +14,7 @@ pub mod keys;
 mod logout;
 mod pages;
 mod params;
+mod registration;
 mod revocation;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ impl AuthorizationServer {
             .route("/token", web::post().to(grant::token))
             .route("/userinfo", web::get().to(grant::userinfo))
             .route("/userinfo", web::post().to(grant::userinfo))
+            .route("/register", web::post().to(registration::register))
             .route("/revoke", web::post().to(revocation::revoke))
             .route("/introspect", web::post().to(revocation::introspect))
             .route("/logout", web::get().to(logout::logout_get))

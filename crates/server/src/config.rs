@@ -75,6 +75,7 @@ pub struct OidcSettings {
     pub interaction_ttl: i64,
     pub session_ttl: i64,
     pub key_rotation_days: i64,
+    pub registration_token: String,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -250,6 +251,11 @@ impl Settings {
         range(&mut p, "oidc.refresh_token_ttl", s.oidc.refresh_token_ttl, 300, 31_536_000);
         range(&mut p, "oidc.interaction_ttl", s.oidc.interaction_ttl, 60, 86_400);
         range(&mut p, "oidc.session_ttl", s.oidc.session_ttl, 60, 31_536_000);
+        if !s.oidc.registration_token.is_empty() && s.oidc.registration_token.len() < 32 {
+            p.push(
+                "oidc.registration_token: must be at least 32 characters (or empty to turn registration off)".into(),
+            );
+        }
         range(&mut p, "oidc.key_rotation_days", s.oidc.key_rotation_days, 0, 3650);
         range(&mut p, "passwordless.challenge_ttl", s.passwordless.challenge_ttl, 30, 600);
         range(&mut p, "passwordless.max_attempts", i64::from(s.passwordless.max_attempts), 1, 10);

@@ -84,6 +84,8 @@ pub fn authorization_config(settings: &Settings) -> AuthorizationServerConfig {
         interaction_ttl: o.interaction_ttl,
         session_ttl: o.session_ttl,
         key_rotation_period: o.key_rotation_days * 86_400,
+        registration_token: (!o.registration_token.is_empty())
+            .then(|| domain::Secret::new(o.registration_token.clone())),
     }
 }
 
@@ -319,6 +321,7 @@ async fn register_demo(
         post_logout_redirect_uris: vec![format!("{}/demo", issuer.trim_end_matches('/'))],
         id_token_alg: "RS256".into(),
         created_at: now,
+        application_type: "web".into(),
     };
     store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
     Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))

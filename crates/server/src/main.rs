@@ -54,6 +54,9 @@ enum ClientCommand {
         /// ID token algorithm: RS256, ES256 or EdDSA.
         #[arg(long, default_value = "RS256")]
         id_token_alg: String,
+        /// A native app: its loopback redirect URIs (http://127.0.0.1/…) match any port (RFC 8252).
+        #[arg(long)]
+        native: bool,
         /// Print {"client_id": …, "client_secret": …} as JSON.
         #[arg(long)]
         json: bool,
@@ -113,14 +116,14 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Client {
             command:
-                ClientCommand::Create { name, redirect_uris, public, post_logout_redirect_uris, id_token_alg, json },
+                ClientCommand::Create { name, redirect_uris, public, post_logout_redirect_uris, id_token_alg, native, json },
         } => {
             let alg = Alg::parse(&id_token_alg)
                 .ok_or_else(|| anyhow!("--id-token-alg: {id_token_alg:?} is not RS256, ES256 or EdDSA"))?;
             let store = ostiary::open_store(&settings)?;
             let hasher = ostiary::master_key(&settings)?.hasher();
             let (client, secret) = new_client(
-                NewClient { name, redirect_uris, post_logout_redirect_uris, public, id_token_alg: alg },
+                NewClient { name, redirect_uris, post_logout_redirect_uris, public, id_token_alg: alg, native },
                 &hasher,
                 clock.now(),
             )

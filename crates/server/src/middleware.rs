@@ -38,7 +38,7 @@ impl BrowserContext {
 
 /// POST endpoints that are not HTML forms of ours: protocol endpoints called by relying parties,
 /// authenticated by client credentials or bearer tokens, or posted cross-site by design.
-const CSRF_EXEMPT: [&str; 6] = ["/token", "/userinfo", "/authorize", "/logout", "/revoke", "/introspect"];
+const CSRF_EXEMPT: [&str; 7] = ["/token", "/userinfo", "/authorize", "/logout", "/revoke", "/introspect", "/register"];
 /// Largest form body accepted.
 const FORM_LIMIT: usize = 16 * 1024;
 

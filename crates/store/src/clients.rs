@@ -17,6 +17,8 @@ pub struct Client {
     /// JWS algorithm of this client's ID tokens: `RS256`, `ES256` or `EdDSA`.
     pub id_token_alg: String,
     pub created_at: i64,
+    /// `web` or `native` (OpenID Connect Registration §2).
+    pub application_type: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -30,6 +32,7 @@ struct ClientRow {
     post_logout_redirect_uris: String,
     id_token_alg: String,
     created_at: i64,
+    application_type: String,
 }
 
 impl ClientRow {
@@ -43,6 +46,7 @@ impl ClientRow {
             post_logout_redirect_uris: from_json(&self.post_logout_redirect_uris, "client post_logout_redirect_uris")?,
             id_token_alg: self.id_token_alg,
             created_at: self.created_at,
+            application_type: self.application_type,
         })
     }
 }
@@ -58,6 +62,7 @@ impl Store {
             post_logout_redirect_uris: to_json(&client.post_logout_redirect_uris),
             id_token_alg: client.id_token_alg.clone(),
             created_at: client.created_at,
+            application_type: client.application_type.clone(),
         };
         self.run(move |conn| {
             diesel::insert_into(clients::table).values(&row).execute(conn)?;

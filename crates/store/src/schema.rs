@@ -19,6 +19,7 @@ diesel::table! {
         post_logout_redirect_uris -> Text,
         id_token_alg -> Text,
         created_at -> BigInt,
+        application_type -> Text,
     }
 }
 

@@ -235,6 +235,7 @@ impl TestApp {
                 post_logout_redirect_uris: vec![POST_LOGOUT_REDIRECT_URI.to_owned()],
                 public,
                 id_token_alg: alg,
+                native: false,
             },
             &self.master.hasher(),
             self.clock.now(),

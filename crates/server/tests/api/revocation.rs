@@ -110,3 +110,92 @@ both_backends!(client_credentials_is_for_confidential_clients, |db: Db| async mo
         .await;
     assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_scope");
 });
+
+const REGISTRATION_TOKEN: &str = "initial-access-token-0123456789abcdef";
+
+async fn register(app: &TestApp, token: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let resp = app.api.post(app.url("/register")).bearer_auth(token).json(&body).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+both_backends!(dynamic_registration_needs_the_initial_token_and_strict_redirect_uris, |db: Db| async move {
+    // Off unless configured.
+    let off = spawn_app(db).await;
+    assert_eq!(
+        register(&off, REGISTRATION_TOKEN, serde_json::json!({ "redirect_uris": ["https://a.example/cb"] })).await.0,
+        404
+    );
+    let meta: serde_json::Value =
+        off.api.get(off.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert!(meta.get("registration_endpoint").is_none());
+    drop(off);
+
+    let app = testkit::spawn_app_with(db, |s| s.oidc.registration_token = REGISTRATION_TOKEN.into()).await;
+    let meta: serde_json::Value =
+        app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["registration_endpoint"], app.url("/register"));
+    assert_eq!(register(&app, "wrong", serde_json::json!({ "redirect_uris": ["https://a.example/cb"] })).await.0, 401);
+    for (uris, native) in [
+        (vec!["http://a.example/cb"], false),
+        (vec!["http://127.0.0.1/cb"], false),
+        (vec!["https://a.example/cb#f"], false),
+        (vec!["http://localhost:8000/cb"], true),
+    ] {
+        let body =
+            serde_json::json!({ "redirect_uris": uris, "application_type": if native { "native" } else { "web" } });
+        let (status, error) = register(&app, REGISTRATION_TOKEN, body).await;
+        assert_eq!((status, error["error"].as_str()), (400, Some("invalid_redirect_uri")), "{uris:?}");
+    }
+    let resp = app
+        .api
+        .post(app.url("/register"))
+        .bearer_auth(REGISTRATION_TOKEN)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // A web client registers and signs a user in.
+    let (status, web) = register(
+        &app,
+        REGISTRATION_TOKEN,
+        serde_json::json!({
+            "redirect_uris": ["https://app.example/cb"], "client_name": "Shop", "id_token_signed_response_alg": "ES256"
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{web}");
+    assert_eq!(web["client_secret_expires_at"], 0);
+    let client = TestClient {
+        id: web["client_id"].as_str().unwrap().into(),
+        secret: Some(web["client_secret"].as_str().unwrap().into()),
+        redirect_uri: "https://app.example/cb".into(),
+    };
+    let back = app.sign_in(&app.browser(), &authorize_url(&app, &client, &[]), &unique_email()).await;
+    let tokens = exchange(&app, &client, &back).await;
+    assert_eq!(crate::jwt_parts(tokens["id_token"].as_str().unwrap()).0["alg"], "ES256");
+
+    // A native app with a loopback redirect URI: any port at run time (RFC 8252 §7.3).
+    let (status, native) = register(&app, REGISTRATION_TOKEN, serde_json::json!({
+        "redirect_uris": ["http://127.0.0.1/callback"], "application_type": "native", "token_endpoint_auth_method": "none"
+    }))
+    .await;
+    assert_eq!(status, 201, "{native}");
+    assert!(native.get("client_secret").is_none());
+    let app_client = TestClient {
+        id: native["client_id"].as_str().unwrap().into(),
+        secret: None,
+        redirect_uri: "http://127.0.0.1:51004/callback".into(),
+    };
+    let resp = app.browser().get(&authorize_url(&app, &app_client, &[])).await;
+    assert_eq!(resp.status(), 303);
+    assert!(testkit::location(&resp).starts_with("/login/"), "any loopback port is accepted for a native app");
+    let elsewhere = TestClient { redirect_uri: "http://127.0.0.1:51004/other".into(), ..app_client };
+    assert_eq!(
+        app.browser().get(&authorize_url(&app, &elsewhere, &[])).await.status(),
+        400,
+        "but only the registered path"
+    );
+});

@@ -1,0 +1,184 @@
+//! Dynamic client registration (RFC 7591, OpenID Connect Registration 1.0) at `/register`,
+//! protected by an initial access token from configuration (RFC 7591 §3); off when none is set.
+//! Self-registered redirect URIs are strict: https, a native app's private-use scheme, or a native
+//! app's loopback `http://127.0.0.1` / `http://[::1]` (RFC 8252 §7.1, §7.3), never a fragment.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use crate::AuthorizationServer;
+use crate::clients::{NewClient, new_client};
+use crate::keys::Alg;
+
+#[derive(Deserialize)]
+struct Metadata {
+    redirect_uris: Option<Vec<String>>,
+    client_name: Option<String>,
+    token_endpoint_auth_method: Option<String>,
+    post_logout_redirect_uris: Option<Vec<String>>,
+    id_token_signed_response_alg: Option<String>,
+    application_type: Option<String>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+}
+
+/// RFC 7591 §3.2.2 error response.
+fn refuse(error: &'static str, description: &str) -> HttpResponse {
+    HttpResponse::BadRequest()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "error": error, "error_description": description }))
+}
+
+/// The rule for a self-registered redirect URI.
+fn check_registration_redirect_uri(uri: &str, native: bool) -> Result<(), String> {
+    let bad = || {
+        Err(format!(
+            "{uri} is not allowed: use https, or for native apps a private-use scheme or http://127.0.0.1 / http://[::1]"
+        ))
+    };
+    let Ok(url) = url::Url::parse(uri) else { return bad() };
+    if url.fragment().is_some() {
+        return Err(format!("{uri} has a fragment (RFC 6749 §3.1.2)"));
+    }
+    match url.scheme() {
+        "https" if url.host().is_some() => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                _ => false,
+            };
+            if native && loopback { Ok(()) } else { bad() }
+        }
+        scheme if native && scheme.contains('.') => Ok(()),
+        _ => bad(),
+    }
+}
+
+/// `POST /register`.
+pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    let Some(expected) = srv.config.registration_token.as_ref() else {
+        return HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }));
+    };
+    let given =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    // Compared as keyed hashes: equal length, constant time.
+    let matches = given.is_some_and(|g| {
+        srv.hasher
+            .hash("registration-token", g.trim())
+            .matches(&srv.hasher.hash("registration-token", expected.expose()))
+    });
+    if !matches {
+        return HttpResponse::build(StatusCode::UNAUTHORIZED)
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
+            .json(serde_json::json!({ "error": "invalid_token" }));
+    }
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !is_json {
+        return refuse("invalid_client_metadata", "the body must be application/json");
+    }
+    let Ok(meta) = serde_json::from_slice::<Metadata>(&body) else {
+        return refuse("invalid_client_metadata", "the body is not valid client metadata JSON");
+    };
+    let native = match meta.application_type.as_deref() {
+        None | Some("web") => false,
+        Some("native") => true,
+        Some(_) => return refuse("invalid_client_metadata", "application_type must be web or native"),
+    };
+    let redirect_uris = meta.redirect_uris.unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return refuse("invalid_redirect_uri", "redirect_uris is required");
+    }
+    let post_logout = meta.post_logout_redirect_uris.unwrap_or_default();
+    for uri in redirect_uris.iter().chain(&post_logout) {
+        if let Err(why) = check_registration_redirect_uri(uri, native) {
+            return refuse("invalid_redirect_uri", &why);
+        }
+    }
+    let public = match meta.token_endpoint_auth_method.as_deref() {
+        None | Some("client_secret_basic" | "client_secret_post") => false,
+        Some("none") => true,
+        Some(_) => {
+            return refuse(
+                "invalid_client_metadata",
+                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
+            );
+        }
+    };
+    if meta.response_types.is_some_and(|r| r.iter().any(|t| t != "code")) {
+        return refuse("invalid_client_metadata", "only the code response type is supported");
+    }
+    if meta.grant_types.as_ref().is_some_and(|g| {
+        g.iter().any(|t| !["authorization_code", "refresh_token", "client_credentials"].contains(&t.as_str()))
+    }) {
+        return refuse(
+            "invalid_client_metadata",
+            "grant_types may contain authorization_code, refresh_token and client_credentials",
+        );
+    }
+    let alg = match meta.id_token_signed_response_alg.as_deref() {
+        None => Alg::RS256,
+        Some(a) => match Alg::parse(a) {
+            Some(alg) => alg,
+            None => {
+                return refuse("invalid_client_metadata", "id_token_signed_response_alg must be RS256, ES256 or EdDSA");
+            }
+        },
+    };
+    let name =
+        meta.client_name.filter(|n| !n.trim().is_empty() && n.len() <= 200).unwrap_or_else(|| "Registered app".into());
+    let now = srv.clock.now();
+    let (client, secret) = match new_client(
+        NewClient { name, redirect_uris, post_logout_redirect_uris: post_logout, public, id_token_alg: alg, native },
+        &srv.hasher,
+        now,
+    ) {
+        Ok(created) => created,
+        Err(e) => return refuse("invalid_client_metadata", &e.to_string()),
+    };
+    if let Err(e) = srv.store.insert_client(&client).await {
+        return crate::errors::internal("client insert", &e).to_token_response();
+    }
+    // RFC 7591 §3.2.1: the registered metadata, the id, and the secret (shown once, never expiring).
+    let mut out = serde_json::json!({
+        "client_id": client.id.to_string(),
+        "client_id_issued_at": now,
+        "client_name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "token_endpoint_auth_method": if public { "none" } else { meta.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic") },
+        "id_token_signed_response_alg": alg.as_str(),
+        "application_type": client.application_type,
+        "response_types": ["code"],
+        "grant_types": meta.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]),
+    });
+    if let Some(secret) = secret {
+        out["client_secret"] = serde_json::json!(secret);
+        out["client_secret_expires_at"] = serde_json::json!(0);
+    }
+    HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_registration_redirect_uri as check;
+
+    #[test]
+    fn self_registered_redirect_uris_are_strict() {
+        assert!(check("https://app.example/cb", false).is_ok());
+        assert!(check("http://app.example/cb", false).is_err(), "plain http");
+        assert!(check("http://127.0.0.1/cb", false).is_err(), "loopback is for native apps");
+        assert!(check("http://127.0.0.1:8765/cb", true).is_ok());
+        assert!(check("http://[::1]/cb", true).is_ok());
+        assert!(check("http://localhost/cb", true).is_err(), "RFC 8252 §8.3: not localhost");
+        assert!(check("com.example.app:/cb", true).is_ok());
+        assert!(check("com.example.app:/cb", false).is_err());
+        assert!(check("https://app.example/cb#x", false).is_err());
+        assert!(check("javascript:alert(1)", true).is_err());
+    }
+}
