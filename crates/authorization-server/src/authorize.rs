@@ -350,8 +350,7 @@ fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
         .transpose()
 }
 
-/// OIDC Core §3.1.2.1 `prompt`. `none` combined with anything is invalid. No login is reused yet
-/// (single sign-on arrives with issue 3), so `prompt=none` can only answer `login_required`.
+/// OIDC Core §3.1.2.1 `prompt`: unknown values are invalid, and `none` combined with anything is.
 fn check_prompt(params: &Params) -> Result<Prompt, OAuthError> {
     let prompts: Vec<&str> = params.get("prompt").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
     if prompts.iter().any(|p| !["none", "login", "consent", "select_account"].contains(p)) {

@@ -119,7 +119,8 @@ struct TokenResponse {
     expires_in: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
     id_token: Option<String>,
-    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
 }
@@ -363,8 +364,9 @@ async fn mint_tokens(
         access_token,
         token_type: "Bearer",
         expires_in: srv.config.access_token_ttl,
-        id_token: Some(id_token),
-        scope: code.scope.to_owned(),
+        // OIDC Core §12.2: an ID token only while the tokens are still for OpenID (scope `openid`).
+        id_token: code.scope.split(' ').any(|s| s == "openid").then_some(id_token),
+        scope: Some(code.scope.to_owned()),
         refresh_token,
     })
 }
@@ -411,7 +413,7 @@ async fn client_credentials(
         token_type: "Bearer",
         expires_in: srv.config.access_token_ttl,
         id_token: None,
-        scope: String::new(),
+        scope: None,
         refresh_token: None,
     })
 }

@@ -114,22 +114,24 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
         Err(m) => return refuse(m),
     };
     let now = srv.clock.now();
-    let hinted_sid = hint.as_ref().and_then(|h| h.sid.clone());
-    if !confirmed && hinted_sid.is_none() {
+    let current = match current_session(req, srv, now).await {
+        Ok(s) => s,
+        Err(_) => return unavailable(srv),
+    };
+    // §2: without asking, only when the hint names this browser's own session. Any other case
+    // (no hint, another session's hint, a cross-site POST without the cookie) asks the user first,
+    // so a page holding some ID token cannot sign visitors out.
+    let hint_is_this_session = match (&current, hint.as_ref().and_then(|h| h.sid.as_deref())) {
+        (Some(session), Some(sid)) => domain::secret::constant_time_eq(session.sid.as_bytes(), sid.as_bytes()),
+        _ => false,
+    };
+    if !confirmed && !hint_is_this_session {
         return confirmation_page(req, srv, &params, client.as_ref(), target);
     }
-    // End the session the hint names (it may come from a cross-site POST that carries no cookie),
-    // and this browser's own session when the user confirmed here.
-    if let Some(sid) = &hinted_sid
-        && let Err(e) = srv.store.end_session_by_sid(sid, now).await
+    if let Some(session) = current
+        && srv.store.end_session(session.id_hash, now).await.is_err()
     {
-        return crate::errors::internal("end session", &e).to_token_response();
-    }
-    if confirmed
-        && let Ok(Some(session)) = current_session(req, srv, now).await
-        && let Err(e) = srv.store.end_session(session.id_hash, now).await
-    {
-        return crate::errors::internal("end session", &e).to_token_response();
+        return unavailable(srv);
     }
     let https = srv.config.issuer.starts_with("https://");
     let mut gone = Cookie::build(session_cookie_name(https), "").path("/").http_only(true).secure(https).finish();
@@ -151,6 +153,16 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
         tracing::warn!(error = %e, "session cookie could not be cleared");
     }
     resp
+}
+
+fn unavailable(srv: &AuthorizationServer) -> HttpResponse {
+    tracing::error!("the session store failed during sign-out");
+    error_page(
+        &srv.tera,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "You could not be signed out. Please try again in a moment.",
+    )
 }
 
 fn confirmation_page(

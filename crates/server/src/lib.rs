@@ -331,7 +331,7 @@ async fn register_demo(
 pub fn retention(settings: &Settings) -> store::purge::Retention {
     let o = &settings.oidc;
     // A code row carries its grant's revocation, so it lives as long as anything issued from it.
-    let codes = o.id_token_ttl.max(o.access_token_ttl).max(o.refresh_token_ttl);
+    let codes = o.refresh_token_ttl + o.id_token_ttl.max(o.access_token_ttl);
     store::purge::Retention { codes, messages: 7 * 86_400, history: 7 * 86_400 }
 }
 

@@ -97,17 +97,3 @@ impl Store {
         self.run(move |conn| Ok(sessions::table.filter(sessions::user_id.eq(user_id)).count().get_result(conn)?)).await
     }
 }
-
-impl Store {
-    /// Ends the session with public id `sid` (RP-initiated logout names it through the ID token).
-    pub async fn end_session_by_sid(&self, sid: &str, now: i64) -> Result<bool, StoreError> {
-        let sid = sid.to_owned();
-        self.run(move |conn| {
-            let n = diesel::update(sessions::table.filter(sessions::sid.eq(sid)).filter(sessions::ended_at.is_null()))
-                .set(sessions::ended_at.eq(Some(now)))
-                .execute(conn)?;
-            Ok(n == 1)
-        })
-        .await
-    }
-}

@@ -292,3 +292,22 @@ both_backends!(an_essential_acr_is_honoured_or_the_request_fails, |db: Db| async
     )
     .await;
 });
+
+both_backends!(an_id_token_hint_for_another_session_cannot_sign_a_visitor_out, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let attacker = app.browser();
+    let (_, attacker_token) = signed_in(&app, &client, &attacker, &unique_email()).await;
+    let victim = app.browser();
+    signed_in(&app, &client, &victim, &unique_email()).await;
+    // A page makes the victim's browser open logout with the attacker's own ID token.
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", &attacker_token)
+        .append_pair("post_logout_redirect_uri", testkit::POST_LOGOUT_REDIRECT_URI);
+    let resp = victim.get(url.as_str()).await;
+    assert_eq!(resp.status(), 200, "the victim is asked, not signed out");
+    assert!(resp.text().await.unwrap().contains("Sign out?"));
+    silent(&app, &client, &victim, &[("prompt", "none")]).await;
+    silent(&app, &client, &attacker, &[("prompt", "none")]).await;
+});
