@@ -69,6 +69,9 @@ both_backends!(errors_after_the_redirect_uri_is_verified_carry_state_and_iss, |d
     let cases: Vec<Case> = vec![
         (&confidential, vec![("response_type", "token")], "unsupported_response_type"),
         (&confidential, vec![("response_type", "code id_token")], "unsupported_response_type"),
+        (&confidential, vec![("response_type", "id_token")], "unsupported_response_type"),
+        (&confidential, vec![("response_type", "id_token token")], "unsupported_response_type"),
+        (&confidential, vec![("response_mode", "fragment")], "invalid_request"),
         (&confidential, vec![("scope", "email")], "invalid_scope"),
         (&confidential, vec![("code_challenge_method", "plain")], "invalid_request"),
         (&confidential, vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "request_not_supported"),
