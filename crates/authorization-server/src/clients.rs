@@ -131,8 +131,26 @@ pub fn check_client_authentication(
     }
 }
 
+/// Reads a client-authenticated form request (token, revocation, introspection): a form body
+/// (RFC 6749 §3.2), no repeated parameter, and an authenticated client.
+pub(crate) async fn read_client_form(
+    req: &HttpRequest,
+    body: &[u8],
+    srv: &crate::AuthorizationServer,
+) -> Result<(Client, Params), OAuthError> {
+    if !crate::params::is_form(req) {
+        return Err(OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded"));
+    }
+    let params = Params::parse(body);
+    if params.duplicated {
+        return Err(OAuthError::new("invalid_request", "a parameter is repeated"));
+    }
+    let client = authenticate(req, &params, srv).await?;
+    Ok((client, params))
+}
+
 /// Authenticates the client of a token, revocation or introspection request.
-pub(crate) async fn authenticate(
+async fn authenticate(
     req: &HttpRequest,
     params: &Params,
     srv: &crate::AuthorizationServer,

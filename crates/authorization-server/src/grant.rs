@@ -137,14 +137,7 @@ pub async fn token(req: HttpRequest, body: web::Bytes, srv: web::Data<Authorizat
 }
 
 async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Result<TokenResponse, OAuthError> {
-    if !is_form(req) {
-        return Err(OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded"));
-    }
-    let params = Params::parse(body);
-    if params.duplicated {
-        return Err(OAuthError::new("invalid_request", "a parameter is repeated"));
-    }
-    let client = crate::clients::authenticate(req, &params, srv).await?;
+    let (client, params) = crate::clients::read_client_form(req, body, srv).await?;
     match params.get("grant_type") {
         Some("authorization_code") => {}
         Some("refresh_token") => return refresh(srv, &client, &params, srv.clock.now()).await,
@@ -230,6 +223,50 @@ pub(crate) struct AccessClaims {
     pub acr: Option<String>,
 }
 
+/// What an access token is issued for.
+struct AccessGrant<'a> {
+    /// `sub`: the user, or the client itself under client_credentials.
+    subject: &'a domain::UserId,
+    grant_id: &'a str,
+    /// `access` for user grants, `client` for client_credentials.
+    kind: &'static str,
+    scope: &'a str,
+    /// When and how the user authenticated (absent without a user).
+    user_auth: Option<(i64, &'a str)>,
+}
+
+/// Signs an RFC 9068 access token with the active RS256 key and records its `jti` under its grant,
+/// so it can be revoked alone or with the grant.
+async fn issue_access_token(
+    srv: &AuthorizationServer,
+    client: &store::clients::Client,
+    t: &AccessGrant<'_>,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let ring = srv.keys.ring();
+    let key = ring.active(Alg::RS256, now).ok_or(crate::errors::SERVER_ERROR)?;
+    let jti = random_token(16);
+    let exp = now + srv.config.access_token_ttl;
+    let claims = AccessClaims {
+        iss: srv.config.issuer.clone(),
+        sub: t.subject.to_string(),
+        aud: srv.config.issuer.clone(),
+        client_id: client.id.to_string(),
+        exp,
+        iat: now,
+        jti: jti.clone(),
+        scope: t.scope.to_owned(),
+        auth_time: t.user_auth.map(|(at, _)| at),
+        acr: t.user_auth.map(|(_, acr)| acr.to_owned()),
+    };
+    let token = crate::jwt::sign(key, "at+jwt", &claims).map_err(|e| internal("access token", &e))?;
+    srv.store
+        .record_token(&jti, t.grant_id, &client.id, t.subject, t.kind, exp)
+        .await
+        .map_err(|e| internal("token record", &e))?;
+    Ok(token)
+}
+
 /// The claims of an access token this provider signed (RFC 9068 `at+jwt`, our issuer), expired or
 /// not: callers decide what expiry means for them.
 pub(crate) fn read_access_token(srv: &AuthorizationServer, token: &str, now: i64) -> Option<AccessClaims> {
@@ -286,29 +323,16 @@ async fn mint_tokens(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let ring = srv.keys.ring();
-    let at_key = ring.active(Alg::RS256, now).ok_or(crate::errors::SERVER_ERROR)?;
     let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
     let id_key = ring.active(alg, now).ok_or(crate::errors::SERVER_ERROR)?;
-
-    let jti = random_token(16);
-    let access_exp = now + srv.config.access_token_ttl;
-    let access = AccessClaims {
-        iss: srv.config.issuer.clone(),
-        sub: code.user_id.to_string(),
-        aud: srv.config.issuer.clone(),
-        client_id: client.id.to_string(),
-        exp: access_exp,
-        iat: now,
-        jti: jti.clone(),
-        scope: code.scope.to_owned(),
-        auth_time: Some(code.auth_time),
-        acr: Some(code.acr.to_owned()),
+    let access = AccessGrant {
+        subject: code.user_id,
+        grant_id: code.grant_id,
+        kind: "access",
+        scope: code.scope,
+        user_auth: Some((code.auth_time, code.acr)),
     };
-    let access_token = crate::jwt::sign(at_key, "at+jwt", &access).map_err(|e| internal("access token", &e))?;
-    srv.store
-        .record_token(&jti, code.grant_id, &client.id, code.user_id, "access", access_exp)
-        .await
-        .map_err(|e| internal("token record", &e))?;
+    let access_token = issue_access_token(srv, client, &access, now).await?;
 
     let user = srv.store.user(code.user_id).await.map_err(|e| internal("user lookup", &e))?;
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
@@ -386,28 +410,10 @@ async fn client_credentials(
     if params.get("scope").is_some_and(|s| s.split(' ').any(|s| !s.is_empty())) {
         return Err(OAuthError::new("invalid_scope", "no scope is available to client_credentials"));
     }
-    let key = srv.keys.ring();
-    let key = key.active(Alg::RS256, now).ok_or(crate::errors::SERVER_ERROR)?;
-    let jti = random_token(16);
-    let exp = now + srv.config.access_token_ttl;
-    let claims = AccessClaims {
-        iss: srv.config.issuer.clone(),
-        sub: client.id.to_string(),
-        aud: srv.config.issuer.clone(),
-        client_id: client.id.to_string(),
-        exp,
-        iat: now,
-        jti: jti.clone(),
-        scope: String::new(),
-        auth_time: None,
-        acr: None,
-    };
-    let access_token = crate::jwt::sign(key, "at+jwt", &claims).map_err(|e| internal("access token", &e))?;
     let owner = domain::UserId::parse(client.id.as_str()).ok_or(crate::errors::SERVER_ERROR)?;
-    srv.store
-        .record_token(&jti, &format!("client:{}", client.id), &client.id, &owner, "client", exp)
-        .await
-        .map_err(|e| internal("token record", &e))?;
+    let grant = format!("client:{}", client.id);
+    let access = AccessGrant { subject: &owner, grant_id: &grant, kind: "client", scope: "", user_auth: None };
+    let access_token = issue_access_token(srv, client, &access, now).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

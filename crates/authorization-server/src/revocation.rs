@@ -6,25 +6,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use crate::AuthorizationServer;
 use crate::errors::{OAuthError, internal};
 use crate::grant::read_access_token;
-use crate::params::{Params, is_form};
 
 const REFRESH_PURPOSE: &str = "refresh-token";
-
-async fn parse(
-    req: &HttpRequest,
-    body: &[u8],
-    srv: &AuthorizationServer,
-) -> Result<(store::clients::Client, Params), OAuthError> {
-    if !is_form(req) {
-        return Err(OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded"));
-    }
-    let params = Params::parse(body);
-    if params.duplicated {
-        return Err(OAuthError::new("invalid_request", "a parameter is repeated"));
-    }
-    let client = crate::clients::authenticate(req, &params, srv).await?;
-    Ok((client, params))
-}
 
 /// `POST /revoke`. RFC 7009 §2.2: 200 whether or not the token was valid, so the answer reveals
 /// nothing; a token of another client is left alone. Revoking a refresh token revokes its whole
@@ -37,7 +20,7 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, srv: web::Data<Authoriza
 }
 
 async fn revoke_token(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Result<(), OAuthError> {
-    let (client, params) = parse(req, body, srv).await?;
+    let (client, params) = crate::clients::read_client_form(req, body, srv).await?;
     let token = params.get("token").ok_or(OAuthError::new("invalid_request", "token is required"))?;
     if !matches!(params.get("token_type_hint"), None | Some("access_token" | "refresh_token")) {
         return Err(OAuthError::new("unsupported_token_type", "token_type_hint must be access_token or refresh_token"));
@@ -76,7 +59,7 @@ async fn introspection(
     body: &[u8],
     srv: &AuthorizationServer,
 ) -> Result<serde_json::Value, OAuthError> {
-    let (client, params) = parse(req, body, srv).await?;
+    let (client, params) = crate::clients::read_client_form(req, body, srv).await?;
     if client.is_public {
         return Err(OAuthError::new("invalid_client", "introspection is for confidential clients"));
     }

@@ -42,6 +42,24 @@ struct RefreshRow {
     revoked_at: Option<i64>,
 }
 
+impl RefreshRow {
+    fn into_token(self) -> Result<RefreshToken, StoreError> {
+        Ok(RefreshToken {
+            client_id: ClientId::parse(&self.client_id).ok_or_else(|| StoreError::Corrupt("refresh client".into()))?,
+            user_id: UserId::parse(&self.user_id).ok_or_else(|| StoreError::Corrupt("refresh user".into()))?,
+            token_hash: self.token_hash,
+            grant_id: self.grant_id,
+            sid: self.sid,
+            scope: self.scope,
+            amr: self.amr,
+            acr: self.acr,
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
 /// The result of presenting a refresh token.
 #[derive(Debug)]
 pub enum RefreshUse {
@@ -86,20 +104,7 @@ impl Store {
             else {
                 return Ok(None);
             };
-            Ok(Some(RefreshToken {
-                token_hash: row.token_hash,
-                grant_id: row.grant_id,
-                client_id: ClientId::parse(&row.client_id)
-                    .ok_or_else(|| StoreError::Corrupt("refresh client".into()))?,
-                user_id: UserId::parse(&row.user_id).ok_or_else(|| StoreError::Corrupt("refresh user".into()))?,
-                sid: row.sid,
-                scope: row.scope,
-                amr: row.amr,
-                acr: row.acr,
-                auth_time: row.auth_time,
-                created_at: row.created_at,
-                expires_at: row.expires_at,
-            }))
+            Ok(Some(row.into_token()?))
         })
         .await
     }
@@ -143,19 +148,7 @@ impl Store {
                 crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
                 return Ok(RefreshUse::Reused { client_id });
             }
-            Ok(RefreshUse::Fresh(Box::new(RefreshToken {
-                token_hash: row.token_hash,
-                grant_id: row.grant_id,
-                client_id,
-                user_id: UserId::parse(&row.user_id).ok_or_else(|| StoreError::Corrupt("refresh user".into()))?,
-                sid: row.sid,
-                scope: row.scope,
-                amr: row.amr,
-                acr: row.acr,
-                auth_time: row.auth_time,
-                created_at: row.created_at,
-                expires_at: row.expires_at,
-            })))
+            Ok(RefreshUse::Fresh(Box::new(row.into_token()?)))
         })
         .await
     }
