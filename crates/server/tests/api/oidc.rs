@@ -218,10 +218,9 @@ pub async fn exchange(app: &TestApp, client: &TestClient, back: &url::Url) -> se
     body
 }
 
-/// The demo app signs in end to end through the provider (it is what `make run` shows a newcomer).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_app_signs_in_and_shows_verified_claims() {
-    let app = testkit::spawn_app_with(Db::Sqlite, |s| s.demo.enabled = true).await;
+// The demo app signs in end to end through the provider (it is what `make run` shows a newcomer).
+both_backends!(the_demo_app_signs_in_and_shows_verified_claims, |db: Db| async move {
+    let app = testkit::spawn_app_with(db, |s| s.demo.enabled = true).await;
     let browser = app.browser();
     // Reached by another host name, the demo first moves to the issuer's.
     let other_host = app.base.replace("127.0.0.1", "localhost");
@@ -237,12 +236,11 @@ async fn the_demo_app_signs_in_and_shows_verified_claims() {
     assert_eq!(resp.status(), 303, "the callback verifies and redirects");
     let page = browser.get("/demo").await.text().await.unwrap();
     assert!(page.contains("id=\"claims\"") && page.contains(&email), "{page}");
-}
+});
 
-/// Interoperability with a second, independent OIDC client library: Python's authlib.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_python_authlib_relying_party_signs_in() {
-    let app = testkit::spawn_app(Db::Sqlite).await;
+// Interoperability with a second, independent OIDC client library: Python's authlib.
+both_backends!(a_python_authlib_relying_party_signs_in, |db: Db| async move {
+    let app = testkit::spawn_app(db).await;
     let client = app.register_client(false, Alg::RS256).await;
     let email = unique_email();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop/authlib_login.py");
@@ -261,4 +259,4 @@ async fn a_python_authlib_relying_party_signs_in() {
     assert_eq!(result["id_token"]["email"], email.as_str());
     assert_eq!(result["userinfo"]["email"], email.as_str());
     assert_eq!(result["id_token"]["amr"], serde_json::json!(["otp"]));
-}
+});

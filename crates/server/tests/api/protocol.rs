@@ -396,10 +396,9 @@ both_backends!(https_issuers_get_host_prefixed_secure_cookies, |db: Db| async mo
     assert!(resp.headers().contains_key("strict-transport-security"));
 });
 
-/// Malformed, oversized and hostile input gets a 4xx (or the normal page), never a 5xx or a hang.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_input_never_causes_a_server_error() {
-    let app = spawn_app(Db::Sqlite).await;
+// Malformed, oversized and hostile input gets a 4xx (or the normal page), never a 5xx or a hang.
+both_backends!(hostile_input_never_causes_a_server_error, |db: Db| async move {
+    let app = spawn_app(db).await;
     let client = app.register_client(false, Alg::RS256).await;
     let browser = app.browser();
     let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
@@ -463,7 +462,7 @@ async fn hostile_input_never_causes_a_server_error() {
         assert_eq!(basic.status(), 401);
     }
     assert!(checked > 50);
-}
+});
 
 both_backends!(cors_only_for_registered_web_origins_and_never_on_authorize, |db: Db| async move {
     let app = spawn_app(db).await;
@@ -503,9 +502,8 @@ both_backends!(cors_only_for_registered_web_origins_and_never_on_authorize, |db:
     assert!(resp.headers().get("access-control-allow-origin").is_none());
 });
 
-/// With `server.tls_cert` and `server.tls_key`, Ostiary serves HTTPS itself (rustls).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_is_served_when_a_certificate_is_configured() {
+// With `server.tls_cert` and `server.tls_key`, Ostiary serves HTTPS itself (rustls).
+both_backends!(https_is_served_when_a_certificate_is_configured, |db: Db| async move {
     let dir = std::env::temp_dir().join(format!("ostiary-tls-{}", domain::secret::random_token(8)));
     std::fs::create_dir_all(&dir).unwrap();
     let (cert, key, ca) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
@@ -547,7 +545,7 @@ async fn https_is_served_when_a_certificate_is_configured() {
         assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
     }
     let (c, k) = (cert.display().to_string(), key.display().to_string());
-    let app = spawn_app_with(Db::Sqlite, move |s| {
+    let app = spawn_app_with(db, move |s| {
         s.server.tls_cert = c;
         s.server.tls_key = k;
         s.server.issuer = s.server.issuer.replace("http://", "https://");
@@ -567,4 +565,4 @@ async fn https_is_served_when_a_certificate_is_configured() {
     let plain = app.api.get(app.base.replace("https://", "http://") + "/jwks.json").send().await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
     let _ = std::fs::remove_dir_all(dir);
-}
+});
