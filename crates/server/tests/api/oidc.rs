@@ -195,6 +195,36 @@ pub fn authorize_url(app: &TestApp, client: &TestClient, extra: &[(&str, &str)])
     url.to_string()
 }
 
+/// [`authorize_url`] without the parameters named in `drop`, then with `add`.
+pub fn authorize_url_with(app: &TestApp, client: &TestClient, drop: &[&str], add: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&authorize_url(app, client, &[])).unwrap();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !drop.contains(&k.as_ref()))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(kept).extend_pairs(add.iter());
+    url.to_string()
+}
+
+/// The PKCE parameters of [`authorize_url`], for requests that must go without them.
+pub const PKCE: [&str; 2] = ["code_challenge", "code_challenge_method"];
+
+/// Presents `code` (issued for `client`'s redirect URI, with [`VERIFIER`]) at the token endpoint,
+/// authenticating as `caller`.
+pub async fn redeem(app: &TestApp, client: &TestClient, caller: &TestClient, code: &str) -> reqwest::Response {
+    app.token_request(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", &client.redirect_uri),
+            ("code_verifier", VERIFIER),
+        ],
+        Some((&caller.id, caller.secret.as_deref().unwrap())),
+    )
+    .await
+}
+
 /// RFC 7636 Appendix B.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

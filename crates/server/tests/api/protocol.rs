@@ -3,7 +3,7 @@
 use authorization_server::Alg;
 use testkit::{Db, TestApp, TestClient, both_backends, location, query_param, spawn_app, spawn_app_with};
 
-use crate::oidc::{CHALLENGE, VERIFIER, authorize_url, exchange};
+use crate::oidc::{CHALLENGE, PKCE, VERIFIER, authorize_url, authorize_url_with, exchange, redeem};
 use crate::unique_email;
 
 async fn token_error(resp: reqwest::Response) -> (u16, String, serde_json::Value) {
@@ -43,13 +43,7 @@ both_backends!(redirect_uri_mutations_never_redirect, |db: Db| async move {
     ];
     let browser = app.browser();
     for uri in mutations {
-        let mut url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| k != "redirect_uri")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("redirect_uri", &uri);
+        let url = authorize_url_with(&app, &client, &["redirect_uri"], &[("redirect_uri", &uri)]);
         let resp = browser.get(url.as_str()).await;
         assert_eq!(resp.status(), 400, "{uri} must get an error page");
         assert!(resp.headers().get("location").is_none(), "{uri} must never be redirected to");
@@ -80,14 +74,8 @@ both_backends!(errors_after_the_redirect_uri_is_verified_carry_state_and_iss, |d
         (&confidential, vec![("max_age", "-1")], "invalid_request"),
     ];
     for (client, overrides, expected) in cases {
-        let mut url = url::Url::parse(&authorize_url(&app, client, &[])).unwrap();
         let keys: Vec<&str> = overrides.iter().map(|(k, _)| *k).collect();
-        let pairs: Vec<(String, String)> = url
-            .query_pairs()
-            .filter(|(k, _)| !keys.contains(&k.as_ref()))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        url.query_pairs_mut().clear().extend_pairs(pairs).extend_pairs(overrides.iter());
+        let url = authorize_url_with(&app, client, &keys, &overrides);
         let resp = browser.get(url.as_str()).await;
         let (error, back) = redirect_error(&resp);
         assert_eq!(error, expected, "for {overrides:?}");
@@ -96,13 +84,7 @@ both_backends!(errors_after_the_redirect_uri_is_verified_carry_state_and_iss, |d
         assert_eq!(query_param(&back, "iss").as_deref(), Some(app.base.as_str()));
     }
     // A public client must use PKCE.
-    let mut url = url::Url::parse(&authorize_url(&app, &public, &[])).unwrap();
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !k.starts_with("code_challenge"))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let url = authorize_url_with(&app, &public, &PKCE, &[]);
     let (error, _) = redirect_error(&browser.get(url.as_str()).await);
     assert_eq!(error, "invalid_request");
 });
@@ -120,17 +102,7 @@ both_backends!(a_replayed_code_is_refused_and_revokes_its_tokens, |db: Db| async
     assert_eq!(userinfo(access.clone()).await.status(), 200);
 
     let code = query_param(&back, "code").unwrap();
-    let replay = app
-        .token_request(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", VERIFIER),
-            ],
-            Some((&client.id, client.secret.as_deref().unwrap())),
-        )
-        .await;
+    let replay = redeem(&app, &client, &client, &code).await;
     let (status, _, body) = token_error(replay).await;
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
     let resp = userinfo(access).await;
@@ -180,28 +152,10 @@ both_backends!(pkce_is_enforced_at_the_token_endpoint, |db: Db| async move {
         assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"), "{label}");
     }
     // Downgrade: no challenge at /authorize, a verifier at /token (RFC 9700 §2.1.1).
-    let mut url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
-    let pairs: Vec<(String, String)> = url
-        .query_pairs()
-        .filter(|(k, _)| !k.starts_with("code_challenge"))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let url = authorize_url_with(&app, &client, &PKCE, &[]);
     let back = app.sign_in(&app.browser(), url.as_str(), &unique_email()).await;
     let code = query_param(&back, "code").unwrap();
-    let (status, _, body) = token_error(
-        app.token_request(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", VERIFIER),
-            ],
-            basic,
-        )
-        .await,
-    )
-    .await;
+    let (status, _, body) = token_error(redeem(&app, &client, &client, &code).await).await;
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
 });
 
@@ -238,19 +192,7 @@ both_backends!(an_expired_code_is_refused, |db: Db| async move {
     let back = signed_in_redirect(&app, &client, &[]).await;
     app.clock.advance(app.settings.oidc.code_ttl + 1);
     let code = query_param(&back, "code").unwrap();
-    let (status, _, body) = token_error(
-        app.token_request(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", VERIFIER),
-            ],
-            Some((&client.id, client.secret.as_deref().unwrap())),
-        )
-        .await,
-    )
-    .await;
+    let (status, _, body) = token_error(redeem(&app, &client, &client, &code).await).await;
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
 });
 
@@ -344,29 +286,14 @@ both_backends!(authorize_accepts_post_and_binds_codes_to_their_client, |db: Db| 
     // A code issued to one client is refused to another, even with the right redirect URI.
     let back = signed_in_redirect(&app, &client, &[]).await;
     let code = query_param(&back, "code").unwrap();
-    let (status, _, body) = token_error(
-        app.token_request(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", VERIFIER),
-            ],
-            Some((&other.id, other.secret.as_deref().unwrap())),
-        )
-        .await,
-    )
-    .await;
+    let (status, _, body) = token_error(redeem(&app, &client, &other, &code).await).await;
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
 });
 
 both_backends!(email_claims_only_under_the_email_scope, |db: Db| async move {
     let app = spawn_app(db).await;
     let client = app.register_client(false, Alg::RS256).await;
-    let mut url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
-    let pairs: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| k != "scope").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("scope", "openid");
+    let url = authorize_url_with(&app, &client, &["scope"], &[("scope", "openid")]);
     let back = app.sign_in(&app.browser(), url.as_str(), &unique_email()).await;
     let tokens = exchange(&app, &client, &back).await;
     let claims = crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1;

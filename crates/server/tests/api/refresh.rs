@@ -4,15 +4,12 @@
 use authorization_server::Alg;
 use testkit::{Db, TestApp, TestClient, both_backends, query_param, spawn_app};
 
-use crate::oidc::{VERIFIER, authorize_url, exchange};
+use crate::oidc::{authorize_url_with, exchange, redeem};
 use crate::unique_email;
 
 async fn offline_tokens(app: &TestApp, client: &TestClient, scope: &str) -> serde_json::Value {
-    let mut url = url::Url::parse(&authorize_url(app, client, &[])).unwrap();
-    let pairs: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| k != "scope").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("scope", scope);
-    let back = app.sign_in(&app.browser(), url.as_str(), &unique_email()).await;
+    let url = authorize_url_with(app, client, &["scope"], &[("scope", scope)]);
+    let back = app.sign_in(&app.browser(), &url, &unique_email()).await;
     exchange(app, client, &back).await
 }
 
@@ -100,24 +97,11 @@ both_backends!(refresh_tokens_have_an_absolute_lifetime, |db: Db| async move {
 both_backends!(a_replayed_code_also_revokes_its_refresh_tokens, |db: Db| async move {
     let app = spawn_app(db).await;
     let client = app.register_client(false, Alg::RS256).await;
-    let mut url = url::Url::parse(&authorize_url(&app, &client, &[])).unwrap();
-    let pairs: Vec<(String, String)> =
-        url.query_pairs().filter(|(k, _)| k != "scope").map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-    url.query_pairs_mut().clear().extend_pairs(pairs).append_pair("scope", "openid offline_access");
+    let url = authorize_url_with(&app, &client, &["scope"], &[("scope", "openid offline_access")]);
     let back = app.sign_in(&app.browser(), url.as_str(), &unique_email()).await;
     let tokens = exchange(&app, &client, &back).await;
     let code = query_param(&back, "code").unwrap();
-    let replay = app
-        .token_request(
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_verifier", VERIFIER),
-            ],
-            Some((&client.id, client.secret.as_deref().unwrap())),
-        )
-        .await;
+    let replay = redeem(&app, &client, &client, &code).await;
     assert_eq!(replay.status(), 400);
     let (status, _) = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
     assert_eq!(status, 400);

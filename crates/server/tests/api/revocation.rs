@@ -3,11 +3,11 @@
 use authorization_server::Alg;
 use testkit::{Db, TestApp, TestClient, both_backends, spawn_app};
 
-use crate::oidc::{authorize_url, exchange};
+use crate::oidc::{authorize_url, authorize_url_with, exchange};
 use crate::unique_email;
 
 async fn offline_tokens(app: &TestApp, client: &TestClient) -> serde_json::Value {
-    let url = authorize_url(app, client, &[]).replace("scope=openid+email", "scope=openid+email+offline_access");
+    let url = authorize_url_with(app, client, &["scope"], &[("scope", "openid email offline_access")]);
     let back = app.sign_in(&app.browser(), &url, &unique_email()).await;
     exchange(app, client, &back).await
 }
