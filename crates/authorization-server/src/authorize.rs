@@ -35,7 +35,7 @@ pub(crate) struct AuthorizationRequest {
 }
 
 /// Scopes this provider knows; others are ignored, which RFC 6749 §3.3 allows.
-pub const SUPPORTED_SCOPES: [&str; 3] = ["openid", "email", "offline_access"];
+pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
 const MAX_PARAM: usize = 2048;
 
 /// A failure before the redirect URI is trusted: shown to the user, never redirected.
@@ -159,7 +159,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
     let checked = check_request_object(&params)
         .and_then(|()| check_response_type(&params))
         .and_then(|()| check_response_mode(&params))
-        .and_then(|()| check_scope(&params))
+        .and_then(|()| check_scope(&client, &params))
         .and_then(|scope| Ok((scope, check_pkce(&client, &params)?)))
         .and_then(|v| Ok((v, check_max_age(&params)?)))
         .and_then(|v| Ok((v, check_prompt(&params)?)))
@@ -296,15 +296,17 @@ fn check_response_mode(params: &Params) -> Result<(), OAuthError> {
     }
 }
 
-/// OIDC Core §3.1.2.1: `openid` is required. Unknown scopes are dropped, not refused.
-fn check_scope(params: &Params) -> Result<Vec<String>, OAuthError> {
+/// OIDC Core §3.1.2.1: `openid` is required. Unknown scopes are dropped, not refused, and so is
+/// `offline_access` for a client whose policy never issues refresh tokens.
+fn check_scope(client: &Client, params: &Params) -> Result<Vec<String>, OAuthError> {
     let requested: Vec<&str> = params.get("scope").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
     if !requested.contains(&"openid") {
         return Err(OAuthError::new("invalid_scope", "the openid scope is required"));
     }
     let mut scope: Vec<String> = Vec::new();
+    let never_offline = client.settings.refresh_tokens == domain::RefreshPolicy::Never;
     for s in SUPPORTED_SCOPES {
-        if requested.contains(&s) {
+        if requested.contains(&s) && !(s == "offline_access" && never_offline) {
             scope.push(s.to_owned());
         }
     }
@@ -581,6 +583,7 @@ mod tests {
             id_token_alg: "RS256".into(),
             created_at: 0,
             application_type: "web".into(),
+            settings: Default::default(),
         }
     }
 

@@ -22,6 +22,7 @@ pub struct NewClient {
     pub id_token_alg: crate::keys::Alg,
     /// A native app (OpenID Connect Registration §2): its loopback redirect URIs match any port.
     pub native: bool,
+    pub settings: domain::ClientSettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -70,6 +71,7 @@ pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Cli
         id_token_alg: new.id_token_alg.as_str().to_owned(),
         created_at: now,
         application_type: if new.native { "native" } else { "web" }.to_owned(),
+        settings: new.settings,
     };
     Ok((client, secret))
 }
@@ -188,6 +190,7 @@ mod tests {
             public: false,
             id_token_alg: crate::keys::Alg::RS256,
             native: false,
+            settings: Default::default(),
         };
         let (client, secret) = new_client(new, &hasher, 0).unwrap();
         let secret = secret.unwrap();

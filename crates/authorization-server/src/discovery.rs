@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AuthorizationServer;
 use crate::authorize::SUPPORTED_SCOPES;
+use crate::claims::CLAIMS_SUPPORTED;
 use crate::keys::Alg;
 
 /// Metadata fields openidconnect's core type does not have.
@@ -89,26 +90,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
         CoreClientAuthMethod::ClientSecretPost,
         CoreClientAuthMethod::None,
     ]))
-    .set_claims_supported(Some(
-        [
-            "iss",
-            "sub",
-            "aud",
-            "exp",
-            "iat",
-            "auth_time",
-            "nonce",
-            "acr",
-            "amr",
-            "at_hash",
-            "sid",
-            "email",
-            "email_verified",
-        ]
-        .iter()
-        .map(|c| CoreClaimName::new((*c).to_owned()))
-        .collect(),
-    ))
+    .set_claims_supported(Some(CLAIMS_SUPPORTED.iter().map(|c| CoreClaimName::new((*c).to_owned())).collect()))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false))
     .set_claims_parameter_supported(Some(true));

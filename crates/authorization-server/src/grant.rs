@@ -12,7 +12,7 @@ use domain::secret::{constant_time_eq, random_token};
 use openidconnect::core::CoreGenderClaim;
 use openidconnect::{
     AccessToken, AccessTokenHash, AdditionalClaims, Audience, AuthenticationContextClass,
-    AuthenticationMethodReference, EndUserEmail, IdTokenClaims, IssuerUrl, Nonce, StandardClaims, SubjectIdentifier,
+    AuthenticationMethodReference, IdTokenClaims, IssuerUrl, Nonce, StandardClaims, SubjectIdentifier,
 };
 use serde::{Deserialize, Serialize};
 use store::grants::{AuthorizationCode, Redemption};
@@ -178,7 +178,13 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
         return Err(OAuthError::new("invalid_grant", "redirect_uri does not match the authorization request"));
     }
     check_code_verifier(record.code_challenge.as_deref(), params.get("code_verifier"))?;
-    mint_tokens(srv, &client, &Issuance::from_code(&record, now + srv.config.refresh_token_ttl), now).await
+    mint_tokens(
+        srv,
+        &client,
+        &Issuance::from_code(&record, client.settings.refresh_tokens, now + srv.config.refresh_token_ttl),
+        now,
+    )
+    .await
 }
 
 /// RFC 7636 §4.6 and RFC 9700 §2.1.1: a code issued with a challenge needs the matching verifier;
@@ -274,10 +280,13 @@ pub(crate) fn read_access_token(srv: &AuthorizationServer, token: &str, now: i64
     (claims.iss == srv.config.issuer).then_some(claims)
 }
 
-/// The `sid` claim (OIDC Front-Channel Logout §3 / Back-Channel Logout §2.4) beside the standard ones.
+/// The `sid` claim (OIDC Front-Channel Logout §3 / Back-Channel Logout §2.4) and the claims the
+/// scopes release (`claims::scope_claims`), beside the standard ones.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct SessionClaims {
     sid: String,
+    #[serde(flatten)]
+    scope_claims: serde_json::Map<String, serde_json::Value>,
 }
 impl AdditionalClaims for SessionClaims {}
 
@@ -298,8 +307,10 @@ struct Issuance<'a> {
 }
 
 impl<'a> Issuance<'a> {
-    fn from_code(code: &'a AuthorizationCode, refresh_deadline: i64) -> Self {
-        let offline = code.scope.split(' ').any(|s| s == "offline_access");
+    /// A refresh token comes with the code exchange when the client's policy says so
+    /// (`offline_access` asked for, by default).
+    fn from_code(code: &'a AuthorizationCode, policy: domain::RefreshPolicy, refresh_deadline: i64) -> Self {
+        let offline = policy.issues_for(&code.scope);
         Issuance {
             grant_id: &code.grant_id,
             user_id: &code.user_id,
@@ -336,14 +347,8 @@ async fn mint_tokens(
 
     let user = srv.store.user(code.user_id).await.map_err(|e| internal("user lookup", &e))?;
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
-    let mut standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(code.user_id.to_string()));
-    if code.scope.split(' ').any(|s| s == "email")
-        && let Some(email) = user.as_ref().and_then(|u| u.email.as_ref())
-    {
-        standard = standard
-            .set_email(Some(EndUserEmail::new(email.to_string())))
-            .set_email_verified(user.as_ref().map(|u| u.email_verified));
-    }
+    let standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(code.user_id.to_string()));
+    let scope_claims = user.as_ref().map(|u| crate::claims::scope_claims(u, code.scope)).unwrap_or_default();
     let amr: Vec<String> = serde_json::from_str(code.amr).unwrap_or_default();
     let issuer = IssuerUrl::new(srv.config.issuer.clone()).map_err(|e| internal("issuer", &e))?;
     let at_hash = AccessTokenHash::from_token(&AccessToken::new(access_token.clone()), &alg.core(), &id_key.jwk)
@@ -354,7 +359,7 @@ async fn mint_tokens(
         time(now + srv.config.id_token_ttl)?,
         time(now)?,
         standard,
-        SessionClaims { sid: code.sid.to_owned() },
+        SessionClaims { sid: code.sid.to_owned(), scope_claims },
     )
     .set_auth_time(Some(time(code.auth_time)?))
     .set_nonce(code.nonce.map(|n| Nonce::new(n.to_owned())))
@@ -526,13 +531,9 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         }
         Err(e) => return internal("user lookup", &e).to_token_response(),
     };
-    let mut out = serde_json::json!({ "sub": user.id.to_string() });
-    if claims.scope.split(' ').any(|s| s == "email")
-        && let Some(email) = &user.email
-    {
-        out["email"] = serde_json::json!(email.as_str());
-        out["email_verified"] = serde_json::json!(user.email_verified);
-    }
+    let mut out = serde_json::Map::new();
+    out.insert("sub".into(), serde_json::json!(user.id.to_string()));
+    out.extend(crate::claims::scope_claims(&user, &claims.scope));
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(out)
 }
 

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod authorize;
+pub mod claims;
 pub mod clients;
 mod config;
 pub mod discovery;

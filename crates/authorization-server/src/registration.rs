@@ -134,7 +134,15 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         meta.client_name.filter(|n| !n.trim().is_empty() && n.len() <= 200).unwrap_or_else(|| "Registered app".into());
     let now = srv.clock.now();
     let (client, secret) = match new_client(
-        NewClient { name, redirect_uris, post_logout_redirect_uris: post_logout, public, id_token_alg: alg, native },
+        NewClient {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris: post_logout,
+            public,
+            id_token_alg: alg,
+            native,
+            settings: Default::default(),
+        },
         &srv.hasher,
         now,
     ) {

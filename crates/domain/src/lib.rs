@@ -3,16 +3,22 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client;
 pub mod clock;
 pub mod email;
 pub mod ids;
 pub mod interaction;
+pub mod phone;
+pub mod profile;
 pub mod secret;
 pub mod web;
 
 pub use auth::{Acr, Amr, AuthTime};
+pub use client::{ClientSettings, RefreshPolicy};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{ClientId, InteractionId, UserId};
 pub use interaction::{Interaction, LoginResult};
+pub use phone::{PhoneError, PhoneNumber};
+pub use profile::{Address, Profile, ProfileError};
 pub use secret::{KeyedHasher, MasterKey, Secret, TokenHash};

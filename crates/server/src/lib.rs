@@ -2,6 +2,7 @@
 //! building blocks. It holds no protocol logic: each crate mounts its own routes.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod middleware;
@@ -322,6 +323,7 @@ async fn register_demo(
         id_token_alg: "RS256".into(),
         created_at: now,
         application_type: "web".into(),
+        settings: Default::default(),
     };
     store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
     Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))

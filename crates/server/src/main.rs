@@ -31,6 +31,11 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Manage users and the claims they carry.
+    User {
+        #[command(subcommand)]
+        command: ostiary::cli::UserCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -57,9 +62,19 @@ enum ClientCommand {
         /// A native app: its loopback redirect URIs (http://127.0.0.1/…) match any port (RFC 8252).
         #[arg(long)]
         native: bool,
+        /// When refresh tokens are issued: offline_access (when that scope is asked for), always, never.
+        #[arg(long, default_value = "offline_access")]
+        refresh_tokens: String,
         /// Print {"client_id": …, "client_secret": …} as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Change a client's policy.
+    Update {
+        client_id: String,
+        /// When refresh tokens are issued: offline_access, always, never.
+        #[arg(long)]
+        refresh_tokens: Option<String>,
     },
     /// List registered clients.
     List {
@@ -116,14 +131,32 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Client {
             command:
-                ClientCommand::Create { name, redirect_uris, public, post_logout_redirect_uris, id_token_alg, native, json },
+                ClientCommand::Create {
+                    name,
+                    redirect_uris,
+                    public,
+                    post_logout_redirect_uris,
+                    id_token_alg,
+                    native,
+                    refresh_tokens,
+                    json,
+                },
         } => {
             let alg = Alg::parse(&id_token_alg)
                 .ok_or_else(|| anyhow!("--id-token-alg: {id_token_alg:?} is not RS256, ES256 or EdDSA"))?;
+            let policy = domain::ClientSettings { refresh_tokens: refresh_policy(&refresh_tokens)? };
             let store = ostiary::open_store(&settings)?;
             let hasher = ostiary::master_key(&settings)?.hasher();
             let (client, secret) = new_client(
-                NewClient { name, redirect_uris, post_logout_redirect_uris, public, id_token_alg: alg, native },
+                NewClient {
+                    name,
+                    redirect_uris,
+                    post_logout_redirect_uris,
+                    public,
+                    id_token_alg: alg,
+                    native,
+                    settings: policy,
+                },
                 &hasher,
                 clock.now(),
             )
@@ -152,7 +185,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             if json {
                 let list: Vec<_> = clients
                     .iter()
-                    .map(|c| serde_json::json!({ "client_id": c.id.to_string(), "name": c.name, "public": c.is_public, "redirect_uris": c.redirect_uris, "id_token_alg": c.id_token_alg }))
+                    .map(|c| serde_json::json!({ "client_id": c.id.to_string(), "name": c.name, "public": c.is_public, "redirect_uris": c.redirect_uris, "id_token_alg": c.id_token_alg, "application_type": c.application_type, "settings": c.settings }))
                     .collect();
                 println!("{}", serde_json::Value::Array(list));
             } else if clients.is_empty() {
@@ -165,6 +198,22 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Client { command: ClientCommand::Update { client_id, refresh_tokens } } => {
+            let store = ostiary::open_store(&settings)?;
+            let id = domain::ClientId::parse(&client_id).ok_or_else(|| anyhow!("{client_id:?} is not a client id"))?;
+            let mut client = store
+                .client(&id)
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+                .ok_or_else(|| anyhow!("no client has the id {client_id}; `ostiary client list` shows them"))?;
+            if let Some(policy) = refresh_tokens {
+                client.settings.refresh_tokens = refresh_policy(&policy)?;
+            }
+            store.upsert_client(&client).await.map_err(|e| anyhow!("{e}"))?;
+            println!("Updated {:?}: refresh tokens {}.", client.name, client.settings.refresh_tokens.as_str());
+            Ok(())
+        }
+        Command::User { command } => ostiary::cli::user(command, &settings, clock.now()).await,
         Command::Keys { command: KeysCommand::Rotate } => {
             let store = ostiary::open_store(&settings)?;
             let master = ostiary::master_key(&settings)?;
@@ -178,6 +227,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn refresh_policy(text: &str) -> anyhow::Result<domain::RefreshPolicy> {
+    domain::RefreshPolicy::parse(text)
+        .ok_or_else(|| anyhow!("--refresh-tokens: {text:?} is not offline_access, always or never"))
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use domain::ClientId;
+use domain::{ClientId, ClientSettings};
 
 use crate::schema::clients;
 use crate::{Store, StoreError, from_json, to_json};
@@ -19,6 +19,8 @@ pub struct Client {
     pub created_at: i64,
     /// `web` or `native` (OpenID Connect Registration §2).
     pub application_type: String,
+    /// The client's policy (refresh tokens, and later login methods, branding, step-up).
+    pub settings: ClientSettings,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -33,9 +35,25 @@ struct ClientRow {
     id_token_alg: String,
     created_at: i64,
     application_type: String,
+    settings: String,
 }
 
 impl ClientRow {
+    fn from_client(client: &Client) -> Self {
+        ClientRow {
+            id: client.id.to_string(),
+            name: client.name.clone(),
+            secret_hash: client.secret_hash.clone(),
+            is_public: client.is_public,
+            redirect_uris: to_json(&client.redirect_uris),
+            post_logout_redirect_uris: to_json(&client.post_logout_redirect_uris),
+            id_token_alg: client.id_token_alg.clone(),
+            created_at: client.created_at,
+            application_type: client.application_type.clone(),
+            settings: to_json(&client.settings),
+        }
+    }
+
     fn into_client(self) -> Result<Client, StoreError> {
         Ok(Client {
             id: ClientId::parse(&self.id).ok_or_else(|| StoreError::Corrupt("client id".into()))?,
@@ -47,23 +65,14 @@ impl ClientRow {
             id_token_alg: self.id_token_alg,
             created_at: self.created_at,
             application_type: self.application_type,
+            settings: from_json(&self.settings, "client settings")?,
         })
     }
 }
 
 impl Store {
     pub async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
-        let row = ClientRow {
-            id: client.id.to_string(),
-            name: client.name.clone(),
-            secret_hash: client.secret_hash.clone(),
-            is_public: client.is_public,
-            redirect_uris: to_json(&client.redirect_uris),
-            post_logout_redirect_uris: to_json(&client.post_logout_redirect_uris),
-            id_token_alg: client.id_token_alg.clone(),
-            created_at: client.created_at,
-            application_type: client.application_type.clone(),
-        };
+        let row = ClientRow::from_client(client);
         self.run(move |conn| {
             diesel::insert_into(clients::table).values(&row).execute(conn)?;
             Ok(())
@@ -71,33 +80,26 @@ impl Store {
         .await
     }
 
-    /// Replaces name, secret, redirect URIs and algorithm of an existing client (the demo app is
-    /// re-registered this way at every start).
+    /// Replaces everything but the id and creation time of an existing client, or inserts it (the
+    /// demo app is re-registered this way at every start; `client update` writes through it).
     pub async fn upsert_client(&self, client: &Client) -> Result<(), StoreError> {
-        let id = client.id.to_string();
-        let exists = self.client(&client.id).await?.is_some();
-        if !exists {
-            return self.insert_client(client).await;
-        }
-        let (name, secret, public, uris, logout, alg) = (
-            client.name.clone(),
-            client.secret_hash.clone(),
-            client.is_public,
-            to_json(&client.redirect_uris),
-            to_json(&client.post_logout_redirect_uris),
-            client.id_token_alg.clone(),
-        );
+        let row = ClientRow::from_client(client);
         self.run(move |conn| {
-            diesel::update(clients::table.find(id))
+            let n = diesel::update(clients::table.find(&row.id))
                 .set((
-                    clients::name.eq(name),
-                    clients::secret_hash.eq(secret),
-                    clients::is_public.eq(public),
-                    clients::redirect_uris.eq(uris),
-                    clients::post_logout_redirect_uris.eq(logout),
-                    clients::id_token_alg.eq(alg),
+                    clients::name.eq(&row.name),
+                    clients::secret_hash.eq(&row.secret_hash),
+                    clients::is_public.eq(row.is_public),
+                    clients::redirect_uris.eq(&row.redirect_uris),
+                    clients::post_logout_redirect_uris.eq(&row.post_logout_redirect_uris),
+                    clients::id_token_alg.eq(&row.id_token_alg),
+                    clients::application_type.eq(&row.application_type),
+                    clients::settings.eq(&row.settings),
                 ))
                 .execute(conn)?;
+            if n == 0 {
+                diesel::insert_into(clients::table).values(&row).execute(conn)?;
+            }
             Ok(())
         })
         .await

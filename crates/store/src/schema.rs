@@ -6,6 +6,10 @@ diesel::table! {
         email -> Nullable<Text>,
         email_verified -> Bool,
         created_at -> BigInt,
+        phone -> Nullable<Text>,
+        phone_verified -> Bool,
+        profile -> Text,
+        updated_at -> BigInt,
     }
 }
 
@@ -20,6 +24,7 @@ diesel::table! {
         id_token_alg -> Text,
         created_at -> BigInt,
         application_type -> Text,
+        settings -> Text,
     }
 }
 

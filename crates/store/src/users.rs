@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use domain::{EmailAddress, UserId};
+use domain::{EmailAddress, PhoneNumber, Profile, UserId};
 
 use crate::schema::users;
 use crate::{Store, StoreError};
@@ -10,6 +10,12 @@ pub struct User {
     pub email: Option<EmailAddress>,
     pub email_verified: bool,
     pub created_at: i64,
+    pub phone: Option<PhoneNumber>,
+    pub phone_verified: bool,
+    /// The `profile` and `address` claims (OIDC Core §5.1).
+    pub profile: Profile,
+    /// Last change to the claims above (`updated_at`, OIDC Core §5.1).
+    pub updated_at: i64,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -19,6 +25,10 @@ struct UserRow {
     email: Option<String>,
     email_verified: bool,
     created_at: i64,
+    phone: Option<String>,
+    phone_verified: bool,
+    profile: String,
+    updated_at: i64,
 }
 
 impl UserRow {
@@ -33,8 +43,56 @@ impl UserRow {
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             email_verified: self.email_verified,
             created_at: self.created_at,
+            phone: self
+                .phone
+                .as_deref()
+                .map(|p| PhoneNumber::parse(p, None))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            phone_verified: self.phone_verified,
+            profile: crate::from_json(&self.profile, "user profile")?,
+            updated_at: self.updated_at,
         })
     }
+
+    fn new(email: Option<String>, phone: Option<String>, now: i64) -> Self {
+        UserRow {
+            id: UserId::generate().to_string(),
+            email_verified: email.is_some(),
+            phone_verified: phone.is_some(),
+            email,
+            phone,
+            created_at: now,
+            profile: "{}".into(),
+            updated_at: now,
+        }
+    }
+}
+
+/// What changing a user's contact details can run into.
+#[derive(Debug, thiserror::Error)]
+pub enum UserUpdateError {
+    #[error("no such user")]
+    NotFound,
+    #[error("another account already uses this {0}")]
+    Taken(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for UserUpdateError {
+    fn from(e: diesel::result::Error) -> Self {
+        UserUpdateError::Store(e.into())
+    }
+}
+
+/// A change to a user's record; `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct UserUpdate {
+    pub profile: Option<Profile>,
+    /// `Some(None)` removes the phone number.
+    pub phone: Option<Option<PhoneNumber>>,
+    pub phone_verified: Option<bool>,
 }
 
 /// What [`Store::sign_in_by_email`] found or did.
@@ -106,12 +164,7 @@ impl Store {
             if !create {
                 return Ok(EmailSignIn::NoAccount);
             }
-            let row = UserRow {
-                id: UserId::generate().to_string(),
-                email: Some(email.clone()),
-                email_verified: true,
-                created_at: now,
-            };
+            let row = UserRow::new(Some(email.clone()), None, now);
             match diesel::insert_into(users::table).values(&row).execute(conn) {
                 Ok(_) => Ok(EmailSignIn::Created(row.into_user()?)),
                 Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
@@ -119,6 +172,71 @@ impl Store {
                 }
                 Err(e) => Err(e.into()),
             }
+        })
+        .await
+    }
+
+    /// Creates a user with a verified address (`ostiary user create`, later the admin).
+    pub async fn create_user(&self, email: &EmailAddress, now: i64) -> Result<User, UserUpdateError> {
+        let row = UserRow::new(Some(email.as_str().to_owned()), None, now);
+        self.run(move |conn| match diesel::insert_into(users::table).values(&row).execute(conn) {
+            Ok(_) => Ok(Ok(row.into_user()?)),
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                Ok(Err(UserUpdateError::Taken("email address")))
+            }
+            Err(e) => Err(e.into()),
+        })
+        .await?
+    }
+
+    /// Applies `update` and moves `updated_at` to `now`, all or nothing. A phone number is unique
+    /// across accounts.
+    pub async fn update_user(&self, id: &UserId, update: UserUpdate, now: i64) -> Result<User, UserUpdateError> {
+        let id = id.as_str().to_owned();
+        self.run(move |conn| {
+            Ok(conn.transaction(|conn| -> Result<User, UserUpdateError> {
+                let target = users::table.find(&id);
+                if diesel::update(target).set(users::updated_at.eq(now)).execute(conn)? == 0 {
+                    return Err(UserUpdateError::NotFound);
+                }
+                if let Some(profile) = &update.profile {
+                    diesel::update(target).set(users::profile.eq(crate::to_json(profile))).execute(conn)?;
+                }
+                if let Some(phone) = &update.phone {
+                    let phone = phone.as_ref().map(|p| p.as_str().to_owned());
+                    let verified = update.phone_verified.unwrap_or(false) && phone.is_some();
+                    diesel::update(target)
+                        .set((users::phone.eq(phone), users::phone_verified.eq(verified)))
+                        .execute(conn)
+                        .map_err(|e| match e {
+                            diesel::result::Error::DatabaseError(
+                                diesel::result::DatabaseErrorKind::UniqueViolation,
+                                _,
+                            ) => UserUpdateError::Taken("phone number"),
+                            e => e.into(),
+                        })?;
+                } else if let Some(verified) = update.phone_verified {
+                    diesel::update(target.filter(users::phone.is_not_null()))
+                        .set(users::phone_verified.eq(verified))
+                        .execute(conn)?;
+                }
+                Ok(users::table.find(&id).select(UserRow::as_select()).first(conn)?.into_user()?)
+            }))
+        })
+        .await?
+    }
+
+    /// Users in creation order, `limit` at most.
+    pub async fn users(&self, limit: i64) -> Result<Vec<User>, StoreError> {
+        self.run(move |conn| {
+            users::table
+                .order((users::created_at.asc(), users::id.asc()))
+                .limit(limit)
+                .select(UserRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(UserRow::into_user)
+                .collect()
         })
         .await
     }

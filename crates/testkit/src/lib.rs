@@ -227,6 +227,11 @@ impl TestApp {
     }
 
     pub async fn register_client(&self, public: bool, alg: Alg) -> TestClient {
+        self.register_client_with(public, alg, Default::default()).await
+    }
+
+    /// A client with its own policy (`domain::ClientSettings`).
+    pub async fn register_client_with(&self, public: bool, alg: Alg, settings: domain::ClientSettings) -> TestClient {
         let redirect_uri = "http://127.0.0.1:9/callback".to_owned();
         let (client, secret) = new_client(
             NewClient {
@@ -236,6 +241,7 @@ impl TestApp {
                 public,
                 id_token_alg: alg,
                 native: false,
+                settings,
             },
             &self.master.hasher(),
             self.clock.now(),

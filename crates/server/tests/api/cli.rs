@@ -95,3 +95,66 @@ fn migrate_and_keys_rotate_work_from_the_command_line() {
     assert!(dir.join("data/master.key").exists(), "a development master key was generated");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn client_update_changes_the_refresh_token_policy() {
+    let dir = temp();
+    let out = ostiary(&dir)
+        .args(["client", "create", "--name", "Shop", "--redirect-uri", "https://shop.example/cb", "--json"])
+        .args(["--refresh-tokens", "never"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id =
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["client_id"].as_str().unwrap().to_owned();
+    let policy = |dir: &std::path::Path| {
+        let out = ostiary(dir).args(["client", "list", "--json"]).output().unwrap();
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        list[0]["settings"]["refresh_tokens"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(policy(&dir), "never");
+    let out = ostiary(&dir).args(["client", "update", &id, "--refresh-tokens", "always"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(policy(&dir), "always");
+    let out = ostiary(&dir).args(["client", "update", &id, "--refresh-tokens", "sometimes"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--refresh-tokens"));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn user_commands_create_update_and_show_claims() {
+    let dir = temp();
+    let out = ostiary(&dir).args(["user", "create", "--email", "Ann@Example.com", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["email"], "ann@example.com");
+    let out = ostiary(&dir)
+        .args(["user", "update", "ann@example.com", "--set", "name=Ann Lee", "--set", "address.country=FR"])
+        .args(["--phone", "+44 7400 123456", "--phone-verified", "true", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let sub = created["sub"].as_str().unwrap();
+    let out = ostiary(&dir).args(["user", "show", sub, "--json"]).output().unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["profile"]["name"], "Ann Lee");
+    assert_eq!(shown["profile"]["address"]["country"], "FR");
+    assert_eq!(shown["phone_number"], "+447400123456");
+    assert_eq!(shown["phone_number_verified"], true);
+
+    // Bad values are refused with the key named, and change nothing.
+    for bad in [["--set", "picture=javascript:x"], ["--set", "shoe_size=44"], ["--phone", "12"]] {
+        let out = ostiary(&dir).args(["user", "update", sub]).args(bad).output().unwrap();
+        assert!(!out.status.success(), "{bad:?} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(bad[0]), "{stderr}");
+    }
+    let out = ostiary(&dir).args(["user", "create", "--email", "ann@example.com"]).output().unwrap();
+    assert!(!out.status.success(), "one account per address");
+    let out = ostiary(&dir).args(["user", "list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["profile"]["name"], "Ann Lee", "the refused updates changed nothing");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -3,6 +3,7 @@
 // A failed unwrap is a failed test with its message: that is what tests are for.
 #![allow(clippy::unwrap_used)]
 
+mod claims;
 mod cli;
 mod delivery;
 mod oidc;

@@ -106,3 +106,24 @@ both_backends!(a_replayed_code_also_revokes_its_refresh_tokens, |db: Db| async m
     let (status, _) = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
     assert_eq!(status, 400);
 });
+
+both_backends!(a_client_policy_decides_when_refresh_tokens_are_issued, |db: Db| async move {
+    use domain::{ClientSettings, RefreshPolicy};
+    let app = spawn_app(db).await;
+    let policy = |refresh_tokens| ClientSettings { refresh_tokens };
+    let always = app.register_client_with(false, Alg::RS256, policy(RefreshPolicy::Always)).await;
+    let tokens = offline_tokens(&app, &always, "openid email").await;
+    let token = tokens["refresh_token"].as_str().expect("`always` issues one without offline_access").to_owned();
+    assert_eq!(tokens["scope"], "openid email");
+    let (status, body) = refresh(&app, &always, &token, None).await;
+    assert_eq!(status, 200, "{body}");
+
+    let never = app.register_client_with(false, Alg::RS256, policy(RefreshPolicy::Never)).await;
+    let tokens = offline_tokens(&app, &never, "openid offline_access").await;
+    assert!(tokens.get("refresh_token").is_none(), "{tokens}");
+    assert_eq!(tokens["scope"], "openid", "offline_access is not granted under `never`");
+
+    let default = app.register_client(false, Alg::RS256).await;
+    let tokens = offline_tokens(&app, &default, "openid").await;
+    assert!(tokens.get("refresh_token").is_none(), "by default only offline_access brings one");
+});
