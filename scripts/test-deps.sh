@@ -120,33 +120,33 @@ else
     say "All Debian packages are already present; apt was not needed."
 fi
 
-# A second, independent OIDC client library for the interoperability test: Python's authlib.
-if python3 -c 'import authlib, requests' >/dev/null 2>&1; then
-    say "ok: authlib and requests (the Python relying party of the interoperability test)."
-else
-    say "missing: authlib/requests; installing them with pip (PyPI)..."
-    if ! python3 -m pip install --quiet authlib requests >/dev/null 2>&1 && ! python3 -m pip install --quiet --break-system-packages authlib requests >/dev/null 2>&1; then
-        say "pip could not install them (or there is no pip); installing Debian's python3-authlib and python3-requests..."
-        { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-authlib python3-requests; } >/dev/null 2>&1 || true
+# python_package IMPORTS PIP_NAMES DEBIAN_PACKAGES WHAT: makes `import IMPORTS` work, with pip (PyPI)
+# first and Debian's packages second.
+python_package() {
+    local imports="$1" pip_names="$2" debian="$3" what="$4"
+    if python3 -c "import $imports" >/dev/null 2>&1; then
+        say "ok: $pip_names ($what)."
+        return
     fi
-    python3 -c 'import authlib, requests' >/dev/null 2>&1 ||
-        fail "authlib could not be installed." "python3 -m pip install authlib requests   (or apt-get install python3-authlib python3-requests)"
-    say "ok: authlib and requests installed."
-fi
+    say "missing: $pip_names; installing with pip (PyPI)..."
+    # shellcheck disable=SC2086 # the names are lists on purpose
+    if ! python3 -m pip install --quiet $pip_names >/dev/null 2>&1 &&
+        ! python3 -m pip install --quiet --break-system-packages $pip_names >/dev/null 2>&1; then
+        say "pip could not install them (or there is no pip); installing Debian's $debian..."
+        # shellcheck disable=SC2086
+        { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $debian; } >/dev/null 2>&1 || true
+    fi
+    python3 -c "import $imports" >/dev/null 2>&1 ||
+        fail "$pip_names could not be installed." "python3 -m pip install $pip_names   (or apt-get install $debian)"
+    say "ok: $pip_names installed."
+}
 
-# A real SMTP server process for the delivery tests: Python's aiosmtpd (PyPI, or Debian's package).
-if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
-    say "ok: aiosmtpd (the SMTP server the delivery tests send to)."
-else
-    say "missing: aiosmtpd; installing it with pip (PyPI)..."
-    if ! python3 -m pip install --quiet aiosmtpd >/dev/null 2>&1 && ! python3 -m pip install --quiet --break-system-packages aiosmtpd >/dev/null 2>&1; then
-        say "pip could not install aiosmtpd (or there is no pip); installing Debian's python3-aiosmtpd..."
-        { $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-aiosmtpd; } >/dev/null 2>&1 || true
-    fi
-    python3 -c 'import aiosmtpd' >/dev/null 2>&1 ||
-        fail "aiosmtpd could not be installed." "python3 -m pip install aiosmtpd   (or apt-get install python3-aiosmtpd)"
-    say "ok: aiosmtpd installed."
-fi
+# A second, independent OIDC client library for the interoperability test: Python's authlib.
+python_package "authlib, requests" "authlib requests" "python3-authlib python3-requests" \
+    "the Python relying party of the interoperability test"
+# A real SMTP server process for the delivery tests, and a DKIM verifier for what it receives.
+python_package "aiosmtpd" "aiosmtpd" "python3-aiosmtpd" "the SMTP server the delivery tests send to"
+python_package "dkim" "dkimpy" "python3-dkim" "checks the DKIM signature of delivered mail"
 
 # Re-check what the test runners rely on, in case a package did not provide it.
 [ -x /usr/bin/chromium ] ||

@@ -10,8 +10,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rand::{Rng, RngExt};
 use subtle::ConstantTimeEq;
 
-/// A secret string whose `Debug` never prints it.
-#[derive(Clone, PartialEq, Eq)]
+/// A secret string whose `Debug` never prints it. Configuration files deserialise into it directly.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {
@@ -20,6 +21,9 @@ impl Secret {
     }
     pub fn expose(&self) -> &str {
         &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

@@ -16,7 +16,8 @@ use store::Store;
 use store::counters::Limiter;
 
 pub use challenge::VerifyError;
-pub use delivery::{Delivery, SmtpConfig, SmtpSender, SmtpTls};
+pub use delivery::Delivery;
+pub use delivery::smtp::{DkimSettings, SmtpConfig, SmtpSender, SmtpTls};
 
 /// The connection's part of the configuration (`[passwordless]` in `config/default.toml`).
 #[derive(Clone, Debug)]

@@ -89,32 +89,79 @@ pub struct PasswordlessSettings {
     pub starts_per_ip_per_hour: u64,
 }
 
+/// Delivery providers per channel, in order: the first is the primary, the rest are failovers.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverySettings {
-    pub provider: String,
+    pub email: Vec<String>,
+    pub sms: Vec<String>,
+    /// The sender of every email, e.g. "Example Login <login@example.com>".
+    pub email_from: String,
     pub smtp: SmtpSettings,
+    pub sendgrid: ApiKeySettings,
+    pub mandrill: ApiKeySettings,
+    pub ses: SesSettings,
+    pub twilio: TwilioSettings,
+    pub gateway: GatewaySettings,
 }
 
-#[derive(Clone, Deserialize)]
+/// Providers that can carry each channel.
+pub const EMAIL_PROVIDERS: [&str; 5] = ["outbox", "smtp", "sendgrid", "mandrill", "ses"];
+pub const SMS_PROVIDERS: [&str; 3] = ["outbox", "twilio", "gateway"];
+
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,
     pub tls: String,
     pub username: String,
-    pub password: String,
-    pub from: String,
+    pub password: domain::Secret,
+    /// DKIM signing: all three set, or none.
+    pub dkim_domain: String,
+    pub dkim_selector: String,
+    pub dkim_key_file: String,
+    /// `rsa` (a PKCS#1 PEM key) or `ed25519` (the base64 of the 32-byte seed).
+    pub dkim_algorithm: String,
 }
 
-impl std::fmt::Debug for SmtpSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SmtpSettings")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("tls", &self.tls)
-            .finish_non_exhaustive()
-    }
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySettings {
+    pub api_key: domain::Secret,
+    pub base_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SesSettings {
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: domain::Secret,
+    /// Empty: `https://email.{region}.amazonaws.com`.
+    pub base_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    pub account_sid: String,
+    /// An API key SID (`SK…`) to authenticate with; empty: the Account SID and its auth token.
+    pub api_key_sid: String,
+    /// The API key's secret, or the account's auth token.
+    pub auth_token: domain::Secret,
+    /// A sender number (E.164) or alphanumeric sender id; or leave empty and set the service.
+    pub from: String,
+    pub messaging_service_sid: String,
+    pub base_url: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    pub url: String,
+    /// The HMAC key the gateway checks `X-Ostiary-Signature` with (at least 32 characters).
+    pub secret: domain::Secret,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -266,24 +313,7 @@ impl Settings {
         if s.passwordless.starts_per_ip_per_hour == 0 {
             p.push("passwordless.starts_per_ip_per_hour: must be at least 1".into());
         }
-        match s.delivery.provider.as_str() {
-            "outbox" if s.is_production() => p.push(
-                "delivery.provider: `outbox` keeps messages on this machine and is refused in production; configure `smtp`".into(),
-            ),
-            "outbox" => {}
-            "smtp" => {
-                if s.delivery.smtp.host.is_empty() {
-                    p.push("delivery.smtp.host: is required when delivery.provider = \"smtp\"".into());
-                }
-                if s.delivery.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
-                    p.push(format!("delivery.smtp.from: {:?} is not an address like \"Ostiary <login@example.com>\"", s.delivery.smtp.from));
-                }
-                if !["tls", "starttls", "none"].contains(&s.delivery.smtp.tls.as_str()) {
-                    p.push("delivery.smtp.tls: must be `tls`, `starttls` or `none`".into());
-                }
-            }
-            other => p.push(format!("delivery.provider: {other:?} is not `outbox` or `smtp`")),
-        }
+        s.delivery.validate(s.is_production(), &mut p);
         if s.demo.enabled && s.is_production() {
             p.push("demo.enabled: the demo app is for development and is refused in production".into());
         }
@@ -292,6 +322,102 @@ impl Settings {
 
     pub fn data_dir(&self) -> PathBuf {
         PathBuf::from(&self.server.data_dir)
+    }
+}
+
+impl DeliverySettings {
+    fn validate(&self, production: bool, p: &mut Vec<String>) {
+        let d = self;
+        for (key, list, known) in
+            [("delivery.email", &d.email, &EMAIL_PROVIDERS[..]), ("delivery.sms", &d.sms, &SMS_PROVIDERS[..])]
+        {
+            for (i, name) in list.iter().enumerate() {
+                if !known.contains(&name.as_str()) {
+                    p.push(format!("{key}: {name:?} is not one of {}", known.join(", ")));
+                } else if list[..i].contains(name) {
+                    p.push(format!("{key}: {name:?} is listed twice"));
+                }
+            }
+            if production && list.iter().any(|n| n == "outbox") {
+                p.push(format!(
+                    "{key}: `outbox` keeps messages on this machine and is refused in production; name a real provider"
+                ));
+            }
+        }
+        if d.email.is_empty() {
+            p.push("delivery.email: name at least one provider (sign-in codes are sent by email)".into());
+        }
+        let uses = |name: &str| d.email.iter().chain(&d.sms).any(|n| n == name);
+        if d.email.iter().any(|n| n != "outbox") && d.email_from.parse::<lettre::message::Mailbox>().is_err() {
+            p.push(format!(
+                "delivery.email_from: {:?} is not an address like \"Example Login <login@example.com>\"",
+                d.email_from
+            ));
+        }
+        let required = |p: &mut Vec<String>, provider: &str, key: &str, empty: bool| {
+            if empty {
+                p.push(format!("delivery.{provider}.{key}: is required when `{provider}` is a delivery provider"));
+            }
+        };
+        let https = |p: &mut Vec<String>, key: &str, url: &str| match url::Url::parse(url) {
+            Ok(u) if u.scheme() == "https" || (!production && u.scheme() == "http") => {}
+            _ => p.push(format!("{key}: {url:?} must be an https:// URL (http:// only in development)")),
+        };
+        if uses("smtp") {
+            let s = &d.smtp;
+            required(p, "smtp", "host", s.host.is_empty());
+            if !["tls", "starttls", "none"].contains(&s.tls.as_str()) {
+                p.push("delivery.smtp.tls: must be `tls`, `starttls` or `none`".into());
+            }
+            let dkim = [&s.dkim_domain, &s.dkim_selector, &s.dkim_key_file];
+            if dkim.iter().any(|v| !v.is_empty()) && dkim.iter().any(|v| v.is_empty()) {
+                p.push("delivery.smtp.dkim_domain / dkim_selector / dkim_key_file: set all three (to sign with DKIM) or none".into());
+            }
+            if !s.dkim_key_file.is_empty() && !Path::new(&s.dkim_key_file).is_file() {
+                p.push(format!("delivery.smtp.dkim_key_file: {:?} is not a readable file", s.dkim_key_file));
+            }
+            if !["rsa", "ed25519"].contains(&s.dkim_algorithm.as_str()) {
+                p.push("delivery.smtp.dkim_algorithm: must be `rsa` or `ed25519`".into());
+            }
+        }
+        for (name, settings) in [("sendgrid", &d.sendgrid), ("mandrill", &d.mandrill)] {
+            if uses(name) {
+                required(p, name, "api_key", settings.api_key.is_empty());
+                https(p, &format!("delivery.{name}.base_url"), &settings.base_url);
+            }
+        }
+        if uses("ses") {
+            required(p, "ses", "region", d.ses.region.is_empty());
+            required(p, "ses", "access_key_id", d.ses.access_key_id.is_empty());
+            required(p, "ses", "secret_access_key", d.ses.secret_access_key.is_empty());
+            if !d.ses.region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                p.push(format!("delivery.ses.region: {:?} is not a region name like eu-west-1", d.ses.region));
+            }
+            if !d.ses.base_url.is_empty() {
+                https(p, "delivery.ses.base_url", &d.ses.base_url);
+            }
+        }
+        if uses("twilio") {
+            let t = &d.twilio;
+            required(p, "twilio", "account_sid", t.account_sid.is_empty());
+            required(p, "twilio", "auth_token", t.auth_token.is_empty());
+            if t.from.is_empty() == t.messaging_service_sid.is_empty() {
+                p.push("delivery.twilio.from / messaging_service_sid: set exactly one".into());
+            }
+            if !t.account_sid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                p.push("delivery.twilio.account_sid: must be letters and digits (AC…)".into());
+            }
+            https(p, "delivery.twilio.base_url", &t.base_url);
+        }
+        if uses("gateway") {
+            required(p, "gateway", "url", d.gateway.url.is_empty());
+            if !d.gateway.url.is_empty() {
+                https(p, "delivery.gateway.url", &d.gateway.url);
+            }
+            if d.gateway.secret.expose().len() < 32 {
+                p.push("delivery.gateway.secret: must be at least 32 characters".into());
+            }
+        }
     }
 }
 
@@ -332,7 +458,7 @@ mod tests {
     #[test]
     fn production_refuses_the_outbox_the_demo_and_plain_http() {
         let text = with("[server]\nprofile = \"production\"\n").unwrap_err().0.join("\n");
-        for key in ["delivery.provider", "demo.enabled", "server.issuer", "secrets.master_key"] {
+        for key in ["delivery.email", "demo.enabled", "server.issuer", "secrets.master_key"] {
             assert!(text.contains(key), "{key} missing in {text}");
         }
     }

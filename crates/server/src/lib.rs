@@ -90,30 +90,98 @@ pub fn authorization_config(settings: &Settings) -> AuthorizationServerConfig {
     }
 }
 
-fn delivery(settings: &Settings) -> anyhow::Result<Delivery> {
+/// The provider chains of both channels, in the configured order (primary first).
+fn delivery(settings: &Settings, clock: &Arc<dyn Clock>) -> anyhow::Result<Delivery> {
+    use passwordless_connection::delivery::{Chain, Provider, gateway, mandrill, sendgrid, ses, twilio};
     let d = &settings.delivery;
-    Ok(match d.provider.as_str() {
-        "smtp" => {
-            let s = &d.smtp;
-            let tls = match s.tls.as_str() {
-                "tls" => SmtpTls::Tls,
-                "none" => SmtpTls::None,
-                _ => SmtpTls::StartTls,
-            };
-            Delivery::Smtp(
-                SmtpSender::new(&SmtpConfig {
-                    host: s.host.clone(),
-                    port: s.port,
-                    tls,
-                    username: (!s.username.is_empty()).then(|| s.username.clone()),
-                    password: (!s.password.is_empty()).then(|| domain::Secret::new(s.password.clone())),
-                    from: s.from.clone(),
-                })
-                .map_err(|e| anyhow!("delivery.smtp: {e}"))?,
-            )
-        }
-        _ => Delivery::Outbox,
-    })
+    let http = passwordless_connection::delivery::providers::http_client().map_err(|e| anyhow!("delivery: {e}"))?;
+    let from = || -> anyhow::Result<lettre::message::Mailbox> {
+        d.email_from.parse().map_err(|e| anyhow!("delivery.email_from: {e}"))
+    };
+    let provider = |name: &str| -> anyhow::Result<Provider> {
+        Ok(match name {
+            "outbox" => Provider::Outbox,
+            "smtp" => {
+                let s = &d.smtp;
+                let tls = match s.tls.as_str() {
+                    "tls" => SmtpTls::Tls,
+                    "none" => SmtpTls::None,
+                    _ => SmtpTls::StartTls,
+                };
+                let dkim = if s.dkim_key_file.is_empty() {
+                    None
+                } else {
+                    let key = std::fs::read_to_string(&s.dkim_key_file)
+                        .with_context(|| format!("delivery.smtp.dkim_key_file: cannot read {}", s.dkim_key_file))?;
+                    Some(passwordless_connection::DkimSettings {
+                        domain: s.dkim_domain.clone(),
+                        selector: s.dkim_selector.clone(),
+                        key: domain::Secret::new(key.trim().to_owned()),
+                        ed25519: s.dkim_algorithm == "ed25519",
+                    })
+                };
+                Provider::Smtp(Box::new(
+                    SmtpSender::new(&SmtpConfig {
+                        host: s.host.clone(),
+                        port: s.port,
+                        tls,
+                        username: (!s.username.is_empty()).then(|| s.username.clone()),
+                        password: (!s.password.is_empty()).then(|| s.password.clone()),
+                        from: from()?,
+                        dkim,
+                    })
+                    .map_err(|e| anyhow!("delivery.smtp: {e}"))?,
+                ))
+            }
+            "sendgrid" => Provider::SendGrid(sendgrid::SendGridSender::new(
+                &d.sendgrid.base_url,
+                d.sendgrid.api_key.clone(),
+                from()?,
+                http.clone(),
+            )),
+            "mandrill" => Provider::Mandrill(mandrill::MandrillSender::new(
+                &d.mandrill.base_url,
+                d.mandrill.api_key.clone(),
+                from()?,
+                http.clone(),
+            )),
+            "ses" => Provider::Ses(ses::SesSender::new(
+                &d.ses.region,
+                &d.ses.base_url,
+                &d.ses.access_key_id,
+                d.ses.secret_access_key.clone(),
+                from()?,
+                http.clone(),
+            )),
+            "twilio" => {
+                let t = &d.twilio;
+                let sender = if t.from.is_empty() {
+                    twilio::TwilioFrom::MessagingService(t.messaging_service_sid.clone())
+                } else {
+                    twilio::TwilioFrom::From(t.from.clone())
+                };
+                Provider::Twilio(twilio::TwilioSender::new(
+                    &t.base_url,
+                    &t.account_sid,
+                    &t.api_key_sid,
+                    t.auth_token.clone(),
+                    sender,
+                    http.clone(),
+                ))
+            }
+            "gateway" => Provider::Gateway(Box::new(gateway::GatewaySender::new(
+                &d.gateway.url,
+                &d.gateway.secret,
+                Arc::clone(clock),
+                http.clone(),
+            ))),
+            other => return Err(anyhow!("delivery: unknown provider {other:?}")),
+        })
+    };
+    let chain = |names: &[String]| -> anyhow::Result<Chain> {
+        Ok(Chain(names.iter().map(|n| provider(n)).collect::<Result<_, _>>()?))
+    };
+    Ok(Delivery { email: chain(&d.email)?, sms: chain(&d.sms)? })
 }
 
 /// The rustls configuration when `server.tls_cert` and `server.tls_key` are set.
@@ -213,8 +281,8 @@ impl Application {
             limiter: Arc::clone(&limiter),
             outbox_ready: Arc::clone(&outbox_ready),
         });
-        let delivery = Arc::new(delivery(&settings)?);
-        let outbox_enabled = matches!(*delivery, Delivery::Outbox);
+        let delivery = Arc::new(delivery(&settings, &clock)?);
+        let outbox_enabled = delivery.uses_outbox();
         let https = settings.server.issuer.starts_with("https://");
         let browser = web::Data::new(BrowserContext {
             hasher: hasher.clone(),

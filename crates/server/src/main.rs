@@ -237,7 +237,7 @@ fn refresh_policy(text: &str) -> anyhow::Result<domain::RefreshPolicy> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let issuer = settings.server.issuer.trim_end_matches('/').to_owned();
     let demo = settings.demo.enabled;
-    let outbox = settings.delivery.provider == "outbox";
+    let outbox = settings.delivery.email.iter().chain(&settings.delivery.sms).any(|p| p == "outbox");
     let app = ostiary::Application::build(settings.clone(), None, ostiary::system_clock()).await?;
     println!();
     println!(

@@ -4,6 +4,8 @@
 //! itself; [`TestApp::sign_in`] drives the hosted pages like a person would.
 #![forbid(unsafe_code)]
 
+pub mod providers;
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -9,6 +9,7 @@ mod delivery;
 mod oidc;
 mod passwordless;
 mod protocol;
+mod providers;
 mod refresh;
 mod revocation;
 mod sessions;

@@ -1,6 +1,15 @@
 //! Outgoing messages: rendered from templates, queued with their challenge, and sent by a worker
-//! with retries and backoff. Providers: the dev outbox (messages stay readable at `/dev/outbox`)
-//! and SMTP via lettre. Issue 4 adds SendGrid, Mandrill, SES, Twilio and a custom SMS gateway.
+//! with retries, backoff and provider failover. Providers: the dev outbox (messages stay readable at
+//! `/dev/outbox`), SMTP (lettre, optional DKIM), SendGrid, Mandrill, Amazon SES, Twilio, and a
+//! signed custom SMS gateway.
+
+pub mod gateway;
+pub mod mandrill;
+pub mod providers;
+pub mod sendgrid;
+pub mod ses;
+pub mod smtp;
+pub mod twilio;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,11 +18,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::secret::Sealer;
 use domain::{Clock, EmailAddress, Interaction};
-use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use store::Store;
 use store::messages::{Message, NewMessage};
+
+pub use providers::{Chain, ChainOutcome, Outgoing, Provider, SendError};
 
 use crate::PasswordlessConnection;
 
@@ -94,88 +102,40 @@ pub(crate) fn no_account_message(
     Ok(sealed_email(conn, to, format!("Sign-in attempt at {}", interaction.client_name), &text, &html))
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// Implicit TLS, usually port 465.
-    Tls,
-    /// STARTTLS upgrade (required), usually port 587.
-    StartTls,
-    /// Plain text: only for a relay on the same host.
-    None,
-}
-
-#[derive(Clone, Debug)]
-pub struct SmtpConfig {
-    pub host: String,
-    pub port: u16,
-    pub tls: SmtpTls,
-    pub username: Option<String>,
-    pub password: Option<domain::Secret>,
-    pub from: String,
-}
-
-pub struct SmtpSender {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
-}
-
-impl SmtpSender {
-    pub fn new(config: &SmtpConfig) -> Result<Self, String> {
-        let from: Mailbox = config.from.parse().map_err(|e| format!("delivery.smtp.from: {e}"))?;
-        let builder = match config.tls {
-            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host).map_err(|e| e.to_string())?,
-            SmtpTls::StartTls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host).map_err(|e| e.to_string())?
-            }
-            SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
-        };
-        let mut builder = builder.port(config.port).timeout(Some(Duration::from_secs(20)));
-        if let (Some(user), Some(pass)) = (&config.username, &config.password) {
-            builder = builder.credentials(Credentials::new(user.clone(), pass.expose().to_owned()));
-        }
-        Ok(Self { transport: builder.build(), from })
-    }
-
-    async fn send(&self, m: &Message, text: String, html: Option<String>) -> Result<(), String> {
-        let to: Mailbox = m.recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
-        let builder = lettre::Message::builder().from(self.from.clone()).to(to).subject(m.subject.clone());
-        let email = match html {
-            Some(html) => builder.multipart(MultiPart::alternative_plain_html(text, html)),
-            None => builder.body(text),
-        }
-        .map_err(|e| e.to_string())?;
-        self.transport.send(email).await.map(|_| ()).map_err(|e| e.to_string())
-    }
-}
-
-/// Where messages go.
-pub enum Delivery {
-    /// Development: nothing leaves the machine; `/dev/outbox` shows every message.
-    Outbox,
-    Smtp(SmtpSender),
+/// The provider chains of both channels.
+#[derive(Default)]
+pub struct Delivery {
+    pub email: Chain,
+    pub sms: Chain,
 }
 
 impl Delivery {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Delivery::Outbox => "outbox",
-            Delivery::Smtp(_) => "smtp",
-        }
+    /// Development: every message of both channels stays in the dev outbox.
+    pub fn outbox() -> Self {
+        Delivery { email: Chain(vec![Provider::Outbox]), sms: Chain(vec![Provider::Outbox]) }
     }
 
-    async fn send(&self, m: &Message, sealer: &Sealer) -> Result<(), String> {
+    pub fn uses_outbox(&self) -> bool {
+        self.email.0.iter().chain(&self.sms.0).any(|p| matches!(p, Provider::Outbox))
+    }
+
+    fn chain(&self, channel: &str) -> &Chain {
+        if channel == "sms" { &self.sms } else { &self.email }
+    }
+
+    /// Opens the sealed bodies and hands the message to the channel's providers in turn.
+    async fn send(&self, m: &Message, sealer: &Sealer) -> ChainOutcome {
         let open = |body: &Option<String>| match body {
-            Some(b) => {
-                open_body(sealer, &m.id, b).map(Some).ok_or_else(|| "the message body cannot be opened".to_owned())
-            }
+            Some(b) => open_body(sealer, &m.id, b).map(Some).ok_or(()),
             None => Ok(None),
         };
-        let text = open(&m.text_body)?.unwrap_or_default();
-        let html = open(&m.html_body)?;
-        match self {
-            Delivery::Outbox => Ok(()),
-            Delivery::Smtp(s) => s.send(m, text, html).await,
-        }
+        let (Ok(text), Ok(html)) = (open(&m.text_body), open(&m.html_body)) else {
+            return ChainOutcome::Failed { reason: "the message body cannot be opened".into(), permanent: false };
+        };
+        let text = text.unwrap_or_default();
+        let outgoing =
+            Outgoing { id: &m.id, to: &m.recipient, subject: &m.subject, text: &text, html: html.as_deref() };
+        self.chain(&m.channel).send(&outgoing).await
     }
 }
 
@@ -199,11 +159,13 @@ pub async fn deliver_due(store: &Store, delivery: &Delivery, sealer: &Sealer, cl
         let now = clock.now();
         let recorded = match outcome {
             // The outbox keeps the body so a developer can read it; real providers wipe it.
-            Ok(()) => store.mark_message_sent(&m.id, delivery.name(), now, matches!(delivery, Delivery::Outbox)).await,
-            Err(reason) => {
+            ChainOutcome::Sent(provider) => store.mark_message_sent(&m.id, provider, now, provider == "outbox").await,
+            ChainOutcome::Failed { reason, permanent } => {
                 // 4, 8, 16, 32, 64 s: about two minutes in all, inside the default five-minute code lifetime.
-                let retry_at = (m.attempts < MAX_ATTEMPTS).then(|| now + 2 * (1i64 << m.attempts.clamp(0, 10)));
-                tracing::warn!(message = %m.id, attempt = m.attempts, error = %reason, "message delivery failed");
+                // A failure no provider can get past (a refused recipient) is not retried.
+                let retry_at =
+                    (!permanent && m.attempts < MAX_ATTEMPTS).then(|| now + 2 * (1i64 << m.attempts.clamp(0, 10)));
+                tracing::warn!(message = %m.id, attempt = m.attempts, permanent, error = %reason, "message delivery failed");
                 store.mark_message_failed(&m.id, &reason, retry_at).await
             }
         };
