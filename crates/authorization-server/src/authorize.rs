@@ -189,7 +189,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
             Ok(code) => back.respond(&[("code", &code)]),
             Err(e) => back.error(e),
         },
-        Ok(None) => match start_interaction(req, srv, &client, request, params.get("login_hint")).await {
+        Ok(None) => match start_interaction(req, srv, &client, request, &params).await {
             Ok(id) => see_other(&format!("/login/{id}")),
             Err(e) => back.error(e),
         },
@@ -453,8 +453,14 @@ async fn start_interaction(
     srv: &AuthorizationServer,
     client: &Client,
     request: AuthorizationRequest,
-    login_hint: Option<&str>,
+    params: &Params,
 ) -> Result<InteractionId, OAuthError> {
+    let login_hint = params.get("login_hint");
+    // OIDC Core §3.1.2.1 `ui_locales`: the pages and messages of this sign-in use the first language
+    // available. Kept only when it is plausibly a list of language tags.
+    let ui_locales = params.get("ui_locales").filter(|v| {
+        v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b' ')
+    });
     let browser = browser_hash(req, srv)?;
     let now = srv.clock.now();
     let id = InteractionId::generate();
@@ -463,6 +469,7 @@ async fn start_interaction(
         client_id: client.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         login_hint: login_hint.filter(|h| h.len() <= 254).map(str::to_owned),
+        ui_locales: ui_locales.map(str::to_owned),
         request: serde_json::to_string(&request).map_err(|e| crate::errors::internal("request encode", &e))?,
         browser_hash: browser,
         created_at: now,

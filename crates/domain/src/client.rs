@@ -40,12 +40,143 @@ impl RefreshPolicy {
     }
 }
 
+/// Where a one-time secret is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+impl Channel {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "email" => Some(Channel::Email),
+            "sms" => Some(Channel::Sms),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+        }
+    }
+}
+
+/// A way to sign in that a client may offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LoginMethod {
+    /// A code sent by email.
+    EmailCode,
+    /// A magic link sent by email.
+    EmailLink,
+    /// A code sent by text message.
+    SmsCode,
+}
+
+impl LoginMethod {
+    pub const ALL: [LoginMethod; 3] = [LoginMethod::EmailCode, LoginMethod::EmailLink, LoginMethod::SmsCode];
+
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).ok()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginMethod::EmailCode => "email_code",
+            LoginMethod::EmailLink => "email_link",
+            LoginMethod::SmsCode => "sms_code",
+        }
+    }
+}
+
+fn default_login_methods() -> Vec<LoginMethod> {
+    vec![LoginMethod::EmailCode, LoginMethod::EmailLink]
+}
+
+/// How the hosted pages look for this client. Colours and URLs are checked when set.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Branding {
+    /// Replaces the provider's product name on pages and in messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    /// `#rgb` or `#rrggbb`: buttons and links.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<String>,
+    /// An https URL of a logo shown above the form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logo_url: Option<String>,
+    /// An https URL of a stylesheet loaded after Ostiary's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub css_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BrandingError {
+    #[error("primary_color: {0:?} is not a colour like #0a7 or #00aa77")]
+    Color(String),
+    #[error("{0}: {1:?} is not an https:// URL")]
+    Url(&'static str, String),
+    #[error("product_name: must be 1 to 60 characters without control characters")]
+    Name,
+}
+
+impl Branding {
+    /// Checks every value, so a page never carries a colour or URL that could break out of it.
+    pub fn validate(&self) -> Result<(), BrandingError> {
+        if let Some(c) = &self.primary_color {
+            let hex = c.strip_prefix('#').unwrap_or("");
+            if !matches!(hex.len(), 3 | 6) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(BrandingError::Color(c.clone()));
+            }
+        }
+        for (key, url) in [("logo_url", &self.logo_url), ("css_url", &self.css_url)] {
+            if let Some(u) = url {
+                let ok = url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" && p.host().is_some());
+                if !ok || u.contains(['"', '\'', ' ', ';']) {
+                    return Err(BrandingError::Url(key, u.clone()));
+                }
+            }
+        }
+        if let Some(n) = &self.product_name
+            && (n.trim().is_empty() || n.chars().count() > 60 || n.chars().any(char::is_control))
+        {
+            return Err(BrandingError::Name);
+        }
+        Ok(())
+    }
+}
+
 /// Everything a client's policy says. Unknown fields are refused so a typo is never silently
 /// ignored; missing ones take their defaults.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClientSettings {
     pub refresh_tokens: RefreshPolicy,
+    /// The sign-in methods the hosted pages and the API offer this client's users.
+    pub login_methods: Vec<LoginMethod>,
+    pub branding: Branding,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        Self { refresh_tokens: RefreshPolicy::default(), login_methods: default_login_methods(), branding: Branding::default() }
+    }
+}
+
+impl ClientSettings {
+    pub fn allows(&self, method: LoginMethod) -> bool {
+        self.login_methods.contains(&method)
+    }
+
+    /// Whether email sign-in is offered at all (by code, by link, or both).
+    pub fn email(&self) -> bool {
+        self.allows(LoginMethod::EmailCode) || self.allows(LoginMethod::EmailLink)
+    }
 }
 
 #[cfg(test)]
@@ -60,6 +191,32 @@ mod tests {
         assert!(!RefreshPolicy::Never.issues_for("openid offline_access"));
         assert_eq!(RefreshPolicy::parse("always"), Some(RefreshPolicy::Always));
         assert_eq!(RefreshPolicy::parse("sometimes"), None);
+    }
+
+    #[test]
+    fn branding_values_are_checked() {
+        let ok = Branding {
+            product_name: Some("Shop".into()),
+            primary_color: Some("#0a7".into()),
+            logo_url: Some("https://cdn.example/logo.svg".into()),
+            css_url: None,
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |b: Branding| b.validate().is_err();
+        assert!(bad(Branding { primary_color: Some("red; background:url(x)".into()), ..Default::default() }));
+        assert!(bad(Branding { logo_url: Some("http://cdn.example/l.png".into()), ..Default::default() }));
+        assert!(bad(Branding { css_url: Some("javascript:alert(1)".into()), ..Default::default() }));
+        assert!(bad(Branding { product_name: Some(" ".into()), ..Default::default() }));
+    }
+
+    #[test]
+    fn login_methods_default_to_email_code_and_link() {
+        let s = ClientSettings::default();
+        assert!(s.allows(LoginMethod::EmailCode) && s.allows(LoginMethod::EmailLink));
+        assert!(!s.allows(LoginMethod::SmsCode));
+        assert_eq!(LoginMethod::parse("sms_code"), Some(LoginMethod::SmsCode));
+        let s: ClientSettings = serde_json::from_str(r#"{"login_methods":["sms_code"]}"#).unwrap();
+        assert!(!s.email() && s.allows(LoginMethod::SmsCode));
     }
 
     #[test]

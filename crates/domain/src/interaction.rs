@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Acr, Amr, AuthTime, ClientId, InteractionId, UserId};
+use crate::{Acr, Amr, AuthTime, ClientId, ClientSettings, InteractionId, UserId};
 
 /// What a connection may know about a pending login.
 #[derive(Clone, Debug)]
@@ -12,13 +12,18 @@ pub struct Interaction {
     pub id: InteractionId,
     pub client_id: ClientId,
     pub client_name: String,
+    /// The client's policy: which sign-in methods to offer, its branding.
+    pub client_settings: ClientSettings,
     /// The verified redirect URI; pages add its origin to CSP `form-action` because browsers apply
     /// that directive to the redirects that follow a form submission.
     pub redirect_uri: String,
     pub login_hint: Option<String>,
+    /// `ui_locales` of the authorization request (OIDC Core §3.1.2.1), space-separated.
+    pub ui_locales: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
-    /// Keyed hash of the browser cookie of the browser that started the login.
+    /// Keyed hash of the browser cookie of the browser that started the login; empty for a login
+    /// started through the API (`/passwordless/start`), which no browser owns.
     pub browser_hash: Vec<u8>,
     pub result: Option<LoginResult>,
 }

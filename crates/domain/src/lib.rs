@@ -6,6 +6,7 @@ pub mod auth;
 pub mod client;
 pub mod clock;
 pub mod email;
+pub mod i18n;
 pub mod ids;
 pub mod interaction;
 pub mod phone;
@@ -14,7 +15,7 @@ pub mod secret;
 pub mod web;
 
 pub use auth::{Acr, Amr, AuthTime};
-pub use client::{ClientSettings, RefreshPolicy};
+pub use client::{Branding, Channel, ClientSettings, LoginMethod, RefreshPolicy};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{ClientId, InteractionId, UserId};

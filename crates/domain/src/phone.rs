@@ -61,6 +61,11 @@ impl PhoneNumber {
     }
 }
 
+/// Whether `code` is an ISO 3166-1 alpha-2 region the phone metadata knows (`GB`, `us`).
+pub fn is_region(code: &str) -> bool {
+    code.len() == 2 && code.to_ascii_uppercase().parse::<phonenumber::country::Id>().is_ok()
+}
+
 impl TryFrom<String> for PhoneNumber {
     type Error = PhoneError;
     fn try_from(value: String) -> Result<Self, Self::Error> {

@@ -22,10 +22,17 @@ pub struct Https(pub bool);
 /// pages whose forms end in a redirect to a relying party: browsers enforce `form-action` on the
 /// redirects after a submission (CSP Level 3 §6.3.1).
 pub fn content_security_policy(form_action: Option<&str>) -> String {
-    let extra = form_action.map(|o| format!(" {o}")).unwrap_or_default();
+    content_security_policy_with(form_action, None, None)
+}
+
+/// [`content_security_policy`] that also allows a client's branding: its logo's origin in
+/// `img-src` and its stylesheet's origin in `style-src`.
+pub fn content_security_policy_with(form_action: Option<&str>, img_src: Option<&str>, style_src: Option<&str>) -> String {
+    let more = |o: Option<&str>| o.map(|o| format!(" {o}")).unwrap_or_default();
+    let (form, img, style) = (more(form_action), more(img_src), more(style_src));
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
-         form-action 'self'{extra}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'{style}; img-src 'self' data:{img}; connect-src 'self'; \
+         form-action 'self'{form}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
@@ -35,5 +42,34 @@ pub fn origin_of(uri: &str) -> Option<String> {
     match url.origin() {
         url::Origin::Tuple(..) => Some(url.origin().ascii_serialization()),
         url::Origin::Opaque(_) => None,
+    }
+}
+
+/// "Firefox on Linux" from a User-Agent header, for messages that say where a sign-in came from.
+/// `None` when the agent cannot be recognised (bots, empty or hostile values).
+pub fn describe_user_agent(user_agent: &str) -> Option<String> {
+    if user_agent.len() > 512 {
+        return None;
+    }
+    let r = woothee::parser::Parser::new().parse(user_agent)?;
+    let known = |s: &str| !s.is_empty() && s != "UNKNOWN";
+    match (known(r.name), known(r.os)) {
+        (true, true) => Some(format!("{} on {}", r.name, r.os)),
+        (true, false) => Some(r.name.to_owned()),
+        (false, true) => Some(r.os.to_owned()),
+        (false, false) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agents_are_described_briefly() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(describe_user_agent(firefox).as_deref(), Some("Firefox on Linux"));
+        assert_eq!(describe_user_agent(""), None);
+        assert_eq!(describe_user_agent("curl-ish \u{0}"), None);
     }
 }

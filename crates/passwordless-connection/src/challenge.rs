@@ -1,9 +1,15 @@
-//! The rules of a challenge, each in one place: `start_challenge` (CSPRNG code and link, newest
-//! wins, queued with its message), `verify_code` and `verify_link` (constant-time, attempt cap,
-//! single use), and `finish_login` (the user, `amr`, hand-back to the interaction).
+//! The rules of a challenge, each in one place: `start_challenge` (a code, a link and a matching
+//! number derived from the challenge id, newest wins, queued with its message), `resend` (the same
+//! message again), `verify_code` and `verify_link` (constant-time, attempt cap, single use), and
+//! `login_result` (the user and `amr`).
+//!
+//! The code, link token and matching number are HMACs of the challenge id under a server key, so a
+//! resend repeats exactly the code the user may already be typing, while the database holds only
+//! their keyed hashes (and the id, which is worthless without the master key).
 
-use domain::secret::{numeric_code, random_token};
-use domain::{Acr, Amr, AuthTime, EmailAddress, Interaction, LoginResult};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::{Acr, Amr, AuthTime, Channel, EmailAddress, Interaction, LoginMethod, LoginResult, PhoneNumber};
 use store::StoreError;
 use store::challenges::{Challenge, NewChallenge};
 use store::users::EmailSignIn;
@@ -20,8 +26,70 @@ pub enum VerifyError {
     Expired,
     #[error("the challenge was already used")]
     Used,
+    #[error("this sign-in method is not offered to this application")]
+    MethodOff,
+    #[error("too many wrong codes from this network: it is blocked for now")]
+    Blocked,
+    #[error("the failure counters cannot be reached")]
+    Unavailable,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Where a challenge's secrets go: an email address or a phone number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Destination {
+    Email(EmailAddress),
+    Phone(PhoneNumber),
+}
+
+impl Destination {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Destination::Email(_) => Channel::Email,
+            Destination::Phone(_) => Channel::Sms,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Destination::Email(e) => e.as_str(),
+            Destination::Phone(p) => p.as_str(),
+        }
+    }
+
+    /// What pages show: the address, or the number with most digits hidden.
+    pub fn shown(&self) -> String {
+        match self {
+            Destination::Email(e) => e.to_string(),
+            Destination::Phone(p) => p.masked(),
+        }
+    }
+
+    /// The destination a stored challenge names.
+    pub fn of(c: &Challenge) -> Result<Self, StoreError> {
+        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("challenge destination: {e}"));
+        match Channel::parse(&c.channel) {
+            Some(Channel::Sms) => PhoneNumber::parse(&c.destination, None).map(Destination::Phone).map_err(|e| corrupt(&e)),
+            _ => EmailAddress::parse(&c.destination).map(Destination::Email).map_err(|e| corrupt(&e)),
+        }
+    }
+}
+
+/// Where a request came from, for the messages that say so ("at 12:03 UTC from 203.0.113.9 (Firefox on Linux)").
+#[derive(Clone, Debug)]
+pub(crate) struct Origin {
+    pub ip: std::net::IpAddr,
+    pub device: Option<String>,
+}
+
+impl Origin {
+    pub fn place(&self) -> String {
+        match &self.device {
+            Some(d) => format!("{} ({d})", self.ip),
+            None => self.ip.to_string(),
+        }
+    }
 }
 
 fn code_purpose(challenge_id: &str) -> String {
@@ -29,43 +97,79 @@ fn code_purpose(challenge_id: &str) -> String {
 }
 pub(crate) const LINK_PURPOSE: &str = "challenge-link";
 
-/// Creates the challenge for `email` and queues its message in the same transaction. The work
-/// done is the same whether or not an account exists, so neither the response nor its timing
-/// tells which (no account enumeration).
+/// A challenge's secrets, derived from its id.
+pub(crate) struct Secrets {
+    pub code: String,
+    pub link_token: String,
+    /// Two digits shown on both screens of a cross-device sign-in.
+    pub match_number: String,
+}
+
+pub(crate) fn secrets(conn: &PasswordlessConnection, challenge_id: &str, code_length: usize) -> Secrets {
+    let seed = |purpose: &str| conn.hasher.hash(purpose, challenge_id).0;
+    let number = |bytes: &[u8]| u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default());
+    // 2^64 against at most 10^10 values: the bias of the modulo is below 10^-9.
+    let modulus = 10u64.pow(code_length.clamp(4, 10) as u32);
+    let code = format!("{:0width$}", number(&seed("challenge-code-seed")) % modulus, width = code_length);
+    let link_token = URL_SAFE_NO_PAD.encode(seed("challenge-link-seed"));
+    let match_number = format!("{}", 10 + number(&seed("challenge-match-seed")) % 90);
+    Secrets { code, link_token, match_number }
+}
+
+/// Creates the challenge for `to` and queues its message in the same transaction. The work done is
+/// the same whether or not an account exists, so neither the response nor its timing tells which
+/// (no account enumeration). Limits are checked before (`abuse::check_send`).
 pub(crate) async fn start_challenge(
     conn: &PasswordlessConnection,
     interaction: &Interaction,
-    email: &EmailAddress,
+    to: &Destination,
+    origin: &Origin,
+    lang: &str,
 ) -> Result<(), StoreError> {
     let now = conn.clock.now();
     let id = domain::ids::sortable_id();
-    let code = numeric_code(conn.config.code_length);
-    let link_token = random_token(32);
-    let link = format!("{}/login/link/{}", conn.config.public_url.trim_end_matches('/'), link_token);
-    let known = conn.store.user_by_email(email).await?.is_some();
-    let message = if known || conn.config.signups_enabled {
-        crate::delivery::sign_in_message(conn, interaction, email, &code, &link, now)
-    } else {
-        crate::delivery::no_account_message(conn, interaction, email, now)
-    }
-    .map_err(|e| StoreError::Corrupt(format!("message template: {e}")))?;
+    let channel = conn.config.channel(to.channel());
+    let s = secrets(conn, &id, channel.code_length);
+    let message = crate::messages::for_challenge(conn, interaction, to, &s, origin, lang, now).await?;
     let challenge = NewChallenge {
-        code_hash: conn.hasher.hash(&code_purpose(&id), &code).0,
-        link_hash: conn.hasher.hash(LINK_PURPOSE, &link_token).0,
+        code_hash: conn.hasher.hash(&code_purpose(&id), &s.code).0,
+        link_hash: conn.hasher.hash(LINK_PURPOSE, &s.link_token).0,
         id,
         interaction_id: interaction.id.clone(),
-        channel: "email".into(),
-        destination: email.to_string(),
+        channel: to.channel().as_str().into(),
+        destination: to.as_str().to_owned(),
         max_attempts: conn.config.max_attempts,
         created_at: now,
-        expires_at: now + conn.config.challenge_ttl,
+        expires_at: now + channel.ttl,
+        client_id: interaction.client_id.to_string(),
+        origin: origin.place(),
     };
     conn.store.create_challenge(challenge, message).await?;
     conn.outbox_ready.notify_one();
     Ok(())
 }
 
-fn check_live(c: &Challenge, now: i64) -> Result<(), VerifyError> {
+/// Sends a live challenge's message again, with the same code and link: a code the user is already
+/// typing stays good. The challenge's lifetime is not extended. Limits are checked before.
+pub(crate) async fn resend(
+    conn: &PasswordlessConnection,
+    interaction: &Interaction,
+    challenge: &Challenge,
+    origin: &Origin,
+    lang: &str,
+) -> Result<(), VerifyError> {
+    let now = conn.clock.now();
+    check_live(challenge, now)?;
+    let to = Destination::of(challenge)?;
+    let s = secrets(conn, &challenge.id, conn.config.channel(to.channel()).code_length);
+    if let Some(message) = crate::messages::for_challenge(conn, interaction, &to, &s, origin, lang, now).await? {
+        conn.store.enqueue_message(message, now).await?;
+        conn.outbox_ready.notify_one();
+    }
+    Ok(())
+}
+
+pub(crate) fn check_live(c: &Challenge, now: i64) -> Result<(), VerifyError> {
     if c.consumed_at.is_some() {
         return Err(VerifyError::Used);
     }
@@ -78,21 +182,44 @@ fn check_live(c: &Challenge, now: i64) -> Result<(), VerifyError> {
     Ok(())
 }
 
-/// Checks a typed code against the interaction's newest challenge. A wrong code counts against the
-/// cap atomically; a right one spends the challenge, and only one of any concurrent submissions wins.
+/// Whether a typed code may be used for this challenge under the client's policy.
+fn code_allowed(settings: &domain::ClientSettings, c: &Challenge) -> bool {
+    match Channel::parse(&c.channel) {
+        Some(Channel::Sms) => settings.allows(LoginMethod::SmsCode),
+        _ => settings.allows(LoginMethod::EmailCode),
+    }
+}
+
+/// Checks a typed code against `challenge` (the newest of an interaction, or of a client and
+/// destination). A wrong code counts against the challenge's cap atomically and against the IP's
+/// failure budgets; a right one spends the challenge, and only one of any concurrent submissions wins.
 pub(crate) async fn verify_code(
     conn: &PasswordlessConnection,
-    interaction: &Interaction,
+    settings: &domain::ClientSettings,
+    challenge: Option<Challenge>,
     typed: &str,
+    origin: &Origin,
 ) -> Result<Challenge, VerifyError> {
     let now = conn.clock.now();
-    let challenge = conn.store.latest_challenge(&interaction.id).await?.ok_or(VerifyError::Expired)?;
+    let challenge = challenge.ok_or(VerifyError::Expired)?;
+    if !code_allowed(settings, &challenge) {
+        return Err(VerifyError::MethodOff);
+    }
+    if crate::abuse::is_blocked(conn, origin, &challenge.destination).await? {
+        return Err(VerifyError::Blocked);
+    }
     check_live(&challenge, now)?;
     let typed: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').take(32).collect();
     let given = conn.hasher.hash(&code_purpose(&challenge.id), &typed);
     if !domain::secret::constant_time_eq(&given.0, &challenge.code_hash) {
+        let counted = crate::abuse::record_failure(conn, origin, &challenge).await;
         if !conn.store.record_failed_attempt(&challenge.id).await? {
             return Err(VerifyError::TooManyAttempts);
+        }
+        // Fail closed: a wrong code that could not be counted against the IP stops here.
+        if let Err(e) = counted {
+            tracing::error!(error = %e, "failure counters unavailable");
+            return Err(VerifyError::Unavailable);
         }
         let remaining = challenge.max_attempts - challenge.attempts - 1;
         return Err(if remaining <= 0 { VerifyError::TooManyAttempts } else { VerifyError::Mismatch { remaining } });
@@ -114,32 +241,43 @@ pub(crate) async fn find_link(conn: &PasswordlessConnection, token: &str) -> Res
     Ok(challenge)
 }
 
-/// Spends the challenge behind a magic link (from the POST of the "continue" page).
-pub(crate) async fn verify_link(conn: &PasswordlessConnection, token: &str) -> Result<Challenge, VerifyError> {
-    let challenge = find_link(conn, token).await?;
+/// Spends a challenge whose link was opened (from the POST of the "continue" page), or approved on
+/// another device and continued in the browser that started.
+pub(crate) async fn spend(conn: &PasswordlessConnection, challenge: &Challenge) -> Result<(), VerifyError> {
     if !conn.store.consume_challenge(&challenge.id, conn.clock.now()).await? {
         return Err(VerifyError::Used);
     }
-    Ok(challenge)
+    Ok(())
 }
 
-/// Turns a spent challenge into a login: finds or creates the user and completes the interaction.
-/// `amr` is `otp` for both the code and the link: each is a single-use secret delivered to the
-/// mailbox (RFC 8176 §2); nothing stronger is claimed.
+/// The login a spent challenge stands for: the user (found, or created when sign-ups are open) and
+/// how they authenticated. `amr` is `otp` for an emailed code or link (a single-use secret delivered
+/// to the mailbox) and `sms` for a texted code (RFC 8176 §2).
+pub(crate) async fn login_result(conn: &PasswordlessConnection, challenge: &Challenge) -> Result<LoginResult, VerifyError> {
+    let now = conn.clock.now();
+    let create = conn.config.signups_enabled;
+    let (found, amr) = match Destination::of(challenge)? {
+        Destination::Email(email) => (conn.store.sign_in_by_email(&email, create, now).await?, Amr::Otp),
+        Destination::Phone(phone) => {
+            crate::abuse::record_sms_verified(conn).await;
+            (conn.store.sign_in_by_phone(&phone, create, now).await?, Amr::Sms)
+        }
+    };
+    let user = match found {
+        EmailSignIn::Existing(u) | EmailSignIn::Created(u) => u,
+        EmailSignIn::NoAccount => return Err(VerifyError::Expired),
+    };
+    Ok(LoginResult { user_id: user.id, amr: vec![amr], acr: Acr::SingleFactor, auth_time: AuthTime(now) })
+}
+
+/// Completes the interaction with the login a spent challenge stands for.
 pub(crate) async fn finish_login(
     conn: &PasswordlessConnection,
     interaction: &Interaction,
     challenge: &Challenge,
 ) -> Result<(), VerifyError> {
-    let now = conn.clock.now();
-    let email = EmailAddress::parse(&challenge.destination).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let user = match conn.store.sign_in_by_email(&email, conn.config.signups_enabled, now).await? {
-        EmailSignIn::Existing(u) | EmailSignIn::Created(u) => u,
-        EmailSignIn::NoAccount => return Err(VerifyError::Expired),
-    };
-    let result =
-        LoginResult { user_id: user.id, amr: vec![Amr::Otp], acr: Acr::SingleFactor, auth_time: AuthTime(now) };
-    if !conn.store.complete_interaction(&interaction.id, &result, now).await? {
+    let result = login_result(conn, challenge).await?;
+    if !conn.store.complete_interaction(&interaction.id, &result, conn.clock.now()).await? {
         return Err(VerifyError::Expired);
     }
     Ok(())

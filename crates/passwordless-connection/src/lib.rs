@@ -1,17 +1,21 @@
-//! Email (and, with issue 4, SMS) sign-in: the hosted login pages, challenges with a code and a
-//! magic link, verification, and delivery through a durable queue. Completes the authorization
-//! server's interaction with a [`domain::LoginResult`] without knowing anything else about OAuth.
+//! Email and SMS sign-in: the hosted login pages, challenges with a code (and, by email, a magic
+//! link), verification, abuse protection, and delivery through a durable queue. Completes the
+//! authorization server's interaction with a [`domain::LoginResult`] without knowing anything else
+//! about OAuth.
 #![forbid(unsafe_code)]
 
+mod abuse;
 mod challenge;
 pub mod delivery;
+mod messages;
 mod pages;
 
 use std::sync::Arc;
 
 use actix_web::web;
+use domain::i18n::Catalog;
 use domain::secret::Sealer;
-use domain::{Clock, KeyedHasher};
+use domain::{Clock, EmailAddress, KeyedHasher};
 use store::Store;
 use store::counters::Limiter;
 
@@ -19,21 +23,86 @@ pub use challenge::VerifyError;
 pub use delivery::Delivery;
 pub use delivery::smtp::{DkimSettings, SmtpConfig, SmtpSender, SmtpTls};
 
+/// One channel's codes (`[passwordless.email]`, `[passwordless.sms]`).
+#[derive(Clone, Debug)]
+pub struct ChannelConfig {
+    pub code_length: usize,
+    /// Seconds a code (and link) stays valid; at most 600.
+    pub ttl: i64,
+}
+
+/// Where text messages may go, and how fast (SMS pumping defence).
+#[derive(Clone, Debug)]
+pub struct SmsPolicy {
+    /// Whether any SMS provider is configured; without one, SMS sign-in is not offered.
+    pub available: bool,
+    /// ISO 3166-1 alpha-2 region for numbers typed without `+` (e.g. `GB`); empty: `+` required.
+    pub default_region: Option<String>,
+    /// Regions numbers may belong to; `*` allows every region.
+    pub allowed_countries: Vec<String>,
+    /// Leading digits of an E.164 number (after `+`) that make up a "prefix" for velocity limits.
+    pub prefix_digits: usize,
+    pub sends_per_prefix_per_hour: u64,
+}
+
+impl SmsPolicy {
+    pub fn allows_region(&self, region: &str) -> bool {
+        self.allowed_countries.iter().any(|c| c == "*" || c.eq_ignore_ascii_case(region))
+    }
+}
+
+/// Every abuse limit (`[passwordless.limits]`); windows are fixed and counted in `Limiter`.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub starts_per_ip_per_hour: u64,
+    /// Messages to one destination per minute (1 means: one message, then wait 60 s).
+    pub sends_per_destination_per_minute: u64,
+    pub sends_per_destination_per_hour: u64,
+    /// Wrong codes from one IP against one account (in 24 h) before that IP is blocked for it.
+    pub failures_per_ip_per_account: u64,
+    /// Wrong codes from one IP against all accounts in 24 h before the IP is blocked for all.
+    pub failures_per_ip_per_day: u64,
+    /// Wrong codes across the whole service per hour before the owner is alerted.
+    pub global_failures_per_hour: u64,
+    /// How long a block lasts, seconds.
+    pub block_seconds: i64,
+}
+
+/// Operator alerts (`[passwordless.alerts]`).
+#[derive(Clone, Debug)]
+pub struct Alerts {
+    /// Who is emailed when an IP is blocked or a failure budget is crossed.
+    pub owner_email: Option<EmailAddress>,
+    /// SMS sent in an hour before the sent-to-verified ratio is judged.
+    pub sms_ratio_min_sent: u64,
+    /// Alert when fewer than this share of texts sent in the hour led to a sign-in.
+    pub sms_ratio_threshold: f64,
+}
+
 /// The connection's part of the configuration (`[passwordless]` in `config/default.toml`).
 #[derive(Clone, Debug)]
 pub struct PasswordlessConfig {
     /// Public base URL for magic links (the issuer).
     pub public_url: String,
     pub product_name: String,
-    /// Seconds a challenge lives.
-    pub challenge_ttl: i64,
+    pub email: ChannelConfig,
+    pub sms: ChannelConfig,
     /// Wrong codes that end a challenge.
     pub max_attempts: i32,
-    pub code_length: usize,
-    /// Whether the first sign-in with an unknown address creates the account.
+    /// Whether the first sign-in with an unknown address or number creates the account.
     pub signups_enabled: bool,
-    /// `start` requests allowed per client IP per hour.
-    pub starts_per_ip_per_hour: u64,
+    pub sms_policy: SmsPolicy,
+    pub limits: Limits,
+    pub alerts: Alerts,
+}
+
+impl PasswordlessConfig {
+    pub fn channel(&self, channel: domain::Channel) -> &ChannelConfig {
+        match channel {
+            domain::Channel::Email => &self.email,
+            domain::Channel::Sms => &self.sms,
+        }
+    }
 }
 
 pub struct PasswordlessConnection {
@@ -44,6 +113,7 @@ pub struct PasswordlessConnection {
     pub sealer: Sealer,
     pub clock: Arc<dyn Clock>,
     pub tera: Arc<tera::Tera>,
+    pub catalog: Arc<Catalog>,
     pub limiter: Arc<Limiter>,
     /// Wakes the delivery worker when a message is queued.
     pub outbox_ready: Arc<tokio::sync::Notify>,
@@ -56,9 +126,17 @@ impl PasswordlessConnection {
         cfg.route("/login/link/{token}", web::get().to(pages::link_page))
             .route("/login/link/{token}", web::head().to(pages::link_page))
             .route("/login/link", web::post().to(pages::link_submit))
+            .route("/login/link/approve", web::post().to(pages::link_approve))
             .route("/login/{interaction}", web::get().to(pages::login_page))
             .route("/login/{interaction}", web::post().to(pages::start))
             .route("/login/{interaction}/code", web::get().to(pages::code_page))
-            .route("/login/{interaction}/code", web::post().to(pages::code_submit));
+            .route("/login/{interaction}/code", web::post().to(pages::code_submit))
+            .route("/login/{interaction}/resend", web::post().to(pages::resend))
+            .route("/login/{interaction}/status", web::get().to(pages::status))
+            .route("/login/{interaction}/approved", web::post().to(pages::approved))
+            .route("/unblock/{token}", web::get().to(pages::unblock_page))
+            .route("/unblock/{token}", web::head().to(pages::unblock_page))
+            .route("/unblock", web::post().to(pages::unblock_submit))
+            .route("/brand/{client}.css", web::get().to(pages::brand_css));
     }
 }

@@ -76,7 +76,9 @@ fn main() {
         let db = if std::env::var("BENCH_DB").as_deref() == Ok("postgres") { Db::Postgres } else { Db::Sqlite };
         let pool = std::env::var("BENCH_POOL").ok().and_then(|p| p.parse().ok());
         let app = spawn_app_with(db, |s| {
-            s.passwordless.starts_per_ip_per_hour = 1_000_000;
+            s.passwordless.limits.starts_per_ip_per_hour = 1_000_000;
+            s.passwordless.limits.sends_per_destination_per_minute = 1_000_000;
+            s.passwordless.limits.sends_per_destination_per_hour = 1_000_000;
             if let Some(pool) = pool {
                 s.database.pool_size = pool;
             }

@@ -146,3 +146,225 @@ pub async fn user(command: UserCommand, settings: &Settings, now: i64) -> anyhow
     }
     Ok(())
 }
+
+/// A client's policy, as flags shared by `client create` and `client update`. An empty value
+/// removes a branding setting.
+#[derive(clap::Args, Default)]
+pub struct PolicyArgs {
+    /// When refresh tokens are issued: offline_access (when that scope is asked for), always, never.
+    #[arg(long)]
+    refresh_tokens: Option<String>,
+    /// Sign-in methods offered, comma-separated: email_code, email_link, sms_code.
+    #[arg(long, value_delimiter = ',')]
+    login_methods: Option<Vec<String>>,
+    /// Product name on this client's pages and messages.
+    #[arg(long)]
+    brand_name: Option<String>,
+    /// Colour of buttons and links, #rgb or #rrggbb.
+    #[arg(long)]
+    brand_color: Option<String>,
+    /// https URL of a logo shown above the form.
+    #[arg(long)]
+    brand_logo: Option<String>,
+    /// https URL of a stylesheet loaded after Ostiary's own.
+    #[arg(long)]
+    brand_css: Option<String>,
+}
+
+impl PolicyArgs {
+    fn apply(self, settings: &mut domain::ClientSettings) -> anyhow::Result<()> {
+        if let Some(text) = self.refresh_tokens {
+            settings.refresh_tokens = domain::RefreshPolicy::parse(&text)
+                .ok_or_else(|| anyhow!("--refresh-tokens: {text:?} is not offline_access, always or never"))?;
+        }
+        if let Some(methods) = self.login_methods {
+            let mut parsed = Vec::new();
+            for m in &methods {
+                let method = domain::LoginMethod::parse(m)
+                    .ok_or_else(|| anyhow!("--login-methods: {m:?} is not email_code, email_link or sms_code"))?;
+                if !parsed.contains(&method) {
+                    parsed.push(method);
+                }
+            }
+            if parsed.is_empty() {
+                return Err(anyhow!("--login-methods: name at least one of email_code, email_link, sms_code"));
+            }
+            settings.login_methods = parsed;
+        }
+        let set = |slot: &mut Option<String>, value: Option<String>| {
+            if let Some(v) = value {
+                *slot = (!v.trim().is_empty()).then(|| v.trim().to_owned());
+            }
+        };
+        let b = &mut settings.branding;
+        set(&mut b.product_name, self.brand_name);
+        set(&mut b.primary_color, self.brand_color);
+        set(&mut b.logo_url, self.brand_logo);
+        set(&mut b.css_url, self.brand_css);
+        b.validate().map_err(|e| anyhow!("--brand-… {e}"))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum ClientCommand {
+    /// Register a client and print its id (and secret, shown only this once).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// A public client (native or browser app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// ID token algorithm: RS256, ES256 or EdDSA.
+        #[arg(long, default_value = "RS256")]
+        id_token_alg: String,
+        /// A native app: its loopback redirect URIs (http://127.0.0.1/…) match any port (RFC 8252).
+        #[arg(long)]
+        native: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Print {"client_id": …, "client_secret": …} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a client's policy (refresh tokens, sign-in methods, branding).
+    Update {
+        client_id: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// List registered clients.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn client(command: ClientCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
+    use authorization_server::Alg;
+    use authorization_server::clients::{NewClient, new_client};
+    let store = crate::open_store(settings)?;
+    match command {
+        ClientCommand::Create { name, redirect_uris, public, post_logout_redirect_uris, id_token_alg, native, policy, json } => {
+            let alg = Alg::parse(&id_token_alg)
+                .ok_or_else(|| anyhow!("--id-token-alg: {id_token_alg:?} is not RS256, ES256 or EdDSA"))?;
+            let mut client_settings = domain::ClientSettings::default();
+            policy.apply(&mut client_settings)?;
+            let hasher = crate::master_key(settings)?.hasher();
+            let new = NewClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                id_token_alg: alg,
+                native,
+                settings: client_settings,
+            };
+            let (client, secret) = new_client(new, &hasher, now).map_err(|e| anyhow!("{e}"))?;
+            store.insert_client(&client).await.map_err(|e| anyhow!("{e}"))?;
+            if json {
+                let mut out = serde_json::json!({ "client_id": client.id.to_string() });
+                if let Some(secret) = &secret {
+                    out["client_secret"] = serde_json::json!(secret);
+                }
+                println!("{out}");
+            } else {
+                println!("Registered {:?}.\n  client_id:     {}", client.name, client.id);
+                match secret {
+                    Some(s) => println!(
+                        "  client_secret: {s}\n  Store the secret now: it is kept only as a hash and cannot be shown again."
+                    ),
+                    None => println!("  public client: no secret; it must use PKCE (S256)."),
+                }
+            }
+        }
+        ClientCommand::Update { client_id, policy } => {
+            let id = domain::ClientId::parse(&client_id).ok_or_else(|| anyhow!("{client_id:?} is not a client id"))?;
+            let mut client = store
+                .client(&id)
+                .await
+                .map_err(|e| anyhow!("{e}"))?
+                .ok_or_else(|| anyhow!("no client has the id {client_id}; `ostiary client list` shows them"))?;
+            policy.apply(&mut client.settings)?;
+            store.upsert_client(&client).await.map_err(|e| anyhow!("{e}"))?;
+            println!("Updated {:?}: {}", client.name, serde_json::json!(client.settings));
+        }
+        ClientCommand::List { json } => {
+            let clients = store.clients().await.map_err(|e| anyhow!("{e}"))?;
+            if json {
+                let list: Vec<_> = clients
+                    .iter()
+                    .map(|c| {
+                        serde_json::json!({
+                            "client_id": c.id.to_string(), "name": c.name, "public": c.is_public,
+                            "redirect_uris": c.redirect_uris, "id_token_alg": c.id_token_alg,
+                            "application_type": c.application_type, "settings": c.settings,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if clients.is_empty() {
+                println!("No clients yet. Add one with: ostiary client create --name NAME --redirect-uri URI");
+            } else {
+                for c in clients {
+                    let kind = if c.is_public { "public" } else { "confidential" };
+                    println!("{}  {:?}  {kind}  {}  {}", c.id, c.name, c.id_token_alg, c.redirect_uris.join(" "));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum BlocksCommand {
+    /// List the IP addresses blocked now.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift every block of an IP address.
+    Lift { ip: String },
+}
+
+pub async fn blocks(command: BlocksCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
+    let store = crate::open_store(settings)?;
+    match command {
+        BlocksCommand::List { json } => {
+            let blocks = store.active_blocks(now).await.map_err(|e| anyhow!("{e}"))?;
+            if json {
+                let list: Vec<_> = blocks
+                    .iter()
+                    .map(|b| {
+                        serde_json::json!({
+                            "ip": b.ip, "scope": if b.account.is_empty() { "all accounts" } else { "one account" },
+                            "reason": b.reason, "created_at": b.created_at, "expires_at": b.expires_at,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if blocks.is_empty() {
+                println!("No IP address is blocked.");
+            } else {
+                for b in blocks {
+                    let scope = if b.account.is_empty() { "all accounts" } else { "one account" };
+                    let until = domain::clock::rfc3339(b.expires_at);
+                    println!("{}  {scope}  until {until}  ({})", b.ip, b.reason);
+                }
+            }
+        }
+        BlocksCommand::Lift { ip } => {
+            let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| anyhow!("{ip:?} is not an IP address"))?;
+            let n = store.lift_blocks_of_ip(&ip.to_string(), now).await.map_err(|e| anyhow!("{e}"))?;
+            if n == 0 {
+                println!("{ip} was not blocked.");
+            } else {
+                println!("Lifted {n} block(s) of {ip}.");
+            }
+        }
+    }
+    Ok(())
+}

@@ -82,11 +82,50 @@ pub struct OidcSettings {
 #[serde(deny_unknown_fields)]
 pub struct PasswordlessSettings {
     pub product_name: String,
-    pub challenge_ttl: i64,
     pub max_attempts: i32,
-    pub code_length: usize,
     pub signups_enabled: bool,
+    pub email: ChannelSettings,
+    pub sms: SmsSettings,
+    pub limits: LimitSettings,
+    pub alerts: AlertSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    pub code_length: usize,
+    pub ttl: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    pub code_length: usize,
+    pub ttl: i64,
+    pub default_region: String,
+    pub allowed_countries: Vec<String>,
+    pub prefix_digits: usize,
+    pub sends_per_prefix_per_hour: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
     pub starts_per_ip_per_hour: u64,
+    pub sends_per_destination_per_minute: u64,
+    pub sends_per_destination_per_hour: u64,
+    pub failures_per_ip_per_account: u64,
+    pub failures_per_ip_per_day: u64,
+    pub global_failures_per_hour: u64,
+    pub block_seconds: i64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    pub owner_email: String,
+    pub sms_ratio_min_sent: u64,
+    pub sms_ratio_threshold: f64,
 }
 
 /// Delivery providers per channel, in order: the first is the primary, the rest are failovers.
@@ -304,15 +343,7 @@ impl Settings {
             );
         }
         range(&mut p, "oidc.key_rotation_days", s.oidc.key_rotation_days, 0, 3650);
-        range(&mut p, "passwordless.challenge_ttl", s.passwordless.challenge_ttl, 30, 600);
-        range(&mut p, "passwordless.max_attempts", i64::from(s.passwordless.max_attempts), 1, 10);
-        range(&mut p, "passwordless.code_length", s.passwordless.code_length as i64, 6, 10);
-        if s.passwordless.challenge_ttl >= s.oidc.interaction_ttl {
-            p.push("passwordless.challenge_ttl: must be shorter than oidc.interaction_ttl".into());
-        }
-        if s.passwordless.starts_per_ip_per_hour == 0 {
-            p.push("passwordless.starts_per_ip_per_hour: must be at least 1".into());
-        }
+        s.passwordless.validate(s.oidc.interaction_ttl, &mut p);
         s.delivery.validate(s.is_production(), &mut p);
         if s.demo.enabled && s.is_production() {
             p.push("demo.enabled: the demo app is for development and is refused in production".into());
@@ -322,6 +353,59 @@ impl Settings {
 
     pub fn data_dir(&self) -> PathBuf {
         PathBuf::from(&self.server.data_dir)
+    }
+}
+
+impl PasswordlessSettings {
+    fn validate(&self, interaction_ttl: i64, p: &mut Vec<String>) {
+        let range = |p: &mut Vec<String>, key: &str, v: i64, lo: i64, hi: i64| {
+            if v < lo || v > hi {
+                p.push(format!("passwordless.{key}: {v} is outside {lo}..={hi}"));
+            }
+        };
+        range(p, "max_attempts", i64::from(self.max_attempts), 1, 10);
+        for (name, code_length, ttl) in
+            [("email", self.email.code_length, self.email.ttl), ("sms", self.sms.code_length, self.sms.ttl)]
+        {
+            range(p, &format!("{name}.code_length"), code_length as i64, 6, 10);
+            // A code lives at most 10 minutes.
+            range(p, &format!("{name}.ttl"), ttl, 30, 600);
+            if ttl >= interaction_ttl {
+                p.push(format!("passwordless.{name}.ttl: must be shorter than oidc.interaction_ttl"));
+            }
+        }
+        let s = &self.sms;
+        if !s.default_region.is_empty() && !domain::phone::is_region(&s.default_region) {
+            p.push(format!("passwordless.sms.default_region: {:?} is not a region code like GB or US", s.default_region));
+        }
+        for c in &s.allowed_countries {
+            if c != "*" && !domain::phone::is_region(c) {
+                p.push(format!("passwordless.sms.allowed_countries: {c:?} is not a region code like GB, or \"*\""));
+            }
+        }
+        range(p, "sms.prefix_digits", s.prefix_digits as i64, 3, 12);
+        let l = &self.limits;
+        for (key, v) in [
+            ("limits.starts_per_ip_per_hour", l.starts_per_ip_per_hour),
+            ("limits.sends_per_destination_per_minute", l.sends_per_destination_per_minute),
+            ("limits.sends_per_destination_per_hour", l.sends_per_destination_per_hour),
+            ("limits.failures_per_ip_per_account", l.failures_per_ip_per_account),
+            ("limits.failures_per_ip_per_day", l.failures_per_ip_per_day),
+            ("limits.global_failures_per_hour", l.global_failures_per_hour),
+            ("sms.sends_per_prefix_per_hour", s.sends_per_prefix_per_hour),
+        ] {
+            if v == 0 {
+                p.push(format!("passwordless.{key}: must be at least 1"));
+            }
+        }
+        range(p, "limits.block_seconds", l.block_seconds, 60, 30 * 86_400);
+        let a = &self.alerts;
+        if !a.owner_email.is_empty() && domain::EmailAddress::parse(&a.owner_email).is_err() {
+            p.push(format!("passwordless.alerts.owner_email: {:?} is not an email address", a.owner_email));
+        }
+        if !(0.0..=1.0).contains(&a.sms_ratio_threshold) {
+            p.push("passwordless.alerts.sms_ratio_threshold: must be between 0 and 1".into());
+        }
     }
 }
 

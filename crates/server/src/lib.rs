@@ -23,7 +23,10 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::{Context, anyhow};
 use authorization_server::{AuthorizationServer, AuthorizationServerConfig, Keys};
 use domain::{Clock, MasterKey, SystemClock};
-use passwordless_connection::{Delivery, PasswordlessConfig, PasswordlessConnection, SmtpConfig, SmtpSender, SmtpTls};
+use passwordless_connection::{
+    Alerts, ChannelConfig, Delivery, Limits, PasswordlessConfig, PasswordlessConnection, SmsPolicy, SmtpConfig, SmtpSender,
+    SmtpTls,
+};
 use store::Store;
 use store::counters::Limiter;
 
@@ -184,6 +187,41 @@ fn delivery(settings: &Settings, clock: &Arc<dyn Clock>) -> anyhow::Result<Deliv
     Ok(Delivery { email: chain(&d.email)?, sms: chain(&d.sms)? })
 }
 
+/// The connection's settings, from `[passwordless]`.
+pub fn passwordless_config(settings: &Settings, sms_available: bool) -> PasswordlessConfig {
+    let p = &settings.passwordless;
+    let l = &p.limits;
+    PasswordlessConfig {
+        public_url: settings.server.issuer.clone(),
+        product_name: p.product_name.clone(),
+        email: ChannelConfig { code_length: p.email.code_length, ttl: p.email.ttl },
+        sms: ChannelConfig { code_length: p.sms.code_length, ttl: p.sms.ttl },
+        max_attempts: p.max_attempts,
+        signups_enabled: p.signups_enabled,
+        sms_policy: SmsPolicy {
+            available: sms_available,
+            default_region: (!p.sms.default_region.is_empty()).then(|| p.sms.default_region.to_ascii_uppercase()),
+            allowed_countries: p.sms.allowed_countries.clone(),
+            prefix_digits: p.sms.prefix_digits,
+            sends_per_prefix_per_hour: p.sms.sends_per_prefix_per_hour,
+        },
+        limits: Limits {
+            starts_per_ip_per_hour: l.starts_per_ip_per_hour,
+            sends_per_destination_per_minute: l.sends_per_destination_per_minute,
+            sends_per_destination_per_hour: l.sends_per_destination_per_hour,
+            failures_per_ip_per_account: l.failures_per_ip_per_account,
+            failures_per_ip_per_day: l.failures_per_ip_per_day,
+            global_failures_per_hour: l.global_failures_per_hour,
+            block_seconds: l.block_seconds,
+        },
+        alerts: Alerts {
+            owner_email: domain::EmailAddress::parse(&p.alerts.owner_email).ok(),
+            sms_ratio_min_sent: p.alerts.sms_ratio_min_sent,
+            sms_ratio_threshold: p.alerts.sms_ratio_threshold,
+        },
+    }
+}
+
 /// The rustls configuration when `server.tls_cert` and `server.tls_key` are set.
 fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
     use rustls::pki_types::pem::PemObject;
@@ -238,6 +276,7 @@ impl Application {
         let master = master_key(&settings)?;
         let hasher = master.hasher();
         let tera = Arc::new(templates::load().map_err(|e| anyhow!("templates: {e:?}"))?);
+        let catalog = Arc::new(templates::catalog().map_err(|e| anyhow!("templates/i18n: {e}"))?);
         let keys = Arc::new(
             Keys::load(store.clone(), master.sealer(), clock.now()).await.map_err(|e| anyhow!("signing keys: {e}"))?,
         );
@@ -262,26 +301,18 @@ impl Application {
             .map_err(|e| anyhow!("server.issuer: {e}"))?,
         );
         let outbox_ready = Arc::new(tokio::sync::Notify::new());
-        let p = &settings.passwordless;
+        let delivery = Arc::new(delivery(&settings, &clock)?);
         let connection = web::Data::new(PasswordlessConnection {
-            config: PasswordlessConfig {
-                public_url: settings.server.issuer.clone(),
-                product_name: p.product_name.clone(),
-                challenge_ttl: p.challenge_ttl,
-                max_attempts: p.max_attempts,
-                code_length: p.code_length,
-                signups_enabled: p.signups_enabled,
-                starts_per_ip_per_hour: p.starts_per_ip_per_hour,
-            },
+            config: passwordless_config(&settings, !delivery.sms.is_empty()),
             store: store.clone(),
             hasher: hasher.clone(),
             sealer: master.message_sealer(),
             clock: Arc::clone(&clock),
             tera: Arc::clone(&tera),
+            catalog: Arc::clone(&catalog),
             limiter: Arc::clone(&limiter),
             outbox_ready: Arc::clone(&outbox_ready),
         });
-        let delivery = Arc::new(delivery(&settings, &clock)?);
         let outbox_enabled = delivery.uses_outbox();
         let https = settings.server.issuer.starts_with("https://");
         let browser = web::Data::new(BrowserContext {
@@ -391,7 +422,8 @@ async fn register_demo(
         id_token_alg: "RS256".into(),
         created_at: now,
         application_type: "web".into(),
-        settings: Default::default(),
+        // The demo offers every sign-in method, so a newcomer can try texts through the dev outbox.
+        settings: domain::ClientSettings { login_methods: domain::LoginMethod::ALL.to_vec(), ..Default::default() },
     };
     store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
     Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::anyhow;
-use authorization_server::clients::{NewClient, new_client};
-use authorization_server::{Alg, Keys};
+use authorization_server::Keys;
 use clap::{Parser, Subcommand};
 use ostiary::config::Settings;
 
@@ -29,57 +28,22 @@ enum Command {
     /// Manage relying parties.
     Client {
         #[command(subcommand)]
-        command: ClientCommand,
+        command: ostiary::cli::ClientCommand,
     },
     /// Manage users and the claims they carry.
     User {
         #[command(subcommand)]
         command: ostiary::cli::UserCommand,
     },
+    /// List and lift IP blocks (set after too many wrong codes).
+    Blocks {
+        #[command(subcommand)]
+        command: ostiary::cli::BlocksCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum ClientCommand {
-    /// Register a client and print its id (and secret, shown only this once).
-    Create {
-        #[arg(long)]
-        name: String,
-        #[arg(long = "redirect-uri", required = true)]
-        redirect_uris: Vec<String>,
-        /// A public client (native or browser app): no secret, PKCE required.
-        #[arg(long)]
-        public: bool,
-        #[arg(long = "post-logout-redirect-uri")]
-        post_logout_redirect_uris: Vec<String>,
-        /// ID token algorithm: RS256, ES256 or EdDSA.
-        #[arg(long, default_value = "RS256")]
-        id_token_alg: String,
-        /// A native app: its loopback redirect URIs (http://127.0.0.1/…) match any port (RFC 8252).
-        #[arg(long)]
-        native: bool,
-        /// When refresh tokens are issued: offline_access (when that scope is asked for), always, never.
-        #[arg(long, default_value = "offline_access")]
-        refresh_tokens: String,
-        /// Print {"client_id": …, "client_secret": …} as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Change a client's policy.
-    Update {
-        client_id: String,
-        /// When refresh tokens are issued: offline_access, always, never.
-        #[arg(long)]
-        refresh_tokens: Option<String>,
-    },
-    /// List registered clients.
-    List {
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -129,90 +93,8 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("{} is up to date ({applied} migration(s) applied).", store.backend().describe());
             Ok(())
         }
-        Command::Client {
-            command:
-                ClientCommand::Create {
-                    name,
-                    redirect_uris,
-                    public,
-                    post_logout_redirect_uris,
-                    id_token_alg,
-                    native,
-                    refresh_tokens,
-                    json,
-                },
-        } => {
-            let alg = Alg::parse(&id_token_alg)
-                .ok_or_else(|| anyhow!("--id-token-alg: {id_token_alg:?} is not RS256, ES256 or EdDSA"))?;
-            let policy = domain::ClientSettings { refresh_tokens: refresh_policy(&refresh_tokens)? };
-            let store = ostiary::open_store(&settings)?;
-            let hasher = ostiary::master_key(&settings)?.hasher();
-            let (client, secret) = new_client(
-                NewClient {
-                    name,
-                    redirect_uris,
-                    post_logout_redirect_uris,
-                    public,
-                    id_token_alg: alg,
-                    native,
-                    settings: policy,
-                },
-                &hasher,
-                clock.now(),
-            )
-            .map_err(|e| anyhow!("{e}"))?;
-            store.insert_client(&client).await.map_err(|e| anyhow!("{e}"))?;
-            if json {
-                let mut out = serde_json::json!({ "client_id": client.id.to_string() });
-                if let Some(secret) = &secret {
-                    out["client_secret"] = serde_json::json!(secret);
-                }
-                println!("{out}");
-            } else {
-                println!("Registered {:?}.\n  client_id:     {}", client.name, client.id);
-                match secret {
-                    Some(s) => println!(
-                        "  client_secret: {s}\n  Store the secret now: it is kept only as a hash and cannot be shown again."
-                    ),
-                    None => println!("  public client: no secret; it must use PKCE (S256)."),
-                }
-            }
-            Ok(())
-        }
-        Command::Client { command: ClientCommand::List { json } } => {
-            let store = ostiary::open_store(&settings)?;
-            let clients = store.clients().await.map_err(|e| anyhow!("{e}"))?;
-            if json {
-                let list: Vec<_> = clients
-                    .iter()
-                    .map(|c| serde_json::json!({ "client_id": c.id.to_string(), "name": c.name, "public": c.is_public, "redirect_uris": c.redirect_uris, "id_token_alg": c.id_token_alg, "application_type": c.application_type, "settings": c.settings }))
-                    .collect();
-                println!("{}", serde_json::Value::Array(list));
-            } else if clients.is_empty() {
-                println!("No clients yet. Add one with: ostiary client create --name NAME --redirect-uri URI");
-            } else {
-                for c in clients {
-                    let kind = if c.is_public { "public" } else { "confidential" };
-                    println!("{}  {:?}  {kind}  {}  {}", c.id, c.name, c.id_token_alg, c.redirect_uris.join(" "));
-                }
-            }
-            Ok(())
-        }
-        Command::Client { command: ClientCommand::Update { client_id, refresh_tokens } } => {
-            let store = ostiary::open_store(&settings)?;
-            let id = domain::ClientId::parse(&client_id).ok_or_else(|| anyhow!("{client_id:?} is not a client id"))?;
-            let mut client = store
-                .client(&id)
-                .await
-                .map_err(|e| anyhow!("{e}"))?
-                .ok_or_else(|| anyhow!("no client has the id {client_id}; `ostiary client list` shows them"))?;
-            if let Some(policy) = refresh_tokens {
-                client.settings.refresh_tokens = refresh_policy(&policy)?;
-            }
-            store.upsert_client(&client).await.map_err(|e| anyhow!("{e}"))?;
-            println!("Updated {:?}: refresh tokens {}.", client.name, client.settings.refresh_tokens.as_str());
-            Ok(())
-        }
+        Command::Client { command } => ostiary::cli::client(command, &settings, clock.now()).await,
+        Command::Blocks { command } => ostiary::cli::blocks(command, &settings, clock.now()).await,
         Command::User { command } => ostiary::cli::user(command, &settings, clock.now()).await,
         Command::Keys { command: KeysCommand::Rotate } => {
             let store = ostiary::open_store(&settings)?;
@@ -227,11 +109,6 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-fn refresh_policy(text: &str) -> anyhow::Result<domain::RefreshPolicy> {
-    domain::RefreshPolicy::parse(text)
-        .ok_or_else(|| anyhow!("--refresh-tokens: {text:?} is not offline_access, always or never"))
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -1,5 +1,8 @@
-//! All templates, compiled into the binary and parsed once at start-up.
+//! All templates and language tables, compiled into the binary and parsed once at start-up.
 
+use std::collections::HashMap;
+
+use domain::i18n::{Catalog, Table};
 use tera::Tera;
 
 macro_rules! templates {
@@ -18,6 +21,8 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/code_dead.html",
         "pages/link.html",
         "pages/link_elsewhere.html",
+        "pages/approve.html",
+        "pages/unblock.html",
         "pages/outbox.html",
         "pages/demo.html",
         "pages/form_post.html",
@@ -26,8 +31,24 @@ pub fn load() -> Result<Tera, tera::Error> {
         "email/sign_in.html",
         "email/no_account.txt",
         "email/no_account.html",
+        "email/unblock.txt",
+        "email/unblock.html",
+        "email/alert.txt",
+        "email/alert.html",
+        "sms/sign_in.txt",
     ])?;
     Ok(tera)
+}
+
+/// The language tables of `templates/i18n/`, checked to have the same keys.
+pub fn catalog() -> Result<Catalog, String> {
+    let files = [("en", include_str!("../../../templates/i18n/en.toml")), ("fr", include_str!("../../../templates/i18n/fr.toml"))];
+    let mut tables = HashMap::new();
+    for (lang, text) in files {
+        let table: Table = toml::from_str(text).map_err(|e| format!("{lang}.toml: {e}"))?;
+        tables.insert(lang.to_owned(), table);
+    }
+    Catalog::new(tables)
 }
 
 #[cfg(test)]
@@ -35,5 +56,11 @@ mod tests {
     #[test]
     fn every_template_parses() {
         super::load().unwrap();
+    }
+
+    #[test]
+    fn every_language_has_every_text() {
+        let catalog = super::catalog().unwrap();
+        assert_eq!(catalog.languages(), ["en", "fr"]);
     }
 }

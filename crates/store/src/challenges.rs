@@ -20,6 +20,11 @@ pub struct Challenge {
     pub expires_at: i64,
     pub consumed_at: Option<i64>,
     pub superseded: bool,
+    /// Set when the magic link was approved on another device (cross-device sign-in).
+    pub approved_at: Option<i64>,
+    pub client_id: String,
+    /// Where the sign-in was started: an IP address and a device description.
+    pub origin: String,
 }
 
 pub struct NewChallenge {
@@ -32,6 +37,8 @@ pub struct NewChallenge {
     pub max_attempts: i32,
     pub created_at: i64,
     pub expires_at: i64,
+    pub client_id: String,
+    pub origin: String,
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -49,6 +56,9 @@ struct ChallengeRow {
     expires_at: i64,
     consumed_at: Option<i64>,
     superseded: bool,
+    approved_at: Option<i64>,
+    client_id: String,
+    origin: String,
 }
 
 impl ChallengeRow {
@@ -67,15 +77,18 @@ impl ChallengeRow {
             expires_at: self.expires_at,
             consumed_at: self.consumed_at,
             superseded: self.superseded,
+            approved_at: self.approved_at,
+            client_id: self.client_id,
+            origin: self.origin,
         })
     }
 }
 
 impl Store {
-    /// Creates a challenge and queues its message in one transaction: either both exist or neither.
+    /// Creates a challenge and queues its message (if any) in one transaction: either both exist or neither.
     /// Every earlier open challenge for the same destination, or of the same sign-in, is superseded,
     /// so only the newest is valid.
-    pub async fn create_challenge(&self, new: NewChallenge, message: NewMessage) -> Result<(), StoreError> {
+    pub async fn create_challenge(&self, new: NewChallenge, message: Option<NewMessage>) -> Result<(), StoreError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // The write comes first so SQLite takes the write lock at once (no read-then-upgrade deadlock).
@@ -104,11 +117,16 @@ impl Store {
                     expires_at: new.expires_at,
                     consumed_at: None,
                     superseded: false,
+                    approved_at: None,
+                    client_id: new.client_id,
+                    origin: new.origin,
                 };
                 diesel::insert_into(challenges::table).values(&row).execute(conn)?;
-                diesel::insert_into(messages::table)
-                    .values(&MessageRow::queued(message, row.created_at))
-                    .execute(conn)?;
+                if let Some(message) = message {
+                    diesel::insert_into(messages::table)
+                        .values(&MessageRow::queued(message, row.created_at))
+                        .execute(conn)?;
+                }
                 Ok(())
             })
         })
@@ -180,4 +198,42 @@ impl Store {
         })
         .await
     }
+
+    /// The newest challenge a client started for `destination` (the API has no interaction in hand).
+    pub async fn latest_challenge_for(&self, client_id: &str, destination: &str) -> Result<Option<Challenge>, StoreError> {
+        let (client_id, destination) = (client_id.to_owned(), destination.to_owned());
+        self.run(move |conn| {
+            challenges::table
+                .filter(challenges::client_id.eq(client_id))
+                .filter(challenges::destination.eq(destination))
+                .order((challenges::created_at.desc(), challenges::id.desc()))
+                .select(ChallengeRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(ChallengeRow::into_challenge)
+                .transpose()
+        })
+        .await
+    }
+
+    /// Records that the magic link was approved on another device. True for the first approval of
+    /// a live challenge only.
+    pub async fn approve_challenge(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| {
+            let n = diesel::update(
+                challenges::table
+                    .find(id)
+                    .filter(challenges::consumed_at.is_null())
+                    .filter(challenges::approved_at.is_null())
+                    .filter(challenges::superseded.eq(false))
+                    .filter(challenges::expires_at.gt(now)),
+            )
+            .set(challenges::approved_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
 }
+

@@ -96,6 +96,31 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// The count of `key` in its current window and the seconds left in it, without counting.
+    pub async fn peek(&self, key: &str, now: i64) -> Result<(u64, u64), LimiterError> {
+        match self {
+            Limiter::InProcess(map) => {
+                let map = map.lock().map_err(|_| LimiterError("counter lock poisoned".into()))?;
+                Ok(map.get(key).filter(|(_, reset)| *reset > now).map(|(n, reset)| (*n, (reset - now) as u64)).unwrap_or((0, 0)))
+            }
+            Limiter::Redis { manager, prefix } => {
+                let mut conn = manager.clone();
+                let key = format!("{prefix}:rl:{key}");
+                let (n, ttl): (Option<u64>, i64) = redis::pipe()
+                    .cmd("GET")
+                    .arg(&key)
+                    .cmd("TTL")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| LimiterError(e.to_string()))?;
+                Ok((n.unwrap_or(0), ttl.max(0) as u64))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +133,8 @@ mod tests {
         assert_eq!(l.hit("k", 2, 60, 1010).await.unwrap(), Decision::Limited { retry_after: 50 });
         assert_eq!(l.hit("other", 2, 60, 1010).await.unwrap(), Decision::Allowed { remaining: 1 });
         assert_eq!(l.hit("k", 2, 60, 1060).await.unwrap(), Decision::Allowed { remaining: 1 });
+        assert_eq!(l.peek("k", 1061).await.unwrap(), (1, 59));
+        assert_eq!(l.peek("k", 1200).await.unwrap(), (0, 0), "the window ended");
+        assert_eq!(l.peek("never", 1061).await.unwrap(), (0, 0));
     }
 }

@@ -11,6 +11,7 @@ pub struct NewInteraction {
     pub client_id: ClientId,
     pub redirect_uri: String,
     pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
     pub request: String,
     pub browser_hash: Vec<u8>,
     pub created_at: i64,
@@ -31,6 +32,7 @@ struct InteractionRow {
     result: Option<String>,
     completed_at: Option<i64>,
     resumed_at: Option<i64>,
+    ui_locales: Option<String>,
 }
 
 impl Store {
@@ -47,6 +49,7 @@ impl Store {
             result: None,
             completed_at: None,
             resumed_at: None,
+            ui_locales: new.ui_locales,
         };
         self.run(move |conn| {
             diesel::insert_into(interactions::table).values(&row).execute(conn)?;
@@ -63,16 +66,22 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let client_name: String =
-                clients::table.find(&row.client_id).select(clients::name).first(conn).optional()?.unwrap_or_default();
+            let (client_name, settings): (String, String) = clients::table
+                .find(&row.client_id)
+                .select((clients::name, clients::settings))
+                .first(conn)
+                .optional()?
+                .unwrap_or_else(|| (String::new(), "{}".into()));
             let result: Option<LoginResult> =
                 row.result.as_deref().map(|r| crate::from_json(r, "interaction result")).transpose()?;
             let interaction = Interaction {
                 id: InteractionId::parse(&row.id).ok_or_else(|| StoreError::Corrupt("interaction id".into()))?,
                 client_id: ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("client id".into()))?,
                 client_name,
+                client_settings: crate::from_json(&settings, "client settings")?,
                 redirect_uri: row.redirect_uri,
                 login_hint: row.login_hint,
+                ui_locales: row.ui_locales,
                 created_at: row.created_at,
                 expires_at: row.expires_at,
                 browser_hash: row.browser_hash,

@@ -5,6 +5,7 @@
 //! blocking query runs on tokio's blocking pool through [`Store::run`].
 #![forbid(unsafe_code)]
 
+pub mod blocks;
 pub mod challenges;
 pub mod clients;
 pub mod counters;

@@ -2,7 +2,9 @@
 
 use diesel::prelude::*;
 
-use crate::schema::{authorization_codes, challenges, interactions, messages, refresh_tokens, sessions, tokens};
+use crate::schema::{
+    authorization_codes, challenges, interactions, ip_blocks, messages, refresh_tokens, sessions, tokens,
+};
 use crate::{Store, StoreError};
 
 /// How long things are kept after they stop being usable.
@@ -39,6 +41,7 @@ impl Store {
                     .filter(messages::created_at.lt(now - keep.messages)),
             )
             .execute(conn)?;
+            n += diesel::delete(ip_blocks::table.filter(ip_blocks::expires_at.lt(now - keep.history))).execute(conn)?;
             Ok(n)
         })
         .await

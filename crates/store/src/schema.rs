@@ -52,6 +52,7 @@ diesel::table! {
         result -> Nullable<Text>,
         completed_at -> Nullable<BigInt>,
         resumed_at -> Nullable<BigInt>,
+        ui_locales -> Nullable<Text>,
     }
 }
 
@@ -69,6 +70,9 @@ diesel::table! {
         expires_at -> BigInt,
         consumed_at -> Nullable<BigInt>,
         superseded -> Bool,
+        approved_at -> Nullable<BigInt>,
+        client_id -> Text,
+        origin -> Text,
     }
 }
 
@@ -152,5 +156,18 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    ip_blocks (id) {
+        id -> Text,
+        ip -> Text,
+        account -> Text,
+        reason -> Text,
+        unblock_hash -> Nullable<Binary>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        lifted_at -> Nullable<BigInt>,
     }
 }

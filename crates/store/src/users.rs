@@ -95,7 +95,7 @@ pub struct UserUpdate {
     pub phone_verified: Option<bool>,
 }
 
-/// What [`Store::sign_in_by_email`] found or did.
+/// What [`Store::sign_in_by_email`] or [`Store::sign_in_by_phone`] found or did.
 #[derive(Clone, Debug)]
 pub enum EmailSignIn {
     Existing(User),
@@ -237,6 +237,57 @@ impl Store {
                 .into_iter()
                 .map(UserRow::into_user)
                 .collect()
+        })
+        .await
+    }
+
+    pub async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StoreError> {
+        let phone = phone.as_str().to_owned();
+        self.run(move |conn| {
+            users::table
+                .filter(users::phone.eq(phone))
+                .select(UserRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(UserRow::into_user)
+                .transpose()
+        })
+        .await
+    }
+
+    /// The user who just proved control of `phone` by a texted code: found (the number becomes
+    /// verified), or created when `create` allows it. Races end with one user, as by email.
+    pub async fn sign_in_by_phone(&self, phone: &PhoneNumber, create: bool, now: i64) -> Result<EmailSignIn, StoreError> {
+        let phone = phone.as_str().to_owned();
+        self.run(move |conn| {
+            let find = |conn: &mut crate::DbConnection| -> Result<Option<User>, StoreError> {
+                users::table
+                    .filter(users::phone.eq(&phone))
+                    .select(UserRow::as_select())
+                    .first(conn)
+                    .optional()?
+                    .map(UserRow::into_user)
+                    .transpose()
+            };
+            if let Some(user) = find(conn)? {
+                if !user.phone_verified {
+                    diesel::update(users::table.find(user.id.as_str()))
+                        .set(users::phone_verified.eq(true))
+                        .execute(conn)?;
+                }
+                return Ok(EmailSignIn::Existing(User { phone_verified: true, ..user }));
+            }
+            if !create {
+                return Ok(EmailSignIn::NoAccount);
+            }
+            let row = UserRow::new(None, Some(phone.clone()), now);
+            match diesel::insert_into(users::table).values(&row).execute(conn) {
+                Ok(_) => Ok(EmailSignIn::Created(row.into_user()?)),
+                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                    find(conn)?.map(EmailSignIn::Existing).ok_or_else(|| StoreError::Corrupt("user vanished".into()))
+                }
+                Err(e) => Err(e.into()),
+            }
         })
         .await
     }

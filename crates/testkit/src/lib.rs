@@ -104,7 +104,10 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
     settings.server.log = "warn".into();
     settings.secrets.master_key = master.to_base64();
     settings.demo.enabled = false;
-    settings.passwordless.starts_per_ip_per_hour = 10_000;
+    // Limits stay out of the way of tests that sign in often; the limit tests set their own.
+    settings.passwordless.limits.starts_per_ip_per_hour = 10_000;
+    settings.passwordless.limits.sends_per_destination_per_minute = 10_000;
+    settings.passwordless.limits.sends_per_destination_per_hour = 10_000;
     settings.database.pool_size = 10;
     let mut pg_database = None;
     match db {
@@ -215,8 +218,26 @@ impl TestApp {
 
     /// A fresh browser: its own cookies, never following redirects by itself.
     pub fn browser(&self) -> Browser {
+        Browser::new(&self.base, None)
+    }
+
+    /// A browser whose requests carry `X-Forwarded-For: ip`, as if relayed by a proxy.
+    pub fn browser_behind_proxy(&self, ip: &str) -> Browser {
+        Browser::new(&self.base, Some(ip))
+    }
+}
+
+impl Browser {
+    /// A browser for the server at `base`; with `forwarded_for`, every request says it was
+    /// relayed for that client IP (believed only from trusted proxies).
+    pub fn new(base: &str, forwarded_for: Option<&str>) -> Browser {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(ip) = forwarded_for {
+            headers.insert("x-forwarded-for", ip.parse().expect("header value"));
+        }
         Browser {
             client: reqwest::Client::builder()
+                .default_headers(headers)
                 // Tests speak plain http: no trust store to load for every simulated browser.
                 .tls_certs_only([])
                 .cookie_store(true)
@@ -224,10 +245,12 @@ impl TestApp {
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("http client"),
-            base: self.base.clone(),
+            base: base.to_owned(),
         }
     }
+}
 
+impl TestApp {
     pub async fn register_client(&self, public: bool, alg: Alg) -> TestClient {
         self.register_client_with(public, alg, Default::default()).await
     }
@@ -291,16 +314,26 @@ impl TestApp {
 
     /// Follows `/authorize…` to the login page and submits `email`; returns the code page's path.
     pub async fn start_login(&self, browser: &Browser, authorize_url: &str, email: &str) -> String {
+        self.start_login_with(browser, authorize_url, ("email", email)).await
+    }
+
+    /// [`TestApp::start_login`] with another field: `("phone", "+44…")` signs in by text.
+    pub async fn start_login_with(&self, browser: &Browser, authorize_url: &str, field: (&str, &str)) -> String {
         let resp = browser.get(authorize_url).await;
         assert_eq!(resp.status(), 303, "authorize should send the browser to the login page");
         let login = location(&resp);
         assert!(login.starts_with("/login/"), "unexpected login location {login}");
-        let page = browser.get(&login).await;
+        let resp = self.submit_login(browser, &login, field).await;
+        assert_eq!(resp.status(), 303, "submitting {} should redirect to the code page", field.0);
+        location(&resp)
+    }
+
+    /// Submits the login form at `login` (a `/login/{interaction}` path) with one field.
+    pub async fn submit_login(&self, browser: &Browser, login: &str, field: (&str, &str)) -> reqwest::Response {
+        let page = browser.get(login).await;
         assert_eq!(page.status(), 200);
         let csrf = csrf_of(&page.text().await.expect("login page"));
-        let resp = browser.post_form(&login, &[("csrf", &csrf), ("email", email)]).await;
-        assert_eq!(resp.status(), 303, "submitting the email should redirect to the code page");
-        location(&resp)
+        browser.post_form(login, &[("csrf", &csrf), field]).await
     }
 
     /// Types `code` on the code page; returns the response (303 to resume on success).
@@ -328,7 +361,7 @@ impl TestApp {
         let page = browser.get(&link).await;
         assert_eq!(page.status(), 200, "the link page should show");
         let html = page.text().await.expect("link page");
-        assert!(html.contains("Continue signing in"), "{html}");
+        assert!(html.contains("action=\"/login/link\""), "the link page offers to continue: {html}");
         let token = link.rsplit('/').next().expect("token").to_owned();
         let resp = browser.post_form("/login/link", &[("csrf", &csrf_of(&html)), ("token", &token)]).await;
         assert_eq!(resp.status(), 303, "continuing should redirect");

@@ -17,21 +17,12 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::secret::Sealer;
-use domain::{Clock, EmailAddress, Interaction};
+use domain::Clock;
 use store::Store;
-use store::messages::{Message, NewMessage};
+use store::messages::Message;
 
 pub use providers::{Chain, ChainOutcome, Outgoing, Provider, SendError};
 
-use crate::PasswordlessConnection;
-
-fn render_pair(
-    conn: &PasswordlessConnection,
-    name: &str,
-    ctx: &tera::Context,
-) -> Result<(String, String), tera::Error> {
-    Ok((conn.tera.render(&format!("email/{name}.txt"), ctx)?, conn.tera.render(&format!("email/{name}.html"), ctx)?))
-}
 
 /// Message bodies carry codes and links, so the queue keeps them sealed (AES-256-GCM, bound to the
 /// message id), never in clear.
@@ -43,63 +34,6 @@ pub fn seal_body(sealer: &Sealer, message_id: &str, body: &str) -> String {
 pub fn open_body(sealer: &Sealer, message_id: &str, sealed: &str) -> Option<String> {
     let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
     String::from_utf8(sealer.open(message_id.as_bytes(), &bytes).ok()?).ok()
-}
-
-fn sealed_email(
-    conn: &PasswordlessConnection,
-    to: &EmailAddress,
-    subject: String,
-    text: &str,
-    html: &str,
-) -> NewMessage {
-    let id = domain::ids::sortable_id();
-    NewMessage {
-        text_body: seal_body(&conn.sealer, &id, text),
-        html_body: Some(seal_body(&conn.sealer, &id, html)),
-        id,
-        channel: "email".into(),
-        recipient: to.to_string(),
-        subject,
-    }
-}
-
-fn base_context(conn: &PasswordlessConnection, interaction: &Interaction, now: i64) -> tera::Context {
-    let mut ctx = tera::Context::new();
-    ctx.insert("product_name", &conn.config.product_name);
-    ctx.insert("client_name", &interaction.client_name);
-    ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
-    ctx.insert("ttl_minutes", &(conn.config.challenge_ttl / 60).max(1));
-    ctx
-}
-
-/// The sign-in email: the code, the magic link, when it was asked for, and a reminder that
-/// nobody will ever ask for a password.
-pub(crate) fn sign_in_message(
-    conn: &PasswordlessConnection,
-    interaction: &Interaction,
-    to: &EmailAddress,
-    code: &str,
-    link: &str,
-    now: i64,
-) -> Result<NewMessage, tera::Error> {
-    let mut ctx = base_context(conn, interaction, now);
-    ctx.insert("code", code);
-    ctx.insert("link", link);
-    let (text, html) = render_pair(conn, "sign_in", &ctx)?;
-    Ok(sealed_email(conn, to, format!("Your sign-in code for {}", interaction.client_name), &text, &html))
-}
-
-/// Sent instead when the address has no account and sign-ups are closed: only the mailbox owner
-/// learns that, never the person at the keyboard.
-pub(crate) fn no_account_message(
-    conn: &PasswordlessConnection,
-    interaction: &Interaction,
-    to: &EmailAddress,
-    now: i64,
-) -> Result<NewMessage, tera::Error> {
-    let ctx = base_context(conn, interaction, now);
-    let (text, html) = render_pair(conn, "no_account", &ctx)?;
-    Ok(sealed_email(conn, to, format!("Sign-in attempt at {}", interaction.client_name), &text, &html))
 }
 
 /// The provider chains of both channels.

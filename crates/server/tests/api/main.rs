@@ -13,10 +13,22 @@ mod providers;
 mod refresh;
 mod revocation;
 mod sessions;
+mod sms;
 
 /// A fresh address per test.
 pub fn unique_email() -> String {
     format!("user-{}@example.com", domain::secret::random_token(6).to_lowercase().replace(['-', '_'], "x"))
+}
+
+/// A fresh UK mobile number per test (+44 7400 xxxxxx), in E.164.
+pub fn unique_phone() -> String {
+    let n = u32::from_str_radix(&domain::secret::numeric_code(6), 10).unwrap();
+    format!("+447400{n:06}")
+}
+
+/// A client offering every sign-in method (email code and link, SMS code).
+pub fn all_methods() -> domain::ClientSettings {
+    domain::ClientSettings { login_methods: domain::LoginMethod::ALL.to_vec(), ..Default::default() }
 }
 
 /// Header and claims of a compact JWS, unverified (for inspecting tokens the RP library verified).

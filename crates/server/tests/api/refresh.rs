@@ -110,7 +110,7 @@ both_backends!(a_replayed_code_also_revokes_its_refresh_tokens, |db: Db| async m
 both_backends!(a_client_policy_decides_when_refresh_tokens_are_issued, |db: Db| async move {
     use domain::{ClientSettings, RefreshPolicy};
     let app = spawn_app(db).await;
-    let policy = |refresh_tokens| ClientSettings { refresh_tokens };
+    let policy = |refresh_tokens| ClientSettings { refresh_tokens, ..Default::default() };
     let always = app.register_client_with(false, Alg::RS256, policy(RefreshPolicy::Always)).await;
     let tokens = offline_tokens(&app, &always, "openid email").await;
     let token = tokens["refresh_token"].as_str().expect("`always` issues one without offline_access").to_owned();

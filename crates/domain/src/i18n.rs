@@ -1,0 +1,118 @@
+//! Words of the hosted pages and messages, per language, and the choice of language for a request:
+//! the client's `ui_locales` first (OIDC Core §3.1.2.1), then `Accept-Language` (RFC 9110 §12.5.4),
+//! then English. The tables are loaded once at start-up by the server; every language must have
+//! every key English has, so a page never shows a missing text.
+
+use std::collections::{BTreeMap, HashMap};
+
+pub const DEFAULT_LANGUAGE: &str = "en";
+
+/// One language's texts, by key.
+pub type Table = BTreeMap<String, String>;
+
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    tables: HashMap<String, Table>,
+}
+
+impl Catalog {
+    /// Checks that English exists and that every other language has exactly its keys.
+    pub fn new(tables: HashMap<String, Table>) -> Result<Self, String> {
+        let english = tables.get(DEFAULT_LANGUAGE).ok_or("there is no English (en) table")?;
+        for (lang, table) in &tables {
+            if let Some(missing) = english.keys().find(|k| !table.contains_key(*k)) {
+                return Err(format!("language {lang:?} has no text for {missing:?}"));
+            }
+            if let Some(extra) = table.keys().find(|k| !english.contains_key(*k)) {
+                return Err(format!("language {lang:?} has {extra:?}, which English does not"));
+            }
+        }
+        Ok(Self { tables })
+    }
+
+    /// The languages available, sorted.
+    pub fn languages(&self) -> Vec<&str> {
+        let mut langs: Vec<&str> = self.tables.keys().map(String::as_str).collect();
+        langs.sort_unstable();
+        langs
+    }
+
+    /// The best available language for a request.
+    pub fn negotiate(&self, ui_locales: Option<&str>, accept_language: Option<&str>) -> &str {
+        let preferred = ui_locales
+            .into_iter()
+            .flat_map(|v| v.split(' '))
+            .map(|tag| (tag, 1.0))
+            .chain(accept_language.map(parse_accept_language).unwrap_or_default());
+        for (tag, _) in preferred {
+            let tag = tag.trim().to_ascii_lowercase();
+            let primary = tag.split(['-', '_']).next().unwrap_or("");
+            if let Some((lang, _)) = self.tables.get_key_value(primary) {
+                return lang;
+            }
+        }
+        DEFAULT_LANGUAGE
+    }
+
+    /// The texts of `lang`, or English.
+    pub fn table(&self, lang: &str) -> &Table {
+        self.tables.get(lang).or_else(|| self.tables.get(DEFAULT_LANGUAGE)).expect("English is checked in new")
+    }
+
+    /// One text of `lang`; the key itself if it does not exist (a template bug, visible in tests).
+    pub fn text<'a>(&'a self, lang: &str, key: &'a str) -> &'a str {
+        self.table(lang).get(key).map(String::as_str).unwrap_or(key)
+    }
+}
+
+/// `Accept-Language` ranges with their weights, best first; `q=0` ranges are dropped.
+fn parse_accept_language(header: &str) -> Vec<(&str, f32)> {
+    let mut ranges: Vec<(&str, f32)> = header
+        .split(',')
+        .take(20)
+        .filter_map(|part| {
+            let mut pieces = part.split(';');
+            let tag = pieces.next()?.trim();
+            let q = pieces
+                .find_map(|p| p.trim().strip_prefix("q="))
+                .map(|q| q.trim().parse::<f32>().unwrap_or(0.0))
+                .unwrap_or(1.0);
+            (!tag.is_empty() && tag != "*" && q > 0.0).then_some((tag, q))
+        })
+        .collect();
+    ranges.sort_by(|a, b| b.1.total_cmp(&a.1));
+    ranges
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let table = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut tables = HashMap::new();
+        tables.insert("en".to_owned(), table(&[("hello", "Hello")]));
+        tables.insert("fr".to_owned(), table(&[("hello", "Bonjour")]));
+        Catalog::new(tables).unwrap()
+    }
+
+    #[test]
+    fn ui_locales_win_then_accept_language_then_english() {
+        let c = catalog();
+        assert_eq!(c.negotiate(Some("de fr-CA"), Some("en")), "fr");
+        assert_eq!(c.negotiate(None, Some("de-DE, fr;q=0.8, en;q=0.5")), "fr");
+        assert_eq!(c.negotiate(None, Some("fr;q=0.2, en;q=0.9")), "en");
+        assert_eq!(c.negotiate(None, Some("fr;q=0")), "en");
+        assert_eq!(c.negotiate(Some("ja"), None), "en");
+        assert_eq!(c.text("fr", "hello"), "Bonjour");
+        assert_eq!(c.text("xx", "hello"), "Hello");
+    }
+
+    #[test]
+    fn a_language_missing_a_text_is_refused() {
+        let mut tables = HashMap::new();
+        tables.insert("en".to_owned(), Table::from([("a".into(), "A".into()), ("b".into(), "B".into())]));
+        tables.insert("fr".to_owned(), Table::from([("a".into(), "A".into())]));
+        assert!(Catalog::new(tables).unwrap_err().contains("\"b\""));
+    }
+}

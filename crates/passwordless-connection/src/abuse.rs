@@ -1,0 +1,319 @@
+//! Abuse protection, each rule in one named place:
+//! - `check_send`: before any message goes out — allowed SMS countries, IP blocks, starts per IP,
+//!   messages per destination per minute and per hour, texts per number prefix per hour;
+//! - `record_failure`: after a wrong code — the IP's budget against one account and against all
+//!   accounts (crossing either blocks the IP), and the service's global budget (crossing it alerts);
+//! - `record_sms_sent` / `record_sms_verified`: the sent-to-verified ratio of text messages.
+//!
+//! Counters are keyed by a keyed hash of the destination, never the address itself, and live in
+//! `store::counters::Limiter` (in-process, or Redis shared by every node). When the counters
+//! cannot be reached, the request fails closed (503): no limit is ever skipped.
+
+use std::net::IpAddr;
+
+use domain::secret::random_token;
+use store::blocks::NewBlock;
+use store::challenges::Challenge;
+use store::counters::{Decision, LimiterError};
+
+use crate::PasswordlessConnection;
+use crate::challenge::{Destination, Origin};
+
+/// Why a message was not sent.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Over an hourly limit; the window resets in `retry_after` seconds.
+    Limited { retry_after: u64 },
+    /// A message just went to this destination.
+    TooSoon { retry_after: u64 },
+    /// The IP is blocked (for this account or for all).
+    Blocked,
+    /// Text messages to this number's country are not allowed.
+    Country,
+    /// The counters cannot be reached: fail closed.
+    Unavailable,
+}
+
+const DAY: u64 = 86_400;
+const HOUR: u64 = 3_600;
+
+/// The keyed hash that stands for an address or number in counters and blocks.
+pub(crate) fn account_key(conn: &PasswordlessConnection, destination: &str) -> String {
+    conn.hasher.hash("abuse-account", destination).0[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unavailable(e: &LimiterError) -> Refusal {
+    tracing::error!(error = %e, "rate limiter unavailable");
+    Refusal::Unavailable
+}
+
+/// One hit on a limit: `Ok(())` while within it, else the refusal `over` builds.
+async fn within(
+    conn: &PasswordlessConnection,
+    key: &str,
+    limit: u64,
+    window: u64,
+    over: fn(u64) -> Refusal,
+) -> Result<(), Refusal> {
+    match conn.limiter.hit(key, limit, window, conn.clock.now()).await {
+        Ok(Decision::Allowed { .. }) => Ok(()),
+        Ok(Decision::Limited { retry_after }) => Err(over(retry_after)),
+        Err(e) => Err(unavailable(&e)),
+    }
+}
+
+/// The digits of an E.164 number that make up its "prefix" for velocity limits.
+fn prefix(phone: &str, digits: usize) -> &str {
+    let digits_only = phone.trim_start_matches('+');
+    &digits_only[..digits.min(digits_only.len())]
+}
+
+/// Every rule a message must pass before it is sent (a start or a resend). Known and unknown
+/// destinations are treated alike, so a refusal tells nothing about accounts.
+pub(crate) async fn check_send(conn: &PasswordlessConnection, origin: &Origin, to: &Destination) -> Result<(), Refusal> {
+    let limits = &conn.config.limits;
+    if let Destination::Phone(phone) = to
+        && !conn.config.sms_policy.allows_region(phone.region())
+    {
+        return Err(Refusal::Country);
+    }
+    match is_blocked(conn, origin, to.as_str()).await {
+        Ok(true) => return Err(Refusal::Blocked),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "block lookup failed");
+            return Err(Refusal::Unavailable);
+        }
+    }
+    let ip = origin.ip;
+    within(conn, &format!("start:ip:{ip}"), limits.starts_per_ip_per_hour, HOUR, |r| Refusal::Limited { retry_after: r })
+        .await?;
+    let account = account_key(conn, to.as_str());
+    within(conn, &format!("send:min:{account}"), limits.sends_per_destination_per_minute, 60, |r| Refusal::TooSoon {
+        retry_after: r,
+    })
+    .await?;
+    within(conn, &format!("send:hour:{account}"), limits.sends_per_destination_per_hour, HOUR, |r| Refusal::Limited {
+        retry_after: r,
+    })
+    .await?;
+    if let Destination::Phone(phone) = to {
+        let policy = &conn.config.sms_policy;
+        let key = format!("send:prefix:{}", prefix(phone.as_str(), policy.prefix_digits));
+        within(conn, &key, policy.sends_per_prefix_per_hour, HOUR, |r| Refusal::Limited { retry_after: r }).await?;
+        record_sms_sent(conn).await;
+    }
+    Ok(())
+}
+
+/// Whether `origin`'s IP is blocked for `destination`'s account or for every account.
+pub(crate) async fn is_blocked(
+    conn: &PasswordlessConnection,
+    origin: &Origin,
+    destination: &str,
+) -> Result<bool, store::StoreError> {
+    conn.store.is_blocked(&origin.ip.to_string(), &account_key(conn, destination), conn.clock.now()).await
+}
+
+/// Whether a failure budget of `threshold` is used up by this hit (the hit that reaches it counts).
+fn reached(decision: Decision) -> bool {
+    !matches!(decision, Decision::Allowed { remaining } if remaining > 0)
+}
+
+/// Counts one wrong code from `origin` against `challenge`'s account. Reaching 10 (by default)
+/// against one account blocks the IP for that account — the real user elsewhere is unaffected —
+/// and emails the account's owner a link to lift it; reaching 100 across accounts in a day blocks
+/// the IP for all; crossing the global hourly budget alerts the owner. `Err` when the counters
+/// cannot be reached: the caller fails closed.
+pub(crate) async fn record_failure(
+    conn: &PasswordlessConnection,
+    origin: &Origin,
+    challenge: &Challenge,
+) -> Result<(), LimiterError> {
+    let limits = &conn.config.limits;
+    let now = conn.clock.now();
+    let ip = origin.ip;
+    let account = account_key(conn, &challenge.destination);
+    let one = conn.limiter.hit(&format!("fail:acct:{ip}:{account}"), limits.failures_per_ip_per_account, DAY, now).await?;
+    let all = conn.limiter.hit(&format!("fail:ip:{ip}"), limits.failures_per_ip_per_day, DAY, now).await?;
+    let global = conn.limiter.hit("fail:global", limits.global_failures_per_hour, HOUR, now).await?;
+    if reached(one) {
+        block(conn, ip, Some(challenge), now).await;
+    }
+    if reached(all) {
+        block(conn, ip, None, now).await;
+    }
+    if matches!(global, Decision::Limited { .. }) {
+        alert_once(
+            conn,
+            "global-failures",
+            "The sign-in failure budget was crossed",
+            &format!(
+                "More than {} wrong sign-in codes were entered across the service in the last hour. \
+                 Someone may be guessing codes at scale; check `ostiary blocks list` and the logs.",
+                limits.global_failures_per_hour
+            ),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+/// Blocks `ip` for `challenge`'s account (or, with `None`, for every account), then tells the owner
+/// and, for an account block, the account's user (with a link that lifts it).
+async fn block(conn: &PasswordlessConnection, ip: IpAddr, challenge: Option<&Challenge>, now: i64) {
+    let limits = &conn.config.limits;
+    let unblock_token = random_token(32);
+    let (account, reason, user_email) = match challenge {
+        Some(c) => {
+            let email = match Destination::of(c) {
+                Ok(Destination::Email(e)) => conn.store.user_by_email(&e).await.ok().flatten().and_then(|u| u.email),
+                Ok(Destination::Phone(p)) => conn.store.user_by_phone(&p).await.ok().flatten().and_then(|u| u.email),
+                Err(_) => None,
+            };
+            let reason = format!("{} wrong codes for one account", limits.failures_per_ip_per_account);
+            (account_key(conn, &c.destination), reason, email)
+        }
+        None => (String::new(), format!("{} wrong codes across accounts in a day", limits.failures_per_ip_per_day), None),
+    };
+    let new = NewBlock {
+        ip: ip.to_string(),
+        account,
+        reason: reason.clone(),
+        unblock_hash: user_email.as_ref().map(|_| conn.hasher.hash("unblock", &unblock_token).0),
+        created_at: now,
+        expires_at: now + limits.block_seconds,
+    };
+    match conn.store.insert_block(new).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return, // another node (or request) blocked it first and told everyone
+        Err(e) => {
+            tracing::error!(error = %e, "the IP block could not be stored");
+            return;
+        }
+    }
+    tracing::warn!(%ip, reason, "blocked an IP after too many wrong codes");
+    let scope = if challenge.is_some() { "for one account" } else { "for every account" };
+    let hours = (limits.block_seconds / 3600).max(1);
+    send_owner_alert(
+        conn,
+        &format!("Blocked {ip} {scope}"),
+        &format!(
+            "{ip} was blocked {scope} for {hours} hours: {reason}. Lift it with `ostiary blocks lift {ip}`; \
+             list every block with `ostiary blocks list`."
+        ),
+    )
+    .await;
+    if let Some(email) = user_email
+        && let Err(e) = send_unblock_email(conn, &email, ip, &unblock_token, hours, now).await
+    {
+        tracing::error!(error = %e, "the unblock email could not be queued");
+    }
+}
+
+async fn send_unblock_email(
+    conn: &PasswordlessConnection,
+    to: &domain::EmailAddress,
+    ip: IpAddr,
+    token: &str,
+    hours: i64,
+    now: i64,
+) -> Result<(), store::StoreError> {
+    let lang = conn.catalog.negotiate(None, None);
+    let product = &conn.config.product_name;
+    let mut ctx = crate::messages::context(conn, lang, product, "", now);
+    ctx.insert("place", &ip.to_string());
+    ctx.insert("hours", &hours.to_string());
+    ctx.insert("link", &format!("{}/unblock/{token}", conn.config.public_url.trim_end_matches('/')));
+    let subject = conn.catalog.text(lang, "unblock_subject").replace("{product}", product);
+    let message = crate::messages::email(conn, to, "unblock", subject, &mut ctx)?;
+    conn.store.enqueue_message(message, now).await?;
+    conn.outbox_ready.notify_one();
+    Ok(())
+}
+
+/// Emails the configured owner (`passwordless.alerts.owner_email`), and logs the alert either way.
+async fn send_owner_alert(conn: &PasswordlessConnection, subject: &str, text: &str) {
+    tracing::error!(alert = subject, "{text}");
+    let Some(owner) = &conn.config.alerts.owner_email else { return };
+    let now = conn.clock.now();
+    let mut ctx = crate::messages::context(conn, domain::i18n::DEFAULT_LANGUAGE, &conn.config.product_name, "", now);
+    ctx.insert("text", text);
+    let queued = match crate::messages::email(conn, owner, "alert", format!("[{}] {subject}", conn.config.product_name), &mut ctx) {
+        Ok(message) => conn.store.enqueue_message(message, now).await,
+        Err(e) => Err(e),
+    };
+    match queued {
+        Ok(()) => conn.outbox_ready.notify_one(),
+        Err(e) => tracing::error!(error = %e, "the owner alert could not be queued"),
+    }
+}
+
+/// Sends an alert at most once an hour per `kind`, across every node sharing the counters.
+async fn alert_once(conn: &PasswordlessConnection, kind: &str, subject: &str, text: &str) {
+    let first = conn.limiter.hit(&format!("alert:{kind}"), 1, HOUR, conn.clock.now()).await;
+    if matches!(first, Ok(Decision::Allowed { .. })) {
+        send_owner_alert(conn, subject, text).await;
+    }
+}
+
+/// The counters of text messages sent and verified share clock-hour windows.
+fn hour_key(kind: &str, now: i64) -> String {
+    format!("sms:{kind}:{}", now / 3600)
+}
+
+/// Counts a text about to be sent, and alerts when the share that led to a sign-in collapses
+/// (SMS pumping: texts bought by a fraudster, never used).
+pub(crate) async fn record_sms_sent(conn: &PasswordlessConnection) {
+    let now = conn.clock.now();
+    let alerts = &conn.config.alerts;
+    let sent = match conn.limiter.hit(&hour_key("sent", now), u64::MAX - 1, 2 * HOUR, now).await {
+        Ok(Decision::Allowed { remaining }) => u64::MAX - 1 - remaining,
+        _ => return,
+    };
+    if sent < alerts.sms_ratio_min_sent {
+        return;
+    }
+    let verified = conn.limiter.peek(&hour_key("verified", now), now).await.map(|(n, _)| n).unwrap_or(0);
+    let ratio = verified as f64 / sent as f64;
+    if ratio < alerts.sms_ratio_threshold {
+        alert_once(
+            conn,
+            "sms-ratio",
+            "Text messages are not being used",
+            &format!(
+                "{sent} sign-in texts were sent this hour but only {verified} led to a sign-in ({:.0}%, below the \
+                 {:.0}% alert threshold). This is what SMS pumping fraud looks like: check the destinations, \
+                 `passwordless.sms.allowed_countries` and the per-prefix limit.",
+                ratio * 100.0,
+                alerts.sms_ratio_threshold * 100.0
+            ),
+        )
+        .await;
+    }
+}
+
+pub(crate) async fn record_sms_verified(conn: &PasswordlessConnection) {
+    let now = conn.clock.now();
+    if let Err(e) = conn.limiter.hit(&hour_key("verified", now), u64::MAX - 1, 2 * HOUR, now).await {
+        tracing::warn!(error = %e, "could not count a verified text");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_are_the_leading_digits() {
+        assert_eq!(prefix("+447400123456", 7), "4474001");
+        assert_eq!(prefix("+1234", 7), "1234");
+    }
+
+    #[test]
+    fn a_budget_is_reached_by_the_hit_that_uses_it_up() {
+        assert!(!reached(Decision::Allowed { remaining: 1 }));
+        assert!(reached(Decision::Allowed { remaining: 0 }));
+        assert!(reached(Decision::Limited { retry_after: 5 }));
+    }
+}

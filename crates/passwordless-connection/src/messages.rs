@@ -1,0 +1,141 @@
+//! The messages the connection sends, rendered from `templates/email/` and `templates/sms/` in the
+//! user's language, with sealed bodies (they carry codes and links).
+
+use domain::{Channel, EmailAddress, Interaction, LoginMethod};
+use store::StoreError;
+use store::messages::NewMessage;
+
+use crate::PasswordlessConnection;
+use crate::challenge::{Destination, Origin, Secrets};
+use crate::delivery::seal_body;
+
+/// The fields every message template reads.
+pub(crate) fn context(
+    conn: &PasswordlessConnection,
+    lang: &str,
+    product_name: &str,
+    client_name: &str,
+    now: i64,
+) -> tera::Context {
+    let mut ctx = tera::Context::new();
+    ctx.insert("t", conn.catalog.table(lang));
+    ctx.insert("lang", lang);
+    ctx.insert("product_name", product_name);
+    ctx.insert("client_name", client_name);
+    ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
+    ctx
+}
+
+/// The product name an interaction's pages and messages carry: the client's branding, or ours.
+pub(crate) fn product_name<'a>(conn: &'a PasswordlessConnection, interaction: &'a Interaction) -> &'a str {
+    interaction.client_settings.branding.product_name.as_deref().unwrap_or(&conn.config.product_name)
+}
+
+/// A sealed email with a text and an HTML body.
+pub(crate) fn sealed_email(
+    conn: &PasswordlessConnection,
+    to: &EmailAddress,
+    subject: String,
+    text: &str,
+    html: &str,
+) -> NewMessage {
+    let id = domain::ids::sortable_id();
+    NewMessage {
+        text_body: seal_body(&conn.sealer, &id, text),
+        html_body: Some(seal_body(&conn.sealer, &id, html)),
+        id,
+        channel: Channel::Email.as_str().into(),
+        recipient: to.to_string(),
+        subject,
+    }
+}
+
+/// Renders `email/{name}.txt` and `.html`, and seals them into a message to `to`.
+pub(crate) fn email(
+    conn: &PasswordlessConnection,
+    to: &EmailAddress,
+    name: &str,
+    subject: String,
+    ctx: &mut tera::Context,
+) -> Result<NewMessage, StoreError> {
+    ctx.insert("subject", &subject);
+    let render = |file: String| {
+        conn.tera.render(&file, ctx).map_err(|e| StoreError::Corrupt(format!("message template {file}: {e:?}")))
+    };
+    let text = render(format!("email/{name}.txt"))?;
+    let html = render(format!("email/{name}.html"))?;
+    Ok(sealed_email(conn, to, subject, &text, &html))
+}
+
+fn fill(template: &str, pairs: &[(&str, &str)]) -> String {
+    pairs.iter().fold(template.to_owned(), |text, (k, v)| text.replace(&format!("{{{k}}}"), v))
+}
+
+/// The message of a challenge: the sign-in email (code, link, or both, as the client allows) or
+/// text; or, when sign-ups are closed and nobody has this address, an email saying so (only the
+/// mailbox's owner learns it). A text to an unknown number with sign-ups closed sends nothing.
+pub(crate) async fn for_challenge(
+    conn: &PasswordlessConnection,
+    interaction: &Interaction,
+    to: &Destination,
+    secrets: &Secrets,
+    origin: &Origin,
+    lang: &str,
+    now: i64,
+) -> Result<Option<NewMessage>, StoreError> {
+    let settings = &interaction.client_settings;
+    let product = product_name(conn, interaction);
+    let mut ctx = context(conn, lang, product, &interaction.client_name, now);
+    ctx.insert("place", &origin.place());
+    let ttl = conn.config.channel(to.channel()).ttl;
+    ctx.insert("ttl_minutes", &(ttl / 60).max(1).to_string());
+    let text = |key: &'static str| conn.catalog.text(lang, key);
+    match to {
+        Destination::Email(address) => {
+            let known = conn.store.user_by_email(address).await?.is_some();
+            if !(known || conn.config.signups_enabled) {
+                let subject = fill(text("no_account_subject"), &[("client", &interaction.client_name)]);
+                return email(conn, address, "no_account", subject, &mut ctx).map(Some);
+            }
+            let with_code = settings.allows(LoginMethod::EmailCode);
+            let with_link = settings.allows(LoginMethod::EmailLink);
+            if with_code {
+                ctx.insert("code", &secrets.code);
+            }
+            if with_link {
+                let link = format!("{}/login/link/{}", conn.config.public_url.trim_end_matches('/'), secrets.link_token);
+                ctx.insert("link", &link);
+            }
+            let subject_key = if with_code { "email_subject_code" } else { "email_subject_link" };
+            let subject = fill(text(subject_key), &[("client", &interaction.client_name)]);
+            email(conn, address, "sign_in", subject, &mut ctx).map(Some)
+        }
+        Destination::Phone(phone) => {
+            let known = conn.store.user_by_phone(phone).await?.is_some();
+            if !(known || conn.config.signups_enabled) {
+                return Ok(None);
+            }
+            ctx.insert("code", &secrets.code);
+            // The last line binds the code to our origin so phones can offer to fill it in
+            // (WebOTP, https://wicg.github.io/sms-one-time-codes/): "@host #code".
+            let host = url::Url::parse(&conn.config.public_url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            ctx.insert("host", &host);
+            let body = conn
+                .tera
+                .render("sms/sign_in.txt", &ctx)
+                .map_err(|e| StoreError::Corrupt(format!("message template sms/sign_in.txt: {e:?}")))?;
+            let id = domain::ids::sortable_id();
+            Ok(Some(NewMessage {
+                text_body: seal_body(&conn.sealer, &id, body.trim()),
+                html_body: None,
+                id,
+                channel: Channel::Sms.as_str().into(),
+                recipient: phone.to_string(),
+                subject: String::new(),
+            }))
+        }
+    }
+}

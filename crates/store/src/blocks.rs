@@ -1,0 +1,170 @@
+//! IP addresses blocked after too many wrong codes: for one account, or for every account. Kept in
+//! SQL so every node sees them and an operator can list and lift them.
+
+use diesel::prelude::*;
+
+use crate::schema::ip_blocks;
+use crate::{Store, StoreError};
+
+#[derive(Clone, Debug)]
+pub struct IpBlock {
+    pub id: String,
+    pub ip: String,
+    /// The keyed hash of the account's address, or empty for a block on every account.
+    pub account: String,
+    pub reason: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub lifted_at: Option<i64>,
+}
+
+pub struct NewBlock {
+    pub ip: String,
+    pub account: String,
+    pub reason: String,
+    /// Keyed hash of the token in the unblock link sent to the account's owner, if one was sent.
+    pub unblock_hash: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Queryable, Selectable, Insertable)]
+#[diesel(table_name = ip_blocks)]
+struct BlockRow {
+    id: String,
+    ip: String,
+    account: String,
+    reason: String,
+    unblock_hash: Option<Vec<u8>>,
+    created_at: i64,
+    expires_at: i64,
+    lifted_at: Option<i64>,
+}
+
+impl BlockRow {
+    fn into_block(self) -> IpBlock {
+        IpBlock {
+            id: self.id,
+            ip: self.ip,
+            account: self.account,
+            reason: self.reason,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            lifted_at: self.lifted_at,
+        }
+    }
+}
+
+impl Store {
+    /// Blocks `ip` unless an active block for the same IP and account exists (several nodes may
+    /// cross the threshold at once). Returns the new block's id, or `None` when one was already there.
+    pub async fn insert_block(&self, new: NewBlock) -> Result<Option<String>, StoreError> {
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                let existing: i64 = ip_blocks::table
+                    .filter(ip_blocks::ip.eq(&new.ip))
+                    .filter(ip_blocks::account.eq(&new.account))
+                    .filter(ip_blocks::lifted_at.is_null())
+                    .filter(ip_blocks::expires_at.gt(new.created_at))
+                    .count()
+                    .get_result(conn)?;
+                if existing > 0 {
+                    return Ok(None);
+                }
+                let id = domain::ids::sortable_id();
+                let row = BlockRow {
+                    id: id.clone(),
+                    ip: new.ip,
+                    account: new.account,
+                    reason: new.reason,
+                    unblock_hash: new.unblock_hash,
+                    created_at: new.created_at,
+                    expires_at: new.expires_at,
+                    lifted_at: None,
+                };
+                diesel::insert_into(ip_blocks::table).values(&row).execute(conn)?;
+                Ok(Some(id))
+            })
+        })
+        .await
+    }
+
+    /// Whether `ip` is blocked for `account` (or for every account) at `now`.
+    pub async fn is_blocked(&self, ip: &str, account: &str, now: i64) -> Result<bool, StoreError> {
+        let (ip, account) = (ip.to_owned(), account.to_owned());
+        self.run(move |conn| {
+            let n: i64 = ip_blocks::table
+                .filter(ip_blocks::ip.eq(ip))
+                .filter(ip_blocks::account.eq(account).or(ip_blocks::account.eq("")))
+                .filter(ip_blocks::lifted_at.is_null())
+                .filter(ip_blocks::expires_at.gt(now))
+                .count()
+                .get_result(conn)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// Active blocks, newest first.
+    pub async fn active_blocks(&self, now: i64) -> Result<Vec<IpBlock>, StoreError> {
+        self.run(move |conn| {
+            Ok(ip_blocks::table
+                .filter(ip_blocks::lifted_at.is_null())
+                .filter(ip_blocks::expires_at.gt(now))
+                .order((ip_blocks::created_at.desc(), ip_blocks::id.desc()))
+                .select(BlockRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(BlockRow::into_block)
+                .collect())
+        })
+        .await
+    }
+
+    /// Lifts the active blocks of `ip` (every account's); returns how many.
+    pub async fn lift_blocks_of_ip(&self, ip: &str, now: i64) -> Result<usize, StoreError> {
+        let ip = ip.to_owned();
+        self.run(move |conn| {
+            Ok(diesel::update(
+                ip_blocks::table
+                    .filter(ip_blocks::ip.eq(ip))
+                    .filter(ip_blocks::lifted_at.is_null())
+                    .filter(ip_blocks::expires_at.gt(now)),
+            )
+            .set(ip_blocks::lifted_at.eq(Some(now)))
+            .execute(conn)?)
+        })
+        .await
+    }
+
+    /// The active block an unblock link stands for, without lifting it (a GET must not).
+    pub async fn block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<Option<IpBlock>, StoreError> {
+        self.run(move |conn| {
+            Ok(ip_blocks::table
+                .filter(ip_blocks::unblock_hash.eq(hash))
+                .filter(ip_blocks::lifted_at.is_null())
+                .filter(ip_blocks::expires_at.gt(now))
+                .select(BlockRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(BlockRow::into_block))
+        })
+        .await
+    }
+
+    /// Lifts the block an unblock link stands for. True exactly once.
+    pub async fn lift_block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
+        self.run(move |conn| {
+            let n = diesel::update(
+                ip_blocks::table
+                    .filter(ip_blocks::unblock_hash.eq(hash))
+                    .filter(ip_blocks::lifted_at.is_null())
+                    .filter(ip_blocks::expires_at.gt(now)),
+            )
+            .set(ip_blocks::lifted_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+}
