@@ -237,33 +237,69 @@ test('signs in with the emailed magic link in the same browser', { timeout: TEST
   });
 });
 
-test('magic link opened in a different browser is refused and not spent', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+test('a magic link approved on a phone signs in the waiting laptop, after the numbers match', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   await scenario(t, async (newContext) => {
     const email = randomEmail();
-    const contextA = await newContext();
-    const pageA = await contextA.newPage();
+    const laptop = await (await newContext()).newPage();
 
-    await startSignIn(pageA, email);
-    const { code, link } = parseSignInEmail(await waitForEmail(email));
+    await startSignIn(laptop, email);
+    const laptopNumber = (await laptop.locator('#approval .match').textContent()).trim();
+    assert.match(laptopNumber, /^\d{2}$/, `the waiting page shows a two-digit number, got "${laptopNumber}"`);
+    const { link } = parseSignInEmail(await waitForEmail(email));
 
-    // Context B has none of A's cookies: it plays the "other browser/device".
-    const contextB = await newContext();
-    const pageB = await contextB.newPage();
-    await pageB.goto(link);
-    const textB = await pageB.locator('body').innerText();
-    assert.match(textB, /different browser/i, `the link page in another browser should say "different browser":\n${textB}`);
+    // The phone has none of the laptop's cookies: it plays the other device.
+    const phone = await (await newContext()).newPage();
+    await phone.goto(link);
+    const phoneNumber = (await phone.locator('.match').textContent()).trim();
+    assert.equal(phoneNumber, laptopNumber, 'both screens show the same matching number');
+    await phone.locator('form[action="/login/link/approve"] button[type="submit"]').click();
+    await phone.locator('h1', { hasText: /sign-in approved/i }).waitFor({ state: 'visible' });
 
-    // Loading the link page (GET) in B must not have spent the link: A still gets the button.
-    const linkPageA = await contextA.newPage();
-    await linkPageA.goto(link);
-    await continueButton(linkPageA).waitFor({ state: 'visible' });
-    await linkPageA.close();
-
-    // …and neither GET spent the sign-in attempt: the code still works in A.
-    await submitCode(pageA, code);
-    const { claims, text } = await expectSignedIn(pageA, email);
+    // The laptop's page notices on its own (login.js polls) and finishes signing in.
+    const { claims, text } = await expectSignedIn(laptop, email);
     assert.ok([].concat(claims.amr ?? []).includes('otp'), `amr should include "otp":\n${text}`);
-    await screenshot(pageA, 'signed-in-after-other-browser.png');
+    await screenshot(laptop, 'signed-in-after-approval.png');
+
+    // The phone got no session: the demo there still asks to sign in.
+    await phone.goto(`${BASE}/demo`);
+    assert.equal(await phone.locator('pre#claims').count(), 0, 'the approving device is not signed in');
+  });
+});
+
+test('signs in with a texted code, the resend button counting down first', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  await scenario(t, async (newContext) => {
+    const phoneNumber = `+447400${String(Math.floor(Math.random() * 1e6)).padStart(6, '0')}`;
+    const page = await (await newContext()).newPage();
+    await page.goto(`${BASE}/demo`);
+    await page.locator('form[action$="/demo/login"] button[type="submit"]').click();
+    await page.waitForURL(isLoginPage);
+    // One page offers both: the phone field is there beside the email field.
+    await page.locator('#email').waitFor({ state: 'visible' });
+    await page.locator('#phone').fill(phoneNumber.replace(/^(\+44)(\d{4})/, '$1 $2 '));
+    await page.locator('form:has(#phone) button[type="submit"]').click();
+    await page.waitForURL(isCodePage);
+    assert.match(await page.locator('h1').innerText(), /check your phone/i);
+    // The resend button waits, with a visible countdown.
+    assert.equal(await page.locator('#resend-button').isDisabled(), true, 'resend is disabled at first');
+    assert.match(await page.locator('#resend-wait').innerText(), /again in \d+ seconds/);
+
+    let text = null;
+    const deadline = Date.now() + OUTBOX_TIMEOUT_MS;
+    while (!text && Date.now() < deadline) {
+      const messages = await (await fetch(`${BASE}/dev/outbox.json`)).json();
+      text = messages.find((m) => m.channel === 'sms' && m.to === phoneNumber)?.text ?? null;
+      if (!text) await sleep(OUTBOX_POLL_MS);
+    }
+    assert.ok(text, `a text message to ${phoneNumber} arrives in the outbox`);
+    const code = text.match(/\b(\d{6})\b/)[1];
+    await submitCode(page, code);
+    await page.waitForURL(isDemoPage);
+    const claimsText = (await page.locator('pre#claims').textContent()) ?? '';
+    const claims = JSON.parse(claimsText);
+    assert.deepEqual(claims.amr, ['sms'], `amr is ["sms"]:\n${claimsText}`);
+    assert.equal(claims.phone_number, phoneNumber);
+    assert.equal(claims.phone_number_verified, true);
+    await screenshot(page, 'signed-in-with-sms.png');
   });
 });
 

@@ -164,7 +164,11 @@ pub struct ClientSettings {
 
 impl Default for ClientSettings {
     fn default() -> Self {
-        Self { refresh_tokens: RefreshPolicy::default(), login_methods: default_login_methods(), branding: Branding::default() }
+        Self {
+            refresh_tokens: RefreshPolicy::default(),
+            login_methods: default_login_methods(),
+            branding: Branding::default(),
+        }
     }
 }
 

@@ -27,7 +27,11 @@ pub fn content_security_policy(form_action: Option<&str>) -> String {
 
 /// [`content_security_policy`] that also allows a client's branding: its logo's origin in
 /// `img-src` and its stylesheet's origin in `style-src`.
-pub fn content_security_policy_with(form_action: Option<&str>, img_src: Option<&str>, style_src: Option<&str>) -> String {
+pub fn content_security_policy_with(
+    form_action: Option<&str>,
+    img_src: Option<&str>,
+    style_src: Option<&str>,
+) -> String {
     let more = |o: Option<&str>| o.map(|o| format!(" {o}")).unwrap_or_default();
     let (form, img, style) = (more(form_action), more(img_src), more(style_src));
     format!(

@@ -70,7 +70,11 @@ fn prefix(phone: &str, digits: usize) -> &str {
 
 /// Every rule a message must pass before it is sent (a start or a resend). Known and unknown
 /// destinations are treated alike, so a refusal tells nothing about accounts.
-pub(crate) async fn check_send(conn: &PasswordlessConnection, origin: &Origin, to: &Destination) -> Result<(), Refusal> {
+pub(crate) async fn check_send(
+    conn: &PasswordlessConnection,
+    origin: &Origin,
+    to: &Destination,
+) -> Result<(), Refusal> {
     let limits = &conn.config.limits;
     if let Destination::Phone(phone) = to
         && !conn.config.sms_policy.allows_region(phone.region())
@@ -86,8 +90,10 @@ pub(crate) async fn check_send(conn: &PasswordlessConnection, origin: &Origin, t
         }
     }
     let ip = origin.ip;
-    within(conn, &format!("start:ip:{ip}"), limits.starts_per_ip_per_hour, HOUR, |r| Refusal::Limited { retry_after: r })
-        .await?;
+    within(conn, &format!("start:ip:{ip}"), limits.starts_per_ip_per_hour, HOUR, |r| Refusal::Limited {
+        retry_after: r,
+    })
+    .await?;
     let account = account_key(conn, to.as_str());
     within(conn, &format!("send:min:{account}"), limits.sends_per_destination_per_minute, 60, |r| Refusal::TooSoon {
         retry_after: r,
@@ -134,7 +140,8 @@ pub(crate) async fn record_failure(
     let now = conn.clock.now();
     let ip = origin.ip;
     let account = account_key(conn, &challenge.destination);
-    let one = conn.limiter.hit(&format!("fail:acct:{ip}:{account}"), limits.failures_per_ip_per_account, DAY, now).await?;
+    let one =
+        conn.limiter.hit(&format!("fail:acct:{ip}:{account}"), limits.failures_per_ip_per_account, DAY, now).await?;
     let all = conn.limiter.hit(&format!("fail:ip:{ip}"), limits.failures_per_ip_per_day, DAY, now).await?;
     let global = conn.limiter.hit("fail:global", limits.global_failures_per_hour, HOUR, now).await?;
     if reached(one) {
@@ -174,7 +181,9 @@ async fn block(conn: &PasswordlessConnection, ip: IpAddr, challenge: Option<&Cha
             let reason = format!("{} wrong codes for one account", limits.failures_per_ip_per_account);
             (account_key(conn, &c.destination), reason, email)
         }
-        None => (String::new(), format!("{} wrong codes across accounts in a day", limits.failures_per_ip_per_day), None),
+        None => {
+            (String::new(), format!("{} wrong codes across accounts in a day", limits.failures_per_ip_per_day), None)
+        }
     };
     let new = NewBlock {
         ip: ip.to_string(),
@@ -239,7 +248,13 @@ async fn send_owner_alert(conn: &PasswordlessConnection, subject: &str, text: &s
     let now = conn.clock.now();
     let mut ctx = crate::messages::context(conn, domain::i18n::DEFAULT_LANGUAGE, &conn.config.product_name, "", now);
     ctx.insert("text", text);
-    let queued = match crate::messages::email(conn, owner, "alert", format!("[{}] {subject}", conn.config.product_name), &mut ctx) {
+    let queued = match crate::messages::email(
+        conn,
+        owner,
+        "alert",
+        format!("[{}] {subject}", conn.config.product_name),
+        &mut ctx,
+    ) {
         Ok(message) => conn.store.enqueue_message(message, now).await,
         Err(e) => Err(e),
     };

@@ -70,7 +70,9 @@ impl Destination {
     pub fn of(c: &Challenge) -> Result<Self, StoreError> {
         let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("challenge destination: {e}"));
         match Channel::parse(&c.channel) {
-            Some(Channel::Sms) => PhoneNumber::parse(&c.destination, None).map(Destination::Phone).map_err(|e| corrupt(&e)),
+            Some(Channel::Sms) => {
+                PhoneNumber::parse(&c.destination, None).map(Destination::Phone).map_err(|e| corrupt(&e))
+            }
             _ => EmailAddress::parse(&c.destination).map(Destination::Email).map_err(|e| corrupt(&e)),
         }
     }
@@ -253,7 +255,10 @@ pub(crate) async fn spend(conn: &PasswordlessConnection, challenge: &Challenge) 
 /// The login a spent challenge stands for: the user (found, or created when sign-ups are open) and
 /// how they authenticated. `amr` is `otp` for an emailed code or link (a single-use secret delivered
 /// to the mailbox) and `sms` for a texted code (RFC 8176 §2).
-pub(crate) async fn login_result(conn: &PasswordlessConnection, challenge: &Challenge) -> Result<LoginResult, VerifyError> {
+pub(crate) async fn login_result(
+    conn: &PasswordlessConnection,
+    challenge: &Challenge,
+) -> Result<LoginResult, VerifyError> {
     let now = conn.clock.now();
     let create = conn.config.signups_enabled;
     let (found, amr) = match Destination::of(challenge)? {

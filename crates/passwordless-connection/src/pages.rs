@@ -40,11 +40,8 @@ fn origin(req: &HttpRequest) -> Origin {
         .map(|c| c.0)
         .or_else(|| req.peer_addr().map(|a| a.ip()))
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let device = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(domain::web::describe_user_agent);
+    let device =
+        req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).and_then(domain::web::describe_user_agent);
     Origin { ip, device }
 }
 
@@ -78,7 +75,8 @@ fn render(
             style = origin_of(css);
         }
     }
-    let csp = content_security_policy_with(form_target.and_then(origin_of).as_deref(), img.as_deref(), style.as_deref());
+    let csp =
+        content_security_policy_with(form_target.and_then(origin_of).as_deref(), img.as_deref(), style.as_deref());
     match conn.tera.render(name, &ctx) {
         Ok(body) => HttpResponse::build(status)
             .insert_header((header::CONTENT_SECURITY_POLICY, csp))
@@ -112,7 +110,13 @@ fn message_page(
     render(conn, req, p, status, "pages/error.html", ctx, None)
 }
 
-fn unavailable(conn: &PasswordlessConnection, req: &HttpRequest, p: &Page<'_>, context: &str, err: &dyn std::error::Error) -> HttpResponse {
+fn unavailable(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    p: &Page<'_>,
+    context: &str,
+    err: &dyn std::error::Error,
+) -> HttpResponse {
     tracing::error!(error = %err, "{context}");
     message_page(conn, req, p, StatusCode::INTERNAL_SERVER_ERROR, "unavailable", &[])
 }
@@ -149,7 +153,7 @@ fn same_browser(conn: &PasswordlessConnection, req: &HttpRequest, interaction: &
 }
 
 enum Lookup {
-    Found(Interaction),
+    Found(Box<Interaction>),
     Page(HttpResponse),
 }
 
@@ -162,7 +166,7 @@ async fn interaction_for(conn: &PasswordlessConnection, req: &HttpRequest, raw_i
     match conn.store.interaction(&id).await {
         Ok(Some((i, _))) if i.expires_at > conn.clock.now() && i.result.is_none() => {
             if same_browser(conn, req, &i) {
-                Lookup::Found(i)
+                Lookup::Found(Box::new(i))
             } else {
                 let p = page(conn, req, Some(&i));
                 Lookup::Page(message_page(conn, req, &p, StatusCode::FORBIDDEN, "different_browser", &[]))
@@ -176,7 +180,7 @@ async fn interaction_for(conn: &PasswordlessConnection, req: &HttpRequest, raw_i
 macro_rules! interaction_or_page {
     ($conn:expr, $req:expr, $id:expr) => {
         match interaction_for($conn, $req, $id).await {
-            Lookup::Found(i) => i,
+            Lookup::Found(i) => *i,
             Lookup::Page(p) => return p,
         }
     };
@@ -283,7 +287,8 @@ pub async fn start(
     let p = page(&conn, &req, Some(&interaction));
     let t = |key: &str| conn.catalog.text(p.lang, key).to_owned();
     let shown = |raw: &str| raw.chars().take(254).collect::<String>();
-    let (email_raw, phone_raw) = (shown(form.email.as_deref().unwrap_or("")), shown(form.phone.as_deref().unwrap_or("")));
+    let (email_raw, phone_raw) =
+        (shown(form.email.as_deref().unwrap_or("")), shown(form.phone.as_deref().unwrap_or("")));
     let refuse = |channel: Channel, error: String| {
         let typed = Typed { email: &email_raw, phone: &phone_raw, error: Some((channel, error)), prefer: None };
         login_form(&conn, &req, &interaction, typed, StatusCode::BAD_REQUEST)
@@ -439,10 +444,11 @@ pub async fn code_submit(
         Ok(c) => c,
         Err(e) => return unavailable(&conn, &req, &p, "challenge lookup", &e),
     };
-    let outcome = match verify_code(&conn, &interaction.client_settings, latest.clone(), &form.code, &origin(&req)).await {
-        Ok(challenge) => finish_login(&conn, &interaction, &challenge).await,
-        Err(e) => Err(e),
-    };
+    let outcome =
+        match verify_code(&conn, &interaction.client_settings, latest.clone(), &form.code, &origin(&req)).await {
+            Ok(challenge) => finish_login(&conn, &interaction, &challenge).await,
+            Err(e) => Err(e),
+        };
     match (outcome, latest) {
         (Ok(()), _) => resume(&interaction),
         (Err(VerifyError::Store(e)), _) => unavailable(&conn, &req, &p, "code verification", &e),
@@ -467,7 +473,11 @@ pub async fn code_submit(
 }
 
 /// `POST /login/{interaction}/resend`: the same code (and link) again, within the send limits.
-pub async fn resend(req: HttpRequest, path: web::Path<String>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+pub async fn resend(
+    req: HttpRequest,
+    path: web::Path<String>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
     let interaction = interaction_or_page!(&conn, &req, &path);
     let p = page(&conn, &req, Some(&interaction));
     let challenge = match conn.store.latest_challenge(&interaction.id).await {
@@ -541,7 +551,11 @@ async fn link_target(
 /// `GET /login/link/{token}`: never spends anything (mail scanners fetch links with GET and HEAD).
 /// In the browser that started: "Continue signing in". Elsewhere: approve the sign-in for the
 /// other device, after comparing the number both screens show.
-pub async fn link_page(req: HttpRequest, path: web::Path<String>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+pub async fn link_page(
+    req: HttpRequest,
+    path: web::Path<String>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
     let (challenge, interaction) = match link_target(&conn, &req, &path).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -571,7 +585,11 @@ pub struct LinkForm {
 }
 
 /// `POST /login/link`: spends the link in the browser that started the login.
-pub async fn link_submit(req: HttpRequest, form: web::Form<LinkForm>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+pub async fn link_submit(
+    req: HttpRequest,
+    form: web::Form<LinkForm>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
     let (challenge, interaction) = match link_target(&conn, &req, &form.token).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -589,14 +607,20 @@ pub async fn link_submit(req: HttpRequest, form: web::Form<LinkForm>, conn: web:
     };
     match outcome {
         Ok(()) => resume(&interaction),
-        Err(VerifyError::Store(e)) => unavailable(&conn, &req, &page(&conn, &req, Some(&interaction)), "link verification", &e),
+        Err(VerifyError::Store(e)) => {
+            unavailable(&conn, &req, &page(&conn, &req, Some(&interaction)), "link verification", &e)
+        }
         Err(_) => link_expired(&conn, &req),
     }
 }
 
 /// `POST /login/link/approve`: on another device, approves the sign-in for the browser that
 /// started it, which is waiting on its code page. This device gets no session.
-pub async fn link_approve(req: HttpRequest, form: web::Form<LinkForm>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+pub async fn link_approve(
+    req: HttpRequest,
+    form: web::Form<LinkForm>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
     let (challenge, interaction) = match link_target(&conn, &req, &form.token).await {
         Ok(found) => found,
         Err(page) => return page,
@@ -616,7 +640,11 @@ pub async fn link_approve(req: HttpRequest, form: web::Form<LinkForm>, conn: web
 
 /// `GET /login/{interaction}/status`: what the waiting code page polls for, in the browser that
 /// started only: `{"state": "waiting" | "approved" | "expired"}`.
-pub async fn status(req: HttpRequest, path: web::Path<String>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+pub async fn status(
+    req: HttpRequest,
+    path: web::Path<String>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
     let state = match interaction_for(&conn, &req, &path).await {
         Lookup::Found(i) => match conn.store.latest_challenge(&i.id).await {
             Ok(Some(c)) if check_live(&c, conn.clock.now()).is_ok() && c.approved_at.is_some() => "approved",
@@ -634,7 +662,11 @@ pub async fn status(req: HttpRequest, path: web::Path<String>, conn: web::Data<P
 
 /// `POST /login/{interaction}/approved`: the browser that started continues once its link was
 /// approved on another device; the challenge is spent here, and the session is made here.
-pub async fn approved(req: HttpRequest, path: web::Path<String>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+pub async fn approved(
+    req: HttpRequest,
+    path: web::Path<String>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
     let interaction = interaction_or_page!(&conn, &req, &path);
     let p = page(&conn, &req, Some(&interaction));
     let challenge = match conn.store.latest_challenge(&interaction.id).await {
@@ -643,7 +675,8 @@ pub async fn approved(req: HttpRequest, path: web::Path<String>, conn: web::Data
         Err(e) => return unavailable(&conn, &req, &p, "challenge lookup", &e),
     };
     if challenge.approved_at.is_none() || check_live(&challenge, conn.clock.now()).is_err() {
-        let notes = CodeNotes { error: Some(conn.catalog.text(p.lang, "waiting_approval").to_owned()), ..Default::default() };
+        let notes =
+            CodeNotes { error: Some(conn.catalog.text(p.lang, "waiting_approval").to_owned()), ..Default::default() };
         return code_form(&conn, &req, &interaction, &challenge, notes, StatusCode::CONFLICT).await;
     }
     let outcome = match spend(&conn, &challenge).await {
@@ -659,7 +692,11 @@ pub async fn approved(req: HttpRequest, path: web::Path<String>, conn: web::Data
 
 /// `GET /unblock/{token}`: the link emailed to an account's owner when an IP was blocked for their
 /// account. Shows a button; only the POST lifts the block (scanners fetch links).
-pub async fn unblock_page(req: HttpRequest, path: web::Path<String>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+pub async fn unblock_page(
+    req: HttpRequest,
+    path: web::Path<String>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
     let p = page(&conn, &req, None);
     let mut ctx = tera::Context::new();
     ctx.insert("token", path.as_str());
@@ -687,7 +724,11 @@ pub struct UnblockForm {
 }
 
 /// `POST /unblock`: lifts the block the emailed link stands for, once.
-pub async fn unblock_submit(req: HttpRequest, form: web::Form<UnblockForm>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+pub async fn unblock_submit(
+    req: HttpRequest,
+    form: web::Form<UnblockForm>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
     let p = page(&conn, &req, None);
     let mut ctx = tera::Context::new();
     let lifted = if form.token.len() > 128 {

@@ -248,7 +248,16 @@ pub async fn client(command: ClientCommand, settings: &Settings, now: i64) -> an
     use authorization_server::clients::{NewClient, new_client};
     let store = crate::open_store(settings)?;
     match command {
-        ClientCommand::Create { name, redirect_uris, public, post_logout_redirect_uris, id_token_alg, native, policy, json } => {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            public,
+            post_logout_redirect_uris,
+            id_token_alg,
+            native,
+            policy,
+            json,
+        } => {
             let alg = Alg::parse(&id_token_alg)
                 .ok_or_else(|| anyhow!("--id-token-alg: {id_token_alg:?} is not RS256, ES256 or EdDSA"))?;
             let mut client_settings = domain::ClientSettings::default();

@@ -376,7 +376,10 @@ impl PasswordlessSettings {
         }
         let s = &self.sms;
         if !s.default_region.is_empty() && !domain::phone::is_region(&s.default_region) {
-            p.push(format!("passwordless.sms.default_region: {:?} is not a region code like GB or US", s.default_region));
+            p.push(format!(
+                "passwordless.sms.default_region: {:?} is not a region code like GB or US",
+                s.default_region
+            ));
         }
         for c in &s.allowed_countries {
             if c != "*" && !domain::phone::is_region(c) {

@@ -151,6 +151,7 @@ async fn login(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     let (url, state, nonce) = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, State::new_random, Nonce::new_random)
         .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("phone".into()))
         .set_pkce_challenge(challenge)
         .url();
     let key = domain::secret::random_token(16);

@@ -24,8 +24,8 @@ use anyhow::{Context, anyhow};
 use authorization_server::{AuthorizationServer, AuthorizationServerConfig, Keys};
 use domain::{Clock, MasterKey, SystemClock};
 use passwordless_connection::{
-    Alerts, ChannelConfig, Delivery, Limits, PasswordlessConfig, PasswordlessConnection, SmsPolicy, SmtpConfig, SmtpSender,
-    SmtpTls,
+    Alerts, ChannelConfig, Delivery, Limits, PasswordlessConfig, PasswordlessConnection, SmsPolicy, SmtpConfig,
+    SmtpSender, SmtpTls,
 };
 use store::Store;
 use store::counters::Limiter;
@@ -362,8 +362,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(64 * 1024))
                 .configure(AuthorizationServer::routes)
                 .configure(PasswordlessConnection::routes)
-                .route("/static/ostiary.css", web::get().to(stylesheet))
-                .route("/static/form_post.js", web::get().to(form_post_script))
+                .route("/static/{file}", web::get().to(static_file))
                 .route("/health", web::get().to(health))
                 .route("/health", web::head().to(health));
             if outbox_enabled {
@@ -483,18 +482,18 @@ fn see_other(location: &str) -> HttpResponse {
     HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
-async fn stylesheet() -> HttpResponse {
+/// The files of `static/`, compiled into the binary.
+async fn static_file(path: web::Path<String>) -> HttpResponse {
+    let (content_type, body) = match path.as_str() {
+        "ostiary.css" => ("text/css; charset=utf-8", include_str!("../../../static/ostiary.css")),
+        "form_post.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/form_post.js")),
+        "login.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/login.js")),
+        _ => return HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found"),
+    };
     HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
+        .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../../static/ostiary.css"))
-}
-
-async fn form_post_script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(include_str!("../../../static/form_post.js"))
+        .body(body)
 }
 
 async fn not_found(tera: web::Data<Arc<tera::Tera>>) -> HttpResponse {

@@ -42,7 +42,10 @@ pub fn load() -> Result<Tera, tera::Error> {
 
 /// The language tables of `templates/i18n/`, checked to have the same keys.
 pub fn catalog() -> Result<Catalog, String> {
-    let files = [("en", include_str!("../../../templates/i18n/en.toml")), ("fr", include_str!("../../../templates/i18n/fr.toml"))];
+    let files = [
+        ("en", include_str!("../../../templates/i18n/en.toml")),
+        ("fr", include_str!("../../../templates/i18n/fr.toml")),
+    ];
     let mut tables = HashMap::new();
     for (lang, text) in files {
         let table: Table = toml::from_str(text).map_err(|e| format!("{lang}.toml: {e}"))?;

@@ -200,7 +200,11 @@ impl Store {
     }
 
     /// The newest challenge a client started for `destination` (the API has no interaction in hand).
-    pub async fn latest_challenge_for(&self, client_id: &str, destination: &str) -> Result<Option<Challenge>, StoreError> {
+    pub async fn latest_challenge_for(
+        &self,
+        client_id: &str,
+        destination: &str,
+    ) -> Result<Option<Challenge>, StoreError> {
         let (client_id, destination) = (client_id.to_owned(), destination.to_owned());
         self.run(move |conn| {
             challenges::table
@@ -236,4 +240,3 @@ impl Store {
         .await
     }
 }
-

@@ -28,13 +28,29 @@ pub enum Limiter {
     Redis { manager: ConnectionManager, prefix: String },
 }
 
-/// INCR the window's key, give it its lifetime on first use, return the count and time left.
+/// One hit on a fixed window kept as a hash {n, reset}: the window restarts when the caller's clock
+/// passes `reset`, so every node counts by the same clock as its in-process twin (and tests can
+/// move a fake clock). The key also expires in real time a minute after its window, for cleanup.
 const HIT_SCRIPT: &str = r"
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return {n, ttl}
+local window = tonumber(ARGV[1])
+local now = tonumber(ARGV[2])
+local reset = tonumber(redis.call('HGET', KEYS[1], 'reset') or '0')
+if reset <= now then
+  reset = now + window
+  redis.call('HSET', KEYS[1], 'n', 0, 'reset', reset)
+end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+redis.call('EXPIRE', KEYS[1], window + 60)
+return {n, reset - now}
+";
+
+/// The count and seconds left of a window, counting nothing.
+const PEEK_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 'n', 'reset')
+local reset = tonumber(v[2] or '0')
+if reset <= now then return {0, 0} end
+return {tonumber(v[1] or '0'), reset - now}
 ";
 
 impl Limiter {
@@ -82,6 +98,7 @@ impl Limiter {
                 let (n, ttl): (u64, i64) = redis::Script::new(HIT_SCRIPT)
                     .key(format!("{prefix}:rl:{key}"))
                     .arg(window)
+                    .arg(now)
                     .invoke_async(&mut conn)
                     .await
                     .map_err(|e| LimiterError(e.to_string()))?;
@@ -102,20 +119,21 @@ impl Limiter {
         match self {
             Limiter::InProcess(map) => {
                 let map = map.lock().map_err(|_| LimiterError("counter lock poisoned".into()))?;
-                Ok(map.get(key).filter(|(_, reset)| *reset > now).map(|(n, reset)| (*n, (reset - now) as u64)).unwrap_or((0, 0)))
+                Ok(map
+                    .get(key)
+                    .filter(|(_, reset)| *reset > now)
+                    .map(|(n, reset)| (*n, (reset - now) as u64))
+                    .unwrap_or((0, 0)))
             }
             Limiter::Redis { manager, prefix } => {
                 let mut conn = manager.clone();
-                let key = format!("{prefix}:rl:{key}");
-                let (n, ttl): (Option<u64>, i64) = redis::pipe()
-                    .cmd("GET")
-                    .arg(&key)
-                    .cmd("TTL")
-                    .arg(&key)
-                    .query_async(&mut conn)
+                let (n, left): (u64, i64) = redis::Script::new(PEEK_SCRIPT)
+                    .key(format!("{prefix}:rl:{key}"))
+                    .arg(now)
+                    .invoke_async(&mut conn)
                     .await
                     .map_err(|e| LimiterError(e.to_string()))?;
-                Ok((n.unwrap_or(0), ttl.max(0) as u64))
+                Ok((n, left.max(0) as u64))
             }
         }
     }

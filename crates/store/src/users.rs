@@ -257,7 +257,12 @@ impl Store {
 
     /// The user who just proved control of `phone` by a texted code: found (the number becomes
     /// verified), or created when `create` allows it. Races end with one user, as by email.
-    pub async fn sign_in_by_phone(&self, phone: &PhoneNumber, create: bool, now: i64) -> Result<EmailSignIn, StoreError> {
+    pub async fn sign_in_by_phone(
+        &self,
+        phone: &PhoneNumber,
+        create: bool,
+        now: i64,
+    ) -> Result<EmailSignIn, StoreError> {
         let phone = phone.as_str().to_owned();
         self.run(move |conn| {
             let find = |conn: &mut crate::DbConnection| -> Result<Option<User>, StoreError> {

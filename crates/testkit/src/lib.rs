@@ -87,6 +87,34 @@ fn create_postgres_database(admin: &str) -> (String, String) {
     (url.to_string(), name)
 }
 
+/// A fresh PostgreSQL database on the server of `OSTIARY_TEST_DATABASE_URL`, dropped with the guard.
+pub struct PostgresDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    pub async fn create() -> Self {
+        let admin = postgres_admin_url();
+        let (url, name) =
+            tokio::task::spawn_blocking(move || create_postgres_database(&admin)).await.expect("create db");
+        Self { url, name }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let (admin, name) = (postgres_admin_url(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            use diesel::{Connection, RunQueryDsl};
+            if let Ok(mut conn) = diesel::PgConnection::establish(&admin) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn);
+            }
+        })
+        .join();
+    }
+}
+
 /// Settings every test starts from; `adjust` changes them before the app is built.
 pub async fn spawn_app(db: Db) -> TestApp {
     spawn_app_with(db, |_| {}).await

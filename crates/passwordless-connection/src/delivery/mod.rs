@@ -16,13 +16,12 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::secret::Sealer;
 use domain::Clock;
+use domain::secret::Sealer;
 use store::Store;
 use store::messages::Message;
 
 pub use providers::{Chain, ChainOutcome, Outgoing, Provider, SendError};
-
 
 /// Message bodies carry codes and links, so the queue keeps them sealed (AES-256-GCM, bound to the
 /// message id), never in clear.

@@ -158,3 +158,68 @@ fn user_commands_create_update_and_show_claims() {
     assert_eq!(list[0]["profile"]["name"], "Ann Lee", "the refused updates changed nothing");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn client_update_sets_login_methods_and_branding_and_refuses_bad_values() {
+    let dir = temp();
+    let out = ostiary(&dir)
+        .args(["client", "create", "--name", "Shop", "--redirect-uri", "https://shop.example/cb", "--json"])
+        .args(["--login-methods", "email_code,sms_code", "--brand-color", "#0a7"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let id =
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["client_id"].as_str().unwrap().to_owned();
+    let settings = |dir: &std::path::Path| {
+        let out = ostiary(dir).args(["client", "list", "--json"]).output().unwrap();
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()[0]["settings"].clone()
+    };
+    assert_eq!(settings(&dir)["login_methods"], serde_json::json!(["email_code", "sms_code"]));
+    assert_eq!(settings(&dir)["branding"]["primary_color"], "#0a7");
+    let out = ostiary(&dir)
+        .args(["client", "update", &id, "--brand-logo", "https://cdn.shop.example/logo.png", "--brand-color", ""])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(settings(&dir)["branding"], serde_json::json!({ "logo_url": "https://cdn.shop.example/logo.png" }));
+    for bad in
+        [["--login-methods", "carrier_pigeon"], ["--brand-color", "red;x"], ["--brand-css", "http://x.example/a.css"]]
+    {
+        let out = ostiary(&dir).args(["client", "update", &id]).args(bad).output().unwrap();
+        assert!(!out.status.success(), "{bad:?} accepted");
+    }
+    assert_eq!(settings(&dir)["login_methods"], serde_json::json!(["email_code", "sms_code"]), "unchanged");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocks_are_listed_and_lifted_from_the_command_line() {
+    let dir = temp();
+    let out = ostiary(&dir).arg("migrate").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let store = store::Store::connect(&dir.join("o.db").display().to_string(), 1).unwrap();
+    let now = domain::Clock::now(&domain::SystemClock);
+    for (ip, account) in [("203.0.113.5", "abc"), ("203.0.113.5", ""), ("198.51.100.9", "")] {
+        let block = store::blocks::NewBlock {
+            ip: ip.into(),
+            account: account.into(),
+            reason: "test".into(),
+            unblock_hash: None,
+            created_at: now,
+            expires_at: now + 3600,
+        };
+        assert!(store.insert_block(block).await.unwrap().is_some());
+    }
+    let out = ostiary(&dir).args(["blocks", "list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    let out = ostiary(&dir).args(["blocks", "lift", "203.0.113.5"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Lifted 2 block(s)"));
+    let out = ostiary(&dir).args(["blocks", "list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["ip"], "198.51.100.9");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let out = ostiary(&dir).args(["blocks", "lift", "not-an-ip"]).output().unwrap();
+    assert!(!out.status.success());
+    let _ = std::fs::remove_dir_all(dir);
+}

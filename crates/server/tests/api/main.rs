@@ -3,9 +3,12 @@
 // A failed unwrap is a failed test with its message: that is what tests are for.
 #![allow(clippy::unwrap_used)]
 
+mod abuse;
 mod claims;
 mod cli;
 mod delivery;
+mod hosted;
+mod multinode;
 mod oidc;
 mod passwordless;
 mod protocol;
@@ -22,8 +25,7 @@ pub fn unique_email() -> String {
 
 /// A fresh UK mobile number per test (+44 7400 xxxxxx), in E.164.
 pub fn unique_phone() -> String {
-    let n = u32::from_str_radix(&domain::secret::numeric_code(6), 10).unwrap();
-    format!("+447400{n:06}")
+    format!("+447400{}", domain::secret::numeric_code(6))
 }
 
 /// A client offering every sign-in method (email code and link, SMS code).

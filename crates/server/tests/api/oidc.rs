@@ -179,7 +179,12 @@ both_backends!(rotated_keys_stay_published_until_their_tokens_expire, |db: Db| a
 
 /// An authorization URL for `client` with a fixed PKCE pair (verifier [`VERIFIER`]) plus `extra` parameters.
 pub fn authorize_url(app: &TestApp, client: &TestClient, extra: &[(&str, &str)]) -> String {
-    let mut url = url::Url::parse(&app.url("/authorize")).unwrap();
+    authorize_url_on(&app.base, client, extra)
+}
+
+/// [`authorize_url`] at the server `base`.
+pub fn authorize_url_on(base: &str, client: &TestClient, extra: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&format!("{base}/authorize")).unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &client.id)

@@ -334,6 +334,10 @@ async fn an_unreachable_redis_fails_closed_with_503() {
     }
     let app = spawn_app_with(Db::Sqlite, |s| s.redis.url = format!("redis://127.0.0.1:{port}")).await;
     let client = app.register_client(false, Alg::RS256).await;
+    let started_browser = app.browser();
+    let first = unique_email();
+    let code_page = app.start_login(&started_browser, &authorize_url(&app, &client, &[]), &first).await;
+    let code = app.message_to(&first).await.code();
     let browser = app.browser();
     let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
     let csrf = csrf_of(&browser.get(&login).await.text().await.unwrap());
@@ -343,6 +347,9 @@ async fn an_unreachable_redis_fails_closed_with_503() {
     let resp = browser.post_form(&login, &[("csrf", csrf.as_str()), ("email", email.as_str())]).await;
     assert_eq!(resp.status(), 503, "a limit that cannot be checked is not skipped");
     assert!(app.messages_to(&email).await.is_empty());
+    // A wrong code cannot be counted against the IP's failure budget: verification fails closed too.
+    let resp = app.submit_code(&started_browser, &code_page, &wrong(&code)).await;
+    assert_eq!(resp.status(), 503, "guessing is not allowed while failures cannot be counted");
 }
 
 both_backends!(expired_rows_are_purged_and_live_ones_kept, |db: Db| async move {

@@ -109,8 +109,7 @@ both_backends!(the_code_page_offers_the_other_channel, |db: Db| async move {
     let app = spawn_app(db).await;
     let client = sms_client(&app).await;
     let browser = app.browser();
-    let code_page =
-        app.start_login(&browser, &authorize_url(&app, &client, &[]), &crate::unique_email()).await;
+    let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &crate::unique_email()).await;
     let html = browser.get(&code_page).await.text().await.unwrap();
     assert!(html.contains("Use my phone instead") && html.contains("?use=sms"), "{html}");
     let login = code_page.trim_end_matches("/code");

@@ -1,0 +1,120 @@
+//! The hosted pages beyond the basic flow: a magic link approved on another device, languages
+//! (`ui_locales`, then `Accept-Language`), and a client's branding.
+
+use authorization_server::Alg;
+use domain::{Branding, ClientSettings};
+use testkit::{Db, both_backends, csrf_of, location, query_param, spawn_app};
+
+use crate::oidc::authorize_url;
+use crate::unique_email;
+
+both_backends!(a_link_approved_on_another_device_signs_in_the_waiting_browser, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let laptop = app.browser();
+    let email = unique_email();
+    let code_page = app.start_login(&laptop, &authorize_url(&app, &client, &[]), &email).await;
+    let waiting = laptop.get(&code_page).await.text().await.unwrap();
+    let number = waiting
+        .split("class=\"match\"")
+        .nth(1)
+        .unwrap()
+        .split('>')
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(number.len(), 2, "a two-digit matching number: {waiting}");
+    let status = code_page.replace("/code", "/status");
+    let state = |body: serde_json::Value| body["state"].as_str().unwrap().to_owned();
+    assert_eq!(state(laptop.get(&status).await.json().await.unwrap()), "waiting");
+
+    // The phone opens the link: it shows the same number and where the sign-in started.
+    let phone = app.browser();
+    let link = app.message_to(&email).await.link();
+    let page = phone.get(&link).await.text().await.unwrap();
+    assert!(page.contains(&format!("<p class=\"match\">{number}</p>")), "{page}");
+    assert!(page.contains("127.0.0.1"), "where the sign-in started: {page}");
+    // The laptop cannot continue before the approval.
+    let approved_path = code_page.replace("/code", "/approved");
+    let resp = laptop.post_form(&approved_path, &[("csrf", &csrf_of(&waiting))]).await;
+    assert_eq!(resp.status(), 409);
+    let token = link.rsplit('/').next().unwrap();
+    let resp = phone.post_form("/login/link/approve", &[("csrf", &csrf_of(&page)), ("token", token)]).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("Sign-in approved"));
+    // Approving twice does nothing more, and the phone got no session.
+    let again = phone.post_form("/login/link/approve", &[("csrf", &csrf_of(&page)), ("token", token)]).await;
+    assert_eq!(again.status(), 400);
+    let resp = phone.get(&authorize_url(&app, &client, &[("prompt", "none")])).await;
+    assert_eq!(query_param(&url::Url::parse(&location(&resp)).unwrap(), "error").as_deref(), Some("login_required"));
+
+    // The laptop, polling, sees the approval and continues signed in.
+    assert_eq!(state(laptop.get(&status).await.json().await.unwrap()), "approved");
+    let resp = laptop.post_form(&approved_path, &[("csrf", &csrf_of(&waiting))]).await;
+    assert_eq!(resp.status(), 303);
+    let back = app.resume(&laptop, &location(&resp)).await;
+    assert!(query_param(&back, "code").is_some());
+    // The status of another browser's sign-in is not readable.
+    assert_eq!(state(phone.get(&status).await.json().await.unwrap()), "expired");
+});
+
+both_backends!(pages_and_messages_follow_ui_locales_then_accept_language, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    // ui_locales from the application.
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[("ui_locales", "de fr-CA")])).await);
+    let html = browser.get(&login).await.text().await.unwrap();
+    assert!(html.contains("<html lang=\"fr\">") && html.contains("Se connecter"), "{html}");
+    let email = unique_email();
+    let resp = app.submit_login(&browser, &login, ("email", &email)).await;
+    assert_eq!(resp.status(), 303);
+    let message = app.message_to(&email).await;
+    assert!(message.subject.starts_with("Votre code de connexion"), "{}", message.subject);
+    assert!(message.text.contains("mot de passe"), "{}", message.text);
+
+    // Accept-Language when the application says nothing; English otherwise.
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let french =
+        browser.client.get(app.url(&login)).header("accept-language", "fr-FR,fr;q=0.9,en;q=0.5").send().await.unwrap();
+    assert!(french.text().await.unwrap().contains("<html lang=\"fr\">"));
+    let english = browser.get(&login).await.text().await.unwrap();
+    assert!(english.contains("<html lang=\"en\">") && english.contains("Sign in to Test app"), "{english}");
+});
+
+both_backends!(a_clients_branding_reaches_its_pages, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let branding = Branding {
+        product_name: Some("Acme ID".into()),
+        primary_color: Some("#0a7".into()),
+        logo_url: Some("https://cdn.acme.example/logo.svg".into()),
+        css_url: Some("https://static.acme.example/login.css".into()),
+    };
+    let client = app.register_client_with(false, Alg::RS256, ClientSettings { branding, ..Default::default() }).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let resp = browser.get(&login).await;
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("img-src 'self' data: https://cdn.acme.example;"), "{csp}");
+    assert!(csp.contains("style-src 'self' https://static.acme.example;"), "{csp}");
+    // Tera escapes `/` in attributes as `&#x2F;`, which browsers read back as `/`.
+    let html = resp.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(html.contains(&format!("href=\"/brand/{}.css\"", client.id)), "{html}");
+    assert!(html.contains("src=\"https://cdn.acme.example/logo.svg\""));
+    assert!(html.contains("href=\"https://static.acme.example/login.css\""));
+    assert!(html.contains("Acme ID"));
+    let css = browser.get(&format!("/brand/{}.css", client.id)).await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert_eq!(css.text().await.unwrap().trim(), ":root { --accent: #0a7; }");
+    // Unbranded clients get no brand stylesheet.
+    let plain = app.register_client(false, Alg::RS256).await;
+    assert_eq!(browser.get(&format!("/brand/{}.css", plain.id)).await.status(), 404);
+    // Messages carry the branded product name too.
+    let email = unique_email();
+    assert_eq!(app.submit_login(&browser, &login, ("email", &email)).await.status(), 303);
+    assert!(app.message_to(&email).await.text.contains("Acme ID never asks"));
+});

@@ -1,0 +1,142 @@
+//! Two `ostiary` processes sharing one PostgreSQL database and one Redis, as several nodes behind
+//! a load balancer do: the limits hold across them, and a sign-in started on one node finishes
+//! on the other.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use authorization_server::Alg;
+use authorization_server::clients::{NewClient, new_client};
+use domain::{Clock, MasterKey};
+use testkit::{Browser, PostgresDatabase, location};
+
+use crate::unique_email;
+
+/// A running `ostiary serve`; killed on drop.
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn start_node(port: u16, issuer: &str, db: &str, redis: &str, prefix: &str, key: &MasterKey) -> Node {
+    let child = Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .arg("serve")
+        .env_remove("RUST_LOG")
+        .env("OSTIARY__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("OSTIARY__SERVER__ISSUER", issuer)
+        .env("OSTIARY__SERVER__LOG", "warn")
+        .env("OSTIARY__SERVER__DATA_DIR", std::env::temp_dir().join("ostiary-multinode"))
+        .env("OSTIARY__DATABASE__URL", db)
+        .env("OSTIARY__REDIS__URL", redis)
+        .env("OSTIARY__REDIS__KEY_PREFIX", prefix)
+        .env("OSTIARY__SECRETS__MASTER_KEY", key.to_base64())
+        .env("OSTIARY__DEMO__ENABLED", "false")
+        .env("OSTIARY__PASSWORDLESS__LIMITS__STARTS_PER_IP_PER_HOUR", "3")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the ostiary binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let node = Node { child, base };
+    for _ in 0..300 {
+        if reqwest::get(format!("{}/health", node.base)).await.is_ok_and(|r| r.status() == 200) {
+            return node;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("node on port {port} did not start");
+}
+
+/// Starts a sign-in: `/authorize` on `from`, the login form on `to`. Returns the status of the
+/// form post and the login path.
+async fn start(
+    browser: &Browser,
+    client: &testkit::TestClient,
+    from: &Node,
+    to: &Node,
+    email: String,
+) -> (u16, String) {
+    let url = crate::oidc::authorize_url_on(&from.base, client, &[]);
+    let login = location(&browser.get(&url).await);
+    let page = browser.get(&format!("{}{login}", to.base)).await.text().await.unwrap();
+    let csrf = testkit::csrf_of(&page);
+    let resp = browser.post_form(&format!("{}{login}", to.base), &[("csrf", &csrf), ("email", &email)]).await;
+    (resp.status().as_u16(), login)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_and_sign_ins_move_across_two_processes_sharing_redis() {
+    let redis = testkit::redis_url().expect("OSTIARY_TEST_REDIS_URL (make test starts a Redis)");
+    let db = PostgresDatabase::create().await;
+    let key = MasterKey::generate();
+    let prefix = format!("ostiary-test-{}", domain::secret::random_token(9));
+    let (port_a, port_b) = (free_port(), free_port());
+    // Both nodes answer for one issuer, as behind a load balancer.
+    let issuer = format!("http://127.0.0.1:{port_a}");
+    let a = start_node(port_a, &issuer, &db.url, &redis, &prefix, &key).await;
+    let b = start_node(port_b, &issuer, &db.url, &redis, &prefix, &key).await;
+
+    let store = store::Store::connect(&db.url, 1).unwrap();
+    let redirect_uri = "http://127.0.0.1:9/callback".to_owned();
+    let (client, secret) = new_client(
+        NewClient {
+            name: "Shop".into(),
+            redirect_uris: vec![redirect_uri.clone()],
+            post_logout_redirect_uris: vec![],
+            public: false,
+            id_token_alg: Alg::RS256,
+            native: false,
+            settings: Default::default(),
+        },
+        &key.hasher(),
+        domain::SystemClock.now(),
+    )
+    .unwrap();
+    store.insert_client(&client).await.unwrap();
+    let client = testkit::TestClient { id: client.id.to_string(), secret, redirect_uri };
+
+    let browser = Browser::new(&a.base, None);
+    let email = unique_email();
+    let (status, login) = start(&browser, &client, &a, &b, email.clone()).await;
+    assert_eq!(status, 303, "started on A, sent from B");
+
+    // The code, read from the shared outbox on A, is typed on B: the sign-in finishes there.
+    let mut code = None;
+    for _ in 0..200 {
+        let outbox: Vec<testkit::OutboxMessage> =
+            reqwest::get(format!("{}/dev/outbox.json", a.base)).await.unwrap().json().await.unwrap();
+        if let Some(m) = outbox.into_iter().find(|m| m.to == email) {
+            code = Some(m.code());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let code_page = format!("{}{login}/code", b.base);
+    let page = browser.get(&code_page).await.text().await.unwrap();
+    let resp =
+        browser.post_form(&code_page, &[("csrf", &testkit::csrf_of(&page)), ("code", &code.expect("a code"))]).await;
+    assert_eq!(resp.status(), 303);
+    let resp = browser.get(&format!("{}{}", a.base, location(&resp))).await;
+    assert!(location(&resp).starts_with("http://127.0.0.1:9/callback?code="), "resumed on A");
+
+    // The limit (3 starts per IP per hour) is counted once for both nodes.
+    assert_eq!(start(&Browser::new(&b.base, None), &client, &b, &a, unique_email()).await.0, 303);
+    assert_eq!(start(&Browser::new(&a.base, None), &client, &a, &b, unique_email()).await.0, 303);
+    assert_eq!(
+        start(&Browser::new(&b.base, None), &client, &b, &a, unique_email()).await.0,
+        429,
+        "the fourth, on either node"
+    );
+    assert_eq!(start(&Browser::new(&a.base, None), &client, &a, &b, unique_email()).await.0, 429);
+}
