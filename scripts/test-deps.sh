@@ -200,4 +200,18 @@ else
     say "playwright-core installed."
 fi
 
+# Auth0's own Node SDK, for the test of the Auth0-compatible passwordless API (exact versions from
+# tests/interop/auth0/package-lock.json).
+AUTH0_DIR="$REPO_ROOT/tests/interop/auth0"
+wanted_auth0="$(cd "$AUTH0_DIR" && node -p 'require("./package.json").dependencies.auth0')"
+installed_auth0="$(cd "$AUTH0_DIR" && node -p 'require("./node_modules/auth0/package.json").version' 2>/dev/null || true)"
+if [ "$installed_auth0" = "$wanted_auth0" ]; then
+    say "ok: the auth0 SDK $installed_auth0 is installed in tests/interop/auth0/node_modules."
+else
+    say "missing: the auth0 SDK $wanted_auth0 in tests/interop/auth0; installing it with 'npm ci'..."
+    (cd "$AUTH0_DIR" && npm ci --no-audit --no-fund) ||
+        fail "'npm ci' failed in tests/interop/auth0 (is the npm registry reachable?)." "cd tests/interop/auth0 && npm ci"
+    say "auth0 SDK installed."
+fi
+
 say "Done: everything the tests need is installed."

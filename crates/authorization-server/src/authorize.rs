@@ -34,6 +34,24 @@ pub(crate) struct AuthorizationRequest {
     pub essential_acr: Option<Vec<String>>,
 }
 
+impl AuthorizationRequest {
+    /// A request with no redirect (the OTP grant, whose tokens go straight back to the client).
+    pub(crate) fn for_client(client: &domain::ClientId, scope: Vec<&str>) -> Self {
+        AuthorizationRequest {
+            client_id: client.to_string(),
+            redirect_uri: String::new(),
+            scope: scope.into_iter().map(str::to_owned).collect(),
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            max_age: None,
+            acr_values: None,
+            form_post: false,
+            essential_acr: None,
+        }
+    }
+}
+
 /// Scopes this provider knows; others are ignored, which RFC 6749 §3.3 allows.
 pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
 const MAX_PARAM: usize = 2048;
@@ -136,19 +154,26 @@ pub async fn authorize_post(req: HttpRequest, body: web::Bytes, srv: web::Data<A
     authorize(&req, &srv, Params::parse(&body)).await
 }
 
-async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params) -> HttpResponse {
-    let checked = match check_params(&params) {
-        Ok(()) => check_client(srv, &params).await,
-        Err(e) => Err(e),
-    };
-    let client = match checked {
-        Ok(c) => c,
-        Err(e) => return e.page(srv),
-    };
-    let redirect_uri = match check_redirect_uri(&client, &params) {
-        Ok(uri) => uri,
-        Err(e) => return e.page(srv),
-    };
+/// Why an authorization request was refused: before the client and its redirect URI are trusted,
+/// a page for the user; after, an error for the client's redirect URI (RFC 6749 §4.1.2.1).
+enum Refused<'p> {
+    Page(PageError),
+    Redirect(Redirector<'p>, OAuthError),
+}
+
+/// A request that passed every check.
+struct Checked<'p> {
+    client: Client,
+    request: AuthorizationRequest,
+    prompt: Prompt,
+    back: Redirector<'p>,
+}
+
+/// Every check of an authorization request, in order, one rule each.
+async fn check_request<'p>(srv: &'p AuthorizationServer, params: &'p Params) -> Result<Checked<'p>, Refused<'p>> {
+    check_params(params).map_err(Refused::Page)?;
+    let client = check_client(srv, params).await.map_err(Refused::Page)?;
+    let redirect_uri = check_redirect_uri(&client, params).map_err(Refused::Page)?;
     let form_post = params.get("response_mode") == Some("form_post");
     let back = Redirector {
         redirect_uri,
@@ -156,17 +181,17 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         issuer: &srv.config.issuer,
         form_post: form_post.then_some(srv.tera.as_ref()),
     };
-    let checked = check_request_object(&params)
-        .and_then(|()| check_response_type(&params))
-        .and_then(|()| check_response_mode(&params))
-        .and_then(|()| check_scope(&client, &params))
-        .and_then(|scope| Ok((scope, check_pkce(&client, &params)?)))
-        .and_then(|v| Ok((v, check_max_age(&params)?)))
-        .and_then(|v| Ok((v, check_prompt(&params)?)))
-        .and_then(|v| Ok((v, check_essential_acr(&params)?)));
+    let checked = check_request_object(params)
+        .and_then(|()| check_response_type(params))
+        .and_then(|()| check_response_mode(params))
+        .and_then(|()| check_scope(&client, params))
+        .and_then(|scope| Ok((scope, check_pkce(&client, params)?)))
+        .and_then(|v| Ok((v, check_max_age(params)?)))
+        .and_then(|v| Ok((v, check_prompt(params)?)))
+        .and_then(|v| Ok((v, check_essential_acr(params)?)));
     let ((((scope, code_challenge), max_age), prompt), essential_acr) = match checked {
         Ok(v) => v,
-        Err(e) => return back.error(e),
+        Err(e) => return Err(Refused::Redirect(back, e)),
     };
     let request = AuthorizationRequest {
         client_id: client.id.to_string(),
@@ -178,22 +203,64 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         max_age,
         acr_values: params.get("acr_values").map(str::to_owned),
         form_post,
-        essential_acr: essential_acr.clone(),
+        essential_acr,
+    };
+    Ok(Checked { client, request, prompt, back })
+}
+
+async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params) -> HttpResponse {
+    let Checked { client, request, prompt, back } = match check_request(srv, &params).await {
+        Ok(checked) => checked,
+        Err(Refused::Page(e)) => return e.page(srv),
+        Err(Refused::Redirect(back, e)) => return back.error(e),
     };
     let now = srv.clock.now();
-    match check_session(req, srv, prompt, max_age, params.get("id_token_hint"), now).await {
+    match check_session(req, srv, prompt, request.max_age, params.get("id_token_hint"), now).await {
         // A reusable session still has to give what the client demanded.
-        Ok(Some(session)) if !acr_satisfies(&session.acr, essential_acr.as_deref()) => back.error(UNMET),
+        Ok(Some(session)) if !acr_satisfies(&session.acr, request.essential_acr.as_deref()) => back.error(UNMET),
         // Single sign-on: the browser's session satisfies the request; the code goes back at once.
         Ok(Some(session)) => match crate::grant::issue_code(srv, &request, &session, now).await {
             Ok(code) => back.respond(&[("code", &code)]),
             Err(e) => back.error(e),
         },
-        Ok(None) => match start_interaction(req, srv, &client, request, &params).await {
-            Ok(id) => see_other(&format!("/login/{id}")),
-            Err(e) => back.error(e),
-        },
+        Ok(None) => {
+            let browser = match browser_hash(req, srv) {
+                Ok(b) => b,
+                Err(e) => return back.error(e),
+            };
+            match start_interaction(srv, &client, request, &params, browser).await {
+                Ok(id) => see_other(&format!("/login/{id}")),
+                Err(e) => back.error(e),
+            }
+        }
         Err(e) => back.error(e),
+    }
+}
+
+/// The passwordless API's `send=link` (`authParams`): the same checks as `/authorize`, then an
+/// interaction that no browser owns yet. A session cannot be reused here (there is no browser), so
+/// `prompt=none` cannot be met.
+impl domain::ports::InteractionStarter for AuthorizationServer {
+    fn start(
+        &self,
+        client: domain::ClientId,
+        mut params: Vec<(String, String)>,
+    ) -> domain::ports::BoxFuture<'_, Result<InteractionId, String>> {
+        Box::pin(async move {
+            params.retain(|(k, _)| k != "client_id");
+            params.push(("client_id".into(), client.to_string()));
+            params.push(("response_type".into(), "code".into()));
+            let params = Params::from_pairs(params);
+            let Checked { client, request, prompt, .. } = match check_request(self, &params).await {
+                Ok(checked) => checked,
+                Err(Refused::Page(PageError(_, _, message))) => return Err(message.to_owned()),
+                Err(Refused::Redirect(_, e)) => return Err(format!("{}: {}", e.error, e.description)),
+            };
+            if prompt == Prompt::None {
+                return Err("login_required: prompt=none cannot be met by a new sign-in".into());
+            }
+            start_interaction(self, &client, request, &params, Vec::new()).await.map_err(|e| e.description.to_owned())
+        })
     }
 }
 
@@ -447,13 +514,14 @@ fn check_id_token_hint(srv: &AuthorizationServer, hint: &str, now: i64) -> Resul
     claims["sub"].as_str().map(str::to_owned).ok_or(INVALID)
 }
 
-/// Stores the validated request as an interaction bound to this browser and hands the user to the login pages.
+/// Stores the validated request as an interaction bound to `browser` (a keyed hash of its cookie;
+/// empty: the first browser to use the magic link) and hands the user to the login pages.
 async fn start_interaction(
-    req: &HttpRequest,
     srv: &AuthorizationServer,
     client: &Client,
     request: AuthorizationRequest,
     params: &Params,
+    browser: Vec<u8>,
 ) -> Result<InteractionId, OAuthError> {
     let login_hint = params.get("login_hint");
     // OIDC Core §3.1.2.1 `ui_locales`: the pages and messages of this sign-in use the first language
@@ -461,7 +529,6 @@ async fn start_interaction(
     let ui_locales = params.get("ui_locales").filter(|v| {
         v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b' ')
     });
-    let browser = browser_hash(req, srv)?;
     let now = srv.clock.now();
     let id = InteractionId::generate();
     let new = NewInteraction {

@@ -11,8 +11,6 @@ use store::clients::Client;
 use crate::errors::OAuthError;
 use crate::params::Params;
 
-const SECRET_PURPOSE: &str = "client-secret";
-
 /// What `ostiary client create` asks for.
 pub struct NewClient {
     pub name: String,
@@ -76,9 +74,7 @@ pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Cli
     Ok((client, secret))
 }
 
-pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
-    hasher.hash(SECRET_PURPOSE, secret).0
-}
+pub use store::clients::hash_secret;
 
 const INVALID_CLIENT: OAuthError = OAuthError::new("invalid_client", "client authentication failed");
 
@@ -123,14 +119,7 @@ pub fn check_client_authentication(
     hasher: &KeyedHasher,
 ) -> Result<(), OAuthError> {
     let client = client.ok_or(INVALID_CLIENT)?;
-    match (&client.secret_hash, &creds.secret) {
-        (Some(stored), Some(given)) => {
-            let given = hash_secret(hasher, given);
-            if domain::secret::constant_time_eq(stored, &given) { Ok(()) } else { Err(INVALID_CLIENT) }
-        }
-        (None, None) if client.is_public => Ok(()),
-        _ => Err(INVALID_CLIENT),
-    }
+    if client.authenticates(hasher, creds.secret.as_deref()) { Ok(()) } else { Err(INVALID_CLIENT) }
 }
 
 /// Reads a client-authenticated form request (token, revocation, introspection): a form body

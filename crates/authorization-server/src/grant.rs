@@ -3,7 +3,7 @@
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -142,11 +142,12 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
         Some("authorization_code") => {}
         Some("refresh_token") => return refresh(srv, &client, &params, srv.clock.now()).await,
         Some("client_credentials") => return client_credentials(srv, &client, &params, srv.clock.now()).await,
+        Some(OTP_GRANT) => return otp_grant(req, srv, &client, &params, srv.clock.now()).await,
         None => return Err(OAuthError::new("invalid_request", "grant_type is required")),
         Some(_) => {
             return Err(OAuthError::new(
                 "unsupported_grant_type",
-                "only authorization_code, refresh_token and client_credentials are supported",
+                "only authorization_code, refresh_token, client_credentials and the passwordless OTP grant are supported",
             ));
         }
     }
@@ -427,6 +428,82 @@ async fn client_credentials(
         scope: None,
         refresh_token: None,
     })
+}
+
+/// Auth0's passwordless grant (its Authentication API's `POST /oauth/token`), for applications that
+/// run their own sign-in screen: a code sent by `POST /passwordless/start` becomes tokens directly.
+pub const OTP_GRANT: &str = "http://auth0.com/oauth/grant-type/passwordless/otp";
+
+/// `grant_type=http://auth0.com/oauth/grant-type/passwordless/otp`: `realm` (`email` or `sms`),
+/// `username` (the address or number), `otp`, and `scope` (default `openid`). The ID token has no
+/// `nonce` (none was sent) and the session it names has no browser cookie.
+async fn otp_grant(
+    req: &HttpRequest,
+    srv: &AuthorizationServer,
+    client: &store::clients::Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    use domain::ports::{OtpError, OtpRequest};
+    let verifier = srv.otp.get().ok_or(OAuthError::new("unsupported_grant_type", "the OTP grant is not enabled"))?;
+    let realm = match params.get("realm") {
+        Some("email") => domain::Channel::Email,
+        Some("sms") => domain::Channel::Sms,
+        _ => return Err(OAuthError::new("invalid_request", "realm must be email or sms")),
+    };
+    let (Some(username), Some(otp)) = (params.get("username"), params.get("otp")) else {
+        return Err(OAuthError::new("invalid_request", "username and otp are required"));
+    };
+    let scope: Vec<&str> = params.get("scope").unwrap_or("openid").split(' ').filter(|s| !s.is_empty()).collect();
+    let never_offline = client.settings.refresh_tokens == domain::RefreshPolicy::Never;
+    let scope: Vec<&str> = crate::authorize::SUPPORTED_SCOPES
+        .into_iter()
+        .filter(|s| scope.contains(s) && !(*s == "offline_access" && never_offline))
+        .collect();
+    let client_ip = req.extensions().get::<domain::web::ClientIp>().map(|c| c.0);
+    let request = OtpRequest {
+        client_id: client.id.clone(),
+        realm,
+        username: username.to_owned(),
+        otp: otp.to_owned(),
+        ip: client_ip
+            .or_else(|| req.peer_addr().map(|a| a.ip()))
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+    };
+    let login = match verifier.verify(request).await {
+        Ok(login) => login,
+        Err(OtpError::Invalid) => {
+            return Err(OAuthError::new("invalid_grant", "Wrong email or verification code."));
+        }
+        Err(OtpError::MethodOff) => {
+            return Err(OAuthError::new("unauthorized_client", "this sign-in method is not enabled for the client"));
+        }
+        Err(OtpError::Blocked) => {
+            return Err(OAuthError::new("too_many_attempts", "too many wrong codes from this network; try later"));
+        }
+        Err(OtpError::Unavailable) => {
+            return Err(OAuthError::new("temporarily_unavailable", "the code cannot be checked right now"));
+        }
+    };
+    // A session without a cookie, so the tokens name a `sid` that logout and revocation can end.
+    let (session, _) = start_session(srv, &login, now).await?;
+    // The grant is carried by a code row like every other grant (its revocation lives there), here
+    // issued and redeemed at once: nobody ever holds the code.
+    let request = crate::authorize::AuthorizationRequest::for_client(&client.id, scope);
+    let code = issue_code(srv, &request, &session, now).await?;
+    let record = match srv.store.redeem_code(srv.hasher.hash(CODE_PURPOSE, &code).0, now).await {
+        Ok(Redemption::Redeemed(r)) => r,
+        Ok(_) => return Err(crate::errors::SERVER_ERROR),
+        Err(e) => return Err(internal("code redeem", &e)),
+    };
+    mint_tokens(
+        srv,
+        client,
+        &Issuance::from_code(&record, client.settings.refresh_tokens, now + srv.config.refresh_token_ttl),
+        now,
+    )
+    .await
 }
 
 /// `grant_type=refresh_token` (RFC 6749 §6): rotate the token, never widen the scope, never

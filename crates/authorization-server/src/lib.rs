@@ -36,6 +36,8 @@ pub struct AuthorizationServer {
     pub clock: Arc<dyn Clock>,
     pub tera: Arc<tera::Tera>,
     metadata: serde_json::Value,
+    /// Checks one-time codes for the passwordless OTP grant; set once at start-up by the server.
+    otp: std::sync::OnceLock<Arc<dyn domain::ports::OtpVerifier>>,
 }
 
 impl AuthorizationServer {
@@ -47,15 +49,32 @@ impl AuthorizationServer {
         clock: Arc<dyn Clock>,
         tera: Arc<tera::Tera>,
     ) -> Result<Self, String> {
-        let mut srv = Self { config, store, keys, hasher, clock, tera, metadata: serde_json::Value::Null };
+        let mut srv = Self {
+            config,
+            store,
+            keys,
+            hasher,
+            clock,
+            tera,
+            metadata: serde_json::Value::Null,
+            otp: std::sync::OnceLock::new(),
+        };
         srv.metadata = discovery::metadata(&srv)?;
         Ok(srv)
+    }
+
+    /// Enables the passwordless OTP grant with the connection that sent the codes.
+    pub fn set_otp_verifier(&self, verifier: Arc<dyn domain::ports::OtpVerifier>) {
+        let _ = self.otp.set(verifier);
     }
 
     /// Mounts the protocol endpoints. The caller registers `web::Data<AuthorizationServer>`.
     pub fn routes(cfg: &mut web::ServiceConfig) {
         cfg.route("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration))
             .route("/jwks.json", web::get().to(discovery::jwks))
+            // Auth0's paths, for applications and SDKs moving over (the auth0 SDKs fetch these).
+            .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
+            .route("/oauth/token", web::post().to(grant::token))
             .route("/authorize", web::get().to(authorize::authorize_get))
             .route("/authorize", web::post().to(authorize::authorize_post))
             .route("/authorize/resume/{interaction}", web::get().to(authorize::resume))

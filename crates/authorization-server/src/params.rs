@@ -27,6 +27,16 @@ impl Params {
         Self { map, duplicated }
     }
 
+    /// Parameters given as pairs (the passwordless API's `authParams`).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut map = HashMap::new();
+        let mut duplicated = false;
+        for (k, v) in pairs.into_iter().filter(|(_, v)| !v.is_empty()) {
+            duplicated |= map.insert(k, v).is_some();
+        }
+        Self { map, duplicated }
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.map.get(key).map(String::as_str)
     }

@@ -10,6 +10,7 @@ pub mod i18n;
 pub mod ids;
 pub mod interaction;
 pub mod phone;
+pub mod ports;
 pub mod profile;
 pub mod secret;
 pub mod web;

@@ -15,6 +15,7 @@ use store::challenges::{Challenge, NewChallenge};
 use store::users::EmailSignIn;
 
 use crate::PasswordlessConnection;
+use crate::messages::Sent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -125,14 +126,15 @@ pub(crate) async fn start_challenge(
     conn: &PasswordlessConnection,
     interaction: &Interaction,
     to: &Destination,
+    sent: Sent,
     origin: &Origin,
     lang: &str,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let now = conn.clock.now();
     let id = domain::ids::sortable_id();
     let channel = conn.config.channel(to.channel());
     let s = secrets(conn, &id, channel.code_length);
-    let message = crate::messages::for_challenge(conn, interaction, to, &s, origin, lang, now).await?;
+    let message = crate::messages::for_challenge(conn, interaction, to, &s, sent, origin, lang, now).await?;
     let challenge = NewChallenge {
         code_hash: conn.hasher.hash(&code_purpose(&id), &s.code).0,
         link_hash: conn.hasher.hash(LINK_PURPOSE, &s.link_token).0,
@@ -146,9 +148,10 @@ pub(crate) async fn start_challenge(
         client_id: interaction.client_id.to_string(),
         origin: origin.place(),
     };
+    let challenge_id = challenge.id.clone();
     conn.store.create_challenge(challenge, message).await?;
     conn.outbox_ready.notify_one();
-    Ok(())
+    Ok(challenge_id)
 }
 
 /// Sends a live challenge's message again, with the same code and link: a code the user is already
@@ -164,7 +167,8 @@ pub(crate) async fn resend(
     check_live(challenge, now)?;
     let to = Destination::of(challenge)?;
     let s = secrets(conn, &challenge.id, conn.config.channel(to.channel()).code_length);
-    if let Some(message) = crate::messages::for_challenge(conn, interaction, &to, &s, origin, lang, now).await? {
+    let sent = Sent::for_client(&interaction.client_settings);
+    if let Some(message) = crate::messages::for_challenge(conn, interaction, &to, &s, sent, origin, lang, now).await? {
         conn.store.enqueue_message(message, now).await?;
         conn.outbox_ready.notify_one();
     }

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod abuse;
+mod api;
 mod challenge;
 pub mod delivery;
 mod messages;
@@ -19,6 +20,7 @@ use domain::{Clock, EmailAddress, KeyedHasher};
 use store::Store;
 use store::counters::Limiter;
 
+pub use api::OtpGate;
 pub use challenge::VerifyError;
 pub use delivery::Delivery;
 pub use delivery::smtp::{DkimSettings, SmtpConfig, SmtpSender, SmtpTls};
@@ -117,6 +119,8 @@ pub struct PasswordlessConnection {
     pub limiter: Arc<Limiter>,
     /// Wakes the delivery worker when a message is queued.
     pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// Opens interactions for magic links sent through the API (the authorization server).
+    pub starter: Arc<dyn domain::ports::InteractionStarter>,
 }
 
 impl PasswordlessConnection {
@@ -137,6 +141,7 @@ impl PasswordlessConnection {
             .route("/unblock/{token}", web::get().to(pages::unblock_page))
             .route("/unblock/{token}", web::head().to(pages::unblock_page))
             .route("/unblock", web::post().to(pages::unblock_submit))
-            .route("/brand/{client}.css", web::get().to(pages::brand_css));
+            .route("/brand/{client}.css", web::get().to(pages::brand_css))
+            .route("/passwordless/start", web::post().to(api::start));
     }
 }

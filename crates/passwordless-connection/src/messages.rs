@@ -71,19 +71,34 @@ fn fill(template: &str, pairs: &[(&str, &str)]) -> String {
     pairs.iter().fold(template.to_owned(), |text, (k, v)| text.replace(&format!("{{{k}}}"), v))
 }
 
-/// The message of a challenge: the sign-in email (code, link, or both, as the client allows) or
-/// text; or, when sign-ups are closed and nobody has this address, an email saying so (only the
-/// mailbox's owner learns it). A text to an unknown number with sign-ups closed sends nothing.
+/// What a sign-in email carries: the code, the link, or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sent {
+    pub code: bool,
+    pub link: bool,
+}
+
+impl Sent {
+    /// The hosted pages send whatever the client allows.
+    pub fn for_client(settings: &domain::ClientSettings) -> Self {
+        Sent { code: settings.allows(LoginMethod::EmailCode), link: settings.allows(LoginMethod::EmailLink) }
+    }
+}
+
+/// The message of a challenge: the sign-in email (code, link, or both) or text; or, when sign-ups
+/// are closed and nobody has this address, an email saying so (only the mailbox's owner learns
+/// it). A text to an unknown number with sign-ups closed sends nothing.
+#[allow(clippy::too_many_arguments)] // each is one fact about the message; a struct would only rename them
 pub(crate) async fn for_challenge(
     conn: &PasswordlessConnection,
     interaction: &Interaction,
     to: &Destination,
     secrets: &Secrets,
+    sent: Sent,
     origin: &Origin,
     lang: &str,
     now: i64,
 ) -> Result<Option<NewMessage>, StoreError> {
-    let settings = &interaction.client_settings;
     let product = product_name(conn, interaction);
     let mut ctx = context(conn, lang, product, &interaction.client_name, now);
     ctx.insert("place", &origin.place());
@@ -97,8 +112,7 @@ pub(crate) async fn for_challenge(
                 let subject = fill(text("no_account_subject"), &[("client", &interaction.client_name)]);
                 return email(conn, address, "no_account", subject, &mut ctx).map(Some);
             }
-            let with_code = settings.allows(LoginMethod::EmailCode);
-            let with_link = settings.allows(LoginMethod::EmailLink);
+            let (with_code, with_link) = (sent.code, sent.link);
             if with_code {
                 ctx.insert("code", &secrets.code);
             }

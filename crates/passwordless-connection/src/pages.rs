@@ -320,7 +320,8 @@ pub async fn start(
         Err(Refusal::Country) => return refuse(Channel::Sms, t("country_refused")),
         Err(refusal) => return refusal_page(&conn, &req, &p, &refusal),
     }
-    if let Err(e) = start_challenge(&conn, &interaction, &to, &origin, p.lang).await {
+    let sent = crate::messages::Sent::for_client(&interaction.client_settings);
+    if let Err(e) = start_challenge(&conn, &interaction, &to, sent, &origin, p.lang).await {
         return unavailable(&conn, &req, &p, "challenge start", &e);
     }
     see_other(&format!("/login/{}/code", interaction.id))
@@ -564,7 +565,8 @@ pub async fn link_page(
     let mut ctx = tera::Context::new();
     ctx.insert("client_name", &interaction.client_name);
     ctx.insert("token", path.as_str());
-    if same_browser(&conn, &req, &interaction) {
+    // A link sent through the API belongs to no browser until one uses it: any may continue.
+    if interaction.browser_hash.is_empty() || same_browser(&conn, &req, &interaction) {
         return render(&conn, &req, &p, StatusCode::OK, "pages/link.html", ctx, Some(&interaction.redirect_uri));
     }
     if challenge.approved_at.is_some() {
@@ -590,10 +592,20 @@ pub async fn link_submit(
     form: web::Form<LinkForm>,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
-    let (challenge, interaction) = match link_target(&conn, &req, &form.token).await {
+    let (challenge, mut interaction) = match link_target(&conn, &req, &form.token).await {
         Ok(found) => found,
         Err(page) => return page,
     };
+    if interaction.browser_hash.is_empty()
+        && let Some(hash) = browser_hash(&conn, &req)
+    {
+        // The first browser to continue an API-sent link owns its sign-in from now on.
+        match conn.store.bind_interaction(&interaction.id, hash.clone(), conn.clock.now()).await {
+            Ok(true) => interaction.browser_hash = hash,
+            Ok(false) => return link_expired(&conn, &req),
+            Err(e) => return unavailable(&conn, &req, &page(&conn, &req, Some(&interaction)), "interaction bind", &e),
+        }
+    }
     if !same_browser(&conn, &req, &interaction) {
         // Nothing is spent: the user can still type the code in the browser that started.
         let p = page(&conn, &req, Some(&interaction));

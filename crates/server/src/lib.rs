@@ -312,7 +312,10 @@ impl Application {
             catalog: Arc::clone(&catalog),
             limiter: Arc::clone(&limiter),
             outbox_ready: Arc::clone(&outbox_ready),
+            starter: authorization.clone().into_inner(),
         });
+        // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
+        authorization.set_otp_verifier(Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner())));
         let outbox_enabled = delivery.uses_outbox();
         let https = settings.server.issuer.starts_with("https://");
         let browser = web::Data::new(BrowserContext {

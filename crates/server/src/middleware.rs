@@ -38,7 +38,17 @@ impl BrowserContext {
 
 /// POST endpoints that are not HTML forms of ours: protocol endpoints called by relying parties,
 /// authenticated by client credentials or bearer tokens, or posted cross-site by design.
-const CSRF_EXEMPT: [&str; 7] = ["/token", "/userinfo", "/authorize", "/logout", "/revoke", "/introspect", "/register"];
+const CSRF_EXEMPT: [&str; 9] = [
+    "/token",
+    "/oauth/token",
+    "/passwordless/start",
+    "/userinfo",
+    "/authorize",
+    "/logout",
+    "/revoke",
+    "/introspect",
+    "/register",
+];
 /// Largest form body accepted.
 const FORM_LIMIT: usize = 16 * 1024;
 
@@ -184,7 +194,15 @@ fn parse_forwarded_ip(v: &str) -> Option<IpAddr> {
 
 /// Endpoints a browser app may call from its own origin (CORS). `/authorize` is a navigation,
 /// never a fetch, and gets no CORS headers.
-const CORS_PATHS: [&str; 4] = ["/token", "/userinfo", "/jwks.json", "/.well-known/openid-configuration"];
+const CORS_PATHS: [&str; 7] = [
+    "/token",
+    "/oauth/token",
+    "/passwordless/start",
+    "/userinfo",
+    "/jwks.json",
+    "/.well-known/jwks.json",
+    "/.well-known/openid-configuration",
+];
 
 /// The web origins of every registered redirect URI, refreshed every 30 seconds.
 pub struct CorsOrigins {

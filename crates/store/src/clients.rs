@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use domain::{ClientId, ClientSettings};
+use domain::{ClientId, ClientSettings, KeyedHasher};
 
 use crate::schema::clients;
 use crate::{Store, StoreError, from_json, to_json};
@@ -21,6 +21,25 @@ pub struct Client {
     pub application_type: String,
     /// The client's policy (refresh tokens, and later login methods, branding, step-up).
     pub settings: ClientSettings,
+}
+
+const SECRET_PURPOSE: &str = "client-secret";
+
+/// The keyed hash a client secret is stored as.
+pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
+    hasher.hash(SECRET_PURPOSE, secret).0
+}
+
+impl Client {
+    /// RFC 6749 §2.3.1: a confidential client presents its secret (compared as keyed hashes, in
+    /// constant time); a public client presents none.
+    pub fn authenticates(&self, hasher: &KeyedHasher, secret: Option<&str>) -> bool {
+        match (&self.secret_hash, secret) {
+            (Some(stored), Some(given)) => domain::secret::constant_time_eq(stored, &hash_secret(hasher, given)),
+            (None, None) => self.is_public,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable)]

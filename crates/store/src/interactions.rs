@@ -132,4 +132,28 @@ impl Store {
         })
         .await
     }
+
+    /// Gives an interaction no browser owned yet (one opened by the passwordless API for a magic
+    /// link) to the browser that used the link first. True only for that first browser.
+    pub async fn bind_interaction(
+        &self,
+        id: &InteractionId,
+        browser_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let n = diesel::update(
+                interactions::table
+                    .find(id)
+                    .filter(interactions::browser_hash.eq(Vec::<u8>::new()))
+                    .filter(interactions::result.is_null())
+                    .filter(interactions::expires_at.gt(now)),
+            )
+            .set(interactions::browser_hash.eq(browser_hash))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
 }

@@ -5,6 +5,9 @@
 #![forbid(unsafe_code)]
 
 pub mod providers;
+mod tls;
+
+pub use tls::TestCertificate;
 
 use std::sync::Arc;
 use std::time::Duration;

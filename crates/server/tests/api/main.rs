@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod abuse;
+mod auth0;
 mod claims;
 mod cli;
 mod delivery;

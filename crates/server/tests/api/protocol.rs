@@ -431,46 +431,8 @@ both_backends!(cors_only_for_registered_web_origins_and_never_on_authorize, |db:
 
 // With `server.tls_cert` and `server.tls_key`, Ostiary serves HTTPS itself (rustls).
 both_backends!(https_is_served_when_a_certificate_is_configured, |db: Db| async move {
-    let dir = std::env::temp_dir().join(format!("ostiary-tls-{}", domain::secret::random_token(8)));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key, ca) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("ca.pem"));
-    // A throwaway CA and a server certificate for 127.0.0.1 signed by it.
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-    let steps: [Vec<&str>; 3] = [
-        [
-            &["req", "-x509"][..],
-            &ec,
-            &["-days", "1", "-subj", "/CN=Ostiary test CA", "-keyout", "ca.key", "-out", "ca.pem"],
-        ]
-        .concat(),
-        [&["req"][..], &ec, &["-subj", "/CN=127.0.0.1", "-keyout", "key.pem", "-out", "leaf.csr"]].concat(),
-        vec![
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "cert.pem",
-        ],
-    ];
-    for args in steps {
-        let made = std::process::Command::new("openssl")
-            .args(&args)
-            .current_dir(&dir)
-            .output()
-            .expect("openssl makes test certificates");
-        assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
-    }
+    let tls = testkit::TestCertificate::create("IP:127.0.0.1");
+    let (cert, key, ca) = (tls.cert.clone(), tls.key.clone(), tls.ca.clone());
     let (c, k) = (cert.display().to_string(), key.display().to_string());
     let app = spawn_app_with(db, move |s| {
         s.server.tls_cert = c;
@@ -491,5 +453,4 @@ both_backends!(https_is_served_when_a_certificate_is_configured, |db: Db| async 
     // Plain http to the TLS port gets no answer from the application.
     let plain = app.api.get(app.base.replace("https://", "http://") + "/jwks.json").send().await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
-    let _ = std::fs::remove_dir_all(dir);
 });

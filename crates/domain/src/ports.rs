@@ -1,0 +1,50 @@
+//! The two places where the protocol crates need each other's work, as traits the server wires
+//! together at start-up, so neither crate imports the other:
+//! - the authorization server's OTP grant (Auth0's `passwordless/otp`) asks the passwordless
+//!   connection to check a code ([`OtpVerifier`]);
+//! - the passwordless API's `send=link` asks the authorization server to validate the client's
+//!   authorization parameters and open an interaction for them ([`InteractionStarter`]).
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use crate::{Channel, ClientId, InteractionId, LoginResult};
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A one-time code presented at the token endpoint for a destination.
+#[derive(Clone, Debug)]
+pub struct OtpRequest {
+    pub client_id: ClientId,
+    pub realm: Channel,
+    /// The email address or phone number the code was sent to, as the client typed it.
+    pub username: String,
+    pub otp: String,
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OtpError {
+    #[error("wrong email, phone number or verification code")]
+    Invalid,
+    #[error("this sign-in method is not enabled for the client")]
+    MethodOff,
+    #[error("too many wrong codes from this network")]
+    Blocked,
+    #[error("the code cannot be checked right now")]
+    Unavailable,
+}
+
+pub trait OtpVerifier: Send + Sync {
+    /// Spends the newest code sent through the API for this client and destination, if `otp` is
+    /// it, and says who signed in and how.
+    fn verify(&self, request: OtpRequest) -> BoxFuture<'_, Result<LoginResult, OtpError>>;
+}
+
+pub trait InteractionStarter: Send + Sync {
+    /// Validates authorization parameters for `client` exactly as `/authorize` would, and opens an
+    /// interaction no browser owns yet (the first browser to use the magic link will).
+    fn start(&self, client: ClientId, params: Vec<(String, String)>) -> BoxFuture<'_, Result<InteractionId, String>>;
+}

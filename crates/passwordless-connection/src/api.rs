@@ -1,0 +1,274 @@
+//! The JSON API for applications that draw their own sign-in screen, compatible with Auth0's
+//! Authentication API so existing apps and SDKs can switch:
+//! - `POST /passwordless/start` sends a code or a link (`connection` = `email` | `sms`,
+//!   `send` = `code` | `link`, `authParams` for links), under the same limits as the hosted pages;
+//! - the code becomes tokens at the authorization server's `POST /oauth/token` with Auth0's
+//!   `passwordless/otp` grant, which calls [`OtpVerifier`] here.
+//!
+//! Answers never tell whether an account exists: known and unknown destinations get the same bytes.
+
+use std::sync::Arc;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use domain::ports::{BoxFuture, OtpError, OtpRequest, OtpVerifier};
+use domain::{Channel, ClientId, EmailAddress, Interaction, InteractionId, LoginMethod, LoginResult, PhoneNumber};
+use serde::Deserialize;
+use serde_json::json;
+use store::interactions::NewInteraction;
+
+use crate::PasswordlessConnection;
+use crate::abuse::{Refusal, check_send};
+use crate::challenge::{Destination, Origin, VerifyError, login_result, start_challenge, verify_code};
+use crate::messages::Sent;
+
+#[derive(Deserialize)]
+pub struct StartRequest {
+    client_id: String,
+    client_secret: Option<String>,
+    connection: String,
+    email: Option<String>,
+    phone_number: Option<String>,
+    /// `link` (Auth0's default) or `code`; a text always carries a code.
+    send: Option<String>,
+    #[serde(rename = "authParams")]
+    auth_params: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// An error in the shape Auth0's Authentication API uses: `{"error", "error_description"}`.
+fn error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "error": code, "error_description": description }))
+}
+
+fn origin(req: &HttpRequest) -> Origin {
+    let ip = req
+        .extensions()
+        .get::<domain::web::ClientIp>()
+        .map(|c| c.0)
+        .or_else(|| req.peer_addr().map(|a| a.ip()))
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let device =
+        req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).and_then(domain::web::describe_user_agent);
+    Origin { ip, device }
+}
+
+/// `authParams` as authorization parameters: strings kept, numbers written out, the rest dropped.
+fn auth_params(map: &serde_json::Map<String, serde_json::Value>) -> Vec<(String, String)> {
+    map.iter()
+        .filter_map(|(k, v)| match v {
+            serde_json::Value::String(s) => Some((k.clone(), s.clone())),
+            serde_json::Value::Number(n) => Some((k.clone(), n.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `POST /passwordless/start`.
+pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+    // JSON only: a browser cannot send it cross-site without a CORS preflight, which only
+    // registered web origins pass.
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+    if !json {
+        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", "the body must be application/json");
+    }
+    let Ok(request) = serde_json::from_slice::<StartRequest>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body must be a JSON object with client_id and connection",
+        );
+    };
+    // The client, authenticated as at the token endpoint (a secret for confidential clients).
+    let client = match ClientId::parse(&request.client_id) {
+        Some(id) => match conn.store.client(&id).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "client lookup");
+                return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
+            }
+        },
+        None => None,
+    };
+    let Some(client) = client.filter(|c| c.authenticates(&conn.hasher, request.client_secret.as_deref())) else {
+        return error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    };
+    let settings = &client.settings;
+    let send_link = match (request.connection.as_str(), request.send.as_deref()) {
+        ("sms", None | Some("code")) => false,
+        ("sms", Some(_)) => return error(StatusCode::BAD_REQUEST, "bad.send", "a text message always carries a code"),
+        ("email", None | Some("link")) => true,
+        ("email", Some("code")) => false,
+        ("email", Some(_)) => return error(StatusCode::BAD_REQUEST, "bad.send", "send must be link or code"),
+        _ => return error(StatusCode::BAD_REQUEST, "bad.connection", "connection must be email or sms"),
+    };
+    let method = match (request.connection.as_str(), send_link) {
+        ("sms", _) => LoginMethod::SmsCode,
+        (_, true) => LoginMethod::EmailLink,
+        _ => LoginMethod::EmailCode,
+    };
+    if !settings.allows(method) || (method == LoginMethod::SmsCode && !conn.config.sms_policy.available) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad.connection",
+            &format!("{} is not enabled for this client", method.as_str()),
+        );
+    }
+    let to = match method {
+        LoginMethod::SmsCode => {
+            let raw = request.phone_number.as_deref().unwrap_or("");
+            match PhoneNumber::parse(raw, conn.config.sms_policy.default_region.as_deref()) {
+                Ok(n) => Destination::Phone(n),
+                Err(e) => return error(StatusCode::BAD_REQUEST, "bad.phone_number", &e.to_string()),
+            }
+        }
+        _ => match EmailAddress::parse(request.email.as_deref().unwrap_or("")) {
+            Ok(e) => Destination::Email(e),
+            Err(e) => return error(StatusCode::BAD_REQUEST, "bad.email", &e.to_string()),
+        },
+    };
+    let params = request.auth_params.as_ref().map(auth_params).unwrap_or_default();
+    let ui_locales = params.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.as_str());
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let lang = conn.catalog.negotiate(ui_locales, accept).to_owned();
+    let now = conn.clock.now();
+    let origin = origin(&req);
+    if let Err(refusal) = check_send(&conn, &origin, &to).await {
+        return refusal_response(&refusal);
+    }
+    // A link ends at the client's redirect URI with an authorization code, so its `authParams` are
+    // checked like an authorization request now, before anything is sent. A code needs none.
+    let interaction_id = if send_link {
+        match conn.starter.start(client.id.clone(), params.clone()).await {
+            Ok(id) => id,
+            Err(reason) => return error(StatusCode::BAD_REQUEST, "invalid_request", &format!("authParams: {reason}")),
+        }
+    } else {
+        let id = InteractionId::generate();
+        let new = NewInteraction {
+            id: id.clone(),
+            client_id: client.id.clone(),
+            redirect_uri: String::new(),
+            login_hint: None,
+            ui_locales: ui_locales.map(str::to_owned),
+            // No authorization request: this interaction is never resumed, only its code is checked.
+            request: "null".into(),
+            browser_hash: Vec::new(),
+            created_at: now,
+            expires_at: now + conn.config.channel(to.channel()).ttl,
+        };
+        if let Err(e) = conn.store.insert_interaction(new).await {
+            tracing::error!(error = %e, "interaction insert");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
+        }
+        id
+    };
+    let interaction = match conn.store.interaction(&interaction_id).await {
+        Ok(Some((i, _))) => i,
+        Ok(None) => return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment"),
+        Err(e) => {
+            tracing::error!(error = %e, "interaction lookup");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
+        }
+    };
+    let sent = Sent { code: !send_link, link: send_link };
+    if let Err(e) = start_challenge(&conn, &interaction, &to, sent, &origin, &lang).await {
+        tracing::error!(error = %e, "challenge start");
+        return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
+    }
+    // Auth0 answers with the destination, unverified as far as the caller may know.
+    let body = match &to {
+        Destination::Email(e) => json!({ "email": e.as_str(), "email_verified": false }),
+        Destination::Phone(p) => json!({ "phone_number": p.as_str(), "phone_verified": false }),
+    };
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+}
+
+fn refusal_response(refusal: &Refusal) -> HttpResponse {
+    let (status, code, description, retry) = match refusal {
+        Refusal::Limited { retry_after } => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "too many messages were asked for", Some(*retry_after))
+        }
+        Refusal::TooSoon { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "a message was just sent; wait before asking again",
+            Some(*retry_after),
+        ),
+        Refusal::Blocked => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many wrong codes from this network", None)
+        }
+        Refusal::Country => (
+            StatusCode::BAD_REQUEST,
+            "bad.phone_number",
+            "text messages cannot be sent to numbers in this country",
+            None,
+        ),
+        Refusal::Unavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment", None)
+        }
+    };
+    let mut resp = error(status, code, description);
+    if let Some(r) = retry {
+        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(r));
+    }
+    resp
+}
+
+/// The OTP grant's check: the newest code the API sent this client for this destination.
+async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Result<LoginResult, OtpError> {
+    let store_error = |e: store::StoreError| {
+        tracing::error!(error = %e, "OTP verification");
+        OtpError::Unavailable
+    };
+    let client = conn.store.client(&request.client_id).await.map_err(store_error)?.ok_or(OtpError::Invalid)?;
+    let method = if request.realm == Channel::Sms { LoginMethod::SmsCode } else { LoginMethod::EmailCode };
+    if !client.settings.allows(method) {
+        return Err(OtpError::MethodOff);
+    }
+    let to = match request.realm {
+        Channel::Email => {
+            EmailAddress::parse(&request.username).map(Destination::Email).map_err(|_| OtpError::Invalid)?
+        }
+        Channel::Sms => PhoneNumber::parse(&request.username, conn.config.sms_policy.default_region.as_deref())
+            .map(Destination::Phone)
+            .map_err(|_| OtpError::Invalid)?,
+    };
+    let challenge = conn.store.latest_challenge_for(client.id.as_str(), to.as_str()).await.map_err(store_error)?;
+    // Only codes sent through the API: a sign-in started on the hosted pages finishes there.
+    let from_api = match &challenge {
+        Some(c) => matches!(
+            conn.store.interaction(&c.interaction_id).await.map_err(store_error)?,
+            Some((Interaction { ref browser_hash, ref redirect_uri, .. }, _)) if browser_hash.is_empty() && redirect_uri.is_empty()
+        ),
+        None => false,
+    };
+    let origin =
+        Origin { ip: request.ip, device: request.user_agent.as_deref().and_then(domain::web::describe_user_agent) };
+    let challenge = if from_api { challenge } else { None };
+    match verify_code(conn, &client.settings, challenge, &request.otp, &origin).await {
+        Ok(c) => login_result(conn, &c).await.map_err(|e| match e {
+            VerifyError::Store(e) => store_error(e),
+            _ => OtpError::Invalid,
+        }),
+        Err(VerifyError::Blocked) => Err(OtpError::Blocked),
+        Err(VerifyError::Unavailable) => Err(OtpError::Unavailable),
+        Err(VerifyError::MethodOff) => Err(OtpError::MethodOff),
+        Err(VerifyError::Store(e)) => Err(store_error(e)),
+        Err(_) => Err(OtpError::Invalid),
+    }
+}
+
+/// The connection as the authorization server's OTP checker.
+pub struct OtpGate(pub Arc<PasswordlessConnection>);
+
+impl OtpVerifier for OtpGate {
+    fn verify(&self, request: OtpRequest) -> BoxFuture<'_, Result<LoginResult, OtpError>> {
+        Box::pin(verify_otp(&self.0, request))
+    }
+}
