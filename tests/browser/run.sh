@@ -58,6 +58,17 @@ print_server_log() {
     say "----- end of server log -----"
 }
 
+# The widget test embeds Ostiary's widget in a page of its own, served from another origin (an
+# "application" at APP_PORT); its public client is registered before the server starts.
+APP_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+WIDGET_CLIENT_ID="$(
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml client create --name "Widget test app" --public \
+        --redirect-uri "http://127.0.0.1:$APP_PORT/callback" --login-methods email_code,sms_code --json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
+)"
+say "Registered the widget test's public client $WIDGET_CLIENT_ID (app origin http://127.0.0.1:$APP_PORT)"
+
 say "Starting $BIN on $BASE (data in $TMP)"
 OSTIARY__SERVER__BIND="127.0.0.1:$PORT" \
     OSTIARY__SERVER__ISSUER="$BASE" \
@@ -107,7 +118,8 @@ fi
 say "Server is ready; running the browser tests."
 
 set +e
-OSTIARY_URL="$BASE" node --test "$REPO_ROOT"/tests/browser/*.test.mjs
+OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
+    node --test "$REPO_ROOT"/tests/browser/*.test.mjs
 status=$?
 set -e
 

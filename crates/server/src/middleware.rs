@@ -275,8 +275,10 @@ pub async fn cors(
     let mut res = next.call(req).await?;
     if allowed {
         headers(res.headers_mut());
-        res.headers_mut()
-            .insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, header::HeaderValue::from_static("WWW-Authenticate"));
+        res.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::HeaderValue::from_static("WWW-Authenticate, Retry-After"),
+        );
     }
     Ok(res.map_into_left_body())
 }
