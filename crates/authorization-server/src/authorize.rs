@@ -56,16 +56,18 @@ impl AuthorizationRequest {
 pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
 const MAX_PARAM: usize = 2048;
 
-/// A failure before the redirect URI is trusted: shown to the user, never redirected.
+/// A failure before the redirect URI is trusted: shown to the user, never redirected. The key names
+/// the page's texts in the catalog; the detail goes to the log only.
 struct PageError(StatusCode, &'static str, &'static str);
 
 impl PageError {
-    const fn bad(title: &'static str, message: &'static str) -> Self {
-        PageError(StatusCode::BAD_REQUEST, title, message)
+    const fn bad(key: &'static str, detail: &'static str) -> Self {
+        PageError(StatusCode::BAD_REQUEST, key, detail)
     }
 
-    fn page(self, srv: &AuthorizationServer) -> HttpResponse {
-        error_page(&srv.tera, self.0, self.1, self.2)
+    fn page(self, srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
+        tracing::info!(reason = self.2, "authorization request refused with a page");
+        error_page(srv, req, self.0, self.1)
     }
 }
 
@@ -144,12 +146,7 @@ pub async fn authorize_get(req: HttpRequest, srv: web::Data<AuthorizationServer>
 
 pub async fn authorize_post(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     if !is_form(&req) {
-        return error_page(
-            &srv.tera,
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The sign-in request was not sent as a form.",
-        );
+        return error_page(&srv, &req, StatusCode::BAD_REQUEST, "bad_request");
     }
     authorize(&req, &srv, Params::parse(&body)).await
 }
@@ -211,7 +208,7 @@ async fn check_request<'p>(srv: &'p AuthorizationServer, params: &'p Params) -> 
 async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params) -> HttpResponse {
     let Checked { client, request, prompt, back } = match check_request(srv, &params).await {
         Ok(checked) => checked,
-        Err(Refused::Page(e)) => return e.page(srv),
+        Err(Refused::Page(e)) => return e.page(srv, req),
         Err(Refused::Redirect(back, e)) => return back.error(e),
     };
     let now = srv.clock.now();
@@ -253,7 +250,9 @@ impl domain::ports::InteractionStarter for AuthorizationServer {
             let params = Params::from_pairs(params);
             let Checked { client, request, prompt, .. } = match check_request(self, &params).await {
                 Ok(checked) => checked,
-                Err(Refused::Page(PageError(_, _, message))) => return Err(message.to_owned()),
+                Err(Refused::Page(PageError(_, key, detail))) => {
+                    return Err(format!("{detail} ({})", self.catalog.text("en", &format!("{key}_title"))));
+                }
                 Err(Refused::Redirect(_, e)) => return Err(format!("{}: {}", e.error, e.description)),
             };
             if prompt == Prompt::None {
@@ -267,34 +266,27 @@ impl domain::ports::InteractionStarter for AuthorizationServer {
 /// RFC 6749 §3.1: parameters must not repeat; oversized values are refused before any lookup.
 fn check_params(params: &Params) -> Result<(), PageError> {
     if params.duplicated {
-        return Err(PageError::bad("Invalid request", "The sign-in request repeats a parameter."));
+        return Err(PageError::bad("bad_request", "a parameter is repeated"));
     }
     if ["client_id", "redirect_uri", "state", "nonce", "login_hint", "scope"]
         .iter()
         .any(|k| params.get(k).is_some_and(|v| v.len() > MAX_PARAM))
     {
-        return Err(PageError::bad("Invalid request", "The sign-in request is too large."));
+        return Err(PageError::bad("bad_request", "a parameter is too large"));
     }
     Ok(())
 }
 
 /// The client must be registered. RFC 6749 §4.1.2.1: an unknown client gets a page, not a redirect.
 async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Client, PageError> {
-    const UNKNOWN: PageError = PageError::bad(
-        "Unknown application",
-        "The application that sent you here is not registered with this sign-in service.",
-    );
+    const UNKNOWN: PageError = PageError::bad("unknown_app", "unknown client_id");
     let id = params.get("client_id").and_then(domain::ClientId::parse).ok_or(UNKNOWN)?;
     match srv.store.client(&id).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(UNKNOWN),
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            Err(PageError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something went wrong",
-                "The sign-in service could not handle this request. Please try again in a moment.",
-            ))
+            Err(PageError(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", "client lookup failed"))
         }
     }
 }
@@ -302,16 +294,11 @@ async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Clie
 /// The redirect URI must be present and equal, character for character, to a registered one
 /// (OIDC Core §3.1.2.1 requires it; RFC 9700 §2.1 requires exact string matching).
 fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str, PageError> {
-    let given = params
-        .get("redirect_uri")
-        .ok_or(PageError::bad("Invalid request", "The sign-in request has no redirect URI."))?;
+    let given = params.get("redirect_uri").ok_or(PageError::bad("bad_request", "no redirect_uri"))?;
     if client.redirect_uris.iter().any(|r| r == given || native_loopback_match(client, r, given)) {
         Ok(given)
     } else {
-        Err(PageError::bad(
-            "Invalid redirect",
-            "The application asked to send you to an address it has not registered. For your safety, you were not sent there.",
-        ))
+        Err(PageError::bad("bad_redirect", "redirect_uri is not registered"))
     }
 }
 
@@ -558,37 +545,20 @@ pub(crate) fn browser_hash(req: &HttpRequest, srv: &AuthorizationServer) -> Resu
 /// `GET /authorize/resume/{interaction}`: the connection has completed the login. In the browser
 /// that started it, and only once, start a session and send the code to the client.
 pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<AuthorizationServer>) -> HttpResponse {
-    let expired = || {
-        error_page(
-            &srv.tera,
-            StatusCode::BAD_REQUEST,
-            "Sign-in expired",
-            "This sign-in is finished or has expired. Go back to the application and sign in again.",
-        )
-    };
+    let expired = || error_page(&srv, &req, StatusCode::BAD_REQUEST, "expired");
     let Some(id) = InteractionId::parse(&path) else {
         return expired();
     };
     let (interaction, request) = match srv.store.interaction(&id).await {
         Ok(Some(found)) => found,
         Ok(None) => return expired(),
-        Err(e) => return server_error_page(&srv, "interaction lookup", &e),
+        Err(e) => return server_error_page(&srv, &req, "interaction lookup", &e),
     };
     let Ok(browser) = browser_hash(&req, &srv) else {
-        return error_page(
-            &srv.tera,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something went wrong",
-            "The sign-in service could not finish this request.",
-        );
+        return error_page(&srv, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
     };
     if !domain::secret::constant_time_eq(&browser, &interaction.browser_hash) {
-        return error_page(
-            &srv.tera,
-            StatusCode::FORBIDDEN,
-            "Different browser",
-            "This sign-in was started in another browser. Finish it there, or start again here from the application.",
-        );
+        return error_page(&srv, &req, StatusCode::FORBIDDEN, "different_browser");
     }
     let Some(result) = interaction.result.clone() else {
         return expired();
@@ -600,7 +570,7 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
     match srv.store.resume_interaction(&id, now).await {
         Ok(true) => {}
         Ok(false) => return expired(),
-        Err(e) => return server_error_page(&srv, "interaction resume", &e),
+        Err(e) => return server_error_page(&srv, &req, "interaction resume", &e),
     }
     let back = Redirector {
         redirect_uri: &request.redirect_uri,
@@ -632,14 +602,14 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
     }
 }
 
-fn server_error_page(srv: &AuthorizationServer, context: &'static str, err: &dyn std::error::Error) -> HttpResponse {
+fn server_error_page(
+    srv: &AuthorizationServer,
+    req: &HttpRequest,
+    context: &'static str,
+    err: &dyn std::error::Error,
+) -> HttpResponse {
     crate::errors::internal(context, err);
-    error_page(
-        &srv.tera,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The sign-in service could not finish this request. Please try again in a moment.",
-    )
+    error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
 }
 
 #[cfg(test)]

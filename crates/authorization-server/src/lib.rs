@@ -35,6 +35,8 @@ pub struct AuthorizationServer {
     pub hasher: KeyedHasher,
     pub clock: Arc<dyn Clock>,
     pub tera: Arc<tera::Tera>,
+    /// The texts of the few pages the protocol shows.
+    pub catalog: Arc<domain::i18n::Catalog>,
     metadata: serde_json::Value,
     /// Checks one-time codes for the passwordless OTP grant; set once at start-up by the server.
     otp: std::sync::OnceLock<Arc<dyn domain::ports::OtpVerifier>>,
@@ -48,6 +50,7 @@ impl AuthorizationServer {
         hasher: KeyedHasher,
         clock: Arc<dyn Clock>,
         tera: Arc<tera::Tera>,
+        catalog: Arc<domain::i18n::Catalog>,
     ) -> Result<Self, String> {
         let mut srv = Self {
             config,
@@ -56,6 +59,7 @@ impl AuthorizationServer {
             hasher,
             clock,
             tera,
+            catalog,
             metadata: serde_json::Value::Null,
             otp: std::sync::OnceLock::new(),
         };

@@ -11,7 +11,7 @@ use store::clients::Client;
 
 use crate::AuthorizationServer;
 use crate::grant::{current_session, session_cookie_name};
-use crate::pages::error_page;
+use crate::pages::titled_error_page;
 use crate::params::{Params, is_form};
 
 pub async fn logout_get(req: HttpRequest, srv: web::Data<AuthorizationServer>) -> HttpResponse {
@@ -20,12 +20,7 @@ pub async fn logout_get(req: HttpRequest, srv: web::Data<AuthorizationServer>) -
 
 pub async fn logout_post(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     if !is_form(&req) {
-        return error_page(
-            &srv.tera,
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The sign-out request was not sent as a form.",
-        );
+        return titled_error_page(&srv, &req, StatusCode::BAD_REQUEST, "signout_refused_title", "bad_request_text");
     }
     end_session(&req, &srv, Params::parse(&body), false).await
 }
@@ -46,9 +41,9 @@ fn check_logout_hint(srv: &AuthorizationServer, params: &Params) -> Result<Optio
     let Some(token) = params.get("id_token_hint") else { return Ok(None) };
     let now = srv.clock.now();
     let claims: serde_json::Value = crate::jwt::verify(&srv.keys.ring(), token, "JWT", now, srv.config.key_retention())
-        .ok_or("The sign-out request carried an ID token this service did not issue.")?;
+        .ok_or("signout_bad_hint_text")?;
     if claims["iss"] != srv.config.issuer.as_str() {
-        return Err("The sign-out request carried an ID token this service did not issue.");
+        return Err("signout_bad_hint_text");
     }
     let client_id = match &claims["aud"] {
         serde_json::Value::String(aud) => aud.clone(),
@@ -90,16 +85,14 @@ fn check_post_logout_redirect_uri<'a>(
     let Some(uri) = params.get("post_logout_redirect_uri") else { return Ok(None) };
     match client {
         Some(c) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => Ok(Some(uri)),
-        _ => Err(
-            "The application asked to send you to an address it has not registered. For your safety, you were not sent there.",
-        ),
+        _ => Err("bad_redirect_text"),
     }
 }
 
 async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Params, confirmed: bool) -> HttpResponse {
-    let refuse = |message: &str| error_page(&srv.tera, StatusCode::BAD_REQUEST, "Sign-out not possible", message);
+    let refuse = |text: &str| titled_error_page(srv, req, StatusCode::BAD_REQUEST, "signout_refused_title", text);
     if params.duplicated {
-        return refuse("The sign-out request repeats a parameter.");
+        return refuse("signout_refused_text");
     }
     let hint = match check_logout_hint(srv, &params) {
         Ok(h) => h,
@@ -116,7 +109,7 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
     let now = srv.clock.now();
     let current = match current_session(req, srv, now).await {
         Ok(s) => s,
-        Err(_) => return unavailable(srv),
+        Err(_) => return unavailable(srv, req),
     };
     // §2: without asking, only when the hint names this browser's own session. Any other case
     // (no hint, another session's hint, a cross-site POST without the cookie) asks the user first,
@@ -131,7 +124,7 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
     if let Some(session) = current
         && srv.store.end_session(session.id_hash, now).await.is_err()
     {
-        return unavailable(srv);
+        return unavailable(srv, req);
     }
     let https = srv.config.issuer.starts_with("https://");
     let mut gone = Cookie::build(session_cookie_name(https), "").path("/").http_only(true).secure(https).finish();
@@ -140,14 +133,14 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
         Some(uri) => {
             let mut url = match url::Url::parse(uri) {
                 Ok(u) => u,
-                Err(_) => return refuse("The address to return to is not valid."),
+                Err(_) => return refuse("bad_redirect_text"),
             };
             if let Some(state) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", state);
             }
             HttpResponse::SeeOther().insert_header((header::LOCATION, url.to_string())).finish()
         }
-        None => signed_out_page(srv),
+        None => signed_out_page(srv, req),
     };
     if let Err(e) = resp.add_cookie(&gone) {
         tracing::warn!(error = %e, "session cookie could not be cleared");
@@ -155,13 +148,14 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
     resp
 }
 
-fn unavailable(srv: &AuthorizationServer) -> HttpResponse {
+fn unavailable(srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
     tracing::error!("the session store failed during sign-out");
-    error_page(
-        &srv.tera,
+    titled_error_page(
+        srv,
+        req,
         StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "You could not be signed out. Please try again in a moment.",
+        "signout_unavailable_title",
+        "signout_unavailable_text",
     )
 }
 
@@ -180,17 +174,20 @@ fn confirmation_page(
     ctx.insert("post_logout_redirect_uri", &target);
     ctx.insert("state", &params.get("state"));
     // The confirmation ends in a redirect to the client: browsers apply form-action to it.
-    page(srv, &ctx, content_security_policy(target.and_then(origin_of).as_deref()))
+    page(srv, req, ctx, content_security_policy(target.and_then(origin_of).as_deref()))
 }
 
-fn signed_out_page(srv: &AuthorizationServer) -> HttpResponse {
+fn signed_out_page(srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("signed_out", &true);
-    page(srv, &ctx, content_security_policy(None))
+    page(srv, req, ctx, content_security_policy(None))
 }
 
-fn page(srv: &AuthorizationServer, ctx: &tera::Context, csp: String) -> HttpResponse {
-    match srv.tera.render("pages/logout.html", ctx) {
+fn page(srv: &AuthorizationServer, req: &HttpRequest, mut ctx: tera::Context, csp: String) -> HttpResponse {
+    let lang = crate::pages::language(srv, req);
+    ctx.insert("lang", lang);
+    ctx.insert("t", srv.catalog.table(lang));
+    match srv.tera.render("pages/logout.html", &ctx) {
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CONTENT_SECURITY_POLICY, csp))
             .insert_header((header::CACHE_CONTROL, "no-store"))

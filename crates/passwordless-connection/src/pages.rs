@@ -300,7 +300,7 @@ pub async fn start(
             }
             match EmailAddress::parse(email) {
                 Ok(e) => Destination::Email(e),
-                Err(e) => return refuse(Channel::Email, e.to_string()),
+                Err(e) => return refuse(Channel::Email, t(email_error_key(&e))),
             }
         }
         (_, Some(phone)) => {
@@ -309,10 +309,10 @@ pub async fn start(
             }
             match PhoneNumber::parse(phone, conn.config.sms_policy.default_region.as_deref()) {
                 Ok(n) => Destination::Phone(n),
-                Err(e) => return refuse(Channel::Sms, e.to_string()),
+                Err(e) => return refuse(Channel::Sms, t(phone_error_key(&e))),
             }
         }
-        _ => return refuse(Channel::Email, t("email_label")),
+        _ => return refuse(Channel::Email, t("error_email_empty")),
     };
     let origin = origin(&req);
     match check_send(&conn, &origin, &to).await {
@@ -325,6 +325,24 @@ pub async fn start(
         return unavailable(&conn, &req, &p, "challenge start", &e);
     }
     see_other(&format!("/login/{}/code", interaction.id))
+}
+
+/// The catalog text for an address that did not parse.
+fn email_error_key(e: &domain::EmailError) -> &'static str {
+    match e {
+        domain::EmailError::Empty => "error_email_empty",
+        domain::EmailError::TooLong => "error_email_too_long",
+        domain::EmailError::Invalid => "error_email_invalid",
+    }
+}
+
+/// The catalog text for a number that did not parse.
+fn phone_error_key(e: &domain::PhoneError) -> &'static str {
+    match e {
+        domain::PhoneError::Empty => "error_phone_empty",
+        domain::PhoneError::Invalid => "error_phone_invalid",
+        domain::PhoneError::NotValid => "error_phone_not_valid",
+    }
 }
 
 fn see_other(location: &str) -> HttpResponse {

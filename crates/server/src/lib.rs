@@ -297,6 +297,7 @@ impl Application {
                 hasher.clone(),
                 Arc::clone(&clock),
                 Arc::clone(&tera),
+                Arc::clone(&catalog),
             )
             .map_err(|e| anyhow!("server.issuer: {e}"))?,
         );

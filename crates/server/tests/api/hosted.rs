@@ -84,6 +84,15 @@ both_backends!(pages_and_messages_follow_ui_locales_then_accept_language, |db: D
     assert!(french.text().await.unwrap().contains("<html lang=\"fr\">"));
     let english = browser.get(&login).await.text().await.unwrap();
     assert!(english.contains("<html lang=\"en\">") && english.contains("Sign in to Test app"), "{english}");
+
+    // Field errors and the authorization server's own pages are translated too.
+    let fr = |path: String| browser.client.get(app.url(&path)).header("accept-language", "fr").send();
+    let page = fr(format!("/authorize?client_id=unknown&ui_locales=fr")).await.unwrap().text().await.unwrap();
+    assert!(page.contains("Application inconnue"), "{page}");
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[("ui_locales", "fr")])).await);
+    let resp = app.submit_login(&browser, &login, ("email", "not-an-address")).await;
+    assert!(resp.text().await.unwrap().contains("Cela ne ressemble pas à une adresse e-mail"));
 });
 
 both_backends!(a_clients_branding_reaches_its_pages, |db: Db| async move {
