@@ -86,8 +86,8 @@ both_backends!(pages_and_messages_follow_ui_locales_then_accept_language, |db: D
     assert!(english.contains("<html lang=\"en\">") && english.contains("Sign in to Test app"), "{english}");
 
     // Field errors and the authorization server's own pages are translated too.
-    let fr = |path: String| browser.client.get(app.url(&path)).header("accept-language", "fr").send();
-    let page = fr(format!("/authorize?client_id=unknown&ui_locales=fr")).await.unwrap().text().await.unwrap();
+    let unknown = app.url("/authorize?client_id=unknown");
+    let page = browser.client.get(unknown).header("accept-language", "fr").send().await.unwrap().text().await.unwrap();
     assert!(page.contains("Application inconnue"), "{page}");
     let browser = app.browser();
     let login = location(&browser.get(&authorize_url(&app, &client, &[("ui_locales", "fr")])).await);
