@@ -87,6 +87,8 @@ pub struct PasswordlessConfig {
     /// Public base URL for magic links (the issuer).
     pub public_url: String,
     pub product_name: String,
+    /// Replaces the sign-in email's subject in every language; `{client}` and `{product}` are filled in.
+    pub email_subject: Option<String>,
     pub email: ChannelConfig,
     pub sms: ChannelConfig,
     /// Wrong codes that end a challenge.

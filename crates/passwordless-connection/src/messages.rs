@@ -122,7 +122,8 @@ pub(crate) async fn for_challenge(
                 ctx.insert("link", &link);
             }
             let subject_key = if with_code { "email_subject_code" } else { "email_subject_link" };
-            let subject = fill(text(subject_key), &[("client", &interaction.client_name)]);
+            let template = conn.config.email_subject.as_deref().unwrap_or(text(subject_key));
+            let subject = fill(template, &[("client", &interaction.client_name), ("product", product)]);
             email(conn, address, "sign_in", subject, &mut ctx).map(Some)
         }
         Destination::Phone(phone) => {

@@ -82,6 +82,7 @@ pub struct OidcSettings {
 #[serde(deny_unknown_fields)]
 pub struct PasswordlessSettings {
     pub product_name: String,
+    pub email_subject: String,
     pub max_attempts: i32,
     pub signups_enabled: bool,
     pub email: ChannelSettings,

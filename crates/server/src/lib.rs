@@ -194,6 +194,7 @@ pub fn passwordless_config(settings: &Settings, sms_available: bool) -> Password
     PasswordlessConfig {
         public_url: settings.server.issuer.clone(),
         product_name: p.product_name.clone(),
+        email_subject: (!p.email_subject.trim().is_empty()).then(|| p.email_subject.trim().to_owned()),
         email: ChannelConfig { code_length: p.email.code_length, ttl: p.email.ttl },
         sms: ChannelConfig { code_length: p.sms.code_length, ttl: p.sms.ttl },
         max_attempts: p.max_attempts,

@@ -96,7 +96,8 @@ both_backends!(pages_and_messages_follow_ui_locales_then_accept_language, |db: D
 });
 
 both_backends!(a_clients_branding_reaches_its_pages, |db: Db| async move {
-    let app = spawn_app(db).await;
+    let app =
+        testkit::spawn_app_with(db, |s| s.passwordless.email_subject = "{product}: sign in to {client}".into()).await;
     let branding = Branding {
         product_name: Some("Acme ID".into()),
         primary_color: Some("#0a7".into()),
@@ -125,5 +126,7 @@ both_backends!(a_clients_branding_reaches_its_pages, |db: Db| async move {
     // Messages carry the branded product name too.
     let email = unique_email();
     assert_eq!(app.submit_login(&browser, &login, ("email", &email)).await.status(), 303);
-    assert!(app.message_to(&email).await.text.contains("Acme ID never asks"));
+    let message = app.message_to(&email).await;
+    assert!(message.text.contains("Acme ID never asks"));
+    assert_eq!(message.subject, "Acme ID: sign in to Test app", "the configured subject");
 });
