@@ -76,6 +76,9 @@ assert code, "no sign-in email arrived"
 page = go(code_page)
 resp = go(code_page, {"csrf": csrf(page.text), "code": code})
 assert resp.status_code == 303, resp.text
+# Step-up (nothing more to prove here), then the authorization server's resume.
+resp = go(urljoin(base, resp.headers["location"]))
+assert resp.status_code == 303 and "/authorize/resume/" in resp.headers["location"], resp.text
 resp = go(urljoin(base, resp.headers["location"]))
 assert resp.status_code == 303, resp.text
 callback = resp.headers["location"]

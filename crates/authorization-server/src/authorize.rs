@@ -212,26 +212,56 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         Err(Refused::Redirect(back, e)) => return back.error(e),
     };
     let now = srv.clock.now();
+    let demanded = request.demanded_acr();
     match check_session(req, srv, prompt, request.max_age, params.get("id_token_hint"), now).await {
-        // A reusable session still has to give what the client demanded.
-        Ok(Some(session)) if !acr_satisfies(&session.acr, request.essential_acr.as_deref()) => back.error(UNMET),
         // Single sign-on: the browser's session satisfies the request; the code goes back at once.
-        Ok(Some(session)) => match crate::grant::issue_code(srv, &request, &session, now).await {
-            Ok(code) => back.respond(&[("code", &code)]),
-            Err(e) => back.error(e),
-        },
-        Ok(None) => {
-            let browser = match browser_hash(req, srv) {
-                Ok(b) => b,
-                Err(e) => return back.error(e),
-            };
-            match start_interaction(srv, &client, request, &params, browser).await {
-                Ok(id) => see_other(&format!("/login/{id}")),
+        Ok(Some(session)) if acr_satisfies(&session.acr, demanded.as_deref()) => {
+            match crate::grant::issue_code(srv, &request, &session, now).await {
+                Ok(code) => back.respond(&[("code", &code)]),
                 Err(e) => back.error(e),
             }
         }
+        // A session too weak for what the client demands: the user proves a second factor (step-up)
+        // instead of signing in again. OIDC Core §3.1.2.6: under prompt=none, interaction_required.
+        Ok(Some(_)) if prompt == Prompt::None => {
+            back.error(OAuthError::new("interaction_required", "a second factor is required"))
+        }
+        Ok(Some(session)) => {
+            let first_factor = session_login(&session);
+            match new_interaction(req, srv, &client, request, &params, first_factor).await {
+                Ok(id) => see_other(&format!("/step-up/{id}")),
+                Err(e) => back.error(e),
+            }
+        }
+        Ok(None) => match new_interaction(req, srv, &client, request, &params, None).await {
+            Ok(id) => see_other(&format!("/login/{id}")),
+            Err(e) => back.error(e),
+        },
         Err(e) => back.error(e),
     }
+}
+
+/// The login a session stands for.
+fn session_login(session: &store::sessions::Session) -> Option<domain::LoginResult> {
+    Some(domain::LoginResult {
+        user_id: session.user_id.clone(),
+        amr: serde_json::from_str(&session.amr).ok()?,
+        acr: serde_json::from_value(serde_json::Value::String(session.acr.clone())).ok()?,
+        auth_time: domain::AuthTime(session.auth_time),
+    })
+}
+
+/// An interaction bound to this browser.
+async fn new_interaction(
+    req: &HttpRequest,
+    srv: &AuthorizationServer,
+    client: &Client,
+    request: AuthorizationRequest,
+    params: &Params,
+    first_factor: Option<domain::LoginResult>,
+) -> Result<InteractionId, OAuthError> {
+    let browser = browser_hash(req, srv)?;
+    start_interaction(srv, client, request, params, browser, first_factor).await
 }
 
 /// The passwordless API's `send=link` (`authParams`): the same checks as `/authorize`, then an
@@ -258,7 +288,9 @@ impl domain::ports::InteractionStarter for AuthorizationServer {
             if prompt == Prompt::None {
                 return Err("login_required: prompt=none cannot be met by a new sign-in".into());
             }
-            start_interaction(self, &client, request, &params, Vec::new()).await.map_err(|e| e.description.to_owned())
+            start_interaction(self, &client, request, &params, Vec::new(), None)
+                .await
+                .map_err(|e| e.description.to_owned())
         })
     }
 }
@@ -422,9 +454,9 @@ fn check_prompt(params: &Params) -> Result<Prompt, OAuthError> {
 }
 
 /// OIDC Core §5.5.1.1: `{"id_token": {"acr": {"essential": true, "values": [...]}}}` demands one of
-/// these `acr` values. A malformed `claims` parameter is `invalid_request`. Since every login today
-/// is single-factor, a demand it cannot meet fails now rather than passing a weaker `acr` off as
-/// the requested one (step-up, issue 5, will satisfy multi-factor demands).
+/// these `acr` values. A malformed `claims` parameter is `invalid_request`. A demand for a value
+/// this provider cannot give fails at once rather than passing a weaker `acr` off as the requested
+/// one; the multi-factor value is met by step-up.
 fn check_essential_acr(params: &Params) -> Result<Option<Vec<String>>, OAuthError> {
     let Some(raw) = params.get("claims") else { return Ok(None) };
     const MALFORMED: OAuthError =
@@ -442,7 +474,7 @@ fn check_essential_acr(params: &Params) -> Result<Option<Vec<String>>, OAuthErro
         (_, serde_json::Value::Array(vs)) => vs.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         _ => return Ok(None),
     };
-    if !acr_satisfies(Acr::SingleFactor.as_str(), Some(&values)) {
+    if !Acr::ALL.iter().any(|acr| acr_satisfies(acr.as_str(), Some(&values))) {
         return Err(UNMET);
     }
     Ok(Some(values))
@@ -454,6 +486,37 @@ const UNMET: OAuthError =
 
 fn acr_satisfies(acr: &str, essential: Option<&[String]>) -> bool {
     essential.is_none_or(|values| values.iter().any(|v| v == acr))
+}
+
+impl AuthorizationRequest {
+    /// The `acr` values the client asked for: the essential ones, then `acr_values`.
+    fn requested_acr(&self) -> Vec<String> {
+        let mut values = self.essential_acr.clone().unwrap_or_default();
+        for v in self.acr_values.as_deref().unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
+            if !values.iter().any(|x| x == v) {
+                values.push(v.to_owned());
+            }
+        }
+        values
+    }
+
+    /// The `acr` values a login must reach, if any: the essential ones, or, when `acr_values` asks
+    /// only for multi-factor (as Ostiary's clients use it to demand step-up), that.
+    fn demanded_acr(&self) -> Option<Vec<String>> {
+        if let Some(essential) = &self.essential_acr {
+            return Some(essential.clone());
+        }
+        let voluntary: Vec<String> = self
+            .acr_values
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let mfa = Acr::MultiFactor.as_str();
+        (!voluntary.is_empty() && voluntary.iter().all(|v| v == mfa)).then_some(voluntary)
+    }
 }
 
 /// What `prompt` asks of the session (OIDC Core §3.1.2.1). `consent` and `select_account` need no
@@ -509,6 +572,7 @@ async fn start_interaction(
     request: AuthorizationRequest,
     params: &Params,
     browser: Vec<u8>,
+    first_factor: Option<domain::LoginResult>,
 ) -> Result<InteractionId, OAuthError> {
     let login_hint = params.get("login_hint");
     // OIDC Core §3.1.2.1 `ui_locales`: the pages and messages of this sign-in use the first language
@@ -524,6 +588,8 @@ async fn start_interaction(
         redirect_uri: request.redirect_uri.clone(),
         login_hint: login_hint.filter(|h| h.len() <= 254).map(str::to_owned),
         ui_locales: ui_locales.map(str::to_owned),
+        requested_acr: request.requested_acr(),
+        first_factor,
         request: serde_json::to_string(&request).map_err(|e| crate::errors::internal("request encode", &e))?,
         browser_hash: browser,
         created_at: now,
@@ -560,10 +626,20 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
     if !domain::secret::constant_time_eq(&browser, &interaction.browser_hash) {
         return error_page(&srv, &req, StatusCode::FORBIDDEN, "different_browser");
     }
-    let Some(result) = interaction.result.clone() else {
+    let Ok(request) = serde_json::from_str::<AuthorizationRequest>(&request) else {
         return expired();
     };
-    let Ok(request) = serde_json::from_str::<AuthorizationRequest>(&request) else {
+    if interaction.denied.is_some() {
+        // RFC 6749 §4.1.2.1: the user (or step-up's policy) refused; the client learns only that.
+        let back = Redirector {
+            redirect_uri: &request.redirect_uri,
+            state: request.state.as_deref(),
+            issuer: &srv.config.issuer,
+            form_post: request.form_post.then_some(srv.tera.as_ref()),
+        };
+        return back.error(OAuthError::new("access_denied", "the sign-in was not allowed"));
+    }
+    let Some(result) = interaction.result.clone() else {
         return expired();
     };
     let now = srv.clock.now();
@@ -578,6 +654,10 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
         issuer: &srv.config.issuer,
         form_post: request.form_post.then_some(srv.tera.as_ref()),
     };
+    // Never a weaker `acr` passed off as the one demanded (step-up should have reached it).
+    if !acr_satisfies(result.acr.as_str(), request.demanded_acr().as_deref()) {
+        return back.error(UNMET);
+    }
     // A session this browser still holds is ended: the new login replaces it.
     if let Ok(Some(old)) = crate::grant::current_session(&req, &srv, now).await
         && let Err(e) = srv.store.end_session(old.id_hash, now).await

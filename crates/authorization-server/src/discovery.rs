@@ -83,8 +83,10 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
         CoreGrantType::RefreshToken,
         CoreGrantType::ClientCredentials,
     ]))
-    // Only what can be issued today; the multi-factor value joins when step-up (issue 5) can honour it.
-    .set_acr_values_supported(Some(vec![AuthenticationContextClass::new(Acr::SingleFactor.as_str().to_owned())]))
+    // Single-factor, and the multi-factor value step-up gives (clients ask for it with acr_values).
+    .set_acr_values_supported(Some(
+        Acr::ALL.iter().map(|a| AuthenticationContextClass::new(a.as_str().to_owned())).collect(),
+    ))
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,

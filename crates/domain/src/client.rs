@@ -151,6 +151,52 @@ impl Branding {
     }
 }
 
+/// When a sign-in to this client needs a second factor (step-up).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepUpPolicy {
+    /// Never, unless the request demands it (`acr_values` or an essential `acr`).
+    Never,
+    /// When a sign-in looks risky: a new device, IP, network or country, or impossible travel.
+    #[default]
+    Risky,
+    /// Every sign-in.
+    Always,
+}
+
+/// What happens when a second factor is called for and the user has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithoutFactor {
+    /// Let the sign-in through (single-factor) and warn the user by email.
+    #[default]
+    Allow,
+    /// Refuse the sign-in (`access_denied`).
+    Deny,
+    /// Make the user set up an authenticator app (TOTP) right after the first factor.
+    Enroll,
+}
+
+/// The step-up part of a client's policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StepUp {
+    pub policy: StepUpPolicy,
+    pub without_factor: WithoutFactor,
+}
+
+impl StepUpPolicy {
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).ok()
+    }
+}
+
+impl WithoutFactor {
+    pub fn parse(text: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).ok()
+    }
+}
+
 /// Everything a client's policy says. Unknown fields are refused so a typo is never silently
 /// ignored; missing ones take their defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +206,7 @@ pub struct ClientSettings {
     /// The sign-in methods the hosted pages and the API offer this client's users.
     pub login_methods: Vec<LoginMethod>,
     pub branding: Branding,
+    pub step_up: StepUp,
 }
 
 impl Default for ClientSettings {
@@ -168,6 +215,7 @@ impl Default for ClientSettings {
             refresh_tokens: RefreshPolicy::default(),
             login_methods: default_login_methods(),
             branding: Branding::default(),
+            step_up: StepUp::default(),
         }
     }
 }

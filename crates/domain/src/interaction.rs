@@ -22,10 +22,26 @@ pub struct Interaction {
     pub ui_locales: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// `acr` values the client asked for (`acr_values` and essential `acr` claims, OIDC Core
+    /// §3.1.2.1, §5.5.1.1); step-up honours the multi-factor one.
+    pub requested_acr: Vec<String>,
+    /// How the user proved who they are so far (the connection's result), waiting for step-up.
+    pub first_factor: Option<LoginResult>,
+    /// Set when step-up refused the sign-in; the client gets `access_denied`.
+    pub denied: Option<String>,
     /// Keyed hash of the browser cookie of the browser that started the login; empty for a login
     /// started through the API (`/passwordless/start`), which no browser owns.
     pub browser_hash: Vec<u8>,
     pub result: Option<LoginResult>,
+}
+
+impl Interaction {
+    /// Whether the client demanded multi-factor authentication: it asked for the multi-factor
+    /// `acr` and for nothing weaker.
+    pub fn demands_mfa(&self) -> bool {
+        let mfa = crate::Acr::MultiFactor.as_str();
+        !self.requested_acr.is_empty() && self.requested_acr.iter().all(|a| a == mfa)
+    }
 }
 
 /// The outcome of a completed login, handed back to the authorization server.

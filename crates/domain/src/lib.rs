@@ -16,7 +16,7 @@ pub mod secret;
 pub mod web;
 
 pub use auth::{Acr, Amr, AuthTime};
-pub use client::{Branding, Channel, ClientSettings, LoginMethod, RefreshPolicy};
+pub use client::{Branding, Channel, ClientSettings, LoginMethod, RefreshPolicy, StepUp, StepUpPolicy, WithoutFactor};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{ClientId, InteractionId, UserId};

@@ -48,3 +48,34 @@ pub trait InteractionStarter: Send + Sync {
     /// interaction no browser owns yet (the first browser to use the magic link will).
     fn start(&self, client: ClientId, params: Vec<(String, String)>) -> BoxFuture<'_, Result<InteractionId, String>>;
 }
+
+/// Why a code on the other channel was not sent or not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("the code is wrong")]
+    Wrong { remaining: i32 },
+    #[error("the code expired, was used, or was typed wrongly too often")]
+    Dead,
+    #[error("too many messages: try again in {retry_after} seconds")]
+    Limited { retry_after: u64 },
+    #[error("too many wrong codes from this network")]
+    Blocked,
+    #[error("codes cannot be sent or checked right now")]
+    Unavailable,
+}
+
+/// A code on the other channel as a second factor: step-up asks the passwordless connection to
+/// send one (to the user's verified phone or email) and to check it, under the same limits.
+pub trait CodeChannel: Send + Sync {
+    fn send(
+        &self,
+        interaction: InteractionId,
+        channel: Channel,
+        destination: String,
+        ip: IpAddr,
+        user_agent: Option<String>,
+        lang: String,
+    ) -> BoxFuture<'_, Result<(), CodeError>>;
+
+    fn verify(&self, interaction: InteractionId, code: String, ip: IpAddr) -> BoxFuture<'_, Result<(), CodeError>>;
+}

@@ -104,6 +104,11 @@ impl MasterKey {
     pub fn message_sealer(&self) -> Sealer {
         Sealer(self.derive(b"seal-messages"))
     }
+
+    /// Seals second-factor secrets (authenticator apps).
+    pub fn factor_sealer(&self) -> Sealer {
+        Sealer(self.derive(b"seal-factors"))
+    }
 }
 
 impl std::fmt::Debug for MasterKey {

@@ -157,6 +157,8 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
             login_hint: None,
             ui_locales: ui_locales.map(str::to_owned),
             // No authorization request: this interaction is never resumed, only its code is checked.
+            requested_acr: Vec::new(),
+            first_factor: None,
             request: "null".into(),
             browser_hash: Vec::new(),
             created_at: now,

@@ -279,14 +279,15 @@ pub(crate) async fn login_result(
     Ok(LoginResult { user_id: user.id, amr: vec![amr], acr: Acr::SingleFactor, auth_time: AuthTime(now) })
 }
 
-/// Completes the interaction with the login a spent challenge stands for.
+/// Hands the login a spent challenge stands for to step-up, which decides whether a second factor
+/// is needed before the authorization server resumes.
 pub(crate) async fn finish_login(
     conn: &PasswordlessConnection,
     interaction: &Interaction,
     challenge: &Challenge,
 ) -> Result<(), VerifyError> {
     let result = login_result(conn, challenge).await?;
-    if !conn.store.complete_interaction(&interaction.id, &result, conn.clock.now()).await? {
+    if !conn.store.record_first_factor(&interaction.id, &result, conn.clock.now()).await? {
         return Err(VerifyError::Expired);
     }
     Ok(())

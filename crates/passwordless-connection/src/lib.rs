@@ -10,6 +10,7 @@ mod challenge;
 pub mod delivery;
 mod messages;
 mod pages;
+mod second;
 
 use std::sync::Arc;
 

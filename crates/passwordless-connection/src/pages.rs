@@ -152,6 +152,11 @@ fn same_browser(conn: &PasswordlessConnection, req: &HttpRequest, interaction: &
     browser_hash(conn, req).is_some_and(|h| domain::secret::constant_time_eq(&h, &interaction.browser_hash))
 }
 
+/// Whether the first factor is still to be proved.
+fn unfinished(i: &Interaction) -> bool {
+    i.result.is_none() && i.first_factor.is_none() && i.denied.is_none()
+}
+
 enum Lookup {
     Found(Box<Interaction>),
     Page(HttpResponse),
@@ -164,7 +169,7 @@ async fn interaction_for(conn: &PasswordlessConnection, req: &HttpRequest, raw_i
         return Lookup::Page(expired(conn, req, &p));
     };
     match conn.store.interaction(&id).await {
-        Ok(Some((i, _))) if i.expires_at > conn.clock.now() && i.result.is_none() => {
+        Ok(Some((i, _))) if i.expires_at > conn.clock.now() && unfinished(&i) => {
             if same_browser(conn, req, &i) {
                 Lookup::Found(Box::new(i))
             } else {
@@ -536,8 +541,9 @@ pub async fn resend(
     }
 }
 
+/// After the first factor: step-up decides what comes next (it resumes the authorization).
 fn resume(interaction: &Interaction) -> HttpResponse {
-    see_other(&format!("/authorize/resume/{}", interaction.id))
+    see_other(&format!("/step-up/{}", interaction.id))
 }
 
 fn link_expired(conn: &PasswordlessConnection, req: &HttpRequest) -> HttpResponse {
@@ -557,7 +563,7 @@ async fn link_target(
         Err(_) => return Err(link_expired(conn, req)),
     };
     let interaction = match conn.store.interaction(&challenge.interaction_id).await {
-        Ok(Some((i, _))) if i.result.is_none() && i.expires_at > conn.clock.now() => i,
+        Ok(Some((i, _))) if unfinished(&i) && i.expires_at > conn.clock.now() => i,
         Ok(_) => return Err(expired(conn, req, &page(conn, req, None))),
         Err(e) => return Err(unavailable(conn, req, &page(conn, req, None), "interaction lookup", &e)),
     };

@@ -21,7 +21,19 @@ pub struct Settings {
     pub oidc: OidcSettings,
     pub passwordless: PasswordlessSettings,
     pub delivery: DeliverySettings,
+    pub step_up: StepUpSettings,
     pub demo: DemoSettings,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpSettings {
+    /// A MaxMind-format country database; empty: the embedded registry data.
+    pub geoip_mmdb: String,
+    pub impossible_travel_kmh: f64,
+    pub device_cookie_days: i64,
+    pub max_failures_per_hour: u64,
+    pub notify_new_sign_ins: bool,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -346,6 +358,17 @@ impl Settings {
         range(&mut p, "oidc.key_rotation_days", s.oidc.key_rotation_days, 0, 3650);
         s.passwordless.validate(s.oidc.interaction_ttl, &mut p);
         s.delivery.validate(s.is_production(), &mut p);
+        let u = &s.step_up;
+        if !u.geoip_mmdb.is_empty() && !Path::new(&u.geoip_mmdb).is_file() {
+            p.push(format!("step_up.geoip_mmdb: {:?} is not a readable file", u.geoip_mmdb));
+        }
+        if !(100.0..=20_000.0).contains(&u.impossible_travel_kmh) {
+            p.push("step_up.impossible_travel_kmh: must be between 100 and 20000".into());
+        }
+        range(&mut p, "step_up.device_cookie_days", u.device_cookie_days, 1, 800);
+        if u.max_failures_per_hour == 0 {
+            p.push("step_up.max_failures_per_hour: must be at least 1".into());
+        }
         if s.demo.enabled && s.is_production() {
             p.push("demo.enabled: the demo app is for development and is refused in production".into());
         }

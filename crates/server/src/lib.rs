@@ -317,7 +317,35 @@ impl Application {
             starter: authorization.clone().into_inner(),
         });
         // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
-        authorization.set_otp_verifier(Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner())));
+        let gate = Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner()));
+        authorization.set_otp_verifier(gate.clone());
+        let geo = Arc::new(if settings.step_up.geoip_mmdb.is_empty() {
+            step_up::Geo::Embedded
+        } else {
+            step_up::Geo::open(&settings.step_up.geoip_mmdb).map_err(|e| anyhow!("step_up.geoip_mmdb: {e}"))?
+        });
+        let step_up = web::Data::new(step_up::StepUpService {
+            config: step_up::StepUpConfig {
+                public_url: settings.server.issuer.clone(),
+                product_name: settings.passwordless.product_name.clone(),
+                impossible_travel_kmh: settings.step_up.impossible_travel_kmh,
+                device_cookie_ttl: settings.step_up.device_cookie_days * 86_400,
+                max_failures_per_hour: settings.step_up.max_failures_per_hour,
+                notify_new_sign_ins: settings.step_up.notify_new_sign_ins,
+                https: settings.server.issuer.starts_with("https://"),
+            },
+            store: store.clone(),
+            hasher: hasher.clone(),
+            message_sealer: master.message_sealer(),
+            factor_sealer: master.factor_sealer(),
+            clock: Arc::clone(&clock),
+            tera: Arc::clone(&tera),
+            catalog: Arc::clone(&catalog),
+            limiter: Arc::clone(&limiter),
+            geo,
+            codes: gate,
+            outbox_ready: Arc::clone(&outbox_ready),
+        });
         let outbox_enabled = delivery.uses_outbox();
         let https = settings.server.issuer.starts_with("https://");
         let browser = web::Data::new(BrowserContext {
@@ -350,6 +378,7 @@ impl Application {
             let mut app = App::new()
                 .app_data(authorization.clone())
                 .app_data(connection.clone())
+                .app_data(step_up.clone())
                 .app_data(store_data.clone())
                 .app_data(sealer_data.clone())
                 .app_data(cors_origins.clone())
@@ -367,6 +396,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(64 * 1024))
                 .configure(AuthorizationServer::routes)
                 .configure(PasswordlessConnection::routes)
+                .configure(step_up::StepUpService::routes)
                 .route("/static/{file}", web::get().to(static_file))
                 .route("/health", web::get().to(health))
                 .route("/health", web::head().to(health));

@@ -27,6 +27,10 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/demo.html",
         "pages/form_post.html",
         "pages/logout.html",
+        "pages/step_up.html",
+        "pages/enroll.html",
+        "pages/recovery_codes.html",
+        "pages/not_me.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",
@@ -35,6 +39,8 @@ pub fn load() -> Result<Tera, tera::Error> {
         "email/unblock.html",
         "email/alert.txt",
         "email/alert.html",
+        "email/new_sign_in.txt",
+        "email/new_sign_in.html",
         "sms/sign_in.txt",
     ])?;
     Ok(tera)

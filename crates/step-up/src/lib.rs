@@ -1,1 +1,82 @@
+//! Step-up: after the first factor, decide from risk signals, the request and the client's policy
+//! whether a second factor is needed, and ask for one (an authenticator app, a recovery code, or a
+//! code on the other channel). A passed step-up raises `acr` to multi-factor and adds to `amr`.
+//!
+//! It sits between the passwordless connection (which records the first factor on the interaction
+//! and sends the browser to `/step-up/{interaction}`) and the authorization server (which resumes at
+//! `/authorize/resume/{interaction}` once step-up completes the interaction, or answers
+//! `access_denied` when step-up denied it). It never imports either crate: a code on the other
+//! channel goes through `domain::ports::CodeChannel`.
 #![forbid(unsafe_code)]
+
+mod device;
+mod flow;
+pub mod geo;
+mod notify;
+pub mod policy;
+pub mod totp;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use domain::i18n::Catalog;
+use domain::ports::CodeChannel;
+use domain::secret::Sealer;
+use domain::{Clock, KeyedHasher};
+use store::Store;
+use store::counters::Limiter;
+
+pub use geo::Geo;
+
+/// The `[step_up]` settings.
+#[derive(Clone, Debug)]
+pub struct StepUpConfig {
+    /// The issuer, for links in messages.
+    pub public_url: String,
+    pub product_name: String,
+    /// Two sign-ins further apart than this speed allows are impossible travel, km/h.
+    pub impossible_travel_kmh: f64,
+    /// How long the device cookie lives, seconds.
+    pub device_cookie_ttl: i64,
+    /// Wrong second-factor codes per account per hour before the sign-in is stopped.
+    pub max_failures_per_hour: u64,
+    /// Whether sign-ins from a new device or country email the account's owner.
+    pub notify_new_sign_ins: bool,
+    /// Cookies are `Secure` and `__Host-` prefixed under https.
+    pub https: bool,
+}
+
+pub struct StepUpService {
+    pub config: StepUpConfig,
+    pub store: Store,
+    pub hasher: KeyedHasher,
+    /// Seals queued message bodies.
+    pub message_sealer: Sealer,
+    /// Seals authenticator secrets at rest.
+    pub factor_sealer: Sealer,
+    pub clock: Arc<dyn Clock>,
+    pub tera: Arc<tera::Tera>,
+    pub catalog: Arc<Catalog>,
+    pub limiter: Arc<Limiter>,
+    pub geo: Arc<Geo>,
+    /// Sends and checks a code on the other channel (the passwordless connection).
+    pub codes: Arc<dyn CodeChannel>,
+    /// Wakes the delivery worker when a message is queued.
+    pub outbox_ready: Arc<tokio::sync::Notify>,
+}
+
+impl StepUpService {
+    /// Mounts the step-up pages. The caller registers `web::Data<StepUpService>`.
+    pub fn routes(cfg: &mut web::ServiceConfig) {
+        cfg.route("/step-up/{interaction}", web::get().to(flow::start))
+            .route("/step-up/{interaction}/totp", web::post().to(flow::totp))
+            .route("/step-up/{interaction}/send", web::post().to(flow::send))
+            .route("/step-up/{interaction}/code", web::post().to(flow::code))
+            .route("/step-up/{interaction}/enroll", web::get().to(flow::enroll_page))
+            .route("/step-up/{interaction}/enroll", web::post().to(flow::enroll))
+            .route("/step-up/{interaction}/cancel", web::post().to(flow::cancel))
+            .route("/not-me/{token}", web::get().to(notify::not_me_page))
+            .route("/not-me/{token}", web::head().to(notify::not_me_page))
+            .route("/not-me", web::post().to(notify::not_me));
+    }
+}

@@ -12,6 +12,11 @@ pub struct NewInteraction {
     pub redirect_uri: String,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
+    /// `acr` values the client asked for (`acr_values` and essential claims).
+    pub requested_acr: Vec<String>,
+    /// Set when the user is already authenticated (a session that needs a second factor): the
+    /// interaction goes straight to step-up.
+    pub first_factor: Option<LoginResult>,
     pub request: String,
     pub browser_hash: Vec<u8>,
     pub created_at: i64,
@@ -33,6 +38,9 @@ struct InteractionRow {
     completed_at: Option<i64>,
     resumed_at: Option<i64>,
     ui_locales: Option<String>,
+    requested_acr: String,
+    first_factor: Option<String>,
+    denied: Option<String>,
 }
 
 impl Store {
@@ -50,6 +58,9 @@ impl Store {
             completed_at: None,
             resumed_at: None,
             ui_locales: new.ui_locales,
+            requested_acr: crate::to_json(&new.requested_acr),
+            first_factor: new.first_factor.as_ref().map(crate::to_json),
+            denied: None,
         };
         self.run(move |conn| {
             diesel::insert_into(interactions::table).values(&row).execute(conn)?;
@@ -74,6 +85,8 @@ impl Store {
                 .unwrap_or_else(|| (String::new(), "{}".into()));
             let result: Option<LoginResult> =
                 row.result.as_deref().map(|r| crate::from_json(r, "interaction result")).transpose()?;
+            let first_factor: Option<LoginResult> =
+                row.first_factor.as_deref().map(|r| crate::from_json(r, "interaction first factor")).transpose()?;
             let interaction = Interaction {
                 id: InteractionId::parse(&row.id).ok_or_else(|| StoreError::Corrupt("interaction id".into()))?,
                 client_id: ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("client id".into()))?,
@@ -82,6 +95,9 @@ impl Store {
                 redirect_uri: row.redirect_uri,
                 login_hint: row.login_hint,
                 ui_locales: row.ui_locales,
+                requested_acr: crate::from_json(&row.requested_acr, "interaction requested acr")?,
+                first_factor,
+                denied: row.denied,
                 created_at: row.created_at,
                 expires_at: row.expires_at,
                 browser_hash: row.browser_hash,
@@ -106,6 +122,7 @@ impl Store {
                 interactions::table
                     .find(id)
                     .filter(interactions::result.is_null())
+                    .filter(interactions::denied.is_null())
                     .filter(interactions::expires_at.gt(now)),
             )
             .set((interactions::result.eq(Some(json)), interactions::completed_at.eq(Some(now))))
@@ -151,6 +168,51 @@ impl Store {
                     .filter(interactions::expires_at.gt(now)),
             )
             .set(interactions::browser_hash.eq(browser_hash))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Records what the first factor proved; step-up takes it from there. Only the first such
+    /// record of a live, unfinished interaction counts.
+    pub async fn record_first_factor(
+        &self,
+        id: &InteractionId,
+        result: &LoginResult,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let id = id.to_string();
+        let json = crate::to_json(result);
+        self.run(move |conn| {
+            let n = diesel::update(
+                interactions::table
+                    .find(id)
+                    .filter(interactions::result.is_null())
+                    .filter(interactions::first_factor.is_null())
+                    .filter(interactions::denied.is_null())
+                    .filter(interactions::expires_at.gt(now)),
+            )
+            .set(interactions::first_factor.eq(Some(json)))
+            .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    /// Ends an interaction without a login: the client will get `access_denied`. The reason stays
+    /// in our records only.
+    pub async fn deny_interaction(&self, id: &InteractionId, reason: &str, now: i64) -> Result<bool, StoreError> {
+        let (id, reason) = (id.to_string(), reason.to_owned());
+        self.run(move |conn| {
+            let n = diesel::update(
+                interactions::table
+                    .find(id)
+                    .filter(interactions::result.is_null())
+                    .filter(interactions::denied.is_null())
+                    .filter(interactions::expires_at.gt(now)),
+            )
+            .set((interactions::denied.eq(Some(reason)), interactions::completed_at.eq(Some(now))))
             .execute(conn)?;
             Ok(n == 1)
         })

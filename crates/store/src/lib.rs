@@ -17,6 +17,7 @@ pub mod messages;
 pub mod purge;
 pub mod refresh;
 mod schema;
+pub mod security;
 pub mod sessions;
 pub mod users;
 

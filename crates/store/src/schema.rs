@@ -53,6 +53,9 @@ diesel::table! {
         completed_at -> Nullable<BigInt>,
         resumed_at -> Nullable<BigInt>,
         ui_locales -> Nullable<Text>,
+        requested_acr -> Text,
+        first_factor -> Nullable<Text>,
+        denied -> Nullable<Text>,
     }
 }
 
@@ -169,5 +172,66 @@ diesel::table! {
         created_at -> BigInt,
         expires_at -> BigInt,
         lifted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    devices (user_id, id_hash) {
+        user_id -> Text,
+        id_hash -> Binary,
+        description -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        blocked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    login_events (id) {
+        id -> Text,
+        user_id -> Text,
+        client_id -> Text,
+        created_at -> BigInt,
+        ip -> Text,
+        network -> Text,
+        country -> Nullable<Text>,
+        device_hash -> Binary,
+        device -> Text,
+        amr -> Text,
+        acr -> Text,
+        reasons -> Text,
+        outcome -> Text,
+        not_me_hash -> Nullable<Binary>,
+        not_me_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    totp_factors (user_id) {
+        user_id -> Text,
+        sealed_secret -> Binary,
+        created_at -> BigInt,
+        confirmed_at -> Nullable<BigInt>,
+        last_step -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Binary,
+        user_id -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        created_at -> BigInt,
+        kind -> Text,
+        user_id -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        detail -> Text,
     }
 }

@@ -139,6 +139,9 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
     settings.passwordless.limits.starts_per_ip_per_hour = 10_000;
     settings.passwordless.limits.sends_per_destination_per_minute = 10_000;
     settings.passwordless.limits.sends_per_destination_per_hour = 10_000;
+    // New-sign-in emails would sit among the codes tests read from the outbox; step-up tests turn
+    // them on.
+    settings.step_up.notify_new_sign_ins = false;
     settings.database.pool_size = 10;
     let mut pg_database = None;
     match db {
@@ -399,10 +402,17 @@ impl TestApp {
         self.resume(browser, &location(&resp)).await
     }
 
-    /// Follows the resume redirect; returns the redirect to the client.
-    pub async fn resume(&self, browser: &Browser, resume_path: &str) -> url::Url {
-        assert!(resume_path.starts_with("/authorize/resume/"), "unexpected {resume_path}");
-        let resp = browser.get(resume_path).await;
+    /// Follows step-up (when it asks for nothing more) and the resume redirect; returns the
+    /// redirect to the client.
+    pub async fn resume(&self, browser: &Browser, path: &str) -> url::Url {
+        let mut path = path.to_owned();
+        if path.starts_with("/step-up/") {
+            let resp = browser.get(&path).await;
+            assert_eq!(resp.status(), 303, "step-up asked for more: {:?}", resp.text().await);
+            path = location(&resp);
+        }
+        assert!(path.starts_with("/authorize/resume/"), "unexpected {path}");
+        let resp = browser.get(&path).await;
         assert_eq!(resp.status(), 303);
         url::Url::parse(&location(&resp)).expect("absolute redirect to the client")
     }

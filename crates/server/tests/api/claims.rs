@@ -38,7 +38,12 @@ async fn known_user(app: &TestApp) -> String {
 
 /// Signs `email` in with `scope`; returns (ID token claims, userinfo response).
 async fn claims_for(app: &TestApp, email: &str, scope: &str) -> (serde_json::Value, serde_json::Value) {
-    let client = app.register_client(false, Alg::ES256).await;
+    // The user's verified phone is a second factor; step-up is not what this test is about.
+    let never = domain::ClientSettings {
+        step_up: domain::StepUp { policy: domain::StepUpPolicy::Never, ..Default::default() },
+        ..Default::default()
+    };
+    let client = app.register_client_with(false, Alg::ES256, never).await;
     let url = authorize_url_with(app, &client, &["scope"], &[("scope", scope)]);
     let back = app.sign_in(&app.browser(), &url, email).await;
     let tokens = exchange(app, &client, &back).await;

@@ -127,8 +127,10 @@ async fn limits_hold_and_sign_ins_move_across_two_processes_sharing_redis() {
     let resp =
         browser.post_form(&code_page, &[("csrf", &testkit::csrf_of(&page)), ("code", &code.expect("a code"))]).await;
     assert_eq!(resp.status(), 303);
-    let resp = browser.get(&format!("{}{}", a.base, location(&resp))).await;
-    assert!(location(&resp).starts_with("http://127.0.0.1:9/callback?code="), "resumed on A");
+    let step_up = browser.get(&format!("{}{}", a.base, location(&resp))).await;
+    assert!(location(&step_up).starts_with("/authorize/resume/"), "step-up on A asks nothing more");
+    let resp = browser.get(&format!("{}{}", b.base, location(&step_up))).await;
+    assert!(location(&resp).starts_with("http://127.0.0.1:9/callback?code="), "resumed on B");
 
     // The limit (3 starts per IP per hour) is counted once for both nodes.
     assert_eq!(start(&Browser::new(&b.base, None), &client, &b, &a, unique_email()).await.0, 303);

@@ -122,7 +122,7 @@ both_backends!(scanners_fetching_a_magic_link_do_not_spend_it, |db: Db| async mo
     let csrf = csrf_of(&page);
     let resp = browser.post_form("/login/link", &[("csrf", csrf.as_str()), ("token", token)]).await;
     assert_eq!(resp.status(), 303);
-    assert!(location(&resp).starts_with("/authorize/resume/"));
+    assert!(location(&resp).starts_with("/step-up/"));
     let again = browser.post_form("/login/link", &[("csrf", csrf.as_str()), ("token", token)]).await;
     assert_eq!(again.status(), 400, "a link works once");
 });
@@ -262,7 +262,8 @@ both_backends!(session_cookies_are_fresh_opaque_and_httponly, |db: Db| async mov
         let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[("prompt", "login")]), &email).await;
         let message = app.new_message_to(&email, &seen).await;
         let resp = app.submit_code(&browser, &code_page, &message.code()).await;
-        let resume = browser.get(&location(&resp)).await;
+        let step_up = browser.get(&location(&resp)).await;
+        let resume = browser.get(&location(&step_up)).await;
         assert_eq!(resume.status(), 303);
         let cookie = resume
             .headers()

@@ -185,7 +185,8 @@ both_backends!(response_mode_form_post_posts_the_response_with_nothing_in_the_ur
     let email = unique_email();
     let code_page = app.start_login(&browser, &url, &email).await;
     let code = app.message_to(&email).await.code();
-    let resume = location(&app.submit_code(&browser, &code_page, &code).await);
+    let step_up = location(&app.submit_code(&browser, &code_page, &code).await);
+    let resume = location(&browser.get(&step_up).await);
     let (action, fields, csp) = form_post_response(browser.get(&resume).await).await;
     assert_eq!(action, client.redirect_uri);
     assert_eq!(fields["iss"], app.base);
@@ -271,26 +272,33 @@ both_backends!(an_essential_acr_is_honoured_or_the_request_fails, |db: Db| async
     let client = app.register_client(false, Alg::RS256).await;
     let browser = app.browser();
     let mfa = r#"{"id_token":{"acr":{"essential":true,"values":["http://schemas.openid.net/pape/policies/2007/06/multi-factor"]}}}"#;
-    // Never a weaker acr passed off as the requested one: the request fails before any login.
-    assert_eq!(redirect_error(&app, &client, &browser, &[("claims", mfa)]).await, "unmet_authentication_requirements");
+    let unknown = r#"{"id_token":{"acr":{"essential":true,"values":["urn:example:acr:retina-scan"]}}}"#;
+    // Never a weaker acr passed off as the requested one: a value this provider cannot give fails
+    // before any login (the multi-factor one is met by step-up: tests in stepup.rs).
+    assert_eq!(
+        redirect_error(&app, &client, &browser, &[("claims", unknown)]).await,
+        "unmet_authentication_requirements"
+    );
     assert_eq!(redirect_error(&app, &client, &browser, &[("claims", "{not json")]).await, "invalid_request");
     // A demand the login meets succeeds and says so.
     let single = r#"{"id_token":{"acr":{"essential":true,"values":["urn:ostiary:acr:single-factor","http://schemas.openid.net/pape/policies/2007/06/multi-factor"]}}}"#;
     let back = app.sign_in(&browser, &authorize_url(&app, &client, &[("claims", single)]), &unique_email()).await;
     let claims = jwt_parts(exchange(&app, &client, &back).await["id_token"].as_str().unwrap()).1;
     assert_eq!(claims["acr"], "urn:ostiary:acr:single-factor");
-    // A signed-in session is held to the same rule.
-    assert_eq!(redirect_error(&app, &client, &browser, &[("claims", mfa)]).await, "unmet_authentication_requirements");
-    // Voluntary requests (acr_values, non-essential claims) never fail.
+    // A signed-in single-factor session is held to the same rule: a multi-factor demand sends the
+    // browser to step-up, not to the client with a weaker acr; under prompt=none it is
+    // interaction_required.
+    let resp = browser.get(&authorize_url(&app, &client, &[("claims", mfa)])).await;
+    assert!(location(&resp).starts_with("/step-up/"), "{}", location(&resp));
+    assert_eq!(
+        redirect_error(&app, &client, &browser, &[("claims", mfa), ("prompt", "none")]).await,
+        "interaction_required"
+    );
+    // Voluntary requests (non-essential claims, acr_values that accept single-factor) never fail.
     let voluntary =
         r#"{"id_token":{"acr":{"values":["http://schemas.openid.net/pape/policies/2007/06/multi-factor"]}}}"#;
-    silent(
-        &app,
-        &client,
-        &browser,
-        &[("claims", voluntary), ("acr_values", "http://schemas.openid.net/pape/policies/2007/06/multi-factor")],
-    )
-    .await;
+    let either = "http://schemas.openid.net/pape/policies/2007/06/multi-factor urn:ostiary:acr:single-factor";
+    silent(&app, &client, &browser, &[("claims", voluntary), ("acr_values", either)]).await;
 });
 
 both_backends!(an_id_token_hint_for_another_session_cannot_sign_a_visitor_out, |db: Db| async move {

@@ -1,0 +1,82 @@
+//! A code on the other channel as step-up's second factor ([`CodeChannel`]): sent to the user's
+//! verified phone or email for the same interaction, under the same send limits and failure
+//! budgets as a first-factor code.
+
+use std::net::IpAddr;
+
+use domain::ports::{BoxFuture, CodeChannel, CodeError};
+use domain::{Channel, EmailAddress, InteractionId, LoginMethod, PhoneNumber};
+
+use crate::OtpGate;
+use crate::abuse::{Refusal, check_send};
+use crate::challenge::{Destination, Origin, VerifyError, start_challenge, verify_code};
+use crate::messages::Sent;
+
+impl CodeChannel for OtpGate {
+    fn send(
+        &self,
+        interaction: InteractionId,
+        channel: Channel,
+        destination: String,
+        ip: IpAddr,
+        user_agent: Option<String>,
+        lang: String,
+    ) -> BoxFuture<'_, Result<(), CodeError>> {
+        Box::pin(async move {
+            let conn = &self.0;
+            let unavailable = |e: &dyn std::fmt::Display| {
+                tracing::error!(error = %e, "second-factor code");
+                CodeError::Unavailable
+            };
+            let interaction = match conn.store.interaction(&interaction).await {
+                Ok(Some((i, _))) => i,
+                Ok(None) => return Err(CodeError::Dead),
+                Err(e) => return Err(unavailable(&e)),
+            };
+            let to = match channel {
+                Channel::Email => {
+                    EmailAddress::parse(&destination).map(Destination::Email).map_err(|_| CodeError::Dead)?
+                }
+                Channel::Sms => {
+                    if !conn.config.sms_policy.available {
+                        return Err(CodeError::Unavailable);
+                    }
+                    PhoneNumber::parse(&destination, None).map(Destination::Phone).map_err(|_| CodeError::Dead)?
+                }
+            };
+            let origin = Origin { ip, device: user_agent.as_deref().and_then(domain::web::describe_user_agent) };
+            match check_send(conn, &origin, &to).await {
+                Ok(()) => {}
+                Err(Refusal::Limited { retry_after } | Refusal::TooSoon { retry_after }) => {
+                    return Err(CodeError::Limited { retry_after });
+                }
+                Err(Refusal::Blocked) => return Err(CodeError::Blocked),
+                Err(Refusal::Country | Refusal::Unavailable) => return Err(CodeError::Unavailable),
+            }
+            start_challenge(conn, &interaction, &to, Sent { code: true, link: false }, &origin, &lang)
+                .await
+                .map(|_| ())
+                .map_err(|e| unavailable(&e))
+        })
+    }
+
+    fn verify(&self, interaction: InteractionId, code: String, ip: IpAddr) -> BoxFuture<'_, Result<(), CodeError>> {
+        Box::pin(async move {
+            let conn = &self.0;
+            let latest = conn.store.latest_challenge(&interaction).await.map_err(|e| {
+                tracing::error!(error = %e, "second-factor code");
+                CodeError::Unavailable
+            })?;
+            // The first factor's challenge is spent; only a code sent for the second factor is live.
+            let settings = domain::ClientSettings { login_methods: LoginMethod::ALL.to_vec(), ..Default::default() };
+            let origin = Origin { ip, device: None };
+            match verify_code(conn, &settings, latest, &code, &origin).await {
+                Ok(_) => Ok(()),
+                Err(VerifyError::Mismatch { remaining }) => Err(CodeError::Wrong { remaining }),
+                Err(VerifyError::Blocked) => Err(CodeError::Blocked),
+                Err(VerifyError::Unavailable | VerifyError::Store(_)) => Err(CodeError::Unavailable),
+                Err(_) => Err(CodeError::Dead),
+            }
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! "New sign-in to your account": the email after a sign-in from a new device or country (or one
+//! let through without a second factor), with a one-click "This wasn't me" link that ends every
+//! session and token of the account and blocks the device that signed in.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::Interaction;
+use serde::Deserialize;
+use store::messages::NewMessage;
+use store::users::User;
+
+use crate::StepUpService;
+use crate::flow::{message, render};
+
+const NOT_ME_PURPOSE: &str = "not-me";
+
+fn seal(svc: &StepUpService, id: &str, body: &str) -> String {
+    URL_SAFE_NO_PAD.encode(svc.message_sealer.seal(id.as_bytes(), body.as_bytes()))
+}
+
+/// Queues the email and returns the keyed hash of its "This wasn't me" token (for the history), or
+/// `None` when the account has no email address or the message could not be queued.
+pub(crate) async fn new_sign_in(
+    svc: &StepUpService,
+    user: &User,
+    interaction: &Interaction,
+    place: &str,
+    device: &str,
+    no_factor: bool,
+    now: i64,
+) -> Option<Vec<u8>> {
+    let to = user.email.as_ref()?;
+    let lang = svc.catalog.negotiate(user.profile.locale.as_deref().or(interaction.ui_locales.as_deref()), None);
+    let product =
+        interaction.client_settings.branding.product_name.clone().unwrap_or_else(|| svc.config.product_name.clone());
+    let token = domain::secret::random_token(32);
+    let mut ctx = tera::Context::new();
+    ctx.insert("t", svc.catalog.table(lang));
+    ctx.insert("lang", lang);
+    ctx.insert("product_name", &product);
+    ctx.insert("client_name", &interaction.client_name);
+    ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
+    ctx.insert("place", place);
+    ctx.insert("device", device);
+    ctx.insert("no_factor", &no_factor);
+    ctx.insert("link", &format!("{}/not-me/{token}", svc.config.public_url.trim_end_matches('/')));
+    let subject = svc.catalog.text(lang, "new_sign_in_subject").replace("{product}", &product);
+    ctx.insert("subject", &subject);
+    let rendered = svc
+        .tera
+        .render("email/new_sign_in.txt", &ctx)
+        .and_then(|text| Ok((text, svc.tera.render("email/new_sign_in.html", &ctx)?)));
+    let (text, html) = match rendered {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::error!(error = ?e, "new sign-in email could not be rendered");
+            return None;
+        }
+    };
+    let id = domain::ids::sortable_id();
+    let message = NewMessage {
+        text_body: seal(svc, &id, &text),
+        html_body: Some(seal(svc, &id, &html)),
+        id,
+        channel: "email".into(),
+        recipient: to.to_string(),
+        subject,
+    };
+    match svc.store.enqueue_message(message, now).await {
+        Ok(()) => {
+            svc.outbox_ready.notify_one();
+            Some(svc.hasher.hash(NOT_ME_PURPOSE, &token).0)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "new sign-in email could not be queued");
+            None
+        }
+    }
+}
+
+fn lang(svc: &StepUpService, req: &HttpRequest) -> String {
+    let accept = req.headers().get(actix_web::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    svc.catalog.negotiate(None, accept).to_owned()
+}
+
+/// `GET|HEAD /not-me/{token}`: asks to confirm (mail scanners fetch links; only the POST acts).
+pub async fn not_me_page(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
+    let lang = lang(&svc, &req);
+    let mut ctx = tera::Context::new();
+    let found = if path.len() > 128 {
+        Ok(None)
+    } else {
+        svc.store.login_event_by_not_me(svc.hasher.hash(NOT_ME_PURPOSE, &path).0).await
+    };
+    let status = match found {
+        Ok(Some(_)) => {
+            ctx.insert("token", path.as_str());
+            StatusCode::OK
+        }
+        Ok(None) => {
+            ctx.insert("dead", &true);
+            StatusCode::BAD_REQUEST
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "not-me lookup");
+            return message(&svc, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
+        }
+    };
+    render(&svc, &req, &lang, status, "pages/not_me.html", ctx, &svc.config.product_name)
+}
+
+#[derive(Deserialize)]
+pub struct NotMeForm {
+    token: String,
+}
+
+/// `POST /not-me`: ends every session and grant of the account (sessions, access and refresh
+/// tokens) and blocks the device that signed in, once.
+pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data<StepUpService>) -> HttpResponse {
+    let lang = lang(&svc, &req);
+    let now = svc.clock.now();
+    let hash = svc.hasher.hash(NOT_ME_PURPOSE, &form.token).0;
+    let event = match svc.store.login_event_by_not_me(hash.clone()).await {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "not-me lookup");
+            return message(&svc, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
+        }
+    };
+    let mut ctx = tera::Context::new();
+    let Some(event) = event.filter(|_| form.token.len() <= 128) else {
+        ctx.insert("dead", &true);
+        return render(&svc, &req, &lang, StatusCode::BAD_REQUEST, "pages/not_me.html", ctx, &svc.config.product_name);
+    };
+    let outcome = async {
+        if !svc.store.use_not_me(hash, now).await? {
+            return Ok(None);
+        }
+        let ended = svc.store.end_everything_of(&event.user_id, now).await?;
+        svc.store.block_device(&event.user_id, event.device_hash.clone(), &event.device, now).await?;
+        svc.store
+            .audit(
+                "not_me",
+                Some(&event.user_id),
+                Some(event.client_id.as_str()),
+                serde_json::json!({ "sessions_ended": ended.0, "grants_revoked": ended.1, "device": event.device, "ip": event.ip }),
+                now,
+            )
+            .await?;
+        Ok::<_, store::StoreError>(Some(ended))
+    };
+    match outcome.await {
+        Ok(Some((sessions, grants))) => {
+            tracing::warn!(user = %event.user_id, sessions, grants, "the account's owner reported a sign-in as not theirs");
+            ctx.insert("done", &true);
+            render(&svc, &req, &lang, StatusCode::OK, "pages/not_me.html", ctx, &svc.config.product_name)
+        }
+        Ok(None) => {
+            ctx.insert("dead", &true);
+            render(&svc, &req, &lang, StatusCode::BAD_REQUEST, "pages/not_me.html", ctx, &svc.config.product_name)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "not-me");
+            message(&svc, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
+        }
+    }
+}
