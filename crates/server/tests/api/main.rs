@@ -18,6 +18,7 @@ mod refresh;
 mod revocation;
 mod sessions;
 mod sms;
+mod stepup;
 
 /// A fresh address per test.
 pub fn unique_email() -> String {

