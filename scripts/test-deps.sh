@@ -173,10 +173,18 @@ if [ -f "$BROWSER_DIR/node_modules/playwright-core/package.json" ]; then
     installed_pw="$(cd "$BROWSER_DIR" && node -p 'require("./node_modules/playwright-core/package.json").version' 2>/dev/null || true)"
 fi
 
-if [ -n "$installed_pw" ] && [ "$installed_pw" = "$wanted_pw" ]; then
+# Every other dependency of tests/browser (QR decoding and TOTP for the step-up test) must be there too.
+missing_dep="$(cd "$BROWSER_DIR" && node -e '
+const deps = Object.keys(require("./package.json").dependencies);
+const fs = require("fs");
+console.log(deps.filter((d) => !fs.existsSync(`node_modules/${d}/package.json`)).join(" "));
+')"
+if [ -n "$installed_pw" ] && [ "$installed_pw" = "$wanted_pw" ] && [ -z "$missing_dep" ]; then
     say "ok: playwright-core $installed_pw is installed in tests/browser/node_modules."
 else
-    if [ -n "$installed_pw" ]; then
+    if [ -n "$missing_dep" ] && [ "$installed_pw" = "$wanted_pw" ]; then
+        say "tests/browser lacks: $missing_dep; installing."
+    elif [ -n "$installed_pw" ]; then
         say "tests/browser has playwright-core $installed_pw but package.json wants $wanted_pw; reinstalling."
     else
         say "missing: playwright-core (the library that drives Chromium) in tests/browser/node_modules."

@@ -68,12 +68,25 @@ WIDGET_CLIENT_ID="$(
         python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
 )"
 say "Registered the widget test's public client $WIDGET_CLIENT_ID (app origin http://127.0.0.1:$APP_PORT)"
+# The step-up test's confidential client: a second factor on risky sign-ins, enrolment when none.
+# Its application (the redirect URI) listens on STEPUP_PORT.
+STEPUP_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+STEPUP_CLIENT="$(
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml client create --name "Step-up test app" \
+        --redirect-uri "http://127.0.0.1:$STEPUP_PORT/callback" --step-up risky --without-factor enroll --json
+)"
+STEPUP_CLIENT_ID="$(printf '%s' "$STEPUP_CLIENT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])')"
+STEPUP_CLIENT_SECRET="$(printf '%s' "$STEPUP_CLIENT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])')"
 
+# Two messages per address per minute (the default is one): the step-up test signs one address in
+# twice within a minute, and the resend test shows the countdown after one resend.
 say "Starting $BIN on $BASE (data in $TMP)"
 OSTIARY__SERVER__BIND="127.0.0.1:$PORT" \
     OSTIARY__SERVER__ISSUER="$BASE" \
     OSTIARY__DATABASE__URL="$TMP/ostiary.db" \
     OSTIARY__SERVER__DATA_DIR="$TMP" \
+    OSTIARY__PASSWORDLESS__LIMITS__SENDS_PER_DESTINATION_PER_MINUTE=2 \
     "$BIN" serve --config config/development.toml >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -119,6 +132,7 @@ say "Server is ready; running the browser tests."
 
 set +e
 OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
+    STEPUP_PORT="$STEPUP_PORT" STEPUP_CLIENT_ID="$STEPUP_CLIENT_ID" STEPUP_CLIENT_SECRET="$STEPUP_CLIENT_SECRET" \
     node --test "$REPO_ROOT"/tests/browser/*.test.mjs
 status=$?
 set -e

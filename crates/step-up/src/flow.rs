@@ -37,6 +37,9 @@ fn lang(svc: &StepUpService, req: &HttpRequest, interaction: Option<&Interaction
     svc.catalog.negotiate(interaction.and_then(|i| i.ui_locales.as_deref()), accept).to_owned()
 }
 
+/// Renders a page. `form_target`: where its forms end up after redirects (the client's redirect
+/// URI), whose origin CSP `form-action` must allow (browsers apply it to those redirects).
+#[allow(clippy::too_many_arguments)] // one value each; a struct would only rename them
 pub(crate) fn render(
     svc: &StepUpService,
     req: &HttpRequest,
@@ -45,6 +48,7 @@ pub(crate) fn render(
     name: &str,
     mut ctx: tera::Context,
     product: &str,
+    form_target: Option<&str>,
 ) -> HttpResponse {
     ctx.insert("csrf", &req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
     ctx.insert("lang", lang);
@@ -52,7 +56,10 @@ pub(crate) fn render(
     ctx.insert("product_name", product);
     match svc.tera.render(name, &ctx) {
         Ok(body) => HttpResponse::build(status)
-            .insert_header((header::CONTENT_SECURITY_POLICY, content_security_policy(None)))
+            .insert_header((
+                header::CONTENT_SECURITY_POLICY,
+                content_security_policy(form_target.and_then(domain::web::origin_of).as_deref()),
+            ))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .content_type("text/html; charset=utf-8")
             .body(body),
@@ -69,7 +76,7 @@ pub(crate) fn message(svc: &StepUpService, req: &HttpRequest, status: StatusCode
     let mut ctx = tera::Context::new();
     ctx.insert("title", svc.catalog.text(&lang, &format!("{key}_title")));
     ctx.insert("message", svc.catalog.text(&lang, &format!("{key}_text")));
-    render(svc, req, &lang, status, "pages/error.html", ctx, &svc.config.product_name)
+    render(svc, req, &lang, status, "pages/error.html", ctx, &svc.config.product_name, None)
 }
 
 fn unavailable(svc: &StepUpService, req: &HttpRequest, context: &str, err: &dyn std::fmt::Display) -> HttpResponse {
@@ -275,7 +282,7 @@ async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pending, notes: S
     ctx.insert("notice", &notes.notice);
     let status = if notes.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let product = product(svc, p);
-    render(svc, req, &p.lang, status, "pages/step_up.html", ctx, &product)
+    render(svc, req, &p.lang, status, "pages/step_up.html", ctx, &product, Some(&p.interaction.redirect_uri))
 }
 
 fn product(svc: &StepUpService, p: &Pending) -> String {
@@ -507,7 +514,7 @@ async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error:
     ctx.insert("secret", &crate::totp::secret_text(&t));
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     ctx.insert("error", &error);
-    render(svc, req, &p.lang, status, "pages/enroll.html", ctx, &product(svc, p))
+    render(svc, req, &p.lang, status, "pages/enroll.html", ctx, &product(svc, p), Some(&p.interaction.redirect_uri))
 }
 
 /// `GET /step-up/{interaction}/enroll`: the authenticator set-up page (QR code and key).
@@ -579,11 +586,10 @@ pub async fn enroll(
     let mut ctx = tera::Context::new();
     ctx.insert("interaction", p.interaction.id.as_str());
     ctx.insert("codes", &codes);
-    with_device(
-        render(&svc, &req, &p.lang, StatusCode::OK, "pages/recovery_codes.html", ctx, &product(&svc, &p)),
-        &svc,
-        &a.device,
-    )
+    let product = product(&svc, &p);
+    let target = Some(p.interaction.redirect_uri.as_str());
+    let page = render(&svc, &req, &p.lang, StatusCode::OK, "pages/recovery_codes.html", ctx, &product, target);
+    with_device(page, &svc, &a.device)
 }
 
 /// `POST /step-up/{interaction}/cancel`: the user stops; the client gets `access_denied`.

@@ -108,7 +108,7 @@ pub async fn not_me_page(req: HttpRequest, path: web::Path<String>, svc: web::Da
             return message(&svc, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
         }
     };
-    render(&svc, &req, &lang, status, "pages/not_me.html", ctx, &svc.config.product_name)
+    render(&svc, &req, &lang, status, "pages/not_me.html", ctx, &svc.config.product_name, None)
 }
 
 #[derive(Deserialize)]
@@ -132,7 +132,16 @@ pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data
     let mut ctx = tera::Context::new();
     let Some(event) = event.filter(|_| form.token.len() <= 128) else {
         ctx.insert("dead", &true);
-        return render(&svc, &req, &lang, StatusCode::BAD_REQUEST, "pages/not_me.html", ctx, &svc.config.product_name);
+        return render(
+            &svc,
+            &req,
+            &lang,
+            StatusCode::BAD_REQUEST,
+            "pages/not_me.html",
+            ctx,
+            &svc.config.product_name,
+            None,
+        );
     };
     let outcome = async {
         if !svc.store.use_not_me(hash, now).await? {
@@ -155,11 +164,11 @@ pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data
         Ok(Some((sessions, grants))) => {
             tracing::warn!(user = %event.user_id, sessions, grants, "the account's owner reported a sign-in as not theirs");
             ctx.insert("done", &true);
-            render(&svc, &req, &lang, StatusCode::OK, "pages/not_me.html", ctx, &svc.config.product_name)
+            render(&svc, &req, &lang, StatusCode::OK, "pages/not_me.html", ctx, &svc.config.product_name, None)
         }
         Ok(None) => {
             ctx.insert("dead", &true);
-            render(&svc, &req, &lang, StatusCode::BAD_REQUEST, "pages/not_me.html", ctx, &svc.config.product_name)
+            render(&svc, &req, &lang, StatusCode::BAD_REQUEST, "pages/not_me.html", ctx, &svc.config.product_name, None)
         }
         Err(e) => {
             tracing::error!(error = %e, "not-me");
