@@ -88,6 +88,13 @@ else
     missing+=(nodejs npm)
 fi
 
+if have openssl; then
+    say "ok: openssl (makes the test certificates and DKIM keys)."
+else
+    say "missing: openssl, which makes the test certificates and DKIM keys."
+    missing+=(openssl)
+fi
+
 if have python3; then
     say "ok: Python 3 (used by the browser test runner to pick a free port)."
 else

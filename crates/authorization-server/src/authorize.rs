@@ -274,7 +274,9 @@ impl domain::ports::InteractionStarter for AuthorizationServer {
         mut params: Vec<(String, String)>,
     ) -> domain::ports::BoxFuture<'_, Result<InteractionId, String>> {
         Box::pin(async move {
-            params.retain(|(k, _)| k != "client_id");
+            // The client is the authenticated one; a magic link always ends with a code (the caller may
+            // say so itself, as Auth0's SDKs do).
+            params.retain(|(k, v)| k != "client_id" && !(k == "response_type" && v == "code"));
             params.push(("client_id".into(), client.to_string()));
             params.push(("response_type".into(), "code".into()));
             let params = Params::from_pairs(params);

@@ -24,6 +24,8 @@ impl OAuthError {
             "invalid_client" => StatusCode::UNAUTHORIZED,
             "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            // Auth0's brute-force answer, as /passwordless/start gives it too.
+            "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut resp = HttpResponse::build(status);

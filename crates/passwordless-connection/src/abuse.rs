@@ -107,7 +107,6 @@ pub(crate) async fn check_send(
         let policy = &conn.config.sms_policy;
         let key = format!("send:prefix:{}", prefix(phone.as_str(), policy.prefix_digits));
         within(conn, &key, policy.sends_per_prefix_per_hour, HOUR, |r| Refusal::Limited { retry_after: r }).await?;
-        record_sms_sent(conn).await;
     }
     Ok(())
 }
@@ -277,7 +276,7 @@ fn hour_key(kind: &str, now: i64) -> String {
     format!("sms:{kind}:{}", now / 3600)
 }
 
-/// Counts a text about to be sent, and alerts when the share that led to a sign-in collapses
+/// Counts a text queued for sending, and alerts when the share that led to a sign-in collapses
 /// (SMS pumping: texts bought by a fraudster, never used).
 pub(crate) async fn record_sms_sent(conn: &PasswordlessConnection) {
     let now = conn.clock.now();

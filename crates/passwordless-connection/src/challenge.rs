@@ -149,8 +149,12 @@ pub(crate) async fn start_challenge(
         origin: origin.place(),
     };
     let challenge_id = challenge.id.clone();
+    let texted = message.as_ref().is_some_and(|m| m.channel == "sms");
     conn.store.create_challenge(challenge, message).await?;
     conn.outbox_ready.notify_one();
+    if texted {
+        crate::abuse::record_sms_sent(conn).await;
+    }
     Ok(challenge_id)
 }
 
@@ -169,8 +173,12 @@ pub(crate) async fn resend(
     let s = secrets(conn, &challenge.id, conn.config.channel(to.channel()).code_length);
     let sent = Sent::for_client(&interaction.client_settings);
     if let Some(message) = crate::messages::for_challenge(conn, interaction, &to, &s, sent, origin, lang, now).await? {
+        let texted = message.channel == "sms";
         conn.store.enqueue_message(message, now).await?;
         conn.outbox_ready.notify_one();
+        if texted {
+            crate::abuse::record_sms_sent(conn).await;
+        }
     }
     Ok(())
 }

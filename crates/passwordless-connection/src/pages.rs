@@ -224,6 +224,8 @@ fn login_form(
     let intro = match (email_on, sms_on) {
         (true, true) => t("login_intro_both"),
         (false, true) => t("login_intro_sms"),
+        // The client offers only texts, and no SMS provider is configured: say so, not an empty form.
+        (false, false) => t("sms_off"),
         _ if s.allows(LoginMethod::EmailCode) && s.allows(LoginMethod::EmailLink) => t("login_intro_email_code_link"),
         _ if s.allows(LoginMethod::EmailCode) => t("login_intro_email_code"),
         _ => t("login_intro_email_link"),

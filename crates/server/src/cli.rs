@@ -160,7 +160,7 @@ pub struct PolicyArgs {
     /// Product name on this client's pages and messages.
     #[arg(long)]
     brand_name: Option<String>,
-    /// Colour of buttons and links, #rgb or #rrggbb.
+    /// Colour of buttons, #rgb or #rrggbb.
     #[arg(long)]
     brand_color: Option<String>,
     /// https URL of a logo shown above the form.

@@ -410,6 +410,9 @@ impl PasswordlessSettings {
                 p.push(format!("passwordless.sms.allowed_countries: {c:?} is not a region code like GB, or \"*\""));
             }
         }
+        if s.allowed_countries.is_empty() {
+            p.push("passwordless.sms.allowed_countries: list at least one region, or [\"*\"] for all".into());
+        }
         range(p, "sms.prefix_digits", s.prefix_digits as i64, 3, 12);
         let l = &self.limits;
         for (key, v) in [
@@ -429,6 +432,9 @@ impl PasswordlessSettings {
         let a = &self.alerts;
         if !a.owner_email.is_empty() && domain::EmailAddress::parse(&a.owner_email).is_err() {
             p.push(format!("passwordless.alerts.owner_email: {:?} is not an email address", a.owner_email));
+        }
+        if a.sms_ratio_min_sent == 0 {
+            p.push("passwordless.alerts.sms_ratio_min_sent: must be at least 1".into());
         }
         if !(0.0..=1.0).contains(&a.sms_ratio_threshold) {
             p.push("passwordless.alerts.sms_ratio_threshold: must be between 0 and 1".into());

@@ -110,7 +110,7 @@ both_backends!(a_magic_link_sent_through_the_api_ends_at_the_redirect_uri_with_a
     let client = app.register_client_with(false, Alg::RS256, all_methods()).await;
     let email = unique_email();
     let auth_params = serde_json::json!({
-        "redirect_uri": client.redirect_uri, "scope": "openid email", "state": "xyz",
+        "redirect_uri": client.redirect_uri, "scope": "openid email", "state": "xyz", "response_type": "code",
         "code_challenge": CHALLENGE, "code_challenge_method": "S256",
     });
     let body = serde_json::json!({
