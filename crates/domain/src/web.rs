@@ -14,6 +14,10 @@ pub struct CsrfToken(pub String);
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub std::net::IpAddr);
 
+/// The country of the client IP (ISO 3166-1 alpha-2), when the server's IP-to-country data knows it.
+#[derive(Clone, Debug)]
+pub struct ClientCountry(pub Option<String>);
+
 /// Whether the public issuer is served over https; decides `Secure` and the `__Host-` prefix.
 #[derive(Clone, Copy, Debug)]
 pub struct Https(pub bool);

@@ -51,7 +51,8 @@ fn origin(req: &HttpRequest) -> Origin {
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let device =
         req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).and_then(domain::web::describe_user_agent);
-    Origin { ip, device }
+    let country = req.extensions().get::<domain::web::ClientCountry>().and_then(|c| c.0.clone());
+    Origin { ip, country, device }
 }
 
 /// `authParams` as authorization parameters: strings kept, numbers written out, the rest dropped.
@@ -250,8 +251,11 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
         ),
         None => false,
     };
-    let origin =
-        Origin { ip: request.ip, device: request.user_agent.as_deref().and_then(domain::web::describe_user_agent) };
+    let origin = Origin {
+        ip: request.ip,
+        country: None,
+        device: request.user_agent.as_deref().and_then(domain::web::describe_user_agent),
+    };
     let challenge = if from_api { challenge } else { None };
     match verify_code(conn, &client.settings, challenge, &request.otp, &origin).await {
         Ok(c) => login_result(conn, &c).await.map_err(|e| match e {

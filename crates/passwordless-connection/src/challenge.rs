@@ -83,15 +83,16 @@ impl Destination {
 #[derive(Clone, Debug)]
 pub(crate) struct Origin {
     pub ip: std::net::IpAddr,
+    /// ISO 3166-1 alpha-2, when known.
+    pub country: Option<String>,
     pub device: Option<String>,
 }
 
 impl Origin {
+    /// "203.0.113.9 (FR, Firefox on Linux)".
     pub fn place(&self) -> String {
-        match &self.device {
-            Some(d) => format!("{} ({d})", self.ip),
-            None => self.ip.to_string(),
-        }
+        let details: Vec<&str> = self.country.iter().chain(self.device.iter()).map(String::as_str).collect();
+        if details.is_empty() { self.ip.to_string() } else { format!("{} ({})", self.ip, details.join(", ")) }
     }
 }
 

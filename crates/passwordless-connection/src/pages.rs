@@ -42,7 +42,8 @@ fn origin(req: &HttpRequest) -> Origin {
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let device =
         req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).and_then(domain::web::describe_user_agent);
-    Origin { ip, device }
+    let country = req.extensions().get::<domain::web::ClientCountry>().and_then(|c| c.0.clone());
+    Origin { ip, country, device }
 }
 
 fn render(

@@ -44,7 +44,8 @@ impl CodeChannel for OtpGate {
                     PhoneNumber::parse(&destination, None).map(Destination::Phone).map_err(|_| CodeError::Dead)?
                 }
             };
-            let origin = Origin { ip, device: user_agent.as_deref().and_then(domain::web::describe_user_agent) };
+            let origin =
+                Origin { ip, country: None, device: user_agent.as_deref().and_then(domain::web::describe_user_agent) };
             match check_send(conn, &origin, &to).await {
                 Ok(()) => {}
                 Err(Refusal::Limited { retry_after } | Refusal::TooSoon { retry_after }) => {
@@ -69,7 +70,7 @@ impl CodeChannel for OtpGate {
             })?;
             // The first factor's challenge is spent; only a code sent for the second factor is live.
             let settings = domain::ClientSettings { login_methods: LoginMethod::ALL.to_vec(), ..Default::default() };
-            let origin = Origin { ip, device: None };
+            let origin = Origin { ip, country: None, device: None };
             match verify_code(conn, &settings, latest, &code, &origin).await {
                 Ok(_) => Ok(()),
                 Err(VerifyError::Mismatch { remaining }) => Err(CodeError::Wrong { remaining }),

@@ -277,6 +277,12 @@ impl Application {
         let master = master_key(&settings)?;
         let hasher = master.hasher();
         let tera = Arc::new(templates::load().map_err(|e| anyhow!("templates: {e:?}"))?);
+        let geo = Arc::new(if settings.step_up.geoip_mmdb.is_empty() {
+            step_up::Geo::Embedded
+        } else {
+            step_up::Geo::open(&settings.step_up.geoip_mmdb).map_err(|e| anyhow!("step_up.geoip_mmdb: {e}"))?
+        });
+
         let catalog = Arc::new(templates::catalog().map_err(|e| anyhow!("templates/i18n: {e}"))?);
         let keys = Arc::new(
             Keys::load(store.clone(), master.sealer(), clock.now()).await.map_err(|e| anyhow!("signing keys: {e}"))?,
@@ -319,11 +325,6 @@ impl Application {
         // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
         let gate = Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner()));
         authorization.set_otp_verifier(gate.clone());
-        let geo = Arc::new(if settings.step_up.geoip_mmdb.is_empty() {
-            step_up::Geo::Embedded
-        } else {
-            step_up::Geo::open(&settings.step_up.geoip_mmdb).map_err(|e| anyhow!("step_up.geoip_mmdb: {e}"))?
-        });
         let step_up = web::Data::new(step_up::StepUpService {
             config: step_up::StepUpConfig {
                 public_url: settings.server.issuer.clone(),
@@ -342,7 +343,7 @@ impl Application {
             tera: Arc::clone(&tera),
             catalog: Arc::clone(&catalog),
             limiter: Arc::clone(&limiter),
-            geo,
+            geo: Arc::clone(&geo),
             codes: gate,
             outbox_ready: Arc::clone(&outbox_ready),
         });
@@ -353,6 +354,7 @@ impl Application {
             https,
             origin: domain::web::origin_of(&settings.server.issuer).unwrap_or_default(),
             trusted_proxies: settings.server.trusted_proxies.iter().filter_map(|p| config::parse_net(p)).collect(),
+            geo: Arc::clone(&geo),
         });
         let demo = if settings.demo.enabled {
             Some(web::Data::new(register_demo(&settings, &store, &hasher, &tera, clock.now()).await?))

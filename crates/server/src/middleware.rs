@@ -21,6 +21,8 @@ pub struct BrowserContext {
     /// `scheme://host[:port]` of the issuer; a form post must come from it.
     pub origin: String,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Places the client IP in a country, for messages that say where a sign-in came from.
+    pub geo: std::sync::Arc<step_up::Geo>,
 }
 
 impl BrowserContext {
@@ -96,6 +98,7 @@ pub async fn browser_context(
     req.extensions_mut().insert(BrowserId(Secret::new(browser.clone())));
     req.extensions_mut().insert(CsrfToken(csrf));
     req.extensions_mut().insert(ClientIp(client_ip));
+    req.extensions_mut().insert(domain::web::ClientCountry(ctx.geo.country(client_ip)));
     let mut res = next.call(req).await?;
     if is_new {
         let cookie = Cookie::build(ctx.cookie_name(), browser)

@@ -102,6 +102,9 @@ both_backends!(risky_sign_ins_ask_for_the_authenticator_and_known_devices_do_not
     // First sign-in: risky (nothing is known yet), no factor, the policy says enrol.
     let laptop = app.browser_behind_proxy("193.0.6.139");
     let step_up = first_factor(&app, &laptop, &authorize_url(&app, &client, &[]), &email).await;
+    // The sign-in email says where the request came from: the IP and its country.
+    let code_email = app.message_to(&email).await;
+    assert!(code_email.text.contains("from 193.0.6.139 (NL"), "{}", code_email.text);
     let (authenticator, _, back) = enrol(&app, &laptop, &step_up).await;
     let claims = id_claims(&app, &client, &back).await;
     assert_eq!(claims["acr"], MFA);
