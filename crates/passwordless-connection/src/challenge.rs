@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{Acr, Amr, AuthTime, Channel, EmailAddress, Interaction, LoginMethod, LoginResult, PhoneNumber};
 use store::StoreError;
 use store::challenges::{Challenge, NewChallenge};
-use store::users::EmailSignIn;
+use store::users::SignIn;
 
 use crate::PasswordlessConnection;
 use crate::messages::Sent;
@@ -282,8 +282,8 @@ pub(crate) async fn login_result(
         }
     };
     let user = match found {
-        EmailSignIn::Existing(u) | EmailSignIn::Created(u) => u,
-        EmailSignIn::NoAccount => return Err(VerifyError::Expired),
+        SignIn::Existing(u) | SignIn::Created(u) => u,
+        SignIn::NoAccount => return Err(VerifyError::Expired),
     };
     Ok(LoginResult { user_id: user.id, amr: vec![amr], acr: Acr::SingleFactor, auth_time: AuthTime(now) })
 }

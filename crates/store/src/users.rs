@@ -97,26 +97,50 @@ pub struct UserUpdate {
 
 /// What [`Store::sign_in_by_email`] or [`Store::sign_in_by_phone`] found or did.
 #[derive(Clone, Debug)]
-pub enum EmailSignIn {
+pub enum SignIn {
     Existing(User),
     Created(User),
     /// No account has this address and sign-ups are off.
     NoAccount,
 }
 
+/// What a sign-in proved control of.
+enum Proof {
+    Email(String),
+    Phone(String),
+}
+
+impl Proof {
+    fn find(&self, conn: &mut crate::DbConnection) -> Result<Option<User>, StoreError> {
+        let query = users::table.select(UserRow::as_select());
+        let row = match self {
+            Proof::Email(e) => query.filter(users::email.eq(e)).first(conn).optional()?,
+            Proof::Phone(p) => query.filter(users::phone.eq(p)).first(conn).optional()?,
+        };
+        row.map(UserRow::into_user).transpose()
+    }
+
+    /// Marks the proved address or number verified.
+    fn mark_verified(&self, conn: &mut crate::DbConnection, user: User) -> Result<User, StoreError> {
+        let target = users::table.find(user.id.as_str());
+        Ok(match self {
+            Proof::Email(_) if !user.email_verified => {
+                diesel::update(target).set(users::email_verified.eq(true)).execute(conn)?;
+                User { email_verified: true, ..user }
+            }
+            Proof::Phone(_) if !user.phone_verified => {
+                diesel::update(target).set(users::phone_verified.eq(true)).execute(conn)?;
+                User { phone_verified: true, ..user }
+            }
+            _ => user,
+        })
+    }
+}
+
 impl Store {
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
-        let email = email.as_str().to_owned();
-        self.run(move |conn| {
-            users::table
-                .filter(users::email.eq(email))
-                .select(UserRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(UserRow::into_user)
-                .transpose()
-        })
-        .await
+        let proof = Proof::Email(email.as_str().to_owned());
+        self.run(move |conn| proof.find(conn)).await
     }
 
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
@@ -136,39 +160,31 @@ impl Store {
     /// The user who just proved control of `email`: found, or created when `create` allows it.
     /// A successful sign-in by email marks the address verified. Two first sign-ins racing for one
     /// address end with one user: the loser's insert hits the unique index and reads the winner's row.
-    pub async fn sign_in_by_email(
-        &self,
-        email: &EmailAddress,
-        create: bool,
-        now: i64,
-    ) -> Result<EmailSignIn, StoreError> {
-        let email = email.as_str().to_owned();
+    pub async fn sign_in_by_email(&self, email: &EmailAddress, create: bool, now: i64) -> Result<SignIn, StoreError> {
+        self.sign_in(Proof::Email(email.as_str().to_owned()), create, now).await
+    }
+
+    /// [`Store::sign_in_by_email`] for a phone number proved by a texted code.
+    pub async fn sign_in_by_phone(&self, phone: &PhoneNumber, create: bool, now: i64) -> Result<SignIn, StoreError> {
+        self.sign_in(Proof::Phone(phone.as_str().to_owned()), create, now).await
+    }
+
+    async fn sign_in(&self, proof: Proof, create: bool, now: i64) -> Result<SignIn, StoreError> {
         self.run(move |conn| {
-            let find = |conn: &mut crate::DbConnection| -> Result<Option<User>, StoreError> {
-                users::table
-                    .filter(users::email.eq(&email))
-                    .select(UserRow::as_select())
-                    .first(conn)
-                    .optional()?
-                    .map(UserRow::into_user)
-                    .transpose()
-            };
-            if let Some(user) = find(conn)? {
-                if !user.email_verified {
-                    diesel::update(users::table.find(user.id.as_str()))
-                        .set(users::email_verified.eq(true))
-                        .execute(conn)?;
-                }
-                return Ok(EmailSignIn::Existing(User { email_verified: true, ..user }));
+            if let Some(user) = proof.find(conn)? {
+                return Ok(SignIn::Existing(proof.mark_verified(conn, user)?));
             }
             if !create {
-                return Ok(EmailSignIn::NoAccount);
+                return Ok(SignIn::NoAccount);
             }
-            let row = UserRow::new(Some(email.clone()), None, now);
+            let row = match &proof {
+                Proof::Email(e) => UserRow::new(Some(e.clone()), None, now),
+                Proof::Phone(p) => UserRow::new(None, Some(p.clone()), now),
+            };
             match diesel::insert_into(users::table).values(&row).execute(conn) {
-                Ok(_) => Ok(EmailSignIn::Created(row.into_user()?)),
+                Ok(_) => Ok(SignIn::Created(row.into_user()?)),
                 Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                    find(conn)?.map(EmailSignIn::Existing).ok_or_else(|| StoreError::Corrupt("user vanished".into()))
+                    proof.find(conn)?.map(SignIn::Existing).ok_or_else(|| StoreError::Corrupt("user vanished".into()))
                 }
                 Err(e) => Err(e.into()),
             }
@@ -242,58 +258,7 @@ impl Store {
     }
 
     pub async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StoreError> {
-        let phone = phone.as_str().to_owned();
-        self.run(move |conn| {
-            users::table
-                .filter(users::phone.eq(phone))
-                .select(UserRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(UserRow::into_user)
-                .transpose()
-        })
-        .await
-    }
-
-    /// The user who just proved control of `phone` by a texted code: found (the number becomes
-    /// verified), or created when `create` allows it. Races end with one user, as by email.
-    pub async fn sign_in_by_phone(
-        &self,
-        phone: &PhoneNumber,
-        create: bool,
-        now: i64,
-    ) -> Result<EmailSignIn, StoreError> {
-        let phone = phone.as_str().to_owned();
-        self.run(move |conn| {
-            let find = |conn: &mut crate::DbConnection| -> Result<Option<User>, StoreError> {
-                users::table
-                    .filter(users::phone.eq(&phone))
-                    .select(UserRow::as_select())
-                    .first(conn)
-                    .optional()?
-                    .map(UserRow::into_user)
-                    .transpose()
-            };
-            if let Some(user) = find(conn)? {
-                if !user.phone_verified {
-                    diesel::update(users::table.find(user.id.as_str()))
-                        .set(users::phone_verified.eq(true))
-                        .execute(conn)?;
-                }
-                return Ok(EmailSignIn::Existing(User { phone_verified: true, ..user }));
-            }
-            if !create {
-                return Ok(EmailSignIn::NoAccount);
-            }
-            let row = UserRow::new(None, Some(phone.clone()), now);
-            match diesel::insert_into(users::table).values(&row).execute(conn) {
-                Ok(_) => Ok(EmailSignIn::Created(row.into_user()?)),
-                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                    find(conn)?.map(EmailSignIn::Existing).ok_or_else(|| StoreError::Corrupt("user vanished".into()))
-                }
-                Err(e) => Err(e.into()),
-            }
-        })
-        .await
+        let proof = Proof::Phone(phone.as_str().to_owned());
+        self.run(move |conn| proof.find(conn)).await
     }
 }
