@@ -491,17 +491,6 @@ fn acr_satisfies(acr: &str, essential: Option<&[String]>) -> bool {
 }
 
 impl AuthorizationRequest {
-    /// The `acr` values the client asked for: the essential ones, then `acr_values`.
-    fn requested_acr(&self) -> Vec<String> {
-        let mut values = self.essential_acr.clone().unwrap_or_default();
-        for v in self.acr_values.as_deref().unwrap_or_default().split(' ').filter(|v| !v.is_empty()) {
-            if !values.iter().any(|x| x == v) {
-                values.push(v.to_owned());
-            }
-        }
-        values
-    }
-
     /// The `acr` values a login must reach, if any: the essential ones, or, when `acr_values` asks
     /// only for multi-factor (as Ostiary's clients use it to demand step-up), that.
     fn demanded_acr(&self) -> Option<Vec<String>> {
@@ -590,7 +579,8 @@ async fn start_interaction(
         redirect_uri: request.redirect_uri.clone(),
         login_hint: login_hint.filter(|h| h.len() <= 254).map(str::to_owned),
         ui_locales: ui_locales.map(str::to_owned),
-        requested_acr: request.requested_acr(),
+        // What step-up must reach: the same rule the session check and resume apply.
+        requested_acr: request.demanded_acr().unwrap_or_default(),
         first_factor,
         request: serde_json::to_string(&request).map_err(|e| crate::errors::internal("request encode", &e))?,
         browser_hash: browser,

@@ -22,8 +22,9 @@ pub struct Interaction {
     pub ui_locales: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
-    /// `acr` values the client asked for (`acr_values` and essential `acr` claims, OIDC Core
-    /// §3.1.2.1, §5.5.1.1); step-up honours the multi-factor one.
+    /// The `acr` values the login must reach (one of them), as the authorization server decided:
+    /// the essential ones of the `claims` parameter (OIDC Core §5.5.1.1), or `acr_values` when it
+    /// asks only for multi-factor. Empty: no demand.
     pub requested_acr: Vec<String>,
     /// How the user proved who they are so far (the connection's result), waiting for step-up.
     pub first_factor: Option<LoginResult>,
@@ -36,11 +37,11 @@ pub struct Interaction {
 }
 
 impl Interaction {
-    /// Whether the client demanded multi-factor authentication: it asked for the multi-factor
-    /// `acr` and for nothing weaker.
+    /// Whether only a multi-factor login meets the demand: it names the multi-factor `acr` and not
+    /// the single-factor one.
     pub fn demands_mfa(&self) -> bool {
-        let mfa = crate::Acr::MultiFactor.as_str();
-        !self.requested_acr.is_empty() && self.requested_acr.iter().all(|a| a == mfa)
+        let has = |acr: crate::Acr| self.requested_acr.iter().any(|a| a == acr.as_str());
+        has(crate::Acr::MultiFactor) && !has(crate::Acr::SingleFactor)
     }
 }
 

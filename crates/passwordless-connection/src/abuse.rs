@@ -201,6 +201,10 @@ async fn block(conn: &PasswordlessConnection, ip: IpAddr, challenge: Option<&Cha
         }
     }
     tracing::warn!(%ip, reason, "blocked an IP after too many wrong codes");
+    let detail = serde_json::json!({ "ip": ip.to_string(), "reason": reason, "scope": if challenge.is_some() { "account" } else { "all" } });
+    if let Err(e) = conn.store.audit("ip.blocked", None, None, detail, now).await {
+        tracing::error!(error = %e, "audit log");
+    }
     let scope = if challenge.is_some() { "for one account" } else { "for every account" };
     let hours = (limits.block_seconds / 3600).max(1);
     send_owner_alert(

@@ -470,7 +470,9 @@ pub fn retention(settings: &Settings) -> store::purge::Retention {
     let o = &settings.oidc;
     // A code row carries its grant's revocation, so it lives as long as anything issued from it.
     let codes = o.refresh_token_ttl + o.id_token_ttl.max(o.access_token_ttl);
-    store::purge::Retention { codes, messages: 7 * 86_400, history: 7 * 86_400 }
+    // The sign-in history outlives the device cookies it is compared with, and at least a year.
+    let security = (settings.step_up.device_cookie_days * 86_400).max(365 * 86_400);
+    store::purge::Retention { codes, messages: 7 * 86_400, history: 7 * 86_400, security }
 }
 
 /// Deletes expired rows every ten minutes.

@@ -356,15 +356,19 @@ async fn check_second_factor(
 ) -> Result<Option<Factor>, String> {
     let factor = svc.store.totp_factor(&p.user.id).await.map_err(|e| e.to_string())?;
     let Some(factor) = factor.filter(|f| f.confirmed_at.is_some()) else { return Ok(None) };
-    let secret = svc
-        .factor_sealer
-        .open(format!("totp:{}", p.user.id).as_bytes(), &factor.sealed_secret)
-        .map_err(|e| e.to_string())?;
-    let t = crate::totp::totp(&secret, &svc.config.product_name, "account")?;
-    if let Some(step) = crate::totp::check(&t, typed, now) {
-        // A step already accepted (a replayed code) fails here.
-        let accepted = svc.store.accept_totp_step(&p.user.id, step, None, now).await.map_err(|e| e.to_string())?;
-        return Ok(accepted.then_some(Factor::Totp));
+    // A secret sealed under another master key cannot be opened: the app's codes cannot be
+    // checked, but recovery codes (keyed hashes) still can.
+    let secret = svc.factor_sealer.open(format!("totp:{}", p.user.id).as_bytes(), &factor.sealed_secret);
+    if let Err(e) = &secret {
+        tracing::error!(user = %p.user.id, error = %e, "an authenticator secret cannot be opened");
+    }
+    if let Ok(secret) = secret {
+        let t = crate::totp::totp(&secret, &svc.config.product_name, "account")?;
+        if let Some(step) = crate::totp::check(&t, typed, now) {
+            // A step already accepted (a replayed code) fails here.
+            let accepted = svc.store.accept_totp_step(&p.user.id, step, None, now).await.map_err(|e| e.to_string())?;
+            return Ok(accepted.then_some(Factor::Totp));
+        }
     }
     let recovery = crate::totp::normalize_recovery(typed);
     if recovery.len() == 8 {
@@ -520,7 +524,21 @@ async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error:
 /// `GET /step-up/{interaction}/enroll`: the authenticator set-up page (QR code and key).
 pub async fn enroll_page(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
     let p = pending_or_page!(&svc, &req, &path);
+    if let Err(resp) = enrolment_allowed(&svc, &req, &p).await {
+        return resp;
+    }
     enroll_form(&svc, &req, &p, None).await
+}
+
+/// Enrolment only where step-up decided on it (the user has no second factor and one is called
+/// for): never as a way around a factor that was asked for, or around a refusal.
+async fn enrolment_allowed(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<Assessment, HttpResponse> {
+    let a = assess(svc, req, p).await.map_err(|e| unavailable(svc, req, "step-up assessment", &e))?;
+    match &a.decision {
+        Decision::Enroll { .. } => Ok(a),
+        Decision::Deny { reasons } => Err(deny(svc, req, p, serde_json::json!(reasons)).await),
+        Decision::Ask { .. } | Decision::Proceed { .. } => Err(see_other(&format!("/step-up/{}", p.interaction.id))),
+    }
 }
 
 /// `POST /step-up/{interaction}/enroll`: the first code from the new authenticator turns it on;
@@ -532,6 +550,10 @@ pub async fn enroll(
     svc: web::Data<StepUpService>,
 ) -> HttpResponse {
     let p = pending_or_page!(&svc, &req, &path);
+    let a = match enrolment_allowed(&svc, &req, &p).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
+    };
     let now = svc.clock.now();
     let t = match enrolment(&svc, &p).await {
         Ok(Some(t)) => t,
@@ -568,15 +590,9 @@ pub async fn enroll(
     {
         tracing::error!(error = %e, "audit log");
     }
-    let a = match assess(&svc, &req, &p).await {
-        Ok(a) => a,
-        Err(e) => return unavailable(&svc, &req, "step-up assessment", &e),
-    };
     let reasons = match &a.decision {
-        Decision::Deny { reasons } => return deny(&svc, &req, &p, serde_json::json!(reasons)).await,
-        Decision::Ask { reasons, .. } | Decision::Enroll { reasons } | Decision::Proceed { reasons, .. } => {
-            reasons.clone()
-        }
+        Decision::Enroll { reasons } => reasons.clone(),
+        _ => Vec::new(),
     };
     // The new authenticator was proved in this sign-in, after the first factor: the sign-in counts
     // as multi-factor, as an enrolment does everywhere (see docs/security.md).

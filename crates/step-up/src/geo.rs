@@ -19,7 +19,7 @@ pub enum Geo {
 pub struct GeoError(String);
 
 impl Geo {
-    /// Opens a MaxMind DB file, checking that it answers for a well-known address.
+    /// Opens a MaxMind DB file (read whole into memory).
     pub fn open(path: &str) -> Result<Self, GeoError> {
         let reader = maxminddb::Reader::open_readfile(path).map_err(|e| GeoError(format!("{path}: {e}")))?;
         Ok(Geo::Mmdb(reader))

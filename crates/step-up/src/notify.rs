@@ -15,6 +15,8 @@ use crate::StepUpService;
 use crate::flow::{message, render};
 
 const NOT_ME_PURPOSE: &str = "not-me";
+/// How long a "This wasn't me" link works: 30 days.
+const NOT_ME_TTL: i64 = 30 * 86_400;
 
 fn seal(svc: &StepUpService, id: &str, body: &str) -> String {
     URL_SAFE_NO_PAD.encode(svc.message_sealer.seal(id.as_bytes(), body.as_bytes()))
@@ -92,7 +94,8 @@ pub async fn not_me_page(req: HttpRequest, path: web::Path<String>, svc: web::Da
     let found = if path.len() > 128 {
         Ok(None)
     } else {
-        svc.store.login_event_by_not_me(svc.hasher.hash(NOT_ME_PURPOSE, &path).0).await
+        let oldest = svc.clock.now() - NOT_ME_TTL;
+        svc.store.login_event_by_not_me(svc.hasher.hash(NOT_ME_PURPOSE, &path).0, oldest).await
     };
     let status = match found {
         Ok(Some(_)) => {
@@ -117,51 +120,19 @@ pub struct NotMeForm {
 }
 
 /// `POST /not-me`: ends every session and grant of the account (sessions, access and refresh
-/// tokens) and blocks the device that signed in, once.
+/// tokens) and blocks the device that signed in, once, in one transaction.
 pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data<StepUpService>) -> HttpResponse {
     let lang = lang(&svc, &req);
     let now = svc.clock.now();
-    let hash = svc.hasher.hash(NOT_ME_PURPOSE, &form.token).0;
-    let event = match svc.store.login_event_by_not_me(hash.clone()).await {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "not-me lookup");
-            return message(&svc, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
-        }
-    };
     let mut ctx = tera::Context::new();
-    let Some(event) = event.filter(|_| form.token.len() <= 128) else {
-        ctx.insert("dead", &true);
-        return render(
-            &svc,
-            &req,
-            &lang,
-            StatusCode::BAD_REQUEST,
-            "pages/not_me.html",
-            ctx,
-            &svc.config.product_name,
-            None,
-        );
+    let outcome = if form.token.len() > 128 {
+        Ok(None)
+    } else {
+        let hash = svc.hasher.hash(NOT_ME_PURPOSE, &form.token).0;
+        svc.store.report_not_me(hash, now - NOT_ME_TTL, now).await
     };
-    let outcome = async {
-        if !svc.store.use_not_me(hash, now).await? {
-            return Ok(None);
-        }
-        let ended = svc.store.end_everything_of(&event.user_id, now).await?;
-        svc.store.block_device(&event.user_id, event.device_hash.clone(), &event.device, now).await?;
-        svc.store
-            .audit(
-                "not_me",
-                Some(&event.user_id),
-                Some(event.client_id.as_str()),
-                serde_json::json!({ "sessions_ended": ended.0, "grants_revoked": ended.1, "device": event.device, "ip": event.ip }),
-                now,
-            )
-            .await?;
-        Ok::<_, store::StoreError>(Some(ended))
-    };
-    match outcome.await {
-        Ok(Some((sessions, grants))) => {
+    match outcome {
+        Ok(Some((event, sessions, grants))) => {
             tracing::warn!(user = %event.user_id, sessions, grants, "the account's owner reported a sign-in as not theirs");
             ctx.insert("done", &true);
             render(&svc, &req, &lang, StatusCode::OK, "pages/not_me.html", ctx, &svc.config.product_name, None)

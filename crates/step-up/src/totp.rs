@@ -61,7 +61,8 @@ pub fn check(totp: &Totp, typed: &str, now: i64) -> Option<i64> {
     totp.check(&code, now as u64).and_then(|step| i64::try_from(step).ok())
 }
 
-/// Ten recovery codes like `k7mp-x3qd`: 40 bits each, from an alphabet without look-alikes.
+/// Ten recovery codes like `k7mp-x3qd`: eight characters from an alphabet of 31 without
+/// look-alikes, about 39 bits each, and single-use behind the failure budget.
 pub fn recovery_codes() -> Vec<String> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     (0..RECOVERY_CODES)

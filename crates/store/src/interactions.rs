@@ -12,7 +12,7 @@ pub struct NewInteraction {
     pub redirect_uri: String,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
-    /// `acr` values the client asked for (`acr_values` and essential claims).
+    /// The `acr` values the login must reach (see `domain::Interaction::requested_acr`).
     pub requested_acr: Vec<String>,
     /// Set when the user is already authenticated (a session that needs a second factor): the
     /// interaction goes straight to step-up.

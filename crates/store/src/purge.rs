@@ -3,7 +3,8 @@
 use diesel::prelude::*;
 
 use crate::schema::{
-    authorization_codes, challenges, interactions, ip_blocks, messages, refresh_tokens, sessions, tokens,
+    audit_log, authorization_codes, challenges, devices, interactions, ip_blocks, login_events, messages,
+    recovery_codes, refresh_tokens, sessions, tokens, totp_factors,
 };
 use crate::{Store, StoreError};
 
@@ -16,6 +17,9 @@ pub struct Retention {
     pub messages: i64,
     /// Spent or expired challenges, ended sessions: kept a while for support questions.
     pub history: i64,
+    /// Sign-in history, devices, used recovery codes and the audit log (step-up compares new
+    /// sign-ins with the history; a device cookie lives no longer than this).
+    pub security: i64,
 }
 
 impl Store {
@@ -42,6 +46,18 @@ impl Store {
             )
             .execute(conn)?;
             n += diesel::delete(ip_blocks::table.filter(ip_blocks::expires_at.lt(now - keep.history))).execute(conn)?;
+            let old = now - keep.security;
+            n += diesel::delete(login_events::table.filter(login_events::created_at.lt(old))).execute(conn)?;
+            n += diesel::delete(devices::table.filter(devices::last_seen_at.lt(old))).execute(conn)?;
+            n += diesel::delete(audit_log::table.filter(audit_log::created_at.lt(old))).execute(conn)?;
+            n += diesel::delete(recovery_codes::table.filter(recovery_codes::used_at.lt(old))).execute(conn)?;
+            // An enrolment abandoned before its first code.
+            n += diesel::delete(
+                totp_factors::table
+                    .filter(totp_factors::confirmed_at.is_null())
+                    .filter(totp_factors::created_at.lt(now - keep.history)),
+            )
+            .execute(conn)?;
             Ok(n)
         })
         .await

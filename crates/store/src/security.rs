@@ -37,7 +37,7 @@ pub struct LoginEvent {
     pub acr: String,
     /// JSON list of the reasons step-up gave.
     pub reasons: String,
-    /// `signed_in` or `denied`.
+    /// `signed_in` (only successful sign-ins are recorded; refusals are in the audit log).
     pub outcome: String,
     /// Keyed hash of the token in the "This wasn't me" link, when a notification was sent.
     pub not_me_hash: Option<Vec<u8>>,
@@ -150,25 +150,6 @@ impl Store {
         .await
     }
 
-    /// Blocks a device for its user ("This wasn't me"): it can no longer sign in to that account.
-    pub async fn block_device(
-        &self,
-        user: &UserId,
-        id_hash: Vec<u8>,
-        description: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.remember_device(user, id_hash.clone(), description, now).await?;
-        let user = user.to_string();
-        self.run(move |conn| {
-            diesel::update(devices::table.find((user, id_hash)))
-                .set(devices::blocked_at.eq(Some(now)))
-                .execute(conn)?;
-            Ok(())
-        })
-        .await
-    }
-
     pub async fn record_login_event(&self, e: &LoginEvent) -> Result<(), StoreError> {
         let row = LoginEventRow {
             id: e.id.clone(),
@@ -212,12 +193,14 @@ impl Store {
         .await
     }
 
-    /// The sign-in a "This wasn't me" link stands for, while the link is unused.
-    pub async fn login_event_by_not_me(&self, hash: Vec<u8>) -> Result<Option<LoginEvent>, StoreError> {
+    /// The sign-in a "This wasn't me" link stands for, while the link is unused and not older than
+    /// `oldest`.
+    pub async fn login_event_by_not_me(&self, hash: Vec<u8>, oldest: i64) -> Result<Option<LoginEvent>, StoreError> {
         self.run(move |conn| {
             login_events::table
                 .filter(login_events::not_me_hash.eq(hash))
                 .filter(login_events::not_me_at.is_null())
+                .filter(login_events::created_at.ge(oldest))
                 .select(LoginEventRow::as_select())
                 .first(conn)
                 .optional()?
@@ -227,17 +210,66 @@ impl Store {
         .await
     }
 
-    /// Spends a "This wasn't me" link. True exactly once.
-    pub async fn use_not_me(&self, hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
+    /// "This wasn't me", all or nothing: spends the link (once), ends every session of the account,
+    /// revokes every grant (codes, access and refresh tokens), blocks the device that signed in, and
+    /// writes the audit entry. Returns the sign-in and (sessions ended, grants revoked), or `None`
+    /// when the link was used, too old or unknown.
+    pub async fn report_not_me(
+        &self,
+        hash: Vec<u8>,
+        oldest: i64,
+        now: i64,
+    ) -> Result<Option<(LoginEvent, usize, usize)>, StoreError> {
         self.run(move |conn| {
-            let n = diesel::update(
-                login_events::table
-                    .filter(login_events::not_me_hash.eq(hash))
-                    .filter(login_events::not_me_at.is_null()),
-            )
-            .set(login_events::not_me_at.eq(Some(now)))
-            .execute(conn)?;
-            Ok(n == 1)
+            conn.transaction(|conn| {
+                let spent = diesel::update(
+                    login_events::table
+                        .filter(login_events::not_me_hash.eq(&hash))
+                        .filter(login_events::not_me_at.is_null())
+                        .filter(login_events::created_at.ge(oldest)),
+                )
+                .set(login_events::not_me_at.eq(Some(now)))
+                .execute(conn)?;
+                if spent != 1 {
+                    return Ok(None);
+                }
+                let event = login_events::table
+                    .filter(login_events::not_me_hash.eq(&hash))
+                    .select(LoginEventRow::as_select())
+                    .first(conn)?
+                    .into_event()?;
+                let user = event.user_id.to_string();
+                let (sessions, grants) = crate::sessions::end_everything_in(conn, &user, now)?;
+                let blocked = diesel::update(devices::table.find((&user, &event.device_hash)))
+                    .set(devices::blocked_at.eq(Some(now)))
+                    .execute(conn)?;
+                if blocked == 0 {
+                    diesel::insert_into(devices::table)
+                        .values((
+                            devices::user_id.eq(&user),
+                            devices::id_hash.eq(&event.device_hash),
+                            devices::description.eq(&event.device),
+                            devices::created_at.eq(now),
+                            devices::last_seen_at.eq(now),
+                            devices::blocked_at.eq(Some(now)),
+                        ))
+                        .execute(conn)?;
+                }
+                let detail = serde_json::json!({
+                    "sessions_ended": sessions, "grants_revoked": grants, "device": event.device, "ip": event.ip,
+                });
+                diesel::insert_into(audit_log::table)
+                    .values((
+                        audit_log::id.eq(domain::ids::sortable_id()),
+                        audit_log::created_at.eq(now),
+                        audit_log::kind.eq("not_me"),
+                        audit_log::user_id.eq(Some(&user)),
+                        audit_log::client_id.eq(Some(&event.client_id)),
+                        audit_log::detail.eq(detail.to_string()),
+                    ))
+                    .execute(conn)?;
+                Ok(Some((event, sessions, grants)))
+            })
         })
         .await
     }

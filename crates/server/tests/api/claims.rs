@@ -107,6 +107,12 @@ both_backends!(discovery_lists_the_claim_scopes_and_their_claims, |db: Db| async
     for scope in ["openid", "profile", "email", "address", "phone", "offline_access"] {
         assert!(meta["scopes_supported"].as_array().unwrap().iter().any(|s| s == scope), "{scope}");
     }
+    let acr: Vec<&str> = meta["acr_values_supported"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(
+        acr,
+        ["urn:ostiary:acr:single-factor", "http://schemas.openid.net/pape/policies/2007/06/multi-factor"],
+        "the multi-factor value step-up gives"
+    );
     for claim in ["name", "birthdate", "updated_at", "address", "phone_number", "phone_number_verified"] {
         assert!(meta["claims_supported"].as_array().unwrap().iter().any(|s| s == claim), "{claim}");
     }

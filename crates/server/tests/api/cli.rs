@@ -177,14 +177,24 @@ fn client_update_sets_login_methods_and_branding_and_refuses_bad_values() {
     assert_eq!(settings(&dir)["login_methods"], serde_json::json!(["email_code", "sms_code"]));
     assert_eq!(settings(&dir)["branding"]["primary_color"], "#0a7");
     let out = ostiary(&dir)
+        .args(["client", "update", &id, "--step-up", "always", "--without-factor", "deny"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(settings(&dir)["step_up"], serde_json::json!({ "policy": "always", "without_factor": "deny" }));
+    let out = ostiary(&dir)
         .args(["client", "update", &id, "--brand-logo", "https://cdn.shop.example/logo.png", "--brand-color", ""])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(settings(&dir)["branding"], serde_json::json!({ "logo_url": "https://cdn.shop.example/logo.png" }));
-    for bad in
-        [["--login-methods", "carrier_pigeon"], ["--brand-color", "red;x"], ["--brand-css", "http://x.example/a.css"]]
-    {
+    for bad in [
+        ["--login-methods", "carrier_pigeon"],
+        ["--brand-color", "red;x"],
+        ["--brand-css", "http://x.example/a.css"],
+        ["--step-up", "sometimes"],
+        ["--without-factor", "maybe"],
+    ] {
         let out = ostiary(&dir).args(["client", "update", &id]).args(bad).output().unwrap();
         assert!(!out.status.success(), "{bad:?} accepted");
     }

@@ -250,18 +250,29 @@ both_backends!(a_code_on_the_other_channel_and_recovery_codes_are_second_factors
     let app = app(db).await;
     let client = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Enroll)).await;
     let email = unique_email();
+    // An authenticator first (the account has no factor, so step-up asks to enrol), with its codes.
+    let first = app.browser();
+    let step_up = first_factor(&app, &first, &authorize_url(&app, &client, &[]), &email).await;
+    let (_, recovery, _) = enrol(&app, &first, &step_up).await;
+    // Then a verified phone number: a second factor on the other channel.
     let phone = crate::unique_phone();
-    let user = app.store.create_user(&domain::EmailAddress::parse(&email).unwrap(), app.clock.now()).await.unwrap();
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
     let update = store::users::UserUpdate {
         phone: Some(Some(domain::PhoneNumber::parse(&phone, None).unwrap())),
         phone_verified: Some(true),
         ..Default::default()
     };
     app.store.update_user(&user.id, update, app.clock.now()).await.unwrap();
+
     let browser = app.browser();
     let step_up = first_factor(&app, &browser, &authorize_url(&app, &client, &[]), &email).await;
     let page = browser.get(&step_up).await.text().await.unwrap();
     assert!(page.contains("Text a code to") && !page.contains(&phone), "the number, masked: {page}");
+    // With a factor asked for, enrolment is no way around it.
+    let resp = browser.get(&format!("{step_up}/enroll")).await;
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, step_up.clone()));
+    let resp = browser.post_form(&format!("{step_up}/enroll"), &[("csrf", &csrf_of(&page)), ("code", "123456")]).await;
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, step_up.clone()));
     let resp = browser.post_form(&format!("{step_up}/send"), &[("csrf", &csrf_of(&page))]).await;
     assert_eq!(resp.status(), 200);
     let page = resp.text().await.unwrap();
@@ -274,26 +285,6 @@ both_backends!(a_code_on_the_other_channel_and_recovery_codes_are_second_factors
     assert_eq!(claims["acr"], MFA);
     assert_eq!(claims["amr"], serde_json::json!(["otp", "sms", "mfa"]));
 
-    // Recovery codes: the user enrols an authenticator on the next sign-in? No: they have a factor
-    // (the phone), so enrolment is not forced; set one up through a client that demands it.
-    let other = app.browser();
-    let demanding =
-        app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Enroll)).await;
-    let step_up = first_factor(&app, &other, &authorize_url(&app, &demanding, &[]), &email).await;
-    let enroll = other.get(&format!("{step_up}/enroll")).await.text().await.unwrap();
-    let secret: String =
-        enroll.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
-    let totp = totp_rs::Builder::new()
-        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
-        .with_account_name("t")
-        .build()
-        .unwrap();
-    let code = totp.generate(app.clock.now() as u64).to_string();
-    let resp = other.post_form(&format!("{step_up}/enroll"), &[("csrf", &csrf_of(&enroll)), ("code", &code)]).await;
-    let html = resp.text().await.unwrap();
-    let recovery: Vec<String> =
-        html.split("<li><code>").skip(1).map(|c| c.split('<').next().unwrap().to_owned()).collect();
-    assert_eq!(recovery.len(), 10);
     // A recovery code stands in for the authenticator, once.
     let third = app.browser();
     let step_up = first_factor(&app, &third, &authorize_url(&app, &client, &[]), &email).await;
@@ -307,6 +298,26 @@ both_backends!(a_code_on_the_other_channel_and_recovery_codes_are_second_factors
     let fourth = app.browser();
     let step_up = first_factor(&app, &fourth, &authorize_url(&app, &client, &[]), &email).await;
     assert_eq!(step_code(&fourth, &step_up, &recovery[0]).await.status(), 400, "a recovery code works once");
+});
+
+both_backends!(too_many_wrong_second_factor_codes_stop_the_sign_in, |db: Db| async move {
+    // Three failures an hour: one is spent by the wrong code `enrol` tries first.
+    let app = spawn_app_with(db, |s| s.step_up.max_failures_per_hour = 3).await;
+    let client = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Enroll)).await;
+    let email = unique_email();
+    let browser = app.browser();
+    let step_up = first_factor(&app, &browser, &authorize_url(&app, &client, &[]), &email).await;
+    enrol(&app, &browser, &step_up).await;
+    let other = app.browser();
+    let step_up = first_factor(&app, &other, &authorize_url(&app, &client, &[]), &email).await;
+    for _ in 0..2 {
+        assert_eq!(step_code(&other, &step_up, "000000").await.status(), 400);
+    }
+    let resp = step_code(&other, &step_up, "000000").await;
+    assert_eq!(resp.status(), 303, "the budget is spent: the sign-in stops");
+    let resp = other.get(&location(&resp)).await;
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
 });
 
 both_backends!(without_a_factor_the_client_policy_decides, |db: Db| async move {
