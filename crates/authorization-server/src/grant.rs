@@ -460,15 +460,12 @@ async fn otp_grant(
         .into_iter()
         .filter(|s| scope.contains(s) && !(*s == "offline_access" && never_offline))
         .collect();
-    let client_ip = req.extensions().get::<domain::web::ClientIp>().map(|c| c.0);
     let request = OtpRequest {
         client_id: client.id.clone(),
         realm,
         username: username.to_owned(),
         otp: otp.to_owned(),
-        ip: client_ip
-            .or_else(|| req.peer_addr().map(|a| a.ip()))
-            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+        ip: domain::web::client_ip(req.extensions().get(), req.peer_addr()),
         user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
     };
     let login = match verifier.verify(request).await {

@@ -14,6 +14,12 @@ pub struct CsrfToken(pub String);
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub std::net::IpAddr);
 
+/// The IP a request comes from: what the middleware established ([`ClientIp`]), else the TCP
+/// peer, else the unspecified address (a request with neither, as in some unit tests).
+pub fn client_ip(found: Option<&ClientIp>, peer: Option<std::net::SocketAddr>) -> std::net::IpAddr {
+    found.map(|c| c.0).or_else(|| peer.map(|a| a.ip())).unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
 /// The country of the client IP (ISO 3166-1 alpha-2), when the server's IP-to-country data knows it.
 #[derive(Clone, Debug)]
 pub struct ClientCountry(pub Option<String>);

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use domain::ports::{BoxFuture, OtpError, OtpRequest, OtpVerifier};
 use domain::{Channel, ClientId, EmailAddress, Interaction, InteractionId, LoginMethod, LoginResult, PhoneNumber};
 use serde::Deserialize;
@@ -40,19 +40,6 @@ fn error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(json!({ "error": code, "error_description": description }))
-}
-
-fn origin(req: &HttpRequest) -> Origin {
-    let ip = req
-        .extensions()
-        .get::<domain::web::ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    let device =
-        req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).and_then(domain::web::describe_user_agent);
-    let country = req.extensions().get::<domain::web::ClientCountry>().and_then(|c| c.0.clone());
-    Origin { ip, country, device }
 }
 
 /// `authParams` as authorization parameters: strings kept, numbers written out, the rest dropped.
@@ -138,7 +125,7 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
     let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
     let lang = conn.catalog.negotiate(ui_locales, accept).to_owned();
     let now = conn.clock.now();
-    let origin = origin(&req);
+    let origin = crate::pages::origin(&req);
     if let Err(refusal) = check_send(&conn, &origin, &to).await {
         return refusal_response(&refusal);
     }

@@ -33,13 +33,8 @@ fn page<'a>(conn: &'a PasswordlessConnection, req: &HttpRequest, interaction: Op
 }
 
 /// Where the request came from: the client IP (trusted-proxy aware) and a short device description.
-fn origin(req: &HttpRequest) -> Origin {
-    let ip = req
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+pub(crate) fn origin(req: &HttpRequest) -> Origin {
+    let ip = domain::web::client_ip(req.extensions().get::<ClientIp>(), req.peer_addr());
     let device =
         req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).and_then(domain::web::describe_user_agent);
     let country = req.extensions().get::<domain::web::ClientCountry>().and_then(|c| c.0.clone());

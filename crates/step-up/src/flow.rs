@@ -119,13 +119,7 @@ macro_rules! pending_or_page {
 
 /// Where this request comes from.
 fn here_of(svc: &StepUpService, req: &HttpRequest) -> (std::net::IpAddr, String, Option<String>) {
-    let ip = req
-        .extensions()
-        .get::<ClientIp>()
-        .map(|c| c.0)
-        .or_else(|| req.peer_addr().map(|a| a.ip()))
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-        .to_canonical();
+    let ip = domain::web::client_ip(req.extensions().get::<ClientIp>(), req.peer_addr()).to_canonical();
     (ip, crate::geo::network(ip), svc.geo.country(ip))
 }
 
@@ -139,12 +133,30 @@ fn device_description(req: &HttpRequest) -> String {
 
 /// The other channel a user can get a code on: text when the first factor was email, and the
 /// reverse; only to a verified number or address.
-fn other_channel(first: &LoginResult, user: &User) -> Option<(Factor, Channel, String)> {
+fn other_channel(first: &LoginResult, user: &User) -> Option<OtherChannel> {
     if first.amr.contains(&Amr::Sms) {
-        user.email.as_ref().filter(|_| user.email_verified).map(|e| (Factor::Email, Channel::Email, e.to_string()))
+        user.email.as_ref().filter(|_| user.email_verified).map(|e| OtherChannel {
+            factor: Factor::Email,
+            channel: Channel::Email,
+            destination: e.to_string(),
+            shown: e.to_string(),
+        })
     } else {
-        user.phone.as_ref().filter(|_| user.phone_verified).map(|p| (Factor::Sms, Channel::Sms, p.to_string()))
+        user.phone.as_ref().filter(|_| user.phone_verified).map(|n| OtherChannel {
+            factor: Factor::Sms,
+            channel: Channel::Sms,
+            destination: n.to_string(),
+            shown: n.masked(),
+        })
     }
+}
+
+/// Where a code on the other channel goes, and how the pages show it (a phone number masked).
+struct OtherChannel {
+    factor: Factor,
+    channel: Channel,
+    destination: String,
+    shown: String,
 }
 
 /// The second factors the user can prove now.
@@ -156,8 +168,8 @@ async fn factors(svc: &StepUpService, p: &Pending) -> Result<Vec<Factor>, store:
             factors.push(Factor::RecoveryCode);
         }
     }
-    if let Some((factor, _, _)) = other_channel(&p.first, &p.user) {
-        factors.push(factor);
+    if let Some(other) = other_channel(&p.first, &p.user) {
+        factors.push(other.factor);
     }
     Ok(factors)
 }
@@ -267,13 +279,9 @@ async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pending, notes: S
     ctx.insert("client_name", &p.interaction.client_name);
     ctx.insert("totp", &factors.contains(&Factor::Totp));
     ctx.insert("recovery", &factors.contains(&Factor::RecoveryCode));
-    let other = other_channel(&p.first, &p.user).map(|(factor, _, destination)| {
-        let shown = match factor {
-            Factor::Sms => domain::PhoneNumber::parse(&destination, None).map(|n| n.masked()).unwrap_or_default(),
-            _ => destination,
-        };
-        let key = if factor == Factor::Sms { "other_send_sms" } else { "other_send_email" };
-        (t(key).replace("{destination}", &shown), shown)
+    let other = other_channel(&p.first, &p.user).map(|other| {
+        let key = if other.factor == Factor::Sms { "other_send_sms" } else { "other_send_email" };
+        (t(key).replace("{destination}", &other.shown), other.shown)
     });
     ctx.insert("other_channel", &other.is_some());
     ctx.insert("other_label", &other.as_ref().map(|(label, _)| label.clone()));
@@ -416,15 +424,11 @@ async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, fact
 /// `POST /step-up/{interaction}/send`: a code on the other channel.
 pub async fn send(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
     let p = pending_or_page!(&svc, &req, &path);
-    let Some((_, channel, destination)) = other_channel(&p.first, &p.user) else {
+    let Some(OtherChannel { channel, destination, shown, .. }) = other_channel(&p.first, &p.user) else {
         return see_other(&format!("/step-up/{}", p.interaction.id));
     };
     let (ip, _, _) = here_of(&svc, &req);
     let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let shown = match channel {
-        Channel::Sms => domain::PhoneNumber::parse(&destination, None).map(|n| n.masked()).unwrap_or_default(),
-        Channel::Email => destination.clone(),
-    };
     let sent = svc.codes.send(p.interaction.id.clone(), channel, destination, ip, agent, p.lang.clone()).await;
     let t = |key: &str| svc.catalog.text(&p.lang, key).to_owned();
     let notes = match sent {
@@ -451,14 +455,10 @@ pub async fn code(
 ) -> HttpResponse {
     use domain::ports::CodeError;
     let p = pending_or_page!(&svc, &req, &path);
-    let Some((factor, channel, destination)) = other_channel(&p.first, &p.user) else {
+    let Some(OtherChannel { factor, shown, .. }) = other_channel(&p.first, &p.user) else {
         return see_other(&format!("/step-up/{}", p.interaction.id));
     };
     let (ip, _, _) = here_of(&svc, &req);
-    let shown = match channel {
-        Channel::Sms => domain::PhoneNumber::parse(&destination, None).map(|n| n.masked()).unwrap_or_default(),
-        Channel::Email => destination,
-    };
     match svc.codes.verify(p.interaction.id.clone(), form.code.clone(), ip).await {
         Ok(()) => passed_factor(&svc, &req, &p, factor).await,
         Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, Some(shown)).await,

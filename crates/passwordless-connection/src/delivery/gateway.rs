@@ -10,7 +10,7 @@
 use aws_lc_rs::hmac;
 use serde_json::json;
 
-use super::providers::{Outgoing, SendError, body_reason};
+use super::providers::{Outgoing, SendError, http_outcome};
 
 pub const SIGNATURE_HEADER: &str = "X-Ostiary-Signature";
 
@@ -53,11 +53,6 @@ impl GatewaySender {
             .send()
             .await
             .map_err(SendError::network)?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = resp.text().await.unwrap_or_default();
-        Err(SendError::from_status(status, body_reason(&text, |v| v["message"].as_str().map(str::to_owned))))
+        http_outcome(resp, |v| v["message"].as_str().map(str::to_owned)).await
     }
 }

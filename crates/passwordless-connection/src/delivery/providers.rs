@@ -147,6 +147,20 @@ pub fn http_client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
+/// A provider's HTTP answer: any 2xx took the message; otherwise the status says whether a retry
+/// can help, and `pick` finds the reason in the error body.
+pub(crate) async fn http_outcome(
+    resp: reqwest::Response,
+    pick: impl Fn(&serde_json::Value) -> Option<String>,
+) -> Result<(), SendError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let text = resp.text().await.unwrap_or_default();
+    Err(SendError::from_status(status, body_reason(&text, pick)))
+}
+
 /// The reason text of an error body: the fields named, joined, else the first characters.
 pub(crate) fn body_reason(body: &str, pick: impl Fn(&serde_json::Value) -> Option<String>) -> String {
     serde_json::from_str::<serde_json::Value>(body)

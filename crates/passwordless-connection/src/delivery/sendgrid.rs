@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::providers::{Outgoing, SendError, body_reason};
+use super::providers::{Outgoing, SendError, http_outcome};
 
 pub struct SendGridSender {
     pub(crate) http: reqwest::Client,
@@ -42,12 +42,7 @@ impl SendGridSender {
             .send()
             .await
             .map_err(SendError::network)?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = resp.text().await.unwrap_or_default();
-        let reason = body_reason(&text, |v| {
+        http_outcome(resp, |v| {
             let messages: Vec<String> = v["errors"]
                 .as_array()?
                 .iter()
@@ -60,7 +55,7 @@ impl SendGridSender {
                 })
                 .collect();
             (!messages.is_empty()).then(|| messages.join("; "))
-        });
-        Err(SendError::from_status(status, reason))
+        })
+        .await
     }
 }

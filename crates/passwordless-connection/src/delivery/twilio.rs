@@ -2,7 +2,7 @@
 //! (an API key SID and secret, or the Account SID and auth token), a form body with `To`, `From` or
 //! `MessagingServiceSid`, and `Body`; 201 on success (https://www.twilio.com/docs/messaging/api/message-resource).
 
-use super::providers::{Outgoing, SendError, body_reason};
+use super::providers::{Outgoing, SendError, http_outcome};
 
 pub struct TwilioSender {
     pub(crate) http: reqwest::Client,
@@ -54,14 +54,7 @@ impl TwilioSender {
             .send()
             .await
             .map_err(SendError::network)?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = resp.text().await.unwrap_or_default();
-        let reason = body_reason(&text, |v| {
-            Some(format!("{}: {}", v["code"].as_i64()?, v["message"].as_str().unwrap_or_default()))
-        });
-        Err(SendError::from_status(status, reason))
+        http_outcome(resp, |v| Some(format!("{}: {}", v["code"].as_i64()?, v["message"].as_str().unwrap_or_default())))
+            .await
     }
 }
