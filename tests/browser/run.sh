@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the headless-Chromium end-to-end tests against a freshly started Ostiary.
 #
-#   OSTIARY_BIN        path to the server binary (default: target/debug/ostiary,
-#                      relative to the repository root)
+#   OSTIARY_BIN        path to the server binary (default: debug/ostiary in the target directory
+#                      cargo reports, which honours CARGO_TARGET_DIR and .cargo/config)
 #   OSTIARY_ARTIFACTS  optional directory for screenshots
 #   OSTIARY_KEEP_TMP=1 keep the temporary data directory even when tests pass
 #
@@ -14,7 +14,12 @@ REPO_ROOT="$PWD"
 
 say() { printf '[browser-tests] %s\n' "$*"; }
 
-BIN="${OSTIARY_BIN:-target/debug/ostiary}"
+if [ -z "${OSTIARY_BIN:-}" ]; then
+    TARGET_DIR="$(${CARGO:-cargo} metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+    OSTIARY_BIN="$TARGET_DIR/debug/ostiary"
+fi
+BIN="$OSTIARY_BIN"
 if [ ! -x "$BIN" ]; then
     say "ERROR: the server binary $BIN does not exist (or is not executable)."
     say "Build it first with: cargo build   (or set OSTIARY_BIN=/path/to/ostiary)"
@@ -64,7 +69,7 @@ APP_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1",
 WIDGET_CLIENT_ID="$(
     OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
         "$BIN" --config config/development.toml client create --name "Widget test app" --public \
-        --redirect-uri "http://127.0.0.1:$APP_PORT/callback" --login-methods email_code,sms_code --json |
+        --redirect-uri "http://127.0.0.1:$APP_PORT/callback" --login-methods email_code,sms_code --api-login true --json |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
 )"
 say "Registered the widget test's public client $WIDGET_CLIENT_ID (app origin http://127.0.0.1:$APP_PORT)"

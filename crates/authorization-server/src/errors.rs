@@ -26,6 +26,8 @@ impl OAuthError {
             "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
             // Auth0's brute-force answer, as /passwordless/start gives it too.
             "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
+            // Auth0's answers when a sign-in needs a second factor or is refused by policy.
+            "mfa_required" | "access_denied" => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         };
         let mut resp = HttpResponse::build(status);

@@ -444,8 +444,16 @@ async fn otp_grant(
     params: &Params,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    use domain::ports::{OtpError, OtpRequest};
-    let verifier = srv.otp.get().ok_or(OAuthError::new("unsupported_grant_type", "the OTP grant is not enabled"))?;
+    use domain::ports::{ApiSignIn, ApiVerdict, OtpError, OtpRequest};
+    let ports = srv.api_login.get().ok_or(OAuthError::new("unsupported_grant_type", "the OTP grant is not enabled"))?;
+    // The API draws its own sign-in screen, so no browser is bound to the sign-in: only clients
+    // that were allowed to may use it.
+    if !client.settings.api_login {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "this client may not use the passwordless API (its api_login setting is off)",
+        ));
+    }
     let realm = match params.get("realm") {
         Some("email") => domain::Channel::Email,
         Some("sms") => domain::Channel::Sms,
@@ -460,15 +468,17 @@ async fn otp_grant(
         .into_iter()
         .filter(|s| scope.contains(s) && !(*s == "offline_access" && never_offline))
         .collect();
+    let ip = domain::web::client_ip(req.extensions().get(), req.peer_addr());
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let request = OtpRequest {
         client_id: client.id.clone(),
         realm,
         username: username.to_owned(),
         otp: otp.to_owned(),
-        ip: domain::web::client_ip(req.extensions().get(), req.peer_addr()),
-        user_agent: req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        ip,
+        user_agent: user_agent.clone(),
     };
-    let login = match verifier.verify(request).await {
+    let login = match ports.otp.verify(request).await {
         Ok(login) => login,
         Err(OtpError::Invalid) => {
             return Err(OAuthError::new("invalid_grant", "Wrong email or verification code."));
@@ -482,6 +492,21 @@ async fn otp_grant(
         Err(OtpError::Unavailable) => {
             return Err(OAuthError::new("temporarily_unavailable", "the code cannot be checked right now"));
         }
+    };
+    // The same step-up decision as the hosted pages: tokens only where they would have given them.
+    let sign_in = ApiSignIn { client_id: client.id.clone(), login, ip, user_agent };
+    let login = match ports.step_up.assess(sign_in).await {
+        Ok(ApiVerdict::Proceed(login)) => login,
+        // Auth0's answer when a second factor is needed (without an `mfa_token`: Ostiary asks for
+        // second factors on its hosted pages only).
+        Ok(ApiVerdict::MfaRequired) => {
+            return Err(OAuthError::new(
+                "mfa_required",
+                "Multifactor authentication required: sign in through the hosted pages (/authorize)",
+            ));
+        }
+        Ok(ApiVerdict::Denied) => return Err(OAuthError::new("access_denied", "the sign-in was not allowed")),
+        Err(_) => return Err(OAuthError::new("temporarily_unavailable", "the sign-in cannot be checked right now")),
     };
     // A session without a cookie, so the tokens name a `sid` that logout and revocation can end.
     let (session, _) = start_session(srv, &login, now).await?;

@@ -38,8 +38,15 @@ pub struct AuthorizationServer {
     /// The texts of the few pages the protocol shows.
     pub catalog: Arc<domain::i18n::Catalog>,
     metadata: serde_json::Value,
-    /// Checks one-time codes for the passwordless OTP grant; set once at start-up by the server.
-    otp: std::sync::OnceLock<Arc<dyn domain::ports::OtpVerifier>>,
+    /// What the passwordless OTP grant needs from the other crates; set once at start-up.
+    api_login: std::sync::OnceLock<ApiLogin>,
+}
+
+/// The passwordless OTP grant's two ports: the connection checks the code, step-up decides whether
+/// the sign-in may have tokens (as it would on the hosted pages).
+pub struct ApiLogin {
+    pub otp: Arc<dyn domain::ports::OtpVerifier>,
+    pub step_up: Arc<dyn domain::ports::ApiStepUp>,
 }
 
 impl AuthorizationServer {
@@ -61,15 +68,16 @@ impl AuthorizationServer {
             tera,
             catalog,
             metadata: serde_json::Value::Null,
-            otp: std::sync::OnceLock::new(),
+            api_login: std::sync::OnceLock::new(),
         };
         srv.metadata = discovery::metadata(&srv)?;
         Ok(srv)
     }
 
-    /// Enables the passwordless OTP grant with the connection that sent the codes.
-    pub fn set_otp_verifier(&self, verifier: Arc<dyn domain::ports::OtpVerifier>) {
-        let _ = self.otp.set(verifier);
+    /// Enables the passwordless OTP grant: the connection that sent the codes checks them, and
+    /// step-up decides.
+    pub fn set_api_login(&self, ports: ApiLogin) {
+        let _ = self.api_login.set(ports);
     }
 
     /// Mounts the protocol endpoints. The caller registers `web::Data<AuthorizationServer>`.

@@ -207,6 +207,14 @@ pub struct ClientSettings {
     pub login_methods: Vec<LoginMethod>,
     pub branding: Branding,
     pub step_up: StepUp,
+    /// Whether the application may sign users in through the passwordless API
+    /// (`POST /passwordless/start` and the `passwordless/otp` grant), where it draws the sign-in
+    /// screen itself. Off by default: the hosted pages are where a browser is bound to its sign-in.
+    pub api_login: bool,
+    /// Whether a magic link opened on another device can approve the sign-in waiting in the
+    /// browser that asked for it, once the number shown there is typed in. On by default: people
+    /// read mail on their phone and sign in on their laptop, and the number makes approval deliberate.
+    pub cross_device_approval: bool,
 }
 
 impl Default for ClientSettings {
@@ -216,6 +224,8 @@ impl Default for ClientSettings {
             login_methods: default_login_methods(),
             branding: Branding::default(),
             step_up: StepUp::default(),
+            api_login: false,
+            cross_device_approval: true,
         }
     }
 }

@@ -3,7 +3,11 @@
 //! - the authorization server's OTP grant (Auth0's `passwordless/otp`) asks the passwordless
 //!   connection to check a code ([`OtpVerifier`]);
 //! - the passwordless API's `send=link` asks the authorization server to validate the client's
-//!   authorization parameters and open an interaction for them ([`InteractionStarter`]).
+//!   authorization parameters and open an interaction for them ([`InteractionStarter`]);
+//! - step-up's second factor by a code on the other channel is sent and checked by the
+//!   passwordless connection ([`CodeChannel`]);
+//! - the OTP grant asks step-up whether a sign-in made through the API may have tokens
+//!   ([`ApiStepUp`]), the same decision the hosted pages take.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -78,4 +82,35 @@ pub trait CodeChannel: Send + Sync {
     ) -> BoxFuture<'_, Result<(), CodeError>>;
 
     fn verify(&self, interaction: InteractionId, code: String, ip: IpAddr) -> BoxFuture<'_, Result<(), CodeError>>;
+}
+
+/// A first factor proved through the passwordless API (the OTP grant), before any token exists.
+#[derive(Clone, Debug)]
+pub struct ApiSignIn {
+    pub client_id: ClientId,
+    pub login: LoginResult,
+    pub ip: IpAddr,
+    pub user_agent: Option<String>,
+}
+
+/// What step-up decides about an API sign-in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApiVerdict {
+    /// Tokens may be issued for this login.
+    Proceed(LoginResult),
+    /// A second factor is needed (or must first be set up), which this API cannot ask for: the
+    /// application sends the user through the hosted pages instead.
+    MfaRequired,
+    /// Refused: the client's policy, or a device the account's owner blocked.
+    Denied,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the sign-in cannot be assessed right now")]
+pub struct AssessError;
+
+pub trait ApiStepUp: Send + Sync {
+    /// Runs step-up's decision for a sign-in made without a browser. Fails closed: an error means
+    /// no tokens.
+    fn assess(&self, sign_in: ApiSignIn) -> BoxFuture<'_, Result<ApiVerdict, AssessError>>;
 }

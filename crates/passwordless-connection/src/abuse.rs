@@ -9,8 +9,6 @@
 //! `store::counters::Limiter` (in-process, or Redis shared by every node). When the counters
 //! cannot be reached, the request fails closed (503): no limit is ever skipped.
 
-use std::net::IpAddr;
-
 use domain::secret::random_token;
 use store::blocks::NewBlock;
 use store::challenges::Challenge;
@@ -89,7 +87,7 @@ pub(crate) async fn check_send(
             return Err(Refusal::Unavailable);
         }
     }
-    let ip = origin.ip;
+    let ip = origin.limit_key();
     within(conn, &format!("start:ip:{ip}"), limits.starts_per_ip_per_hour, HOUR, |r| Refusal::Limited {
         retry_after: r,
     })
@@ -117,7 +115,7 @@ pub(crate) async fn is_blocked(
     origin: &Origin,
     destination: &str,
 ) -> Result<bool, store::StoreError> {
-    conn.store.is_blocked(&origin.ip.to_string(), &account_key(conn, destination), conn.clock.now()).await
+    conn.store.is_blocked(&origin.limit_key(), &account_key(conn, destination), conn.clock.now()).await
 }
 
 /// Whether a failure budget of `threshold` is used up by this hit (the hit that reaches it counts).
@@ -137,17 +135,17 @@ pub(crate) async fn record_failure(
 ) -> Result<(), LimiterError> {
     let limits = &conn.config.limits;
     let now = conn.clock.now();
-    let ip = origin.ip;
+    let ip = origin.limit_key();
     let account = account_key(conn, &challenge.destination);
     let one =
         conn.limiter.hit(&format!("fail:acct:{ip}:{account}"), limits.failures_per_ip_per_account, DAY, now).await?;
     let all = conn.limiter.hit(&format!("fail:ip:{ip}"), limits.failures_per_ip_per_day, DAY, now).await?;
     let global = conn.limiter.hit("fail:global", limits.global_failures_per_hour, HOUR, now).await?;
     if reached(one) {
-        block(conn, ip, Some(challenge), now).await;
+        block(conn, &ip, Some(challenge), now).await;
     }
     if reached(all) {
-        block(conn, ip, None, now).await;
+        block(conn, &ip, None, now).await;
     }
     if matches!(global, Decision::Limited { .. }) {
         alert_once(
@@ -165,9 +163,10 @@ pub(crate) async fn record_failure(
     Ok(())
 }
 
-/// Blocks `ip` for `challenge`'s account (or, with `None`, for every account), then tells the owner
-/// and, for an account block, the account's user (with a link that lifts it).
-async fn block(conn: &PasswordlessConnection, ip: IpAddr, challenge: Option<&Challenge>, now: i64) {
+/// Blocks `ip` (an IPv4 address or an IPv6 /64) for `challenge`'s account (or, with `None`, for
+/// every account), then tells the owner and, for an account block, the account's user (with a link
+/// that lifts it).
+async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Challenge>, now: i64) {
     let limits = &conn.config.limits;
     let unblock_token = random_token(32);
     let (account, reason, user_email) = match challenge {
@@ -185,7 +184,7 @@ async fn block(conn: &PasswordlessConnection, ip: IpAddr, challenge: Option<&Cha
         }
     };
     let new = NewBlock {
-        ip: ip.to_string(),
+        ip: ip.to_owned(),
         account,
         reason: reason.clone(),
         unblock_hash: user_email.as_ref().map(|_| conn.hasher.hash("unblock", &unblock_token).0),
@@ -201,7 +200,8 @@ async fn block(conn: &PasswordlessConnection, ip: IpAddr, challenge: Option<&Cha
         }
     }
     tracing::warn!(%ip, reason, "blocked an IP after too many wrong codes");
-    let detail = serde_json::json!({ "ip": ip.to_string(), "reason": reason, "scope": if challenge.is_some() { "account" } else { "all" } });
+    let detail =
+        serde_json::json!({ "ip": ip, "reason": reason, "scope": if challenge.is_some() { "account" } else { "all" } });
     if let Err(e) = conn.store.audit("ip.blocked", None, None, detail, now).await {
         tracing::error!(error = %e, "audit log");
     }
@@ -226,7 +226,7 @@ async fn block(conn: &PasswordlessConnection, ip: IpAddr, challenge: Option<&Cha
 async fn send_unblock_email(
     conn: &PasswordlessConnection,
     to: &domain::EmailAddress,
-    ip: IpAddr,
+    ip: &str,
     token: &str,
     hours: i64,
     now: i64,
@@ -234,7 +234,7 @@ async fn send_unblock_email(
     let lang = conn.catalog.negotiate(None, None);
     let product = &conn.config.product_name;
     let mut ctx = crate::messages::context(conn, lang, product, "", now);
-    ctx.insert("place", &ip.to_string());
+    ctx.insert("place", ip);
     ctx.insert("hours", &hours.to_string());
     ctx.insert("link", &format!("{}/unblock/{token}", conn.config.public_url.trim_end_matches('/')));
     let subject = conn.catalog.text(lang, "unblock_subject").replace("{product}", product);

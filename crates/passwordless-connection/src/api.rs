@@ -87,6 +87,15 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         return error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     };
     let settings = &client.settings;
+    // The API draws its own sign-in screen, so no browser is bound to the sign-in: only clients
+    // that were allowed to may use it (the OTP grant checks the same setting).
+    if !settings.api_login {
+        return error(
+            StatusCode::FORBIDDEN,
+            "unauthorized_client",
+            "this client may not use the passwordless API (its api_login setting is off)",
+        );
+    }
     let send_link = match (request.connection.as_str(), request.send.as_deref()) {
         ("sms", None | Some("code")) => false,
         ("sms", Some(_)) => return error(StatusCode::BAD_REQUEST, "bad.send", "a text message always carries a code"),

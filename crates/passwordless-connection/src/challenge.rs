@@ -89,6 +89,11 @@ pub(crate) struct Origin {
 }
 
 impl Origin {
+    /// What per-IP limits and blocks count under (an IPv6 address counts by its /64).
+    pub fn limit_key(&self) -> String {
+        domain::web::ClientIp::new(self.ip).limit_key()
+    }
+
     /// "203.0.113.9 (FR, Firefox on Linux)".
     pub fn place(&self) -> String {
         let details: Vec<&str> = self.country.iter().chain(self.device.iter()).map(String::as_str).collect();

@@ -177,6 +177,14 @@ pub struct PolicyArgs {
     /// deny, or enroll (set up an authenticator app first).
     #[arg(long)]
     without_factor: Option<String>,
+    /// Whether the app may sign users in through the passwordless API (POST /passwordless/start and
+    /// the passwordless/otp grant) with its own screen: true or false (the default).
+    #[arg(long, value_name = "true|false")]
+    api_login: Option<bool>,
+    /// Whether a magic link opened on another device may approve the sign-in (after the number
+    /// shown in the browser that asked is typed in): true (the default) or false.
+    #[arg(long, value_name = "true|false")]
+    cross_device_approval: Option<bool>,
 }
 
 impl PolicyArgs {
@@ -206,6 +214,12 @@ impl PolicyArgs {
         if let Some(text) = self.without_factor {
             settings.step_up.without_factor = domain::WithoutFactor::parse(&text)
                 .ok_or_else(|| anyhow!("--without-factor: {text:?} is not allow, deny or enroll"))?;
+        }
+        if let Some(on) = self.api_login {
+            settings.api_login = on;
+        }
+        if let Some(on) = self.cross_device_approval {
+            settings.cross_device_approval = on;
         }
         let set = |slot: &mut Option<String>, value: Option<String>| {
             if let Some(v) = value {
@@ -382,12 +396,15 @@ pub async fn blocks(command: BlocksCommand, settings: &Settings, now: i64) -> an
             }
         }
         BlocksCommand::Lift { ip } => {
-            let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| anyhow!("{ip:?} is not an IP address"))?;
-            let n = store.lift_blocks_of_ip(&ip.to_string(), now).await.map_err(|e| anyhow!("{e}"))?;
+            // An IPv6 address is blocked with its /64 (the key limits count under): either names it.
+            let given = ip.trim().strip_suffix("/64").unwrap_or(ip.trim());
+            let ip: std::net::IpAddr = given.parse().map_err(|_| anyhow!("{ip:?} is not an IP address"))?;
+            let key = domain::web::ClientIp::new(ip).limit_key();
+            let n = store.lift_blocks_of_ip(&key, now).await.map_err(|e| anyhow!("{e}"))?;
             if n == 0 {
-                println!("{ip} was not blocked.");
+                println!("{key} was not blocked.");
             } else {
-                println!("Lifted {n} block(s) of {ip}.");
+                println!("Lifted {n} block(s) of {key}.");
             }
         }
     }

@@ -44,6 +44,8 @@ pub struct ServerSettings {
     pub issuer: String,
     pub data_dir: String,
     pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies write the client's address in: `x-forwarded-for` or `forwarded`.
+    pub forwarded_header: String,
     /// PEM certificate chain and private key: when both are set Ostiary serves HTTPS itself.
     pub tls_cert: String,
     pub tls_key: String,
@@ -320,6 +322,12 @@ impl Settings {
             if parse_net(proxy).is_none() {
                 p.push(format!("server.trusted_proxies: {proxy:?} is not an IP address or CIDR range"));
             }
+        }
+        if crate::middleware::ForwardedHeader::parse(&s.server.forwarded_header).is_none() {
+            p.push(format!(
+                "server.forwarded_header: {:?} is not `x-forwarded-for` or `forwarded`",
+                s.server.forwarded_header
+            ));
         }
         if let Err(e) = store::Backend::from_url(&s.database.url) {
             p.push(format!("database.url: {e}"));

@@ -324,7 +324,6 @@ impl Application {
         });
         // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
         let gate = Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner()));
-        authorization.set_otp_verifier(gate.clone());
         let step_up = web::Data::new(step_up::StepUpService {
             config: step_up::StepUpConfig {
                 public_url: settings.server.issuer.clone(),
@@ -344,8 +343,12 @@ impl Application {
             catalog: Arc::clone(&catalog),
             limiter: Arc::clone(&limiter),
             geo: Arc::clone(&geo),
-            codes: gate,
+            codes: gate.clone(),
             outbox_ready: Arc::clone(&outbox_ready),
+        });
+        authorization.set_api_login(authorization_server::ApiLogin {
+            otp: gate,
+            step_up: Arc::new(step_up::ApiGate(step_up.clone().into_inner())),
         });
         let outbox_enabled = delivery.uses_outbox();
         let https = settings.server.issuer.starts_with("https://");
@@ -354,6 +357,8 @@ impl Application {
             https,
             origin: domain::web::origin_of(&settings.server.issuer).unwrap_or_default(),
             trusted_proxies: settings.server.trusted_proxies.iter().filter_map(|p| config::parse_net(p)).collect(),
+            forwarded_header: middleware::ForwardedHeader::parse(&settings.server.forwarded_header)
+                .unwrap_or(middleware::ForwardedHeader::XForwardedFor),
             geo: Arc::clone(&geo),
         });
         let demo = if settings.demo.enabled {
@@ -458,8 +463,13 @@ async fn register_demo(
         id_token_alg: "RS256".into(),
         created_at: now,
         application_type: "web".into(),
-        // The demo offers every sign-in method, so a newcomer can try texts through the dev outbox.
-        settings: domain::ClientSettings { login_methods: domain::LoginMethod::ALL.to_vec(), ..Default::default() },
+        // The demo offers every sign-in method, so a newcomer can try texts through the dev outbox,
+        // and the passwordless API (its secret is printed by nothing: it lives in this process).
+        settings: domain::ClientSettings {
+            login_methods: domain::LoginMethod::ALL.to_vec(),
+            api_login: true,
+            ..Default::default()
+        },
     };
     store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
     Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))

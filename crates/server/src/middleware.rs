@@ -21,6 +21,8 @@ pub struct BrowserContext {
     /// `scheme://host[:port]` of the issuer; a form post must come from it.
     pub origin: String,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header the trusted proxies write the client's address in.
+    pub forwarded_header: ForwardedHeader,
     /// Places the client IP in a country, for messages that say where a sign-in came from.
     pub geo: std::sync::Arc<step_up::Geo>,
 }
@@ -86,7 +88,7 @@ pub async fn browser_context(
     let is_new = existing.is_none();
     let browser = existing.unwrap_or_else(|| domain::secret::random_token(32));
     let csrf = ctx.csrf_token(&browser);
-    let client_ip = client_ip(&req, &ctx.trusted_proxies);
+    let client_ip = client_ip(&req, &ctx.trusted_proxies, ctx.forwarded_header);
 
     if req.method() == Method::POST
         && !CSRF_EXEMPT.contains(&req.path())
@@ -97,8 +99,8 @@ pub async fn browser_context(
 
     req.extensions_mut().insert(BrowserId(Secret::new(browser.clone())));
     req.extensions_mut().insert(CsrfToken(csrf));
-    req.extensions_mut().insert(ClientIp(client_ip));
-    req.extensions_mut().insert(domain::web::ClientCountry(ctx.geo.country(client_ip)));
+    req.extensions_mut().insert(client_ip);
+    req.extensions_mut().insert(domain::web::ClientCountry(ctx.geo.country(client_ip.ip())));
     let mut res = next.call(req).await?;
     if is_new {
         let cookie = Cookie::build(ctx.cookie_name(), browser)
@@ -156,43 +158,83 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &s
     }
 }
 
-/// The client's address. Forwarding headers are believed only from a configured trusted proxy;
-/// the client is then the right-most address that is not itself a trusted proxy (a client can
-/// prepend anything to X-Forwarded-For, but not append).
-pub fn client_ip(req: &ServiceRequest, trusted: &[ipnet::IpNet]) -> IpAddr {
-    let peer = req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if !is_trusted(&peer) {
-        return peer;
-    }
-    let mut chain: Vec<IpAddr> = Vec::new();
-    for value in req.headers().get_all("forwarded") {
-        // RFC 7239 §4: for=192.0.2.43, for="[2001:db8::1]:4711"
-        for element in value.to_str().unwrap_or_default().split(',') {
-            for pair in element.split(';') {
-                if let Some((k, v)) = pair.trim().split_once('=')
-                    && k.eq_ignore_ascii_case("for")
-                    && let Some(ip) = parse_forwarded_ip(v)
-                {
-                    chain.push(ip);
-                }
-            }
-        }
-    }
-    if chain.is_empty() {
-        for value in req.headers().get_all("x-forwarded-for") {
-            chain.extend(value.to_str().unwrap_or_default().split(',').filter_map(|s| s.trim().parse::<IpAddr>().ok()));
-        }
-    }
-    chain.into_iter().rev().find(|ip| !is_trusted(ip)).unwrap_or(peer)
+/// The header a trusted proxy names the client in (`server.forwarded_header`). Only that one is
+/// read: a client can send either header itself, and a proxy that writes one passes the other
+/// through untouched, so believing both would let the client choose its own address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (de facto; nginx, HAProxy, Caddy, Traefik, AWS).
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
 }
 
-fn parse_forwarded_ip(v: &str) -> Option<IpAddr> {
+impl ForwardedHeader {
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Some(ForwardedHeader::XForwardedFor),
+            "forwarded" => Some(ForwardedHeader::Forwarded),
+            _ => None,
+        }
+    }
+
+    /// The hops the header lists, furthest first; `None` for a hop that names no readable address.
+    fn hops(self, req: &ServiceRequest) -> Vec<Option<IpAddr>> {
+        let values = |name: &str| {
+            req.headers().get_all(name).map(|v| v.to_str().unwrap_or_default().to_owned()).collect::<Vec<_>>()
+        };
+        match self {
+            ForwardedHeader::XForwardedFor => {
+                values("x-forwarded-for").iter().flat_map(|v| v.split(',').map(parse_hop).collect::<Vec<_>>()).collect()
+            }
+            // RFC 7239 §4: elements separated by commas, pairs by semicolons; one `for` each.
+            ForwardedHeader::Forwarded => values("forwarded")
+                .iter()
+                .flat_map(|v| {
+                    v.split(',')
+                        .map(|element| {
+                            element.split(';').find_map(|pair| {
+                                let (k, v) = pair.trim().split_once('=')?;
+                                k.trim().eq_ignore_ascii_case("for").then(|| parse_hop(v))?
+                            })
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The client's address. A forwarding header is believed only from a configured trusted proxy,
+/// and only the one the operator named. Walking from the nearest hop outwards, trusted proxies are
+/// passed over and the first address that is not one is the client: a client can prepend anything
+/// to the list, but not append. A hop that cannot be read ends the walk at the nearest trusted
+/// address, since what lies beyond it was written by someone nobody vouches for.
+pub fn client_ip(req: &ServiceRequest, trusted: &[ipnet::IpNet], header: ForwardedHeader) -> ClientIp {
+    let peer = ClientIp::new(req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0])));
+    let is_trusted = |ip: ClientIp| trusted.iter().any(|n| n.contains(&ip.ip()));
+    if !is_trusted(peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in header.hops(req).into_iter().rev() {
+        let Some(ip) = hop else { break };
+        client = ClientIp::new(ip);
+        if !is_trusted(client) {
+            break;
+        }
+    }
+    client
+}
+
+/// One hop: `192.0.2.1`, `192.0.2.1:4711` (Azure writes ports), `2001:db8::1`, `"[2001:db8::1]:4711"`.
+/// `unknown` and obfuscated identifiers (RFC 7239 §6.3) name no address.
+fn parse_hop(v: &str) -> Option<IpAddr> {
     let v = v.trim().trim_matches('"');
     if let Some(rest) = v.strip_prefix('[') {
         return rest.split(']').next()?.parse().ok();
     }
-    v.split(':').next()?.parse().ok().or_else(|| v.parse().ok())
+    v.parse::<IpAddr>().ok().or_else(|| v.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// Endpoints a browser app may call from its own origin (CORS). `/authorize` is a navigation,
@@ -295,13 +337,17 @@ mod tests {
         list.iter().map(|s| crate::config::parse_net(s).unwrap()).collect()
     }
 
+    fn ip(req: &ServiceRequest, trusted: &[&str], header: ForwardedHeader) -> String {
+        client_ip(req, &nets(trusted), header).ip().to_string()
+    }
+
     #[test]
     fn forwarded_headers_from_untrusted_peers_are_ignored() {
         let req = TestRequest::default()
             .peer_addr("203.0.113.9:5000".parse().unwrap())
             .insert_header(("x-forwarded-for", "1.2.3.4"))
             .to_srv_request();
-        assert_eq!(client_ip(&req, &nets(&["10.0.0.0/8"])), "203.0.113.9".parse::<IpAddr>().unwrap());
+        assert_eq!(ip(&req, &["10.0.0.0/8"], ForwardedHeader::XForwardedFor), "203.0.113.9");
     }
 
     #[test]
@@ -310,7 +356,7 @@ mod tests {
             .peer_addr("10.0.0.2:5000".parse().unwrap())
             .insert_header(("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3"))
             .to_srv_request();
-        assert_eq!(client_ip(&req, &nets(&["10.0.0.0/8"])), "198.51.100.7".parse::<IpAddr>().unwrap());
+        assert_eq!(ip(&req, &["10.0.0.0/8"], ForwardedHeader::XForwardedFor), "198.51.100.7");
     }
 
     #[test]
@@ -319,6 +365,44 @@ mod tests {
             .peer_addr("10.0.0.2:5000".parse().unwrap())
             .insert_header(("forwarded", "for=192.0.2.60;proto=https, for=\"[2001:db8:cafe::17]:4711\""))
             .to_srv_request();
-        assert_eq!(client_ip(&req, &nets(&["10.0.0.2"])), "2001:db8:cafe::17".parse::<IpAddr>().unwrap());
+        assert_eq!(ip(&req, &["10.0.0.2"], ForwardedHeader::Forwarded), "2001:db8:cafe::17");
+    }
+
+    #[test]
+    fn only_the_named_header_is_believed() {
+        // The proxy appends to X-Forwarded-For; the client sent a Forwarded header of its own.
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.7"))
+            .insert_header(("forwarded", "for=192.0.2.99"))
+            .to_srv_request();
+        assert_eq!(ip(&req, &["10.0.0.2"], ForwardedHeader::XForwardedFor), "198.51.100.7");
+        // And the reverse: a client's X-Forwarded-For is ignored when the proxy writes Forwarded.
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "192.0.2.99"))
+            .insert_header(("forwarded", "for=198.51.100.7"))
+            .to_srv_request();
+        assert_eq!(ip(&req, &["10.0.0.2"], ForwardedHeader::Forwarded), "198.51.100.7");
+    }
+
+    #[test]
+    fn an_unreadable_hop_stops_the_walk_at_the_nearest_trusted_address() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.2:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "6.6.6.6, unknown, 10.0.0.3"))
+            .to_srv_request();
+        assert_eq!(ip(&req, &["10.0.0.0/8"], ForwardedHeader::XForwardedFor), "10.0.0.3");
+    }
+
+    #[test]
+    fn mapped_and_ported_addresses_are_read_canonically() {
+        let req = TestRequest::default()
+            .peer_addr("[::ffff:10.0.0.2]:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "198.51.100.7:4711"))
+            .to_srv_request();
+        assert_eq!(ip(&req, &["10.0.0.0/8"], ForwardedHeader::XForwardedFor), "198.51.100.7");
+        let req = TestRequest::default().peer_addr("[::ffff:203.0.113.9]:5000".parse().unwrap()).to_srv_request();
+        assert_eq!(ip(&req, &[], ForwardedHeader::XForwardedFor), "203.0.113.9");
     }
 }

@@ -117,10 +117,30 @@ macro_rules! pending_or_page {
     };
 }
 
+/// Where a sign-in comes from: its (canonical) IP, that IP's network, and its country.
+pub(crate) struct Place {
+    pub ip: std::net::IpAddr,
+    pub network: String,
+    pub country: Option<String>,
+}
+
+impl Place {
+    pub(crate) fn of(svc: &StepUpService, ip: std::net::IpAddr) -> Place {
+        Place { ip, network: crate::geo::network(ip), country: svc.geo.country(ip) }
+    }
+
+    /// "FR (203.0.113.9)", for messages.
+    fn shown(&self) -> String {
+        match &self.country {
+            Some(c) => format!("{c} ({})", self.ip),
+            None => self.ip.to_string(),
+        }
+    }
+}
+
 /// Where this request comes from.
-fn here_of(svc: &StepUpService, req: &HttpRequest) -> (std::net::IpAddr, String, Option<String>) {
-    let ip = domain::web::client_ip(req.extensions().get::<ClientIp>(), req.peer_addr()).to_canonical();
-    (ip, crate::geo::network(ip), svc.geo.country(ip))
+fn here_of(svc: &StepUpService, req: &HttpRequest) -> Place {
+    Place::of(svc, domain::web::client_ip(req.extensions().get::<ClientIp>(), req.peer_addr()))
 }
 
 fn device_description(req: &HttpRequest) -> String {
@@ -133,7 +153,7 @@ fn device_description(req: &HttpRequest) -> String {
 
 /// The other channel a user can get a code on: text when the first factor was email, and the
 /// reverse; only to a verified number or address.
-fn other_channel(first: &LoginResult, user: &User) -> Option<OtherChannel> {
+pub(crate) fn other_channel(first: &LoginResult, user: &User) -> Option<OtherChannel> {
     if first.amr.contains(&Amr::Sms) {
         user.email.as_ref().filter(|_| user.email_verified).map(|e| OtherChannel {
             factor: Factor::Email,
@@ -152,26 +172,56 @@ fn other_channel(first: &LoginResult, user: &User) -> Option<OtherChannel> {
 }
 
 /// Where a code on the other channel goes, and how the pages show it (a phone number masked).
-struct OtherChannel {
+pub(crate) struct OtherChannel {
     factor: Factor,
     channel: Channel,
     destination: String,
     shown: String,
 }
 
-/// The second factors the user can prove now.
-async fn factors(svc: &StepUpService, p: &Pending) -> Result<Vec<Factor>, store::StoreError> {
+/// The second factors `user` can prove now, after `first`.
+pub(crate) async fn factors(
+    svc: &StepUpService,
+    user: &User,
+    first: &LoginResult,
+) -> Result<Vec<Factor>, store::StoreError> {
     let mut factors = Vec::new();
-    if svc.store.totp_factor(&p.user.id).await?.is_some_and(|f| f.confirmed_at.is_some()) {
+    if svc.store.totp_factor(&user.id).await?.is_some_and(|f| f.confirmed_at.is_some()) {
         factors.push(Factor::Totp);
-        if svc.store.recovery_codes_left(&p.user.id).await? > 0 {
+        if svc.store.recovery_codes_left(&user.id).await? > 0 {
             factors.push(Factor::RecoveryCode);
         }
     }
-    if let Some(other) = other_channel(&p.first, &p.user) {
+    if let Some(other) = other_channel(first, user) {
         factors.push(other.factor);
     }
     Ok(factors)
+}
+
+/// What the history says about a sign-in of `user` from `place` on a device `known` to the account
+/// (its record, blocked or not), or on a new one.
+pub(crate) async fn observe(
+    svc: &StepUpService,
+    user: &User,
+    place: &Place,
+    known: Option<&store::security::Device>,
+    now: i64,
+) -> Result<Signals, store::StoreError> {
+    let history: Vec<Past> = svc
+        .store
+        .login_history(&user.id, 100)
+        .await?
+        .into_iter()
+        .map(|e| Past { at: e.created_at, ip: e.ip, network: e.network, country: e.country })
+        .collect();
+    let here = Here {
+        ip: place.ip.to_string(),
+        network: place.network.clone(),
+        country: place.country.clone(),
+        known_device: known.is_some_and(|d| d.blocked_at.is_none()),
+        blocked_device: known.is_some_and(|d| d.blocked_at.is_some()),
+    };
+    Ok(Signals::observe(&history, &here, now, svc.config.impossible_travel_kmh))
 }
 
 /// Everything `decide` needs, gathered; and its answer.
@@ -185,30 +235,19 @@ async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<A
     let now = svc.clock.now();
     let device = crate::device::read(svc, req);
     let known = svc.store.device(&p.user.id, device.hash(svc)).await?;
-    let (ip, network, country) = here_of(svc, req);
-    let history: Vec<Past> = svc
-        .store
-        .login_history(&p.user.id, 100)
-        .await?
-        .into_iter()
-        .map(|e| Past { at: e.created_at, ip: e.ip, network: e.network, country: e.country })
-        .collect();
-    let here = Here {
-        ip: ip.to_string(),
-        network,
-        country,
-        known_device: known.as_ref().is_some_and(|d| d.blocked_at.is_none()),
-        blocked_device: known.as_ref().is_some_and(|d| d.blocked_at.is_some()),
-    };
-    let signals = Signals::observe(&history, &here, now, svc.config.impossible_travel_kmh);
+    let place = here_of(svc, req);
+    let signals = observe(svc, &p.user, &place, known.as_ref(), now).await?;
     let request = Request { demands_mfa: p.interaction.demands_mfa() };
-    let decision = decide(&signals, &request, &p.interaction.client_settings.step_up, &factors(svc, p).await?);
+    let factors = factors(svc, &p.user, &p.first).await?;
+    let decision = decide(&signals, &request, &p.interaction.client_settings.step_up, &factors);
     svc.store
         .audit(
             "step_up.decision",
             Some(&p.user.id),
             Some(p.interaction.client_id.as_str()),
-            serde_json::json!({ "decision": decision, "signals": signals, "ip": here.ip, "country": here.country }),
+            serde_json::json!({
+                "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country,
+            }),
             now,
         )
         .await?;
@@ -269,7 +308,7 @@ struct StepNotes {
 }
 
 async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pending, notes: StepNotes) -> HttpResponse {
-    let factors = match factors(svc, p).await {
+    let factors = match factors(svc, &p.user, &p.first).await {
         Ok(f) => f,
         Err(e) => return unavailable(svc, req, "factor lookup", &e),
     };
@@ -299,7 +338,7 @@ fn product(svc: &StepUpService, p: &Pending) -> String {
 
 /// The login after a passed second factor: multi-factor `acr`, the factor's `amr` added to the
 /// first factor's, plus `mfa` (RFC 8176 §2), authenticated now.
-fn upgraded(first: &LoginResult, factor: Factor, now: i64) -> LoginResult {
+pub(crate) fn upgraded(first: &LoginResult, factor: Factor, now: i64) -> LoginResult {
     let mut amr = first.amr.clone();
     let added = match factor {
         Factor::Sms => Amr::Sms,
@@ -427,7 +466,7 @@ pub async fn send(req: HttpRequest, path: web::Path<String>, svc: web::Data<Step
     let Some(OtherChannel { channel, destination, shown, .. }) = other_channel(&p.first, &p.user) else {
         return see_other(&format!("/step-up/{}", p.interaction.id));
     };
-    let (ip, _, _) = here_of(&svc, &req);
+    let ip = here_of(&svc, &req).ip;
     let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let sent = svc.codes.send(p.interaction.id.clone(), channel, destination, ip, agent, p.lang.clone()).await;
     let t = |key: &str| svc.catalog.text(&p.lang, key).to_owned();
@@ -458,7 +497,7 @@ pub async fn code(
     let Some(OtherChannel { factor, shown, .. }) = other_channel(&p.first, &p.user) else {
         return see_other(&format!("/step-up/{}", p.interaction.id));
     };
-    let (ip, _, _) = here_of(&svc, &req);
+    let ip = here_of(&svc, &req).ip;
     match svc.codes.verify(p.interaction.id.clone(), form.code.clone(), ip).await {
         Ok(()) => passed_factor(&svc, &req, &p, factor).await,
         Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, Some(shown)).await,
@@ -631,54 +670,84 @@ async fn finish(
         Ok(false) => return Err(message(svc, req, StatusCode::BAD_REQUEST, "expired")),
         Err(e) => return Err(unavailable(svc, req, "interaction complete", &e)),
     }
-    let (ip, network, country) = here_of(svc, req);
-    let description = device_description(req);
     let s = &a.signals;
-    let notify =
-        svc.config.notify_new_sign_ins && (warn || (!s.first_sign_in && (s.new_device || s.new_country.is_some())));
-    let not_me = if notify {
-        let place = match &country {
-            Some(c) => format!("{c} ({ip})"),
-            None => ip.to_string(),
-        };
-        crate::notify::new_sign_in(svc, &p.user, &p.interaction, &place, &description, warn, now).await
+    let signed_in = SignedIn {
+        user: &p.user,
+        client: crate::notify::Audience::of(&p.interaction),
+        place: here_of(svc, req),
+        device_hash: a.device.hash(svc),
+        device: device_description(req),
+        remember_device: true,
+        result: &result,
+        reasons,
+        notify: warn || (!s.first_sign_in && (s.new_device || s.new_country.is_some())),
+        warn,
+    };
+    record(svc, signed_in, now).await;
+    Ok(())
+}
+
+/// A sign-in that passed step-up, as the history, the audit log and the owner's email record it.
+pub(crate) struct SignedIn<'a> {
+    pub user: &'a User,
+    pub client: crate::notify::Audience<'a>,
+    pub place: Place,
+    /// Keyed hash of the device's id (the device cookie, or the API's stand-in).
+    pub device_hash: Vec<u8>,
+    /// "Firefox on Linux".
+    pub device: String,
+    /// Whether the device becomes known to the account (only a device cookie can be).
+    pub remember_device: bool,
+    pub result: &'a LoginResult,
+    pub reasons: &'a [Reason],
+    /// Whether the account's owner is emailed about it (with a "This wasn't me" link).
+    pub notify: bool,
+    /// It was let through without the second factor it called for.
+    pub warn: bool,
+}
+
+/// Records a completed sign-in. The sign-in stands either way: a history that could not be
+/// written is logged, not fatal.
+pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) {
+    let not_me = if s.notify && svc.config.notify_new_sign_ins {
+        crate::notify::new_sign_in(svc, s.user, &s.client, &s.place.shown(), &s.device, s.warn, now).await
     } else {
         None
     };
     let event = LoginEvent {
         id: domain::ids::sortable_id(),
-        user_id: p.user.id.clone(),
-        client_id: p.interaction.client_id.to_string(),
+        user_id: s.user.id.clone(),
+        client_id: s.client.client_id.to_string(),
         created_at: now,
-        ip: ip.to_string(),
-        network,
-        country,
-        device_hash: a.device.hash(svc),
-        device: description.clone(),
-        amr: serde_json::to_string(&result.amr).unwrap_or_default(),
-        acr: result.acr.as_str().to_owned(),
-        reasons: serde_json::to_string(reasons).unwrap_or_default(),
+        ip: s.place.ip.to_string(),
+        network: s.place.network.clone(),
+        country: s.place.country.clone(),
+        device_hash: s.device_hash.clone(),
+        device: s.device.clone(),
+        amr: serde_json::to_string(&s.result.amr).unwrap_or_default(),
+        acr: s.result.acr.as_str().to_owned(),
+        reasons: serde_json::to_string(s.reasons).unwrap_or_default(),
         outcome: "signed_in".into(),
         not_me_hash: not_me,
     };
     let recorded = async {
         svc.store.record_login_event(&event).await?;
-        svc.store.remember_device(&p.user.id, a.device.hash(svc), &description, now).await?;
+        if s.remember_device {
+            svc.store.remember_device(&s.user.id, s.device_hash.clone(), &s.device, now).await?;
+        }
         svc.store
             .audit(
                 "step_up.signed_in",
-                Some(&p.user.id),
-                Some(p.interaction.client_id.as_str()),
-                serde_json::json!({ "acr": result.acr.as_str(), "amr": result.amr, "reasons": reasons }),
+                Some(&s.user.id),
+                Some(s.client.client_id.as_str()),
+                serde_json::json!({ "acr": s.result.acr.as_str(), "amr": s.result.amr, "reasons": s.reasons }),
                 now,
             )
             .await
     };
-    // The sign-in is complete; a history that could not be written is logged, not fatal.
     if let Err(e) = recorded.await {
         tracing::error!(error = %e, "the sign-in could not be recorded in the history");
     }
-    Ok(())
 }
 
 #[cfg(test)]

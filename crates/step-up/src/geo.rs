@@ -32,9 +32,8 @@ impl Geo {
         }
     }
 
-    /// The ISO 3166-1 alpha-2 country of `ip`, if known. IPv4-mapped IPv6 addresses are unwrapped.
+    /// The ISO 3166-1 alpha-2 country of `ip` (canonical, as `domain::web::ClientIp` gives it), if known.
     pub fn country(&self, ip: IpAddr) -> Option<String> {
-        let ip = ip.to_canonical();
         let code = match self {
             Geo::Embedded => iptocc::country_code(ip).map(str::to_owned),
             Geo::Mmdb(reader) => mmdb_country(reader, ip),
@@ -53,9 +52,10 @@ fn mmdb_country(reader: &maxminddb::Reader<Vec<u8>>, ip: IpAddr) -> Option<Strin
     found.decode_path::<String>(&maxminddb::path!["country", "iso_code"]).ok().flatten()
 }
 
-/// The network an address belongs to for the "new network" signal: its /24 (IPv4) or /48 (IPv6).
+/// The network an address (canonical) belongs to for the "new network" signal: its /24 (IPv4) or
+/// /48 (IPv6).
 pub fn network(ip: IpAddr) -> String {
-    match ip.to_canonical() {
+    match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
             format!("{}.{}.{}.0/24", o[0], o[1], o[2])
@@ -106,7 +106,8 @@ mod tests {
         for (ip, cc) in [("8.8.8.8", "US"), ("193.0.6.139", "NL"), ("1.0.16.1", "JP"), ("2001:4860:4860::8888", "US")] {
             assert_eq!(geo.country(ip.parse().unwrap()).as_deref(), Some(cc), "{ip}");
         }
-        assert_eq!(geo.country("::ffff:193.0.6.139".parse().unwrap()).as_deref(), Some("NL"), "mapped IPv4");
+        let mapped = domain::web::ClientIp::new("::ffff:193.0.6.139".parse().unwrap()).ip();
+        assert_eq!(geo.country(mapped).as_deref(), Some("NL"), "mapped IPv4, as the client IP gives it");
         assert_eq!(geo.country("10.1.2.3".parse().unwrap()), None, "private addresses have no country");
     }
 

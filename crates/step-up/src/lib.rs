@@ -9,6 +9,7 @@
 //! channel goes through `domain::ports::CodeChannel`.
 #![forbid(unsafe_code)]
 
+mod api;
 mod device;
 mod flow;
 pub mod geo;
@@ -26,6 +27,7 @@ use domain::{Clock, KeyedHasher};
 use store::Store;
 use store::counters::Limiter;
 
+pub use api::ApiGate;
 pub use geo::Geo;
 
 /// The `[step_up]` settings.

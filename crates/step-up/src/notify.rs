@@ -22,27 +22,46 @@ fn seal(svc: &StepUpService, id: &str, body: &str) -> String {
     URL_SAFE_NO_PAD.encode(svc.message_sealer.seal(id.as_bytes(), body.as_bytes()))
 }
 
+/// The application a sign-in was for, as the email names it.
+pub(crate) struct Audience<'a> {
+    pub client_id: &'a domain::ClientId,
+    pub client_name: &'a str,
+    pub settings: &'a domain::ClientSettings,
+    /// `ui_locales` of the sign-in, when it had one.
+    pub ui_locales: Option<&'a str>,
+}
+
+impl<'a> Audience<'a> {
+    pub(crate) fn of(interaction: &'a Interaction) -> Self {
+        Audience {
+            client_id: &interaction.client_id,
+            client_name: &interaction.client_name,
+            settings: &interaction.client_settings,
+            ui_locales: interaction.ui_locales.as_deref(),
+        }
+    }
+}
+
 /// Queues the email and returns the keyed hash of its "This wasn't me" token (for the history), or
 /// `None` when the account has no email address or the message could not be queued.
 pub(crate) async fn new_sign_in(
     svc: &StepUpService,
     user: &User,
-    interaction: &Interaction,
+    client: &Audience<'_>,
     place: &str,
     device: &str,
     no_factor: bool,
     now: i64,
 ) -> Option<Vec<u8>> {
     let to = user.email.as_ref()?;
-    let lang = svc.catalog.negotiate(user.profile.locale.as_deref().or(interaction.ui_locales.as_deref()), None);
-    let product =
-        interaction.client_settings.branding.product_name.clone().unwrap_or_else(|| svc.config.product_name.clone());
+    let lang = svc.catalog.negotiate(user.profile.locale.as_deref().or(client.ui_locales), None);
+    let product = client.settings.branding.product_name.clone().unwrap_or_else(|| svc.config.product_name.clone());
     let token = domain::secret::random_token(32);
     let mut ctx = tera::Context::new();
     ctx.insert("t", svc.catalog.table(lang));
     ctx.insert("lang", lang);
     ctx.insert("product_name", &product);
-    ctx.insert("client_name", &interaction.client_name);
+    ctx.insert("client_name", client.client_name);
     ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
     ctx.insert("place", place);
     ctx.insert("device", device);

@@ -193,3 +193,63 @@ both_backends!(texts_that_nobody_uses_raise_the_sms_pumping_alert, |db: Db| asyn
     assert!(alert.subject.contains("Text messages are not being used"), "{}", alert.subject);
     assert!(alert.text.contains("3 sign-in texts were sent this hour but only 0"), "{}", alert.text);
 });
+
+/// Sixty API starts from one client behind a proxy that appends to X-Forwarded-For, each call
+/// carrying its own `Forwarded: for=…` (the attack found in review): `hops` says what the proxy
+/// appended each time. Returns how many were refused.
+async fn starts_refused(app: &TestApp, client: &TestClient, hops: impl Fn(usize) -> (String, String)) -> usize {
+    let mut refused = 0;
+    for i in 0..60 {
+        let (xff, forwarded) = hops(i);
+        let body = serde_json::json!({
+            "client_id": client.id, "client_secret": client.secret, "connection": "email",
+            "email": unique_email(), "send": "code",
+        });
+        let resp = app
+            .api
+            .post(app.url("/passwordless/start"))
+            .header("x-forwarded-for", xff)
+            .header("forwarded", forwarded)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        match resp.status().as_u16() {
+            200 => {}
+            429 => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    refused
+}
+
+both_backends!(a_client_cannot_pick_its_ip_with_the_header_the_proxy_does_not_write, |db: Db| async move {
+    let app = guarded(db, |_| {}).await;
+    let client = app.register_client_with(false, Alg::RS256, crate::api_methods()).await;
+    // The proxy writes X-Forwarded-For (the default); the client's own Forwarded headers are ignored.
+    let refused = starts_refused(&app, &client, |i| ("198.51.100.7".into(), format!("for=192.0.2.{i}"))).await;
+    assert_eq!(refused, 10, "50 starts an hour from one IP, whatever Forwarded says");
+    // Behind a proxy that writes Forwarded, a client's X-Forwarded-For is ignored instead.
+    let app = guarded(db, |s| s.server.forwarded_header = "forwarded".into()).await;
+    let client = app.register_client_with(false, Alg::RS256, crate::api_methods()).await;
+    let refused = starts_refused(&app, &client, |i| (format!("192.0.2.{i}"), "for=198.51.100.7".into())).await;
+    assert_eq!(refused, 10);
+});
+
+both_backends!(ipv6_clients_are_limited_by_their_slash_64_and_mapped_addresses_are_one, |db: Db| async move {
+    let app = guarded(db, |_| {}).await;
+    let client = app.register_client_with(false, Alg::RS256, crate::api_methods()).await;
+    // Sixty addresses of one /64: one client rotating its interface id.
+    let refused = starts_refused(&app, &client, |i| (format!("2001:db8:7:7::{:x}", i + 1), String::new())).await;
+    assert_eq!(refused, 10, "one /64 is one client");
+    // An IPv4 client written as an IPv4-mapped IPv6 address is the same client.
+    let refused = starts_refused(&app, &client, |i| {
+        let ip = if i % 2 == 0 { "203.0.113.5".to_owned() } else { "::ffff:203.0.113.5".to_owned() };
+        (ip, String::new())
+    })
+    .await;
+    assert_eq!(refused, 10, "::ffff:203.0.113.5 is 203.0.113.5");
+    // Another /64 is another client.
+    let refused = starts_refused(&app, &client, |i| (format!("2001:db8:7:8::{:x}", i + 1), String::new())).await;
+    assert_eq!(refused, 10);
+});

@@ -6,7 +6,7 @@ use authorization_server::Alg;
 use testkit::{Db, TestApp, TestClient, both_backends, csrf_of, location, query_param, spawn_app, spawn_app_with};
 
 use crate::oidc::CHALLENGE;
-use crate::{all_methods, unique_email};
+use crate::{api_methods, unique_email};
 
 // Auth0's SDK for Node (npm `auth0` v4, installed by scripts/test-deps.sh) against a local
 // Ostiary over HTTPS, with the issuer written as the SDK expects: `https://DOMAIN/`.
@@ -19,7 +19,7 @@ both_backends!(auth0s_node_sdk_signs_in_by_email_and_by_sms, |db: Db| async move
         s.server.issuer = format!("{}/", s.server.issuer.replace("http://127.0.0.1", "https://localhost"));
     })
     .await;
-    let client = app.register_client_with(false, Alg::RS256, all_methods()).await;
+    let client = app.register_client_with(false, Alg::RS256, api_methods()).await;
     let domain = app.base.trim_start_matches("https://").trim_end_matches('/').to_owned();
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/interop/auth0");
     let out = tokio::process::Command::new("node")
@@ -53,7 +53,7 @@ fn start_body(client: &TestClient, email: &str) -> serde_json::Value {
 
 both_backends!(the_api_answers_known_and_unknown_addresses_alike_and_keeps_the_limits, |db: Db| async move {
     let app = spawn_app_with(db, |s| s.passwordless.limits.sends_per_destination_per_minute = 1).await;
-    let client = app.register_client_with(false, Alg::RS256, all_methods()).await;
+    let client = app.register_client_with(false, Alg::RS256, api_methods()).await;
     let known = unique_email();
     app.store.create_user(&domain::EmailAddress::parse(&known).unwrap(), 0).await.unwrap();
     let mut answers = Vec::new();
@@ -74,7 +74,9 @@ both_backends!(the_api_answers_known_and_unknown_addresses_alike_and_keeps_the_l
     let form =
         app.api.post(app.url("/passwordless/start")).form(&[("client_id", client.id.as_str())]).send().await.unwrap();
     assert_eq!(form.status(), 415);
-    let email_only = app.register_client(false, Alg::RS256).await;
+    let email_only = app
+        .register_client_with(false, Alg::RS256, domain::ClientSettings { api_login: true, ..Default::default() })
+        .await;
     let sms = serde_json::json!({
         "client_id": email_only.id, "client_secret": email_only.secret, "connection": "sms", "phone_number": "+447400123456",
     });
@@ -86,7 +88,7 @@ both_backends!(the_api_answers_known_and_unknown_addresses_alike_and_keeps_the_l
 
 both_backends!(a_code_sent_through_the_hosted_pages_is_not_redeemable_through_the_api, |db: Db| async move {
     let app = spawn_app(db).await;
-    let client = app.register_client_with(false, Alg::RS256, all_methods()).await;
+    let client = app.register_client_with(false, Alg::RS256, api_methods()).await;
     let email = unique_email();
     app.start_login(&app.browser(), &crate::oidc::authorize_url(&app, &client, &[]), &email).await;
     let code = app.message_to(&email).await.code();
@@ -107,7 +109,7 @@ both_backends!(a_code_sent_through_the_hosted_pages_is_not_redeemable_through_th
 
 both_backends!(a_magic_link_sent_through_the_api_ends_at_the_redirect_uri_with_a_code, |db: Db| async move {
     let app = spawn_app(db).await;
-    let client = app.register_client_with(false, Alg::RS256, all_methods()).await;
+    let client = app.register_client_with(false, Alg::RS256, api_methods()).await;
     let email = unique_email();
     let auth_params = serde_json::json!({
         "redirect_uri": client.redirect_uri, "scope": "openid email", "state": "xyz", "response_type": "code",

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod abuse;
+mod api_login;
 mod auth0;
 mod claims;
 mod cli;
@@ -33,6 +34,11 @@ pub fn unique_phone() -> String {
 /// A client offering every sign-in method (email code and link, SMS code).
 pub fn all_methods() -> domain::ClientSettings {
     domain::ClientSettings { login_methods: domain::LoginMethod::ALL.to_vec(), ..Default::default() }
+}
+
+/// A client offering every sign-in method, through the hosted pages and the passwordless API.
+pub fn api_methods() -> domain::ClientSettings {
+    domain::ClientSettings { api_login: true, ..all_methods() }
 }
 
 /// Header and claims of a compact JWS, unverified (for inspecting tokens the RP library verified).

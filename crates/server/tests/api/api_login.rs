@@ -1,0 +1,169 @@
+//! The passwordless API obeys the same rules as the hosted pages: it is off unless the client turns
+//! it on (`api_login`), and the OTP grant runs step-up's decision, so it never issues tokens the
+//! hosted pages would have refused (issue 9, item 2).
+
+use authorization_server::Alg;
+use domain::{ClientSettings, StepUp, StepUpPolicy, WithoutFactor};
+use testkit::{Db, TestApp, TestClient, both_backends, csrf_of, spawn_app_with};
+
+use crate::{api_methods, unique_email};
+
+pub const OTP_GRANT: &str = "http://auth0.com/oauth/grant-type/passwordless/otp";
+
+/// An app that trusts 127.0.0.1 as a proxy (so each call can say which client IP it relays) and
+/// sends new-sign-in emails.
+async fn app(db: Db) -> TestApp {
+    spawn_app_with(db, |s| {
+        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.step_up.notify_new_sign_ins = true;
+    })
+    .await
+}
+
+fn with_step_up(policy: StepUpPolicy, without_factor: WithoutFactor) -> ClientSettings {
+    ClientSettings { step_up: StepUp { policy, without_factor }, ..api_methods() }
+}
+
+/// `POST /passwordless/start` for an emailed code, relayed for `ip`.
+pub async fn start_code(app: &TestApp, client: &TestClient, email: &str, ip: &str) -> reqwest::Response {
+    let body = serde_json::json!({
+        "client_id": client.id, "client_secret": client.secret, "connection": "email", "email": email, "send": "code",
+    });
+    app.api.post(app.url("/passwordless/start")).header("x-forwarded-for", ip).json(&body).send().await.unwrap()
+}
+
+/// The OTP grant for `email` with `otp`, relayed for `ip`.
+pub async fn otp_grant(app: &TestApp, client: &TestClient, email: &str, otp: &str, ip: &str) -> reqwest::Response {
+    let form = [
+        ("grant_type", OTP_GRANT),
+        ("realm", "email"),
+        ("username", email),
+        ("otp", otp),
+        ("scope", "openid offline_access"),
+        ("client_id", client.id.as_str()),
+        ("client_secret", client.secret.as_deref().unwrap_or_default()),
+    ];
+    app.api.post(app.url("/oauth/token")).header("x-forwarded-for", ip).form(&form).send().await.unwrap()
+}
+
+/// A whole API sign-in from `ip`: a code sent by the API, then the OTP grant's answer.
+async fn api_sign_in(app: &TestApp, client: &TestClient, email: &str, ip: &str) -> reqwest::Response {
+    let seen = app.message_ids_to(email).await;
+    assert_eq!(start_code(app, client, email, ip).await.status(), 200);
+    let code = app
+        .messages_to(email)
+        .await
+        .into_iter()
+        .find(|m| !seen.contains(&m.id) && m.subject.contains("sign-in code"))
+        .unwrap_or(app.new_message_to(email, &seen).await)
+        .code();
+    otp_grant(app, client, email, &code, ip).await
+}
+
+both_backends!(the_passwordless_api_is_off_until_the_client_turns_it_on, |db: Db| async move {
+    let app = app(db).await;
+    let hosted_only = ClientSettings { api_login: false, ..api_methods() };
+    let client = app.register_client_with(false, Alg::RS256, hosted_only).await;
+    let email = unique_email();
+    let resp = start_code(&app, &client, &email, "198.51.100.7").await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "unauthorized_client");
+    assert!(app.messages_to(&email).await.is_empty(), "nothing is sent");
+    let resp = otp_grant(&app, &client, &email, "123456", "198.51.100.7").await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "unauthorized_client");
+    // Turned on, the same calls sign in.
+    let id = domain::ClientId::parse(&client.id).unwrap();
+    let mut record = app.store.client(&id).await.unwrap().unwrap();
+    record.settings.api_login = true;
+    app.store.upsert_client(&record).await.unwrap();
+    let resp = api_sign_in(&app, &client, &email, "198.51.100.7").await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.json::<serde_json::Value>().await.unwrap()["id_token"].is_string());
+});
+
+both_backends!(the_otp_grant_refuses_what_the_client_policy_refuses, |db: Db| async move {
+    let app = app(db).await;
+    let strict =
+        app.register_client_with(false, Alg::RS256, with_step_up(StepUpPolicy::Always, WithoutFactor::Deny)).await;
+    let email = unique_email();
+    let resp = api_sign_in(&app, &strict, &email, "198.51.100.7").await;
+    assert_eq!(resp.status(), 403);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "access_denied", "{body}");
+    assert!(
+        body.get("access_token").is_none() && body.get("refresh_token").is_none() && body.get("id_token").is_none()
+    );
+    // The refusal is in the audit log, with the API named.
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let audit = app.store.audit_of(&user.id, 10).await.unwrap();
+    assert!(audit.iter().any(|(kind, detail, _)| kind == "step_up.denied" && detail.contains("\"api\"")), "{audit:?}");
+    // A client that never asks for a second factor gets its tokens.
+    let relaxed =
+        app.register_client_with(false, Alg::RS256, with_step_up(StepUpPolicy::Never, WithoutFactor::Deny)).await;
+    let resp = api_sign_in(&app, &relaxed, &email, "198.51.100.7").await;
+    assert_eq!(resp.status(), 200);
+    let tokens: serde_json::Value = resp.json().await.unwrap();
+    assert!(tokens["access_token"].is_string() && tokens["refresh_token"].is_string());
+});
+
+both_backends!(the_otp_grant_answers_mfa_required_when_a_factor_is_needed, |db: Db| async move {
+    let app = app(db).await;
+    let client =
+        app.register_client_with(false, Alg::RS256, with_step_up(StepUpPolicy::Always, WithoutFactor::Allow)).await;
+    let email = unique_email();
+    // The user has a second factor: a verified phone (a code on the other channel).
+    let user = app.store.create_user(&domain::EmailAddress::parse(&email).unwrap(), 0).await.unwrap();
+    let update = store::users::UserUpdate {
+        profile: None,
+        phone: Some(Some(domain::PhoneNumber::parse(&crate::unique_phone(), None).unwrap())),
+        phone_verified: Some(true),
+    };
+    app.store.update_user(&user.id, update, 0).await.unwrap();
+    let resp = api_sign_in(&app, &client, &email, "198.51.100.7").await;
+    assert_eq!(resp.status(), 403);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "mfa_required", "{body}");
+    assert!(body.get("access_token").is_none());
+    // The default policy (risky): an API sign-in has no device to recognise, so it is risky too.
+    let risky = app.register_client_with(false, Alg::RS256, api_methods()).await;
+    let resp = api_sign_in(&app, &risky, &email, "198.51.100.7").await;
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "mfa_required");
+});
+
+both_backends!(this_wasnt_me_on_an_api_sign_in_blocks_the_app_from_that_network, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, api_methods()).await;
+    let email = unique_email();
+    // The first sign-in has nothing to compare with; the second is let through without a factor
+    // (the user has none, the policy allows it) and the owner is told, with a "This wasn't me" link.
+    assert_eq!(api_sign_in(&app, &client, &email, "198.51.100.7").await.status(), 200);
+    let seen = app.message_ids_to(&email).await;
+    let resp = api_sign_in(&app, &client, &email, "198.51.100.7").await;
+    assert_eq!(resp.status(), 200);
+    let refresh = resp.json::<serde_json::Value>().await.unwrap()["refresh_token"].as_str().unwrap().to_owned();
+    let notice = loop {
+        let m = app.new_message_to(&email, &seen).await;
+        if m.text.contains("/not-me/") {
+            break m;
+        }
+    };
+    let link = notice.text.split_whitespace().find(|w| w.contains("/not-me/")).unwrap().to_owned();
+    let owner = app.browser();
+    let html = owner.get(&link).await.text().await.unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    assert_eq!(owner.post_form("/not-me", &[("csrf", &csrf_of(&html)), ("token", token)]).await.status(), 200);
+    // Its tokens are gone, and the app is refused from that network, as a blocked device is.
+    let refreshed = app
+        .token_request(
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            Some((&client.id, client.secret.as_deref().unwrap())),
+        )
+        .await;
+    assert_eq!(refreshed.status(), 400);
+    let resp = api_sign_in(&app, &client, &email, "198.51.100.7").await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "access_denied");
+    // From another network the account can still sign in.
+    assert_eq!(api_sign_in(&app, &client, &email, "192.0.2.44").await.status(), 200);
+});

@@ -1,0 +1,102 @@
+//! Step-up for sign-ins made through the passwordless API (the OTP grant), which has no browser:
+//! the same signals, policy and decision as the hosted pages, so the API never gives tokens the
+//! hosted pages would have refused. What differs is only what a browser would have shown:
+//! - there is no device cookie, so the device is always new (a sign-in without proof of a known
+//!   device is never treated as coming from one);
+//! - the "device" a "This wasn't me" link blocks is the application on the client's network
+//!   (its IPv4 address or IPv6 /64): later API sign-ins to that account from there are refused;
+//! - a second factor cannot be asked for here: `Ask` and `Enroll` become `mfa_required`.
+
+use std::sync::Arc;
+
+use domain::ports::{ApiSignIn, ApiStepUp, ApiVerdict, AssessError, BoxFuture};
+use domain::web::ClientIp;
+
+use crate::StepUpService;
+use crate::flow::{Place, SignedIn, factors, observe, record};
+use crate::policy::{Decision, Request, decide};
+
+/// Step-up as the authorization server's judge of API sign-ins.
+pub struct ApiGate(pub Arc<StepUpService>);
+
+impl ApiStepUp for ApiGate {
+    fn assess(&self, sign_in: ApiSignIn) -> BoxFuture<'_, Result<ApiVerdict, AssessError>> {
+        Box::pin(async move {
+            assess(&self.0, sign_in).await.map_err(|e| {
+                tracing::error!(error = %e, "API sign-in assessment");
+                AssessError
+            })
+        })
+    }
+}
+
+/// The stand-in for a device cookie: the application and the client's network.
+fn api_device(svc: &StepUpService, sign_in: &ApiSignIn) -> Vec<u8> {
+    let network = ClientIp::new(sign_in.ip).limit_key();
+    svc.hasher.hash("api-device", &format!("{}|{network}", sign_in.client_id)).0
+}
+
+async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, store::StoreError> {
+    let now = svc.clock.now();
+    let refused = Ok(ApiVerdict::Denied);
+    let Some(client) = svc.store.client(&sign_in.client_id).await? else { return refused };
+    let Some(user) = svc.store.user(&sign_in.login.user_id).await? else { return refused };
+    let place = Place::of(svc, sign_in.ip);
+    let device_hash = api_device(svc, &sign_in);
+    // Only a blocked record counts: no API sign-in ever makes a device known.
+    let known = svc.store.device(&user.id, device_hash.clone()).await?.filter(|d| d.blocked_at.is_some());
+    let signals = observe(svc, &user, &place, known.as_ref(), now).await?;
+    let factors = factors(svc, &user, &sign_in.login).await?;
+    let decision = decide(&signals, &Request::default(), &client.settings.step_up, &factors);
+    svc.store
+        .audit(
+            "step_up.decision",
+            Some(&user.id),
+            Some(client.id.as_str()),
+            serde_json::json!({
+                "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country,
+                "path": "api",
+            }),
+            now,
+        )
+        .await?;
+    match decision {
+        Decision::Proceed { reasons, warn } => {
+            let device = sign_in
+                .user_agent
+                .as_deref()
+                .and_then(domain::web::describe_user_agent)
+                .map(|d| format!("{} ({d})", client.name))
+                .unwrap_or_else(|| client.name.clone());
+            let audience = crate::notify::Audience {
+                client_id: &client.id,
+                client_name: &client.name,
+                settings: &client.settings,
+                ui_locales: None,
+            };
+            // Every API sign-in is from a "new device"; the owner hears of it when it was let
+            // through without a factor it called for, or came from a new country.
+            let notify = warn || (!signals.first_sign_in && signals.new_country.is_some());
+            let signed_in = SignedIn {
+                user: &user,
+                client: audience,
+                place,
+                device_hash,
+                device,
+                remember_device: false,
+                result: &sign_in.login,
+                reasons: &reasons,
+                notify,
+                warn,
+            };
+            record(svc, signed_in, now).await;
+            Ok(ApiVerdict::Proceed(sign_in.login))
+        }
+        Decision::Ask { .. } | Decision::Enroll { .. } => Ok(ApiVerdict::MfaRequired),
+        Decision::Deny { reasons } => {
+            let detail = serde_json::json!({ "reasons": reasons, "path": "api" });
+            svc.store.audit("step_up.denied", Some(&user.id), Some(client.id.as_str()), detail, now).await?;
+            Ok(ApiVerdict::Denied)
+        }
+    }
+}
