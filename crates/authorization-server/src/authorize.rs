@@ -261,7 +261,7 @@ async fn new_interaction(
     first_factor: Option<domain::LoginResult>,
 ) -> Result<InteractionId, OAuthError> {
     let browser = browser_hash(req, srv)?;
-    start_interaction(srv, client, request, params, browser, first_factor).await
+    start_interaction(srv, client, request, params, domain::InteractionKind::Hosted, browser, first_factor).await
 }
 
 /// The passwordless API's `send=link` (`authParams`): the same checks as `/authorize`, then an
@@ -290,7 +290,7 @@ impl domain::ports::InteractionStarter for AuthorizationServer {
             if prompt == Prompt::None {
                 return Err("login_required: prompt=none cannot be met by a new sign-in".into());
             }
-            start_interaction(self, &client, request, &params, Vec::new(), None)
+            start_interaction(self, &client, request, &params, domain::InteractionKind::ApiLink, Vec::new(), None)
                 .await
                 .map_err(|e| e.description.to_owned())
         })
@@ -562,6 +562,7 @@ async fn start_interaction(
     client: &Client,
     request: AuthorizationRequest,
     params: &Params,
+    kind: domain::InteractionKind,
     browser: Vec<u8>,
     first_factor: Option<domain::LoginResult>,
 ) -> Result<InteractionId, OAuthError> {
@@ -575,6 +576,7 @@ async fn start_interaction(
     let id = InteractionId::generate();
     let new = NewInteraction {
         id: id.clone(),
+        kind,
         client_id: client.id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         login_hint: login_hint.filter(|h| h.len() <= 254).map(str::to_owned),

@@ -6,10 +6,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Acr, Amr, AuthTime, ClientId, ClientSettings, InteractionId, UserId};
 
+/// How an interaction was opened, which decides who may continue it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InteractionKind {
+    /// A browser at `/authorize`, bound to it from the start.
+    Hosted,
+    /// A magic link sent by the passwordless API with `authParams`: it belongs to no browser until
+    /// the first one that continues the link, and ends at the client's redirect URI.
+    ApiLink,
+    /// A code sent by the passwordless API: never resumed by a browser, only redeemed at the
+    /// token endpoint with the OTP grant.
+    ApiCode,
+}
+
+impl InteractionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InteractionKind::Hosted => "hosted",
+            InteractionKind::ApiLink => "api_link",
+            InteractionKind::ApiCode => "api_code",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "hosted" => Some(InteractionKind::Hosted),
+            "api_link" => Some(InteractionKind::ApiLink),
+            "api_code" => Some(InteractionKind::ApiCode),
+            _ => None,
+        }
+    }
+}
+
 /// What a connection may know about a pending login.
 #[derive(Clone, Debug)]
 pub struct Interaction {
     pub id: InteractionId,
+    pub kind: InteractionKind,
     pub client_id: ClientId,
     pub client_name: String,
     /// The client's policy: which sign-in methods to offer, its branding.

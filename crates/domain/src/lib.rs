@@ -20,7 +20,7 @@ pub use client::{Branding, Channel, ClientSettings, LoginMethod, RefreshPolicy, 
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use email::{EmailAddress, EmailError};
 pub use ids::{ClientId, InteractionId, UserId};
-pub use interaction::{Interaction, LoginResult};
+pub use interaction::{Interaction, InteractionKind, LoginResult};
 pub use phone::{PhoneError, PhoneNumber};
 pub use profile::{Address, Profile, ProfileError};
 pub use secret::{KeyedHasher, MasterKey, Secret, TokenHash};

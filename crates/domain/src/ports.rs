@@ -81,7 +81,15 @@ pub trait CodeChannel: Send + Sync {
         lang: String,
     ) -> BoxFuture<'_, Result<(), CodeError>>;
 
-    fn verify(&self, interaction: InteractionId, code: String, ip: IpAddr) -> BoxFuture<'_, Result<(), CodeError>>;
+    /// Checks `code` against the newest code sent by [`CodeChannel::send`] for `interaction` to
+    /// `destination`, and no other.
+    fn verify(
+        &self,
+        interaction: InteractionId,
+        destination: String,
+        code: String,
+        ip: IpAddr,
+    ) -> BoxFuture<'_, Result<(), CodeError>>;
 }
 
 /// A first factor proved through the passwordless API (the OTP grant), before any token exists.

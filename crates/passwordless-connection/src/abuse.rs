@@ -1,8 +1,11 @@
 //! Abuse protection, each rule in one named place:
 //! - `check_send`: before any message goes out — allowed SMS countries, IP blocks, starts per IP,
 //!   messages per destination per minute and per hour, texts per number prefix per hour;
-//! - `record_failure`: after a wrong code — the IP's budget against one account and against all
-//!   accounts (crossing either blocks the IP), and the service's global budget (crossing it alerts);
+//! - `take_failure_budget`: before a typed code (or an approval number) is compared — one unit of
+//!   the IP's budget against the account and against all accounts, and of the service's global
+//!   budget, taken first so that parallel guesses get no more comparisons than the budget allows;
+//!   a right answer gives it back (`FailureBudget::give_back`), a wrong one keeps it
+//!   (`FailureBudget::failed`: reaching a budget blocks the IP; crossing the global one alerts);
 //! - `record_sms_sent` / `record_sms_verified`: the sent-to-verified ratio of text messages.
 //!
 //! Counters are keyed by a keyed hash of the destination, never the address itself, and live in
@@ -118,49 +121,84 @@ pub(crate) async fn is_blocked(
     conn.store.is_blocked(&origin.limit_key(), &account_key(conn, destination), conn.clock.now()).await
 }
 
-/// Whether a failure budget of `threshold` is used up by this hit (the hit that reaches it counts).
+/// Whether a failure budget is used up by this hit (the hit that reaches it counts).
 fn reached(decision: Decision) -> bool {
     !matches!(decision, Decision::Allowed { remaining } if remaining > 0)
 }
 
-/// Counts one wrong code from `origin` against `challenge`'s account. Reaching 10 (by default)
-/// against one account blocks the IP for that account — the real user elsewhere is unaffected —
-/// and emails the account's owner a link to lift it; reaching 100 across accounts in a day blocks
-/// the IP for all; crossing the global hourly budget alerts the owner. `Err` when the counters
-/// cannot be reached: the caller fails closed.
-pub(crate) async fn record_failure(
+/// Units taken from the failure budgets for one comparison, before it is made.
+pub(crate) struct FailureBudget {
+    ip: String,
+    account: String,
+    one: Decision,
+    all: Decision,
+    global: Decision,
+}
+
+/// Takes one unit of each failure budget for a comparison about to be made from `origin` against
+/// `destination`'s account. `Ok(None)`: a budget is already spent (the IP is being blocked), so
+/// nothing may be compared. `Err`: the counters cannot be reached; the caller fails closed.
+pub(crate) async fn take_failure_budget(
     conn: &PasswordlessConnection,
     origin: &Origin,
-    challenge: &Challenge,
-) -> Result<(), LimiterError> {
+    destination: &str,
+) -> Result<Option<FailureBudget>, LimiterError> {
     let limits = &conn.config.limits;
     let now = conn.clock.now();
     let ip = origin.limit_key();
-    let account = account_key(conn, &challenge.destination);
+    let account = account_key(conn, destination);
     let one =
         conn.limiter.hit(&format!("fail:acct:{ip}:{account}"), limits.failures_per_ip_per_account, DAY, now).await?;
     let all = conn.limiter.hit(&format!("fail:ip:{ip}"), limits.failures_per_ip_per_day, DAY, now).await?;
     let global = conn.limiter.hit("fail:global", limits.global_failures_per_hour, HOUR, now).await?;
-    if reached(one) {
-        block(conn, &ip, Some(challenge), now).await;
+    let budget = FailureBudget { ip, account, one, all, global };
+    if matches!(one, Decision::Limited { .. }) || matches!(all, Decision::Limited { .. }) {
+        budget.give_back(conn).await;
+        return Ok(None);
     }
-    if reached(all) {
-        block(conn, &ip, None, now).await;
+    Ok(Some(budget))
+}
+
+impl FailureBudget {
+    /// The answer was right: it was no failure, and the units go back.
+    pub(crate) async fn give_back(self, conn: &PasswordlessConnection) {
+        let now = conn.clock.now();
+        let keys =
+            [format!("fail:acct:{}:{}", self.ip, self.account), format!("fail:ip:{}", self.ip), "fail:global".into()];
+        for key in keys {
+            if let Err(e) = conn.limiter.give_back(&key, now).await {
+                tracing::warn!(error = %e, "a failure count could not be given back");
+            }
+        }
     }
-    if matches!(global, Decision::Limited { .. }) {
-        alert_once(
-            conn,
-            "global-failures",
-            "The sign-in failure budget was crossed",
-            &format!(
-                "More than {} wrong sign-in codes were entered across the service in the last hour. \
-                 Someone may be guessing codes at scale; check `ostiary blocks list` and the logs.",
-                limits.global_failures_per_hour
-            ),
-        )
-        .await;
+
+    /// The answer was wrong: the units stay spent. Reaching the budget against one account
+    /// (10 by default) blocks the IP for that account — the real user elsewhere is unaffected — and
+    /// emails the account's owner a link to lift it; reaching it across accounts (100 a day) blocks
+    /// the IP for all; crossing the global hourly budget alerts the owner.
+    pub(crate) async fn failed(self, conn: &PasswordlessConnection, challenge: &Challenge) {
+        let now = conn.clock.now();
+        let limits = &conn.config.limits;
+        if reached(self.one) {
+            block(conn, &self.ip, Some(challenge), now).await;
+        }
+        if reached(self.all) {
+            block(conn, &self.ip, None, now).await;
+        }
+        if matches!(self.global, Decision::Limited { .. }) {
+            alert_once(
+                conn,
+                "global-failures",
+                "The sign-in failure budget was crossed",
+                &format!(
+                    "More than {} wrong sign-in codes were entered across the service in the last hour. \
+                     Someone may be guessing codes at scale; check `ostiary blocks list` and the logs.",
+                    limits.global_failures_per_hour
+                ),
+            )
+            .await;
+        }
     }
-    Ok(())
 }
 
 /// Blocks `ip` (an IPv4 address or an IPv6 /64) for `challenge`'s account (or, with `None`, for

@@ -12,9 +12,12 @@ use std::sync::Arc;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::ports::{BoxFuture, OtpError, OtpRequest, OtpVerifier};
-use domain::{Channel, ClientId, EmailAddress, Interaction, InteractionId, LoginMethod, LoginResult, PhoneNumber};
+use domain::{
+    Channel, ClientId, EmailAddress, Interaction, InteractionId, InteractionKind, LoginMethod, LoginResult, PhoneNumber,
+};
 use serde::Deserialize;
 use serde_json::json;
+use store::challenges::Purpose;
 use store::interactions::NewInteraction;
 
 use crate::PasswordlessConnection;
@@ -149,6 +152,7 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         let id = InteractionId::generate();
         let new = NewInteraction {
             id: id.clone(),
+            kind: InteractionKind::ApiCode,
             client_id: client.id.clone(),
             redirect_uri: String::new(),
             login_hint: None,
@@ -176,9 +180,13 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         }
     };
     let sent = Sent { code: !send_link, link: send_link };
-    if let Err(e) = start_challenge(&conn, &interaction, &to, sent, &origin, &lang).await {
-        tracing::error!(error = %e, "challenge start");
-        return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
+    match start_challenge(&conn, &interaction, &to, Purpose::FirstFactor, sent, &origin, &lang).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment"),
+        Err(e) => {
+            tracing::error!(error = %e, "challenge start");
+            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
+        }
     }
     // Auth0 answers with the destination, unverified as far as the caller may know.
     let body = match &to {
@@ -243,7 +251,7 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
     let from_api = match &challenge {
         Some(c) => matches!(
             conn.store.interaction(&c.interaction_id).await.map_err(store_error)?,
-            Some((Interaction { ref browser_hash, ref redirect_uri, .. }, _)) if browser_hash.is_empty() && redirect_uri.is_empty()
+            Some((Interaction { kind: InteractionKind::ApiCode, .. }, _))
         ),
         None => false,
     };

@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{Acr, Amr, AuthTime, Channel, EmailAddress, Interaction, LoginMethod, LoginResult, PhoneNumber};
 use store::StoreError;
-use store::challenges::{Challenge, NewChallenge};
+use store::challenges::{Challenge, NewChallenge, Purpose};
 use store::users::SignIn;
 
 use crate::PasswordlessConnection;
@@ -127,15 +127,18 @@ pub(crate) fn secrets(conn: &PasswordlessConnection, challenge_id: &str, code_le
 
 /// Creates the challenge for `to` and queues its message in the same transaction. The work done is
 /// the same whether or not an account exists, so neither the response nor its timing tells which
-/// (no account enumeration). Limits are checked before (`abuse::check_send`).
+/// (no account enumeration). Limits are checked before (`abuse::check_send`). `Ok(None)`: the
+/// interaction is not in a state for this `purpose` (a first factor is already recorded, or not
+/// yet for a second one), and nothing was created or sent.
 pub(crate) async fn start_challenge(
     conn: &PasswordlessConnection,
     interaction: &Interaction,
     to: &Destination,
+    purpose: Purpose,
     sent: Sent,
     origin: &Origin,
     lang: &str,
-) -> Result<String, StoreError> {
+) -> Result<Option<String>, StoreError> {
     let now = conn.clock.now();
     let id = domain::ids::sortable_id();
     let channel = conn.config.channel(to.channel());
@@ -153,15 +156,18 @@ pub(crate) async fn start_challenge(
         expires_at: now + channel.ttl,
         client_id: interaction.client_id.to_string(),
         origin: origin.place(),
+        purpose,
     };
     let challenge_id = challenge.id.clone();
     let texted = message.as_ref().is_some_and(|m| m.channel == "sms");
-    conn.store.create_challenge(challenge, message).await?;
+    if !conn.store.create_challenge(challenge, message).await? {
+        return Ok(None);
+    }
     conn.outbox_ready.notify_one();
     if texted {
         crate::abuse::record_sms_sent(conn).await;
     }
-    Ok(challenge_id)
+    Ok(Some(challenge_id))
 }
 
 /// Sends a live challenge's message again, with the same code and link: a code the user is already
@@ -202,6 +208,12 @@ pub(crate) fn check_live(c: &Challenge, now: i64) -> Result<(), VerifyError> {
     Ok(())
 }
 
+/// Whether a challenge was approved on another device and waits to be spent in the browser that
+/// asked (the approval may have taken its last attempt).
+pub(crate) fn awaits_spending(c: &Challenge, now: i64) -> bool {
+    c.approved_at.is_some() && c.consumed_at.is_none() && !c.superseded && c.expires_at > now
+}
+
 /// Whether a typed code may be used for this challenge under the client's policy.
 fn code_allowed(settings: &domain::ClientSettings, c: &Challenge) -> bool {
     match Channel::parse(&c.channel) {
@@ -211,8 +223,10 @@ fn code_allowed(settings: &domain::ClientSettings, c: &Challenge) -> bool {
 }
 
 /// Checks a typed code against `challenge` (the newest of an interaction, or of a client and
-/// destination). A wrong code counts against the challenge's cap atomically and against the IP's
-/// failure budgets; a right one spends the challenge, and only one of any concurrent submissions wins.
+/// destination). Attempts are spent before they are judged: one of the challenge's attempts and one
+/// unit of the IP's failure budgets are taken first, atomically, so N parallel guesses get exactly
+/// as many comparisons as the cap and the budgets allow. A right code gives the budget back and
+/// spends the challenge (only one of any concurrent submissions wins); a wrong one keeps both.
 pub(crate) async fn verify_code(
     conn: &PasswordlessConnection,
     settings: &domain::ClientSettings,
@@ -229,25 +243,74 @@ pub(crate) async fn verify_code(
         return Err(VerifyError::Blocked);
     }
     check_live(&challenge, now)?;
+    let budget = take_attempt(conn, &challenge, origin, now).await?;
     let typed: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').take(32).collect();
     let given = conn.hasher.hash(&code_purpose(&challenge.id), &typed);
     if !domain::secret::constant_time_eq(&given.0, &challenge.code_hash) {
-        let counted = crate::abuse::record_failure(conn, origin, &challenge).await;
-        if !conn.store.record_failed_attempt(&challenge.id).await? {
-            return Err(VerifyError::TooManyAttempts);
-        }
-        // Fail closed: a wrong code that could not be counted against the IP stops here.
-        if let Err(e) = counted {
-            tracing::error!(error = %e, "failure counters unavailable");
-            return Err(VerifyError::Unavailable);
-        }
-        let remaining = challenge.max_attempts - challenge.attempts - 1;
-        return Err(if remaining <= 0 { VerifyError::TooManyAttempts } else { VerifyError::Mismatch { remaining } });
+        budget.failed(conn, &challenge).await;
+        return Err(wrong(conn, &challenge).await?);
     }
-    if !conn.store.consume_challenge(&challenge.id, now).await? {
+    budget.give_back(conn).await;
+    if !conn.store.consume_challenge(&challenge.id, now, true).await? {
         return Err(VerifyError::Used);
     }
     Ok(challenge)
+}
+
+/// Takes one attempt of `challenge` and one unit of the failure budgets, before an answer is
+/// judged. Fails closed: counters that cannot be reached stop the check.
+async fn take_attempt(
+    conn: &PasswordlessConnection,
+    challenge: &Challenge,
+    origin: &Origin,
+    now: i64,
+) -> Result<crate::abuse::FailureBudget, VerifyError> {
+    if !conn.store.take_attempt(&challenge.id, now).await? {
+        return Err(VerifyError::TooManyAttempts);
+    }
+    match crate::abuse::take_failure_budget(conn, origin, &challenge.destination).await {
+        Ok(Some(budget)) => Ok(budget),
+        Ok(None) => Err(VerifyError::Blocked),
+        Err(e) => {
+            tracing::error!(error = %e, "failure counters unavailable");
+            Err(VerifyError::Unavailable)
+        }
+    }
+}
+
+/// What a wrong answer leaves: the attempts still open on the challenge.
+async fn wrong(conn: &PasswordlessConnection, challenge: &Challenge) -> Result<VerifyError, VerifyError> {
+    let remaining = conn.store.challenge_attempts_left(&challenge.id).await?;
+    Ok(if remaining <= 0 { VerifyError::TooManyAttempts } else { VerifyError::Mismatch { remaining } })
+}
+
+/// Checks the number typed on the device that opened a magic link against the one shown in the
+/// browser that asked to sign in (cross-device approval), under the same attempt cap and failure
+/// budgets as a code: an email scanner that submits the form approves nothing, and a wrong number
+/// counts as a failure. A right one records the approval.
+pub(crate) async fn approve(
+    conn: &PasswordlessConnection,
+    challenge: &Challenge,
+    typed: &str,
+    origin: &Origin,
+) -> Result<(), VerifyError> {
+    let now = conn.clock.now();
+    if crate::abuse::is_blocked(conn, origin, &challenge.destination).await? {
+        return Err(VerifyError::Blocked);
+    }
+    check_live(challenge, now)?;
+    let budget = take_attempt(conn, challenge, origin, now).await?;
+    let expected = secrets(conn, &challenge.id, conn.config.email.code_length).match_number;
+    let typed: String = typed.chars().filter(char::is_ascii_digit).take(4).collect();
+    if !domain::secret::constant_time_eq(typed.as_bytes(), expected.as_bytes()) {
+        budget.failed(conn, challenge).await;
+        return Err(wrong(conn, challenge).await?);
+    }
+    budget.give_back(conn).await;
+    if !conn.store.approve_challenge(&challenge.id, now).await? {
+        return Err(VerifyError::Used);
+    }
+    Ok(())
 }
 
 /// Finds the live challenge behind a magic-link token without spending it (a GET must not).
@@ -262,9 +325,14 @@ pub(crate) async fn find_link(conn: &PasswordlessConnection, token: &str) -> Res
 }
 
 /// Spends a challenge whose link was opened (from the POST of the "continue" page), or approved on
-/// another device and continued in the browser that started.
-pub(crate) async fn spend(conn: &PasswordlessConnection, challenge: &Challenge) -> Result<(), VerifyError> {
-    if !conn.store.consume_challenge(&challenge.id, conn.clock.now()).await? {
+/// another device and continued in the browser that started (`approved`: the approval took an
+/// attempt for its number).
+pub(crate) async fn spend(
+    conn: &PasswordlessConnection,
+    challenge: &Challenge,
+    approved: bool,
+) -> Result<(), VerifyError> {
+    if !conn.store.consume_challenge(&challenge.id, conn.clock.now(), approved).await? {
         return Err(VerifyError::Used);
     }
     Ok(())

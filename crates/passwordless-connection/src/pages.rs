@@ -6,15 +6,15 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use domain::web::{BrowserId, ClientIp, CsrfToken, content_security_policy_with, origin_of};
-use domain::{Channel, EmailAddress, Interaction, InteractionId, LoginMethod, PhoneNumber};
+use domain::{Channel, EmailAddress, Interaction, InteractionId, InteractionKind, LoginMethod, PhoneNumber};
 use serde::Deserialize;
-use store::challenges::Challenge;
+use store::challenges::{Challenge, Purpose};
 
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
 use crate::challenge::{
-    Destination, Origin, VerifyError, check_live, find_link, finish_login, resend as resend_challenge, secrets, spend,
-    start_challenge, verify_code,
+    Destination, Origin, VerifyError, approve, awaits_spending, check_live, find_link, finish_login,
+    resend as resend_challenge, secrets, spend, start_challenge, verify_code,
 };
 
 /// What a page needs to know about the request: language, and the client for branding.
@@ -324,10 +324,12 @@ pub async fn start(
         Err(refusal) => return refusal_page(&conn, &req, &p, &refusal),
     }
     let sent = crate::messages::Sent::for_client(&interaction.client_settings);
-    if let Err(e) = start_challenge(&conn, &interaction, &to, sent, &origin, p.lang).await {
-        return unavailable(&conn, &req, &p, "challenge start", &e);
+    match start_challenge(&conn, &interaction, &to, Purpose::FirstFactor, sent, &origin, p.lang).await {
+        Ok(Some(_)) => see_other(&format!("/login/{}/code", interaction.id)),
+        // The first factor was recorded meanwhile (another tab): this sign-in is past the form.
+        Ok(None) => expired(&conn, &req, &p),
+        Err(e) => unavailable(&conn, &req, &p, "challenge start", &e),
     }
-    see_other(&format!("/login/{}/code", interaction.id))
 }
 
 /// The catalog text for an address that did not parse.
@@ -414,10 +416,10 @@ async fn code_form(
     ctx.insert("other_destination", &t(if channel == Channel::Sms { "other_number" } else { "other_address" }));
     ctx.insert("switch_channel", &other.as_ref().map(|(c, _)| c.as_str()));
     ctx.insert("switch_label", &other.as_ref().map(|(_, l)| l.as_str()));
-    if link_on {
-        let number = secrets(conn, &challenge.id, digits).match_number;
-        ctx.insert("match_hint", &t("match_hint").replace("{number}", &number));
-        ctx.insert("match_number", &number);
+    // The number is shown only here, on the device that asked to sign in: the device that opens
+    // the link must type it in to approve.
+    if link_on && s.cross_device_approval {
+        ctx.insert("match_number", &secrets(conn, &challenge.id, digits).match_number);
     } else {
         ctx.insert("match_number", &None::<String>);
     }
@@ -587,20 +589,41 @@ pub async fn link_page(
     let mut ctx = tera::Context::new();
     ctx.insert("client_name", &interaction.client_name);
     ctx.insert("token", path.as_str());
-    // A link sent through the API belongs to no browser until one uses it: any may continue.
-    if interaction.browser_hash.is_empty() || same_browser(&conn, &req, &interaction) {
+    // A link sent through the API belongs to no browser until one uses it: any may continue, after
+    // seeing which account it signs in (so a link forwarded by someone else cannot sign a visitor
+    // into the sender's account unawares: login CSRF).
+    let unbound = interaction.kind == InteractionKind::ApiLink && interaction.browser_hash.is_empty();
+    if unbound || same_browser(&conn, &req, &interaction) {
+        if interaction.kind == InteractionKind::ApiLink {
+            ctx.insert("account", &Destination::of(&challenge).map(|d| d.shown()).unwrap_or_default());
+        }
         return render(&conn, &req, &p, StatusCode::OK, "pages/link.html", ctx, Some(&interaction.redirect_uri));
     }
-    if challenge.approved_at.is_some() {
-        ctx.insert("approved", &true);
-        return render(&conn, &req, &p, StatusCode::OK, "pages/approve.html", ctx, None);
+    elsewhere_or_approve(&conn, &req, &p, &challenge, &interaction, ctx, None, StatusCode::OK)
+}
+
+/// On a device other than the one that asked to sign in: where the client allows cross-device
+/// approval, the form that asks for the number shown over there; otherwise "open the link where
+/// you started".
+#[allow(clippy::too_many_arguments)] // the page's parts, each used once
+fn elsewhere_or_approve(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    p: &Page<'_>,
+    challenge: &Challenge,
+    interaction: &Interaction,
+    mut ctx: tera::Context,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    if !interaction.client_settings.cross_device_approval || interaction.kind != InteractionKind::Hosted {
+        return render(conn, req, p, StatusCode::OK, "pages/link_elsewhere.html", ctx, None);
     }
-    let digits = conn.config.email.code_length;
-    ctx.insert("approved", &false);
-    ctx.insert("match_number", &secrets(&conn, &challenge.id, digits).match_number);
+    ctx.insert("approved", &challenge.approved_at.is_some());
     ctx.insert("requested_at", &domain::clock::rfc3339(challenge.created_at).replace('T', " ").replace('Z', " UTC"));
     ctx.insert("place", &challenge.origin);
-    render(&conn, &req, &p, StatusCode::OK, "pages/approve.html", ctx, None)
+    ctx.insert("error", &error);
+    render(conn, req, p, status, "pages/approve.html", ctx, None)
 }
 
 #[derive(Deserialize)]
@@ -618,7 +641,8 @@ pub async fn link_submit(
         Ok(found) => found,
         Err(page) => return page,
     };
-    if interaction.browser_hash.is_empty()
+    if interaction.kind == InteractionKind::ApiLink
+        && interaction.browser_hash.is_empty()
         && let Some(hash) = browser_hash(&conn, &req)
     {
         // The first browser to continue an API-sent link owns its sign-in from now on.
@@ -635,7 +659,7 @@ pub async fn link_submit(
         ctx.insert("client_name", &interaction.client_name);
         return render(&conn, &req, &p, StatusCode::OK, "pages/link_elsewhere.html", ctx, None);
     }
-    let outcome = match spend(&conn, &challenge).await {
+    let outcome = match spend(&conn, &challenge, false).await {
         Ok(()) => finish_login(&conn, &interaction, &challenge).await,
         Err(e) => Err(e),
     };
@@ -648,11 +672,19 @@ pub async fn link_submit(
     }
 }
 
+#[derive(Deserialize)]
+pub struct ApproveForm {
+    token: String,
+    /// The number the device that asked to sign in shows.
+    number: Option<String>,
+}
+
 /// `POST /login/link/approve`: on another device, approves the sign-in for the browser that
-/// started it, which is waiting on its code page. This device gets no session.
+/// started it, which is waiting on its code page, once the number shown there is typed in. This
+/// device gets no session.
 pub async fn link_approve(
     req: HttpRequest,
-    form: web::Form<LinkForm>,
+    form: web::Form<ApproveForm>,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
     let (challenge, interaction) = match link_target(&conn, &req, &form.token).await {
@@ -660,15 +692,26 @@ pub async fn link_approve(
         Err(page) => return page,
     };
     let p = page(&conn, &req, Some(&interaction));
-    match conn.store.approve_challenge(&challenge.id, conn.clock.now()).await {
-        Ok(true) => {
-            let mut ctx = tera::Context::new();
+    let mut ctx = tera::Context::new();
+    ctx.insert("client_name", &interaction.client_name);
+    ctx.insert("token", &form.token);
+    if !interaction.client_settings.cross_device_approval || interaction.kind != InteractionKind::Hosted {
+        return render(&conn, &req, &p, StatusCode::FORBIDDEN, "pages/link_elsewhere.html", ctx, None);
+    }
+    let typed = form.number.as_deref().unwrap_or_default();
+    match approve(&conn, &challenge, typed, &origin(&req)).await {
+        Ok(()) => {
             ctx.insert("approved", &true);
-            ctx.insert("client_name", &interaction.client_name);
             render(&conn, &req, &p, StatusCode::OK, "pages/approve.html", ctx, None)
         }
-        Ok(false) => link_expired(&conn, &req),
-        Err(e) => unavailable(&conn, &req, &p, "link approval", &e),
+        Err(VerifyError::Mismatch { .. }) => {
+            let error = conn.catalog.text(p.lang, "approve_wrong").to_owned();
+            elsewhere_or_approve(&conn, &req, &p, &challenge, &interaction, ctx, Some(error), StatusCode::BAD_REQUEST)
+        }
+        Err(VerifyError::Blocked) => refusal_page(&conn, &req, &p, &Refusal::Blocked),
+        Err(VerifyError::Unavailable) => refusal_page(&conn, &req, &p, &Refusal::Unavailable),
+        Err(VerifyError::Store(e)) => unavailable(&conn, &req, &p, "link approval", &e),
+        Err(_) => link_expired(&conn, &req),
     }
 }
 
@@ -681,7 +724,7 @@ pub async fn status(
 ) -> HttpResponse {
     let state = match interaction_for(&conn, &req, &path).await {
         Lookup::Found(i) => match conn.store.latest_challenge(&i.id).await {
-            Ok(Some(c)) if check_live(&c, conn.clock.now()).is_ok() && c.approved_at.is_some() => "approved",
+            Ok(Some(c)) if awaits_spending(&c, conn.clock.now()) => "approved",
             Ok(Some(c)) if check_live(&c, conn.clock.now()).is_ok() => "waiting",
             Ok(_) => "expired",
             Err(e) => {
@@ -708,12 +751,12 @@ pub async fn approved(
         Ok(None) => return see_other(&format!("/login/{}", interaction.id)),
         Err(e) => return unavailable(&conn, &req, &p, "challenge lookup", &e),
     };
-    if challenge.approved_at.is_none() || check_live(&challenge, conn.clock.now()).is_err() {
+    if !awaits_spending(&challenge, conn.clock.now()) {
         let notes =
             CodeNotes { error: Some(conn.catalog.text(p.lang, "waiting_approval").to_owned()), ..Default::default() };
         return code_form(&conn, &req, &interaction, &challenge, notes, StatusCode::CONFLICT).await;
     }
-    let outcome = match spend(&conn, &challenge).await {
+    let outcome = match spend(&conn, &challenge, true).await {
         Ok(()) => finish_login(&conn, &interaction, &challenge).await,
         Err(e) => Err(e),
     };

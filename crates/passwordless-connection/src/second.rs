@@ -11,6 +11,7 @@ use crate::OtpGate;
 use crate::abuse::{Refusal, check_send};
 use crate::challenge::{Destination, Origin, VerifyError, start_challenge, verify_code};
 use crate::messages::Sent;
+use store::challenges::Purpose;
 
 impl CodeChannel for OtpGate {
     fn send(
@@ -54,21 +55,31 @@ impl CodeChannel for OtpGate {
                 Err(Refusal::Blocked) => return Err(CodeError::Blocked),
                 Err(Refusal::Country | Refusal::Unavailable) => return Err(CodeError::Unavailable),
             }
-            start_challenge(conn, &interaction, &to, Sent { code: true, link: false }, &origin, &lang)
-                .await
-                .map(|_| ())
-                .map_err(|e| unavailable(&e))
+            let sent = Sent { code: true, link: false };
+            match start_challenge(conn, &interaction, &to, Purpose::SecondFactor, sent, &origin, &lang).await {
+                Ok(Some(_)) => Ok(()),
+                Ok(None) => Err(CodeError::Dead),
+                Err(e) => Err(unavailable(&e)),
+            }
         })
     }
 
-    fn verify(&self, interaction: InteractionId, code: String, ip: IpAddr) -> BoxFuture<'_, Result<(), CodeError>> {
+    fn verify(
+        &self,
+        interaction: InteractionId,
+        destination: String,
+        code: String,
+        ip: IpAddr,
+    ) -> BoxFuture<'_, Result<(), CodeError>> {
         Box::pin(async move {
             let conn = &self.0;
-            let latest = conn.store.latest_challenge(&interaction).await.map_err(|e| {
+            // Only a challenge step-up itself started, to the user's own verified address or number
+            // on the other channel: never a first-factor challenge of the same sign-in, whatever
+            // the timing (a code to an address the user typed proves only that address).
+            let latest = conn.store.latest_second_factor(&interaction, &destination).await.map_err(|e| {
                 tracing::error!(error = %e, "second-factor code");
                 CodeError::Unavailable
             })?;
-            // The first factor's challenge is spent; only a code sent for the second factor is live.
             let settings = domain::ClientSettings { login_methods: LoginMethod::ALL.to_vec(), ..Default::default() };
             let origin = Origin { ip, country: None, device: None };
             match verify_code(conn, &settings, latest, &code, &origin).await {

@@ -352,12 +352,17 @@ pub(crate) fn upgraded(first: &LoginResult, factor: Factor, now: i64) -> LoginRe
     LoginResult { user_id: first.user_id.clone(), amr, acr: Acr::MultiFactor, auth_time: AuthTime(now) }
 }
 
-/// Counts a wrong second-factor code. `Ok(false)`: the account's budget is used up and the sign-in
-/// was stopped (the client gets `access_denied`); errors fail closed.
-async fn count_failure(svc: &StepUpService, p: &Pending) -> Result<bool, HttpResponse> {
+fn failure_key(p: &Pending) -> String {
+    format!("stepup:fail:{}", p.user.id)
+}
+
+/// Takes one unit of the account's second-factor failure budget before a code is judged, so that
+/// parallel guesses get no more comparisons than the budget (`max_failures_per_hour`). A right code
+/// gives it back ([`give_back_failure`]). `Ok(false)`: the budget is spent; nothing may be
+/// compared and the sign-in is stopped. Errors fail closed.
+async fn take_failure(svc: &StepUpService, p: &Pending) -> Result<bool, HttpResponse> {
     let now = svc.clock.now();
-    let key = format!("stepup:fail:{}", p.user.id);
-    match svc.limiter.hit(&key, svc.config.max_failures_per_hour, 3600, now).await {
+    match svc.limiter.hit(&failure_key(p), svc.config.max_failures_per_hour, 3600, now).await {
         Ok(Limit::Allowed { .. }) => Ok(true),
         Ok(Limit::Limited { .. }) => Ok(false),
         Err(e) => {
@@ -367,6 +372,25 @@ async fn count_failure(svc: &StepUpService, p: &Pending) -> Result<bool, HttpRes
                 .body("temporarily unavailable"))
         }
     }
+}
+
+/// The code was right: the unit taken for it was no failure.
+async fn give_back_failure(svc: &StepUpService, p: &Pending) {
+    if let Err(e) = svc.limiter.give_back(&failure_key(p), svc.clock.now()).await {
+        tracing::warn!(error = %e, "a failure count could not be given back");
+    }
+}
+
+/// Takes a unit of the failure budget, or answers with the refusal: the sign-in stopped
+/// (`access_denied` for the client), or the counters being unreachable.
+macro_rules! failure_budget_or_page {
+    ($svc:expr, $req:expr, $p:expr) => {
+        match take_failure($svc, $p).await {
+            Ok(true) => {}
+            Ok(false) => return deny($svc, $req, $p, serde_json::json!(["too_many_wrong_codes"])).await,
+            Err(resp) => return resp,
+        }
+    };
 }
 
 #[derive(Deserialize)]
@@ -383,12 +407,16 @@ pub async fn totp(
 ) -> HttpResponse {
     let p = pending_or_page!(&svc, &req, &path);
     let now = svc.clock.now();
+    failure_budget_or_page!(&svc, &req, &p);
     let passed = match check_second_factor(&svc, &p, &form.code, now).await {
         Ok(passed) => passed,
         Err(e) => return unavailable(&svc, &req, "second factor check", &e),
     };
     match passed {
-        Some(factor) => passed_factor(&svc, &req, &p, factor).await,
+        Some(factor) => {
+            give_back_failure(&svc, &p).await;
+            passed_factor(&svc, &req, &p, factor).await
+        }
         None => wrong_code(&svc, &req, &p, None).await,
     }
 }
@@ -427,19 +455,11 @@ async fn check_second_factor(
     Ok(None)
 }
 
+/// A wrong code (its unit of the failure budget stays spent): the step page again, saying so.
 async fn wrong_code(svc: &StepUpService, req: &HttpRequest, p: &Pending, sent_to: Option<String>) -> HttpResponse {
-    match count_failure(svc, p).await {
-        Ok(true) => {
-            let notes = StepNotes {
-                error: Some(svc.catalog.text(&p.lang, "step_wrong").to_owned()),
-                sent_to,
-                ..Default::default()
-            };
-            step_page(svc, req, p, notes).await
-        }
-        Ok(false) => deny(svc, req, p, serde_json::json!(["too_many_wrong_codes"])).await,
-        Err(resp) => resp,
-    }
+    let notes =
+        StepNotes { error: Some(svc.catalog.text(&p.lang, "step_wrong").to_owned()), sent_to, ..Default::default() };
+    step_page(svc, req, p, notes).await
 }
 
 async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, factor: Factor) -> HttpResponse {
@@ -494,12 +514,16 @@ pub async fn code(
 ) -> HttpResponse {
     use domain::ports::CodeError;
     let p = pending_or_page!(&svc, &req, &path);
-    let Some(OtherChannel { factor, shown, .. }) = other_channel(&p.first, &p.user) else {
+    let Some(OtherChannel { factor, destination, shown, .. }) = other_channel(&p.first, &p.user) else {
         return see_other(&format!("/step-up/{}", p.interaction.id));
     };
     let ip = here_of(&svc, &req).ip;
-    match svc.codes.verify(p.interaction.id.clone(), form.code.clone(), ip).await {
-        Ok(()) => passed_factor(&svc, &req, &p, factor).await,
+    failure_budget_or_page!(&svc, &req, &p);
+    match svc.codes.verify(p.interaction.id.clone(), destination, form.code.clone(), ip).await {
+        Ok(()) => {
+            give_back_failure(&svc, &p).await;
+            passed_factor(&svc, &req, &p, factor).await
+        }
         Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, Some(shown)).await,
         Err(CodeError::Blocked) => deny(&svc, &req, &p, serde_json::json!(["blocked_ip"])).await,
         Err(CodeError::Unavailable) => message(&svc, &req, StatusCode::SERVICE_UNAVAILABLE, "paused"),
@@ -518,14 +542,15 @@ async fn enrolment(svc: &StepUpService, p: &Pending) -> Result<Option<totp_rs::T
     let existing = svc.store.totp_factor(&p.user.id).await.map_err(|e| e.to_string())?;
     let secret = match existing {
         Some(f) if f.confirmed_at.is_some() => return Ok(None),
-        // The same QR code on a reload, for as long as this sign-in lasts.
-        Some(f) if f.created_at >= p.interaction.created_at => {
+        // The same QR code on a reload, for as long as this sign-in lasts: a pending secret belongs
+        // to the sign-in that created it, and no other sign-in can see or confirm it.
+        Some(f) if f.interaction_id.as_ref() == Some(&p.interaction.id) => {
             svc.factor_sealer.open(aad.as_bytes(), &f.sealed_secret).map_err(|e| e.to_string())?
         }
         _ => {
             let secret = crate::totp::new_secret();
             let sealed = svc.factor_sealer.seal(aad.as_bytes(), &secret);
-            if !svc.store.begin_totp(&p.user.id, sealed, now).await.map_err(|e| e.to_string())? {
+            if !svc.store.begin_totp(&p.user.id, sealed, &p.interaction.id, now).await.map_err(|e| e.to_string())? {
                 return Ok(None);
             }
             secret
@@ -602,20 +627,19 @@ pub async fn enroll(
     let codes = crate::totp::recovery_codes();
     let hashes =
         codes.iter().map(|c| svc.hasher.hash("recovery-code", &crate::totp::normalize_recovery(c)).0).collect();
+    failure_budget_or_page!(&svc, &req, &p);
+    let confirm = store::security::Confirm { interaction: &p.interaction.id, recovery_codes: hashes };
     let confirmed = match crate::totp::check(&t, &form.code, now) {
-        Some(step) => match svc.store.accept_totp_step(&p.user.id, step, Some(hashes), now).await {
+        Some(step) => match svc.store.accept_totp_step(&p.user.id, step, Some(confirm), now).await {
             Ok(ok) => ok,
             Err(e) => return unavailable(&svc, &req, "enrolment", &e),
         },
         None => false,
     };
     if !confirmed {
-        return match count_failure(&svc, &p).await {
-            Ok(true) => enroll_form(&svc, &req, &p, Some(svc.catalog.text(&p.lang, "step_wrong").to_owned())).await,
-            Ok(false) => deny(&svc, &req, &p, serde_json::json!(["too_many_wrong_codes"])).await,
-            Err(resp) => resp,
-        };
+        return enroll_form(&svc, &req, &p, Some(svc.catalog.text(&p.lang, "step_wrong").to_owned())).await;
     }
+    give_back_failure(&svc, &p).await;
     if let Err(e) = svc
         .store
         .audit(

@@ -113,7 +113,42 @@ impl Limiter {
     }
 }
 
+/// Takes back one hit of the current window (never below zero; nothing once the window ended).
+const GIVE_BACK_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 'n', 'reset')
+local reset = tonumber(v[2] or '0')
+if reset > now and tonumber(v[1] or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'n', -1)
+end
+return 1
+";
+
 impl Limiter {
+    /// Takes back one hit on `key`: a unit taken before an outcome was known (a failure budget
+    /// taken before a comparison) that turned out not to count.
+    pub async fn give_back(&self, key: &str, now: i64) -> Result<(), LimiterError> {
+        match self {
+            Limiter::InProcess(map) => {
+                let mut map = map.lock().map_err(|_| LimiterError("counter lock poisoned".into()))?;
+                if let Some(entry) = map.get_mut(key).filter(|(n, reset)| *reset > now && *n > 0) {
+                    entry.0 -= 1;
+                }
+                Ok(())
+            }
+            Limiter::Redis { manager, prefix } => {
+                let mut conn = manager.clone();
+                let _: i64 = redis::Script::new(GIVE_BACK_SCRIPT)
+                    .key(format!("{prefix}:rl:{key}"))
+                    .arg(now)
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| LimiterError(e.to_string()))?;
+                Ok(())
+            }
+        }
+    }
+
     /// The count of `key` in its current window and the seconds left in it, without counting.
     pub async fn peek(&self, key: &str, now: i64) -> Result<(u64, u64), LimiterError> {
         match self {

@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use domain::{ClientId, Interaction, InteractionId, LoginResult};
+use domain::{ClientId, Interaction, InteractionId, InteractionKind, LoginResult};
 
 use crate::schema::{clients, interactions};
 use crate::{Store, StoreError};
@@ -8,6 +8,7 @@ use crate::{Store, StoreError};
 /// authorization request; no other crate reads it.
 pub struct NewInteraction {
     pub id: InteractionId,
+    pub kind: InteractionKind,
     pub client_id: ClientId,
     pub redirect_uri: String,
     pub login_hint: Option<String>,
@@ -41,6 +42,7 @@ struct InteractionRow {
     requested_acr: String,
     first_factor: Option<String>,
     denied: Option<String>,
+    kind: String,
 }
 
 impl Store {
@@ -61,6 +63,7 @@ impl Store {
             requested_acr: crate::to_json(&new.requested_acr),
             first_factor: new.first_factor.as_ref().map(crate::to_json),
             denied: None,
+            kind: new.kind.as_str().to_owned(),
         };
         self.run(move |conn| {
             diesel::insert_into(interactions::table).values(&row).execute(conn)?;
@@ -89,6 +92,8 @@ impl Store {
                 row.first_factor.as_deref().map(|r| crate::from_json(r, "interaction first factor")).transpose()?;
             let interaction = Interaction {
                 id: InteractionId::parse(&row.id).ok_or_else(|| StoreError::Corrupt("interaction id".into()))?,
+                kind: InteractionKind::parse(&row.kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("interaction kind {:?}", row.kind)))?,
                 client_id: ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("client id".into()))?,
                 client_name,
                 client_settings: crate::from_json(&settings, "client settings")?,
@@ -163,6 +168,7 @@ impl Store {
             let n = diesel::update(
                 interactions::table
                     .find(id)
+                    .filter(interactions::kind.eq(InteractionKind::ApiLink.as_str()))
                     .filter(interactions::browser_hash.eq(Vec::<u8>::new()))
                     .filter(interactions::result.is_null())
                     .filter(interactions::expires_at.gt(now)),

@@ -56,6 +56,7 @@ diesel::table! {
         requested_acr -> Text,
         first_factor -> Nullable<Text>,
         denied -> Nullable<Text>,
+        kind -> Text,
     }
 }
 
@@ -76,6 +77,7 @@ diesel::table! {
         approved_at -> Nullable<BigInt>,
         client_id -> Text,
         origin -> Text,
+        purpose -> Text,
     }
 }
 
@@ -213,6 +215,7 @@ diesel::table! {
         created_at -> BigInt,
         confirmed_at -> Nullable<BigInt>,
         last_step -> Nullable<BigInt>,
+        interaction_id -> Nullable<Text>,
     }
 }
 

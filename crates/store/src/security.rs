@@ -2,7 +2,7 @@
 //! recovery codes) and the audit log.
 
 use diesel::prelude::*;
-use domain::UserId;
+use domain::{InteractionId, UserId};
 
 use crate::schema::{audit_log, devices, login_events, recovery_codes, totp_factors};
 use crate::{Store, StoreError};
@@ -91,6 +91,15 @@ pub struct TotpFactor {
     pub created_at: i64,
     pub confirmed_at: Option<i64>,
     pub last_step: Option<i64>,
+    /// The sign-in whose enrolment created a pending (unconfirmed) secret.
+    pub interaction_id: Option<InteractionId>,
+}
+
+/// Turning a pending enrolment on: only from the sign-in that started it, with the recovery codes
+/// (keyed hashes) that replace any older ones.
+pub struct Confirm<'a> {
+    pub interaction: &'a InteractionId,
+    pub recovery_codes: Vec<Vec<u8>>,
 }
 
 impl Store {
@@ -284,22 +293,31 @@ impl Store {
                     totp_factors::created_at,
                     totp_factors::confirmed_at,
                     totp_factors::last_step,
+                    totp_factors::interaction_id,
                 ))
-                .first::<(Vec<u8>, i64, Option<i64>, Option<i64>)>(conn)
+                .first::<(Vec<u8>, i64, Option<i64>, Option<i64>, Option<String>)>(conn)
                 .optional()?
-                .map(|(sealed_secret, created_at, confirmed_at, last_step)| TotpFactor {
+                .map(|(sealed_secret, created_at, confirmed_at, last_step, interaction)| TotpFactor {
                     sealed_secret,
                     created_at,
                     confirmed_at,
                     last_step,
+                    interaction_id: interaction.as_deref().and_then(InteractionId::parse),
                 }))
         })
         .await
     }
 
-    /// Starts (or restarts) an enrolment: a new secret, unconfirmed. A confirmed factor is kept.
-    pub async fn begin_totp(&self, user: &UserId, sealed_secret: Vec<u8>, now: i64) -> Result<bool, StoreError> {
-        let user = user.to_string();
+    /// Starts (or restarts) an enrolment for the sign-in `interaction`: a new secret, unconfirmed.
+    /// A confirmed factor is kept.
+    pub async fn begin_totp(
+        &self,
+        user: &UserId,
+        sealed_secret: Vec<u8>,
+        interaction: &InteractionId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let (user, interaction) = (user.to_string(), interaction.to_string());
         self.run(move |conn| {
             conn.transaction(|conn| {
                 let confirmed: Option<Option<i64>> =
@@ -308,7 +326,11 @@ impl Store {
                     Some(Some(_)) => Ok(false),
                     Some(None) => {
                         diesel::update(totp_factors::table.find(&user))
-                            .set((totp_factors::sealed_secret.eq(&sealed_secret), totp_factors::created_at.eq(now)))
+                            .set((
+                                totp_factors::sealed_secret.eq(&sealed_secret),
+                                totp_factors::created_at.eq(now),
+                                totp_factors::interaction_id.eq(Some(&interaction)),
+                            ))
                             .execute(conn)?;
                         Ok(true)
                     }
@@ -318,6 +340,7 @@ impl Store {
                                 totp_factors::user_id.eq(&user),
                                 totp_factors::sealed_secret.eq(&sealed_secret),
                                 totp_factors::created_at.eq(now),
+                                totp_factors::interaction_id.eq(Some(&interaction)),
                             ))
                             .execute(conn)?;
                         Ok(true)
@@ -330,30 +353,40 @@ impl Store {
 
     /// Accepts a TOTP time step: true only if it is later than every step accepted before (RFC 6238
     /// §5.2: a code is accepted once), and atomically, so two parallel submissions cannot both win.
-    /// With `confirm`, an enrolment becomes active and its recovery codes replace any older ones.
+    /// With `confirm`, a pending enrolment of that sign-in becomes active and its recovery codes
+    /// replace any older ones.
     pub async fn accept_totp_step(
         &self,
         user: &UserId,
         step: i64,
-        confirm: Option<Vec<Vec<u8>>>,
+        confirm: Option<Confirm<'_>>,
         now: i64,
     ) -> Result<bool, StoreError> {
         let user = user.to_string();
+        let confirm = confirm.map(|c| (c.interaction.to_string(), c.recovery_codes));
         self.run(move |conn| {
             conn.transaction(|conn| {
                 let target = totp_factors::table
                     .find(&user)
                     .filter(totp_factors::last_step.is_null().or(totp_factors::last_step.lt(step)));
                 let n = match &confirm {
-                    Some(_) => diesel::update(target.filter(totp_factors::confirmed_at.is_null()))
-                        .set((totp_factors::last_step.eq(Some(step)), totp_factors::confirmed_at.eq(Some(now))))
-                        .execute(conn)?,
+                    Some((interaction, _)) => diesel::update(
+                        target
+                            .filter(totp_factors::confirmed_at.is_null())
+                            .filter(totp_factors::interaction_id.eq(interaction)),
+                    )
+                    .set((
+                        totp_factors::last_step.eq(Some(step)),
+                        totp_factors::confirmed_at.eq(Some(now)),
+                        totp_factors::interaction_id.eq(None::<String>),
+                    ))
+                    .execute(conn)?,
                     None => diesel::update(target.filter(totp_factors::confirmed_at.is_not_null()))
                         .set(totp_factors::last_step.eq(Some(step)))
                         .execute(conn)?,
                 };
                 if n == 1
-                    && let Some(codes) = confirm
+                    && let Some((_, codes)) = confirm
                 {
                     diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(&user))).execute(conn)?;
                     for hash in codes {

@@ -31,22 +31,38 @@ both_backends!(a_link_approved_on_another_device_signs_in_the_waiting_browser, |
     let state = |body: serde_json::Value| body["state"].as_str().unwrap().to_owned();
     assert_eq!(state(laptop.get(&status).await.json().await.unwrap()), "waiting");
 
-    // The phone opens the link: it shows the same number and where the sign-in started.
+    // The phone opens the link: it shows where the sign-in started, never the number, and asks
+    // for the number the laptop shows.
     let phone = app.browser();
     let link = app.message_to(&email).await.link();
     let page = phone.get(&link).await.text().await.unwrap();
-    assert!(page.contains(&format!("<p class=\"match\">{number}</p>")), "{page}");
+    assert!(!page.contains(&format!(">{number}<")), "the number is shown only on the laptop: {page}");
+    assert!(page.contains("name=\"number\""), "{page}");
     assert!(page.contains("127.0.0.1"), "where the sign-in started: {page}");
     // The laptop cannot continue before the approval.
     let approved_path = code_page.replace("/code", "/approved");
     let resp = laptop.post_form(&approved_path, &[("csrf", &csrf_of(&waiting))]).await;
     assert_eq!(resp.status(), 409);
     let token = link.rsplit('/').next().unwrap();
+    // A mail scanner that submits the form as it finds it approves nothing; nor does a wrong number.
     let resp = phone.post_form("/login/link/approve", &[("csrf", &csrf_of(&page)), ("token", token)]).await;
+    assert_eq!(resp.status(), 400);
+    let wrong = format!("{}", 10 + (number.parse::<u32>().unwrap() - 10 + 1) % 90);
+    let resp = phone
+        .post_form("/login/link/approve", &[("csrf", &csrf_of(&page)), ("token", token), ("number", &wrong)])
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("Nothing was approved"));
+    assert_eq!(state(laptop.get(&status).await.json().await.unwrap()), "waiting");
+    let resp = phone
+        .post_form("/login/link/approve", &[("csrf", &csrf_of(&page)), ("token", token), ("number", &number)])
+        .await;
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("Sign-in approved"));
     // Approving twice does nothing more, and the phone got no session.
-    let again = phone.post_form("/login/link/approve", &[("csrf", &csrf_of(&page)), ("token", token)]).await;
+    let again = phone
+        .post_form("/login/link/approve", &[("csrf", &csrf_of(&page)), ("token", token), ("number", &number)])
+        .await;
     assert_eq!(again.status(), 400);
     let resp = phone.get(&authorize_url(&app, &client, &[("prompt", "none")])).await;
     assert_eq!(query_param(&url::Url::parse(&location(&resp)).unwrap(), "error").as_deref(), Some("login_required"));
@@ -129,4 +145,29 @@ both_backends!(a_clients_branding_reaches_its_pages, |db: Db| async move {
     let message = app.message_to(&email).await;
     assert!(message.text.contains("Acme ID never asks"));
     assert_eq!(message.subject, "Acme ID: sign in to Test app", "the configured subject");
+});
+
+both_backends!(a_client_can_turn_cross_device_approval_off, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let settings = ClientSettings { cross_device_approval: false, ..Default::default() };
+    let client = app.register_client_with(false, Alg::RS256, settings).await;
+    let laptop = app.browser();
+    let email = unique_email();
+    let code_page = app.start_login(&laptop, &authorize_url(&app, &client, &[]), &email).await;
+    let waiting = laptop.get(&code_page).await.text().await.unwrap();
+    assert!(!waiting.contains("id=\"approval\"") && !waiting.contains("class=\"match\""), "{waiting}");
+    // The link opened elsewhere only says where to open it; an approval is refused.
+    let phone = app.browser();
+    let link = app.message_to(&email).await.link();
+    let page = phone.get(&link).await.text().await.unwrap();
+    assert!(!page.contains("/login/link/approve"), "{page}");
+    let token = link.rsplit('/').next().unwrap();
+    // (The phone's CSRF token, from a page of its own.)
+    let login = location(&phone.get(&authorize_url(&app, &client, &[])).await);
+    let csrf = csrf_of(&phone.get(&login).await.text().await.unwrap());
+    let resp = phone.post_form("/login/link/approve", &[("csrf", &csrf), ("token", token), ("number", "42")]).await;
+    assert_eq!(resp.status(), 403);
+    // The laptop still signs in with the code.
+    let code = app.message_to(&email).await.code();
+    assert_eq!(app.submit_code(&laptop, &code_page, &code).await.status(), 303);
 });

@@ -28,7 +28,7 @@ async fn app(db: Db) -> TestApp {
 }
 
 /// Signs in with the emailed code up to step-up; returns the `/step-up/{interaction}` path.
-async fn first_factor(app: &TestApp, browser: &Browser, url: &str, email: &str) -> String {
+pub(crate) async fn first_factor(app: &TestApp, browser: &Browser, url: &str, email: &str) -> String {
     let seen = app.message_ids_to(email).await;
     let code_page = app.start_login(browser, url, email).await;
     let message = app
@@ -45,7 +45,7 @@ async fn first_factor(app: &TestApp, browser: &Browser, url: &str, email: &str) 
 }
 
 /// The authenticator app of a test: the secret from the enrolment page.
-struct Authenticator(totp_rs::Totp);
+pub(crate) struct Authenticator(totp_rs::Totp);
 
 impl Authenticator {
     fn code_at(&self, time: i64) -> String {
@@ -55,7 +55,7 @@ impl Authenticator {
 
 /// Sets up an authenticator on the enrolment page step-up sent the browser to; returns it, the
 /// recovery codes, and the redirect to the client.
-async fn enrol(app: &TestApp, browser: &Browser, step_up: &str) -> (Authenticator, Vec<String>, url::Url) {
+pub(crate) async fn enrol(app: &TestApp, browser: &Browser, step_up: &str) -> (Authenticator, Vec<String>, url::Url) {
     let resp = browser.get(step_up).await;
     assert_eq!(resp.status(), 303, "enrolment first");
     let enrol_path = location(&resp);

@@ -1,0 +1,102 @@
+//! A second factor proves what it claims (issue 9, item 3): step-up's code on the other channel is
+//! accepted only from a challenge step-up itself started, to the user's own verified address; and
+//! no first-factor challenge can be created once the first factor is recorded. The race that made
+//! this exploitable is driven step by step through the store, in the order that used to win.
+
+use authorization_server::Alg;
+use domain::{
+    Acr, Amr, AuthTime, ClientSettings, Clock, InteractionId, LoginResult, StepUp, StepUpPolicy, WithoutFactor,
+};
+use store::challenges::{NewChallenge, Purpose};
+use testkit::{Db, TestApp, both_backends, csrf_of, location, spawn_app_with};
+
+use crate::oidc::authorize_url;
+use crate::{all_methods, unique_email, unique_phone};
+
+/// A challenge to `destination` for `interaction` whose code the test knows ("123456").
+fn challenge(app: &TestApp, interaction: &InteractionId, destination: &str, purpose: Purpose) -> NewChallenge {
+    let id = domain::ids::sortable_id();
+    let now = app.clock.now();
+    NewChallenge {
+        code_hash: app.master.hasher().hash(&format!("challenge-code:{id}"), "123456").0,
+        link_hash: app.master.hasher().hash("challenge-link", &id).0,
+        id,
+        interaction_id: interaction.clone(),
+        channel: "email".into(),
+        destination: destination.into(),
+        max_attempts: 3,
+        created_at: now,
+        expires_at: now + 300,
+        client_id: String::new(),
+        origin: "203.0.113.66".into(),
+        purpose,
+    }
+}
+
+both_backends!(step_up_accepts_only_its_own_code_to_the_users_own_address, |db: Db| async move {
+    let app = spawn_app_with(db, |s| s.step_up.notify_new_sign_ins = false).await;
+    let settings = ClientSettings {
+        step_up: StepUp { policy: StepUpPolicy::Always, without_factor: WithoutFactor::Deny },
+        ..all_methods()
+    };
+    let client = app.register_client_with(false, Alg::RS256, settings).await;
+    // The user's account: a verified email (the second factor) and a verified phone.
+    let email = unique_email();
+    let phone = unique_phone();
+    let user = app.store.create_user(&domain::EmailAddress::parse(&email).unwrap(), 0).await.unwrap();
+    let update = store::users::UserUpdate {
+        profile: None,
+        phone: Some(Some(domain::PhoneNumber::parse(&phone, None).unwrap())),
+        phone_verified: Some(true),
+    };
+    app.store.update_user(&user.id, update, 0).await.unwrap();
+
+    // Someone with the phone starts a sign-in by text in their browser.
+    let browser = app.browser();
+    let code_page = app.start_login_with(&browser, &authorize_url(&app, &client, &[]), ("phone", &phone)).await;
+    let interaction = InteractionId::parse(code_page.split('/').nth(2).unwrap()).unwrap();
+    let sms = app.store.latest_challenge(&interaction).await.unwrap().unwrap();
+
+    // The race, in the order that used to win: the texted code is spent, then a challenge to an
+    // address of the attacker's is started for the same sign-in, then the first factor is recorded.
+    let now = app.clock.now();
+    assert!(app.store.consume_challenge(&sms.id, now, true).await.unwrap());
+    let attacker = unique_email();
+    let planted = challenge(&app, &interaction, &attacker, Purpose::FirstFactor);
+    assert!(app.store.create_challenge(planted, None).await.unwrap(), "no first factor yet: allowed");
+    let first =
+        LoginResult { user_id: user.id.clone(), amr: vec![Amr::Sms], acr: Acr::SingleFactor, auth_time: AuthTime(now) };
+    assert!(app.store.record_first_factor(&interaction, &first, now).await.unwrap());
+
+    // Once the first factor is recorded, no first-factor challenge can be created for the sign-in.
+    let late = challenge(&app, &interaction, &attacker, Purpose::FirstFactor);
+    assert!(!app.store.create_challenge(late, None).await.unwrap(), "refused in the same transaction");
+    // Nor through the login page.
+    let login = format!("/login/{interaction}");
+    let page = browser.get(&login).await;
+    assert_eq!(page.status(), 400);
+
+    // Step-up asks for a code by email. The planted first-factor code is refused...
+    let step_up = format!("/step-up/{interaction}");
+    let html = browser.get(&step_up).await.text().await.unwrap();
+    let csrf = csrf_of(&html);
+    let code_path = format!("{step_up}/code");
+    let resp = browser.post_form(&code_path, &[("csrf", csrf.as_str()), ("code", "123456")]).await;
+    assert_eq!(resp.status(), 400, "a first-factor challenge is not step-up's");
+    // ...and so is a second-factor challenge to any address but the user's own verified one.
+    let wrong_address = challenge(&app, &interaction, &attacker, Purpose::SecondFactor);
+    assert!(app.store.create_challenge(wrong_address, None).await.unwrap());
+    let resp = browser.post_form(&code_path, &[("csrf", csrf.as_str()), ("code", "123456")]).await;
+    assert_eq!(resp.status(), 400, "a code to another address proves nothing about this user");
+    let interaction_now = app.store.interaction(&interaction).await.unwrap().unwrap().0;
+    assert!(interaction_now.result.is_none(), "the sign-in is not complete");
+
+    // The real second factor still works: the code step-up sends to the user's own address.
+    let seen = app.message_ids_to(&email).await;
+    let resp = browser.post_form(&format!("{step_up}/send"), &[("csrf", csrf.as_str())]).await;
+    assert_eq!(resp.status(), 200);
+    let sent = app.new_message_to(&email, &seen).await.code();
+    let resp = browser.post_form(&code_path, &[("csrf", csrf.as_str()), ("code", &sent)]).await;
+    assert_eq!(resp.status(), 303);
+    assert!(location(&resp).starts_with("/authorize/resume/"));
+});
