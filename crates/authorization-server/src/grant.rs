@@ -158,19 +158,11 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
     if code.len() > 256 {
         return Err(INVALID_GRANT);
     }
-    let record = match srv
-        .store
-        .redeem_code(srv.hasher.hash(CODE_PURPOSE, code).0, now)
-        .await
-        .map_err(|e| internal("code redeem", &e))?
-    {
-        Redemption::Redeemed(r) => r,
-        Redemption::Replayed { client_id } => {
-            tracing::warn!(client = %client_id, "authorization code replayed; its grant and tokens were revoked");
-            return Err(INVALID_GRANT);
-        }
-        Redemption::Unknown => return Err(INVALID_GRANT),
-    };
+    let hash = srv.hasher.hash(CODE_PURPOSE, code).0;
+    // Who presents the code is checked before it is spent, so a stranger holding a code (another
+    // client, or without the PKCE verifier) cannot burn it for its rightful client.
+    let record = srv.store.authorization_code(hash.clone()).await.map_err(|e| internal("code lookup", &e))?;
+    let record = record.ok_or(INVALID_GRANT)?;
     // RFC 6749 §4.1.3: the code was issued to this client, is unexpired, and the redirect_uri is identical.
     if record.client_id != client.id || record.expires_at <= now {
         return Err(INVALID_GRANT);
@@ -179,6 +171,14 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
         return Err(OAuthError::new("invalid_grant", "redirect_uri does not match the authorization request"));
     }
     check_code_verifier(record.code_challenge.as_deref(), params.get("code_verifier"))?;
+    let record = match srv.store.redeem_code(hash, now).await.map_err(|e| internal("code redeem", &e))? {
+        Redemption::Redeemed(r) => r,
+        Redemption::Replayed { client_id } => {
+            tracing::warn!(client = %client_id, "authorization code replayed; its grant and tokens were revoked");
+            return Err(INVALID_GRANT);
+        }
+        Redemption::Revoked | Redemption::Unknown => return Err(INVALID_GRANT),
+    };
     mint_tokens(
         srv,
         &client,
@@ -303,8 +303,20 @@ struct Issuance<'a> {
     amr: &'a str,
     acr: &'a str,
     auth_time: i64,
-    /// The successor refresh token: its scope (the grant's, RFC 6749 §6) and absolute deadline.
-    refresh: Option<(&'a str, i64)>,
+    refresh: Refresh<'a>,
+}
+
+/// The refresh token that comes with the tokens.
+enum Refresh<'a> {
+    None,
+    /// The grant's first: its scope (the grant's, RFC 6749 §6) and absolute deadline. Stored only
+    /// while the grant is not revoked.
+    First {
+        scope: &'a str,
+        deadline: i64,
+    },
+    /// A rotation's successor, already stored with the rotation.
+    Rotated(String),
 }
 
 impl<'a> Issuance<'a> {
@@ -321,12 +333,42 @@ impl<'a> Issuance<'a> {
             amr: &code.amr,
             acr: &code.acr,
             auth_time: code.auth_time,
-            refresh: offline.then_some((code.scope.as_str(), refresh_deadline)),
+            refresh: if offline {
+                Refresh::First { scope: &code.scope, deadline: refresh_deadline }
+            } else {
+                Refresh::None
+            },
         }
     }
 }
 
 const REFRESH_PURPOSE: &str = "refresh-token";
+
+/// A refresh token of `grant`, ready to store: its secret and its record.
+fn new_refresh_token(
+    srv: &AuthorizationServer,
+    client: &store::clients::Client,
+    code: &Issuance<'_>,
+    scope: &str,
+    deadline: i64,
+    now: i64,
+) -> (String, store::refresh::RefreshToken) {
+    let token = random_token(32);
+    let record = store::refresh::RefreshToken {
+        token_hash: srv.hasher.hash(REFRESH_PURPOSE, &token).0,
+        grant_id: code.grant_id.to_owned(),
+        client_id: client.id.clone(),
+        user_id: code.user_id.clone(),
+        sid: code.sid.to_owned(),
+        scope: scope.to_owned(),
+        amr: code.amr.to_owned(),
+        acr: code.acr.to_owned(),
+        auth_time: code.auth_time,
+        created_at: now,
+        expires_at: deadline,
+    };
+    (token, record)
+}
 
 async fn mint_tokens(
     srv: &AuthorizationServer,
@@ -334,6 +376,19 @@ async fn mint_tokens(
     code: &Issuance<'_>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
+    // The refresh token first: it is stored only while the grant is not revoked, and a grant
+    // revoked meanwhile gets nothing at all.
+    let refresh_token = match &code.refresh {
+        Refresh::None => None,
+        Refresh::Rotated(token) => Some(token.clone()),
+        Refresh::First { scope, deadline } => {
+            let (token, record) = new_refresh_token(srv, client, code, scope, *deadline, now);
+            if !srv.store.insert_refresh_token(&record).await.map_err(|e| internal("refresh insert", &e))? {
+                return Err(OAuthError::new("invalid_grant", "the grant was revoked"));
+            }
+            Some(token)
+        }
+    };
     let ring = srv.keys.ring();
     let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
     let id_key = ring.active(alg, now).ok_or(crate::errors::SERVER_ERROR)?;
@@ -369,27 +424,6 @@ async fn mint_tokens(
     .set_access_token_hash(Some(at_hash));
     let id_token = crate::jwt::sign(id_key, "JWT", &claims).map_err(|e| internal("id token", &e))?;
 
-    let refresh_token = match code.refresh {
-        Some((scope, deadline)) => {
-            let token = random_token(32);
-            let record = store::refresh::RefreshToken {
-                token_hash: srv.hasher.hash(REFRESH_PURPOSE, &token).0,
-                grant_id: code.grant_id.to_owned(),
-                client_id: client.id.clone(),
-                user_id: code.user_id.clone(),
-                sid: code.sid.to_owned(),
-                scope: scope.to_owned(),
-                amr: code.amr.to_owned(),
-                acr: code.acr.to_owned(),
-                auth_time: code.auth_time,
-                created_at: now,
-                expires_at: deadline,
-            };
-            srv.store.insert_refresh_token(&record).await.map_err(|e| internal("refresh insert", &e))?;
-            Some(token)
-        }
-        None => None,
-    };
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -516,6 +550,8 @@ async fn otp_grant(
     let code = issue_code(srv, &request, &session, now).await?;
     let record = match srv.store.redeem_code(srv.hasher.hash(CODE_PURPOSE, &code).0, now).await {
         Ok(Redemption::Redeemed(r)) => r,
+        // Revoked in the instant since it was issued ("This wasn't me" on another sign-in).
+        Ok(Redemption::Revoked) => return Err(OAuthError::new("access_denied", "the sign-in was not allowed")),
         Ok(_) => return Err(crate::errors::SERVER_ERROR),
         Err(e) => return Err(internal("code redeem", &e)),
     };
@@ -563,15 +599,7 @@ async fn refresh(
             requested.join(" ")
         }
     };
-    match srv.store.use_refresh_token(hash, now).await.map_err(|e| internal("refresh use", &e))? {
-        store::refresh::RefreshUse::Fresh(_) => {}
-        store::refresh::RefreshUse::Reused { client_id } => {
-            tracing::warn!(client = %client_id, "refresh token reused; its grant and tokens were revoked");
-            return Err(INVALID);
-        }
-        store::refresh::RefreshUse::Unknown => return Err(INVALID),
-    }
-    let issuance = Issuance {
+    let mut issuance = Issuance {
         grant_id: &token.grant_id,
         user_id: &token.user_id,
         sid: &token.sid,
@@ -580,8 +608,20 @@ async fn refresh(
         amr: &token.amr,
         acr: &token.acr,
         auth_time: token.auth_time,
-        refresh: Some((&token.scope, token.expires_at)),
+        refresh: Refresh::None,
     };
+    // The successor keeps the grant's scope and deadline; it is stored in the same transaction that
+    // spends the presented token, under the grant's lock, so a revocation can never leave it live.
+    let (successor, record) = new_refresh_token(srv, client, &issuance, &token.scope, token.expires_at, now);
+    match srv.store.rotate_refresh_token(hash, &record, now).await.map_err(|e| internal("refresh use", &e))? {
+        store::refresh::RefreshUse::Fresh(_) => {}
+        store::refresh::RefreshUse::Reused { client_id } => {
+            tracing::warn!(client = %client_id, "refresh token reused; its grant and tokens were revoked");
+            return Err(INVALID);
+        }
+        store::refresh::RefreshUse::Revoked | store::refresh::RefreshUse::Unknown => return Err(INVALID),
+    }
+    issuance.refresh = Refresh::Rotated(successor);
     mint_tokens(srv, client, &issuance, now).await
 }
 

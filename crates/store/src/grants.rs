@@ -56,7 +56,31 @@ pub enum Redemption {
     Replayed {
         client_id: ClientId,
     },
+    /// Its grant was revoked (logout, "This wasn't me", a replay, an admin): a revoked grant never
+    /// yields a redeemed code.
+    Revoked,
     Unknown,
+}
+
+impl CodeRow {
+    fn into_code(self) -> Result<AuthorizationCode, StoreError> {
+        Ok(AuthorizationCode {
+            client_id: ClientId::parse(&self.client_id).ok_or_else(|| StoreError::Corrupt("code client".into()))?,
+            user_id: UserId::parse(&self.user_id).ok_or_else(|| StoreError::Corrupt("code user".into()))?,
+            code_hash: self.code_hash,
+            grant_id: self.grant_id,
+            redirect_uri: self.redirect_uri,
+            sid: self.sid,
+            scope: self.scope,
+            nonce: self.nonce,
+            code_challenge: self.code_challenge,
+            amr: self.amr,
+            acr: self.acr,
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
 }
 
 #[derive(Insertable)]
@@ -98,13 +122,33 @@ impl Store {
         .await
     }
 
+    /// A code as issued, without spending it, so the token endpoint can check who presents it (the
+    /// client, its redirect URI and PKCE verifier) before anything is spent: a stranger holding a
+    /// code cannot burn it.
+    pub async fn authorization_code(&self, code_hash: Vec<u8>) -> Result<Option<AuthorizationCode>, StoreError> {
+        self.run(move |conn| {
+            authorization_codes::table
+                .find(code_hash)
+                .select(CodeRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(CodeRow::into_code)
+                .transpose()
+        })
+        .await
+    }
+
     /// Spends a code. The conditional update makes it single-use under any concurrency: of N
-    /// simultaneous presentations exactly one is `Redeemed`; the others are replays and revoke the grant.
+    /// simultaneous presentations exactly one is `Redeemed`; the others are replays and revoke the
+    /// grant. A code whose grant was revoked is never redeemed (the same conditional update).
     /// Expiry and client binding are the caller's checks (they need the record to decide).
     pub async fn redeem_code(&self, code_hash: Vec<u8>, now: i64) -> Result<Redemption, StoreError> {
         self.run(move |conn| {
             let won = diesel::update(
-                authorization_codes::table.find(&code_hash).filter(authorization_codes::redeemed_at.is_null()),
+                authorization_codes::table
+                    .find(&code_hash)
+                    .filter(authorization_codes::redeemed_at.is_null())
+                    .filter(authorization_codes::revoked_at.is_null()),
             )
             .set(authorization_codes::redeemed_at.eq(Some(now)))
             .execute(conn)?
@@ -114,27 +158,15 @@ impl Store {
             else {
                 return Ok(Redemption::Unknown);
             };
-            let client_id = ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("code client".into()))?;
-            if !won {
-                revoke_grant_in(conn, &row.grant_id, now)?;
-                return Ok(Redemption::Replayed { client_id });
+            if won {
+                return Ok(Redemption::Redeemed(Box::new(row.into_code()?)));
             }
-            Ok(Redemption::Redeemed(Box::new(AuthorizationCode {
-                code_hash: row.code_hash,
-                grant_id: row.grant_id,
-                client_id,
-                redirect_uri: row.redirect_uri,
-                user_id: UserId::parse(&row.user_id).ok_or_else(|| StoreError::Corrupt("code user".into()))?,
-                sid: row.sid,
-                scope: row.scope,
-                nonce: row.nonce,
-                code_challenge: row.code_challenge,
-                amr: row.amr,
-                acr: row.acr,
-                auth_time: row.auth_time,
-                created_at: row.created_at,
-                expires_at: row.expires_at,
-            })))
+            if row.redeemed_at.is_none() || row.revoked_at.is_some() {
+                return Ok(Redemption::Revoked);
+            }
+            let client_id = ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("code client".into()))?;
+            revoke_grant_in(conn, &row.grant_id, now)?;
+            Ok(Redemption::Replayed { client_id })
         })
         .await
     }
@@ -210,6 +242,23 @@ impl Store {
         })
         .await
     }
+}
+
+/// Takes the row lock of a grant that is not revoked (its code row), inside the caller's
+/// transaction, so a revocation cannot interleave with what follows: on PostgreSQL a concurrent
+/// `revoke_grant_in` waits for the commit (or this waits for its commit, then finds the grant
+/// revoked); on SQLite the write takes the database's write lock at once. The code row is always
+/// locked before refresh and token rows, here and in `revoke_grant_in`, so the two never deadlock.
+/// False when the grant is revoked (or unknown).
+pub(crate) fn lock_live_grant(conn: &mut crate::DbConnection, grant_id: &str) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        authorization_codes::table
+            .filter(authorization_codes::grant_id.eq(grant_id))
+            .filter(authorization_codes::revoked_at.is_null()),
+    )
+    .set(authorization_codes::revoked_at.eq(authorization_codes::revoked_at))
+    .execute(conn)?;
+    Ok(n > 0)
 }
 
 /// Revokes a grant: its code, its access tokens and its refresh tokens.

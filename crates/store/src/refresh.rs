@@ -63,35 +63,51 @@ impl RefreshRow {
 /// The result of presenting a refresh token.
 #[derive(Debug)]
 pub enum RefreshUse {
-    /// First use: the token is now spent; the caller issues its successor.
+    /// First use: the token is now spent and its successor stored, in one transaction.
     Fresh(Box<RefreshToken>),
-    /// Spent or revoked before: the grant and every token issued from it are now revoked.
+    /// Spent before: the grant and every token issued from it are now revoked.
     Reused {
         client_id: ClientId,
     },
+    /// Its grant was revoked: nothing was spent or issued.
+    Revoked,
     Unknown,
 }
 
-impl Store {
-    pub async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<(), StoreError> {
-        let row = RefreshRow {
-            token_hash: t.token_hash.clone(),
-            grant_id: t.grant_id.clone(),
-            client_id: t.client_id.to_string(),
-            user_id: t.user_id.to_string(),
-            sid: t.sid.clone(),
-            scope: t.scope.clone(),
-            amr: t.amr.clone(),
-            acr: t.acr.clone(),
-            auth_time: t.auth_time,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
+impl RefreshToken {
+    fn row(&self) -> RefreshRow {
+        RefreshRow {
+            token_hash: self.token_hash.clone(),
+            grant_id: self.grant_id.clone(),
+            client_id: self.client_id.to_string(),
+            user_id: self.user_id.to_string(),
+            sid: self.sid.clone(),
+            scope: self.scope.clone(),
+            amr: self.amr.clone(),
+            acr: self.acr.clone(),
+            auth_time: self.auth_time,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
             used_at: None,
             revoked_at: None,
-        };
+        }
+    }
+}
+
+impl Store {
+    /// Stores the first refresh token of a grant, in one transaction with a check that the grant is
+    /// not revoked (under its row lock). False, storing nothing, when it is: a revocation that
+    /// happened while the code was being exchanged is final.
+    pub async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<bool, StoreError> {
+        let row = t.row();
         self.run(move |conn| {
-            diesel::insert_into(refresh_tokens::table).values(&row).execute(conn)?;
-            Ok(())
+            conn.transaction(|conn| {
+                if !crate::grants::lock_live_grant(conn, &row.grant_id)? {
+                    return Ok(false);
+                }
+                diesel::insert_into(refresh_tokens::table).values(&row).execute(conn)?;
+                Ok(true)
+            })
         })
         .await
     }
@@ -124,31 +140,50 @@ impl Store {
         .await
     }
 
-    /// Spends a refresh token; of concurrent presentations exactly one is `Fresh`, and any later
-    /// one is a reuse that revokes the grant (RFC 9700 §4.14.2).
-    pub async fn use_refresh_token(&self, token_hash: Vec<u8>, now: i64) -> Result<RefreshUse, StoreError> {
+    /// Rotates a refresh token in one transaction: takes the grant's row lock (so a revocation is
+    /// either wholly before, and nothing is spent or issued, or wholly after, and revokes the
+    /// successor too), spends the presented token, and stores `successor`. Of concurrent
+    /// presentations exactly one is `Fresh`; a later one is a reuse that revokes the grant
+    /// (RFC 9700 §4.14.2). `successor.grant_id` must be the presented token's.
+    pub async fn rotate_refresh_token(
+        &self,
+        token_hash: Vec<u8>,
+        successor: &RefreshToken,
+        now: i64,
+    ) -> Result<RefreshUse, StoreError> {
+        let next = successor.row();
         self.run(move |conn| {
-            let won = diesel::update(
-                refresh_tokens::table
-                    .find(&token_hash)
-                    .filter(refresh_tokens::used_at.is_null())
-                    .filter(refresh_tokens::revoked_at.is_null()),
-            )
-            .set(refresh_tokens::used_at.eq(Some(now)))
-            .execute(conn)?
-                == 1;
-            let Some(row) =
-                refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
-            else {
-                return Ok(RefreshUse::Unknown);
-            };
-            let client_id =
-                ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("refresh client".into()))?;
-            if !won {
-                crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
-                return Ok(RefreshUse::Reused { client_id });
-            }
-            Ok(RefreshUse::Fresh(Box::new(row.into_token()?)))
+            conn.transaction(|conn| {
+                if !crate::grants::lock_live_grant(conn, &next.grant_id)? {
+                    return Ok(RefreshUse::Revoked);
+                }
+                let won = diesel::update(
+                    refresh_tokens::table
+                        .find(&token_hash)
+                        .filter(refresh_tokens::grant_id.eq(&next.grant_id))
+                        .filter(refresh_tokens::used_at.is_null())
+                        .filter(refresh_tokens::revoked_at.is_null()),
+                )
+                .set(refresh_tokens::used_at.eq(Some(now)))
+                .execute(conn)?
+                    == 1;
+                let Some(row) =
+                    refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
+                else {
+                    return Ok(RefreshUse::Unknown);
+                };
+                if row.grant_id != next.grant_id {
+                    return Ok(RefreshUse::Unknown);
+                }
+                let client_id =
+                    ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("refresh client".into()))?;
+                if !won {
+                    crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
+                    return Ok(RefreshUse::Reused { client_id });
+                }
+                diesel::insert_into(refresh_tokens::table).values(&next).execute(conn)?;
+                Ok(RefreshUse::Fresh(Box::new(row.into_token()?)))
+            })
         })
         .await
     }

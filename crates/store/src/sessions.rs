@@ -80,13 +80,33 @@ impl Store {
         .await
     }
 
-    /// Ends a session (logout); returns whether a live one was ended.
+    /// Ends a session (logout, or a new login in the same browser) and, in the same transaction,
+    /// revokes the grants issued in it that were not for offline access: tokens without
+    /// `offline_access` live no longer than the sign-in they came from, while `offline_access` is
+    /// the client's request to act when the user is away (OIDC Core §11). Returns whether a live
+    /// session was ended.
     pub async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
+        use crate::schema::authorization_codes;
         self.run(move |conn| {
-            let n = diesel::update(sessions::table.find(id_hash).filter(sessions::ended_at.is_null()))
-                .set(sessions::ended_at.eq(Some(now)))
-                .execute(conn)?;
-            Ok(n == 1)
+            conn.transaction(|conn| {
+                let n = diesel::update(sessions::table.find(&id_hash).filter(sessions::ended_at.is_null()))
+                    .set(sessions::ended_at.eq(Some(now)))
+                    .execute(conn)?;
+                if n != 1 {
+                    return Ok(false);
+                }
+                let sid: String = sessions::table.find(&id_hash).select(sessions::sid).first(conn)?;
+                let grants: Vec<String> = authorization_codes::table
+                    .filter(authorization_codes::sid.eq(&sid))
+                    .filter(authorization_codes::revoked_at.is_null())
+                    .filter(authorization_codes::scope.not_like("%offline_access%"))
+                    .select(authorization_codes::grant_id)
+                    .load(conn)?;
+                for grant in &grants {
+                    crate::grants::revoke_grant_in(conn, grant, now)?;
+                }
+                Ok(true)
+            })
         })
         .await
     }

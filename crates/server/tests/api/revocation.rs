@@ -199,3 +199,117 @@ both_backends!(dynamic_registration_needs_the_initial_token_and_strict_redirect_
         "but only the registered path"
     );
 });
+
+/// Revocation is final (issue 9, item 5).
+mod finality {
+    use authorization_server::Alg;
+    use testkit::{Db, TestApp, TestClient, both_backends, csrf_of, query_param, spawn_app};
+
+    use crate::oidc::{VERIFIER, authorize_url, authorize_url_with, exchange, redeem};
+    use crate::unique_email;
+
+    async fn refresh(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Response {
+        app.token_request(
+            &[("grant_type", "refresh_token"), ("refresh_token", token)],
+            Some((&client.id, client.secret.as_deref().unwrap())),
+        )
+        .await
+    }
+
+    async fn revoke(app: &TestApp, client: &TestClient, token: &str) -> reqwest::Response {
+        app.api
+            .post(app.url("/revoke"))
+            .basic_auth(&client.id, client.secret.as_deref())
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+    }
+
+    both_backends!(a_stranger_holding_a_code_cannot_burn_it, |db: Db| async move {
+        let app = spawn_app(db).await;
+        let client = app.register_client(false, Alg::RS256).await;
+        let stranger = app.register_client(false, Alg::RS256).await;
+        let back = app.sign_in(&app.browser(), &authorize_url(&app, &client, &[]), &unique_email()).await;
+        let code = query_param(&back, "code").unwrap();
+        // Another client, a wrong redirect URI, a wrong PKCE verifier: each refused, nothing spent.
+        assert_eq!(redeem(&app, &client, &stranger, &code).await.status(), 400);
+        let wrong_uri = app
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "http://127.0.0.1:9/other"),
+                    ("code_verifier", VERIFIER),
+                ],
+                Some((&client.id, client.secret.as_deref().unwrap())),
+            )
+            .await;
+        assert_eq!(wrong_uri.status(), 400);
+        let wrong_verifier = app
+            .token_request(
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", client.redirect_uri.as_str()),
+                    ("code_verifier", &VERIFIER.replace('d', "e")),
+                ],
+                Some((&client.id, client.secret.as_deref().unwrap())),
+            )
+            .await;
+        assert_eq!(wrong_verifier.status(), 400);
+        // The rightful client still redeems it.
+        exchange(&app, &client, &back).await;
+    });
+
+    both_backends!(a_revoked_grant_never_yields_a_redeemed_code, |db: Db| async move {
+        let app = spawn_app(db).await;
+        let client = app.register_client(false, Alg::RS256).await;
+        let browser = app.browser();
+        let back = app.sign_in(&browser, &authorize_url(&app, &client, &[]), &unique_email()).await;
+        // The user signs out before the client exchanges the code: the session's grant (not for
+        // offline access) is revoked with it.
+        let page = browser.get("/logout").await.text().await.unwrap();
+        let resp = browser.post_form("/logout/confirm", &[("csrf", &csrf_of(&page))]).await;
+        assert_eq!(resp.status(), 200);
+        let code = query_param(&back, "code").unwrap();
+        let resp = redeem(&app, &client, &client, &code).await;
+        assert_eq!(resp.status(), 400);
+        assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
+    });
+
+    // Many rounds of a token being refreshed several times at once while it is revoked. Whatever
+    // the interleaving, once everything has answered nothing issued from the grant is alive.
+    both_backends!(refreshes_racing_a_revocation_leave_nothing_alive, |db: Db| async move {
+        let app = spawn_app(db).await;
+        let client = app.register_client(false, Alg::RS256).await;
+        let mut issued = 0;
+        for _ in 0..12 {
+            let url = authorize_url_with(&app, &client, &["scope"], &[("scope", "openid offline_access")]);
+            let back = app.sign_in(&app.browser(), &url, &unique_email()).await;
+            let tokens = exchange(&app, &client, &back).await;
+            let token = tokens["refresh_token"].as_str().unwrap().to_owned();
+            let refreshes = futures_util::future::join_all((0..6).map(|_| refresh(&app, &client, &token)));
+            let (answers, revoked) = tokio::join!(refreshes, revoke(&app, &client, &token));
+            assert_eq!(revoked.status(), 200);
+            for answer in answers {
+                if answer.status() != 200 {
+                    continue;
+                }
+                issued += 1;
+                let body: serde_json::Value = answer.json().await.unwrap();
+                let successor = body["refresh_token"].as_str().unwrap();
+                assert_eq!(
+                    refresh(&app, &client, successor).await.status(),
+                    400,
+                    "a successor outlived the revocation"
+                );
+                let access = body["access_token"].as_str().unwrap();
+                let userinfo = app.api.get(app.url("/userinfo")).bearer_auth(access).send().await.unwrap();
+                assert_eq!(userinfo.status(), 401);
+            }
+        }
+        // (How many refreshes got in before their revocation varies; each one was checked.)
+        let _ = issued;
+    });
+}
