@@ -32,6 +32,9 @@ pub(crate) struct AuthorizationRequest {
     /// `acr` values the client demanded as essential through the `claims` parameter.
     #[serde(default)]
     pub essential_acr: Option<Vec<String>>,
+    /// The `sub` of a valid `id_token_hint`: the user the client expects (OIDC Core §3.1.2.2).
+    #[serde(default)]
+    pub hinted_sub: Option<String>,
 }
 
 impl AuthorizationRequest {
@@ -48,6 +51,7 @@ impl AuthorizationRequest {
             acr_values: None,
             form_post: false,
             essential_acr: None,
+            hinted_sub: None,
         }
     }
 }
@@ -185,8 +189,9 @@ async fn check_request<'p>(srv: &'p AuthorizationServer, params: &'p Params) -> 
         .and_then(|scope| Ok((scope, check_pkce(&client, params)?)))
         .and_then(|v| Ok((v, check_max_age(params)?)))
         .and_then(|v| Ok((v, check_prompt(params)?)))
-        .and_then(|v| Ok((v, check_essential_acr(params)?)));
-    let ((((scope, code_challenge), max_age), prompt), essential_acr) = match checked {
+        .and_then(|v| Ok((v, check_essential_acr(params)?)))
+        .and_then(|v| Ok((v, check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?)));
+    let (((((scope, code_challenge), max_age), prompt), essential_acr), hinted_sub) = match checked {
         Ok(v) => v,
         Err(e) => return Err(Refused::Redirect(back, e)),
     };
@@ -201,6 +206,7 @@ async fn check_request<'p>(srv: &'p AuthorizationServer, params: &'p Params) -> 
         acr_values: params.get("acr_values").map(str::to_owned),
         form_post,
         essential_acr,
+        hinted_sub,
     };
     Ok(Checked { client, request, prompt, back })
 }
@@ -213,7 +219,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
     };
     let now = srv.clock.now();
     let demanded = request.demanded_acr();
-    match check_session(req, srv, prompt, request.max_age, params.get("id_token_hint"), now).await {
+    match check_session(req, srv, prompt, request.max_age, request.hinted_sub.as_deref(), now).await {
         // Single sign-on: the browser's session satisfies the request; the code goes back at once.
         Ok(Some(session)) if acr_satisfies(&session.acr, demanded.as_deref()) => {
             match crate::grant::issue_code(srv, &request, &session, now).await {
@@ -529,14 +535,13 @@ async fn check_session(
     srv: &AuthorizationServer,
     prompt: Prompt,
     max_age: Option<i64>,
-    id_token_hint: Option<&str>,
+    hinted_sub: Option<&str>,
     now: i64,
 ) -> Result<Option<store::sessions::Session>, OAuthError> {
-    let hinted_sub = id_token_hint.map(|hint| check_id_token_hint(srv, hint, now)).transpose()?;
     let session = if prompt == Prompt::Login { None } else { crate::grant::current_session(req, srv, now).await? };
     let session = session
         .filter(|s| max_age.is_none_or(|max| now - s.auth_time <= max))
-        .filter(|s| hinted_sub.as_deref().is_none_or(|sub| sub == s.user_id.as_str()));
+        .filter(|s| hinted_sub.is_none_or(|sub| sub == s.user_id.as_str()));
     if prompt == Prompt::None && session.is_none() {
         return Err(OAuthError::new("login_required", "the user must sign in"));
     }
@@ -545,14 +550,15 @@ async fn check_session(
 
 /// An `id_token_hint` must be an ID token this provider signed (it may have expired: OIDC Core
 /// §3.1.2.1 uses it only to name the expected user). Returns its `sub`.
-fn check_id_token_hint(srv: &AuthorizationServer, hint: &str, now: i64) -> Result<String, OAuthError> {
+fn check_id_token_hint(srv: &AuthorizationServer, hint: Option<&str>, now: i64) -> Result<Option<String>, OAuthError> {
     const INVALID: OAuthError = OAuthError::new("invalid_request", "id_token_hint is not an ID token issued here");
+    let Some(hint) = hint else { return Ok(None) };
     let claims: serde_json::Value =
         crate::jwt::verify(&srv.keys.ring(), hint, "JWT", now, srv.config.key_retention()).ok_or(INVALID)?;
     if claims["iss"] != srv.config.issuer.as_str() {
         return Err(INVALID);
     }
-    claims["sub"].as_str().map(str::to_owned).ok_or(INVALID)
+    claims["sub"].as_str().map(|sub| Some(sub.to_owned())).ok_or(INVALID)
 }
 
 /// Stores the validated request as an interaction bound to `browser` (a keyed hash of its cookie;
@@ -605,62 +611,104 @@ pub(crate) fn browser_hash(req: &HttpRequest, srv: &AuthorizationServer) -> Resu
 /// `GET /authorize/resume/{interaction}`: the connection has completed the login. In the browser
 /// that started it, and only once, start a session and send the code to the client.
 pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<AuthorizationServer>) -> HttpResponse {
-    let expired = || error_page(&srv, &req, StatusCode::BAD_REQUEST, "expired");
-    let Some(id) = InteractionId::parse(&path) else {
+    resume_with(&req, &path, &srv, None).await
+}
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    /// `switch` (sign in as the link's account) or `stay` (keep the session; the client is told
+    /// `access_denied`).
+    choice: String,
+}
+
+/// `POST /authorize/resume/{interaction}`: the answer to "switch account?".
+pub async fn resume_confirmed(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<SwitchForm>,
+    srv: web::Data<AuthorizationServer>,
+) -> HttpResponse {
+    resume_with(&req, &path, &srv, Some(form.choice == "switch")).await
+}
+
+/// Resumes an interaction; `switch` is the user's answer to "switch account?", when asked.
+async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, switch: Option<bool>) -> HttpResponse {
+    let expired = || error_page(srv, req, StatusCode::BAD_REQUEST, "expired");
+    let Some(id) = InteractionId::parse(raw) else {
         return expired();
     };
     let (interaction, request) = match srv.store.interaction(&id).await {
         Ok(Some(found)) => found,
         Ok(None) => return expired(),
-        Err(e) => return server_error_page(&srv, &req, "interaction lookup", &e),
+        Err(e) => return server_error_page(srv, req, "interaction lookup", &e),
     };
-    let Ok(browser) = browser_hash(&req, &srv) else {
-        return error_page(&srv, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
+    let Ok(browser) = browser_hash(req, srv) else {
+        return error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
     };
     if !domain::secret::constant_time_eq(&browser, &interaction.browser_hash) {
-        return error_page(&srv, &req, StatusCode::FORBIDDEN, "different_browser");
+        return error_page(srv, req, StatusCode::FORBIDDEN, "different_browser");
     }
     let Ok(request) = serde_json::from_str::<AuthorizationRequest>(&request) else {
         return expired();
     };
-    if interaction.denied.is_some() {
-        // RFC 6749 §4.1.2.1: the user (or step-up's policy) refused; the client learns only that.
-        let back = Redirector {
-            redirect_uri: &request.redirect_uri,
-            state: request.state.as_deref(),
-            issuer: &srv.config.issuer,
-            form_post: request.form_post.then_some(srv.tera.as_ref()),
-        };
-        return back.error(OAuthError::new("access_denied", "the sign-in was not allowed"));
-    }
-    let Some(result) = interaction.result.clone() else {
-        return expired();
-    };
-    let now = srv.clock.now();
-    match srv.store.resume_interaction(&id, now).await {
-        Ok(true) => {}
-        Ok(false) => return expired(),
-        Err(e) => return server_error_page(&srv, &req, "interaction resume", &e),
-    }
     let back = Redirector {
         redirect_uri: &request.redirect_uri,
         state: request.state.as_deref(),
         issuer: &srv.config.issuer,
         form_post: request.form_post.then_some(srv.tera.as_ref()),
     };
+    if interaction.denied.is_some() {
+        // RFC 6749 §4.1.2.1: the user (or step-up's policy) refused; the client learns only that.
+        return back.error(OAuthError::new("access_denied", "the sign-in was not allowed"));
+    }
+    let Some(result) = interaction.result.clone() else {
+        return expired();
+    };
+    let now = srv.clock.now();
+    let current = match crate::grant::current_session(req, srv, now).await {
+        Ok(session) => session,
+        Err(e) => return back.error(e),
+    };
+    // A sign-in link the API sent was bound to whichever browser opened it first. If that browser
+    // is signed in to another account, the link must not replace it silently (login CSRF: a link
+    // forwarded by someone else would sign the visitor in as its sender). The user chooses.
+    let other_account = current.as_ref().filter(|s| s.user_id != result.user_id);
+    if interaction.kind == domain::InteractionKind::ApiLink
+        && let Some(session) = other_account
+    {
+        match switch {
+            None => return switch_account_page(srv, req, &interaction, &session.user_id, &result.user_id).await,
+            Some(false) => {
+                return match srv.store.resume_interaction(&id, now).await {
+                    Ok(_) => back.error(OAuthError::new("access_denied", "the user kept their current account")),
+                    Err(e) => server_error_page(srv, req, "interaction resume", &e),
+                };
+            }
+            Some(true) => {}
+        }
+    }
+    match srv.store.resume_interaction(&id, now).await {
+        Ok(true) => {}
+        Ok(false) => return expired(),
+        Err(e) => return server_error_page(srv, req, "interaction resume", &e),
+    }
     // Never a weaker `acr` passed off as the one demanded (step-up should have reached it).
     if !acr_satisfies(result.acr.as_str(), request.demanded_acr().as_deref()) {
         return back.error(UNMET);
     }
+    // OIDC Core §3.1.2.2: a login for another user than the `id_token_hint` named is refused.
+    if request.hinted_sub.as_deref().is_some_and(|sub| sub != result.user_id.as_str()) {
+        return back.error(OAuthError::new("login_required", "the user who signed in is not the one the client named"));
+    }
     // A session this browser still holds is ended: the new login replaces it.
-    if let Ok(Some(old)) = crate::grant::current_session(&req, &srv, now).await
+    if let Some(old) = current
         && let Err(e) = srv.store.end_session(old.id_hash, now).await
     {
         tracing::warn!(error = %e, "the previous session could not be ended");
     }
-    let issued = match crate::grant::start_session(&srv, &result, now).await {
+    let issued = match crate::grant::start_session(srv, &result, now).await {
         Ok((session, cookie)) => {
-            crate::grant::issue_code(&srv, &request, &session, now).await.map(|code| (code, cookie))
+            crate::grant::issue_code(srv, &request, &session, now).await.map(|code| (code, cookie))
         }
         Err(e) => Err(e),
     };
@@ -673,6 +721,43 @@ pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<Au
             resp
         }
         Err(e) => back.error(e),
+    }
+}
+
+/// "This browser is signed in as A; the link is for B": the user picks.
+async fn switch_account_page(
+    srv: &AuthorizationServer,
+    req: &HttpRequest,
+    interaction: &domain::Interaction,
+    current: &domain::UserId,
+    new: &domain::UserId,
+) -> HttpResponse {
+    let name = |user: Option<store::users::User>| {
+        user.and_then(|u| u.email.map(|e| e.to_string()).or_else(|| u.phone.map(|p| p.masked()))).unwrap_or_default()
+    };
+    let (current, new) = match (srv.store.user(current).await, srv.store.user(new).await) {
+        (Ok(a), Ok(b)) => (name(a), name(b)),
+        (Err(e), _) | (_, Err(e)) => return server_error_page(srv, req, "user lookup", &e),
+    };
+    let lang = crate::pages::language(srv, req);
+    let mut ctx = tera::Context::new();
+    ctx.insert("lang", lang);
+    ctx.insert("t", srv.catalog.table(lang));
+    ctx.insert("csrf", &req.extensions().get::<domain::web::CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
+    ctx.insert("interaction", interaction.id.as_str());
+    ctx.insert("current", &current);
+    ctx.insert("new", &new);
+    let csp = domain::web::content_security_policy(domain::web::origin_of(&interaction.redirect_uri).as_deref());
+    match srv.tera.render("pages/switch_account.html", &ctx) {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = ?e, "switch-account page could not be rendered");
+            error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
+        }
     }
 }
 

@@ -90,6 +90,7 @@ impl AuthorizationServer {
             .route("/authorize", web::get().to(authorize::authorize_get))
             .route("/authorize", web::post().to(authorize::authorize_post))
             .route("/authorize/resume/{interaction}", web::get().to(authorize::resume))
+            .route("/authorize/resume/{interaction}", web::post().to(authorize::resume_confirmed))
             .route("/token", web::post().to(grant::token))
             .route("/userinfo", web::get().to(grant::userinfo))
             .route("/userinfo", web::post().to(grant::userinfo))

@@ -31,6 +31,7 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/enroll.html",
         "pages/recovery_codes.html",
         "pages/not_me.html",
+        "pages/switch_account.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",

@@ -167,3 +167,66 @@ both_backends!(this_wasnt_me_on_an_api_sign_in_blocks_the_app_from_that_network,
     // From another network the account can still sign in.
     assert_eq!(api_sign_in(&app, &client, &email, "192.0.2.44").await.status(), 200);
 });
+
+/// Sends a magic link through the API for `email`, ending at `client`'s redirect URI; returns the link.
+async fn api_link(app: &TestApp, client: &TestClient, email: &str) -> String {
+    let auth_params = serde_json::json!({
+        "redirect_uri": client.redirect_uri, "scope": "openid email", "state": "api",
+        "code_challenge": crate::oidc::CHALLENGE, "code_challenge_method": "S256",
+    });
+    let body = serde_json::json!({
+        "client_id": client.id, "client_secret": client.secret, "connection": "email", "email": email,
+        "send": "link", "authParams": auth_params,
+    });
+    let seen = app.message_ids_to(email).await;
+    let resp = app.api.post(app.url("/passwordless/start")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    app.new_message_to(email, &seen).await.link()
+}
+
+// Late-bound sign-ins (issue 9, item 7): a link sent by the API binds to whichever browser opens
+// it first, so that browser is told which account it signs in, and an existing session of another
+// account is never replaced without asking (login CSRF).
+both_backends!(a_link_sent_by_the_api_names_its_account_and_never_silently_switches_accounts, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, api_methods()).await;
+    // The visitor is signed in as themselves.
+    let visitor = app.browser();
+    let own = unique_email();
+    app.sign_in(&visitor, &crate::oidc::authorize_url(&app, &client, &[]), &own).await;
+    // Someone sends them a link of the sender's own account.
+    let sender = unique_email();
+    let link = api_link(&app, &client, &sender).await;
+    let page = visitor.get(&link).await.text().await.unwrap();
+    assert!(page.contains("id=\"link-account\"") && page.contains(&sender), "the account is named: {page}");
+    let token = link.rsplit('/').next().unwrap();
+    let resp = visitor.post_form("/login/link", &[("csrf", &csrf_of(&page)), ("token", token)]).await;
+    let resume = testkit::location(&resp);
+    let resp = visitor.get(&testkit::location(&visitor.get(&resume).await)).await;
+    // Not a redirect with a code: a question, naming both accounts.
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("id=\"switch-account\"") && html.contains(&own) && html.contains(&sender), "{html}");
+    let path = html.split("action=\"").nth(1).unwrap().split('"').next().unwrap().replace("&#x2F;", "/");
+    // Staying keeps the visitor's own session; the client hears access_denied.
+    let resp = visitor.post_form(&path, &[("csrf", &csrf_of(&html)), ("choice", "stay")]).await;
+    assert_eq!(resp.status(), 303);
+    let back = url::Url::parse(&testkit::location(&resp)).unwrap();
+    assert_eq!(testkit::query_param(&back, "error").as_deref(), Some("access_denied"));
+    let silent = visitor.get(&crate::oidc::authorize_url(&app, &client, &[("prompt", "none")])).await;
+    let back = url::Url::parse(&testkit::location(&silent)).unwrap();
+    let tokens = crate::oidc::exchange(&app, &client, &back).await;
+    let claims = crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1;
+    assert_eq!(claims["email"], own.as_str(), "still the visitor's own account");
+    // Choosing to switch signs in as the link's account.
+    let link = api_link(&app, &client, &sender).await;
+    let page = visitor.get(&link).await.text().await.unwrap();
+    let token = link.rsplit('/').next().unwrap();
+    let resp = visitor.post_form("/login/link", &[("csrf", &csrf_of(&page)), ("token", token)]).await;
+    let resume = testkit::location(&visitor.get(&testkit::location(&resp)).await);
+    let html = visitor.get(&resume).await.text().await.unwrap();
+    let resp = visitor.post_form(&resume, &[("csrf", &csrf_of(&html)), ("choice", "switch")]).await;
+    let back = url::Url::parse(&testkit::location(&resp)).unwrap();
+    let tokens = crate::oidc::exchange(&app, &client, &back).await;
+    assert_eq!(crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1["email"], sender.as_str());
+});

@@ -319,3 +319,22 @@ both_backends!(an_id_token_hint_for_another_session_cannot_sign_a_visitor_out, |
     silent(&app, &client, &victim, &[("prompt", "none")]).await;
     silent(&app, &client, &attacker, &[("prompt", "none")]).await;
 });
+
+// OIDC Core §3.1.2.2: when the client names the expected user with `id_token_hint`, a login as
+// someone else does not return a code for them (issue 9).
+both_backends!(a_login_as_another_user_than_the_hint_names_is_refused, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let ann = unique_email();
+    let (ann_claims, ann_token) = signed_in(&app, &client, &app.browser(), &ann).await;
+    // A browser with no session is asked to sign in; Bob does.
+    let browser = app.browser();
+    let url = authorize_url(&app, &client, &[("id_token_hint", ann_token.as_str())]);
+    let back = app.sign_in(&browser, &url, &unique_email()).await;
+    assert_eq!(query_param(&back, "error").as_deref(), Some("login_required"), "{back}");
+    assert!(query_param(&back, "code").is_none());
+    // Ann signing in there gets her code.
+    let back = app.sign_in(&app.browser(), &url, &ann).await;
+    let claims = jwt_parts(exchange(&app, &client, &back).await["id_token"].as_str().unwrap()).1;
+    assert_eq!(claims["sub"], ann_claims["sub"]);
+});
