@@ -59,6 +59,8 @@ impl AuthorizationRequest {
 /// Scopes this provider knows; others are ignored, which RFC 6749 §3.3 allows.
 pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
 const MAX_PARAM: usize = 2048;
+const MAX_CLAIMS: usize = 4096;
+const MAX_ID_TOKEN_HINT: usize = 8192;
 
 /// A failure before the redirect URI is trusted: shown to the user, never redirected. The key names
 /// the page's texts in the catalog; the detail goes to the log only.
@@ -257,7 +259,7 @@ fn session_login(session: &store::sessions::Session) -> Option<domain::LoginResu
     })
 }
 
-/// An interaction bound to this browser.
+/// An interaction bound to this browser, within the client IP's hourly budget.
 async fn new_interaction(
     req: &HttpRequest,
     srv: &AuthorizationServer,
@@ -267,7 +269,27 @@ async fn new_interaction(
     first_factor: Option<domain::LoginResult>,
 ) -> Result<InteractionId, OAuthError> {
     let browser = browser_hash(req, srv)?;
+    check_interaction_budget(req, srv).await?;
     start_interaction(srv, client, request, params, domain::InteractionKind::Hosted, browser, first_factor).await
+}
+
+/// Every interaction is a stored row that anyone can ask for: one client IP (or IPv6 /64) may open
+/// `interactions_per_ip_per_hour` of them. A limit that cannot be checked is not skipped.
+async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) -> Result<(), OAuthError> {
+    use store::counters::Decision;
+    let ip = domain::web::ClientIp::new(domain::web::client_ip(req.extensions().get(), req.peer_addr()));
+    let key = format!("interaction:ip:{}", ip.limit_key());
+    match srv.limiter.hit(&key, srv.config.interactions_per_ip_per_hour, 3600, srv.clock.now()).await {
+        Ok(Decision::Allowed { .. }) => Ok(()),
+        Ok(Decision::Limited { .. }) => Err(OAuthError::new(
+            "temporarily_unavailable",
+            "too many sign-ins were started from this network; try again later",
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "rate limiter unavailable");
+            Err(OAuthError::new("temporarily_unavailable", "the sign-in cannot be started right now"))
+        }
+    }
 }
 
 /// The passwordless API's `send=link` (`authParams`): the same checks as `/authorize`, then an
@@ -304,14 +326,18 @@ impl domain::ports::InteractionStarter for AuthorizationServer {
 }
 
 /// RFC 6749 §3.1: parameters must not repeat; oversized values are refused before any lookup.
+/// Every value is capped, so nobody can make an interaction (a stored row, open to anyone) large.
 fn check_params(params: &Params) -> Result<(), PageError> {
     if params.duplicated {
         return Err(PageError::bad("bad_request", "a parameter is repeated"));
     }
-    if ["client_id", "redirect_uri", "state", "nonce", "login_hint", "scope"]
-        .iter()
-        .any(|k| params.get(k).is_some_and(|v| v.len() > MAX_PARAM))
-    {
+    let limit = |name: &str| match name {
+        // A JSON claims request (OIDC Core §5.5) and a signed ID token are legitimately longer.
+        "claims" => MAX_CLAIMS,
+        "id_token_hint" => MAX_ID_TOKEN_HINT,
+        _ => MAX_PARAM,
+    };
+    if params.iter().any(|(name, value)| value.len() > limit(name)) {
         return Err(PageError::bad("bad_request", "a parameter is too large"));
     }
     Ok(())

@@ -16,6 +16,9 @@ pub struct AuthorizationServerConfig {
     pub registration_token: Option<domain::Secret>,
     /// Automatic key rotation period in seconds; 0 turns it off.
     pub key_rotation_period: i64,
+    /// Sign-ins that need a login page (an interaction stored) started from one client IP (or
+    /// IPv6 /64) per hour: every interaction is a stored row, and anyone can ask for one.
+    pub interactions_per_ip_per_hour: u64,
 }
 
 impl AuthorizationServerConfig {

@@ -37,6 +37,8 @@ pub struct AuthorizationServer {
     pub tera: Arc<tera::Tera>,
     /// The texts of the few pages the protocol shows.
     pub catalog: Arc<domain::i18n::Catalog>,
+    /// Counts interactions started per client IP.
+    pub limiter: Arc<store::counters::Limiter>,
     metadata: serde_json::Value,
     /// What the passwordless OTP grant needs from the other crates; set once at start-up.
     api_login: std::sync::OnceLock<ApiLogin>,
@@ -50,6 +52,7 @@ pub struct ApiLogin {
 }
 
 impl AuthorizationServer {
+    #[allow(clippy::too_many_arguments)] // each a part built once at start-up
     pub fn new(
         config: AuthorizationServerConfig,
         store: Store,
@@ -58,6 +61,7 @@ impl AuthorizationServer {
         clock: Arc<dyn Clock>,
         tera: Arc<tera::Tera>,
         catalog: Arc<domain::i18n::Catalog>,
+        limiter: Arc<store::counters::Limiter>,
     ) -> Result<Self, String> {
         let mut srv = Self {
             config,
@@ -67,6 +71,7 @@ impl AuthorizationServer {
             clock,
             tera,
             catalog,
+            limiter,
             metadata: serde_json::Value::Null,
             api_login: std::sync::OnceLock::new(),
         };

@@ -44,6 +44,10 @@ impl Params {
     pub fn has(&self, key: &str) -> bool {
         self.map.contains_key(key)
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
 }
 
 /// POST bodies must be `application/x-www-form-urlencoded` (RFC 6749 §3.2, OIDC Core §3.1.2.1).

@@ -90,6 +90,7 @@ pub struct OidcSettings {
     pub session_ttl: i64,
     pub key_rotation_days: i64,
     pub registration_token: String,
+    pub interactions_per_ip_per_hour: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -364,6 +365,9 @@ impl Settings {
             );
         }
         range(&mut p, "oidc.key_rotation_days", s.oidc.key_rotation_days, 0, 3650);
+        if s.oidc.interactions_per_ip_per_hour == 0 {
+            p.push("oidc.interactions_per_ip_per_hour: must be at least 1".into());
+        }
         s.passwordless.validate(s.oidc.interaction_ttl, &mut p);
         s.delivery.validate(s.is_production(), &mut p);
         let u = &s.step_up;

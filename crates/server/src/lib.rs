@@ -88,6 +88,7 @@ pub fn authorization_config(settings: &Settings) -> AuthorizationServerConfig {
         interaction_ttl: o.interaction_ttl,
         session_ttl: o.session_ttl,
         key_rotation_period: o.key_rotation_days * 86_400,
+        interactions_per_ip_per_hour: o.interactions_per_ip_per_hour,
         registration_token: (!o.registration_token.is_empty())
             .then(|| domain::Secret::new(o.registration_token.clone())),
     }
@@ -305,6 +306,7 @@ impl Application {
                 Arc::clone(&clock),
                 Arc::clone(&tera),
                 Arc::clone(&catalog),
+                Arc::clone(&limiter),
             )
             .map_err(|e| anyhow!("server.issuer: {e}"))?,
         );

@@ -454,3 +454,46 @@ both_backends!(https_is_served_when_a_certificate_is_configured, |db: Db| async 
     let plain = app.api.get(app.base.replace("https://", "http://") + "/jwks.json").send().await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
 });
+
+// Anonymous storage growth (issue 9, item 8): every value /authorize would store is capped, and
+// interactions are limited per client IP.
+both_backends!(oversized_authorization_parameters_are_refused_before_anything_is_stored, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let long = "a".repeat(3000);
+    let claims = format!("{{\"id_token\":{{\"email\":{{\"essential\":true,\"x\":\"{}\"}}}}}}", "b".repeat(5000));
+    for (name, value) in [
+        ("acr_values", long.as_str()),
+        ("ui_locales", long.as_str()),
+        ("login_hint", long.as_str()),
+        ("claims_locales", long.as_str()),
+        ("claims", claims.as_str()),
+    ] {
+        let resp = app.browser().get(&authorize_url(&app, &client, &[(name, value)])).await;
+        assert_eq!(resp.status(), 400, "{name} of {} bytes", value.len());
+    }
+    // Within the caps the same parameters are fine.
+    let resp = app.browser().get(&authorize_url(&app, &client, &[("acr_values", "urn:x urn:y")])).await;
+    assert_eq!(resp.status(), 303);
+});
+
+both_backends!(interactions_are_limited_per_client_ip, |db: Db| async move {
+    let app = testkit::spawn_app_with(db, |s| {
+        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.oidc.interactions_per_ip_per_hour = 3;
+    })
+    .await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let from = |ip: &str| app.browser_behind_proxy(ip);
+    for _ in 0..3 {
+        let resp = from("198.51.100.20").get(&authorize_url(&app, &client, &[])).await;
+        assert!(location(&resp).starts_with("/login/"));
+    }
+    let resp = from("198.51.100.20").get(&authorize_url(&app, &client, &[])).await;
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert_eq!(query_param(&back, "error").as_deref(), Some("temporarily_unavailable"));
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
+    // Another client IP is not affected.
+    let resp = from("198.51.100.21").get(&authorize_url(&app, &client, &[])).await;
+    assert!(location(&resp).starts_with("/login/"));
+});
