@@ -27,6 +27,8 @@ pub struct NewClient {
 pub enum ClientError {
     #[error("a client needs a name")]
     NoName,
+    #[error("a client's name must be at most 100 characters, without control or invisible formatting characters")]
+    BadName,
     #[error("a client needs at least one redirect URI")]
     NoRedirectUri,
     #[error("redirect URI {0:?} is not an absolute URI without a fragment (RFC 6749 §3.1.2)")]
@@ -51,6 +53,10 @@ fn u_is_private_use(uri: &str) -> bool {
 pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Client, Option<String>), ClientError> {
     if new.name.trim().is_empty() {
         return Err(ClientError::NoName);
+    }
+    // The name reaches email subjects and text messages: one line of visible text.
+    if !domain::client::is_display_name(&new.name, 100) {
+        return Err(ClientError::BadName);
     }
     if new.redirect_uris.is_empty() {
         return Err(ClientError::NoRedirectUri);

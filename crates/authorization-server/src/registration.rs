@@ -130,8 +130,14 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
             }
         },
     };
-    let name =
-        meta.client_name.filter(|n| !n.trim().is_empty() && n.len() <= 200).unwrap_or_else(|| "Registered app".into());
+    // The name reaches email subjects and text messages: one line of visible text, or refused.
+    if meta.client_name.as_deref().is_some_and(|n| !n.trim().is_empty() && !domain::client::is_display_name(n, 100)) {
+        return refuse(
+            "invalid_client_metadata",
+            "client_name must be at most 100 characters, without control or invisible formatting characters",
+        );
+    }
+    let name = meta.client_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Registered app".into());
     let now = srv.clock.now();
     let (client, secret) = match new_client(
         NewClient {

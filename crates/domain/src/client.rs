@@ -97,6 +97,16 @@ fn default_login_methods() -> Vec<LoginMethod> {
     vec![LoginMethod::EmailCode, LoginMethod::EmailLink]
 }
 
+/// Whether `name` may be shown as an application's or product's name: 1 to `max` characters, no
+/// control characters (a CR or LF in an email subject starts a header of the sender's choosing)
+/// and no invisible formatting characters (bidirectional overrides can make a name read as
+/// another: Unicode TR #36 §2.1).
+pub fn is_display_name(name: &str, max: usize) -> bool {
+    let invisible =
+        |c: char| matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}');
+    !name.trim().is_empty() && name.chars().count() <= max && !name.chars().any(|c| c.is_control() || invisible(c))
+}
+
 /// How the hosted pages look for this client. Colours and URLs are checked when set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -121,7 +131,7 @@ pub enum BrandingError {
     Color(String),
     #[error("{0}: {1:?} is not an https:// URL")]
     Url(&'static str, String),
-    #[error("product_name: must be 1 to 60 characters without control characters")]
+    #[error("product_name: must be 1 to 60 characters without control or invisible formatting characters")]
     Name,
 }
 
@@ -143,7 +153,7 @@ impl Branding {
             }
         }
         if let Some(n) = &self.product_name
-            && (n.trim().is_empty() || n.chars().count() > 60 || n.chars().any(char::is_control))
+            && !is_display_name(n, 60)
         {
             return Err(BrandingError::Name);
         }
@@ -269,6 +279,8 @@ mod tests {
         assert!(bad(Branding { logo_url: Some("http://cdn.example/l.png".into()), ..Default::default() }));
         assert!(bad(Branding { css_url: Some("javascript:alert(1)".into()), ..Default::default() }));
         assert!(bad(Branding { product_name: Some(" ".into()), ..Default::default() }));
+        assert!(bad(Branding { product_name: Some("Shop\r\nBcc: all@example.com".into()), ..Default::default() }));
+        assert!(bad(Branding { product_name: Some("Shop\u{202E}kcab".into()), ..Default::default() }));
     }
 
     #[test]

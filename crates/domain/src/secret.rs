@@ -46,6 +46,13 @@ pub fn numeric_code(digits: usize) -> String {
     (0..digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect()
 }
 
+/// `len` characters drawn uniformly from `alphabet` by the CSPRNG (`random_range` rejects the
+/// values that would make a modulo biased).
+pub fn random_from(alphabet: &[u8], len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len).map(|_| char::from(alphabet[rng.random_range(0..alphabet.len())])).collect()
+}
+
 /// Constant-time equality for secrets of any length (the length itself is not secret).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()

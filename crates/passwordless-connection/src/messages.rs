@@ -20,8 +20,8 @@ pub(crate) fn context(
     let mut ctx = tera::Context::new();
     ctx.insert("t", conn.catalog.table(lang));
     ctx.insert("lang", lang);
-    ctx.insert("product_name", product_name);
-    ctx.insert("client_name", client_name);
+    ctx.insert("product_name", &one_line(product_name));
+    ctx.insert("client_name", &one_line(client_name));
     ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
     ctx
 }
@@ -67,8 +67,15 @@ pub(crate) fn email(
     Ok(sealed_email(conn, to, subject, &text, &html))
 }
 
+/// Names were checked when they were set; a control character that got into one anyway (an older
+/// record) becomes a space before it reaches a message, so a subject stays one header line.
+fn one_line(value: &str) -> String {
+    value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// A message template with its `{placeholders}` filled in.
 fn fill(template: &str, pairs: &[(&str, &str)]) -> String {
-    pairs.iter().fold(template.to_owned(), |text, (k, v)| text.replace(&format!("{{{k}}}"), v))
+    pairs.iter().fold(template.to_owned(), |text, (k, v)| text.replace(&format!("{{{k}}}"), &one_line(v)))
 }
 
 /// What a sign-in email carries: the code, the link, or both.

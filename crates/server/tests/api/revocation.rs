@@ -313,3 +313,28 @@ mod finality {
         let _ = issued;
     });
 }
+
+// Names reach email subjects and text messages (issue 9): a name with a line break or an invisible
+// bidirectional override is refused at registration, by the CLI's checks and in branding.
+both_backends!(names_with_control_characters_are_refused_before_they_reach_a_message, |db: Db| async move {
+    let app = testkit::spawn_app_with(db, |s| s.oidc.registration_token = REGISTRATION_TOKEN.into()).await;
+    for name in ["Shop\r\nBcc: everyone@example.com", "Shop\u{202E}moc.live", "Tab\tbed"] {
+        let body = serde_json::json!({ "redirect_uris": ["https://app.example/cb"], "client_name": name });
+        let (status, error) = register(&app, REGISTRATION_TOKEN, body).await;
+        assert_eq!((status, error["error"].as_str()), (400, Some("invalid_client_metadata")), "{name:?}");
+    }
+    let new = |name: &str| authorization_server::clients::NewClient {
+        name: name.into(),
+        redirect_uris: vec!["https://app.example/cb".into()],
+        post_logout_redirect_uris: vec![],
+        public: false,
+        id_token_alg: Alg::RS256,
+        native: false,
+        settings: Default::default(),
+    };
+    let hasher = app.master.hasher();
+    assert!(authorization_server::clients::new_client(new("Shop\r\nX: y"), &hasher, 0).is_err());
+    assert!(authorization_server::clients::new_client(new("Shop"), &hasher, 0).is_ok());
+    let branding = domain::Branding { product_name: Some("Shop\nX".into()), ..Default::default() };
+    assert!(branding.validate().is_err());
+});
