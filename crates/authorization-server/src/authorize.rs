@@ -83,8 +83,22 @@ pub(crate) struct Redirector<'a> {
     pub state: Option<&'a str>,
     pub issuer: &'a str,
     /// `response_mode=form_post` (OAuth 2.0 Form Post Response Mode): the response is an
-    /// auto-submitting form rendered with these templates, and nothing goes in the URL.
-    pub form_post: Option<&'a tera::Tera>,
+    /// auto-submitting form, and nothing goes in the URL.
+    pub form_post: Option<FormPost<'a>>,
+}
+
+/// What the auto-submitting form page is rendered with: the templates and the user's language.
+#[derive(Clone, Copy)]
+pub(crate) struct FormPost<'a> {
+    pub tera: &'a tera::Tera,
+    pub lang: &'a str,
+    pub texts: &'a domain::i18n::Table,
+}
+
+impl<'a> FormPost<'a> {
+    pub(crate) fn of(srv: &'a AuthorizationServer, lang: &'a str) -> Self {
+        FormPost { tera: &srv.tera, lang, texts: srv.catalog.table(lang) }
+    }
 }
 
 impl Redirector<'_> {
@@ -111,7 +125,7 @@ impl Redirector<'_> {
 
     /// Sends the response to the client in the requested response mode.
     pub fn respond(&self, params: &[(&str, &str)]) -> HttpResponse {
-        let Some(tera) = self.form_post else { return see_other(&self.url(params)) };
+        let Some(page) = self.form_post else { return see_other(&self.url(params)) };
         let fields: Vec<serde_json::Value> = self
             .fields(params)
             .into_iter()
@@ -120,7 +134,9 @@ impl Redirector<'_> {
         let mut ctx = tera::Context::new();
         ctx.insert("action", self.redirect_uri);
         ctx.insert("fields", &fields);
-        match tera.render("pages/form_post.html", &ctx) {
+        ctx.insert("lang", page.lang);
+        ctx.insert("t", page.texts);
+        match page.tera.render("pages/form_post.html", &ctx) {
             Ok(body) => HttpResponse::Ok()
                 .insert_header((
                     header::CONTENT_SECURITY_POLICY,
@@ -173,7 +189,11 @@ struct Checked<'p> {
 }
 
 /// Every check of an authorization request, in order, one rule each.
-async fn check_request<'p>(srv: &'p AuthorizationServer, params: &'p Params) -> Result<Checked<'p>, Refused<'p>> {
+async fn check_request<'p>(
+    srv: &'p AuthorizationServer,
+    params: &'p Params,
+    lang: &'p str,
+) -> Result<Checked<'p>, Refused<'p>> {
     check_params(params).map_err(Refused::Page)?;
     let client = check_client(srv, params).await.map_err(Refused::Page)?;
     let redirect_uri = check_redirect_uri(&client, params).map_err(Refused::Page)?;
@@ -182,7 +202,7 @@ async fn check_request<'p>(srv: &'p AuthorizationServer, params: &'p Params) -> 
         redirect_uri,
         state: params.get("state"),
         issuer: &srv.config.issuer,
-        form_post: form_post.then_some(srv.tera.as_ref()),
+        form_post: form_post.then_some(FormPost::of(srv, lang)),
     };
     let checked = check_request_object(params)
         .and_then(|()| check_response_type(params))
@@ -214,7 +234,9 @@ async fn check_request<'p>(srv: &'p AuthorizationServer, params: &'p Params) -> 
 }
 
 async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params) -> HttpResponse {
-    let Checked { client, request, prompt, back } = match check_request(srv, &params).await {
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let lang = srv.catalog.negotiate(params.get("ui_locales"), accept);
+    let Checked { client, request, prompt, back } = match check_request(srv, &params, lang).await {
         Ok(checked) => checked,
         Err(Refused::Page(e)) => return e.page(srv, req),
         Err(Refused::Redirect(back, e)) => return back.error(e),
@@ -308,7 +330,8 @@ impl domain::ports::InteractionStarter for AuthorizationServer {
             params.push(("client_id".into(), client.to_string()));
             params.push(("response_type".into(), "code".into()));
             let params = Params::from_pairs(params);
-            let Checked { client, request, prompt, .. } = match check_request(self, &params).await {
+            let lang = domain::i18n::DEFAULT_LANGUAGE;
+            let Checked { client, request, prompt, .. } = match check_request(self, &params, lang).await {
                 Ok(checked) => checked,
                 Err(Refused::Page(PageError(_, key, detail))) => {
                     return Err(format!("{detail} ({})", self.catalog.text("en", &format!("{key}_title"))));
@@ -681,7 +704,7 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
         redirect_uri: &request.redirect_uri,
         state: request.state.as_deref(),
         issuer: &srv.config.issuer,
-        form_post: request.form_post.then_some(srv.tera.as_ref()),
+        form_post: request.form_post.then_some(FormPost::of(srv, crate::pages::language(srv, req))),
     };
     if interaction.denied.is_some() {
         // RFC 6749 §4.1.2.1: the user (or step-up's policy) refused; the client learns only that.

@@ -60,19 +60,19 @@ async fn check_logout_client(
     hint: Option<&Hint>,
 ) -> Result<Option<Client>, &'static str> {
     let id = match (params.get("client_id"), hint.map(|h| h.client_id.as_str())) {
-        (Some(a), Some(b)) if a != b => return Err("The sign-out request names two different applications."),
+        (Some(a), Some(b)) if a != b => return Err("signout_two_clients_text"),
         (Some(id), _) | (None, Some(id)) => id,
         (None, None) => return Ok(None),
     };
     let Some(id) = domain::ClientId::parse(id) else {
-        return Err("The application that sent you here is not registered.");
+        return Err("signout_unknown_client_text");
     };
     match srv.store.client(&id).await {
         Ok(Some(c)) => Ok(Some(c)),
-        Ok(None) => Err("The application that sent you here is not registered."),
+        Ok(None) => Err("signout_unknown_client_text"),
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            Err("The sign-out could not be handled. Please try again in a moment.")
+            Err("signout_unavailable_text")
         }
     }
 }

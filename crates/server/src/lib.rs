@@ -362,6 +362,8 @@ impl Application {
             forwarded_header: middleware::ForwardedHeader::parse(&settings.server.forwarded_header)
                 .unwrap_or(middleware::ForwardedHeader::XForwardedFor),
             geo: Arc::clone(&geo),
+            tera: Arc::clone(&tera),
+            catalog: Arc::clone(&catalog),
         });
         let demo = if settings.demo.enabled {
             Some(web::Data::new(register_demo(&settings, &store, &hasher, &tera, clock.now()).await?))
@@ -383,6 +385,7 @@ impl Application {
         let sealer_data = web::Data::new(master.message_sealer());
         let cors_origins = web::Data::new(CorsOrigins::new(store.clone()));
         let tera_data = web::Data::new(Arc::clone(&tera));
+        let catalog_data = web::Data::new(Arc::clone(&catalog));
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(authorization.clone())
@@ -392,15 +395,24 @@ impl Application {
                 .app_data(sealer_data.clone())
                 .app_data(cors_origins.clone())
                 .app_data(tera_data.clone())
+                .app_data(catalog_data.clone())
                 .app_data(browser.clone())
-                .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|err, _| {
-                    actix_web::error::InternalError::from_response(
-                        err,
-                        HttpResponse::BadRequest()
-                            .content_type("text/plain; charset=utf-8")
-                            .body("The form was incomplete or malformed."),
-                    )
-                    .into()
+                .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(|err, req| {
+                    let page = match (
+                        req.app_data::<web::Data<Arc<tera::Tera>>>(),
+                        req.app_data::<web::Data<Arc<domain::i18n::Catalog>>>(),
+                    ) {
+                        (Some(tera), Some(catalog)) => templates::message_page(
+                            tera,
+                            catalog,
+                            templates::accept_language(req),
+                            actix_web::http::StatusCode::BAD_REQUEST,
+                            "form_malformed_title",
+                            "form_malformed_text",
+                        ),
+                        _ => HttpResponse::BadRequest().finish(),
+                    };
+                    actix_web::error::InternalError::from_response(err, page).into()
                 }))
                 .app_data(web::PayloadConfig::new(64 * 1024))
                 .configure(AuthorizationServer::routes)
@@ -549,12 +561,20 @@ async fn static_file(path: web::Path<String>) -> HttpResponse {
         .body(body)
 }
 
-async fn not_found(tera: web::Data<Arc<tera::Tera>>) -> HttpResponse {
-    let mut ctx = tera::Context::new();
-    ctx.insert("title", "Not found");
-    ctx.insert("message", "There is nothing at this address.");
-    let body = tera.render("pages/error.html", &ctx).unwrap_or_else(|_| "Not found".into());
-    HttpResponse::NotFound().content_type("text/html; charset=utf-8").body(body)
+async fn not_found(
+    req: actix_web::HttpRequest,
+    tera: web::Data<Arc<tera::Tera>>,
+    catalog: web::Data<Arc<domain::i18n::Catalog>>,
+) -> HttpResponse {
+    let accept = templates::accept_language(&req);
+    templates::message_page(
+        &tera,
+        &catalog,
+        accept,
+        actix_web::http::StatusCode::NOT_FOUND,
+        "not_found_title",
+        "not_found_text",
+    )
 }
 
 /// One log line per request. It names the route pattern, never the path: paths can carry

@@ -25,6 +25,9 @@ pub struct BrowserContext {
     pub forwarded_header: ForwardedHeader,
     /// Places the client IP in a country, for messages that say where a sign-in came from.
     pub geo: std::sync::Arc<step_up::Geo>,
+    /// For the pages this middleware answers with itself (a refused form).
+    pub tera: Arc<tera::Tera>,
+    pub catalog: Arc<domain::i18n::Catalog>,
 }
 
 impl BrowserContext {
@@ -120,11 +123,11 @@ pub async fn browser_context(
 /// Refuses a form post from another origin or without this browser's token. The body is read
 /// (bounded) and put back for the handler.
 async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &str) -> Option<HttpResponse> {
-    let forbidden = || {
-        HttpResponse::build(StatusCode::FORBIDDEN)
-            .content_type("text/html; charset=utf-8")
-            .body("<!doctype html><title>Form expired</title><h1>This form has expired</h1><p>Go back, reload the page and try again.</p>")
+    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let page = |status: StatusCode, title: &str, text: &str| {
+        crate::templates::message_page(&ctx.tera, &ctx.catalog, accept.as_deref(), status, title, text)
     };
+    let forbidden = || page(StatusCode::FORBIDDEN, "form_expired_title", "form_expired");
     // Fetch Metadata (`Sec-Fetch-Site`) and `Origin`: a browser says where a post came from, and a
     // post from another site is refused. Under `Referrer-Policy: no-referrer` browsers send
     // `Origin: null` for our own forms, so `null` proves nothing either way; the token decides.
@@ -142,10 +145,10 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &s
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
-            return Some(HttpResponse::BadRequest().finish());
+            return Some(page(StatusCode::BAD_REQUEST, "form_malformed_title", "form_malformed_text"));
         };
         if body.len() + chunk.len() > FORM_LIMIT {
-            return Some(HttpResponse::PayloadTooLarge().body("the form is too large"));
+            return Some(page(StatusCode::PAYLOAD_TOO_LARGE, "form_too_large_title", "form_too_large_text"));
         }
         body.extend_from_slice(&chunk);
     }

@@ -360,16 +360,14 @@ fn failure_key(p: &Pending) -> String {
 /// parallel guesses get no more comparisons than the budget (`max_failures_per_hour`). A right code
 /// gives it back ([`give_back_failure`]). `Ok(false)`: the budget is spent; nothing may be
 /// compared and the sign-in is stopped. Errors fail closed.
-async fn take_failure(svc: &StepUpService, p: &Pending) -> Result<bool, HttpResponse> {
+async fn take_failure(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<bool, HttpResponse> {
     let now = svc.clock.now();
     match svc.limiter.hit(&failure_key(p), svc.config.max_failures_per_hour, 3600, now).await {
         Ok(Limit::Allowed { .. }) => Ok(true),
         Ok(Limit::Limited { .. }) => Ok(false),
         Err(e) => {
             tracing::error!(error = %e, "rate limiter unavailable");
-            Err(HttpResponse::ServiceUnavailable()
-                .content_type("text/plain; charset=utf-8")
-                .body("temporarily unavailable"))
+            Err(message(svc, req, StatusCode::SERVICE_UNAVAILABLE, "paused"))
         }
     }
 }
@@ -385,7 +383,7 @@ async fn give_back_failure(svc: &StepUpService, p: &Pending) {
 /// (`access_denied` for the client), or the counters being unreachable.
 macro_rules! failure_budget_or_page {
     ($svc:expr, $req:expr, $p:expr) => {
-        match take_failure($svc, $p).await {
+        match take_failure($svc, $req, $p).await {
             Ok(true) => {}
             Ok(false) => return deny($svc, $req, $p, serde_json::json!(["too_many_wrong_codes"])).await,
             Err(resp) => return resp,

@@ -261,6 +261,11 @@ impl TestApp {
         Browser::new(&self.base, Some(ip))
     }
 
+    /// A fresh browser whose requests say `Accept-Language: lang`.
+    pub fn browser_speaking(&self, lang: &str) -> Browser {
+        Browser::build_with(&self.base, None, Some(lang), Arc::new(reqwest::cookie::Jar::default()))
+    }
+
     /// The same browser (its cookies) seen from another client IP: a laptop on another network.
     pub fn same_browser_from(&self, browser: &Browser, ip: &str) -> Browser {
         Browser::build(&self.base, Some(ip), Arc::clone(&browser.jar))
@@ -275,9 +280,21 @@ impl Browser {
     }
 
     fn build(base: &str, forwarded_for: Option<&str>, jar: Arc<reqwest::cookie::Jar>) -> Browser {
+        Browser::build_with(base, forwarded_for, None, jar)
+    }
+
+    fn build_with(
+        base: &str,
+        forwarded_for: Option<&str>,
+        language: Option<&str>,
+        jar: Arc<reqwest::cookie::Jar>,
+    ) -> Browser {
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(ip) = forwarded_for {
             headers.insert("x-forwarded-for", ip.parse().expect("header value"));
+        }
+        if let Some(lang) = language {
+            headers.insert("accept-language", lang.parse().expect("header value"));
         }
         Browser {
             client: reqwest::Client::builder()

@@ -9,6 +9,7 @@ mod auth0;
 mod claims;
 mod cli;
 mod delivery;
+mod french;
 mod guessing;
 mod hosted;
 mod multinode;
