@@ -135,10 +135,24 @@ pub(crate) async fn read_client_form(
     body: &[u8],
     srv: &crate::AuthorizationServer,
 ) -> Result<(Client, Params), OAuthError> {
-    if !crate::params::is_form(req) {
-        return Err(OAuthError::new("invalid_request", "the body must be application/x-www-form-urlencoded"));
-    }
-    let params = Params::parse(body);
+    let params = match crate::params::media_type(req).as_deref() {
+        Some("application/x-www-form-urlencoded") => Params::parse(body),
+        // Auth0's Authentication API takes JSON at /oauth/token too (and its SDKs send it).
+        Some("application/json") if req.path() == "/oauth/token" => Params::from_json(body)
+            .ok_or(OAuthError::new("invalid_request", "the body must be a JSON object of strings"))?,
+        _ if req.path() == "/oauth/token" => {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "the body must be application/x-www-form-urlencoded or application/json, uncompressed",
+            ));
+        }
+        _ => {
+            return Err(OAuthError::new(
+                "invalid_request",
+                "the body must be application/x-www-form-urlencoded, uncompressed",
+            ));
+        }
+    };
     if params.duplicated {
         return Err(OAuthError::new("invalid_request", "a parameter is repeated"));
     }

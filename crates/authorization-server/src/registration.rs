@@ -74,13 +74,8 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
             .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
             .json(serde_json::json!({ "error": "invalid_token" }));
     }
-    let is_json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
-    if !is_json {
-        return refuse("invalid_client_metadata", "the body must be application/json");
+    if crate::params::media_type(&req).as_deref() != Some("application/json") {
+        return refuse("invalid_client_metadata", "the body must be application/json, uncompressed");
     }
     let Ok(meta) = serde_json::from_slice::<Metadata>(&body) else {
         return refuse("invalid_client_metadata", "the body is not valid client metadata JSON");

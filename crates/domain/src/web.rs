@@ -52,6 +52,17 @@ pub fn client_ip(found: Option<&ClientIp>, peer: Option<std::net::SocketAddr>) -
         .ip()
 }
 
+/// The media type of a request body (`application/json`, lower case, without parameters), if the
+/// body is sent as is. A body with a `Content-Encoding` other than `identity` is not read: Ostiary
+/// accepts no compressed requests (RFC 9110 §8.4.1), and each endpoint refuses one in its own
+/// protocol's words rather than a decoder's.
+pub fn plain_media_type(content_type: Option<&str>, content_encoding: Option<&str>) -> Option<String> {
+    if content_encoding.is_some_and(|e| !e.split(',').all(|c| c.trim().eq_ignore_ascii_case("identity"))) {
+        return None;
+    }
+    content_type.and_then(|v| v.split(';').next()).map(|t| t.trim().to_ascii_lowercase())
+}
+
 /// The country of the client IP (ISO 3166-1 alpha-2), when the server's IP-to-country data knows it.
 #[derive(Clone, Debug)]
 pub struct ClientCountry(pub Option<String>);
@@ -119,6 +130,15 @@ mod tests {
         assert_eq!(ip("2001:db8:1:2:aaaa::1").limit_key(), "2001:db8:1:2::/64");
         assert_eq!(ip("2001:db8:1:2:ffff:ffff:ffff:ffff").limit_key(), ip("2001:db8:1:2::9").limit_key());
         assert_ne!(ip("2001:db8:1:3::1").limit_key(), ip("2001:db8:1:2::1").limit_key());
+    }
+
+    #[test]
+    fn compressed_bodies_have_no_media_type() {
+        let form = Some("application/x-www-form-urlencoded; charset=utf-8");
+        assert_eq!(plain_media_type(form, None).as_deref(), Some("application/x-www-form-urlencoded"));
+        assert_eq!(plain_media_type(form, Some("identity")).as_deref(), Some("application/x-www-form-urlencoded"));
+        assert_eq!(plain_media_type(form, Some("gzip")), None);
+        assert_eq!(plain_media_type(Some("Application/JSON"), None).as_deref(), Some("application/json"));
     }
 
     #[test]

@@ -60,13 +60,14 @@ fn auth_params(map: &serde_json::Map<String, serde_json::Value>) -> Vec<(String,
 pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
     // JSON only: a browser cannot send it cross-site without a CORS preflight, which only
     // registered web origins pass.
-    let json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
-    if !json {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "invalid_request", "the body must be application/json");
+    let header = |name| req.headers().get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    let media = domain::web::plain_media_type(header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING));
+    if media.as_deref() != Some("application/json") {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "the body must be application/json, uncompressed",
+        );
     }
     let Ok(request) = serde_json::from_slice::<StartRequest>(&body) else {
         return error(

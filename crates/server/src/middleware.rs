@@ -141,6 +141,11 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &s
     {
         return Some(forbidden());
     }
+    // Forms are sent uncompressed (RFC 9110 §8.4.1: no request body is decoded here).
+    let encoding = header("content-encoding");
+    if encoding.is_some_and(|e| !e.split(',').all(|c| c.trim().eq_ignore_ascii_case("identity"))) {
+        return Some(page(StatusCode::UNSUPPORTED_MEDIA_TYPE, "form_malformed_title", "form_malformed_text"));
+    }
     let mut payload = req.take_payload();
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {

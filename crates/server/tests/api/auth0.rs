@@ -144,3 +144,34 @@ both_backends!(a_magic_link_sent_through_the_api_ends_at_the_redirect_uri_with_a
     assert_eq!(resp.status(), 400);
     assert!(app.messages_to(bad["email"].as_str().unwrap()).await.is_empty());
 });
+
+// Auth0's Authentication API takes JSON at /oauth/token, and its documentation shows it
+// (issue 9): the same rules as a form. /token stays form-only (RFC 6749 §3.2).
+both_backends!(the_otp_grant_takes_a_json_body_at_oauth_token, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, api_methods()).await;
+    let email = unique_email();
+    assert_eq!(start(&app, start_body(&client, &email)).await.status(), 200);
+    let code = app.message_to(&email).await.code();
+    let body = serde_json::json!({
+        "grant_type": "http://auth0.com/oauth/grant-type/passwordless/otp", "realm": "email",
+        "username": email, "otp": code, "scope": "openid", "client_id": client.id, "client_secret": client.secret,
+    });
+    let resp = app.api.post(app.url("/token")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    // A repeated member is refused, as a repeated form parameter is.
+    let repeated = format!("{{\"grant_type\":\"x\",\"grant_type\":\"y\",\"client_id\":\"{}\"}}", client.id);
+    let resp = app
+        .api
+        .post(app.url("/oauth/token"))
+        .header("content-type", "application/json")
+        .body(repeated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    let resp = app.api.post(app.url("/oauth/token")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.json::<serde_json::Value>().await.unwrap()["id_token"].is_string());
+});

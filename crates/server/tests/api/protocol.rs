@@ -497,3 +497,51 @@ both_backends!(interactions_are_limited_per_client_ip, |db: Db| async move {
     let resp = from("198.51.100.21").get(&authorize_url(&app, &client, &[])).await;
     assert!(location(&resp).starts_with("/login/"));
 });
+
+// A compressed request body gets each endpoint's own answer, never a decoder's (issue 9): no
+// request body is decoded, and an encoded one is refused in the endpoint's protocol.
+both_backends!(compressed_bodies_get_each_endpoints_own_answer, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let post = |path: &str, content_type: &str| {
+        app.api
+            .post(app.url(path))
+            .header("content-type", content_type)
+            .header("content-encoding", "gzip")
+            .body("grant_type=refresh_token")
+            .basic_auth(&client.id, client.secret.as_deref())
+    };
+    for path in ["/token", "/oauth/token", "/revoke", "/introspect"] {
+        let resp = post(path, "application/x-www-form-urlencoded").send().await.unwrap();
+        assert_eq!(resp.status(), 400, "{path}");
+        assert_eq!(resp.headers()["cache-control"], "no-store", "{path}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}: {body}");
+    }
+    let resp = post("/userinfo", "application/x-www-form-urlencoded").send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(resp.headers().contains_key("www-authenticate"));
+    let resp = post("/passwordless/start", "application/json").send().await.unwrap();
+    assert_eq!(resp.status(), 415);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    let resp = post("/authorize", "application/x-www-form-urlencoded").send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let resp = post("/logout", "application/x-www-form-urlencoded").send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("<h1>"));
+    // A form page of a browser: the form is refused with a page, before any handler.
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let resp = browser
+        .client
+        .post(app.url(&login))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("content-encoding", "gzip")
+        .body("email=a%40example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 415);
+    assert!(resp.headers().contains_key("content-security-policy"));
+});
