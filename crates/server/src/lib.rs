@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+mod listener;
 pub mod middleware;
 mod outbox;
 pub mod rp;
@@ -19,7 +20,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header;
 use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use anyhow::{Context, anyhow};
 use authorization_server::{AuthorizationServer, AuthorizationServerConfig, Keys};
 use domain::{Clock, MasterKey, SystemClock};
@@ -427,7 +428,8 @@ impl Application {
         let cors_origins = web::Data::new(CorsOrigins::new(store.clone()));
         let tera_data = web::Data::new(Arc::clone(&tera));
         let catalog_data = web::Data::new(Arc::clone(&catalog));
-        let server = HttpServer::new(move || {
+        let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+        let server = listener::serve(listener, tls, workers, move || {
             let mut app = App::new()
                 .app_data(authorization.clone())
                 .app_data(connection.clone())
@@ -461,7 +463,8 @@ impl Application {
                 .configure(step_up::StepUpService::routes)
                 .route("/static/{file}", web::get().to(static_file))
                 .route("/health", web::get().to(health))
-                .route("/health", web::head().to(health));
+                .route("/health", web::head().to(health))
+                .route(&format!("{}{{status}}", listener::REFUSED_PATH), web::get().to(refused));
             if outbox_enabled {
                 app = app
                     .route("/dev/outbox", web::get().to(outbox::outbox_page))
@@ -478,14 +481,7 @@ impl Application {
                 .wrap(from_fn(cors))
                 .wrap(security_headers(https))
                 .wrap(from_fn(access_log))
-        })
-        .workers(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2))
-        .shutdown_timeout(5);
-        let server = match tls {
-            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
-            None => server.listen(listener)?,
-        }
-        .run();
+        })?;
         Ok(Self { port, store, keys, server, tasks })
     }
 
@@ -600,6 +596,29 @@ async fn static_file(path: web::Path<String>) -> HttpResponse {
         .content_type(content_type)
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
         .body(body)
+}
+
+/// A request head the HTTP/1 guard refused (see `listener`): its status, and a page that says so.
+async fn refused(
+    req: actix_web::HttpRequest,
+    path: web::Path<u16>,
+    tera: web::Data<Arc<tera::Tera>>,
+    catalog: web::Data<Arc<domain::i18n::Catalog>>,
+) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    let status = match *path {
+        414 => StatusCode::URI_TOO_LONG,
+        431 => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    templates::message_page(
+        &tera,
+        &catalog,
+        templates::accept_language(&req),
+        status,
+        "malformed_title",
+        "malformed_text",
+    )
 }
 
 async fn not_found(

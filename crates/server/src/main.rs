@@ -65,6 +65,13 @@ fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&settings.server.log));
+    // A client's malformed request or dropped connection is no fault of ours, yet actix logs such
+    // stream errors at ERROR: anyone could fill the error log. Malformed heads are answered by the
+    // listener's guard (and appear in the access log as /_refused/{status}); the rest stays quiet.
+    let filter = match "actix_http::h1::dispatcher=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,

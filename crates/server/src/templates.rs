@@ -63,20 +63,6 @@ pub fn catalog() -> Result<Catalog, String> {
     Catalog::new(tables)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn every_template_parses() {
-        super::load().unwrap();
-    }
-
-    #[test]
-    fn every_language_has_every_text() {
-        let catalog = super::catalog().unwrap();
-        assert_eq!(catalog.languages(), ["en", "fr"]);
-    }
-}
-
 /// A page of the server's own (not found, a form refused by the middleware): the catalog's
 /// `{key}_title` and `{key}_text`, in the language the browser asks for.
 pub fn message_page(
@@ -106,4 +92,18 @@ pub fn message_page(
 /// The `Accept-Language` of a request.
 pub fn accept_language(req: &HttpRequest) -> Option<&str> {
     req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_parses() {
+        super::load().unwrap();
+    }
+
+    #[test]
+    fn every_language_has_every_text() {
+        let catalog = super::catalog().unwrap();
+        assert_eq!(catalog.languages(), ["en", "fr"]);
+    }
 }

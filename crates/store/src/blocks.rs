@@ -61,13 +61,18 @@ impl Store {
     pub async fn insert_block(&self, new: NewBlock) -> Result<Option<String>, StoreError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
-                let existing: i64 = ip_blocks::table
-                    .filter(ip_blocks::ip.eq(&new.ip))
-                    .filter(ip_blocks::account.eq(&new.account))
-                    .filter(ip_blocks::lifted_at.is_null())
-                    .filter(ip_blocks::expires_at.gt(new.created_at))
-                    .count()
-                    .get_result(conn)?;
+                // A write first (it matches the active blocks and changes nothing): SQLite then
+                // holds the write lock for the whole transaction instead of failing to upgrade a
+                // read when another writer got in between.
+                let existing = diesel::update(
+                    ip_blocks::table
+                        .filter(ip_blocks::ip.eq(&new.ip))
+                        .filter(ip_blocks::account.eq(&new.account))
+                        .filter(ip_blocks::lifted_at.is_null())
+                        .filter(ip_blocks::expires_at.gt(new.created_at)),
+                )
+                .set(ip_blocks::reason.eq(ip_blocks::reason))
+                .execute(conn)?;
                 if existing > 0 {
                     return Ok(None);
                 }

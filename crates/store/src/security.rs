@@ -320,32 +320,35 @@ impl Store {
         let (user, interaction) = (user.to_string(), interaction.to_string());
         self.run(move |conn| {
             conn.transaction(|conn| {
-                let confirmed: Option<Option<i64>> =
-                    totp_factors::table.find(&user).select(totp_factors::confirmed_at).first(conn).optional()?;
-                match confirmed {
-                    Some(Some(_)) => Ok(false),
-                    Some(None) => {
-                        diesel::update(totp_factors::table.find(&user))
-                            .set((
-                                totp_factors::sealed_secret.eq(&sealed_secret),
-                                totp_factors::created_at.eq(now),
-                                totp_factors::interaction_id.eq(Some(&interaction)),
-                            ))
-                            .execute(conn)?;
-                        Ok(true)
-                    }
-                    None => {
-                        diesel::insert_into(totp_factors::table)
-                            .values((
-                                totp_factors::user_id.eq(&user),
-                                totp_factors::sealed_secret.eq(&sealed_secret),
-                                totp_factors::created_at.eq(now),
-                                totp_factors::interaction_id.eq(Some(&interaction)),
-                            ))
-                            .execute(conn)?;
-                        Ok(true)
-                    }
+                // Writes only (SQLite takes its write lock at the first, never upgrading a read):
+                // restart a pending enrolment, or create one, but never touch a confirmed factor.
+                let restarted =
+                    diesel::update(totp_factors::table.find(&user).filter(totp_factors::confirmed_at.is_null()))
+                        .set((
+                            totp_factors::sealed_secret.eq(&sealed_secret),
+                            totp_factors::created_at.eq(now),
+                            totp_factors::interaction_id.eq(Some(&interaction)),
+                        ))
+                        .execute(conn)?;
+                if restarted == 1 {
+                    return Ok(true);
                 }
+                // A confirmed factor is kept (matched by a write that changes nothing).
+                let confirmed = diesel::update(totp_factors::table.find(&user))
+                    .set(totp_factors::user_id.eq(totp_factors::user_id))
+                    .execute(conn)?;
+                if confirmed == 1 {
+                    return Ok(false);
+                }
+                diesel::insert_into(totp_factors::table)
+                    .values((
+                        totp_factors::user_id.eq(&user),
+                        totp_factors::sealed_secret.eq(&sealed_secret),
+                        totp_factors::created_at.eq(now),
+                        totp_factors::interaction_id.eq(Some(&interaction)),
+                    ))
+                    .execute(conn)?;
+                Ok(true)
             })
         })
         .await

@@ -233,3 +233,69 @@ async fn blocks_are_listed_and_lifted_from_the_command_line() {
     assert!(!out.status.success());
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+// Only Ostiary's own faults belong at ERROR (issue 9): a running server fed malformed requests
+// and dropped connections answers each and writes no error line.
+testkit::both_backends!(malformed_requests_write_no_error_lines, |db: testkit::Db| async move {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = temp();
+    let pg = match db {
+        testkit::Db::Postgres => Some(testkit::PostgresDatabase::create().await),
+        testkit::Db::Sqlite => None,
+    };
+    let port = free_port();
+    let mut cmd = ostiary(&dir);
+    if let Some(pg) = &pg {
+        cmd.env("OSTIARY__DATABASE__URL", &pg.url);
+    }
+    let mut server = tokio::process::Command::from(cmd)
+        .env("OSTIARY__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("OSTIARY__SERVER__ISSUER", format!("http://127.0.0.1:{port}"))
+        .env("OSTIARY__SERVER__LOG", "info")
+        .arg("serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let health = format!("http://127.0.0.1:{port}/health");
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if client.get(&health).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let bad: [&[u8]; 4] = [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n",
+        b"POST /token HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        b"GET / HTTP/9.9\r\n\r\n",
+    ];
+    for i in 0..200 {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let _ = stream.write_all(bad[i % bad.len()]).await;
+        if i % 5 == 0 {
+            // Hang up without reading: a reset connection.
+            drop(stream);
+            continue;
+        }
+        let mut out = Vec::new();
+        let _ = stream.read_to_end(&mut out).await;
+        assert!(String::from_utf8_lossy(&out).contains("content-security-policy"), "answered by the application");
+    }
+    assert!(client.get(&health).send().await.unwrap().status().is_success());
+    server.start_kill().unwrap();
+    let mut stderr = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.is_empty(), "error lines: {errors:#?}");
+    assert!(stderr.contains("/_refused/{status}"), "the refusals are in the access log: {stderr}");
+    drop(pg);
+    let _ = std::fs::remove_dir_all(dir);
+});

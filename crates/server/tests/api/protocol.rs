@@ -545,3 +545,51 @@ both_backends!(compressed_bodies_get_each_endpoints_own_answer, |db: Db| async m
     assert_eq!(resp.status(), 415);
     assert!(resp.headers().contains_key("content-security-policy"));
 });
+
+/// Sends `raw` on a fresh connection and returns everything the server answers.
+async fn raw_exchange(app: &TestApp, raw: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let port = url::Url::parse(&app.base).unwrap().port().unwrap();
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // A head too large for the server may be answered before all of it is written.
+    let _ = stream.write_all(raw).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+// The server's own refusals of malformed requests carry the headers every response promises
+// (issue 9): they come from the application, not from the HTTP parser.
+both_backends!(malformed_requests_are_refused_with_every_security_header, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let long_uri = format!("GET /authorize?x={} HTTP/1.1\r\nHost: a\r\n\r\n", "a".repeat(70_000));
+    let big_header = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {}\r\n\r\n", "b".repeat(140_000));
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("a broken request line", b"GARBAGE\r\n\r\n", "400"),
+        ("a bad header", b"GET / HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n", "400"),
+        (
+            "two Content-Lengths",
+            b"POST /token HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+            "400",
+        ),
+        ("a URI over 64 KB", long_uri.as_bytes(), "414"),
+        ("a head over the buffer", big_header.as_bytes(), "431"),
+    ];
+    for (what, raw, status) in cases {
+        let answer = raw_exchange(&app, raw).await;
+        let head = answer.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+        assert!(head.starts_with(&format!("http/1.1 {status}")), "{what}: {head}");
+        for header in [
+            "content-security-policy:",
+            "frame-ancestors 'none'",
+            "referrer-policy: no-referrer",
+            "x-content-type-options: nosniff",
+        ] {
+            assert!(head.contains(header), "{what}: no {header} in {head}");
+        }
+    }
+    // A good request before a bad one on the same connection is answered as usual first.
+    let answer = raw_exchange(&app, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\nGARBAGE\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("HTTP/1.1 400"), "{answer}");
+});

@@ -48,7 +48,7 @@ pub(crate) async fn first_factor(app: &TestApp, browser: &Browser, url: &str, em
 pub(crate) struct Authenticator(totp_rs::Totp);
 
 impl Authenticator {
-    fn code_at(&self, time: i64) -> String {
+    pub(crate) fn code_at(&self, time: i64) -> String {
         self.0.generate(time as u64).to_string()
     }
 }
