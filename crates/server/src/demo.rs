@@ -100,6 +100,23 @@ fn page(demo: &Demo, req: &HttpRequest, claims: Option<&(String, String)>, error
     ctx.insert("error", &error);
     ctx.insert("csrf", &req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
     ctx.insert("product_name", "Ostiary");
+    // The demo client may use the passwordless API too (`api_login`): the page shows the two calls,
+    // with this run's secret (development only: the demo is refused in production).
+    let base = demo.issuer.trim_end_matches('/');
+    ctx.insert(
+        "api_start",
+        &format!(
+            "curl -s {base}/passwordless/start -H 'Content-Type: application/json' \\\n  -d '{{\"client_id\":\"{DEMO_CLIENT_ID}\",\"client_secret\":\"{}\",\"connection\":\"email\",\"send\":\"code\",\"email\":\"you@example.com\"}}'",
+            demo.secret
+        ),
+    );
+    ctx.insert(
+        "api_token",
+        &format!(
+            "curl -s {base}/oauth/token -H 'Content-Type: application/json' \\\n  -d '{{\"grant_type\":\"http://auth0.com/oauth/grant-type/passwordless/otp\",\"realm\":\"email\",\"username\":\"you@example.com\",\"otp\":\"CODE\",\"scope\":\"openid email\",\"client_id\":\"{DEMO_CLIENT_ID}\",\"client_secret\":\"{}\"}}'",
+            demo.secret
+        ),
+    );
     match demo.tera.render("pages/demo.html", &ctx) {
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))

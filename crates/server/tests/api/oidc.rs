@@ -271,6 +271,19 @@ both_backends!(the_demo_app_signs_in_and_shows_verified_claims, |db: Db| async m
     assert_eq!(resp.status(), 303, "the callback verifies and redirects");
     let page = browser.get("/demo").await.text().await.unwrap();
     assert!(page.contains("id=\"claims\"") && page.contains(&email), "{page}");
+    // The page shows how to try the passwordless API with the demo client, and the calls work.
+    let command = page.split("<pre>").nth(1).unwrap().split("</pre>").next().unwrap();
+    let command = command.replace("&quot;", "\"").replace("&#x27;", "'").replace("&#x2F;", "/");
+    let start = command.split("-d '").nth(1).unwrap().trim_end_matches('\'').replace("you@example.com", &email);
+    let resp = app
+        .api
+        .post(app.url("/passwordless/start"))
+        .header("content-type", "application/json")
+        .body(start)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
 });
 
 // Interoperability with a second, independent OIDC client library: Python's authlib.

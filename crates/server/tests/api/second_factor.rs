@@ -100,3 +100,58 @@ both_backends!(step_up_accepts_only_its_own_code_to_the_users_own_address, |db: 
     assert_eq!(resp.status(), 303);
     assert!(location(&resp).starts_with("/authorize/resume/"));
 });
+
+/// The authenticator secret shown on an enrolment page.
+fn enrolment_secret(html: &str) -> totp_rs::Totp {
+    let secret: String = html.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
+    totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
+        .with_account_name("test")
+        .build()
+        .unwrap()
+}
+
+// A pending authenticator belongs to the sign-in that created it (issue 9): another sign-in of the
+// same account, someone else's with the first factor say, never sees or confirms that secret.
+both_backends!(a_pending_authenticator_belongs_to_its_own_sign_in, |db: Db| async move {
+    let app = spawn_app_with(db, |_| {}).await;
+    let settings = ClientSettings {
+        step_up: StepUp { policy: StepUpPolicy::Always, without_factor: WithoutFactor::Enroll },
+        ..Default::default()
+    };
+    let client = app.register_client_with(false, Alg::RS256, settings).await;
+    let email = unique_email();
+    // Two sign-ins of one account are under way; the first opens its enrolment page.
+    let (first, second) = (app.browser(), app.browser());
+    let second_login = location(&second.get(&authorize_url(&app, &client, &[])).await);
+    let step_up = crate::stepup::first_factor(&app, &first, &authorize_url(&app, &client, &[]), &email).await;
+    let first_enrol = location(&first.get(&step_up).await);
+    let first_page = first.get(&first_enrol).await.text().await.unwrap();
+    let first_secret = enrolment_secret(&first_page);
+    // The second sign-in reaches enrolment too: it gets a secret of its own, not the first one's.
+    app.clock.advance(61);
+    let html = second.get(&second_login).await.text().await.unwrap();
+    let seen = app.message_ids_to(&email).await;
+    let resp = second.post_form(&second_login, &[("csrf", &csrf_of(&html)), ("email", &email)]).await;
+    let code = app.new_message_to(&email, &seen).await.code();
+    let resp = app.submit_code(&second, &location(&resp), &code).await;
+    let second_enrol = location(&second.get(&location(&resp)).await);
+    let second_page = second.get(&second_enrol).await.text().await.unwrap();
+    let second_secret = enrolment_secret(&second_page);
+    assert_ne!(
+        second_secret.secret().to_base32(),
+        first_secret.secret().to_base32(),
+        "the first sign-in secret is not shown"
+    );
+    // The first sign-in's secret can no longer be confirmed: the pending one is the second's now.
+    let now = domain::Clock::now(&app.clock) as u64;
+    let stolen = first_secret.generate(now).to_string();
+    let resp = second.post_form(&second_enrol, &[("csrf", &csrf_of(&second_page)), ("code", &stolen)]).await;
+    assert_eq!(resp.status(), 400, "a code of another sign-in's secret does not turn it on");
+    let own = second_secret.generate(now).to_string();
+    let resp = second.post_form(&second_enrol, &[("csrf", &csrf_of(&second_page)), ("code", &own)]).await;
+    assert_eq!(resp.status(), 200, "the second sign-in's own secret works");
+    // The first sign-in's secret never became the account's authenticator.
+    let resp = first.post_form(&first_enrol, &[("csrf", &csrf_of(&first_page)), ("code", &stolen)]).await;
+    assert_ne!(resp.status(), 200, "the replaced secret confirms nothing");
+});
