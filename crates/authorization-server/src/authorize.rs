@@ -298,7 +298,7 @@ async fn new_interaction(
 /// Every interaction is a stored row that anyone can ask for: one client IP (or IPv6 /64) may open
 /// `interactions_per_ip_per_hour` of them. A limit that cannot be checked is not skipped.
 async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) -> Result<(), OAuthError> {
-    use store::counters::Decision;
+    use domain::counters::Decision;
     let ip = domain::web::ClientIp::new(domain::web::client_ip(req.extensions().get(), req.peer_addr()));
     let key = format!("interaction:ip:{}", ip.limit_key());
     match srv.limiter.hit(&key, srv.config.interactions_per_ip_per_hour, 3600, srv.clock.now()).await {

@@ -38,7 +38,7 @@ pub struct AuthorizationServer {
     /// The texts of the few pages the protocol shows.
     pub catalog: Arc<domain::i18n::Catalog>,
     /// Counts interactions started per client IP.
-    pub limiter: Arc<store::counters::Limiter>,
+    pub limiter: Arc<dyn domain::counters::Counters>,
     metadata: serde_json::Value,
     /// What the passwordless OTP grant needs from the other crates; set once at start-up.
     api_login: std::sync::OnceLock<ApiLogin>,
@@ -61,7 +61,7 @@ impl AuthorizationServer {
         clock: Arc<dyn Clock>,
         tera: Arc<tera::Tera>,
         catalog: Arc<domain::i18n::Catalog>,
-        limiter: Arc<store::counters::Limiter>,
+        limiter: Arc<dyn domain::counters::Counters>,
     ) -> Result<Self, String> {
         let mut srv = Self {
             config,

@@ -39,6 +39,10 @@ pub enum Acr {
 impl Acr {
     pub const ALL: [Acr; 2] = [Acr::SingleFactor, Acr::MultiFactor];
 
+    pub fn parse(text: &str) -> Option<Self> {
+        Acr::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Acr::SingleFactor => "urn:ostiary:acr:single-factor",
@@ -51,3 +55,77 @@ impl Acr {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct AuthTime(pub i64);
+
+/// An OAuth scope (RFC 6749 §3.3): a set of space-separated tokens, kept in the order given and
+/// without repeats. Only tokens of the `scope-token` grammar (printable ASCII but `"` and `\`)
+/// are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Scope(Vec<String>);
+
+impl Scope {
+    /// The tokens of a space-separated scope string; empty tokens and repeats are dropped.
+    pub fn parse(text: &str) -> Self {
+        Self::from_tokens(text.split(' '))
+    }
+
+    pub fn from_tokens<'a>(tokens: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut kept: Vec<String> = Vec::new();
+        for t in tokens {
+            let valid = !t.is_empty() && t.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\');
+            if valid && !kept.iter().any(|k| k == t) {
+                kept.push(t.to_owned());
+            }
+        }
+        Self(kept)
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        self.0.iter().any(|t| t == token)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether every token of `self` is in `other`.
+    pub fn is_subset_of(&self, other: &Scope) -> bool {
+        self.iter().all(|t| other.contains(t))
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Scope::parse(&String::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_keep_order_and_drop_repeats_and_bad_tokens() {
+        let s = Scope::parse("openid  email openid bad\"token profile");
+        assert_eq!(s.to_string(), "openid email profile");
+        assert!(s.contains("email") && !s.contains("bad\"token"));
+        assert!(Scope::parse("openid").is_subset_of(&s));
+        assert!(!Scope::parse("openid address").is_subset_of(&s));
+        assert_eq!(serde_json::to_string(&s).unwrap(), "\"openid email profile\"");
+    }
+}

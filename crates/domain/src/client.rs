@@ -4,6 +4,75 @@
 
 use serde::{Deserialize, Serialize};
 
+/// A registered relying party.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub id: crate::ClientId,
+    pub name: String,
+    /// Keyed hash of the client secret; `None` for public clients.
+    pub secret_hash: Option<Vec<u8>>,
+    pub is_public: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The JWS algorithm of this client's ID tokens.
+    pub id_token_alg: SigningAlg,
+    pub created_at: i64,
+    pub application_type: ApplicationType,
+    /// The client's policy (refresh tokens, sign-in methods, branding, step-up, …).
+    pub settings: ClientSettings,
+}
+
+/// A JWS algorithm Ostiary signs with (RFC 7518 §3.1, RFC 8037).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SigningAlg {
+    RS256,
+    ES256,
+    EdDSA,
+}
+
+impl SigningAlg {
+    pub const ALL: [SigningAlg; 3] = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigningAlg::RS256 => "RS256",
+            SigningAlg::ES256 => "ES256",
+            SigningAlg::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SigningAlg> {
+        SigningAlg::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// What kind of application a client is (OpenID Connect Dynamic Client Registration §2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationType {
+    #[default]
+    Web,
+    /// A native app: its loopback redirect URIs match any port (RFC 8252 §7.3).
+    Native,
+}
+
+impl ApplicationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicationType::Web => "web",
+            ApplicationType::Native => "native",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "web" => Some(ApplicationType::Web),
+            "native" => Some(ApplicationType::Native),
+            _ => None,
+        }
+    }
+}
+
 /// When the token endpoint issues a refresh token (OIDC Core §11, RFC 6749 §1.5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

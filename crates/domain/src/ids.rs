@@ -55,6 +55,36 @@ id_type!(
     16
 );
 
+id_type!(
+    /// A grant: every token issued from one authorization (code, access and refresh tokens).
+    GrantId,
+    16
+);
+id_type!(
+    /// One sign-in challenge (a code, a link and a matching number derived from it).
+    ChallengeId,
+    16
+);
+id_type!(
+    /// One message in the outgoing queue.
+    MessageId,
+    16
+);
+
+impl ChallengeId {
+    /// A fresh id that sorts by creation time (see [`sortable_id`]).
+    pub fn sortable() -> Self {
+        Self(sortable_id())
+    }
+}
+
+impl MessageId {
+    /// A fresh id that sorts by creation time (see [`sortable_id`]).
+    pub fn sortable() -> Self {
+        Self(sortable_id())
+    }
+}
+
 /// A random id that sorts by creation time (microseconds, then 64 random bits), for rows shown
 /// newest first where many are created within one second.
 pub fn sortable_id() -> String {

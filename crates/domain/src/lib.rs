@@ -2,25 +2,37 @@
 //! protocol crates (`authorization-server`, `passwordless-connection`, `step-up`) never need each other.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod clock;
+pub mod counters;
+pub mod destination;
 pub mod email;
 pub mod i18n;
 pub mod ids;
 pub mod interaction;
+pub mod message;
 pub mod phone;
 pub mod ports;
 pub mod profile;
 pub mod secret;
+pub mod storage;
+pub mod user;
 pub mod web;
 
-pub use auth::{Acr, Amr, AuthTime};
-pub use client::{Branding, Channel, ClientSettings, LoginMethod, RefreshPolicy, StepUp, StepUpPolicy, WithoutFactor};
+pub use auth::{Acr, Amr, AuthTime, Scope};
+pub use client::{
+    ApplicationType, Branding, Channel, Client, ClientSettings, LoginMethod, RefreshPolicy, SigningAlg, StepUp,
+    StepUpPolicy, WithoutFactor,
+};
 pub use clock::{Clock, FakeClock, SystemClock};
+pub use destination::Destination;
 pub use email::{EmailAddress, EmailError};
-pub use ids::{ClientId, InteractionId, UserId};
+pub use ids::{ChallengeId, ClientId, GrantId, InteractionId, MessageId, UserId};
 pub use interaction::{Interaction, InteractionKind, LoginResult};
 pub use phone::{PhoneError, PhoneNumber};
 pub use profile::{Address, Profile, ProfileError};
 pub use secret::{KeyedHasher, MasterKey, Secret, TokenHash};
+pub use storage::StorageError;
+pub use user::User;

@@ -9,13 +9,13 @@
 //! - `record_sms_sent` / `record_sms_verified`: the sent-to-verified ratio of text messages.
 //!
 //! Counters are keyed by a keyed hash of the destination, never the address itself, and live in
-//! `store::counters::Limiter` (in-process, or Redis shared by every node). When the counters
+//! `domain::counters::Counters` (in-process, or Redis shared by every node). When the counters
 //! cannot be reached, the request fails closed (503): no limit is ever skipped.
 
+use domain::counters::{CounterError as LimiterError, Decision};
 use domain::secret::random_token;
 use store::blocks::NewBlock;
 use store::challenges::Challenge;
-use store::counters::{Decision, LimiterError};
 
 use crate::PasswordlessConnection;
 use crate::challenge::{Destination, Origin};

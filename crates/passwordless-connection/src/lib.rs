@@ -19,7 +19,6 @@ use domain::i18n::Catalog;
 use domain::secret::Sealer;
 use domain::{Clock, EmailAddress, KeyedHasher};
 use store::Store;
-use store::counters::Limiter;
 
 pub use api::OtpGate;
 pub use challenge::VerifyError;
@@ -54,7 +53,7 @@ impl SmsPolicy {
     }
 }
 
-/// Every abuse limit (`[passwordless.limits]`); windows are fixed and counted in `Limiter`.
+/// Every abuse limit (`[passwordless.limits]`); windows are fixed and counted by the `Counters`.
 #[derive(Clone, Debug)]
 pub struct Limits {
     pub starts_per_ip_per_hour: u64,
@@ -119,7 +118,7 @@ pub struct PasswordlessConnection {
     pub clock: Arc<dyn Clock>,
     pub tera: Arc<tera::Tera>,
     pub catalog: Arc<Catalog>,
-    pub limiter: Arc<Limiter>,
+    pub limiter: Arc<dyn domain::counters::Counters>,
     /// Wakes the delivery worker when a message is queued.
     pub outbox_ready: Arc<tokio::sync::Notify>,
     /// Opens interactions for magic links sent through the API (the authorization server).

@@ -330,7 +330,7 @@ impl Application {
         let keys = Arc::new(
             Keys::load(store.clone(), master.sealer(), clock.now()).await.map_err(|e| anyhow!("signing keys: {e}"))?,
         );
-        let limiter = Arc::new(if settings.redis.url.is_empty() {
+        let limiter: Arc<dyn domain::counters::Counters> = Arc::new(if settings.redis.url.is_empty() {
             Limiter::in_process()
         } else {
             Limiter::redis(&settings.redis.url, &settings.redis.key_prefix)

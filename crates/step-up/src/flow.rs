@@ -5,10 +5,10 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use domain::counters::Decision as Limit;
 use domain::web::{BrowserId, ClientIp, CsrfToken, content_security_policy};
 use domain::{Acr, Amr, AuthTime, Channel, Interaction, InteractionId, LoginResult};
 use serde::Deserialize;
-use store::counters::Decision as Limit;
 use store::security::LoginEvent;
 use store::users::User;
 

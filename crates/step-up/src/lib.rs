@@ -25,7 +25,6 @@ use domain::ports::CodeChannel;
 use domain::secret::Sealer;
 use domain::{Clock, KeyedHasher};
 use store::Store;
-use store::counters::Limiter;
 
 pub use api::ApiGate;
 pub use geo::Geo;
@@ -59,7 +58,7 @@ pub struct StepUpService {
     pub clock: Arc<dyn Clock>,
     pub tera: Arc<tera::Tera>,
     pub catalog: Arc<Catalog>,
-    pub limiter: Arc<Limiter>,
+    pub limiter: Arc<dyn domain::counters::Counters>,
     pub geo: Arc<Geo>,
     /// Sends and checks a code on the other channel (the passwordless connection).
     pub codes: Arc<dyn CodeChannel>,

@@ -6,23 +6,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 
+pub use domain::counters::{CounterError as LimiterError, Counters, Decision};
 use redis::aio::ConnectionManager;
-
-/// The verdict for one hit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    Allowed {
-        remaining: u64,
-    },
-    /// Over the limit; the window resets in `retry_after` seconds.
-    Limited {
-        retry_after: u64,
-    },
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("the rate-limit store is unreachable: {0}")]
-pub struct LimiterError(String);
 
 pub enum Limiter {
     InProcess(Mutex<Windows>),
@@ -147,9 +132,22 @@ impl Limiter {
             Limiter::Redis { .. } => "Redis counters (shared by all nodes)",
         }
     }
+}
 
-    /// Counts one event under `key` in a window of `window` seconds and decides against `limit`.
-    pub async fn hit(&self, key: &str, limit: u64, window: u64, now: i64) -> Result<Decision, LimiterError> {
+/// Takes back one hit of the current window (never below zero; nothing once the window ended).
+const GIVE_BACK_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local v = redis.call('HMGET', KEYS[1], 'n', 'reset')
+local reset = tonumber(v[2] or '0')
+if reset > now and tonumber(v[1] or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'n', -1)
+end
+return 1
+";
+
+#[async_trait::async_trait]
+impl Counters for Limiter {
+    async fn hit(&self, key: &str, limit: u64, window: u64, now: i64) -> Result<Decision, LimiterError> {
         let window = window.max(1);
         let (count, ttl) = match self {
             Limiter::InProcess(windows) => {
@@ -175,23 +173,8 @@ impl Limiter {
             Decision::Allowed { remaining: limit - count }
         })
     }
-}
 
-/// Takes back one hit of the current window (never below zero; nothing once the window ended).
-const GIVE_BACK_SCRIPT: &str = r"
-local now = tonumber(ARGV[1])
-local v = redis.call('HMGET', KEYS[1], 'n', 'reset')
-local reset = tonumber(v[2] or '0')
-if reset > now and tonumber(v[1] or '0') > 0 then
-  redis.call('HINCRBY', KEYS[1], 'n', -1)
-end
-return 1
-";
-
-impl Limiter {
-    /// Takes back one hit on `key`: a unit taken before an outcome was known (a failure budget
-    /// taken before a comparison) that turned out not to count.
-    pub async fn give_back(&self, key: &str, now: i64) -> Result<(), LimiterError> {
+    async fn give_back(&self, key: &str, now: i64) -> Result<(), LimiterError> {
         match self {
             Limiter::InProcess(windows) => {
                 let mut windows = windows.lock().map_err(|_| LimiterError("counter lock poisoned".into()))?;
@@ -213,8 +196,7 @@ impl Limiter {
         }
     }
 
-    /// The count of `key` in its current window and the seconds left in it, without counting.
-    pub async fn peek(&self, key: &str, now: i64) -> Result<(u64, u64), LimiterError> {
+    async fn peek(&self, key: &str, now: i64) -> Result<(u64, u64), LimiterError> {
         match self {
             Limiter::InProcess(windows) => {
                 let windows = windows.lock().map_err(|_| LimiterError("counter lock poisoned".into()))?;

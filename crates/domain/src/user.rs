@@ -1,0 +1,28 @@
+//! A user: the account behind a `sub`.
+
+use crate::{EmailAddress, PhoneNumber, Profile, UserId};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Option<EmailAddress>,
+    pub email_verified: bool,
+    pub created_at: i64,
+    pub phone: Option<PhoneNumber>,
+    pub phone_verified: bool,
+    /// The `profile` and `address` claims (OIDC Core §5.1).
+    pub profile: Profile,
+    /// Last change to the claims above (`updated_at`, OIDC Core §5.1).
+    pub updated_at: i64,
+}
+
+impl User {
+    /// How pages and messages name the account: its email address, else its number, masked.
+    pub fn shown(&self) -> String {
+        self.email
+            .as_ref()
+            .map(|e| e.to_string())
+            .or_else(|| self.phone.as_ref().map(|p| p.masked()))
+            .unwrap_or_default()
+    }
+}
