@@ -394,7 +394,7 @@ fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str
 /// RFC 8252 §7.3: a native app's loopback redirect URI (`http://127.0.0.1` or `http://[::1]`) matches
 /// with any port, since the app picks a free one at run time; everything else must still be equal.
 fn native_loopback_match(client: &Client, registered: &str, given: &str) -> bool {
-    if client.application_type != "native" {
+    if client.application_type != domain::ApplicationType::Native {
         return false;
     }
     let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else { return false };
@@ -832,9 +832,9 @@ mod tests {
             is_public: public,
             redirect_uris: vec!["https://a.example/cb".into()],
             post_logout_redirect_uris: vec![],
-            id_token_alg: "RS256".into(),
+            id_token_alg: domain::SigningAlg::RS256,
             created_at: 0,
-            application_type: "web".into(),
+            application_type: domain::ApplicationType::Web,
             settings: Default::default(),
         }
     }

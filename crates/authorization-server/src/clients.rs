@@ -72,9 +72,9 @@ pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Cli
         is_public: new.public,
         redirect_uris: new.redirect_uris,
         post_logout_redirect_uris: new.post_logout_redirect_uris,
-        id_token_alg: new.id_token_alg.as_str().to_owned(),
+        id_token_alg: new.id_token_alg,
         created_at: now,
-        application_type: if new.native { "native" } else { "web" }.to_owned(),
+        application_type: if new.native { domain::ApplicationType::Native } else { domain::ApplicationType::Web },
         settings: new.settings,
     };
     Ok((client, secret))
@@ -125,7 +125,7 @@ pub fn check_client_authentication(
     hasher: &KeyedHasher,
 ) -> Result<(), OAuthError> {
     let client = client.ok_or(INVALID_CLIENT)?;
-    if client.authenticates(hasher, creds.secret.as_deref()) { Ok(()) } else { Err(INVALID_CLIENT) }
+    if store::clients::authenticates(client, hasher, creds.secret.as_deref()) { Ok(()) } else { Err(INVALID_CLIENT) }
 }
 
 /// Reads a client-authenticated form request (token, revocation, introspection): a form body

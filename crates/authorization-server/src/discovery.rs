@@ -58,7 +58,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
         JsonWebKeySetUrl::new(url("/jwks.json")).map_err(|e| e.to_string())?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         vec![CoreSubjectIdentifierType::Public],
-        Alg::ALL.iter().map(|a| a.core()).collect(),
+        Alg::ALL.iter().map(|a| crate::keys::core_alg(*a)).collect(),
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,

@@ -390,7 +390,7 @@ async fn mint_tokens(
         }
     };
     let ring = srv.keys.ring();
-    let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::RS256);
+    let alg = client.id_token_alg;
     let id_key = ring.active(alg, now).ok_or(crate::errors::SERVER_ERROR)?;
     let access = AccessGrant {
         subject: code.user_id,
@@ -407,8 +407,9 @@ async fn mint_tokens(
     let scope_claims = user.as_ref().map(|u| crate::claims::scope_claims(u, code.scope)).unwrap_or_default();
     let amr: Vec<String> = serde_json::from_str(code.amr).unwrap_or_default();
     let issuer = IssuerUrl::new(srv.config.issuer.clone()).map_err(|e| internal("issuer", &e))?;
-    let at_hash = AccessTokenHash::from_token(&AccessToken::new(access_token.clone()), &alg.core(), &id_key.jwk)
-        .map_err(|e| internal("at_hash", &e))?;
+    let at_hash =
+        AccessTokenHash::from_token(&AccessToken::new(access_token.clone()), &crate::keys::core_alg(alg), &id_key.jwk)
+            .map_err(|e| internal("at_hash", &e))?;
     let claims = IdTokenClaims::new(
         issuer,
         vec![Audience::new(client.id.to_string())],

@@ -22,34 +22,14 @@ use store::keys::StoredKey;
 pub const PUBLISH_AHEAD: i64 = 120;
 
 /// The JWS algorithms Ostiary signs with (RFC 7518 §3.1, RFC 8037 §3.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Alg {
-    RS256,
-    ES256,
-    EdDSA,
-}
+pub use domain::SigningAlg as Alg;
 
-impl Alg {
-    pub const ALL: [Alg; 3] = [Alg::RS256, Alg::ES256, Alg::EdDSA];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Alg::RS256 => "RS256",
-            Alg::ES256 => "ES256",
-            Alg::EdDSA => "EdDSA",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Alg> {
-        Alg::ALL.into_iter().find(|a| a.as_str() == s)
-    }
-
-    pub fn core(self) -> CoreJwsSigningAlgorithm {
-        match self {
-            Alg::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
-            Alg::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
-            Alg::EdDSA => CoreJwsSigningAlgorithm::EdDsa,
-        }
+/// openidconnect's name for an algorithm (for `at_hash` and discovery).
+pub fn core_alg(alg: Alg) -> CoreJwsSigningAlgorithm {
+    match alg {
+        Alg::RS256 => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+        Alg::ES256 => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+        Alg::EdDSA => CoreJwsSigningAlgorithm::EdDsa,
     }
 }
 

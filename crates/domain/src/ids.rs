@@ -12,9 +12,15 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
-            /// A fresh random identifier from the operating system's CSPRNG.
+            /// A fresh random identifier from the operating system's CSPRNG. It never starts with
+            /// `-` or `_`, so it can be given to a command line as it is (not taken for an option).
             pub fn generate() -> Self {
-                Self(random_token($bytes))
+                loop {
+                    let token = random_token($bytes);
+                    if token.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                        return Self(token);
+                    }
+                }
             }
 
             /// Accepts only what `generate` could have produced (base64url, bounded length), so a

@@ -39,6 +39,20 @@ impl InteractionKind {
     }
 }
 
+/// Why a sign-in was refused (the detail, such as the policy's reasons, is in the audit log).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    /// The user pressed "Cancel".
+    Cancelled,
+    /// The client's step-up policy refused the sign-in (no second factor, or a blocked device).
+    Policy,
+    /// Too many wrong second-factor codes for the account.
+    TooManyWrongCodes,
+    /// The client's network was blocked while it proved the second factor.
+    BlockedNetwork,
+}
+
 /// What a connection may know about a pending login.
 #[derive(Clone, Debug)]
 pub struct Interaction {
@@ -63,7 +77,7 @@ pub struct Interaction {
     /// How the user proved who they are so far (the connection's result), waiting for step-up.
     pub first_factor: Option<LoginResult>,
     /// Set when step-up refused the sign-in; the client gets `access_denied`.
-    pub denied: Option<String>,
+    pub denied: Option<DenyReason>,
     /// Keyed hash of the browser cookie of the browser that started the login; empty for a login
     /// started through the API (`/passwordless/start`), which no browser owns.
     pub browser_hash: Vec<u8>,

@@ -30,7 +30,7 @@ pub use clock::{Clock, FakeClock, SystemClock};
 pub use destination::Destination;
 pub use email::{EmailAddress, EmailError};
 pub use ids::{ChallengeId, ClientId, GrantId, InteractionId, MessageId, UserId};
-pub use interaction::{Interaction, InteractionKind, LoginResult};
+pub use interaction::{DenyReason, Interaction, InteractionKind, LoginResult};
 pub use phone::{PhoneError, PhoneNumber};
 pub use profile::{Address, Profile, ProfileError};
 pub use secret::{KeyedHasher, MasterKey, Secret, TokenHash};

@@ -240,7 +240,14 @@ async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Chall
     tracing::warn!(%ip, reason, "blocked an IP after too many wrong codes");
     let detail =
         serde_json::json!({ "ip": ip, "reason": reason, "scope": if challenge.is_some() { "account" } else { "all" } });
-    if let Err(e) = conn.store.audit("ip.blocked", None, None, detail, now).await {
+    let event = domain::audit::AuditEvent {
+        kind: domain::audit::AuditKind::IpBlocked,
+        user: None,
+        client: None,
+        detail,
+        at: now,
+    };
+    if let Err(e) = domain::audit::AuditLog::record(&conn.store, event).await {
         tracing::error!(error = %e, "audit log");
     }
     let scope = if challenge.is_some() { "for one account" } else { "for every account" };

@@ -87,7 +87,8 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         },
         None => None,
     };
-    let Some(client) = client.filter(|c| c.authenticates(&conn.hasher, request.client_secret.as_deref())) else {
+    let secret = request.client_secret.as_deref();
+    let Some(client) = client.filter(|c| store::clients::authenticates(c, &conn.hasher, secret)) else {
         return error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
     };
     let settings = &client.settings;

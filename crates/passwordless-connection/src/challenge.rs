@@ -159,7 +159,7 @@ pub(crate) async fn start_challenge(
         purpose,
     };
     let challenge_id = challenge.id.clone();
-    let texted = message.as_ref().is_some_and(|m| m.channel == "sms");
+    let texted = message.as_ref().is_some_and(|m| m.channel == Channel::Sms);
     if !conn.store.create_challenge(challenge, message).await? {
         return Ok(None);
     }
@@ -185,7 +185,7 @@ pub(crate) async fn resend(
     let s = secrets(conn, &challenge.id, conn.config.channel(to.channel()).code_length);
     let sent = Sent::for_client(&interaction.client_settings);
     if let Some(message) = crate::messages::for_challenge(conn, interaction, &to, &s, sent, origin, lang, now).await? {
-        let texted = message.channel == "sms";
+        let texted = message.channel == Channel::Sms;
         conn.store.enqueue_message(message, now).await?;
         conn.outbox_ready.notify_one();
         if texted {

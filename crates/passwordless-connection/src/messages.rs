@@ -39,12 +39,12 @@ pub(crate) fn sealed_email(
     text: &str,
     html: &str,
 ) -> NewMessage {
-    let id = domain::ids::sortable_id();
+    let id = domain::MessageId::sortable();
     NewMessage {
-        text_body: seal_body(&conn.sealer, &id, text),
-        html_body: Some(seal_body(&conn.sealer, &id, html)),
+        text_body: seal_body(&conn.sealer, id.as_str(), text),
+        html_body: Some(seal_body(&conn.sealer, id.as_str(), html)),
         id,
-        channel: Channel::Email.as_str().into(),
+        channel: Channel::Email,
         recipient: to.to_string(),
         subject,
     }
@@ -150,12 +150,12 @@ pub(crate) async fn for_challenge(
                 .tera
                 .render("sms/sign_in.txt", &ctx)
                 .map_err(|e| StoreError::Corrupt(format!("message template sms/sign_in.txt: {e:?}")))?;
-            let id = domain::ids::sortable_id();
+            let id = domain::MessageId::sortable();
             Ok(Some(NewMessage {
-                text_body: seal_body(&conn.sealer, &id, body.trim()),
+                text_body: seal_body(&conn.sealer, id.as_str(), body.trim()),
                 html_body: None,
                 id,
-                channel: Channel::Sms.as_str().into(),
+                channel: Channel::Sms,
                 recipient: phone.to_string(),
                 subject: String::new(),
             }))

@@ -340,7 +340,7 @@ pub async fn client(command: ClientCommand, settings: &Settings, now: i64) -> an
                         serde_json::json!({
                             "client_id": c.id.to_string(), "name": c.name, "public": c.is_public,
                             "redirect_uris": c.redirect_uris, "id_token_alg": c.id_token_alg,
-                            "application_type": c.application_type, "settings": c.settings,
+                            "application_type": c.application_type.as_str(), "settings": c.settings,
                         })
                     })
                     .collect();
@@ -350,7 +350,13 @@ pub async fn client(command: ClientCommand, settings: &Settings, now: i64) -> an
             } else {
                 for c in clients {
                     let kind = if c.is_public { "public" } else { "confidential" };
-                    println!("{}  {:?}  {kind}  {}  {}", c.id, c.name, c.id_token_alg, c.redirect_uris.join(" "));
+                    println!(
+                        "{}  {:?}  {kind}  {}  {}",
+                        c.id,
+                        c.name,
+                        c.id_token_alg.as_str(),
+                        c.redirect_uris.join(" ")
+                    );
                 }
             }
         }

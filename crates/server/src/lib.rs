@@ -378,7 +378,7 @@ impl Application {
                 notify_new_sign_ins: settings.step_up.notify_new_sign_ins,
                 https: settings.server.issuer.starts_with("https://"),
             },
-            store: store.clone(),
+            store: Arc::new(store.clone()),
             hasher: hasher.clone(),
             message_sealer: master.message_sealer(),
             factor_sealer: master.factor_sealer(),
@@ -511,9 +511,9 @@ async fn register_demo(
         is_public: false,
         redirect_uris: vec![demo::Demo::redirect_uri(&issuer)],
         post_logout_redirect_uris: vec![format!("{}/demo", issuer.trim_end_matches('/'))],
-        id_token_alg: "RS256".into(),
+        id_token_alg: domain::SigningAlg::RS256,
         created_at: now,
-        application_type: "web".into(),
+        application_type: domain::ApplicationType::Web,
         // The demo offers every sign-in method, so a newcomer can try texts through the dev outbox,
         // and the passwordless API (its secret is printed by nothing: it lives in this process).
         settings: domain::ClientSettings {

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use domain::audit::{AuditEvent, AuditKind};
 use domain::ports::{ApiSignIn, ApiStepUp, ApiVerdict, AssessError, BoxFuture};
 use domain::web::ClientIp;
 
@@ -36,7 +37,7 @@ fn api_device(svc: &StepUpService, sign_in: &ApiSignIn) -> Vec<u8> {
     svc.hasher.hash("api-device", &format!("{}|{network}", sign_in.client_id)).0
 }
 
-async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, store::StoreError> {
+async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, domain::StorageError> {
     let now = svc.clock.now();
     let refused = Ok(ApiVerdict::Denied);
     let Some(client) = svc.store.client(&sign_in.client_id).await? else { return refused };
@@ -48,18 +49,17 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, s
     let signals = observe(svc, &user, &place, known.as_ref(), now).await?;
     let factors = factors(svc, &user, &sign_in.login).await?;
     let decision = decide(&signals, &Request::default(), &client.settings.step_up, &factors);
-    svc.store
-        .audit(
-            "step_up.decision",
-            Some(&user.id),
-            Some(client.id.as_str()),
-            serde_json::json!({
-                "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country,
-                "path": "api",
-            }),
-            now,
-        )
-        .await?;
+    let detail = serde_json::json!({
+        "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country, "path": "api",
+    });
+    let event = AuditEvent {
+        kind: AuditKind::StepUpDecision,
+        user: Some(user.id.clone()),
+        client: Some(client.id.clone()),
+        detail,
+        at: now,
+    };
+    svc.store.record(event).await?;
     match decision {
         Decision::Proceed { reasons, warn } => {
             let device = sign_in
@@ -95,7 +95,14 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, s
         Decision::Ask { .. } | Decision::Enroll { .. } => Ok(ApiVerdict::MfaRequired),
         Decision::Deny { reasons } => {
             let detail = serde_json::json!({ "reasons": reasons, "path": "api" });
-            svc.store.audit("step_up.denied", Some(&user.id), Some(client.id.as_str()), detail, now).await?;
+            let event = AuditEvent {
+                kind: AuditKind::StepUpDenied,
+                user: Some(user.id.clone()),
+                client: Some(client.id.clone()),
+                detail,
+                at: now,
+            };
+            svc.store.record(event).await?;
             Ok(ApiVerdict::Denied)
         }
     }

@@ -5,16 +5,21 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use domain::audit::{AuditEvent, AuditKind};
 use domain::counters::Decision as Limit;
 use domain::web::{BrowserId, ClientIp, CsrfToken, content_security_policy};
-use domain::{Acr, Amr, AuthTime, Channel, Interaction, InteractionId, LoginResult};
+use domain::{Acr, Amr, AuthTime, Channel, DenyReason, Interaction, InteractionId, LoginResult, User};
 use serde::Deserialize;
-use store::security::LoginEvent;
-use store::users::User;
 
 use crate::StepUpService;
 use crate::device::Device;
 use crate::policy::{Decision, Factor, Here, Past, Reason, Request, Signals, decide};
+use crate::storage::{Confirm, LoginEvent};
+
+/// An audit entry about `p`'s sign-in.
+fn audit_entry(p: &Pending, kind: AuditKind, detail: serde_json::Value, at: i64) -> AuditEvent {
+    AuditEvent { kind, user: Some(p.user.id.clone()), client: Some(p.interaction.client_id.clone()), detail, at }
+}
 
 /// A sign-in waiting for step-up, in the browser that started it.
 struct Pending {
@@ -89,7 +94,7 @@ async fn pending(svc: &StepUpService, req: &HttpRequest, raw: &str) -> Result<Pe
     let expired = || message(svc, req, StatusCode::BAD_REQUEST, "expired");
     let id = InteractionId::parse(raw).ok_or_else(expired)?;
     let interaction = match svc.store.interaction(&id).await {
-        Ok(Some((i, _))) => i,
+        Ok(Some(i)) => i,
         Ok(None) => return Err(expired()),
         Err(e) => return Err(unavailable(svc, req, "interaction lookup", &e)),
     };
@@ -184,7 +189,7 @@ pub(crate) async fn factors(
     svc: &StepUpService,
     user: &User,
     first: &LoginResult,
-) -> Result<Vec<Factor>, store::StoreError> {
+) -> Result<Vec<Factor>, domain::StorageError> {
     let mut factors = Vec::new();
     if svc.store.totp_factor(&user.id).await?.is_some_and(|f| f.confirmed_at.is_some()) {
         factors.push(Factor::Totp);
@@ -204,9 +209,9 @@ pub(crate) async fn observe(
     svc: &StepUpService,
     user: &User,
     place: &Place,
-    known: Option<&store::security::Device>,
+    known: Option<&crate::storage::Device>,
     now: i64,
-) -> Result<Signals, store::StoreError> {
+) -> Result<Signals, domain::StorageError> {
     let history: Vec<Past> = svc
         .store
         .login_history(&user.id, 100)
@@ -231,7 +236,7 @@ struct Assessment {
     device: Device,
 }
 
-async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<Assessment, store::StoreError> {
+async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<Assessment, domain::StorageError> {
     let now = svc.clock.now();
     let device = crate::device::read(svc, req);
     let known = svc.store.device(&p.user.id, device.hash(svc)).await?;
@@ -240,17 +245,10 @@ async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<A
     let request = Request { demands_mfa: p.interaction.demands_mfa() };
     let factors = factors(svc, &p.user, &p.first).await?;
     let decision = decide(&signals, &request, &p.interaction.client_settings.step_up, &factors);
-    svc.store
-        .audit(
-            "step_up.decision",
-            Some(&p.user.id),
-            Some(p.interaction.client_id.as_str()),
-            serde_json::json!({
-                "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country,
-            }),
-            now,
-        )
-        .await?;
+    let detail = serde_json::json!({
+        "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country,
+    });
+    svc.store.record(audit_entry(p, AuditKind::StepUpDecision, detail, now)).await?;
     Ok(Assessment { signals, decision, device })
 }
 
@@ -273,7 +271,7 @@ pub async fn start(req: HttpRequest, path: web::Path<String>, svc: web::Data<Ste
         Decision::Enroll { .. } => {
             with_device(see_other(&format!("/step-up/{}/enroll", p.interaction.id)), &svc, &a.device)
         }
-        Decision::Deny { reasons } => deny(&svc, &req, &p, serde_json::json!(reasons)).await,
+        Decision::Deny { reasons } => deny(&svc, &req, &p, DenyReason::Policy, serde_json::json!(reasons)).await,
     }
 }
 
@@ -285,16 +283,21 @@ fn with_device(mut resp: HttpResponse, svc: &StepUpService, device: &Device) -> 
     resp
 }
 
-/// Ends the interaction without a login: the client gets `access_denied`.
-async fn deny(svc: &StepUpService, req: &HttpRequest, p: &Pending, why: serde_json::Value) -> HttpResponse {
+/// Ends the interaction without a login: the client gets `access_denied`. `why`, the details, goes
+/// to the audit log.
+async fn deny(
+    svc: &StepUpService,
+    req: &HttpRequest,
+    p: &Pending,
+    reason: DenyReason,
+    why: serde_json::Value,
+) -> HttpResponse {
     let now = svc.clock.now();
-    if let Err(e) = svc.store.deny_interaction(&p.interaction.id, &why.to_string(), now).await {
+    if let Err(e) = svc.store.deny_interaction(&p.interaction.id, reason, now).await {
         return unavailable(svc, req, "interaction deny", &e);
     }
-    let detail = serde_json::json!({ "reasons": why });
-    if let Err(e) =
-        svc.store.audit("step_up.denied", Some(&p.user.id), Some(p.interaction.client_id.as_str()), detail, now).await
-    {
+    let detail = serde_json::json!({ "reason": reason, "reasons": why });
+    if let Err(e) = svc.store.record(audit_entry(p, AuditKind::StepUpDenied, detail, now)).await {
         tracing::error!(error = %e, "audit log");
     }
     resume(&p.interaction.id)
@@ -385,7 +388,10 @@ macro_rules! failure_budget_or_page {
     ($svc:expr, $req:expr, $p:expr) => {
         match take_failure($svc, $req, $p).await {
             Ok(true) => {}
-            Ok(false) => return deny($svc, $req, $p, serde_json::json!(["too_many_wrong_codes"])).await,
+            Ok(false) => {
+                let why = serde_json::json!(["too_many_wrong_codes"]);
+                return deny($svc, $req, $p, DenyReason::TooManyWrongCodes, why).await;
+            }
             Err(resp) => return resp,
         }
     };
@@ -469,7 +475,7 @@ async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, fact
         Decision::Ask { reasons, .. } | Decision::Enroll { reasons } | Decision::Proceed { reasons, .. } => {
             reasons.clone()
         }
-        Decision::Deny { reasons } => return deny(svc, req, p, serde_json::json!(reasons)).await,
+        Decision::Deny { reasons } => return deny(svc, req, p, DenyReason::Policy, serde_json::json!(reasons)).await,
     };
     let result = upgraded(&p.first, factor, svc.clock.now());
     match finish(svc, req, p, result, &a, &reasons, false).await {
@@ -523,7 +529,9 @@ pub async fn code(
             passed_factor(&svc, &req, &p, factor).await
         }
         Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, Some(shown)).await,
-        Err(CodeError::Blocked) => deny(&svc, &req, &p, serde_json::json!(["blocked_ip"])).await,
+        Err(CodeError::Blocked) => {
+            deny(&svc, &req, &p, DenyReason::BlockedNetwork, serde_json::json!(["blocked_ip"])).await
+        }
         Err(CodeError::Unavailable) => message(&svc, &req, StatusCode::SERVICE_UNAVAILABLE, "paused"),
         Err(_) => {
             let notes =
@@ -598,7 +606,7 @@ async fn enrolment_allowed(svc: &StepUpService, req: &HttpRequest, p: &Pending) 
     let a = assess(svc, req, p).await.map_err(|e| unavailable(svc, req, "step-up assessment", &e))?;
     match &a.decision {
         Decision::Enroll { .. } => Ok(a),
-        Decision::Deny { reasons } => Err(deny(svc, req, p, serde_json::json!(reasons)).await),
+        Decision::Deny { reasons } => Err(deny(svc, req, p, DenyReason::Policy, serde_json::json!(reasons)).await),
         Decision::Ask { .. } | Decision::Proceed { .. } => Err(see_other(&format!("/step-up/{}", p.interaction.id))),
     }
 }
@@ -626,7 +634,7 @@ pub async fn enroll(
     let hashes =
         codes.iter().map(|c| svc.hasher.hash("recovery-code", &crate::totp::normalize_recovery(c)).0).collect();
     failure_budget_or_page!(&svc, &req, &p);
-    let confirm = store::security::Confirm { interaction: &p.interaction.id, recovery_codes: hashes };
+    let confirm = Confirm { interaction: &p.interaction.id, recovery_codes: hashes };
     let confirmed = match crate::totp::check(&t, &form.code, now) {
         Some(step) => match svc.store.accept_totp_step(&p.user.id, step, Some(confirm), now).await {
             Ok(ok) => ok,
@@ -638,17 +646,8 @@ pub async fn enroll(
         return enroll_form(&svc, &req, &p, Some(svc.catalog.text(&p.lang, "step_wrong").to_owned())).await;
     }
     give_back_failure(&svc, &p).await;
-    if let Err(e) = svc
-        .store
-        .audit(
-            "factor.enrolled",
-            Some(&p.user.id),
-            Some(p.interaction.client_id.as_str()),
-            serde_json::json!({ "factor": "totp" }),
-            now,
-        )
-        .await
-    {
+    let enrolled = audit_entry(&p, AuditKind::FactorEnrolled, serde_json::json!({ "factor": "totp" }), now);
+    if let Err(e) = svc.store.record(enrolled).await {
         tracing::error!(error = %e, "audit log");
     }
     let reasons = match &a.decision {
@@ -672,7 +671,7 @@ pub async fn enroll(
 /// `POST /step-up/{interaction}/cancel`: the user stops; the client gets `access_denied`.
 pub async fn cancel(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
     let p = pending_or_page!(&svc, &req, &path);
-    deny(&svc, &req, &p, serde_json::json!(["cancelled"])).await
+    deny(&svc, &req, &p, DenyReason::Cancelled, serde_json::json!(["cancelled"])).await
 }
 
 /// Completes the interaction with `result`, then records the sign-in (history, device, audit) and
@@ -739,17 +738,16 @@ pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) {
     let event = LoginEvent {
         id: domain::ids::sortable_id(),
         user_id: s.user.id.clone(),
-        client_id: s.client.client_id.to_string(),
+        client_id: s.client.client_id.clone(),
         created_at: now,
         ip: s.place.ip.to_string(),
         network: s.place.network.clone(),
         country: s.place.country.clone(),
         device_hash: s.device_hash.clone(),
         device: s.device.clone(),
-        amr: serde_json::to_string(&s.result.amr).unwrap_or_default(),
-        acr: s.result.acr.as_str().to_owned(),
-        reasons: serde_json::to_string(s.reasons).unwrap_or_default(),
-        outcome: "signed_in".into(),
+        amr: s.result.amr.clone(),
+        acr: s.result.acr,
+        reasons: s.reasons.to_vec(),
         not_me_hash: not_me,
     };
     let recorded = async {
@@ -757,15 +755,15 @@ pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) {
         if s.remember_device {
             svc.store.remember_device(&s.user.id, s.device_hash.clone(), &s.device, now).await?;
         }
-        svc.store
-            .audit(
-                "step_up.signed_in",
-                Some(&s.user.id),
-                Some(s.client.client_id.as_str()),
-                serde_json::json!({ "acr": s.result.acr.as_str(), "amr": s.result.amr, "reasons": s.reasons }),
-                now,
-            )
-            .await
+        let detail = serde_json::json!({ "acr": s.result.acr.as_str(), "amr": s.result.amr, "reasons": s.reasons });
+        let event = AuditEvent {
+            kind: AuditKind::SignedIn,
+            user: Some(s.user.id.clone()),
+            client: Some(s.client.client_id.clone()),
+            detail,
+            at: now,
+        };
+        svc.store.record(event).await
     };
     if let Err(e) = recorded.await {
         tracing::error!(error = %e, "the sign-in could not be recorded in the history");

@@ -15,6 +15,7 @@ mod flow;
 pub mod geo;
 mod notify;
 pub mod policy;
+pub mod storage;
 pub mod totp;
 
 use std::sync::Arc;
@@ -24,7 +25,6 @@ use domain::i18n::Catalog;
 use domain::ports::CodeChannel;
 use domain::secret::Sealer;
 use domain::{Clock, KeyedHasher};
-use store::Store;
 
 pub use api::ApiGate;
 pub use geo::Geo;
@@ -49,7 +49,8 @@ pub struct StepUpConfig {
 
 pub struct StepUpService {
     pub config: StepUpConfig,
-    pub store: Store,
+    /// Everything step-up keeps (`storage`), implemented by the `store` crate.
+    pub store: Arc<dyn storage::StepUpStorage>,
     pub hasher: KeyedHasher,
     /// Seals queued message bodies.
     pub message_sealer: Sealer,

@@ -7,12 +7,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::Interaction;
+use domain::message::OutgoingMessage;
+use domain::{Channel, MessageId, User};
 use serde::Deserialize;
-use store::messages::NewMessage;
-use store::users::User;
 
 use crate::StepUpService;
 use crate::flow::{message, render};
+use crate::storage::{NotMeConsequence, NotMeReport};
 
 const NOT_ME_PURPOSE: &str = "not-me";
 /// How long a "This wasn't me" link works: 30 days.
@@ -80,12 +81,12 @@ pub(crate) async fn new_sign_in(
             return None;
         }
     };
-    let id = domain::ids::sortable_id();
-    let message = NewMessage {
-        text_body: seal(svc, &id, &text),
-        html_body: Some(seal(svc, &id, &html)),
+    let id = MessageId::sortable();
+    let message = OutgoingMessage {
+        text_body: seal(svc, id.as_str(), &text),
+        html_body: Some(seal(svc, id.as_str(), &html)),
         id,
-        channel: "email".into(),
+        channel: Channel::Email,
         recipient: to.to_string(),
         subject,
     };
@@ -138,6 +139,11 @@ pub struct NotMeForm {
     token: String,
 }
 
+/// What "This wasn't me" does to the account: whoever signed in is signed out everywhere, loses
+/// every token, and cannot come back on that device.
+pub(crate) const NOT_ME: [NotMeConsequence; 3] =
+    [NotMeConsequence::EndSessions, NotMeConsequence::RevokeGrants, NotMeConsequence::BlockDevice];
+
 /// `POST /not-me`: ends every session and grant of the account (sessions, access and refresh
 /// tokens) and blocks the device that signed in, once, in one transaction.
 pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data<StepUpService>) -> HttpResponse {
@@ -147,12 +153,14 @@ pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data
     let outcome = if form.token.len() > 128 {
         Ok(None)
     } else {
-        let hash = svc.hasher.hash(NOT_ME_PURPOSE, &form.token).0;
-        svc.store.report_not_me(hash, now - NOT_ME_TTL, now).await
+        let link_hash = svc.hasher.hash(NOT_ME_PURPOSE, &form.token).0;
+        let report = NotMeReport { link_hash, issued_after: now - NOT_ME_TTL, consequences: &NOT_ME, at: now };
+        svc.store.report_not_me(report).await
     };
     match outcome {
-        Ok(Some((event, sessions, grants))) => {
-            tracing::warn!(user = %event.user_id, sessions, grants, "the account's owner reported a sign-in as not theirs");
+        Ok(Some(done)) => {
+            let (user, sessions, grants) = (&done.event.user_id, done.sessions_ended, done.grants_revoked);
+            tracing::warn!(%user, sessions, grants, "the account's owner reported a sign-in as not theirs");
             ctx.insert("done", &true);
             render(&svc, &req, &lang, StatusCode::OK, "pages/not_me.html", ctx, &svc.config.product_name, None)
         }

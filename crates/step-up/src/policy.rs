@@ -3,7 +3,7 @@
 //! policy, it is a list of named checks, each giving a reason or nothing; the reasons decide, and
 //! they go to the audit log.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use domain::{StepUp, StepUpPolicy, WithoutFactor};
 
@@ -29,7 +29,7 @@ pub struct Here {
 }
 
 /// Two sign-ins too far apart for the time between them.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Travel {
     pub from: String,
     pub to: String,
@@ -119,7 +119,7 @@ pub enum Factor {
 }
 
 /// Why step-up asked (or refused).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum Reason {
     BlockedDevice,

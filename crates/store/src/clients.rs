@@ -1,27 +1,10 @@
 use diesel::prelude::*;
-use domain::{ClientId, ClientSettings, KeyedHasher};
+use domain::{ApplicationType, ClientId, KeyedHasher, SigningAlg};
 
 use crate::schema::clients;
 use crate::{Store, StoreError, from_json, to_json};
 
-/// A registered relying party.
-#[derive(Clone, Debug)]
-pub struct Client {
-    pub id: ClientId,
-    pub name: String,
-    /// Keyed hash of the client secret; `None` for public clients.
-    pub secret_hash: Option<Vec<u8>>,
-    pub is_public: bool,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    /// JWS algorithm of this client's ID tokens: `RS256`, `ES256` or `EdDSA`.
-    pub id_token_alg: String,
-    pub created_at: i64,
-    /// `web` or `native` (OpenID Connect Registration §2).
-    pub application_type: String,
-    /// The client's policy (refresh tokens, and later login methods, branding, step-up).
-    pub settings: ClientSettings,
-}
+pub use domain::Client;
 
 const SECRET_PURPOSE: &str = "client-secret";
 
@@ -30,15 +13,13 @@ pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
     hasher.hash(SECRET_PURPOSE, secret).0
 }
 
-impl Client {
-    /// RFC 6749 §2.3.1: a confidential client presents its secret (compared as keyed hashes, in
-    /// constant time); a public client presents none.
-    pub fn authenticates(&self, hasher: &KeyedHasher, secret: Option<&str>) -> bool {
-        match (&self.secret_hash, secret) {
-            (Some(stored), Some(given)) => domain::secret::constant_time_eq(stored, &hash_secret(hasher, given)),
-            (None, None) => self.is_public,
-            _ => false,
-        }
+/// RFC 6749 §2.3.1: a confidential client presents its secret (compared as keyed hashes, in
+/// constant time); a public client presents none.
+pub fn authenticates(client: &Client, hasher: &KeyedHasher, secret: Option<&str>) -> bool {
+    match (&client.secret_hash, secret) {
+        (Some(stored), Some(given)) => domain::secret::constant_time_eq(stored, &hash_secret(hasher, given)),
+        (None, None) => client.is_public,
+        _ => false,
     }
 }
 
@@ -66,9 +47,9 @@ impl ClientRow {
             is_public: client.is_public,
             redirect_uris: to_json(&client.redirect_uris),
             post_logout_redirect_uris: to_json(&client.post_logout_redirect_uris),
-            id_token_alg: client.id_token_alg.clone(),
+            id_token_alg: client.id_token_alg.as_str().to_owned(),
             created_at: client.created_at,
-            application_type: client.application_type.clone(),
+            application_type: client.application_type.as_str().to_owned(),
             settings: to_json(&client.settings),
         }
     }
@@ -81,9 +62,11 @@ impl ClientRow {
             is_public: self.is_public,
             redirect_uris: from_json(&self.redirect_uris, "client redirect_uris")?,
             post_logout_redirect_uris: from_json(&self.post_logout_redirect_uris, "client post_logout_redirect_uris")?,
-            id_token_alg: self.id_token_alg,
+            id_token_alg: SigningAlg::parse(&self.id_token_alg)
+                .ok_or_else(|| StoreError::Corrupt(format!("client id_token_alg {:?}", self.id_token_alg)))?,
             created_at: self.created_at,
-            application_type: self.application_type,
+            application_type: ApplicationType::parse(&self.application_type)
+                .ok_or_else(|| StoreError::Corrupt(format!("client application_type {:?}", self.application_type)))?,
             settings: from_json(&self.settings, "client settings")?,
         })
     }

@@ -278,3 +278,21 @@ pub(crate) fn revoke_grant_in(conn: &mut crate::DbConnection, grant_id: &str, no
     .execute(conn)?;
     Ok(())
 }
+
+/// Revokes every live grant of a user (codes, access and refresh tokens), inside the caller's
+/// transaction. Returns how many.
+pub(crate) fn revoke_all_of_user_in(
+    conn: &mut crate::DbConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let grants: Vec<String> = authorization_codes::table
+        .filter(authorization_codes::user_id.eq(user_id))
+        .filter(authorization_codes::revoked_at.is_null())
+        .select(authorization_codes::grant_id)
+        .load(conn)?;
+    for grant in &grants {
+        revoke_grant_in(conn, grant, now)?;
+    }
+    Ok(grants.len())
+}

@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use domain::{ClientId, Interaction, InteractionId, InteractionKind, LoginResult};
+use domain::{ClientId, DenyReason, Interaction, InteractionId, InteractionKind, LoginResult, StorageError};
 
 use crate::schema::{clients, interactions};
 use crate::{Store, StoreError};
@@ -102,7 +102,7 @@ impl Store {
                 ui_locales: row.ui_locales,
                 requested_acr: crate::from_json(&row.requested_acr, "interaction requested acr")?,
                 first_factor,
-                denied: row.denied,
+                denied: row.denied.as_deref().map(parse_denied).transpose()?,
                 created_at: row.created_at,
                 expires_at: row.expires_at,
                 browser_hash: row.browser_hash,
@@ -208,8 +208,8 @@ impl Store {
 
     /// Ends an interaction without a login: the client will get `access_denied`. The reason stays
     /// in our records only.
-    pub async fn deny_interaction(&self, id: &InteractionId, reason: &str, now: i64) -> Result<bool, StoreError> {
-        let (id, reason) = (id.to_string(), reason.to_owned());
+    pub async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StoreError> {
+        let (id, reason) = (id.to_string(), crate::to_json(&reason));
         self.run(move |conn| {
             let n = diesel::update(
                 interactions::table
@@ -223,5 +223,53 @@ impl Store {
             Ok(n == 1)
         })
         .await
+    }
+}
+
+/// A stored refusal: its reason, or (rows written before reasons were typed) the JSON list of
+/// reasons step-up gave then.
+fn parse_denied(text: &str) -> Result<DenyReason, StoreError> {
+    if let Ok(reason) = serde_json::from_str::<DenyReason>(text) {
+        return Ok(reason);
+    }
+    let legacy: Vec<serde_json::Value> = crate::from_json(text, "interaction refusal")?;
+    Ok(match legacy.first().and_then(|v| v.as_str()) {
+        Some("cancelled") => DenyReason::Cancelled,
+        Some("too_many_wrong_codes") => DenyReason::TooManyWrongCodes,
+        Some("blocked_ip") => DenyReason::BlockedNetwork,
+        _ => DenyReason::Policy,
+    })
+}
+
+#[async_trait::async_trait]
+impl step_up::storage::InteractionStore for Store {
+    async fn interaction(&self, id: &InteractionId) -> Result<Option<Interaction>, StorageError> {
+        Ok(Store::interaction(self, id).await?.map(|(i, _)| i))
+    }
+
+    async fn complete_interaction(
+        &self,
+        id: &InteractionId,
+        result: &LoginResult,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        Ok(Store::complete_interaction(self, id, result, now).await?)
+    }
+
+    async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StorageError> {
+        Ok(Store::deny_interaction(self, id, reason, now).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_written_before_reasons_were_typed_still_read() {
+        assert_eq!(parse_denied("\"cancelled\"").unwrap(), DenyReason::Cancelled);
+        assert_eq!(parse_denied("[\"cancelled\"]").unwrap(), DenyReason::Cancelled);
+        assert_eq!(parse_denied("[{\"reason\":\"new_device\"}]").unwrap(), DenyReason::Policy);
+        assert!(parse_denied("nonsense").is_err());
     }
 }

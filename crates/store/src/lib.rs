@@ -5,19 +5,22 @@
 //! blocking query runs on tokio's blocking pool through [`Store::run`].
 #![forbid(unsafe_code)]
 
+mod audit;
 pub mod blocks;
 pub mod challenges;
 pub mod clients;
 pub mod counters;
 mod db;
+mod devices;
+mod factors;
 pub mod grants;
+mod history;
 pub mod interactions;
 pub mod keys;
 pub mod messages;
 pub mod purge;
 pub mod refresh;
 mod schema;
-pub mod security;
 pub mod sessions;
 pub mod users;
 
@@ -33,6 +36,16 @@ pub enum StoreError {
     Query(#[from] diesel::result::Error),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+}
+
+impl From<StoreError> for domain::StorageError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(s) => domain::StorageError::Unavailable(s),
+            StoreError::Query(e) => domain::StorageError::Unavailable(e.to_string()),
+            StoreError::Corrupt(s) => domain::StorageError::Corrupt(s),
+        }
+    }
 }
 
 /// The pool of database connections. Cheap to clone.

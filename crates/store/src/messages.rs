@@ -7,16 +7,7 @@ use diesel::prelude::*;
 use crate::schema::messages;
 use crate::{Store, StoreError};
 
-#[derive(Clone, Debug)]
-pub struct NewMessage {
-    pub id: String,
-    /// `email` or `sms`.
-    pub channel: String,
-    pub recipient: String,
-    pub subject: String,
-    pub text_body: String,
-    pub html_body: Option<String>,
-}
+pub use domain::message::OutgoingMessage as NewMessage;
 
 #[derive(Clone, Debug)]
 pub struct Message {
@@ -56,8 +47,8 @@ pub(crate) struct MessageRow {
 impl MessageRow {
     pub(crate) fn queued(m: NewMessage, now: i64) -> Self {
         MessageRow {
-            id: m.id,
-            channel: m.channel,
+            id: m.id.to_string(),
+            channel: m.channel.as_str().to_owned(),
             recipient: m.recipient,
             subject: m.subject,
             text_body: Some(m.text_body),
@@ -205,5 +196,12 @@ impl Store {
                 .collect())
         })
         .await
+    }
+}
+
+#[async_trait::async_trait]
+impl step_up::storage::MessageStore for Store {
+    async fn enqueue_message(&self, message: NewMessage, now: i64) -> Result<(), domain::StorageError> {
+        Ok(Store::enqueue_message(self, message, now).await?)
     }
 }

@@ -118,26 +118,9 @@ impl Store {
     }
 }
 
-/// Signs a user out everywhere and withdraws everything issued to them: every live session ends,
-/// and every grant (codes, access tokens, refresh tokens) is revoked. Returns (sessions ended,
-/// grants revoked). Runs inside the caller's transaction.
-pub(crate) fn end_everything_in(
-    conn: &mut crate::DbConnection,
-    user_id: &str,
-    now: i64,
-) -> Result<(usize, usize), StoreError> {
-    use crate::schema::authorization_codes;
-    let sessions =
-        diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::ended_at.is_null()))
-            .set(sessions::ended_at.eq(Some(now)))
-            .execute(conn)?;
-    let grants: Vec<String> = authorization_codes::table
-        .filter(authorization_codes::user_id.eq(user_id))
-        .filter(authorization_codes::revoked_at.is_null())
-        .select(authorization_codes::grant_id)
-        .load(conn)?;
-    for grant in &grants {
-        crate::grants::revoke_grant_in(conn, grant, now)?;
-    }
-    Ok((sessions, grants.len()))
+/// Ends every live session of a user, inside the caller's transaction. Returns how many.
+pub(crate) fn end_all_in(conn: &mut crate::DbConnection, user_id: &str, now: i64) -> Result<usize, StoreError> {
+    Ok(diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::ended_at.is_null()))
+        .set(sessions::ended_at.eq(Some(now)))
+        .execute(conn)?)
 }

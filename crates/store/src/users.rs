@@ -4,19 +4,7 @@ use domain::{EmailAddress, PhoneNumber, Profile, UserId};
 use crate::schema::users;
 use crate::{Store, StoreError};
 
-#[derive(Clone, Debug)]
-pub struct User {
-    pub id: UserId,
-    pub email: Option<EmailAddress>,
-    pub email_verified: bool,
-    pub created_at: i64,
-    pub phone: Option<PhoneNumber>,
-    pub phone_verified: bool,
-    /// The `profile` and `address` claims (OIDC Core §5.1).
-    pub profile: Profile,
-    /// Last change to the claims above (`updated_at`, OIDC Core §5.1).
-    pub updated_at: i64,
-}
+pub use domain::User;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
@@ -260,5 +248,16 @@ impl Store {
     pub async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StoreError> {
         let proof = Proof::Phone(phone.as_str().to_owned());
         self.run(move |conn| proof.find(conn)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl step_up::storage::AccountStore for Store {
+    async fn user(&self, id: &UserId) -> Result<Option<User>, domain::StorageError> {
+        Ok(Store::user(self, id).await?)
+    }
+
+    async fn client(&self, id: &domain::ClientId) -> Result<Option<domain::Client>, domain::StorageError> {
+        Ok(Store::client(self, id).await?)
     }
 }

@@ -97,7 +97,10 @@ both_backends!(the_otp_grant_refuses_what_the_client_policy_refuses, |db: Db| as
     // The refusal is in the audit log, with the API named.
     let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
     let audit = app.store.audit_of(&user.id, 10).await.unwrap();
-    assert!(audit.iter().any(|(kind, detail, _)| kind == "step_up.denied" && detail.contains("\"api\"")), "{audit:?}");
+    let denied = |e: &domain::audit::AuditEvent| {
+        e.kind == domain::audit::AuditKind::StepUpDenied && e.detail.to_string().contains("\"api\"")
+    };
+    assert!(audit.iter().any(denied), "{audit:?}");
     // A client that never asks for a second factor gets its tokens.
     let relaxed =
         app.register_client_with(false, Alg::RS256, with_step_up(StepUpPolicy::Never, WithoutFactor::Deny)).await;

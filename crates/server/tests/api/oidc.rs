@@ -56,7 +56,7 @@ async fn rp_sign_in(app: &TestApp, client: &TestClient, alg: Alg, via: Via) -> (
         .await
         .expect("token exchange");
     let id_token = tokens.id_token().expect("id token");
-    let verifier = rp.id_token_verifier().set_allowed_algs(vec![alg.core()]);
+    let verifier = rp.id_token_verifier().set_allowed_algs(vec![authorization_server::keys::core_alg(alg)]);
     let claims = id_token.claims(&verifier, &nonce).expect("the ID token verifies against the JWKS");
     assert_eq!(claims.email().map(|e| e.as_str()), Some(email.as_str()));
     assert_eq!(claims.email_verified(), Some(true));

@@ -39,13 +39,13 @@ async fn settled(app: &TestApp, to: &str) -> store::messages::Message {
 /// Queues a text message to `to` the way a sign-in would (sealed body), and wakes nothing: the
 /// worker polls every second.
 async fn queue_sms(app: &TestApp, to: &str, text: &str) {
-    let id = domain::ids::sortable_id();
+    let id = domain::MessageId::sortable();
     let sealer = app.master.message_sealer();
     let message = store::messages::NewMessage {
-        text_body: passwordless_connection::delivery::seal_body(&sealer, &id, text),
+        text_body: passwordless_connection::delivery::seal_body(&sealer, id.as_str(), text),
         html_body: None,
         id,
-        channel: "sms".into(),
+        channel: domain::Channel::Sms,
         recipient: to.into(),
         subject: String::new(),
     };

@@ -4,6 +4,7 @@
 //! new-sign-in email and "This wasn't me".
 
 use authorization_server::Alg;
+use domain::audit::AuditKind;
 use domain::{ClientSettings, Clock, StepUp, StepUpPolicy, WithoutFactor};
 use testkit::{Browser, Db, TestApp, TestClient, both_backends, csrf_of, location, query_param, spawn_app_with};
 
@@ -140,7 +141,7 @@ both_backends!(risky_sign_ins_ask_for_the_authenticator_and_known_devices_do_not
     let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
     let audit = app.store.audit_of(&user.id, 50).await.unwrap();
     assert!(
-        audit.iter().any(|(kind, detail, _)| kind == "step_up.decision" && detail.contains("new_device")),
+        audit.iter().any(|e| e.kind == AuditKind::StepUpDecision && e.detail.to_string().contains("new_device")),
         "{audit:?}"
     );
 });
@@ -167,8 +168,9 @@ both_backends!(another_country_asks_again_tells_the_owner_and_this_wasnt_me_ends
     let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
     let audit = app.store.audit_of(&user.id, 50).await.unwrap();
     let decision =
-        audit.iter().find(|(kind, detail, _)| kind == "step_up.decision" && detail.contains("\"US\"")).unwrap();
-    assert!(decision.1.contains("new_country") && decision.1.contains("impossible_travel"), "{}", decision.1);
+        audit.iter().find(|e| e.kind == AuditKind::StepUpDecision && e.detail.to_string().contains("\"US\"")).unwrap();
+    let detail = decision.detail.to_string();
+    assert!(detail.contains("new_country") && detail.contains("impossible_travel"), "{detail}");
 
     // The owner is told: when, from where (country and IP), on what, with "This wasn't me".
     let notice = app.messages_to(&email).await.into_iter().find(|m| m.subject.starts_with("New sign-in")).unwrap();

@@ -1,0 +1,63 @@
+//! The audit log: append only. Nothing in Ostiary edits or deletes an entry but the purge, after
+//! the retention period.
+
+use diesel::prelude::*;
+use domain::audit::{AuditEvent, AuditKind, AuditLog};
+use domain::{ClientId, StorageError, UserId};
+
+use crate::schema::audit_log;
+use crate::{Store, StoreError};
+
+#[async_trait::async_trait]
+impl AuditLog for Store {
+    async fn record(&self, event: AuditEvent) -> Result<(), StorageError> {
+        let row = (
+            audit_log::id.eq(domain::ids::sortable_id()),
+            audit_log::created_at.eq(event.at),
+            audit_log::kind.eq(event.kind.as_str()),
+            audit_log::user_id.eq(event.user.map(|u| u.to_string())),
+            audit_log::client_id.eq(event.client.map(|c| c.to_string())),
+            audit_log::detail.eq(event.detail.to_string()),
+        );
+        self.run(move |conn| {
+            diesel::insert_into(audit_log::table).values(row).execute(conn)?;
+            Ok(())
+        })
+        .await
+        .map_err(Into::into)
+    }
+}
+
+impl Store {
+    /// The newest audit entries about a user.
+    pub async fn audit_of(&self, user: &UserId, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        let user = user.to_string();
+        self.run(move |conn| {
+            let rows: Vec<(String, Option<String>, Option<String>, String, i64)> = audit_log::table
+                .filter(audit_log::user_id.eq(user))
+                .order((audit_log::created_at.desc(), audit_log::id.desc()))
+                .limit(limit)
+                .select((
+                    audit_log::kind,
+                    audit_log::user_id,
+                    audit_log::client_id,
+                    audit_log::detail,
+                    audit_log::created_at,
+                ))
+                .load(conn)?;
+            rows.into_iter()
+                .map(|(kind, user, client, detail, at)| {
+                    let corrupt = |what: &str| StoreError::Corrupt(format!("audit entry {what}"));
+                    Ok(AuditEvent {
+                        kind: AuditKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+                        user: user.map(|u| UserId::parse(&u).ok_or_else(|| corrupt("user"))).transpose()?,
+                        client: client.map(|c| ClientId::parse(&c).ok_or_else(|| corrupt("client"))).transpose()?,
+                        detail: crate::from_json(&detail, "audit entry detail")?,
+                        at,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
