@@ -64,7 +64,7 @@ const MAX_ID_TOKEN_HINT: usize = 8192;
 
 /// A failure before the redirect URI is trusted: shown to the user, never redirected. The key names
 /// the page's texts in the catalog; the detail goes to the log only.
-struct PageError(StatusCode, &'static str, &'static str);
+pub(crate) struct PageError(pub StatusCode, pub &'static str, pub &'static str);
 
 impl PageError {
     const fn bad(key: &'static str, detail: &'static str) -> Self {
@@ -175,21 +175,21 @@ pub async fn authorize_post(req: HttpRequest, body: web::Bytes, srv: web::Data<A
 
 /// Why an authorization request was refused: before the client and its redirect URI are trusted,
 /// a page for the user; after, an error for the client's redirect URI (RFC 6749 §4.1.2.1).
-enum Refused<'p> {
+pub(crate) enum Refused<'p> {
     Page(PageError),
     Redirect(Redirector<'p>, OAuthError),
 }
 
 /// A request that passed every check.
-struct Checked<'p> {
-    client: Client,
-    request: AuthorizationRequest,
-    prompt: Prompt,
-    back: Redirector<'p>,
+pub(crate) struct Checked<'p> {
+    pub client: Client,
+    pub request: AuthorizationRequest,
+    pub prompt: Prompt,
+    pub back: Redirector<'p>,
 }
 
 /// Every check of an authorization request, in order, one rule each.
-async fn check_request<'p>(
+pub(crate) async fn check_request<'p>(
     srv: &'p AuthorizationServer,
     params: &'p Params,
     lang: &'p str,
@@ -311,40 +311,6 @@ async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) 
             tracing::error!(error = %e, "rate limiter unavailable");
             Err(OAuthError::new("temporarily_unavailable", "the sign-in cannot be started right now"))
         }
-    }
-}
-
-/// The passwordless API's `send=link` (`authParams`): the same checks as `/authorize`, then an
-/// interaction that no browser owns yet. A session cannot be reused here (there is no browser), so
-/// `prompt=none` cannot be met.
-impl domain::ports::InteractionStarter for AuthorizationServer {
-    fn start(
-        &self,
-        client: domain::ClientId,
-        mut params: Vec<(String, String)>,
-    ) -> domain::ports::BoxFuture<'_, Result<InteractionId, String>> {
-        Box::pin(async move {
-            // The client is the authenticated one; a magic link always ends with a code (the caller may
-            // say so itself, as Auth0's SDKs do).
-            params.retain(|(k, v)| k != "client_id" && !(k == "response_type" && v == "code"));
-            params.push(("client_id".into(), client.to_string()));
-            params.push(("response_type".into(), "code".into()));
-            let params = Params::from_pairs(params);
-            let lang = domain::i18n::DEFAULT_LANGUAGE;
-            let Checked { client, request, prompt, .. } = match check_request(self, &params, lang).await {
-                Ok(checked) => checked,
-                Err(Refused::Page(PageError(_, key, detail))) => {
-                    return Err(format!("{detail} ({})", self.catalog.text("en", &format!("{key}_title"))));
-                }
-                Err(Refused::Redirect(_, e)) => return Err(format!("{}: {}", e.error, e.description)),
-            };
-            if prompt == Prompt::None {
-                return Err("login_required: prompt=none cannot be met by a new sign-in".into());
-            }
-            start_interaction(self, &client, request, &params, domain::InteractionKind::ApiLink, Vec::new(), None)
-                .await
-                .map_err(|e| e.description.to_owned())
-        })
     }
 }
 
@@ -612,7 +578,12 @@ fn check_id_token_hint(srv: &AuthorizationServer, hint: Option<&str>, now: i64) 
 
 /// Stores the validated request as an interaction bound to `browser` (a keyed hash of its cookie;
 /// empty: the first browser to use the magic link) and hands the user to the login pages.
-async fn start_interaction(
+/// OIDC Core §3.1.2.1 `ui_locales`: kept only when it is plausibly a list of language tags.
+pub(crate) fn plausible_ui_locales(v: &str) -> bool {
+    v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b' ')
+}
+
+pub(crate) async fn start_interaction(
     srv: &AuthorizationServer,
     client: &Client,
     request: AuthorizationRequest,
@@ -624,16 +595,14 @@ async fn start_interaction(
     let login_hint = params.get("login_hint");
     // OIDC Core §3.1.2.1 `ui_locales`: the pages and messages of this sign-in use the first language
     // available. Kept only when it is plausibly a list of language tags.
-    let ui_locales = params.get("ui_locales").filter(|v| {
-        v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b' ')
-    });
+    let ui_locales = params.get("ui_locales").filter(|v| plausible_ui_locales(v));
     let now = srv.clock.now();
     let id = InteractionId::generate();
     let new = NewInteraction {
         id: id.clone(),
         kind,
         client_id: client.id.clone(),
-        redirect_uri: request.redirect_uri.clone(),
+        redirect_uri: Some(request.redirect_uri.clone()),
         login_hint: login_hint.filter(|h| h.len() <= 254).map(str::to_owned),
         ui_locales: ui_locales.map(str::to_owned),
         // What step-up must reach: the same rule the session check and resume apply.
@@ -796,7 +765,9 @@ async fn switch_account_page(
     ctx.insert("interaction", interaction.id.as_str());
     ctx.insert("current", &current);
     ctx.insert("new", &new);
-    let csp = domain::web::content_security_policy(domain::web::origin_of(&interaction.redirect_uri).as_deref());
+    let csp = domain::web::content_security_policy(
+        interaction.redirect_uri.as_deref().and_then(domain::web::origin_of).as_deref(),
+    );
     match srv.tera.render("pages/switch_account.html", &ctx) {
         Ok(body) => HttpResponse::Ok()
             .insert_header((header::CONTENT_SECURITY_POLICY, csp))

@@ -80,7 +80,12 @@ pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Cli
     Ok((client, secret))
 }
 
-pub use store::clients::hash_secret;
+const SECRET_PURPOSE: &str = "client-secret";
+
+/// The keyed hash a client secret is stored as.
+pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
+    hasher.hash(SECRET_PURPOSE, secret).0
+}
 
 const INVALID_CLIENT: OAuthError = OAuthError::new("invalid_client", "client authentication failed");
 
@@ -125,7 +130,13 @@ pub fn check_client_authentication(
     hasher: &KeyedHasher,
 ) -> Result<(), OAuthError> {
     let client = client.ok_or(INVALID_CLIENT)?;
-    if store::clients::authenticates(client, hasher, creds.secret.as_deref()) { Ok(()) } else { Err(INVALID_CLIENT) }
+    // RFC 6749 §2.3.1.
+    let authenticated = match (&client.secret_hash, creds.secret.as_deref()) {
+        (Some(stored), Some(given)) => domain::secret::constant_time_eq(stored, &hash_secret(hasher, given)),
+        (None, None) => client.is_public,
+        _ => false,
+    };
+    if authenticated { Ok(()) } else { Err(INVALID_CLIENT) }
 }
 
 /// Reads a client-authenticated form request (token, revocation, introspection): a form body

@@ -507,6 +507,7 @@ async fn otp_grant(
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let request = OtpRequest {
         client_id: client.id.clone(),
+        client_settings: client.settings.clone(),
         realm,
         username: username.to_owned(),
         otp: otp.to_owned(),

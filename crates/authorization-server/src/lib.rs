@@ -17,6 +17,7 @@ mod pages;
 mod params;
 mod registration;
 mod revocation;
+mod starter;
 
 use std::sync::Arc;
 

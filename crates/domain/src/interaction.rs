@@ -62,9 +62,10 @@ pub struct Interaction {
     pub client_name: String,
     /// The client's policy: which sign-in methods to offer, its branding.
     pub client_settings: ClientSettings,
-    /// The verified redirect URI; pages add its origin to CSP `form-action` because browsers apply
-    /// that directive to the redirects that follow a form submission.
-    pub redirect_uri: String,
+    /// The verified redirect URI (none for a code sent through the API, which no browser resumes);
+    /// pages add its origin to CSP `form-action` because browsers apply that directive to the
+    /// redirects that follow a form submission.
+    pub redirect_uri: Option<String>,
     pub login_hint: Option<String>,
     /// `ui_locales` of the authorization request (OIDC Core §3.1.2.1), space-separated.
     pub ui_locales: Option<String>,

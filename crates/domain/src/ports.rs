@@ -13,7 +13,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
-use crate::{Channel, ClientId, InteractionId, LoginResult};
+use crate::{Channel, Client, ClientId, ClientSettings, Destination, Interaction, InteractionId, LoginResult};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -21,6 +21,8 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Clone, Debug)]
 pub struct OtpRequest {
     pub client_id: ClientId,
+    /// The (authenticated) client's policy: which sign-in methods it offers.
+    pub client_settings: ClientSettings,
     pub realm: Channel,
     /// The email address or phone number the code was sent to, as the client typed it.
     pub username: String,
@@ -47,10 +49,41 @@ pub trait OtpVerifier: Send + Sync {
     fn verify(&self, request: OtpRequest) -> BoxFuture<'_, Result<LoginResult, OtpError>>;
 }
 
+/// What a sign-in started through the passwordless API will end with.
+#[derive(Clone, Debug)]
+pub enum ApiStart {
+    /// A magic link that ends at the client's redirect URI with an authorization code, for these
+    /// authorization parameters (`authParams`). No browser owns it until the first one opens the link.
+    Link { params: Vec<(String, String)> },
+    /// A code the client redeems with the OTP grant; never resumed by a browser. The interaction
+    /// lives `ttl` seconds.
+    Code { ui_locales: Option<String>, ttl: i64 },
+}
+
+/// Why an API caller was refused, or an interaction not opened.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("client authentication failed")]
+    InvalidClient,
+    #[error("this client may not use the passwordless API (its api_login setting is off)")]
+    ApiLoginOff,
+    /// The authorization parameters of a link were refused, as `/authorize` would refuse them.
+    #[error("authParams: {0}")]
+    InvalidRequest(String),
+    #[error("the sign-in cannot be started right now")]
+    Unavailable,
+}
+
+/// The authorization server owns clients and interactions; the passwordless API reaches them only
+/// through this port.
 pub trait InteractionStarter: Send + Sync {
-    /// Validates authorization parameters for `client` exactly as `/authorize` would, and opens an
-    /// interaction no browser owns yet (the first browser to use the magic link will).
-    fn start(&self, client: ClientId, params: Vec<(String, String)>) -> BoxFuture<'_, Result<InteractionId, String>>;
+    /// Authenticates an API caller exactly as the token endpoint would (a confidential client's
+    /// secret, a public client's none), and checks that it may use the passwordless API.
+    fn api_client(&self, client_id: String, secret: Option<String>) -> BoxFuture<'_, Result<Client, StartError>>;
+
+    /// Opens the interaction of a sign-in started through the API. A link's parameters are
+    /// checked exactly as `/authorize` checks them.
+    fn open(&self, client: ClientId, start: ApiStart) -> BoxFuture<'_, Result<Interaction, StartError>>;
 }
 
 /// Why a code on the other channel was not sent or not accepted.
@@ -74,8 +107,7 @@ pub trait CodeChannel: Send + Sync {
     fn send(
         &self,
         interaction: InteractionId,
-        channel: Channel,
-        destination: String,
+        destination: Destination,
         ip: IpAddr,
         user_agent: Option<String>,
         lang: String,
@@ -86,7 +118,7 @@ pub trait CodeChannel: Send + Sync {
     fn verify(
         &self,
         interaction: InteractionId,
-        destination: String,
+        destination: Destination,
         code: String,
         ip: IpAddr,
     ) -> BoxFuture<'_, Result<(), CodeError>>;

@@ -14,8 +14,8 @@
 
 use domain::counters::{CounterError as LimiterError, Decision};
 use domain::secret::random_token;
-use store::blocks::NewBlock;
-use store::challenges::Challenge;
+
+use crate::storage::{BlockScope, Challenge, NewBlock};
 
 use crate::PasswordlessConnection;
 use crate::challenge::{Destination, Origin};
@@ -117,7 +117,7 @@ pub(crate) async fn is_blocked(
     conn: &PasswordlessConnection,
     origin: &Origin,
     destination: &str,
-) -> Result<bool, store::StoreError> {
+) -> Result<bool, domain::StorageError> {
     conn.store.is_blocked(&origin.limit_key(), &account_key(conn, destination), conn.clock.now()).await
 }
 
@@ -207,23 +207,24 @@ impl FailureBudget {
 async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Challenge>, now: i64) {
     let limits = &conn.config.limits;
     let unblock_token = random_token(32);
-    let (account, reason, user_email) = match challenge {
+    let (scope, reason, user_email) = match challenge {
         Some(c) => {
-            let email = match Destination::of(c) {
-                Ok(Destination::Email(e)) => conn.store.user_by_email(&e).await.ok().flatten().and_then(|u| u.email),
-                Ok(Destination::Phone(p)) => conn.store.user_by_phone(&p).await.ok().flatten().and_then(|u| u.email),
-                Err(_) => None,
+            let email = match &c.destination {
+                Destination::Email(e) => conn.store.user_by_email(e).await.ok().flatten().and_then(|u| u.email),
+                Destination::Phone(p) => conn.store.user_by_phone(p).await.ok().flatten().and_then(|u| u.email),
             };
             let reason = format!("{} wrong codes for one account", limits.failures_per_ip_per_account);
-            (account_key(conn, &c.destination), reason, email)
+            (BlockScope::Account(account_key(conn, c.destination.as_str())), reason, email)
         }
-        None => {
-            (String::new(), format!("{} wrong codes across accounts in a day", limits.failures_per_ip_per_day), None)
-        }
+        None => (
+            BlockScope::AllAccounts,
+            format!("{} wrong codes across accounts in a day", limits.failures_per_ip_per_day),
+            None,
+        ),
     };
     let new = NewBlock {
         ip: ip.to_owned(),
-        account,
+        scope,
         reason: reason.clone(),
         unblock_hash: user_email.as_ref().map(|_| conn.hasher.hash("unblock", &unblock_token).0),
         created_at: now,
@@ -247,7 +248,7 @@ async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Chall
         detail,
         at: now,
     };
-    if let Err(e) = domain::audit::AuditLog::record(&conn.store, event).await {
+    if let Err(e) = conn.store.record(event).await {
         tracing::error!(error = %e, "audit log");
     }
     let scope = if challenge.is_some() { "for one account" } else { "for every account" };
@@ -275,7 +276,7 @@ async fn send_unblock_email(
     token: &str,
     hours: i64,
     now: i64,
-) -> Result<(), store::StoreError> {
+) -> Result<(), domain::StorageError> {
     let lang = conn.catalog.negotiate(None, None);
     let product = &conn.config.product_name;
     let mut ctx = crate::messages::context(conn, lang, product, "", now);

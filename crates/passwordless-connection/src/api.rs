@@ -11,19 +11,18 @@ use std::sync::Arc;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::ports::{BoxFuture, OtpError, OtpRequest, OtpVerifier};
+use domain::ports::{ApiStart, BoxFuture, OtpError, OtpRequest, OtpVerifier, StartError};
 use domain::{
-    Channel, ClientId, EmailAddress, Interaction, InteractionId, InteractionKind, LoginMethod, LoginResult, PhoneNumber,
+    Channel, EmailAddress, Interaction, InteractionKind, LoginMethod, LoginResult, PhoneNumber, StorageError,
 };
 use serde::Deserialize;
 use serde_json::json;
-use store::challenges::Purpose;
-use store::interactions::NewInteraction;
 
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
 use crate::challenge::{Destination, Origin, VerifyError, login_result, start_challenge, verify_code};
 use crate::messages::Sent;
+use crate::storage::Purpose;
 
 #[derive(Deserialize)]
 pub struct StartRequest {
@@ -76,31 +75,14 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
             "the body must be a JSON object with client_id and connection",
         );
     };
-    // The client, authenticated as at the token endpoint (a secret for confidential clients).
-    let client = match ClientId::parse(&request.client_id) {
-        Some(id) => match conn.store.client(&id).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::error!(error = %e, "client lookup");
-                return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
-            }
-        },
-        None => None,
-    };
-    let secret = request.client_secret.as_deref();
-    let Some(client) = client.filter(|c| store::clients::authenticates(c, &conn.hasher, secret)) else {
-        return error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed");
+    // The client, authenticated as at the token endpoint (a secret for confidential clients). The
+    // API draws its own sign-in screen, so no browser is bound to the sign-in: only clients that
+    // were allowed to may use it (the OTP grant checks the same setting).
+    let client = match conn.starter.api_client(request.client_id.clone(), request.client_secret.clone()).await {
+        Ok(client) => client,
+        Err(e) => return start_error(&e),
     };
     let settings = &client.settings;
-    // The API draws its own sign-in screen, so no browser is bound to the sign-in: only clients
-    // that were allowed to may use it (the OTP grant checks the same setting).
-    if !settings.api_login {
-        return error(
-            StatusCode::FORBIDDEN,
-            "unauthorized_client",
-            "this client may not use the passwordless API (its api_login setting is off)",
-        );
-    }
     let send_link = match (request.connection.as_str(), request.send.as_deref()) {
         ("sms", None | Some("code")) => false,
         ("sms", Some(_)) => return error(StatusCode::BAD_REQUEST, "bad.send", "a text message always carries a code"),
@@ -135,51 +117,24 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         },
     };
     let params = request.auth_params.as_ref().map(auth_params).unwrap_or_default();
-    let ui_locales = params.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.as_str());
+    let ui_locales = params.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.clone());
     let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let lang = conn.catalog.negotiate(ui_locales, accept).to_owned();
-    let now = conn.clock.now();
+    let lang = conn.catalog.negotiate(ui_locales.as_deref(), accept).to_owned();
     let origin = crate::pages::origin(&req);
     if let Err(refusal) = check_send(&conn, &origin, &to).await {
         return refusal_response(&refusal);
     }
     // A link ends at the client's redirect URI with an authorization code, so its `authParams` are
-    // checked like an authorization request now, before anything is sent. A code needs none.
-    let interaction_id = if send_link {
-        match conn.starter.start(client.id.clone(), params.clone()).await {
-            Ok(id) => id,
-            Err(reason) => return error(StatusCode::BAD_REQUEST, "invalid_request", &format!("authParams: {reason}")),
-        }
+    // checked like an authorization request now, before anything is sent. A code needs none: its
+    // interaction is never resumed, only its code is checked.
+    let start = if send_link {
+        ApiStart::Link { params }
     } else {
-        let id = InteractionId::generate();
-        let new = NewInteraction {
-            id: id.clone(),
-            kind: InteractionKind::ApiCode,
-            client_id: client.id.clone(),
-            redirect_uri: String::new(),
-            login_hint: None,
-            ui_locales: ui_locales.map(str::to_owned),
-            // No authorization request: this interaction is never resumed, only its code is checked.
-            requested_acr: Vec::new(),
-            first_factor: None,
-            request: "null".into(),
-            browser_hash: Vec::new(),
-            created_at: now,
-            expires_at: now + conn.config.channel(to.channel()).ttl,
-        };
-        if let Err(e) = conn.store.insert_interaction(new).await {
-            tracing::error!(error = %e, "interaction insert");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
-        }
-        id
+        ApiStart::Code { ui_locales, ttl: conn.config.channel(to.channel()).ttl }
     };
-    let interaction = match conn.store.interaction(&interaction_id).await {
-        Ok(Some((i, _))) => i,
-        Ok(None) => return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment"),
-        Err(e) => {
-            tracing::error!(error = %e, "interaction lookup");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
-        }
+    let interaction = match conn.starter.open(client.id.clone(), start).await {
+        Ok(interaction) => interaction,
+        Err(e) => return start_error(&e),
     };
     let sent = Sent { code: !send_link, link: send_link };
     match start_challenge(&conn, &interaction, &to, Purpose::FirstFactor, sent, &origin, &lang).await {
@@ -196,6 +151,18 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         Destination::Phone(p) => json!({ "phone_number": p.as_str(), "phone_verified": false }),
     };
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+}
+
+/// Why the authorization server would not let the caller start a sign-in.
+fn start_error(e: &StartError) -> HttpResponse {
+    match e {
+        StartError::InvalidClient => error(StatusCode::UNAUTHORIZED, "invalid_client", &e.to_string()),
+        StartError::ApiLoginOff => error(StatusCode::FORBIDDEN, "unauthorized_client", &e.to_string()),
+        StartError::InvalidRequest(_) => error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
+        StartError::Unavailable => {
+            error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment")
+        }
+    }
 }
 
 fn refusal_response(refusal: &Refusal) -> HttpResponse {
@@ -231,13 +198,12 @@ fn refusal_response(refusal: &Refusal) -> HttpResponse {
 
 /// The OTP grant's check: the newest code the API sent this client for this destination.
 async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Result<LoginResult, OtpError> {
-    let store_error = |e: store::StoreError| {
+    let store_error = |e: StorageError| {
         tracing::error!(error = %e, "OTP verification");
         OtpError::Unavailable
     };
-    let client = conn.store.client(&request.client_id).await.map_err(store_error)?.ok_or(OtpError::Invalid)?;
     let method = if request.realm == Channel::Sms { LoginMethod::SmsCode } else { LoginMethod::EmailCode };
-    if !client.settings.allows(method) {
+    if !request.client_settings.allows(method) {
         return Err(OtpError::MethodOff);
     }
     let to = match request.realm {
@@ -248,12 +214,12 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
             .map(Destination::Phone)
             .map_err(|_| OtpError::Invalid)?,
     };
-    let challenge = conn.store.latest_challenge_for(client.id.as_str(), to.as_str()).await.map_err(store_error)?;
+    let challenge = conn.store.latest_challenge_for(&request.client_id, &to).await.map_err(store_error)?;
     // Only codes sent through the API: a sign-in started on the hosted pages finishes there.
     let from_api = match &challenge {
         Some(c) => matches!(
             conn.store.interaction(&c.interaction_id).await.map_err(store_error)?,
-            Some((Interaction { kind: InteractionKind::ApiCode, .. }, _))
+            Some(Interaction { kind: InteractionKind::ApiCode, .. })
         ),
         None => false,
     };
@@ -263,7 +229,7 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
         device: request.user_agent.as_deref().and_then(domain::web::describe_user_agent),
     };
     let challenge = if from_api { challenge } else { None };
-    match verify_code(conn, &client.settings, challenge, &request.otp, &origin).await {
+    match verify_code(conn, &request.client_settings, challenge, &request.otp, &origin).await {
         Ok(c) => login_result(conn, &c).await.map_err(|e| match e {
             VerifyError::Store(e) => store_error(e),
             _ => OtpError::Invalid,

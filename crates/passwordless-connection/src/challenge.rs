@@ -9,10 +9,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::{Acr, Amr, AuthTime, Channel, EmailAddress, Interaction, LoginMethod, LoginResult, PhoneNumber};
-use store::StoreError;
-use store::challenges::{Challenge, NewChallenge, Purpose};
-use store::users::SignIn;
+pub(crate) use domain::Destination;
+use domain::{Acr, Amr, AuthTime, ChallengeId, Channel, Interaction, LoginMethod, LoginResult, StorageError};
+
+use crate::storage::{Challenge, NewChallenge, Purpose, SignIn};
 
 use crate::PasswordlessConnection;
 use crate::messages::Sent;
@@ -34,49 +34,7 @@ pub enum VerifyError {
     #[error("the failure counters cannot be reached")]
     Unavailable,
     #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Where a challenge's secrets go: an email address or a phone number.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Destination {
-    Email(EmailAddress),
-    Phone(PhoneNumber),
-}
-
-impl Destination {
-    pub fn channel(&self) -> Channel {
-        match self {
-            Destination::Email(_) => Channel::Email,
-            Destination::Phone(_) => Channel::Sms,
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        match self {
-            Destination::Email(e) => e.as_str(),
-            Destination::Phone(p) => p.as_str(),
-        }
-    }
-
-    /// What pages show: the address, or the number with most digits hidden.
-    pub fn shown(&self) -> String {
-        match self {
-            Destination::Email(e) => e.to_string(),
-            Destination::Phone(p) => p.masked(),
-        }
-    }
-
-    /// The destination a stored challenge names.
-    pub fn of(c: &Challenge) -> Result<Self, StoreError> {
-        let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("challenge destination: {e}"));
-        match Channel::parse(&c.channel) {
-            Some(Channel::Sms) => {
-                PhoneNumber::parse(&c.destination, None).map(Destination::Phone).map_err(|e| corrupt(&e))
-            }
-            _ => EmailAddress::parse(&c.destination).map(Destination::Email).map_err(|e| corrupt(&e)),
-        }
-    }
+    Store(#[from] StorageError),
 }
 
 /// Where a request came from, for the messages that say so ("at 12:03 UTC from 203.0.113.9 (Firefox on Linux)").
@@ -138,23 +96,22 @@ pub(crate) async fn start_challenge(
     sent: Sent,
     origin: &Origin,
     lang: &str,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<ChallengeId>, StorageError> {
     let now = conn.clock.now();
-    let id = domain::ids::sortable_id();
+    let id = ChallengeId::sortable();
     let channel = conn.config.channel(to.channel());
-    let s = secrets(conn, &id, channel.code_length);
+    let s = secrets(conn, id.as_str(), channel.code_length);
     let message = crate::messages::for_challenge(conn, interaction, to, &s, sent, origin, lang, now).await?;
     let challenge = NewChallenge {
-        code_hash: conn.hasher.hash(&code_purpose(&id), &s.code).0,
+        code_hash: conn.hasher.hash(&code_purpose(id.as_str()), &s.code).0,
         link_hash: conn.hasher.hash(LINK_PURPOSE, &s.link_token).0,
         id,
         interaction_id: interaction.id.clone(),
-        channel: to.channel().as_str().into(),
-        destination: to.as_str().to_owned(),
+        destination: to.clone(),
         max_attempts: conn.config.max_attempts,
         created_at: now,
         expires_at: now + channel.ttl,
-        client_id: interaction.client_id.to_string(),
+        client_id: interaction.client_id.clone(),
         origin: origin.place(),
         purpose,
     };
@@ -181,8 +138,8 @@ pub(crate) async fn resend(
 ) -> Result<(), VerifyError> {
     let now = conn.clock.now();
     check_live(challenge, now)?;
-    let to = Destination::of(challenge)?;
-    let s = secrets(conn, &challenge.id, conn.config.channel(to.channel()).code_length);
+    let to = challenge.destination.clone();
+    let s = secrets(conn, challenge.id.as_str(), conn.config.channel(to.channel()).code_length);
     let sent = Sent::for_client(&interaction.client_settings);
     if let Some(message) = crate::messages::for_challenge(conn, interaction, &to, &s, sent, origin, lang, now).await? {
         let texted = message.channel == Channel::Sms;
@@ -216,9 +173,9 @@ pub(crate) fn awaits_spending(c: &Challenge, now: i64) -> bool {
 
 /// Whether a typed code may be used for this challenge under the client's policy.
 fn code_allowed(settings: &domain::ClientSettings, c: &Challenge) -> bool {
-    match Channel::parse(&c.channel) {
-        Some(Channel::Sms) => settings.allows(LoginMethod::SmsCode),
-        _ => settings.allows(LoginMethod::EmailCode),
+    match c.destination.channel() {
+        Channel::Sms => settings.allows(LoginMethod::SmsCode),
+        Channel::Email => settings.allows(LoginMethod::EmailCode),
     }
 }
 
@@ -239,13 +196,13 @@ pub(crate) async fn verify_code(
     if !code_allowed(settings, &challenge) {
         return Err(VerifyError::MethodOff);
     }
-    if crate::abuse::is_blocked(conn, origin, &challenge.destination).await? {
+    if crate::abuse::is_blocked(conn, origin, challenge.destination.as_str()).await? {
         return Err(VerifyError::Blocked);
     }
     check_live(&challenge, now)?;
     let budget = take_attempt(conn, &challenge, origin, now).await?;
     let typed: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').take(32).collect();
-    let given = conn.hasher.hash(&code_purpose(&challenge.id), &typed);
+    let given = conn.hasher.hash(&code_purpose(challenge.id.as_str()), &typed);
     if !domain::secret::constant_time_eq(&given.0, &challenge.code_hash) {
         budget.failed(conn, &challenge).await;
         return Err(wrong(conn, &challenge).await?);
@@ -268,7 +225,7 @@ async fn take_attempt(
     if !conn.store.take_attempt(&challenge.id, now).await? {
         return Err(VerifyError::TooManyAttempts);
     }
-    match crate::abuse::take_failure_budget(conn, origin, &challenge.destination).await {
+    match crate::abuse::take_failure_budget(conn, origin, challenge.destination.as_str()).await {
         Ok(Some(budget)) => Ok(budget),
         Ok(None) => Err(VerifyError::Blocked),
         Err(e) => {
@@ -295,12 +252,12 @@ pub(crate) async fn approve(
     origin: &Origin,
 ) -> Result<(), VerifyError> {
     let now = conn.clock.now();
-    if crate::abuse::is_blocked(conn, origin, &challenge.destination).await? {
+    if crate::abuse::is_blocked(conn, origin, challenge.destination.as_str()).await? {
         return Err(VerifyError::Blocked);
     }
     check_live(challenge, now)?;
     let budget = take_attempt(conn, challenge, origin, now).await?;
-    let expected = secrets(conn, &challenge.id, conn.config.email.code_length).match_number;
+    let expected = secrets(conn, challenge.id.as_str(), conn.config.email.code_length).match_number;
     let typed: String = typed.chars().filter(char::is_ascii_digit).take(4).collect();
     if !domain::secret::constant_time_eq(typed.as_bytes(), expected.as_bytes()) {
         budget.failed(conn, challenge).await;
@@ -347,7 +304,7 @@ pub(crate) async fn login_result(
 ) -> Result<LoginResult, VerifyError> {
     let now = conn.clock.now();
     let create = conn.config.signups_enabled;
-    let (found, amr) = match Destination::of(challenge)? {
+    let (found, amr) = match challenge.destination.clone() {
         Destination::Email(email) => (conn.store.sign_in_by_email(&email, create, now).await?, Amr::Otp),
         Destination::Phone(phone) => {
             crate::abuse::record_sms_verified(conn).await;

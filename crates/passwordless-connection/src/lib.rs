@@ -11,6 +11,7 @@ pub mod delivery;
 mod messages;
 mod pages;
 mod second;
+pub mod storage;
 
 use std::sync::Arc;
 
@@ -18,7 +19,6 @@ use actix_web::web;
 use domain::i18n::Catalog;
 use domain::secret::Sealer;
 use domain::{Clock, EmailAddress, KeyedHasher};
-use store::Store;
 
 pub use api::OtpGate;
 pub use challenge::VerifyError;
@@ -111,7 +111,8 @@ impl PasswordlessConfig {
 
 pub struct PasswordlessConnection {
     pub config: PasswordlessConfig,
-    pub store: Store,
+    /// Everything the connection keeps (`storage`), implemented by the `store` crate.
+    pub store: Arc<dyn storage::PasswordlessStorage>,
     pub hasher: KeyedHasher,
     /// Seals message bodies in the queue: they carry codes and links.
     pub sealer: Sealer,

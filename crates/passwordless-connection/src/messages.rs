@@ -1,9 +1,9 @@
 //! The messages the connection sends, rendered from `templates/email/` and `templates/sms/` in the
 //! user's language, with sealed bodies (they carry codes and links).
 
+use domain::StorageError as StoreError;
+use domain::message::OutgoingMessage as NewMessage;
 use domain::{Channel, EmailAddress, Interaction, LoginMethod};
-use store::StoreError;
-use store::messages::NewMessage;
 
 use crate::PasswordlessConnection;
 use crate::challenge::{Destination, Origin, Secrets};

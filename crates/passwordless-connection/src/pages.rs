@@ -3,12 +3,12 @@
 //! client allow its origin in CSP `form-action` (browsers apply it to the redirects after a
 //! submission).
 
+use crate::storage::{Challenge, Purpose};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use domain::web::{BrowserId, ClientIp, CsrfToken, content_security_policy_with, origin_of};
 use domain::{Channel, EmailAddress, Interaction, InteractionId, InteractionKind, LoginMethod, PhoneNumber};
 use serde::Deserialize;
-use store::challenges::{Challenge, Purpose};
 
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
@@ -165,7 +165,7 @@ async fn interaction_for(conn: &PasswordlessConnection, req: &HttpRequest, raw_i
         return Lookup::Page(expired(conn, req, &p));
     };
     match conn.store.interaction(&id).await {
-        Ok(Some((i, _))) if i.expires_at > conn.clock.now() && unfinished(&i) => {
+        Ok(Some(i)) if i.expires_at > conn.clock.now() && unfinished(&i) => {
             if same_browser(conn, req, &i) {
                 Lookup::Found(Box::new(i))
             } else {
@@ -371,10 +371,7 @@ async fn code_form(
 ) -> HttpResponse {
     let p = page(conn, req, Some(interaction));
     let t = |key: &str| conn.catalog.text(p.lang, key).to_owned();
-    let to = match Destination::of(challenge) {
-        Ok(d) => d,
-        Err(e) => return unavailable(conn, req, &p, "challenge destination", &e),
-    };
+    let to = &challenge.destination;
     let channel = to.channel();
     let s = &interaction.client_settings;
     let digits = conn.config.channel(channel).code_length;
@@ -390,7 +387,7 @@ async fn code_form(
     };
     let sent = t(sent_key).replace("{digits}", &digits.to_string()).replace("{destination}", &to.shown());
     // Seconds until another message may go to this destination (the per-minute limit).
-    let account = crate::abuse::account_key(conn, &challenge.destination);
+    let account = crate::abuse::account_key(conn, challenge.destination.as_str());
     let resend_in = match conn.limiter.peek(&format!("send:min:{account}"), conn.clock.now()).await {
         Ok((n, left)) if n >= conn.config.limits.sends_per_destination_per_minute => left,
         _ => 0,
@@ -419,11 +416,11 @@ async fn code_form(
     // The number is shown only here, on the device that asked to sign in: the device that opens
     // the link must type it in to approve.
     if link_on && s.cross_device_approval {
-        ctx.insert("match_number", &secrets(conn, &challenge.id, digits).match_number);
+        ctx.insert("match_number", &secrets(conn, challenge.id.as_str(), digits).match_number);
     } else {
         ctx.insert("match_number", &None::<String>);
     }
-    render(conn, req, &p, status, "pages/code.html", ctx, Some(&interaction.redirect_uri))
+    render(conn, req, &p, status, "pages/code.html", ctx, interaction.redirect_uri.as_deref())
 }
 
 #[derive(Deserialize)]
@@ -509,10 +506,7 @@ pub async fn resend(
         Ok(_) => return see_other(&format!("/login/{}", interaction.id)),
         Err(e) => return unavailable(&conn, &req, &p, "challenge lookup", &e),
     };
-    let to = match Destination::of(&challenge) {
-        Ok(d) => d,
-        Err(e) => return unavailable(&conn, &req, &p, "challenge destination", &e),
-    };
+    let to = challenge.destination.clone();
     let origin = origin(&req);
     match check_send(&conn, &origin, &to).await {
         Ok(()) => {}
@@ -563,7 +557,7 @@ async fn link_target(
         Err(_) => return Err(link_expired(conn, req)),
     };
     let interaction = match conn.store.interaction(&challenge.interaction_id).await {
-        Ok(Some((i, _))) if unfinished(&i) && i.expires_at > conn.clock.now() => i,
+        Ok(Some(i)) if unfinished(&i) && i.expires_at > conn.clock.now() => i,
         Ok(_) => return Err(expired(conn, req, &page(conn, req, None))),
         Err(e) => return Err(unavailable(conn, req, &page(conn, req, None), "interaction lookup", &e)),
     };
@@ -595,9 +589,9 @@ pub async fn link_page(
     let unbound = interaction.kind == InteractionKind::ApiLink && interaction.browser_hash.is_empty();
     if unbound || same_browser(&conn, &req, &interaction) {
         if interaction.kind == InteractionKind::ApiLink {
-            ctx.insert("account", &Destination::of(&challenge).map(|d| d.shown()).unwrap_or_default());
+            ctx.insert("account", &challenge.destination.shown());
         }
-        return render(&conn, &req, &p, StatusCode::OK, "pages/link.html", ctx, Some(&interaction.redirect_uri));
+        return render(&conn, &req, &p, StatusCode::OK, "pages/link.html", ctx, interaction.redirect_uri.as_deref());
     }
     elsewhere_or_approve(&conn, &req, &p, &challenge, &interaction, ctx, None, StatusCode::OK)
 }
@@ -831,9 +825,9 @@ pub async fn unblock_submit(
 /// inline style (CSP `style-src 'self'`). The colour was validated when it was set.
 pub async fn brand_css(path: web::Path<String>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
     let color = match domain::ClientId::parse(&path) {
-        Some(id) => conn.store.client(&id).await.ok().flatten().and_then(|c| {
-            c.settings.branding.validate().ok()?;
-            c.settings.branding.primary_color
+        Some(id) => conn.store.client_branding(&id).await.ok().flatten().and_then(|branding| {
+            branding.validate().ok()?;
+            branding.primary_color
         }),
         None => None,
     };

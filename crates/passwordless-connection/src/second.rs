@@ -5,20 +5,19 @@
 use std::net::IpAddr;
 
 use domain::ports::{BoxFuture, CodeChannel, CodeError};
-use domain::{Channel, EmailAddress, InteractionId, LoginMethod, PhoneNumber};
+use domain::{Channel, Destination, InteractionId, LoginMethod};
 
 use crate::OtpGate;
 use crate::abuse::{Refusal, check_send};
-use crate::challenge::{Destination, Origin, VerifyError, start_challenge, verify_code};
+use crate::challenge::{Origin, VerifyError, start_challenge, verify_code};
 use crate::messages::Sent;
-use store::challenges::Purpose;
+use crate::storage::Purpose;
 
 impl CodeChannel for OtpGate {
     fn send(
         &self,
         interaction: InteractionId,
-        channel: Channel,
-        destination: String,
+        to: Destination,
         ip: IpAddr,
         user_agent: Option<String>,
         lang: String,
@@ -30,21 +29,13 @@ impl CodeChannel for OtpGate {
                 CodeError::Unavailable
             };
             let interaction = match conn.store.interaction(&interaction).await {
-                Ok(Some((i, _))) => i,
+                Ok(Some(i)) => i,
                 Ok(None) => return Err(CodeError::Dead),
                 Err(e) => return Err(unavailable(&e)),
             };
-            let to = match channel {
-                Channel::Email => {
-                    EmailAddress::parse(&destination).map(Destination::Email).map_err(|_| CodeError::Dead)?
-                }
-                Channel::Sms => {
-                    if !conn.config.sms_policy.available {
-                        return Err(CodeError::Unavailable);
-                    }
-                    PhoneNumber::parse(&destination, None).map(Destination::Phone).map_err(|_| CodeError::Dead)?
-                }
-            };
+            if to.channel() == Channel::Sms && !conn.config.sms_policy.available {
+                return Err(CodeError::Unavailable);
+            }
             let origin =
                 Origin { ip, country: None, device: user_agent.as_deref().and_then(domain::web::describe_user_agent) };
             match check_send(conn, &origin, &to).await {
@@ -67,7 +58,7 @@ impl CodeChannel for OtpGate {
     fn verify(
         &self,
         interaction: InteractionId,
-        destination: String,
+        destination: Destination,
         code: String,
         ip: IpAddr,
     ) -> BoxFuture<'_, Result<(), CodeError>> {

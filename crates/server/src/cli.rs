@@ -385,7 +385,7 @@ pub async fn blocks(command: BlocksCommand, settings: &Settings, now: i64) -> an
                     .iter()
                     .map(|b| {
                         serde_json::json!({
-                            "ip": b.ip, "scope": if b.account.is_empty() { "all accounts" } else { "one account" },
+                            "ip": b.ip, "scope": b.scope.describe(),
                             "reason": b.reason, "created_at": b.created_at, "expires_at": b.expires_at,
                         })
                     })
@@ -395,7 +395,7 @@ pub async fn blocks(command: BlocksCommand, settings: &Settings, now: i64) -> an
                 println!("No IP address is blocked.");
             } else {
                 for b in blocks {
-                    let scope = if b.account.is_empty() { "all accounts" } else { "one account" };
+                    let scope = b.scope.describe();
                     let until = domain::clock::rfc3339(b.expires_at);
                     println!("{}  {scope}  until {until}  ({})", b.ip, b.reason);
                 }

@@ -356,7 +356,7 @@ impl Application {
         let delivery = Arc::new(delivery(&settings, &clock)?);
         let connection = web::Data::new(PasswordlessConnection {
             config: passwordless_config(&settings, !delivery.sms.is_empty()),
-            store: store.clone(),
+            store: Arc::new(store.clone()),
             hasher: hasher.clone(),
             sealer: master.message_sealer(),
             clock: Arc::clone(&clock),
@@ -414,7 +414,7 @@ impl Application {
         };
 
         let mut tasks = vec![passwordless_connection::delivery::spawn_worker(
-            store.clone(),
+            Arc::new(store.clone()),
             delivery,
             master.message_sealer(),
             Arc::clone(&clock),

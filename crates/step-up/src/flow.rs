@@ -8,7 +8,7 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use domain::audit::{AuditEvent, AuditKind};
 use domain::counters::Decision as Limit;
 use domain::web::{BrowserId, ClientIp, CsrfToken, content_security_policy};
-use domain::{Acr, Amr, AuthTime, Channel, DenyReason, Interaction, InteractionId, LoginResult, User};
+use domain::{Acr, Amr, AuthTime, DenyReason, Destination, Interaction, InteractionId, LoginResult, User};
 use serde::Deserialize;
 
 use crate::StepUpService;
@@ -162,15 +162,13 @@ pub(crate) fn other_channel(first: &LoginResult, user: &User) -> Option<OtherCha
     if first.amr.contains(&Amr::Sms) {
         user.email.as_ref().filter(|_| user.email_verified).map(|e| OtherChannel {
             factor: Factor::Email,
-            channel: Channel::Email,
-            destination: e.to_string(),
+            destination: Destination::Email(e.clone()),
             shown: e.to_string(),
         })
     } else {
         user.phone.as_ref().filter(|_| user.phone_verified).map(|n| OtherChannel {
             factor: Factor::Sms,
-            channel: Channel::Sms,
-            destination: n.to_string(),
+            destination: Destination::Phone(n.clone()),
             shown: n.masked(),
         })
     }
@@ -179,8 +177,7 @@ pub(crate) fn other_channel(first: &LoginResult, user: &User) -> Option<OtherCha
 /// Where a code on the other channel goes, and how the pages show it (a phone number masked).
 pub(crate) struct OtherChannel {
     factor: Factor,
-    channel: Channel,
-    destination: String,
+    destination: Destination,
     shown: String,
 }
 
@@ -332,7 +329,7 @@ async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pending, notes: S
     ctx.insert("notice", &notes.notice);
     let status = if notes.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     let product = product(svc, p);
-    render(svc, req, &p.lang, status, "pages/step_up.html", ctx, &product, Some(&p.interaction.redirect_uri))
+    render(svc, req, &p.lang, status, "pages/step_up.html", ctx, &product, p.interaction.redirect_uri.as_deref())
 }
 
 fn product(svc: &StepUpService, p: &Pending) -> String {
@@ -487,12 +484,12 @@ async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, fact
 /// `POST /step-up/{interaction}/send`: a code on the other channel.
 pub async fn send(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
     let p = pending_or_page!(&svc, &req, &path);
-    let Some(OtherChannel { channel, destination, shown, .. }) = other_channel(&p.first, &p.user) else {
+    let Some(OtherChannel { destination, shown, .. }) = other_channel(&p.first, &p.user) else {
         return see_other(&format!("/step-up/{}", p.interaction.id));
     };
     let ip = here_of(&svc, &req).ip;
     let agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let sent = svc.codes.send(p.interaction.id.clone(), channel, destination, ip, agent, p.lang.clone()).await;
+    let sent = svc.codes.send(p.interaction.id.clone(), destination, ip, agent, p.lang.clone()).await;
     let t = |key: &str| svc.catalog.text(&p.lang, key).to_owned();
     let notes = match sent {
         Ok(()) => StepNotes {
@@ -588,7 +585,7 @@ async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error:
     ctx.insert("secret", &crate::totp::secret_text(&t));
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     ctx.insert("error", &error);
-    render(svc, req, &p.lang, status, "pages/enroll.html", ctx, &product(svc, p), Some(&p.interaction.redirect_uri))
+    render(svc, req, &p.lang, status, "pages/enroll.html", ctx, &product(svc, p), p.interaction.redirect_uri.as_deref())
 }
 
 /// `GET /step-up/{interaction}/enroll`: the authenticator set-up page (QR code and key).
@@ -663,7 +660,7 @@ pub async fn enroll(
     ctx.insert("interaction", p.interaction.id.as_str());
     ctx.insert("codes", &codes);
     let product = product(&svc, &p);
-    let target = Some(p.interaction.redirect_uri.as_str());
+    let target = p.interaction.redirect_uri.as_deref();
     let page = render(&svc, &req, &p.lang, StatusCode::OK, "pages/recovery_codes.html", ctx, &product, target);
     with_device(page, &svc, &a.device)
 }

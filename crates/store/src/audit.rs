@@ -28,12 +28,15 @@ impl AuditLog for Store {
     }
 }
 
+/// An audit row as read: kind, user, client, detail (JSON) and time.
+type AuditRow = (String, Option<String>, Option<String>, String, i64);
+
 impl Store {
     /// The newest audit entries about a user.
     pub async fn audit_of(&self, user: &UserId, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
         let user = user.to_string();
         self.run(move |conn| {
-            let rows: Vec<(String, Option<String>, Option<String>, String, i64)> = audit_log::table
+            let rows: Vec<AuditRow> = audit_log::table
                 .filter(audit_log::user_id.eq(user))
                 .order((audit_log::created_at.desc(), audit_log::id.desc()))
                 .limit(limit)

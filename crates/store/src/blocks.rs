@@ -2,30 +2,18 @@
 //! SQL so every node sees them and an operator can list and lift them.
 
 use diesel::prelude::*;
+use domain::StorageError;
+use passwordless_connection::storage::{BlockScope, BlockStore, IpBlock, NewBlock};
 
 use crate::schema::ip_blocks;
 use crate::{Store, StoreError};
 
-#[derive(Clone, Debug)]
-pub struct IpBlock {
-    pub id: String,
-    pub ip: String,
-    /// The keyed hash of the account's address, or empty for a block on every account.
-    pub account: String,
-    pub reason: String,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub lifted_at: Option<i64>,
-}
-
-pub struct NewBlock {
-    pub ip: String,
-    pub account: String,
-    pub reason: String,
-    /// Keyed hash of the token in the unblock link sent to the account's owner, if one was sent.
-    pub unblock_hash: Option<Vec<u8>>,
-    pub created_at: i64,
-    pub expires_at: i64,
+/// The `account` column: the keyed hash of the account's address, or empty for every account.
+fn account_column(scope: &BlockScope) -> &str {
+    match scope {
+        BlockScope::Account(hash) => hash,
+        BlockScope::AllAccounts => "",
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -46,7 +34,7 @@ impl BlockRow {
         IpBlock {
             id: self.id,
             ip: self.ip,
-            account: self.account,
+            scope: if self.account.is_empty() { BlockScope::AllAccounts } else { BlockScope::Account(self.account) },
             reason: self.reason,
             created_at: self.created_at,
             expires_at: self.expires_at,
@@ -56,60 +44,6 @@ impl BlockRow {
 }
 
 impl Store {
-    /// Blocks `ip` unless an active block for the same IP and account exists (several nodes may
-    /// cross the threshold at once). Returns the new block's id, or `None` when one was already there.
-    pub async fn insert_block(&self, new: NewBlock) -> Result<Option<String>, StoreError> {
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                // A write first (it matches the active blocks and changes nothing): SQLite then
-                // holds the write lock for the whole transaction instead of failing to upgrade a
-                // read when another writer got in between.
-                let existing = diesel::update(
-                    ip_blocks::table
-                        .filter(ip_blocks::ip.eq(&new.ip))
-                        .filter(ip_blocks::account.eq(&new.account))
-                        .filter(ip_blocks::lifted_at.is_null())
-                        .filter(ip_blocks::expires_at.gt(new.created_at)),
-                )
-                .set(ip_blocks::reason.eq(ip_blocks::reason))
-                .execute(conn)?;
-                if existing > 0 {
-                    return Ok(None);
-                }
-                let id = domain::ids::sortable_id();
-                let row = BlockRow {
-                    id: id.clone(),
-                    ip: new.ip,
-                    account: new.account,
-                    reason: new.reason,
-                    unblock_hash: new.unblock_hash,
-                    created_at: new.created_at,
-                    expires_at: new.expires_at,
-                    lifted_at: None,
-                };
-                diesel::insert_into(ip_blocks::table).values(&row).execute(conn)?;
-                Ok(Some(id))
-            })
-        })
-        .await
-    }
-
-    /// Whether `ip` is blocked for `account` (or for every account) at `now`.
-    pub async fn is_blocked(&self, ip: &str, account: &str, now: i64) -> Result<bool, StoreError> {
-        let (ip, account) = (ip.to_owned(), account.to_owned());
-        self.run(move |conn| {
-            let n: i64 = ip_blocks::table
-                .filter(ip_blocks::ip.eq(ip))
-                .filter(ip_blocks::account.eq(account).or(ip_blocks::account.eq("")))
-                .filter(ip_blocks::lifted_at.is_null())
-                .filter(ip_blocks::expires_at.gt(now))
-                .count()
-                .get_result(conn)?;
-            Ok(n > 0)
-        })
-        .await
-    }
-
     /// Active blocks, newest first.
     pub async fn active_blocks(&self, now: i64) -> Result<Vec<IpBlock>, StoreError> {
         self.run(move |conn| {
@@ -141,9 +75,65 @@ impl Store {
         })
         .await
     }
+}
 
-    /// The active block an unblock link stands for, without lifting it (a GET must not).
-    pub async fn block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<Option<IpBlock>, StoreError> {
+#[async_trait::async_trait]
+impl BlockStore for Store {
+    async fn insert_block(&self, new: NewBlock) -> Result<Option<String>, StorageError> {
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                let account = account_column(&new.scope).to_owned();
+                // A write first (it matches the active blocks and changes nothing): SQLite then
+                // holds the write lock for the whole transaction instead of failing to upgrade a
+                // read when another writer got in between.
+                let existing = diesel::update(
+                    ip_blocks::table
+                        .filter(ip_blocks::ip.eq(&new.ip))
+                        .filter(ip_blocks::account.eq(&account))
+                        .filter(ip_blocks::lifted_at.is_null())
+                        .filter(ip_blocks::expires_at.gt(new.created_at)),
+                )
+                .set(ip_blocks::reason.eq(ip_blocks::reason))
+                .execute(conn)?;
+                if existing > 0 {
+                    return Ok(None);
+                }
+                let id = domain::ids::sortable_id();
+                let row = BlockRow {
+                    id: id.clone(),
+                    ip: new.ip,
+                    account,
+                    reason: new.reason,
+                    unblock_hash: new.unblock_hash,
+                    created_at: new.created_at,
+                    expires_at: new.expires_at,
+                    lifted_at: None,
+                };
+                diesel::insert_into(ip_blocks::table).values(&row).execute(conn)?;
+                Ok(Some(id))
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn is_blocked(&self, ip: &str, account: &str, now: i64) -> Result<bool, StorageError> {
+        let (ip, account) = (ip.to_owned(), account.to_owned());
+        self.run(move |conn| {
+            let n: i64 = ip_blocks::table
+                .filter(ip_blocks::ip.eq(ip))
+                .filter(ip_blocks::account.eq(account).or(ip_blocks::account.eq("")))
+                .filter(ip_blocks::lifted_at.is_null())
+                .filter(ip_blocks::expires_at.gt(now))
+                .count()
+                .get_result(conn)?;
+            Ok(n > 0)
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<Option<IpBlock>, StorageError> {
         self.run(move |conn| {
             Ok(ip_blocks::table
                 .filter(ip_blocks::unblock_hash.eq(hash))
@@ -155,10 +145,10 @@ impl Store {
                 .map(BlockRow::into_block))
         })
         .await
+        .map_err(Into::into)
     }
 
-    /// Lifts the block an unblock link stands for. True exactly once.
-    pub async fn lift_block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
+    async fn lift_block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
         self.run(move |conn| {
             let n = diesel::update(
                 ip_blocks::table
@@ -171,5 +161,6 @@ impl Store {
             Ok(n == 1)
         })
         .await
+        .map_err(Into::into)
     }
 }

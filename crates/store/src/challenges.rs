@@ -1,72 +1,25 @@
 use diesel::prelude::*;
-use domain::InteractionId;
+use domain::message::OutgoingMessage;
+use domain::{ChallengeId, Channel, ClientId, Destination, InteractionId, StorageError};
+use passwordless_connection::storage::{Challenge, ChallengeStore, NewChallenge, Purpose};
 
-use crate::messages::{MessageRow, NewMessage};
+use crate::messages::MessageRow;
 use crate::schema::{challenges, interactions, messages};
 use crate::{Store, StoreError};
 
-/// What a challenge proves when it is answered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    /// The first factor of a sign-in: who the user is (the login pages and the API).
-    FirstFactor,
-    /// Step-up's code on the other channel, to the user's own verified address or number.
-    SecondFactor,
-}
-
-impl Purpose {
-    fn as_str(self) -> &'static str {
-        match self {
-            Purpose::FirstFactor => "first",
-            Purpose::SecondFactor => "second",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        match text {
-            "first" => Some(Purpose::FirstFactor),
-            "second" => Some(Purpose::SecondFactor),
-            _ => None,
-        }
+fn purpose_name(p: Purpose) -> &'static str {
+    match p {
+        Purpose::FirstFactor => "first",
+        Purpose::SecondFactor => "second",
     }
 }
 
-/// A sign-in challenge: one code and one link token, both stored only as keyed hashes.
-#[derive(Clone, Debug)]
-pub struct Challenge {
-    pub id: String,
-    pub interaction_id: InteractionId,
-    pub channel: String,
-    pub destination: String,
-    pub code_hash: Vec<u8>,
-    pub link_hash: Vec<u8>,
-    pub attempts: i32,
-    pub max_attempts: i32,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub consumed_at: Option<i64>,
-    pub superseded: bool,
-    /// Set when the magic link was approved on another device (cross-device sign-in).
-    pub approved_at: Option<i64>,
-    pub client_id: String,
-    /// Where the sign-in was started: an IP address and a device description.
-    pub origin: String,
-    pub purpose: Purpose,
-}
-
-pub struct NewChallenge {
-    pub id: String,
-    pub interaction_id: InteractionId,
-    pub channel: String,
-    pub destination: String,
-    pub code_hash: Vec<u8>,
-    pub link_hash: Vec<u8>,
-    pub max_attempts: i32,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub client_id: String,
-    pub origin: String,
-    pub purpose: Purpose,
+fn parse_purpose(text: &str) -> Option<Purpose> {
+    match text {
+        "first" => Some(Purpose::FirstFactor),
+        "second" => Some(Purpose::SecondFactor),
+        _ => None,
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -92,12 +45,15 @@ struct ChallengeRow {
 
 impl ChallengeRow {
     fn into_challenge(self) -> Result<Challenge, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("challenge {what}"));
+        let channel = Channel::parse(&self.channel).ok_or_else(|| corrupt("channel"))?;
         Ok(Challenge {
-            interaction_id: InteractionId::parse(&self.interaction_id)
-                .ok_or_else(|| StoreError::Corrupt("challenge interaction".into()))?,
-            id: self.id,
-            channel: self.channel,
-            destination: self.destination,
+            id: ChallengeId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
+            interaction_id: InteractionId::parse(&self.interaction_id).ok_or_else(|| corrupt("interaction"))?,
+            destination: Destination::parse(channel, &self.destination)
+                .map_err(|e| StoreError::Corrupt(format!("challenge destination: {e}")))?,
+            client_id: ClientId::parse(&self.client_id).ok_or_else(|| corrupt("client"))?,
+            purpose: parse_purpose(&self.purpose).ok_or_else(|| corrupt("purpose"))?,
             code_hash: self.code_hash,
             link_hash: self.link_hash,
             attempts: self.attempts,
@@ -107,24 +63,32 @@ impl ChallengeRow {
             consumed_at: self.consumed_at,
             superseded: self.superseded,
             approved_at: self.approved_at,
-            client_id: self.client_id,
             origin: self.origin,
-            purpose: Purpose::parse(&self.purpose)
-                .ok_or_else(|| StoreError::Corrupt(format!("challenge purpose {:?}", self.purpose)))?,
         })
     }
 }
 
-impl Store {
-    /// Creates a challenge and queues its message (if any) in one transaction: either both exist or
-    /// neither. Every earlier open challenge for the same destination, or of the same sign-in, is
-    /// superseded, so only the newest is valid.
-    ///
-    /// The interaction's state is checked in the same transaction, under its row lock: a
-    /// first-factor challenge only while no first factor is recorded (a sign-in that proved who the
-    /// user is cannot be re-aimed at another address), a second-factor one only after it is. Returns
-    /// false, creating nothing, when the interaction is not in that state (or has ended).
-    pub async fn create_challenge(&self, new: NewChallenge, message: Option<NewMessage>) -> Result<bool, StoreError> {
+/// The newest of the challenges `query` selects.
+fn newest(
+    conn: &mut crate::DbConnection,
+    query: challenges::BoxedQuery<'static, <crate::DbConnection as diesel::Connection>::Backend>,
+) -> Result<Option<Challenge>, StoreError> {
+    query
+        .order((challenges::created_at.desc(), challenges::id.desc()))
+        .select(ChallengeRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(ChallengeRow::into_challenge)
+        .transpose()
+}
+
+#[async_trait::async_trait]
+impl ChallengeStore for Store {
+    async fn create_challenge(
+        &self,
+        new: NewChallenge,
+        message: Option<OutgoingMessage>,
+    ) -> Result<bool, StorageError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first: it takes SQLite's write lock at once (no read-then-upgrade deadlock)
@@ -149,7 +113,7 @@ impl Store {
                     challenges::table
                         .filter(
                             challenges::destination
-                                .eq(&new.destination)
+                                .eq(new.destination.as_str())
                                 .or(challenges::interaction_id.eq(new.interaction_id.as_str())),
                         )
                         .filter(challenges::consumed_at.is_null())
@@ -158,10 +122,10 @@ impl Store {
                 .set(challenges::superseded.eq(true))
                 .execute(conn)?;
                 let row = ChallengeRow {
-                    id: new.id,
+                    id: new.id.to_string(),
                     interaction_id: new.interaction_id.to_string(),
-                    channel: new.channel,
-                    destination: new.destination,
+                    channel: new.destination.channel().as_str().to_owned(),
+                    destination: new.destination.as_str().to_owned(),
                     code_hash: new.code_hash,
                     link_hash: new.link_hash,
                     attempts: 0,
@@ -171,9 +135,9 @@ impl Store {
                     consumed_at: None,
                     superseded: false,
                     approved_at: None,
-                    client_id: new.client_id,
+                    client_id: new.client_id.to_string(),
                     origin: new.origin,
-                    purpose: new.purpose.as_str().to_owned(),
+                    purpose: purpose_name(new.purpose).to_owned(),
                 };
                 diesel::insert_into(challenges::table).values(&row).execute(conn)?;
                 if let Some(message) = message {
@@ -185,65 +149,66 @@ impl Store {
             })
         })
         .await
+        .map_err(Into::into)
     }
 
-    /// The newest first-factor challenge started for this interaction.
-    pub async fn latest_challenge(&self, interaction: &InteractionId) -> Result<Option<Challenge>, StoreError> {
+    async fn latest_challenge(&self, interaction: &InteractionId) -> Result<Option<Challenge>, StorageError> {
         let id = interaction.to_string();
         self.run(move |conn| {
-            challenges::table
+            let query = challenges::table
                 .filter(challenges::interaction_id.eq(id))
-                .filter(challenges::purpose.eq(Purpose::FirstFactor.as_str()))
-                .order((challenges::created_at.desc(), challenges::id.desc()))
-                .select(ChallengeRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(ChallengeRow::into_challenge)
-                .transpose()
+                .filter(challenges::purpose.eq(purpose_name(Purpose::FirstFactor)))
+                .into_boxed();
+            newest(conn, query)
         })
         .await
+        .map_err(Into::into)
     }
 
-    /// The newest second-factor challenge step-up started for this interaction, to `destination`.
-    pub async fn latest_second_factor(
+    async fn latest_challenge_for(
+        &self,
+        client: &ClientId,
+        destination: &Destination,
+    ) -> Result<Option<Challenge>, StorageError> {
+        let (client, destination) = (client.to_string(), destination.as_str().to_owned());
+        self.run(move |conn| {
+            let query = challenges::table
+                .filter(challenges::client_id.eq(client))
+                .filter(challenges::destination.eq(destination))
+                .filter(challenges::purpose.eq(purpose_name(Purpose::FirstFactor)))
+                .into_boxed();
+            newest(conn, query)
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn latest_second_factor(
         &self,
         interaction: &InteractionId,
-        destination: &str,
-    ) -> Result<Option<Challenge>, StoreError> {
-        let (id, destination) = (interaction.to_string(), destination.to_owned());
+        destination: &Destination,
+    ) -> Result<Option<Challenge>, StorageError> {
+        let (id, destination) = (interaction.to_string(), destination.as_str().to_owned());
         self.run(move |conn| {
-            challenges::table
+            let query = challenges::table
                 .filter(challenges::interaction_id.eq(id))
-                .filter(challenges::purpose.eq(Purpose::SecondFactor.as_str()))
+                .filter(challenges::purpose.eq(purpose_name(Purpose::SecondFactor)))
                 .filter(challenges::destination.eq(destination))
-                .order((challenges::created_at.desc(), challenges::id.desc()))
-                .select(ChallengeRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(ChallengeRow::into_challenge)
-                .transpose()
+                .into_boxed();
+            newest(conn, query)
         })
         .await
+        .map_err(Into::into)
     }
 
-    pub async fn challenge_by_link(&self, link_hash: Vec<u8>) -> Result<Option<Challenge>, StoreError> {
-        self.run(move |conn| {
-            challenges::table
-                .filter(challenges::link_hash.eq(link_hash))
-                .select(ChallengeRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(ChallengeRow::into_challenge)
-                .transpose()
-        })
-        .await
+    async fn challenge_by_link(&self, link_hash: Vec<u8>) -> Result<Option<Challenge>, StorageError> {
+        self.run(move |conn| newest(conn, challenges::table.filter(challenges::link_hash.eq(link_hash)).into_boxed()))
+            .await
+            .map_err(Into::into)
     }
 
-    /// Takes one of the challenge's attempts before a typed code is compared, so that N parallel
-    /// guesses get exactly `max_attempts` comparisons between them. Atomic. False when the
-    /// challenge is spent, superseded, expired, capped or gone: nothing may be compared then.
-    pub async fn take_attempt(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let id = id.to_owned();
+    async fn take_attempt(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
+        let id = id.to_string();
         self.run(move |conn| {
             let n = diesel::update(
                 challenges::table
@@ -258,13 +223,25 @@ impl Store {
             Ok(n == 1)
         })
         .await
+        .map_err(Into::into)
     }
 
-    /// Spends a live challenge. Exactly one of any number of concurrent callers gets `true`.
-    /// `attempt_taken`: the caller holds an attempt it took for a code that matched (so the cap may
-    /// have been reached by that very attempt); a link, which takes none, needs one left.
-    pub async fn consume_challenge(&self, id: &str, now: i64, attempt_taken: bool) -> Result<bool, StoreError> {
-        let id = id.to_owned();
+    async fn challenge_attempts_left(&self, id: &ChallengeId) -> Result<i32, StorageError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let row: Option<(i32, i32)> = challenges::table
+                .find(id)
+                .select((challenges::attempts, challenges::max_attempts))
+                .first(conn)
+                .optional()?;
+            Ok(row.map(|(attempts, max)| max - attempts).unwrap_or(0))
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn consume_challenge(&self, id: &ChallengeId, now: i64, attempt_taken: bool) -> Result<bool, StorageError> {
+        let id = id.to_string();
         self.run(move |conn| {
             let live = challenges::table
                 .find(id)
@@ -283,49 +260,11 @@ impl Store {
             Ok(n == 1)
         })
         .await
+        .map_err(Into::into)
     }
 
-    /// The attempts a challenge has left (0 when it is gone).
-    pub async fn challenge_attempts_left(&self, id: &str) -> Result<i32, StoreError> {
-        let id = id.to_owned();
-        self.run(move |conn| {
-            let row: Option<(i32, i32)> = challenges::table
-                .find(id)
-                .select((challenges::attempts, challenges::max_attempts))
-                .first(conn)
-                .optional()?;
-            Ok(row.map(|(attempts, max)| max - attempts).unwrap_or(0))
-        })
-        .await
-    }
-
-    /// The newest first-factor challenge a client started for `destination` (the API has no
-    /// interaction in hand; the caller checks that the interaction is the API's).
-    pub async fn latest_challenge_for(
-        &self,
-        client_id: &str,
-        destination: &str,
-    ) -> Result<Option<Challenge>, StoreError> {
-        let (client_id, destination) = (client_id.to_owned(), destination.to_owned());
-        self.run(move |conn| {
-            challenges::table
-                .filter(challenges::client_id.eq(client_id))
-                .filter(challenges::destination.eq(destination))
-                .filter(challenges::purpose.eq(Purpose::FirstFactor.as_str()))
-                .order((challenges::created_at.desc(), challenges::id.desc()))
-                .select(ChallengeRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(ChallengeRow::into_challenge)
-                .transpose()
-        })
-        .await
-    }
-
-    /// Records that the magic link was approved on another device. True for the first approval of
-    /// a live challenge only.
-    pub async fn approve_challenge(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        let id = id.to_owned();
+    async fn approve_challenge(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
+        let id = id.to_string();
         self.run(move |conn| {
             let n = diesel::update(
                 challenges::table
@@ -340,5 +279,6 @@ impl Store {
             Ok(n == 1)
         })
         .await
+        .map_err(Into::into)
     }
 }

@@ -1,27 +1,10 @@
 use diesel::prelude::*;
-use domain::{ApplicationType, ClientId, KeyedHasher, SigningAlg};
+use domain::{ApplicationType, ClientId, SigningAlg};
 
 use crate::schema::clients;
 use crate::{Store, StoreError, from_json, to_json};
 
 pub use domain::Client;
-
-const SECRET_PURPOSE: &str = "client-secret";
-
-/// The keyed hash a client secret is stored as.
-pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
-    hasher.hash(SECRET_PURPOSE, secret).0
-}
-
-/// RFC 6749 §2.3.1: a confidential client presents its secret (compared as keyed hashes, in
-/// constant time); a public client presents none.
-pub fn authenticates(client: &Client, hasher: &KeyedHasher, secret: Option<&str>) -> bool {
-    match (&client.secret_hash, secret) {
-        (Some(stored), Some(given)) => domain::secret::constant_time_eq(stored, &hash_secret(hasher, given)),
-        (None, None) => client.is_public,
-        _ => false,
-    }
-}
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = clients)]

@@ -10,7 +10,8 @@ pub struct NewInteraction {
     pub id: InteractionId,
     pub kind: InteractionKind,
     pub client_id: ClientId,
-    pub redirect_uri: String,
+    /// None for a code sent through the API, which no browser resumes.
+    pub redirect_uri: Option<String>,
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
     /// The `acr` values the login must reach (see `domain::Interaction::requested_acr`).
@@ -50,7 +51,7 @@ impl Store {
         let row = InteractionRow {
             id: new.id.to_string(),
             client_id: new.client_id.to_string(),
-            redirect_uri: new.redirect_uri,
+            redirect_uri: new.redirect_uri.unwrap_or_default(),
             login_hint: new.login_hint,
             request: new.request,
             browser_hash: new.browser_hash,
@@ -97,7 +98,7 @@ impl Store {
                 client_id: ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("client id".into()))?,
                 client_name,
                 client_settings: crate::from_json(&settings, "client settings")?,
-                redirect_uri: row.redirect_uri,
+                redirect_uri: Some(row.redirect_uri).filter(|u| !u.is_empty()),
                 login_hint: row.login_hint,
                 ui_locales: row.ui_locales,
                 requested_acr: crate::from_json(&row.requested_acr, "interaction requested acr")?,
@@ -258,6 +259,31 @@ impl step_up::storage::InteractionStore for Store {
 
     async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StorageError> {
         Ok(Store::deny_interaction(self, id, reason, now).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl passwordless_connection::storage::InteractionStore for Store {
+    async fn interaction(&self, id: &InteractionId) -> Result<Option<Interaction>, StorageError> {
+        Ok(Store::interaction(self, id).await?.map(|(i, _)| i))
+    }
+
+    async fn record_first_factor(
+        &self,
+        id: &InteractionId,
+        result: &LoginResult,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        Ok(Store::record_first_factor(self, id, result, now).await?)
+    }
+
+    async fn bind_interaction(
+        &self,
+        id: &InteractionId,
+        browser_hash: Vec<u8>,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        Ok(Store::bind_interaction(self, id, browser_hash, now).await?)
     }
 }
 

@@ -4,6 +4,9 @@
 
 use diesel::prelude::*;
 
+use domain::{Channel, MessageId, StorageError};
+use passwordless_connection::storage::QueuedMessage;
+
 use crate::schema::messages;
 use crate::{Store, StoreError};
 
@@ -63,6 +66,19 @@ impl MessageRow {
         }
     }
 
+    fn into_queued(self) -> Result<QueuedMessage, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("message {what}"));
+        Ok(QueuedMessage {
+            id: MessageId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
+            channel: Channel::parse(&self.channel).ok_or_else(|| corrupt("channel"))?,
+            recipient: self.recipient,
+            subject: self.subject,
+            text_body: self.text_body,
+            html_body: self.html_body,
+            attempts: self.attempts,
+        })
+    }
+
     fn into_message(self) -> Message {
         Message {
             id: self.id,
@@ -90,9 +106,38 @@ impl Store {
         .await
     }
 
+    /// The newest messages first.
+    pub async fn recent_messages(&self, limit: i64) -> Result<Vec<Message>, StoreError> {
+        self.run(move |conn| {
+            Ok(messages::table
+                .order((messages::created_at.desc(), messages::id.desc()))
+                .limit(limit)
+                .select(MessageRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(MessageRow::into_message)
+                .collect())
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl step_up::storage::MessageStore for Store {
+    async fn enqueue_message(&self, message: NewMessage, now: i64) -> Result<(), StorageError> {
+        Ok(Store::enqueue_message(self, message, now).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl passwordless_connection::storage::MessageStore for Store {
+    async fn enqueue_message(&self, message: NewMessage, now: i64) -> Result<(), StorageError> {
+        Ok(Store::enqueue_message(self, message, now).await?)
+    }
+
     /// Leases up to `limit` due messages for `lease` seconds. A message whose lease ran out (its
     /// worker died) is due again. Each claim is a conditional update, so two workers never share one.
-    pub async fn claim_due_messages(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<Message>, StoreError> {
+    async fn claim_due_messages(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<QueuedMessage>, StorageError> {
         self.run(move |conn| {
             let due = || {
                 messages::table
@@ -112,24 +157,25 @@ impl Store {
                     .execute(conn)?;
                 if n == 1 {
                     let row = messages::table.find(&id).select(MessageRow::as_select()).first(conn)?;
-                    claimed.push(row.into_message());
+                    claimed.push(row.into_queued()?);
                 }
             }
             Ok(claimed)
         })
         .await
+        .map_err(Into::into)
     }
 
     /// Records delivery. With `keep_body == false` the text is wiped: it held a code or a link, and
     /// a sent message has no more use for it.
-    pub async fn mark_message_sent(
+    async fn mark_message_sent(
         &self,
-        id: &str,
+        id: &MessageId,
         provider: &str,
         now: i64,
         keep_body: bool,
-    ) -> Result<(), StoreError> {
-        let (id, provider) = (id.to_owned(), provider.to_owned());
+    ) -> Result<(), StorageError> {
+        let (id, provider) = (id.to_string(), provider.to_owned());
         self.run(move |conn| {
             let target = messages::table.find(id);
             if keep_body {
@@ -154,11 +200,17 @@ impl Store {
             Ok(())
         })
         .await
+        .map_err(Into::into)
     }
 
     /// Records a failed attempt: retried at `retry_at`, or given up (`None`).
-    pub async fn mark_message_failed(&self, id: &str, error: &str, retry_at: Option<i64>) -> Result<(), StoreError> {
-        let (id, error) = (id.to_owned(), error.chars().take(500).collect::<String>());
+    async fn mark_message_failed(
+        &self,
+        id: &MessageId,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<(), StorageError> {
+        let (id, error) = (id.to_string(), error.chars().take(500).collect::<String>());
         self.run(move |conn| {
             let target = messages::table.find(id);
             match retry_at {
@@ -181,27 +233,6 @@ impl Store {
             Ok(())
         })
         .await
-    }
-
-    /// The newest messages first.
-    pub async fn recent_messages(&self, limit: i64) -> Result<Vec<Message>, StoreError> {
-        self.run(move |conn| {
-            Ok(messages::table
-                .order((messages::created_at.desc(), messages::id.desc()))
-                .limit(limit)
-                .select(MessageRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(MessageRow::into_message)
-                .collect())
-        })
-        .await
-    }
-}
-
-#[async_trait::async_trait]
-impl step_up::storage::MessageStore for Store {
-    async fn enqueue_message(&self, message: NewMessage, now: i64) -> Result<(), domain::StorageError> {
-        Ok(Store::enqueue_message(self, message, now).await?)
+        .map_err(Into::into)
     }
 }

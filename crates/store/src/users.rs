@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use domain::{EmailAddress, PhoneNumber, Profile, UserId};
+use domain::{EmailAddress, PhoneNumber, Profile, StorageError, UserId};
 
 use crate::schema::users;
 use crate::{Store, StoreError};
@@ -83,14 +83,7 @@ pub struct UserUpdate {
     pub phone_verified: Option<bool>,
 }
 
-/// What [`Store::sign_in_by_email`] or [`Store::sign_in_by_phone`] found or did.
-#[derive(Clone, Debug)]
-pub enum SignIn {
-    Existing(User),
-    Created(User),
-    /// No account has this address and sign-ups are off.
-    NoAccount,
-}
+pub use passwordless_connection::storage::SignIn;
 
 /// What a sign-in proved control of.
 enum Proof {
@@ -253,11 +246,34 @@ impl Store {
 
 #[async_trait::async_trait]
 impl step_up::storage::AccountStore for Store {
-    async fn user(&self, id: &UserId) -> Result<Option<User>, domain::StorageError> {
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StorageError> {
         Ok(Store::user(self, id).await?)
     }
 
-    async fn client(&self, id: &domain::ClientId) -> Result<Option<domain::Client>, domain::StorageError> {
+    async fn client(&self, id: &domain::ClientId) -> Result<Option<domain::Client>, StorageError> {
         Ok(Store::client(self, id).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl passwordless_connection::storage::AccountStore for Store {
+    async fn sign_in_by_email(&self, email: &EmailAddress, create: bool, now: i64) -> Result<SignIn, StorageError> {
+        Ok(Store::sign_in_by_email(self, email, create, now).await?)
+    }
+
+    async fn sign_in_by_phone(&self, phone: &PhoneNumber, create: bool, now: i64) -> Result<SignIn, StorageError> {
+        Ok(Store::sign_in_by_phone(self, phone, create, now).await?)
+    }
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StorageError> {
+        Ok(Store::user_by_email(self, email).await?)
+    }
+
+    async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StorageError> {
+        Ok(Store::user_by_phone(self, phone).await?)
+    }
+
+    async fn client_branding(&self, client: &domain::ClientId) -> Result<Option<domain::Branding>, StorageError> {
+        Ok(Store::client(self, client).await?.map(|c| c.settings.branding))
     }
 }

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::Clock;
 use domain::secret::Sealer;
-use store::Store;
-use store::messages::Message;
+use domain::{Channel, Clock};
+
+use crate::storage::{MessageStore, QueuedMessage};
 
 pub use providers::{Chain, ChainOutcome, Outgoing, Provider, SendError};
 
@@ -52,14 +52,17 @@ impl Delivery {
         self.email.0.iter().chain(&self.sms.0).any(|p| matches!(p, Provider::Outbox))
     }
 
-    fn chain(&self, channel: &str) -> &Chain {
-        if channel == "sms" { &self.sms } else { &self.email }
+    fn chain(&self, channel: Channel) -> &Chain {
+        match channel {
+            Channel::Sms => &self.sms,
+            Channel::Email => &self.email,
+        }
     }
 
     /// Opens the sealed bodies and hands the message to the channel's providers in turn.
-    async fn send(&self, m: &Message, sealer: &Sealer) -> ChainOutcome {
+    async fn send(&self, m: &QueuedMessage, sealer: &Sealer) -> ChainOutcome {
         let open = |body: &Option<String>| match body {
-            Some(b) => open_body(sealer, &m.id, b).map(Some).ok_or(()),
+            Some(b) => open_body(sealer, m.id.as_str(), b).map(Some).ok_or(()),
             None => Ok(None),
         };
         let (Ok(text), Ok(html)) = (open(&m.text_body), open(&m.html_body)) else {
@@ -67,8 +70,8 @@ impl Delivery {
         };
         let text = text.unwrap_or_default();
         let outgoing =
-            Outgoing { id: &m.id, to: &m.recipient, subject: &m.subject, text: &text, html: html.as_deref() };
-        self.chain(&m.channel).send(&outgoing).await
+            Outgoing { id: m.id.as_str(), to: &m.recipient, subject: &m.subject, text: &text, html: html.as_deref() };
+        self.chain(m.channel).send(&outgoing).await
     }
 }
 
@@ -77,7 +80,7 @@ const MAX_ATTEMPTS: i32 = 6;
 const LEASE_SECONDS: i64 = 120;
 
 /// Sends every message that is due; returns how many were handled.
-pub async fn deliver_due(store: &Store, delivery: &Delivery, sealer: &Sealer, clock: &dyn Clock) -> usize {
+pub async fn deliver_due(store: &dyn MessageStore, delivery: &Delivery, sealer: &Sealer, clock: &dyn Clock) -> usize {
     let now = clock.now();
     let batch = match store.claim_due_messages(now, LEASE_SECONDS, 20).await {
         Ok(b) => b,
@@ -112,7 +115,7 @@ pub async fn deliver_due(store: &Store, delivery: &Delivery, sealer: &Sealer, cl
 /// Runs the delivery loop until the process ends: wakes when a message is queued, and every second
 /// for retries and messages queued by other nodes.
 pub fn spawn_worker(
-    store: Store,
+    store: Arc<dyn MessageStore>,
     delivery: Arc<Delivery>,
     sealer: Sealer,
     clock: Arc<dyn Clock>,
@@ -120,7 +123,7 @@ pub fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            while deliver_due(&store, &delivery, &sealer, clock.as_ref()).await > 0 {}
+            while deliver_due(store.as_ref(), &delivery, &sealer, clock.as_ref()).await > 0 {}
             tokio::select! {
                 () = ready.notified() => {}
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}

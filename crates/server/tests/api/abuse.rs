@@ -3,6 +3,7 @@
 //! the global failure budget, SMS pumping alerts, and trusted-proxy client IPs.
 
 use authorization_server::Alg;
+use passwordless_connection::storage::BlockScope;
 use testkit::{Browser, Db, TestApp, TestClient, both_backends, location, spawn_app_with};
 
 use crate::oidc::authorize_url;
@@ -106,7 +107,7 @@ both_backends!(ten_wrong_codes_from_one_ip_block_it_for_that_account_only, |db: 
     assert!(resp.text().await.unwrap().contains("Too many wrong codes"));
     let blocks = app.store.active_blocks(domain::Clock::now(&app.clock)).await.unwrap();
     assert_eq!(blocks.len(), 1);
-    assert_eq!((blocks[0].ip.as_str(), blocks[0].account.is_empty()), ("203.0.113.66", false));
+    assert_eq!((blocks[0].ip.as_str(), blocks[0].scope.describe()), ("203.0.113.66", "one account"));
     // The same IP can still sign in to another account; the real user elsewhere is unaffected.
     app.sign_in(&attacker, &authorize_url(&app, &client, &[]), &unique_email()).await;
     app.sign_in(&app.browser_behind_proxy("192.0.2.1"), &authorize_url(&app, &client, &[]), &victim).await;
@@ -144,7 +145,7 @@ both_backends!(wrong_codes_across_accounts_block_the_ip_for_all, |db: Db| async 
     let resp = app.submit_login(&attacker, &login, ("email", &unique_email())).await;
     assert_eq!(resp.status(), 429, "blocked for every account");
     let blocks = app.store.active_blocks(domain::Clock::now(&app.clock)).await.unwrap();
-    assert!(blocks.iter().any(|b| b.ip == "203.0.113.99" && b.account.is_empty()), "{blocks:?}");
+    assert!(blocks.iter().any(|b| b.ip == "203.0.113.99" && b.scope == BlockScope::AllAccounts), "{blocks:?}");
     assert!(app.message_to(OWNER).await.subject.contains("for every account"));
     // Other IPs are unaffected.
     app.start_login(&app.browser_behind_proxy("192.0.2.50"), &authorize_url(&app, &client, &[]), &unique_email()).await;

@@ -209,10 +209,14 @@ async fn blocks_are_listed_and_lifted_from_the_command_line() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let store = store::Store::connect(&dir.join("o.db").display().to_string(), 1).unwrap();
     let now = domain::Clock::now(&domain::SystemClock);
-    for (ip, account) in [("203.0.113.5", "abc"), ("203.0.113.5", ""), ("198.51.100.9", "")] {
-        let block = store::blocks::NewBlock {
+    use passwordless_connection::storage::{BlockScope, BlockStore, NewBlock};
+    let one = || BlockScope::Account("abc".into());
+    for (ip, scope) in
+        [("203.0.113.5", one()), ("203.0.113.5", BlockScope::AllAccounts), ("198.51.100.9", BlockScope::AllAccounts)]
+    {
+        let block = NewBlock {
             ip: ip.into(),
-            account: account.into(),
+            scope,
             reason: "test".into(),
             unblock_hash: None,
             created_at: now,

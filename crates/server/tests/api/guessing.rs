@@ -5,6 +5,7 @@
 
 use authorization_server::Alg;
 use domain::{ClientSettings, Clock, StepUp, StepUpPolicy, WithoutFactor};
+use passwordless_connection::storage::ChallengeStore;
 use testkit::{Db, TestApp, both_backends, csrf_of, location, spawn_app_with};
 
 use crate::oidc::authorize_url;

@@ -1,6 +1,7 @@
 //! The passwordless connection: challenges, limits, links, enumeration, CSRF, cookies.
 
 use authorization_server::Alg;
+use passwordless_connection::storage::ChallengeStore;
 use testkit::{Db, TestApp, both_backends, csrf_of, location, spawn_app, spawn_app_with};
 
 use crate::oidc::authorize_url;

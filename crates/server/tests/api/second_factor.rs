@@ -7,7 +7,7 @@ use authorization_server::Alg;
 use domain::{
     Acr, Amr, AuthTime, ClientSettings, Clock, InteractionId, LoginResult, StepUp, StepUpPolicy, WithoutFactor,
 };
-use store::challenges::{NewChallenge, Purpose};
+use passwordless_connection::storage::{ChallengeStore, NewChallenge, Purpose};
 use testkit::{Db, TestApp, both_backends, csrf_of, location, spawn_app_with};
 
 use crate::oidc::authorize_url;
@@ -15,19 +15,18 @@ use crate::{all_methods, unique_email, unique_phone};
 
 /// A challenge to `destination` for `interaction` whose code the test knows ("123456").
 fn challenge(app: &TestApp, interaction: &InteractionId, destination: &str, purpose: Purpose) -> NewChallenge {
-    let id = domain::ids::sortable_id();
+    let id = domain::ChallengeId::sortable();
     let now = app.clock.now();
     NewChallenge {
         code_hash: app.master.hasher().hash(&format!("challenge-code:{id}"), "123456").0,
-        link_hash: app.master.hasher().hash("challenge-link", &id).0,
+        link_hash: app.master.hasher().hash("challenge-link", id.as_str()).0,
         id,
         interaction_id: interaction.clone(),
-        channel: "email".into(),
-        destination: destination.into(),
+        destination: domain::Destination::Email(domain::EmailAddress::parse(destination).unwrap()),
         max_attempts: 3,
         created_at: now,
         expires_at: now + 300,
-        client_id: String::new(),
+        client_id: domain::ClientId::parse("test-client").unwrap(),
         origin: "203.0.113.66".into(),
         purpose,
     }

@@ -1,0 +1,267 @@
+//! The storage the passwordless connection needs, declared here as traits it owns (fosite's
+//! shape); `store` implements them for SQLite and PostgreSQL. The connection sees nothing else of
+//! the database, and opens interactions only through the authorization server
+//! (`domain::ports::InteractionStarter`).
+//!
+//! Error contract, for every method: `Err(StorageError)` means the storage could not do its work
+//! (the database is down, or a stored value does not parse), and the connection fails closed (a
+//! 503 or an error page, never a sign-in or an unchecked message). Outcomes a caller must tell
+//! apart are values: `Ok(None)` for "not found", `Ok(false)` for "a conditional write found
+//! nothing to change" (spent, superseded, expired, capped, or taken by a concurrent request).
+
+use domain::audit::AuditLog;
+use domain::message::OutgoingMessage;
+use domain::{
+    Branding, ChallengeId, ClientId, Destination, EmailAddress, Interaction, InteractionId, LoginResult, MessageId,
+    PhoneNumber, StorageError, User,
+};
+
+/// The interaction, as the login pages read and advance it.
+#[async_trait::async_trait]
+pub trait InteractionStore: Send + Sync {
+    async fn interaction(&self, id: &InteractionId) -> Result<Option<Interaction>, StorageError>;
+
+    /// Records what the first factor proved; step-up takes it from there. True only for the first
+    /// such record of a live, unfinished interaction.
+    async fn record_first_factor(
+        &self,
+        id: &InteractionId,
+        result: &LoginResult,
+        now: i64,
+    ) -> Result<bool, StorageError>;
+
+    /// Gives an API link's interaction (no browser yet) to the browser that used the link first.
+    /// True only for that first browser.
+    async fn bind_interaction(&self, id: &InteractionId, browser_hash: Vec<u8>, now: i64)
+    -> Result<bool, StorageError>;
+}
+
+/// What a challenge proves when it is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// The first factor of a sign-in: who the user is (the login pages and the API).
+    FirstFactor,
+    /// Step-up's code on the other channel, to the user's own verified address or number.
+    SecondFactor,
+}
+
+/// A sign-in challenge: one code and one link token, both stored only as keyed hashes.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    pub id: ChallengeId,
+    pub interaction_id: InteractionId,
+    pub destination: Destination,
+    pub code_hash: Vec<u8>,
+    pub link_hash: Vec<u8>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub consumed_at: Option<i64>,
+    pub superseded: bool,
+    /// Set when the magic link was approved on another device (cross-device sign-in).
+    pub approved_at: Option<i64>,
+    pub client_id: ClientId,
+    /// Where the sign-in was started: an IP address and a device description.
+    pub origin: String,
+    pub purpose: Purpose,
+}
+
+/// A challenge to create.
+pub struct NewChallenge {
+    pub id: ChallengeId,
+    pub interaction_id: InteractionId,
+    pub destination: Destination,
+    pub code_hash: Vec<u8>,
+    pub link_hash: Vec<u8>,
+    pub max_attempts: i32,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub client_id: ClientId,
+    pub origin: String,
+    pub purpose: Purpose,
+}
+
+#[async_trait::async_trait]
+pub trait ChallengeStore: Send + Sync {
+    /// Creates a challenge and queues its message (if any) in one transaction: either both exist
+    /// or neither. Every earlier open challenge for the same destination, or of the same sign-in,
+    /// is superseded. The interaction's state is checked in the same transaction, under its row
+    /// lock: a first-factor challenge only while no first factor is recorded, a second-factor one
+    /// only after. False, creating nothing, when the interaction is not in that state or ended.
+    async fn create_challenge(&self, new: NewChallenge, message: Option<OutgoingMessage>)
+    -> Result<bool, StorageError>;
+
+    /// The newest first-factor challenge of an interaction.
+    async fn latest_challenge(&self, interaction: &InteractionId) -> Result<Option<Challenge>, StorageError>;
+
+    /// The newest first-factor challenge a client started for a destination.
+    async fn latest_challenge_for(
+        &self,
+        client: &ClientId,
+        destination: &Destination,
+    ) -> Result<Option<Challenge>, StorageError>;
+
+    /// The newest second-factor challenge of an interaction, to `destination`.
+    async fn latest_second_factor(
+        &self,
+        interaction: &InteractionId,
+        destination: &Destination,
+    ) -> Result<Option<Challenge>, StorageError>;
+
+    /// The challenge whose link token hashes to `link_hash`.
+    async fn challenge_by_link(&self, link_hash: Vec<u8>) -> Result<Option<Challenge>, StorageError>;
+
+    /// Takes one attempt before an answer is compared, atomically. False when the challenge is
+    /// spent, superseded, expired, capped or gone: nothing may be compared then.
+    async fn take_attempt(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError>;
+
+    /// The attempts a challenge has left (0 when it is gone).
+    async fn challenge_attempts_left(&self, id: &ChallengeId) -> Result<i32, StorageError>;
+
+    /// Spends a live challenge; exactly one of concurrent callers gets true. `attempt_taken`: the
+    /// caller holds an attempt it took (the cap may have been reached by it).
+    async fn consume_challenge(&self, id: &ChallengeId, now: i64, attempt_taken: bool) -> Result<bool, StorageError>;
+
+    /// Records the approval of a magic link on another device. True for the first approval of a
+    /// live challenge only.
+    async fn approve_challenge(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError>;
+}
+
+/// What signing in with a proved address or number found or did.
+#[derive(Clone, Debug)]
+pub enum SignIn {
+    Existing(User),
+    Created(User),
+    /// No account has this address or number, and sign-ups are off.
+    NoAccount,
+}
+
+/// Accounts, as the first factor finds (or makes) them.
+#[async_trait::async_trait]
+pub trait AccountStore: Send + Sync {
+    /// The account of a proved email address (marked verified), created when `create` and none
+    /// exists.
+    async fn sign_in_by_email(&self, email: &EmailAddress, create: bool, now: i64) -> Result<SignIn, StorageError>;
+
+    /// The account of a proved phone number (marked verified), created when `create` and none
+    /// exists.
+    async fn sign_in_by_phone(&self, phone: &PhoneNumber, create: bool, now: i64) -> Result<SignIn, StorageError>;
+
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StorageError>;
+
+    async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StorageError>;
+
+    /// A client's branding, for its stylesheet.
+    async fn client_branding(&self, client: &ClientId) -> Result<Option<Branding>, StorageError>;
+}
+
+/// Whom an IP block keeps out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockScope {
+    /// One account, named by the keyed hash of its address or number.
+    Account(String),
+    /// Every account.
+    AllAccounts,
+}
+
+impl BlockScope {
+    /// "one account" or "all accounts", for operators.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            BlockScope::Account(_) => "one account",
+            BlockScope::AllAccounts => "all accounts",
+        }
+    }
+}
+
+/// An IP address (or IPv6 /64) blocked after too many wrong codes.
+#[derive(Clone, Debug)]
+pub struct IpBlock {
+    pub id: String,
+    pub ip: String,
+    pub scope: BlockScope,
+    pub reason: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub lifted_at: Option<i64>,
+}
+
+/// A block to create.
+pub struct NewBlock {
+    pub ip: String,
+    pub scope: BlockScope,
+    pub reason: String,
+    /// Keyed hash of the token in the unblock link sent to the account's owner, if one was sent.
+    pub unblock_hash: Option<Vec<u8>>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[async_trait::async_trait]
+pub trait BlockStore: Send + Sync {
+    /// Blocks an IP unless an active block for the same IP and scope exists (several nodes may
+    /// cross the threshold at once). The new block's id, or `None` when one was already there.
+    async fn insert_block(&self, new: NewBlock) -> Result<Option<String>, StorageError>;
+
+    /// Whether `ip` is blocked for `account` (the keyed hash of a destination) or for every
+    /// account at `now`.
+    async fn is_blocked(&self, ip: &str, account: &str, now: i64) -> Result<bool, StorageError>;
+
+    /// The active block an unblock link stands for, without lifting it.
+    async fn block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<Option<IpBlock>, StorageError>;
+
+    /// Lifts the block an unblock link stands for. True exactly once.
+    async fn lift_block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<bool, StorageError>;
+}
+
+/// A message leased by the delivery worker.
+#[derive(Clone, Debug)]
+pub struct QueuedMessage {
+    pub id: MessageId,
+    pub channel: domain::Channel,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: Option<String>,
+    pub html_body: Option<String>,
+    pub attempts: i32,
+}
+
+/// The outgoing message queue.
+#[async_trait::async_trait]
+pub trait MessageStore: Send + Sync {
+    async fn enqueue_message(&self, message: OutgoingMessage, now: i64) -> Result<(), StorageError>;
+
+    /// Leases up to `limit` due messages for `lease` seconds. A message whose lease ran out (its
+    /// worker died) is due again; two workers never share one.
+    async fn claim_due_messages(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<QueuedMessage>, StorageError>;
+
+    /// Records that `provider` took the message. Unless `keep_bodies` (the development outbox,
+    /// which shows them), the bodies are cleared: they held a code or a link.
+    async fn mark_message_sent(
+        &self,
+        id: &MessageId,
+        provider: &str,
+        now: i64,
+        keep_bodies: bool,
+    ) -> Result<(), StorageError>;
+
+    /// Records a failed attempt and when to try again (`None`: never).
+    async fn mark_message_failed(
+        &self,
+        id: &MessageId,
+        reason: &str,
+        retry_at: Option<i64>,
+    ) -> Result<(), StorageError>;
+}
+
+/// Everything the passwordless connection stores.
+pub trait PasswordlessStorage:
+    InteractionStore + ChallengeStore + AccountStore + BlockStore + MessageStore + AuditLog
+{
+}
+
+impl<T> PasswordlessStorage for T where
+    T: InteractionStore + ChallengeStore + AccountStore + BlockStore + MessageStore + AuditLog
+{
+}
