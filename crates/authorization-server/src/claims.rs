@@ -1,15 +1,15 @@
 //! OIDC Core §5.4: the claims each scope releases, in one place for `/userinfo` and the ID token.
 //! Claims without a value are left out (OIDC Core §5.3.2).
 
+use domain::{Scope, User};
 use serde_json::{Map, Value, json};
-use store::users::User;
 
 /// The scopes that release user claims, beside `openid` and `offline_access`.
 pub const CLAIM_SCOPES: [&str; 4] = ["profile", "email", "address", "phone"];
 
 /// The claims `scope` (space-separated) releases about `user`, without `sub`.
-pub fn scope_claims(user: &User, scope: &str) -> Map<String, Value> {
-    let has = |s: &str| scope.split(' ').any(|x| x == s);
+pub fn scope_claims(user: &User, scope: &Scope) -> Map<String, Value> {
+    let has = |s: &str| scope.contains(s);
     let mut out = Map::new();
     if has("profile") {
         if let Ok(Value::Object(profile)) = serde_json::to_value(&user.profile) {
@@ -95,7 +95,7 @@ mod tests {
     fn each_scope_releases_only_its_own_claims() {
         let u = user();
         let keys = |scope: &str| {
-            let mut k: Vec<String> = scope_claims(&u, scope).keys().cloned().collect();
+            let mut k: Vec<String> = scope_claims(&u, &Scope::parse(scope)).keys().cloned().collect();
             k.sort();
             k
         };
@@ -104,7 +104,7 @@ mod tests {
         assert_eq!(keys("openid profile"), ["name", "updated_at"]);
         assert_eq!(keys("openid address"), ["address"]);
         assert_eq!(keys("openid phone"), ["phone_number", "phone_number_verified"]);
-        let all = scope_claims(&u, "openid profile email address phone");
+        let all = scope_claims(&u, &Scope::parse("openid profile email address phone"));
         assert_eq!(all["address"], json!({ "country": "FR" }));
         assert_eq!(all["phone_number"], json!("+447400123456"));
         assert_eq!(all["phone_number_verified"], json!(false));
@@ -117,7 +117,7 @@ mod tests {
         u.email = None;
         u.phone = None;
         u.profile = domain::Profile::default();
-        let c = scope_claims(&u, "openid email phone address profile");
+        let c = scope_claims(&u, &Scope::parse("openid email phone address profile"));
         assert_eq!(c.keys().collect::<Vec<_>>(), ["updated_at"]);
     }
 }

@@ -4,9 +4,9 @@ use actix_web::HttpRequest;
 use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use domain::Client;
 use domain::secret::random_token;
 use domain::{ClientId, KeyedHasher};
-use store::clients::Client;
 
 use crate::errors::OAuthError;
 use crate::params::Params;

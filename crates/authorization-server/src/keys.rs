@@ -14,8 +14,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::secret::{Sealer, random_token};
 use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
-use store::Store;
-use store::keys::StoredKey;
+
+use crate::storage::{KeyStore, StoredKey};
 
 /// How long a new key is published before it signs: the JWKS may be cached for 60 s and every node
 /// reloads its keys within 60 s.
@@ -42,7 +42,7 @@ pub enum KeyError {
     #[error("signing failed")]
     Sign,
     #[error(transparent)]
-    Store(#[from] store::StoreError),
+    Store(#[from] domain::StorageError),
 }
 
 enum Pair {
@@ -110,7 +110,7 @@ pub fn generate_key(alg: Alg, sealer: &Sealer, now: i64) -> Result<StoredKey, Ke
     Ok(StoredKey {
         sealed_private: sealer.seal(kid.as_bytes(), &pkcs8),
         kid,
-        alg: alg.as_str().to_owned(),
+        alg,
         public_jwk: jwk.to_string(),
         created_at: now,
         retired_at: None,
@@ -172,9 +172,7 @@ impl KeyRing {
     pub fn open(stored: Vec<StoredKey>, sealer: &Sealer) -> Result<Self, KeyError> {
         let mut keys = Vec::with_capacity(stored.len());
         for k in stored {
-            let Some(alg) = Alg::parse(&k.alg) else {
-                continue;
-            };
+            let alg = k.alg;
             let pkcs8 = sealer.open(k.kid.as_bytes(), &k.sealed_private).map_err(|_| KeyError::Open(k.kid.clone()))?;
             let pair = parse_pair(alg, &pkcs8).map_err(|_| KeyError::Open(k.kid.clone()))?;
             let jwk: CoreJsonWebKey = serde_json::from_str(&k.public_jwk).map_err(|_| KeyError::Open(k.kid.clone()))?;
@@ -217,18 +215,16 @@ impl KeyRing {
 /// node or by the CLI are picked up.
 pub struct Keys {
     ring: RwLock<Arc<KeyRing>>,
-    store: Store,
+    store: Arc<dyn KeyStore>,
     sealer: Sealer,
 }
 
 impl Keys {
     /// Loads the keys, creating one of each algorithm on first start.
-    pub async fn load(store: Store, sealer: Sealer, now: i64) -> Result<Self, KeyError> {
+    pub async fn load(store: Arc<dyn KeyStore>, sealer: Sealer, now: i64) -> Result<Self, KeyError> {
         let mut stored = store.signing_keys().await?;
-        let missing: Vec<Alg> = Alg::ALL
-            .into_iter()
-            .filter(|a| !stored.iter().any(|k| k.alg == a.as_str() && k.retired_at.is_none()))
-            .collect();
+        let missing: Vec<Alg> =
+            Alg::ALL.into_iter().filter(|a| !stored.iter().any(|k| k.alg == *a && k.retired_at.is_none())).collect();
         if !missing.is_empty() {
             let new: Vec<StoredKey> =
                 missing.iter().map(|a| generate_key(*a, &sealer, now)).collect::<Result<_, _>>()?;

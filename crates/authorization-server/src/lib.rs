@@ -1,6 +1,7 @@
 //! The OAuth 2.0 / OpenID Connect provider: discovery, JWKS, `/authorize`, `/token`, `/userinfo`;
 //! clients, codes, sessions, signing keys, token minting. It never imports another protocol crate:
-//! logins are handed over through the [`domain::Interaction`] stored by `store`.
+//! logins are handed over through the [`domain::Interaction`], and everything it keeps is declared
+//! in [`storage`].
 #![forbid(unsafe_code)]
 
 pub mod authorize;
@@ -9,21 +10,24 @@ pub mod clients;
 mod config;
 pub mod discovery;
 pub mod errors;
-pub mod grant;
 pub mod jwt;
 pub mod keys;
 mod logout;
+mod mint;
 mod pages;
 mod params;
 mod registration;
 mod revocation;
+mod session;
 mod starter;
+pub mod storage;
+pub mod token;
+mod userinfo;
 
 use std::sync::Arc;
 
 use actix_web::web;
 use domain::{Clock, KeyedHasher};
-use store::Store;
 
 pub use config::AuthorizationServerConfig;
 pub use keys::{Alg, Keys};
@@ -31,7 +35,8 @@ pub use keys::{Alg, Keys};
 /// Everything the endpoints need, built once at start-up.
 pub struct AuthorizationServer {
     pub config: AuthorizationServerConfig,
-    pub store: Store,
+    /// Everything the server keeps (`storage`), implemented by the `store` crate.
+    pub store: Arc<dyn storage::AuthorizationStorage>,
     pub keys: Arc<Keys>,
     pub hasher: KeyedHasher,
     pub clock: Arc<dyn Clock>,
@@ -56,7 +61,7 @@ impl AuthorizationServer {
     #[allow(clippy::too_many_arguments)] // each a part built once at start-up
     pub fn new(
         config: AuthorizationServerConfig,
-        store: Store,
+        store: Arc<dyn storage::AuthorizationStorage>,
         keys: Arc<Keys>,
         hasher: KeyedHasher,
         clock: Arc<dyn Clock>,
@@ -92,14 +97,14 @@ impl AuthorizationServer {
             .route("/jwks.json", web::get().to(discovery::jwks))
             // Auth0's paths, for applications and SDKs moving over (the auth0 SDKs fetch these).
             .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
-            .route("/oauth/token", web::post().to(grant::token))
+            .route("/oauth/token", web::post().to(token::token))
             .route("/authorize", web::get().to(authorize::authorize_get))
             .route("/authorize", web::post().to(authorize::authorize_post))
             .route("/authorize/resume/{interaction}", web::get().to(authorize::resume))
             .route("/authorize/resume/{interaction}", web::post().to(authorize::resume_confirmed))
-            .route("/token", web::post().to(grant::token))
-            .route("/userinfo", web::get().to(grant::userinfo))
-            .route("/userinfo", web::post().to(grant::userinfo))
+            .route("/token", web::post().to(token::token))
+            .route("/userinfo", web::get().to(userinfo::userinfo))
+            .route("/userinfo", web::post().to(userinfo::userinfo))
             .route("/register", web::post().to(registration::register))
             .route("/revoke", web::post().to(revocation::revoke))
             .route("/introspect", web::post().to(revocation::introspect))

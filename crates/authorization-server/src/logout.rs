@@ -6,13 +6,13 @@
 use actix_web::cookie::Cookie;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use domain::Client;
 use domain::web::{CsrfToken, content_security_policy, origin_of};
-use store::clients::Client;
 
 use crate::AuthorizationServer;
-use crate::grant::{current_session, session_cookie_name};
 use crate::pages::titled_error_page;
 use crate::params::{Params, is_form};
+use crate::session::{current_session, session_cookie_name};
 
 pub async fn logout_get(req: HttpRequest, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     end_session(&req, &srv, Params::parse(req.query_string().as_bytes()), false).await

@@ -5,9 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::AuthorizationServer;
 use crate::errors::{OAuthError, internal};
-use crate::grant::read_access_token;
-
-const REFRESH_PURPOSE: &str = "refresh-token";
+use crate::mint::{REFRESH_PURPOSE, read_access_token};
 
 /// `POST /revoke`. RFC 7009 §2.2: 200 whether or not the token was valid, so the answer reveals
 /// nothing; a token of another client is left alone. Revoking a refresh token revokes its whole
@@ -91,7 +89,7 @@ async fn introspection(
         return Ok(inactive);
     }
     Ok(serde_json::json!({
-        "active": true, "token_type": "refresh_token", "scope": refresh.scope, "client_id": refresh.client_id.to_string(),
+        "active": true, "token_type": "refresh_token", "scope": refresh.scope.to_string(), "client_id": refresh.client_id.to_string(),
         "sub": refresh.user_id.to_string(), "exp": refresh.expires_at, "iat": refresh.created_at, "iss": srv.config.issuer,
     }))
 }

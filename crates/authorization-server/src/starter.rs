@@ -1,9 +1,9 @@
 //! The passwordless API's way in (`domain::ports::InteractionStarter`): its caller is authenticated
 //! as at the token endpoint, and each sign-in it starts gets an interaction like `/authorize`'s.
 
+use crate::storage::NewInteraction;
 use domain::ports::{ApiStart, BoxFuture, InteractionStarter, StartError};
 use domain::{Client, ClientId, Interaction, InteractionId, InteractionKind};
-use store::interactions::NewInteraction;
 
 use crate::AuthorizationServer;
 use crate::authorize::{Checked, PageError, Prompt, Refused, check_request, plausible_ui_locales, start_interaction};
@@ -41,7 +41,7 @@ impl InteractionStarter for AuthorizationServer {
                 ApiStart::Link { params } => self.open_link(client, params).await?,
                 ApiStart::Code { ui_locales, ttl } => self.open_code(client, ui_locales, ttl).await?,
             };
-            match self.store.interaction(&id).await {
+            match self.store.interaction_with_request(&id).await {
                 Ok(Some((interaction, _))) => Ok(interaction),
                 Ok(None) => Err(unavailable("interaction lookup", &"the new interaction is gone")),
                 Err(e) => Err(unavailable("interaction lookup", &e)),
@@ -106,7 +106,7 @@ impl AuthorizationServer {
             ui_locales: ui_locales.filter(|v| plausible_ui_locales(v)),
             requested_acr: Vec::new(),
             first_factor: None,
-            request: "null".into(),
+            request: None,
             browser_hash: Vec::new(),
             created_at: now,
             expires_at: now + ttl,

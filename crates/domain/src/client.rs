@@ -100,9 +100,9 @@ impl RefreshPolicy {
     }
 
     /// Whether a code exchange for `scope` (space-separated) gets a refresh token.
-    pub fn issues_for(self, scope: &str) -> bool {
+    pub fn issues_for(self, scope: &crate::Scope) -> bool {
         match self {
-            RefreshPolicy::OfflineAccess => scope.split(' ').any(|s| s == "offline_access"),
+            RefreshPolicy::OfflineAccess => scope.contains("offline_access"),
             RefreshPolicy::Always => true,
             RefreshPolicy::Never => false,
         }
@@ -326,10 +326,10 @@ mod tests {
 
     #[test]
     fn refresh_policy_decides_by_scope() {
-        assert!(RefreshPolicy::OfflineAccess.issues_for("openid offline_access"));
-        assert!(!RefreshPolicy::OfflineAccess.issues_for("openid email"));
-        assert!(RefreshPolicy::Always.issues_for("openid"));
-        assert!(!RefreshPolicy::Never.issues_for("openid offline_access"));
+        assert!(RefreshPolicy::OfflineAccess.issues_for(&crate::Scope::parse("openid offline_access")));
+        assert!(!RefreshPolicy::OfflineAccess.issues_for(&crate::Scope::parse("openid email")));
+        assert!(RefreshPolicy::Always.issues_for(&crate::Scope::parse("openid")));
+        assert!(!RefreshPolicy::Never.issues_for(&crate::Scope::parse("openid offline_access")));
         assert_eq!(RefreshPolicy::parse("always"), Some(RefreshPolicy::Always));
         assert_eq!(RefreshPolicy::parse("sometimes"), None);
     }

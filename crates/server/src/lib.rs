@@ -328,7 +328,9 @@ impl Application {
 
         let catalog = Arc::new(templates::catalog().map_err(|e| anyhow!("templates/i18n: {e}"))?);
         let keys = Arc::new(
-            Keys::load(store.clone(), master.sealer(), clock.now()).await.map_err(|e| anyhow!("signing keys: {e}"))?,
+            Keys::load(Arc::new(store.clone()), master.sealer(), clock.now())
+                .await
+                .map_err(|e| anyhow!("signing keys: {e}"))?,
         );
         let limiter: Arc<dyn domain::counters::Counters> = Arc::new(if settings.redis.url.is_empty() {
             Limiter::in_process()
@@ -342,7 +344,7 @@ impl Application {
         let authorization = web::Data::new(
             AuthorizationServer::new(
                 as_config,
-                store.clone(),
+                Arc::new(store.clone()),
                 Arc::clone(&keys),
                 hasher.clone(),
                 Arc::clone(&clock),

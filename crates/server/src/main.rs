@@ -106,7 +106,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Keys { command: KeysCommand::Rotate } => {
             let store = ostiary::open_store(&settings)?;
             let master = ostiary::master_key(&settings)?;
-            let keys = Keys::load(store, master.sealer(), clock.now()).await.map_err(|e| anyhow!("{e}"))?;
+            let keys = Keys::load(std::sync::Arc::new(store), master.sealer(), clock.now())
+                .await
+                .map_err(|e| anyhow!("{e}"))?;
             let kids = keys.rotate(clock.now()).await.map_err(|e| anyhow!("{e}"))?;
             println!("Published new signing keys: {}.", kids.join(", "));
             println!(

@@ -117,3 +117,14 @@ impl Store {
         .await
     }
 }
+
+#[async_trait::async_trait]
+impl authorization_server::storage::ClientStore for Store {
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, domain::StorageError> {
+        Ok(Store::client(self, id).await?)
+    }
+
+    async fn insert_client(&self, client: &Client) -> Result<(), domain::StorageError> {
+        Ok(Store::insert_client(self, client).await?)
+    }
+}

@@ -1,29 +1,19 @@
 //! Authorization codes and the tokens issued from them. A code's `grant_id` ties every token issued
 //! from it together, so a replayed code can revoke them all (RFC 6749 §4.1.2: "SHOULD revoke … all tokens previously issued based on that authorization code").
 
+use authorization_server::storage::{AuthorizationCode, GrantStore, IssuedToken, Redemption, TokenKind};
 use diesel::prelude::*;
-use domain::{ClientId, UserId};
+use domain::{AuthTime, ClientId, GrantId, Scope, StorageError, UserId};
 
 use crate::schema::{authorization_codes, refresh_tokens, tokens};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, from_json, parse_acr, parse_id, to_json};
 
-#[derive(Clone, Debug)]
-pub struct AuthorizationCode {
-    pub code_hash: Vec<u8>,
-    pub grant_id: String,
-    pub client_id: ClientId,
-    pub redirect_uri: String,
-    pub user_id: UserId,
-    pub sid: String,
-    pub scope: String,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    /// JSON list of `amr` values.
-    pub amr: String,
-    pub acr: String,
-    pub auth_time: i64,
-    pub created_at: i64,
-    pub expires_at: i64,
+/// The `kind` column of an access token.
+fn token_kind_name(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Access => "access",
+        TokenKind::Client => "client",
+    }
 }
 
 #[derive(Queryable, Selectable, Insertable)]
@@ -45,38 +35,25 @@ struct CodeRow {
     expires_at: i64,
     redeemed_at: Option<i64>,
     revoked_at: Option<i64>,
-}
-
-/// The result of presenting a code at the token endpoint.
-#[derive(Debug)]
-pub enum Redemption {
-    /// First presentation: the code is now spent and its grant may receive tokens.
-    Redeemed(Box<AuthorizationCode>),
-    /// The code had been presented before. Its grant and every token issued from it are now revoked.
-    Replayed {
-        client_id: ClientId,
-    },
-    /// Its grant was revoked (logout, "This wasn't me", a replay, an admin): a revoked grant never
-    /// yields a redeemed code.
-    Revoked,
-    Unknown,
+    auth_after: Option<i64>,
 }
 
 impl CodeRow {
     fn into_code(self) -> Result<AuthorizationCode, StoreError> {
         Ok(AuthorizationCode {
-            client_id: ClientId::parse(&self.client_id).ok_or_else(|| StoreError::Corrupt("code client".into()))?,
-            user_id: UserId::parse(&self.user_id).ok_or_else(|| StoreError::Corrupt("code user".into()))?,
+            client_id: parse_id(ClientId::parse, &self.client_id, "code client")?,
+            user_id: parse_id(UserId::parse, &self.user_id, "code user")?,
+            grant_id: parse_id(GrantId::parse, &self.grant_id, "code grant")?,
+            amr: from_json(&self.amr, "code amr")?,
+            acr: parse_acr(&self.acr, "code acr")?,
             code_hash: self.code_hash,
-            grant_id: self.grant_id,
             redirect_uri: self.redirect_uri,
             sid: self.sid,
-            scope: self.scope,
+            scope: Scope::parse(&self.scope),
             nonce: self.nonce,
             code_challenge: self.code_challenge,
-            amr: self.amr,
-            acr: self.acr,
-            auth_time: self.auth_time,
+            auth_time: AuthTime(self.auth_time),
+            auth_after: self.auth_after,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
@@ -95,37 +72,40 @@ struct TokenRow {
     revoked_at: Option<i64>,
 }
 
-impl Store {
-    pub async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StoreError> {
+#[async_trait::async_trait]
+impl GrantStore for Store {
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StorageError> {
         let row = CodeRow {
             code_hash: code.code_hash.clone(),
-            grant_id: code.grant_id.clone(),
+            grant_id: code.grant_id.to_string(),
             client_id: code.client_id.to_string(),
             redirect_uri: code.redirect_uri.clone(),
             user_id: code.user_id.to_string(),
             sid: code.sid.clone(),
-            scope: code.scope.clone(),
+            scope: code.scope.to_string(),
             nonce: code.nonce.clone(),
             code_challenge: code.code_challenge.clone(),
-            amr: code.amr.clone(),
-            acr: code.acr.clone(),
-            auth_time: code.auth_time,
+            amr: to_json(&code.amr),
+            acr: code.acr.as_str().to_owned(),
+            auth_time: code.auth_time.0,
             created_at: code.created_at,
             expires_at: code.expires_at,
             redeemed_at: None,
             revoked_at: None,
+            auth_after: code.auth_after,
         };
         self.run(move |conn| {
             diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;
             Ok(())
         })
         .await
+        .map_err(Into::into)
     }
 
     /// A code as issued, without spending it, so the token endpoint can check who presents it (the
     /// client, its redirect URI and PKCE verifier) before anything is spent: a stranger holding a
     /// code cannot burn it.
-    pub async fn authorization_code(&self, code_hash: Vec<u8>) -> Result<Option<AuthorizationCode>, StoreError> {
+    async fn authorization_code(&self, code_hash: Vec<u8>) -> Result<Option<AuthorizationCode>, StorageError> {
         self.run(move |conn| {
             authorization_codes::table
                 .find(code_hash)
@@ -136,13 +116,14 @@ impl Store {
                 .transpose()
         })
         .await
+        .map_err(Into::into)
     }
 
     /// Spends a code. The conditional update makes it single-use under any concurrency: of N
     /// simultaneous presentations exactly one is `Redeemed`; the others are replays and revoke the
     /// grant. A code whose grant was revoked is never redeemed (the same conditional update).
     /// Expiry and client binding are the caller's checks (they need the record to decide).
-    pub async fn redeem_code(&self, code_hash: Vec<u8>, now: i64) -> Result<Redemption, StoreError> {
+    async fn redeem_code(&self, code_hash: Vec<u8>, now: i64) -> Result<Redemption, StorageError> {
         self.run(move |conn| {
             let won = diesel::update(
                 authorization_codes::table
@@ -164,35 +145,31 @@ impl Store {
             if row.redeemed_at.is_none() || row.revoked_at.is_some() {
                 return Ok(Redemption::Revoked);
             }
-            let client_id = ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("code client".into()))?;
+            let client_id = parse_id(ClientId::parse, &row.client_id, "code client")?;
             revoke_grant_in(conn, &row.grant_id, now)?;
             Ok(Redemption::Replayed { client_id })
         })
         .await
+        .map_err(Into::into)
     }
 
-    pub async fn revoke_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        let grant_id = grant_id.to_owned();
-        self.run(move |conn| revoke_grant_in(conn, &grant_id, now)).await
+    async fn revoke_grant(&self, grant_id: &GrantId, now: i64) -> Result<(), StorageError> {
+        let grant_id = grant_id.to_string();
+        self.run(move |conn| revoke_grant_in(conn, &grant_id, now)).await.map_err(Into::into)
     }
 
-    /// Records an issued token so it can be revoked on its own or with its grant.
-    pub async fn record_token(
-        &self,
-        jti: &str,
-        grant_id: &str,
-        client_id: &ClientId,
-        user_id: &UserId,
-        kind: &str,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
+    async fn record_token(&self, t: &IssuedToken) -> Result<(), StorageError> {
         let row = TokenRow {
-            jti: jti.to_owned(),
-            grant_id: grant_id.to_owned(),
-            client_id: client_id.to_string(),
-            user_id: user_id.to_string(),
-            kind: kind.to_owned(),
-            expires_at,
+            jti: t.jti.clone(),
+            // A client-credentials token has no grant; its row names the client instead.
+            grant_id: match &t.grant_id {
+                Some(grant) => grant.to_string(),
+                None => format!("client:{}", t.client_id),
+            },
+            client_id: t.client_id.to_string(),
+            user_id: t.subject.to_string(),
+            kind: token_kind_name(t.kind).to_owned(),
+            expires_at: t.expires_at,
             revoked_at: None,
         };
         self.run(move |conn| {
@@ -200,11 +177,12 @@ impl Store {
             Ok(())
         })
         .await
+        .map_err(Into::into)
     }
 
     /// Whether a token is still good: recorded, unexpired, not revoked, and its grant not revoked.
     /// The grant check also covers a token minted in the instant a replay revoked its grant.
-    pub async fn token_is_active(&self, jti: &str, now: i64) -> Result<bool, StoreError> {
+    async fn token_is_active(&self, jti: &str, now: i64) -> Result<bool, StorageError> {
         let jti = jti.to_owned();
         self.run(move |conn| {
             let grant: Option<(String, String)> = tokens::table
@@ -216,7 +194,7 @@ impl Store {
                 .optional()?;
             let Some((grant, kind)) = grant else { return Ok(false) };
             // A client-credentials token has no user grant behind it.
-            if kind == "client" {
+            if kind == token_kind_name(TokenKind::Client) {
                 return Ok(true);
             }
             let revoked: Option<Option<i64>> = authorization_codes::table
@@ -227,12 +205,10 @@ impl Store {
             Ok(matches!(revoked, Some(None)))
         })
         .await
+        .map_err(Into::into)
     }
-}
 
-impl Store {
-    /// Revokes one access token (RFC 7009); returns whether it was live.
-    pub async fn revoke_token(&self, jti: &str, now: i64) -> Result<bool, StoreError> {
+    async fn revoke_token(&self, jti: &str, now: i64) -> Result<bool, StorageError> {
         let jti = jti.to_owned();
         self.run(move |conn| {
             let n = diesel::update(tokens::table.find(jti).filter(tokens::revoked_at.is_null()))
@@ -241,6 +217,7 @@ impl Store {
             Ok(n == 1)
         })
         .await
+        .map_err(Into::into)
     }
 }
 

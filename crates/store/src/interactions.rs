@@ -1,29 +1,9 @@
+use authorization_server::storage::{AuthorizationRequest, NewInteraction};
 use diesel::prelude::*;
 use domain::{ClientId, DenyReason, Interaction, InteractionId, InteractionKind, LoginResult, StorageError};
 
 use crate::schema::{clients, interactions};
 use crate::{Store, StoreError};
-
-/// An interaction to create. `request` is the authorization server's own record of the validated
-/// authorization request; no other crate reads it.
-pub struct NewInteraction {
-    pub id: InteractionId,
-    pub kind: InteractionKind,
-    pub client_id: ClientId,
-    /// None for a code sent through the API, which no browser resumes.
-    pub redirect_uri: Option<String>,
-    pub login_hint: Option<String>,
-    pub ui_locales: Option<String>,
-    /// The `acr` values the login must reach (see `domain::Interaction::requested_acr`).
-    pub requested_acr: Vec<String>,
-    /// Set when the user is already authenticated (a session that needs a second factor): the
-    /// interaction goes straight to step-up.
-    pub first_factor: Option<LoginResult>,
-    pub request: String,
-    pub browser_hash: Vec<u8>,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = interactions)]
@@ -47,13 +27,14 @@ struct InteractionRow {
 }
 
 impl Store {
-    pub async fn insert_interaction(&self, new: NewInteraction) -> Result<(), StoreError> {
+    async fn insert_interaction(&self, new: NewInteraction) -> Result<(), StoreError> {
         let row = InteractionRow {
             id: new.id.to_string(),
             client_id: new.client_id.to_string(),
             redirect_uri: new.redirect_uri.unwrap_or_default(),
             login_hint: new.login_hint,
-            request: new.request,
+            // `null`: no authorization request (a code sent through the API).
+            request: crate::to_json(&new.request),
             browser_hash: new.browser_hash,
             created_at: new.created_at,
             expires_at: new.expires_at,
@@ -73,8 +54,11 @@ impl Store {
         .await
     }
 
-    /// The interaction and the authorization server's private request record.
-    pub async fn interaction(&self, id: &InteractionId) -> Result<Option<(Interaction, String)>, StoreError> {
+    /// The interaction and the authorization request it was opened for.
+    pub async fn interaction(
+        &self,
+        id: &InteractionId,
+    ) -> Result<Option<(Interaction, Option<AuthorizationRequest>)>, StoreError> {
         let id = id.to_string();
         self.run(move |conn| {
             let Some(row) = interactions::table.find(id).select(InteractionRow::as_select()).first(conn).optional()?
@@ -109,13 +93,14 @@ impl Store {
                 browser_hash: row.browser_hash,
                 result: if row.resumed_at.is_some() { None } else { result },
             };
-            Ok(Some((interaction, row.request)))
+            let request = crate::from_json(&row.request, "interaction request")?;
+            Ok(Some((interaction, request)))
         })
         .await
     }
 
     /// Records the outcome of the login. Only the first completion of a live interaction counts.
-    pub async fn complete_interaction(
+    async fn complete_interaction(
         &self,
         id: &InteractionId,
         result: &LoginResult,
@@ -139,7 +124,7 @@ impl Store {
     }
 
     /// Marks a completed interaction as used by the authorization server. True exactly once.
-    pub async fn resume_interaction(&self, id: &InteractionId, now: i64) -> Result<bool, StoreError> {
+    async fn resume_interaction(&self, id: &InteractionId, now: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.run(move |conn| {
             let n = diesel::update(
@@ -158,12 +143,7 @@ impl Store {
 
     /// Gives an interaction no browser owned yet (one opened by the passwordless API for a magic
     /// link) to the browser that used the link first. True only for that first browser.
-    pub async fn bind_interaction(
-        &self,
-        id: &InteractionId,
-        browser_hash: Vec<u8>,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    async fn bind_interaction(&self, id: &InteractionId, browser_hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.run(move |conn| {
             let n = diesel::update(
@@ -183,7 +163,7 @@ impl Store {
 
     /// Records what the first factor proved; step-up takes it from there. Only the first such
     /// record of a live, unfinished interaction counts.
-    pub async fn record_first_factor(
+    async fn record_first_factor(
         &self,
         id: &InteractionId,
         result: &LoginResult,
@@ -209,7 +189,7 @@ impl Store {
 
     /// Ends an interaction without a login: the client will get `access_denied`. The reason stays
     /// in our records only.
-    pub async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StoreError> {
+    async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StoreError> {
         let (id, reason) = (id.to_string(), crate::to_json(&reason));
         self.run(move |conn| {
             let n = diesel::update(
@@ -240,6 +220,24 @@ fn parse_denied(text: &str) -> Result<DenyReason, StoreError> {
         Some("blocked_ip") => DenyReason::BlockedNetwork,
         _ => DenyReason::Policy,
     })
+}
+
+#[async_trait::async_trait]
+impl authorization_server::storage::InteractionStore for Store {
+    async fn insert_interaction(&self, new: NewInteraction) -> Result<(), StorageError> {
+        Ok(Store::insert_interaction(self, new).await?)
+    }
+
+    async fn interaction_with_request(
+        &self,
+        id: &InteractionId,
+    ) -> Result<Option<(Interaction, Option<AuthorizationRequest>)>, StorageError> {
+        Ok(Store::interaction(self, id).await?)
+    }
+
+    async fn resume_interaction(&self, id: &InteractionId, now: i64) -> Result<bool, StorageError> {
+        Ok(Store::resume_interaction(self, id, now).await?)
+    }
 }
 
 #[async_trait::async_trait]

@@ -103,3 +103,13 @@ pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
+
+/// An `acr` column.
+pub(crate) fn parse_acr(text: &str, what: &str) -> Result<domain::Acr, StoreError> {
+    domain::Acr::parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what}: unknown acr {text:?}")))
+}
+
+/// An id column: what the id type's own `parse` accepts, or the row is corrupt.
+pub(crate) fn parse_id<T>(parse: fn(&str) -> Option<T>, text: &str, what: &str) -> Result<T, StoreError> {
+    parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what}: malformed id")))
+}

@@ -2,27 +2,12 @@
 //! with an absolute lifetime. One family per grant, so reuse of a spent token revokes the grant
 //! and everything issued from it.
 
+use authorization_server::storage::{RefreshStore, RefreshToken, RefreshUse};
 use diesel::prelude::*;
-use domain::{ClientId, UserId};
+use domain::{AuthTime, ClientId, GrantId, Scope, StorageError, UserId};
 
 use crate::schema::refresh_tokens;
-use crate::{Store, StoreError};
-
-#[derive(Clone, Debug)]
-pub struct RefreshToken {
-    pub token_hash: Vec<u8>,
-    pub grant_id: String,
-    pub client_id: ClientId,
-    pub user_id: UserId,
-    pub sid: String,
-    pub scope: String,
-    pub amr: String,
-    pub acr: String,
-    pub auth_time: i64,
-    pub created_at: i64,
-    /// The family's absolute deadline: rotation never extends it.
-    pub expires_at: i64,
-}
+use crate::{Store, StoreError, from_json, parse_acr, parse_id, to_json};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
@@ -45,61 +30,48 @@ struct RefreshRow {
 impl RefreshRow {
     fn into_token(self) -> Result<RefreshToken, StoreError> {
         Ok(RefreshToken {
-            client_id: ClientId::parse(&self.client_id).ok_or_else(|| StoreError::Corrupt("refresh client".into()))?,
-            user_id: UserId::parse(&self.user_id).ok_or_else(|| StoreError::Corrupt("refresh user".into()))?,
+            client_id: parse_id(ClientId::parse, &self.client_id, "refresh client")?,
+            user_id: parse_id(UserId::parse, &self.user_id, "refresh user")?,
+            grant_id: parse_id(GrantId::parse, &self.grant_id, "refresh grant")?,
+            amr: from_json(&self.amr, "refresh amr")?,
+            acr: parse_acr(&self.acr, "refresh acr")?,
             token_hash: self.token_hash,
-            grant_id: self.grant_id,
             sid: self.sid,
-            scope: self.scope,
-            amr: self.amr,
-            acr: self.acr,
-            auth_time: self.auth_time,
+            scope: Scope::parse(&self.scope),
+            auth_time: AuthTime(self.auth_time),
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
     }
 }
 
-/// The result of presenting a refresh token.
-#[derive(Debug)]
-pub enum RefreshUse {
-    /// First use: the token is now spent and its successor stored, in one transaction.
-    Fresh(Box<RefreshToken>),
-    /// Spent before: the grant and every token issued from it are now revoked.
-    Reused {
-        client_id: ClientId,
-    },
-    /// Its grant was revoked: nothing was spent or issued.
-    Revoked,
-    Unknown,
-}
-
-impl RefreshToken {
-    fn row(&self) -> RefreshRow {
+impl RefreshRow {
+    fn of(t: &RefreshToken) -> RefreshRow {
         RefreshRow {
-            token_hash: self.token_hash.clone(),
-            grant_id: self.grant_id.clone(),
-            client_id: self.client_id.to_string(),
-            user_id: self.user_id.to_string(),
-            sid: self.sid.clone(),
-            scope: self.scope.clone(),
-            amr: self.amr.clone(),
-            acr: self.acr.clone(),
-            auth_time: self.auth_time,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
+            token_hash: t.token_hash.clone(),
+            grant_id: t.grant_id.to_string(),
+            client_id: t.client_id.to_string(),
+            user_id: t.user_id.to_string(),
+            sid: t.sid.clone(),
+            scope: t.scope.to_string(),
+            amr: to_json(&t.amr),
+            acr: t.acr.as_str().to_owned(),
+            auth_time: t.auth_time.0,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
             used_at: None,
             revoked_at: None,
         }
     }
 }
 
-impl Store {
+#[async_trait::async_trait]
+impl RefreshStore for Store {
     /// Stores the first refresh token of a grant, in one transaction with a check that the grant is
     /// not revoked (under its row lock). False, storing nothing, when it is: a revocation that
     /// happened while the code was being exchanged is final.
-    pub async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<bool, StoreError> {
-        let row = t.row();
+    async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<bool, StorageError> {
+        let row = RefreshRow::of(t);
         self.run(move |conn| {
             conn.transaction(|conn| {
                 if !crate::grants::lock_live_grant(conn, &row.grant_id)? {
@@ -110,10 +82,11 @@ impl Store {
             })
         })
         .await
+        .map_err(Into::into)
     }
 
     /// Reads a refresh token without spending it (to check client, lifetime and scope first).
-    pub async fn refresh_token(&self, token_hash: Vec<u8>) -> Result<Option<RefreshToken>, StoreError> {
+    async fn refresh_token(&self, token_hash: Vec<u8>) -> Result<Option<RefreshToken>, StorageError> {
         self.run(move |conn| {
             let Some(row) =
                 refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
@@ -123,10 +96,11 @@ impl Store {
             Ok(Some(row.into_token()?))
         })
         .await
+        .map_err(Into::into)
     }
 
     /// Whether a refresh token could still be used: not spent, not revoked, not past its deadline.
-    pub async fn refresh_token_is_live(&self, token_hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
+    async fn refresh_token_is_live(&self, token_hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
         self.run(move |conn| {
             let n: i64 = refresh_tokens::table
                 .find(token_hash)
@@ -138,6 +112,7 @@ impl Store {
             Ok(n == 1)
         })
         .await
+        .map_err(Into::into)
     }
 
     /// Rotates a refresh token in one transaction: takes the grant's row lock (so a revocation is
@@ -145,13 +120,13 @@ impl Store {
     /// successor too), spends the presented token, and stores `successor`. Of concurrent
     /// presentations exactly one is `Fresh`; a later one is a reuse that revokes the grant
     /// (RFC 9700 §4.14.2). `successor.grant_id` must be the presented token's.
-    pub async fn rotate_refresh_token(
+    async fn rotate_refresh_token(
         &self,
         token_hash: Vec<u8>,
         successor: &RefreshToken,
         now: i64,
-    ) -> Result<RefreshUse, StoreError> {
-        let next = successor.row();
+    ) -> Result<RefreshUse, StorageError> {
+        let next = RefreshRow::of(successor);
         self.run(move |conn| {
             conn.transaction(|conn| {
                 if !crate::grants::lock_live_grant(conn, &next.grant_id)? {
@@ -175,8 +150,7 @@ impl Store {
                 if row.grant_id != next.grant_id {
                     return Ok(RefreshUse::Unknown);
                 }
-                let client_id =
-                    ClientId::parse(&row.client_id).ok_or_else(|| StoreError::Corrupt("refresh client".into()))?;
+                let client_id = parse_id(ClientId::parse, &row.client_id, "refresh client")?;
                 if !won {
                     crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
                     return Ok(RefreshUse::Reused { client_id });
@@ -186,5 +160,6 @@ impl Store {
             })
         })
         .await
+        .map_err(Into::into)
     }
 }

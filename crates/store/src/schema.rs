@@ -131,6 +131,7 @@ diesel::table! {
         expires_at -> BigInt,
         redeemed_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        auth_after -> Nullable<BigInt>,
     }
 }
 

@@ -1,23 +1,11 @@
+//! Browser sessions at the provider ([`SessionStore`]).
+
+use authorization_server::storage::{Session, SessionStore};
 use diesel::prelude::*;
-use domain::UserId;
+use domain::{AuthTime, StorageError, UserId};
 
 use crate::schema::sessions;
-use crate::{Store, StoreError};
-
-/// A browser session at the provider. Its cookie value is stored only as a keyed hash.
-#[derive(Clone, Debug)]
-pub struct Session {
-    pub id_hash: Vec<u8>,
-    /// The public session id (`sid` claim, OIDC Front/Back-Channel Logout).
-    pub sid: String,
-    pub user_id: UserId,
-    /// JSON list of `amr` values.
-    pub amr: String,
-    pub acr: String,
-    pub auth_time: i64,
-    pub created_at: i64,
-    pub expires_at: i64,
-}
+use crate::{Store, StoreError, from_json, parse_acr, parse_id, to_json};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = sessions)]
@@ -33,15 +21,39 @@ struct SessionRow {
     ended_at: Option<i64>,
 }
 
+impl SessionRow {
+    fn into_session(self) -> Result<Session, StoreError> {
+        Ok(Session {
+            user_id: parse_id(UserId::parse, &self.user_id, "session user")?,
+            amr: from_json(&self.amr, "session amr")?,
+            acr: parse_acr(&self.acr, "session acr")?,
+            id_hash: self.id_hash,
+            sid: self.sid,
+            auth_time: AuthTime(self.auth_time),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
 impl Store {
-    pub async fn insert_session(&self, s: &Session) -> Result<(), StoreError> {
+    /// How many sessions a user has had (live or not); used by tests and, later, the admin.
+    pub async fn count_sessions(&self, user_id: &UserId) -> Result<i64, StoreError> {
+        let user_id = user_id.to_string();
+        self.run(move |conn| Ok(sessions::table.filter(sessions::user_id.eq(user_id)).count().get_result(conn)?)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Store {
+    async fn insert_session(&self, s: &Session) -> Result<(), StorageError> {
         let row = SessionRow {
             id_hash: s.id_hash.clone(),
             sid: s.sid.clone(),
             user_id: s.user_id.to_string(),
-            amr: s.amr.clone(),
-            acr: s.acr.clone(),
-            auth_time: s.auth_time,
+            amr: to_json(&s.amr),
+            acr: s.acr.as_str().to_owned(),
+            auth_time: s.auth_time.0,
             created_at: s.created_at,
             expires_at: s.expires_at,
             ended_at: None,
@@ -51,41 +63,26 @@ impl Store {
             Ok(())
         })
         .await
+        .map_err(Into::into)
     }
 
-    /// The live session whose cookie hashes to `id_hash`.
-    pub async fn session(&self, id_hash: Vec<u8>, now: i64) -> Result<Option<Session>, StoreError> {
+    async fn session(&self, id_hash: Vec<u8>, now: i64) -> Result<Option<Session>, StorageError> {
         self.run(move |conn| {
-            let row = sessions::table
+            sessions::table
                 .find(id_hash)
                 .filter(sessions::ended_at.is_null())
                 .filter(sessions::expires_at.gt(now))
                 .select(SessionRow::as_select())
                 .first(conn)
-                .optional()?;
-            row.map(|r| {
-                Ok(Session {
-                    id_hash: r.id_hash,
-                    sid: r.sid,
-                    user_id: UserId::parse(&r.user_id).ok_or_else(|| StoreError::Corrupt("session user".into()))?,
-                    amr: r.amr,
-                    acr: r.acr,
-                    auth_time: r.auth_time,
-                    created_at: r.created_at,
-                    expires_at: r.expires_at,
-                })
-            })
-            .transpose()
+                .optional()?
+                .map(SessionRow::into_session)
+                .transpose()
         })
         .await
+        .map_err(Into::into)
     }
 
-    /// Ends a session (logout, or a new login in the same browser) and, in the same transaction,
-    /// revokes the grants issued in it that were not for offline access: tokens without
-    /// `offline_access` live no longer than the sign-in they came from, while `offline_access` is
-    /// the client's request to act when the user is away (OIDC Core §11). Returns whether a live
-    /// session was ended.
-    pub async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
+    async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
         use crate::schema::authorization_codes;
         self.run(move |conn| {
             conn.transaction(|conn| {
@@ -109,12 +106,7 @@ impl Store {
             })
         })
         .await
-    }
-
-    /// How many sessions a user has had (live or not); used by tests and, later, the admin.
-    pub async fn count_sessions(&self, user_id: &UserId) -> Result<i64, StoreError> {
-        let user_id = user_id.to_string();
-        self.run(move |conn| Ok(sessions::table.filter(sessions::user_id.eq(user_id)).count().get_result(conn)?)).await
+        .map_err(Into::into)
     }
 }
 

@@ -141,12 +141,12 @@ impl Store {
     /// The user who just proved control of `email`: found, or created when `create` allows it.
     /// A successful sign-in by email marks the address verified. Two first sign-ins racing for one
     /// address end with one user: the loser's insert hits the unique index and reads the winner's row.
-    pub async fn sign_in_by_email(&self, email: &EmailAddress, create: bool, now: i64) -> Result<SignIn, StoreError> {
+    async fn sign_in_by_email(&self, email: &EmailAddress, create: bool, now: i64) -> Result<SignIn, StoreError> {
         self.sign_in(Proof::Email(email.as_str().to_owned()), create, now).await
     }
 
     /// [`Store::sign_in_by_email`] for a phone number proved by a texted code.
-    pub async fn sign_in_by_phone(&self, phone: &PhoneNumber, create: bool, now: i64) -> Result<SignIn, StoreError> {
+    async fn sign_in_by_phone(&self, phone: &PhoneNumber, create: bool, now: i64) -> Result<SignIn, StoreError> {
         self.sign_in(Proof::Phone(phone.as_str().to_owned()), create, now).await
     }
 
@@ -238,7 +238,7 @@ impl Store {
         .await
     }
 
-    pub async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StoreError> {
+    async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StoreError> {
         let proof = Proof::Phone(phone.as_str().to_owned());
         self.run(move |conn| proof.find(conn)).await
     }
@@ -275,5 +275,12 @@ impl passwordless_connection::storage::AccountStore for Store {
 
     async fn client_branding(&self, client: &domain::ClientId) -> Result<Option<domain::Branding>, StorageError> {
         Ok(Store::client(self, client).await?.map(|c| c.settings.branding))
+    }
+}
+
+#[async_trait::async_trait]
+impl authorization_server::storage::UserStore for Store {
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StorageError> {
+        Ok(Store::user(self, id).await?)
     }
 }

@@ -7,7 +7,7 @@ use authorization_server::Alg;
 use domain::{
     Acr, Amr, AuthTime, ClientSettings, Clock, InteractionId, LoginResult, StepUp, StepUpPolicy, WithoutFactor,
 };
-use passwordless_connection::storage::{ChallengeStore, NewChallenge, Purpose};
+use passwordless_connection::storage::{ChallengeStore, InteractionStore, NewChallenge, Purpose};
 use testkit::{Db, TestApp, both_backends, csrf_of, location, spawn_app_with};
 
 use crate::oidc::authorize_url;

@@ -1,0 +1,403 @@
+//! Every check of an authorization request (RFC 6749 §4.1.1, OIDC Core §3.1.2.1), one rule each,
+//! in order. Until client and redirect URI are verified, errors are shown as a page; after that
+//! they go back to the client (`Refused::Redirect`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use domain::{Acr, Client};
+
+use super::response::{FormPost, Redirector};
+use crate::AuthorizationServer;
+use crate::errors::OAuthError;
+use crate::pages::error_page;
+use crate::params::Params;
+use crate::storage::AuthorizationRequest;
+
+/// Scopes this provider knows; others are ignored, which RFC 6749 §3.3 allows.
+pub const SUPPORTED_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
+const MAX_PARAM: usize = 2048;
+const MAX_CLAIMS: usize = 4096;
+const MAX_ID_TOKEN_HINT: usize = 8192;
+
+/// A failure before the redirect URI is trusted: shown to the user, never redirected. The key names
+/// the page's texts in the catalog; the detail goes to the log only.
+pub(crate) struct PageError(pub StatusCode, pub &'static str, pub &'static str);
+
+impl PageError {
+    pub(crate) const fn bad(key: &'static str, detail: &'static str) -> Self {
+        PageError(StatusCode::BAD_REQUEST, key, detail)
+    }
+
+    pub(crate) fn page(self, srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
+        tracing::info!(reason = self.2, "authorization request refused with a page");
+        error_page(srv, req, self.0, self.1)
+    }
+}
+
+/// Why an authorization request was refused: before the client and its redirect URI are trusted,
+/// a page for the user; after, an error for the client's redirect URI (RFC 6749 §4.1.2.1).
+pub(crate) enum Refused<'p> {
+    Page(PageError),
+    Redirect(Redirector<'p>, OAuthError),
+}
+
+/// A request that passed every check.
+pub(crate) struct Checked<'p> {
+    pub client: Client,
+    pub request: AuthorizationRequest,
+    pub prompt: Prompt,
+    pub back: Redirector<'p>,
+}
+
+/// Every check of an authorization request, in order, one rule each.
+pub(crate) async fn check_request<'p>(
+    srv: &'p AuthorizationServer,
+    params: &'p Params,
+    lang: &'p str,
+) -> Result<Checked<'p>, Refused<'p>> {
+    check_params(params).map_err(Refused::Page)?;
+    let client = check_client(srv, params).await.map_err(Refused::Page)?;
+    let redirect_uri = check_redirect_uri(&client, params).map_err(Refused::Page)?;
+    let form_post = params.get("response_mode") == Some("form_post");
+    let back = Redirector {
+        redirect_uri,
+        state: params.get("state"),
+        issuer: &srv.config.issuer,
+        form_post: form_post.then_some(FormPost::of(srv, lang)),
+    };
+    let checked = check_request_object(params)
+        .and_then(|()| check_response_type(params))
+        .and_then(|()| check_response_mode(params))
+        .and_then(|()| check_scope(&client, params))
+        .and_then(|scope| Ok((scope, check_pkce(&client, params)?)))
+        .and_then(|v| Ok((v, check_max_age(params)?)))
+        .and_then(|v| Ok((v, check_prompt(params)?)))
+        .and_then(|v| Ok((v, check_essential_acr(params)?)))
+        .and_then(|v| Ok((v, check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?)));
+    let (((((scope, code_challenge), max_age), prompt), essential_acr), hinted_sub) = match checked {
+        Ok(v) => v,
+        Err(e) => return Err(Refused::Redirect(back, e)),
+    };
+    let request = AuthorizationRequest {
+        client_id: client.id.to_string(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope,
+        state: params.get("state").map(str::to_owned),
+        nonce: params.get("nonce").map(str::to_owned),
+        code_challenge,
+        max_age,
+        acr_values: params.get("acr_values").map(str::to_owned),
+        form_post,
+        essential_acr,
+        hinted_sub,
+        prompt_login: prompt == Prompt::Login,
+    };
+    Ok(Checked { client, request, prompt, back })
+}
+
+/// RFC 6749 §3.1: parameters must not repeat; oversized values are refused before any lookup.
+/// Every value is capped, so nobody can make an interaction (a stored row, open to anyone) large.
+fn check_params(params: &Params) -> Result<(), PageError> {
+    if params.duplicated {
+        return Err(PageError::bad("bad_request", "a parameter is repeated"));
+    }
+    let limit = |name: &str| match name {
+        // A JSON claims request (OIDC Core §5.5) and a signed ID token are legitimately longer.
+        "claims" => MAX_CLAIMS,
+        "id_token_hint" => MAX_ID_TOKEN_HINT,
+        _ => MAX_PARAM,
+    };
+    if params.iter().any(|(name, value)| value.len() > limit(name)) {
+        return Err(PageError::bad("bad_request", "a parameter is too large"));
+    }
+    Ok(())
+}
+
+/// The client must be registered. RFC 6749 §4.1.2.1: an unknown client gets a page, not a redirect.
+async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Client, PageError> {
+    const UNKNOWN: PageError = PageError::bad("unknown_app", "unknown client_id");
+    let id = params.get("client_id").and_then(domain::ClientId::parse).ok_or(UNKNOWN)?;
+    match srv.store.client(&id).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(UNKNOWN),
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            Err(PageError(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", "client lookup failed"))
+        }
+    }
+}
+
+/// The redirect URI must be present and equal, character for character, to a registered one
+/// (OIDC Core §3.1.2.1 requires it; RFC 9700 §2.1 requires exact string matching).
+fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str, PageError> {
+    let given = params.get("redirect_uri").ok_or(PageError::bad("bad_request", "no redirect_uri"))?;
+    if client.redirect_uris.iter().any(|r| r == given || native_loopback_match(client, r, given)) {
+        Ok(given)
+    } else {
+        Err(PageError::bad("bad_redirect", "redirect_uri is not registered"))
+    }
+}
+
+/// RFC 8252 §7.3: a native app's loopback redirect URI (`http://127.0.0.1` or `http://[::1]`) matches
+/// with any port, since the app picks a free one at run time; everything else must still be equal.
+fn native_loopback_match(client: &Client, registered: &str, given: &str) -> bool {
+    if client.application_type != domain::ApplicationType::Native {
+        return false;
+    }
+    let (Ok(r), Ok(g)) = (url::Url::parse(registered), url::Url::parse(given)) else { return false };
+    let loopback = |u: &url::Url| {
+        u.scheme() == "http" && matches!(u.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+            || u.scheme() == "http" && matches!(u.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
+    };
+    loopback(&r)
+        && loopback(&g)
+        && r.host() == g.host()
+        && r.path() == g.path()
+        && r.query() == g.query()
+        && g.fragment().is_none()
+        && g.username().is_empty()
+        && g.password().is_none()
+}
+
+/// OIDC Core §6: `request` and `request_uri` are not supported and say so with their own codes.
+fn check_request_object(params: &Params) -> Result<(), OAuthError> {
+    if params.has("request") {
+        return Err(OAuthError::new("request_not_supported", "request objects are not supported"));
+    }
+    if params.has("request_uri") {
+        return Err(OAuthError::new("request_uri_not_supported", "request_uri is not supported"));
+    }
+    Ok(())
+}
+
+/// Only the authorization code flow (RFC 9700 §2.1.2: no implicit grant).
+fn check_response_type(params: &Params) -> Result<(), OAuthError> {
+    match params.get("response_type") {
+        Some("code") => Ok(()),
+        None => Err(OAuthError::new("invalid_request", "response_type is required")),
+        Some(_) => Err(OAuthError::new("unsupported_response_type", "only response_type=code is supported")),
+    }
+}
+
+fn check_response_mode(params: &Params) -> Result<(), OAuthError> {
+    match params.get("response_mode") {
+        None | Some("query" | "form_post") => Ok(()),
+        Some(_) => Err(OAuthError::new("invalid_request", "response_mode must be query or form_post")),
+    }
+}
+
+/// OIDC Core §3.1.2.1: `openid` is required. Unknown scopes are dropped, not refused, and so is
+/// `offline_access` for a client whose policy never issues refresh tokens.
+fn check_scope(client: &Client, params: &Params) -> Result<Vec<String>, OAuthError> {
+    let requested: Vec<&str> = params.get("scope").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
+    if !requested.contains(&"openid") {
+        return Err(OAuthError::new("invalid_scope", "the openid scope is required"));
+    }
+    let mut scope: Vec<String> = Vec::new();
+    let never_offline = client.settings.refresh_tokens == domain::RefreshPolicy::Never;
+    for s in SUPPORTED_SCOPES {
+        if requested.contains(&s) && !(s == "offline_access" && never_offline) {
+            scope.push(s.to_owned());
+        }
+    }
+    Ok(scope)
+}
+
+/// RFC 7636 with RFC 9700 §2.1.1: S256 only (`plain` refused); required for public clients,
+/// honoured for confidential ones. A method without a challenge is malformed.
+fn check_pkce(client: &Client, params: &Params) -> Result<Option<String>, OAuthError> {
+    let challenge = params.get("code_challenge");
+    match (challenge, params.get("code_challenge_method")) {
+        (None, Some(_)) => Err(OAuthError::new("invalid_request", "code_challenge_method without code_challenge")),
+        (None, None) if client.is_public => {
+            Err(OAuthError::new("invalid_request", "PKCE with S256 is required for public clients"))
+        }
+        (None, None) => Ok(None),
+        (Some(_), None | Some("plain")) => {
+            Err(OAuthError::new("invalid_request", "only code_challenge_method=S256 is supported"))
+        }
+        (Some(_), Some(m)) if m != "S256" => {
+            Err(OAuthError::new("invalid_request", "only code_challenge_method=S256 is supported"))
+        }
+        // RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
+        (Some(c), Some(_))
+            if c.len() != 43 || !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            Err(OAuthError::new("invalid_request", "code_challenge is not a valid S256 challenge"))
+        }
+        (Some(c), Some(_)) => Ok(Some(c.to_owned())),
+    }
+}
+
+/// OIDC Core §3.1.2.1: `max_age` is a non-negative number of seconds.
+fn check_max_age(params: &Params) -> Result<Option<i64>, OAuthError> {
+    params
+        .get("max_age")
+        .map(|v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or(OAuthError::new("invalid_request", "max_age must be a non-negative integer"))
+        })
+        .transpose()
+}
+
+/// OIDC Core §3.1.2.1 `prompt`: unknown values are invalid, and `none` combined with anything is.
+fn check_prompt(params: &Params) -> Result<Prompt, OAuthError> {
+    let prompts: Vec<&str> = params.get("prompt").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
+    if prompts.iter().any(|p| !["none", "login", "consent", "select_account"].contains(p)) {
+        return Err(OAuthError::new("invalid_request", "unknown prompt value"));
+    }
+    if prompts.contains(&"none") {
+        if prompts.len() > 1 {
+            return Err(OAuthError::new("invalid_request", "prompt=none cannot be combined with other values"));
+        }
+        return Ok(Prompt::None);
+    }
+    Ok(if prompts.contains(&"login") { Prompt::Login } else { Prompt::Default })
+}
+
+/// OIDC Core §5.5.1.1: `{"id_token": {"acr": {"essential": true, "values": [...]}}}` demands one of
+/// these `acr` values. A malformed `claims` parameter is `invalid_request`. A demand for a value
+/// this provider cannot give fails at once rather than passing a weaker `acr` off as the requested
+/// one; the multi-factor value is met by step-up.
+fn check_essential_acr(params: &Params) -> Result<Option<Vec<String>>, OAuthError> {
+    let Some(raw) = params.get("claims") else { return Ok(None) };
+    const MALFORMED: OAuthError =
+        OAuthError::new("invalid_request", "the claims parameter is not a valid JSON claims request");
+    let claims: serde_json::Value = serde_json::from_str(raw).map_err(|_| MALFORMED)?;
+    if !claims.is_object() {
+        return Err(MALFORMED);
+    }
+    let acr = &claims["id_token"]["acr"];
+    if acr.is_null() || acr["essential"] != true {
+        return Ok(None);
+    }
+    let values: Vec<String> = match (&acr["value"], &acr["values"]) {
+        (serde_json::Value::String(v), _) => vec![v.clone()],
+        (_, serde_json::Value::Array(vs)) => vs.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => return Ok(None),
+    };
+    if !Acr::ALL.iter().any(|acr| acr_satisfies(acr.as_str(), Some(&values))) {
+        return Err(UNMET);
+    }
+    Ok(Some(values))
+}
+
+/// OpenID Connect Core Unmet Authentication Requirements 1.0 §2.
+pub(crate) const UNMET: OAuthError =
+    OAuthError::new("unmet_authentication_requirements", "the requested authentication context cannot be satisfied");
+
+pub(crate) fn acr_satisfies(acr: &str, essential: Option<&[String]>) -> bool {
+    essential.is_none_or(|values| values.iter().any(|v| v == acr))
+}
+
+impl AuthorizationRequest {
+    /// The `acr` values a login must reach, if any: the essential ones, or, when `acr_values` asks
+    /// only for multi-factor (as Ostiary's clients use it to demand step-up), that.
+    pub(crate) fn demanded_acr(&self) -> Option<Vec<String>> {
+        if let Some(essential) = &self.essential_acr {
+            return Some(essential.clone());
+        }
+        let voluntary: Vec<String> = self
+            .acr_values
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let mfa = Acr::MultiFactor.as_str();
+        (!voluntary.is_empty() && voluntary.iter().all(|v| v == mfa)).then_some(voluntary)
+    }
+}
+
+/// What `prompt` asks of the session (OIDC Core §3.1.2.1). `consent` and `select_account` need no
+/// screen here: there is one account per browser session and first-party consent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Prompt {
+    Default,
+    /// Never show a page: reuse the session or fail with `login_required`.
+    None,
+    /// Always authenticate again, whatever the session.
+    Login,
+}
+
+/// An `id_token_hint` must be an ID token this provider signed (it may have expired: OIDC Core
+/// §3.1.2.1 uses it only to name the expected user). Returns its `sub`.
+fn check_id_token_hint(srv: &AuthorizationServer, hint: Option<&str>, now: i64) -> Result<Option<String>, OAuthError> {
+    const INVALID: OAuthError = OAuthError::new("invalid_request", "id_token_hint is not an ID token issued here");
+    let Some(hint) = hint else { return Ok(None) };
+    let claims: serde_json::Value =
+        crate::jwt::verify(&srv.keys.ring(), hint, "JWT", now, srv.config.key_retention()).ok_or(INVALID)?;
+    if claims["iss"] != srv.config.issuer.as_str() {
+        return Err(INVALID);
+    }
+    claims["sub"].as_str().map(|sub| Some(sub.to_owned())).ok_or(INVALID)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(public: bool) -> Client {
+        Client {
+            id: domain::ClientId::generate(),
+            name: "t".into(),
+            secret_hash: None,
+            is_public: public,
+            redirect_uris: vec!["https://a.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            id_token_alg: domain::SigningAlg::RS256,
+            created_at: 0,
+            application_type: domain::ApplicationType::Web,
+            settings: Default::default(),
+        }
+    }
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn pkce_rules() {
+        let p = |q: &str| Params::parse(q.as_bytes());
+        let s256 = format!("code_challenge={CHALLENGE}&code_challenge_method=S256");
+        assert_eq!(check_pkce(&client(true), &p(&s256)).unwrap().as_deref(), Some(CHALLENGE));
+        assert!(check_pkce(&client(true), &p("")).is_err(), "public clients need PKCE");
+        assert_eq!(check_pkce(&client(false), &p("")).unwrap(), None);
+        assert!(
+            check_pkce(&client(false), &p(&format!("code_challenge={CHALLENGE}&code_challenge_method=plain"))).is_err()
+        );
+        assert!(check_pkce(&client(false), &p(&format!("code_challenge={CHALLENGE}"))).is_err(), "plain by default");
+        assert!(check_pkce(&client(false), &p("code_challenge_method=S256")).is_err());
+        assert!(check_pkce(&client(false), &p("code_challenge=short&code_challenge_method=S256")).is_err());
+    }
+
+    #[test]
+    fn redirect_uri_must_match_exactly() {
+        let c = client(false);
+        for bad in [
+            "https://a.example/cb/",
+            "https://A.example/cb",
+            "https://a.example/cb?x=1",
+            "https://a.example/cb#f",
+            "https://a.example:444/cb",
+            "http://a.example/cb",
+        ] {
+            let params = Params::parse(
+                format!("redirect_uri={}", url::form_urlencoded::byte_serialize(bad.as_bytes()).collect::<String>())
+                    .as_bytes(),
+            );
+            assert!(check_redirect_uri(&c, &params).is_err(), "{bad} accepted");
+        }
+        assert!(check_redirect_uri(&c, &Params::parse(b"redirect_uri=https%3A%2F%2Fa.example%2Fcb")).is_ok());
+    }
+
+    #[test]
+    fn prompt_none_cannot_be_combined() {
+        assert_eq!(check_prompt(&Params::parse(b"prompt=none+login")).unwrap_err().error, "invalid_request");
+        assert_eq!(check_prompt(&Params::parse(b"prompt=none")).unwrap(), Prompt::None);
+        assert_eq!(check_prompt(&Params::parse(b"prompt=login+consent")).unwrap(), Prompt::Login);
+        assert_eq!(check_prompt(&Params::parse(b"prompt=select_account")).unwrap(), Prompt::Default);
+        assert_eq!(check_prompt(&Params::parse(b"prompt=bogus")).unwrap_err().error, "invalid_request");
+    }
+}

@@ -1,0 +1,193 @@
+//! `/authorize/resume/{interaction}`: back from the login pages. In the browser that started the
+//! sign-in, and only once, a session starts and the code goes to the client.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use domain::InteractionId;
+use serde::Deserialize;
+
+use super::browser_hash;
+use super::checks::{UNMET, acr_satisfies};
+use super::response::{FormPost, Redirector};
+use crate::AuthorizationServer;
+use crate::errors::OAuthError;
+use crate::pages::error_page;
+use crate::storage::{AuthorizationRequest, Session};
+
+/// `GET /authorize/resume/{interaction}`: the connection has completed the login. In the browser
+/// that started it, and only once, start a session and send the code to the client.
+pub async fn resume(req: HttpRequest, path: web::Path<String>, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    resume_with(&req, &path, &srv, None).await
+}
+
+#[derive(Deserialize)]
+pub struct SwitchForm {
+    /// `switch` (sign in as the link's account) or `stay` (keep the session; the client is told
+    /// `access_denied`).
+    choice: String,
+}
+
+/// `POST /authorize/resume/{interaction}`: the answer to "switch account?".
+pub async fn resume_confirmed(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<SwitchForm>,
+    srv: web::Data<AuthorizationServer>,
+) -> HttpResponse {
+    resume_with(&req, &path, &srv, Some(form.choice == "switch")).await
+}
+
+/// Resumes an interaction; `switch` is the user's answer to "switch account?", when asked.
+async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, switch: Option<bool>) -> HttpResponse {
+    let expired = || error_page(srv, req, StatusCode::BAD_REQUEST, "expired");
+    let Some(id) = InteractionId::parse(raw) else {
+        return expired();
+    };
+    let (interaction, request) = match srv.store.interaction_with_request(&id).await {
+        Ok(Some((interaction, Some(request)))) => (interaction, request),
+        // No interaction, or one no browser resumes (a code sent through the API).
+        Ok(_) => return expired(),
+        Err(e) => return server_error_page(srv, req, "interaction lookup", &e),
+    };
+    let Ok(browser) = browser_hash(req, srv) else {
+        return error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
+    };
+    if !domain::secret::constant_time_eq(&browser, &interaction.browser_hash) {
+        return error_page(srv, req, StatusCode::FORBIDDEN, "different_browser");
+    }
+    let back = Redirector {
+        redirect_uri: &request.redirect_uri,
+        state: request.state.as_deref(),
+        issuer: &srv.config.issuer,
+        form_post: request.form_post.then_some(FormPost::of(srv, crate::pages::language(srv, req))),
+    };
+    if interaction.denied.is_some() {
+        // RFC 6749 §4.1.2.1: the user (or step-up's policy) refused; the client learns only that.
+        return back.error(OAuthError::new("access_denied", "the sign-in was not allowed"));
+    }
+    let Some(result) = interaction.result.clone() else {
+        return expired();
+    };
+    let now = srv.clock.now();
+    let current = match crate::session::current_session(req, srv, now).await {
+        Ok(session) => session,
+        Err(e) => return back.error(e),
+    };
+    // A sign-in link the API sent was bound to whichever browser opened it first. If that browser
+    // is signed in to another account, the link must not replace it silently (login CSRF: a link
+    // forwarded by someone else would sign the visitor in as its sender). The user chooses.
+    let other_account = current.as_ref().filter(|s| s.user_id != result.user_id);
+    if interaction.kind == domain::InteractionKind::ApiLink
+        && let Some(session) = other_account
+    {
+        match switch {
+            None => return switch_account_page(srv, req, &interaction, &session.user_id, &result.user_id).await,
+            Some(false) => {
+                return match srv.store.resume_interaction(&id, now).await {
+                    Ok(_) => back.error(OAuthError::new("access_denied", "the user kept their current account")),
+                    Err(e) => server_error_page(srv, req, "interaction resume", &e),
+                };
+            }
+            Some(true) => {}
+        }
+    }
+    match srv.store.resume_interaction(&id, now).await {
+        Ok(true) => {}
+        Ok(false) => return expired(),
+        Err(e) => return server_error_page(srv, req, "interaction resume", &e),
+    }
+    let login = Login { request: &request, result: &result, requested_at: interaction.created_at, replaces: current };
+    sign_in(srv, &back, login, now).await
+}
+
+/// A completed login, resumed once in its own browser.
+struct Login<'a> {
+    request: &'a AuthorizationRequest,
+    result: &'a domain::LoginResult,
+    /// When the authorization request was made (the interaction was opened).
+    requested_at: i64,
+    /// The session this browser held until now, if any.
+    replaces: Option<Session>,
+}
+
+/// The last checks of a login against its request, then a fresh session and the code.
+async fn sign_in(srv: &AuthorizationServer, back: &Redirector<'_>, login: Login<'_>, now: i64) -> HttpResponse {
+    let Login { request, result, requested_at, replaces } = login;
+    // Never a weaker `acr` passed off as the one demanded (step-up should have reached it).
+    if !acr_satisfies(result.acr.as_str(), request.demanded_acr().as_deref()) {
+        return back.error(UNMET);
+    }
+    // OIDC Core §3.1.2.2: a login for another user than the `id_token_hint` named is refused.
+    if request.hinted_sub.as_deref().is_some_and(|sub| sub != result.user_id.as_str()) {
+        return back.error(OAuthError::new("login_required", "the user who signed in is not the one the client named"));
+    }
+    // A session this browser still holds is ended: the new login replaces it.
+    if let Some(old) = replaces
+        && let Err(e) = srv.store.end_session(old.id_hash, now).await
+    {
+        tracing::warn!(error = %e, "the previous session could not be ended");
+    }
+    let issued = match crate::session::start_session(srv, result, now).await {
+        Ok((session, cookie)) => {
+            crate::token::issue_code(srv, request, &session, requested_at, now).await.map(|code| (code, cookie))
+        }
+        Err(e) => Err(e),
+    };
+    match issued {
+        Ok((code, cookie)) => {
+            let mut resp = back.respond(&[("code", &code)]);
+            if let Err(e) = resp.add_cookie(&cookie) {
+                tracing::error!(error = %e, "session cookie could not be set");
+            }
+            resp
+        }
+        Err(e) => back.error(e),
+    }
+}
+
+/// "This browser is signed in as A; the link is for B": the user picks.
+async fn switch_account_page(
+    srv: &AuthorizationServer,
+    req: &HttpRequest,
+    interaction: &domain::Interaction,
+    current: &domain::UserId,
+    new: &domain::UserId,
+) -> HttpResponse {
+    let name = |user: Option<domain::User>| user.map(|u| u.shown()).unwrap_or_default();
+    let (current, new) = match (srv.store.user(current).await, srv.store.user(new).await) {
+        (Ok(a), Ok(b)) => (name(a), name(b)),
+        (Err(e), _) | (_, Err(e)) => return server_error_page(srv, req, "user lookup", &e),
+    };
+    let lang = crate::pages::language(srv, req);
+    let mut ctx = tera::Context::new();
+    ctx.insert("lang", lang);
+    ctx.insert("t", srv.catalog.table(lang));
+    ctx.insert("csrf", &req.extensions().get::<domain::web::CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
+    ctx.insert("interaction", interaction.id.as_str());
+    ctx.insert("current", &current);
+    ctx.insert("new", &new);
+    let csp = domain::web::content_security_policy(
+        interaction.redirect_uri.as_deref().and_then(domain::web::origin_of).as_deref(),
+    );
+    match srv.tera.render("pages/switch_account.html", &ctx) {
+        Ok(body) => HttpResponse::Ok()
+            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(body),
+        Err(e) => {
+            tracing::error!(error = ?e, "switch-account page could not be rendered");
+            error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
+        }
+    }
+}
+
+fn server_error_page(
+    srv: &AuthorizationServer,
+    req: &HttpRequest,
+    context: &'static str,
+    err: &dyn std::error::Error,
+) -> HttpResponse {
+    crate::errors::internal(context, err);
+    error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
+}

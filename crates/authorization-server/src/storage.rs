@@ -1,0 +1,305 @@
+//! The storage the authorization server needs, declared here as traits it owns (fosite's shape);
+//! `store` implements them for SQLite and PostgreSQL. The server sees nothing else of the database.
+//!
+//! Error contract, for every method: `Err(StorageError)` means the storage could not do its work
+//! (the database is down, or a stored value does not parse), and the server fails closed (a
+//! `server_error` or an error page, never a token). Outcomes a caller must tell apart are values:
+//! `Ok(None)` for "not found", `Ok(false)` for "a conditional write found nothing to change"
+//! (spent, revoked, expired, or taken by a concurrent request), and the [`Redemption`] and
+//! [`RefreshUse`] enums for the single-use rules.
+
+use domain::{
+    Acr, Amr, AuthTime, Client, ClientId, GrantId, Interaction, InteractionId, InteractionKind, LoginResult, Scope,
+    SigningAlg, StorageError, User, UserId,
+};
+use serde::{Deserialize, Serialize};
+
+/// The validated authorization request, kept with its interaction until the login completes.
+/// Only this crate reads it; `store` keeps it as it is given.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub scope: Vec<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub max_age: Option<i64>,
+    pub acr_values: Option<String>,
+    #[serde(default)]
+    pub form_post: bool,
+    /// `acr` values the client demanded as essential through the `claims` parameter.
+    #[serde(default)]
+    pub essential_acr: Option<Vec<String>>,
+    /// The `sub` of a valid `id_token_hint`: the user the client expects (OIDC Core §3.1.2.2).
+    #[serde(default)]
+    pub hinted_sub: Option<String>,
+    /// `prompt=login`: the user must authenticate after the request was made.
+    #[serde(default)]
+    pub prompt_login: bool,
+}
+
+/// An interaction to open.
+pub struct NewInteraction {
+    pub id: InteractionId,
+    pub kind: InteractionKind,
+    pub client_id: ClientId,
+    /// None for a code sent through the API, which no browser resumes.
+    pub redirect_uri: Option<String>,
+    pub login_hint: Option<String>,
+    pub ui_locales: Option<String>,
+    /// The `acr` values the login must reach (see `domain::Interaction::requested_acr`).
+    pub requested_acr: Vec<String>,
+    /// Set when the user is already authenticated (a session that needs a second factor): the
+    /// interaction goes straight to step-up.
+    pub first_factor: Option<LoginResult>,
+    /// None for a code sent through the API: no authorization request, never resumed.
+    pub request: Option<AuthorizationRequest>,
+    /// The keyed hash of the browser that owns the interaction; empty until the first browser
+    /// opens an API link.
+    pub browser_hash: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+#[async_trait::async_trait]
+pub trait InteractionStore: Send + Sync {
+    async fn insert_interaction(&self, new: NewInteraction) -> Result<(), StorageError>;
+
+    /// The interaction and the authorization request it was opened for.
+    async fn interaction_with_request(
+        &self,
+        id: &InteractionId,
+    ) -> Result<Option<(Interaction, Option<AuthorizationRequest>)>, StorageError>;
+
+    /// Marks a completed interaction as used. True exactly once.
+    async fn resume_interaction(&self, id: &InteractionId, now: i64) -> Result<bool, StorageError>;
+}
+
+#[async_trait::async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StorageError>;
+
+    /// Registers a client (RFC 7591).
+    async fn insert_client(&self, client: &Client) -> Result<(), StorageError>;
+}
+
+#[async_trait::async_trait]
+pub trait UserStore: Send + Sync {
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StorageError>;
+}
+
+/// A browser session at the provider. Its cookie value is stored only as a keyed hash.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub id_hash: Vec<u8>,
+    /// The public session id (`sid` claim, OIDC Front/Back-Channel Logout).
+    pub sid: String,
+    pub user_id: UserId,
+    pub amr: Vec<Amr>,
+    pub acr: Acr,
+    pub auth_time: AuthTime,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl Session {
+    /// The login this session stands for.
+    pub fn login(&self) -> LoginResult {
+        LoginResult { user_id: self.user_id.clone(), amr: self.amr.clone(), acr: self.acr, auth_time: self.auth_time }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &Session) -> Result<(), StorageError>;
+
+    /// The live session whose cookie hashes to `id_hash`.
+    async fn session(&self, id_hash: Vec<u8>, now: i64) -> Result<Option<Session>, StorageError>;
+
+    /// Ends a session (logout, or a new login in the same browser) and, in the same transaction,
+    /// revokes the grants issued in it that were not for offline access: tokens without
+    /// `offline_access` live no longer than the sign-in they came from, while `offline_access` is
+    /// the client's request to act when the user is away (OIDC Core §11). True when a live
+    /// session was ended.
+    async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StorageError>;
+}
+
+/// A single-use authorization code, bound to its client, redirect URI and PKCE challenge, and
+/// carrying how and when the user authenticated. Its `grant_id` ties together every token issued
+/// from it.
+#[derive(Clone, Debug)]
+pub struct AuthorizationCode {
+    pub code_hash: Vec<u8>,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub redirect_uri: String,
+    pub user_id: UserId,
+    pub sid: String,
+    pub scope: Scope,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub amr: Vec<Amr>,
+    pub acr: Acr,
+    pub auth_time: AuthTime,
+    /// The earliest `auth_time` the authorization request accepts (`max_age`, `prompt=login`).
+    pub auth_after: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// The result of presenting a code at the token endpoint.
+#[derive(Debug)]
+pub enum Redemption {
+    /// First presentation: the code is now spent and its grant may receive tokens.
+    Redeemed(Box<AuthorizationCode>),
+    /// The code had been presented before. Its grant and every token issued from it are now
+    /// revoked (RFC 6749 §4.1.2).
+    Replayed {
+        client_id: ClientId,
+    },
+    /// Its grant was revoked (logout, "This wasn't me", a replay, an admin): a revoked grant never
+    /// yields a redeemed code.
+    Revoked,
+    Unknown,
+}
+
+/// What an access token was issued for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// For a user, under a grant.
+    Access,
+    /// For a client acting for itself (client credentials): no user, no grant.
+    Client,
+}
+
+/// An issued access token, recorded so it can be revoked alone or with its grant.
+#[derive(Clone, Debug)]
+pub struct IssuedToken {
+    pub jti: String,
+    /// None for [`TokenKind::Client`].
+    pub grant_id: Option<GrantId>,
+    pub client_id: ClientId,
+    /// `sub`: the user, or the client itself.
+    pub subject: UserId,
+    pub kind: TokenKind,
+    pub expires_at: i64,
+}
+
+/// A refresh token (RFC 6749 §6), rotated on every use; one family per grant.
+#[derive(Clone, Debug)]
+pub struct RefreshToken {
+    pub token_hash: Vec<u8>,
+    pub grant_id: GrantId,
+    pub client_id: ClientId,
+    pub user_id: UserId,
+    pub sid: String,
+    pub scope: Scope,
+    pub amr: Vec<Amr>,
+    pub acr: Acr,
+    pub auth_time: AuthTime,
+    pub created_at: i64,
+    /// The family's absolute deadline: rotation never extends it.
+    pub expires_at: i64,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug)]
+pub enum RefreshUse {
+    /// First use: the token is now spent and its successor stored, in one transaction.
+    Fresh(Box<RefreshToken>),
+    /// Spent before: the grant and every token issued from it are now revoked (RFC 9700 §4.14.2).
+    Reused {
+        client_id: ClientId,
+    },
+    /// Its grant was revoked: nothing was spent or issued.
+    Revoked,
+    Unknown,
+}
+
+#[async_trait::async_trait]
+pub trait GrantStore: Send + Sync {
+    async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StorageError>;
+
+    /// A code as issued, without spending it, so the token endpoint can check who presents it
+    /// before anything is spent: a stranger holding a code cannot burn it.
+    async fn authorization_code(&self, code_hash: Vec<u8>) -> Result<Option<AuthorizationCode>, StorageError>;
+
+    /// Spends a code: of N simultaneous presentations exactly one is `Redeemed`; the others are
+    /// replays and revoke the grant. A code whose grant was revoked is never redeemed. Expiry and
+    /// client binding are the caller's checks.
+    async fn redeem_code(&self, code_hash: Vec<u8>, now: i64) -> Result<Redemption, StorageError>;
+
+    /// Revokes a grant: its code, its access tokens and its refresh tokens.
+    async fn revoke_grant(&self, grant_id: &GrantId, now: i64) -> Result<(), StorageError>;
+
+    async fn record_token(&self, token: &IssuedToken) -> Result<(), StorageError>;
+
+    /// Whether an access token is still good: recorded, unexpired, not revoked, and its grant not
+    /// revoked (which also covers a token minted in the instant a replay revoked its grant).
+    async fn token_is_active(&self, jti: &str, now: i64) -> Result<bool, StorageError>;
+
+    /// Revokes one access token (RFC 7009). True when it was live.
+    async fn revoke_token(&self, jti: &str, now: i64) -> Result<bool, StorageError>;
+}
+
+/// Refresh tokens: one family per grant, rotated on every use (RFC 9700 §4.14).
+#[async_trait::async_trait]
+pub trait RefreshStore: Send + Sync {
+    /// Stores the first refresh token of a grant, under the grant's row lock. False, storing
+    /// nothing, when the grant is revoked: a revocation during the code exchange is final.
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> Result<bool, StorageError>;
+
+    /// Reads a refresh token without spending it (to check client, lifetime and scope first).
+    async fn refresh_token(&self, token_hash: Vec<u8>) -> Result<Option<RefreshToken>, StorageError>;
+
+    /// Whether a refresh token could still be used: not spent, not revoked, not past its deadline.
+    async fn refresh_token_is_live(&self, token_hash: Vec<u8>, now: i64) -> Result<bool, StorageError>;
+
+    /// Rotates a refresh token in one transaction under the grant's row lock: spends the presented
+    /// token and stores `successor` (whose `grant_id` must be the presented token's). Of concurrent
+    /// presentations exactly one is `Fresh`; a later one is a reuse that revokes the grant.
+    async fn rotate_refresh_token(
+        &self,
+        token_hash: Vec<u8>,
+        successor: &RefreshToken,
+        now: i64,
+    ) -> Result<RefreshUse, StorageError>;
+}
+
+/// A signing key as stored: the private half sealed under the master key, the public half as the
+/// JWK the JWKS publishes.
+#[derive(Clone, Debug)]
+pub struct StoredKey {
+    pub kid: String,
+    pub alg: SigningAlg,
+    pub sealed_private: Vec<u8>,
+    pub public_jwk: String,
+    /// When it starts signing.
+    pub created_at: i64,
+    /// When it stops signing (it is still published for a while, to verify what it signed).
+    pub retired_at: Option<i64>,
+}
+
+#[async_trait::async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredKey>, StorageError>;
+
+    /// Publishes `new_keys` and sets every unretired key to retire at `retire_at`, in one
+    /// transaction, so there is never a moment with no signing key.
+    async fn rotate_signing_keys(&self, new_keys: Vec<StoredKey>, retire_at: i64) -> Result<(), StorageError>;
+
+    async fn insert_signing_keys(&self, keys: Vec<StoredKey>) -> Result<(), StorageError>;
+}
+
+/// Everything the authorization server stores.
+pub trait AuthorizationStorage:
+    InteractionStore + ClientStore + UserStore + SessionStore + GrantStore + RefreshStore + KeyStore
+{
+}
+
+impl<T> AuthorizationStorage for T where
+    T: InteractionStore + ClientStore + UserStore + SessionStore + GrantStore + RefreshStore + KeyStore
+{
+}

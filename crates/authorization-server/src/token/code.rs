@@ -1,0 +1,158 @@
+//! The authorization code: issued at the end of `/authorize` (single use, bound to its client,
+//! redirect URI and PKCE challenge) and exchanged at the token endpoint (RFC 6749 §4.1.3, RFC 7636
+//! §4.6).
+
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::secret::{constant_time_eq, random_token};
+use domain::{Client, GrantId, Scope};
+
+use crate::AuthorizationServer;
+use crate::errors::{OAuthError, internal};
+use crate::mint::{Issuance, TokenResponse, mint_tokens};
+use crate::params::Params;
+use crate::storage::{AuthorizationCode, AuthorizationRequest, Redemption, Session};
+
+pub(crate) const CODE_PURPOSE: &str = "authorization-code";
+
+/// Stores a single-use code bound to client, redirect URI and PKCE challenge, carrying how and
+/// when the session's user authenticated, and how recent the request needed that to be
+/// (`requested_at`: when the authorization request was made).
+pub(crate) async fn issue_code(
+    srv: &AuthorizationServer,
+    request: &AuthorizationRequest,
+    session: &Session,
+    requested_at: i64,
+    now: i64,
+) -> Result<String, OAuthError> {
+    let code = random_token(32);
+    let record = AuthorizationCode {
+        code_hash: srv.hasher.hash(CODE_PURPOSE, &code).0,
+        grant_id: GrantId::generate(),
+        client_id: domain::ClientId::parse(&request.client_id).ok_or(crate::errors::SERVER_ERROR)?,
+        redirect_uri: request.redirect_uri.clone(),
+        user_id: session.user_id.clone(),
+        sid: session.sid.clone(),
+        scope: Scope::from_tokens(request.scope.iter().map(String::as_str)),
+        nonce: request.nonce.clone(),
+        code_challenge: request.code_challenge.clone(),
+        amr: session.amr.clone(),
+        acr: session.acr,
+        auth_time: session.auth_time,
+        auth_after: auth_after(request, requested_at),
+        created_at: now,
+        expires_at: now + srv.config.code_ttl,
+    };
+    srv.store.insert_code(&record).await.map_err(|e| internal("code insert", &e))?;
+    Ok(code)
+}
+
+/// OIDC Core §3.1.2.1: `max_age` bounds how old the login may be when the request is made, and
+/// `prompt=login` asks for a login after it. The earliest acceptable `auth_time`, if any.
+fn auth_after(request: &AuthorizationRequest, requested_at: i64) -> Option<i64> {
+    let by_max_age = request.max_age.map(|m| requested_at - m);
+    let by_prompt = request.prompt_login.then_some(requested_at);
+    by_max_age.max(by_prompt)
+}
+
+const INVALID_GRANT: OAuthError = OAuthError::new("invalid_grant", "the code is invalid, expired, or was already used");
+
+/// `grant_type=authorization_code` (RFC 6749 §4.1.3).
+pub(super) async fn authorization_code(
+    srv: &AuthorizationServer,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.get("code").ok_or(OAuthError::new("invalid_request", "code is required"))?;
+    if code.len() > 256 {
+        return Err(INVALID_GRANT);
+    }
+    let hash = srv.hasher.hash(CODE_PURPOSE, code).0;
+    // Who presents the code is checked before it is spent, so a stranger holding a code (another
+    // client, or without the PKCE verifier) cannot burn it for its rightful client.
+    let record = srv.store.authorization_code(hash.clone()).await.map_err(|e| internal("code lookup", &e))?;
+    let record = record.ok_or(INVALID_GRANT)?;
+    // RFC 6749 §4.1.3: the code was issued to this client, is unexpired, and the redirect_uri is identical.
+    if record.client_id != client.id || record.expires_at <= now {
+        return Err(INVALID_GRANT);
+    }
+    if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
+        return Err(OAuthError::new("invalid_grant", "redirect_uri does not match the authorization request"));
+    }
+    check_code_verifier(record.code_challenge.as_deref(), params.get("code_verifier"))?;
+    let record = match srv.store.redeem_code(hash, now).await.map_err(|e| internal("code redeem", &e))? {
+        Redemption::Redeemed(r) => r,
+        Redemption::Replayed { client_id } => {
+            tracing::warn!(client = %client_id, "authorization code replayed; its grant and tokens were revoked");
+            return Err(INVALID_GRANT);
+        }
+        Redemption::Revoked | Redemption::Unknown => return Err(INVALID_GRANT),
+    };
+    let issuance = Issuance::from_code(&record, client.settings.refresh_tokens, now + srv.config.refresh_token_ttl);
+    mint_tokens(srv, client, &issuance, now).await
+}
+
+/// RFC 7636 §4.6 and RFC 9700 §2.1.1: a code issued with a challenge needs the matching verifier;
+/// a verifier for a code issued without a challenge is a downgrade attempt and is refused.
+pub fn check_code_verifier(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
+    const MISMATCH: OAuthError = OAuthError::new("invalid_grant", "PKCE verification failed");
+    match (challenge, verifier) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => {
+            Err(OAuthError::new("invalid_grant", "code_verifier sent for a code issued without code_challenge"))
+        }
+        (Some(_), None) => Err(OAuthError::new("invalid_grant", "code_verifier is required")),
+        (Some(challenge), Some(verifier)) => {
+            // RFC 7636 §4.1: 43–128 characters of [A-Z a-z 0-9 - . _ ~].
+            let well_formed = (43..=128).contains(&verifier.len())
+                && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            let computed = URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, verifier.as_bytes()));
+            if well_formed && constant_time_eq(computed.as_bytes(), challenge.as_bytes()) {
+                Ok(())
+            } else {
+                Err(MISMATCH)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_age_and_prompt_login_bound_the_login_time() {
+        let request = |max_age, prompt_login| AuthorizationRequest {
+            client_id: "c".into(),
+            redirect_uri: "https://a.example/cb".into(),
+            scope: vec!["openid".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            max_age,
+            acr_values: None,
+            form_post: false,
+            essential_acr: None,
+            hinted_sub: None,
+            prompt_login,
+        };
+        assert_eq!(auth_after(&request(None, false), 1000), None);
+        assert_eq!(auth_after(&request(Some(60), false), 1000), Some(940));
+        assert_eq!(auth_after(&request(None, true), 1000), Some(1000));
+        assert_eq!(auth_after(&request(Some(60), true), 1000), Some(1000), "the stricter bound");
+    }
+
+    #[test]
+    fn rfc7636_appendix_b_verifier_matches_its_challenge() {
+        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+        assert!(check_code_verifier(Some(challenge), Some(verifier)).is_ok());
+        assert!(check_code_verifier(Some(challenge), Some(&verifier.replace('d', "e"))).is_err());
+        assert!(check_code_verifier(Some(challenge), None).is_err());
+        assert!(check_code_verifier(None, Some(verifier)).is_err(), "downgrade");
+        assert!(check_code_verifier(None, None).is_ok());
+        assert!(check_code_verifier(Some(challenge), Some(challenge)).is_err(), "plain");
+    }
+}

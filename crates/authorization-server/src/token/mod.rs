@@ -1,0 +1,44 @@
+//! `POST /token` (RFC 6749 §3.2): the client is authenticated, then each grant type has its own
+//! function and file.
+
+mod client_credentials;
+mod code;
+mod otp;
+mod refresh;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+pub(crate) use code::issue_code;
+pub use otp::OTP_GRANT;
+
+use crate::AuthorizationServer;
+use crate::errors::OAuthError;
+use crate::mint::TokenResponse;
+
+/// `POST /token` (and Auth0's `POST /oauth/token`).
+pub async fn token(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    match exchange(&req, &body, &srv).await {
+        Ok(resp) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(resp),
+        Err(e) => e.to_token_response(),
+    }
+}
+
+async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Result<TokenResponse, OAuthError> {
+    let (client, params) = crate::clients::read_client_form(req, body, srv).await?;
+    let now = srv.clock.now();
+    match params.get("grant_type") {
+        Some("authorization_code") => code::authorization_code(srv, &client, &params, now).await,
+        Some("refresh_token") => refresh::refresh_token(srv, &client, &params, now).await,
+        Some("client_credentials") => client_credentials::client_credentials(srv, &client, &params, now).await,
+        Some(OTP_GRANT) => otp::otp(req, srv, &client, &params, now).await,
+        None => Err(OAuthError::new("invalid_request", "grant_type is required")),
+        Some(_) => Err(OAuthError::new(
+            "unsupported_grant_type",
+            "only authorization_code, refresh_token, client_credentials and the passwordless OTP grant are supported",
+        )),
+    }
+}

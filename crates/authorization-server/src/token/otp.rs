@@ -1,0 +1,124 @@
+//! Auth0's passwordless grant (its Authentication API's `POST /oauth/token`), for applications that
+//! run their own sign-in screen: a code sent by `POST /passwordless/start` becomes tokens directly.
+
+use actix_web::http::header;
+use actix_web::{HttpMessage, HttpRequest};
+use domain::Client;
+use domain::ports::{ApiSignIn, ApiVerdict, OtpError, OtpRequest};
+
+use super::code::{CODE_PURPOSE, issue_code};
+use crate::AuthorizationServer;
+use crate::errors::{OAuthError, internal};
+use crate::mint::{Issuance, TokenResponse, mint_tokens};
+use crate::params::Params;
+use crate::session::start_session;
+use crate::storage::{AuthorizationRequest, Redemption};
+
+pub const OTP_GRANT: &str = "http://auth0.com/oauth/grant-type/passwordless/otp";
+
+/// `grant_type=http://auth0.com/oauth/grant-type/passwordless/otp`: `realm` (`email` or `sms`),
+/// `username` (the address or number), `otp`, and `scope` (default `openid`). The ID token has no
+/// `nonce` (none was sent) and the session it names has no browser cookie.
+pub(super) async fn otp(
+    req: &HttpRequest,
+    srv: &AuthorizationServer,
+    client: &Client,
+    params: &Params,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
+    let ports = srv.api_login.get().ok_or(OAuthError::new("unsupported_grant_type", "the OTP grant is not enabled"))?;
+    // The API draws its own sign-in screen, so no browser is bound to the sign-in: only clients
+    // that were allowed to may use it.
+    if !client.settings.api_login {
+        return Err(OAuthError::new(
+            "unauthorized_client",
+            "this client may not use the passwordless API (its api_login setting is off)",
+        ));
+    }
+    let realm = match params.get("realm") {
+        Some("email") => domain::Channel::Email,
+        Some("sms") => domain::Channel::Sms,
+        _ => return Err(OAuthError::new("invalid_request", "realm must be email or sms")),
+    };
+    let (Some(username), Some(otp)) = (params.get("username"), params.get("otp")) else {
+        return Err(OAuthError::new("invalid_request", "username and otp are required"));
+    };
+    let ip = domain::web::client_ip(req.extensions().get(), req.peer_addr());
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let request = OtpRequest {
+        client_id: client.id.clone(),
+        client_settings: client.settings.clone(),
+        realm,
+        username: username.to_owned(),
+        otp: otp.to_owned(),
+        ip,
+        user_agent: user_agent.clone(),
+    };
+    let login = ports.otp.verify(request).await.map_err(|e| match e {
+        OtpError::Invalid => OAuthError::new("invalid_grant", "Wrong email or verification code."),
+        OtpError::MethodOff => {
+            OAuthError::new("unauthorized_client", "this sign-in method is not enabled for the client")
+        }
+        OtpError::Blocked => OAuthError::new("too_many_attempts", "too many wrong codes from this network; try later"),
+        OtpError::Unavailable => OAuthError::new("temporarily_unavailable", "the code cannot be checked right now"),
+    })?;
+    // The same step-up decision as the hosted pages: tokens only where they would have given them.
+    let sign_in = ApiSignIn { client_id: client.id.clone(), login, ip, user_agent };
+    let login = match ports.step_up.assess(sign_in).await {
+        Ok(ApiVerdict::Proceed(login)) => login,
+        // Auth0's answer when a second factor is needed (without an `mfa_token`: Ostiary asks for
+        // second factors on its hosted pages only).
+        Ok(ApiVerdict::MfaRequired) => {
+            return Err(OAuthError::new(
+                "mfa_required",
+                "Multifactor authentication required: sign in through the hosted pages (/authorize)",
+            ));
+        }
+        Ok(ApiVerdict::Denied) => return Err(OAuthError::new("access_denied", "the sign-in was not allowed")),
+        Err(_) => return Err(OAuthError::new("temporarily_unavailable", "the sign-in cannot be checked right now")),
+    };
+    // A session without a cookie, so the tokens name a `sid` that logout and revocation can end.
+    let (session, _) = start_session(srv, &login, now).await?;
+    // The grant is carried by a code row like every other grant (its revocation lives there), here
+    // issued and redeemed at once: nobody ever holds the code.
+    let request = request_for(&client.id, otp_scope(client, params));
+    let code = issue_code(srv, &request, &session, now, now).await?;
+    let record = match srv.store.redeem_code(srv.hasher.hash(CODE_PURPOSE, &code).0, now).await {
+        Ok(Redemption::Redeemed(r)) => r,
+        // Revoked in the instant since it was issued ("This wasn't me" on another sign-in).
+        Ok(Redemption::Revoked) => return Err(OAuthError::new("access_denied", "the sign-in was not allowed")),
+        Ok(_) => return Err(crate::errors::SERVER_ERROR),
+        Err(e) => return Err(internal("code redeem", &e)),
+    };
+    let issuance = Issuance::from_code(&record, client.settings.refresh_tokens, now + srv.config.refresh_token_ttl);
+    mint_tokens(srv, client, &issuance, now).await
+}
+
+/// The scope asked for (default `openid`), kept to what this provider knows; `offline_access`
+/// only for a client that may have refresh tokens.
+fn otp_scope<'p>(client: &Client, params: &'p Params) -> Vec<&'p str> {
+    let asked: Vec<&str> = params.get("scope").unwrap_or("openid").split(' ').filter(|s| !s.is_empty()).collect();
+    let never_offline = client.settings.refresh_tokens == domain::RefreshPolicy::Never;
+    crate::authorize::SUPPORTED_SCOPES
+        .into_iter()
+        .filter(|s| asked.contains(s) && !(*s == "offline_access" && never_offline))
+        .collect()
+}
+
+/// A request with no redirect: the tokens go straight back to the client.
+fn request_for(client: &domain::ClientId, scope: Vec<&str>) -> AuthorizationRequest {
+    AuthorizationRequest {
+        client_id: client.to_string(),
+        redirect_uri: String::new(),
+        scope: scope.into_iter().map(str::to_owned).collect(),
+        state: None,
+        nonce: None,
+        code_challenge: None,
+        max_age: None,
+        acr_values: None,
+        form_post: false,
+        essential_acr: None,
+        hinted_sub: None,
+        prompt_login: false,
+    }
+}

@@ -1,0 +1,68 @@
+//! `GET|POST /userinfo` (OIDC Core §5.3): the claims the access token's scope releases.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::AuthorizationServer;
+use crate::errors::internal;
+use crate::mint::read_access_token;
+use crate::params::{Params, is_form};
+
+/// `GET|POST /userinfo` (OIDC Core §5.3) with a bearer access token (RFC 6750 §2.1, §2.2).
+pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
+    let from_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    });
+    let from_body = (req.method() == actix_web::http::Method::POST && is_form(&req))
+        .then(|| Params::parse(&body).get("access_token").map(str::to_owned))
+        .flatten();
+    let token = match (from_header, from_body) {
+        (Some(t), None) | (None, Some(t)) => t,
+        // RFC 6750 §2: a client must not use more than one method.
+        (Some(_), Some(_)) => {
+            return bearer_error(StatusCode::BAD_REQUEST, "invalid_request");
+        }
+        (None, None) => {
+            return HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"ostiary\""))
+                .finish();
+        }
+    };
+    let now = srv.clock.now();
+    let Some(claims) = read_access_token(&srv, &token, now) else {
+        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    if claims.exp <= now {
+        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    match srv.store.token_is_active(&claims.jti, now).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        }
+        Err(e) => return internal("token lookup", &e).to_token_response(),
+    }
+    let Some(user_id) = domain::UserId::parse(&claims.sub) else {
+        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    let user = match srv.store.user(&user_id).await {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        }
+        Err(e) => return internal("user lookup", &e).to_token_response(),
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("sub".into(), serde_json::json!(user.id.to_string()));
+    out.extend(crate::claims::scope_claims(&user, &domain::Scope::parse(&claims.scope)));
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(out)
+}
+
+/// RFC 6750 §3: the error goes in `WWW-Authenticate`.
+fn bearer_error(status: StatusCode, error: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"ostiary\", error=\"{error}\"")))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "error": error }))
+}
