@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use domain::{Clock, KeyedHasher};
+use web_layer::{Endpoint, paths};
 
 pub use config::AuthorizationServerConfig;
 pub use keys::{Alg, Keys};
@@ -91,25 +92,35 @@ impl AuthorizationServer {
         let _ = self.api_login.set(ports);
     }
 
-    /// Mounts the protocol endpoints. The caller registers `web::Data<AuthorizationServer>`.
-    pub fn routes(cfg: &mut web::ServiceConfig) {
-        cfg.route("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration))
-            .route("/jwks.json", web::get().to(discovery::jwks))
+    /// The protocol endpoints, each with its kind. The caller registers
+    /// `web::Data<AuthorizationServer>`.
+    pub fn endpoints() -> Vec<Endpoint> {
+        vec![
+            Endpoint::api("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration)),
+            Endpoint::api("/jwks.json", web::get().to(discovery::jwks)),
             // Auth0's paths, for applications and SDKs moving over (the auth0 SDKs fetch these).
-            .route("/.well-known/jwks.json", web::get().to(discovery::jwks))
-            .route("/oauth/token", web::post().to(token::token))
-            .route("/authorize", web::get().to(authorize::authorize_get))
-            .route("/authorize", web::post().to(authorize::authorize_post))
-            .route("/authorize/resume/{interaction}", web::get().to(authorize::resume))
-            .route("/authorize/resume/{interaction}", web::post().to(authorize::resume_confirmed))
-            .route("/token", web::post().to(token::token))
-            .route("/userinfo", web::get().to(userinfo::userinfo))
-            .route("/userinfo", web::post().to(userinfo::userinfo))
-            .route("/register", web::post().to(registration::register))
-            .route("/revoke", web::post().to(revocation::revoke))
-            .route("/introspect", web::post().to(revocation::introspect))
-            .route("/logout", web::get().to(logout::logout_get))
-            .route("/logout", web::post().to(logout::logout_post))
-            .route("/logout/confirm", web::post().to(logout::logout_confirm));
+            Endpoint::api("/.well-known/jwks.json", web::get().to(discovery::jwks)),
+            Endpoint::api("/oauth/token", web::post().to(token::token)),
+            // A navigation (never a fetch); its POST form comes cross-site from the client's page.
+            Endpoint::cross_site("/authorize", web::get().to(authorize::authorize_get)),
+            Endpoint::cross_site("/authorize", web::post().to(authorize::authorize_post)),
+            Endpoint::page(paths::RESUME, web::get().to(authorize::resume)),
+            Endpoint::page(paths::RESUME, web::post().to(authorize::resume_confirmed)),
+            Endpoint::api("/token", web::post().to(token::token)),
+            Endpoint::api("/userinfo", web::get().to(userinfo::userinfo)),
+            Endpoint::api("/userinfo", web::post().to(userinfo::userinfo)),
+            Endpoint::backchannel("/register", web::post().to(registration::register)),
+            Endpoint::backchannel("/revoke", web::post().to(revocation::revoke)),
+            Endpoint::backchannel("/introspect", web::post().to(revocation::introspect)),
+            // RP-initiated logout is a navigation from the client's page (RP-Initiated Logout §2).
+            Endpoint::cross_site("/logout", web::get().to(logout::logout_get)),
+            Endpoint::cross_site("/logout", web::post().to(logout::logout_post)),
+            Endpoint::page("/logout/confirm", web::post().to(logout::logout_confirm)),
+        ]
+    }
+
+    /// Mounts [`AuthorizationServer::endpoints`].
+    pub fn routes(cfg: &mut web::ServiceConfig) {
+        web_layer::mount(cfg, Self::endpoints());
     }
 }

@@ -4,10 +4,10 @@
 //! followed only when registered, exactly, for the client (§3); otherwise a page is shown.
 
 use actix_web::cookie::Cookie;
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use domain::Client;
-use domain::web::{CsrfToken, content_security_policy, origin_of};
+use web_layer::see_other;
 
 use crate::AuthorizationServer;
 use crate::pages::titled_error_page;
@@ -138,7 +138,7 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
             if let Some(state) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", state);
             }
-            HttpResponse::SeeOther().insert_header((header::LOCATION, url.to_string())).finish()
+            see_other(url.as_str())
         }
         None => signed_out_page(srv, req),
     };
@@ -168,34 +168,16 @@ fn confirmation_page(
 ) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("signed_out", &false);
-    ctx.insert("csrf", &req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
     ctx.insert("client_name", &client.map(|c| c.name.clone()));
     ctx.insert("client_id", &client.map(|c| c.id.to_string()));
     ctx.insert("post_logout_redirect_uri", &target);
     ctx.insert("state", &params.get("state"));
     // The confirmation ends in a redirect to the client: browsers apply form-action to it.
-    page(srv, req, ctx, content_security_policy(target.and_then(origin_of).as_deref()))
+    crate::pages::page(srv, req).ending_at(target).render(StatusCode::OK, "pages/logout.html", ctx)
 }
 
 fn signed_out_page(srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("signed_out", &true);
-    page(srv, req, ctx, content_security_policy(None))
-}
-
-fn page(srv: &AuthorizationServer, req: &HttpRequest, mut ctx: tera::Context, csp: String) -> HttpResponse {
-    let lang = crate::pages::language(srv, req);
-    ctx.insert("lang", lang);
-    ctx.insert("t", srv.catalog.table(lang));
-    match srv.tera.render("pages/logout.html", &ctx) {
-        Ok(body) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .content_type("text/html; charset=utf-8")
-            .body(body),
-        Err(e) => {
-            tracing::error!(error = ?e, "logout page could not be rendered");
-            HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("server_error")
-        }
-    }
+    crate::pages::page(srv, req).render(StatusCode::OK, "pages/logout.html", ctx)
 }

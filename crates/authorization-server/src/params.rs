@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
 
 /// Parameters of one request. Empty values count as absent (RFC 6749 §3.1); a repeated parameter
 /// makes the request invalid (RFC 6749 §3.1, §3.2).
@@ -74,11 +73,7 @@ impl Params {
     }
 }
 
-/// The media type of the request's body, if it is sent uncompressed.
-pub fn media_type(req: &HttpRequest) -> Option<String> {
-    let header = |name| req.headers().get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
-    domain::web::plain_media_type(header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING))
-}
+pub use web_layer::plain_media_type as media_type;
 
 /// POST bodies must be `application/x-www-form-urlencoded` (RFC 6749 §3.2, OIDC Core §3.1.2.1),
 /// and uncompressed.

@@ -63,6 +63,34 @@ impl Catalog {
     pub fn text<'a>(&'a self, lang: &str, key: &'a str) -> &'a str {
         self.table(lang).get(key).map(String::as_str).unwrap_or(key)
     }
+
+    /// One text of `lang` with its `{name}` placeholders filled in.
+    pub fn fill(&self, lang: &str, key: &str, values: &[(&str, &str)]) -> String {
+        let mut text = self.text(lang, key).to_owned();
+        for (name, value) in values {
+            text = text.replace(&format!("{{{name}}}"), value);
+        }
+        text
+    }
+
+    /// The text of `key` for a count `n`: `{key}_one` or `{key}_other` by the language's plural
+    /// rule (CLDR cardinal rules), with `{n}` and the other placeholders filled in.
+    pub fn fill_count(&self, lang: &str, key: &str, n: u64, values: &[(&str, &str)]) -> String {
+        let form = if plural_one(lang, n) { "one" } else { "other" };
+        let count = n.to_string();
+        let mut all = vec![("n", count.as_str())];
+        all.extend_from_slice(values);
+        self.fill(lang, &format!("{key}_{form}"), &all)
+    }
+}
+
+/// CLDR's cardinal "one" category for whole numbers: French counts 0 and 1 as singular, English
+/// (and the default) only 1.
+fn plural_one(lang: &str, n: u64) -> bool {
+    match lang {
+        "fr" => n <= 1,
+        _ => n == 1,
+    }
 }
 
 /// `Accept-Language` ranges with their weights, best first; `q=0` ranges are dropped.
@@ -106,6 +134,21 @@ mod tests {
         assert_eq!(c.negotiate(Some("ja"), None), "en");
         assert_eq!(c.text("fr", "hello"), "Bonjour");
         assert_eq!(c.text("xx", "hello"), "Hello");
+    }
+
+    #[test]
+    fn placeholders_and_plurals_are_filled_by_the_languages_rules() {
+        let table = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let forms = [("left_one", "{n} try for {who}"), ("left_other", "{n} tries for {who}")];
+        let mut tables = HashMap::new();
+        tables.insert("en".to_owned(), table(&forms));
+        tables.insert("fr".to_owned(), table(&[("left_one", "{n} essai"), ("left_other", "{n} essais")]));
+        let c = Catalog::new(tables).unwrap();
+        assert_eq!(c.fill_count("en", "left", 1, &[("who", "Ann")]), "1 try for Ann");
+        assert_eq!(c.fill_count("en", "left", 0, &[("who", "Ann")]), "0 tries for Ann");
+        assert_eq!(c.fill_count("fr", "left", 0, &[]), "0 essai");
+        assert_eq!(c.fill_count("fr", "left", 2, &[]), "2 essais");
+        assert_eq!(c.fill("en", "left_other", &[("n", "3"), ("who", "Bo")]), "3 tries for Bo");
     }
 
     #[test]

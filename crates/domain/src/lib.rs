@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod client;
+mod client_ip;
 pub mod clock;
 pub mod counters;
 pub mod destination;
@@ -19,13 +20,13 @@ pub mod profile;
 pub mod secret;
 pub mod storage;
 pub mod user;
-pub mod web;
 
 pub use auth::{Acr, Amr, AuthTime, Scope};
 pub use client::{
     ApplicationType, Branding, Channel, Client, ClientSettings, LoginMethod, RefreshPolicy, SigningAlg, StepUp,
     StepUpPolicy, WithoutFactor,
 };
+pub use client_ip::ClientIp;
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use destination::Destination;
 pub use email::{EmailAddress, EmailError};

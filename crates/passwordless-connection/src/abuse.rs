@@ -18,6 +18,9 @@ use domain::secret::random_token;
 use crate::storage::{BlockScope, Challenge, NewBlock};
 
 use crate::PasswordlessConnection;
+
+/// The purpose of the keyed hash an unblock link's token is stored as.
+pub(crate) const UNBLOCK_PURPOSE: &str = "unblock";
 use crate::challenge::{Destination, Origin};
 
 /// Why a message was not sent.
@@ -90,7 +93,7 @@ pub(crate) async fn check_send(
             return Err(Refusal::Unavailable);
         }
     }
-    let ip = origin.limit_key();
+    let ip = origin.ip.limit_key();
     within(conn, &format!("start:ip:{ip}"), limits.starts_per_ip_per_hour, HOUR, |r| Refusal::Limited {
         retry_after: r,
     })
@@ -118,7 +121,7 @@ pub(crate) async fn is_blocked(
     origin: &Origin,
     destination: &str,
 ) -> Result<bool, domain::StorageError> {
-    conn.store.is_blocked(&origin.limit_key(), &account_key(conn, destination), conn.clock.now()).await
+    conn.store.is_blocked(&origin.ip.limit_key(), &account_key(conn, destination), conn.clock.now()).await
 }
 
 /// Whether a failure budget is used up by this hit (the hit that reaches it counts).
@@ -145,7 +148,7 @@ pub(crate) async fn take_failure_budget(
 ) -> Result<Option<FailureBudget>, LimiterError> {
     let limits = &conn.config.limits;
     let now = conn.clock.now();
-    let ip = origin.limit_key();
+    let ip = origin.ip.limit_key();
     let account = account_key(conn, destination);
     let one =
         conn.limiter.hit(&format!("fail:acct:{ip}:{account}"), limits.failures_per_ip_per_account, DAY, now).await?;
@@ -226,7 +229,7 @@ async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Chall
         ip: ip.to_owned(),
         scope,
         reason: reason.clone(),
-        unblock_hash: user_email.as_ref().map(|_| conn.hasher.hash("unblock", &unblock_token).0),
+        unblock_hash: user_email.as_ref().map(|_| conn.hasher.hash(UNBLOCK_PURPOSE, &unblock_token).0),
         created_at: now,
         expires_at: now + limits.block_seconds,
     };

@@ -17,6 +17,7 @@ use domain::{
 };
 use serde::Deserialize;
 use serde_json::json;
+use web_layer::Lang;
 
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
@@ -59,9 +60,7 @@ fn auth_params(map: &serde_json::Map<String, serde_json::Value>) -> Vec<(String,
 pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
     // JSON only: a browser cannot send it cross-site without a CORS preflight, which only
     // registered web origins pass.
-    let header = |name| req.headers().get(name).and_then(|v: &header::HeaderValue| v.to_str().ok());
-    let media = domain::web::plain_media_type(header(header::CONTENT_TYPE), header(header::CONTENT_ENCODING));
-    if media.as_deref() != Some("application/json") {
+    if web_layer::plain_media_type(&req).as_deref() != Some("application/json") {
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "invalid_request",
@@ -118,9 +117,8 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
     };
     let params = request.auth_params.as_ref().map(auth_params).unwrap_or_default();
     let ui_locales = params.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.clone());
-    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let lang = conn.catalog.negotiate(ui_locales.as_deref(), accept).to_owned();
-    let origin = crate::pages::origin(&req);
+    let lang = Lang::of(&req).pick(&conn.catalog, ui_locales.as_deref()).to_owned();
+    let origin = Origin::of(&req);
     if let Err(refusal) = check_send(&conn, &origin, &to).await {
         return refusal_response(&refusal);
     }
@@ -224,9 +222,9 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
         None => false,
     };
     let origin = Origin {
-        ip: request.ip,
+        ip: domain::ClientIp::new(request.ip),
         country: None,
-        device: request.user_agent.as_deref().and_then(domain::web::describe_user_agent),
+        device: request.user_agent.as_deref().and_then(web_layer::describe_user_agent),
     };
     let challenge = if from_api { challenge } else { None };
     match verify_code(conn, &request.client_settings, challenge, &request.otp, &origin).await {

@@ -37,27 +37,8 @@ pub enum VerifyError {
     Store(#[from] StorageError),
 }
 
-/// Where a request came from, for the messages that say so ("at 12:03 UTC from 203.0.113.9 (Firefox on Linux)").
-#[derive(Clone, Debug)]
-pub(crate) struct Origin {
-    pub ip: std::net::IpAddr,
-    /// ISO 3166-1 alpha-2, when known.
-    pub country: Option<String>,
-    pub device: Option<String>,
-}
-
-impl Origin {
-    /// What per-IP limits and blocks count under (an IPv6 address counts by its /64).
-    pub fn limit_key(&self) -> String {
-        domain::web::ClientIp::new(self.ip).limit_key()
-    }
-
-    /// "203.0.113.9 (FR, Firefox on Linux)".
-    pub fn place(&self) -> String {
-        let details: Vec<&str> = self.country.iter().chain(self.device.iter()).map(String::as_str).collect();
-        if details.is_empty() { self.ip.to_string() } else { format!("{} ({})", self.ip, details.join(", ")) }
-    }
-}
+/// Where a request came from: the client IP, its country and device (see [`RequestOrigin`]).
+pub(crate) use web_layer::RequestOrigin as Origin;
 
 fn code_purpose(challenge_id: &str) -> String {
     format!("challenge-code:{challenge_id}")

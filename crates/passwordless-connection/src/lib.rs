@@ -19,6 +19,7 @@ use actix_web::web;
 use domain::i18n::Catalog;
 use domain::secret::Sealer;
 use domain::{Clock, EmailAddress, KeyedHasher};
+use web_layer::{Endpoint, paths};
 
 pub use api::OtpGate;
 pub use challenge::VerifyError;
@@ -126,25 +127,36 @@ pub struct PasswordlessConnection {
     pub starter: Arc<dyn domain::ports::InteractionStarter>,
 }
 
+/// Every catalog key the connection's error pages use (each has a `_title` and a `_text`).
+pub const PAGE_ERROR_KEYS: [&str; 8] = pages::PageError::KEYS;
+
 impl PasswordlessConnection {
-    /// Mounts the login pages. The caller registers `web::Data<PasswordlessConnection>`.
+    /// The login pages and the API, each with its kind. The caller registers
+    /// `web::Data<PasswordlessConnection>`.
+    pub fn endpoints() -> Vec<Endpoint> {
+        vec![
+            // Mail scanners probe links with HEAD as well as GET; neither spends anything.
+            Endpoint::page("/login/link/{token}", web::get().to(pages::link_page)),
+            Endpoint::page("/login/link/{token}", web::head().to(pages::link_page)),
+            Endpoint::page("/login/link", web::post().to(pages::link_submit)),
+            Endpoint::page("/login/link/approve", web::post().to(pages::link_approve)),
+            Endpoint::page(paths::LOGIN, web::get().to(pages::login_page)),
+            Endpoint::page(paths::LOGIN, web::post().to(pages::start)),
+            Endpoint::page("/login/{interaction}/code", web::get().to(pages::code_page)),
+            Endpoint::page("/login/{interaction}/code", web::post().to(pages::code_submit)),
+            Endpoint::page("/login/{interaction}/resend", web::post().to(pages::resend)),
+            Endpoint::page("/login/{interaction}/status", web::get().to(pages::status)),
+            Endpoint::page("/login/{interaction}/approved", web::post().to(pages::approved)),
+            Endpoint::page("/unblock/{token}", web::get().to(pages::unblock_page)),
+            Endpoint::page("/unblock/{token}", web::head().to(pages::unblock_page)),
+            Endpoint::page("/unblock", web::post().to(pages::unblock_submit)),
+            Endpoint::page("/brand/{client}.css", web::get().to(pages::brand_css)),
+            Endpoint::api("/passwordless/start", web::post().to(api::start)),
+        ]
+    }
+
+    /// Mounts [`PasswordlessConnection::endpoints`].
     pub fn routes(cfg: &mut web::ServiceConfig) {
-        // Mail scanners probe links with HEAD as well as GET; neither spends anything.
-        cfg.route("/login/link/{token}", web::get().to(pages::link_page))
-            .route("/login/link/{token}", web::head().to(pages::link_page))
-            .route("/login/link", web::post().to(pages::link_submit))
-            .route("/login/link/approve", web::post().to(pages::link_approve))
-            .route("/login/{interaction}", web::get().to(pages::login_page))
-            .route("/login/{interaction}", web::post().to(pages::start))
-            .route("/login/{interaction}/code", web::get().to(pages::code_page))
-            .route("/login/{interaction}/code", web::post().to(pages::code_submit))
-            .route("/login/{interaction}/resend", web::post().to(pages::resend))
-            .route("/login/{interaction}/status", web::get().to(pages::status))
-            .route("/login/{interaction}/approved", web::post().to(pages::approved))
-            .route("/unblock/{token}", web::get().to(pages::unblock_page))
-            .route("/unblock/{token}", web::head().to(pages::unblock_page))
-            .route("/unblock", web::post().to(pages::unblock_submit))
-            .route("/brand/{client}.css", web::get().to(pages::brand_css))
-            .route("/passwordless/start", web::post().to(api::start));
+        web_layer::mount(cfg, Self::endpoints());
     }
 }

@@ -5,7 +5,8 @@
 use std::net::IpAddr;
 
 use domain::ports::{BoxFuture, CodeChannel, CodeError};
-use domain::{Channel, Destination, InteractionId, LoginMethod};
+use domain::{Channel, ClientIp, Destination, InteractionId, LoginMethod};
+use web_layer::describe_user_agent;
 
 use crate::OtpGate;
 use crate::abuse::{Refusal, check_send};
@@ -36,8 +37,11 @@ impl CodeChannel for OtpGate {
             if to.channel() == Channel::Sms && !conn.config.sms_policy.available {
                 return Err(CodeError::Unavailable);
             }
-            let origin =
-                Origin { ip, country: None, device: user_agent.as_deref().and_then(domain::web::describe_user_agent) };
+            let origin = Origin {
+                ip: ClientIp::new(ip),
+                country: None,
+                device: user_agent.as_deref().and_then(describe_user_agent),
+            };
             match check_send(conn, &origin, &to).await {
                 Ok(()) => {}
                 Err(Refusal::Limited { retry_after } | Refusal::TooSoon { retry_after }) => {
@@ -72,7 +76,7 @@ impl CodeChannel for OtpGate {
                 CodeError::Unavailable
             })?;
             let settings = domain::ClientSettings { login_methods: LoginMethod::ALL.to_vec(), ..Default::default() };
-            let origin = Origin { ip, country: None, device: None };
+            let origin = Origin { ip: ClientIp::new(ip), country: None, device: None };
             match verify_code(conn, &settings, latest, &code, &origin).await {
                 Ok(_) => Ok(()),
                 Err(VerifyError::Mismatch { remaining }) => Err(CodeError::Wrong { remaining }),

@@ -405,7 +405,7 @@ pub async fn blocks(command: BlocksCommand, settings: &Settings, now: i64) -> an
             // An IPv6 address is blocked with its /64 (the key limits count under): either names it.
             let given = ip.trim().strip_suffix("/64").unwrap_or(ip.trim());
             let ip: std::net::IpAddr = given.parse().map_err(|_| anyhow!("{ip:?} is not an IP address"))?;
-            let key = domain::web::ClientIp::new(ip).limit_key();
+            let key = domain::ClientIp::new(ip).limit_key();
             let n = store.lift_blocks_of_ip(&key, now).await.map_err(|e| anyhow!("{e}"))?;
             if n == 0 {
                 println!("{key} was not blocked.");

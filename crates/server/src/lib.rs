@@ -32,7 +32,7 @@ use store::Store;
 use store::counters::Limiter;
 
 use crate::config::Settings;
-use crate::middleware::{BrowserContext, CorsOrigins, browser_context, cors, security_headers};
+use crate::middleware::{BrowserContext, CorsOrigins, browser_context, security_headers};
 
 /// The master key: from configuration, or in development from `data_dir/master.key`, generated
 /// on first start.
@@ -401,7 +401,8 @@ impl Application {
         let browser = web::Data::new(BrowserContext {
             hasher: hasher.clone(),
             https,
-            origin: domain::web::origin_of(&settings.server.issuer).unwrap_or_default(),
+            origin: web_layer::origin_of(&settings.server.issuer).unwrap_or_default(),
+            kinds: endpoint_kinds()?,
             trusted_proxies: settings.server.trusted_proxies.iter().filter_map(|p| config::parse_net(p)).collect(),
             forwarded_header: middleware::ForwardedHeader::parse(&settings.server.forwarded_header)
                 .unwrap_or(middleware::ForwardedHeader::XForwardedFor),
@@ -427,7 +428,7 @@ impl Application {
 
         let store_data = web::Data::new(store.clone());
         let sealer_data = web::Data::new(master.message_sealer());
-        let cors_origins = web::Data::new(CorsOrigins::new(store.clone()));
+        let cors_origins = Arc::new(CorsOrigins::new(store.clone(), endpoint_kinds()?));
         let tera_data = web::Data::new(Arc::clone(&tera));
         let catalog_data = web::Data::new(Arc::clone(&catalog));
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
@@ -438,7 +439,7 @@ impl Application {
                 .app_data(step_up.clone())
                 .app_data(store_data.clone())
                 .app_data(sealer_data.clone())
-                .app_data(cors_origins.clone())
+                .app_data(web::Data::from(Arc::clone(&cors_origins)))
                 .app_data(tera_data.clone())
                 .app_data(catalog_data.clone())
                 .app_data(browser.clone())
@@ -450,7 +451,7 @@ impl Application {
                         (Some(tera), Some(catalog)) => templates::message_page(
                             tera,
                             catalog,
-                            templates::accept_language(req),
+                            req,
                             actix_web::http::StatusCode::BAD_REQUEST,
                             "form_malformed_title",
                             "form_malformed_text",
@@ -476,11 +477,12 @@ impl Application {
                 app = app
                     .app_data(demo.clone())
                     .configure(demo::Demo::routes)
-                    .route("/", web::get().to(|| async { see_other("/demo") }));
+                    .route("/", web::get().to(|| async { web_layer::see_other("/demo") }));
             }
             app.default_service(web::to(not_found))
                 .wrap(from_fn(browser_context))
-                .wrap(from_fn(cors))
+                .wrap(middleware::cors(Arc::clone(&cors_origins)))
+                .wrap(from_fn(middleware::refresh_cors_origins))
                 .wrap(security_headers(https))
                 .wrap(from_fn(access_log))
         })?;
@@ -494,6 +496,15 @@ impl Application {
         }
         result
     }
+}
+
+/// The kind of every route of the three protocol crates, from which CSRF and CORS follow.
+fn endpoint_kinds() -> anyhow::Result<web_layer::EndpointKinds> {
+    let endpoints = AuthorizationServer::endpoints()
+        .into_iter()
+        .chain(PasswordlessConnection::endpoints())
+        .chain(step_up::StepUpService::endpoints());
+    web_layer::EndpointKinds::of(endpoints).map_err(|e| anyhow!("routes: {e}"))
 }
 
 /// Registers (or re-registers) the demo client with a fresh secret held only in memory.
@@ -580,10 +591,6 @@ async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
-}
-
 /// The files of `static/`, compiled into the binary.
 async fn static_file(path: web::Path<String>) -> HttpResponse {
     let (content_type, body) = match path.as_str() {
@@ -613,14 +620,7 @@ async fn refused(
         431 => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     };
-    templates::message_page(
-        &tera,
-        &catalog,
-        templates::accept_language(&req),
-        status,
-        "malformed_title",
-        "malformed_text",
-    )
+    templates::message_page(&tera, &catalog, &req, status, "malformed_title", "malformed_text")
 }
 
 async fn not_found(
@@ -628,11 +628,10 @@ async fn not_found(
     tera: web::Data<Arc<tera::Tera>>,
     catalog: web::Data<Arc<domain::i18n::Catalog>>,
 ) -> HttpResponse {
-    let accept = templates::accept_language(&req);
     templates::message_page(
         &tera,
         &catalog,
-        accept,
+        &req,
         actix_web::http::StatusCode::NOT_FOUND,
         "not_found_title",
         "not_found_text",

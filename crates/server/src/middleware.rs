@@ -10,9 +10,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
-use domain::web::{BrowserId, ClientIp, CsrfToken, content_security_policy};
-use domain::{KeyedHasher, Secret};
+use domain::{ClientIp, KeyedHasher};
 use futures_util::StreamExt;
+use web_layer::{BrowserBinding, ClientCountry, CsrfToken, EndpointKinds, content_security_policy};
 
 /// What the browser-context middleware needs.
 pub struct BrowserContext {
@@ -28,6 +28,8 @@ pub struct BrowserContext {
     /// For the pages this middleware answers with itself (a refused form).
     pub tera: Arc<tera::Tera>,
     pub catalog: Arc<domain::i18n::Catalog>,
+    /// The kind of every route: which posts are exempt from the CSRF check.
+    pub kinds: EndpointKinds,
 }
 
 impl BrowserContext {
@@ -43,19 +45,6 @@ impl BrowserContext {
     }
 }
 
-/// POST endpoints that are not HTML forms of ours: protocol endpoints called by relying parties,
-/// authenticated by client credentials or bearer tokens, or posted cross-site by design.
-const CSRF_EXEMPT: [&str; 9] = [
-    "/token",
-    "/oauth/token",
-    "/passwordless/start",
-    "/userinfo",
-    "/authorize",
-    "/logout",
-    "/revoke",
-    "/introspect",
-    "/register",
-];
 /// Largest form body accepted.
 const FORM_LIMIT: usize = 16 * 1024;
 
@@ -94,16 +83,17 @@ pub async fn browser_context(
     let client_ip = client_ip(&req, &ctx.trusted_proxies, ctx.forwarded_header);
 
     if req.method() == Method::POST
-        && !CSRF_EXEMPT.contains(&req.path())
+        && !ctx.kinds.csrf_exempt(req.path())
         && let Some(refusal) = check_csrf(&mut req, &ctx, &csrf).await
     {
         return Ok(req.into_response(refusal).map_into_right_body());
     }
 
-    req.extensions_mut().insert(BrowserId(Secret::new(browser.clone())));
+    // The crates see the browser only as a keyed hash of its cookie, which binds a sign-in to it.
+    req.extensions_mut().insert(BrowserBinding(ctx.hasher.hash("browser", &browser).0));
     req.extensions_mut().insert(CsrfToken(csrf));
     req.extensions_mut().insert(client_ip);
-    req.extensions_mut().insert(domain::web::ClientCountry(ctx.geo.country(client_ip.ip())));
+    req.extensions_mut().insert(ClientCountry(ctx.geo.country(client_ip.ip())));
     let mut res = next.call(req).await?;
     if is_new {
         let cookie = Cookie::build(ctx.cookie_name(), browser)
@@ -123,9 +113,9 @@ pub async fn browser_context(
 /// Refuses a form post from another origin or without this browser's token. The body is read
 /// (bounded) and put back for the handler.
 async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &str) -> Option<HttpResponse> {
-    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let http = req.request().clone();
     let page = |status: StatusCode, title: &str, text: &str| {
-        crate::templates::message_page(&ctx.tera, &ctx.catalog, accept.as_deref(), status, title, text)
+        crate::templates::message_page(&ctx.tera, &ctx.catalog, &http, status, title, text)
     };
     let forbidden = || page(StatusCode::FORBIDDEN, "form_expired_title", "form_expired");
     // Fetch Metadata (`Sec-Fetch-Site`) and `Origin`: a browser says where a post came from, and a
@@ -245,95 +235,76 @@ fn parse_hop(v: &str) -> Option<IpAddr> {
     v.parse::<IpAddr>().ok().or_else(|| v.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
-/// Endpoints a browser app may call from its own origin (CORS). `/authorize` is a navigation,
-/// never a fetch, and gets no CORS headers.
-const CORS_PATHS: [&str; 7] = [
-    "/token",
-    "/oauth/token",
-    "/passwordless/start",
-    "/userinfo",
-    "/jwks.json",
-    "/.well-known/jwks.json",
-    "/.well-known/openid-configuration",
-];
-
-/// The web origins of every registered redirect URI, refreshed every 30 seconds.
+/// The web origins of every registered redirect URI, refreshed every 30 seconds, and the kinds of
+/// the routes: CORS answers only the API's paths, for these origins.
 pub struct CorsOrigins {
     store: store::Store,
-    cache: std::sync::Mutex<Option<(std::time::Instant, Arc<std::collections::HashSet<String>>)>>,
+    kinds: EndpointKinds,
+    cache: std::sync::RwLock<Option<(std::time::Instant, Arc<std::collections::HashSet<String>>)>>,
 }
 
 impl CorsOrigins {
-    pub fn new(store: store::Store) -> Self {
-        Self { store, cache: std::sync::Mutex::new(None) }
+    pub fn new(store: store::Store, kinds: EndpointKinds) -> Self {
+        Self { store, kinds, cache: std::sync::RwLock::new(None) }
     }
 
-    async fn allows(&self, origin: &str) -> bool {
-        let cached = self.cache.lock().ok().and_then(|c| c.clone());
-        let origins = match cached {
-            Some((at, set)) if at.elapsed() < std::time::Duration::from_secs(30) => set,
-            _ => {
-                let Ok(clients) = self.store.clients().await else { return false };
-                let set: std::collections::HashSet<String> = clients
-                    .iter()
-                    .flat_map(|c| c.redirect_uris.iter())
-                    .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-                    .filter_map(|u| domain::web::origin_of(u))
-                    .collect();
-                let set = Arc::new(set);
-                if let Ok(mut c) = self.cache.lock() {
-                    *c = Some((std::time::Instant::now(), Arc::clone(&set)));
-                }
-                set
-            }
-        };
-        origins.contains(origin)
+    fn fresh(&self) -> bool {
+        let cache = self.cache.read().ok();
+        cache.as_ref().and_then(|c| c.as_ref()).is_some_and(|(at, _)| at.elapsed() < std::time::Duration::from_secs(30))
+    }
+
+    /// Reloads the origins when the cached set is older than 30 seconds. A failed load keeps the
+    /// old set (or none): CORS fails closed.
+    async fn refresh(&self) {
+        if self.fresh() {
+            return;
+        }
+        let Ok(clients) = self.store.clients().await else { return };
+        let set: std::collections::HashSet<String> = clients
+            .iter()
+            .flat_map(|c| c.redirect_uris.iter())
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+            .filter_map(|u| web_layer::origin_of(u))
+            .collect();
+        if let Ok(mut c) = self.cache.write() {
+            *c = Some((std::time::Instant::now(), Arc::new(set)));
+        }
+    }
+
+    /// Whether `origin` may call `path` from a browser.
+    fn allows(&self, origin: &str, path: &str) -> bool {
+        self.kinds.cors(path)
+            && self.cache.read().ok().and_then(|c| c.as_ref().map(|(_, set)| set.contains(origin))).unwrap_or(false)
     }
 }
 
-/// CORS for registered web origins only: the matching origin is echoed (never `*`), preflights
-/// are answered here, and any other origin gets no CORS headers, so browsers refuse the read.
-pub async fn cors(
+/// CORS (actix-cors) for registered web origins only, on the API's paths: the matching origin is
+/// echoed (never `*`), preflights are answered, and any other origin gets no CORS headers, so
+/// browsers refuse the read. Requests from other origins still reach the handlers (non-browser
+/// clients, and our own forms, are not CORS's business).
+pub fn cors(origins: Arc<CorsOrigins>) -> actix_cors::Cors {
+    actix_cors::Cors::default()
+        .allowed_origin_fn(move |origin, head| origin.to_str().is_ok_and(|o| origins.allows(o, head.uri.path())))
+        .allowed_methods([Method::GET, Method::POST])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
+        .max_age(600)
+        .block_on_origin_mismatch(false)
+}
+
+/// Keeps [`CorsOrigins`] fresh before actix-cors (whose origin check cannot wait) reads it: a
+/// client registered a moment ago is allowed at once.
+pub async fn refresh_cors_origins(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static, BoxBody>>, actix_web::Error> {
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let (Some(origin), true) = (origin, CORS_PATHS.contains(&req.path())) else {
-        return Ok(next.call(req).await?.map_into_left_body());
-    };
-    let allowed = match req.app_data::<web::Data<CorsOrigins>>() {
-        Some(origins) => origins.allows(&origin).await,
-        None => false,
-    };
-    let headers = |h: &mut header::HeaderMap| {
-        if let Ok(value) = header::HeaderValue::from_str(&origin) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        }
-        h.insert(header::VARY, header::HeaderValue::from_static("Origin"));
-    };
-    if req.method() == Method::OPTIONS {
-        let mut resp = if allowed { HttpResponse::NoContent().finish() } else { HttpResponse::Forbidden().finish() };
-        if allowed {
-            let h = resp.headers_mut();
-            headers(h);
-            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, header::HeaderValue::from_static("GET, POST"));
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                header::HeaderValue::from_static("Authorization, Content-Type"),
-            );
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, header::HeaderValue::from_static("600"));
-        }
-        return Ok(req.into_response(resp).map_into_right_body());
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    if req.headers().contains_key(header::ORIGIN)
+        && let Some(origins) = req.app_data::<web::Data<CorsOrigins>>()
+        && origins.kinds.cors(req.path())
+    {
+        origins.refresh().await;
     }
-    let mut res = next.call(req).await?;
-    if allowed {
-        headers(res.headers_mut());
-        res.headers_mut().insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            header::HeaderValue::from_static("WWW-Authenticate, Retry-After"),
-        );
-    }
-    Ok(res.map_into_left_body())
+    next.call(req).await
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use domain::i18n::{Catalog, Table};
 use tera::Tera;
@@ -64,34 +64,17 @@ pub fn catalog() -> Result<Catalog, String> {
 }
 
 /// A page of the server's own (not found, a form refused by the middleware): the catalog's
-/// `{key}_title` and `{key}_text`, in the language the browser asks for.
+/// `{title}` and `{text}`, in the language the request asks for.
 pub fn message_page(
     tera: &Tera,
     catalog: &Catalog,
-    accept_language: Option<&str>,
+    req: &HttpRequest,
     status: StatusCode,
     title: &str,
     text: &str,
 ) -> HttpResponse {
-    let lang = catalog.negotiate(None, accept_language);
-    let mut ctx = tera::Context::new();
-    ctx.insert("lang", lang);
-    ctx.insert("t", catalog.table(lang));
-    ctx.insert("title", catalog.text(lang, title));
-    ctx.insert("message", catalog.text(lang, text));
-    let body = tera.render("pages/error.html", &ctx).unwrap_or_else(|e| {
-        tracing::error!(error = ?e, "error page could not be rendered");
-        catalog.text(lang, text).to_owned()
-    });
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .content_type("text/html; charset=utf-8")
-        .body(body)
-}
-
-/// The `Accept-Language` of a request.
-pub fn accept_language(req: &HttpRequest) -> Option<&str> {
-    req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok())
+    let lang = web_layer::Lang::of(req).pick(catalog, None);
+    web_layer::Page::plain(tera, catalog, lang).titled(status, title, text, &[])
 }
 
 #[cfg(test)]

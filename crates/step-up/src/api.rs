@@ -9,9 +9,9 @@
 
 use std::sync::Arc;
 
+use domain::ClientIp;
 use domain::audit::{AuditEvent, AuditKind};
 use domain::ports::{ApiSignIn, ApiStepUp, ApiVerdict, AssessError, BoxFuture};
-use domain::web::ClientIp;
 
 use crate::StepUpService;
 use crate::flow::{Place, SignedIn, factors, observe, record};
@@ -65,7 +65,7 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
             let device = sign_in
                 .user_agent
                 .as_deref()
-                .and_then(domain::web::describe_user_agent)
+                .and_then(web_layer::describe_user_agent)
                 .map(|d| format!("{} ({d})", client.name))
                 .unwrap_or_else(|| client.name.clone());
             let audience = crate::notify::Audience {

@@ -32,7 +32,7 @@ impl Geo {
         }
     }
 
-    /// The ISO 3166-1 alpha-2 country of `ip` (canonical, as `domain::web::ClientIp` gives it), if known.
+    /// The ISO 3166-1 alpha-2 country of `ip` (canonical, as `domain::ClientIp` gives it), if known.
     pub fn country(&self, ip: IpAddr) -> Option<String> {
         let code = match self {
             Geo::Embedded => iptocc::country_code(ip).map(str::to_owned),
@@ -106,7 +106,7 @@ mod tests {
         for (ip, cc) in [("8.8.8.8", "US"), ("193.0.6.139", "NL"), ("1.0.16.1", "JP"), ("2001:4860:4860::8888", "US")] {
             assert_eq!(geo.country(ip.parse().unwrap()).as_deref(), Some(cc), "{ip}");
         }
-        let mapped = domain::web::ClientIp::new("::ffff:193.0.6.139".parse().unwrap()).ip();
+        let mapped = domain::ClientIp::new("::ffff:193.0.6.139".parse().unwrap()).ip();
         assert_eq!(geo.country(mapped).as_deref(), Some("NL"), "mapped IPv4, as the client IP gives it");
         assert_eq!(geo.country("10.1.2.3".parse().unwrap()), None, "private addresses have no country");
     }

@@ -25,6 +25,7 @@ use domain::i18n::Catalog;
 use domain::ports::CodeChannel;
 use domain::secret::Sealer;
 use domain::{Clock, KeyedHasher};
+use web_layer::{Endpoint, paths};
 
 pub use api::ApiGate;
 pub use geo::Geo;
@@ -67,18 +68,29 @@ pub struct StepUpService {
     pub outbox_ready: Arc<tokio::sync::Notify>,
 }
 
+/// Every catalog key step-up's error pages use (each has a `_title` and a `_text`).
+pub const PAGE_ERROR_KEYS: [&str; 4] = flow::PageError::KEYS;
+
 impl StepUpService {
-    /// Mounts the step-up pages. The caller registers `web::Data<StepUpService>`.
+    /// The step-up pages and the "This wasn't me" link, each with its kind. The caller registers
+    /// `web::Data<StepUpService>`.
+    pub fn endpoints() -> Vec<Endpoint> {
+        vec![
+            Endpoint::page(paths::STEP_UP, web::get().to(flow::start)),
+            Endpoint::page("/step-up/{interaction}/totp", web::post().to(flow::totp)),
+            Endpoint::page("/step-up/{interaction}/send", web::post().to(flow::send)),
+            Endpoint::page("/step-up/{interaction}/code", web::post().to(flow::code)),
+            Endpoint::page("/step-up/{interaction}/enroll", web::get().to(flow::enroll_page)),
+            Endpoint::page("/step-up/{interaction}/enroll", web::post().to(flow::enroll)),
+            Endpoint::page("/step-up/{interaction}/cancel", web::post().to(flow::cancel)),
+            Endpoint::page("/not-me/{token}", web::get().to(notify::not_me_page)),
+            Endpoint::page("/not-me/{token}", web::head().to(notify::not_me_page)),
+            Endpoint::page("/not-me", web::post().to(notify::not_me)),
+        ]
+    }
+
+    /// Mounts [`StepUpService::endpoints`].
     pub fn routes(cfg: &mut web::ServiceConfig) {
-        cfg.route("/step-up/{interaction}", web::get().to(flow::start))
-            .route("/step-up/{interaction}/totp", web::post().to(flow::totp))
-            .route("/step-up/{interaction}/send", web::post().to(flow::send))
-            .route("/step-up/{interaction}/code", web::post().to(flow::code))
-            .route("/step-up/{interaction}/enroll", web::get().to(flow::enroll_page))
-            .route("/step-up/{interaction}/enroll", web::post().to(flow::enroll))
-            .route("/step-up/{interaction}/cancel", web::post().to(flow::cancel))
-            .route("/not-me/{token}", web::get().to(notify::not_me_page))
-            .route("/not-me/{token}", web::head().to(notify::not_me_page))
-            .route("/not-me", web::post().to(notify::not_me));
+        web_layer::mount(cfg, Self::endpoints());
     }
 }

@@ -10,9 +10,10 @@ use domain::Interaction;
 use domain::message::OutgoingMessage;
 use domain::{Channel, MessageId, User};
 use serde::Deserialize;
+use web_layer::{Lang, Page};
 
 use crate::StepUpService;
-use crate::flow::{message, render};
+use crate::flow::PageError;
 use crate::storage::{NotMeConsequence, NotMeReport};
 
 const NOT_ME_PURPOSE: &str = "not-me";
@@ -68,7 +69,7 @@ pub(crate) async fn new_sign_in(
     ctx.insert("device", device);
     ctx.insert("no_factor", &no_factor);
     ctx.insert("link", &format!("{}/not-me/{token}", svc.config.public_url.trim_end_matches('/')));
-    let subject = svc.catalog.text(lang, "new_sign_in_subject").replace("{product}", &product);
+    let subject = svc.catalog.fill(lang, "new_sign_in_subject", &[("product", &product)]);
     ctx.insert("subject", &subject);
     let rendered = svc
         .tera
@@ -102,14 +103,18 @@ pub(crate) async fn new_sign_in(
     }
 }
 
-fn lang(svc: &StepUpService, req: &HttpRequest) -> String {
-    let accept = req.headers().get(actix_web::http::header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    svc.catalog.negotiate(None, accept).to_owned()
+/// The "This wasn't me" page, in the language the request asks for.
+fn not_me_page_with(svc: &StepUpService, req: &HttpRequest, status: StatusCode, ctx: tera::Context) -> HttpResponse {
+    let lang = Lang::of(req).pick(&svc.catalog, None);
+    Page::new(req, &svc.tera, &svc.catalog, lang).product(&svc.config.product_name).render(
+        status,
+        "pages/not_me.html",
+        ctx,
+    )
 }
 
 /// `GET|HEAD /not-me/{token}`: asks to confirm (mail scanners fetch links; only the POST acts).
 pub async fn not_me_page(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
-    let lang = lang(&svc, &req);
     let mut ctx = tera::Context::new();
     let found = if path.len() > 128 {
         Ok(None)
@@ -126,12 +131,9 @@ pub async fn not_me_page(req: HttpRequest, path: web::Path<String>, svc: web::Da
             ctx.insert("dead", &true);
             StatusCode::BAD_REQUEST
         }
-        Err(e) => {
-            tracing::error!(error = %e, "not-me lookup");
-            return message(&svc, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
-        }
+        Err(e) => return PageError::Unavailable("not-me lookup", e.to_string()).respond(&svc, &req),
     };
-    render(&svc, &req, &lang, status, "pages/not_me.html", ctx, &svc.config.product_name, None)
+    not_me_page_with(&svc, &req, status, ctx)
 }
 
 #[derive(Deserialize)]
@@ -147,7 +149,6 @@ pub(crate) const NOT_ME: [NotMeConsequence; 3] =
 /// `POST /not-me`: ends every session and grant of the account (sessions, access and refresh
 /// tokens) and blocks the device that signed in, once, in one transaction.
 pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data<StepUpService>) -> HttpResponse {
-    let lang = lang(&svc, &req);
     let now = svc.clock.now();
     let mut ctx = tera::Context::new();
     let outcome = if form.token.len() > 128 {
@@ -162,15 +163,12 @@ pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data
             let (user, sessions, grants) = (&done.event.user_id, done.sessions_ended, done.grants_revoked);
             tracing::warn!(%user, sessions, grants, "the account's owner reported a sign-in as not theirs");
             ctx.insert("done", &true);
-            render(&svc, &req, &lang, StatusCode::OK, "pages/not_me.html", ctx, &svc.config.product_name, None)
+            not_me_page_with(&svc, &req, StatusCode::OK, ctx)
         }
         Ok(None) => {
             ctx.insert("dead", &true);
-            render(&svc, &req, &lang, StatusCode::BAD_REQUEST, "pages/not_me.html", ctx, &svc.config.product_name, None)
+            not_me_page_with(&svc, &req, StatusCode::BAD_REQUEST, ctx)
         }
-        Err(e) => {
-            tracing::error!(error = %e, "not-me");
-            message(&svc, &req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
-        }
+        Err(e) => PageError::Unavailable("not-me", e.to_string()).respond(&svc, &req),
     }
 }

@@ -6,15 +6,13 @@ mod checks;
 mod response;
 mod resume;
 
-use actix_web::HttpMessage;
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::web::BrowserId;
 use domain::{Client, InteractionId};
+use web_layer::{BrowserBinding, Lang, RequestOrigin, paths, see_other};
 
 use checks::acr_satisfies;
 pub(crate) use checks::{Checked, PageError, Prompt, Refused, SUPPORTED_SCOPES, check_request};
-pub(crate) use response::see_other;
 pub use resume::{SwitchForm, resume, resume_confirmed};
 
 use crate::AuthorizationServer;
@@ -36,8 +34,7 @@ pub async fn authorize_post(req: HttpRequest, body: web::Bytes, srv: web::Data<A
 }
 
 async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params) -> HttpResponse {
-    let accept = req.headers().get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
-    let lang = srv.catalog.negotiate(params.get("ui_locales"), accept);
+    let lang = Lang::of(req).pick(&srv.catalog, params.get("ui_locales"));
     let Checked { client, request, prompt, back } = match check_request(srv, &params, lang).await {
         Ok(checked) => checked,
         Err(Refused::Page(e)) => return e.page(srv, req),
@@ -59,11 +56,11 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
             back.error(OAuthError::new("interaction_required", "a second factor is required"))
         }
         Ok(Some(session)) => match new_interaction(req, srv, &client, request, &params, Some(session.login())).await {
-            Ok(id) => see_other(&format!("/step-up/{id}")),
+            Ok(id) => see_other(&paths::step_up(&id)),
             Err(e) => back.error(e),
         },
         Ok(None) => match new_interaction(req, srv, &client, request, &params, None).await {
-            Ok(id) => see_other(&format!("/login/{id}")),
+            Ok(id) => see_other(&paths::login(&id)),
             Err(e) => back.error(e),
         },
         Err(e) => back.error(e),
@@ -79,7 +76,7 @@ async fn new_interaction(
     params: &Params,
     first_factor: Option<domain::LoginResult>,
 ) -> Result<InteractionId, OAuthError> {
-    let browser = browser_hash(req, srv)?;
+    let browser = browser_hash(req)?;
     check_interaction_budget(req, srv).await?;
     start_interaction(srv, client, request, params, domain::InteractionKind::Hosted, browser, first_factor).await
 }
@@ -88,8 +85,7 @@ async fn new_interaction(
 /// `interactions_per_ip_per_hour` of them. A limit that cannot be checked is not skipped.
 async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) -> Result<(), OAuthError> {
     use domain::counters::Decision;
-    let ip = domain::web::ClientIp::new(domain::web::client_ip(req.extensions().get(), req.peer_addr()));
-    let key = format!("interaction:ip:{}", ip.limit_key());
+    let key = format!("interaction:ip:{}", RequestOrigin::of(req).ip.limit_key());
     match srv.limiter.hit(&key, srv.config.interactions_per_ip_per_hour, 3600, srv.clock.now()).await {
         Ok(Decision::Allowed { .. }) => Ok(()),
         Ok(Decision::Limited { .. }) => Err(OAuthError::new(
@@ -165,11 +161,11 @@ pub(crate) async fn start_interaction(
     Ok(id)
 }
 
-pub(crate) fn browser_hash(req: &HttpRequest, srv: &AuthorizationServer) -> Result<Vec<u8>, OAuthError> {
-    let ext = req.extensions();
-    let browser = ext.get::<BrowserId>().ok_or_else(|| {
-        tracing::error!("the browser-id middleware is not mounted");
+/// The binding of this browser (see [`BrowserBinding`]).
+pub(crate) fn browser_hash(req: &HttpRequest) -> Result<Vec<u8>, OAuthError> {
+    let binding = BrowserBinding::of(req).ok_or_else(|| {
+        tracing::error!("the browser-context middleware is not mounted");
         crate::errors::SERVER_ERROR
     })?;
-    Ok(srv.hasher.hash("browser", browser.0.expose()).0)
+    Ok(binding.0)
 }

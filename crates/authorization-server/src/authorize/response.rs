@@ -2,7 +2,8 @@
 //! (RFC 9207), by redirect or by an auto-submitting form (`response_mode=form_post`).
 
 use actix_web::HttpResponse;
-use actix_web::http::header;
+use actix_web::http::StatusCode;
+use web_layer::{Page, see_other};
 
 use crate::AuthorizationServer;
 use crate::errors::OAuthError;
@@ -17,17 +18,13 @@ pub(crate) struct Redirector<'a> {
     pub form_post: Option<FormPost<'a>>,
 }
 
-/// What the auto-submitting form page is rendered with: the templates and the user's language.
-#[derive(Clone, Copy)]
-pub(crate) struct FormPost<'a> {
-    pub tera: &'a tera::Tera,
-    pub lang: &'a str,
-    pub texts: &'a domain::i18n::Table,
-}
+/// The auto-submitting form page, in the user's language. It has no form of ours to protect, so
+/// it carries no CSRF token.
+pub(crate) struct FormPost<'a>(pub Page<'a>);
 
 impl<'a> FormPost<'a> {
     pub(crate) fn of(srv: &'a AuthorizationServer, lang: &'a str) -> Self {
-        FormPost { tera: &srv.tera, lang, texts: srv.catalog.table(lang) }
+        FormPost(Page::plain(&srv.tera, &srv.catalog, lang))
     }
 }
 
@@ -55,7 +52,7 @@ impl Redirector<'_> {
 
     /// Sends the response to the client in the requested response mode.
     pub fn respond(&self, params: &[(&str, &str)]) -> HttpResponse {
-        let Some(page) = self.form_post else { return see_other(&self.url(params)) };
+        let Some(FormPost(page)) = &self.form_post else { return see_other(&self.url(params)) };
         let fields: Vec<serde_json::Value> = self
             .fields(params)
             .into_iter()
@@ -64,31 +61,13 @@ impl Redirector<'_> {
         let mut ctx = tera::Context::new();
         ctx.insert("action", self.redirect_uri);
         ctx.insert("fields", &fields);
-        ctx.insert("lang", page.lang);
-        ctx.insert("t", page.texts);
-        match page.tera.render("pages/form_post.html", &ctx) {
-            Ok(body) => HttpResponse::Ok()
-                .insert_header((
-                    header::CONTENT_SECURITY_POLICY,
-                    domain::web::content_security_policy(domain::web::origin_of(self.redirect_uri).as_deref()),
-                ))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .content_type("text/html; charset=utf-8")
-                .body(body),
-            Err(e) => {
-                tracing::error!(error = ?e, "form_post page could not be rendered");
-                HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("server_error")
-            }
-        }
+        // The form posts to the client: CSP `form-action` allows its origin.
+        page.clone().ending_at(Some(self.redirect_uri)).render(StatusCode::OK, "pages/form_post.html", ctx)
     }
 
     pub fn error(&self, err: OAuthError) -> HttpResponse {
         self.respond(&[("error", err.error), ("error_description", err.description)])
     }
-}
-
-pub(crate) fn see_other(location: &str) -> HttpResponse {
-    HttpResponse::SeeOther().insert_header((header::LOCATION, location)).finish()
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! `/authorize/resume/{interaction}`: back from the login pages. In the browser that started the
 //! sign-in, and only once, a session starts and the code goes to the client.
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use domain::InteractionId;
 use serde::Deserialize;
+use web_layer::BrowserBinding;
 
-use super::browser_hash;
 use super::checks::{UNMET, acr_satisfies};
 use super::response::{FormPost, Redirector};
 use crate::AuthorizationServer;
@@ -49,17 +49,18 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
         Ok(_) => return expired(),
         Err(e) => return server_error_page(srv, req, "interaction lookup", &e),
     };
-    let Ok(browser) = browser_hash(req, srv) else {
+    let Some(browser) = BrowserBinding::of(req) else {
+        tracing::error!("the browser-context middleware is not mounted");
         return error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
     };
-    if !domain::secret::constant_time_eq(&browser, &interaction.browser_hash) {
+    if !browser.matches(&interaction.browser_hash) {
         return error_page(srv, req, StatusCode::FORBIDDEN, "different_browser");
     }
     let back = Redirector {
         redirect_uri: &request.redirect_uri,
         state: request.state.as_deref(),
         issuer: &srv.config.issuer,
-        form_post: request.form_post.then_some(FormPost::of(srv, crate::pages::language(srv, req))),
+        form_post: request.form_post.then_some(FormPost::of(srv, crate::pages::page(srv, req).lang())),
     };
     if interaction.denied.is_some() {
         // RFC 6749 §4.1.2.1: the user (or step-up's policy) refused; the client learns only that.
@@ -158,28 +159,13 @@ async fn switch_account_page(
         (Ok(a), Ok(b)) => (name(a), name(b)),
         (Err(e), _) | (_, Err(e)) => return server_error_page(srv, req, "user lookup", &e),
     };
-    let lang = crate::pages::language(srv, req);
     let mut ctx = tera::Context::new();
-    ctx.insert("lang", lang);
-    ctx.insert("t", srv.catalog.table(lang));
-    ctx.insert("csrf", &req.extensions().get::<domain::web::CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
     ctx.insert("interaction", interaction.id.as_str());
     ctx.insert("current", &current);
     ctx.insert("new", &new);
-    let csp = domain::web::content_security_policy(
-        interaction.redirect_uri.as_deref().and_then(domain::web::origin_of).as_deref(),
-    );
-    match srv.tera.render("pages/switch_account.html", &ctx) {
-        Ok(body) => HttpResponse::Ok()
-            .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .content_type("text/html; charset=utf-8")
-            .body(body),
-        Err(e) => {
-            tracing::error!(error = ?e, "switch-account page could not be rendered");
-            error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
-        }
-    }
+    // Either answer ends in a redirect to the client: browsers apply form-action to it.
+    let page = crate::pages::page(srv, req).ending_at(interaction.redirect_uri.as_deref());
+    page.render(StatusCode::OK, "pages/switch_account.html", ctx)
 }
 
 fn server_error_page(

@@ -1,8 +1,8 @@
 //! Auth0's passwordless grant (its Authentication API's `POST /oauth/token`), for applications that
 //! run their own sign-in screen: a code sent by `POST /passwordless/start` becomes tokens directly.
 
+use actix_web::HttpRequest;
 use actix_web::http::header;
-use actix_web::{HttpMessage, HttpRequest};
 use domain::Client;
 use domain::ports::{ApiSignIn, ApiVerdict, OtpError, OtpRequest};
 
@@ -43,7 +43,7 @@ pub(super) async fn otp(
     let (Some(username), Some(otp)) = (params.get("username"), params.get("otp")) else {
         return Err(OAuthError::new("invalid_request", "username and otp are required"));
     };
-    let ip = domain::web::client_ip(req.extensions().get(), req.peer_addr());
+    let ip = web_layer::RequestOrigin::of(req).ip.ip();
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let request = OtpRequest {
         client_id: client.id.clone(),

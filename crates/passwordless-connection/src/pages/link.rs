@@ -1,0 +1,180 @@
+//! `/login/link/{token}`: the magic link. In the browser that started the sign-in it continues
+//! there; on another device it can approve that browser's sign-in, once the number both screens
+//! show is typed in. Opening a link (GET, HEAD) never spends anything: mail scanners fetch links.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{Interaction, InteractionKind, LoginMethod};
+use serde::Deserialize;
+use web_layer::{BrowserBinding, Page};
+
+use super::{PageError, answer, page, resume, unfinished};
+use crate::PasswordlessConnection;
+use crate::abuse::Refusal;
+use crate::challenge::{Origin, VerifyError, approve, find_link, finish_login, spend};
+use crate::storage::Challenge;
+
+/// The live challenge behind a link, and its interaction, if the client still offers links.
+async fn link_target(conn: &PasswordlessConnection, token: &str) -> Result<(Challenge, Interaction), PageError> {
+    let challenge = match find_link(conn, token).await {
+        Ok(c) => c,
+        Err(VerifyError::Store(e)) => return Err(PageError::Unavailable("link lookup", e)),
+        Err(_) => return Err(PageError::LinkExpired),
+    };
+    let interaction = match conn.store.interaction(&challenge.interaction_id).await {
+        Ok(Some(i)) if unfinished(&i) && i.expires_at > conn.clock.now() => i,
+        Ok(_) => return Err(PageError::Expired),
+        Err(e) => return Err(PageError::Unavailable("interaction lookup", e)),
+    };
+    if !interaction.client_settings.allows(LoginMethod::EmailLink) {
+        return Err(PageError::LinkExpired);
+    }
+    Ok((challenge, interaction))
+}
+
+/// `GET /login/link/{token}`: in the browser that started, "Continue signing in". Elsewhere:
+/// approve the sign-in for the other device, after comparing the number both screens show.
+pub async fn link_page(
+    req: HttpRequest,
+    path: web::Path<String>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
+    let (challenge, interaction) = match link_target(&conn, &path).await {
+        Ok(found) => found,
+        Err(e) => return answer(&conn, &req, None, Err(e)),
+    };
+    let p = page(&conn, &req, Some(&interaction));
+    let mut ctx = tera::Context::new();
+    ctx.insert("client_name", &interaction.client_name);
+    ctx.insert("token", path.as_str());
+    // A link sent through the API belongs to no browser until one uses it: any may continue, after
+    // seeing which account it signs in (so a link forwarded by someone else cannot sign a visitor
+    // into the sender's account unawares: login CSRF).
+    let unbound = interaction.kind == InteractionKind::ApiLink && interaction.browser_hash.is_empty();
+    if unbound || BrowserBinding::same_browser(&req, &interaction.browser_hash) {
+        if interaction.kind == InteractionKind::ApiLink {
+            ctx.insert("account", &challenge.destination.shown());
+        }
+        let p = p.ending_at(interaction.redirect_uri.as_deref());
+        return p.render(StatusCode::OK, "pages/link.html", ctx);
+    }
+    elsewhere_or_approve(&p, &challenge, &interaction, ctx, None, StatusCode::OK)
+}
+
+/// On a device other than the one that asked to sign in: where the client allows cross-device
+/// approval, the form that asks for the number shown over there; otherwise "open the link where
+/// you started".
+fn elsewhere_or_approve(
+    p: &Page<'_>,
+    challenge: &Challenge,
+    interaction: &Interaction,
+    mut ctx: tera::Context,
+    error: Option<String>,
+    status: StatusCode,
+) -> HttpResponse {
+    if !interaction.client_settings.cross_device_approval || interaction.kind != InteractionKind::Hosted {
+        return p.render(StatusCode::OK, "pages/link_elsewhere.html", ctx);
+    }
+    ctx.insert("approved", &challenge.approved_at.is_some());
+    ctx.insert("requested_at", &domain::clock::rfc3339(challenge.created_at).replace('T', " ").replace('Z', " UTC"));
+    ctx.insert("place", &challenge.origin);
+    ctx.insert("error", &error);
+    p.render(status, "pages/approve.html", ctx)
+}
+
+#[derive(Deserialize)]
+pub struct LinkForm {
+    token: String,
+}
+
+/// `POST /login/link`: spends the link in the browser that started the login.
+pub async fn link_submit(
+    req: HttpRequest,
+    form: web::Form<LinkForm>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
+    let (challenge, interaction) = match link_target(&conn, &form.token).await {
+        Ok(found) => found,
+        Err(e) => return answer(&conn, &req, None, Err(e)),
+    };
+    let result = use_link(&conn, &req, challenge, interaction.clone()).await;
+    answer(&conn, &req, Some(&interaction), result)
+}
+
+async fn use_link(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    challenge: Challenge,
+    mut interaction: Interaction,
+) -> Result<HttpResponse, PageError> {
+    if interaction.kind == InteractionKind::ApiLink
+        && interaction.browser_hash.is_empty()
+        && let Some(browser) = BrowserBinding::of(req)
+    {
+        // The first browser to continue an API-sent link owns its sign-in from now on.
+        match conn.store.bind_interaction(&interaction.id, browser.0.clone(), conn.clock.now()).await {
+            Ok(true) => interaction.browser_hash = browser.0,
+            Ok(false) => return Err(PageError::LinkExpired),
+            Err(e) => return Err(PageError::Unavailable("interaction bind", e)),
+        }
+    }
+    if !BrowserBinding::same_browser(req, &interaction.browser_hash) {
+        // Nothing is spent: the user can still type the code in the browser that started.
+        let mut ctx = tera::Context::new();
+        ctx.insert("client_name", &interaction.client_name);
+        return Ok(page(conn, req, Some(&interaction)).render(StatusCode::OK, "pages/link_elsewhere.html", ctx));
+    }
+    let outcome = match spend(conn, &challenge, false).await {
+        Ok(()) => finish_login(conn, &interaction, &challenge).await,
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(()) => Ok(resume(&interaction)),
+        Err(VerifyError::Store(e)) => Err(PageError::Unavailable("link verification", e)),
+        Err(_) => Err(PageError::LinkExpired),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ApproveForm {
+    token: String,
+    /// The number the device that asked to sign in shows.
+    number: Option<String>,
+}
+
+/// `POST /login/link/approve`: on another device, approves the sign-in for the browser that
+/// started it, which is waiting on its code page, once the number shown there is typed in. This
+/// device gets no session.
+pub async fn link_approve(
+    req: HttpRequest,
+    form: web::Form<ApproveForm>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
+    let (challenge, interaction) = match link_target(&conn, &form.token).await {
+        Ok(found) => found,
+        Err(e) => return answer(&conn, &req, None, Err(e)),
+    };
+    let p = page(&conn, &req, Some(&interaction));
+    let mut ctx = tera::Context::new();
+    ctx.insert("client_name", &interaction.client_name);
+    ctx.insert("token", &form.token);
+    if !interaction.client_settings.cross_device_approval || interaction.kind != InteractionKind::Hosted {
+        return p.render(StatusCode::FORBIDDEN, "pages/link_elsewhere.html", ctx);
+    }
+    let typed = form.number.as_deref().unwrap_or_default();
+    let refused = match approve(&conn, &challenge, typed, &Origin::of(&req)).await {
+        Ok(()) => {
+            ctx.insert("approved", &true);
+            return p.render(StatusCode::OK, "pages/approve.html", ctx);
+        }
+        Err(VerifyError::Mismatch { .. }) => {
+            let error = p.text("approve_wrong").to_owned();
+            return elsewhere_or_approve(&p, &challenge, &interaction, ctx, Some(error), StatusCode::BAD_REQUEST);
+        }
+        Err(VerifyError::Blocked) => PageError::Refused(Refusal::Blocked),
+        Err(VerifyError::Unavailable) => PageError::Refused(Refusal::Unavailable),
+        Err(VerifyError::Store(e)) => PageError::Unavailable("link approval", e),
+        Err(_) => PageError::LinkExpired,
+    };
+    answer(&conn, &req, Some(&interaction), Err(refused))
+}

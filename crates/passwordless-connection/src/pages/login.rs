@@ -1,0 +1,183 @@
+//! `/login/{interaction}`: the email address or phone number form, and sending the code (and link).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{Channel, EmailAddress, Interaction, LoginMethod, PhoneNumber};
+use serde::Deserialize;
+use web_layer::see_other;
+
+use super::{PageError, answer, live_interaction, offered, own, page};
+use crate::PasswordlessConnection;
+use crate::abuse::{Refusal, check_send};
+use crate::challenge::{Destination, Origin, start_challenge};
+use crate::storage::Purpose;
+
+/// What the login form shows again after a refusal.
+#[derive(Default)]
+struct Typed<'a> {
+    email: &'a str,
+    phone: &'a str,
+    error: Option<(Channel, String)>,
+    prefer: Option<Channel>,
+}
+
+fn login_form(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    typed: Typed<'_>,
+    status: StatusCode,
+) -> HttpResponse {
+    let p = page(conn, req, Some(interaction));
+    let t = |key: &str| conn.catalog.text(p.lang(), key).to_owned();
+    let s = &interaction.client_settings;
+    let (email_on, sms_on) = (offered(conn, interaction, Channel::Email), offered(conn, interaction, Channel::Sms));
+    let intro = match (email_on, sms_on) {
+        (true, true) => t("login_intro_both"),
+        (false, true) => t("login_intro_sms"),
+        // The client offers only texts, and no SMS provider is configured: say so, not an empty form.
+        (false, false) => t("sms_off"),
+        _ if s.allows(LoginMethod::EmailCode) && s.allows(LoginMethod::EmailLink) => t("login_intro_email_code_link"),
+        _ if s.allows(LoginMethod::EmailCode) => t("login_intro_email_code"),
+        _ => t("login_intro_email_link"),
+    };
+    let email_submit = if s.allows(LoginMethod::EmailCode) { t("email_submit_code") } else { t("email_submit_link") };
+    let focus = match typed.prefer.or(typed.error.as_ref().map(|(c, _)| *c)) {
+        Some(Channel::Sms) if sms_on => "phone",
+        _ if email_on => "email",
+        _ => "phone",
+    };
+    let mut ctx = tera::Context::new();
+    ctx.insert("interaction", interaction.id.as_str());
+    ctx.insert("client_name", &interaction.client_name);
+    ctx.insert("intro", &intro);
+    ctx.insert("email_submit", &email_submit);
+    ctx.insert("email_enabled", &email_on);
+    ctx.insert("sms_enabled", &sms_on);
+    ctx.insert("email", typed.email);
+    ctx.insert("phone", typed.phone);
+    ctx.insert("focus", focus);
+    ctx.insert("error", &typed.error.as_ref().map(|(_, e)| e.as_str()));
+    ctx.insert("error_field", if matches!(typed.error, Some((Channel::Sms, _))) { "phone" } else { "email" });
+    p.render(status, "pages/login.html", ctx)
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    #[serde(rename = "use")]
+    prefer: Option<String>,
+}
+
+/// `GET /login/{interaction}`: the email and/or phone form, pre-filled from `login_hint`.
+pub async fn login_page(
+    req: HttpRequest,
+    path: web::Path<String>,
+    query: web::Query<LoginQuery>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
+    let interaction = match live_interaction(&conn, &req, &path).await {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    let hint = interaction.login_hint.clone().unwrap_or_default();
+    let hint_is_phone = hint.starts_with('+');
+    let typed = Typed {
+        email: if hint_is_phone { "" } else { &hint },
+        phone: if hint_is_phone { &hint } else { "" },
+        error: None,
+        prefer: query.prefer.as_deref().and_then(Channel::parse).or(hint_is_phone.then_some(Channel::Sms)),
+    };
+    login_form(&conn, &req, &interaction, typed, StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    email: Option<String>,
+    phone: Option<String>,
+}
+
+/// `POST /login/{interaction}`: sends the code (and link). The answer is the same redirect, byte for
+/// byte, whether or not the address or number has an account.
+pub async fn start(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<StartForm>,
+    conn: web::Data<PasswordlessConnection>,
+) -> HttpResponse {
+    let interaction = match live_interaction(&conn, &req, &path).await {
+        Ok(i) => i,
+        Err(page) => return page,
+    };
+    let result = send(&conn, &req, &interaction, &form).await;
+    answer(&conn, &req, Some(&interaction), result)
+}
+
+/// Reads the address or number, checks the limits, and starts the challenge.
+async fn send(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    interaction: &Interaction,
+    form: &StartForm,
+) -> Result<HttpResponse, PageError> {
+    let lang = page(conn, req, Some(interaction)).lang();
+    let t = |key: &str| conn.catalog.text(lang, key).to_owned();
+    let shown = |raw: &str| raw.chars().take(254).collect::<String>();
+    let (email_raw, phone_raw) =
+        (shown(form.email.as_deref().unwrap_or("")), shown(form.phone.as_deref().unwrap_or("")));
+    let refuse = |channel: Channel, error: String| {
+        let typed = Typed { email: &email_raw, phone: &phone_raw, error: Some((channel, error)), prefer: None };
+        Ok(login_form(conn, req, interaction, typed, StatusCode::BAD_REQUEST))
+    };
+    let to = match (&form.email, &form.phone) {
+        (Some(email), _) if !email.is_empty() || form.phone.is_none() => {
+            if !offered(conn, interaction, Channel::Email) {
+                return refuse(Channel::Email, t("email_off"));
+            }
+            match EmailAddress::parse(email) {
+                Ok(e) => Destination::Email(e),
+                Err(e) => return refuse(Channel::Email, t(email_error_key(&e))),
+            }
+        }
+        (_, Some(phone)) => {
+            if !offered(conn, interaction, Channel::Sms) {
+                return refuse(Channel::Sms, t("sms_off"));
+            }
+            match PhoneNumber::parse(phone, conn.config.sms_policy.default_region.as_deref()) {
+                Ok(n) => Destination::Phone(n),
+                Err(e) => return refuse(Channel::Sms, t(phone_error_key(&e))),
+            }
+        }
+        _ => return refuse(Channel::Email, t("error_email_empty")),
+    };
+    let origin = Origin::of(req);
+    match check_send(conn, &origin, &to).await {
+        Ok(()) => {}
+        Err(Refusal::Country) => return refuse(Channel::Sms, t("country_refused")),
+        Err(refusal) => return Err(PageError::Refused(refusal)),
+    }
+    let sent = crate::messages::Sent::for_client(&interaction.client_settings);
+    match start_challenge(conn, interaction, &to, Purpose::FirstFactor, sent, &origin, lang).await {
+        Ok(Some(_)) => Ok(see_other(&own::code(&interaction.id))),
+        // The first factor was recorded meanwhile (another tab): this sign-in is past the form.
+        Ok(None) => Err(PageError::Expired),
+        Err(e) => Err(PageError::Unavailable("challenge start", e)),
+    }
+}
+
+/// The catalog text for an address that did not parse.
+fn email_error_key(e: &domain::EmailError) -> &'static str {
+    match e {
+        domain::EmailError::Empty => "error_email_empty",
+        domain::EmailError::TooLong => "error_email_too_long",
+        domain::EmailError::Invalid => "error_email_invalid",
+    }
+}
+
+/// The catalog text for a number that did not parse.
+fn phone_error_key(e: &domain::PhoneError) -> &'static str {
+    match e {
+        domain::PhoneError::Empty => "error_phone_empty",
+        domain::PhoneError::Invalid => "error_phone_invalid",
+        domain::PhoneError::NotValid => "error_phone_not_valid",
+    }
+}

@@ -1,0 +1,166 @@
+//! The hosted login pages, in the user's language and the client's branding: the email or phone
+//! form (`login`), the code page (`code`), the magic link (`link`) and the unblock link
+//! (`unblock`). Every form carries the CSRF token the server's middleware checks; pages whose forms
+//! end in a redirect to the client allow its origin in CSP `form-action` (browsers apply it to the
+//! redirects after a submission).
+
+mod code;
+mod link;
+mod login;
+mod unblock;
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse};
+use domain::{Channel, Interaction, InteractionId, LoginMethod, StorageError};
+use web_layer::{BrowserBinding, Lang, Page, paths, see_other};
+
+pub use code::{approved, code_page, code_submit, resend, status};
+pub use link::{link_approve, link_page, link_submit};
+pub use login::{login_page, start};
+pub use unblock::{brand_css, unblock_page, unblock_submit};
+
+use crate::PasswordlessConnection;
+use crate::abuse::Refusal;
+
+/// The page for this request, in the sign-in's language (`ui_locales`, then `Accept-Language`)
+/// and its client's branding.
+fn page<'a>(conn: &'a PasswordlessConnection, req: &HttpRequest, interaction: Option<&'a Interaction>) -> Page<'a> {
+    let lang = Lang::of(req).pick(&conn.catalog, interaction.and_then(|i| i.ui_locales.as_deref()));
+    let page = Page::new(req, &conn.tera, &conn.catalog, lang);
+    let Some(interaction) = interaction else { return page.product(&conn.config.product_name) };
+    let b = &interaction.client_settings.branding;
+    let page = page
+        .product(b.product_name.as_deref().unwrap_or(&conn.config.product_name))
+        .branded(b.logo_url.as_deref(), b.css_url.as_deref());
+    match b.primary_color {
+        Some(_) => page.with("brand_css", format!("/brand/{}.css", interaction.client_id)),
+        None => page,
+    }
+}
+
+/// Why a login page cannot go on; each is a page whose texts are the catalog's `{key}_title` and
+/// `{key}_text`.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// The sign-in is over, unknown, or past this step.
+    Expired,
+    /// The sign-in was started in another browser.
+    DifferentBrowser,
+    /// The link is spent, replaced, or no longer offered.
+    LinkExpired,
+    /// A send or a check was refused by the abuse limits.
+    Refused(Refusal),
+    /// The storage failed (logged, with what was being done).
+    Unavailable(&'static str, StorageError),
+}
+
+impl PageError {
+    /// Every catalog key these pages use, for the test that both languages have them.
+    pub(crate) const KEYS: [&'static str; 8] =
+        ["expired", "different_browser", "link_expired", "limited", "too_soon", "blocked", "paused", "unavailable"];
+
+    fn status_and_key(&self) -> (StatusCode, &'static str) {
+        match self {
+            PageError::Expired => (StatusCode::BAD_REQUEST, "expired"),
+            PageError::DifferentBrowser => (StatusCode::FORBIDDEN, "different_browser"),
+            PageError::LinkExpired => (StatusCode::BAD_REQUEST, "link_expired"),
+            PageError::Refused(Refusal::Limited { .. }) => (StatusCode::TOO_MANY_REQUESTS, "limited"),
+            PageError::Refused(Refusal::TooSoon { .. }) => (StatusCode::TOO_MANY_REQUESTS, "too_soon"),
+            PageError::Refused(Refusal::Blocked) => (StatusCode::TOO_MANY_REQUESTS, "blocked"),
+            // Fail closed: a limit that cannot be checked is not skipped.
+            PageError::Refused(Refusal::Unavailable | Refusal::Country) => (StatusCode::SERVICE_UNAVAILABLE, "paused"),
+            PageError::Unavailable(..) => (StatusCode::INTERNAL_SERVER_ERROR, "unavailable"),
+        }
+    }
+
+    /// The page, with `Retry-After` for limits; nothing in it says whether an account exists.
+    fn respond(self, conn: &PasswordlessConnection, page: &Page<'_>) -> HttpResponse {
+        if let PageError::Unavailable(context, e) = &self {
+            tracing::error!(error = %e, "{context}");
+        }
+        let retry_after = match &self {
+            PageError::Refused(Refusal::Limited { retry_after } | Refusal::TooSoon { retry_after }) => {
+                Some(*retry_after)
+            }
+            PageError::Refused(Refusal::Blocked) => Some(conn.config.limits.block_seconds as u64),
+            _ => None,
+        };
+        let (status, key) = self.status_and_key();
+        let wait = retry_after.unwrap_or(0);
+        let (minutes, seconds) = (wait.div_ceil(60).to_string(), wait.to_string());
+        let mut resp = page.message(status, key, &[("minutes", &minutes), ("seconds", &seconds)]);
+        if let Some(r) = retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(r));
+        }
+        resp
+    }
+}
+
+/// The answer of a login page: the page, or the error page in the sign-in's language.
+fn answer(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    interaction: Option<&Interaction>,
+    result: Result<HttpResponse, PageError>,
+) -> HttpResponse {
+    result.unwrap_or_else(|e| e.respond(conn, &page(conn, req, interaction)))
+}
+
+/// Whether the first factor is still to be proved.
+fn unfinished(i: &Interaction) -> bool {
+    i.result.is_none() && i.first_factor.is_none() && i.denied.is_none()
+}
+
+/// The live, unfinished interaction of this browser; with the error, the interaction when it was
+/// found (its language and branding dress the error page).
+async fn interaction_for(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    raw_id: &str,
+) -> Result<Interaction, (PageError, Option<Box<Interaction>>)> {
+    let id = InteractionId::parse(raw_id).ok_or((PageError::Expired, None))?;
+    match conn.store.interaction(&id).await {
+        Ok(Some(i)) if i.expires_at > conn.clock.now() && unfinished(&i) => {
+            if BrowserBinding::same_browser(req, &i.browser_hash) {
+                Ok(i)
+            } else {
+                Err((PageError::DifferentBrowser, Some(Box::new(i))))
+            }
+        }
+        Ok(_) => Err((PageError::Expired, None)),
+        Err(e) => Err((PageError::Unavailable("interaction lookup", e), None)),
+    }
+}
+
+/// [`interaction_for`], or the error page to answer with instead.
+async fn live_interaction(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    raw_id: &str,
+) -> Result<Interaction, HttpResponse> {
+    interaction_for(conn, req, raw_id).await.map_err(|(e, found)| answer(conn, req, found.as_deref(), Err(e)))
+}
+
+/// Whether this interaction may sign in by `channel`: the client offers it, and (for SMS) a
+/// provider is configured.
+fn offered(conn: &PasswordlessConnection, interaction: &Interaction, channel: Channel) -> bool {
+    let s = &interaction.client_settings;
+    match channel {
+        Channel::Email => s.email(),
+        Channel::Sms => s.allows(LoginMethod::SmsCode) && conn.config.sms_policy.available,
+    }
+}
+
+/// After the first factor: step-up decides what comes next (it resumes the authorization).
+fn resume(interaction: &Interaction) -> HttpResponse {
+    see_other(&paths::step_up(&interaction.id))
+}
+
+/// This crate's own pages, each for one interaction.
+mod own {
+    use domain::InteractionId;
+
+    pub fn code(id: &InteractionId) -> String {
+        format!("{}/code", web_layer::paths::login(id))
+    }
+}

@@ -1,0 +1,117 @@
+//! `GET /step-up/{interaction}`: what the history says about this sign-in, what the policy decides
+//! from it, and the first answer: go on, ask for a factor, enrol one, or refuse.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::audit::AuditKind;
+use domain::{DenyReason, User};
+use web_layer::{RequestOrigin, paths, see_other};
+
+use super::finish::{Finish, finish};
+use super::{PageError, Pending, deny, pending, resume, with_device};
+use crate::StepUpService;
+use crate::device::Device;
+use crate::policy::{Decision, Here, Past, Request, Signals, decide};
+
+/// Where a sign-in comes from: its (canonical) IP, that IP's network, and its country.
+pub(crate) struct Place {
+    pub ip: std::net::IpAddr,
+    pub network: String,
+    pub country: Option<String>,
+}
+
+impl Place {
+    pub(crate) fn of(svc: &StepUpService, ip: std::net::IpAddr) -> Place {
+        Place { ip, network: crate::geo::network(ip), country: svc.geo.country(ip) }
+    }
+
+    /// Where this request comes from.
+    pub(super) fn here(svc: &StepUpService, req: &HttpRequest) -> Place {
+        Place::of(svc, RequestOrigin::of(req).ip.ip())
+    }
+
+    /// "FR (203.0.113.9)", for messages.
+    pub(super) fn shown(&self) -> String {
+        match &self.country {
+            Some(c) => format!("{c} ({})", self.ip),
+            None => self.ip.to_string(),
+        }
+    }
+}
+
+/// What the history says about a sign-in of `user` from `place` on a device `known` to the account
+/// (its record, blocked or not), or on a new one.
+pub(crate) async fn observe(
+    svc: &StepUpService,
+    user: &User,
+    place: &Place,
+    known: Option<&crate::storage::Device>,
+    now: i64,
+) -> Result<Signals, domain::StorageError> {
+    let history: Vec<Past> = svc
+        .store
+        .login_history(&user.id, 100)
+        .await?
+        .into_iter()
+        .map(|e| Past { at: e.created_at, ip: e.ip, network: e.network, country: e.country })
+        .collect();
+    let here = Here {
+        ip: place.ip.to_string(),
+        network: place.network.clone(),
+        country: place.country.clone(),
+        known_device: known.is_some_and(|d| d.blocked_at.is_none()),
+        blocked_device: known.is_some_and(|d| d.blocked_at.is_some()),
+    };
+    Ok(Signals::observe(&history, &here, now, svc.config.impossible_travel_kmh))
+}
+
+/// Everything `decide` needs, gathered; and its answer.
+pub(super) struct Assessment {
+    pub signals: Signals,
+    pub decision: Decision,
+    pub device: Device,
+}
+
+/// Assesses the sign-in (the decision and its signals go to the audit log).
+pub(super) async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<Assessment, PageError> {
+    let unavailable = |e| PageError::unavailable("step-up assessment", e);
+    let now = svc.clock.now();
+    let device = crate::device::read(svc, req);
+    let known = svc.store.device(&p.user.id, device.hash(svc)).await.map_err(unavailable)?;
+    let place = Place::here(svc, req);
+    let signals = observe(svc, &p.user, &place, known.as_ref(), now).await.map_err(unavailable)?;
+    let request = Request { demands_mfa: p.interaction.demands_mfa() };
+    let factors = super::factors(svc, &p.user, &p.first).await.map_err(unavailable)?;
+    let decision = decide(&signals, &request, &p.interaction.client_settings.step_up, &factors);
+    let detail = serde_json::json!({
+        "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country,
+    });
+    svc.store.record(p.audit(AuditKind::StepUpDecision, detail, now)).await.map_err(unavailable)?;
+    Ok(Assessment { signals, decision, device })
+}
+
+/// `GET /step-up/{interaction}`: assess the sign-in, then go on, ask for a factor, enrol, or refuse.
+pub async fn start(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
+    let p = match pending(&svc, &req, &path).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let a = match assess(&svc, &req, &p).await {
+        Ok(a) => a,
+        Err(e) => return e.respond(&svc, &req),
+    };
+    match &a.decision {
+        Decision::Proceed { reasons, warn } => {
+            let done = Finish { result: p.first.clone(), assessment: &a, reasons, warn: *warn };
+            match finish(&svc, &req, &p, done).await {
+                Ok(()) => with_device(resume(&p.interaction.id), &svc, &a.device),
+                Err(e) => e.respond(&svc, &req),
+            }
+        }
+        Decision::Ask { .. } => super::factors::step_page(&svc, &req, &p, Default::default()).await,
+        Decision::Enroll { .. } => {
+            let enroll = format!("{}/enroll", paths::step_up(&p.interaction.id));
+            with_device(see_other(&enroll), &svc, &a.device)
+        }
+        Decision::Deny { reasons } => deny(&svc, &req, &p, DenyReason::Policy, serde_json::json!(reasons)).await,
+    }
+}

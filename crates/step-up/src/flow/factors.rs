@@ -1,0 +1,276 @@
+//! The second factors: which a user can prove now, the page that asks for one, and checking them:
+//! the authenticator app's code or a recovery code (`totp`), or a code on the other channel
+//! (`send`, then `code`).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::ports::CodeError;
+use domain::{Acr, Amr, AuthTime, DenyReason, Destination, LoginResult, User};
+
+use super::assess::{Place, assess};
+use super::finish::{Finish, finish};
+use super::{CodeForm, PageError, Pending, deny, give_back_failure, pending, resume, take_failure, with_device};
+use crate::StepUpService;
+use crate::policy::{Decision, Factor};
+
+/// The other channel a user can get a code on: text when the first factor was email, and the
+/// reverse; only to a verified number or address.
+pub(crate) fn other_channel(first: &LoginResult, user: &User) -> Option<OtherChannel> {
+    if first.amr.contains(&Amr::Sms) {
+        user.email.as_ref().filter(|_| user.email_verified).map(|e| OtherChannel {
+            factor: Factor::Email,
+            destination: Destination::Email(e.clone()),
+            shown: e.to_string(),
+        })
+    } else {
+        user.phone.as_ref().filter(|_| user.phone_verified).map(|n| OtherChannel {
+            factor: Factor::Sms,
+            destination: Destination::Phone(n.clone()),
+            shown: n.masked(),
+        })
+    }
+}
+
+/// Where a code on the other channel goes, and how the pages show it (a phone number masked).
+pub(crate) struct OtherChannel {
+    factor: Factor,
+    destination: Destination,
+    shown: String,
+}
+
+/// The second factors `user` can prove now, after `first`.
+pub(crate) async fn factors(
+    svc: &StepUpService,
+    user: &User,
+    first: &LoginResult,
+) -> Result<Vec<Factor>, domain::StorageError> {
+    let mut factors = Vec::new();
+    if svc.store.totp_factor(&user.id).await?.is_some_and(|f| f.confirmed_at.is_some()) {
+        factors.push(Factor::Totp);
+        if svc.store.recovery_codes_left(&user.id).await? > 0 {
+            factors.push(Factor::RecoveryCode);
+        }
+    }
+    if let Some(other) = other_channel(first, user) {
+        factors.push(other.factor);
+    }
+    Ok(factors)
+}
+
+#[derive(Default)]
+pub(super) struct StepNotes {
+    error: Option<String>,
+    notice: Option<String>,
+    sent_to: Option<String>,
+}
+
+/// The page that asks for a second factor.
+pub(super) async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pending, notes: StepNotes) -> HttpResponse {
+    let factors = match factors(svc, &p.user, &p.first).await {
+        Ok(f) => f,
+        Err(e) => return PageError::unavailable("factor lookup", e).respond(svc, req),
+    };
+    let page = p.page(svc, req);
+    let mut ctx = tera::Context::new();
+    ctx.insert("interaction", p.interaction.id.as_str());
+    ctx.insert("client_name", &p.interaction.client_name);
+    ctx.insert("totp", &factors.contains(&Factor::Totp));
+    ctx.insert("recovery", &factors.contains(&Factor::RecoveryCode));
+    let other = other_channel(&p.first, &p.user).map(|other| {
+        let key = if other.factor == Factor::Sms { "other_send_sms" } else { "other_send_email" };
+        svc.catalog.fill(&p.lang, key, &[("destination", &other.shown)])
+    });
+    ctx.insert("other_channel", &other.is_some());
+    ctx.insert("other_label", &other);
+    ctx.insert("sent_to", &notes.sent_to);
+    ctx.insert("error", &notes.error);
+    ctx.insert("notice", &notes.notice);
+    let status = if notes.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    page.render(status, "pages/step_up.html", ctx)
+}
+
+/// The login after a passed second factor: multi-factor `acr`, the factor's `amr` added to the
+/// first factor's, plus `mfa` (RFC 8176 §2), authenticated now.
+pub(crate) fn upgraded(first: &LoginResult, factor: Factor, now: i64) -> LoginResult {
+    let mut amr = first.amr.clone();
+    let added = match factor {
+        Factor::Sms => Amr::Sms,
+        Factor::Totp | Factor::RecoveryCode | Factor::Email => Amr::Otp,
+    };
+    for a in [added, Amr::Mfa] {
+        if !amr.contains(&a) {
+            amr.push(a);
+        }
+    }
+    LoginResult { user_id: first.user_id.clone(), amr, acr: Acr::MultiFactor, auth_time: AuthTime(now) }
+}
+
+/// `POST /step-up/{interaction}/totp`: a code from the authenticator app, or a recovery code.
+pub async fn totp(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CodeForm>,
+    svc: web::Data<StepUpService>,
+) -> HttpResponse {
+    let p = match pending(&svc, &req, &path).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    if let Err(refused) = take_failure(&svc, &req, &p).await {
+        return refused;
+    }
+    match check_second_factor(&svc, &p, &form.code, svc.clock.now()).await {
+        Ok(Some(factor)) => {
+            give_back_failure(&svc, &p).await;
+            passed_factor(&svc, &req, &p, factor).await
+        }
+        Ok(None) => wrong_code(&svc, &req, &p, None).await,
+        Err(e) => e.respond(&svc, &req),
+    }
+}
+
+/// Which factor a typed code proves, if any: the authenticator's current code (each time step
+/// once), or an unused recovery code.
+async fn check_second_factor(
+    svc: &StepUpService,
+    p: &Pending,
+    typed: &str,
+    now: i64,
+) -> Result<Option<Factor>, PageError> {
+    let failed = |e| PageError::unavailable("second factor check", e);
+    let factor = svc.store.totp_factor(&p.user.id).await.map_err(failed)?;
+    let Some(factor) = factor.filter(|f| f.confirmed_at.is_some()) else { return Ok(None) };
+    // A secret sealed under another master key cannot be opened: the app's codes cannot be
+    // checked, but recovery codes (keyed hashes) still can.
+    let secret = svc.factor_sealer.open(format!("totp:{}", p.user.id).as_bytes(), &factor.sealed_secret);
+    if let Err(e) = &secret {
+        tracing::error!(user = %p.user.id, error = %e, "an authenticator secret cannot be opened");
+    }
+    if let Ok(secret) = secret {
+        let t = crate::totp::totp(&secret, &svc.config.product_name, "account")
+            .map_err(|e| PageError::unavailable("second factor check", e))?;
+        if let Some(step) = crate::totp::check(&t, typed, now) {
+            // A step already accepted (a replayed code) fails here.
+            let accepted = svc.store.accept_totp_step(&p.user.id, step, None, now).await.map_err(failed)?;
+            return Ok(accepted.then_some(Factor::Totp));
+        }
+    }
+    let recovery = crate::totp::normalize_recovery(typed);
+    if recovery.len() == 8 {
+        let hash = svc.hasher.hash("recovery-code", &recovery).0;
+        if svc.store.use_recovery_code(&p.user.id, hash, now).await.map_err(failed)? {
+            return Ok(Some(Factor::RecoveryCode));
+        }
+    }
+    Ok(None)
+}
+
+/// A wrong code (its unit of the failure budget stays spent): the step page again, saying so.
+async fn wrong_code(svc: &StepUpService, req: &HttpRequest, p: &Pending, sent_to: Option<String>) -> HttpResponse {
+    let notes =
+        StepNotes { error: Some(svc.catalog.text(&p.lang, "step_wrong").to_owned()), sent_to, ..Default::default() };
+    step_page(svc, req, p, notes).await
+}
+
+/// A second factor passed: assessed again (the policy may refuse), then the sign-in completes as
+/// multi-factor.
+async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, factor: Factor) -> HttpResponse {
+    let a = match assess(svc, req, p).await {
+        Ok(a) => a,
+        Err(e) => return e.respond(svc, req),
+    };
+    let reasons = match &a.decision {
+        Decision::Ask { reasons, .. } | Decision::Enroll { reasons } | Decision::Proceed { reasons, .. } => {
+            reasons.clone()
+        }
+        Decision::Deny { reasons } => return deny(svc, req, p, DenyReason::Policy, serde_json::json!(reasons)).await,
+    };
+    let done =
+        Finish { result: upgraded(&p.first, factor, svc.clock.now()), assessment: &a, reasons: &reasons, warn: false };
+    match finish(svc, req, p, done).await {
+        Ok(()) => with_device(resume(&p.interaction.id), svc, &a.device),
+        Err(e) => e.respond(svc, req),
+    }
+}
+
+/// `POST /step-up/{interaction}/send`: a code on the other channel.
+pub async fn send(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
+    let p = match pending(&svc, &req, &path).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let Some(OtherChannel { destination, shown, .. }) = other_channel(&p.first, &p.user) else {
+        return p.step_up_page();
+    };
+    let ip = Place::here(&svc, &req).ip;
+    let agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let sent = svc.codes.send(p.interaction.id.clone(), destination, ip, agent, p.lang.clone()).await;
+    let notes = match sent {
+        Ok(()) => StepNotes {
+            notice: Some(svc.catalog.fill(&p.lang, "other_sent", &[("destination", &shown)])),
+            sent_to: Some(shown),
+            ..Default::default()
+        },
+        Err(CodeError::Limited { retry_after }) => StepNotes {
+            error: Some(svc.catalog.fill(&p.lang, "too_soon_text", &[("seconds", &retry_after.to_string())])),
+            ..Default::default()
+        },
+        Err(_) => StepNotes { error: Some(svc.catalog.text(&p.lang, "paused_text").to_owned()), ..Default::default() },
+    };
+    step_page(&svc, &req, &p, notes).await
+}
+
+/// `POST /step-up/{interaction}/code`: the code sent on the other channel.
+pub async fn code(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CodeForm>,
+    svc: web::Data<StepUpService>,
+) -> HttpResponse {
+    let p = match pending(&svc, &req, &path).await {
+        Ok(p) => p,
+        Err(page) => return page,
+    };
+    let Some(OtherChannel { factor, destination, shown, .. }) = other_channel(&p.first, &p.user) else {
+        return p.step_up_page();
+    };
+    let ip = Place::here(&svc, &req).ip;
+    if let Err(refused) = take_failure(&svc, &req, &p).await {
+        return refused;
+    }
+    match svc.codes.verify(p.interaction.id.clone(), destination, form.code.clone(), ip).await {
+        Ok(()) => {
+            give_back_failure(&svc, &p).await;
+            passed_factor(&svc, &req, &p, factor).await
+        }
+        Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, Some(shown)).await,
+        Err(CodeError::Blocked) => {
+            deny(&svc, &req, &p, DenyReason::BlockedNetwork, serde_json::json!(["blocked_ip"])).await
+        }
+        Err(CodeError::Unavailable) => PageError::Paused.respond(&svc, &req),
+        Err(_) => {
+            let notes =
+                StepNotes { error: Some(svc.catalog.text(&p.lang, "dead_text").to_owned()), ..Default::default() };
+            step_page(&svc, &req, &p, notes).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_passed_factor_raises_acr_and_adds_amr() {
+        let first = LoginResult {
+            user_id: domain::UserId::generate(),
+            amr: vec![Amr::Otp],
+            acr: Acr::SingleFactor,
+            auth_time: AuthTime(1),
+        };
+        let r = upgraded(&first, Factor::Totp, 9);
+        assert_eq!((r.acr, r.amr.as_slice(), r.auth_time), (Acr::MultiFactor, &[Amr::Otp, Amr::Mfa][..], AuthTime(9)));
+        let r = upgraded(&first, Factor::Sms, 9);
+        assert_eq!(r.amr, [Amr::Otp, Amr::Sms, Amr::Mfa]);
+    }
+}

@@ -1,0 +1,120 @@
+//! The end of step-up: the interaction is completed for the authorization server, and the sign-in
+//! is recorded (history, device, audit log), with the new-sign-in email when it came from a new
+//! device or country.
+
+use actix_web::HttpRequest;
+use actix_web::http::header;
+use domain::LoginResult;
+use domain::User;
+use domain::audit::{AuditEvent, AuditKind};
+
+use super::assess::{Assessment, Place};
+use super::{PageError, Pending};
+use crate::StepUpService;
+use crate::policy::Reason;
+use crate::storage::LoginEvent;
+
+/// How a sign-in ends.
+pub(super) struct Finish<'a> {
+    /// The login the authorization server gets.
+    pub result: LoginResult,
+    pub assessment: &'a Assessment,
+    /// Why a factor was (or was not) asked for.
+    pub reasons: &'a [Reason],
+    /// It was let through without the second factor it called for.
+    pub warn: bool,
+}
+
+/// Completes the interaction, then records the sign-in and tells the account's owner when it came
+/// from a new device or country.
+pub(super) async fn finish(
+    svc: &StepUpService,
+    req: &HttpRequest,
+    p: &Pending,
+    f: Finish<'_>,
+) -> Result<(), PageError> {
+    let now = svc.clock.now();
+    match svc.store.complete_interaction(&p.interaction.id, &f.result, now).await {
+        Ok(true) => {}
+        Ok(false) => return Err(PageError::Expired),
+        Err(e) => return Err(PageError::unavailable("interaction complete", e)),
+    }
+    let s = &f.assessment.signals;
+    let device = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    let signed_in = SignedIn {
+        user: &p.user,
+        client: crate::notify::Audience::of(&p.interaction),
+        place: Place::here(svc, req),
+        device_hash: f.assessment.device.hash(svc),
+        device: device.and_then(web_layer::describe_user_agent).unwrap_or_else(|| "an unknown device".into()),
+        remember_device: true,
+        result: &f.result,
+        reasons: f.reasons,
+        notify: f.warn || (!s.first_sign_in && (s.new_device || s.new_country.is_some())),
+        warn: f.warn,
+    };
+    record(svc, signed_in, now).await;
+    Ok(())
+}
+
+/// A sign-in that passed step-up, as the history, the audit log and the owner's email record it.
+pub(crate) struct SignedIn<'a> {
+    pub user: &'a User,
+    pub client: crate::notify::Audience<'a>,
+    pub place: Place,
+    /// Keyed hash of the device's id (the device cookie, or the API's stand-in).
+    pub device_hash: Vec<u8>,
+    /// "Firefox on Linux".
+    pub device: String,
+    /// Whether the device becomes known to the account (only a device cookie can be).
+    pub remember_device: bool,
+    pub result: &'a LoginResult,
+    pub reasons: &'a [Reason],
+    /// Whether the account's owner is emailed about it (with a "This wasn't me" link).
+    pub notify: bool,
+    /// It was let through without the second factor it called for.
+    pub warn: bool,
+}
+
+/// Records a completed sign-in. The sign-in stands either way: a history that could not be
+/// written is logged, not fatal.
+pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) {
+    let not_me = if s.notify && svc.config.notify_new_sign_ins {
+        crate::notify::new_sign_in(svc, s.user, &s.client, &s.place.shown(), &s.device, s.warn, now).await
+    } else {
+        None
+    };
+    let event = LoginEvent {
+        id: domain::ids::sortable_id(),
+        user_id: s.user.id.clone(),
+        client_id: s.client.client_id.clone(),
+        created_at: now,
+        ip: s.place.ip.to_string(),
+        network: s.place.network.clone(),
+        country: s.place.country.clone(),
+        device_hash: s.device_hash.clone(),
+        device: s.device.clone(),
+        amr: s.result.amr.clone(),
+        acr: s.result.acr,
+        reasons: s.reasons.to_vec(),
+        not_me_hash: not_me,
+    };
+    let recorded = async {
+        svc.store.record_login_event(&event).await?;
+        if s.remember_device {
+            svc.store.remember_device(&s.user.id, s.device_hash.clone(), &s.device, now).await?;
+        }
+        let detail = serde_json::json!({ "acr": s.result.acr.as_str(), "amr": s.result.amr, "reasons": s.reasons });
+        let event = AuditEvent {
+            kind: AuditKind::SignedIn,
+            user: Some(s.user.id.clone()),
+            client: Some(s.client.client_id.clone()),
+            detail,
+            at: now,
+        };
+        svc.store.record(event).await
+    };
+    if let Err(e) = recorded.await {
+        tracing::error!(error = %e, "the sign-in could not be recorded in the history");
+    }
+}

@@ -1,0 +1,208 @@
+//! The step-up pages, in order: `assess` weighs the sign-in (signals → decision, written to the
+//! audit log) and goes on, asks for a factor, sends the user to enrol, or refuses; `factors` and
+//! `enroll` check a second factor; `finish` completes the interaction for the authorization server,
+//! records the sign-in in the history, remembers the device and sends the new-sign-in email.
+
+mod assess;
+mod enroll;
+mod factors;
+mod finish;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::audit::{AuditEvent, AuditKind};
+use domain::counters::Decision as Limit;
+use domain::{DenyReason, Interaction, InteractionId, LoginResult, User};
+use serde::Deserialize;
+use web_layer::{BrowserBinding, Lang, Page, paths, see_other};
+
+pub use assess::start;
+pub(crate) use assess::{Place, observe};
+pub use enroll::{enroll, enroll_page};
+pub(crate) use factors::factors;
+pub use factors::{code, send, totp};
+pub(crate) use finish::{SignedIn, record};
+
+use crate::StepUpService;
+use crate::device::Device;
+
+/// A sign-in waiting for step-up, in the browser that started it.
+struct Pending {
+    interaction: Interaction,
+    first: LoginResult,
+    user: User,
+    lang: String,
+}
+
+impl Pending {
+    /// An audit entry about this sign-in.
+    fn audit(&self, kind: AuditKind, detail: serde_json::Value, at: i64) -> AuditEvent {
+        AuditEvent {
+            kind,
+            user: Some(self.user.id.clone()),
+            client: Some(self.interaction.client_id.clone()),
+            detail,
+            at,
+        }
+    }
+
+    /// The product name its pages show: the client's branding, or the operator's.
+    fn product<'a>(&'a self, svc: &'a StepUpService) -> &'a str {
+        self.interaction.client_settings.branding.product_name.as_deref().unwrap_or(&svc.config.product_name)
+    }
+
+    /// A page of this sign-in. Its forms end in a redirect to the client, whose origin CSP
+    /// `form-action` must allow (browsers apply it to those redirects).
+    fn page<'a>(&'a self, svc: &'a StepUpService, req: &HttpRequest) -> Page<'a> {
+        Page::new(req, &svc.tera, &svc.catalog, &self.lang)
+            .product(self.product(svc))
+            .ending_at(self.interaction.redirect_uri.as_deref())
+    }
+
+    /// Step-up's own page for this sign-in.
+    fn step_up_page(&self) -> HttpResponse {
+        see_other(&paths::step_up(&self.interaction.id))
+    }
+}
+
+/// Why a step-up page cannot go on; each is a page whose texts are the catalog's `{key}_title`
+/// and `{key}_text`.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// The sign-in is over, unknown, or not waiting for step-up.
+    Expired,
+    /// The sign-in was started in another browser.
+    DifferentBrowser,
+    /// The counters or the code channel cannot be reached: nothing is checked, nothing passes.
+    Paused,
+    /// The storage failed (logged, with what was being done).
+    Unavailable(&'static str, String),
+}
+
+impl PageError {
+    /// Every catalog key these pages use, for the test that both languages have them.
+    pub(crate) const KEYS: [&'static str; 4] = ["expired", "different_browser", "paused", "unavailable"];
+
+    fn unavailable(context: &'static str, e: impl std::fmt::Display) -> Self {
+        PageError::Unavailable(context, e.to_string())
+    }
+
+    pub(crate) fn respond(self, svc: &StepUpService, req: &HttpRequest) -> HttpResponse {
+        let (status, key) = match &self {
+            PageError::Expired => (StatusCode::BAD_REQUEST, "expired"),
+            PageError::DifferentBrowser => (StatusCode::FORBIDDEN, "different_browser"),
+            PageError::Paused => (StatusCode::SERVICE_UNAVAILABLE, "paused"),
+            PageError::Unavailable(context, e) => {
+                tracing::error!(error = %e, "{context}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
+            }
+        };
+        let lang = Lang::of(req).pick(&svc.catalog, None);
+        Page::new(req, &svc.tera, &svc.catalog, lang).product(&svc.config.product_name).message(status, key, &[])
+    }
+}
+
+/// The interaction, if it waits for step-up in this browser; otherwise the page to show.
+async fn pending(svc: &StepUpService, req: &HttpRequest, raw: &str) -> Result<Pending, HttpResponse> {
+    find_pending(svc, req, raw).await.map_err(|e| e.respond(svc, req))
+}
+
+async fn find_pending(svc: &StepUpService, req: &HttpRequest, raw: &str) -> Result<Pending, PageError> {
+    let id = InteractionId::parse(raw).ok_or(PageError::Expired)?;
+    let interaction = svc
+        .store
+        .interaction(&id)
+        .await
+        .map_err(|e| PageError::unavailable("interaction lookup", e))?
+        .ok_or(PageError::Expired)?;
+    let live = interaction.expires_at > svc.clock.now() && interaction.result.is_none() && interaction.denied.is_none();
+    let first = interaction.first_factor.clone().filter(|_| live).ok_or(PageError::Expired)?;
+    if !BrowserBinding::same_browser(req, &interaction.browser_hash) {
+        return Err(PageError::DifferentBrowser);
+    }
+    let user = svc
+        .store
+        .user(&first.user_id)
+        .await
+        .map_err(|e| PageError::unavailable("user lookup", e))?
+        .ok_or(PageError::Expired)?;
+    let lang = Lang::of(req).pick(&svc.catalog, interaction.ui_locales.as_deref()).to_owned();
+    Ok(Pending { interaction, first, user, lang })
+}
+
+/// Back to the authorization server, which finishes (or refuses) the sign-in.
+fn resume(id: &InteractionId) -> HttpResponse {
+    see_other(&paths::resume(id))
+}
+
+/// Sets the device cookie on a response (a fresh one, or the same one with its lifetime renewed).
+fn with_device(mut resp: HttpResponse, svc: &StepUpService, device: &Device) -> HttpResponse {
+    if let Err(e) = resp.add_cookie(&device.cookie(svc)) {
+        tracing::warn!(error = %e, "device cookie could not be set");
+    }
+    resp
+}
+
+/// Ends the interaction without a login: the client gets `access_denied`. `why`, the details, goes
+/// to the audit log.
+async fn deny(
+    svc: &StepUpService,
+    req: &HttpRequest,
+    p: &Pending,
+    reason: DenyReason,
+    why: serde_json::Value,
+) -> HttpResponse {
+    let now = svc.clock.now();
+    if let Err(e) = svc.store.deny_interaction(&p.interaction.id, reason, now).await {
+        return PageError::unavailable("interaction deny", e).respond(svc, req);
+    }
+    let detail = serde_json::json!({ "reason": reason, "reasons": why });
+    if let Err(e) = svc.store.record(p.audit(AuditKind::StepUpDenied, detail, now)).await {
+        tracing::error!(error = %e, "audit log");
+    }
+    resume(&p.interaction.id)
+}
+
+fn failure_key(p: &Pending) -> String {
+    format!("stepup:fail:{}", p.user.id)
+}
+
+/// Takes one unit of the account's second-factor failure budget before a code is judged, so that
+/// parallel guesses get no more comparisons than the budget (`max_failures_per_hour`). A right code
+/// gives it back ([`give_back_failure`]). When the budget is spent, nothing may be compared: the
+/// sign-in is stopped (`access_denied` for the client) and that answer is returned. Errors fail
+/// closed.
+async fn take_failure(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<(), HttpResponse> {
+    let now = svc.clock.now();
+    match svc.limiter.hit(&failure_key(p), svc.config.max_failures_per_hour, 3600, now).await {
+        Ok(Limit::Allowed { .. }) => Ok(()),
+        Ok(Limit::Limited { .. }) => {
+            let why = serde_json::json!(["too_many_wrong_codes"]);
+            Err(deny(svc, req, p, DenyReason::TooManyWrongCodes, why).await)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rate limiter unavailable");
+            Err(PageError::Paused.respond(svc, req))
+        }
+    }
+}
+
+/// The code was right: the unit taken for it was no failure.
+async fn give_back_failure(svc: &StepUpService, p: &Pending) {
+    if let Err(e) = svc.limiter.give_back(&failure_key(p), svc.clock.now()).await {
+        tracing::warn!(error = %e, "a failure count could not be given back");
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    code: String,
+}
+
+/// `POST /step-up/{interaction}/cancel`: the user stops; the client gets `access_denied`.
+pub async fn cancel(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
+    match pending(&svc, &req, &path).await {
+        Ok(p) => deny(&svc, &req, &p, DenyReason::Cancelled, serde_json::json!(["cancelled"])).await,
+        Err(page) => page,
+    }
+}

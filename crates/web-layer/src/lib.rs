@@ -1,0 +1,19 @@
+//! The web layer the protocol crates share, so each rule about requests and pages lives once:
+//! - what the server's middleware established about a request, read through extractors
+//!   ([`RequestOrigin`], [`BrowserBinding`], [`Lang`], [`CsrfToken`]);
+//! - one page renderer ([`Page`]) that sets the Content-Security-Policy, `Cache-Control: no-store`
+//!   and the language of every HTML page, and one [`see_other`];
+//! - the kind of every route ([`Endpoint`]): the server derives the CSRF exemption and CORS from it;
+//! - the paths crates send users to each other on ([`paths`]), since they never import each other.
+#![forbid(unsafe_code)]
+
+mod agent;
+mod page;
+pub mod paths;
+mod request;
+mod routes;
+
+pub use agent::describe_user_agent;
+pub use page::{Page, content_security_policy, content_security_policy_with, origin_of, see_other};
+pub use request::{BrowserBinding, ClientCountry, CsrfToken, Lang, RequestOrigin, plain_media_type};
+pub use routes::{Endpoint, EndpointKinds, Kind, mount};
