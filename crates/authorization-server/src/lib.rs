@@ -32,6 +32,8 @@ use web_layer::{Endpoint, paths};
 
 pub use config::AuthorizationServerConfig;
 pub use keys::{Alg, Keys};
+pub use logout::LogoutError;
+pub use pages::PageError;
 
 /// Everything the endpoints need, built once at start-up.
 pub struct AuthorizationServer {
@@ -56,6 +58,12 @@ pub struct AuthorizationServer {
 pub struct ApiLogin {
     pub otp: Arc<dyn domain::ports::OtpVerifier>,
     pub step_up: Arc<dyn domain::ports::ApiStepUp>,
+}
+
+/// Every catalog key the protocol's error pages use.
+pub fn error_text_keys() -> Vec<String> {
+    let pages = PageError::KEYS.iter().flat_map(|k| [format!("{k}_title"), format!("{k}_text")]);
+    pages.chain(LogoutError::KEYS.iter().map(|k| k.to_string())).collect()
 }
 
 impl AuthorizationServer {

@@ -10,9 +10,59 @@ use domain::Client;
 use web_layer::see_other;
 
 use crate::AuthorizationServer;
-use crate::pages::titled_error_page;
 use crate::params::{Params, is_form};
 use crate::session::{current_session, session_cookie_name};
+
+/// Why a sign-out was refused; each is a page titled by the catalog's `signout_refused_title`
+/// (or `signout_unavailable_title`) with its own text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogoutError {
+    /// The body is not a form.
+    Malformed,
+    /// A parameter is repeated.
+    Repeated,
+    /// `id_token_hint` is not an ID token issued here.
+    BadHint,
+    /// `client_id` and the hint's audience disagree.
+    TwoClients,
+    UnknownClient,
+    /// `post_logout_redirect_uri` is not registered for the client.
+    BadRedirect,
+    /// The session store failed.
+    Unavailable,
+}
+
+impl LogoutError {
+    /// Every catalog key these pages use.
+    pub const KEYS: [&'static str; 9] = [
+        "signout_refused_title",
+        "bad_request_text",
+        "signout_refused_text",
+        "signout_bad_hint_text",
+        "signout_two_clients_text",
+        "signout_unknown_client_text",
+        "bad_redirect_text",
+        "signout_unavailable_title",
+        "signout_unavailable_text",
+    ];
+
+    fn respond(self, srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
+        let refused = |text| (StatusCode::BAD_REQUEST, "signout_refused_title", text);
+        let (status, title, text) = match self {
+            LogoutError::Malformed => refused("bad_request_text"),
+            LogoutError::Repeated => refused("signout_refused_text"),
+            LogoutError::BadHint => refused("signout_bad_hint_text"),
+            LogoutError::TwoClients => refused("signout_two_clients_text"),
+            LogoutError::UnknownClient => refused("signout_unknown_client_text"),
+            LogoutError::BadRedirect => refused("bad_redirect_text"),
+            LogoutError::Unavailable => {
+                tracing::error!("the session store failed during sign-out");
+                (StatusCode::INTERNAL_SERVER_ERROR, "signout_unavailable_title", "signout_unavailable_text")
+            }
+        };
+        crate::pages::page(srv, req).titled(status, title, text, &[])
+    }
+}
 
 pub async fn logout_get(req: HttpRequest, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     end_session(&req, &srv, Params::parse(req.query_string().as_bytes()), false).await
@@ -20,7 +70,7 @@ pub async fn logout_get(req: HttpRequest, srv: web::Data<AuthorizationServer>) -
 
 pub async fn logout_post(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     if !is_form(&req) {
-        return titled_error_page(&srv, &req, StatusCode::BAD_REQUEST, "signout_refused_title", "bad_request_text");
+        return LogoutError::Malformed.respond(&srv, &req);
     }
     end_session(&req, &srv, Params::parse(&body), false).await
 }
@@ -37,13 +87,13 @@ struct Hint {
 }
 
 /// §2: the hint must be an ID token this provider issued; it may have expired.
-fn check_logout_hint(srv: &AuthorizationServer, params: &Params) -> Result<Option<Hint>, &'static str> {
+fn check_logout_hint(srv: &AuthorizationServer, params: &Params) -> Result<Option<Hint>, LogoutError> {
     let Some(token) = params.get("id_token_hint") else { return Ok(None) };
     let now = srv.clock.now();
     let claims: serde_json::Value = crate::jwt::verify(&srv.keys.ring(), token, "JWT", now, srv.config.key_retention())
-        .ok_or("signout_bad_hint_text")?;
+        .ok_or(LogoutError::BadHint)?;
     if claims["iss"] != srv.config.issuer.as_str() {
-        return Err("signout_bad_hint_text");
+        return Err(LogoutError::BadHint);
     }
     let client_id = match &claims["aud"] {
         serde_json::Value::String(aud) => aud.clone(),
@@ -58,21 +108,21 @@ async fn check_logout_client(
     srv: &AuthorizationServer,
     params: &Params,
     hint: Option<&Hint>,
-) -> Result<Option<Client>, &'static str> {
+) -> Result<Option<Client>, LogoutError> {
     let id = match (params.get("client_id"), hint.map(|h| h.client_id.as_str())) {
-        (Some(a), Some(b)) if a != b => return Err("signout_two_clients_text"),
+        (Some(a), Some(b)) if a != b => return Err(LogoutError::TwoClients),
         (Some(id), _) | (None, Some(id)) => id,
         (None, None) => return Ok(None),
     };
     let Some(id) = domain::ClientId::parse(id) else {
-        return Err("signout_unknown_client_text");
+        return Err(LogoutError::UnknownClient);
     };
     match srv.store.client(&id).await {
         Ok(Some(c)) => Ok(Some(c)),
-        Ok(None) => Err("signout_unknown_client_text"),
+        Ok(None) => Err(LogoutError::UnknownClient),
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            Err("signout_unavailable_text")
+            Err(LogoutError::Unavailable)
         }
     }
 }
@@ -81,18 +131,18 @@ async fn check_logout_client(
 fn check_post_logout_redirect_uri<'a>(
     params: &'a Params,
     client: Option<&Client>,
-) -> Result<Option<&'a str>, &'static str> {
+) -> Result<Option<&'a str>, LogoutError> {
     let Some(uri) = params.get("post_logout_redirect_uri") else { return Ok(None) };
     match client {
         Some(c) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => Ok(Some(uri)),
-        _ => Err("bad_redirect_text"),
+        _ => Err(LogoutError::BadRedirect),
     }
 }
 
 async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Params, confirmed: bool) -> HttpResponse {
-    let refuse = |text: &str| titled_error_page(srv, req, StatusCode::BAD_REQUEST, "signout_refused_title", text);
+    let refuse = |e: LogoutError| e.respond(srv, req);
     if params.duplicated {
-        return refuse("signout_refused_text");
+        return refuse(LogoutError::Repeated);
     }
     let hint = match check_logout_hint(srv, &params) {
         Ok(h) => h,
@@ -109,7 +159,7 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
     let now = srv.clock.now();
     let current = match current_session(req, srv, now).await {
         Ok(s) => s,
-        Err(_) => return unavailable(srv, req),
+        Err(_) => return refuse(LogoutError::Unavailable),
     };
     // §2: without asking, only when the hint names this browser's own session. Any other case
     // (no hint, another session's hint, a cross-site POST without the cookie) asks the user first,
@@ -124,7 +174,7 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
     if let Some(session) = current
         && srv.store.end_session(session.id_hash, now).await.is_err()
     {
-        return unavailable(srv, req);
+        return refuse(LogoutError::Unavailable);
     }
     let https = srv.config.issuer.starts_with("https://");
     let mut gone = Cookie::build(session_cookie_name(https), "").path("/").http_only(true).secure(https).finish();
@@ -133,7 +183,7 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
         Some(uri) => {
             let mut url = match url::Url::parse(uri) {
                 Ok(u) => u,
-                Err(_) => return refuse("bad_redirect_text"),
+                Err(_) => return refuse(LogoutError::BadRedirect),
             };
             if let Some(state) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", state);
@@ -146,17 +196,6 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
         tracing::warn!(error = %e, "session cookie could not be cleared");
     }
     resp
-}
-
-fn unavailable(srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
-    tracing::error!("the session store failed during sign-out");
-    titled_error_page(
-        srv,
-        req,
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "signout_unavailable_title",
-        "signout_unavailable_text",
-    )
 }
 
 fn confirmation_page(

@@ -12,20 +12,78 @@ pub(crate) fn page<'a>(srv: &'a AuthorizationServer, req: &HttpRequest) -> Page<
     Page::new(req, &srv.tera, &srv.catalog, Lang::of(req).pick(&srv.catalog, None))
 }
 
-/// An error page whose title and text are the catalog's `{key}_title` and `{key}_text`. RFC 6749
-/// §4.1.2.1: when the client or redirect URI cannot be trusted the user is told, and nothing is
-/// sent to the redirect URI.
-pub fn error_page(srv: &AuthorizationServer, req: &HttpRequest, status: StatusCode, key: &str) -> HttpResponse {
-    page(srv, req).message(status, key, &[])
+/// Why the protocol shows a page instead of answering the client: RFC 6749 §4.1.2.1, when the
+/// client or its redirect URI cannot be trusted the user is told, and nothing is sent to the
+/// redirect URI. Each is a page whose texts are the catalog's `{key}_title` and `{key}_text`;
+/// the detail goes to the log only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageError {
+    /// A malformed request (the detail says how).
+    BadRequest(&'static str),
+    /// `client_id` names no registered client.
+    UnknownApp,
+    /// `redirect_uri` is not one the client registered.
+    BadRedirect,
+    /// The sign-in is over, unknown, or was already used.
+    Expired,
+    /// The sign-in was started in another browser.
+    DifferentBrowser,
+    /// Something failed on our side (the detail says what, and was logged).
+    Unavailable(&'static str),
 }
 
-/// An error page with a title and a text from two catalog keys.
-pub fn titled_error_page(
+impl PageError {
+    /// Every catalog key these pages use.
+    pub const KEYS: [&'static str; 6] =
+        ["bad_request", "unknown_app", "bad_redirect", "expired", "different_browser", "unavailable"];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            PageError::BadRequest(_) => "bad_request",
+            PageError::UnknownApp => "unknown_app",
+            PageError::BadRedirect => "bad_redirect",
+            PageError::Expired => "expired",
+            PageError::DifferentBrowser => "different_browser",
+            PageError::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// What the log says.
+    pub fn detail(self) -> &'static str {
+        match self {
+            PageError::BadRequest(detail) | PageError::Unavailable(detail) => detail,
+            PageError::UnknownApp => "unknown client_id",
+            PageError::BadRedirect => "redirect_uri is not registered",
+            PageError::Expired => "the interaction is over or unknown",
+            PageError::DifferentBrowser => "the interaction belongs to another browser",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            PageError::DifferentBrowser => StatusCode::FORBIDDEN,
+            PageError::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    pub(crate) fn respond(self, srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
+        match self {
+            PageError::Unavailable(detail) => tracing::error!("{detail}"),
+            _ => tracing::info!(reason = self.detail(), "refused with a page"),
+        }
+        page(srv, req).message(self.status(), self.key(), &[])
+    }
+}
+
+/// Logs a failure of the storage (or anything else on our side) and answers with the page that
+/// says so.
+pub(crate) fn unavailable(
     srv: &AuthorizationServer,
     req: &HttpRequest,
-    status: StatusCode,
-    title: &str,
-    text: &str,
+    context: &'static str,
+    err: &dyn std::error::Error,
 ) -> HttpResponse {
-    page(srv, req).titled(status, title, text, &[])
+    crate::errors::internal(context, err);
+    PageError::Unavailable(context).respond(srv, req)
 }

@@ -6,7 +6,7 @@ use domain::ports::{ApiStart, BoxFuture, InteractionStarter, StartError};
 use domain::{Client, ClientId, Interaction, InteractionId, InteractionKind};
 
 use crate::AuthorizationServer;
-use crate::authorize::{Checked, PageError, Prompt, Refused, check_request, plausible_ui_locales, start_interaction};
+use crate::authorize::{Checked, Prompt, Refused, check_request, plausible_ui_locales, start_interaction};
 use crate::clients::{Credentials, check_client_authentication};
 use crate::params::Params;
 
@@ -68,10 +68,10 @@ impl AuthorizationServer {
         let lang = domain::i18n::DEFAULT_LANGUAGE;
         let Checked { client, request, prompt, .. } = match check_request(self, &params, lang).await {
             Ok(checked) => checked,
-            Err(Refused::Page(PageError(_, key, detail))) => {
-                let title_key = format!("{key}_title");
+            Err(Refused::Page(e)) => {
+                let title_key = format!("{}_title", e.key());
                 let title = self.catalog.text(lang, &title_key);
-                return Err(StartError::InvalidRequest(format!("{detail} ({title})")));
+                return Err(StartError::InvalidRequest(format!("{} ({title})", e.detail())));
             }
             Err(Refused::Redirect(_, e)) => {
                 return Err(StartError::InvalidRequest(format!("{}: {}", e.error, e.description)));

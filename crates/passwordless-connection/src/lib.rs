@@ -127,8 +127,10 @@ pub struct PasswordlessConnection {
     pub starter: Arc<dyn domain::ports::InteractionStarter>,
 }
 
-/// Every catalog key the connection's error pages use (each has a `_title` and a `_text`).
-pub const PAGE_ERROR_KEYS: [&str; 8] = pages::PageError::KEYS;
+/// Every catalog key the connection's error pages use.
+pub fn error_text_keys() -> Vec<String> {
+    pages::PageError::KEYS.iter().flat_map(|k| [format!("{k}_title"), format!("{k}_text")]).collect()
+}
 
 impl PasswordlessConnection {
     /// The login pages and the API, each with its kind. The caller registers

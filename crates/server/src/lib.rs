@@ -453,8 +453,7 @@ impl Application {
                             catalog,
                             req,
                             actix_web::http::StatusCode::BAD_REQUEST,
-                            "form_malformed_title",
-                            "form_malformed_text",
+                            templates::ServerPage::FormMalformed,
                         ),
                         _ => HttpResponse::BadRequest().finish(),
                     };
@@ -620,7 +619,7 @@ async fn refused(
         431 => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         _ => StatusCode::BAD_REQUEST,
     };
-    templates::message_page(&tera, &catalog, &req, status, "malformed_title", "malformed_text")
+    templates::message_page(&tera, &catalog, &req, status, templates::ServerPage::Malformed)
 }
 
 async fn not_found(
@@ -633,8 +632,7 @@ async fn not_found(
         &catalog,
         &req,
         actix_web::http::StatusCode::NOT_FOUND,
-        "not_found_title",
-        "not_found_text",
+        templates::ServerPage::NotFound,
     )
 }
 

@@ -12,6 +12,8 @@ use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, web};
 use domain::{ClientIp, KeyedHasher};
 use futures_util::StreamExt;
+
+use crate::templates::ServerPage;
 use web_layer::{BrowserBinding, ClientCountry, CsrfToken, EndpointKinds, content_security_policy};
 
 /// What the browser-context middleware needs.
@@ -114,10 +116,10 @@ pub async fn browser_context(
 /// (bounded) and put back for the handler.
 async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &str) -> Option<HttpResponse> {
     let http = req.request().clone();
-    let page = |status: StatusCode, title: &str, text: &str| {
-        crate::templates::message_page(&ctx.tera, &ctx.catalog, &http, status, title, text)
+    let page = |status: StatusCode, which: ServerPage| {
+        crate::templates::message_page(&ctx.tera, &ctx.catalog, &http, status, which)
     };
-    let forbidden = || page(StatusCode::FORBIDDEN, "form_expired_title", "form_expired");
+    let forbidden = || page(StatusCode::FORBIDDEN, ServerPage::FormExpired);
     // Fetch Metadata (`Sec-Fetch-Site`) and `Origin`: a browser says where a post came from, and a
     // post from another site is refused. Under `Referrer-Policy: no-referrer` browsers send
     // `Origin: null` for our own forms, so `null` proves nothing either way; the token decides.
@@ -134,16 +136,16 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &s
     // Forms are sent uncompressed (RFC 9110 §8.4.1: no request body is decoded here).
     let encoding = header("content-encoding");
     if encoding.is_some_and(|e| !e.split(',').all(|c| c.trim().eq_ignore_ascii_case("identity"))) {
-        return Some(page(StatusCode::UNSUPPORTED_MEDIA_TYPE, "form_malformed_title", "form_malformed_text"));
+        return Some(page(StatusCode::UNSUPPORTED_MEDIA_TYPE, ServerPage::FormMalformed));
     }
     let mut payload = req.take_payload();
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
-            return Some(page(StatusCode::BAD_REQUEST, "form_malformed_title", "form_malformed_text"));
+            return Some(page(StatusCode::BAD_REQUEST, ServerPage::FormMalformed));
         };
         if body.len() + chunk.len() > FORM_LIMIT {
-            return Some(page(StatusCode::PAYLOAD_TOO_LARGE, "form_too_large_title", "form_too_large_text"));
+            return Some(page(StatusCode::PAYLOAD_TOO_LARGE, ServerPage::FormTooLarge));
         }
         body.extend_from_slice(&chunk);
     }

@@ -63,17 +63,52 @@ pub fn catalog() -> Result<Catalog, String> {
     Catalog::new(tables)
 }
 
-/// A page of the server's own (not found, a form refused by the middleware): the catalog's
-/// `{title}` and `{text}`, in the language the request asks for.
+/// The server's own error pages (not found, a refused request head, a form refused by the
+/// middleware), each with its catalog texts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerPage {
+    NotFound,
+    /// A request head the HTTP/1 guard refused.
+    Malformed,
+    /// A form post without this browser's CSRF token, or from another site.
+    FormExpired,
+    /// A form body that cannot be read (compressed, cut short).
+    FormMalformed,
+    FormTooLarge,
+}
+
+impl ServerPage {
+    #[cfg(test)]
+    pub const ALL: [ServerPage; 5] = [
+        ServerPage::NotFound,
+        ServerPage::Malformed,
+        ServerPage::FormExpired,
+        ServerPage::FormMalformed,
+        ServerPage::FormTooLarge,
+    ];
+
+    /// The catalog's title and text keys.
+    pub fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            ServerPage::NotFound => ("not_found_title", "not_found_text"),
+            ServerPage::Malformed => ("malformed_title", "malformed_text"),
+            ServerPage::FormExpired => ("form_expired_title", "form_expired"),
+            ServerPage::FormMalformed => ("form_malformed_title", "form_malformed_text"),
+            ServerPage::FormTooLarge => ("form_too_large_title", "form_too_large_text"),
+        }
+    }
+}
+
+/// One of the server's own pages, in the language the request asks for.
 pub fn message_page(
     tera: &Tera,
     catalog: &Catalog,
     req: &HttpRequest,
     status: StatusCode,
-    title: &str,
-    text: &str,
+    which: ServerPage,
 ) -> HttpResponse {
     let lang = web_layer::Lang::of(req).pick(catalog, None);
+    let (title, text) = which.keys();
     web_layer::Page::plain(tera, catalog, lang).titled(status, title, text, &[])
 }
 
@@ -88,5 +123,26 @@ mod tests {
     fn every_language_has_every_text() {
         let catalog = super::catalog().unwrap();
         assert_eq!(catalog.languages(), ["en", "fr"]);
+    }
+
+    /// Every error of every handler family names texts both languages have (`Catalog::text` would
+    /// otherwise show the key itself).
+    #[test]
+    fn every_error_page_has_its_texts_in_every_language() {
+        let catalog = super::catalog().unwrap();
+        let own = super::ServerPage::ALL.iter().flat_map(|p| [p.keys().0.to_owned(), p.keys().1.to_owned()]);
+        let keys = authorization_server::error_text_keys()
+            .into_iter()
+            .chain(own)
+            .chain(passwordless_connection::error_text_keys())
+            .chain(step_up::error_text_keys());
+        let mut checked = 0;
+        for key in keys {
+            for lang in catalog.languages() {
+                assert!(catalog.table(lang).contains_key(&key), "{lang} has no {key}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 30, "{checked} keys");
     }
 }

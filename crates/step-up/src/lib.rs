@@ -68,8 +68,10 @@ pub struct StepUpService {
     pub outbox_ready: Arc<tokio::sync::Notify>,
 }
 
-/// Every catalog key step-up's error pages use (each has a `_title` and a `_text`).
-pub const PAGE_ERROR_KEYS: [&str; 4] = flow::PageError::KEYS;
+/// Every catalog key step-up's error pages use.
+pub fn error_text_keys() -> Vec<String> {
+    flow::PageError::KEYS.iter().flat_map(|k| [format!("{k}_title"), format!("{k}_text")]).collect()
+}
 
 impl StepUpService {
     /// The step-up pages and the "This wasn't me" link, each with its kind. The caller registers

@@ -2,14 +2,12 @@
 //! in order. Until client and redirect URI are verified, errors are shown as a page; after that
 //! they go back to the client (`Refused::Redirect`).
 
-use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse};
 use domain::{Acr, Client};
 
 use super::response::{FormPost, Redirector};
 use crate::AuthorizationServer;
 use crate::errors::OAuthError;
-use crate::pages::error_page;
+use crate::pages::PageError;
 use crate::params::Params;
 use crate::storage::AuthorizationRequest;
 
@@ -19,26 +17,11 @@ const MAX_PARAM: usize = 2048;
 const MAX_CLAIMS: usize = 4096;
 const MAX_ID_TOKEN_HINT: usize = 8192;
 
-/// A failure before the redirect URI is trusted: shown to the user, never redirected. The key names
-/// the page's texts in the catalog; the detail goes to the log only.
-pub(crate) struct PageError(pub StatusCode, pub &'static str, pub &'static str);
-
-impl PageError {
-    pub(crate) const fn bad(key: &'static str, detail: &'static str) -> Self {
-        PageError(StatusCode::BAD_REQUEST, key, detail)
-    }
-
-    pub(crate) fn page(self, srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
-        tracing::info!(reason = self.2, "authorization request refused with a page");
-        error_page(srv, req, self.0, self.1)
-    }
-}
-
 /// Why an authorization request was refused: before the client and its redirect URI are trusted,
 /// a page for the user; after, an error for the client's redirect URI (RFC 6749 §4.1.2.1).
 pub(crate) enum Refused<'p> {
     Page(PageError),
-    Redirect(Redirector<'p>, OAuthError),
+    Redirect(Box<Redirector<'p>>, OAuthError),
 }
 
 /// A request that passed every check.
@@ -76,7 +59,7 @@ pub(crate) async fn check_request<'p>(
         .and_then(|v| Ok((v, check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?)));
     let (((((scope, code_challenge), max_age), prompt), essential_acr), hinted_sub) = match checked {
         Ok(v) => v,
-        Err(e) => return Err(Refused::Redirect(back, e)),
+        Err(e) => return Err(Refused::Redirect(Box::new(back), e)),
     };
     let request = AuthorizationRequest {
         client_id: client.id.to_string(),
@@ -99,7 +82,7 @@ pub(crate) async fn check_request<'p>(
 /// Every value is capped, so nobody can make an interaction (a stored row, open to anyone) large.
 fn check_params(params: &Params) -> Result<(), PageError> {
     if params.duplicated {
-        return Err(PageError::bad("bad_request", "a parameter is repeated"));
+        return Err(PageError::BadRequest("a parameter is repeated"));
     }
     let limit = |name: &str| match name {
         // A JSON claims request (OIDC Core §5.5) and a signed ID token are legitimately longer.
@@ -108,21 +91,20 @@ fn check_params(params: &Params) -> Result<(), PageError> {
         _ => MAX_PARAM,
     };
     if params.iter().any(|(name, value)| value.len() > limit(name)) {
-        return Err(PageError::bad("bad_request", "a parameter is too large"));
+        return Err(PageError::BadRequest("a parameter is too large"));
     }
     Ok(())
 }
 
 /// The client must be registered. RFC 6749 §4.1.2.1: an unknown client gets a page, not a redirect.
 async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Client, PageError> {
-    const UNKNOWN: PageError = PageError::bad("unknown_app", "unknown client_id");
-    let id = params.get("client_id").and_then(domain::ClientId::parse).ok_or(UNKNOWN)?;
+    let id = params.get("client_id").and_then(domain::ClientId::parse).ok_or(PageError::UnknownApp)?;
     match srv.store.client(&id).await {
         Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(UNKNOWN),
+        Ok(None) => Err(PageError::UnknownApp),
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            Err(PageError(StatusCode::INTERNAL_SERVER_ERROR, "unavailable", "client lookup failed"))
+            Err(PageError::Unavailable("client lookup failed"))
         }
     }
 }
@@ -130,11 +112,11 @@ async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Clie
 /// The redirect URI must be present and equal, character for character, to a registered one
 /// (OIDC Core §3.1.2.1 requires it; RFC 9700 §2.1 requires exact string matching).
 fn check_redirect_uri<'a>(client: &Client, params: &'a Params) -> Result<&'a str, PageError> {
-    let given = params.get("redirect_uri").ok_or(PageError::bad("bad_request", "no redirect_uri"))?;
+    let given = params.get("redirect_uri").ok_or(PageError::BadRequest("no redirect_uri"))?;
     if client.redirect_uris.iter().any(|r| r == given || native_loopback_match(client, r, given)) {
         Ok(given)
     } else {
-        Err(PageError::bad("bad_redirect", "redirect_uri is not registered"))
+        Err(PageError::BadRedirect)
     }
 }
 

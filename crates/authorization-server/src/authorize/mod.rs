@@ -6,18 +6,17 @@ mod checks;
 mod response;
 mod resume;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{Client, InteractionId};
 use web_layer::{BrowserBinding, Lang, RequestOrigin, paths, see_other};
 
 use checks::acr_satisfies;
-pub(crate) use checks::{Checked, PageError, Prompt, Refused, SUPPORTED_SCOPES, check_request};
+pub(crate) use checks::{Checked, Prompt, Refused, SUPPORTED_SCOPES, check_request};
 pub use resume::{SwitchForm, resume, resume_confirmed};
 
 use crate::AuthorizationServer;
 use crate::errors::OAuthError;
-use crate::pages::error_page;
+use crate::pages::PageError;
 use crate::params::{Params, is_form};
 use crate::storage::{AuthorizationRequest, NewInteraction, Session};
 
@@ -28,7 +27,7 @@ pub async fn authorize_get(req: HttpRequest, srv: web::Data<AuthorizationServer>
 
 pub async fn authorize_post(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     if !is_form(&req) {
-        return error_page(&srv, &req, StatusCode::BAD_REQUEST, "bad_request");
+        return PageError::BadRequest("the body must be a form").respond(&srv, &req);
     }
     authorize(&req, &srv, Params::parse(&body)).await
 }
@@ -37,7 +36,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
     let lang = Lang::of(req).pick(&srv.catalog, params.get("ui_locales"));
     let Checked { client, request, prompt, back } = match check_request(srv, &params, lang).await {
         Ok(checked) => checked,
-        Err(Refused::Page(e)) => return e.page(srv, req),
+        Err(Refused::Page(e)) => return e.respond(srv, req),
         Err(Refused::Redirect(back, e)) => return back.error(e),
     };
     let now = srv.clock.now();

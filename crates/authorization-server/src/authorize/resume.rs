@@ -11,7 +11,7 @@ use super::checks::{UNMET, acr_satisfies};
 use super::response::{FormPost, Redirector};
 use crate::AuthorizationServer;
 use crate::errors::OAuthError;
-use crate::pages::error_page;
+use crate::pages::{PageError, unavailable};
 use crate::storage::{AuthorizationRequest, Session};
 
 /// `GET /authorize/resume/{interaction}`: the connection has completed the login. In the browser
@@ -39,7 +39,7 @@ pub async fn resume_confirmed(
 
 /// Resumes an interaction; `switch` is the user's answer to "switch account?", when asked.
 async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, switch: Option<bool>) -> HttpResponse {
-    let expired = || error_page(srv, req, StatusCode::BAD_REQUEST, "expired");
+    let expired = || PageError::Expired.respond(srv, req);
     let Some(id) = InteractionId::parse(raw) else {
         return expired();
     };
@@ -47,14 +47,13 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
         Ok(Some((interaction, Some(request)))) => (interaction, request),
         // No interaction, or one no browser resumes (a code sent through the API).
         Ok(_) => return expired(),
-        Err(e) => return server_error_page(srv, req, "interaction lookup", &e),
+        Err(e) => return unavailable(srv, req, "interaction lookup", &e),
     };
     let Some(browser) = BrowserBinding::of(req) else {
-        tracing::error!("the browser-context middleware is not mounted");
-        return error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable");
+        return PageError::Unavailable("the browser-context middleware is not mounted").respond(srv, req);
     };
     if !browser.matches(&interaction.browser_hash) {
-        return error_page(srv, req, StatusCode::FORBIDDEN, "different_browser");
+        return PageError::DifferentBrowser.respond(srv, req);
     }
     let back = Redirector {
         redirect_uri: &request.redirect_uri,
@@ -86,7 +85,7 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
             Some(false) => {
                 return match srv.store.resume_interaction(&id, now).await {
                     Ok(_) => back.error(OAuthError::new("access_denied", "the user kept their current account")),
-                    Err(e) => server_error_page(srv, req, "interaction resume", &e),
+                    Err(e) => unavailable(srv, req, "interaction resume", &e),
                 };
             }
             Some(true) => {}
@@ -95,7 +94,7 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
     match srv.store.resume_interaction(&id, now).await {
         Ok(true) => {}
         Ok(false) => return expired(),
-        Err(e) => return server_error_page(srv, req, "interaction resume", &e),
+        Err(e) => return unavailable(srv, req, "interaction resume", &e),
     }
     let login = Login { request: &request, result: &result, requested_at: interaction.created_at, replaces: current };
     sign_in(srv, &back, login, now).await
@@ -157,7 +156,7 @@ async fn switch_account_page(
     let name = |user: Option<domain::User>| user.map(|u| u.shown()).unwrap_or_default();
     let (current, new) = match (srv.store.user(current).await, srv.store.user(new).await) {
         (Ok(a), Ok(b)) => (name(a), name(b)),
-        (Err(e), _) | (_, Err(e)) => return server_error_page(srv, req, "user lookup", &e),
+        (Err(e), _) | (_, Err(e)) => return unavailable(srv, req, "user lookup", &e),
     };
     let mut ctx = tera::Context::new();
     ctx.insert("interaction", interaction.id.as_str());
@@ -166,14 +165,4 @@ async fn switch_account_page(
     // Either answer ends in a redirect to the client: browsers apply form-action to it.
     let page = crate::pages::page(srv, req).ending_at(interaction.redirect_uri.as_deref());
     page.render(StatusCode::OK, "pages/switch_account.html", ctx)
-}
-
-fn server_error_page(
-    srv: &AuthorizationServer,
-    req: &HttpRequest,
-    context: &'static str,
-    err: &dyn std::error::Error,
-) -> HttpResponse {
-    crate::errors::internal(context, err);
-    error_page(srv, req, StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
 }
