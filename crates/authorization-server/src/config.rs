@@ -1,3 +1,5 @@
+use domain::settings::within;
+
 /// The authorization server's part of the configuration (`[oidc]` in `config/default.toml`).
 #[derive(Clone, Debug)]
 pub struct AuthorizationServerConfig {
@@ -30,5 +32,50 @@ impl AuthorizationServerConfig {
     /// How long a retired key stays published: until the last token it signed has expired.
     pub fn key_retention(&self) -> i64 {
         self.id_token_ttl.max(self.access_token_ttl) + 300
+    }
+}
+
+/// `[oidc]` in `config/default.toml`, as read: each value is checked here (lifetimes in seconds).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// RFC 6749 §4.1.2: a code lives at most 10 minutes.
+    #[serde(deserialize_with = "within::<_, _, 1, 600>")]
+    pub code_ttl: i64,
+    #[serde(deserialize_with = "within::<_, _, 60, 86_400>")]
+    pub id_token_ttl: i64,
+    #[serde(deserialize_with = "within::<_, _, 60, 86_400>")]
+    pub access_token_ttl: i64,
+    #[serde(deserialize_with = "within::<_, _, 300, 31_536_000>")]
+    pub refresh_token_ttl: i64,
+    #[serde(deserialize_with = "within::<_, _, 60, 86_400>")]
+    pub interaction_ttl: i64,
+    #[serde(deserialize_with = "within::<_, _, 60, 31_536_000>")]
+    pub session_ttl: i64,
+    /// 0 turns automatic rotation off.
+    #[serde(deserialize_with = "within::<_, _, 0, 3650>")]
+    pub key_rotation_days: i64,
+    /// RFC 7591 §3's initial access token for `/register`; empty turns registration off.
+    #[serde(deserialize_with = "domain::settings::optional_long_secret")]
+    pub registration_token: Option<domain::Secret>,
+    #[serde(deserialize_with = "domain::settings::at_least_one")]
+    pub interactions_per_ip_per_hour: u64,
+}
+
+impl OidcSettings {
+    /// The server's configuration under `issuer`.
+    pub fn config(&self, issuer: &domain::Issuer) -> AuthorizationServerConfig {
+        AuthorizationServerConfig {
+            issuer: issuer.to_string(),
+            code_ttl: self.code_ttl,
+            id_token_ttl: self.id_token_ttl,
+            access_token_ttl: self.access_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            interaction_ttl: self.interaction_ttl,
+            session_ttl: self.session_ttl,
+            key_rotation_period: self.key_rotation_days * 86_400,
+            interactions_per_ip_per_hour: self.interactions_per_ip_per_hour,
+            registration_token: self.registration_token.clone(),
+        }
     }
 }

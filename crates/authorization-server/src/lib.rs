@@ -30,7 +30,7 @@ use actix_web::web;
 use domain::{Clock, KeyedHasher};
 use web_layer::{Endpoint, paths};
 
-pub use config::AuthorizationServerConfig;
+pub use config::{AuthorizationServerConfig, OidcSettings};
 pub use keys::{Alg, Keys};
 pub use logout::LogoutError;
 pub use pages::PageError;

@@ -18,6 +18,7 @@ pub mod phone;
 pub mod ports;
 pub mod profile;
 pub mod secret;
+pub mod settings;
 pub mod storage;
 pub mod user;
 
@@ -35,5 +36,6 @@ pub use interaction::{DenyReason, Interaction, InteractionKind, LoginResult};
 pub use phone::{PhoneError, PhoneNumber};
 pub use profile::{Address, Profile, ProfileError};
 pub use secret::{KeyedHasher, MasterKey, Secret, TokenHash};
+pub use settings::Issuer;
 pub use storage::StorageError;
 pub use user::User;

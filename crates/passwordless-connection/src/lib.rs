@@ -11,6 +11,7 @@ pub mod delivery;
 mod messages;
 mod pages;
 mod second;
+mod settings;
 pub mod storage;
 
 use std::sync::Arc;
@@ -25,6 +26,10 @@ pub use api::OtpGate;
 pub use challenge::VerifyError;
 pub use delivery::Delivery;
 pub use delivery::smtp::{DkimSettings, SmtpConfig, SmtpSender, SmtpTls};
+pub use settings::{
+    AlertSettings, ApiKeySettings, ChannelSettings, DeliverySettings, DkimAlgorithm, EmailProvider, GatewaySettings,
+    LimitSettings, PasswordlessSettings, SesSettings, SmsProvider, SmsSettings, SmtpSettings, TwilioSettings,
+};
 
 /// One channel's codes (`[passwordless.email]`, `[passwordless.sms]`).
 #[derive(Clone, Debug)]

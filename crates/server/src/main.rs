@@ -95,7 +95,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            let store = store::Store::connect(&settings.database.url, 1).map_err(|e| anyhow!("{e}"))?;
+            let store = store::Store::connect(settings.database.url.as_str(), 1).map_err(|e| anyhow!("{e}"))?;
             let applied = store.migrate().map_err(|e| anyhow!("migration failed: {e}"))?;
             println!("{} is up to date ({applied} migration(s) applied).", store.backend().describe());
             Ok(())
@@ -121,9 +121,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let issuer = settings.server.issuer.trim_end_matches('/').to_owned();
+    let issuer = settings.server.issuer.as_str().trim_end_matches('/').to_owned();
     let demo = settings.demo.enabled;
-    let outbox = settings.delivery.email.iter().chain(&settings.delivery.sms).any(|p| p == "outbox");
+    let outbox = settings.delivery.uses_outbox();
     let app = ostiary::Application::build(settings.clone(), None, ostiary::system_clock()).await?;
     println!();
     println!(

@@ -161,7 +161,8 @@ async fn check_csrf(req: &mut ServiceRequest, ctx: &BrowserContext, expected: &s
 /// The header a trusted proxy names the client in (`server.forwarded_header`). Only that one is
 /// read: a client can send either header itself, and a proxy that writes one passes the other
 /// through untouched, so believing both would let the client choose its own address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum ForwardedHeader {
     /// `X-Forwarded-For: client, proxy1, proxy2` (de facto; nginx, HAProxy, Caddy, Traefik, AWS).
     XForwardedFor,

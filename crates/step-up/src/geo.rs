@@ -20,8 +20,9 @@ pub struct GeoError(String);
 
 impl Geo {
     /// Opens a MaxMind DB file (read whole into memory).
-    pub fn open(path: &str) -> Result<Self, GeoError> {
-        let reader = maxminddb::Reader::open_readfile(path).map_err(|e| GeoError(format!("{path}: {e}")))?;
+    pub fn open(path: &std::path::Path) -> Result<Self, GeoError> {
+        let reader =
+            maxminddb::Reader::open_readfile(path).map_err(|e| GeoError(format!("{}: {e}", path.display())))?;
         Ok(Geo::Mmdb(reader))
     }
 

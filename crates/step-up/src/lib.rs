@@ -48,6 +48,47 @@ pub struct StepUpConfig {
     pub https: bool,
 }
 
+/// `[step_up]` in `config/default.toml`, as read: each value is checked here.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepUpSettings {
+    /// A MaxMind-format country database; empty: the embedded registry data.
+    #[serde(deserialize_with = "domain::settings::readable_file")]
+    pub geoip_mmdb: Option<std::path::PathBuf>,
+    #[serde(deserialize_with = "travel_speed")]
+    pub impossible_travel_kmh: f64,
+    #[serde(deserialize_with = "domain::settings::within::<_, _, 1, 800>")]
+    pub device_cookie_days: i64,
+    #[serde(deserialize_with = "domain::settings::at_least_one")]
+    pub max_failures_per_hour: u64,
+    pub notify_new_sign_ins: bool,
+}
+
+/// Between 100 and 20 000 km/h: a plane is not impossible travel; nothing on Earth is faster.
+fn travel_speed<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    use serde::Deserialize;
+    use serde::de::Error;
+    match f64::deserialize(d)? {
+        v if (100.0..=20_000.0).contains(&v) => Ok(v),
+        v => Err(D::Error::custom(format!("{v} is not between 100 and 20000"))),
+    }
+}
+
+impl StepUpSettings {
+    /// Step-up's configuration: links under `public_url`, the operator's `product_name`.
+    pub fn config(&self, public_url: &domain::Issuer, product_name: &str) -> StepUpConfig {
+        StepUpConfig {
+            public_url: public_url.to_string(),
+            product_name: product_name.to_owned(),
+            impossible_travel_kmh: self.impossible_travel_kmh,
+            device_cookie_ttl: self.device_cookie_days * 86_400,
+            max_failures_per_hour: self.max_failures_per_hour,
+            notify_new_sign_ins: self.notify_new_sign_ins,
+            https: public_url.is_https(),
+        }
+    }
+}
+
 pub struct StepUpService {
     pub config: StepUpConfig,
     /// Everything step-up keeps (`storage`), implemented by the `store` crate.

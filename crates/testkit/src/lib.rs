@@ -123,17 +123,21 @@ pub async fn spawn_app(db: Db) -> TestApp {
     spawn_app_with(db, |_| {}).await
 }
 
+fn database_url(url: String) -> ostiary::config::DatabaseUrl {
+    ostiary::config::DatabaseUrl::new(url).expect("a database URL")
+}
+
 pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("local addr").port();
     let dir = temp_dir();
     let master = MasterKey::generate();
     let mut settings = Settings::defaults().expect("defaults are valid");
-    settings.server.bind = format!("127.0.0.1:{port}");
-    settings.server.issuer = format!("http://127.0.0.1:{port}");
-    settings.server.data_dir = dir.display().to_string();
+    settings.server.bind = ([127, 0, 0, 1], port).into();
+    settings.server.issuer = domain::Issuer::parse(&format!("http://127.0.0.1:{port}")).expect("issuer");
+    settings.server.data_dir = dir.clone();
     settings.server.log = "warn".into();
-    settings.secrets.master_key = master.to_base64();
+    settings.secrets.master_key = Some(master.clone());
     settings.demo.enabled = false;
     // Limits stay out of the way of tests that sign in often; the limit tests set their own.
     settings.passwordless.limits.starts_per_ip_per_hour = 10_000;
@@ -146,15 +150,15 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
     settings.database.pool_size = 10;
     let mut pg_database = None;
     match db {
-        Db::Sqlite => settings.database.url = dir.join("ostiary.db").display().to_string(),
+        Db::Sqlite => settings.database.url = database_url(dir.join("ostiary.db").display().to_string()),
         Db::Postgres => {
             let admin = postgres_admin_url();
             let (url, name) =
                 tokio::task::spawn_blocking(move || create_postgres_database(&admin)).await.expect("create db");
-            settings.database.url = url;
+            settings.database.url = database_url(url);
             pg_database = Some((postgres_admin_url(), name));
             if let Some(redis) = redis_url() {
-                settings.redis.url = redis;
+                settings.redis.url = Some(ostiary::config::RedisUrl::new(redis).expect("a redis:// URL"));
                 settings.redis.key_prefix = format!("ostiary-test-{}", domain::secret::random_token(9));
             }
         }
@@ -173,7 +177,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
         .build()
         .expect("http client");
     TestApp {
-        base: settings.server.issuer.clone(),
+        base: settings.server.issuer.to_string(),
         store,
         clock,
         master,

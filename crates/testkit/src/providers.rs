@@ -107,7 +107,7 @@ impl FakeProviders {
         d.twilio.auth_token = domain::Secret::new(TWILIO_SECRET.into());
         d.twilio.from = TWILIO_FROM.into();
         d.gateway.url = format!("{}/gateway/sms", self.base);
-        d.gateway.secret = domain::Secret::new(GATEWAY_SECRET.into());
+        d.gateway.secret = Some(domain::Secret::new(GATEWAY_SECRET.into()));
     }
 
     /// Makes `provider` answer its next requests with these statuses instead of accepting.

@@ -20,8 +20,8 @@ fn wrong(code: &str) -> String {
 async fn guarded(db: Db, adjust: impl FnOnce(&mut ostiary::config::Settings)) -> TestApp {
     spawn_app_with(db, |s| {
         s.passwordless.limits = ostiary::config::Settings::defaults().unwrap().passwordless.limits;
-        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
-        s.passwordless.alerts.owner_email = OWNER.into();
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        s.passwordless.alerts.owner_email = Some(domain::EmailAddress::parse(OWNER).unwrap());
         adjust(s);
     })
     .await
@@ -231,7 +231,7 @@ both_backends!(a_client_cannot_pick_its_ip_with_the_header_the_proxy_does_not_wr
     let refused = starts_refused(&app, &client, |i| ("198.51.100.7".into(), format!("for=192.0.2.{i}"))).await;
     assert_eq!(refused, 10, "50 starts an hour from one IP, whatever Forwarded says");
     // Behind a proxy that writes Forwarded, a client's X-Forwarded-For is ignored instead.
-    let app = guarded(db, |s| s.server.forwarded_header = "forwarded".into()).await;
+    let app = guarded(db, |s| s.server.forwarded_header = ostiary::middleware::ForwardedHeader::Forwarded).await;
     let client = app.register_client_with(false, Alg::RS256, crate::api_methods()).await;
     let refused = starts_refused(&app, &client, |i| (format!("192.0.2.{i}"), "for=198.51.100.7".into())).await;
     assert_eq!(refused, 10);

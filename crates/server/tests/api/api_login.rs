@@ -14,7 +14,7 @@ pub const OTP_GRANT: &str = "http://auth0.com/oauth/grant-type/passwordless/otp"
 /// sends new-sign-in emails.
 async fn app(db: Db) -> TestApp {
     spawn_app_with(db, |s| {
-        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         s.step_up.notify_new_sign_ins = true;
     })
     .await

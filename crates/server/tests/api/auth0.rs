@@ -14,9 +14,13 @@ both_backends!(auth0s_node_sdk_signs_in_by_email_and_by_sms, |db: Db| async move
     let tls = testkit::TestCertificate::create("DNS:localhost,IP:127.0.0.1");
     let (c, k) = (tls.cert.display().to_string(), tls.key.display().to_string());
     let app = spawn_app_with(db, move |s| {
-        s.server.tls_cert = c;
-        s.server.tls_key = k;
-        s.server.issuer = format!("{}/", s.server.issuer.replace("http://127.0.0.1", "https://localhost"));
+        s.server.tls_cert = Some(c.into());
+        s.server.tls_key = Some(k.into());
+        s.server.issuer = domain::Issuer::parse(&format!(
+            "{}/",
+            s.server.issuer.as_str().replace("http://127.0.0.1", "https://localhost")
+        ))
+        .unwrap();
     })
     .await;
     let client = app.register_client_with(false, Alg::RS256, api_methods()).await;

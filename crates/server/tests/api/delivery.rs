@@ -66,11 +66,11 @@ impl Drop for SmtpServer {
 
 async fn smtp_app(port: u16) -> TestApp {
     spawn_app_with(Db::Sqlite, |s| {
-        s.delivery.email = vec!["smtp".into()];
+        s.delivery.email = vec![passwordless_connection::EmailProvider::Smtp];
         s.delivery.sms = vec![];
         s.delivery.smtp.host = "127.0.0.1".into();
         s.delivery.smtp.port = port;
-        s.delivery.smtp.tls = "none".into();
+        s.delivery.smtp.tls = passwordless_connection::SmtpTls::None;
         s.delivery.email_from = "Ostiary Login <login@example.com>".into();
     })
     .await
@@ -160,14 +160,14 @@ async fn smtp_mail_is_dkim_signed_and_the_signature_verifies() {
     let port = smtp.port;
     let key_file = key.display().to_string();
     let app = spawn_app_with(Db::Sqlite, move |s| {
-        s.delivery.email = vec!["smtp".into()];
+        s.delivery.email = vec![passwordless_connection::EmailProvider::Smtp];
         s.delivery.email_from = "Ostiary Login <login@example.com>".into();
         s.delivery.smtp.host = "127.0.0.1".into();
         s.delivery.smtp.port = port;
-        s.delivery.smtp.tls = "none".into();
+        s.delivery.smtp.tls = passwordless_connection::SmtpTls::None;
         s.delivery.smtp.dkim_domain = "example.com".into();
         s.delivery.smtp.dkim_selector = "sel1".into();
-        s.delivery.smtp.dkim_key_file = key_file;
+        s.delivery.smtp.dkim_key_file = Some(key_file.into());
     })
     .await;
     let client = app.register_client(false, Alg::RS256).await;

@@ -77,7 +77,7 @@ impl Pages {
 
 async fn french_app(db: Db) -> TestApp {
     spawn_app_with(db, |s| {
-        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         s.passwordless.limits.sends_per_destination_per_minute = 1;
     })
     .await

@@ -25,7 +25,7 @@ async fn parallel(browser: &testkit::Browser, code_page: &str, code: &str, n: us
 
 async fn app(db: Db, adjust: impl FnOnce(&mut ostiary::config::Settings)) -> TestApp {
     spawn_app_with(db, |s| {
-        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         adjust(s);
     })
     .await

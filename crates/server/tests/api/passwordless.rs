@@ -334,7 +334,10 @@ async fn an_unreachable_redis_fails_closed_with_503() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let app = spawn_app_with(Db::Sqlite, |s| s.redis.url = format!("redis://127.0.0.1:{port}")).await;
+    let app = spawn_app_with(Db::Sqlite, |s| {
+        s.redis.url = Some(ostiary::config::RedisUrl::new(format!("redis://127.0.0.1:{port}")).unwrap())
+    })
+    .await;
     let client = app.register_client(false, Alg::RS256).await;
     let started_browser = app.browser();
     let first = unique_email();

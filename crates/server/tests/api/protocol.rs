@@ -311,7 +311,10 @@ both_backends!(email_claims_only_under_the_email_scope, |db: Db| async move {
 });
 
 both_backends!(https_issuers_get_host_prefixed_secure_cookies, |db: Db| async move {
-    let app = spawn_app_with(db, |s| s.server.issuer = s.server.issuer.replace("http://", "https://")).await;
+    let app = spawn_app_with(db, |s| {
+        s.server.issuer = domain::Issuer::parse(&s.server.issuer.as_str().replace("http://", "https://")).unwrap()
+    })
+    .await;
     let client = app.register_client(false, Alg::RS256).await;
     let resp = app.browser().get(&authorize_url(&app, &client, &[]).replace("https://", "http://")).await;
     assert_eq!(resp.status(), 303);
@@ -436,9 +439,9 @@ both_backends!(https_is_served_when_a_certificate_is_configured, |db: Db| async 
     let (cert, key, ca) = (tls.cert.clone(), tls.key.clone(), tls.ca.clone());
     let (c, k) = (cert.display().to_string(), key.display().to_string());
     let app = spawn_app_with(db, move |s| {
-        s.server.tls_cert = c;
-        s.server.tls_key = k;
-        s.server.issuer = s.server.issuer.replace("http://", "https://");
+        s.server.tls_cert = Some(c.into());
+        s.server.tls_key = Some(k.into());
+        s.server.issuer = domain::Issuer::parse(&s.server.issuer.as_str().replace("http://", "https://")).unwrap();
     })
     .await;
     let trusted = reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap();
@@ -480,7 +483,7 @@ both_backends!(oversized_authorization_parameters_are_refused_before_anything_is
 
 both_backends!(interactions_are_limited_per_client_ip, |db: Db| async move {
     let app = testkit::spawn_app_with(db, |s| {
-        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         s.oidc.interactions_per_ip_per_hour = 3;
     })
     .await;

