@@ -23,11 +23,24 @@ struct Metadata {
     response_types: Option<Vec<String>>,
 }
 
-/// RFC 7591 §3.2.2 error response.
-fn refuse(error: &'static str, description: &str) -> HttpResponse {
-    HttpResponse::BadRequest()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "error": error, "error_description": description }))
+/// Why a registration was refused: an RFC 7591 §3.2.2 error code and its description.
+#[derive(Debug)]
+struct Refusal(&'static str, String);
+
+impl Refusal {
+    fn metadata(description: impl Into<String>) -> Self {
+        Refusal("invalid_client_metadata", description.into())
+    }
+
+    fn redirect_uri(description: impl Into<String>) -> Self {
+        Refusal("invalid_redirect_uri", description.into())
+    }
+
+    fn respond(self) -> HttpResponse {
+        HttpResponse::BadRequest()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "error": self.0, "error_description": self.1 }))
+    }
 }
 
 /// The rule for a self-registered redirect URI.
@@ -58,97 +71,23 @@ fn check_registration_redirect_uri(uri: &str, native: bool) -> Result<(), String
 
 /// `POST /register`.
 pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
-    let Some(expected) = srv.config.registration_token.as_ref() else {
-        return HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }));
-    };
-    let given =
-        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    // Compared as keyed hashes: equal length, constant time.
-    let matches = given.is_some_and(|g| {
-        srv.hasher
-            .hash("registration-token", g.trim())
-            .matches(&srv.hasher.hash("registration-token", expected.expose()))
-    });
-    if !matches {
-        return HttpResponse::build(StatusCode::UNAUTHORIZED)
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
-            .json(serde_json::json!({ "error": "invalid_token" }));
+    if let Err(refused) = check_initial_access_token(&req, &srv) {
+        return refused.respond();
     }
     if crate::params::media_type(&req).as_deref() != Some("application/json") {
-        return refuse("invalid_client_metadata", "the body must be application/json, uncompressed");
+        return Refusal::metadata("the body must be application/json, uncompressed").respond();
     }
     let Ok(meta) = serde_json::from_slice::<Metadata>(&body) else {
-        return refuse("invalid_client_metadata", "the body is not valid client metadata JSON");
+        return Refusal::metadata("the body is not valid client metadata JSON").respond();
     };
-    let native = match meta.application_type.as_deref() {
-        None | Some("web") => false,
-        Some("native") => true,
-        Some(_) => return refuse("invalid_client_metadata", "application_type must be web or native"),
+    let registration = match check_metadata(meta) {
+        Ok(r) => r,
+        Err(refused) => return refused.respond(),
     };
-    let redirect_uris = meta.redirect_uris.unwrap_or_default();
-    if redirect_uris.is_empty() {
-        return refuse("invalid_redirect_uri", "redirect_uris is required");
-    }
-    let post_logout = meta.post_logout_redirect_uris.unwrap_or_default();
-    for uri in redirect_uris.iter().chain(&post_logout) {
-        if let Err(why) = check_registration_redirect_uri(uri, native) {
-            return refuse("invalid_redirect_uri", &why);
-        }
-    }
-    let public = match meta.token_endpoint_auth_method.as_deref() {
-        None | Some("client_secret_basic" | "client_secret_post") => false,
-        Some("none") => true,
-        Some(_) => {
-            return refuse(
-                "invalid_client_metadata",
-                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
-            );
-        }
-    };
-    if meta.response_types.is_some_and(|r| r.iter().any(|t| t != "code")) {
-        return refuse("invalid_client_metadata", "only the code response type is supported");
-    }
-    if meta.grant_types.as_ref().is_some_and(|g| {
-        g.iter().any(|t| !["authorization_code", "refresh_token", "client_credentials"].contains(&t.as_str()))
-    }) {
-        return refuse(
-            "invalid_client_metadata",
-            "grant_types may contain authorization_code, refresh_token and client_credentials",
-        );
-    }
-    let alg = match meta.id_token_signed_response_alg.as_deref() {
-        None => Alg::RS256,
-        Some(a) => match Alg::parse(a) {
-            Some(alg) => alg,
-            None => {
-                return refuse("invalid_client_metadata", "id_token_signed_response_alg must be RS256, ES256 or EdDSA");
-            }
-        },
-    };
-    // The name reaches email subjects and text messages: one line of visible text, or refused.
-    if meta.client_name.as_deref().is_some_and(|n| !n.trim().is_empty() && !domain::client::is_display_name(n, 100)) {
-        return refuse(
-            "invalid_client_metadata",
-            "client_name must be at most 100 characters, without control or invisible formatting characters",
-        );
-    }
-    let name = meta.client_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Registered app".into());
     let now = srv.clock.now();
-    let (client, secret) = match new_client(
-        NewClient {
-            name,
-            redirect_uris,
-            post_logout_redirect_uris: post_logout,
-            public,
-            id_token_alg: alg,
-            native,
-            settings: Default::default(),
-        },
-        &srv.hasher,
-        now,
-    ) {
+    let (client, secret) = match new_client(registration.new_client(), &srv.hasher, now) {
         Ok(created) => created,
-        Err(e) => return refuse("invalid_client_metadata", &e.to_string()),
+        Err(e) => return Refusal::metadata(e.to_string()).respond(),
     };
     if let Err(e) = srv.store.insert_client(&client).await {
         return crate::errors::internal("client insert", &e).to_token_response();
@@ -160,17 +99,133 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         "client_name": client.name,
         "redirect_uris": client.redirect_uris,
         "post_logout_redirect_uris": client.post_logout_redirect_uris,
-        "token_endpoint_auth_method": if public { "none" } else { meta.token_endpoint_auth_method.as_deref().unwrap_or("client_secret_basic") },
-        "id_token_signed_response_alg": alg.as_str(),
+        "token_endpoint_auth_method": registration.auth_method,
+        "id_token_signed_response_alg": registration.alg.as_str(),
         "application_type": client.application_type,
         "response_types": ["code"],
-        "grant_types": meta.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]),
+        "grant_types": registration.grant_types,
     });
     if let Some(secret) = secret {
         out["client_secret"] = serde_json::json!(secret);
         out["client_secret_expires_at"] = serde_json::json!(0);
     }
     HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(out)
+}
+
+/// RFC 7591 §3: registration needs the initial access token from configuration (off when none
+/// is set). Compared as keyed hashes: equal length, constant time.
+fn check_initial_access_token(req: &HttpRequest, srv: &AuthorizationServer) -> Result<(), Unregistrable> {
+    let Some(expected) = srv.config.registration_token.as_ref() else {
+        return Err(Unregistrable::Off);
+    };
+    let given =
+        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let hash = |token: &str| srv.hasher.hash("registration-token", token);
+    if given.is_some_and(|g| hash(g.trim()).matches(&hash(expected.expose()))) {
+        return Ok(());
+    }
+    Err(Unregistrable::BadToken)
+}
+
+/// Why `/register` does not take the request at all.
+enum Unregistrable {
+    /// Registration is off (no initial access token is configured).
+    Off,
+    /// RFC 6750 §3.1: the initial access token is missing or wrong.
+    BadToken,
+}
+
+impl Unregistrable {
+    fn respond(self) -> HttpResponse {
+        match self {
+            Unregistrable::Off => HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" })),
+            Unregistrable::BadToken => HttpResponse::build(StatusCode::UNAUTHORIZED)
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
+                .json(serde_json::json!({ "error": "invalid_token" })),
+        }
+    }
+}
+
+/// The metadata of a client to register, checked.
+struct Registration {
+    name: String,
+    redirect_uris: Vec<String>,
+    post_logout: Vec<String>,
+    native: bool,
+    /// `none` for a public client.
+    auth_method: String,
+    alg: Alg,
+    grant_types: Vec<String>,
+}
+
+impl Registration {
+    fn new_client(&self) -> NewClient {
+        NewClient {
+            name: self.name.clone(),
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout.clone(),
+            public: self.auth_method == "none",
+            id_token_alg: self.alg,
+            native: self.native,
+            settings: Default::default(),
+        }
+    }
+}
+
+/// Every rule of the metadata (RFC 7591 §2), one after the other.
+fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
+    let native = match meta.application_type.as_deref() {
+        None | Some("web") => false,
+        Some("native") => true,
+        Some(_) => return Err(Refusal::metadata("application_type must be web or native")),
+    };
+    let redirect_uris = meta.redirect_uris.unwrap_or_default();
+    if redirect_uris.is_empty() {
+        return Err(Refusal::redirect_uri("redirect_uris is required"));
+    }
+    let post_logout = meta.post_logout_redirect_uris.unwrap_or_default();
+    for uri in redirect_uris.iter().chain(&post_logout) {
+        check_registration_redirect_uri(uri, native).map_err(Refusal::redirect_uri)?;
+    }
+    let auth_method = match meta.token_endpoint_auth_method.as_deref() {
+        None => "client_secret_basic".to_owned(),
+        Some(m @ ("client_secret_basic" | "client_secret_post" | "none")) => m.to_owned(),
+        Some(_) => {
+            return Err(Refusal::metadata(
+                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
+            ));
+        }
+    };
+    if meta.response_types.is_some_and(|r| r.iter().any(|t| t != "code")) {
+        return Err(Refusal::metadata("only the code response type is supported"));
+    }
+    let known = ["authorization_code", "refresh_token", "client_credentials"];
+    if meta.grant_types.as_ref().is_some_and(|g| g.iter().any(|t| !known.contains(&t.as_str()))) {
+        return Err(Refusal::metadata(
+            "grant_types may contain authorization_code, refresh_token and client_credentials",
+        ));
+    }
+    let alg = match meta.id_token_signed_response_alg.as_deref() {
+        None => Alg::RS256,
+        Some(a) => Alg::parse(a)
+            .ok_or_else(|| Refusal::metadata("id_token_signed_response_alg must be RS256, ES256 or EdDSA"))?,
+    };
+    // The name reaches email subjects and text messages: one line of visible text, or refused.
+    let name = meta.client_name.filter(|n| !n.trim().is_empty());
+    if name.as_deref().is_some_and(|n| !domain::client::is_display_name(n, 100)) {
+        return Err(Refusal::metadata(
+            "client_name must be at most 100 characters, without control or invisible formatting characters",
+        ));
+    }
+    Ok(Registration {
+        name: name.unwrap_or_else(|| "Registered app".into()),
+        redirect_uris,
+        post_logout,
+        native,
+        auth_method,
+        alg,
+        grant_types: meta.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]),
+    })
 }
 
 #[cfg(test)]

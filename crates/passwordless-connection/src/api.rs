@@ -81,39 +81,9 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         Ok(client) => client,
         Err(e) => return start_error(&e),
     };
-    let settings = &client.settings;
-    let send_link = match (request.connection.as_str(), request.send.as_deref()) {
-        ("sms", None | Some("code")) => false,
-        ("sms", Some(_)) => return error(StatusCode::BAD_REQUEST, "bad.send", "a text message always carries a code"),
-        ("email", None | Some("link")) => true,
-        ("email", Some("code")) => false,
-        ("email", Some(_)) => return error(StatusCode::BAD_REQUEST, "bad.send", "send must be link or code"),
-        _ => return error(StatusCode::BAD_REQUEST, "bad.connection", "connection must be email or sms"),
-    };
-    let method = match (request.connection.as_str(), send_link) {
-        ("sms", _) => LoginMethod::SmsCode,
-        (_, true) => LoginMethod::EmailLink,
-        _ => LoginMethod::EmailCode,
-    };
-    if !settings.allows(method) || (method == LoginMethod::SmsCode && !conn.config.sms_policy.available) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bad.connection",
-            &format!("{} is not enabled for this client", method.as_str()),
-        );
-    }
-    let to = match method {
-        LoginMethod::SmsCode => {
-            let raw = request.phone_number.as_deref().unwrap_or("");
-            match PhoneNumber::parse(raw, conn.config.sms_policy.default_region.as_deref()) {
-                Ok(n) => Destination::Phone(n),
-                Err(e) => return error(StatusCode::BAD_REQUEST, "bad.phone_number", &e.to_string()),
-            }
-        }
-        _ => match EmailAddress::parse(request.email.as_deref().unwrap_or("")) {
-            Ok(e) => Destination::Email(e),
-            Err(e) => return error(StatusCode::BAD_REQUEST, "bad.email", &e.to_string()),
-        },
+    let (to, send_link) = match destination(&conn, &request, &client.settings) {
+        Ok(found) => found,
+        Err(BadStart(code, description)) => return error(StatusCode::BAD_REQUEST, code, &description),
     };
     let params = request.auth_params.as_ref().map(auth_params).unwrap_or_default();
     let ui_locales = params.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.clone());
@@ -149,6 +119,48 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         Destination::Phone(p) => json!({ "phone_number": p.as_str(), "phone_verified": false }),
     };
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+}
+
+/// A start request that asks for something this client or server does not offer: Auth0's error
+/// code (`bad.connection`, `bad.send`, `bad.email`, `bad.phone_number`) and its description.
+struct BadStart(&'static str, String);
+
+/// Where the message goes, and whether it carries a link (else a code): `connection`, `send`,
+/// and the address or number, for a method the client offers.
+fn destination(
+    conn: &PasswordlessConnection,
+    request: &StartRequest,
+    settings: &domain::ClientSettings,
+) -> Result<(Destination, bool), BadStart> {
+    let bad = |code: &'static str, description: &str| BadStart(code, description.to_owned());
+    let send_link = match (request.connection.as_str(), request.send.as_deref()) {
+        ("sms", None | Some("code")) => false,
+        ("sms", Some(_)) => return Err(bad("bad.send", "a text message always carries a code")),
+        ("email", None | Some("link")) => true,
+        ("email", Some("code")) => false,
+        ("email", Some(_)) => return Err(bad("bad.send", "send must be link or code")),
+        _ => return Err(bad("bad.connection", "connection must be email or sms")),
+    };
+    let method = match (request.connection.as_str(), send_link) {
+        ("sms", _) => LoginMethod::SmsCode,
+        (_, true) => LoginMethod::EmailLink,
+        _ => LoginMethod::EmailCode,
+    };
+    if !settings.allows(method) || (method == LoginMethod::SmsCode && !conn.config.sms_policy.available) {
+        return Err(bad("bad.connection", &format!("{} is not enabled for this client", method.as_str())));
+    }
+    let to = match method {
+        LoginMethod::SmsCode => {
+            let raw = request.phone_number.as_deref().unwrap_or("");
+            PhoneNumber::parse(raw, conn.config.sms_policy.default_region.as_deref())
+                .map(Destination::Phone)
+                .map_err(|e| bad("bad.phone_number", &e.to_string()))?
+        }
+        _ => EmailAddress::parse(request.email.as_deref().unwrap_or(""))
+            .map(Destination::Email)
+            .map_err(|e| bad("bad.email", &e.to_string()))?,
+    };
+    Ok((to, send_link))
 }
 
 /// Why the authorization server would not let the caller start a sign-in.

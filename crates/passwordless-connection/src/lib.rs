@@ -26,10 +26,11 @@ pub use api::OtpGate;
 pub use challenge::VerifyError;
 pub use delivery::Delivery;
 pub use delivery::smtp::{DkimSettings, SmtpConfig, SmtpSender, SmtpTls};
-pub use settings::{
-    AlertSettings, ApiKeySettings, ChannelSettings, DeliverySettings, DkimAlgorithm, EmailProvider, GatewaySettings,
-    LimitSettings, PasswordlessSettings, SesSettings, SmsProvider, SmsSettings, SmtpSettings, TwilioSettings,
+pub use delivery::{
+    ApiKeySettings, DeliverySettings, DkimAlgorithm, EmailProvider, GatewaySettings, SesSettings, SmsProvider,
+    SmtpSettings, TwilioSettings,
 };
+pub use settings::{AlertSettings, ChannelSettings, LimitSettings, PasswordlessSettings, SmsSettings};
 
 /// One channel's codes (`[passwordless.email]`, `[passwordless.sms]`).
 #[derive(Clone, Debug)]

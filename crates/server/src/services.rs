@@ -91,20 +91,22 @@ pub struct Services {
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-impl Services {
-    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let s = Shared::build(settings, clock).await?;
+/// The three protocol crates, wired to each other through their ports.
+struct Crates {
+    authorization: web::Data<AuthorizationServer>,
+    connection: web::Data<PasswordlessConnection>,
+    step_up: web::Data<StepUpService>,
+    delivery: Arc<passwordless_connection::Delivery>,
+}
+
+impl Crates {
+    async fn build(settings: &Settings, s: &Shared, keys: &Arc<Keys>) -> anyhow::Result<Self> {
         let issuer = &settings.server.issuer;
-        let keys = Arc::new(
-            Keys::load(Arc::new(s.store.clone()), s.master.sealer(), s.clock.now())
-                .await
-                .map_err(|e| anyhow!("signing keys: {e}"))?,
-        );
         let authorization = web::Data::new(
             AuthorizationServer::new(
                 settings.oidc.config(issuer),
                 Arc::new(s.store.clone()),
-                Arc::clone(&keys),
+                Arc::clone(keys),
                 s.hasher.clone(),
                 Arc::clone(&s.clock),
                 Arc::clone(&s.tera),
@@ -146,6 +148,20 @@ impl Services {
             otp: gate,
             step_up: Arc::new(step_up::ApiGate(step_up.clone().into_inner())),
         });
+        Ok(Crates { authorization, connection, step_up, delivery })
+    }
+}
+
+impl Services {
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let s = Shared::build(settings, clock).await?;
+        let issuer = &settings.server.issuer;
+        let keys = Arc::new(
+            Keys::load(Arc::new(s.store.clone()), s.master.sealer(), s.clock.now())
+                .await
+                .map_err(|e| anyhow!("signing keys: {e}"))?,
+        );
+        let Crates { authorization, connection, step_up, delivery } = Crates::build(settings, &s, &keys).await?;
         let kinds = endpoint_kinds()?;
         let browser = web::Data::new(BrowserContext {
             hasher: s.hasher.clone(),

@@ -8,6 +8,7 @@ pub mod mandrill;
 pub mod providers;
 pub mod sendgrid;
 pub mod ses;
+mod settings;
 pub mod smtp;
 pub mod twilio;
 
@@ -22,6 +23,10 @@ use domain::{Channel, Clock};
 use crate::storage::{MessageStore, QueuedMessage};
 
 pub use providers::{Chain, ChainOutcome, Outgoing, Provider, SendError};
+pub use settings::{
+    ApiKeySettings, DeliverySettings, DkimAlgorithm, EmailProvider, GatewaySettings, SesSettings, SmsProvider,
+    SmtpSettings, TwilioSettings,
+};
 
 /// Message bodies carry codes and links, so the queue keeps them sealed (AES-256-GCM, bound to the
 /// message id), never in clear.
