@@ -15,7 +15,7 @@ pub mod keys;
 mod logout;
 mod mint;
 mod pages;
-mod params;
+pub mod params;
 mod registration;
 mod revocation;
 mod session;

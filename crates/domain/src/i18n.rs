@@ -159,3 +159,39 @@ mod tests {
         assert!(Catalog::new(tables).unwrap_err().contains("\"b\""));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let table = |text: &str| Table::from([("hello".to_owned(), text.to_owned())]);
+        let tables = HashMap::from([("en".to_owned(), table("Hello")), ("fr".to_owned(), table("Bonjour"))]);
+        Catalog::new(tables).unwrap()
+    }
+
+    proptest! {
+        /// Whatever a client sends, the answer is one of the catalog's languages.
+        #[test]
+        fn any_header_picks_a_language_we_have(ui in proptest::option::of(".{0,80}"), header in proptest::option::of(".{0,300}")) {
+            let c = catalog();
+            let lang = c.negotiate(ui.as_deref(), header.as_deref());
+            prop_assert!(["en", "fr"].contains(&lang), "{}", lang);
+        }
+
+        /// RFC 9110 §12.5.4: the range with the highest weight wins, whatever their order; `q=0`
+        /// means "not acceptable".
+        #[test]
+        fn the_heaviest_acceptable_range_wins(fr_q in 1u32..=999, en_q in 1u32..=999, fr_first in any::<bool>()) {
+            prop_assume!(fr_q != en_q);
+            let (fr, en) = (format!("fr-CA;q=0.{fr_q:03}"), format!("en;q=0.{en_q:03}"));
+            let header = if fr_first { format!("{fr}, {en}") } else { format!("{en}, {fr}") };
+            let expected = if fr_q > en_q { "fr" } else { "en" };
+            let c = catalog();
+            prop_assert_eq!(c.negotiate(None, Some(&header)), expected);
+            prop_assert_eq!(c.negotiate(None, Some("de, fr;q=0, x;q=0.5")), "en");
+        }
+    }
+}

@@ -387,4 +387,51 @@ mod tests {
         let req = TestRequest::default().peer_addr("[::ffff:203.0.113.9]:5000".parse().unwrap()).to_srv_request();
         assert_eq!(ip(&req, &[], ForwardedHeader::XForwardedFor), "203.0.113.9");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn forwarded_for(peer: &str, header: &str) -> String {
+            let req = TestRequest::default()
+                .peer_addr(format!("{peer}:5000").parse().unwrap())
+                .insert_header(("x-forwarded-for", header))
+                .to_srv_request();
+            ip(&req, &["10.0.0.0/8"], ForwardedHeader::XForwardedFor)
+        }
+
+        proptest! {
+            /// A peer that is not a trusted proxy is the client, whatever it writes.
+            #[test]
+            fn an_untrusted_peer_names_itself(header in "[ -~]{0,200}") {
+                prop_assert_eq!(forwarded_for("203.0.113.9", &header), "203.0.113.9");
+            }
+
+            /// Behind trusted proxies that append what they saw, the client is the address the
+            /// first proxy saw, whatever the client put in front (it can prepend, never append).
+            #[test]
+            fn a_client_cannot_choose_its_address(
+                forged in proptest::collection::vec("[ -+\\--~]{0,30}", 0..5),
+                client in (1u8..255, 1u8..255),
+                proxies in proptest::collection::vec((1u8..255, 1u8..255), 0..4),
+            ) {
+                let client = format!("198.51.{}.{}", client.0, client.1);
+                let mut hops = forged;
+                hops.push(client.clone());
+                hops.extend(proxies.iter().map(|(a, b)| format!("10.0.{a}.{b}")));
+                prop_assert_eq!(forwarded_for("10.0.0.1", &hops.join(",")), client);
+            }
+
+            /// Any header value at all is read without panicking, and the answer is the peer or
+            /// one of the hops it lists.
+            #[test]
+            fn any_header_is_read_safely(header in "[\t -~¡-ÿ]{0,300}") {
+                let found = forwarded_for("10.0.0.1", &header);
+                let hops: Vec<String> =
+                    header.split(',').filter_map(parse_hop).map(|ip| ClientIp::new(ip).ip().to_string()).collect();
+                prop_assert!(found == "10.0.0.1" || hops.contains(&found), "{} from {:?}", found, header);
+            }
+        }
+    }
 }

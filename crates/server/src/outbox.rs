@@ -28,15 +28,17 @@ async fn messages(store: &Store, sealer: &Sealer) -> Result<Vec<OutboxMessage>, 
         .await?
         .into_iter()
         .map(|m| OutboxMessage {
-            channel: m.channel,
+            channel: m.channel.as_str().to_owned(),
             to: m.recipient,
             subject: m.subject,
             text: match m.text_body.as_deref() {
-                Some(b) => open_body(sealer, &m.id, b).unwrap_or_else(|| "[sealed with another master key]".into()),
+                Some(b) => {
+                    open_body(sealer, m.id.as_str(), b).unwrap_or_else(|| "[sealed with another master key]".into())
+                }
                 None => String::new(),
             },
-            html: m.html_body.as_deref().and_then(|b| open_body(sealer, &m.id, b)),
-            id: m.id,
+            html: m.html_body.as_deref().and_then(|b| open_body(sealer, m.id.as_str(), b)),
+            id: m.id.to_string(),
             created_at: domain::clock::rfc3339(m.created_at),
         })
         .collect())

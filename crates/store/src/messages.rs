@@ -12,16 +12,50 @@ use crate::{Store, StoreError};
 
 pub use domain::message::OutgoingMessage as NewMessage;
 
+/// Where a message is in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageStatus {
+    Queued,
+    /// Leased by a worker.
+    Sending,
+    Sent,
+    /// Given up.
+    Failed,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [MessageStatus::Queued, MessageStatus::Sending, MessageStatus::Sent, MessageStatus::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+impl PartialEq<&str> for MessageStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// A message as the queue holds it (for the development outbox and operators).
 #[derive(Clone, Debug)]
 pub struct Message {
-    pub id: String,
-    pub channel: String,
+    pub id: MessageId,
+    pub channel: Channel,
     pub recipient: String,
     pub subject: String,
     pub text_body: Option<String>,
     pub html_body: Option<String>,
-    /// `queued`, `sending`, `sent` or `failed`.
-    pub status: String,
+    pub status: MessageStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub provider: Option<String>,
@@ -79,21 +113,22 @@ impl MessageRow {
         })
     }
 
-    fn into_message(self) -> Message {
-        Message {
-            id: self.id,
-            channel: self.channel,
+    fn into_message(self) -> Result<Message, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("message {what}"));
+        Ok(Message {
+            id: MessageId::parse(&self.id).ok_or_else(|| corrupt("id"))?,
+            channel: Channel::parse(&self.channel).ok_or_else(|| corrupt("channel"))?,
             recipient: self.recipient,
             subject: self.subject,
             text_body: self.text_body,
             html_body: self.html_body,
-            status: self.status,
+            status: MessageStatus::parse(&self.status).ok_or_else(|| corrupt("status"))?,
             attempts: self.attempts,
             last_error: self.last_error,
             provider: self.provider,
             created_at: self.created_at,
             sent_at: self.sent_at,
-        }
+        })
     }
 }
 
@@ -109,14 +144,14 @@ impl Store {
     /// The newest messages first.
     pub async fn recent_messages(&self, limit: i64) -> Result<Vec<Message>, StoreError> {
         self.run(move |conn| {
-            Ok(messages::table
+            messages::table
                 .order((messages::created_at.desc(), messages::id.desc()))
                 .limit(limit)
                 .select(MessageRow::as_select())
                 .load(conn)?
                 .into_iter()
                 .map(MessageRow::into_message)
-                .collect())
+                .collect()
         })
         .await
     }

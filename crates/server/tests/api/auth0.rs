@@ -146,6 +146,7 @@ both_backends!(a_magic_link_sent_through_the_api_ends_at_the_redirect_uri_with_a
     bad["email"] = serde_json::json!(unique_email());
     let resp = start(&app, bad.clone()).await;
     assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
     assert!(app.messages_to(bad["email"].as_str().unwrap()).await.is_empty());
 });
 

@@ -40,8 +40,8 @@ both_backends!(refresh_tokens_rotate_and_reuse_revokes_the_family, |db: Db| asyn
     // The spent token comes back: reuse. The whole family and its access tokens are revoked.
     let (status, body) = refresh(&app, &client, &r1, None).await;
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
-    let (status, _) = refresh(&app, &client, &r2, None).await;
-    assert_eq!(status, 400, "the successor died with the family");
+    let (status, body) = refresh(&app, &client, &r2, None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the successor died with the family");
     assert_eq!(userinfo_status(&app, second["access_token"].as_str().unwrap()).await, 401);
     assert_eq!(userinfo_status(&app, first["access_token"].as_str().unwrap()).await, 401);
 });
@@ -71,6 +71,7 @@ both_backends!(refresh_tokens_are_bound_to_their_client_and_scope, |db: Db| asyn
         )
         .await;
     assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant", "bound to its client");
     assert_eq!(refresh(&app, &client, &r, None).await.0, 200);
     // Without offline_access there is no refresh token.
     let plain = offline_tokens(&app, &client, "openid email").await;
@@ -103,8 +104,9 @@ both_backends!(a_replayed_code_also_revokes_its_refresh_tokens, |db: Db| async m
     let code = query_param(&back, "code").unwrap();
     let replay = redeem(&app, &client, &client, &code).await;
     assert_eq!(replay.status(), 400);
-    let (status, _) = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
-    assert_eq!(status, 400);
+    assert_eq!(replay.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
+    let (status, body) = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap(), None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the replay revoked the grant");
 });
 
 both_backends!(a_client_policy_decides_when_refresh_tokens_are_issued, |db: Db| async move {

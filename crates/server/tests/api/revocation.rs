@@ -81,6 +81,7 @@ both_backends!(revoking_tokens_ends_them, |db: Db| async move {
         )
         .await;
     assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
 });
 
 both_backends!(client_credentials_is_for_confidential_clients, |db: Db| async move {
@@ -159,6 +160,7 @@ both_backends!(dynamic_registration_needs_the_initial_token_and_strict_redirect_
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_client_metadata");
 
     // A web client registers and signs a user in.
     let (status, web) = register(
