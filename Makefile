@@ -2,13 +2,14 @@
 #   make run    start a working provider (SQLite, dev outbox, demo app) on http://localhost:8080
 #   make test   run every test (installs/starts what the tests need)
 #   make bench  run the benchmarks
+#   make fuzz   fuzz /authorize's parameters and JWT verification for a minute each (nightly)
 #   make lint   clippy and rustfmt check
 #   make fmt    format the code
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= auto
 
-.PHONY: run test test-rust test-browser deps bench lint fmt
+.PHONY: run test test-rust test-browser deps bench fuzz lint fmt
 
 run:
 	$(CARGO) run --bin ostiary -- --config config/development.toml serve
@@ -34,6 +35,13 @@ test-browser:
 bench:
 	$(CARGO) bench -p authorization-server --bench signing
 	$(CARGO) bench -p ostiary --bench login
+
+# cargo-fuzz needs the nightly toolchain; the targets live in fuzz/ (outside the workspace).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && $(CARGO) +nightly fuzz run -O authorize_parameters -- -max_total_time=$(FUZZ_SECONDS)
+	cd fuzz && $(CARGO) +nightly fuzz run -O jwt_verify -- -max_total_time=$(FUZZ_SECONDS)
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

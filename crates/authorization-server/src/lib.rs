@@ -60,6 +60,65 @@ pub struct ApiLogin {
     pub step_up: Arc<dyn domain::ports::ApiStepUp>,
 }
 
+/// Entry points for `cargo fuzz` (see `fuzz/`): the parsers of hostile input, without a server.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::sync::LazyLock;
+
+    use crate::keys::{KeyRing, generate_key};
+
+    /// `/authorize`'s parameters, for a public and a confidential client.
+    pub fn authorize_parameters(raw: &[u8]) {
+        for public in [true, false] {
+            let client = domain::Client {
+                id: domain::ClientId::parse("fuzz").expect("id"),
+                name: "fuzz".into(),
+                secret_hash: None,
+                is_public: public,
+                redirect_uris: vec!["https://rp.example/cb".into(), "http://127.0.0.1/cb".into()],
+                post_logout_redirect_uris: vec![],
+                id_token_alg: domain::SigningAlg::RS256,
+                created_at: 0,
+                application_type: if public { domain::ApplicationType::Native } else { domain::ApplicationType::Web },
+                settings: Default::default(),
+            };
+            crate::authorize::fuzz_parameters(&client, raw);
+        }
+    }
+
+    /// `jwt::verify`, against a ring of one key of each algorithm.
+    pub fn jwt_verify(raw: &[u8]) {
+        static RING: LazyLock<KeyRing> = LazyLock::new(|| {
+            let sealer = domain::MasterKey::generate().sealer();
+            let stored = crate::Alg::ALL.iter().map(|a| generate_key(*a, &sealer, 0).expect("key")).collect();
+            KeyRing::open(stored, &sealer).expect("ring")
+        });
+        let token = String::from_utf8_lossy(raw);
+        for typ in ["JWT", "at+jwt"] {
+            assert!(
+                crate::jwt::verify::<serde_json::Value>(&RING, &token, typ, 0, 60).is_none(),
+                "a stranger verified"
+            );
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn the_fuzz_entry_points_take_anything() {
+            for raw in [
+                &b""[..],
+                b"client_id=fuzz&redirect_uri=https%3A%2F%2Frp.example%2Fcb&scope=openid&response_type=code",
+                b"\xff\x00%%",
+                b"a.b.c",
+            ] {
+                super::authorize_parameters(raw);
+                super::jwt_verify(raw);
+            }
+        }
+    }
+}
+
 /// Every catalog key the protocol's error pages use.
 pub fn error_text_keys() -> Vec<String> {
     let pages = PageError::KEYS.iter().flat_map(|k| [format!("{k}_title"), format!("{k}_text")]);

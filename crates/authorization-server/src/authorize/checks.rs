@@ -48,16 +48,9 @@ pub(crate) async fn check_request<'p>(
         issuer: &srv.config.issuer,
         form_post: form_post.then_some(FormPost::of(srv, lang)),
     };
-    let checked = check_request_object(params)
-        .and_then(|()| check_response_type(params))
-        .and_then(|()| check_response_mode(params))
-        .and_then(|()| check_scope(&client, params))
-        .and_then(|scope| Ok((scope, check_pkce(&client, params)?)))
-        .and_then(|v| Ok((v, check_max_age(params)?)))
-        .and_then(|v| Ok((v, check_prompt(params)?)))
-        .and_then(|v| Ok((v, check_essential_acr(params)?)))
-        .and_then(|v| Ok((v, check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?)));
-    let (((((scope, code_challenge), max_age), prompt), essential_acr), hinted_sub) = match checked {
+    let checked = check_protocol(&client, params)
+        .and_then(|p| Ok((p, check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?)));
+    let (Protocol { scope, code_challenge, max_age, prompt, essential_acr }, hinted_sub) = match checked {
         Ok(v) => v,
         Err(e) => return Err(Refused::Redirect(Box::new(back), e)),
     };
@@ -76,6 +69,39 @@ pub(crate) async fn check_request<'p>(
         prompt_login: prompt == Prompt::Login,
     };
     Ok(Checked { client, request, prompt, back })
+}
+
+/// What the protocol parameters ask for, checked.
+pub(crate) struct Protocol {
+    pub scope: Vec<String>,
+    pub code_challenge: Option<String>,
+    pub max_age: Option<i64>,
+    pub prompt: Prompt,
+    pub essential_acr: Option<Vec<String>>,
+}
+
+/// The checks that need nothing but the client and the parameters, in order.
+pub(crate) fn check_protocol(client: &Client, params: &Params) -> Result<Protocol, OAuthError> {
+    check_request_object(params)?;
+    check_response_type(params)?;
+    check_response_mode(params)?;
+    Ok(Protocol {
+        scope: check_scope(client, params)?,
+        code_challenge: check_pkce(client, params)?,
+        max_age: check_max_age(params)?,
+        prompt: check_prompt(params)?,
+        essential_acr: check_essential_acr(params)?,
+    })
+}
+
+/// The page-level checks and the protocol checks of a request for `client`, without a server:
+/// what `cargo fuzz` drives (see `fuzz/`).
+#[doc(hidden)]
+pub fn fuzz_parameters(client: &Client, raw: &[u8]) {
+    let params = Params::parse(raw);
+    if check_params(&params).is_ok() && check_redirect_uri(client, &params).is_ok() {
+        let _ = check_protocol(client, &params);
+    }
 }
 
 /// RFC 6749 §3.1: parameters must not repeat; oversized values are refused before any lookup.
