@@ -139,9 +139,7 @@ fn on_issuer_host(demo: &Demo, req: &HttpRequest) -> Option<HttpResponse> {
     };
     let host = req.connection_info().host().to_ascii_lowercase();
     (host != authority).then(|| {
-        HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, format!("{}/demo", demo.issuer.trim_end_matches('/'))))
-            .finish()
+        web_layer::see_other(&format!("{}/demo", demo.issuer.trim_end_matches('/')))
     })
 }
 
@@ -185,7 +183,11 @@ async fn login(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
             },
         );
     }
-    HttpResponse::SeeOther().insert_header((header::LOCATION, url.to_string())).cookie(demo.cookie(key)).finish()
+    let mut resp = web_layer::see_other(url.as_str());
+    if let Err(e) = resp.add_cookie(&demo.cookie(key)) {
+        tracing::warn!(error = %e, "the demo's cookie could not be set");
+    }
+    resp
 }
 
 #[derive(serde::Deserialize)]
@@ -227,7 +229,7 @@ async fn callback(req: HttpRequest, query: web::Query<Callback>, demo: web::Data
                 }
                 signed_in.insert(key, claims);
             }
-            HttpResponse::SeeOther().insert_header((header::LOCATION, "/demo")).finish()
+            web_layer::see_other("/demo")
         }
         Err(e) => page(&demo, &req, None, Some(&format!("Sign-in failed: {e}"))),
     }
@@ -267,5 +269,5 @@ async fn logout(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
     {
         signed_in.remove(&key);
     }
-    HttpResponse::SeeOther().insert_header((header::LOCATION, "/demo")).finish()
+    web_layer::see_other("/demo")
 }

@@ -15,5 +15,5 @@ mod routes;
 
 pub use agent::describe_user_agent;
 pub use page::{Page, content_security_policy, content_security_policy_with, origin_of, see_other};
-pub use request::{BrowserBinding, ClientCountry, CsrfToken, Lang, RequestOrigin, plain_media_type};
+pub use request::{BrowserBinding, ClientCountry, CsrfToken, Lang, RequestOrigin, plain_media_type, user_agent};
 pub use routes::{Endpoint, EndpointKinds, Kind, mount};

@@ -84,8 +84,8 @@ impl FromRequest for RequestOrigin {
     }
 }
 
-/// The raw User-Agent header, when it is text.
-pub(crate) fn user_agent(req: &HttpRequest) -> Option<&str> {
+/// The raw User-Agent header, when it is text (to hand to a port, which describes it itself).
+pub fn user_agent(req: &HttpRequest) -> Option<&str> {
     req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok())
 }
 

@@ -2,7 +2,6 @@
 //! run their own sign-in screen: a code sent by `POST /passwordless/start` becomes tokens directly.
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
 use domain::Client;
 use domain::ports::{ApiSignIn, ApiVerdict, OtpError, OtpRequest};
 
@@ -44,7 +43,7 @@ pub(super) async fn otp(
         return Err(OAuthError::new("invalid_request", "username and otp are required"));
     };
     let ip = web_layer::RequestOrigin::of(req).ip.ip();
-    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let user_agent = web_layer::user_agent(req).map(str::to_owned);
     let request = OtpRequest {
         client_id: client.id.clone(),
         client_settings: client.settings.clone(),

@@ -203,7 +203,7 @@ pub async fn send(req: HttpRequest, path: web::Path<String>, svc: web::Data<Step
         return p.step_up_page();
     };
     let ip = Place::here(&svc, &req).ip;
-    let agent = req.headers().get(actix_web::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let agent = web_layer::user_agent(&req).map(str::to_owned);
     let sent = svc.codes.send(p.interaction.id.clone(), destination, ip, agent, p.lang.clone()).await;
     let notes = match sent {
         Ok(()) => StepNotes {

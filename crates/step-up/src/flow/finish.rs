@@ -3,7 +3,6 @@
 //! device or country.
 
 use actix_web::HttpRequest;
-use actix_web::http::header;
 use domain::LoginResult;
 use domain::User;
 use domain::audit::{AuditEvent, AuditKind};
@@ -40,13 +39,12 @@ pub(super) async fn finish(
         Err(e) => return Err(PageError::unavailable("interaction complete", e)),
     }
     let s = &f.assessment.signals;
-    let device = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     let signed_in = SignedIn {
         user: &p.user,
         client: crate::notify::Audience::of(&p.interaction),
         place: Place::here(svc, req),
         device_hash: f.assessment.device.hash(svc),
-        device: device.and_then(web_layer::describe_user_agent).unwrap_or_else(|| "an unknown device".into()),
+        device: web_layer::RequestOrigin::of(req).device.unwrap_or_else(|| "an unknown device".into()),
         remember_device: true,
         result: &f.result,
         reasons: f.reasons,
