@@ -82,7 +82,7 @@ impl AuthorizationServer {
                 "login_required: prompt=none cannot be met by a new sign-in".into(),
             ));
         }
-        start_interaction(self, &client, request, &params, InteractionKind::ApiLink, Vec::new(), None)
+        start_interaction(self, &client, request, &params, InteractionKind::ApiLink, None, None)
             .await
             .map_err(|e| unavailable("interaction insert", &e.description))
     }
@@ -107,7 +107,7 @@ impl AuthorizationServer {
             requested_acr: Vec::new(),
             first_factor: None,
             request: None,
-            browser_hash: Vec::new(),
+            browser_hash: None,
             created_at: now,
             expires_at: now + ttl,
         };

@@ -55,9 +55,9 @@ pub struct NewInteraction {
     pub first_factor: Option<LoginResult>,
     /// None for a code sent through the API: no authorization request, never resumed.
     pub request: Option<AuthorizationRequest>,
-    /// The keyed hash of the browser that owns the interaction; empty until the first browser
-    /// opens an API link.
-    pub browser_hash: Vec<u8>,
+    /// The keyed hash of the browser that owns the interaction; none until the first browser
+    /// continues an API link (and never for an API code).
+    pub browser_hash: Option<Vec<u8>>,
     pub created_at: i64,
     pub expires_at: i64,
 }

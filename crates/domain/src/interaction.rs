@@ -79,9 +79,10 @@ pub struct Interaction {
     pub first_factor: Option<LoginResult>,
     /// Set when step-up refused the sign-in; the client gets `access_denied`.
     pub denied: Option<DenyReason>,
-    /// Keyed hash of the browser cookie of the browser that started the login; empty for a login
-    /// started through the API (`/passwordless/start`), which no browser owns.
-    pub browser_hash: Vec<u8>,
+    /// Keyed hash of the browser cookie of the browser that owns the login: the one that started it,
+    /// or for a link sent through the API the first one that continued it; none before that, and
+    /// never for a code sent through the API.
+    pub browser_hash: Option<Vec<u8>>,
     pub result: Option<LoginResult>,
 }
 

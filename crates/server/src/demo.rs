@@ -138,9 +138,7 @@ fn on_issuer_host(demo: &Demo, req: &HttpRequest) -> Option<HttpResponse> {
         None => url.host_str()?.to_owned(),
     };
     let host = req.connection_info().host().to_ascii_lowercase();
-    (host != authority).then(|| {
-        web_layer::see_other(&format!("{}/demo", demo.issuer.trim_end_matches('/')))
-    })
+    (host != authority).then(|| web_layer::see_other(&format!("{}/demo", demo.issuer.trim_end_matches('/'))))
 }
 
 async fn home(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {

@@ -35,7 +35,8 @@ impl Store {
             login_hint: new.login_hint,
             // `null`: no authorization request (a code sent through the API).
             request: crate::to_json(&new.request),
-            browser_hash: new.browser_hash,
+            // Empty: no browser owns it yet.
+            browser_hash: new.browser_hash.unwrap_or_default(),
             created_at: new.created_at,
             expires_at: new.expires_at,
             result: None,
@@ -90,7 +91,7 @@ impl Store {
                 denied: row.denied.as_deref().map(parse_denied).transpose()?,
                 created_at: row.created_at,
                 expires_at: row.expires_at,
-                browser_hash: row.browser_hash,
+                browser_hash: Some(row.browser_hash).filter(|h| !h.is_empty()),
                 result: if row.resumed_at.is_some() { None } else { result },
             };
             let request = crate::from_json(&row.request, "interaction request")?;

@@ -77,7 +77,7 @@ async fn new_interaction(
 ) -> Result<InteractionId, OAuthError> {
     let browser = browser_hash(req)?;
     check_interaction_budget(req, srv).await?;
-    start_interaction(srv, client, request, params, domain::InteractionKind::Hosted, browser, first_factor).await
+    start_interaction(srv, client, request, params, domain::InteractionKind::Hosted, Some(browser), first_factor).await
 }
 
 /// Every interaction is a stored row that anyone can ask for: one client IP (or IPv6 /64) may open
@@ -132,7 +132,7 @@ pub(crate) async fn start_interaction(
     request: AuthorizationRequest,
     params: &Params,
     kind: domain::InteractionKind,
-    browser: Vec<u8>,
+    browser: Option<Vec<u8>>,
     first_factor: Option<domain::LoginResult>,
 ) -> Result<InteractionId, OAuthError> {
     let login_hint = params.get("login_hint");

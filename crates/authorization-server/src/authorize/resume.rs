@@ -52,7 +52,7 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
     let Some(browser) = BrowserBinding::of(req) else {
         return PageError::Unavailable("the browser-context middleware is not mounted").respond(srv, req);
     };
-    if !browser.matches(&interaction.browser_hash) {
+    if !interaction.browser_hash.as_deref().is_some_and(|owner| browser.matches(owner)) {
         return PageError::DifferentBrowser.respond(srv, req);
     }
     let back = Redirector {

@@ -14,6 +14,11 @@ use crate::abuse::Refusal;
 use crate::challenge::{Origin, VerifyError, approve, find_link, finish_login, spend};
 use crate::storage::Challenge;
 
+/// Whether the interaction belongs to this request's browser.
+fn owned_here(req: &HttpRequest, interaction: &Interaction) -> bool {
+    interaction.browser_hash.as_deref().is_some_and(|owner| BrowserBinding::same_browser(req, owner))
+}
+
 /// The live challenge behind a link, and its interaction, if the client still offers links.
 async fn link_target(conn: &PasswordlessConnection, token: &str) -> Result<(Challenge, Interaction), PageError> {
     let challenge = match find_link(conn, token).await {
@@ -50,8 +55,8 @@ pub async fn link_page(
     // A link sent through the API belongs to no browser until one uses it: any may continue, after
     // seeing which account it signs in (so a link forwarded by someone else cannot sign a visitor
     // into the sender's account unawares: login CSRF).
-    let unbound = interaction.kind == InteractionKind::ApiLink && interaction.browser_hash.is_empty();
-    if unbound || BrowserBinding::same_browser(&req, &interaction.browser_hash) {
+    let unbound = interaction.kind == InteractionKind::ApiLink && interaction.browser_hash.is_none();
+    if unbound || owned_here(&req, &interaction) {
         if interaction.kind == InteractionKind::ApiLink {
             ctx.insert("account", &challenge.destination.shown());
         }
@@ -108,17 +113,17 @@ async fn use_link(
     mut interaction: Interaction,
 ) -> Result<HttpResponse, PageError> {
     if interaction.kind == InteractionKind::ApiLink
-        && interaction.browser_hash.is_empty()
+        && interaction.browser_hash.is_none()
         && let Some(browser) = BrowserBinding::of(req)
     {
         // The first browser to continue an API-sent link owns its sign-in from now on.
         match conn.store.bind_interaction(&interaction.id, browser.0.clone(), conn.clock.now()).await {
-            Ok(true) => interaction.browser_hash = browser.0,
+            Ok(true) => interaction.browser_hash = Some(browser.0),
             Ok(false) => return Err(PageError::LinkExpired),
             Err(e) => return Err(PageError::Unavailable("interaction bind", e)),
         }
     }
-    if !BrowserBinding::same_browser(req, &interaction.browser_hash) {
+    if !owned_here(req, &interaction) {
         // Nothing is spent: the user can still type the code in the browser that started.
         let mut ctx = tera::Context::new();
         ctx.insert("client_name", &interaction.client_name);

@@ -121,7 +121,7 @@ async fn interaction_for(
     let id = InteractionId::parse(raw_id).ok_or((PageError::Expired, None))?;
     match conn.store.interaction(&id).await {
         Ok(Some(i)) if i.expires_at > conn.clock.now() && unfinished(&i) => {
-            if BrowserBinding::same_browser(req, &i.browser_hash) {
+            if i.browser_hash.as_deref().is_some_and(|owner| BrowserBinding::same_browser(req, owner)) {
                 Ok(i)
             } else {
                 Err((PageError::DifferentBrowser, Some(Box::new(i))))

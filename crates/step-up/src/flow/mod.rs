@@ -117,7 +117,7 @@ async fn find_pending(svc: &StepUpService, req: &HttpRequest, raw: &str) -> Resu
         .ok_or(PageError::Expired)?;
     let live = interaction.expires_at > svc.clock.now() && interaction.result.is_none() && interaction.denied.is_none();
     let first = interaction.first_factor.clone().filter(|_| live).ok_or(PageError::Expired)?;
-    if !BrowserBinding::same_browser(req, &interaction.browser_hash) {
+    if !interaction.browser_hash.as_deref().is_some_and(|owner| BrowserBinding::same_browser(req, owner)) {
         return Err(PageError::DifferentBrowser);
     }
     let user = svc
