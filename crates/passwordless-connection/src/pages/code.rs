@@ -7,7 +7,7 @@ use domain::{Channel, Interaction, LoginMethod};
 use serde::Deserialize;
 use web_layer::{paths, see_other};
 
-use super::{PageError, answer, interaction_for, live_interaction, offered, own, page, resume};
+use super::{Live, PageError, answer, interaction_for, offered, own, page, resume};
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
 use crate::challenge::{
@@ -92,14 +92,10 @@ pub struct CodeQuery {
 /// `GET /login/{interaction}/code`: "check your email" (or phone), with the code field.
 pub async fn code_page(
     req: HttpRequest,
-    path: web::Path<String>,
+    Live(interaction): Live,
     query: web::Query<CodeQuery>,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
-    let interaction = match live_interaction(&conn, &req, &path).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
     let challenge = match conn.store.latest_challenge(&interaction.id).await {
         Ok(Some(c)) => c,
         Ok(None) => return see_other(&paths::login(&interaction.id)),
@@ -118,14 +114,10 @@ pub struct CodeForm {
 /// `POST /login/{interaction}/code`.
 pub async fn code_submit(
     req: HttpRequest,
-    path: web::Path<String>,
+    Live(interaction): Live,
     form: web::Form<CodeForm>,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
-    let interaction = match live_interaction(&conn, &req, &path).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
     let result = check_code(&conn, &req, &interaction, &form.code).await;
     answer(&conn, &req, Some(&interaction), result)
 }
@@ -168,13 +160,9 @@ async fn check_code(
 /// `POST /login/{interaction}/resend`: the same code (and link) again, within the send limits.
 pub async fn resend(
     req: HttpRequest,
-    path: web::Path<String>,
+    Live(interaction): Live,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
-    let interaction = match live_interaction(&conn, &req, &path).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
     let result = send_again(&conn, &req, &interaction).await;
     answer(&conn, &req, Some(&interaction), result)
 }
@@ -235,13 +223,9 @@ pub async fn status(
 /// approved on another device; the challenge is spent here, and the session is made here.
 pub async fn approved(
     req: HttpRequest,
-    path: web::Path<String>,
+    Live(interaction): Live,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
-    let interaction = match live_interaction(&conn, &req, &path).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
     let result = continue_approved(&conn, &req, &interaction).await;
     answer(&conn, &req, Some(&interaction), result)
 }

@@ -6,7 +6,7 @@ use domain::{Channel, EmailAddress, Interaction, LoginMethod, PhoneNumber};
 use serde::Deserialize;
 use web_layer::see_other;
 
-use super::{PageError, answer, live_interaction, offered, own, page};
+use super::{Live, PageError, answer, offered, own, page};
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
 use crate::challenge::{Destination, Origin, start_challenge};
@@ -71,14 +71,10 @@ pub struct LoginQuery {
 /// `GET /login/{interaction}`: the email and/or phone form, pre-filled from `login_hint`.
 pub async fn login_page(
     req: HttpRequest,
-    path: web::Path<String>,
+    Live(interaction): Live,
     query: web::Query<LoginQuery>,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
-    let interaction = match live_interaction(&conn, &req, &path).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
     let hint = interaction.login_hint.clone().unwrap_or_default();
     let hint_is_phone = hint.starts_with('+');
     let typed = Typed {
@@ -100,14 +96,10 @@ pub struct StartForm {
 /// byte, whether or not the address or number has an account.
 pub async fn start(
     req: HttpRequest,
-    path: web::Path<String>,
+    Live(interaction): Live,
     form: web::Form<StartForm>,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
-    let interaction = match live_interaction(&conn, &req, &path).await {
-        Ok(i) => i,
-        Err(page) => return page,
-    };
     let result = send(&conn, &req, &interaction, &form).await;
     answer(&conn, &req, Some(&interaction), result)
 }

@@ -132,13 +132,30 @@ async fn interaction_for(
     }
 }
 
-/// [`interaction_for`], or the error page to answer with instead.
-async fn live_interaction(
-    conn: &PasswordlessConnection,
-    req: &HttpRequest,
-    raw_id: &str,
-) -> Result<Interaction, HttpResponse> {
-    interaction_for(conn, req, raw_id).await.map_err(|(e, found)| answer(conn, req, found.as_deref(), Err(e)))
+/// A handler's sign-in: the live, unfinished interaction of the path's `{interaction}`, in this
+/// browser; otherwise the request is answered with the page that says why.
+pub struct Live(pub Interaction);
+
+impl actix_web::FromRequest for Live {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(conn) = req.app_data::<actix_web::web::Data<PasswordlessConnection>>().cloned() else {
+                return Err(actix_web::error::ErrorInternalServerError("the connection is not configured"));
+            };
+            let raw = req.match_info().get("interaction").unwrap_or_default().to_owned();
+            match interaction_for(&conn, &req, &raw).await {
+                Ok(interaction) => Ok(Live(interaction)),
+                Err((e, found)) => {
+                    let page = answer(&conn, &req, found.as_deref(), Err(e));
+                    Err(actix_web::error::InternalError::from_response("login page", page).into())
+                }
+            }
+        })
+    }
 }
 
 /// Whether this interaction may sign in by `channel`: the client offers it, and (for SMS) a

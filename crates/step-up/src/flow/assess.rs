@@ -7,7 +7,7 @@ use domain::{DenyReason, User};
 use web_layer::{RequestOrigin, paths, see_other};
 
 use super::finish::{Finish, finish};
-use super::{PageError, Pending, deny, pending, resume, with_device};
+use super::{PageError, Pending, deny, resume, with_device};
 use crate::StepUpService;
 use crate::device::Device;
 use crate::policy::{Decision, Here, Past, Request, Signals, decide};
@@ -90,11 +90,7 @@ pub(super) async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) 
 }
 
 /// `GET /step-up/{interaction}`: assess the sign-in, then go on, ask for a factor, enrol, or refuse.
-pub async fn start(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
-    let p = match pending(&svc, &req, &path).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+pub async fn start(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -> HttpResponse {
     let a = match assess(&svc, &req, &p).await {
         Ok(a) => a,
         Err(e) => return e.respond(&svc, &req),

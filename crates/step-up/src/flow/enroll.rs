@@ -10,7 +10,7 @@ use domain::audit::AuditKind;
 use super::assess::{Assessment, assess};
 use super::factors::upgraded;
 use super::finish::{Finish, finish};
-use super::{CodeForm, PageError, Pending, deny, give_back_failure, pending, take_failure, with_device};
+use super::{CodeForm, PageError, Pending, deny, give_back_failure, take_failure, with_device};
 use crate::StepUpService;
 use crate::policy::{Decision, Factor};
 use crate::storage::Confirm;
@@ -69,11 +69,7 @@ async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error:
 }
 
 /// `GET /step-up/{interaction}/enroll`: the authenticator set-up page (QR code and key).
-pub async fn enroll_page(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
-    let p = match pending(&svc, &req, &path).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+pub async fn enroll_page(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -> HttpResponse {
     if let Err(resp) = enrolment_allowed(&svc, &req, &p).await {
         return resp;
     }
@@ -95,14 +91,10 @@ async fn enrolment_allowed(svc: &StepUpService, req: &HttpRequest, p: &Pending) 
 /// the ten recovery codes are shown once, and the sign-in completes as multi-factor.
 pub async fn enroll(
     req: HttpRequest,
-    path: web::Path<String>,
+    p: Pending,
     form: web::Form<CodeForm>,
     svc: web::Data<StepUpService>,
 ) -> HttpResponse {
-    let p = match pending(&svc, &req, &path).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
     let a = match enrolment_allowed(&svc, &req, &p).await {
         Ok(a) => a,
         Err(resp) => return resp,

@@ -9,7 +9,7 @@ use domain::{Acr, Amr, AuthTime, DenyReason, Destination, LoginResult, User};
 
 use super::assess::{Place, assess};
 use super::finish::{Finish, finish};
-use super::{CodeForm, PageError, Pending, deny, give_back_failure, pending, resume, take_failure, with_device};
+use super::{CodeForm, PageError, Pending, deny, give_back_failure, resume, take_failure, with_device};
 use crate::StepUpService;
 use crate::policy::{Decision, Factor};
 
@@ -108,14 +108,10 @@ pub(crate) fn upgraded(first: &LoginResult, factor: Factor, now: i64) -> LoginRe
 /// `POST /step-up/{interaction}/totp`: a code from the authenticator app, or a recovery code.
 pub async fn totp(
     req: HttpRequest,
-    path: web::Path<String>,
+    p: Pending,
     form: web::Form<CodeForm>,
     svc: web::Data<StepUpService>,
 ) -> HttpResponse {
-    let p = match pending(&svc, &req, &path).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
     if let Err(refused) = take_failure(&svc, &req, &p).await {
         return refused;
     }
@@ -194,11 +190,7 @@ async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, fact
 }
 
 /// `POST /step-up/{interaction}/send`: a code on the other channel.
-pub async fn send(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
-    let p = match pending(&svc, &req, &path).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
+pub async fn send(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -> HttpResponse {
     let Some(OtherChannel { destination, shown, .. }) = other_channel(&p.first, &p.user) else {
         return p.step_up_page();
     };
@@ -223,14 +215,10 @@ pub async fn send(req: HttpRequest, path: web::Path<String>, svc: web::Data<Step
 /// `POST /step-up/{interaction}/code`: the code sent on the other channel.
 pub async fn code(
     req: HttpRequest,
-    path: web::Path<String>,
+    p: Pending,
     form: web::Form<CodeForm>,
     svc: web::Data<StepUpService>,
 ) -> HttpResponse {
-    let p = match pending(&svc, &req, &path).await {
-        Ok(p) => p,
-        Err(page) => return page,
-    };
     let Some(OtherChannel { factor, destination, shown, .. }) = other_channel(&p.first, &p.user) else {
         return p.step_up_page();
     };

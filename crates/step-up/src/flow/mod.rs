@@ -27,7 +27,7 @@ use crate::StepUpService;
 use crate::device::Device;
 
 /// A sign-in waiting for step-up, in the browser that started it.
-struct Pending {
+pub struct Pending {
     interaction: Interaction,
     first: LoginResult,
     user: User,
@@ -102,9 +102,24 @@ impl PageError {
     }
 }
 
-/// The interaction, if it waits for step-up in this browser; otherwise the page to show.
-async fn pending(svc: &StepUpService, req: &HttpRequest, raw: &str) -> Result<Pending, HttpResponse> {
-    find_pending(svc, req, raw).await.map_err(|e| e.respond(svc, req))
+/// A handler's sign-in: the interaction of the path's `{interaction}`, if it waits for step-up in
+/// this browser; otherwise the request is answered with the page that says why.
+impl actix_web::FromRequest for Pending {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(svc) = req.app_data::<web::Data<StepUpService>>().cloned() else {
+                return Err(actix_web::error::ErrorInternalServerError("step-up is not configured"));
+            };
+            let raw = req.match_info().get("interaction").unwrap_or_default().to_owned();
+            find_pending(&svc, &req, &raw)
+                .await
+                .map_err(|e| actix_web::error::InternalError::from_response("step-up", e.respond(&svc, &req)).into())
+        })
+    }
 }
 
 async fn find_pending(svc: &StepUpService, req: &HttpRequest, raw: &str) -> Result<Pending, PageError> {
@@ -200,9 +215,6 @@ pub struct CodeForm {
 }
 
 /// `POST /step-up/{interaction}/cancel`: the user stops; the client gets `access_denied`.
-pub async fn cancel(req: HttpRequest, path: web::Path<String>, svc: web::Data<StepUpService>) -> HttpResponse {
-    match pending(&svc, &req, &path).await {
-        Ok(p) => deny(&svc, &req, &p, DenyReason::Cancelled, serde_json::json!(["cancelled"])).await,
-        Err(page) => page,
-    }
+pub async fn cancel(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -> HttpResponse {
+    deny(&svc, &req, &p, DenyReason::Cancelled, serde_json::json!(["cancelled"])).await
 }
