@@ -61,7 +61,7 @@ pub struct ApiLogin {
 }
 
 /// Entry points for `cargo fuzz` (see `fuzz/`): the parsers of hostile input, without a server.
-#[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing {
     use std::sync::LazyLock;
 

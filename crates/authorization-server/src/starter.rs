@@ -16,13 +16,17 @@ fn unavailable(what: &str, e: &dyn std::fmt::Display) -> StartError {
 }
 
 impl InteractionStarter for AuthorizationServer {
-    fn api_client(&self, client_id: String, secret: Option<String>) -> BoxFuture<'_, Result<Client, StartError>> {
+    fn api_client(
+        &self,
+        client_id: String,
+        secret: Option<domain::Secret>,
+    ) -> BoxFuture<'_, Result<Client, StartError>> {
         Box::pin(async move {
             let client = match ClientId::parse(&client_id) {
                 Some(id) => self.store.client(&id).await.map_err(|e| unavailable("client lookup", &e))?,
                 None => None,
             };
-            let creds = Credentials { client_id, secret };
+            let creds = Credentials { client_id, secret: secret.map(|s| s.expose().to_owned()) };
             check_client_authentication(client.as_ref(), &creds, &self.hasher)
                 .map_err(|_| StartError::InvalidClient)?;
             let client = client.ok_or(StartError::InvalidClient)?;

@@ -66,11 +66,7 @@ impl Catalog {
 
     /// One text of `lang` with its `{name}` placeholders filled in.
     pub fn fill(&self, lang: &str, key: &str, values: &[(&str, &str)]) -> String {
-        let mut text = self.text(lang, key).to_owned();
-        for (name, value) in values {
-            text = text.replace(&format!("{{{name}}}"), value);
-        }
-        text
+        fill(self.text(lang, key), values)
     }
 
     /// The text of `key` for a count `n`: `{key}_one` or `{key}_other` by the language's plural
@@ -82,6 +78,12 @@ impl Catalog {
         all.extend_from_slice(values);
         self.fill(lang, &format!("{key}_{form}"), &all)
     }
+}
+
+/// `text` with its `{name}` placeholders filled in: the one rule for every text of the catalog and
+/// for the operator's own (a configured email subject).
+pub fn fill(text: &str, values: &[(&str, &str)]) -> String {
+    values.iter().fold(text.to_owned(), |text, (name, value)| text.replace(&format!("{{{name}}}"), value))
 }
 
 /// CLDR's cardinal "one" category for whole numbers: French counts 0 and 1 as singular, English

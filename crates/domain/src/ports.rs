@@ -26,7 +26,8 @@ pub struct OtpRequest {
     pub realm: Channel,
     /// The email address or phone number the code was sent to, as the client typed it.
     pub username: String,
-    pub otp: String,
+    /// The code the user typed (never printed by `Debug`).
+    pub otp: crate::Secret,
     pub ip: IpAddr,
     pub user_agent: Option<String>,
 }
@@ -79,7 +80,8 @@ pub enum StartError {
 pub trait InteractionStarter: Send + Sync {
     /// Authenticates an API caller exactly as the token endpoint would (a confidential client's
     /// secret, a public client's none), and checks that it may use the passwordless API.
-    fn api_client(&self, client_id: String, secret: Option<String>) -> BoxFuture<'_, Result<Client, StartError>>;
+    fn api_client(&self, client_id: String, secret: Option<crate::Secret>)
+    -> BoxFuture<'_, Result<Client, StartError>>;
 
     /// Opens the interaction of a sign-in started through the API. A link's parameters are
     /// checked exactly as `/authorize` checks them.

@@ -286,7 +286,7 @@ async fn send_unblock_email(
     ctx.insert("place", ip);
     ctx.insert("hours", &hours.to_string());
     ctx.insert("link", &format!("{}/unblock/{token}", conn.config.public_url.trim_end_matches('/')));
-    let subject = conn.catalog.text(lang, "unblock_subject").replace("{product}", product);
+    let subject = conn.catalog.fill(lang, "unblock_subject", &[("product", product)]);
     let message = crate::messages::email(conn, to, "unblock", subject, &mut ctx)?;
     conn.store.enqueue_message(message, now).await?;
     conn.outbox_ready.notify_one();

@@ -28,7 +28,7 @@ use crate::storage::Purpose;
 #[derive(Deserialize)]
 pub struct StartRequest {
     client_id: String,
-    client_secret: Option<String>,
+    client_secret: Option<domain::Secret>,
     connection: String,
     email: Option<String>,
     phone_number: Option<String>,
@@ -239,7 +239,7 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
         device: request.user_agent.as_deref().and_then(web_layer::describe_user_agent),
     };
     let challenge = if from_api { challenge } else { None };
-    match verify_code(conn, &request.client_settings, challenge, &request.otp, &origin).await {
+    match verify_code(conn, &request.client_settings, challenge, request.otp.expose(), &origin).await {
         Ok(c) => login_result(conn, &c).await.map_err(|e| match e {
             VerifyError::Store(e) => store_error(e),
             _ => OtpError::Invalid,

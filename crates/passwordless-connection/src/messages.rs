@@ -73,9 +73,11 @@ fn one_line(value: &str) -> String {
     value.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// A message template with its `{placeholders}` filled in.
+/// A subject with its `{placeholders}` filled in, each value on one line.
 fn fill(template: &str, pairs: &[(&str, &str)]) -> String {
-    pairs.iter().fold(template.to_owned(), |text, (k, v)| text.replace(&format!("{{{k}}}"), &one_line(v)))
+    let lines: Vec<String> = pairs.iter().map(|(_, v)| one_line(v)).collect();
+    let values: Vec<(&str, &str)> = pairs.iter().zip(&lines).map(|((k, _), v)| (*k, v.as_str())).collect();
+    domain::i18n::fill(template, &values)
 }
 
 /// What a sign-in email carries: the code, the link, or both.

@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::header;
-use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+
+use actix_web::{HttpRequest, HttpResponse, web};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken as State, IssuerUrl, Nonce, OAuth2TokenResponse,
     PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
-use web_layer::CsrfToken;
 
 use crate::rp::{back_channel_client, http_call};
 
@@ -32,19 +31,21 @@ pub struct Demo {
     secret: String,
     http: reqwest::Client,
     tera: Arc<tera::Tera>,
+    catalog: Arc<domain::i18n::Catalog>,
     https: bool,
     pending: Mutex<HashMap<String, Pending>>,
     signed_in: Mutex<HashMap<String, (String, String)>>,
 }
 
 impl Demo {
-    pub fn new(issuer: String, secret: String, tera: Arc<tera::Tera>) -> Self {
+    pub fn new(issuer: String, secret: String, tera: Arc<tera::Tera>, catalog: Arc<domain::i18n::Catalog>) -> Self {
         let https = issuer.starts_with("https://");
         Self {
             issuer,
             secret,
             http: back_channel_client(),
             tera,
+            catalog,
             https,
             pending: Mutex::default(),
             signed_in: Mutex::default(),
@@ -98,8 +99,6 @@ fn page(demo: &Demo, req: &HttpRequest, claims: Option<&(String, String)>, error
     ctx.insert("claims", &claims.map(|c| c.0.as_str()));
     ctx.insert("userinfo", &claims.map(|c| c.1.as_str()));
     ctx.insert("error", &error);
-    ctx.insert("csrf", &req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default());
-    ctx.insert("product_name", "Ostiary");
     // The demo client may use the passwordless API too (`api_login`): the page shows the two calls,
     // with this run's secret (development only: the demo is refused in production).
     let base = demo.issuer.trim_end_matches('/');
@@ -117,16 +116,9 @@ fn page(demo: &Demo, req: &HttpRequest, claims: Option<&(String, String)>, error
             demo.secret
         ),
     );
-    match demo.tera.render("pages/demo.html", &ctx) {
-        Ok(body) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .content_type("text/html; charset=utf-8")
-            .body(body),
-        Err(e) => {
-            tracing::error!(error = ?e, "demo page failed");
-            HttpResponse::InternalServerError().body("server_error")
-        }
-    }
+    let lang = web_layer::Lang::of(req).pick(&demo.catalog, None);
+    let page = web_layer::Page::new(req, &demo.tera, &demo.catalog, lang).product("Ostiary");
+    page.render(actix_web::http::StatusCode::OK, "pages/demo.html", ctx)
 }
 
 /// The demo's cookie lives on the issuer's host: reached by another name (127.0.0.1 for localhost),

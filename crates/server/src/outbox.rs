@@ -55,9 +55,11 @@ pub async fn outbox_json(store: web::Data<Store>, sealer: web::Data<Sealer>) -> 
 }
 
 pub async fn outbox_page(
+    req: actix_web::HttpRequest,
     store: web::Data<Store>,
     sealer: web::Data<Sealer>,
     tera: web::Data<Arc<tera::Tera>>,
+    catalog: web::Data<Arc<domain::i18n::Catalog>>,
 ) -> HttpResponse {
     let list = match messages(&store, &sealer).await {
         Ok(list) => list,
@@ -68,14 +70,6 @@ pub async fn outbox_page(
     };
     let mut ctx = tera::Context::new();
     ctx.insert("messages", &list);
-    match tera.render("pages/outbox.html", &ctx) {
-        Ok(body) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .content_type("text/html; charset=utf-8")
-            .body(body),
-        Err(e) => {
-            tracing::error!(error = ?e, "outbox page failed");
-            HttpResponse::InternalServerError().body("server_error")
-        }
-    }
+    let lang = web_layer::Lang::of(&req).pick(&catalog, None);
+    web_layer::Page::new(&req, &tera, &catalog, lang).render(actix_web::http::StatusCode::OK, "pages/outbox.html", ctx)
 }

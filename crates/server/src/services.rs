@@ -175,7 +175,9 @@ impl Services {
             catalog: Arc::clone(&s.catalog),
         });
         let demo = match settings.demo.enabled {
-            true => Some(web::Data::new(register_demo(settings, &s.store, &s.hasher, &s.tera, s.clock.now()).await?)),
+            true => Some(web::Data::new(
+                register_demo(settings, &s.store, &s.hasher, &s.tera, &s.catalog, s.clock.now()).await?,
+            )),
             false => None,
         };
         let tasks = vec![
@@ -223,6 +225,7 @@ async fn register_demo(
     store: &Store,
     hasher: &KeyedHasher,
     tera: &Arc<tera::Tera>,
+    catalog: &Arc<domain::i18n::Catalog>,
     now: i64,
 ) -> anyhow::Result<demo::Demo> {
     let secret = domain::secret::random_token(32);
@@ -246,7 +249,7 @@ async fn register_demo(
         },
     };
     store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
-    Ok(demo::Demo::new(issuer, secret, Arc::clone(tera)))
+    Ok(demo::Demo::new(issuer, secret, Arc::clone(tera), Arc::clone(catalog)))
 }
 
 /// What the purge keeps: codes while their tokens live, delivered messages and history for a week.

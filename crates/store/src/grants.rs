@@ -193,8 +193,12 @@ impl GrantStore for Store {
                 .first(conn)
                 .optional()?;
             let Some((grant, kind)) = grant else { return Ok(false) };
+            let kind = [TokenKind::Access, TokenKind::Client]
+                .into_iter()
+                .find(|k| token_kind_name(*k) == kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind:?}")))?;
             // A client-credentials token has no user grant behind it.
-            if kind == token_kind_name(TokenKind::Client) {
+            if kind == TokenKind::Client {
                 return Ok(true);
             }
             let revoked: Option<Option<i64>> = authorization_codes::table

@@ -71,7 +71,8 @@ impl Store {
                 .select((clients::name, clients::settings))
                 .first(conn)
                 .optional()?
-                .unwrap_or_else(|| (String::new(), "{}".into()));
+                // Clients are never deleted: an interaction without its client is corrupt.
+                .ok_or_else(|| StoreError::Corrupt(format!("interaction of unknown client {:?}", row.client_id)))?;
             let result: Option<LoginResult> =
                 row.result.as_deref().map(|r| crate::from_json(r, "interaction result")).transpose()?;
             let first_factor: Option<LoginResult> =

@@ -26,7 +26,8 @@ pub mod users;
 
 use std::time::Duration;
 
-pub use db::{Backend, DbConnection};
+pub use db::Backend;
+pub(crate) use db::DbConnection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -80,7 +81,7 @@ impl Store {
     }
 
     /// Runs blocking diesel work off the async executor.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
@@ -95,7 +96,8 @@ impl Store {
     }
 }
 
-/// `Some(json)` for lists kept as JSON text.
+/// A record kept as JSON text. Serialising the records this crate stores cannot fail (they hold no
+/// map with non-string keys and no failing `Serialize`), so the fallback is never written.
 pub(crate) fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "[]".into())
 }

@@ -96,7 +96,7 @@ pub(crate) fn check_protocol(client: &Client, params: &Params) -> Result<Protoco
 
 /// The page-level checks and the protocol checks of a request for `client`, without a server:
 /// what `cargo fuzz` drives (see `fuzz/`).
-#[doc(hidden)]
+#[cfg(any(test, feature = "fuzzing"))]
 pub fn fuzz_parameters(client: &Client, raw: &[u8]) {
     let params = Params::parse(raw);
     if check_params(&params).is_ok() && check_redirect_uri(client, &params).is_ok() {

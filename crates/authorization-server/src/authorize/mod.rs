@@ -11,7 +11,9 @@ use domain::{Client, InteractionId};
 use web_layer::{BrowserBinding, Lang, RequestOrigin, paths, see_other};
 
 use checks::acr_satisfies;
-pub(crate) use checks::{Checked, Prompt, Refused, SUPPORTED_SCOPES, check_request, fuzz_parameters};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use checks::fuzz_parameters;
+pub(crate) use checks::{Checked, Prompt, Refused, SUPPORTED_SCOPES, check_request};
 pub use resume::{SwitchForm, resume, resume_confirmed};
 
 use crate::AuthorizationServer;

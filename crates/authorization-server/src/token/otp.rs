@@ -49,7 +49,7 @@ pub(super) async fn otp(
         client_settings: client.settings.clone(),
         realm,
         username: username.to_owned(),
-        otp: otp.to_owned(),
+        otp: domain::Secret::new(otp.to_owned()),
         ip,
         user_agent: user_agent.clone(),
     };

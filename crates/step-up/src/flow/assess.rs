@@ -24,9 +24,11 @@ impl Place {
         Place { ip, network: crate::geo::network(ip), country: svc.geo.country(ip) }
     }
 
-    /// Where this request comes from.
-    pub(super) fn here(svc: &StepUpService, req: &HttpRequest) -> Place {
-        Place::of(svc, RequestOrigin::of(req).ip.ip())
+    /// Where this request comes from (its country as the middleware placed it).
+    pub(super) fn here(req: &HttpRequest) -> Place {
+        let origin = RequestOrigin::of(req);
+        let ip = origin.ip.ip();
+        Place { ip, network: crate::geo::network(ip), country: origin.country }
     }
 
     /// "FR (203.0.113.9)", for messages.
@@ -77,7 +79,7 @@ pub(super) async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) 
     let now = svc.clock.now();
     let device = crate::device::read(svc, req);
     let known = svc.store.device(&p.user.id, device.hash(svc)).await.map_err(unavailable)?;
-    let place = Place::here(svc, req);
+    let place = Place::here(req);
     let signals = observe(svc, &p.user, &place, known.as_ref(), now).await.map_err(unavailable)?;
     let request = Request { demands_mfa: p.interaction.demands_mfa() };
     let factors = super::factors(svc, &p.user, &p.first).await.map_err(unavailable)?;

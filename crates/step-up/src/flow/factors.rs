@@ -194,7 +194,7 @@ pub async fn send(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -
     let Some(OtherChannel { destination, shown, .. }) = other_channel(&p.first, &p.user) else {
         return p.step_up_page();
     };
-    let ip = Place::here(&svc, &req).ip;
+    let ip = Place::here(&req).ip;
     let agent = web_layer::user_agent(&req).map(str::to_owned);
     let sent = svc.codes.send(p.interaction.id.clone(), destination, ip, agent, p.lang.clone()).await;
     let notes = match sent {
@@ -222,7 +222,7 @@ pub async fn code(
     let Some(OtherChannel { factor, destination, shown, .. }) = other_channel(&p.first, &p.user) else {
         return p.step_up_page();
     };
-    let ip = Place::here(&svc, &req).ip;
+    let ip = Place::here(&req).ip;
     if let Err(refused) = take_failure(&svc, &req, &p).await {
         return refused;
     }

@@ -42,7 +42,7 @@ pub(super) async fn finish(
     let signed_in = SignedIn {
         user: &p.user,
         client: crate::notify::Audience::of(&p.interaction),
-        place: Place::here(svc, req),
+        place: Place::here(req),
         device_hash: f.assessment.device.hash(svc),
         device: web_layer::RequestOrigin::of(req).device.unwrap_or_else(|| "an unknown device".into()),
         remember_device: true,
