@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 /// Only this crate reads it; `store` keeps it as it is given.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AuthorizationRequest {
-    pub client_id: String,
+    pub client_id: ClientId,
     pub redirect_uri: String,
-    pub scope: Vec<String>,
+    pub scope: Scope,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
@@ -28,15 +28,23 @@ pub struct AuthorizationRequest {
     pub acr_values: Option<String>,
     #[serde(default)]
     pub form_post: bool,
-    /// `acr` values the client demanded as essential through the `claims` parameter.
-    #[serde(default)]
-    pub essential_acr: Option<Vec<String>>,
+    /// `acr` values the client demanded as essential through the `claims` parameter, those this
+    /// provider knows (an unknown value can never be met; a demand of none known is refused).
+    #[serde(default, deserialize_with = "known_acrs")]
+    pub essential_acr: Option<Vec<Acr>>,
     /// The `sub` of a valid `id_token_hint`: the user the client expects (OIDC Core §3.1.2.2).
     #[serde(default)]
     pub hinted_sub: Option<String>,
     /// `prompt=login`: the user must authenticate after the request was made.
     #[serde(default)]
     pub prompt_login: bool,
+}
+
+/// The `acr` values of a stored list this provider knows (requests stored before the list was
+/// typed kept unknown essential values, which can never be met).
+fn known_acrs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Acr>>, D::Error> {
+    let values: Option<Vec<String>> = Option::deserialize(d)?;
+    Ok(values.map(|v| v.iter().filter_map(|a| Acr::parse(a)).collect()))
 }
 
 /// An interaction to open.
@@ -49,7 +57,7 @@ pub struct NewInteraction {
     pub login_hint: Option<String>,
     pub ui_locales: Option<String>,
     /// The `acr` values the login must reach (see `domain::Interaction::requested_acr`).
-    pub requested_acr: Vec<String>,
+    pub requested_acr: Vec<Acr>,
     /// Set when the user is already authenticated (a session that needs a second factor): the
     /// interaction goes straight to step-up.
     pub first_factor: Option<LoginResult>,
@@ -118,10 +126,8 @@ pub trait SessionStore: Send + Sync {
     async fn session(&self, id_hash: Vec<u8>, now: i64) -> Result<Option<Session>, StorageError>;
 
     /// Ends a session (logout, or a new login in the same browser) and, in the same transaction,
-    /// revokes the grants issued in it that were not for offline access: tokens without
-    /// `offline_access` live no longer than the sign-in they came from, while `offline_access` is
-    /// the client's request to act when the user is away (OIDC Core §11). True when a live
-    /// session was ended.
+    /// revokes the grants issued in it that end with it (`AuthorizationCode::ends_with_session`).
+    /// True when a live session was ended.
     async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StorageError>;
 }
 
@@ -144,6 +150,8 @@ pub struct AuthorizationCode {
     pub auth_time: AuthTime,
     /// The earliest `auth_time` the authorization request accepts (`max_age`, `prompt=login`).
     pub auth_after: Option<i64>,
+    /// Whether the grant ends with the session it was issued in (sign-out, a new login).
+    pub ends_with_session: bool,
     pub created_at: i64,
     pub expires_at: i64,
 }

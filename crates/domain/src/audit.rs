@@ -55,7 +55,28 @@ impl AuditKind {
     }
 }
 
-/// One audit entry. `detail` is structured data the writing crate chose (serialised by it).
+/// What an audit entry records. Each crate that writes to the log has its own typed enum of what
+/// it records; `store` writes its kind and its fields (as JSON, which stays inside `store`).
+pub trait Audited: Serialize + Send + Sync + 'static {
+    fn kind(&self) -> AuditKind;
+}
+
+/// An entry to write: what happened, to whom, through which client, when.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditEntry<D> {
+    pub what: D,
+    pub user: Option<UserId>,
+    pub client: Option<ClientId>,
+    pub at: i64,
+}
+
+/// Where audit entries go.
+#[async_trait::async_trait]
+pub trait AuditLog<D: Audited>: Send + Sync {
+    async fn record(&self, entry: AuditEntry<D>) -> Result<(), StorageError>;
+}
+
+/// An entry as it is read back (by operators and tests): its kind, and what its writer recorded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AuditEvent {
     pub kind: AuditKind,
@@ -63,10 +84,4 @@ pub struct AuditEvent {
     pub client: Option<ClientId>,
     pub detail: serde_json::Value,
     pub at: i64,
-}
-
-/// Where audit entries go.
-#[async_trait::async_trait]
-pub trait AuditLog: Send + Sync {
-    async fn record(&self, event: AuditEvent) -> Result<(), StorageError>;
 }

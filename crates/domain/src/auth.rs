@@ -109,9 +109,19 @@ impl Serialize for Scope {
     }
 }
 
+/// A scope is written as its space-separated string; a list of its tokens is read too.
 impl<'de> Deserialize<'de> for Scope {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(Scope::parse(&String::deserialize(d)?))
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Tokens(Vec<String>),
+        }
+        Ok(match Written::deserialize(d)? {
+            Written::Text(text) => Scope::parse(&text),
+            Written::Tokens(tokens) => Scope::from_tokens(tokens.iter().map(String::as_str)),
+        })
     }
 }
 
@@ -127,5 +137,6 @@ mod tests {
         assert!(Scope::parse("openid").is_subset_of(&s));
         assert!(!Scope::parse("openid address").is_subset_of(&s));
         assert_eq!(serde_json::to_string(&s).unwrap(), "\"openid email profile\"");
+        assert_eq!(serde_json::from_str::<Scope>("[\"openid\",\"email\"]").unwrap(), Scope::parse("openid email"));
     }
 }

@@ -74,7 +74,7 @@ pub struct Interaction {
     /// The `acr` values the login must reach (one of them), as the authorization server decided:
     /// the essential ones of the `claims` parameter (OIDC Core §5.5.1.1), or `acr_values` when it
     /// asks only for multi-factor. Empty: no demand.
-    pub requested_acr: Vec<String>,
+    pub requested_acr: Vec<crate::Acr>,
     /// How the user proved who they are so far (the connection's result), waiting for step-up.
     pub first_factor: Option<LoginResult>,
     /// Set when step-up refused the sign-in; the client gets `access_denied`.
@@ -90,7 +90,7 @@ impl Interaction {
     /// Whether only a multi-factor login meets the demand: it names the multi-factor `acr` and not
     /// the single-factor one.
     pub fn demands_mfa(&self) -> bool {
-        let has = |acr: crate::Acr| self.requested_acr.iter().any(|a| a == acr.as_str());
+        let has = |acr: crate::Acr| self.requested_acr.contains(&acr);
         has(crate::Acr::MultiFactor) && !has(crate::Acr::SingleFactor)
     }
 }

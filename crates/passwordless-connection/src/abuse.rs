@@ -15,7 +15,7 @@
 use domain::counters::{CounterError as LimiterError, Decision};
 use domain::secret::random_token;
 
-use crate::storage::{BlockScope, Challenge, NewBlock};
+use crate::storage::{BlockScope, BlockedFor, Challenge, ConnectionAudit, NewBlock};
 
 use crate::PasswordlessConnection;
 
@@ -242,16 +242,9 @@ async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Chall
         }
     }
     tracing::warn!(%ip, reason, "blocked an IP after too many wrong codes");
-    let detail =
-        serde_json::json!({ "ip": ip, "reason": reason, "scope": if challenge.is_some() { "account" } else { "all" } });
-    let event = domain::audit::AuditEvent {
-        kind: domain::audit::AuditKind::IpBlocked,
-        user: None,
-        client: None,
-        detail,
-        at: now,
-    };
-    if let Err(e) = conn.store.record(event).await {
+    let scope = if challenge.is_some() { BlockedFor::Account } else { BlockedFor::All };
+    let what = ConnectionAudit::IpBlocked { ip: ip.to_string(), reason: reason.to_owned(), scope };
+    if let Err(e) = conn.store.record(domain::audit::AuditEntry { what, user: None, client: None, at: now }).await {
         tracing::error!(error = %e, "audit log");
     }
     let scope = if challenge.is_some() { "for one account" } else { "for every account" };

@@ -257,11 +257,35 @@ pub trait MessageStore: Send + Sync {
 
 /// Everything the passwordless connection stores.
 pub trait PasswordlessStorage:
-    InteractionStore + ChallengeStore + AccountStore + BlockStore + MessageStore + AuditLog
+    InteractionStore + ChallengeStore + AccountStore + BlockStore + MessageStore + AuditLog<ConnectionAudit>
 {
 }
 
 impl<T> PasswordlessStorage for T where
-    T: InteractionStore + ChallengeStore + AccountStore + BlockStore + MessageStore + AuditLog
+    T: InteractionStore + ChallengeStore + AccountStore + BlockStore + MessageStore + AuditLog<ConnectionAudit>
 {
+}
+
+/// Whom a block recorded in the audit log keeps out (never which account: that is a keyed hash).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BlockedFor {
+    Account,
+    All,
+}
+
+/// What the connection writes to the audit log.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum ConnectionAudit {
+    /// An IP (or IPv6 /64) was blocked after too many wrong codes.
+    IpBlocked { ip: String, reason: String, scope: BlockedFor },
+}
+
+impl domain::audit::Audited for ConnectionAudit {
+    fn kind(&self) -> domain::audit::AuditKind {
+        match self {
+            ConnectionAudit::IpBlocked { .. } => domain::audit::AuditKind::IpBlocked,
+        }
+    }
 }

@@ -10,12 +10,14 @@
 use std::sync::Arc;
 
 use domain::ClientIp;
-use domain::audit::{AuditEvent, AuditKind};
+use domain::DenyReason;
+use domain::audit::AuditEntry;
 use domain::ports::{ApiSignIn, ApiStepUp, ApiVerdict, AssessError, BoxFuture};
 
 use crate::StepUpService;
 use crate::flow::{Place, SignedIn, factors, observe, record};
 use crate::policy::{Decision, Request, decide};
+use crate::storage::{Door, StepUpAudit};
 
 /// Step-up as the authorization server's judge of API sign-ins.
 pub struct ApiGate(pub Arc<StepUpService>);
@@ -49,17 +51,15 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
     let signals = observe(svc, &user, &place, known.as_ref(), now).await?;
     let factors = factors(svc, &user, &sign_in.login).await?;
     let decision = decide(&signals, &Request::default(), &client.settings.step_up, &factors);
-    let detail = serde_json::json!({
-        "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country, "path": "api",
-    });
-    let event = AuditEvent {
-        kind: AuditKind::StepUpDecision,
-        user: Some(user.id.clone()),
-        client: Some(client.id.clone()),
-        detail,
-        at: now,
+    let entry = |what| AuditEntry { what, user: Some(user.id.clone()), client: Some(client.id.clone()), at: now };
+    let audit = StepUpAudit::Decision {
+        decision: decision.clone(),
+        signals: signals.clone(),
+        ip: place.ip,
+        country: place.country.clone(),
+        path: Door::Api,
     };
-    svc.store.record(event).await?;
+    svc.store.record(entry(audit)).await?;
     match decision {
         Decision::Proceed { reasons, warn } => {
             let device = sign_in
@@ -94,15 +94,8 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
         }
         Decision::Ask { .. } | Decision::Enroll { .. } => Ok(ApiVerdict::MfaRequired),
         Decision::Deny { reasons } => {
-            let detail = serde_json::json!({ "reasons": reasons, "path": "api" });
-            let event = AuditEvent {
-                kind: AuditKind::StepUpDenied,
-                user: Some(user.id.clone()),
-                client: Some(client.id.clone()),
-                detail,
-                at: now,
-            };
-            svc.store.record(event).await?;
+            let denied = StepUpAudit::Denied { reason: DenyReason::Policy, reasons, path: Door::Api };
+            svc.store.record(entry(denied)).await?;
             Ok(ApiVerdict::Denied)
         }
     }

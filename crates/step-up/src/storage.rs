@@ -195,11 +195,59 @@ pub trait MessageStore: Send + Sync {
 
 /// Everything step-up stores.
 pub trait StepUpStorage:
-    InteractionStore + AccountStore + FactorStore + DeviceStore + HistoryStore + MessageStore + AuditLog
+    InteractionStore + AccountStore + FactorStore + DeviceStore + HistoryStore + MessageStore + AuditLog<StepUpAudit>
 {
 }
 
 impl<T> StepUpStorage for T where
-    T: InteractionStore + AccountStore + FactorStore + DeviceStore + HistoryStore + MessageStore + AuditLog
+    T: InteractionStore
+        + AccountStore
+        + FactorStore
+        + DeviceStore
+        + HistoryStore
+        + MessageStore
+        + AuditLog<StepUpAudit>
 {
+}
+
+/// Through which door a sign-in came to step-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Door {
+    /// The hosted pages.
+    Pages,
+    /// The passwordless API's OTP grant.
+    Api,
+}
+
+/// What step-up writes to the audit log.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum StepUpAudit {
+    /// A sign-in was assessed.
+    Decision {
+        decision: crate::policy::Decision,
+        signals: crate::policy::Signals,
+        ip: std::net::IpAddr,
+        country: Option<String>,
+        path: Door,
+    },
+    /// A sign-in was refused: why, and the policy's reasons when the policy refused it.
+    Denied { reason: DenyReason, reasons: Vec<crate::policy::Reason>, path: Door },
+    /// A sign-in completed.
+    SignedIn { acr: domain::Acr, amr: Vec<domain::Amr>, reasons: Vec<crate::policy::Reason> },
+    /// A second factor was set up.
+    FactorEnrolled { factor: crate::policy::Factor },
+}
+
+impl domain::audit::Audited for StepUpAudit {
+    fn kind(&self) -> domain::audit::AuditKind {
+        use domain::audit::AuditKind;
+        match self {
+            StepUpAudit::Decision { .. } => AuditKind::StepUpDecision,
+            StepUpAudit::Denied { .. } => AuditKind::StepUpDenied,
+            StepUpAudit::SignedIn { .. } => AuditKind::SignedIn,
+            StepUpAudit::FactorEnrolled { .. } => AuditKind::FactorEnrolled,
+        }
+    }
 }

@@ -2,22 +2,22 @@
 //! the retention period.
 
 use diesel::prelude::*;
-use domain::audit::{AuditEvent, AuditKind, AuditLog};
+use domain::audit::{AuditEntry, AuditEvent, AuditKind, AuditLog, Audited};
 use domain::{ClientId, StorageError, UserId};
 
 use crate::schema::audit_log;
 use crate::{Store, StoreError};
 
 #[async_trait::async_trait]
-impl AuditLog for Store {
-    async fn record(&self, event: AuditEvent) -> Result<(), StorageError> {
+impl<D: Audited> AuditLog<D> for Store {
+    async fn record(&self, entry: AuditEntry<D>) -> Result<(), StorageError> {
         let row = (
             audit_log::id.eq(domain::ids::sortable_id()),
-            audit_log::created_at.eq(event.at),
-            audit_log::kind.eq(event.kind.as_str()),
-            audit_log::user_id.eq(event.user.map(|u| u.to_string())),
-            audit_log::client_id.eq(event.client.map(|c| c.to_string())),
-            audit_log::detail.eq(event.detail.to_string()),
+            audit_log::created_at.eq(entry.at),
+            audit_log::kind.eq(entry.what.kind().as_str()),
+            audit_log::user_id.eq(entry.user.map(|u| u.to_string())),
+            audit_log::client_id.eq(entry.client.map(|c| c.to_string())),
+            audit_log::detail.eq(crate::to_json(&entry.what)),
         );
         self.run(move |conn| {
             diesel::insert_into(audit_log::table).values(row).execute(conn)?;

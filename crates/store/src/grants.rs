@@ -36,6 +36,7 @@ struct CodeRow {
     redeemed_at: Option<i64>,
     revoked_at: Option<i64>,
     auth_after: Option<i64>,
+    ends_with_session: bool,
 }
 
 impl CodeRow {
@@ -54,6 +55,7 @@ impl CodeRow {
             code_challenge: self.code_challenge,
             auth_time: AuthTime(self.auth_time),
             auth_after: self.auth_after,
+            ends_with_session: self.ends_with_session,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
@@ -93,6 +95,7 @@ impl GrantStore for Store {
             redeemed_at: None,
             revoked_at: None,
             auth_after: code.auth_after,
+            ends_with_session: code.ends_with_session,
         };
         self.run(move |conn| {
             diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;

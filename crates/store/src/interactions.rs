@@ -87,7 +87,12 @@ impl Store {
                 redirect_uri: Some(row.redirect_uri).filter(|u| !u.is_empty()),
                 login_hint: row.login_hint,
                 ui_locales: row.ui_locales,
-                requested_acr: crate::from_json(&row.requested_acr, "interaction requested acr")?,
+                // The values this provider knows: an older row may hold an unknown essential value,
+                // which can never be met.
+                requested_acr: crate::from_json::<Vec<String>>(&row.requested_acr, "interaction requested acr")?
+                    .iter()
+                    .filter_map(|a| domain::Acr::parse(a))
+                    .collect(),
                 first_factor,
                 denied: row.denied.as_deref().map(parse_denied).transpose()?,
                 created_at: row.created_at,

@@ -132,6 +132,7 @@ diesel::table! {
         redeemed_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         auth_after -> Nullable<BigInt>,
+        ends_with_session -> Bool,
     }
 }
 

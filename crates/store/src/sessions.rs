@@ -96,7 +96,7 @@ impl SessionStore for Store {
                 let grants: Vec<String> = authorization_codes::table
                     .filter(authorization_codes::sid.eq(&sid))
                     .filter(authorization_codes::revoked_at.is_null())
-                    .filter(authorization_codes::scope.not_like("%offline_access%"))
+                    .filter(authorization_codes::ends_with_session.eq(true))
                     .select(authorization_codes::grant_id)
                     .load(conn)?;
                 for grant in &grants {

@@ -2,7 +2,7 @@
 //! in order. Until client and redirect URI are verified, errors are shown as a page; after that
 //! they go back to the client (`Refused::Redirect`).
 
-use domain::{Acr, Client};
+use domain::{Acr, Client, Scope};
 
 use super::response::{FormPost, Redirector};
 use crate::AuthorizationServer;
@@ -55,7 +55,7 @@ pub(crate) async fn check_request<'p>(
         Err(e) => return Err(Refused::Redirect(Box::new(back), e)),
     };
     let request = AuthorizationRequest {
-        client_id: client.id.to_string(),
+        client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         scope,
         state: params.get("state").map(str::to_owned),
@@ -73,11 +73,11 @@ pub(crate) async fn check_request<'p>(
 
 /// What the protocol parameters ask for, checked.
 pub(crate) struct Protocol {
-    pub scope: Vec<String>,
+    pub scope: Scope,
     pub code_challenge: Option<String>,
     pub max_age: Option<i64>,
     pub prompt: Prompt,
-    pub essential_acr: Option<Vec<String>>,
+    pub essential_acr: Option<Vec<Acr>>,
 }
 
 /// The checks that need nothing but the client and the parameters, in order.
@@ -196,19 +196,15 @@ fn check_response_mode(params: &Params) -> Result<(), OAuthError> {
 
 /// OIDC Core §3.1.2.1: `openid` is required. Unknown scopes are dropped, not refused, and so is
 /// `offline_access` for a client whose policy never issues refresh tokens.
-fn check_scope(client: &Client, params: &Params) -> Result<Vec<String>, OAuthError> {
+fn check_scope(client: &Client, params: &Params) -> Result<Scope, OAuthError> {
     let requested: Vec<&str> = params.get("scope").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
     if !requested.contains(&"openid") {
         return Err(OAuthError::new("invalid_scope", "the openid scope is required"));
     }
-    let mut scope: Vec<String> = Vec::new();
     let never_offline = client.settings.refresh_tokens == domain::RefreshPolicy::Never;
-    for s in SUPPORTED_SCOPES {
-        if requested.contains(&s) && !(s == "offline_access" && never_offline) {
-            scope.push(s.to_owned());
-        }
-    }
-    Ok(scope)
+    let kept =
+        SUPPORTED_SCOPES.into_iter().filter(|s| requested.contains(s) && !(*s == "offline_access" && never_offline));
+    Ok(Scope::from_tokens(kept))
 }
 
 /// RFC 7636 with RFC 9700 §2.1.1: S256 only (`plain` refused); required for public clients,
@@ -269,7 +265,7 @@ fn check_prompt(params: &Params) -> Result<Prompt, OAuthError> {
 /// these `acr` values. A malformed `claims` parameter is `invalid_request`. A demand for a value
 /// this provider cannot give fails at once rather than passing a weaker `acr` off as the requested
 /// one; the multi-factor value is met by step-up.
-fn check_essential_acr(params: &Params) -> Result<Option<Vec<String>>, OAuthError> {
+fn check_essential_acr(params: &Params) -> Result<Option<Vec<Acr>>, OAuthError> {
     let Some(raw) = params.get("claims") else { return Ok(None) };
     const MALFORMED: OAuthError =
         OAuthError::new("invalid_request", "the claims parameter is not a valid JSON claims request");
@@ -286,37 +282,33 @@ fn check_essential_acr(params: &Params) -> Result<Option<Vec<String>>, OAuthErro
         (_, serde_json::Value::Array(vs)) => vs.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
         _ => return Ok(None),
     };
-    if !Acr::ALL.iter().any(|acr| acr_satisfies(acr.as_str(), Some(&values))) {
+    // Only values this provider knows can be met; a demand of none of them cannot.
+    let known: Vec<Acr> = values.iter().filter_map(|v| Acr::parse(v)).collect();
+    if known.is_empty() {
         return Err(UNMET);
     }
-    Ok(Some(values))
+    Ok(Some(known))
 }
 
 /// OpenID Connect Core Unmet Authentication Requirements 1.0 §2.
 pub(crate) const UNMET: OAuthError =
     OAuthError::new("unmet_authentication_requirements", "the requested authentication context cannot be satisfied");
 
-pub(crate) fn acr_satisfies(acr: &str, essential: Option<&[String]>) -> bool {
-    essential.is_none_or(|values| values.iter().any(|v| v == acr))
+pub(crate) fn acr_satisfies(acr: Acr, demanded: Option<&[Acr]>) -> bool {
+    demanded.is_none_or(|values| values.contains(&acr))
 }
 
 impl AuthorizationRequest {
     /// The `acr` values a login must reach, if any: the essential ones, or, when `acr_values` asks
     /// only for multi-factor (as Ostiary's clients use it to demand step-up), that.
-    pub(crate) fn demanded_acr(&self) -> Option<Vec<String>> {
+    pub(crate) fn demanded_acr(&self) -> Option<Vec<Acr>> {
         if let Some(essential) = &self.essential_acr {
             return Some(essential.clone());
         }
-        let voluntary: Vec<String> = self
-            .acr_values
-            .as_deref()
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let voluntary: Vec<&str> =
+            self.acr_values.as_deref().unwrap_or_default().split(' ').filter(|v| !v.is_empty()).collect();
         let mfa = Acr::MultiFactor.as_str();
-        (!voluntary.is_empty() && voluntary.iter().all(|v| v == mfa)).then_some(voluntary)
+        (!voluntary.is_empty() && voluntary.iter().all(|v| *v == mfa)).then(|| vec![Acr::MultiFactor])
     }
 }
 

@@ -45,7 +45,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
     let demanded = request.demanded_acr();
     match check_session(req, srv, prompt, request.max_age, request.hinted_sub.as_deref(), now).await {
         // Single sign-on: the browser's session satisfies the request; the code goes back at once.
-        Ok(Some(session)) if acr_satisfies(session.acr.as_str(), demanded.as_deref()) => {
+        Ok(Some(session)) if acr_satisfies(session.acr, demanded.as_deref()) => {
             match crate::token::issue_code(srv, &request, &session, now, now).await {
                 Ok(code) => back.respond(&[("code", &code)]),
                 Err(e) => back.error(e),

@@ -114,7 +114,7 @@ struct Login<'a> {
 async fn sign_in(srv: &AuthorizationServer, back: &Redirector<'_>, login: Login<'_>, now: i64) -> HttpResponse {
     let Login { request, result, requested_at, replaces } = login;
     // Never a weaker `acr` passed off as the one demanded (step-up should have reached it).
-    if !acr_satisfies(result.acr.as_str(), request.demanded_acr().as_deref()) {
+    if !acr_satisfies(result.acr, request.demanded_acr().as_deref()) {
         return back.error(UNMET);
     }
     // OIDC Core §3.1.2.2: a login for another user than the `id_token_hint` named is refused.

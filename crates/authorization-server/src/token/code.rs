@@ -6,7 +6,7 @@ use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::secret::{constant_time_eq, random_token};
-use domain::{Client, GrantId, Scope};
+use domain::{Client, GrantId};
 
 use crate::AuthorizationServer;
 use crate::errors::{OAuthError, internal};
@@ -30,17 +30,20 @@ pub(crate) async fn issue_code(
     let record = AuthorizationCode {
         code_hash: srv.hasher.hash(CODE_PURPOSE, &code).0,
         grant_id: GrantId::generate(),
-        client_id: domain::ClientId::parse(&request.client_id).ok_or(crate::errors::SERVER_ERROR)?,
+        client_id: request.client_id.clone(),
         redirect_uri: request.redirect_uri.clone(),
         user_id: session.user_id.clone(),
         sid: session.sid.clone(),
-        scope: Scope::from_tokens(request.scope.iter().map(String::as_str)),
+        scope: request.scope.clone(),
         nonce: request.nonce.clone(),
         code_challenge: request.code_challenge.clone(),
         amr: session.amr.clone(),
         acr: session.acr,
         auth_time: session.auth_time,
         auth_after: auth_after(request, requested_at),
+        // Tokens without `offline_access` live no longer than the sign-in they came from, while
+        // `offline_access` is the client's request to act when the user is away (OIDC Core §11).
+        ends_with_session: !request.scope.contains("offline_access"),
         created_at: now,
         expires_at: now + srv.config.code_ttl,
     };
@@ -125,9 +128,9 @@ mod tests {
     #[test]
     fn max_age_and_prompt_login_bound_the_login_time() {
         let request = |max_age, prompt_login| AuthorizationRequest {
-            client_id: "c".into(),
+            client_id: domain::ClientId::parse("c").unwrap(),
             redirect_uri: "https://a.example/cb".into(),
-            scope: vec!["openid".into()],
+            scope: domain::Scope::parse("openid"),
             state: None,
             nonce: None,
             code_challenge: None,

@@ -107,9 +107,9 @@ fn otp_scope<'p>(client: &Client, params: &'p Params) -> Vec<&'p str> {
 /// A request with no redirect: the tokens go straight back to the client.
 fn request_for(client: &domain::ClientId, scope: Vec<&str>) -> AuthorizationRequest {
     AuthorizationRequest {
-        client_id: client.to_string(),
+        client_id: client.clone(),
         redirect_uri: String::new(),
-        scope: scope.into_iter().map(str::to_owned).collect(),
+        scope: domain::Scope::from_tokens(scope),
         state: None,
         nonce: None,
         code_challenge: None,

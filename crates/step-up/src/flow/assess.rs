@@ -2,7 +2,6 @@
 //! from it, and the first answer: go on, ask for a factor, enrol one, or refuse.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::audit::AuditKind;
 use domain::{DenyReason, User};
 use web_layer::{RequestOrigin, paths, see_other};
 
@@ -11,6 +10,7 @@ use super::{PageError, Pending, deny, resume, with_device};
 use crate::StepUpService;
 use crate::device::Device;
 use crate::policy::{Decision, Here, Past, Request, Signals, decide};
+use crate::storage::{Door, StepUpAudit};
 
 /// Where a sign-in comes from: its (canonical) IP, that IP's network, and its country.
 pub(crate) struct Place {
@@ -84,10 +84,14 @@ pub(super) async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) 
     let request = Request { demands_mfa: p.interaction.demands_mfa() };
     let factors = super::factors(svc, &p.user, &p.first).await.map_err(unavailable)?;
     let decision = decide(&signals, &request, &p.interaction.client_settings.step_up, &factors);
-    let detail = serde_json::json!({
-        "decision": decision, "signals": signals, "ip": place.ip.to_string(), "country": place.country,
-    });
-    svc.store.record(p.audit(AuditKind::StepUpDecision, detail, now)).await.map_err(unavailable)?;
+    let audit = StepUpAudit::Decision {
+        decision: decision.clone(),
+        signals: signals.clone(),
+        ip: place.ip,
+        country: place.country.clone(),
+        path: Door::Pages,
+    };
+    svc.store.record(p.audit(audit, now)).await.map_err(unavailable)?;
     Ok(Assessment { signals, decision, device })
 }
 
@@ -110,6 +114,6 @@ pub async fn start(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) 
             let enroll = format!("{}/enroll", paths::step_up(&p.interaction.id));
             with_device(see_other(&enroll), &svc, &a.device)
         }
-        Decision::Deny { reasons } => deny(&svc, &req, &p, DenyReason::Policy, serde_json::json!(reasons)).await,
+        Decision::Deny { reasons } => deny(&svc, &req, &p, DenyReason::Policy, reasons.clone()).await,
     }
 }

@@ -5,7 +5,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::DenyReason;
-use domain::audit::AuditKind;
 
 use super::assess::{Assessment, assess};
 use super::factors::upgraded;
@@ -13,7 +12,7 @@ use super::finish::{Finish, finish};
 use super::{CodeForm, PageError, Pending, deny, give_back_failure, take_failure, with_device};
 use crate::StepUpService;
 use crate::policy::{Decision, Factor};
-use crate::storage::Confirm;
+use crate::storage::{Confirm, StepUpAudit};
 
 /// The enrolment's authenticator, for this user: the pending one, or a new secret. `None`: the user
 /// has a confirmed one already (nothing to enrol).
@@ -82,7 +81,7 @@ async fn enrolment_allowed(svc: &StepUpService, req: &HttpRequest, p: &Pending) 
     let a = assess(svc, req, p).await.map_err(|e| e.respond(svc, req))?;
     match &a.decision {
         Decision::Enroll { .. } => Ok(a),
-        Decision::Deny { reasons } => Err(deny(svc, req, p, DenyReason::Policy, serde_json::json!(reasons)).await),
+        Decision::Deny { reasons } => Err(deny(svc, req, p, DenyReason::Policy, reasons.clone()).await),
         Decision::Ask { .. } | Decision::Proceed { .. } => Err(p.step_up_page()),
     }
 }
@@ -154,7 +153,7 @@ async fn confirm(
         .await
         .map_err(|e| PageError::unavailable("enrolment", e))?;
     if confirmed {
-        let enrolled = p.audit(AuditKind::FactorEnrolled, serde_json::json!({ "factor": "totp" }), now);
+        let enrolled = p.audit(StepUpAudit::FactorEnrolled { factor: Factor::Totp }, now);
         if let Err(e) = svc.store.record(enrolled).await {
             tracing::error!(error = %e, "audit log");
         }

@@ -179,7 +179,7 @@ async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, fact
         Decision::Ask { reasons, .. } | Decision::Enroll { reasons } | Decision::Proceed { reasons, .. } => {
             reasons.clone()
         }
-        Decision::Deny { reasons } => return deny(svc, req, p, DenyReason::Policy, serde_json::json!(reasons)).await,
+        Decision::Deny { reasons } => return deny(svc, req, p, DenyReason::Policy, reasons.clone()).await,
     };
     let done =
         Finish { result: upgraded(&p.first, factor, svc.clock.now()), assessment: &a, reasons: &reasons, warn: false };
@@ -232,9 +232,7 @@ pub async fn code(
             passed_factor(&svc, &req, &p, factor).await
         }
         Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, Some(shown)).await,
-        Err(CodeError::Blocked) => {
-            deny(&svc, &req, &p, DenyReason::BlockedNetwork, serde_json::json!(["blocked_ip"])).await
-        }
+        Err(CodeError::Blocked) => deny(&svc, &req, &p, DenyReason::BlockedNetwork, Vec::new()).await,
         Err(CodeError::Unavailable) => PageError::Paused.respond(&svc, &req),
         Err(_) => {
             let notes =

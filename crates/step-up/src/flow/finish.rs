@@ -5,13 +5,13 @@
 use actix_web::HttpRequest;
 use domain::LoginResult;
 use domain::User;
-use domain::audit::{AuditEvent, AuditKind};
+use domain::audit::AuditEntry;
 
 use super::assess::{Assessment, Place};
 use super::{PageError, Pending};
 use crate::StepUpService;
 use crate::policy::Reason;
-use crate::storage::LoginEvent;
+use crate::storage::{LoginEvent, StepUpAudit};
 
 /// How a sign-in ends.
 pub(super) struct Finish<'a> {
@@ -102,15 +102,10 @@ pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) {
         if s.remember_device {
             svc.store.remember_device(&s.user.id, s.device_hash.clone(), &s.device, now).await?;
         }
-        let detail = serde_json::json!({ "acr": s.result.acr.as_str(), "amr": s.result.amr, "reasons": s.reasons });
-        let event = AuditEvent {
-            kind: AuditKind::SignedIn,
-            user: Some(s.user.id.clone()),
-            client: Some(s.client.client_id.clone()),
-            detail,
-            at: now,
-        };
-        svc.store.record(event).await
+        let what = StepUpAudit::SignedIn { acr: s.result.acr, amr: s.result.amr.clone(), reasons: s.reasons.to_vec() };
+        let entry =
+            AuditEntry { what, user: Some(s.user.id.clone()), client: Some(s.client.client_id.clone()), at: now };
+        svc.store.record(entry).await
     };
     if let Err(e) = recorded.await {
         tracing::error!(error = %e, "the sign-in could not be recorded in the history");

@@ -10,7 +10,7 @@ mod finish;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::audit::{AuditEvent, AuditKind};
+use domain::audit::AuditEntry;
 use domain::counters::Decision as Limit;
 use domain::{DenyReason, Interaction, InteractionId, LoginResult, User};
 use serde::Deserialize;
@@ -25,6 +25,8 @@ pub(crate) use finish::{SignedIn, record};
 
 use crate::StepUpService;
 use crate::device::Device;
+use crate::policy::Reason;
+use crate::storage::{Door, StepUpAudit};
 
 /// A sign-in waiting for step-up, in the browser that started it.
 pub struct Pending {
@@ -36,14 +38,8 @@ pub struct Pending {
 
 impl Pending {
     /// An audit entry about this sign-in.
-    fn audit(&self, kind: AuditKind, detail: serde_json::Value, at: i64) -> AuditEvent {
-        AuditEvent {
-            kind,
-            user: Some(self.user.id.clone()),
-            client: Some(self.interaction.client_id.clone()),
-            detail,
-            at,
-        }
+    fn audit(&self, what: StepUpAudit, at: i64) -> AuditEntry<StepUpAudit> {
+        AuditEntry { what, user: Some(self.user.id.clone()), client: Some(self.interaction.client_id.clone()), at }
     }
 
     /// The product name its pages show: the client's branding, or the operator's.
@@ -158,21 +154,21 @@ fn with_device(mut resp: HttpResponse, svc: &StepUpService, device: &Device) -> 
     resp
 }
 
-/// Ends the interaction without a login: the client gets `access_denied`. `why`, the details, goes
-/// to the audit log.
+/// Ends the interaction without a login: the client gets `access_denied`. The reason, and the
+/// policy's reasons when the policy refused, go to the audit log.
 async fn deny(
     svc: &StepUpService,
     req: &HttpRequest,
     p: &Pending,
     reason: DenyReason,
-    why: serde_json::Value,
+    reasons: Vec<Reason>,
 ) -> HttpResponse {
     let now = svc.clock.now();
     if let Err(e) = svc.store.deny_interaction(&p.interaction.id, reason, now).await {
         return PageError::unavailable("interaction deny", e).respond(svc, req);
     }
-    let detail = serde_json::json!({ "reason": reason, "reasons": why });
-    if let Err(e) = svc.store.record(p.audit(AuditKind::StepUpDenied, detail, now)).await {
+    let denied = StepUpAudit::Denied { reason, reasons, path: Door::Pages };
+    if let Err(e) = svc.store.record(p.audit(denied, now)).await {
         tracing::error!(error = %e, "audit log");
     }
     resume(&p.interaction.id)
@@ -191,10 +187,7 @@ async fn take_failure(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Re
     let now = svc.clock.now();
     match svc.limiter.hit(&failure_key(p), svc.config.max_failures_per_hour, 3600, now).await {
         Ok(Limit::Allowed { .. }) => Ok(()),
-        Ok(Limit::Limited { .. }) => {
-            let why = serde_json::json!(["too_many_wrong_codes"]);
-            Err(deny(svc, req, p, DenyReason::TooManyWrongCodes, why).await)
-        }
+        Ok(Limit::Limited { .. }) => Err(deny(svc, req, p, DenyReason::TooManyWrongCodes, Vec::new()).await),
         Err(e) => {
             tracing::error!(error = %e, "rate limiter unavailable");
             Err(PageError::Paused.respond(svc, req))
@@ -216,5 +209,5 @@ pub struct CodeForm {
 
 /// `POST /step-up/{interaction}/cancel`: the user stops; the client gets `access_denied`.
 pub async fn cancel(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -> HttpResponse {
-    deny(&svc, &req, &p, DenyReason::Cancelled, serde_json::json!(["cancelled"])).await
+    deny(&svc, &req, &p, DenyReason::Cancelled, Vec::new()).await
 }
