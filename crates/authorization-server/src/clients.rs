@@ -8,7 +8,7 @@ use domain::Client;
 use domain::secret::random_token;
 use domain::{ClientId, KeyedHasher};
 
-use crate::errors::OAuthError;
+use crate::errors::{ErrorCode, OAuthError};
 use crate::params::Params;
 
 /// What `ostiary client create` asks for.
@@ -87,7 +87,7 @@ pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
     hasher.hash(SECRET_PURPOSE, secret).0
 }
 
-const INVALID_CLIENT: OAuthError = OAuthError::new("invalid_client", "client authentication failed");
+const INVALID_CLIENT: OAuthError = OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
 
 /// The credentials a token request carried, before they are checked.
 pub struct Credentials {
@@ -104,7 +104,7 @@ pub fn read_credentials(req: &HttpRequest, params: &Params) -> Result<Credential
     });
     if let Some(encoded) = basic {
         if params.has("client_secret") {
-            return Err(OAuthError::new("invalid_request", "use only one client authentication method"));
+            return Err(OAuthError::new(ErrorCode::InvalidRequest, "use only one client authentication method"));
         }
         let decoded = STANDARD.decode(encoded).map_err(|_| INVALID_CLIENT)?;
         let text = String::from_utf8(decoded).map_err(|_| INVALID_CLIENT)?;
@@ -114,7 +114,10 @@ pub fn read_credentials(req: &HttpRequest, params: &Params) -> Result<Credential
         let id = decode(id).ok_or(INVALID_CLIENT)?;
         let secret = decode(secret).ok_or(INVALID_CLIENT)?;
         if params.get("client_id").is_some_and(|body_id| body_id != id) {
-            return Err(OAuthError::new("invalid_request", "client_id does not match the authenticated client"));
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "client_id does not match the authenticated client",
+            ));
         }
         return Ok(Credentials { client_id: id, secret: Some(secret) });
     }
@@ -149,23 +152,23 @@ pub(crate) async fn read_client_form(
     let params = match crate::params::media_type(req).as_deref() {
         Some("application/x-www-form-urlencoded") => Params::parse(body),
         // Auth0's Authentication API takes JSON at /oauth/token too (and its SDKs send it).
-        Some("application/json") if req.path() == "/oauth/token" => Params::from_json(body)
-            .ok_or(OAuthError::new("invalid_request", "the body must be a JSON object of strings"))?,
-        _ if req.path() == "/oauth/token" => {
+        Some("application/json") if req.path() == crate::paths::OAUTH_TOKEN => Params::from_json(body)
+            .ok_or(OAuthError::new(ErrorCode::InvalidRequest, "the body must be a JSON object of strings"))?,
+        _ if req.path() == crate::paths::OAUTH_TOKEN => {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "the body must be application/x-www-form-urlencoded or application/json, uncompressed",
             ));
         }
         _ => {
             return Err(OAuthError::new(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "the body must be application/x-www-form-urlencoded, uncompressed",
             ));
         }
     };
     if params.duplicated {
-        return Err(OAuthError::new("invalid_request", "a parameter is repeated"));
+        return Err(OAuthError::new(ErrorCode::InvalidRequest, "a parameter is repeated"));
     }
     let client = authenticate(req, &params, srv).await?;
     Ok((client, params))

@@ -13,10 +13,10 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::AuthorizationServer;
 use crate::authorize::SUPPORTED_SCOPES;
 use crate::claims::CLAIMS_SUPPORTED;
 use crate::keys::Alg;
+use crate::{AuthorizationServer, paths};
 
 /// Metadata fields openidconnect's core type does not have.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -54,28 +54,28 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
     let url = |p: &str| c.endpoint(p);
     let meta = Metadata::new(
         IssuerUrl::new(c.issuer.clone()).map_err(|e| e.to_string())?,
-        AuthUrl::new(url("/authorize")).map_err(|e| e.to_string())?,
-        JsonWebKeySetUrl::new(url("/jwks.json")).map_err(|e| e.to_string())?,
+        AuthUrl::new(url(paths::AUTHORIZE)).map_err(|e| e.to_string())?,
+        JsonWebKeySetUrl::new(url(paths::JWKS)).map_err(|e| e.to_string())?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
         vec![CoreSubjectIdentifierType::Public],
         Alg::ALL.iter().map(|a| crate::keys::core_alg(*a)).collect(),
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
             authorization_response_iss_parameter_supported: true,
-            end_session_endpoint: url("/logout"),
-            revocation_endpoint: url("/revoke"),
-            introspection_endpoint: url("/introspect"),
+            end_session_endpoint: url(paths::LOGOUT),
+            revocation_endpoint: url(paths::REVOKE),
+            introspection_endpoint: url(paths::INTROSPECT),
         },
     )
     .set_registration_endpoint(
         c.registration_token
             .as_ref()
-            .map(|_| openidconnect::RegistrationUrl::new(url("/register")))
+            .map(|_| openidconnect::RegistrationUrl::new(url(paths::REGISTER)))
             .transpose()
             .map_err(|e| e.to_string())?,
     )
-    .set_token_endpoint(Some(TokenUrl::new(url("/token")).map_err(|e| e.to_string())?))
-    .set_userinfo_endpoint(Some(UserInfoUrl::new(url("/userinfo")).map_err(|e| e.to_string())?))
+    .set_token_endpoint(Some(TokenUrl::new(url(paths::TOKEN)).map_err(|e| e.to_string())?))
+    .set_userinfo_endpoint(Some(UserInfoUrl::new(url(paths::USERINFO)).map_err(|e| e.to_string())?))
     .set_scopes_supported(Some(SUPPORTED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())).collect()))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query, CoreResponseMode::FormPost]))
     .set_grant_types_supported(Some(vec![

@@ -6,40 +6,108 @@ use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 
+/// The error codes of the protocol: RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, OIDC Core
+/// §3.1.2.6 and §6, OpenID Connect Core Unmet Authentication Requirements 1.0, and Auth0's own
+/// answers for the passwordless grant (`too_many_attempts`, `mfa_required`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    AccessDenied,
+    UnsupportedResponseType,
+    ServerError,
+    TemporarilyUnavailable,
+    InteractionRequired,
+    LoginRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    UnmetAuthenticationRequirements,
+    UnsupportedTokenType,
+    TooManyAttempts,
+    MfaRequired,
+}
+
+impl ErrorCode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::InteractionRequired => "interaction_required",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
+            ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
+            ErrorCode::MfaRequired => "mfa_required",
+        }
+    }
+
+    /// The status of a JSON error answer (the token, revocation and introspection endpoints):
+    /// `invalid_client` is 401 (the client may have used HTTP Basic), `server_error` 500, and a
+    /// refusal by policy 403, as Auth0 answers.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::MfaRequired | ErrorCode::AccessDenied => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An error answer: its code, and a fixed description for the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OAuthError {
-    pub error: &'static str,
+    pub error: ErrorCode,
     pub description: &'static str,
 }
 
 impl OAuthError {
-    pub const fn new(error: &'static str, description: &'static str) -> Self {
+    pub const fn new(error: ErrorCode, description: &'static str) -> Self {
         Self { error, description }
     }
 
     /// RFC 6749 §5.2 JSON. `invalid_client` is 401 with `WWW-Authenticate` (the client may have used
     /// HTTP Basic); `server_error` is 500 and says nothing more.
     pub fn to_token_response(self) -> HttpResponse {
-        let status = match self.error {
-            "invalid_client" => StatusCode::UNAUTHORIZED,
-            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            "temporarily_unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-            // Auth0's brute-force answer, as /passwordless/start gives it too.
-            "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
-            // Auth0's answers when a sign-in needs a second factor or is refused by policy.
-            "mfa_required" | "access_denied" => StatusCode::FORBIDDEN,
-            _ => StatusCode::BAD_REQUEST,
-        };
+        let status = self.error.status();
         let mut resp = HttpResponse::build(status);
         resp.insert_header((header::CACHE_CONTROL, "no-store"));
         if status == StatusCode::UNAUTHORIZED {
             resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ostiary\"")));
         }
-        resp.json(serde_json::json!({ "error": self.error, "error_description": self.description }))
+        resp.json(serde_json::json!({ "error": self.error.as_str(), "error_description": self.description }))
     }
 }
 
-pub const SERVER_ERROR: OAuthError = OAuthError::new("server_error", "server_error");
+pub const SERVER_ERROR: OAuthError = OAuthError::new(ErrorCode::ServerError, "server_error");
 
 /// Logs the cause of a 5xx with its chain and returns the bare `server_error`.
 pub fn internal(context: &'static str, err: &dyn std::error::Error) -> OAuthError {

@@ -16,6 +16,7 @@ mod logout;
 mod mint;
 mod pages;
 pub mod params;
+pub mod paths;
 mod registration;
 mod revocation;
 mod session;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 use actix_web::web;
 use domain::{Clock, KeyedHasher};
-use web_layer::{Endpoint, paths};
+use web_layer::Endpoint;
 
 pub use config::{AuthorizationServerConfig, OidcSettings};
 pub use keys::{Alg, Keys};
@@ -163,26 +164,26 @@ impl AuthorizationServer {
     /// `web::Data<AuthorizationServer>`.
     pub fn endpoints() -> Vec<Endpoint> {
         vec![
-            Endpoint::api("/.well-known/openid-configuration", web::get().to(discovery::openid_configuration)),
-            Endpoint::api("/jwks.json", web::get().to(discovery::jwks)),
+            Endpoint::api(paths::DISCOVERY, web::get().to(discovery::openid_configuration)),
+            Endpoint::api(paths::JWKS, web::get().to(discovery::jwks)),
             // Auth0's paths, for applications and SDKs moving over (the auth0 SDKs fetch these).
-            Endpoint::api("/.well-known/jwks.json", web::get().to(discovery::jwks)),
-            Endpoint::api("/oauth/token", web::post().to(token::token)),
+            Endpoint::api(paths::JWKS_AUTH0, web::get().to(discovery::jwks)),
+            Endpoint::api(paths::OAUTH_TOKEN, web::post().to(token::token)),
             // A navigation (never a fetch); its POST form comes cross-site from the client's page.
-            Endpoint::cross_site("/authorize", web::get().to(authorize::authorize_get)),
-            Endpoint::cross_site("/authorize", web::post().to(authorize::authorize_post)),
-            Endpoint::page(paths::RESUME, web::get().to(authorize::resume)),
-            Endpoint::page(paths::RESUME, web::post().to(authorize::resume_confirmed)),
-            Endpoint::api("/token", web::post().to(token::token)),
-            Endpoint::api("/userinfo", web::get().to(userinfo::userinfo)),
-            Endpoint::api("/userinfo", web::post().to(userinfo::userinfo)),
-            Endpoint::backchannel("/register", web::post().to(registration::register)),
-            Endpoint::backchannel("/revoke", web::post().to(revocation::revoke)),
-            Endpoint::backchannel("/introspect", web::post().to(revocation::introspect)),
+            Endpoint::cross_site(paths::AUTHORIZE, web::get().to(authorize::authorize_get)),
+            Endpoint::cross_site(paths::AUTHORIZE, web::post().to(authorize::authorize_post)),
+            Endpoint::page(web_layer::paths::RESUME, web::get().to(authorize::resume)),
+            Endpoint::page(web_layer::paths::RESUME, web::post().to(authorize::resume_confirmed)),
+            Endpoint::api(paths::TOKEN, web::post().to(token::token)),
+            Endpoint::api(paths::USERINFO, web::get().to(userinfo::userinfo)),
+            Endpoint::api(paths::USERINFO, web::post().to(userinfo::userinfo)),
+            Endpoint::backchannel(paths::REGISTER, web::post().to(registration::register)),
+            Endpoint::backchannel(paths::REVOKE, web::post().to(revocation::revoke)),
+            Endpoint::backchannel(paths::INTROSPECT, web::post().to(revocation::introspect)),
             // RP-initiated logout is a navigation from the client's page (RP-Initiated Logout §2).
-            Endpoint::cross_site("/logout", web::get().to(logout::logout_get)),
-            Endpoint::cross_site("/logout", web::post().to(logout::logout_post)),
-            Endpoint::page("/logout/confirm", web::post().to(logout::logout_confirm)),
+            Endpoint::cross_site(paths::LOGOUT, web::get().to(logout::logout_get)),
+            Endpoint::cross_site(paths::LOGOUT, web::post().to(logout::logout_post)),
+            Endpoint::page(paths::LOGOUT_CONFIRM, web::post().to(logout::logout_confirm)),
         ]
     }
 

@@ -12,7 +12,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use crate::AuthorizationServer;
-use crate::errors::{OAuthError, internal};
+use crate::errors::{ErrorCode, OAuthError, internal};
 use crate::keys::Alg;
 use crate::storage::{AuthorizationCode, IssuedToken, RefreshToken, TokenKind};
 
@@ -171,9 +171,10 @@ impl<'a> Issuance<'a> {
     /// `prompt=login` it must follow the request. A login that does not is never signed for.
     fn check_auth_time(&self) -> Result<(), OAuthError> {
         match self.auth_after {
-            Some(after) if self.auth_time.0 < after => {
-                Err(OAuthError::new("invalid_grant", "the sign-in is older than the authorization request allowed"))
-            }
+            Some(after) if self.auth_time.0 < after => Err(OAuthError::new(
+                ErrorCode::InvalidGrant,
+                "the sign-in is older than the authorization request allowed",
+            )),
             _ => Ok(()),
         }
     }
@@ -222,7 +223,7 @@ pub(crate) async fn mint_tokens(
         Refresh::First { scope, deadline } => {
             let (token, record) = new_refresh_token(srv, client, grant, scope, *deadline, now);
             if !srv.store.insert_refresh_token(&record).await.map_err(|e| internal("refresh insert", &e))? {
-                return Err(OAuthError::new("invalid_grant", "the grant was revoked"));
+                return Err(OAuthError::new(ErrorCode::InvalidGrant, "the grant was revoked"));
             }
             Some(token)
         }

@@ -23,23 +23,32 @@ struct Metadata {
     response_types: Option<Vec<String>>,
 }
 
-/// Why a registration was refused: an RFC 7591 §3.2.2 error code and its description.
+/// Why a registration was refused (RFC 7591 §3.2.2), with a description.
 #[derive(Debug)]
-struct Refusal(&'static str, String);
+enum Refusal {
+    /// `invalid_client_metadata`
+    Metadata(String),
+    /// `invalid_redirect_uri`
+    RedirectUri(String),
+}
 
 impl Refusal {
     fn metadata(description: impl Into<String>) -> Self {
-        Refusal("invalid_client_metadata", description.into())
+        Refusal::Metadata(description.into())
     }
 
     fn redirect_uri(description: impl Into<String>) -> Self {
-        Refusal("invalid_redirect_uri", description.into())
+        Refusal::RedirectUri(description.into())
     }
 
     fn respond(self) -> HttpResponse {
+        let (error, description) = match self {
+            Refusal::Metadata(d) => ("invalid_client_metadata", d),
+            Refusal::RedirectUri(d) => ("invalid_redirect_uri", d),
+        };
         HttpResponse::BadRequest()
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "error": self.0, "error_description": self.1 }))
+            .json(serde_json::json!({ "error": error, "error_description": description }))
     }
 }
 

@@ -4,7 +4,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::AuthorizationServer;
-use crate::errors::{OAuthError, internal};
+use crate::errors::{ErrorCode, OAuthError, internal};
 use crate::mint::{REFRESH_PURPOSE, read_access_token};
 
 /// `POST /revoke`. RFC 7009 §2.2: 200 whether or not the token was valid, so the answer reveals
@@ -19,9 +19,12 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes, srv: web::Data<Authoriza
 
 async fn revoke_token(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Result<(), OAuthError> {
     let (client, params) = crate::clients::read_client_form(req, body, srv).await?;
-    let token = params.get("token").ok_or(OAuthError::new("invalid_request", "token is required"))?;
+    let token = params.get("token").ok_or(OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
     if !matches!(params.get("token_type_hint"), None | Some("access_token" | "refresh_token")) {
-        return Err(OAuthError::new("unsupported_token_type", "token_type_hint must be access_token or refresh_token"));
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedTokenType,
+            "token_type_hint must be access_token or refresh_token",
+        ));
     }
     let now = srv.clock.now();
     if let Some(claims) = read_access_token(srv, token, now) {
@@ -59,9 +62,9 @@ async fn introspection(
 ) -> Result<serde_json::Value, OAuthError> {
     let (client, params) = crate::clients::read_client_form(req, body, srv).await?;
     if client.is_public {
-        return Err(OAuthError::new("invalid_client", "introspection is for confidential clients"));
+        return Err(OAuthError::new(ErrorCode::InvalidClient, "introspection is for confidential clients"));
     }
-    let token = params.get("token").ok_or(OAuthError::new("invalid_request", "token is required"))?;
+    let token = params.get("token").ok_or(OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
     let inactive = serde_json::json!({ "active": false });
     let now = srv.clock.now();
     if let Some(claims) = read_access_token(srv, token, now) {

@@ -21,7 +21,7 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         (Some(t), None) | (None, Some(t)) => t,
         // RFC 6750 §2: a client must not use more than one method.
         (Some(_), Some(_)) => {
-            return bearer_error(StatusCode::BAD_REQUEST, "invalid_request");
+            return BearerError::InvalidRequest.respond();
         }
         (None, None) => {
             return HttpResponse::Unauthorized()
@@ -31,25 +31,25 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
     };
     let now = srv.clock.now();
     let Some(claims) = read_access_token(&srv, &token, now) else {
-        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        return BearerError::InvalidToken.respond();
     };
     if claims.exp <= now {
-        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        return BearerError::InvalidToken.respond();
     }
     match srv.store.token_is_active(&claims.jti, now).await {
         Ok(true) => {}
         Ok(false) => {
-            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+            return BearerError::InvalidToken.respond();
         }
         Err(e) => return internal("token lookup", &e).to_token_response(),
     }
     let Some(user_id) = domain::UserId::parse(&claims.sub) else {
-        return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+        return BearerError::InvalidToken.respond();
     };
     let user = match srv.store.user(&user_id).await {
         Ok(Some(u)) => u,
         Ok(None) => {
-            return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token");
+            return BearerError::InvalidToken.respond();
         }
         Err(e) => return internal("user lookup", &e).to_token_response(),
     };
@@ -59,10 +59,24 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(out)
 }
 
-/// RFC 6750 §3: the error goes in `WWW-Authenticate`.
-fn bearer_error(status: StatusCode, error: &'static str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"ostiary\", error=\"{error}\"")))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "error": error }))
+/// Why a bearer token was refused (RFC 6750 §3.1).
+enum BearerError {
+    /// The token came by more than one method.
+    InvalidRequest,
+    /// Expired, revoked, not ours, or its user is gone.
+    InvalidToken,
+}
+
+impl BearerError {
+    /// RFC 6750 §3: the error goes in `WWW-Authenticate`.
+    fn respond(self) -> HttpResponse {
+        let (status, error) = match self {
+            BearerError::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
+            BearerError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+        };
+        HttpResponse::build(status)
+            .insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"ostiary\", error=\"{error}\"")))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "error": error }))
+    }
 }

@@ -278,7 +278,7 @@ async fn send_unblock_email(
     let mut ctx = crate::messages::context(conn, lang, product, "", now);
     ctx.insert("place", ip);
     ctx.insert("hours", &hours.to_string());
-    ctx.insert("link", &format!("{}/unblock/{token}", conn.config.public_url.trim_end_matches('/')));
+    ctx.insert("link", &crate::paths::unblock(&conn.config.public_url, token));
     let subject = conn.catalog.fill(lang, "unblock_subject", &[("product", product)]);
     let message = crate::messages::email(conn, to, "unblock", subject, &mut ctx)?;
     conn.store.enqueue_message(message, now).await?;

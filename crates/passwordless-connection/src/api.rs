@@ -38,11 +38,91 @@ pub struct StartRequest {
     auth_params: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-/// An error in the shape Auth0's Authentication API uses: `{"error", "error_description"}`.
-fn error(status: StatusCode, code: &str, description: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({ "error": code, "error_description": description }))
+/// Why `/passwordless/start` refused, each as Auth0's Authentication API answers it:
+/// `{"error", "error_description"}` with its status.
+#[derive(Debug)]
+enum ApiError {
+    /// The body is not uncompressed JSON (415).
+    NotJson,
+    /// The body is not a start request.
+    Malformed,
+    /// The authorization server's refusal: the client, its `api_login`, or its `authParams`.
+    Start(StartError),
+    /// Something this client or server does not offer: `bad.connection`, `bad.send`, `bad.email`,
+    /// `bad.phone_number`, and a description.
+    Bad(&'static str, String),
+    /// The abuse limits (429 with `Retry-After`, or the number's country).
+    Refused(Refusal),
+    /// Nothing could be sent right now (logged).
+    Unavailable,
+}
+
+impl ApiError {
+    fn respond(self) -> HttpResponse {
+        let (status, code, description, retry) = match &self {
+            ApiError::NotJson => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "invalid_request",
+                "the body must be application/json, uncompressed".to_owned(),
+                None,
+            ),
+            ApiError::Malformed => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the body must be a JSON object with client_id and connection".to_owned(),
+                None,
+            ),
+            ApiError::Start(e) => {
+                let (status, code) = match e {
+                    StartError::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client"),
+                    StartError::ApiLoginOff => (StatusCode::FORBIDDEN, "unauthorized_client"),
+                    StartError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+                    StartError::Unavailable => return ApiError::Unavailable.respond(),
+                };
+                (status, code, e.to_string(), None)
+            }
+            ApiError::Bad(code, description) => (StatusCode::BAD_REQUEST, *code, description.clone(), None),
+            ApiError::Refused(refusal) => refused(refusal),
+            ApiError::Unavailable => {
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment".to_owned(), None)
+            }
+        };
+        let mut resp = HttpResponse::build(status)
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "error": code, "error_description": description }));
+        if let Some(r) = retry {
+            resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(r));
+        }
+        resp
+    }
+}
+
+/// A refusal of the abuse limits, as Auth0 words it.
+fn refused(refusal: &Refusal) -> (StatusCode, &'static str, String, Option<u64>) {
+    let (status, code, description, retry) = match refusal {
+        Refusal::Limited { retry_after } => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "too many messages were asked for", Some(*retry_after))
+        }
+        Refusal::TooSoon { retry_after } => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_requests",
+            "a message was just sent; wait before asking again",
+            Some(*retry_after),
+        ),
+        Refusal::Blocked => {
+            (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many wrong codes from this network", None)
+        }
+        Refusal::Country => (
+            StatusCode::BAD_REQUEST,
+            "bad.phone_number",
+            "text messages cannot be sent to numbers in this country",
+            None,
+        ),
+        Refusal::Unavailable => {
+            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment", None)
+        }
+    };
+    (status, code, description.to_owned(), retry)
 }
 
 /// `authParams` as authorization parameters: strings kept, numbers written out, the rest dropped.
@@ -58,40 +138,30 @@ fn auth_params(map: &serde_json::Map<String, serde_json::Value>) -> Vec<(String,
 
 /// `POST /passwordless/start`.
 pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
+    send(&req, &body, &conn).await.unwrap_or_else(ApiError::respond)
+}
+
+async fn send(req: &HttpRequest, body: &[u8], conn: &PasswordlessConnection) -> Result<HttpResponse, ApiError> {
     // JSON only: a browser cannot send it cross-site without a CORS preflight, which only
     // registered web origins pass.
-    if web_layer::plain_media_type(&req).as_deref() != Some("application/json") {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "the body must be application/json, uncompressed",
-        );
+    if web_layer::plain_media_type(req).as_deref() != Some("application/json") {
+        return Err(ApiError::NotJson);
     }
-    let Ok(request) = serde_json::from_slice::<StartRequest>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body must be a JSON object with client_id and connection",
-        );
-    };
+    let request = serde_json::from_slice::<StartRequest>(body).map_err(|_| ApiError::Malformed)?;
     // The client, authenticated as at the token endpoint (a secret for confidential clients). The
     // API draws its own sign-in screen, so no browser is bound to the sign-in: only clients that
     // were allowed to may use it (the OTP grant checks the same setting).
-    let client = match conn.starter.api_client(request.client_id.clone(), request.client_secret.clone()).await {
-        Ok(client) => client,
-        Err(e) => return start_error(&e),
-    };
-    let (to, send_link) = match destination(&conn, &request, &client.settings) {
-        Ok(found) => found,
-        Err(BadStart(code, description)) => return error(StatusCode::BAD_REQUEST, code, &description),
-    };
+    let client = conn
+        .starter
+        .api_client(request.client_id.clone(), request.client_secret.clone())
+        .await
+        .map_err(ApiError::Start)?;
+    let (to, send_link) = destination(conn, &request, &client.settings)?;
     let params = request.auth_params.as_ref().map(auth_params).unwrap_or_default();
     let ui_locales = params.iter().find(|(k, _)| k == "ui_locales").map(|(_, v)| v.clone());
-    let lang = Lang::of(&req).pick(&conn.catalog, ui_locales.as_deref()).to_owned();
-    let origin = Origin::of(&req);
-    if let Err(refusal) = check_send(&conn, &origin, &to).await {
-        return refusal_response(&refusal);
-    }
+    let lang = Lang::of(req).pick(&conn.catalog, ui_locales.as_deref()).to_owned();
+    let origin = Origin::of(req);
+    check_send(conn, &origin, &to).await.map_err(ApiError::Refused)?;
     // A link ends at the client's redirect URI with an authorization code, so its `authParams` are
     // checked like an authorization request now, before anything is sent. A code needs none: its
     // interaction is never resumed, only its code is checked.
@@ -100,17 +170,14 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
     } else {
         ApiStart::Code { ui_locales, ttl: conn.config.channel(to.channel()).ttl }
     };
-    let interaction = match conn.starter.open(client.id.clone(), start).await {
-        Ok(interaction) => interaction,
-        Err(e) => return start_error(&e),
-    };
+    let interaction = conn.starter.open(client.id.clone(), start).await.map_err(ApiError::Start)?;
     let sent = Sent { code: !send_link, link: send_link };
-    match start_challenge(&conn, &interaction, &to, Purpose::FirstFactor, sent, &origin, &lang).await {
+    match start_challenge(conn, &interaction, &to, Purpose::FirstFactor, sent, &origin, &lang).await {
         Ok(Some(_)) => {}
-        Ok(None) => return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment"),
+        Ok(None) => return Err(ApiError::Unavailable),
         Err(e) => {
             tracing::error!(error = %e, "challenge start");
-            return error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment");
+            return Err(ApiError::Unavailable);
         }
     }
     // Auth0 answers with the destination, unverified as far as the caller may know.
@@ -118,12 +185,8 @@ pub async fn start(req: HttpRequest, body: web::Bytes, conn: web::Data<Passwordl
         Destination::Email(e) => json!({ "email": e.as_str(), "email_verified": false }),
         Destination::Phone(p) => json!({ "phone_number": p.as_str(), "phone_verified": false }),
     };
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body)
+    Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
 }
-
-/// A start request that asks for something this client or server does not offer: Auth0's error
-/// code (`bad.connection`, `bad.send`, `bad.email`, `bad.phone_number`) and its description.
-struct BadStart(&'static str, String);
 
 /// Where the message goes, and whether it carries a link (else a code): `connection`, `send`,
 /// and the address or number, for a method the client offers.
@@ -131,8 +194,8 @@ fn destination(
     conn: &PasswordlessConnection,
     request: &StartRequest,
     settings: &domain::ClientSettings,
-) -> Result<(Destination, bool), BadStart> {
-    let bad = |code: &'static str, description: &str| BadStart(code, description.to_owned());
+) -> Result<(Destination, bool), ApiError> {
+    let bad = |code: &'static str, description: &str| ApiError::Bad(code, description.to_owned());
     let send_link = match (request.connection.as_str(), request.send.as_deref()) {
         ("sms", None | Some("code")) => false,
         ("sms", Some(_)) => return Err(bad("bad.send", "a text message always carries a code")),
@@ -161,49 +224,6 @@ fn destination(
             .map_err(|e| bad("bad.email", &e.to_string()))?,
     };
     Ok((to, send_link))
-}
-
-/// Why the authorization server would not let the caller start a sign-in.
-fn start_error(e: &StartError) -> HttpResponse {
-    match e {
-        StartError::InvalidClient => error(StatusCode::UNAUTHORIZED, "invalid_client", &e.to_string()),
-        StartError::ApiLoginOff => error(StatusCode::FORBIDDEN, "unauthorized_client", &e.to_string()),
-        StartError::InvalidRequest(_) => error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string()),
-        StartError::Unavailable => {
-            error(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment")
-        }
-    }
-}
-
-fn refusal_response(refusal: &Refusal) -> HttpResponse {
-    let (status, code, description, retry) = match refusal {
-        Refusal::Limited { retry_after } => {
-            (StatusCode::TOO_MANY_REQUESTS, "too_many_requests", "too many messages were asked for", Some(*retry_after))
-        }
-        Refusal::TooSoon { retry_after } => (
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "a message was just sent; wait before asking again",
-            Some(*retry_after),
-        ),
-        Refusal::Blocked => {
-            (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts", "too many wrong codes from this network", None)
-        }
-        Refusal::Country => (
-            StatusCode::BAD_REQUEST,
-            "bad.phone_number",
-            "text messages cannot be sent to numbers in this country",
-            None,
-        ),
-        Refusal::Unavailable => {
-            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment", None)
-        }
-    };
-    let mut resp = error(status, code, description);
-    if let Some(r) = retry {
-        resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(r));
-    }
-    resp
 }
 
 /// The OTP grant's check: the newest code the API sent this client for this destination.

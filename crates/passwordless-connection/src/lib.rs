@@ -10,6 +10,7 @@ mod challenge;
 pub mod delivery;
 mod messages;
 mod pages;
+pub mod paths;
 mod second;
 mod settings;
 pub mod storage;
@@ -20,7 +21,7 @@ use actix_web::web;
 use domain::i18n::Catalog;
 use domain::secret::Sealer;
 use domain::{Clock, EmailAddress, KeyedHasher};
-use web_layer::{Endpoint, paths};
+use web_layer::Endpoint;
 
 pub use api::OtpGate;
 pub use challenge::VerifyError;
@@ -144,22 +145,22 @@ impl PasswordlessConnection {
     pub fn endpoints() -> Vec<Endpoint> {
         vec![
             // Mail scanners probe links with HEAD as well as GET; neither spends anything.
-            Endpoint::page("/login/link/{token}", web::get().to(pages::link_page)),
-            Endpoint::page("/login/link/{token}", web::head().to(pages::link_page)),
-            Endpoint::page("/login/link", web::post().to(pages::link_submit)),
-            Endpoint::page("/login/link/approve", web::post().to(pages::link_approve)),
-            Endpoint::page(paths::LOGIN, web::get().to(pages::login_page)),
-            Endpoint::page(paths::LOGIN, web::post().to(pages::start)),
-            Endpoint::page("/login/{interaction}/code", web::get().to(pages::code_page)),
-            Endpoint::page("/login/{interaction}/code", web::post().to(pages::code_submit)),
-            Endpoint::page("/login/{interaction}/resend", web::post().to(pages::resend)),
-            Endpoint::page("/login/{interaction}/status", web::get().to(pages::status)),
-            Endpoint::page("/login/{interaction}/approved", web::post().to(pages::approved)),
-            Endpoint::page("/unblock/{token}", web::get().to(pages::unblock_page)),
-            Endpoint::page("/unblock/{token}", web::head().to(pages::unblock_page)),
-            Endpoint::page("/unblock", web::post().to(pages::unblock_submit)),
-            Endpoint::page("/brand/{client}.css", web::get().to(pages::brand_css)),
-            Endpoint::api("/passwordless/start", web::post().to(api::start)),
+            Endpoint::page(paths::LINK, web::get().to(pages::link_page)),
+            Endpoint::page(paths::LINK, web::head().to(pages::link_page)),
+            Endpoint::page(paths::LINK_SUBMIT, web::post().to(pages::link_submit)),
+            Endpoint::page(paths::LINK_APPROVE, web::post().to(pages::link_approve)),
+            Endpoint::page(web_layer::paths::LOGIN, web::get().to(pages::login_page)),
+            Endpoint::page(web_layer::paths::LOGIN, web::post().to(pages::start)),
+            Endpoint::page(paths::CODE, web::get().to(pages::code_page)),
+            Endpoint::page(paths::CODE, web::post().to(pages::code_submit)),
+            Endpoint::page(paths::RESEND, web::post().to(pages::resend)),
+            Endpoint::page(paths::STATUS, web::get().to(pages::status)),
+            Endpoint::page(paths::APPROVED, web::post().to(pages::approved)),
+            Endpoint::page(paths::UNBLOCK, web::get().to(pages::unblock_page)),
+            Endpoint::page(paths::UNBLOCK, web::head().to(pages::unblock_page)),
+            Endpoint::page(paths::UNBLOCK_SUBMIT, web::post().to(pages::unblock_submit)),
+            Endpoint::page(paths::BRAND, web::get().to(pages::brand_css)),
+            Endpoint::api(paths::START, web::post().to(api::start)),
         ]
     }
 

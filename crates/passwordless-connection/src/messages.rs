@@ -126,8 +126,7 @@ pub(crate) async fn for_challenge(
                 ctx.insert("code", &secrets.code);
             }
             if with_link {
-                let link =
-                    format!("{}/login/link/{}", conn.config.public_url.trim_end_matches('/'), secrets.link_token);
+                let link = crate::paths::link(&conn.config.public_url, &secrets.link_token);
                 ctx.insert("link", &link);
             }
             let subject_key = if with_code { "email_subject_code" } else { "email_subject_link" };

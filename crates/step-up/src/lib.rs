@@ -14,6 +14,7 @@ mod device;
 mod flow;
 pub mod geo;
 mod notify;
+pub mod paths;
 pub mod policy;
 pub mod storage;
 pub mod totp;
@@ -25,7 +26,7 @@ use domain::i18n::Catalog;
 use domain::ports::CodeChannel;
 use domain::secret::Sealer;
 use domain::{Clock, KeyedHasher};
-use web_layer::{Endpoint, paths};
+use web_layer::Endpoint;
 
 pub use api::ApiGate;
 pub use geo::Geo;
@@ -119,16 +120,16 @@ impl StepUpService {
     /// `web::Data<StepUpService>`.
     pub fn endpoints() -> Vec<Endpoint> {
         vec![
-            Endpoint::page(paths::STEP_UP, web::get().to(flow::start)),
-            Endpoint::page("/step-up/{interaction}/totp", web::post().to(flow::totp)),
-            Endpoint::page("/step-up/{interaction}/send", web::post().to(flow::send)),
-            Endpoint::page("/step-up/{interaction}/code", web::post().to(flow::code)),
-            Endpoint::page("/step-up/{interaction}/enroll", web::get().to(flow::enroll_page)),
-            Endpoint::page("/step-up/{interaction}/enroll", web::post().to(flow::enroll)),
-            Endpoint::page("/step-up/{interaction}/cancel", web::post().to(flow::cancel)),
-            Endpoint::page("/not-me/{token}", web::get().to(notify::not_me_page)),
-            Endpoint::page("/not-me/{token}", web::head().to(notify::not_me_page)),
-            Endpoint::page("/not-me", web::post().to(notify::not_me)),
+            Endpoint::page(web_layer::paths::STEP_UP, web::get().to(flow::start)),
+            Endpoint::page(paths::TOTP, web::post().to(flow::totp)),
+            Endpoint::page(paths::SEND, web::post().to(flow::send)),
+            Endpoint::page(paths::CODE, web::post().to(flow::code)),
+            Endpoint::page(paths::ENROLL, web::get().to(flow::enroll_page)),
+            Endpoint::page(paths::ENROLL, web::post().to(flow::enroll)),
+            Endpoint::page(paths::CANCEL, web::post().to(flow::cancel)),
+            Endpoint::page(paths::NOT_ME, web::get().to(notify::not_me_page)),
+            Endpoint::page(paths::NOT_ME, web::head().to(notify::not_me_page)),
+            Endpoint::page(paths::NOT_ME_SUBMIT, web::post().to(notify::not_me)),
         ]
     }
 

@@ -68,7 +68,7 @@ pub(crate) async fn new_sign_in(
     ctx.insert("place", place);
     ctx.insert("device", device);
     ctx.insert("no_factor", &no_factor);
-    ctx.insert("link", &format!("{}/not-me/{token}", svc.config.public_url.trim_end_matches('/')));
+    ctx.insert("link", &crate::paths::not_me(&svc.config.public_url, &token));
     let subject = svc.catalog.fill(lang, "new_sign_in_subject", &[("product", &product)]);
     ctx.insert("subject", &subject);
     let rendered = svc

@@ -3,6 +3,7 @@
 //! goes back to the client (`response`, and `resume` after a login).
 
 mod checks;
+mod redirect_uri;
 mod response;
 mod resume;
 
@@ -17,7 +18,7 @@ pub(crate) use checks::{Checked, Prompt, Refused, SUPPORTED_SCOPES, check_reques
 pub use resume::{SwitchForm, resume, resume_confirmed};
 
 use crate::AuthorizationServer;
-use crate::errors::OAuthError;
+use crate::errors::{ErrorCode, OAuthError};
 use crate::pages::PageError;
 use crate::params::{Params, is_form};
 use crate::storage::{AuthorizationRequest, NewInteraction, Session};
@@ -54,7 +55,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         // A session too weak for what the client demands: the user proves a second factor (step-up)
         // instead of signing in again. OIDC Core §3.1.2.6: under prompt=none, interaction_required.
         Ok(Some(_)) if prompt == Prompt::None => {
-            back.error(OAuthError::new("interaction_required", "a second factor is required"))
+            back.error(OAuthError::new(ErrorCode::InteractionRequired, "a second factor is required"))
         }
         Ok(Some(session)) => match new_interaction(req, srv, &client, request, &params, Some(session.login())).await {
             Ok(id) => see_other(&paths::step_up(&id)),
@@ -90,12 +91,12 @@ async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) 
     match srv.limiter.hit(&key, srv.config.interactions_per_ip_per_hour, 3600, srv.clock.now()).await {
         Ok(Decision::Allowed { .. }) => Ok(()),
         Ok(Decision::Limited { .. }) => Err(OAuthError::new(
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             "too many sign-ins were started from this network; try again later",
         )),
         Err(e) => {
             tracing::error!(error = %e, "rate limiter unavailable");
-            Err(OAuthError::new("temporarily_unavailable", "the sign-in cannot be started right now"))
+            Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "the sign-in cannot be started right now"))
         }
     }
 }
@@ -116,7 +117,7 @@ async fn check_session(
         .filter(|s| max_age.is_none_or(|max| now - s.auth_time.0 <= max))
         .filter(|s| hinted_sub.is_none_or(|sub| sub == s.user_id.as_str()));
     if prompt == Prompt::None && session.is_none() {
-        return Err(OAuthError::new("login_required", "the user must sign in"));
+        return Err(OAuthError::new(ErrorCode::LoginRequired, "the user must sign in"));
     }
     Ok(session)
 }

@@ -66,7 +66,7 @@ impl Redirector<'_> {
     }
 
     pub fn error(&self, err: OAuthError) -> HttpResponse {
-        self.respond(&[("error", err.error), ("error_description", err.description)])
+        self.respond(&[("error", err.error.as_str()), ("error_description", err.description)])
     }
 }
 

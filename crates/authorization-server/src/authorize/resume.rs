@@ -10,7 +10,7 @@ use web_layer::BrowserBinding;
 use super::checks::{UNMET, acr_satisfies};
 use super::response::{FormPost, Redirector};
 use crate::AuthorizationServer;
-use crate::errors::OAuthError;
+use crate::errors::{ErrorCode, OAuthError};
 use crate::pages::{PageError, unavailable};
 use crate::storage::{AuthorizationRequest, Session};
 
@@ -63,7 +63,7 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
     };
     if interaction.denied.is_some() {
         // RFC 6749 §4.1.2.1: the user (or step-up's policy) refused; the client learns only that.
-        return back.error(OAuthError::new("access_denied", "the sign-in was not allowed"));
+        return back.error(OAuthError::new(ErrorCode::AccessDenied, "the sign-in was not allowed"));
     }
     let Some(result) = interaction.result.clone() else {
         return expired();
@@ -84,7 +84,9 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
             None => return switch_account_page(srv, req, &interaction, &session.user_id, &result.user_id).await,
             Some(false) => {
                 return match srv.store.resume_interaction(&id, now).await {
-                    Ok(_) => back.error(OAuthError::new("access_denied", "the user kept their current account")),
+                    Ok(_) => {
+                        back.error(OAuthError::new(ErrorCode::AccessDenied, "the user kept their current account"))
+                    }
                     Err(e) => unavailable(srv, req, "interaction resume", &e),
                 };
             }
@@ -119,7 +121,10 @@ async fn sign_in(srv: &AuthorizationServer, back: &Redirector<'_>, login: Login<
     }
     // OIDC Core §3.1.2.2: a login for another user than the `id_token_hint` named is refused.
     if request.hinted_sub.as_deref().is_some_and(|sub| sub != result.user_id.as_str()) {
-        return back.error(OAuthError::new("login_required", "the user who signed in is not the one the client named"));
+        return back.error(OAuthError::new(
+            ErrorCode::LoginRequired,
+            "the user who signed in is not the one the client named",
+        ));
     }
     // A session this browser still holds is ended: the new login replaces it.
     if let Some(old) = replaces

@@ -4,7 +4,7 @@
 use domain::{Client, Scope};
 
 use crate::AuthorizationServer;
-use crate::errors::OAuthError;
+use crate::errors::{ErrorCode, OAuthError};
 use crate::mint::{AccessGrant, TokenResponse, issue_access_token};
 use crate::params::Params;
 
@@ -15,11 +15,11 @@ pub(super) async fn client_credentials(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     if client.is_public {
-        return Err(OAuthError::new("unauthorized_client", "public clients cannot use client_credentials"));
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "public clients cannot use client_credentials"));
     }
     // No user scopes for a client acting alone; API scopes arrive with the admin API.
     if params.get("scope").is_some_and(|s| s.split(' ').any(|s| !s.is_empty())) {
-        return Err(OAuthError::new("invalid_scope", "no scope is available to client_credentials"));
+        return Err(OAuthError::new(ErrorCode::InvalidScope, "no scope is available to client_credentials"));
     }
     let owner = domain::UserId::parse(client.id.as_str()).ok_or(crate::errors::SERVER_ERROR)?;
     let access = AccessGrant { subject: &owner, grant_id: None, scope: &Scope::default(), user_auth: None };

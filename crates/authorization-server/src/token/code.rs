@@ -9,7 +9,7 @@ use domain::secret::{constant_time_eq, random_token};
 use domain::{Client, GrantId};
 
 use crate::AuthorizationServer;
-use crate::errors::{OAuthError, internal};
+use crate::errors::{ErrorCode, OAuthError, internal};
 use crate::mint::{Issuance, TokenResponse, mint_tokens};
 use crate::params::Params;
 use crate::storage::{AuthorizationCode, AuthorizationRequest, Redemption, Session};
@@ -59,7 +59,8 @@ fn auth_after(request: &AuthorizationRequest, requested_at: i64) -> Option<i64> 
     by_max_age.max(by_prompt)
 }
 
-const INVALID_GRANT: OAuthError = OAuthError::new("invalid_grant", "the code is invalid, expired, or was already used");
+const INVALID_GRANT: OAuthError =
+    OAuthError::new(ErrorCode::InvalidGrant, "the code is invalid, expired, or was already used");
 
 /// `grant_type=authorization_code` (RFC 6749 §4.1.3).
 pub(super) async fn authorization_code(
@@ -68,7 +69,7 @@ pub(super) async fn authorization_code(
     params: &Params,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let code = params.get("code").ok_or(OAuthError::new("invalid_request", "code is required"))?;
+    let code = params.get("code").ok_or(OAuthError::new(ErrorCode::InvalidRequest, "code is required"))?;
     if code.len() > 256 {
         return Err(INVALID_GRANT);
     }
@@ -82,7 +83,7 @@ pub(super) async fn authorization_code(
         return Err(INVALID_GRANT);
     }
     if params.get("redirect_uri") != Some(record.redirect_uri.as_str()) {
-        return Err(OAuthError::new("invalid_grant", "redirect_uri does not match the authorization request"));
+        return Err(OAuthError::new(ErrorCode::InvalidGrant, "redirect_uri does not match the authorization request"));
     }
     check_code_verifier(record.code_challenge.as_deref(), params.get("code_verifier"))?;
     let record = match srv.store.redeem_code(hash, now).await.map_err(|e| internal("code redeem", &e))? {
@@ -100,13 +101,13 @@ pub(super) async fn authorization_code(
 /// RFC 7636 §4.6 and RFC 9700 §2.1.1: a code issued with a challenge needs the matching verifier;
 /// a verifier for a code issued without a challenge is a downgrade attempt and is refused.
 pub fn check_code_verifier(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAuthError> {
-    const MISMATCH: OAuthError = OAuthError::new("invalid_grant", "PKCE verification failed");
+    const MISMATCH: OAuthError = OAuthError::new(ErrorCode::InvalidGrant, "PKCE verification failed");
     match (challenge, verifier) {
         (None, None) => Ok(()),
         (None, Some(_)) => {
-            Err(OAuthError::new("invalid_grant", "code_verifier sent for a code issued without code_challenge"))
+            Err(OAuthError::new(ErrorCode::InvalidGrant, "code_verifier sent for a code issued without code_challenge"))
         }
-        (Some(_), None) => Err(OAuthError::new("invalid_grant", "code_verifier is required")),
+        (Some(_), None) => Err(OAuthError::new(ErrorCode::InvalidGrant, "code_verifier is required")),
         (Some(challenge), Some(verifier)) => {
             // RFC 7636 §4.1: 43–128 characters of [A-Z a-z 0-9 - . _ ~].
             let well_formed = (43..=128).contains(&verifier.len())

@@ -13,7 +13,7 @@ pub(crate) use code::issue_code;
 pub use otp::OTP_GRANT;
 
 use crate::AuthorizationServer;
-use crate::errors::OAuthError;
+use crate::errors::{ErrorCode, OAuthError};
 use crate::mint::TokenResponse;
 
 /// `POST /token` (and Auth0's `POST /oauth/token`).
@@ -35,9 +35,9 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
         Some("refresh_token") => refresh::refresh_token(srv, &client, &params, now).await,
         Some("client_credentials") => client_credentials::client_credentials(srv, &client, &params, now).await,
         Some(OTP_GRANT) => otp::otp(req, srv, &client, &params, now).await,
-        None => Err(OAuthError::new("invalid_request", "grant_type is required")),
+        None => Err(OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required")),
         Some(_) => Err(OAuthError::new(
-            "unsupported_grant_type",
+            ErrorCode::UnsupportedGrantType,
             "only authorization_code, refresh_token, client_credentials and the passwordless OTP grant are supported",
         )),
     }

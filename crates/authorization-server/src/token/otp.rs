@@ -7,7 +7,7 @@ use domain::ports::{ApiSignIn, ApiVerdict, OtpError, OtpRequest};
 
 use super::code::{CODE_PURPOSE, issue_code};
 use crate::AuthorizationServer;
-use crate::errors::{OAuthError, internal};
+use crate::errors::{ErrorCode, OAuthError, internal};
 use crate::mint::{Issuance, TokenResponse, mint_tokens};
 use crate::params::Params;
 use crate::session::start_session;
@@ -25,22 +25,23 @@ pub(super) async fn otp(
     params: &Params,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
-    let ports = srv.api_login.get().ok_or(OAuthError::new("unsupported_grant_type", "the OTP grant is not enabled"))?;
+    let ports =
+        srv.api_login.get().ok_or(OAuthError::new(ErrorCode::UnsupportedGrantType, "the OTP grant is not enabled"))?;
     // The API draws its own sign-in screen, so no browser is bound to the sign-in: only clients
     // that were allowed to may use it.
     if !client.settings.api_login {
         return Err(OAuthError::new(
-            "unauthorized_client",
+            ErrorCode::UnauthorizedClient,
             "this client may not use the passwordless API (its api_login setting is off)",
         ));
     }
     let realm = match params.get("realm") {
         Some("email") => domain::Channel::Email,
         Some("sms") => domain::Channel::Sms,
-        _ => return Err(OAuthError::new("invalid_request", "realm must be email or sms")),
+        _ => return Err(OAuthError::new(ErrorCode::InvalidRequest, "realm must be email or sms")),
     };
     let (Some(username), Some(otp)) = (params.get("username"), params.get("otp")) else {
-        return Err(OAuthError::new("invalid_request", "username and otp are required"));
+        return Err(OAuthError::new(ErrorCode::InvalidRequest, "username and otp are required"));
     };
     let ip = web_layer::RequestOrigin::of(req).ip.ip();
     let user_agent = web_layer::user_agent(req).map(str::to_owned);
@@ -54,12 +55,16 @@ pub(super) async fn otp(
         user_agent: user_agent.clone(),
     };
     let login = ports.otp.verify(request).await.map_err(|e| match e {
-        OtpError::Invalid => OAuthError::new("invalid_grant", "Wrong email or verification code."),
+        OtpError::Invalid => OAuthError::new(ErrorCode::InvalidGrant, "Wrong email or verification code."),
         OtpError::MethodOff => {
-            OAuthError::new("unauthorized_client", "this sign-in method is not enabled for the client")
+            OAuthError::new(ErrorCode::UnauthorizedClient, "this sign-in method is not enabled for the client")
         }
-        OtpError::Blocked => OAuthError::new("too_many_attempts", "too many wrong codes from this network; try later"),
-        OtpError::Unavailable => OAuthError::new("temporarily_unavailable", "the code cannot be checked right now"),
+        OtpError::Blocked => {
+            OAuthError::new(ErrorCode::TooManyAttempts, "too many wrong codes from this network; try later")
+        }
+        OtpError::Unavailable => {
+            OAuthError::new(ErrorCode::TemporarilyUnavailable, "the code cannot be checked right now")
+        }
     })?;
     // The same step-up decision as the hosted pages: tokens only where they would have given them.
     let sign_in = ApiSignIn { client_id: client.id.clone(), login, ip, user_agent };
@@ -69,12 +74,14 @@ pub(super) async fn otp(
         // second factors on its hosted pages only).
         Ok(ApiVerdict::MfaRequired) => {
             return Err(OAuthError::new(
-                "mfa_required",
+                ErrorCode::MfaRequired,
                 "Multifactor authentication required: sign in through the hosted pages (/authorize)",
             ));
         }
-        Ok(ApiVerdict::Denied) => return Err(OAuthError::new("access_denied", "the sign-in was not allowed")),
-        Err(_) => return Err(OAuthError::new("temporarily_unavailable", "the sign-in cannot be checked right now")),
+        Ok(ApiVerdict::Denied) => return Err(OAuthError::new(ErrorCode::AccessDenied, "the sign-in was not allowed")),
+        Err(_) => {
+            return Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "the sign-in cannot be checked right now"));
+        }
     };
     // A session without a cookie, so the tokens name a `sid` that logout and revocation can end.
     let (session, _) = start_session(srv, &login, now).await?;
@@ -85,7 +92,7 @@ pub(super) async fn otp(
     let record = match srv.store.redeem_code(srv.hasher.hash(CODE_PURPOSE, &code).0, now).await {
         Ok(Redemption::Redeemed(r)) => r,
         // Revoked in the instant since it was issued ("This wasn't me" on another sign-in).
-        Ok(Redemption::Revoked) => return Err(OAuthError::new("access_denied", "the sign-in was not allowed")),
+        Ok(Redemption::Revoked) => return Err(OAuthError::new(ErrorCode::AccessDenied, "the sign-in was not allowed")),
         Ok(_) => return Err(crate::errors::SERVER_ERROR),
         Err(e) => return Err(internal("code redeem", &e)),
     };

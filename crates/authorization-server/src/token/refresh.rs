@@ -4,7 +4,7 @@
 use domain::{Client, Scope};
 
 use crate::AuthorizationServer;
-use crate::errors::{OAuthError, internal};
+use crate::errors::{ErrorCode, OAuthError, internal};
 use crate::mint::{Issuance, REFRESH_PURPOSE, Refresh, TokenResponse, mint_tokens, new_refresh_token};
 use crate::params::Params;
 use crate::storage::RefreshUse;
@@ -16,9 +16,9 @@ pub(super) async fn refresh_token(
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     const INVALID: OAuthError =
-        OAuthError::new("invalid_grant", "the refresh token is invalid, expired, or was already used");
+        OAuthError::new(ErrorCode::InvalidGrant, "the refresh token is invalid, expired, or was already used");
     let presented =
-        params.get("refresh_token").ok_or(OAuthError::new("invalid_request", "refresh_token is required"))?;
+        params.get("refresh_token").ok_or(OAuthError::new(ErrorCode::InvalidRequest, "refresh_token is required"))?;
     if presented.len() > 256 {
         return Err(INVALID);
     }
@@ -37,7 +37,7 @@ pub(super) async fn refresh_token(
             // Every token as sent (RFC 6749 §6): one that was not granted, well-formed or not, is refused.
             let requested: Vec<&str> = requested.split(' ').filter(|s| !s.is_empty()).collect();
             if requested.iter().any(|s| !token.scope.contains(s)) {
-                return Err(OAuthError::new("invalid_scope", "the requested scope exceeds the granted scope"));
+                return Err(OAuthError::new(ErrorCode::InvalidScope, "the requested scope exceeds the granted scope"));
             }
             Scope::from_tokens(requested)
         }

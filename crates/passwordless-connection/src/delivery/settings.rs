@@ -9,6 +9,8 @@ use domain::{Clock, Secret};
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
+use lettre::message::Mailbox;
+
 use super::smtp::{DkimSettings, SmtpConfig, SmtpSender, SmtpTls};
 use super::{Chain, Delivery, Provider, gateway, mandrill, sendgrid, ses, twilio};
 
@@ -59,10 +61,13 @@ impl SmsProvider {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliverySettings {
+    #[serde(deserialize_with = "once_each")]
     pub email: Vec<EmailProvider>,
+    #[serde(deserialize_with = "once_each")]
     pub sms: Vec<SmsProvider>,
-    /// The sender of every email, e.g. "Example Login <login@example.com>".
-    pub email_from: String,
+    /// The sender of every email, e.g. "Example Login <login@example.com>"; empty for none.
+    #[serde(deserialize_with = "mailbox")]
+    pub email_from: Option<Mailbox>,
     pub smtp: SmtpSettings,
     pub sendgrid: ApiKeySettings,
     pub mandrill: ApiKeySettings,
@@ -100,7 +105,8 @@ pub struct SmtpSettings {
 #[serde(deny_unknown_fields)]
 pub struct ApiKeySettings {
     pub api_key: Secret,
-    pub base_url: String,
+    #[serde(deserialize_with = "http_url")]
+    pub base_url: url::Url,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -111,7 +117,50 @@ pub struct SesSettings {
     pub access_key_id: String,
     pub secret_access_key: Secret,
     /// Empty: `https://email.{region}.amazonaws.com`.
-    pub base_url: String,
+    #[serde(deserialize_with = "optional_http_url")]
+    pub base_url: Option<url::Url>,
+}
+
+/// A chain names each provider once.
+fn once_each<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + PartialEq + std::fmt::Debug,
+{
+    let list = Vec::<T>::deserialize(d)?;
+    match list.iter().enumerate().find(|(i, p)| list[..*i].contains(p)) {
+        Some((_, twice)) => Err(D::Error::custom(format!("{twice:?} is listed twice"))),
+        None => Ok(list),
+    }
+}
+
+/// A mailbox like "Example Login <login@example.com>", or the empty string for none.
+fn mailbox<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mailbox>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{text:?} is not an address like \"Example Login <login@example.com>\"")))
+}
+
+/// An `http://` or `https://` URL (whether plain http is allowed depends on the profile).
+fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<url::Url, D::Error> {
+    let text = String::deserialize(d)?;
+    match url::Url::parse(&text) {
+        Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(u),
+        _ => Err(D::Error::custom(format!("{text:?} is not an https:// URL"))),
+    }
+}
+
+/// An `http(s)://` URL, or the empty string for none.
+fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<url::Url>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    http_url(serde::de::IntoDeserializer::<D::Error>::into_deserializer(text)).map(Some)
 }
 
 /// An AWS region name like eu-west-1 (or empty).
@@ -136,7 +185,8 @@ pub struct TwilioSettings {
     /// A sender number (E.164) or alphanumeric sender id; or leave empty and set the service.
     pub from: String,
     pub messaging_service_sid: String,
-    pub base_url: String,
+    #[serde(deserialize_with = "http_url")]
+    pub base_url: url::Url,
 }
 
 /// Letters and digits only (a Twilio SID like AC…), or empty.
@@ -152,7 +202,9 @@ fn alphanumeric<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySettings {
-    pub url: String,
+    /// Empty: no gateway.
+    #[serde(deserialize_with = "optional_http_url")]
+    pub url: Option<url::Url>,
     /// The HMAC key the gateway checks `X-Ostiary-Signature` with (at least 32 characters).
     #[serde(deserialize_with = "domain::settings::optional_long_secret")]
     pub secret: Option<Secret>,
@@ -176,37 +228,28 @@ impl DeliverySettings {
     /// each provider once, and production sends real messages over https.
     pub fn validate(&self, production: bool, p: &mut Vec<String>) {
         let d = self;
-        let email: Vec<&str> = d.email.iter().map(|p| p.name()).collect();
-        let sms: Vec<&str> = d.sms.iter().map(|p| p.name()).collect();
-        for (key, names) in [("delivery.email", email), ("delivery.sms", sms)] {
-            if let Some((_, name)) = names.iter().enumerate().find(|(i, n)| names[..*i].contains(n)) {
-                p.push(format!("{key}: {name:?} is listed twice"));
-            }
-            if production && names.contains(&"outbox") {
-                p.push(format!(
-                    "{key}: `outbox` keeps messages on this machine and is refused in production; name a real provider"
-                ));
-            }
+        if production && d.uses_outbox() {
+            p.push(
+                "delivery.email / delivery.sms: `outbox` keeps messages on this machine and is refused in production; name a real provider"
+                    .into(),
+            );
         }
         if d.email.is_empty() {
             p.push("delivery.email: name at least one provider (sign-in codes are sent by email)".into());
         }
-        if d.email.iter().any(|n| *n != EmailProvider::Outbox)
-            && d.email_from.parse::<lettre::message::Mailbox>().is_err()
-        {
-            p.push(format!(
-                "delivery.email_from: {:?} is not an address like \"Example Login <login@example.com>\"",
-                d.email_from
-            ));
+        if d.email.iter().any(|n| *n != EmailProvider::Outbox) && d.email_from.is_none() {
+            p.push("delivery.email_from: is required when a provider but `outbox` sends email".into());
         }
         let required = |p: &mut Vec<String>, provider: &str, key: &str, empty: bool| {
             if empty {
                 p.push(format!("delivery.{provider}.{key}: is required when `{provider}` is a delivery provider"));
             }
         };
-        let https = |p: &mut Vec<String>, key: &str, url: &str| match url::Url::parse(url) {
-            Ok(u) if u.scheme() == "https" || (!production && u.scheme() == "http") => {}
-            _ => p.push(format!("{key}: {url:?} must be an https:// URL (http:// only in development)")),
+        // Plain http only outside production.
+        let https = |p: &mut Vec<String>, key: &str, url: &url::Url| {
+            if production && url.scheme() != "https" {
+                p.push(format!("{key}: {:?} must be an https:// URL in production", url.as_str()));
+            }
         };
         if d.uses("smtp") {
             let s = &d.smtp;
@@ -226,8 +269,8 @@ impl DeliverySettings {
             required(p, "ses", "region", d.ses.region.is_empty());
             required(p, "ses", "access_key_id", d.ses.access_key_id.is_empty());
             required(p, "ses", "secret_access_key", d.ses.secret_access_key.is_empty());
-            if !d.ses.base_url.is_empty() {
-                https(p, "delivery.ses.base_url", &d.ses.base_url);
+            if let Some(url) = &d.ses.base_url {
+                https(p, "delivery.ses.base_url", url);
             }
         }
         if d.uses("twilio") {
@@ -240,10 +283,10 @@ impl DeliverySettings {
             https(p, "delivery.twilio.base_url", &t.base_url);
         }
         if d.uses("gateway") {
-            required(p, "gateway", "url", d.gateway.url.is_empty());
+            required(p, "gateway", "url", d.gateway.url.is_none());
             required(p, "gateway", "secret", d.gateway.secret.is_none());
-            if !d.gateway.url.is_empty() {
-                https(p, "delivery.gateway.url", &d.gateway.url);
+            if let Some(url) = &d.gateway.url {
+                https(p, "delivery.gateway.url", url);
             }
         }
     }
@@ -256,8 +299,8 @@ impl DeliverySettings {
         Ok(Delivery { email: Chain(email), sms: Chain(sms) })
     }
 
-    fn from(&self) -> Result<lettre::message::Mailbox, String> {
-        self.email_from.parse().map_err(|e| format!("delivery.email_from: {e}"))
+    fn from(&self) -> Result<Mailbox, String> {
+        self.email_from.clone().ok_or_else(|| "delivery.email_from: is required".to_owned())
     }
 
     fn email_provider(&self, provider: EmailProvider, http: &reqwest::Client) -> Result<Provider, String> {
@@ -266,20 +309,20 @@ impl DeliverySettings {
             EmailProvider::Outbox => Provider::Outbox,
             EmailProvider::Smtp => Provider::Smtp(Box::new(self.smtp()?)),
             EmailProvider::Sendgrid => Provider::SendGrid(sendgrid::SendGridSender::new(
-                &sendgrid.base_url,
+                sendgrid.base_url.as_str(),
                 sendgrid.api_key.clone(),
                 self.from()?,
                 http.clone(),
             )),
             EmailProvider::Mandrill => Provider::Mandrill(mandrill::MandrillSender::new(
-                &mandrill.base_url,
+                mandrill.base_url.as_str(),
                 mandrill.api_key.clone(),
                 self.from()?,
                 http.clone(),
             )),
             EmailProvider::Ses => Provider::Ses(ses::SesSender::new(
                 &ses.region,
-                &ses.base_url,
+                ses.base_url.as_ref().map_or("", |u| u.as_str()),
                 &ses.access_key_id,
                 ses.secret_access_key.clone(),
                 self.from()?,
@@ -331,7 +374,7 @@ impl DeliverySettings {
                     twilio::TwilioFrom::From(t.from.clone())
                 };
                 Provider::Twilio(twilio::TwilioSender::new(
-                    &t.base_url,
+                    t.base_url.as_str(),
                     &t.account_sid,
                     &t.api_key_sid,
                     t.auth_token.clone(),
@@ -341,8 +384,9 @@ impl DeliverySettings {
             }
             SmsProvider::Gateway => {
                 let secret = self.gateway.secret.clone().ok_or("delivery.gateway.secret: is required")?;
+                let url = self.gateway.url.as_ref().ok_or("delivery.gateway.url: is required")?;
                 Provider::Gateway(Box::new(gateway::GatewaySender::new(
-                    &self.gateway.url,
+                    url.as_str(),
                     &secret,
                     Arc::clone(clock),
                     http.clone(),

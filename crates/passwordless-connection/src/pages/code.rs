@@ -7,7 +7,7 @@ use domain::{Channel, Interaction, LoginMethod};
 use serde::Deserialize;
 use web_layer::{paths, see_other};
 
-use super::{Live, PageError, answer, interaction_for, offered, own, page, resume};
+use super::{Live, PageError, answer, interaction_for, offered, page, resume};
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
 use crate::challenge::{
@@ -191,7 +191,7 @@ async fn send_again(
         Err(refusal) => return Err(PageError::Refused(refusal)),
     }
     match resend_challenge(conn, interaction, &challenge, &origin, lang).await {
-        Ok(()) => Ok(see_other(&format!("{}?resent=1", own::code(&interaction.id)))),
+        Ok(()) => Ok(see_other(&format!("{}?resent=1", crate::paths::code(&interaction.id)))),
         Err(VerifyError::Store(e)) => Err(PageError::Unavailable("resend", e)),
         Err(_) => Ok(see_other(&paths::login(&interaction.id))),
     }

@@ -6,7 +6,7 @@ use domain::{Channel, EmailAddress, Interaction, LoginMethod, PhoneNumber};
 use serde::Deserialize;
 use web_layer::see_other;
 
-use super::{Live, PageError, answer, offered, own, page};
+use super::{Live, PageError, answer, offered, page};
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
 use crate::challenge::{Destination, Origin, start_challenge};
@@ -149,7 +149,7 @@ async fn send(
     }
     let sent = crate::messages::Sent::for_client(&interaction.client_settings);
     match start_challenge(conn, interaction, &to, Purpose::FirstFactor, sent, &origin, lang).await {
-        Ok(Some(_)) => Ok(see_other(&own::code(&interaction.id))),
+        Ok(Some(_)) => Ok(see_other(&crate::paths::code(&interaction.id))),
         // The first factor was recorded meanwhile (another tab): this sign-in is past the form.
         Ok(None) => Err(PageError::Expired),
         Err(e) => Err(PageError::Unavailable("challenge start", e)),

@@ -33,7 +33,7 @@ fn page<'a>(conn: &'a PasswordlessConnection, req: &HttpRequest, interaction: Op
         .product(b.product_name.as_deref().unwrap_or(&conn.config.product_name))
         .branded(b.logo_url.as_deref(), b.css_url.as_deref());
     match b.primary_color {
-        Some(_) => page.with("brand_css", format!("/brand/{}.css", interaction.client_id)),
+        Some(_) => page.with("brand_css", crate::paths::brand(&interaction.client_id)),
         None => page,
     }
 }
@@ -171,13 +171,4 @@ fn offered(conn: &PasswordlessConnection, interaction: &Interaction, channel: Ch
 /// After the first factor: step-up decides what comes next (it resumes the authorization).
 fn resume(interaction: &Interaction) -> HttpResponse {
     see_other(&paths::step_up(&interaction.id))
-}
-
-/// This crate's own pages, each for one interaction.
-mod own {
-    use domain::InteractionId;
-
-    pub fn code(id: &InteractionId) -> String {
-        format!("{}/code", web_layer::paths::login(id))
-    }
 }

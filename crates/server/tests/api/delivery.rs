@@ -71,7 +71,7 @@ async fn smtp_app(port: u16) -> TestApp {
         s.delivery.smtp.host = "127.0.0.1".into();
         s.delivery.smtp.port = port;
         s.delivery.smtp.tls = passwordless_connection::SmtpTls::None;
-        s.delivery.email_from = "Ostiary Login <login@example.com>".into();
+        s.delivery.email_from = Some("Ostiary Login <login@example.com>".parse().unwrap());
     })
     .await
 }
@@ -161,7 +161,7 @@ async fn smtp_mail_is_dkim_signed_and_the_signature_verifies() {
     let key_file = key.display().to_string();
     let app = spawn_app_with(Db::Sqlite, move |s| {
         s.delivery.email = vec![passwordless_connection::EmailProvider::Smtp];
-        s.delivery.email_from = "Ostiary Login <login@example.com>".into();
+        s.delivery.email_from = Some("Ostiary Login <login@example.com>".parse().unwrap());
         s.delivery.smtp.host = "127.0.0.1".into();
         s.delivery.smtp.port = port;
         s.delivery.smtp.tls = passwordless_connection::SmtpTls::None;

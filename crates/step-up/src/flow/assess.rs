@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{DenyReason, User};
-use web_layer::{RequestOrigin, paths, see_other};
+use web_layer::{RequestOrigin, see_other};
 
 use super::finish::{Finish, finish};
 use super::{PageError, Pending, deny, resume, with_device};
@@ -110,10 +110,7 @@ pub async fn start(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) 
             }
         }
         Decision::Ask { .. } => super::factors::step_page(&svc, &req, &p, Default::default()).await,
-        Decision::Enroll { .. } => {
-            let enroll = format!("{}/enroll", paths::step_up(&p.interaction.id));
-            with_device(see_other(&enroll), &svc, &a.device)
-        }
+        Decision::Enroll { .. } => with_device(see_other(&crate::paths::enroll(&p.interaction.id)), &svc, &a.device),
         Decision::Deny { reasons } => deny(&svc, &req, &p, DenyReason::Policy, reasons.clone()).await,
     }
 }

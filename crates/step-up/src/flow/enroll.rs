@@ -129,6 +129,8 @@ pub async fn enroll(
     let mut ctx = tera::Context::new();
     ctx.insert("interaction", p.interaction.id.as_str());
     ctx.insert("codes", &codes);
+    // The authorization server's end of the sign-in, where the page's button goes.
+    ctx.insert("resume", &web_layer::paths::resume(&p.interaction.id));
     let page = p.page(&svc, &req).render(StatusCode::OK, "pages/recovery_codes.html", ctx);
     with_device(page, &svc, &a.device)
 }

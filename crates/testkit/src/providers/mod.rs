@@ -97,22 +97,27 @@ impl FakeProviders {
     /// Points every provider of `settings` at this server, with the credentials it expects.
     pub fn configure(&self, s: &mut ostiary::config::Settings) {
         let d = &mut s.delivery;
-        d.email_from = EMAIL_FROM.into();
-        d.sendgrid.base_url = format!("{}/sendgrid", self.base);
+        d.email_from = Some(EMAIL_FROM.parse().expect("a mailbox"));
+        d.sendgrid.base_url = self.url("/sendgrid");
         d.sendgrid.api_key = domain::Secret::new(SENDGRID_KEY.into());
-        d.mandrill.base_url = format!("{}/mandrill/api/1.0", self.base);
+        d.mandrill.base_url = self.url("/mandrill/api/1.0");
         d.mandrill.api_key = domain::Secret::new(MANDRILL_KEY.into());
-        d.ses.base_url = format!("{}/ses", self.base);
+        d.ses.base_url = Some(self.url("/ses"));
         d.ses.region = SES_REGION.into();
         d.ses.access_key_id = SES_ACCESS_KEY_ID.into();
         d.ses.secret_access_key = domain::Secret::new(SES_SECRET.into());
-        d.twilio.base_url = format!("{}/twilio", self.base);
+        d.twilio.base_url = self.url("/twilio");
         d.twilio.account_sid = TWILIO_ACCOUNT.into();
         d.twilio.api_key_sid = TWILIO_KEY_SID.into();
         d.twilio.auth_token = domain::Secret::new(TWILIO_SECRET.into());
         d.twilio.from = TWILIO_FROM.into();
-        d.gateway.url = format!("{}/gateway/sms", self.base);
+        d.gateway.url = Some(self.url("/gateway/sms"));
         d.gateway.secret = Some(domain::Secret::new(GATEWAY_SECRET.into()));
+    }
+
+    /// A URL of these fakes.
+    fn url(&self, path: &str) -> url::Url {
+        url::Url::parse(&format!("{}{path}", self.base)).expect("a URL")
     }
 
     /// Makes `provider` answer its next requests with these statuses instead of accepting.
