@@ -2,8 +2,8 @@
 //! run their own sign-in screen: a code sent by `POST /passwordless/start` becomes tokens directly.
 
 use actix_web::HttpRequest;
-use domain::Client;
 use domain::ports::{ApiSignIn, ApiVerdict, OtpError, OtpRequest};
+use domain::{Client, LoginResult};
 
 use super::code::{CODE_PURPOSE, issue_code};
 use crate::AuthorizationServer;
@@ -54,35 +54,10 @@ pub(super) async fn otp(
         ip,
         user_agent: user_agent.clone(),
     };
-    let login = ports.otp.verify(request).await.map_err(|e| match e {
-        OtpError::Invalid => OAuthError::new(ErrorCode::InvalidGrant, "Wrong email or verification code."),
-        OtpError::MethodOff => {
-            OAuthError::new(ErrorCode::UnauthorizedClient, "this sign-in method is not enabled for the client")
-        }
-        OtpError::Blocked => {
-            OAuthError::new(ErrorCode::TooManyAttempts, "too many wrong codes from this network; try later")
-        }
-        OtpError::Unavailable => {
-            OAuthError::new(ErrorCode::TemporarilyUnavailable, "the code cannot be checked right now")
-        }
-    })?;
+    let login = ports.otp.verify(request).await.map_err(refusal)?;
     // The same step-up decision as the hosted pages: tokens only where they would have given them.
     let sign_in = ApiSignIn { client_id: client.id.clone(), login, ip, user_agent };
-    let login = match ports.step_up.assess(sign_in).await {
-        Ok(ApiVerdict::Proceed(login)) => login,
-        // Auth0's answer when a second factor is needed (without an `mfa_token`: Ostiary asks for
-        // second factors on its hosted pages only).
-        Ok(ApiVerdict::MfaRequired) => {
-            return Err(OAuthError::new(
-                ErrorCode::MfaRequired,
-                "Multifactor authentication required: sign in through the hosted pages (/authorize)",
-            ));
-        }
-        Ok(ApiVerdict::Denied) => return Err(OAuthError::new(ErrorCode::AccessDenied, "the sign-in was not allowed")),
-        Err(_) => {
-            return Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "the sign-in cannot be checked right now"));
-        }
-    };
+    let login = verdict(ports.step_up.assess(sign_in).await)?;
     // A session without a cookie, so the tokens name a `sid` that logout and revocation can end.
     let (session, _) = start_session(srv, &login, now).await?;
     // The grant is carried by a code row like every other grant (its revocation lives there), here
@@ -98,6 +73,37 @@ pub(super) async fn otp(
     };
     let issuance = Issuance::from_code(&record, client.settings.refresh_tokens, now + srv.config.refresh_token_ttl);
     mint_tokens(srv, client, &issuance, now).await
+}
+
+/// Why the connection refused the code, as the token endpoint says it.
+fn refusal(e: OtpError) -> OAuthError {
+    match e {
+        OtpError::Invalid => OAuthError::new(ErrorCode::InvalidGrant, "Wrong email or verification code."),
+        OtpError::MethodOff => {
+            OAuthError::new(ErrorCode::UnauthorizedClient, "this sign-in method is not enabled for the client")
+        }
+        OtpError::Blocked => {
+            OAuthError::new(ErrorCode::TooManyAttempts, "too many wrong codes from this network; try later")
+        }
+        OtpError::Unavailable => {
+            OAuthError::new(ErrorCode::TemporarilyUnavailable, "the code cannot be checked right now")
+        }
+    }
+}
+
+/// Step-up's decision on an API sign-in: the login to issue tokens for, or the refusal.
+fn verdict<E>(v: Result<ApiVerdict, E>) -> Result<LoginResult, OAuthError> {
+    match v {
+        Ok(ApiVerdict::Proceed(login)) => Ok(login),
+        // Auth0's answer when a second factor is needed (without an `mfa_token`: Ostiary asks for
+        // second factors on its hosted pages only).
+        Ok(ApiVerdict::MfaRequired) => Err(OAuthError::new(
+            ErrorCode::MfaRequired,
+            "Multifactor authentication required: sign in through the hosted pages (/authorize)",
+        )),
+        Ok(ApiVerdict::Denied) => Err(OAuthError::new(ErrorCode::AccessDenied, "the sign-in was not allowed")),
+        Err(_) => Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "the sign-in cannot be checked right now")),
+    }
 }
 
 /// The scope asked for (default `openid`), kept to what this provider knows; `offline_access`
