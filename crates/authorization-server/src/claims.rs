@@ -37,39 +37,19 @@ pub fn scope_claims(user: &User, scope: &Scope) -> Map<String, Value> {
     out
 }
 
-/// Every claim this provider can put in an ID token or a userinfo response (`claims_supported`).
-pub const CLAIMS_SUPPORTED: [&str; 30] = [
-    "iss",
-    "sub",
-    "aud",
-    "exp",
-    "iat",
-    "auth_time",
-    "nonce",
-    "acr",
-    "amr",
-    "at_hash",
-    "sid",
-    "name",
-    "given_name",
-    "family_name",
-    "middle_name",
-    "nickname",
-    "preferred_username",
-    "profile",
-    "picture",
-    "website",
-    "gender",
-    "birthdate",
-    "zoneinfo",
-    "locale",
-    "updated_at",
-    "email",
-    "email_verified",
-    "address",
-    "phone_number",
-    "phone_number_verified",
-];
+/// The claims about the sign-in itself (OIDC Core §2, and `sid` from Front-Channel Logout §3).
+const SIGN_IN_CLAIMS: [&str; 11] =
+    ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash", "sid"];
+/// The standard claims (OIDC Core §5.1) that do not come from the profile.
+const ACCOUNT_CLAIMS: [&str; 6] =
+    ["updated_at", "email", "email_verified", "address", "phone_number", "phone_number_verified"];
+
+/// Every claim this provider can put in an ID token or a userinfo response (`claims_supported`):
+/// the profile's own are `Profile::KEYS`, with the address's members as the one `address` claim.
+pub fn claims_supported() -> impl Iterator<Item = &'static str> {
+    let profile = domain::Profile::KEYS.into_iter().filter(|k| !k.starts_with("address."));
+    SIGN_IN_CLAIMS.into_iter().chain(profile).chain(ACCOUNT_CLAIMS)
+}
 
 #[cfg(test)]
 mod tests {
@@ -119,5 +99,14 @@ mod tests {
         u.profile = domain::Profile::default();
         let c = scope_claims(&u, &Scope::parse("openid email phone address profile"));
         assert_eq!(c.keys().collect::<Vec<_>>(), ["updated_at"]);
+    }
+
+    #[test]
+    fn every_supported_claim_is_named_once_and_the_address_is_one_claim() {
+        let all: Vec<_> = claims_supported().collect();
+        let distinct: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "{all:?}");
+        assert!(all.contains(&"address") && all.contains(&"locale") && all.contains(&"sid"), "{all:?}");
+        assert!(!all.iter().any(|c| c.starts_with("address.")), "{all:?}");
     }
 }

@@ -14,7 +14,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use crate::authorize::SUPPORTED_SCOPES;
-use crate::claims::CLAIMS_SUPPORTED;
+use crate::claims::claims_supported;
 use crate::keys::Alg;
 use crate::{AuthorizationServer, paths};
 
@@ -92,7 +92,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
         CoreClientAuthMethod::ClientSecretPost,
         CoreClientAuthMethod::None,
     ]))
-    .set_claims_supported(Some(CLAIMS_SUPPORTED.iter().map(|c| CoreClaimName::new((*c).to_owned())).collect()))
+    .set_claims_supported(Some(claims_supported().map(|c| CoreClaimName::new(c.to_owned())).collect()))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false))
     .set_claims_parameter_supported(Some(true));
