@@ -68,6 +68,8 @@ mod tests {
             phone_verified: false,
             profile,
             updated_at: 7,
+            is_admin: false,
+            version: 1,
         }
     }
 

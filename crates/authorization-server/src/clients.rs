@@ -33,6 +33,8 @@ pub enum ClientError {
     NoRedirectUri,
     #[error("redirect URI {0:?} is not an absolute URI without a fragment (RFC 6749 §3.1.2)")]
     BadRedirectUri(String),
+    #[error("an admin API client must be confidential: it proves itself with its secret")]
+    PublicAdminApi,
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
@@ -58,7 +60,12 @@ pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Cli
     if !domain::client::is_display_name(&new.name, 100) {
         return Err(ClientError::BadName);
     }
-    if new.redirect_uris.is_empty() {
+    // An admin API client signs nobody in: it only uses client_credentials, so it needs no
+    // redirect URI, but it must hold a secret.
+    if new.settings.admin_api && new.public {
+        return Err(ClientError::PublicAdminApi);
+    }
+    if new.redirect_uris.is_empty() && !new.settings.admin_api {
         return Err(ClientError::NoRedirectUri);
     }
     for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {

@@ -10,6 +10,7 @@ pub mod clients;
 mod config;
 pub mod discovery;
 pub mod errors;
+mod inspect;
 pub mod jwt;
 pub mod keys;
 mod logout;

@@ -67,13 +67,11 @@ async fn introspection(
     let token = params.get("token").ok_or(OAuthError::new(ErrorCode::InvalidRequest, "token is required"))?;
     let inactive = serde_json::json!({ "active": false });
     let now = srv.clock.now();
-    if let Some(claims) = read_access_token(srv, token, now) {
-        let live = claims.exp > now
-            && claims.client_id == client.id.as_str()
-            && srv.store.token_is_active(&claims.jti, now).await.map_err(|e| internal("token lookup", &e))?;
-        if !live {
+    if read_access_token(srv, token, now).is_some() {
+        let live = crate::inspect::live_claims(srv, token, now).await.map_err(|e| internal("token lookup", &e))?;
+        let Some(claims) = live.filter(|c| c.client_id == client.id.as_str()) else {
             return Ok(inactive);
-        }
+        };
         return Ok(serde_json::json!({
             "active": true, "token_type": "Bearer", "scope": claims.scope, "client_id": claims.client_id,
             "sub": claims.sub, "exp": claims.exp, "iat": claims.iat, "iss": claims.iss, "aud": claims.aud, "jti": claims.jti,

@@ -5,7 +5,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::AuthorizationServer;
 use crate::errors::internal;
-use crate::mint::read_access_token;
 use crate::params::{Params, is_form};
 
 /// `GET|POST /userinfo` (OIDC Core §5.3) with a bearer access token (RFC 6750 §2.1, §2.2).
@@ -29,20 +28,11 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
                 .finish();
         }
     };
-    let now = srv.clock.now();
-    let Some(claims) = read_access_token(&srv, &token, now) else {
-        return BearerError::InvalidToken.respond();
-    };
-    if claims.exp <= now {
-        return BearerError::InvalidToken.respond();
-    }
-    match srv.store.token_is_active(&claims.jti, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            return BearerError::InvalidToken.respond();
-        }
+    let claims = match crate::inspect::live_claims(&srv, &token, srv.clock.now()).await {
+        Ok(Some(claims)) => claims,
+        Ok(None) => return BearerError::InvalidToken.respond(),
         Err(e) => return internal("token lookup", &e).to_token_response(),
-    }
+    };
     let Some(user_id) = domain::UserId::parse(&claims.sub) else {
         return BearerError::InvalidToken.respond();
     };

@@ -27,6 +27,12 @@ pub enum AuditKind {
     /// An IP (or IPv6 /64) was blocked after too many wrong codes.
     #[serde(rename = "ip.blocked")]
     IpBlocked,
+    /// An admin created an account.
+    #[serde(rename = "admin.user_created")]
+    AdminUserCreated,
+    /// An admin changed an account (before and after).
+    #[serde(rename = "admin.user_updated")]
+    AdminUserUpdated,
 }
 
 impl AuditKind {
@@ -38,20 +44,24 @@ impl AuditKind {
             AuditKind::FactorEnrolled => "factor.enrolled",
             AuditKind::NotMe => "not_me",
             AuditKind::IpBlocked => "ip.blocked",
+            AuditKind::AdminUserCreated => "admin.user_created",
+            AuditKind::AdminUserUpdated => "admin.user_updated",
         }
     }
 
+    pub const ALL: [AuditKind; 8] = [
+        AuditKind::StepUpDecision,
+        AuditKind::StepUpDenied,
+        AuditKind::SignedIn,
+        AuditKind::FactorEnrolled,
+        AuditKind::NotMe,
+        AuditKind::IpBlocked,
+        AuditKind::AdminUserCreated,
+        AuditKind::AdminUserUpdated,
+    ];
+
     pub fn parse(text: &str) -> Option<Self> {
-        [
-            AuditKind::StepUpDecision,
-            AuditKind::StepUpDenied,
-            AuditKind::SignedIn,
-            AuditKind::FactorEnrolled,
-            AuditKind::NotMe,
-            AuditKind::IpBlocked,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
     }
 }
 

@@ -294,6 +294,10 @@ pub struct ClientSettings {
     /// browser that asked for it, once the number shown there is typed in. On by default: people
     /// read mail on their phone and sign in on their laptop, and the number makes approval deliberate.
     pub cross_device_approval: bool,
+    /// Whether the client may call the admin API (`/api/admin/v1`): the `client_credentials` grant
+    /// gives it a token with the `admin` scope. Off by default; only `ostiary client create
+    /// --admin-api` turns it on, never dynamic registration.
+    pub admin_api: bool,
 }
 
 impl Default for ClientSettings {
@@ -305,6 +309,7 @@ impl Default for ClientSettings {
             step_up: StepUp::default(),
             api_login: false,
             cross_device_approval: true,
+            admin_api: false,
         }
     }
 }

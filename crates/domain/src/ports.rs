@@ -7,7 +7,9 @@
 //! - step-up's second factor by a code on the other channel is sent and checked by the
 //!   passwordless connection ([`CodeChannel`]);
 //! - the OTP grant asks step-up whether a sign-in made through the API may have tokens
-//!   ([`ApiStepUp`]), the same decision the hosted pages take.
+//!   ([`ApiStepUp`]), the same decision the hosted pages take;
+//! - the admin API asks the authorization server what a bearer access token stands for
+//!   ([`AccessTokens`]), so that only the server that signs tokens reads them.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -155,4 +157,24 @@ pub trait ApiStepUp: Send + Sync {
     /// Runs step-up's decision for a sign-in made without a browser. Fails closed: an error means
     /// no tokens.
     fn assess(&self, sign_in: ApiSignIn) -> BoxFuture<'_, Result<ApiVerdict, AssessError>>;
+}
+
+/// What a live access token stands for (RFC 7662 §2.2's `sub`, `client_id` and `scope`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// The user, or the client itself for a `client_credentials` token.
+    pub subject: String,
+    pub client_id: ClientId,
+    pub scope: crate::Scope,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the token cannot be checked right now")]
+pub struct InspectError;
+
+pub trait AccessTokens: Send + Sync {
+    /// The token's meaning when it is one of ours, unexpired and not revoked; `Ok(None)` for any
+    /// other string. An error means it could not be checked, and the caller refuses.
+    fn inspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<TokenInfo>, InspectError>>;
 }

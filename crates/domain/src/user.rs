@@ -14,6 +14,11 @@ pub struct User {
     pub profile: Profile,
     /// Last change to the claims above (`updated_at`, OIDC Core §5.1).
     pub updated_at: i64,
+    /// May use the admin console (`/admin`).
+    pub is_admin: bool,
+    /// Moves by one with every change to the record: an edit names the version it was made from,
+    /// and a stale one is refused instead of overwriting someone else's change.
+    pub version: i64,
 }
 
 impl User {

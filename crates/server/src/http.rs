@@ -67,6 +67,7 @@ pub fn serve(
 ) -> anyhow::Result<Server> {
     let s = services;
     let (authorization, connection, step_up) = (s.authorization.clone(), s.connection.clone(), s.step_up.clone());
+    let admin = s.admin.clone();
     let (browser, demo, cors_origins, https, outbox) =
         (s.browser.clone(), s.demo.clone(), Arc::clone(&s.cors_origins), s.https, s.outbox);
     let store = web::Data::new(s.store.clone());
@@ -79,6 +80,7 @@ pub fn serve(
             .app_data(authorization.clone())
             .app_data(connection.clone())
             .app_data(step_up.clone())
+            .app_data(admin.clone())
             .app_data(store.clone())
             .app_data(sealer.clone())
             .app_data(web::Data::from(Arc::clone(&cors_origins)))
@@ -90,6 +92,7 @@ pub fn serve(
             .configure(AuthorizationServer::routes)
             .configure(PasswordlessConnection::routes)
             .configure(step_up::StepUpService::routes)
+            .configure(admin::Admin::routes)
             .route("/static/{file}", web::get().to(static_file))
             .route("/health", web::get().to(health))
             .route("/health", web::head().to(health))

@@ -79,6 +79,7 @@ pub struct Services {
     pub authorization: web::Data<AuthorizationServer>,
     pub connection: web::Data<PasswordlessConnection>,
     pub step_up: web::Data<StepUpService>,
+    pub admin: web::Data<admin::Admin>,
     pub browser: web::Data<BrowserContext>,
     pub cors_origins: Arc<CorsOrigins>,
     pub demo: Option<web::Data<demo::Demo>>,
@@ -162,6 +163,12 @@ impl Services {
                 .map_err(|e| anyhow!("signing keys: {e}"))?,
         );
         let Crates { authorization, connection, step_up, delivery } = Crates::build(settings, &s, &keys).await?;
+        // The admin API reads bearer tokens through the authorization server, which signs them.
+        let admin = web::Data::new(admin::Admin {
+            store: Arc::new(s.store.clone()),
+            tokens: authorization.clone().into_inner(),
+            clock: Arc::clone(&s.clock),
+        });
         let kinds = endpoint_kinds()?;
         let browser = web::Data::new(BrowserContext {
             hasher: s.hasher.clone(),
@@ -198,6 +205,7 @@ impl Services {
             authorization,
             connection,
             step_up,
+            admin,
             browser,
             demo,
             tera: s.tera,
@@ -210,12 +218,14 @@ impl Services {
     }
 }
 
-/// The kind of every route of the three protocol crates, from which CSRF and CORS follow.
+/// The kind of every route of the three protocol crates and the admin API, from which CSRF and
+/// CORS follow.
 fn endpoint_kinds() -> anyhow::Result<web_layer::EndpointKinds> {
     let endpoints = AuthorizationServer::endpoints()
         .into_iter()
         .chain(PasswordlessConnection::endpoints())
-        .chain(StepUpService::endpoints());
+        .chain(StepUpService::endpoints())
+        .chain(admin::Admin::endpoints());
     web_layer::EndpointKinds::of(endpoints).map_err(|e| anyhow!("routes: {e}"))
 }
 

@@ -11,21 +11,23 @@ use crate::{Store, StoreError};
 #[async_trait::async_trait]
 impl<D: Audited> AuditLog<D> for Store {
     async fn record(&self, entry: AuditEntry<D>) -> Result<(), StorageError> {
-        let row = (
-            audit_log::id.eq(domain::ids::sortable_id()),
-            audit_log::created_at.eq(entry.at),
-            audit_log::kind.eq(entry.what.kind().as_str()),
-            audit_log::user_id.eq(entry.user.map(|u| u.to_string())),
-            audit_log::client_id.eq(entry.client.map(|c| c.to_string())),
-            audit_log::detail.eq(crate::to_json(&entry.what)),
-        );
-        self.run(move |conn| {
-            diesel::insert_into(audit_log::table).values(row).execute(conn)?;
-            Ok(())
-        })
-        .await
-        .map_err(Into::into)
+        self.run(move |conn| insert(conn, &entry)).await.map_err(Into::into)
     }
+}
+
+/// Writes one entry on `conn`, inside the caller's transaction when it has one: a change and its
+/// entry are kept together or not at all.
+pub(crate) fn insert<D: Audited>(conn: &mut crate::DbConnection, entry: &AuditEntry<D>) -> Result<(), StoreError> {
+    let row = (
+        audit_log::id.eq(domain::ids::sortable_id()),
+        audit_log::created_at.eq(entry.at),
+        audit_log::kind.eq(entry.what.kind().as_str()),
+        audit_log::user_id.eq(entry.user.as_ref().map(|u| u.to_string())),
+        audit_log::client_id.eq(entry.client.as_ref().map(|c| c.to_string())),
+        audit_log::detail.eq(crate::to_json(&entry.what)),
+    );
+    diesel::insert_into(audit_log::table).values(row).execute(conn)?;
+    Ok(())
 }
 
 /// An audit row as read: kind, user, client, detail (JSON) and time.

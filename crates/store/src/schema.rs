@@ -10,6 +10,8 @@ diesel::table! {
         phone_verified -> Bool,
         profile -> Text,
         updated_at -> BigInt,
+        is_admin -> Bool,
+        version -> BigInt,
     }
 }
 

@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use domain::{EmailAddress, PhoneNumber, Profile, StorageError, UserId};
+use domain::{EmailAddress, PhoneNumber, StorageError, UserId};
 
 use crate::schema::users;
 use crate::{Store, StoreError};
@@ -8,19 +8,21 @@ pub use domain::User;
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = users)]
-struct UserRow {
-    id: String,
-    email: Option<String>,
+pub(crate) struct UserRow {
+    pub(crate) id: String,
+    pub(crate) email: Option<String>,
     email_verified: bool,
     created_at: i64,
-    phone: Option<String>,
+    pub(crate) phone: Option<String>,
     phone_verified: bool,
     profile: String,
     updated_at: i64,
+    is_admin: bool,
+    version: i64,
 }
 
 impl UserRow {
-    fn into_user(self) -> Result<User, StoreError> {
+    pub(crate) fn into_user(self) -> Result<User, StoreError> {
         Ok(User {
             id: UserId::parse(&self.id).ok_or_else(|| StoreError::Corrupt("user id".into()))?,
             email: self
@@ -40,6 +42,8 @@ impl UserRow {
             phone_verified: self.phone_verified,
             profile: crate::from_json(&self.profile, "user profile")?,
             updated_at: self.updated_at,
+            is_admin: self.is_admin,
+            version: self.version,
         })
     }
 
@@ -53,6 +57,24 @@ impl UserRow {
             created_at: now,
             profile: "{}".into(),
             updated_at: now,
+            is_admin: false,
+            version: 1,
+        }
+    }
+
+    /// The row of an account an admin creates.
+    pub(crate) fn of(user: &admin::storage::NewUser, now: i64) -> Self {
+        UserRow {
+            id: UserId::generate().to_string(),
+            email: user.email.as_ref().map(|e| e.as_str().to_owned()),
+            email_verified: user.email_verified && user.email.is_some(),
+            phone: user.phone.as_ref().map(|p| p.as_str().to_owned()),
+            phone_verified: user.phone_verified && user.phone.is_some(),
+            created_at: now,
+            profile: crate::to_json(&user.profile),
+            updated_at: now,
+            is_admin: user.is_admin,
+            version: 1,
         }
     }
 }
@@ -64,6 +86,8 @@ pub enum UserUpdateError {
     NotFound,
     #[error("another account already uses this {0}")]
     Taken(&'static str),
+    #[error("an account needs an email address or a phone number")]
+    NoContact,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -74,14 +98,9 @@ impl From<diesel::result::Error> for UserUpdateError {
     }
 }
 
-/// A change to a user's record; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default)]
-pub struct UserUpdate {
-    pub profile: Option<Profile>,
-    /// `Some(None)` removes the phone number.
-    pub phone: Option<Option<PhoneNumber>>,
-    pub phone_verified: Option<bool>,
-}
+/// A change to a user's record; `None` leaves a field as it is (the admin crate's type: one
+/// change path for the CLI and the admin API).
+pub use admin::storage::UserChange as UserUpdate;
 
 pub use passwordless_connection::storage::SignIn;
 
@@ -106,12 +125,16 @@ impl Proof {
         let target = users::table.find(user.id.as_str());
         Ok(match self {
             Proof::Email(_) if !user.email_verified => {
-                diesel::update(target).set(users::email_verified.eq(true)).execute(conn)?;
-                User { email_verified: true, ..user }
+                diesel::update(target)
+                    .set((users::email_verified.eq(true), users::version.eq(users::version + 1)))
+                    .execute(conn)?;
+                User { email_verified: true, version: user.version + 1, ..user }
             }
             Proof::Phone(_) if !user.phone_verified => {
-                diesel::update(target).set(users::phone_verified.eq(true)).execute(conn)?;
-                User { phone_verified: true, ..user }
+                diesel::update(target)
+                    .set((users::phone_verified.eq(true), users::version.eq(users::version + 1)))
+                    .execute(conn)?;
+                User { phone_verified: true, version: user.version + 1, ..user }
             }
             _ => user,
         })
@@ -186,41 +209,22 @@ impl Store {
         .await?
     }
 
-    /// Applies `update` and moves `updated_at` to `now`, all or nothing. A phone number is unique
-    /// across accounts.
+    /// Applies `update` whatever the record's version (the CLI's edits), moving `updated_at` to
+    /// `now` and the version on; all or nothing.
     pub async fn update_user(&self, id: &UserId, update: UserUpdate, now: i64) -> Result<User, UserUpdateError> {
-        let id = id.as_str().to_owned();
-        self.run(move |conn| {
-            Ok(conn.transaction(|conn| -> Result<User, UserUpdateError> {
-                let target = users::table.find(&id);
-                if diesel::update(target).set(users::updated_at.eq(now)).execute(conn)? == 0 {
-                    return Err(UserUpdateError::NotFound);
-                }
-                if let Some(profile) = &update.profile {
-                    diesel::update(target).set(users::profile.eq(crate::to_json(profile))).execute(conn)?;
-                }
-                if let Some(phone) = &update.phone {
-                    let phone = phone.as_ref().map(|p| p.as_str().to_owned());
-                    let verified = update.phone_verified.unwrap_or(false) && phone.is_some();
-                    diesel::update(target)
-                        .set((users::phone.eq(phone), users::phone_verified.eq(verified)))
-                        .execute(conn)
-                        .map_err(|e| match e {
-                            diesel::result::Error::DatabaseError(
-                                diesel::result::DatabaseErrorKind::UniqueViolation,
-                                _,
-                            ) => UserUpdateError::Taken("phone number"),
-                            e => e.into(),
-                        })?;
-                } else if let Some(verified) = update.phone_verified {
-                    diesel::update(target.filter(users::phone.is_not_null()))
-                        .set(users::phone_verified.eq(verified))
-                        .execute(conn)?;
-                }
-                Ok(users::table.find(&id).select(UserRow::as_select()).first(conn)?.into_user()?)
-            }))
-        })
-        .await?
+        let id = id.clone();
+        let saved = self.run(move |conn| crate::admin::change(conn, &id, None, update, now, None)).await?;
+        match saved {
+            admin::storage::Saved::Saved { after, .. } => Ok(*after),
+            admin::storage::Saved::NotFound | admin::storage::Saved::Stale(_) => Err(UserUpdateError::NotFound),
+            admin::storage::Saved::Taken(admin::storage::Contact::Email) => {
+                Err(UserUpdateError::Taken("email address"))
+            }
+            admin::storage::Saved::Taken(admin::storage::Contact::PhoneNumber) => {
+                Err(UserUpdateError::Taken("phone number"))
+            }
+            admin::storage::Saved::NoContact => Err(UserUpdateError::NoContact),
+        }
     }
 
     /// Users in creation order, `limit` at most.

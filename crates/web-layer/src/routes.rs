@@ -60,26 +60,32 @@ pub fn mount(cfg: &mut ServiceConfig, endpoints: Vec<Endpoint>) {
 pub struct EndpointKinds {
     csrf_exempt: HashSet<&'static str>,
     cors: HashSet<&'static str>,
+    /// Patterns (`/api/admin/v1/users/{id}`) of exempt endpoints, and whether each has CORS.
+    patterns: Vec<(&'static str, bool)>,
 }
 
 impl EndpointKinds {
-    /// Only fixed paths may be an API or a cross-site navigation: the middleware matches paths
-    /// exactly, so a pattern would silently fall back to the strictest kind. Refused here.
+    /// A pattern that is not a page must not also match a page's paths: the exemption would
+    /// silently reach the page's forms. Refused here.
     pub fn of(endpoints: impl IntoIterator<Item = Endpoint>) -> Result<Self, String> {
+        let endpoints: Vec<Endpoint> = endpoints.into_iter().collect();
+        let pages: Vec<&str> = endpoints.iter().filter(|e| e.kind == Kind::Page).map(|e| e.path).collect();
         let mut kinds = EndpointKinds::default();
-        for e in endpoints {
-            if e.kind != Kind::Page && e.path.contains('{') {
-                return Err(format!("{} is not a fixed path and cannot be {:?}", e.path, e.kind));
+        for e in &endpoints {
+            if e.kind == Kind::Page {
+                continue;
             }
-            match e.kind {
-                Kind::Page => {}
-                Kind::Api => {
-                    kinds.csrf_exempt.insert(e.path);
-                    kinds.cors.insert(e.path);
-                }
-                Kind::Backchannel | Kind::CrossSite => {
-                    kinds.csrf_exempt.insert(e.path);
-                }
+            if let Some(page) = pages.iter().find(|p| overlap(p, e.path)) {
+                return Err(format!("{} ({:?}) would also match the page {page}", e.path, e.kind));
+            }
+            let cors = e.kind == Kind::Api;
+            if e.path.contains('{') {
+                kinds.patterns.push((e.path, cors));
+                continue;
+            }
+            kinds.csrf_exempt.insert(e.path);
+            if cors {
+                kinds.cors.insert(e.path);
             }
         }
         Ok(kinds)
@@ -87,13 +93,24 @@ impl EndpointKinds {
 
     /// A POST to `path` needs no CSRF token.
     pub fn csrf_exempt(&self, path: &str) -> bool {
-        self.csrf_exempt.contains(path)
+        self.csrf_exempt.contains(path) || self.patterns.iter().any(|(p, _)| overlap(p, path))
     }
 
     /// `path` answers CORS requests from registered web origins.
     pub fn cors(&self, path: &str) -> bool {
-        self.cors.contains(path)
+        self.cors.contains(path) || self.patterns.iter().any(|(p, cors)| *cors && overlap(p, path))
     }
+}
+
+/// Whether two route patterns (or a pattern and a path) can match the same path: segment by
+/// segment, a `{placeholder}` matches any one non-empty segment, anything else only itself.
+fn overlap(a: &str, b: &str) -> bool {
+    let placeholder = |s: &str| s.starts_with('{') && s.ends_with('}');
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
+    a.len() == b.len()
+        && a.iter()
+            .zip(&b)
+            .all(|(x, y)| x == y || (placeholder(x) && !y.is_empty()) || (placeholder(y) && !x.is_empty()))
 }
 
 #[cfg(test)]
@@ -112,6 +129,18 @@ mod tests {
         assert!(kinds.csrf_exempt("/token") && kinds.cors("/token"));
         assert!(kinds.csrf_exempt("/authorize") && !kinds.cors("/authorize"));
         assert!(!kinds.csrf_exempt("/login/abc") && !kinds.cors("/login/abc"));
-        assert!(EndpointKinds::of([Endpoint::api("/api/{x}", web::get())]).is_err());
+        let kinds = EndpointKinds::of([
+            Endpoint::backchannel("/api/users/{id}", web::post()),
+            Endpoint::page("/login/{interaction}", web::post()),
+        ])
+        .unwrap();
+        assert!(kinds.csrf_exempt("/api/users/abc") && !kinds.cors("/api/users/abc"));
+        assert!(!kinds.csrf_exempt("/api/users/") && !kinds.csrf_exempt("/api/users/abc/x"));
+        assert!(!kinds.csrf_exempt("/login/abc"));
+        // An exempt pattern that could reach a page is refused.
+        assert!(
+            EndpointKinds::of([Endpoint::api("/login/{x}", web::get()), Endpoint::page("/login/abc", web::get())])
+                .is_err()
+        );
     }
 }

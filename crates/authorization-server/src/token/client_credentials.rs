@@ -8,6 +8,9 @@ use crate::errors::{ErrorCode, OAuthError};
 use crate::mint::{AccessGrant, TokenResponse, issue_access_token};
 use crate::params::Params;
 
+/// The scope of the admin API (`/api/admin/v1`).
+pub const ADMIN_SCOPE: &str = "admin";
+
 pub(super) async fn client_credentials(
     srv: &AuthorizationServer,
     client: &Client,
@@ -17,19 +20,27 @@ pub(super) async fn client_credentials(
     if client.is_public {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "public clients cannot use client_credentials"));
     }
-    // No user scopes for a client acting alone; API scopes arrive with the admin API.
-    if params.get("scope").is_some_and(|s| s.split(' ').any(|s| !s.is_empty())) {
-        return Err(OAuthError::new(ErrorCode::InvalidScope, "no scope is available to client_credentials"));
+    // No user scopes for a client acting alone: the only scope is `admin`, the admin API's, for a
+    // client allowed to call it (RFC 6749 §3.3: the server may refuse a scope, `invalid_scope`).
+    let raw = params.get("scope").unwrap_or("");
+    let scope = Scope::parse(raw);
+    if raw.split(' ').any(|s| !s.is_empty() && s != ADMIN_SCOPE)
+        || (scope.contains(ADMIN_SCOPE) && !client.settings.admin_api)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidScope,
+            "the only scope of client_credentials is admin, for admin API clients",
+        ));
     }
     let owner = domain::UserId::parse(client.id.as_str()).ok_or(crate::errors::SERVER_ERROR)?;
-    let access = AccessGrant { subject: &owner, grant_id: None, scope: &Scope::default(), user_auth: None };
+    let access = AccessGrant { subject: &owner, grant_id: None, scope: &scope, user_auth: None };
     let access_token = issue_access_token(srv, client, &access, now).await?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
         expires_in: srv.config.access_token_ttl,
         id_token: None,
-        scope: None,
+        scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,
     })
 }

@@ -102,8 +102,13 @@ pub enum ClientCommand {
     Create {
         #[arg(long)]
         name: String,
-        #[arg(long = "redirect-uri", required = true)]
+        /// Where users are sent back after signing in (required, except for an admin API client).
+        #[arg(long = "redirect-uri", required_unless_present = "admin_api")]
         redirect_uris: Vec<String>,
+        /// A client for the admin API (/api/admin/v1): confidential, no redirect URI needed; it
+        /// gets a token with scope `admin` from the client_credentials grant.
+        #[arg(long)]
+        admin_api: bool,
         /// A public client (native or browser app): no secret, PKCE required.
         #[arg(long)]
         public: bool,
@@ -144,6 +149,7 @@ pub async fn client(command: ClientCommand, settings: &Settings, now: i64) -> an
             post_logout_redirect_uris,
             id_token_alg,
             native,
+            admin_api,
             policy,
             json,
         } => {
@@ -151,6 +157,7 @@ pub async fn client(command: ClientCommand, settings: &Settings, now: i64) -> an
                 .ok_or_else(|| anyhow!("--id-token-alg: {id_token_alg:?} is not RS256, ES256 or EdDSA"))?;
             let mut client_settings = domain::ClientSettings::default();
             policy.apply(&mut client_settings)?;
+            client_settings.admin_api = admin_api;
             let new = NewClient {
                 name,
                 redirect_uris,

@@ -14,6 +14,9 @@ pub enum UserCommand {
     Create {
         #[arg(long)]
         email: String,
+        /// Give the account the admin role (the console at /admin).
+        #[arg(long)]
+        admin: bool,
         #[arg(long)]
         json: bool,
     },
@@ -41,6 +44,9 @@ pub enum UserCommand {
         /// Whether the phone number counts as verified (`phone_number_verified`).
         #[arg(long)]
         phone_verified: Option<bool>,
+        /// Give (true) or take away (false) the admin role.
+        #[arg(long, value_name = "true|false")]
+        admin: Option<bool>,
         #[arg(long)]
         json: bool,
     },
@@ -60,6 +66,7 @@ fn user_json(u: &User) -> serde_json::Value {
         "phone_number": u.phone.as_ref().map(PhoneNumber::as_str),
         "phone_number_verified": u.phone_verified,
         "profile": u.profile,
+        "is_admin": u.is_admin,
         "created_at": u.created_at,
         "updated_at": u.updated_at,
     })
@@ -75,6 +82,9 @@ fn print_user(u: &User, json: bool) {
     println!("{}", u.id);
     println!("  email:   {}", email.as_deref().unwrap_or("-"));
     println!("  phone:   {}", phone.as_deref().unwrap_or("-"));
+    if u.is_admin {
+        println!("  role:    admin");
+    }
     if let Ok(serde_json::Value::Object(claims)) = serde_json::to_value(&u.profile) {
         for (k, v) in claims {
             println!("  {k}: {v}");
@@ -97,13 +107,17 @@ async fn find(store: &Store, who: &str) -> anyhow::Result<User> {
 pub async fn user(command: UserCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
     let store = crate::open_store(settings)?;
     match command {
-        UserCommand::Create { email, json } => {
+        UserCommand::Create { email, admin, json } => {
             let email = EmailAddress::parse(&email).map_err(|e| anyhow!("--email: {e}"))?;
-            let user = store.create_user(&email, now).await.map_err(|e| anyhow!("{e}"))?;
+            let mut user = store.create_user(&email, now).await.map_err(|e| anyhow!("{e}"))?;
+            if admin {
+                let update = UserUpdate { is_admin: Some(true), ..Default::default() };
+                user = store.update_user(&user.id, update, now).await.map_err(|e| anyhow!("{e}"))?;
+            }
             print_user(&user, json);
         }
         UserCommand::Show { user, json } => print_user(&find(&store, &user).await?, json),
-        UserCommand::Update { user, set, unset, phone, phone_verified, json } => {
+        UserCommand::Update { user, set, unset, phone, phone_verified, admin, json } => {
             let current = find(&store, &user).await?;
             let mut profile = current.profile.clone();
             for pair in &set {
@@ -122,6 +136,8 @@ pub async fn user(command: UserCommand, settings: &Settings, now: i64) -> anyhow
                 profile: (!set.is_empty() || !unset.is_empty()).then_some(profile),
                 phone,
                 phone_verified,
+                is_admin: admin,
+                ..Default::default()
             };
             let updated = store.update_user(&current.id, update, now).await.map_err(|e| anyhow!("{e}"))?;
             print_user(&updated, json);

@@ -121,6 +121,7 @@ both_backends!(the_otp_grant_answers_mfa_required_when_a_factor_is_needed, |db: 
         profile: None,
         phone: Some(Some(domain::PhoneNumber::parse(&crate::unique_phone(), None).unwrap())),
         phone_verified: Some(true),
+        ..Default::default()
     };
     app.store.update_user(&user.id, update, 0).await.unwrap();
     let resp = api_sign_in(&app, &client, &email, "198.51.100.7").await;

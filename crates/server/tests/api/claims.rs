@@ -31,6 +31,7 @@ async fn known_user(app: &TestApp) -> String {
         profile: Some(profile),
         phone: Some(Some(PhoneNumber::parse("+33612345678", None).unwrap())),
         phone_verified: Some(true),
+        ..Default::default()
     };
     app.store.update_user(&user.id, update, app.clock.now()).await.unwrap();
     email

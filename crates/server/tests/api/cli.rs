@@ -303,3 +303,35 @@ testkit::both_backends!(malformed_requests_write_no_error_lines, |db: testkit::D
     drop(pg);
     let _ = std::fs::remove_dir_all(dir);
 });
+
+#[test]
+fn admins_and_admin_api_clients_are_made_from_the_command_line() {
+    let dir = temp();
+    let out =
+        ostiary(&dir).args(["client", "create", "--name", "Ops scripts", "--admin-api", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(created["client_id"].is_string() && created["client_secret"].as_str().unwrap().len() >= 43);
+    let out = ostiary(&dir).args(["client", "list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["settings"]["admin_api"], true);
+    // An admin API client proves itself with a secret; other clients still need a redirect URI.
+    let out = ostiary(&dir).args(["client", "create", "--name", "Bad", "--admin-api", "--public"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("confidential"));
+    let out = ostiary(&dir).args(["client", "create", "--name", "Shop"]).output().unwrap();
+    assert!(!out.status.success(), "a redirect URI is required");
+
+    let out =
+        ostiary(&dir).args(["user", "create", "--email", "root@example.com", "--admin", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let admin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(admin["is_admin"], true);
+    let out =
+        ostiary(&dir).args(["user", "update", "root@example.com", "--admin", "false", "--json"]).output().unwrap();
+    let updated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(updated["is_admin"], false);
+    let out = ostiary(&dir).args(["user", "create", "--email", "ann@example.com", "--json"]).output().unwrap();
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["is_admin"], false);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod abuse;
+mod admin;
 mod api_login;
 mod auth0;
 mod claims;

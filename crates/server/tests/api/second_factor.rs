@@ -47,6 +47,7 @@ both_backends!(step_up_accepts_only_its_own_code_to_the_users_own_address, |db: 
         profile: None,
         phone: Some(Some(domain::PhoneNumber::parse(&phone, None).unwrap())),
         phone_verified: Some(true),
+        ..Default::default()
     };
     app.store.update_user(&user.id, update, 0).await.unwrap();
 

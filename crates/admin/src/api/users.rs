@@ -1,0 +1,266 @@
+//! `/api/admin/v1/users`: find, read, create and change accounts.
+
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{EmailAddress, PhoneNumber, Profile, User, UserId};
+use serde_json::{Value, json};
+
+use super::{ApiError, authenticate, check_if_match, etag, json_body, run};
+use crate::storage::{AdminAudit, Contact, Created, NewUser, Saved, UserChange, UserQuery};
+use crate::{Admin, paths};
+
+/// The default and the largest page of the user list.
+const DEFAULT_LIMIT: i64 = 50;
+const MAX_LIMIT: i64 = 200;
+
+/// A user as the API shows it.
+pub fn user_json(u: &User) -> Value {
+    json!({
+        "id": u.id.as_str(),
+        "email": u.email.as_ref().map(EmailAddress::as_str),
+        "email_verified": u.email_verified,
+        "phone_number": u.phone.as_ref().map(PhoneNumber::as_str),
+        "phone_verified": u.phone_verified,
+        "is_admin": u.is_admin,
+        "profile": u.profile,
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+        "version": u.version,
+    })
+}
+
+/// One user, with its `ETag`.
+fn user_response(mut res: actix_web::HttpResponseBuilder, u: &User) -> HttpResponse {
+    res.insert_header((header::ETAG, etag(u.version)))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(user_json(u))
+}
+
+/// `GET /users?q=&limit=&cursor=`: a page of users in id order, and the cursor of the next page
+/// (`null` on the last one).
+pub async fn list(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
+    run(async {
+        authenticate(&req, &admin).await?;
+        let query = list_query(req.query_string())?;
+        let limit = query.limit;
+        let mut users = admin
+            .store
+            .find_users(&UserQuery { limit: limit + 1, ..query })
+            .await
+            .map_err(|e| ApiError::storage("user list", &e))?;
+        let next = (users.len() as i64 > limit).then(|| {
+            users.truncate(limit as usize);
+            users.last().map(|u| u.id.to_string())
+        });
+        let body = json!({ "users": users.iter().map(user_json).collect::<Vec<_>>(), "next_cursor": next.flatten() });
+        Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
+    })
+    .await
+}
+
+fn list_query(raw: &str) -> Result<UserQuery, ApiError> {
+    let params = web::Query::<HashMap<String, String>>::from_query(raw)
+        .map_err(|_| ApiError::Malformed { field: None, description: "the query string is malformed".into() })?;
+    let limit = match params.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::invalid("limit", format!("limit must be a number from 1 to {MAX_LIMIT}")))?,
+    };
+    let after = match params.get("cursor").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(c) => Some(UserId::parse(c).ok_or_else(|| ApiError::malformed("cursor", "not a cursor this API gave"))?),
+    };
+    let q = params.get("q").map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    if q.as_ref().is_some_and(|q| q.len() > 320) {
+        return Err(ApiError::invalid("q", "q is over 320 characters"));
+    }
+    Ok(UserQuery { q, limit, after })
+}
+
+/// `GET /users/{id}`.
+pub async fn get(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
+    run(async {
+        authenticate(&req, &admin).await?;
+        let user = find(&admin, &path).await?;
+        Ok(user_response(HttpResponse::Ok(), &user))
+    })
+    .await
+}
+
+async fn find(admin: &Admin, id: &str) -> Result<User, ApiError> {
+    let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
+    admin.store.user(&id).await.map_err(|e| ApiError::storage("user lookup", &e))?.ok_or(ApiError::NotFound)
+}
+
+/// `POST /users`: 201 with the account, its `Location` and its `ETag`.
+pub async fn create(req: HttpRequest, body: web::Payload, admin: web::Data<Admin>) -> HttpResponse {
+    run(async {
+        let actor = authenticate(&req, &admin).await?;
+        let fields = Fields::read(json_body(&req, body).await?)?;
+        let mut profile = Profile::default();
+        fields.apply_profile(&mut profile)?;
+        let new = NewUser {
+            email: fields.email.flatten(),
+            email_verified: fields.email_verified.unwrap_or(false),
+            phone: fields.phone.flatten(),
+            phone_verified: fields.phone_verified.unwrap_or(false),
+            profile,
+            is_admin: fields.is_admin.unwrap_or(false),
+        };
+        if new.email.is_none() && new.phone.is_none() {
+            return Err(ApiError::invalid("email", "an account needs an email address or a phone number"));
+        }
+        let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+        let audit = Box::new(move |after: &User| AdminAudit::UserCreated { actor, ip, after: user_json(after) });
+        match admin.store.create_user(new, admin.clock.now(), audit).await {
+            Ok(Created::Created(user)) => {
+                let mut res = HttpResponse::Created();
+                res.insert_header((header::LOCATION, paths::user(&user.id)));
+                Ok(user_response(res, &user))
+            }
+            Ok(Created::Taken(field)) => Err(taken(field)),
+            Err(e) => Err(ApiError::storage("user create", &e)),
+        }
+    })
+    .await
+}
+
+/// `PATCH /users/{id}` with `If-Match`: changes the members the body names (RFC 7396-style: a
+/// member set to `null` is removed).
+pub async fn patch(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    admin: web::Data<Admin>,
+) -> HttpResponse {
+    run(async {
+        let actor = authenticate(&req, &admin).await?;
+        let current = find(&admin, &path).await?;
+        check_if_match(&req, current.version)?;
+        let fields = Fields::read(json_body(&req, body).await?)?;
+        let mut change = UserChange {
+            email: fields.email.clone(),
+            email_verified: fields.email_verified,
+            phone: fields.phone.clone(),
+            phone_verified: fields.phone_verified,
+            is_admin: fields.is_admin,
+            profile: None,
+        };
+        if !fields.profile.is_empty() {
+            let mut profile = current.profile.clone();
+            fields.apply_profile(&mut profile)?;
+            change.profile = Some(profile);
+        }
+        let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+        let audit = Box::new(move |before: &User, after: &User| AdminAudit::UserUpdated {
+            actor,
+            ip,
+            before: user_json(before),
+            after: user_json(after),
+        });
+        let saved = admin.store.change_user(&current.id, current.version, change, admin.clock.now(), audit).await;
+        match saved.map_err(|e| ApiError::storage("user change", &e))? {
+            Saved::Saved { after, .. } => Ok(user_response(HttpResponse::Ok(), &after)),
+            Saved::Stale(_) => Err(ApiError::PreconditionFailed),
+            Saved::NotFound => Err(ApiError::NotFound),
+            Saved::Taken(field) => Err(taken(field)),
+            Saved::NoContact => Err(ApiError::invalid("email", "an account needs an email address or a phone number")),
+        }
+    })
+    .await
+}
+
+fn taken(field: Contact) -> ApiError {
+    let (field, what) = match field {
+        Contact::Email => ("email", "email address"),
+        Contact::PhoneNumber => ("phone_number", "phone number"),
+    };
+    ApiError::Conflict { field: field.into(), description: format!("another account already uses this {what}") }
+}
+
+/// The members of a user body, checked one by one so a refusal names its field.
+#[derive(Default)]
+struct Fields {
+    email: Option<Option<EmailAddress>>,
+    email_verified: Option<bool>,
+    phone: Option<Option<PhoneNumber>>,
+    phone_verified: Option<bool>,
+    is_admin: Option<bool>,
+    /// Profile claims to set (`Some`) or remove (`None`).
+    profile: Vec<(String, Option<String>)>,
+}
+
+impl Fields {
+    fn read(body: Value) -> Result<Self, ApiError> {
+        let Value::Object(members) = body else {
+            return Err(ApiError::Malformed { field: None, description: "the body must be a JSON object".into() });
+        };
+        let mut f = Fields::default();
+        for (name, value) in members {
+            match name.as_str() {
+                "email" => {
+                    f.email = Some(
+                        nullable_text(&name, &value)?
+                            .map(|t| EmailAddress::parse(t).map_err(|e| ApiError::invalid(&name, e)))
+                            .transpose()?,
+                    )
+                }
+                "phone_number" => {
+                    f.phone = Some(
+                        nullable_text(&name, &value)?
+                            .map(|t| PhoneNumber::parse(t, None).map_err(|e| ApiError::invalid(&name, e)))
+                            .transpose()?,
+                    )
+                }
+                "email_verified" => f.email_verified = Some(boolean(&name, &value)?),
+                "phone_verified" => f.phone_verified = Some(boolean(&name, &value)?),
+                "is_admin" => f.is_admin = Some(boolean(&name, &value)?),
+                "profile" => f.profile = profile_edits(&value)?,
+                // Read-only members may be sent back as they were read.
+                "id" | "created_at" | "updated_at" | "version" => {}
+                _ => return Err(ApiError::malformed(&name, format!("{name} is not a member of a user"))),
+            }
+        }
+        Ok(f)
+    }
+
+    fn apply_profile(&self, profile: &mut Profile) -> Result<(), ApiError> {
+        for (key, value) in &self.profile {
+            profile.set(key, value.as_deref()).map_err(|e| ApiError::invalid(&format!("profile.{key}"), e))?;
+        }
+        Ok(())
+    }
+}
+
+fn nullable_text<'v>(name: &str, value: &'v Value) -> Result<Option<&'v str>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s)),
+        _ => Err(ApiError::malformed(name, format!("{name} must be a string or null"))),
+    }
+}
+
+fn boolean(name: &str, value: &Value) -> Result<bool, ApiError> {
+    value.as_bool().ok_or_else(|| ApiError::malformed(name, format!("{name} must be true or false")))
+}
+
+/// `profile`: an object of claims (OIDC Core §5.1, `address.*` for the address), each a string to
+/// set or `null` to remove.
+fn profile_edits(value: &Value) -> Result<Vec<(String, Option<String>)>, ApiError> {
+    let Value::Object(claims) = value else {
+        return Err(ApiError::malformed("profile", "profile must be an object"));
+    };
+    claims
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), nullable_text(&format!("profile.{k}"), v)?.map(str::to_owned))))
+        .collect::<Result<_, ApiError>>()
+        .map(|mut edits: Vec<_>| {
+            edits.sort();
+            edits
+        })
+}

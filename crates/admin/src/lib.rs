@@ -1,0 +1,40 @@
+//! Ostiary's administration: the admin JSON API (`/api/admin/v1`). It imports none of the protocol
+//! crates: it declares the storage it needs ([`storage`], implemented by `store`) and asks the
+//! authorization server what a bearer token stands for through [`domain::ports::AccessTokens`].
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod paths;
+pub mod storage;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use domain::Clock;
+use web_layer::Endpoint;
+
+/// Everything the admin endpoints need, built once at start-up.
+pub struct Admin {
+    pub store: Arc<dyn storage::AdminStorage>,
+    pub tokens: Arc<dyn domain::ports::AccessTokens>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Admin {
+    /// The admin API's endpoints: called by an operator's scripts with a bearer token, never by a
+    /// browser with cookies, so back-channel (no CSRF token, no CORS). The caller registers
+    /// `web::Data<Admin>`.
+    pub fn endpoints() -> Vec<Endpoint> {
+        vec![
+            Endpoint::backchannel(paths::USERS, web::get().to(api::users::list)),
+            Endpoint::backchannel(paths::USERS, web::post().to(api::users::create)),
+            Endpoint::backchannel(paths::USER, web::get().to(api::users::get)),
+            Endpoint::backchannel(paths::USER, web::patch().to(api::users::patch)),
+        ]
+    }
+
+    /// Mounts [`Admin::endpoints`].
+    pub fn routes(cfg: &mut web::ServiceConfig) {
+        web_layer::mount(cfg, Self::endpoints());
+    }
+}

@@ -1,0 +1,13 @@
+//! The paths of the admin API: mounted from these constants, and linked to with the functions.
+
+use domain::UserId;
+
+/// Everything of the API lives under this prefix (`v1`: a breaking change gets `v2` beside it).
+pub const API: &str = "/api/admin/v1";
+pub const USERS: &str = "/api/admin/v1/users";
+pub const USER: &str = "/api/admin/v1/users/{id}";
+
+/// The URL path of one user (its `Location`).
+pub fn user(id: &UserId) -> String {
+    USER.replace("{id}", id.as_str())
+}

@@ -1,0 +1,133 @@
+//! The storage the admin API needs, implemented by `store` for both backends. Error contract, as
+//! for the protocol crates: `Err(StorageError)` means the storage could not do its work and the
+//! caller answers 500 (nothing is half-written: every change is one transaction); the outcomes a
+//! caller must tell apart are values (`Created`, `Saved`).
+
+use domain::audit::{AuditLog, Audited};
+use domain::{Client, ClientId, EmailAddress, PhoneNumber, Profile, StorageError, User, UserId};
+use serde::Serialize;
+
+/// A page of the user list: the users whose id comes after `after`, in id order (keyset
+/// pagination, stable while users are added), matching `q` when given.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// An id (exact), or part of an email address or phone number (case-insensitive).
+    pub q: Option<String>,
+    pub limit: i64,
+    pub after: Option<UserId>,
+}
+
+/// An account an admin creates: at least an email address or a phone number.
+#[derive(Clone, Debug, Default)]
+pub struct NewUser {
+    pub email: Option<EmailAddress>,
+    pub email_verified: bool,
+    pub phone: Option<PhoneNumber>,
+    pub phone_verified: bool,
+    pub profile: Profile,
+    pub is_admin: bool,
+}
+
+/// A change to an account; `None` leaves a field as it is. A new email address or phone number is
+/// unverified unless `email_verified` / `phone_verified` says otherwise in the same change.
+#[derive(Clone, Debug, Default)]
+pub struct UserChange {
+    pub profile: Option<Profile>,
+    /// `Some(None)` removes the address (a phone number must then remain).
+    pub email: Option<Option<EmailAddress>>,
+    pub email_verified: Option<bool>,
+    /// `Some(None)` removes the number (an email address must then remain).
+    pub phone: Option<Option<PhoneNumber>>,
+    pub phone_verified: Option<bool>,
+    pub is_admin: Option<bool>,
+}
+
+/// Which unique field another account already holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Contact {
+    Email,
+    PhoneNumber,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Created {
+    Created(Box<User>),
+    Taken(Contact),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Saved {
+    Saved {
+        before: Box<User>,
+        after: Box<User>,
+    },
+    /// The record moved on since the version the change was made from: nothing was written.
+    Stale(Box<User>),
+    NotFound,
+    Taken(Contact),
+    /// The change would leave the account with neither an email address nor a phone number.
+    NoContact,
+}
+
+/// The audit entry of a new account, made from it.
+pub type AuditCreated = Box<dyn FnOnce(&User) -> AdminAudit + Send>;
+/// The audit entry of a change, made from the record before and after it.
+pub type AuditChanged = Box<dyn FnOnce(&User, &User) -> AdminAudit + Send>;
+
+#[async_trait::async_trait]
+pub trait UserDirectory: Send + Sync {
+    async fn find_users(&self, query: &UserQuery) -> Result<Vec<User>, StorageError>;
+
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StorageError>;
+
+    /// Creates the account and writes `audit(&created)` to the audit log, in one transaction.
+    async fn create_user(&self, user: NewUser, now: i64, audit: AuditCreated) -> Result<Created, StorageError>;
+
+    /// Applies `change` when the record is still at `version` (checked in the update itself), moves
+    /// it to `version + 1` and `updated_at` to `now`, and writes `audit(&before, &after)` to the
+    /// audit log; all in one transaction, so no change is ever unaudited.
+    async fn change_user(
+        &self,
+        id: &UserId,
+        version: i64,
+        change: UserChange,
+        now: i64,
+        audit: AuditChanged,
+    ) -> Result<Saved, StorageError>;
+}
+
+#[async_trait::async_trait]
+pub trait ClientDirectory: Send + Sync {
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StorageError>;
+}
+
+/// Who did something in the console or the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Actor {
+    /// An admin API client, by its `client_credentials` token.
+    Client { client_id: ClientId },
+}
+
+/// What the admin crate writes to the audit log: who, from where, and the record before and after.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum AdminAudit {
+    UserCreated { actor: Actor, ip: std::net::IpAddr, after: serde_json::Value },
+    UserUpdated { actor: Actor, ip: std::net::IpAddr, before: serde_json::Value, after: serde_json::Value },
+}
+
+impl Audited for AdminAudit {
+    fn kind(&self) -> domain::audit::AuditKind {
+        use domain::audit::AuditKind;
+        match self {
+            AdminAudit::UserCreated { .. } => AuditKind::AdminUserCreated,
+            AdminAudit::UserUpdated { .. } => AuditKind::AdminUserUpdated,
+        }
+    }
+}
+
+/// Everything the admin crate keeps.
+pub trait AdminStorage: UserDirectory + ClientDirectory + AuditLog<AdminAudit> {}
+impl<T: UserDirectory + ClientDirectory + AuditLog<AdminAudit>> AdminStorage for T {}

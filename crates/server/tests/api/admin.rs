@@ -1,0 +1,261 @@
+//! The admin API (`/api/admin/v1`): who may call it, and users found, created and changed with
+//! ETags, on both backends.
+
+use authorization_server::Alg;
+use domain::audit::AuditKind;
+use serde_json::{Value, json};
+use testkit::{Db, TestApp, TestClient, both_backends, spawn_app};
+
+use crate::oidc::{authorize_url, exchange};
+use crate::{unique_email, unique_phone};
+
+const USERS: &str = "/api/admin/v1/users";
+
+fn admin_settings() -> domain::ClientSettings {
+    domain::ClientSettings { admin_api: true, ..Default::default() }
+}
+
+async fn client_token(app: &TestApp, client: &TestClient, scope: Option<&str>) -> reqwest::Response {
+    let mut params = vec![("grant_type", "client_credentials")];
+    if let Some(scope) = scope {
+        params.push(("scope", scope));
+    }
+    app.token_request(&params, Some((&client.id, client.secret.as_deref().unwrap()))).await
+}
+
+/// An admin API client and its `admin` token.
+async fn admin_token(app: &TestApp) -> (TestClient, String) {
+    let client = app.register_client_with(false, Alg::RS256, admin_settings()).await;
+    let resp = client_token(app, &client, Some("admin")).await;
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["scope"], "admin", "{body}");
+    (client, body["access_token"].as_str().unwrap().to_owned())
+}
+
+async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    let req = app.api.request(method, app.url(path));
+    match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    }
+}
+
+async fn send(req: reqwest::RequestBuilder) -> (u16, reqwest::header::HeaderMap, Value) {
+    let resp = req.send().await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    let text = resp.text().await.unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+async fn create(app: &TestApp, token: &str, body: Value) -> (u16, reqwest::header::HeaderMap, Value) {
+    send(call(app, reqwest::Method::POST, USERS, Some(token)).await.json(&body)).await
+}
+
+async fn patch(app: &TestApp, token: &str, id: &str, if_match: Option<&str>, body: Value) -> (u16, Value) {
+    let mut req = call(app, reqwest::Method::PATCH, &format!("{USERS}/{id}"), Some(token)).await.json(&body);
+    if let Some(tag) = if_match {
+        req = req.header("If-Match", tag);
+    }
+    let (status, _, body) = send(req).await;
+    (status, body)
+}
+
+/// Every route, each with a body it would accept from an admin.
+fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
+    vec![
+        (reqwest::Method::GET, USERS.to_owned(), None),
+        (reqwest::Method::POST, USERS.to_owned(), Some(json!({ "email": unique_email() }))),
+        (reqwest::Method::GET, format!("{USERS}/{id}"), None),
+        (reqwest::Method::PATCH, format!("{USERS}/{id}"), Some(json!({ "profile": { "name": "Mallory" } }))),
+    ]
+}
+
+both_backends!(only_an_admin_token_of_an_admin_client_opens_the_admin_api, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let email = unique_email();
+    let user = app.store.create_user(&domain::EmailAddress::parse(&email).unwrap(), 0).await.unwrap();
+    // A client without the admin API cannot get the scope; without a scope its token is not enough.
+    let plain = app.register_client(false, Alg::RS256).await;
+    let refused: Value = client_token(&app, &plain, Some("admin")).await.json().await.unwrap();
+    assert_eq!(refused["error"], "invalid_scope");
+    let plain_token: Value = client_token(&app, &plain, None).await.json().await.unwrap();
+    let plain_token = plain_token["access_token"].as_str().unwrap().to_owned();
+    // A user's own access token, from a sign-in.
+    let back = app.sign_in(&app.browser(), &authorize_url(&app, &plain, &[]), &unique_email()).await;
+    let user_token = exchange(&app, &plain, &back).await["access_token"].as_str().unwrap().to_owned();
+    // An admin client's token without asking for the scope.
+    let (admin_client, _) = admin_token(&app).await;
+    let unscoped: Value = client_token(&app, &admin_client, None).await.json().await.unwrap();
+    let unscoped = unscoped["access_token"].as_str().unwrap().to_owned();
+    for (method, path, body) in routes(user.id.as_str()) {
+        let attempt = |token: Option<String>| {
+            let (method, path, body) = (method.clone(), path.clone(), body.clone());
+            let app = &app;
+            async move {
+                let mut req = call(app, method, &path, token.as_deref()).await.header("If-Match", "\"1\"");
+                if let Some(b) = body {
+                    req = req.json(&b);
+                }
+                send(req).await
+            }
+        };
+        let (status, headers, body) = attempt(None).await;
+        assert_eq!(status, 401, "{method} {path}: {body}");
+        assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Bearer"), "{method} {path}");
+        let (status, headers, _) = attempt(Some("not-a-token".into())).await;
+        assert_eq!(status, 401, "{method} {path}");
+        assert!(headers["www-authenticate"].to_str().unwrap().contains("invalid_token"));
+        for token in [&plain_token, &user_token, &unscoped] {
+            let (status, headers, body) = attempt(Some(token.clone())).await;
+            assert_eq!(status, 403, "{method} {path}: {body}");
+            assert!(headers["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
+            // Nothing about any account in a refusal.
+            let text = body.to_string();
+            assert!(
+                !text.contains(&email) && !text.contains(user.id.as_str()) && body.get("users").is_none(),
+                "{text}"
+            );
+            assert_eq!(body["error"], "insufficient_scope");
+        }
+    }
+    // Turning the admin API off for a client takes effect on its live tokens at once.
+    let (admin_client, token) = admin_token(&app).await;
+    let (status, _, _) = send(call(&app, reqwest::Method::GET, USERS, Some(&token)).await).await;
+    assert_eq!(status, 200);
+    let mut stored = app.store.client(&domain::ClientId::parse(&admin_client.id).unwrap()).await.unwrap().unwrap();
+    stored.settings.admin_api = false;
+    app.store.upsert_client(&stored).await.unwrap();
+    let (status, _, _) = send(call(&app, reqwest::Method::GET, USERS, Some(&token)).await).await;
+    assert_eq!(status, 403);
+});
+
+both_backends!(admins_create_find_read_and_change_users_and_every_change_is_audited, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (admin_client, token) = admin_token(&app).await;
+    let marker = domain::secret::random_token(6).to_lowercase().replace(['-', '_'], "x");
+    let email = format!("ann.{marker}@example.com");
+    let (status, headers, ann) = create(&app, &token, json!({ "email": email, "profile": { "name": "Ann" } })).await;
+    assert_eq!(status, 201, "{ann}");
+    let id = ann["id"].as_str().unwrap().to_owned();
+    assert_eq!(headers["location"], format!("{USERS}/{id}").as_str());
+    assert_eq!(headers["etag"], "\"1\"");
+    assert_eq!((ann["email"].as_str(), ann["email_verified"].as_bool()), (Some(email.as_str()), Some(false)));
+    assert_eq!((ann["version"].as_i64(), ann["is_admin"].as_bool()), (Some(1), Some(false)));
+    assert_eq!(ann["profile"]["name"], "Ann");
+    assert!(ann["phone_number"].is_null() && ann["created_at"].is_i64());
+
+    // Refusals name their field.
+    let (status, _, body) = create(&app, &token, json!({ "email": email.to_uppercase() })).await;
+    assert_eq!((status, body["error"].as_str(), body["field"].as_str()), (409, Some("conflict"), Some("email")));
+    let (status, _, body) = create(&app, &token, json!({ "email": "not an address" })).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("email")), "{body}");
+    let (status, _, body) = create(&app, &token, json!({ "email": unique_email(), "password": "x" })).await;
+    assert_eq!((status, body["field"].as_str()), (400, Some("password")), "{body}");
+    let (status, _, body) = create(&app, &token, json!({ "profile": { "name": "Nobody" } })).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, _, body) = create(&app, &token, json!({ "email": unique_email(), "profile": { "shoe": "9" } })).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("profile.shoe")), "{body}");
+    let raw = call(&app, reqwest::Method::POST, USERS, Some(&token)).await;
+    let (status, _, body) = send(raw.header("Content-Type", "application/json").body("{\"email\":")).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+    let raw = call(&app, reqwest::Method::POST, USERS, Some(&token)).await;
+    let (status, _, _) = send(raw.form(&[("email", unique_email())])).await;
+    assert_eq!(status, 415);
+    let raw = call(&app, reqwest::Method::POST, USERS, Some(&token)).await;
+    let huge = json!({ "email": unique_email(), "profile": { "name": "x".repeat(70_000) } });
+    let (status, _, body) = send(raw.json(&huge)).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")), "{body}");
+
+    // Read, and find by part of the address, by number and by id.
+    let (status, headers, read) =
+        send(call(&app, reqwest::Method::GET, &format!("{USERS}/{id}"), Some(&token)).await).await;
+    assert_eq!((status, &read), (200, &ann));
+    assert_eq!(headers["etag"], "\"1\"");
+    assert_eq!(headers["cache-control"], "no-store");
+    let (status, _, _) = send(call(&app, reqwest::Method::GET, &format!("{USERS}/nobody"), Some(&token)).await).await;
+    assert_eq!(status, 404);
+    let phone = unique_phone();
+    let (_, _, bob) = create(
+        &app,
+        &token,
+        json!({ "email": format!("bob.{marker}@example.com"), "phone_number": phone, "phone_verified": true }),
+    )
+    .await;
+    let (_, _, cy) = create(&app, &token, json!({ "email": format!("cy.{marker}@example.com") })).await;
+    let find = |q: String| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let (status, _, body) =
+                send(call(app, reqwest::Method::GET, &format!("{USERS}?{q}"), Some(token)).await).await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+    let ids = |body: &Value| {
+        body["users"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let all = find(format!("q={marker}")).await;
+    let mut expected = vec![id.clone(), bob["id"].as_str().unwrap().to_owned(), cy["id"].as_str().unwrap().to_owned()];
+    expected.sort();
+    assert_eq!(ids(&all), expected);
+    assert!(all["next_cursor"].is_null());
+    let first = find(format!("q={marker}&limit=2")).await;
+    assert_eq!(ids(&first), expected[..2]);
+    let cursor = first["next_cursor"].as_str().unwrap().to_owned();
+    let second = find(format!("q={marker}&limit=2&cursor={cursor}")).await;
+    assert_eq!(ids(&second), expected[2..]);
+    assert!(second["next_cursor"].is_null());
+    assert_eq!(
+        ids(&find(format!("q={}", phone.trim_start_matches('+'))).await),
+        vec![bob["id"].as_str().unwrap().to_owned()]
+    );
+    assert_eq!(ids(&find(format!("q={id}")).await), vec![id.clone()]);
+    assert!(ids(&find("q=%25".into()).await).is_empty(), "a LIKE wildcard is a literal");
+    let (status, _, body) =
+        send(call(&app, reqwest::Method::GET, &format!("{USERS}?limit=0"), Some(&token)).await).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("limit")));
+
+    // Changes need the version they were made from.
+    let change = json!({ "profile": { "name": "Ann Lee", "locale": "fr-FR" }, "phone_number": unique_phone(), "is_admin": true });
+    assert_eq!(patch(&app, &token, &id, None, change.clone()).await.0, 428);
+    assert_eq!(patch(&app, &token, &id, Some("\"7\""), change.clone()).await.0, 412);
+    assert_eq!(patch(&app, &token, &id, Some("W/\"1\""), change.clone()).await.0, 412, "If-Match compares strongly");
+    let (status, after) = patch(&app, &token, &id, Some("\"1\""), change.clone()).await;
+    assert_eq!(status, 200, "{after}");
+    assert_eq!((after["version"].as_i64(), after["is_admin"].as_bool()), (Some(2), Some(true)));
+    assert_eq!(
+        (after["profile"]["name"].as_str(), after["profile"]["locale"].as_str()),
+        (Some("Ann Lee"), Some("fr-FR"))
+    );
+    assert_eq!(after["phone_verified"], false, "a new number is unverified unless the admin says so");
+    // A second admin who read version 1 cannot overwrite the first one's change.
+    let (status, body) =
+        patch(&app, &token, &id, Some("\"1\""), json!({ "profile": { "name": "Someone else" } })).await;
+    assert_eq!((status, body["error"].as_str()), (412, Some("precondition_failed")));
+    let stored = app.store.user(&domain::UserId::parse(&id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(serde_json::to_value(&stored.profile).unwrap()["name"], "Ann Lee");
+    // Unique contacts, and an account keeps one.
+    let (status, body) = patch(&app, &token, &id, Some("\"2\""), json!({ "phone_number": phone })).await;
+    assert_eq!((status, body["field"].as_str()), (409, Some("phone_number")), "{body}");
+    let (status, body) = patch(&app, &token, &id, Some("*"), json!({ "email": null, "phone_number": null })).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("email")), "{body}");
+    let unchanged = app.store.user(&domain::UserId::parse(&id).unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        (unchanged.version, unchanged.email.is_some(), unchanged.phone.is_some()),
+        (2, true, true),
+        "refusals change nothing"
+    );
+
+    // Who did what, from where, before and after.
+    let audit = app.store.audit_of(&domain::UserId::parse(&id).unwrap(), 10).await.unwrap();
+    let kinds: Vec<AuditKind> = audit.iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, vec![AuditKind::AdminUserUpdated, AuditKind::AdminUserCreated]);
+    let updated = &audit[0].detail;
+    assert_eq!(updated["actor"], json!({ "type": "client", "client_id": admin_client.id }));
+    assert_eq!(updated["ip"], "127.0.0.1");
+    assert_eq!((updated["before"]["version"].as_i64(), updated["after"]["version"].as_i64()), (Some(1), Some(2)));
+    assert_eq!(updated["before"]["profile"]["name"], "Ann");
+    assert_eq!(audit[1].detail["after"]["email"], email.as_str());
+});

@@ -1,0 +1,226 @@
+//! The admin crate's storage: finding, creating and changing accounts. Every change is one
+//! transaction with its audit entry, checked against the version it was made from.
+
+use admin::storage::{
+    AuditChanged, AuditCreated, ClientDirectory, Contact, Created, NewUser, Saved, UserChange, UserDirectory, UserQuery,
+};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use domain::audit::AuditEntry;
+use domain::{Client, ClientId, StorageError, User, UserId};
+
+use crate::schema::users;
+use crate::users::UserRow;
+use crate::{Store, StoreError};
+
+/// Why a change transaction stopped: its outcome (rolled back), or a failure.
+enum Stop {
+    Outcome(Saved),
+    Failed(StoreError),
+}
+
+impl From<DieselError> for Stop {
+    fn from(e: DieselError) -> Self {
+        Stop::Failed(e.into())
+    }
+}
+
+impl From<StoreError> for Stop {
+    fn from(e: StoreError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+fn unique(e: &DieselError) -> bool {
+    matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+}
+
+fn read(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, StoreError> {
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
+}
+
+/// Applies `change` to the account `id` when it is still at `version` (any version for `None`),
+/// with its audit entry, all in one transaction.
+pub(crate) fn change(
+    conn: &mut crate::DbConnection,
+    id: &UserId,
+    version: Option<i64>,
+    change: UserChange,
+    now: i64,
+    audit: Option<AuditChanged>,
+) -> Result<Saved, StoreError> {
+    let id = id.as_str();
+    let result = conn.transaction(|conn| -> Result<Saved, Stop> {
+        // A write first, so SQLite takes the write lock for the whole transaction.
+        diesel::update(users::table.find(id)).set(users::version.eq(users::version)).execute(conn)?;
+        let Some(before) = read(conn, id)? else {
+            return Err(Stop::Outcome(Saved::NotFound));
+        };
+        let from = version.unwrap_or(before.version);
+        // The version is checked in the update itself (RFC 9110 §13.1.1: a stale If-Match changes nothing).
+        let bumped = diesel::update(users::table.find(id).filter(users::version.eq(from)))
+            .set((users::version.eq(from + 1), users::updated_at.eq(now)))
+            .execute(conn)?;
+        if bumped == 0 {
+            return Err(Stop::Outcome(Saved::Stale(Box::new(before))));
+        }
+        apply(conn, id, &before, &change)?;
+        let after = read(conn, id)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
+        if after.email.is_none() && after.phone.is_none() {
+            return Err(Stop::Outcome(Saved::NoContact));
+        }
+        if let Some(audit) = audit {
+            let what = audit(&before, &after);
+            crate::audit::insert(conn, &AuditEntry { what, user: Some(after.id.clone()), client: None, at: now })?;
+        }
+        Ok(Saved::Saved { before: Box::new(before), after: Box::new(after) })
+    });
+    match result {
+        Ok(saved) => Ok(saved),
+        Err(Stop::Outcome(saved)) => Ok(saved),
+        Err(Stop::Failed(e)) => Err(e),
+    }
+}
+
+/// Writes each field the change names. A new address or number is unverified unless the change
+/// says otherwise; the same one keeps its verification.
+fn apply(conn: &mut crate::DbConnection, id: &str, before: &User, change: &UserChange) -> Result<(), Stop> {
+    let target = users::table.find(id);
+    if let Some(profile) = &change.profile {
+        diesel::update(target).set(users::profile.eq(crate::to_json(profile))).execute(conn)?;
+    }
+    if let Some(admin) = change.is_admin {
+        diesel::update(target).set(users::is_admin.eq(admin)).execute(conn)?;
+    }
+    if let Some(email) = &change.email {
+        let same = email.as_ref() == before.email.as_ref();
+        let verified = email.is_some() && change.email_verified.unwrap_or(same && before.email_verified);
+        diesel::update(target)
+            .set((users::email.eq(email.as_ref().map(|e| e.as_str())), users::email_verified.eq(verified)))
+            .execute(conn)
+            .map_err(|e| if unique(&e) { Stop::Outcome(Saved::Taken(Contact::Email)) } else { e.into() })?;
+    } else if let Some(verified) = change.email_verified {
+        diesel::update(target.filter(users::email.is_not_null()))
+            .set(users::email_verified.eq(verified))
+            .execute(conn)?;
+    }
+    if let Some(phone) = &change.phone {
+        let same = phone.as_ref() == before.phone.as_ref();
+        let verified = phone.is_some() && change.phone_verified.unwrap_or(same && before.phone_verified);
+        diesel::update(target)
+            .set((users::phone.eq(phone.as_ref().map(|p| p.as_str())), users::phone_verified.eq(verified)))
+            .execute(conn)
+            .map_err(|e| if unique(&e) { Stop::Outcome(Saved::Taken(Contact::PhoneNumber)) } else { e.into() })?;
+    } else if let Some(verified) = change.phone_verified {
+        diesel::update(target.filter(users::phone.is_not_null()))
+            .set(users::phone_verified.eq(verified))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Which of the row's address and number another account already holds.
+fn taken(conn: &mut crate::DbConnection, row: &UserRow) -> Result<Option<Contact>, StoreError> {
+    let holder = |conn: &mut crate::DbConnection, column_is_email: bool, value: &str| -> Result<bool, StoreError> {
+        let query = users::table.select(users::id);
+        let found = match column_is_email {
+            true => query.filter(users::email.eq(value)).first::<String>(conn).optional()?,
+            false => query.filter(users::phone.eq(value)).first::<String>(conn).optional()?,
+        };
+        Ok(found.is_some())
+    };
+    if let Some(email) = row.email.as_deref()
+        && holder(conn, true, email)?
+    {
+        return Ok(Some(Contact::Email));
+    }
+    if let Some(phone) = row.phone.as_deref()
+        && holder(conn, false, phone)?
+    {
+        return Ok(Some(Contact::PhoneNumber));
+    }
+    Ok(None)
+}
+
+/// `%` and `_` match themselves in a LIKE pattern.
+fn like_pattern(text: &str) -> String {
+    let escaped: String =
+        text.chars().flat_map(|c| if matches!(c, '%' | '_' | '\\') { vec!['\\', c] } else { vec![c] }).collect();
+    format!("%{escaped}%")
+}
+
+#[async_trait::async_trait]
+impl UserDirectory for Store {
+    async fn find_users(&self, query: &UserQuery) -> Result<Vec<User>, StorageError> {
+        let query = query.clone();
+        self.run(move |conn| {
+            let mut q =
+                users::table.select(UserRow::as_select()).order(users::id.asc()).limit(query.limit).into_boxed();
+            if let Some(after) = &query.after {
+                q = q.filter(users::id.gt(after.as_str().to_owned()));
+            }
+            if let Some(text) = &query.q {
+                // Email addresses are stored lower-case; numbers in E.164.
+                let pattern = like_pattern(&text.to_lowercase());
+                q = q.filter(
+                    users::id
+                        .eq(text.clone())
+                        .or(users::email.like(pattern.clone()).escape('\\'))
+                        .or(users::phone.like(pattern).escape('\\')),
+                );
+            }
+            q.load(conn)?.into_iter().map(UserRow::into_user).collect()
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn user(&self, id: &UserId) -> Result<Option<User>, StorageError> {
+        Ok(Store::user(self, id).await?)
+    }
+
+    async fn create_user(&self, user: NewUser, now: i64, audit: AuditCreated) -> Result<Created, StorageError> {
+        let row = UserRow::of(&user, now);
+        let created = self.run(move |conn| {
+            if let Some(contact) = taken(conn, &row)? {
+                return Ok(Created::Taken(contact));
+            }
+            let inserted = conn.transaction(|conn| -> Result<User, Stop> {
+                diesel::insert_into(users::table).values(&row).execute(conn)?;
+                let created = read(conn, &row.id)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
+                let entry = AuditEntry { what: audit(&created), user: Some(created.id.clone()), client: None, at: now };
+                crate::audit::insert(conn, &entry)?;
+                Ok(created)
+            });
+            match inserted {
+                Ok(user) => Ok(Created::Created(Box::new(user))),
+                // Another account took the address or number in the meantime.
+                Err(Stop::Failed(StoreError::Query(e))) if unique(&e) => {
+                    Ok(Created::Taken(taken(conn, &row)?.unwrap_or(Contact::Email)))
+                }
+                Err(Stop::Failed(e)) => Err(e),
+                Err(Stop::Outcome(_)) => Err(StoreError::Corrupt("no outcome is decided while inserting".into())),
+            }
+        });
+        Ok(created.await?)
+    }
+
+    async fn change_user(
+        &self,
+        id: &UserId,
+        version: i64,
+        change: UserChange,
+        now: i64,
+        audit: AuditChanged,
+    ) -> Result<Saved, StorageError> {
+        let id = id.clone();
+        Ok(self.run(move |conn| self::change(conn, &id, Some(version), change, now, Some(audit))).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl ClientDirectory for Store {
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StorageError> {
+        Ok(Store::client(self, id).await?)
+    }
+}

@@ -1,0 +1,6 @@
+-- The admin role: who may use the console at /admin (granted with `ostiary user create --admin`
+-- or `ostiary user update ID --admin true`).
+ALTER TABLE users ADD COLUMN is_admin BOOLEAN NOT NULL DEFAULT FALSE;
+-- Optimistic concurrency for admin edits: every change to the row adds one, and an edit names the
+-- version it was made from (RFC 9110 §13.1.1 If-Match / §8.8.3 ETag), so nothing is silently lost.
+ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 1;

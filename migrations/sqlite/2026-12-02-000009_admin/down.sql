@@ -1,0 +1,2 @@
+ALTER TABLE users DROP COLUMN version;
+ALTER TABLE users DROP COLUMN is_admin;
