@@ -30,6 +30,8 @@ impl Admin {
             Endpoint::backchannel(paths::USERS, web::post().to(api::users::create)),
             Endpoint::backchannel(paths::USER, web::get().to(api::users::get)),
             Endpoint::backchannel(paths::USER, web::patch().to(api::users::patch)),
+            Endpoint::backchannel(paths::USER_BLOCK, web::post().to(api::lifecycle::block)),
+            Endpoint::backchannel(paths::USER_UNBLOCK, web::post().to(api::lifecycle::unblock)),
         ]
     }
 

@@ -6,6 +6,8 @@ use domain::UserId;
 pub const API: &str = "/api/admin/v1";
 pub const USERS: &str = "/api/admin/v1/users";
 pub const USER: &str = "/api/admin/v1/users/{id}";
+pub const USER_BLOCK: &str = "/api/admin/v1/users/{id}/block";
+pub const USER_UNBLOCK: &str = "/api/admin/v1/users/{id}/unblock";
 
 /// The URL path of one user (its `Location`).
 pub fn user(id: &UserId) -> String {

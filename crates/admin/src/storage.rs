@@ -74,6 +74,16 @@ pub enum Saved {
 pub type AuditCreated = Box<dyn FnOnce(&User) -> AdminAudit + Send>;
 /// The audit entry of a change, made from the record before and after it.
 pub type AuditChanged = Box<dyn FnOnce(&User, &User) -> AdminAudit + Send>;
+/// The audit entry of a block or an unblock, made from what it ended.
+pub type AuditBlocked = Box<dyn FnOnce(&Blocked) -> AdminAudit + Send>;
+
+/// What blocking or unblocking an account did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Blocked {
+    pub user: Box<User>,
+    pub sessions_ended: usize,
+    pub grants_revoked: usize,
+}
 
 #[async_trait::async_trait]
 pub trait UserDirectory: Send + Sync {
@@ -95,6 +105,17 @@ pub trait UserDirectory: Send + Sync {
         now: i64,
         audit: AuditChanged,
     ) -> Result<Saved, StorageError>;
+
+    /// Blocks (`true`) or unblocks the account and moves its version on. A block also ends every
+    /// session of the account and revokes every grant (codes, access and refresh tokens); all of it
+    /// and the audit entry in one transaction. `None` when there is no such account.
+    async fn set_blocked(
+        &self,
+        id: &UserId,
+        blocked: bool,
+        now: i64,
+        audit: AuditBlocked,
+    ) -> Result<Option<Blocked>, StorageError>;
 }
 
 #[async_trait::async_trait]
@@ -114,8 +135,29 @@ pub enum Actor {
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
 pub enum AdminAudit {
-    UserCreated { actor: Actor, ip: std::net::IpAddr, after: serde_json::Value },
-    UserUpdated { actor: Actor, ip: std::net::IpAddr, before: serde_json::Value, after: serde_json::Value },
+    UserCreated {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        after: serde_json::Value,
+    },
+    UserUpdated {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        before: serde_json::Value,
+        after: serde_json::Value,
+    },
+    UserBlocked {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        reason: Option<String>,
+        sessions_ended: usize,
+        grants_revoked: usize,
+    },
+    UserUnblocked {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        unblocked: bool,
+    },
 }
 
 impl Audited for AdminAudit {
@@ -124,6 +166,8 @@ impl Audited for AdminAudit {
         match self {
             AdminAudit::UserCreated { .. } => AuditKind::AdminUserCreated,
             AdminAudit::UserUpdated { .. } => AuditKind::AdminUserUpdated,
+            AdminAudit::UserBlocked { .. } => AuditKind::AdminUserBlocked,
+            AdminAudit::UserUnblocked { .. } => AuditKind::AdminUserUnblocked,
         }
     }
 }

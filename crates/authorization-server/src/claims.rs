@@ -70,6 +70,7 @@ mod tests {
             updated_at: 7,
             is_admin: false,
             version: 1,
+            blocked_at: None,
         }
     }
 

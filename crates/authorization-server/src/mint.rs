@@ -262,6 +262,11 @@ async fn id_token(
     let alg = client.id_token_alg;
     let key = ring.active(alg, now).ok_or(crate::errors::SERVER_ERROR)?;
     let user = srv.store.user(grant.user_id).await.map_err(|e| internal("user lookup", &e))?;
+    // A blocked account gets no token, whatever grant still names it (the block revoked them all;
+    // this holds for one racing it).
+    if user.as_ref().is_some_and(domain::User::is_blocked) {
+        return Err(OAuthError::new(ErrorCode::InvalidGrant, "the account is blocked"));
+    }
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
     let standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(grant.user_id.to_string()));
     let scope_claims = user.as_ref().map(|u| crate::claims::scope_claims(u, grant.scope)).unwrap_or_default();

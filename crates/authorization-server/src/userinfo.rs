@@ -37,8 +37,8 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         return BearerError::InvalidToken.respond();
     };
     let user = match srv.store.user(&user_id).await {
-        Ok(Some(u)) => u,
-        Ok(None) => {
+        Ok(Some(u)) if !u.is_blocked() => u,
+        Ok(_) => {
             return BearerError::InvalidToken.respond();
         }
         Err(e) => return internal("user lookup", &e).to_token_response(),

@@ -33,6 +33,12 @@ pub enum AuditKind {
     /// An admin changed an account (before and after).
     #[serde(rename = "admin.user_updated")]
     AdminUserUpdated,
+    /// An admin blocked an account (and ended its sessions and grants).
+    #[serde(rename = "admin.user_blocked")]
+    AdminUserBlocked,
+    /// An admin lifted an account's block.
+    #[serde(rename = "admin.user_unblocked")]
+    AdminUserUnblocked,
 }
 
 impl AuditKind {
@@ -46,10 +52,12 @@ impl AuditKind {
             AuditKind::IpBlocked => "ip.blocked",
             AuditKind::AdminUserCreated => "admin.user_created",
             AuditKind::AdminUserUpdated => "admin.user_updated",
+            AuditKind::AdminUserBlocked => "admin.user_blocked",
+            AuditKind::AdminUserUnblocked => "admin.user_unblocked",
         }
     }
 
-    pub const ALL: [AuditKind; 8] = [
+    pub const ALL: [AuditKind; 10] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -58,6 +66,8 @@ impl AuditKind {
         AuditKind::IpBlocked,
         AuditKind::AdminUserCreated,
         AuditKind::AdminUserUpdated,
+        AuditKind::AdminUserBlocked,
+        AuditKind::AdminUserUnblocked,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

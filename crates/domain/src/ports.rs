@@ -42,6 +42,9 @@ pub enum OtpError {
     MethodOff,
     #[error("too many wrong codes from this network")]
     Blocked,
+    /// The code was right, but an admin has blocked the account.
+    #[error("the account is blocked")]
+    AccountBlocked,
     #[error("the code cannot be checked right now")]
     Unavailable,
 }

@@ -19,9 +19,15 @@ pub struct User {
     /// Moves by one with every change to the record: an edit names the version it was made from,
     /// and a stale one is refused instead of overwriting someone else's change.
     pub version: i64,
+    /// When an admin blocked the account: its sign-ins are refused and no token is minted for it.
+    pub blocked_at: Option<i64>,
 }
 
 impl User {
+    pub fn is_blocked(&self) -> bool {
+        self.blocked_at.is_some()
+    }
+
     /// How pages and messages name the account: its email address, else its number, masked.
     pub fn shown(&self) -> String {
         self.email

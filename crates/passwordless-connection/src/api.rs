@@ -262,6 +262,7 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
     match verify_code(conn, &request.client_settings, challenge, request.otp.expose(), &origin).await {
         Ok(c) => login_result(conn, &c).await.map_err(|e| match e {
             VerifyError::Store(e) => store_error(e),
+            VerifyError::AccountBlocked => OtpError::AccountBlocked,
             _ => OtpError::Invalid,
         }),
         Err(VerifyError::Blocked) => Err(OtpError::Blocked),

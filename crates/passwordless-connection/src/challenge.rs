@@ -33,6 +33,9 @@ pub enum VerifyError {
     Blocked,
     #[error("the failure counters cannot be reached")]
     Unavailable,
+    /// The code or link was right, but an admin has blocked the account.
+    #[error("the account is blocked")]
+    AccountBlocked,
     #[error(transparent)]
     Store(#[from] StorageError),
 }
@@ -296,6 +299,10 @@ pub(crate) async fn login_result(
         SignIn::Existing(u) | SignIn::Created(u) => u,
         SignIn::NoAccount => return Err(VerifyError::Expired),
     };
+    // Said only after the code or link proved the address: nobody learns of a block otherwise.
+    if user.is_blocked() {
+        return Err(VerifyError::AccountBlocked);
+    }
     Ok(LoginResult { user_id: user.id, amr: vec![amr], acr: Acr::SingleFactor, auth_time: AuthTime(now) })
 }
 

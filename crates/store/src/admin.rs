@@ -2,7 +2,8 @@
 //! transaction with its audit entry, checked against the version it was made from.
 
 use admin::storage::{
-    AuditChanged, AuditCreated, ClientDirectory, Contact, Created, NewUser, Saved, UserChange, UserDirectory, UserQuery,
+    AuditBlocked, AuditChanged, AuditCreated, Blocked, ClientDirectory, Contact, Created, NewUser, Saved, UserChange,
+    UserDirectory, UserQuery,
 };
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -151,6 +152,17 @@ fn like_pattern(text: &str) -> String {
 
 #[async_trait::async_trait]
 impl UserDirectory for Store {
+    async fn set_blocked(
+        &self,
+        id: &UserId,
+        blocked: bool,
+        now: i64,
+        audit: AuditBlocked,
+    ) -> Result<Option<Blocked>, StorageError> {
+        let id = id.clone();
+        Ok(self.run(move |conn| self::set_blocked(conn, &id, blocked, now, audit)).await?)
+    }
+
     async fn find_users(&self, query: &UserQuery) -> Result<Vec<User>, StorageError> {
         let query = query.clone();
         self.run(move |conn| {
@@ -216,6 +228,44 @@ impl UserDirectory for Store {
         let id = id.clone();
         Ok(self.run(move |conn| self::change(conn, &id, Some(version), change, now, Some(audit))).await?)
     }
+}
+
+/// Blocks or unblocks `id`: see [`UserDirectory::set_blocked`].
+fn set_blocked(
+    conn: &mut crate::DbConnection,
+    id: &UserId,
+    blocked: bool,
+    now: i64,
+    audit: AuditBlocked,
+) -> Result<Option<Blocked>, StoreError> {
+    conn.transaction(|conn| {
+        let target = users::table.find(id.as_str());
+        // A block keeps the time it began; an unblock clears it.
+        let moved = (users::version.eq(users::version + 1), users::updated_at.eq(now));
+        let changed = match blocked {
+            true => diesel::update(target.filter(users::blocked_at.is_null()))
+                .set((users::blocked_at.eq(Some(now)), moved))
+                .execute(conn)?,
+            false => diesel::update(target.filter(users::blocked_at.is_not_null()))
+                .set((users::blocked_at.eq(None::<i64>), moved))
+                .execute(conn)?,
+        };
+        let Some(user) = read(conn, id.as_str())? else {
+            return Ok(None);
+        };
+        let (mut sessions_ended, mut grants_revoked) = (0, 0);
+        if blocked {
+            // The same rule as "This wasn't me": every session ends, every grant is revoked.
+            sessions_ended = crate::sessions::end_all_in(conn, id.as_str(), now)?;
+            grants_revoked = crate::grants::revoke_all_of_user_in(conn, id.as_str(), now)?;
+        }
+        let outcome = Blocked { user: Box::new(user), sessions_ended, grants_revoked };
+        if changed > 0 || blocked {
+            let entry = AuditEntry { what: audit(&outcome), user: Some(id.clone()), client: None, at: now };
+            crate::audit::insert(conn, &entry)?;
+        }
+        Ok(Some(outcome))
+    })
 }
 
 #[async_trait::async_trait]

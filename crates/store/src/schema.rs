@@ -12,6 +12,7 @@ diesel::table! {
         updated_at -> BigInt,
         is_admin -> Bool,
         version -> BigInt,
+        blocked_at -> Nullable<BigInt>,
     }
 }
 

@@ -19,6 +19,7 @@ pub(crate) struct UserRow {
     updated_at: i64,
     is_admin: bool,
     version: i64,
+    blocked_at: Option<i64>,
 }
 
 impl UserRow {
@@ -44,6 +45,7 @@ impl UserRow {
             updated_at: self.updated_at,
             is_admin: self.is_admin,
             version: self.version,
+            blocked_at: self.blocked_at,
         })
     }
 
@@ -59,6 +61,7 @@ impl UserRow {
             updated_at: now,
             is_admin: false,
             version: 1,
+            blocked_at: None,
         }
     }
 
@@ -75,6 +78,7 @@ impl UserRow {
             updated_at: now,
             is_admin: user.is_admin,
             version: 1,
+            blocked_at: None,
         }
     }
 }

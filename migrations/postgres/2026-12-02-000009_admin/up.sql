@@ -4,3 +4,6 @@ ALTER TABLE users ADD COLUMN is_admin BOOLEAN NOT NULL DEFAULT FALSE;
 -- Optimistic concurrency for admin edits: every change to the row adds one, and an edit names the
 -- version it was made from (RFC 9110 §13.1.1 If-Match / §8.8.3 ETag), so nothing is silently lost.
 ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+-- When an admin blocked the account (NULL: not blocked). A blocked account's sessions and grants
+-- are ended with the block, and its sign-ins are refused.
+ALTER TABLE users ADD COLUMN blocked_at BIGINT;

@@ -3,6 +3,7 @@
 //! (RFC 9110 §8.8.3, §13.1.1, and RFC 6585 §3 for 428), and every refusal as
 //! `{"error", "error_description", "field"}`.
 
+pub mod lifecycle;
 pub mod users;
 
 use actix_web::http::{StatusCode, header};

@@ -24,6 +24,8 @@ pub fn user_json(u: &User) -> Value {
         "phone_number": u.phone.as_ref().map(PhoneNumber::as_str),
         "phone_verified": u.phone_verified,
         "is_admin": u.is_admin,
+        "blocked": u.is_blocked(),
+        "blocked_at": u.blocked_at,
         "profile": u.profile,
         "created_at": u.created_at,
         "updated_at": u.updated_at,
@@ -32,7 +34,7 @@ pub fn user_json(u: &User) -> Value {
 }
 
 /// One user, with its `ETag`.
-fn user_response(mut res: actix_web::HttpResponseBuilder, u: &User) -> HttpResponse {
+pub(super) fn user_response(mut res: actix_web::HttpResponseBuilder, u: &User) -> HttpResponse {
     res.insert_header((header::ETAG, etag(u.version)))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(user_json(u))
@@ -92,7 +94,7 @@ pub async fn get(req: HttpRequest, path: web::Path<String>, admin: web::Data<Adm
     .await
 }
 
-async fn find(admin: &Admin, id: &str) -> Result<User, ApiError> {
+pub(super) async fn find(admin: &Admin, id: &str) -> Result<User, ApiError> {
     let id = UserId::parse(id).ok_or(ApiError::NotFound)?;
     admin.store.user(&id).await.map_err(|e| ApiError::storage("user lookup", &e))?.ok_or(ApiError::NotFound)
 }
@@ -222,7 +224,7 @@ impl Fields {
                 "is_admin" => f.is_admin = Some(boolean(&name, &value)?),
                 "profile" => f.profile = profile_edits(&value)?,
                 // Read-only members may be sent back as they were read.
-                "id" | "created_at" | "updated_at" | "version" => {}
+                "id" | "created_at" | "updated_at" | "version" | "blocked" | "blocked_at" => {}
                 _ => return Err(ApiError::malformed(&name, format!("{name} is not a member of a user"))),
             }
         }

@@ -82,6 +82,7 @@ fn refusal(e: OtpError) -> OAuthError {
         OtpError::MethodOff => {
             OAuthError::new(ErrorCode::UnauthorizedClient, "this sign-in method is not enabled for the client")
         }
+        OtpError::AccountBlocked => OAuthError::new(ErrorCode::AccessDenied, "the account is blocked"),
         OtpError::Blocked => {
             OAuthError::new(ErrorCode::TooManyAttempts, "too many wrong codes from this network; try later")
         }

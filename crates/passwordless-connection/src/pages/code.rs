@@ -142,6 +142,7 @@ async fn check_code(
         (Err(VerifyError::Store(e)), _) => Err(PageError::Unavailable("code verification", e)),
         (Err(VerifyError::Unavailable), _) => Err(PageError::Refused(Refusal::Unavailable)),
         (Err(VerifyError::Blocked), _) => Err(PageError::Refused(Refusal::Blocked)),
+        (Err(VerifyError::AccountBlocked), _) => Err(PageError::AccountBlocked),
         (Err(VerifyError::Mismatch { remaining }), Some(challenge)) => {
             let lang = page(conn, req, Some(interaction)).lang();
             let error = conn.catalog.fill_count(lang, "code_wrong", remaining.max(0) as u64, &[]);
@@ -253,6 +254,7 @@ async fn continue_approved(
     match outcome {
         Ok(()) => Ok(resume(interaction)),
         Err(VerifyError::Store(e)) => Err(PageError::Unavailable("approved sign-in", e)),
+        Err(VerifyError::AccountBlocked) => Err(PageError::AccountBlocked),
         Err(_) => Err(PageError::Expired),
     }
 }

@@ -136,6 +136,7 @@ async fn use_link(
     match outcome {
         Ok(()) => Ok(resume(&interaction)),
         Err(VerifyError::Store(e)) => Err(PageError::Unavailable("link verification", e)),
+        Err(VerifyError::AccountBlocked) => Err(PageError::AccountBlocked),
         Err(_) => Err(PageError::LinkExpired),
     }
 }

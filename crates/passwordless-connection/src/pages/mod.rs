@@ -50,14 +50,25 @@ pub(crate) enum PageError {
     LinkExpired,
     /// A send or a check was refused by the abuse limits.
     Refused(Refusal),
+    /// The code or link was right, but an admin has blocked the account.
+    AccountBlocked,
     /// The storage failed (logged, with what was being done).
     Unavailable(&'static str, StorageError),
 }
 
 impl PageError {
     /// Every catalog key these pages use, for the test that both languages have them.
-    pub(crate) const KEYS: [&'static str; 8] =
-        ["expired", "different_browser", "link_expired", "limited", "too_soon", "blocked", "paused", "unavailable"];
+    pub(crate) const KEYS: [&'static str; 9] = [
+        "expired",
+        "different_browser",
+        "link_expired",
+        "limited",
+        "too_soon",
+        "blocked",
+        "account_blocked",
+        "paused",
+        "unavailable",
+    ];
 
     fn status_and_key(&self) -> (StatusCode, &'static str) {
         match self {
@@ -67,6 +78,7 @@ impl PageError {
             PageError::Refused(Refusal::Limited { .. }) => (StatusCode::TOO_MANY_REQUESTS, "limited"),
             PageError::Refused(Refusal::TooSoon { .. }) => (StatusCode::TOO_MANY_REQUESTS, "too_soon"),
             PageError::Refused(Refusal::Blocked) => (StatusCode::TOO_MANY_REQUESTS, "blocked"),
+            PageError::AccountBlocked => (StatusCode::FORBIDDEN, "account_blocked"),
             // Fail closed: a limit that cannot be checked is not skipped.
             PageError::Refused(Refusal::Unavailable | Refusal::Country) => (StatusCode::SERVICE_UNAVAILABLE, "paused"),
             PageError::Unavailable(..) => (StatusCode::INTERNAL_SERVER_ERROR, "unavailable"),

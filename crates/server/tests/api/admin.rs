@@ -68,6 +68,8 @@ fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
         (reqwest::Method::POST, USERS.to_owned(), Some(json!({ "email": unique_email() }))),
         (reqwest::Method::GET, format!("{USERS}/{id}"), None),
         (reqwest::Method::PATCH, format!("{USERS}/{id}"), Some(json!({ "profile": { "name": "Mallory" } }))),
+        (reqwest::Method::POST, format!("{USERS}/{id}/block"), Some(json!({}))),
+        (reqwest::Method::POST, format!("{USERS}/{id}/unblock"), None),
     ]
 }
 
@@ -258,4 +260,55 @@ both_backends!(admins_create_find_read_and_change_users_and_every_change_is_audi
     assert_eq!((updated["before"]["version"].as_i64(), updated["after"]["version"].as_i64()), (Some(1), Some(2)));
     assert_eq!(updated["before"]["profile"]["name"], "Ann");
     assert_eq!(audit[1].detail["after"]["email"], email.as_str());
+});
+
+both_backends!(a_blocked_user_loses_every_token_and_cannot_sign_in_until_unblocked, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_, token) = admin_token(&app).await;
+    let rp = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    let url = crate::oidc::authorize_url_with(&app, &rp, &["scope"], &[("scope", "openid email offline_access")]);
+    let browser = app.browser();
+    let back = app.sign_in(&browser, &url, &email).await;
+    let tokens = exchange(&app, &rp, &back).await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+
+    let path = format!("{USERS}/{}/block", user.id);
+    let req =
+        call(&app, reqwest::Method::POST, &path, Some(&token)).await.json(&json!({ "reason": "fraud report 42" }));
+    let (status, _, blocked) = send(req).await;
+    assert_eq!(status, 200, "{blocked}");
+    assert_eq!((blocked["blocked"].as_bool(), blocked["blocked_at"].is_i64()), (Some(true), true));
+    // Every token of the account is dead at once.
+    let params = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
+    let resp = app.token_request(&params, Some((&rp.id, rp.secret.as_deref().unwrap()))).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let userinfo = app.api.get(app.url("/userinfo")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(userinfo.status(), 401);
+    // The session is gone, and a new sign-in is refused with a page that says why, after the code.
+    let seen = app.message_ids_to(&email).await;
+    let code_page = app.start_login(&browser, &url, &email).await;
+    let code = app.new_message_to(&email, &seen).await.code();
+    let refused = app.submit_code(&browser, &code_page, &code).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("This account is blocked"));
+    let audit = app.store.audit_of(&user.id, 1).await.unwrap();
+    assert_eq!(audit[0].kind, AuditKind::AdminUserBlocked);
+    assert_eq!(audit[0].detail["reason"], "fraud report 42");
+    assert!(audit[0].detail["sessions_ended"].as_u64().unwrap() >= 1, "{}", audit[0].detail);
+    assert!(audit[0].detail["grants_revoked"].as_u64().unwrap() >= 1, "{}", audit[0].detail);
+    let req = call(&app, reqwest::Method::POST, &path, Some(&token)).await.json(&json!({ "reason": "a\nb" }));
+    assert_eq!(send(req).await.0, 422, "a reason is one line");
+
+    let unblock = format!("{USERS}/{}/unblock", user.id);
+    let (status, _, unblocked) = send(call(&app, reqwest::Method::POST, &unblock, Some(&token)).await).await;
+    assert_eq!((status, unblocked["blocked"].as_bool()), (200, Some(false)), "{unblocked}");
+    let back = app.sign_in(&app.browser(), &url, &email).await;
+    assert!(exchange(&app, &rp, &back).await["refresh_token"].is_string(), "signed in again");
+    let (status, _, _) =
+        send(call(&app, reqwest::Method::POST, &format!("{USERS}/nobody/block"), Some(&token)).await).await;
+    assert_eq!(status, 404);
 });
