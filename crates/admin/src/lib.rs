@@ -32,6 +32,9 @@ impl Admin {
             Endpoint::backchannel(paths::USER, web::patch().to(api::users::patch)),
             Endpoint::backchannel(paths::USER_BLOCK, web::post().to(api::lifecycle::block)),
             Endpoint::backchannel(paths::USER_UNBLOCK, web::post().to(api::lifecycle::unblock)),
+            Endpoint::backchannel(paths::USER_SESSIONS, web::get().to(api::sessions::list)),
+            Endpoint::backchannel(paths::USER_EVENTS, web::get().to(api::sessions::events)),
+            Endpoint::backchannel(paths::SESSION, web::delete().to(api::sessions::end)),
         ]
     }
 

@@ -8,6 +8,9 @@ pub const USERS: &str = "/api/admin/v1/users";
 pub const USER: &str = "/api/admin/v1/users/{id}";
 pub const USER_BLOCK: &str = "/api/admin/v1/users/{id}/block";
 pub const USER_UNBLOCK: &str = "/api/admin/v1/users/{id}/unblock";
+pub const USER_SESSIONS: &str = "/api/admin/v1/users/{id}/sessions";
+pub const USER_EVENTS: &str = "/api/admin/v1/users/{id}/events";
+pub const SESSION: &str = "/api/admin/v1/sessions/{sid}";
 
 /// The URL path of one user (its `Location`).
 pub fn user(id: &UserId) -> String {

@@ -4,7 +4,7 @@
 //! caller must tell apart are values (`Created`, `Saved`).
 
 use domain::audit::{AuditLog, Audited};
-use domain::{Client, ClientId, EmailAddress, PhoneNumber, Profile, StorageError, User, UserId};
+use domain::{Acr, Amr, Client, ClientId, EmailAddress, PhoneNumber, Profile, StorageError, User, UserId};
 use serde::Serialize;
 
 /// A page of the user list: the users whose id comes after `after`, in id order (keyset
@@ -118,6 +118,52 @@ pub trait UserDirectory: Send + Sync {
     ) -> Result<Option<Blocked>, StorageError>;
 }
 
+/// A live session of an account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionInfo {
+    /// The public session id (the ID tokens' `sid` claim).
+    pub sid: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub auth_time: i64,
+    pub amr: Vec<Amr>,
+    pub acr: Acr,
+}
+
+/// One sign-in of an account's history, with the reasons step-up gave for its decision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SignInEvent {
+    pub id: String,
+    pub client_id: ClientId,
+    pub at: i64,
+    pub ip: String,
+    /// ISO 3166-1 alpha-2, when the address could be placed.
+    pub country: Option<String>,
+    /// "Firefox on Linux".
+    pub device: String,
+    pub amr: Vec<Amr>,
+    pub acr: Acr,
+    /// Step-up's reasons, by name (`new_device`, `new_country`, …).
+    pub reasons: Vec<String>,
+}
+
+/// The audit entry of an ended session, made from the account it belonged to.
+pub type AuditEnded = Box<dyn FnOnce(&UserId) -> AdminAudit + Send>;
+
+#[async_trait::async_trait]
+pub trait SessionDirectory: Send + Sync {
+    /// The account's live sessions, newest first.
+    async fn sessions_of(&self, user: &UserId, now: i64) -> Result<Vec<SessionInfo>, StorageError>;
+
+    /// Ends the live session `sid` and revokes the grants that end with it (those without
+    /// `offline_access`, as at sign-out), with its audit entry, in one transaction. The account it
+    /// belonged to, or `None` when no live session has that id.
+    async fn end_session(&self, sid: &str, now: i64, audit: AuditEnded) -> Result<Option<UserId>, StorageError>;
+
+    /// The account's sign-ins, newest first, `limit` at most.
+    async fn sign_ins_of(&self, user: &UserId, limit: i64) -> Result<Vec<SignInEvent>, StorageError>;
+}
+
 #[async_trait::async_trait]
 pub trait ClientDirectory: Send + Sync {
     async fn client(&self, id: &ClientId) -> Result<Option<Client>, StorageError>;
@@ -158,6 +204,11 @@ pub enum AdminAudit {
         ip: std::net::IpAddr,
         unblocked: bool,
     },
+    SessionEnded {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        sid: String,
+    },
 }
 
 impl Audited for AdminAudit {
@@ -168,10 +219,11 @@ impl Audited for AdminAudit {
             AdminAudit::UserUpdated { .. } => AuditKind::AdminUserUpdated,
             AdminAudit::UserBlocked { .. } => AuditKind::AdminUserBlocked,
             AdminAudit::UserUnblocked { .. } => AuditKind::AdminUserUnblocked,
+            AdminAudit::SessionEnded { .. } => AuditKind::AdminSessionEnded,
         }
     }
 }
 
 /// Everything the admin crate keeps.
-pub trait AdminStorage: UserDirectory + ClientDirectory + AuditLog<AdminAudit> {}
-impl<T: UserDirectory + ClientDirectory + AuditLog<AdminAudit>> AdminStorage for T {}
+pub trait AdminStorage: UserDirectory + SessionDirectory + ClientDirectory + AuditLog<AdminAudit> {}
+impl<T: UserDirectory + SessionDirectory + ClientDirectory + AuditLog<AdminAudit>> AdminStorage for T {}

@@ -39,6 +39,9 @@ pub enum AuditKind {
     /// An admin lifted an account's block.
     #[serde(rename = "admin.user_unblocked")]
     AdminUserUnblocked,
+    /// An admin ended one session of an account.
+    #[serde(rename = "admin.session_ended")]
+    AdminSessionEnded,
 }
 
 impl AuditKind {
@@ -54,10 +57,11 @@ impl AuditKind {
             AuditKind::AdminUserUpdated => "admin.user_updated",
             AuditKind::AdminUserBlocked => "admin.user_blocked",
             AuditKind::AdminUserUnblocked => "admin.user_unblocked",
+            AuditKind::AdminSessionEnded => "admin.session_ended",
         }
     }
 
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 11] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -68,6 +72,7 @@ impl AuditKind {
         AuditKind::AdminUserUpdated,
         AuditKind::AdminUserBlocked,
         AuditKind::AdminUserUnblocked,
+        AuditKind::AdminSessionEnded,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

@@ -2,8 +2,8 @@
 //! transaction with its audit entry, checked against the version it was made from.
 
 use admin::storage::{
-    AuditBlocked, AuditChanged, AuditCreated, Blocked, ClientDirectory, Contact, Created, NewUser, Saved, UserChange,
-    UserDirectory, UserQuery,
+    AuditBlocked, AuditChanged, AuditCreated, AuditEnded, Blocked, ClientDirectory, Contact, Created, NewUser, Saved,
+    SessionDirectory, SessionInfo, SignInEvent, UserChange, UserDirectory, UserQuery,
 };
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -272,5 +272,66 @@ fn set_blocked(
 impl ClientDirectory for Store {
     async fn client(&self, id: &ClientId) -> Result<Option<Client>, StorageError> {
         Ok(Store::client(self, id).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionDirectory for Store {
+    async fn sessions_of(&self, user: &UserId, now: i64) -> Result<Vec<SessionInfo>, StorageError> {
+        let user = user.to_string();
+        let sessions = self.run(move |conn| crate::sessions::live_of(conn, &user, now)).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|s| SessionInfo {
+                sid: s.sid,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                auth_time: s.auth_time.0,
+                amr: s.amr,
+                acr: s.acr,
+            })
+            .collect())
+    }
+
+    async fn end_session(&self, sid: &str, now: i64, audit: AuditEnded) -> Result<Option<UserId>, StorageError> {
+        let sid = sid.to_owned();
+        let ended = self.run(move |conn| {
+            conn.transaction(|conn| {
+                let Some((id_hash, user)) = crate::sessions::live_by_sid(conn, &sid)? else {
+                    return Ok(None);
+                };
+                let user = crate::parse_id(UserId::parse, &user, "session user")?;
+                if !crate::sessions::end_in(conn, &id_hash, now)? {
+                    return Ok(None);
+                }
+                let entry = AuditEntry { what: audit(&user), user: Some(user.clone()), client: None, at: now };
+                crate::audit::insert(conn, &entry)?;
+                Ok(Some(user))
+            })
+        });
+        Ok(ended.await?)
+    }
+
+    async fn sign_ins_of(&self, user: &UserId, limit: i64) -> Result<Vec<SignInEvent>, StorageError> {
+        let history = step_up::storage::HistoryStore::login_history(self, user, limit).await?;
+        Ok(history
+            .into_iter()
+            .map(|e| SignInEvent {
+                // Each reason by its name (step-up writes them tagged with `reason`).
+                reasons: e
+                    .reasons
+                    .iter()
+                    .filter_map(|r| serde_json::to_value(r).ok()?.get("reason")?.as_str().map(str::to_owned))
+                    .collect(),
+                id: e.id,
+                client_id: e.client_id,
+                at: e.created_at,
+                ip: e.ip,
+                country: e.country,
+                device: e.device,
+                amr: e.amr,
+                acr: e.acr,
+            })
+            .collect())
     }
 }

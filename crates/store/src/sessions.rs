@@ -83,31 +83,56 @@ impl SessionStore for Store {
     }
 
     async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
-        use crate::schema::authorization_codes;
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                let n = diesel::update(sessions::table.find(&id_hash).filter(sessions::ended_at.is_null()))
-                    .set(sessions::ended_at.eq(Some(now)))
-                    .execute(conn)?;
-                if n != 1 {
-                    return Ok(false);
-                }
-                let sid: String = sessions::table.find(&id_hash).select(sessions::sid).first(conn)?;
-                let grants: Vec<String> = authorization_codes::table
-                    .filter(authorization_codes::sid.eq(&sid))
-                    .filter(authorization_codes::revoked_at.is_null())
-                    .filter(authorization_codes::ends_with_session.eq(true))
-                    .select(authorization_codes::grant_id)
-                    .load(conn)?;
-                for grant in &grants {
-                    crate::grants::revoke_grant_in(conn, grant, now)?;
-                }
-                Ok(true)
-            })
-        })
-        .await
-        .map_err(Into::into)
+        self.run(move |conn| conn.transaction(|conn| end_in(conn, &id_hash, now))).await.map_err(Into::into)
     }
+}
+
+/// Ends one live session and revokes the grants issued in it that end with it, inside the caller's
+/// transaction. False when it had already ended or never existed.
+pub(crate) fn end_in(conn: &mut crate::DbConnection, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+    use crate::schema::authorization_codes;
+    let n = diesel::update(sessions::table.find(id_hash).filter(sessions::ended_at.is_null()))
+        .set(sessions::ended_at.eq(Some(now)))
+        .execute(conn)?;
+    if n != 1 {
+        return Ok(false);
+    }
+    let sid: String = sessions::table.find(id_hash).select(sessions::sid).first(conn)?;
+    let grants: Vec<String> = authorization_codes::table
+        .filter(authorization_codes::sid.eq(&sid))
+        .filter(authorization_codes::revoked_at.is_null())
+        .filter(authorization_codes::ends_with_session.eq(true))
+        .select(authorization_codes::grant_id)
+        .load(conn)?;
+    for grant in &grants {
+        crate::grants::revoke_grant_in(conn, grant, now)?;
+    }
+    Ok(true)
+}
+
+/// The live sessions of a user, newest first.
+pub(crate) fn live_of(conn: &mut crate::DbConnection, user_id: &str, now: i64) -> Result<Vec<Session>, StoreError> {
+    sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .filter(sessions::ended_at.is_null())
+        .filter(sessions::expires_at.gt(now))
+        .order((sessions::created_at.desc(), sessions::sid.desc()))
+        .limit(1000)
+        .select(SessionRow::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(SessionRow::into_session)
+        .collect()
+}
+
+/// The keyed hash of the live session named `sid` (the ID tokens' `sid` claim).
+pub(crate) fn live_by_sid(conn: &mut crate::DbConnection, sid: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+    Ok(sessions::table
+        .filter(sessions::sid.eq(sid))
+        .filter(sessions::ended_at.is_null())
+        .select((sessions::id_hash, sessions::user_id))
+        .first(conn)
+        .optional()?)
 }
 
 /// Ends every live session of a user, inside the caller's transaction. Returns how many.

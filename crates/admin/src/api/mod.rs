@@ -4,6 +4,7 @@
 //! `{"error", "error_description", "field"}`.
 
 pub mod lifecycle;
+pub mod sessions;
 pub mod users;
 
 use actix_web::http::{StatusCode, header};

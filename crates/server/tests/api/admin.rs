@@ -70,6 +70,9 @@ fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
         (reqwest::Method::PATCH, format!("{USERS}/{id}"), Some(json!({ "profile": { "name": "Mallory" } }))),
         (reqwest::Method::POST, format!("{USERS}/{id}/block"), Some(json!({}))),
         (reqwest::Method::POST, format!("{USERS}/{id}/unblock"), None),
+        (reqwest::Method::GET, format!("{USERS}/{id}/sessions"), None),
+        (reqwest::Method::GET, format!("{USERS}/{id}/events"), None),
+        (reqwest::Method::DELETE, "/api/admin/v1/sessions/some-session".to_owned(), None),
     ]
 }
 
@@ -311,4 +314,67 @@ both_backends!(a_blocked_user_loses_every_token_and_cannot_sign_in_until_unblock
     let (status, _, _) =
         send(call(&app, reqwest::Method::POST, &format!("{USERS}/nobody/block"), Some(&token)).await).await;
     assert_eq!(status, 404);
+});
+
+both_backends!(admins_see_and_end_sessions_and_read_the_sign_in_history, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_, token) = admin_token(&app).await;
+    let rp = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    let url = authorize_url(&app, &rp, &[]);
+    let first = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &email).await).await;
+    let second = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &email).await).await;
+    let sid =
+        |tokens: &Value| crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1["sid"].as_str().unwrap().to_owned();
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let sessions_path = format!("{USERS}/{}/sessions", user.id);
+
+    let (status, _, listed) = send(call(&app, reqwest::Method::GET, &sessions_path, Some(&token)).await).await;
+    assert_eq!(status, 200, "{listed}");
+    let sids: Vec<&str> = listed["sessions"].as_array().unwrap().iter().map(|s| s["sid"].as_str().unwrap()).collect();
+    assert_eq!(sids.len(), 2, "{listed}");
+    assert!(sids.contains(&sid(&first).as_str()) && sids.contains(&sid(&second).as_str()));
+    assert_eq!(listed["sessions"][0]["amr"], json!(["otp"]));
+
+    // Ending one signs the user out there: its grants without offline_access are revoked.
+    let end = format!("/api/admin/v1/sessions/{}", sid(&first));
+    let (status, _, _) = send(call(&app, reqwest::Method::DELETE, &end, Some(&token)).await).await;
+    assert_eq!(status, 204);
+    let userinfo = |access: String| {
+        let app = &app;
+        async move { app.api.get(app.url("/userinfo")).bearer_auth(access).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(userinfo(first["access_token"].as_str().unwrap().to_owned()).await, 401);
+    assert_eq!(userinfo(second["access_token"].as_str().unwrap().to_owned()).await, 200, "the other session lives");
+    let (_, _, listed) = send(call(&app, reqwest::Method::GET, &sessions_path, Some(&token)).await).await;
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), 1);
+    let (status, _, _) = send(call(&app, reqwest::Method::DELETE, &end, Some(&token)).await).await;
+    assert_eq!(status, 404, "already ended");
+    let audit = app.store.audit_of(&user.id, 1).await.unwrap();
+    assert_eq!(
+        (audit[0].kind, audit[0].detail["sid"].as_str()),
+        (AuditKind::AdminSessionEnded, Some(sid(&first).as_str()))
+    );
+
+    // The history: each sign-in with its client, place, device and step-up's reasons.
+    let events_path = format!("{USERS}/{}/events", user.id);
+    let (status, _, events) = send(call(&app, reqwest::Method::GET, &events_path, Some(&token)).await).await;
+    assert_eq!(status, 200, "{events}");
+    let events = events["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 2);
+    for e in &events {
+        assert_eq!(e["client_id"], rp.id.as_str());
+        assert_eq!(
+            (e["ip"].as_str(), e["acr"].is_string(), e["reasons"].is_array()),
+            (Some("127.0.0.1"), true, true),
+            "{e}"
+        );
+    }
+    assert!(events[0]["at"].as_i64() >= events[1]["at"].as_i64(), "newest first");
+    let (status, _, one) =
+        send(call(&app, reqwest::Method::GET, &format!("{events_path}?limit=1"), Some(&token)).await).await;
+    assert_eq!((status, one["events"].as_array().unwrap().len()), (200, 1));
+    let (status, _, _) =
+        send(call(&app, reqwest::Method::GET, &format!("{events_path}?limit=1000"), Some(&token)).await).await;
+    assert_eq!(status, 422);
 });
