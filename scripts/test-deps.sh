@@ -154,6 +154,9 @@ python_package "authlib, requests" "authlib requests" "python3-authlib python3-r
 # A real SMTP server process for the delivery tests, and a DKIM verifier for what it receives.
 python_package "aiosmtpd" "aiosmtpd" "python3-aiosmtpd" "the SMTP server the delivery tests send to"
 python_package "dkim" "dkimpy" "python3-dkim" "checks the DKIM signature of delivered mail"
+# An independent OpenAPI 3.1 validator for the admin API's document.
+python_package "openapi_spec_validator" "openapi-spec-validator" "python3-openapi-spec-validator" \
+    "validates the admin API's OpenAPI document"
 
 # Re-check what the test runners rely on, in case a package did not provide it.
 [ -x /usr/bin/chromium ] ||

@@ -25,17 +25,8 @@ impl Admin {
     /// browser with cookies, so back-channel (no CSRF token, no CORS). The caller registers
     /// `web::Data<Admin>`.
     pub fn endpoints() -> Vec<Endpoint> {
-        vec![
-            Endpoint::backchannel(paths::USERS, web::get().to(api::users::list)),
-            Endpoint::backchannel(paths::USERS, web::post().to(api::users::create)),
-            Endpoint::backchannel(paths::USER, web::get().to(api::users::get)),
-            Endpoint::backchannel(paths::USER, web::patch().to(api::users::patch)),
-            Endpoint::backchannel(paths::USER_BLOCK, web::post().to(api::lifecycle::block)),
-            Endpoint::backchannel(paths::USER_UNBLOCK, web::post().to(api::lifecycle::unblock)),
-            Endpoint::backchannel(paths::USER_SESSIONS, web::get().to(api::sessions::list)),
-            Endpoint::backchannel(paths::USER_EVENTS, web::get().to(api::sessions::events)),
-            Endpoint::backchannel(paths::SESSION, web::delete().to(api::sessions::end)),
-        ]
+        let operations = api::spec::operations().into_iter().map(|op| Endpoint::backchannel(op.path, op.route));
+        operations.chain([Endpoint::backchannel(paths::OPENAPI, web::get().to(api::spec::openapi))]).collect()
     }
 
     /// Mounts [`Admin::endpoints`].

@@ -11,6 +11,8 @@ pub const USER_UNBLOCK: &str = "/api/admin/v1/users/{id}/unblock";
 pub const USER_SESSIONS: &str = "/api/admin/v1/users/{id}/sessions";
 pub const USER_EVENTS: &str = "/api/admin/v1/users/{id}/events";
 pub const SESSION: &str = "/api/admin/v1/sessions/{sid}";
+/// The OpenAPI 3.1 document of the API.
+pub const OPENAPI: &str = "/api/admin/v1/openapi.json";
 
 /// The URL path of one user (its `Location`).
 pub fn user(id: &UserId) -> String {

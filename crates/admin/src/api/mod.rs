@@ -5,6 +5,7 @@
 
 pub mod lifecycle;
 pub mod sessions;
+pub mod spec;
 pub mod users;
 
 use actix_web::http::{StatusCode, header};

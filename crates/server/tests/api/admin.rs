@@ -24,7 +24,7 @@ async fn client_token(app: &TestApp, client: &TestClient, scope: Option<&str>) -
 }
 
 /// An admin API client and its `admin` token.
-async fn admin_token(app: &TestApp) -> (TestClient, String) {
+pub async fn admin_token(app: &TestApp) -> (TestClient, String) {
     let client = app.register_client_with(false, Alg::RS256, admin_settings()).await;
     let resp = client_token(app, &client, Some("admin")).await;
     assert_eq!(resp.status(), 200);

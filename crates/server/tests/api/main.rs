@@ -5,6 +5,7 @@
 
 mod abuse;
 mod admin;
+mod admin_spec;
 mod api_login;
 mod auth0;
 mod claims;

@@ -1,0 +1,294 @@
+//! The admin API's routes, in one table: the server mounts them from it, and the OpenAPI 3.1
+//! document at `/api/admin/v1/openapi.json` is generated from it, so the two cannot drift apart.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, Route, web};
+use serde_json::{Map, Value, json};
+
+use super::{lifecycle, sessions, users};
+use crate::paths;
+
+/// One route: how it is mounted and how it is documented.
+pub struct Operation {
+    /// Lower-case, as OpenAPI writes it.
+    pub method: &'static str,
+    pub path: &'static str,
+    pub summary: &'static str,
+    /// The request body's schema, when it takes one (`required` when `true`).
+    pub body: Option<(&'static str, bool)>,
+    /// Its own answers: status, description, and the body's schema.
+    pub answers: &'static [(u16, &'static str, Option<&'static str>)],
+    pub route: Route,
+}
+
+const FOUND_USER: (u16, &str, Option<&str>) = (200, "The user, with its ETag", Some("User"));
+const NO_USER: (u16, &str, Option<&str>) = (404, "No such user", Some("Error"));
+const BAD_BODY: [(u16, &str, Option<&str>); 3] = [
+    (400, "Malformed JSON, or an unknown or mistyped member", Some("Error")),
+    (415, "The body is not application/json", Some("Error")),
+    (422, "A value that is not acceptable", Some("Error")),
+];
+
+/// Every route of the admin API.
+pub fn operations() -> Vec<Operation> {
+    let mut all = user_operations();
+    all.extend(account_operations());
+    all
+}
+
+/// Finding, creating, reading and changing users.
+fn user_operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "get",
+            path: paths::USERS,
+            summary: "Find users by id, or by part of an email address or phone number; a page at a time",
+            body: None,
+            answers: &[(200, "A page of users", Some("UserPage")), (422, "limit out of range", Some("Error"))],
+            route: web::get().to(users::list),
+        },
+        Operation {
+            method: "post",
+            path: paths::USERS,
+            summary: "Create a user",
+            body: Some(("UserInput", true)),
+            answers: &[
+                (201, "The new user, with its Location and ETag", Some("User")),
+                (409, "Another account holds the address or number", Some("Error")),
+                BAD_BODY[0],
+                BAD_BODY[1],
+                BAD_BODY[2],
+            ],
+            route: web::post().to(users::create),
+        },
+        Operation {
+            method: "get",
+            path: paths::USER,
+            summary: "Read a user",
+            body: None,
+            answers: &[FOUND_USER, NO_USER],
+            route: web::get().to(users::get),
+        },
+        Operation {
+            method: "patch",
+            path: paths::USER,
+            summary: "Change a user (If-Match required); null removes a member",
+            body: Some(("UserInput", true)),
+            answers: &[
+                FOUND_USER,
+                NO_USER,
+                (409, "Another account holds the address or number", Some("Error")),
+                (412, "Changed by someone else since the ETag sent", Some("Error")),
+                (428, "If-Match is missing", Some("Error")),
+                BAD_BODY[0],
+                BAD_BODY[1],
+                BAD_BODY[2],
+            ],
+            route: web::patch().to(users::patch),
+        },
+    ]
+}
+
+/// What an admin does to an account: blocks, sessions, history.
+fn account_operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "post",
+            path: paths::USER_BLOCK,
+            summary: "Block a user: end every session, revoke every grant, refuse sign-ins",
+            body: Some(("BlockInput", false)),
+            answers: &[FOUND_USER, NO_USER, BAD_BODY[0], BAD_BODY[1], BAD_BODY[2]],
+            route: web::post().to(lifecycle::block),
+        },
+        Operation {
+            method: "post",
+            path: paths::USER_UNBLOCK,
+            summary: "Unblock a user",
+            body: None,
+            answers: &[FOUND_USER, NO_USER],
+            route: web::post().to(lifecycle::unblock),
+        },
+        Operation {
+            method: "get",
+            path: paths::USER_SESSIONS,
+            summary: "A user's live sessions, newest first",
+            body: None,
+            answers: &[(200, "The sessions", Some("SessionList")), NO_USER],
+            route: web::get().to(sessions::list),
+        },
+        Operation {
+            method: "get",
+            path: paths::USER_EVENTS,
+            summary: "A user's sign-ins, newest first, with step-up's reasons",
+            body: None,
+            answers: &[(200, "The sign-ins", Some("EventList")), NO_USER, (422, "limit out of range", Some("Error"))],
+            route: web::get().to(sessions::events),
+        },
+        Operation {
+            method: "delete",
+            path: paths::SESSION,
+            summary: "End a session and revoke the grants that end with it",
+            body: None,
+            answers: &[(204, "Ended", None), (404, "No live session has this id", Some("Error"))],
+            route: web::delete().to(sessions::end),
+        },
+    ]
+}
+
+/// `GET /api/admin/v1/openapi.json`: documentation, open to anyone (it holds no data).
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(document())
+}
+
+/// The OpenAPI 3.1 document of [`operations`].
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for op in operations() {
+        let path = paths.entry(op.path.replacen(paths::API, "", 1)).or_insert_with(|| json!({}));
+        path[op.method] = operation(&op);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Ostiary admin API",
+            "version": "1",
+            "description": "Manage Ostiary's users. Authenticate with a bearer access token from the client_credentials grant with scope admin.",
+        },
+        "servers": [{ "url": paths::API }],
+        "security": [{ "bearer": [] }],
+        "paths": paths,
+        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }, "schemas": schemas() },
+    })
+}
+
+fn operation(op: &Operation) -> Value {
+    let schema =
+        |name: &str| json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}") } } });
+    let mut responses = Map::new();
+    for (status, description, body) in op.answers {
+        let mut answer = json!({ "description": description });
+        if let Some(name) = body {
+            answer["content"] = schema(name);
+        }
+        responses.insert(status.to_string(), answer);
+    }
+    responses.insert("401".into(), json!({ "description": "No token, or not a live one", "content": schema("Error") }));
+    responses
+        .insert("403".into(), json!({ "description": "The token lacks the admin scope", "content": schema("Error") }));
+    let id = format!("{}_{}", op.method, op.path.replacen(paths::API, "", 1).replace(['/', '{', '}'], "_"));
+    let mut out = json!({ "summary": op.summary, "operationId": id.replace("__", "_"), "responses": responses });
+    let parameters: Vec<Value> =
+        op.path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .chain((op.method == "patch").then(
+                || json!({ "name": "If-Match", "in": "header", "required": true, "schema": { "type": "string" } }),
+            ))
+            .collect();
+    if !parameters.is_empty() {
+        out["parameters"] = json!(parameters);
+    }
+    if let Some((name, required)) = op.body {
+        out["requestBody"] = json!({ "required": required, "content": schema(name) });
+    }
+    out
+}
+
+fn schemas() -> Value {
+    let mut all = user_schemas();
+    if let (Some(users), Value::Object(lists)) = (all.as_object_mut(), list_schemas()) {
+        users.extend(lists);
+    }
+    all
+}
+
+fn user_schemas() -> Value {
+    let text_or_null = json!({ "type": ["string", "null"] });
+    let profile = json!({ "type": "object", "additionalProperties": true, "description": "OIDC Core §5.1 claims; address.* members for the address" });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error", "error_description"],
+            "properties": {
+                "error": { "type": "string" },
+                "error_description": { "type": "string" },
+                "field": { "type": "string", "description": "The member to blame, when one is" },
+            },
+        },
+        "User": {
+            "type": "object",
+            "required": ["id", "email", "email_verified", "phone_number", "phone_verified", "is_admin", "blocked", "created_at", "updated_at", "version"],
+            "properties": {
+                "id": { "type": "string" },
+                "email": text_or_null,
+                "email_verified": { "type": "boolean" },
+                "phone_number": text_or_null,
+                "phone_verified": { "type": "boolean" },
+                "is_admin": { "type": "boolean" },
+                "blocked": { "type": "boolean" },
+                "blocked_at": { "type": ["integer", "null"] },
+                "profile": profile,
+                "created_at": { "type": "integer" },
+                "updated_at": { "type": "integer" },
+                "version": { "type": "integer" },
+            },
+        },
+        "UserInput": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "email": text_or_null,
+                "email_verified": { "type": "boolean" },
+                "phone_number": text_or_null,
+                "phone_verified": { "type": "boolean" },
+                "is_admin": { "type": "boolean" },
+                "profile": profile,
+                "id": {}, "created_at": {}, "updated_at": {}, "version": {}, "blocked": {}, "blocked_at": {},
+            },
+        },
+        "BlockInput": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "reason": { "type": "string", "maxLength": 500 } },
+        },
+    })
+}
+
+fn list_schemas() -> Value {
+    let text_or_null = json!({ "type": ["string", "null"] });
+    json!({
+        "UserPage": {
+            "type": "object",
+            "required": ["users", "next_cursor"],
+            "properties": {
+                "users": { "type": "array", "items": { "$ref": "#/components/schemas/User" } },
+                "next_cursor": text_or_null,
+            },
+        },
+        "SessionList": {
+            "type": "object",
+            "required": ["sessions"],
+            "properties": { "sessions": { "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "sid": { "type": "string" }, "created_at": { "type": "integer" }, "expires_at": { "type": "integer" },
+                    "auth_time": { "type": "integer" }, "amr": { "type": "array", "items": { "type": "string" } }, "acr": { "type": "string" },
+                },
+            } } },
+        },
+        "EventList": {
+            "type": "object",
+            "required": ["events"],
+            "properties": { "events": { "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "id": { "type": "string" }, "client_id": { "type": "string" }, "at": { "type": "integer" },
+                    "ip": { "type": "string" }, "country": text_or_null, "device": { "type": "string" },
+                    "amr": { "type": "array", "items": { "type": "string" } }, "acr": { "type": "string" },
+                    "reasons": { "type": "array", "items": { "type": "string" } },
+                },
+            } } },
+        },
+    })
+}
