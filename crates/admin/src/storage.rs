@@ -116,6 +116,12 @@ pub trait UserDirectory: Send + Sync {
         now: i64,
         audit: AuditBlocked,
     ) -> Result<Option<Blocked>, StorageError>;
+
+    /// Erases the account (GDPR Art. 17): its sessions end, its grants are revoked, its devices,
+    /// sign-in history, second factors, pending codes and queued messages are deleted, its audit
+    /// entries are anonymised (who acted and what was decided stay), and the account goes; then
+    /// `audit` is recorded. All in one transaction. False when there is no such account.
+    async fn erase_user(&self, id: &UserId, now: i64, audit: AdminAudit) -> Result<bool, StorageError>;
 }
 
 /// A live session of an account.
@@ -209,6 +215,10 @@ pub enum AdminAudit {
         ip: std::net::IpAddr,
         sid: String,
     },
+    UserErased {
+        actor: Actor,
+        ip: std::net::IpAddr,
+    },
 }
 
 impl Audited for AdminAudit {
@@ -220,6 +230,7 @@ impl Audited for AdminAudit {
             AdminAudit::UserBlocked { .. } => AuditKind::AdminUserBlocked,
             AdminAudit::UserUnblocked { .. } => AuditKind::AdminUserUnblocked,
             AdminAudit::SessionEnded { .. } => AuditKind::AdminSessionEnded,
+            AdminAudit::UserErased { .. } => AuditKind::AdminUserErased,
         }
     }
 }

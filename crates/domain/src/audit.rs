@@ -42,6 +42,9 @@ pub enum AuditKind {
     /// An admin ended one session of an account.
     #[serde(rename = "admin.session_ended")]
     AdminSessionEnded,
+    /// An admin erased an account: its personal data is gone, its audit entries anonymised.
+    #[serde(rename = "admin.user_erased")]
+    AdminUserErased,
 }
 
 impl AuditKind {
@@ -58,10 +61,11 @@ impl AuditKind {
             AuditKind::AdminUserBlocked => "admin.user_blocked",
             AuditKind::AdminUserUnblocked => "admin.user_unblocked",
             AuditKind::AdminSessionEnded => "admin.session_ended",
+            AuditKind::AdminUserErased => "admin.user_erased",
         }
     }
 
-    pub const ALL: [AuditKind; 11] = [
+    pub const ALL: [AuditKind; 12] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -73,6 +77,7 @@ impl AuditKind {
         AuditKind::AdminUserBlocked,
         AuditKind::AdminUserUnblocked,
         AuditKind::AdminSessionEnded,
+        AuditKind::AdminUserErased,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

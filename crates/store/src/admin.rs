@@ -152,6 +152,11 @@ fn like_pattern(text: &str) -> String {
 
 #[async_trait::async_trait]
 impl UserDirectory for Store {
+    async fn erase_user(&self, id: &UserId, now: i64, audit: admin::storage::AdminAudit) -> Result<bool, StorageError> {
+        let id = id.clone();
+        Ok(self.run(move |conn| crate::erase::erase(conn, &id, now, || audit)).await?)
+    }
+
     async fn set_blocked(
         &self,
         id: &UserId,

@@ -13,6 +13,7 @@ pub mod clients;
 pub mod counters;
 mod db;
 mod devices;
+mod erase;
 mod factors;
 pub mod grants;
 mod history;

@@ -1,5 +1,6 @@
 //! `POST /users/{id}/block` and `/unblock`: an admin stops an account at once, or lets it back in.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::User;
 use serde::Deserialize;
@@ -61,6 +62,22 @@ pub async fn unblock(req: HttpRequest, path: web::Path<String>, admin: web::Data
         let audit = Box::new(move |_: &Blocked| AdminAudit::UserUnblocked { actor, ip, unblocked: was_blocked });
         let unblocked = admin.store.set_blocked(&user.id, false, admin.clock.now(), audit).await;
         answer(unblocked.map_err(|e| ApiError::storage("user unblock", &e))?)
+    })
+    .await
+}
+
+/// `DELETE /users/{id}`: erases the account; 204. Its `sub` is never reused: a later sign-in with
+/// the same address makes a new account.
+pub async fn erase(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
+    run(async {
+        let actor = authenticate(&req, &admin).await?;
+        let user = find(&admin, &path).await?;
+        let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+        let erased = admin.store.erase_user(&user.id, admin.clock.now(), AdminAudit::UserErased { actor, ip }).await;
+        match erased.map_err(|e| ApiError::storage("user erase", &e))? {
+            true => Ok(HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish()),
+            false => Err(ApiError::NotFound),
+        }
     })
     .await
 }

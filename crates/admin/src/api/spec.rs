@@ -89,9 +89,17 @@ fn user_operations() -> Vec<Operation> {
     ]
 }
 
-/// What an admin does to an account: blocks, sessions, history.
+/// What an admin does to an account: erasure, blocks, sessions, history.
 fn account_operations() -> Vec<Operation> {
     vec![
+        Operation {
+            method: "delete",
+            path: paths::USER,
+            summary: "Erase a user: personal data deleted, audit trail anonymised",
+            body: None,
+            answers: &[(204, "Erased", None), NO_USER],
+            route: web::delete().to(lifecycle::erase),
+        },
         Operation {
             method: "post",
             path: paths::USER_BLOCK,

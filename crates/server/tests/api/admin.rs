@@ -68,6 +68,7 @@ fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
         (reqwest::Method::POST, USERS.to_owned(), Some(json!({ "email": unique_email() }))),
         (reqwest::Method::GET, format!("{USERS}/{id}"), None),
         (reqwest::Method::PATCH, format!("{USERS}/{id}"), Some(json!({ "profile": { "name": "Mallory" } }))),
+        (reqwest::Method::DELETE, format!("{USERS}/{id}"), None),
         (reqwest::Method::POST, format!("{USERS}/{id}/block"), Some(json!({}))),
         (reqwest::Method::POST, format!("{USERS}/{id}/unblock"), None),
         (reqwest::Method::GET, format!("{USERS}/{id}/sessions"), None),
@@ -377,4 +378,40 @@ both_backends!(admins_see_and_end_sessions_and_read_the_sign_in_history, |db: Db
     let (status, _, _) =
         send(call(&app, reqwest::Method::GET, &format!("{events_path}?limit=1000"), Some(&token)).await).await;
     assert_eq!(status, 422);
+});
+
+both_backends!(an_erased_user_leaves_only_an_anonymised_audit_trail, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_, token) = admin_token(&app).await;
+    let rp = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    let url = crate::oidc::authorize_url_with(&app, &rp, &["scope"], &[("scope", "openid email offline_access")]);
+    let tokens = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &email).await).await;
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let path = format!("{USERS}/{}", user.id);
+    let (status, _) = patch(&app, &token, user.id.as_str(), Some("*"), json!({ "profile": { "name": "Erin" } })).await;
+    assert_eq!(status, 200);
+
+    let (status, _, _) = send(call(&app, reqwest::Method::DELETE, &path, Some(&token)).await).await;
+    assert_eq!(status, 204);
+    let (status, _, _) = send(call(&app, reqwest::Method::GET, &path, Some(&token)).await).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = send(call(&app, reqwest::Method::DELETE, &path, Some(&token)).await).await;
+    assert_eq!(status, 404, "already gone");
+    let params = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
+    let resp = app.token_request(&params, Some((&rp.id, rp.secret.as_deref().unwrap()))).await;
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // The trail stays, with who acted and what was decided, and nothing personal.
+    let audit = app.store.audit_of(&user.id, 50).await.unwrap();
+    assert_eq!(audit[0].kind, AuditKind::AdminUserErased);
+    assert!(audit.iter().any(|e| e.kind == AuditKind::AdminUserUpdated && e.detail["actor"].is_object()));
+    for entry in &audit[1..] {
+        assert_eq!(entry.detail["erased"], true, "{:?}", entry);
+        let text = entry.detail.to_string();
+        assert!(!text.contains(&email) && !text.contains("Erin") && !text.contains("127.0.0.1"), "{text}");
+    }
+    // The address can sign up again, as someone new.
+    let _ = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &email).await).await;
+    let again = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    assert_ne!(again.id, user.id);
 });

@@ -1,0 +1,94 @@
+//! Erasing an account (GDPR Art. 17): its personal data goes, its audit trail stays, anonymised.
+
+use diesel::prelude::*;
+use domain::UserId;
+use domain::audit::AuditEntry;
+
+use crate::StoreError;
+use crate::schema::{audit_log, challenges, devices, login_events, messages, recovery_codes, totp_factors, users};
+
+/// What an audit entry may keep once its account is erased: who acted and what was decided, never
+/// an address, a number, an IP, a place, a device or a profile.
+const KEPT_IN_AUDIT: [&str; 11] = [
+    "actor",
+    "decision",
+    "reasons",
+    "path",
+    "acr",
+    "amr",
+    "factor",
+    "sessions_ended",
+    "grants_revoked",
+    "unblocked",
+    "sid",
+];
+
+/// Erases `id` in one transaction: its sessions end and grants are revoked (so no token outlives
+/// it), its devices, sign-in history, second factors, pending codes and queued messages are
+/// deleted, its audit entries keep only [`KEPT_IN_AUDIT`], and the account row goes. Then `audit`
+/// records the erasure. False when there is no such account.
+pub(crate) fn erase<D: domain::audit::Audited>(
+    conn: &mut crate::DbConnection,
+    id: &UserId,
+    now: i64,
+    audit: impl FnOnce() -> D,
+) -> Result<bool, StoreError> {
+    conn.transaction(|conn| {
+        let user = id.as_str();
+        let contacts: Option<(Option<String>, Option<String>)> =
+            users::table.find(user).select((users::email, users::phone)).first(conn).optional()?;
+        let Some((email, phone)) = contacts else {
+            return Ok(false);
+        };
+        crate::sessions::end_all_in(conn, user, now)?;
+        crate::grants::revoke_all_of_user_in(conn, user, now)?;
+        diesel::delete(devices::table.filter(devices::user_id.eq(user))).execute(conn)?;
+        diesel::delete(login_events::table.filter(login_events::user_id.eq(user))).execute(conn)?;
+        diesel::delete(totp_factors::table.filter(totp_factors::user_id.eq(user))).execute(conn)?;
+        diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user))).execute(conn)?;
+        for contact in [email, phone].into_iter().flatten() {
+            diesel::delete(challenges::table.filter(challenges::destination.eq(&contact))).execute(conn)?;
+            diesel::delete(messages::table.filter(messages::recipient.eq(&contact))).execute(conn)?;
+        }
+        let entries: Vec<(String, String)> = audit_log::table
+            .filter(audit_log::user_id.eq(user))
+            .select((audit_log::id, audit_log::detail))
+            .load(conn)?;
+        for (entry, detail) in entries {
+            let kept = anonymise(&detail);
+            diesel::update(audit_log::table.find(entry)).set(audit_log::detail.eq(kept)).execute(conn)?;
+        }
+        diesel::delete(users::table.find(user)).execute(conn)?;
+        let entry = AuditEntry { what: audit(), user: Some(id.clone()), client: None, at: now };
+        crate::audit::insert(conn, &entry)?;
+        Ok(true)
+    })
+}
+
+/// The entry's detail with only the members [`KEPT_IN_AUDIT`] (an unreadable one keeps nothing).
+fn anonymise(detail: &str) -> String {
+    let mut kept = serde_json::Map::new();
+    if let Ok(serde_json::Value::Object(members)) = serde_json::from_str::<serde_json::Value>(detail) {
+        for (k, v) in members {
+            if KEPT_IN_AUDIT.contains(&k.as_str()) {
+                kept.insert(k, v);
+            }
+        }
+    }
+    kept.insert("erased".into(), serde_json::Value::Bool(true));
+    serde_json::Value::Object(kept).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn anonymised_entries_keep_decisions_and_drop_personal_data() {
+        let detail = r#"{"actor":{"type":"client","client_id":"c"},"ip":"192.0.2.1","before":{"email":"a@b.c"},"decision":"proceed","country":"FR"}"#;
+        let kept: serde_json::Value = serde_json::from_str(&super::anonymise(detail)).unwrap();
+        assert_eq!(
+            kept,
+            serde_json::json!({ "actor": { "type": "client", "client_id": "c" }, "decision": "proceed", "erased": true })
+        );
+        assert_eq!(super::anonymise("not json"), r#"{"erased":true}"#);
+    }
+}
