@@ -11,6 +11,9 @@ pub const USER_UNBLOCK: &str = "/api/admin/v1/users/{id}/unblock";
 pub const USER_SESSIONS: &str = "/api/admin/v1/users/{id}/sessions";
 pub const USER_EVENTS: &str = "/api/admin/v1/users/{id}/events";
 pub const SESSION: &str = "/api/admin/v1/sessions/{sid}";
+pub const BLOCKS: &str = "/api/admin/v1/blocks";
+pub const BLOCK: &str = "/api/admin/v1/blocks/{id}";
+pub const AUDIT: &str = "/api/admin/v1/audit";
 /// The OpenAPI 3.1 document of the API.
 pub const OPENAPI: &str = "/api/admin/v1/openapi.json";
 

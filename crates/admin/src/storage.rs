@@ -170,6 +170,52 @@ pub trait SessionDirectory: Send + Sync {
     async fn sign_ins_of(&self, user: &UserId, limit: i64) -> Result<Vec<SignInEvent>, StorageError>;
 }
 
+/// An active IP block (set after too many wrong codes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BlockInfo {
+    pub id: String,
+    /// The address, or the IPv6 /64, that is blocked.
+    pub ip: String,
+    /// For every account, or for one (which one is kept only as a keyed hash).
+    pub all_accounts: bool,
+    pub reason: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// A page of the audit log: newest first, entries older than the cursor `before`.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    pub kind: Option<domain::audit::AuditKind>,
+    pub user: Option<UserId>,
+    pub client: Option<ClientId>,
+    /// Entries written by this admin API client.
+    pub actor: Option<ClientId>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub before: Option<String>,
+    pub limit: i64,
+}
+
+/// One audit entry and its id (the cursor of the next page).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditRecord {
+    pub id: String,
+    pub event: domain::audit::AuditEvent,
+}
+
+/// The security views: IP blocks, and the audit log (read only: nothing edits it).
+#[async_trait::async_trait]
+pub trait Oversight: Send + Sync {
+    async fn active_blocks(&self, now: i64) -> Result<Vec<BlockInfo>, StorageError>;
+
+    /// Lifts the active block `id` with its audit entry, in one transaction; false when there is
+    /// no such active block.
+    async fn lift_block(&self, id: &str, now: i64, audit: AdminAudit) -> Result<bool, StorageError>;
+
+    async fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError>;
+}
+
 #[async_trait::async_trait]
 pub trait ClientDirectory: Send + Sync {
     async fn client(&self, id: &ClientId) -> Result<Option<Client>, StorageError>;
@@ -219,6 +265,11 @@ pub enum AdminAudit {
         actor: Actor,
         ip: std::net::IpAddr,
     },
+    BlockLifted {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        block: String,
+    },
 }
 
 impl Audited for AdminAudit {
@@ -231,10 +282,11 @@ impl Audited for AdminAudit {
             AdminAudit::UserUnblocked { .. } => AuditKind::AdminUserUnblocked,
             AdminAudit::SessionEnded { .. } => AuditKind::AdminSessionEnded,
             AdminAudit::UserErased { .. } => AuditKind::AdminUserErased,
+            AdminAudit::BlockLifted { .. } => AuditKind::AdminBlockLifted,
         }
     }
 }
 
 /// Everything the admin crate keeps.
-pub trait AdminStorage: UserDirectory + SessionDirectory + ClientDirectory + AuditLog<AdminAudit> {}
-impl<T: UserDirectory + SessionDirectory + ClientDirectory + AuditLog<AdminAudit>> AdminStorage for T {}
+pub trait AdminStorage: UserDirectory + SessionDirectory + Oversight + ClientDirectory + AuditLog<AdminAudit> {}
+impl<T: UserDirectory + SessionDirectory + Oversight + ClientDirectory + AuditLog<AdminAudit>> AdminStorage for T {}

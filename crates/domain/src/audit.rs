@@ -45,6 +45,9 @@ pub enum AuditKind {
     /// An admin erased an account: its personal data is gone, its audit entries anonymised.
     #[serde(rename = "admin.user_erased")]
     AdminUserErased,
+    /// An admin lifted an IP block.
+    #[serde(rename = "admin.block_lifted")]
+    AdminBlockLifted,
 }
 
 impl AuditKind {
@@ -62,10 +65,11 @@ impl AuditKind {
             AuditKind::AdminUserUnblocked => "admin.user_unblocked",
             AuditKind::AdminSessionEnded => "admin.session_ended",
             AuditKind::AdminUserErased => "admin.user_erased",
+            AuditKind::AdminBlockLifted => "admin.block_lifted",
         }
     }
 
-    pub const ALL: [AuditKind; 12] = [
+    pub const ALL: [AuditKind; 13] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -78,6 +82,7 @@ impl AuditKind {
         AuditKind::AdminUserUnblocked,
         AuditKind::AdminSessionEnded,
         AuditKind::AdminUserErased,
+        AuditKind::AdminBlockLifted,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

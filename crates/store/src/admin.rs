@@ -2,8 +2,9 @@
 //! transaction with its audit entry, checked against the version it was made from.
 
 use admin::storage::{
-    AuditBlocked, AuditChanged, AuditCreated, AuditEnded, Blocked, ClientDirectory, Contact, Created, NewUser, Saved,
-    SessionDirectory, SessionInfo, SignInEvent, UserChange, UserDirectory, UserQuery,
+    AdminAudit, AuditBlocked, AuditChanged, AuditCreated, AuditEnded, AuditQuery, AuditRecord, BlockInfo, Blocked,
+    ClientDirectory, Contact, Created, NewUser, Oversight, Saved, SessionDirectory, SessionInfo, SignInEvent,
+    UserChange, UserDirectory, UserQuery,
 };
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -152,7 +153,7 @@ fn like_pattern(text: &str) -> String {
 
 #[async_trait::async_trait]
 impl UserDirectory for Store {
-    async fn erase_user(&self, id: &UserId, now: i64, audit: admin::storage::AdminAudit) -> Result<bool, StorageError> {
+    async fn erase_user(&self, id: &UserId, now: i64, audit: AdminAudit) -> Result<bool, StorageError> {
         let id = id.clone();
         Ok(self.run(move |conn| crate::erase::erase(conn, &id, now, || audit)).await?)
     }
@@ -338,5 +339,42 @@ impl SessionDirectory for Store {
                 acr: e.acr,
             })
             .collect())
+    }
+}
+
+#[async_trait::async_trait]
+impl Oversight for Store {
+    async fn active_blocks(&self, now: i64) -> Result<Vec<BlockInfo>, StorageError> {
+        let blocks = Store::active_blocks(self, now).await?;
+        Ok(blocks
+            .into_iter()
+            .map(|b| BlockInfo {
+                all_accounts: matches!(b.scope, passwordless_connection::storage::BlockScope::AllAccounts),
+                id: b.id,
+                ip: b.ip,
+                reason: b.reason,
+                created_at: b.created_at,
+                expires_at: b.expires_at,
+            })
+            .collect())
+    }
+
+    async fn lift_block(&self, id: &str, now: i64, audit: AdminAudit) -> Result<bool, StorageError> {
+        let id = id.to_owned();
+        let lifted = self.run(move |conn| {
+            conn.transaction(|conn| {
+                if !crate::blocks::lift_in(conn, &id, now)? {
+                    return Ok(false);
+                }
+                crate::audit::insert(conn, &AuditEntry { what: audit, user: None, client: None, at: now })?;
+                Ok(true)
+            })
+        });
+        Ok(lifted.await?)
+    }
+
+    async fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError> {
+        let query = query.clone();
+        Ok(self.run(move |conn| crate::audit::page(conn, &query)).await?)
     }
 }

@@ -1,6 +1,7 @@
 //! The audit log: append only. Nothing in Ostiary edits or deletes an entry but the purge, after
 //! the retention period.
 
+use admin::storage::{AuditQuery, AuditRecord};
 use diesel::prelude::*;
 use domain::audit::{AuditEntry, AuditEvent, AuditKind, AuditLog, Audited};
 use domain::{ClientId, StorageError, UserId};
@@ -33,6 +34,57 @@ pub(crate) fn insert<D: Audited>(conn: &mut crate::DbConnection, entry: &AuditEn
 /// An audit row as read: kind, user, client, detail (JSON) and time.
 type AuditRow = (String, Option<String>, Option<String>, String, i64);
 
+fn into_event((kind, user, client, detail, at): AuditRow) -> Result<AuditEvent, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("audit entry {what}"));
+    Ok(AuditEvent {
+        kind: AuditKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
+        user: user.map(|u| UserId::parse(&u).ok_or_else(|| corrupt("user"))).transpose()?,
+        client: client.map(|c| ClientId::parse(&c).ok_or_else(|| corrupt("client"))).transpose()?,
+        detail: crate::from_json(&detail, "audit entry detail")?,
+        at,
+    })
+}
+
+/// A page of the log, newest first (ids sort by creation), filtered as `query` says.
+pub(crate) fn page(conn: &mut crate::DbConnection, query: &AuditQuery) -> Result<Vec<AuditRecord>, StoreError> {
+    let mut q = audit_log::table
+        .order(audit_log::id.desc())
+        .limit(query.limit)
+        .select((
+            audit_log::id,
+            (audit_log::kind, audit_log::user_id, audit_log::client_id, audit_log::detail, audit_log::created_at),
+        ))
+        .into_boxed();
+    if let Some(kind) = query.kind {
+        q = q.filter(audit_log::kind.eq(kind.as_str()));
+    }
+    if let Some(user) = &query.user {
+        q = q.filter(audit_log::user_id.eq(user.as_str().to_owned()));
+    }
+    if let Some(client) = &query.client {
+        q = q.filter(audit_log::client_id.eq(client.as_str().to_owned()));
+    }
+    if let Some(actor) = &query.actor {
+        // The admin crate writes its actor first, as {"type":"client","client_id":…}; ids are
+        // base64url, so the pattern has no LIKE wildcard in it.
+        q = q.filter(
+            audit_log::detail
+                .like(format!("{{\"actor\":{{\"type\":\"client\",\"client_id\":\"{}\"}}%", actor.as_str())),
+        );
+    }
+    if let Some(since) = query.since {
+        q = q.filter(audit_log::created_at.ge(since));
+    }
+    if let Some(until) = query.until {
+        q = q.filter(audit_log::created_at.lt(until));
+    }
+    if let Some(before) = &query.before {
+        q = q.filter(audit_log::id.lt(before.clone()));
+    }
+    let rows: Vec<(String, AuditRow)> = q.load(conn)?;
+    rows.into_iter().map(|(id, row)| Ok(AuditRecord { id, event: into_event(row)? })).collect()
+}
+
 impl Store {
     /// The newest audit entries about a user.
     pub async fn audit_of(&self, user: &UserId, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
@@ -50,18 +102,7 @@ impl Store {
                     audit_log::created_at,
                 ))
                 .load(conn)?;
-            rows.into_iter()
-                .map(|(kind, user, client, detail, at)| {
-                    let corrupt = |what: &str| StoreError::Corrupt(format!("audit entry {what}"));
-                    Ok(AuditEvent {
-                        kind: AuditKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-                        user: user.map(|u| UserId::parse(&u).ok_or_else(|| corrupt("user"))).transpose()?,
-                        client: client.map(|c| ClientId::parse(&c).ok_or_else(|| corrupt("client"))).transpose()?,
-                        detail: crate::from_json(&detail, "audit entry detail")?,
-                        at,
-                    })
-                })
-                .collect()
+            rows.into_iter().map(into_event).collect()
         })
         .await
     }

@@ -164,3 +164,13 @@ impl BlockStore for Store {
         .map_err(Into::into)
     }
 }
+
+/// Lifts the active block `id`, inside the caller's transaction; false when none is active.
+pub(crate) fn lift_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        ip_blocks::table.find(id).filter(ip_blocks::lifted_at.is_null()).filter(ip_blocks::expires_at.gt(now)),
+    )
+    .set(ip_blocks::lifted_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}

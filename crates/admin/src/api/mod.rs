@@ -4,6 +4,7 @@
 //! `{"error", "error_description", "field"}`.
 
 pub mod lifecycle;
+pub mod oversight;
 pub mod sessions;
 pub mod spec;
 pub mod users;

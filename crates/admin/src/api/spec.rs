@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, Route, web};
 use serde_json::{Map, Value, json};
 
-use super::{lifecycle, sessions, users};
+use super::{lifecycle, oversight, sessions, users};
 use crate::paths;
 
 /// One route: how it is mounted and how it is documented.
@@ -33,7 +33,41 @@ const BAD_BODY: [(u16, &str, Option<&str>); 3] = [
 pub fn operations() -> Vec<Operation> {
     let mut all = user_operations();
     all.extend(account_operations());
+    all.extend(oversight_operations());
     all
+}
+
+/// The security views: IP blocks and the audit log.
+fn oversight_operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "get",
+            path: paths::BLOCKS,
+            summary: "The active IP blocks, newest first",
+            body: None,
+            answers: &[(200, "The blocks", Some("BlockList"))],
+            route: web::get().to(oversight::blocks),
+        },
+        Operation {
+            method: "delete",
+            path: paths::BLOCK,
+            summary: "Lift an IP block",
+            body: None,
+            answers: &[(204, "Lifted", None), (404, "No active block has this id", Some("Error"))],
+            route: web::delete().to(oversight::lift),
+        },
+        Operation {
+            method: "get",
+            path: paths::AUDIT,
+            summary: "The audit log, newest first, filtered by kind, user, client, actor and time",
+            body: None,
+            answers: &[
+                (200, "A page of entries", Some("AuditPage")),
+                (422, "A filter that is not valid", Some("Error")),
+            ],
+            route: web::get().to(oversight::audit),
+        },
+    ]
 }
 
 /// Finding, creating, reading and changing users.
@@ -284,6 +318,31 @@ fn list_schemas() -> Value {
                     "auth_time": { "type": "integer" }, "amr": { "type": "array", "items": { "type": "string" } }, "acr": { "type": "string" },
                 },
             } } },
+        },
+        "BlockList": {
+            "type": "object",
+            "required": ["blocks"],
+            "properties": { "blocks": { "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "id": { "type": "string" }, "ip": { "type": "string" }, "all_accounts": { "type": "boolean" },
+                    "reason": { "type": "string" }, "created_at": { "type": "integer" }, "expires_at": { "type": "integer" },
+                },
+            } } },
+        },
+        "AuditPage": {
+            "type": "object",
+            "required": ["entries", "next_cursor"],
+            "properties": {
+                "entries": { "type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": { "type": "string" }, "at": { "type": "integer" }, "kind": { "type": "string" },
+                        "user_id": text_or_null, "client_id": text_or_null, "detail": { "type": "object" },
+                    },
+                } },
+                "next_cursor": text_or_null,
+            },
         },
         "EventList": {
             "type": "object",

@@ -74,6 +74,9 @@ fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
         (reqwest::Method::GET, format!("{USERS}/{id}/sessions"), None),
         (reqwest::Method::GET, format!("{USERS}/{id}/events"), None),
         (reqwest::Method::DELETE, "/api/admin/v1/sessions/some-session".to_owned(), None),
+        (reqwest::Method::GET, "/api/admin/v1/blocks".to_owned(), None),
+        (reqwest::Method::DELETE, "/api/admin/v1/blocks/some-block".to_owned(), None),
+        (reqwest::Method::GET, "/api/admin/v1/audit".to_owned(), None),
     ]
 }
 
@@ -414,4 +417,62 @@ both_backends!(an_erased_user_leaves_only_an_anonymised_audit_trail, |db: Db| as
     let _ = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &email).await).await;
     let again = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
     assert_ne!(again.id, user.id);
+});
+
+both_backends!(admins_lift_ip_blocks_and_page_through_the_audit_log, |db: Db| async move {
+    use domain::Clock;
+    use passwordless_connection::storage::{BlockScope, BlockStore, NewBlock};
+    let app = spawn_app(db).await;
+    let (admin_client, token) = admin_token(&app).await;
+    let now = app.clock.now();
+    let new = |ip: &str| NewBlock {
+        ip: ip.into(),
+        scope: BlockScope::AllAccounts,
+        reason: "too many wrong codes".into(),
+        unblock_hash: None,
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    let id = BlockStore::insert_block(&app.store, new("192.0.2.7")).await.unwrap().unwrap();
+    let (status, _, listed) = send(call(&app, reqwest::Method::GET, "/api/admin/v1/blocks", Some(&token)).await).await;
+    assert_eq!(status, 200);
+    let block = listed["blocks"].as_array().unwrap().iter().find(|b| b["id"] == id.as_str()).unwrap().clone();
+    assert_eq!((block["ip"].as_str(), block["all_accounts"].as_bool()), (Some("192.0.2.7"), Some(true)));
+    let lift = format!("/api/admin/v1/blocks/{id}");
+    assert_eq!(send(call(&app, reqwest::Method::DELETE, &lift, Some(&token)).await).await.0, 204);
+    assert!(!BlockStore::is_blocked(&app.store, "192.0.2.7", "", app.clock.now()).await.unwrap());
+    assert_eq!(send(call(&app, reqwest::Method::DELETE, &lift, Some(&token)).await).await.0, 404);
+
+    // The audit log: newest first, filtered, a page at a time.
+    let mut created = Vec::new();
+    for _ in 0..3 {
+        created
+            .push(create(&app, &token, json!({ "email": unique_email() })).await.2["id"].as_str().unwrap().to_owned());
+    }
+    let page = |q: String| {
+        let (app, token) = (&app, &token);
+        async move { send(call(app, reqwest::Method::GET, &format!("/api/admin/v1/audit?{q}"), Some(token)).await).await }
+    };
+    let (status, _, lifted) = page("kind=admin.block_lifted".into()).await;
+    assert_eq!(status, 200, "{lifted}");
+    assert_eq!(lifted["entries"][0]["detail"]["block"], id.as_str());
+    let mine = format!("kind=admin.user_created&actor={}", admin_client.id);
+    let (_, _, first) = page(format!("{mine}&limit=2")).await;
+    let users = |p: &Value| {
+        p["entries"].as_array().unwrap().iter().map(|e| e["user_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(users(&first), vec![created[2].clone(), created[1].clone()]);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let (_, _, second) = page(format!("{mine}&limit=2&cursor={cursor}")).await;
+    assert_eq!(users(&second), vec![created[0].clone()]);
+    assert!(second["next_cursor"].is_null());
+    let (_, _, one) = page(format!("user={}", created[1])).await;
+    assert_eq!(users(&one), vec![created[1].clone()]);
+    let (_, _, none) = page(format!("{mine}&since={}", now + 10_000)).await;
+    assert!(none["entries"].as_array().unwrap().is_empty());
+    let (status, _, body) = page("kind=made.up".into()).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("kind")));
+    // The log cannot be edited through the API.
+    let resp = app.api.delete(app.url("/api/admin/v1/audit")).bearer_auth(&token).send().await.unwrap();
+    assert!(resp.status() == 404 || resp.status() == 405, "{}", resp.status());
 });
