@@ -18,6 +18,8 @@ pub struct Admin {
     pub store: Arc<dyn storage::AdminStorage>,
     pub tokens: Arc<dyn domain::ports::AccessTokens>,
     pub clock: Arc<dyn Clock>,
+    /// Hashes the client secrets the API makes.
+    pub hasher: domain::KeyedHasher,
 }
 
 impl Admin {

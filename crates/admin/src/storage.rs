@@ -216,9 +216,42 @@ pub trait Oversight: Send + Sync {
     async fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError>;
 }
 
+/// What a client change ran into.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ClientSaved {
+    Saved(Box<Client>),
+    /// The record moved on since the version the change was made from: nothing was written.
+    Stale(Box<Client>),
+    NotFound,
+}
+
+/// The audit entry of a client change, made from the record before and after it.
+pub type AuditClient = Box<dyn FnOnce(Option<&Client>, Option<&Client>) -> AdminAudit + Send>;
+
 #[async_trait::async_trait]
 pub trait ClientDirectory: Send + Sync {
     async fn client(&self, id: &ClientId) -> Result<Option<Client>, StorageError>;
+
+    /// Every client, in creation order.
+    async fn clients(&self) -> Result<Vec<Client>, StorageError>;
+
+    /// Stores a new client with its audit entry, in one transaction.
+    async fn create_client(&self, client: &Client, now: i64, audit: AuditClient) -> Result<(), StorageError>;
+
+    /// Replaces the client's record with `client` when it is still at `version` (checked in the
+    /// update), moving it to `version + 1`. When the change disables it, every grant and token of
+    /// the client is revoked in the same transaction, with the audit entry.
+    async fn save_client(
+        &self,
+        client: &Client,
+        version: i64,
+        now: i64,
+        audit: AuditClient,
+    ) -> Result<ClientSaved, StorageError>;
+
+    /// Deletes the client and revokes its grants and tokens, with the audit entry; false when there
+    /// is no such client.
+    async fn delete_client(&self, id: &ClientId, now: i64, audit: AuditClient) -> Result<bool, StorageError>;
 }
 
 /// Who did something in the console or the API.
@@ -270,6 +303,15 @@ pub enum AdminAudit {
         ip: std::net::IpAddr,
         block: String,
     },
+    /// `action`: `created`, `updated`, `secret_rotated`, `disabled`, `enabled` or `deleted`; the
+    /// client before and after (never its secret).
+    ClientChanged {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        action: &'static str,
+        before: Option<serde_json::Value>,
+        after: Option<serde_json::Value>,
+    },
 }
 
 impl Audited for AdminAudit {
@@ -283,6 +325,7 @@ impl Audited for AdminAudit {
             AdminAudit::SessionEnded { .. } => AuditKind::AdminSessionEnded,
             AdminAudit::UserErased { .. } => AuditKind::AdminUserErased,
             AdminAudit::BlockLifted { .. } => AuditKind::AdminBlockLifted,
+            AdminAudit::ClientChanged { .. } => AuditKind::AdminClientChanged,
         }
     }
 }

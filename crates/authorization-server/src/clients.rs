@@ -5,94 +5,12 @@ use actix_web::http::header;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use domain::Client;
-use domain::secret::random_token;
 use domain::{ClientId, KeyedHasher};
 
 use crate::errors::{ErrorCode, OAuthError};
 use crate::params::Params;
 
-/// What `ostiary client create` asks for.
-pub struct NewClient {
-    pub name: String,
-    pub redirect_uris: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    pub public: bool,
-    pub id_token_alg: crate::keys::Alg,
-    /// A native app (OpenID Connect Registration §2): its loopback redirect URIs match any port.
-    pub native: bool,
-    pub settings: domain::ClientSettings,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ClientError {
-    #[error("a client needs a name")]
-    NoName,
-    #[error("a client's name must be at most 100 characters, without control or invisible formatting characters")]
-    BadName,
-    #[error("a client needs at least one redirect URI")]
-    NoRedirectUri,
-    #[error("redirect URI {0:?} is not an absolute URI without a fragment (RFC 6749 §3.1.2)")]
-    BadRedirectUri(String),
-    #[error("an admin API client must be confidential: it proves itself with its secret")]
-    PublicAdminApi,
-}
-
-/// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
-pub fn check_registered_uri(uri: &str) -> Result<(), ClientError> {
-    match url::Url::parse(uri) {
-        Ok(u) if u.fragment().is_none() && !u.cannot_be_a_base() || u_is_private_use(uri) => Ok(()),
-        _ => Err(ClientError::BadRedirectUri(uri.to_owned())),
-    }
-}
-
-/// Native apps may use private-use schemes such as `com.example.app:/callback` (RFC 8252 §7.1).
-fn u_is_private_use(uri: &str) -> bool {
-    uri.split_once(':')
-        .is_some_and(|(scheme, rest)| scheme.contains('.') && rest.starts_with('/') && !uri.contains('#'))
-}
-
-/// Builds a client record; returns it with the secret in clear, shown once (confidential clients only).
-pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Client, Option<String>), ClientError> {
-    if new.name.trim().is_empty() {
-        return Err(ClientError::NoName);
-    }
-    // The name reaches email subjects and text messages: one line of visible text.
-    if !domain::client::is_display_name(&new.name, 100) {
-        return Err(ClientError::BadName);
-    }
-    // An admin API client signs nobody in: it only uses client_credentials, so it needs no
-    // redirect URI, but it must hold a secret.
-    if new.settings.admin_api && new.public {
-        return Err(ClientError::PublicAdminApi);
-    }
-    if new.redirect_uris.is_empty() && !new.settings.admin_api {
-        return Err(ClientError::NoRedirectUri);
-    }
-    for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
-        check_registered_uri(uri)?;
-    }
-    let secret = (!new.public).then(|| random_token(32));
-    let client = Client {
-        id: ClientId::generate(),
-        name: new.name.trim().to_owned(),
-        secret_hash: secret.as_deref().map(|s| hash_secret(hasher, s)),
-        is_public: new.public,
-        redirect_uris: new.redirect_uris,
-        post_logout_redirect_uris: new.post_logout_redirect_uris,
-        id_token_alg: new.id_token_alg,
-        created_at: now,
-        application_type: if new.native { domain::ApplicationType::Native } else { domain::ApplicationType::Web },
-        settings: new.settings,
-    };
-    Ok((client, secret))
-}
-
-const SECRET_PURPOSE: &str = "client-secret";
-
-/// The keyed hash a client secret is stored as.
-pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
-    hasher.hash(SECRET_PURPOSE, secret).0
-}
+pub use domain::client_rules::{ClientError, NewClient, check_registered_uri, hash_secret, new_client};
 
 const INVALID_CLIENT: OAuthError = OAuthError::new(ErrorCode::InvalidClient, "client authentication failed");
 
@@ -138,14 +56,17 @@ pub fn check_client_authentication(
     client: Option<&Client>,
     creds: &Credentials,
     hasher: &KeyedHasher,
+    now: i64,
 ) -> Result<(), OAuthError> {
     let client = client.ok_or(INVALID_CLIENT)?;
     // RFC 6749 §2.3.1.
-    let authenticated = match (&client.secret_hash, creds.secret.as_deref()) {
-        (Some(stored), Some(given)) => domain::secret::constant_time_eq(stored, &hash_secret(hasher, given)),
-        (None, None) => client.is_public,
-        _ => false,
-    };
+    // A disabled client is refused like an unknown one.
+    let authenticated = !client.is_disabled()
+        && match (&client.secret_hash, creds.secret.as_deref()) {
+            (Some(_), Some(given)) => domain::client_rules::secret_matches(client, given, hasher, now),
+            (None, None) => client.is_public,
+            _ => false,
+        };
     if authenticated { Ok(()) } else { Err(INVALID_CLIENT) }
 }
 
@@ -192,23 +113,13 @@ async fn authenticate(
         Some(id) => srv.store.client(&id).await.map_err(|e| crate::errors::internal("client lookup", &e))?,
         None => None,
     };
-    check_client_authentication(client.as_ref(), &creds, &srv.hasher)?;
+    check_client_authentication(client.as_ref(), &creds, &srv.hasher, srv.clock.now())?;
     client.ok_or(crate::errors::SERVER_ERROR)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redirect_uris_must_be_absolute_without_fragment() {
-        assert!(check_registered_uri("https://app.example.com/cb").is_ok());
-        assert!(check_registered_uri("http://127.0.0.1:9000/cb?x=1").is_ok());
-        assert!(check_registered_uri("com.example.app:/oauth").is_ok());
-        assert!(check_registered_uri("/relative").is_err());
-        assert!(check_registered_uri("https://app.example.com/cb#frag").is_err());
-        assert!(check_registered_uri("mailto:ann@example.com").is_err());
-    }
 
     #[test]
     fn only_the_right_secret_authenticates_a_confidential_client() {
@@ -225,9 +136,9 @@ mod tests {
         let (client, secret) = new_client(new, &hasher, 0).unwrap();
         let secret = secret.unwrap();
         let creds = |s: Option<&str>| Credentials { client_id: client.id.to_string(), secret: s.map(str::to_owned) };
-        assert!(check_client_authentication(Some(&client), &creds(Some(&secret)), &hasher).is_ok());
-        assert!(check_client_authentication(Some(&client), &creds(Some("wrong")), &hasher).is_err());
-        assert!(check_client_authentication(Some(&client), &creds(None), &hasher).is_err());
-        assert!(check_client_authentication(None, &creds(Some(&secret)), &hasher).is_err());
+        assert!(check_client_authentication(Some(&client), &creds(Some(&secret)), &hasher, 0).is_ok());
+        assert!(check_client_authentication(Some(&client), &creds(Some("wrong")), &hasher, 0).is_err());
+        assert!(check_client_authentication(Some(&client), &creds(None), &hasher, 0).is_err());
+        assert!(check_client_authentication(None, &creds(Some(&secret)), &hasher, 0).is_err());
     }
 }

@@ -83,6 +83,9 @@ pub mod fuzzing {
                 created_at: 0,
                 application_type: if public { domain::ApplicationType::Native } else { domain::ApplicationType::Web },
                 settings: Default::default(),
+                previous_secret: None,
+                disabled_at: None,
+                version: 1,
             };
             crate::authorize::fuzz_parameters(&client, raw);
         }

@@ -27,7 +27,7 @@ impl InteractionStarter for AuthorizationServer {
                 None => None,
             };
             let creds = Credentials { client_id, secret: secret.map(|s| s.expose().to_owned()) };
-            check_client_authentication(client.as_ref(), &creds, &self.hasher)
+            check_client_authentication(client.as_ref(), &creds, &self.hasher, self.clock.now())
                 .map_err(|_| StartError::InvalidClient)?;
             let client = client.ok_or(StartError::InvalidClient)?;
             // The API draws its own sign-in screen, so no browser is bound to the sign-in: only

@@ -48,6 +48,9 @@ pub enum AuditKind {
     /// An admin lifted an IP block.
     #[serde(rename = "admin.block_lifted")]
     AdminBlockLifted,
+    /// An admin created, changed, disabled or deleted a client, or rotated its secret.
+    #[serde(rename = "admin.client_changed")]
+    AdminClientChanged,
 }
 
 impl AuditKind {
@@ -66,10 +69,11 @@ impl AuditKind {
             AuditKind::AdminSessionEnded => "admin.session_ended",
             AuditKind::AdminUserErased => "admin.user_erased",
             AuditKind::AdminBlockLifted => "admin.block_lifted",
+            AuditKind::AdminClientChanged => "admin.client_changed",
         }
     }
 
-    pub const ALL: [AuditKind; 13] = [
+    pub const ALL: [AuditKind; 14] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -83,6 +87,7 @@ impl AuditKind {
         AuditKind::AdminSessionEnded,
         AuditKind::AdminUserErased,
         AuditKind::AdminBlockLifted,
+        AuditKind::AdminClientChanged,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

@@ -20,6 +20,25 @@ pub struct Client {
     pub application_type: ApplicationType,
     /// The client's policy (refresh tokens, sign-in methods, branding, step-up, …).
     pub settings: ClientSettings,
+    /// The secret before the last rotation, still accepted until its time.
+    pub previous_secret: Option<PreviousSecret>,
+    /// When an admin disabled the client: it can no longer authenticate or start a sign-in.
+    pub disabled_at: Option<i64>,
+    /// Moves by one with every change to the record (the admin API's ETag).
+    pub version: i64,
+}
+
+/// A rotated-out client secret and the end of its grace period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub hash: Vec<u8>,
+    pub until: i64,
+}
+
+impl Client {
+    pub fn is_disabled(&self) -> bool {
+        self.disabled_at.is_some()
+    }
 }
 
 /// A JWS algorithm Ostiary signs with (RFC 7518 §3.1, RFC 8037).

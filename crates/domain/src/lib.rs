@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 mod client_ip;
+pub mod client_rules;
 pub mod clock;
 pub mod counters;
 pub mod destination;
@@ -24,8 +25,8 @@ pub mod user;
 
 pub use auth::{Acr, Amr, AuthTime, Scope};
 pub use client::{
-    ApplicationType, Branding, Channel, Client, ClientSettings, LoginMethod, RefreshPolicy, SigningAlg, StepUp,
-    StepUpPolicy, WithoutFactor,
+    ApplicationType, Branding, Channel, Client, ClientSettings, LoginMethod, PreviousSecret, RefreshPolicy, SigningAlg,
+    StepUp, StepUpPolicy, WithoutFactor,
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, FakeClock, SystemClock};

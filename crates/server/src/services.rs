@@ -168,6 +168,7 @@ impl Services {
             store: Arc::new(s.store.clone()),
             tokens: authorization.clone().into_inner(),
             clock: Arc::clone(&s.clock),
+            hasher: s.hasher.clone(),
         });
         let kinds = endpoint_kinds()?;
         let browser = web::Data::new(BrowserContext {
@@ -257,6 +258,9 @@ async fn register_demo(
             api_login: true,
             ..Default::default()
         },
+        previous_secret: None,
+        disabled_at: None,
+        version: 1,
     };
     store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
     Ok(demo::Demo::new(issuer, secret, Arc::clone(tera), Arc::clone(catalog)))

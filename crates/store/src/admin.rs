@@ -3,13 +3,13 @@
 
 use admin::storage::{
     AdminAudit, AuditBlocked, AuditChanged, AuditCreated, AuditEnded, AuditQuery, AuditRecord, BlockInfo, Blocked,
-    ClientDirectory, Contact, Created, NewUser, Oversight, Saved, SessionDirectory, SessionInfo, SignInEvent,
-    UserChange, UserDirectory, UserQuery,
+    Contact, Created, NewUser, Oversight, Saved, SessionDirectory, SessionInfo, SignInEvent, UserChange, UserDirectory,
+    UserQuery,
 };
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use domain::audit::AuditEntry;
-use domain::{Client, ClientId, StorageError, User, UserId};
+use domain::{StorageError, User, UserId};
 
 use crate::schema::users;
 use crate::users::UserRow;
@@ -272,13 +272,6 @@ fn set_blocked(
         }
         Ok(Some(outcome))
     })
-}
-
-#[async_trait::async_trait]
-impl ClientDirectory for Store {
-    async fn client(&self, id: &ClientId) -> Result<Option<Client>, StorageError> {
-        Ok(Store::client(self, id).await?)
-    }
 }
 
 #[async_trait::async_trait]

@@ -86,6 +86,12 @@ pub(crate) fn page(conn: &mut crate::DbConnection, query: &AuditQuery) -> Result
 }
 
 impl Store {
+    /// The newest audit entries about a client.
+    pub async fn audit_of_client(&self, client: &ClientId, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
+        let query = AuditQuery { client: Some(client.clone()), limit, ..Default::default() };
+        self.run(move |conn| Ok(page(conn, &query)?.into_iter().map(|r| r.event).collect())).await
+    }
+
     /// The newest audit entries about a user.
     pub async fn audit_of(&self, user: &UserId, limit: i64) -> Result<Vec<AuditEvent>, StoreError> {
         let user = user.to_string();

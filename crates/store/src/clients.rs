@@ -19,6 +19,10 @@ struct ClientRow {
     created_at: i64,
     application_type: String,
     settings: String,
+    previous_secret_hash: Option<Vec<u8>>,
+    previous_secret_until: Option<i64>,
+    disabled_at: Option<i64>,
+    version: i64,
 }
 
 impl ClientRow {
@@ -34,6 +38,10 @@ impl ClientRow {
             created_at: client.created_at,
             application_type: client.application_type.as_str().to_owned(),
             settings: to_json(&client.settings),
+            previous_secret_hash: client.previous_secret.as_ref().map(|p| p.hash.clone()),
+            previous_secret_until: client.previous_secret.as_ref().map(|p| p.until),
+            disabled_at: client.disabled_at,
+            version: client.version,
         }
     }
 
@@ -51,6 +59,12 @@ impl ClientRow {
             application_type: ApplicationType::parse(&self.application_type)
                 .ok_or_else(|| StoreError::Corrupt(format!("client application_type {:?}", self.application_type)))?,
             settings: from_json(&self.settings, "client settings")?,
+            previous_secret: match (self.previous_secret_hash, self.previous_secret_until) {
+                (Some(hash), Some(until)) => Some(domain::PreviousSecret { hash, until }),
+                _ => None,
+            },
+            disabled_at: self.disabled_at,
+            version: self.version,
         })
     }
 }
@@ -80,6 +94,10 @@ impl Store {
                     clients::id_token_alg.eq(&row.id_token_alg),
                     clients::application_type.eq(&row.application_type),
                     clients::settings.eq(&row.settings),
+                    clients::previous_secret_hash.eq(&row.previous_secret_hash),
+                    clients::previous_secret_until.eq(row.previous_secret_until),
+                    clients::disabled_at.eq(row.disabled_at),
+                    clients::version.eq(clients::version + 1),
                 ))
                 .execute(conn)?;
             if n == 0 {
@@ -126,5 +144,121 @@ impl authorization_server::storage::ClientStore for Store {
 
     async fn insert_client(&self, client: &Client) -> Result<(), domain::StorageError> {
         Ok(Store::insert_client(self, client).await?)
+    }
+}
+
+fn read(conn: &mut crate::DbConnection, id: &str) -> Result<Option<Client>, StoreError> {
+    clients::table
+        .find(id)
+        .select(ClientRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(ClientRow::into_client)
+        .transpose()
+}
+
+fn audit_in(
+    conn: &mut crate::DbConnection,
+    id: &ClientId,
+    what: admin::storage::AdminAudit,
+    now: i64,
+) -> Result<(), StoreError> {
+    let entry = domain::audit::AuditEntry { what, user: None, client: Some(id.clone()), at: now };
+    crate::audit::insert(conn, &entry)
+}
+
+#[async_trait::async_trait]
+impl admin::storage::ClientDirectory for Store {
+    async fn client(&self, id: &ClientId) -> Result<Option<Client>, domain::StorageError> {
+        Ok(Store::client(self, id).await?)
+    }
+
+    async fn clients(&self) -> Result<Vec<Client>, domain::StorageError> {
+        Ok(Store::clients(self).await?)
+    }
+
+    async fn create_client(
+        &self,
+        client: &Client,
+        now: i64,
+        audit: admin::storage::AuditClient,
+    ) -> Result<(), domain::StorageError> {
+        let (row, id, what) = (ClientRow::from_client(client), client.id.clone(), audit(None, Some(client)));
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                diesel::insert_into(clients::table).values(&row).execute(conn)?;
+                audit_in(conn, &id, what, now)
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn save_client(
+        &self,
+        client: &Client,
+        version: i64,
+        now: i64,
+        audit: admin::storage::AuditClient,
+    ) -> Result<admin::storage::ClientSaved, domain::StorageError> {
+        use admin::storage::ClientSaved;
+        let row = ClientRow::from_client(client);
+        let saved = self.run(move |conn| {
+            conn.transaction(|conn| {
+                // A write first, so SQLite takes the write lock for the whole transaction.
+                diesel::update(clients::table.find(&row.id))
+                    .set(clients::version.eq(clients::version))
+                    .execute(conn)?;
+                let Some(before) = read(conn, &row.id)? else {
+                    return Ok(ClientSaved::NotFound);
+                };
+                let n = diesel::update(clients::table.find(&row.id).filter(clients::version.eq(version)))
+                    .set((
+                        clients::name.eq(&row.name),
+                        clients::secret_hash.eq(&row.secret_hash),
+                        clients::redirect_uris.eq(&row.redirect_uris),
+                        clients::post_logout_redirect_uris.eq(&row.post_logout_redirect_uris),
+                        clients::id_token_alg.eq(&row.id_token_alg),
+                        clients::application_type.eq(&row.application_type),
+                        clients::settings.eq(&row.settings),
+                        clients::previous_secret_hash.eq(&row.previous_secret_hash),
+                        clients::previous_secret_until.eq(row.previous_secret_until),
+                        clients::disabled_at.eq(row.disabled_at),
+                        clients::version.eq(version + 1),
+                    ))
+                    .execute(conn)?;
+                if n == 0 {
+                    return Ok(ClientSaved::Stale(Box::new(before)));
+                }
+                let after = read(conn, &row.id)?.ok_or_else(|| StoreError::Corrupt("client vanished".into()))?;
+                if after.is_disabled() && !before.is_disabled() {
+                    crate::grants::revoke_all_of_client_in(conn, &row.id, now)?;
+                }
+                audit_in(conn, &after.id, audit(Some(&before), Some(&after)), now)?;
+                Ok(ClientSaved::Saved(Box::new(after)))
+            })
+        });
+        Ok(saved.await?)
+    }
+
+    async fn delete_client(
+        &self,
+        id: &ClientId,
+        now: i64,
+        audit: admin::storage::AuditClient,
+    ) -> Result<bool, domain::StorageError> {
+        let id = id.clone();
+        let deleted = self.run(move |conn| {
+            conn.transaction(|conn| {
+                let Some(before) = read(conn, id.as_str())? else {
+                    return Ok(false);
+                };
+                crate::grants::revoke_all_of_client_in(conn, id.as_str(), now)?;
+                diesel::delete(clients::table.find(id.as_str())).execute(conn)?;
+                audit_in(conn, &id, audit(Some(&before), None), now)?;
+                Ok(true)
+            })
+        });
+        Ok(deleted.await?)
     }
 }

@@ -280,3 +280,25 @@ pub(crate) fn revoke_all_of_user_in(
     }
     Ok(grants.len())
 }
+
+/// Revokes every grant of a client and every access token it holds (its own `client_credentials`
+/// tokens too), inside the caller's transaction. Returns how many grants.
+pub(crate) fn revoke_all_of_client_in(
+    conn: &mut crate::DbConnection,
+    client_id: &str,
+    now: i64,
+) -> Result<usize, StoreError> {
+    use crate::schema::tokens;
+    let grants: Vec<String> = authorization_codes::table
+        .filter(authorization_codes::client_id.eq(client_id))
+        .filter(authorization_codes::revoked_at.is_null())
+        .select(authorization_codes::grant_id)
+        .load(conn)?;
+    for grant in &grants {
+        revoke_grant_in(conn, grant, now)?;
+    }
+    diesel::update(tokens::table.filter(tokens::client_id.eq(client_id)).filter(tokens::revoked_at.is_null()))
+        .set(tokens::revoked_at.eq(Some(now)))
+        .execute(conn)?;
+    Ok(grants.len())
+}

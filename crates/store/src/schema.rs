@@ -28,6 +28,10 @@ diesel::table! {
         created_at -> BigInt,
         application_type -> Text,
         settings -> Text,
+        previous_secret_hash -> Nullable<Binary>,
+        previous_secret_until -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
+        version -> BigInt,
     }
 }
 

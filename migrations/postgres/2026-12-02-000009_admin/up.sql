@@ -7,3 +7,11 @@ ALTER TABLE users ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
 -- When an admin blocked the account (NULL: not blocked). A blocked account's sessions and grants
 -- are ended with the block, and its sign-ins are refused.
 ALTER TABLE users ADD COLUMN blocked_at BIGINT;
+-- A rotated client secret stays valid until previous_secret_until, so the client's servers can
+-- move to the new one without downtime.
+ALTER TABLE clients ADD COLUMN previous_secret_hash BYTEA;
+ALTER TABLE clients ADD COLUMN previous_secret_until BIGINT;
+-- A disabled client cannot authenticate, start a sign-in or use its tokens.
+ALTER TABLE clients ADD COLUMN disabled_at BIGINT;
+-- Optimistic concurrency for admin edits, as for users.
+ALTER TABLE clients ADD COLUMN version BIGINT NOT NULL DEFAULT 1;

@@ -3,8 +3,10 @@
 //! (RFC 9110 §8.8.3, §13.1.1, and RFC 6585 §3 for 428), and every refusal as
 //! `{"error", "error_description", "field"}`.
 
+pub mod clients;
 pub mod lifecycle;
 pub mod oversight;
+mod schemas;
 pub mod sessions;
 pub mod spec;
 pub mod users;

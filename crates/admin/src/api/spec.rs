@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, Route, web};
 use serde_json::{Map, Value, json};
 
-use super::{lifecycle, oversight, sessions, users};
+use super::{clients, lifecycle, oversight, sessions, users};
 use crate::paths;
 
 /// One route: how it is mounted and how it is documented.
@@ -34,7 +34,84 @@ pub fn operations() -> Vec<Operation> {
     let mut all = user_operations();
     all.extend(account_operations());
     all.extend(oversight_operations());
+    all.extend(client_operations());
     all
+}
+
+/// The relying parties.
+fn client_operations() -> Vec<Operation> {
+    const CLIENT: (u16, &str, Option<&str>) = (200, "The client, with its ETag", Some("Client"));
+    const MISSING: (u16, &str, Option<&str>) = (404, "No such client", Some("Error"));
+    vec![
+        Operation {
+            method: "get",
+            path: paths::CLIENTS,
+            summary: "Every client, in creation order",
+            body: None,
+            answers: &[(200, "The clients", Some("ClientList"))],
+            route: web::get().to(clients::list),
+        },
+        Operation {
+            method: "post",
+            path: paths::CLIENTS,
+            summary: "Register a client; its secret is in the answer, this once",
+            body: Some(("ClientInput", true)),
+            answers: &[
+                (201, "The client, with client_secret when confidential", Some("Client")),
+                BAD_BODY[0],
+                BAD_BODY[1],
+                BAD_BODY[2],
+            ],
+            route: web::post().to(clients::create),
+        },
+        Operation {
+            method: "get",
+            path: paths::CLIENT,
+            summary: "Read a client",
+            body: None,
+            answers: &[CLIENT, MISSING],
+            route: web::get().to(clients::get),
+        },
+        Operation {
+            method: "patch",
+            path: paths::CLIENT,
+            summary: "Change a client (If-Match required): name, URIs, settings (merged), disabled",
+            body: Some(("ClientPatch", true)),
+            answers: &[
+                CLIENT,
+                MISSING,
+                (412, "Changed by someone else since the ETag sent", Some("Error")),
+                (428, "If-Match is missing", Some("Error")),
+                BAD_BODY[0],
+                BAD_BODY[1],
+                BAD_BODY[2],
+            ],
+            route: web::patch().to(clients::patch),
+        },
+        Operation {
+            method: "delete",
+            path: paths::CLIENT,
+            summary: "Delete a client and revoke everything it was granted",
+            body: None,
+            answers: &[(204, "Deleted", None), MISSING],
+            route: web::delete().to(clients::delete),
+        },
+        Operation {
+            method: "post",
+            path: paths::CLIENT_SECRET,
+            summary: "Rotate the secret; the old one works until the grace period ends",
+            body: Some(("RotateInput", false)),
+            answers: &[
+                (200, "The client, with its new client_secret", Some("Client")),
+                MISSING,
+                (409, "A public client has no secret", Some("Error")),
+                BAD_BODY[0],
+                BAD_BODY[1],
+                BAD_BODY[2],
+            ],
+            route: web::post().to(clients::rotate),
+        },
+    ]
 }
 
 /// The security views: IP blocks and the audit log.
@@ -199,7 +276,7 @@ pub fn document() -> Value {
         "servers": [{ "url": paths::API }],
         "security": [{ "bearer": [] }],
         "paths": paths,
-        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }, "schemas": schemas() },
+        "components": { "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }, "schemas": super::schemas::all() },
     })
 }
 
@@ -235,127 +312,4 @@ fn operation(op: &Operation) -> Value {
         out["requestBody"] = json!({ "required": required, "content": schema(name) });
     }
     out
-}
-
-fn schemas() -> Value {
-    let mut all = user_schemas();
-    if let (Some(users), Value::Object(lists)) = (all.as_object_mut(), list_schemas()) {
-        users.extend(lists);
-    }
-    all
-}
-
-fn user_schemas() -> Value {
-    let text_or_null = json!({ "type": ["string", "null"] });
-    let profile = json!({ "type": "object", "additionalProperties": true, "description": "OIDC Core §5.1 claims; address.* members for the address" });
-    json!({
-        "Error": {
-            "type": "object",
-            "required": ["error", "error_description"],
-            "properties": {
-                "error": { "type": "string" },
-                "error_description": { "type": "string" },
-                "field": { "type": "string", "description": "The member to blame, when one is" },
-            },
-        },
-        "User": {
-            "type": "object",
-            "required": ["id", "email", "email_verified", "phone_number", "phone_verified", "is_admin", "blocked", "created_at", "updated_at", "version"],
-            "properties": {
-                "id": { "type": "string" },
-                "email": text_or_null,
-                "email_verified": { "type": "boolean" },
-                "phone_number": text_or_null,
-                "phone_verified": { "type": "boolean" },
-                "is_admin": { "type": "boolean" },
-                "blocked": { "type": "boolean" },
-                "blocked_at": { "type": ["integer", "null"] },
-                "profile": profile,
-                "created_at": { "type": "integer" },
-                "updated_at": { "type": "integer" },
-                "version": { "type": "integer" },
-            },
-        },
-        "UserInput": {
-            "type": "object",
-            "additionalProperties": false,
-            "properties": {
-                "email": text_or_null,
-                "email_verified": { "type": "boolean" },
-                "phone_number": text_or_null,
-                "phone_verified": { "type": "boolean" },
-                "is_admin": { "type": "boolean" },
-                "profile": profile,
-                "id": {}, "created_at": {}, "updated_at": {}, "version": {}, "blocked": {}, "blocked_at": {},
-            },
-        },
-        "BlockInput": {
-            "type": "object",
-            "additionalProperties": false,
-            "properties": { "reason": { "type": "string", "maxLength": 500 } },
-        },
-    })
-}
-
-fn list_schemas() -> Value {
-    let text_or_null = json!({ "type": ["string", "null"] });
-    json!({
-        "UserPage": {
-            "type": "object",
-            "required": ["users", "next_cursor"],
-            "properties": {
-                "users": { "type": "array", "items": { "$ref": "#/components/schemas/User" } },
-                "next_cursor": text_or_null,
-            },
-        },
-        "SessionList": {
-            "type": "object",
-            "required": ["sessions"],
-            "properties": { "sessions": { "type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "sid": { "type": "string" }, "created_at": { "type": "integer" }, "expires_at": { "type": "integer" },
-                    "auth_time": { "type": "integer" }, "amr": { "type": "array", "items": { "type": "string" } }, "acr": { "type": "string" },
-                },
-            } } },
-        },
-        "BlockList": {
-            "type": "object",
-            "required": ["blocks"],
-            "properties": { "blocks": { "type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "id": { "type": "string" }, "ip": { "type": "string" }, "all_accounts": { "type": "boolean" },
-                    "reason": { "type": "string" }, "created_at": { "type": "integer" }, "expires_at": { "type": "integer" },
-                },
-            } } },
-        },
-        "AuditPage": {
-            "type": "object",
-            "required": ["entries", "next_cursor"],
-            "properties": {
-                "entries": { "type": "array", "items": {
-                    "type": "object",
-                    "properties": {
-                        "id": { "type": "string" }, "at": { "type": "integer" }, "kind": { "type": "string" },
-                        "user_id": text_or_null, "client_id": text_or_null, "detail": { "type": "object" },
-                    },
-                } },
-                "next_cursor": text_or_null,
-            },
-        },
-        "EventList": {
-            "type": "object",
-            "required": ["events"],
-            "properties": { "events": { "type": "array", "items": {
-                "type": "object",
-                "properties": {
-                    "id": { "type": "string" }, "client_id": { "type": "string" }, "at": { "type": "integer" },
-                    "ip": { "type": "string" }, "country": text_or_null, "device": { "type": "string" },
-                    "amr": { "type": "array", "items": { "type": "string" } }, "acr": { "type": "string" },
-                    "reasons": { "type": "array", "items": { "type": "string" } },
-                },
-            } } },
-        },
-    })
 }

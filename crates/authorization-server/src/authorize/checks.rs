@@ -123,12 +123,13 @@ fn check_params(params: &Params) -> Result<(), PageError> {
     Ok(())
 }
 
-/// The client must be registered. RFC 6749 §4.1.2.1: an unknown client gets a page, not a redirect.
+/// The client must be registered and not disabled. RFC 6749 §4.1.2.1: an unknown client gets a
+/// page, not a redirect.
 async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Client, PageError> {
     let id = params.get("client_id").and_then(domain::ClientId::parse).ok_or(PageError::UnknownApp)?;
     match srv.store.client(&id).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(PageError::UnknownApp),
+        Ok(Some(c)) if !c.is_disabled() => Ok(c),
+        Ok(_) => Err(PageError::UnknownApp),
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
             Err(PageError::Unavailable("client lookup failed"))
@@ -326,6 +327,9 @@ mod tests {
             created_at: 0,
             application_type: domain::ApplicationType::Web,
             settings: Default::default(),
+            previous_secret: None,
+            disabled_at: None,
+            version: 1,
         }
     }
 

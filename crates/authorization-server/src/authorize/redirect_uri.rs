@@ -54,6 +54,9 @@ mod tests {
             created_at: 0,
             application_type,
             settings: Default::default(),
+            previous_secret: None,
+            disabled_at: None,
+            version: 1,
         }
     }
 

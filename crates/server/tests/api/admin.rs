@@ -77,6 +77,16 @@ fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
         (reqwest::Method::GET, "/api/admin/v1/blocks".to_owned(), None),
         (reqwest::Method::DELETE, "/api/admin/v1/blocks/some-block".to_owned(), None),
         (reqwest::Method::GET, "/api/admin/v1/audit".to_owned(), None),
+        (reqwest::Method::GET, "/api/admin/v1/clients".to_owned(), None),
+        (
+            reqwest::Method::POST,
+            "/api/admin/v1/clients".to_owned(),
+            Some(json!({ "name": "X", "redirect_uris": ["https://x.example/cb"] })),
+        ),
+        (reqwest::Method::GET, "/api/admin/v1/clients/some-client".to_owned(), None),
+        (reqwest::Method::PATCH, "/api/admin/v1/clients/some-client".to_owned(), Some(json!({ "name": "Y" }))),
+        (reqwest::Method::DELETE, "/api/admin/v1/clients/some-client".to_owned(), None),
+        (reqwest::Method::POST, "/api/admin/v1/clients/some-client/secret".to_owned(), None),
     ]
 }
 

@@ -5,6 +5,7 @@
 
 mod abuse;
 mod admin;
+mod admin_clients;
 mod admin_spec;
 mod api_login;
 mod auth0;

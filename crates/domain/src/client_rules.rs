@@ -1,0 +1,155 @@
+//! The rules of a client's registration and secret, in one place for everyone who makes or changes
+//! clients: dynamic registration (RFC 7591), the CLI and the admin API.
+
+use crate::secret::random_token;
+use crate::{Client, ClientId, KeyedHasher};
+
+/// What `ostiary client create` asks for.
+pub struct NewClient {
+    pub name: String,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub public: bool,
+    pub id_token_alg: crate::SigningAlg,
+    /// A native app (OpenID Connect Registration §2): its loopback redirect URIs match any port.
+    pub native: bool,
+    pub settings: crate::ClientSettings,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClientError {
+    #[error("a client needs a name")]
+    NoName,
+    #[error("a client's name must be at most 100 characters, without control or invisible formatting characters")]
+    BadName,
+    #[error("a client needs at least one redirect URI")]
+    NoRedirectUri,
+    #[error("redirect URI {0:?} is not an absolute URI without a fragment (RFC 6749 §3.1.2)")]
+    BadRedirectUri(String),
+    #[error("an admin API client must be confidential: it proves itself with its secret")]
+    PublicAdminApi,
+    #[error("branding: {0}")]
+    BadBranding(String),
+}
+
+/// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
+pub fn check_registered_uri(uri: &str) -> Result<(), ClientError> {
+    match url::Url::parse(uri) {
+        Ok(u) if u.fragment().is_none() && !u.cannot_be_a_base() || u_is_private_use(uri) => Ok(()),
+        _ => Err(ClientError::BadRedirectUri(uri.to_owned())),
+    }
+}
+
+/// Native apps may use private-use schemes such as `com.example.app:/callback` (RFC 8252 §7.1).
+fn u_is_private_use(uri: &str) -> bool {
+    uri.split_once(':')
+        .is_some_and(|(scheme, rest)| scheme.contains('.') && rest.starts_with('/') && !uri.contains('#'))
+}
+
+/// The rules every client's metadata obeys, at creation and at every change.
+pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
+    if client.name.trim().is_empty() {
+        return Err(ClientError::NoName);
+    }
+    // The name reaches email subjects and text messages: one line of visible text.
+    if !crate::client::is_display_name(&client.name, 100) {
+        return Err(ClientError::BadName);
+    }
+    // An admin API client signs nobody in: it only uses client_credentials, so it needs no
+    // redirect URI, but it must hold a secret.
+    if client.settings.admin_api && client.is_public {
+        return Err(ClientError::PublicAdminApi);
+    }
+    if client.redirect_uris.is_empty() && !client.settings.admin_api {
+        return Err(ClientError::NoRedirectUri);
+    }
+    for uri in client.redirect_uris.iter().chain(&client.post_logout_redirect_uris) {
+        check_registered_uri(uri)?;
+    }
+    client.settings.branding.validate().map_err(|e| ClientError::BadBranding(e.to_string()))
+}
+
+/// Builds a client record; returns it with the secret in clear, shown once (confidential clients only).
+pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Client, Option<String>), ClientError> {
+    let secret = (!new.public).then(|| random_token(32));
+    let client = Client {
+        id: ClientId::generate(),
+        name: new.name.trim().to_owned(),
+        secret_hash: secret.as_deref().map(|s| hash_secret(hasher, s)),
+        is_public: new.public,
+        redirect_uris: new.redirect_uris,
+        post_logout_redirect_uris: new.post_logout_redirect_uris,
+        id_token_alg: new.id_token_alg,
+        created_at: now,
+        application_type: if new.native { crate::ApplicationType::Native } else { crate::ApplicationType::Web },
+        settings: new.settings,
+        previous_secret: None,
+        disabled_at: None,
+        version: 1,
+    };
+    check_metadata(&client)?;
+    Ok((client, secret))
+}
+
+const SECRET_PURPOSE: &str = "client-secret";
+
+/// The keyed hash a client secret is stored as.
+pub fn hash_secret(hasher: &KeyedHasher, secret: &str) -> Vec<u8> {
+    hasher.hash(SECRET_PURPOSE, secret).0
+}
+
+/// Whether `given` is the client's secret, or its previous one within the grace period after a
+/// rotation. Keyed hashes, compared in constant time (RFC 6749 §2.3.1).
+pub fn secret_matches(client: &Client, given: &str, hasher: &KeyedHasher, now: i64) -> bool {
+    let given = hash_secret(hasher, given);
+    let current = client.secret_hash.as_ref().is_some_and(|stored| crate::secret::constant_time_eq(stored, &given));
+    let previous = client
+        .previous_secret
+        .as_ref()
+        .is_some_and(|p| now < p.until && crate::secret::constant_time_eq(&p.hash, &given));
+    current | previous
+}
+
+/// A new secret for a confidential client: the secret (shown once) and its keyed hash.
+pub fn fresh_secret(hasher: &KeyedHasher) -> (String, Vec<u8>) {
+    let secret = random_token(32);
+    let hash = hash_secret(hasher, &secret);
+    (secret, hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_absolute_without_fragment() {
+        assert!(check_registered_uri("https://app.example.com/cb").is_ok());
+        assert!(check_registered_uri("http://127.0.0.1:9000/cb?x=1").is_ok());
+        assert!(check_registered_uri("com.example.app:/oauth").is_ok());
+        assert!(check_registered_uri("/relative").is_err());
+        assert!(check_registered_uri("https://app.example.com/cb#frag").is_err());
+        assert!(check_registered_uri("mailto:ann@example.com").is_err());
+    }
+
+    #[test]
+    fn a_rotated_secret_works_until_its_grace_period_ends() {
+        let hasher = crate::MasterKey::generate().hasher();
+        let new = NewClient {
+            name: "App".into(),
+            redirect_uris: vec!["https://a.example/cb".into()],
+            post_logout_redirect_uris: vec![],
+            public: false,
+            id_token_alg: crate::SigningAlg::RS256,
+            native: false,
+            settings: Default::default(),
+        };
+        let (mut client, old) = new_client(new, &hasher, 0).unwrap();
+        let old = old.unwrap();
+        let (new_secret, hash) = fresh_secret(&hasher);
+        client.previous_secret =
+            client.secret_hash.replace(hash).map(|hash| crate::client::PreviousSecret { hash, until: 100 });
+        assert!(secret_matches(&client, &new_secret, &hasher, 99) && secret_matches(&client, &old, &hasher, 99));
+        assert!(secret_matches(&client, &new_secret, &hasher, 100) && !secret_matches(&client, &old, &hasher, 100));
+        assert!(!secret_matches(&client, "wrong", &hasher, 0));
+    }
+}

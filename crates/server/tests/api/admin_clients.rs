@@ -1,0 +1,123 @@
+//! The admin API's clients: registered, read, changed with ETags, secrets rotated with a grace
+//! period, disabled and deleted, on both backends.
+
+use authorization_server::Alg;
+use domain::audit::AuditKind;
+use serde_json::{Value, json};
+use testkit::{Db, TestApp, TestClient, both_backends, spawn_app};
+
+use crate::admin::admin_token;
+use crate::oidc::{authorize_url, exchange};
+use crate::unique_email;
+
+const CLIENTS: &str = "/api/admin/v1/clients";
+
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let mut req = app.api.request(method, app.url(path)).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+    (status, headers, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn secret_works(app: &TestApp, id: &str, secret: &str) -> bool {
+    app.token_request(&[("grant_type", "client_credentials")], Some((id, secret))).await.status() == 200
+}
+
+both_backends!(admins_register_change_rotate_disable_and_delete_clients, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_, token) = admin_token(&app).await;
+    let new = json!({ "name": "Shop", "redirect_uris": ["https://shop.example/cb"], "settings": { "login_methods": ["email_code"] } });
+    let (status, headers, shop) = send(&app, reqwest::Method::POST, CLIENTS, &token, Some(new)).await;
+    assert_eq!(status, 201, "{shop}");
+    let id = shop["client_id"].as_str().unwrap().to_owned();
+    let first_secret = shop["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(headers["location"], format!("{CLIENTS}/{id}").as_str());
+    assert_eq!((shop["version"].as_i64(), shop["disabled"].as_bool()), (Some(1), Some(false)));
+    assert!(secret_works(&app, &id, &first_secret).await);
+
+    // The same rules as registration and the CLI, each refusal naming its field.
+    for (body, status, field) in [
+        (json!({ "name": "No URI" }), 422, "redirect_uris"),
+        (json!({ "name": "Bad", "redirect_uris": ["/relative"] }), 422, "redirect_uris"),
+        (json!({ "name": "Two\nlines", "redirect_uris": ["https://a.example/cb"] }), 422, "name"),
+        (
+            json!({ "name": "Odd", "redirect_uris": ["https://a.example/cb"], "settings": { "shoe": 1 } }),
+            422,
+            "settings",
+        ),
+        (json!({ "name": "Admin", "public": true, "settings": { "admin_api": true } }), 422, "public"),
+    ] {
+        let (got, _, answer) = send(&app, reqwest::Method::POST, CLIENTS, &token, Some(body.clone())).await;
+        assert_eq!((got, answer["field"].as_str()), (status, Some(field)), "{body}: {answer}");
+    }
+    let (status, _, _) =
+        send(&app, reqwest::Method::POST, CLIENTS, &token, Some(json!({ "name": "X", "secret": "mine" }))).await;
+    assert_eq!(status, 400);
+
+    let (_, _, listed) = send(&app, reqwest::Method::GET, CLIENTS, &token, None).await;
+    assert!(listed["clients"].as_array().unwrap().iter().any(|c| c["client_id"] == id.as_str()));
+    assert!(!listed.to_string().contains(&first_secret), "secrets are never listed");
+    let path = format!("{CLIENTS}/{id}");
+    let patched = |if_match: &'static str, body: Value| {
+        let (app, token, path) = (&app, &token, &path);
+        async move {
+            let req = app.api.patch(app.url(path)).bearer_auth(token).header("If-Match", if_match).json(&body);
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, changed) =
+        patched("\"1\"", json!({ "name": "Shop EU", "settings": { "branding": { "product_name": "Shop" } } })).await;
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!((changed["name"].as_str(), changed["version"].as_i64()), (Some("Shop EU"), Some(2)));
+    assert_eq!(changed["settings"]["login_methods"], json!(["email_code"]), "settings are merged");
+    assert_eq!(changed["settings"]["branding"]["product_name"], "Shop");
+    assert_eq!(patched("\"1\"", json!({ "name": "Lost update" })).await.0, 412);
+
+    // Rotation: both secrets work through the grace period, then only the new one.
+    let rotate = format!("{path}/secret");
+    let (status, _, rotated) =
+        send(&app, reqwest::Method::POST, &rotate, &token, Some(json!({ "grace_seconds": 60 }))).await;
+    assert_eq!(status, 200, "{rotated}");
+    let second_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret_works(&app, &id, &second_secret).await && secret_works(&app, &id, &first_secret).await);
+    app.clock.advance(61);
+    assert!(secret_works(&app, &id, &second_secret).await && !secret_works(&app, &id, &first_secret).await);
+    let (status, _, _) = send(&app, reqwest::Method::POST, &rotate, &token, Some(json!({ "grace_seconds": -1 }))).await;
+    assert_eq!(status, 422);
+
+    // Disabling a client stops it at once: no authentication, no sign-in, no live token.
+    let (status, _) = patched("*", json!({ "disabled": true })).await;
+    assert_eq!(status, 200);
+    assert!(!secret_works(&app, &id, &second_secret).await);
+    let rp: TestClient = app.register_client(false, Alg::RS256).await;
+    let tokens =
+        exchange(&app, &rp, &app.sign_in(&app.browser(), &authorize_url(&app, &rp, &[]), &unique_email()).await).await;
+    let rp_path = format!("{CLIENTS}/{}", rp.id);
+    let req =
+        app.api.patch(app.url(&rp_path)).bearer_auth(&token).header("If-Match", "*").json(&json!({ "disabled": true }));
+    assert_eq!(req.send().await.unwrap().status(), 200);
+    let userinfo =
+        app.api.get(app.url("/userinfo")).bearer_auth(tokens["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(userinfo.status(), 401);
+    assert_eq!(app.browser().get(&authorize_url(&app, &rp, &[])).await.status(), 400, "an error page, no redirect");
+
+    let (status, _, _) = send(&app, reqwest::Method::DELETE, &path, &token, None).await;
+    assert_eq!(status, 204);
+    assert_eq!(send(&app, reqwest::Method::GET, &path, &token, None).await.0, 404);
+    let audit = app.store.audit_of_client(&domain::ClientId::parse(&id).unwrap(), 20).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.detail["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["deleted", "disabled", "secret_rotated", "updated", "created"]);
+    assert!(audit.iter().all(|e| e.kind == AuditKind::AdminClientChanged));
+    let text = format!("{:?}", audit);
+    assert!(!text.contains(&first_secret) && !text.contains(&second_secret), "secrets never reach the log");
+});
