@@ -6,6 +6,9 @@ use domain::UserId;
 pub const API: &str = "/api/admin/v1";
 pub const USERS: &str = "/api/admin/v1/users";
 pub const USER: &str = "/api/admin/v1/users/{id}";
+/// Registered before [`USER`], which would otherwise take `export` and `import` for ids.
+pub const USERS_EXPORT: &str = "/api/admin/v1/users/export";
+pub const USERS_IMPORT: &str = "/api/admin/v1/users/import";
 pub const USER_BLOCK: &str = "/api/admin/v1/users/{id}/block";
 pub const USER_UNBLOCK: &str = "/api/admin/v1/users/{id}/unblock";
 pub const USER_SESSIONS: &str = "/api/admin/v1/users/{id}/sessions";

@@ -91,6 +91,10 @@ pub trait UserDirectory: Send + Sync {
 
     async fn user(&self, id: &UserId) -> Result<Option<User>, StorageError>;
 
+    async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StorageError>;
+
+    async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StorageError>;
+
     /// Creates the account and writes `audit(&created)` to the audit log, in one transaction.
     async fn create_user(&self, user: NewUser, now: i64, audit: AuditCreated) -> Result<Created, StorageError>;
 

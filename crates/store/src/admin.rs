@@ -197,6 +197,14 @@ impl UserDirectory for Store {
         Ok(Store::user(self, id).await?)
     }
 
+    async fn user_by_email(&self, email: &domain::EmailAddress) -> Result<Option<User>, StorageError> {
+        Ok(Store::user_by_email(self, email).await?)
+    }
+
+    async fn user_by_phone(&self, phone: &domain::PhoneNumber) -> Result<Option<User>, StorageError> {
+        Ok(Store::user_by_phone(self, phone).await?)
+    }
+
     async fn create_user(&self, user: NewUser, now: i64, audit: AuditCreated) -> Result<Created, StorageError> {
         let row = UserRow::of(&user, now);
         let created = self.run(move |conn| {

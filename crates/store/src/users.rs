@@ -246,7 +246,7 @@ impl Store {
         .await
     }
 
-    async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StoreError> {
+    pub(crate) async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StoreError> {
         let proof = Proof::Phone(phone.as_str().to_owned());
         self.run(move |conn| proof.find(conn)).await
     }

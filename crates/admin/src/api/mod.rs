@@ -9,6 +9,7 @@ pub mod oversight;
 mod schemas;
 pub mod sessions;
 pub mod spec;
+pub mod transfer;
 pub mod users;
 
 use actix_web::http::{StatusCode, header};
@@ -72,7 +73,7 @@ impl ApiError {
         ApiError::Unavailable
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, String, Option<&str>) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, String, Option<&str>) {
         match self {
             ApiError::NoToken => (StatusCode::UNAUTHORIZED, "invalid_token", "a bearer token is required".into(), None),
             ApiError::InvalidToken => {

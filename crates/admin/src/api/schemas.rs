@@ -130,6 +130,27 @@ fn list_schemas() -> Value {
 
 fn client_schemas() -> Value {
     json!({
+        "ExportLines": { "type": "string", "description": "One User object per line, in id order" },
+        "ImportInput": {
+            "description": "Users as JSON lines or a JSON array, each in this API's User format or Auth0's user export format (email, email_verified, phone_number, phone_verified, name, given_name, family_name, nickname, picture, …)",
+        },
+        "ImportReport": {
+            "type": "object",
+            "required": ["results", "created", "updated", "unchanged", "failed"],
+            "properties": {
+                "results": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["line", "outcome"],
+                    "properties": {
+                        "line": { "type": "integer" }, "outcome": { "enum": ["created", "updated", "unchanged", "failed"] },
+                        "id": { "type": "string" }, "error": { "type": "string" },
+                        "error_description": { "type": "string" }, "field": { "type": "string" },
+                    },
+                } },
+                "created": { "type": "integer" }, "updated": { "type": "integer" },
+                "unchanged": { "type": "integer" }, "failed": { "type": "integer" },
+            },
+        },
         "Client": {
             "type": "object",
             "required": ["client_id", "name", "public", "redirect_uris", "settings", "disabled", "version"],

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, Route, web};
 use serde_json::{Map, Value, json};
 
-use super::{clients, lifecycle, oversight, sessions, users};
+use super::{clients, lifecycle, oversight, sessions, transfer, users};
 use crate::paths;
 
 /// One route: how it is mounted and how it is documented.
@@ -31,11 +31,35 @@ const BAD_BODY: [(u16, &str, Option<&str>); 3] = [
 
 /// Every route of the admin API.
 pub fn operations() -> Vec<Operation> {
-    let mut all = user_operations();
+    // The fixed paths under /users first: /users/{id} would match them too.
+    let mut all = transfer_operations();
+    all.extend(user_operations());
     all.extend(account_operations());
     all.extend(oversight_operations());
     all.extend(client_operations());
     all
+}
+
+/// Moving users in and out.
+fn transfer_operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "get",
+            path: paths::USERS_EXPORT,
+            summary: "Every user as JSON lines (application/x-ndjson), streamed",
+            body: None,
+            answers: &[(200, "One user per line", Some("ExportLines"))],
+            route: web::get().to(transfer::export),
+        },
+        Operation {
+            method: "post",
+            path: paths::USERS_IMPORT,
+            summary: "Import users (this API's lines or Auth0's export), idempotent by email or phone",
+            body: Some(("ImportInput", true)),
+            answers: &[(200, "Each line's outcome", Some("ImportReport")), BAD_BODY[0], BAD_BODY[1], BAD_BODY[2]],
+            route: web::post().to(transfer::import),
+        },
+    ]
 }
 
 /// The relying parties.
@@ -281,8 +305,15 @@ pub fn document() -> Value {
 }
 
 fn operation(op: &Operation) -> Value {
-    let schema =
-        |name: &str| json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{name}") } } });
+    // Every body is JSON but the export's lines; an import takes lines or an array.
+    let schema = |name: &str| {
+        let body = json!({ "schema": { "$ref": format!("#/components/schemas/{name}") } });
+        match name {
+            "ExportLines" => json!({ "application/x-ndjson": body }),
+            "ImportInput" => json!({ "application/json": body, "application/x-ndjson": body }),
+            _ => json!({ "application/json": body }),
+        }
+    };
     let mut responses = Map::new();
     for (status, description, body) in op.answers {
         let mut answer = json!({ "description": description });

@@ -121,3 +121,74 @@ both_backends!(admins_register_change_rotate_disable_and_delete_clients, |db: Db
     let text = format!("{:?}", audit);
     assert!(!text.contains(&first_secret) && !text.contains(&second_secret), "secrets never reach the log");
 });
+
+both_backends!(users_export_as_json_lines_and_import_idempotently_from_either_format, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_, token) = admin_token(&app).await;
+    let known = unique_email();
+    let (status, _, ann) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/admin/v1/users",
+        &token,
+        Some(json!({ "email": known, "profile": { "name": "Ann" } })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let resp = app.api.get(app.url("/api/admin/v1/users/export")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
+    let export = resp.text().await.unwrap();
+    assert!(export.ends_with('\n'));
+    let lines: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines.iter().any(|u| u["id"] == ann["id"] && u["profile"]["name"] == "Ann"));
+    let import = |body: String, media: &'static str| {
+        let (app, token) = (&app, &token);
+        async move {
+            let req =
+                app.api.post(app.url("/api/admin/v1/users/import")).bearer_auth(token).header("Content-Type", media);
+            let resp = req.body(body).send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // The export imports back as it is, changing nothing.
+    let (status, report) = import(export.clone(), "application/x-ndjson").await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["unchanged"].as_u64(), report["failed"].as_u64()),
+        (Some(lines.len() as u64), Some(0)),
+        "{report}"
+    );
+
+    // Auth0's export format, as an array: new users, a known one, a bad line.
+    let (new_email, phone) = (unique_email(), crate::unique_phone());
+    let auth0 = json!([
+        { "user_id": "auth0|1", "email": new_email, "email_verified": true, "name": "Zoe Roe", "given_name": "Zoe", "user_metadata": { "plan": "pro" } },
+        { "user_id": "auth0|2", "email": known.to_uppercase(), "nickname": "annie" },
+        { "user_id": "auth0|3", "email": "not an address" },
+        { "user_id": "sms|4", "phone_number": phone, "phone_verified": true },
+    ]);
+    let (status, report) = import(auth0.to_string(), "application/json").await;
+    assert_eq!(status, 200, "{report}");
+    let outcomes: Vec<&str> =
+        report["results"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["created", "updated", "failed", "created"], "{report}");
+    assert_eq!(
+        (report["results"][2]["line"].as_u64(), report["results"][2]["field"].as_str()),
+        (Some(3), Some("email"))
+    );
+    assert_eq!(report["results"][1]["id"], ann["id"]);
+    let zoe = app.store.user_by_email(&domain::EmailAddress::parse(&new_email).unwrap()).await.unwrap().unwrap();
+    assert!(zoe.email_verified);
+    let profile = serde_json::to_value(&zoe.profile).unwrap();
+    assert_eq!((profile["name"].as_str(), profile["given_name"].as_str()), (Some("Zoe Roe"), Some("Zoe")));
+    let ann_now = app.store.user_by_email(&domain::EmailAddress::parse(&known).unwrap()).await.unwrap().unwrap();
+    let profile = serde_json::to_value(&ann_now.profile).unwrap();
+    assert_eq!((profile["name"].as_str(), profile["nickname"].as_str()), (Some("Ann"), Some("annie")), "merged");
+    // Idempotent: the same import again changes nothing.
+    let (_, again) = import(auth0.to_string(), "application/json").await;
+    let outcomes: Vec<&str> =
+        again["results"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert_eq!(outcomes, ["unchanged", "unchanged", "failed", "unchanged"], "{again}");
+    assert_eq!(import("email=x".into(), "application/x-www-form-urlencoded").await.0, 415);
+});
