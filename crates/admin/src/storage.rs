@@ -126,6 +126,42 @@ pub trait UserDirectory: Send + Sync {
     /// entries are anonymised (who acted and what was decided stay), and the account goes; then
     /// `audit` is recorded. All in one transaction. False when there is no such account.
     async fn erase_user(&self, id: &UserId, now: i64, audit: AdminAudit) -> Result<bool, StorageError>;
+
+    /// Links `secondary` to `primary`: signing in with the secondary's address or number then signs
+    /// in as the primary. The secondary's sessions end and its grants are revoked (its `sub` stops
+    /// being used), with the audit entry, in one transaction.
+    async fn link_users(
+        &self,
+        primary: &UserId,
+        secondary: &UserId,
+        now: i64,
+        audit: AdminAudit,
+    ) -> Result<Linked, StorageError>;
+
+    /// Undoes a link; false when `secondary` is not linked to `primary`.
+    async fn unlink_users(
+        &self,
+        primary: &UserId,
+        secondary: &UserId,
+        now: i64,
+        audit: AdminAudit,
+    ) -> Result<bool, StorageError>;
+
+    /// The accounts linked to `primary`.
+    async fn linked_to(&self, primary: &UserId) -> Result<Vec<User>, StorageError>;
+}
+
+/// What linking two accounts ran into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Linked {
+    Linked,
+    /// One of the two accounts does not exist.
+    NotFound,
+    /// The two are the same account.
+    Same,
+    /// The primary is itself linked to another account, or the secondary is linked elsewhere or has
+    /// accounts linked to it: links are one level deep.
+    Chained,
 }
 
 /// A live session of an account.
@@ -307,6 +343,14 @@ pub enum AdminAudit {
         ip: std::net::IpAddr,
         block: String,
     },
+    /// `linked`: true when `secondary` was linked to `primary`, false when unlinked.
+    AccountsLinked {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        primary: UserId,
+        secondary: UserId,
+        linked: bool,
+    },
     /// `action`: `created`, `updated`, `secret_rotated`, `disabled`, `enabled` or `deleted`; the
     /// client before and after (never its secret).
     ClientChanged {
@@ -330,6 +374,7 @@ impl Audited for AdminAudit {
             AdminAudit::UserErased { .. } => AuditKind::AdminUserErased,
             AdminAudit::BlockLifted { .. } => AuditKind::AdminBlockLifted,
             AdminAudit::ClientChanged { .. } => AuditKind::AdminClientChanged,
+            AdminAudit::AccountsLinked { .. } => AuditKind::AdminAccountsLinked,
         }
     }
 }

@@ -71,6 +71,7 @@ mod tests {
             is_admin: false,
             version: 1,
             blocked_at: None,
+            linked_to: None,
         }
     }
 

@@ -51,6 +51,9 @@ pub enum AuditKind {
     /// An admin created, changed, disabled or deleted a client, or rotated its secret.
     #[serde(rename = "admin.client_changed")]
     AdminClientChanged,
+    /// An admin linked one account to another, or unlinked it.
+    #[serde(rename = "admin.accounts_linked")]
+    AdminAccountsLinked,
 }
 
 impl AuditKind {
@@ -70,10 +73,11 @@ impl AuditKind {
             AuditKind::AdminUserErased => "admin.user_erased",
             AuditKind::AdminBlockLifted => "admin.block_lifted",
             AuditKind::AdminClientChanged => "admin.client_changed",
+            AuditKind::AdminAccountsLinked => "admin.accounts_linked",
         }
     }
 
-    pub const ALL: [AuditKind; 14] = [
+    pub const ALL: [AuditKind; 15] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -88,6 +92,7 @@ impl AuditKind {
         AuditKind::AdminUserErased,
         AuditKind::AdminBlockLifted,
         AuditKind::AdminClientChanged,
+        AuditKind::AdminAccountsLinked,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

@@ -21,6 +21,9 @@ pub struct User {
     pub version: i64,
     /// When an admin blocked the account: its sign-ins are refused and no token is minted for it.
     pub blocked_at: Option<i64>,
+    /// The account this one is linked to: signing in with this one's address or number signs in
+    /// as that one (the same `sub`).
+    pub linked_to: Option<UserId>,
 }
 
 impl User {

@@ -2,9 +2,8 @@
 //! transaction with its audit entry, checked against the version it was made from.
 
 use admin::storage::{
-    AdminAudit, AuditBlocked, AuditChanged, AuditCreated, AuditEnded, AuditQuery, AuditRecord, BlockInfo, Blocked,
-    Contact, Created, NewUser, Oversight, Saved, SessionDirectory, SessionInfo, SignInEvent, UserChange, UserDirectory,
-    UserQuery,
+    AdminAudit, AuditBlocked, AuditChanged, AuditCreated, AuditEnded, Blocked, Contact, Created, NewUser, Saved,
+    SessionDirectory, SessionInfo, SignInEvent, UserChange, UserDirectory, UserQuery,
 };
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -197,6 +196,33 @@ impl UserDirectory for Store {
         Ok(Store::user(self, id).await?)
     }
 
+    async fn link_users(
+        &self,
+        primary: &UserId,
+        secondary: &UserId,
+        now: i64,
+        audit: AdminAudit,
+    ) -> Result<admin::storage::Linked, StorageError> {
+        let (p, s) = (primary.clone(), secondary.clone());
+        Ok(self.run(move |conn| crate::links::link(conn, &p, &s, now, audit)).await?)
+    }
+
+    async fn unlink_users(
+        &self,
+        primary: &UserId,
+        secondary: &UserId,
+        now: i64,
+        audit: AdminAudit,
+    ) -> Result<bool, StorageError> {
+        let (p, s) = (primary.clone(), secondary.clone());
+        Ok(self.run(move |conn| crate::links::unlink(conn, &p, &s, now, audit)).await?)
+    }
+
+    async fn linked_to(&self, primary: &UserId) -> Result<Vec<User>, StorageError> {
+        let p = primary.clone();
+        Ok(self.run(move |conn| crate::links::linked_to(conn, &p)).await?)
+    }
+
     async fn user_by_email(&self, email: &domain::EmailAddress) -> Result<Option<User>, StorageError> {
         Ok(Store::user_by_email(self, email).await?)
     }
@@ -340,42 +366,5 @@ impl SessionDirectory for Store {
                 acr: e.acr,
             })
             .collect())
-    }
-}
-
-#[async_trait::async_trait]
-impl Oversight for Store {
-    async fn active_blocks(&self, now: i64) -> Result<Vec<BlockInfo>, StorageError> {
-        let blocks = Store::active_blocks(self, now).await?;
-        Ok(blocks
-            .into_iter()
-            .map(|b| BlockInfo {
-                all_accounts: matches!(b.scope, passwordless_connection::storage::BlockScope::AllAccounts),
-                id: b.id,
-                ip: b.ip,
-                reason: b.reason,
-                created_at: b.created_at,
-                expires_at: b.expires_at,
-            })
-            .collect())
-    }
-
-    async fn lift_block(&self, id: &str, now: i64, audit: AdminAudit) -> Result<bool, StorageError> {
-        let id = id.to_owned();
-        let lifted = self.run(move |conn| {
-            conn.transaction(|conn| {
-                if !crate::blocks::lift_in(conn, &id, now)? {
-                    return Ok(false);
-                }
-                crate::audit::insert(conn, &AuditEntry { what: audit, user: None, client: None, at: now })?;
-                Ok(true)
-            })
-        });
-        Ok(lifted.await?)
-    }
-
-    async fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError> {
-        let query = query.clone();
-        Ok(self.run(move |conn| crate::audit::page(conn, &query)).await?)
     }
 }

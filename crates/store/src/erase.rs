@@ -58,6 +58,10 @@ pub(crate) fn erase<D: domain::audit::Audited>(
             let kept = anonymise(&detail);
             diesel::update(audit_log::table.find(entry)).set(audit_log::detail.eq(kept)).execute(conn)?;
         }
+        // Accounts linked to it become accounts of their own again.
+        diesel::update(users::table.filter(users::linked_to.eq(user)))
+            .set(users::linked_to.eq(None::<String>))
+            .execute(conn)?;
         diesel::delete(users::table.find(user)).execute(conn)?;
         let entry = AuditEntry { what: audit(), user: Some(id.clone()), client: None, at: now };
         crate::audit::insert(conn, &entry)?;

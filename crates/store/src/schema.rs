@@ -13,6 +13,7 @@ diesel::table! {
         is_admin -> Bool,
         version -> BigInt,
         blocked_at -> Nullable<BigInt>,
+        linked_to -> Nullable<Text>,
     }
 }
 

@@ -20,6 +20,7 @@ pub(crate) struct UserRow {
     is_admin: bool,
     version: i64,
     blocked_at: Option<i64>,
+    linked_to: Option<String>,
 }
 
 impl UserRow {
@@ -46,6 +47,11 @@ impl UserRow {
             is_admin: self.is_admin,
             version: self.version,
             blocked_at: self.blocked_at,
+            linked_to: self
+                .linked_to
+                .as_deref()
+                .map(|l| crate::parse_id(UserId::parse, l, "linked account"))
+                .transpose()?,
         })
     }
 
@@ -62,6 +68,7 @@ impl UserRow {
             is_admin: false,
             version: 1,
             blocked_at: None,
+            linked_to: None,
         }
     }
 
@@ -79,6 +86,7 @@ impl UserRow {
             is_admin: user.is_admin,
             version: 1,
             blocked_at: None,
+            linked_to: None,
         }
     }
 }
@@ -112,6 +120,10 @@ pub use passwordless_connection::storage::SignIn;
 enum Proof {
     Email(String),
     Phone(String),
+}
+
+fn read_user(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, StoreError> {
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
 }
 
 impl Proof {
@@ -180,7 +192,13 @@ impl Store {
     async fn sign_in(&self, proof: Proof, create: bool, now: i64) -> Result<SignIn, StoreError> {
         self.run(move |conn| {
             if let Some(user) = proof.find(conn)? {
-                return Ok(SignIn::Existing(proof.mark_verified(conn, user)?));
+                let user = proof.mark_verified(conn, user)?;
+                // A linked account signs in as the account it is linked to (one `sub`).
+                let primary = match &user.linked_to {
+                    Some(primary) => read_user(conn, primary.as_str())?,
+                    None => None,
+                };
+                return Ok(SignIn::Existing(primary.unwrap_or(user)));
             }
             if !create {
                 return Ok(SignIn::NoAccount);

@@ -15,3 +15,7 @@ ALTER TABLE clients ADD COLUMN previous_secret_until BIGINT;
 ALTER TABLE clients ADD COLUMN disabled_at BIGINT;
 -- Optimistic concurrency for admin edits, as for users.
 ALTER TABLE clients ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
+-- A linked account: signing in with its email address or phone number signs in as the account it
+-- is linked to (the same sub). NULL: an account of its own.
+ALTER TABLE users ADD COLUMN linked_to TEXT;
+CREATE INDEX users_linked_to ON users (linked_to);

@@ -1,3 +1,5 @@
+DROP INDEX users_linked_to;
+ALTER TABLE users DROP COLUMN linked_to;
 ALTER TABLE clients DROP COLUMN version;
 ALTER TABLE clients DROP COLUMN disabled_at;
 ALTER TABLE clients DROP COLUMN previous_secret_until;

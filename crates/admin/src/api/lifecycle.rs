@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::users::{find, user_response};
 use super::{ApiError, authenticate, json_body, run};
 use crate::Admin;
-use crate::storage::{AdminAudit, Blocked};
+use crate::storage::{AdminAudit, Blocked, Linked};
 
 /// The longest reason kept with a block.
 const MAX_REASON: usize = 500;
@@ -85,4 +85,83 @@ pub async fn erase(req: HttpRequest, path: web::Path<String>, admin: web::Data<A
 fn answer(outcome: Option<Blocked>) -> Result<HttpResponse, ApiError> {
     let user: Box<User> = outcome.ok_or(ApiError::NotFound)?.user;
     Ok(user_response(HttpResponse::Ok(), &user))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkRequest {
+    user_id: String,
+}
+
+/// `GET /users/{id}/links`: `{"links": [User, …]}`, the accounts linked to this one.
+pub async fn links(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
+    run(async {
+        authenticate(&req, &admin).await?;
+        let user = find(&admin, &path).await?;
+        let linked = admin.store.linked_to(&user.id).await.map_err(|e| ApiError::storage("links", &e))?;
+        let body = serde_json::json!({ "links": linked.iter().map(super::users::user_json).collect::<Vec<_>>() });
+        Ok(HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(body))
+    })
+    .await
+}
+
+/// `POST /users/{id}/links` with `{"user_id": other}`: links the other account to this one, so
+/// signing in with either one's address or number gives this one's `sub`. The other account's
+/// sessions end and its grants are revoked. 200 with `{"links": [...]}`.
+pub async fn link(
+    req: HttpRequest,
+    path: web::Path<String>,
+    body: web::Payload,
+    admin: web::Data<Admin>,
+) -> HttpResponse {
+    let answer = run(async {
+        let actor = authenticate(&req, &admin).await?;
+        let primary = find(&admin, &path).await?;
+        let request: LinkRequest = json_body(&req, body).await?;
+        let secondary =
+            domain::UserId::parse(&request.user_id).ok_or_else(|| ApiError::invalid("user_id", "not a user id"))?;
+        let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+        let audit = AdminAudit::AccountsLinked {
+            actor,
+            ip,
+            primary: primary.id.clone(),
+            secondary: secondary.clone(),
+            linked: true,
+        };
+        let linked = admin.store.link_users(&primary.id, &secondary, admin.clock.now(), audit).await;
+        let refused = |why: &str| ApiError::Conflict { field: "user_id".into(), description: why.into() };
+        match linked.map_err(|e| ApiError::storage("link", &e))? {
+            Linked::Linked => Ok(HttpResponse::NoContent().finish()),
+            Linked::NotFound => Err(ApiError::invalid("user_id", "no such user")),
+            Linked::Same => Err(refused("an account cannot be linked to itself")),
+            Linked::Chained => Err(refused("links are one level deep: unlink the accounts involved first")),
+        }
+    })
+    .await;
+    if answer.status().is_success() { links(req, path, admin).await } else { answer }
+}
+
+/// `DELETE /users/{id}/links/{other}`: the other account is its own again; 204, or 404 when it
+/// was not linked to this one.
+pub async fn unlink(req: HttpRequest, path: web::Path<(String, String)>, admin: web::Data<Admin>) -> HttpResponse {
+    run(async {
+        let actor = authenticate(&req, &admin).await?;
+        let (primary, secondary) = path.into_inner();
+        let primary = find(&admin, &primary).await?;
+        let secondary = domain::UserId::parse(&secondary).ok_or(ApiError::NotFound)?;
+        let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+        let audit = AdminAudit::AccountsLinked {
+            actor,
+            ip,
+            primary: primary.id.clone(),
+            secondary: secondary.clone(),
+            linked: false,
+        };
+        match admin.store.unlink_users(&primary.id, &secondary, admin.clock.now(), audit).await {
+            Ok(true) => Ok(HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish()),
+            Ok(false) => Err(ApiError::NotFound),
+            Err(e) => Err(ApiError::storage("unlink", &e)),
+        }
+    })
+    .await
 }

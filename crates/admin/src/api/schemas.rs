@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 /// Every schema the operations name.
 pub fn all() -> Value {
     let mut all = Map::new();
-    for part in [user_schemas(), list_schemas(), client_schemas()] {
+    for part in [user_schemas(), list_schemas(), client_schemas(), transfer_schemas()] {
         if let Value::Object(schemas) = part {
             all.extend(schemas);
         }
@@ -130,27 +130,6 @@ fn list_schemas() -> Value {
 
 fn client_schemas() -> Value {
     json!({
-        "ExportLines": { "type": "string", "description": "One User object per line, in id order" },
-        "ImportInput": {
-            "description": "Users as JSON lines or a JSON array, each in this API's User format or Auth0's user export format (email, email_verified, phone_number, phone_verified, name, given_name, family_name, nickname, picture, …)",
-        },
-        "ImportReport": {
-            "type": "object",
-            "required": ["results", "created", "updated", "unchanged", "failed"],
-            "properties": {
-                "results": { "type": "array", "items": {
-                    "type": "object",
-                    "required": ["line", "outcome"],
-                    "properties": {
-                        "line": { "type": "integer" }, "outcome": { "enum": ["created", "updated", "unchanged", "failed"] },
-                        "id": { "type": "string" }, "error": { "type": "string" },
-                        "error_description": { "type": "string" }, "field": { "type": "string" },
-                    },
-                } },
-                "created": { "type": "integer" }, "updated": { "type": "integer" },
-                "unchanged": { "type": "integer" }, "failed": { "type": "integer" },
-            },
-        },
         "Client": {
             "type": "object",
             "required": ["client_id", "name", "public", "redirect_uris", "settings", "disabled", "version"],
@@ -195,6 +174,43 @@ fn client_schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "properties": { "grace_seconds": { "type": "integer", "minimum": 0, "maximum": 2592000 } },
+        },
+    })
+}
+
+fn transfer_schemas() -> Value {
+    json!({
+        "LinkInput": {
+            "type": "object",
+            "required": ["user_id"],
+            "additionalProperties": false,
+            "properties": { "user_id": { "type": "string" } },
+        },
+        "LinkList": {
+            "type": "object",
+            "required": ["links"],
+            "properties": { "links": { "type": "array", "items": { "$ref": "#/components/schemas/User" } } },
+        },
+        "ExportLines": { "type": "string", "description": "One User object per line, in id order" },
+        "ImportInput": {
+            "description": "Users as JSON lines or a JSON array, each in this API's User format or Auth0's user export format (email, email_verified, phone_number, phone_verified, name, given_name, family_name, nickname, picture, …)",
+        },
+        "ImportReport": {
+            "type": "object",
+            "required": ["results", "created", "updated", "unchanged", "failed"],
+            "properties": {
+                "results": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["line", "outcome"],
+                    "properties": {
+                        "line": { "type": "integer" }, "outcome": { "enum": ["created", "updated", "unchanged", "failed"] },
+                        "id": { "type": "string" }, "error": { "type": "string" },
+                        "error_description": { "type": "string" }, "field": { "type": "string" },
+                    },
+                } },
+                "created": { "type": "integer" }, "updated": { "type": "integer" },
+                "unchanged": { "type": "integer" }, "failed": { "type": "integer" },
+            },
         },
     })
 }

@@ -34,10 +34,48 @@ pub fn operations() -> Vec<Operation> {
     // The fixed paths under /users first: /users/{id} would match them too.
     let mut all = transfer_operations();
     all.extend(user_operations());
+    all.extend(link_operations());
     all.extend(account_operations());
     all.extend(oversight_operations());
     all.extend(client_operations());
     all
+}
+
+/// Linked accounts.
+fn link_operations() -> Vec<Operation> {
+    vec![
+        Operation {
+            method: "get",
+            path: paths::USER_LINKS,
+            summary: "The accounts linked to a user",
+            body: None,
+            answers: &[(200, "The linked accounts", Some("LinkList")), NO_USER],
+            route: web::get().to(lifecycle::links),
+        },
+        Operation {
+            method: "post",
+            path: paths::USER_LINKS,
+            summary: "Link another account to this one: either identity signs in with this one's sub",
+            body: Some(("LinkInput", true)),
+            answers: &[
+                (200, "The linked accounts", Some("LinkList")),
+                NO_USER,
+                (409, "The same account, or a link more than one level deep", Some("Error")),
+                BAD_BODY[0],
+                BAD_BODY[1],
+                BAD_BODY[2],
+            ],
+            route: web::post().to(lifecycle::link),
+        },
+        Operation {
+            method: "delete",
+            path: paths::USER_LINK,
+            summary: "Unlink an account",
+            body: None,
+            answers: &[(204, "Unlinked", None), (404, "Not linked to this user", Some("Error"))],
+            route: web::delete().to(lifecycle::unlink),
+        },
+    ]
 }
 
 /// Moving users in and out.

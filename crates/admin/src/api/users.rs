@@ -26,6 +26,7 @@ pub fn user_json(u: &User) -> Value {
         "is_admin": u.is_admin,
         "blocked": u.is_blocked(),
         "blocked_at": u.blocked_at,
+        "linked_to": u.linked_to.as_ref().map(domain::UserId::as_str),
         "profile": u.profile,
         "created_at": u.created_at,
         "updated_at": u.updated_at,
@@ -224,7 +225,7 @@ impl Fields {
                 "is_admin" => f.is_admin = Some(boolean(&name, &value)?),
                 "profile" => f.profile = profile_edits(&value)?,
                 // Read-only members may be sent back as they were read.
-                "id" | "created_at" | "updated_at" | "version" | "blocked" | "blocked_at" => {}
+                "id" | "created_at" | "updated_at" | "version" | "blocked" | "blocked_at" | "linked_to" => {}
                 _ => return Err(ApiError::malformed(&name, format!("{name} is not a member of a user"))),
             }
         }

@@ -78,6 +78,11 @@ fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
         (reqwest::Method::DELETE, "/api/admin/v1/blocks/some-block".to_owned(), None),
         (reqwest::Method::GET, "/api/admin/v1/audit".to_owned(), None),
         (reqwest::Method::GET, "/api/admin/v1/clients".to_owned(), None),
+        (reqwest::Method::GET, format!("{USERS}/{id}/links"), None),
+        (reqwest::Method::POST, format!("{USERS}/{id}/links"), Some(json!({ "user_id": id }))),
+        (reqwest::Method::DELETE, format!("{USERS}/{id}/links/{id}"), None),
+        (reqwest::Method::GET, format!("{USERS}/export"), None),
+        (reqwest::Method::POST, format!("{USERS}/import"), Some(json!([{ "email": unique_email() }]))),
         (
             reqwest::Method::POST,
             "/api/admin/v1/clients".to_owned(),

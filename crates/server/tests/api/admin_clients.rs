@@ -192,3 +192,72 @@ both_backends!(users_export_as_json_lines_and_import_idempotently_from_either_fo
     assert_eq!(outcomes, ["unchanged", "unchanged", "failed", "unchanged"], "{again}");
     assert_eq!(import("email=x".into(), "application/x-www-form-urlencoded").await.0, 415);
 });
+
+both_backends!(linked_accounts_sign_in_as_one_until_unlinked, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_, token) = admin_token(&app).await;
+    let rp = app.register_client(false, Alg::RS256).await;
+    let url = crate::oidc::authorize_url_with(&app, &rp, &["scope"], &[("scope", "openid email offline_access")]);
+    let sub =
+        |tokens: &Value| crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1["sub"].as_str().unwrap().to_owned();
+    // The user's work address signed in on its own before.
+    let (personal, work) = (unique_email(), unique_email());
+    let work_tokens = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &work).await).await;
+    let work_id = sub(&work_tokens);
+    let (_, _, primary) = send(
+        &app,
+        reqwest::Method::POST,
+        "/api/admin/v1/users",
+        &token,
+        Some(json!({ "email": personal, "email_verified": true })),
+    )
+    .await;
+    let primary_id = primary["id"].as_str().unwrap().to_owned();
+    let links = format!("/api/admin/v1/users/{primary_id}/links");
+
+    let (status, _, linked) =
+        send(&app, reqwest::Method::POST, &links, &token, Some(json!({ "user_id": work_id }))).await;
+    assert_eq!(status, 200, "{linked}");
+    assert_eq!(linked["links"][0]["id"], work_id.as_str());
+    assert_eq!(linked["links"][0]["linked_to"], primary_id.as_str());
+    // The work identity's own grants end; signing in with it now gives the primary's sub.
+    let params = [("grant_type", "refresh_token"), ("refresh_token", work_tokens["refresh_token"].as_str().unwrap())];
+    let resp = app.token_request(&params, Some((&rp.id, rp.secret.as_deref().unwrap()))).await;
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    let via_work = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &work).await).await;
+    assert_eq!(sub(&via_work), primary_id);
+    let via_personal = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &personal).await).await;
+    assert_eq!(sub(&via_personal), primary_id);
+
+    // Links are one level deep, and never to oneself or to nobody.
+    let other =
+        send(&app, reqwest::Method::POST, "/api/admin/v1/users", &token, Some(json!({ "email": unique_email() })))
+            .await
+            .2;
+    let other_links = format!("/api/admin/v1/users/{}/links", other["id"].as_str().unwrap());
+    for (body, status) in [
+        (json!({ "user_id": primary_id }), 409),
+        (json!({ "user_id": work_id }), 409),
+        (json!({ "user_id": other["id"] }), 409),
+        (json!({ "user_id": "nobody" }), 422),
+    ] {
+        assert_eq!(
+            send(&app, reqwest::Method::POST, &other_links, &token, Some(body.clone())).await.0,
+            status,
+            "{body}"
+        );
+    }
+
+    let unlink = format!("{links}/{work_id}");
+    assert_eq!(send(&app, reqwest::Method::DELETE, &unlink, &token, None).await.0, 204);
+    assert_eq!(send(&app, reqwest::Method::DELETE, &unlink, &token, None).await.0, 404);
+    let again = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &work).await).await;
+    assert_eq!(sub(&again), work_id, "its own account again");
+    let audit = app.store.audit_of(&domain::UserId::parse(&primary_id).unwrap(), 10).await.unwrap();
+    let linked: Vec<bool> = audit
+        .iter()
+        .filter(|e| e.kind == AuditKind::AdminAccountsLinked)
+        .map(|e| e.detail["linked"].as_bool().unwrap())
+        .collect();
+    assert_eq!(linked, [false, true]);
+});

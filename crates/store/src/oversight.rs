@@ -1,0 +1,45 @@
+//! The admin crate's security views: IP blocks and the audit log.
+
+use admin::storage::{AdminAudit, AuditQuery, AuditRecord, BlockInfo, Oversight};
+use diesel::Connection;
+use domain::StorageError;
+use domain::audit::AuditEntry;
+
+use crate::Store;
+
+#[async_trait::async_trait]
+impl Oversight for Store {
+    async fn active_blocks(&self, now: i64) -> Result<Vec<BlockInfo>, StorageError> {
+        let blocks = Store::active_blocks(self, now).await?;
+        Ok(blocks
+            .into_iter()
+            .map(|b| BlockInfo {
+                all_accounts: matches!(b.scope, passwordless_connection::storage::BlockScope::AllAccounts),
+                id: b.id,
+                ip: b.ip,
+                reason: b.reason,
+                created_at: b.created_at,
+                expires_at: b.expires_at,
+            })
+            .collect())
+    }
+
+    async fn lift_block(&self, id: &str, now: i64, audit: AdminAudit) -> Result<bool, StorageError> {
+        let id = id.to_owned();
+        let lifted = self.run(move |conn| {
+            conn.transaction(|conn| {
+                if !crate::blocks::lift_in(conn, &id, now)? {
+                    return Ok(false);
+                }
+                crate::audit::insert(conn, &AuditEntry { what: audit, user: None, client: None, at: now })?;
+                Ok(true)
+            })
+        });
+        Ok(lifted.await?)
+    }
+
+    async fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError> {
+        let query = query.clone();
+        Ok(self.run(move |conn| crate::audit::page(conn, &query)).await?)
+    }
+}
