@@ -18,6 +18,8 @@ pub struct Admin {
     pub store: Arc<dyn storage::AdminStorage>,
     pub tokens: Arc<dyn domain::ports::AccessTokens>,
     pub clock: Arc<dyn Clock>,
+    /// Tells an account's owner at the address or number it is leaving (the connection's messages).
+    pub notices: Arc<dyn domain::ports::AccountNotices>,
     /// Hashes the client secrets the API makes.
     pub hasher: domain::KeyedHasher,
 }

@@ -314,6 +314,9 @@ pub enum AdminAudit {
     UserUpdated {
         actor: Actor,
         ip: std::net::IpAddr,
+        /// Why an admin vouched for a new address or number (`email_verified` / `phone_verified`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
         before: serde_json::Value,
         after: serde_json::Value,
     },

@@ -9,7 +9,9 @@
 //! - the OTP grant asks step-up whether a sign-in made through the API may have tokens
 //!   ([`ApiStepUp`]), the same decision the hosted pages take;
 //! - the admin API asks the authorization server what a bearer access token stands for
-//!   ([`AccessTokens`]), so that only the server that signs tokens reads them.
+//!   ([`AccessTokens`]), so that only the server that signs tokens reads them;
+//! - the admin API asks the passwordless connection, which owns the messages, to tell an account's
+//!   owner at the address or number it is leaving ([`AccountNotices`]).
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -180,4 +182,22 @@ pub trait AccessTokens: Send + Sync {
     /// The token's meaning when it is one of ours, unexpired and not revoked; `Ok(None)` for any
     /// other string. An error means it could not be checked, and the caller refuses.
     fn inspect<'a>(&'a self, token: &'a str) -> BoxFuture<'a, Result<Option<TokenInfo>, InspectError>>;
+}
+
+/// An account's sign-in address or number changed: its owner hears of it at the old one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContactChanged {
+    pub old: Destination,
+    /// The new address or number, or none when it was removed.
+    pub new: Option<Destination>,
+    pub at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the notice could not be queued")]
+pub struct NoticeError;
+
+pub trait AccountNotices: Send + Sync {
+    /// Queues the notice (an email, or a text to an old number), durably, before answering.
+    fn contact_changed(&self, notice: ContactChanged) -> BoxFuture<'_, Result<(), NoticeError>>;
 }

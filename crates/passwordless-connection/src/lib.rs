@@ -9,6 +9,7 @@ mod api;
 mod challenge;
 pub mod delivery;
 mod messages;
+mod notices;
 mod pages;
 pub mod paths;
 mod second;
@@ -31,6 +32,7 @@ pub use delivery::{
     ApiKeySettings, DeliverySettings, DkimAlgorithm, EmailProvider, GatewaySettings, SesSettings, SmsProvider,
     SmtpSettings, TwilioSettings,
 };
+pub use notices::Notices;
 pub use settings::{AlertSettings, ChannelSettings, LimitSettings, PasswordlessSettings, SmsSettings};
 
 /// One channel's codes (`[passwordless.email]`, `[passwordless.sms]`).

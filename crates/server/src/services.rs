@@ -167,6 +167,7 @@ impl Services {
         let admin = web::Data::new(admin::Admin {
             store: Arc::new(s.store.clone()),
             tokens: authorization.clone().into_inner(),
+            notices: Arc::new(passwordless_connection::Notices(connection.clone().into_inner())),
             clock: Arc::clone(&s.clock),
             hasher: s.hasher.clone(),
         });

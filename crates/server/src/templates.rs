@@ -44,7 +44,10 @@ pub fn load() -> Result<Tera, tera::Error> {
         "email/alert.html",
         "email/new_sign_in.txt",
         "email/new_sign_in.html",
+        "email/contact_changed.txt",
+        "email/contact_changed.html",
         "sms/sign_in.txt",
+        "sms/contact_changed.txt",
     ])?;
     Ok(tera)
 }

@@ -228,6 +228,7 @@ async fn import_one(
     let audit = Box::new(move |before: &User, after: &User| AdminAudit::UserUpdated {
         actor,
         ip,
+        reason: None,
         before: user_json(before),
         after: user_json(after),
     });

@@ -159,16 +159,26 @@ pub async fn patch(
             fields.apply_profile(&mut profile)?;
             change.profile = Some(profile);
         }
-        let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+        // An admin who marks a new address or number verified says why (it is recorded).
+        let vouches = vouched(&change.email, change.email_verified, &current.email)
+            || vouched(&change.phone, change.phone_verified, &current.phone);
+        if vouches && fields.reason.is_none() {
+            return Err(ApiError::invalid("reason", "say why you vouch for the new address or number"));
+        }
+        let (ip, reason) = (web_layer::RequestOrigin::of(&req).ip.ip(), fields.reason.clone());
         let audit = Box::new(move |before: &User, after: &User| AdminAudit::UserUpdated {
             actor,
             ip,
+            reason,
             before: user_json(before),
             after: user_json(after),
         });
         let saved = admin.store.change_user(&current.id, current.version, change, admin.clock.now(), audit).await;
         match saved.map_err(|e| ApiError::storage("user change", &e))? {
-            Saved::Saved { after, .. } => Ok(user_response(HttpResponse::Ok(), &after)),
+            Saved::Saved { before, after } => {
+                notify_contact_changes(&admin, &before, &after).await;
+                Ok(user_response(HttpResponse::Ok(), &after))
+            }
             Saved::Stale(_) => Err(ApiError::PreconditionFailed),
             Saved::NotFound => Err(ApiError::NotFound),
             Saved::Taken(field) => Err(taken(field)),
@@ -176,6 +186,25 @@ pub async fn patch(
         }
     })
     .await
+}
+
+/// Whether a change marks a new address or number verified on the admin's word.
+fn vouched<T: PartialEq>(new: &Option<Option<T>>, verified: Option<bool>, old: &Option<T>) -> bool {
+    matches!(new, Some(Some(n)) if Some(n) != old.as_ref()) && verified == Some(true)
+}
+
+/// Tells the owner at every address or number the change replaced or removed. The change is made
+/// by then; a notice that cannot be queued is logged, not undone.
+async fn notify_contact_changes(admin: &Admin, before: &User, after: &User) {
+    use domain::Destination;
+    let emails = (before.email.clone().map(Destination::Email), after.email.clone().map(Destination::Email));
+    let phones = (before.phone.clone().map(Destination::Phone), after.phone.clone().map(Destination::Phone));
+    for (old, new) in [emails, phones] {
+        if let Some(old) = old.filter(|o| new.as_ref() != Some(o)) {
+            let notice = domain::ports::ContactChanged { old, new, at: admin.clock.now() };
+            let _ = admin.notices.contact_changed(notice).await;
+        }
+    }
 }
 
 fn taken(field: Contact) -> ApiError {
@@ -196,6 +225,8 @@ struct Fields {
     is_admin: Option<bool>,
     /// Profile claims to set (`Some`) or remove (`None`).
     profile: Vec<(String, Option<String>)>,
+    /// Why the admin vouches for a new address or number.
+    reason: Option<String>,
 }
 
 impl Fields {
@@ -224,6 +255,13 @@ impl Fields {
                 "phone_verified" => f.phone_verified = Some(boolean(&name, &value)?),
                 "is_admin" => f.is_admin = Some(boolean(&name, &value)?),
                 "profile" => f.profile = profile_edits(&value)?,
+                "reason" => {
+                    let reason = nullable_text(&name, &value)?.map(str::trim).filter(|r| !r.is_empty());
+                    if reason.is_some_and(|r| r.chars().count() > 500 || r.chars().any(char::is_control)) {
+                        return Err(ApiError::invalid("reason", "at most 500 characters on one line"));
+                    }
+                    f.reason = reason.map(str::to_owned);
+                }
                 // Read-only members may be sent back as they were read.
                 "id" | "created_at" | "updated_at" | "version" | "blocked" | "blocked_at" | "linked_to" => {}
                 _ => return Err(ApiError::malformed(&name, format!("{name} is not a member of a user"))),

@@ -491,3 +491,35 @@ both_backends!(admins_lift_ip_blocks_and_page_through_the_audit_log, |db: Db| as
     let resp = app.api.delete(app.url("/api/admin/v1/audit")).bearer_auth(&token).send().await.unwrap();
     assert!(resp.status() == 404 || resp.status() == 405, "{}", resp.status());
 });
+
+both_backends!(
+    a_changed_address_is_vouched_for_with_a_reason_or_verified_by_a_code_and_the_old_one_is_told,
+    |db: Db| async move {
+        let app = spawn_app(db).await;
+        let (_, token) = admin_token(&app).await;
+        let (old, vouched, coded) = (unique_email(), unique_email(), unique_email());
+        let (_, _, user) = create(&app, &token, json!({ "email": old, "email_verified": true })).await;
+        let id = user["id"].as_str().unwrap().to_owned();
+        let (status, body) =
+            patch(&app, &token, &id, Some("*"), json!({ "email": vouched, "email_verified": true })).await;
+        assert_eq!((status, body["field"].as_str()), (422, Some("reason")), "an admin's word needs a reason");
+        let change = json!({ "email": vouched, "email_verified": true, "reason": "verified by phone, ticket 7" });
+        let (status, after) = patch(&app, &token, &id, Some("*"), change).await;
+        assert_eq!((status, after["email_verified"].as_bool()), (200, Some(true)), "{after}");
+        let notice = app.message_to(&old).await;
+        assert!(notice.subject.contains("sign-in address changed"), "{}", notice.subject);
+        assert!(notice.text.contains(&vouched), "{}", notice.text);
+        let audit = app.store.audit_of(&domain::UserId::parse(&id).unwrap(), 1).await.unwrap();
+        assert_eq!(audit[0].detail["reason"], "verified by phone, ticket 7");
+
+        // Without the admin's word, the new address is unverified until a code sent to it is used.
+        let (status, after) = patch(&app, &token, &id, Some("*"), json!({ "email": coded })).await;
+        assert_eq!((status, after["email_verified"].as_bool()), (200, Some(false)));
+        assert!(app.message_to(&vouched).await.text.contains(&coded), "the address it left is told");
+        let rp = app.register_client(false, Alg::RS256).await;
+        let tokens =
+            exchange(&app, &rp, &app.sign_in(&app.browser(), &authorize_url(&app, &rp, &[]), &coded).await).await;
+        let claims = crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1;
+        assert_eq!((claims["sub"].as_str(), claims["email_verified"].as_bool()), (Some(id.as_str()), Some(true)));
+    }
+);
