@@ -163,7 +163,7 @@ pub async fn patch(
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let current = find(&admin, &path).await?;
-        check_if_match(&req, current.version)?;
+        check_if_match(&req, current.version).map_err(|e| e.with_current(client_json(&current)))?;
         let Value::Object(members) = json_body::<Value>(&req, body).await? else {
             return Err(ApiError::Malformed { field: None, description: "the body must be a JSON object".into() });
         };
@@ -221,7 +221,7 @@ async fn save(admin: &Admin, client: &Client, version: i64, audit: AuditClient) 
     let saved = admin.store.save_client(client, version, admin.clock.now(), audit).await;
     match saved.map_err(|e| ApiError::storage("client save", &e))? {
         ClientSaved::Saved(c) => Ok(*c),
-        ClientSaved::Stale(_) => Err(ApiError::PreconditionFailed),
+        ClientSaved::Stale(now) => Err(ApiError::PreconditionFailed(Some(Box::new(client_json(&now))))),
         ClientSaved::NotFound => Err(ApiError::NotFound),
     }
 }

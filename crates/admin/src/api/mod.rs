@@ -53,8 +53,9 @@ pub enum ApiError {
     NotFound,
     /// A change without `If-Match` (428).
     PreconditionRequired,
-    /// A change made from an old version (412).
-    PreconditionFailed,
+    /// A change made from an old version (412), with the record as it is now when known, so the
+    /// caller sees both versions.
+    PreconditionFailed(Option<Box<serde_json::Value>>),
     /// The storage failed (logged where it happened).
     Unavailable,
 }
@@ -66,6 +67,14 @@ impl ApiError {
 
     pub fn invalid(field: &str, description: impl ToString) -> Self {
         ApiError::Invalid { field: field.to_owned(), description: description.to_string() }
+    }
+
+    /// A 412 that also shows the record as it is now.
+    pub fn with_current(self, current: serde_json::Value) -> Self {
+        match self {
+            ApiError::PreconditionFailed(_) => ApiError::PreconditionFailed(Some(Box::new(current))),
+            other => other,
+        }
     }
 
     pub fn storage(context: &'static str, e: &domain::StorageError) -> Self {
@@ -104,7 +113,7 @@ impl ApiError {
                 "send If-Match with the ETag of the version you edited".into(),
                 None,
             ),
-            ApiError::PreconditionFailed => (
+            ApiError::PreconditionFailed(_) => (
                 StatusCode::PRECONDITION_FAILED,
                 "precondition_failed",
                 "changed by someone else since you read it: read it again and reapply your change".into(),
@@ -135,6 +144,9 @@ impl ApiError {
         let mut body = serde_json::json!({ "error": error, "error_description": description });
         if let Some(f) = field {
             body["field"] = serde_json::json!(f);
+        }
+        if let ApiError::PreconditionFailed(Some(current)) = self {
+            body["current"] = (**current).clone();
         }
         res.json(body)
     }
@@ -199,5 +211,5 @@ pub fn check_if_match(req: &HttpRequest, version: i64) -> Result<(), ApiError> {
     let current = etag(version);
     // Strong comparison: a weak tag (`W/"…"`) never matches.
     let matches = values.iter().flat_map(|v| v.split(',')).map(str::trim).any(|t| t == "*" || t == current);
-    if matches { Ok(()) } else { Err(ApiError::PreconditionFailed) }
+    if matches { Ok(()) } else { Err(ApiError::PreconditionFailed(None)) }
 }

@@ -144,7 +144,7 @@ pub async fn patch(
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let current = find(&admin, &path).await?;
-        check_if_match(&req, current.version)?;
+        check_if_match(&req, current.version).map_err(|e| e.with_current(user_json(&current)))?;
         let fields = Fields::read(json_body(&req, body).await?)?;
         let mut change = UserChange {
             email: fields.email.clone(),
@@ -179,7 +179,7 @@ pub async fn patch(
                 notify_contact_changes(&admin, &before, &after).await;
                 Ok(user_response(HttpResponse::Ok(), &after))
             }
-            Saved::Stale(_) => Err(ApiError::PreconditionFailed),
+            Saved::Stale(now) => Err(ApiError::PreconditionFailed(Some(Box::new(user_json(&now))))),
             Saved::NotFound => Err(ApiError::NotFound),
             Saved::Taken(field) => Err(taken(field)),
             Saved::NoContact => Err(ApiError::invalid("email", "an account needs an email address or a phone number")),

@@ -258,6 +258,12 @@ both_backends!(admins_create_find_read_and_change_users_and_every_change_is_audi
     let (status, body) =
         patch(&app, &token, &id, Some("\"1\""), json!({ "profile": { "name": "Someone else" } })).await;
     assert_eq!((status, body["error"].as_str()), (412, Some("precondition_failed")));
+    let current = &body["current"];
+    assert_eq!(
+        (current["version"].as_i64(), current["profile"]["name"].as_str()),
+        (Some(2), Some("Ann Lee")),
+        "both versions"
+    );
     let stored = app.store.user(&domain::UserId::parse(&id).unwrap()).await.unwrap().unwrap();
     assert_eq!(serde_json::to_value(&stored.profile).unwrap()["name"], "Ann Lee");
     // Unique contacts, and an account keeps one.
