@@ -3,7 +3,9 @@
 //! caller answers 500 (nothing is half-written: every change is one transaction); the outcomes a
 //! caller must tell apart are values (`Created`, `Saved`).
 
-use domain::audit::{AuditLog, Audited};
+use domain::audit::AuditLog;
+
+pub use crate::audit::{Actor, AdminAudit};
 use domain::{Acr, Amr, Client, ClientId, EmailAddress, PhoneNumber, Profile, StorageError, User, UserId};
 use serde::Serialize;
 
@@ -292,94 +294,6 @@ pub trait ClientDirectory: Send + Sync {
     /// Deletes the client and revokes its grants and tokens, with the audit entry; false when there
     /// is no such client.
     async fn delete_client(&self, id: &ClientId, now: i64, audit: AuditClient) -> Result<bool, StorageError>;
-}
-
-/// Who did something in the console or the API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Actor {
-    /// An admin API client, by its `client_credentials` token.
-    Client { client_id: ClientId },
-}
-
-/// What the admin crate writes to the audit log: who, from where, and the record before and after.
-#[derive(Clone, Debug, Serialize)]
-#[serde(untagged)]
-pub enum AdminAudit {
-    UserCreated {
-        actor: Actor,
-        ip: std::net::IpAddr,
-        after: serde_json::Value,
-    },
-    UserUpdated {
-        actor: Actor,
-        ip: std::net::IpAddr,
-        /// Why an admin vouched for a new address or number (`email_verified` / `phone_verified`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-        before: serde_json::Value,
-        after: serde_json::Value,
-    },
-    UserBlocked {
-        actor: Actor,
-        ip: std::net::IpAddr,
-        reason: Option<String>,
-        sessions_ended: usize,
-        grants_revoked: usize,
-    },
-    UserUnblocked {
-        actor: Actor,
-        ip: std::net::IpAddr,
-        unblocked: bool,
-    },
-    SessionEnded {
-        actor: Actor,
-        ip: std::net::IpAddr,
-        sid: String,
-    },
-    UserErased {
-        actor: Actor,
-        ip: std::net::IpAddr,
-    },
-    BlockLifted {
-        actor: Actor,
-        ip: std::net::IpAddr,
-        block: String,
-    },
-    /// `linked`: true when `secondary` was linked to `primary`, false when unlinked.
-    AccountsLinked {
-        actor: Actor,
-        ip: std::net::IpAddr,
-        primary: UserId,
-        secondary: UserId,
-        linked: bool,
-    },
-    /// `action`: `created`, `updated`, `secret_rotated`, `disabled`, `enabled` or `deleted`; the
-    /// client before and after (never its secret).
-    ClientChanged {
-        actor: Actor,
-        ip: std::net::IpAddr,
-        action: &'static str,
-        before: Option<serde_json::Value>,
-        after: Option<serde_json::Value>,
-    },
-}
-
-impl Audited for AdminAudit {
-    fn kind(&self) -> domain::audit::AuditKind {
-        use domain::audit::AuditKind;
-        match self {
-            AdminAudit::UserCreated { .. } => AuditKind::AdminUserCreated,
-            AdminAudit::UserUpdated { .. } => AuditKind::AdminUserUpdated,
-            AdminAudit::UserBlocked { .. } => AuditKind::AdminUserBlocked,
-            AdminAudit::UserUnblocked { .. } => AuditKind::AdminUserUnblocked,
-            AdminAudit::SessionEnded { .. } => AuditKind::AdminSessionEnded,
-            AdminAudit::UserErased { .. } => AuditKind::AdminUserErased,
-            AdminAudit::BlockLifted { .. } => AuditKind::AdminBlockLifted,
-            AdminAudit::ClientChanged { .. } => AuditKind::AdminClientChanged,
-            AdminAudit::AccountsLinked { .. } => AuditKind::AdminAccountsLinked,
-        }
-    }
 }
 
 /// Everything the admin crate keeps.

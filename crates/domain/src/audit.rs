@@ -54,6 +54,9 @@ pub enum AuditKind {
     /// An admin linked one account to another, or unlinked it.
     #[serde(rename = "admin.accounts_linked")]
     AdminAccountsLinked,
+    /// An admin exported every user.
+    #[serde(rename = "admin.users_exported")]
+    AdminUsersExported,
 }
 
 impl AuditKind {
@@ -74,10 +77,11 @@ impl AuditKind {
             AuditKind::AdminBlockLifted => "admin.block_lifted",
             AuditKind::AdminClientChanged => "admin.client_changed",
             AuditKind::AdminAccountsLinked => "admin.accounts_linked",
+            AuditKind::AdminUsersExported => "admin.users_exported",
         }
     }
 
-    pub const ALL: [AuditKind; 15] = [
+    pub const ALL: [AuditKind; 16] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -93,6 +97,7 @@ impl AuditKind {
         AuditKind::AdminBlockLifted,
         AuditKind::AdminClientChanged,
         AuditKind::AdminAccountsLinked,
+        AuditKind::AdminUsersExported,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {
@@ -104,6 +109,11 @@ impl AuditKind {
 /// it records; `store` writes its kind and its fields (as JSON, which stays inside `store`).
 pub trait Audited: Serialize + Send + Sync + 'static {
     fn kind(&self) -> AuditKind;
+
+    /// Who acted, when someone other than the account's owner did (an admin API client's id).
+    fn actor(&self) -> Option<String> {
+        None
+    }
 }
 
 /// An entry to write: what happened, to whom, through which client, when.

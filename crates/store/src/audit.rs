@@ -26,6 +26,7 @@ pub(crate) fn insert<D: Audited>(conn: &mut crate::DbConnection, entry: &AuditEn
         audit_log::user_id.eq(entry.user.as_ref().map(|u| u.to_string())),
         audit_log::client_id.eq(entry.client.as_ref().map(|c| c.to_string())),
         audit_log::detail.eq(crate::to_json(&entry.what)),
+        audit_log::actor.eq(entry.what.actor()),
     );
     diesel::insert_into(audit_log::table).values(row).execute(conn)?;
     Ok(())
@@ -65,12 +66,7 @@ pub(crate) fn page(conn: &mut crate::DbConnection, query: &AuditQuery) -> Result
         q = q.filter(audit_log::client_id.eq(client.as_str().to_owned()));
     }
     if let Some(actor) = &query.actor {
-        // The admin crate writes its actor first, as {"type":"client","client_id":…}; ids are
-        // base64url, so the pattern has no LIKE wildcard in it.
-        q = q.filter(
-            audit_log::detail
-                .like(format!("{{\"actor\":{{\"type\":\"client\",\"client_id\":\"{}\"}}%", actor.as_str())),
-        );
+        q = q.filter(audit_log::actor.eq(actor.as_str().to_owned()));
     }
     if let Some(since) = query.since {
         q = q.filter(audit_log::created_at.ge(since));

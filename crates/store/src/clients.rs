@@ -250,6 +250,10 @@ impl admin::storage::ClientDirectory for Store {
         let id = id.clone();
         let deleted = self.run(move |conn| {
             conn.transaction(|conn| {
+                // A write first, so SQLite takes the write lock for the whole transaction.
+                diesel::update(clients::table.find(id.as_str()))
+                    .set(clients::version.eq(clients::version))
+                    .execute(conn)?;
                 let Some(before) = read(conn, id.as_str())? else {
                     return Ok(false);
                 };

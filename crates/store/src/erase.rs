@@ -5,7 +5,9 @@ use domain::UserId;
 use domain::audit::AuditEntry;
 
 use crate::StoreError;
-use crate::schema::{audit_log, challenges, devices, login_events, messages, recovery_codes, totp_factors, users};
+use crate::schema::{
+    audit_log, challenges, devices, interactions, login_events, messages, recovery_codes, totp_factors, users,
+};
 
 /// What an audit entry may keep once its account is erased: who acted and what was decided, never
 /// an address, a number, an IP, a place, a device or a profile.
@@ -35,6 +37,8 @@ pub(crate) fn erase<D: domain::audit::Audited>(
 ) -> Result<bool, StoreError> {
     conn.transaction(|conn| {
         let user = id.as_str();
+        // A write first, so SQLite takes the write lock for the whole transaction.
+        diesel::update(users::table.find(user)).set(users::version.eq(users::version)).execute(conn)?;
         let contacts: Option<(Option<String>, Option<String>)> =
             users::table.find(user).select((users::email, users::phone)).first(conn).optional()?;
         let Some((email, phone)) = contacts else {
@@ -49,6 +53,9 @@ pub(crate) fn erase<D: domain::audit::Audited>(
         for contact in [email, phone].into_iter().flatten() {
             diesel::delete(challenges::table.filter(challenges::destination.eq(&contact))).execute(conn)?;
             diesel::delete(messages::table.filter(messages::recipient.eq(&contact))).execute(conn)?;
+            diesel::update(interactions::table.filter(interactions::login_hint.eq(&contact)))
+                .set(interactions::login_hint.eq(None::<String>))
+                .execute(conn)?;
         }
         let entries: Vec<(String, String)> = audit_log::table
             .filter(audit_log::user_id.eq(user))
@@ -74,9 +81,22 @@ fn anonymise(detail: &str) -> String {
     let mut kept = serde_json::Map::new();
     if let Ok(serde_json::Value::Object(members)) = serde_json::from_str::<serde_json::Value>(detail) {
         for (k, v) in members {
-            if KEPT_IN_AUDIT.contains(&k.as_str()) {
-                kept.insert(k, v);
+            if !KEPT_IN_AUDIT.contains(&k.as_str()) {
+                continue;
             }
+            // Step-up's reasons keep only their names: some carry places (`new_country`'s countries,
+            // `impossible_travel`'s cities).
+            let v = match (k.as_str(), v) {
+                ("reasons", serde_json::Value::Array(reasons)) => serde_json::Value::Array(
+                    reasons
+                        .into_iter()
+                        .map(|r| r.get("reason").cloned().unwrap_or(r))
+                        .filter(|r| r.is_string())
+                        .collect(),
+                ),
+                (_, v) => v,
+            };
+            kept.insert(k, v);
         }
     }
     kept.insert("erased".into(), serde_json::Value::Bool(true));
@@ -87,11 +107,12 @@ fn anonymise(detail: &str) -> String {
 mod tests {
     #[test]
     fn anonymised_entries_keep_decisions_and_drop_personal_data() {
-        let detail = r#"{"actor":{"type":"client","client_id":"c"},"ip":"192.0.2.1","before":{"email":"a@b.c"},"decision":"proceed","country":"FR"}"#;
+        let detail = r#"{"actor":{"type":"client","client_id":"c"},"ip":"192.0.2.1","before":{"email":"a@b.c"},"decision":"proceed","country":"FR","reasons":[{"reason":"new_country","from":"FR","to":"DE"},{"reason":"new_device"}]}"#;
         let kept: serde_json::Value = serde_json::from_str(&super::anonymise(detail)).unwrap();
         assert_eq!(
             kept,
-            serde_json::json!({ "actor": { "type": "client", "client_id": "c" }, "decision": "proceed", "erased": true })
+            serde_json::json!({ "actor": { "type": "client", "client_id": "c" }, "decision": "proceed",
+                "reasons": ["new_country", "new_device"], "erased": true })
         );
         assert_eq!(super::anonymise("not json"), r#"{"erased":true}"#);
     }

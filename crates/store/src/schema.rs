@@ -246,5 +246,6 @@ diesel::table! {
         user_id -> Nullable<Text>,
         client_id -> Nullable<Text>,
         detail -> Text,
+        actor -> Nullable<Text>,
     }
 }

@@ -126,7 +126,9 @@ pub(crate) fn live_of(conn: &mut crate::DbConnection, user_id: &str, now: i64) -
 }
 
 /// The keyed hash of the live session named `sid` (the ID tokens' `sid` claim).
+/// Starts with a write on the row, so SQLite takes the write lock for the caller's transaction.
 pub(crate) fn live_by_sid(conn: &mut crate::DbConnection, sid: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+    diesel::update(sessions::table.filter(sessions::sid.eq(sid))).set(sessions::sid.eq(sessions::sid)).execute(conn)?;
     Ok(sessions::table
         .filter(sessions::sid.eq(sid))
         .filter(sessions::ended_at.is_null())

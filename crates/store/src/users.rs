@@ -122,6 +122,16 @@ enum Proof {
     Phone(String),
 }
 
+/// The account a proved identity signs in as: a linked account's primary (one `sub`), unless the
+/// linked account itself is blocked, whose block then applies.
+fn signs_in_as(conn: &mut crate::DbConnection, user: User) -> Result<User, StoreError> {
+    let primary = match &user.linked_to {
+        Some(primary) if !user.is_blocked() => read_user(conn, primary.as_str())?,
+        _ => None,
+    };
+    Ok(primary.unwrap_or(user))
+}
+
 fn read_user(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, StoreError> {
     users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
 }
@@ -193,12 +203,7 @@ impl Store {
         self.run(move |conn| {
             if let Some(user) = proof.find(conn)? {
                 let user = proof.mark_verified(conn, user)?;
-                // A linked account signs in as the account it is linked to (one `sub`).
-                let primary = match &user.linked_to {
-                    Some(primary) => read_user(conn, primary.as_str())?,
-                    None => None,
-                };
-                return Ok(SignIn::Existing(primary.unwrap_or(user)));
+                return Ok(SignIn::Existing(signs_in_as(conn, user)?));
             }
             if !create {
                 return Ok(SignIn::NoAccount);
@@ -210,7 +215,8 @@ impl Store {
             match diesel::insert_into(users::table).values(&row).execute(conn) {
                 Ok(_) => Ok(SignIn::Created(row.into_user()?)),
                 Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                    proof.find(conn)?.map(SignIn::Existing).ok_or_else(|| StoreError::Corrupt("user vanished".into()))
+                    let user = proof.find(conn)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
+                    Ok(SignIn::Existing(signs_in_as(conn, user)?))
                 }
                 Err(e) => Err(e.into()),
             }

@@ -19,3 +19,6 @@ ALTER TABLE clients ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
 -- is linked to (the same sub). NULL: an account of its own.
 ALTER TABLE users ADD COLUMN linked_to TEXT;
 CREATE INDEX users_linked_to ON users (linked_to);
+-- Who wrote an admin entry (the admin API client), so the log can be filtered by actor exactly.
+ALTER TABLE audit_log ADD COLUMN actor TEXT;
+CREATE INDEX audit_log_actor ON audit_log (actor);

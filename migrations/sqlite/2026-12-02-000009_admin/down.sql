@@ -1,3 +1,5 @@
+DROP INDEX audit_log_actor;
+ALTER TABLE audit_log DROP COLUMN actor;
 DROP INDEX users_linked_to;
 ALTER TABLE users DROP COLUMN linked_to;
 ALTER TABLE clients DROP COLUMN version;

@@ -8,7 +8,7 @@ use domain::{ApplicationType, Client, ClientId, ClientSettings, PreviousSecret, 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, authenticate, check_if_match, etag, json_body, run};
+use super::{ApiError, authenticate, check_if_match, etag, json_body, optional_json_body, run};
 use crate::storage::{Actor, AdminAudit, AuditClient, ClientSaved};
 use crate::{Admin, paths};
 
@@ -115,6 +115,9 @@ pub async fn create(req: HttpRequest, body: web::Payload, admin: web::Data<Admin
             }
         };
         let settings = settings_from(if r.settings.is_null() { json!({}) } else { r.settings })?;
+        if settings.admin_api {
+            return Err(admin_api_refused());
+        }
         let new = NewClient {
             name: r.name,
             redirect_uris: r.redirect_uris,
@@ -136,6 +139,12 @@ pub async fn create(req: HttpRequest, body: web::Payload, admin: web::Data<Admin
         Ok(respond(res, &client, secret.map(|s| ("client_secret", json!(s)))))
     })
     .await
+}
+
+/// Admin API clients are made only from the command line: a stolen admin token cannot make
+/// lasting admin clients, nor hand the admin scope to an existing client.
+fn admin_api_refused() -> ApiError {
+    ApiError::invalid("settings.admin_api", "only `ostiary client create --admin-api` makes an admin API client")
 }
 
 fn settings_from(value: Value) -> Result<ClientSettings, ApiError> {
@@ -203,6 +212,9 @@ pub async fn patch(
                 | "previous_secret_expires_at" => {}
                 _ => return Err(ApiError::malformed(&name, format!("{name} is not a member of a client"))),
             }
+        }
+        if client.settings.admin_api != current.settings.admin_api {
+            return Err(admin_api_refused());
         }
         check_metadata(&client).map_err(refusal)?;
         let action = match (current.is_disabled(), client.is_disabled()) {
@@ -276,8 +288,7 @@ pub async fn rotate(
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let current = find(&admin, &path).await?;
-        let has_body = req.headers().get(header::CONTENT_LENGTH).is_some_and(|v| v != "0");
-        let r: RotateRequest = if has_body { json_body(&req, body).await? } else { RotateRequest::default() };
+        let r: RotateRequest = optional_json_body(&req, body).await?;
         let grace = r.grace_seconds.unwrap_or(DEFAULT_GRACE);
         if !(0..=MAX_GRACE).contains(&grace) {
             return Err(ApiError::invalid("grace_seconds", format!("from 0 to {MAX_GRACE}")));

@@ -6,7 +6,7 @@ use domain::User;
 use serde::Deserialize;
 
 use super::users::{find, user_response};
-use super::{ApiError, authenticate, json_body, run};
+use super::{ApiError, authenticate, json_body, optional_json_body, run};
 use crate::Admin;
 use crate::storage::{AdminAudit, Blocked, Linked};
 
@@ -31,9 +31,7 @@ pub async fn block(
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let user = find(&admin, &path).await?;
-        let has_body = req.headers().get(actix_web::http::header::CONTENT_LENGTH).is_some_and(|v| v != "0")
-            || req.headers().contains_key(actix_web::http::header::TRANSFER_ENCODING);
-        let request: BlockRequest = if has_body { json_body(&req, body).await? } else { BlockRequest::default() };
+        let request: BlockRequest = optional_json_body(&req, body).await?;
         let reason = request.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
         if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON || r.chars().any(char::is_control)) {
             return Err(ApiError::invalid("reason", format!("at most {MAX_REASON} characters on one line")));

@@ -170,7 +170,7 @@ pub async fn authenticate(req: &HttpRequest, admin: &Admin) -> Result<Actor, Api
     }
     let client = admin.store.client(&info.client_id).await.map_err(|e| ApiError::storage("client lookup", &e))?;
     // A `client_credentials` token's subject is its client: a user's token never passes.
-    if !client.is_some_and(|c| c.settings.admin_api) || info.subject != info.client_id.as_str() {
+    if !client.is_some_and(|c| c.settings.admin_api && !c.is_disabled()) || info.subject != info.client_id.as_str() {
         return Err(ApiError::InsufficientScope);
     }
     Ok(Actor::Client { client_id: info.client_id })
@@ -182,18 +182,45 @@ pub async fn json_body<T: DeserializeOwned>(req: &HttpRequest, payload: web::Pay
     if web_layer::plain_media_type(req).as_deref() != Some("application/json") {
         return Err(ApiError::NotJson);
     }
+    parse(&read_body(payload).await?)
+}
+
+/// [`json_body`] for a body that may be left out: an empty one (however it was sent) is `T`'s default.
+pub async fn optional_json_body<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<T, ApiError> {
+    let body = read_body(payload).await?;
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    if web_layer::plain_media_type(req).as_deref() != Some("application/json") {
+        return Err(ApiError::NotJson);
+    }
+    parse(&body)
+}
+
+async fn read_body(payload: web::Payload) -> Result<web::Bytes, ApiError> {
     let too_big = || ApiError::Malformed { field: None, description: format!("the body is over {MAX_BODY} bytes") };
-    let body = payload
+    payload
         .to_bytes_limited(MAX_BODY)
         .await
         .map_err(|_| too_big())?
-        .map_err(|_| ApiError::Malformed { field: None, description: "the body could not be read".into() })?;
-    serde_json::from_slice(&body).map_err(|e| ApiError::Malformed { field: None, description: format!("{e}") })
+        .map_err(|_| ApiError::Malformed { field: None, description: "the body could not be read".into() })
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::Malformed { field: None, description: format!("{e}") })
 }
 
 /// Runs a handler body: its refusal becomes the API's error answer.
 pub async fn run(f: impl std::future::Future<Output = Result<HttpResponse, ApiError>>) -> HttpResponse {
     f.await.unwrap_or_else(|e| e.respond())
+}
+
+/// Whether `id` can be one of our ids (base64url, short): anything else is no record at all.
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The strong entity tag of a record at `version` (RFC 9110 §8.8.3).

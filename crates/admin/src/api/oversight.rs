@@ -33,7 +33,7 @@ pub async fn lift(req: HttpRequest, path: web::Path<String>, admin: web::Data<Ad
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let id = path.into_inner();
-        if id.len() > 64 {
+        if !super::plausible_id(&id) {
             return Err(ApiError::NotFound);
         }
         let ip = web_layer::RequestOrigin::of(&req).ip.ip();

@@ -38,7 +38,7 @@ pub async fn end(req: HttpRequest, path: web::Path<String>, admin: web::Data<Adm
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let sid = path.into_inner();
-        if sid.len() > 128 {
+        if !super::plausible_id(&sid) {
             return Err(ApiError::NotFound);
         }
         let ip = web_layer::RequestOrigin::of(&req).ip.ip();

@@ -11,6 +11,7 @@ use super::users::user_json;
 use super::{ApiError, authenticate, run};
 use crate::Admin;
 use crate::storage::{Actor, AdminAudit, Created, NewUser, Saved, UserChange, UserQuery};
+use domain::audit::AuditEntry;
 
 /// Users read per query while exporting.
 const EXPORT_PAGE: i64 = 500;
@@ -21,11 +22,19 @@ const MAX_IMPORT_USERS: usize = 10_000;
 const AUTH0_CLAIMS: [&str; 7] = ["name", "given_name", "family_name", "middle_name", "nickname", "picture", "locale"];
 
 /// `GET /users/export`: `application/x-ndjson`, one user per line as `GET /users/{id}` shows it,
-/// in id order, read a page at a time so any number of users streams in bounded memory. A failure
-/// midway cuts the stream short (no final newline), so a partial export cannot pass for a whole one.
+/// in id order, read a page at a time so any number of users streams in bounded memory. The export
+/// is audited before it starts. A failure midway aborts the response (its chunked encoding is never
+/// finished), so a partial export cannot pass for a whole one.
 pub async fn export(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
-    if let Err(e) = authenticate(&req, &admin).await {
-        return e.respond();
+    let actor = match authenticate(&req, &admin).await {
+        Ok(actor) => actor,
+        Err(e) => return e.respond(),
+    };
+    let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+    let entry =
+        AuditEntry { what: AdminAudit::UsersExported { actor, ip }, user: None, client: None, at: admin.clock.now() };
+    if let Err(e) = admin.store.record(entry).await {
+        return ApiError::storage("export audit", &e).respond();
     }
     let pages = futures_util::stream::try_unfold((admin, None::<UserId>, false), |(admin, after, done)| async move {
         if done {
@@ -200,7 +209,10 @@ async fn import_one(
             profile,
             is_admin: user.is_admin.unwrap_or(false),
         };
-        let audit = Box::new(move |after: &User| AdminAudit::UserCreated { actor, ip, after: user_json(after) });
+        // The source system vouched for the flags it exported; the entry says where they came from.
+        let reason = Some("imported".to_owned());
+        let audit =
+            Box::new(move |after: &User| AdminAudit::UserCreated { actor, ip, reason, after: user_json(after) });
         return match admin.store.create_user(new, now, audit).await.map_err(|e| ApiError::storage("import", &e))? {
             Created::Created(u) => Ok(("created", u.id)),
             Created::Taken(_) => {
@@ -208,12 +220,19 @@ async fn import_one(
             }
         };
     };
+    // A flag applies only to the address or number the account ends up with, never to another one.
+    let email = current.email.clone().or(user.email.clone());
+    let phone = current.phone.clone().or(user.phone.clone());
     let change = UserChange {
         profile: (profile != current.profile).then_some(profile),
-        email: user.email.filter(|_| current.email.is_none()).map(Some),
-        email_verified: user.email_verified.filter(|v| *v != current.email_verified),
-        phone: user.phone.filter(|_| current.phone.is_none()).map(Some),
-        phone_verified: user.phone_verified.filter(|v| *v != current.phone_verified),
+        email: user.email.clone().filter(|_| current.email.is_none()).map(Some),
+        email_verified: user
+            .email_verified
+            .filter(|v| *v != current.email_verified && user.email.is_some() && user.email == email),
+        phone: user.phone.clone().filter(|_| current.phone.is_none()).map(Some),
+        phone_verified: user
+            .phone_verified
+            .filter(|v| *v != current.phone_verified && user.phone.is_some() && user.phone == phone),
         is_admin: user.is_admin.filter(|v| *v != current.is_admin),
     };
     let unchanged = change.profile.is_none()
@@ -228,7 +247,7 @@ async fn import_one(
     let audit = Box::new(move |before: &User, after: &User| AdminAudit::UserUpdated {
         actor,
         ip,
-        reason: None,
+        reason: Some("imported".to_owned()),
         before: user_json(before),
         after: user_json(after),
     });

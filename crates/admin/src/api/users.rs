@@ -79,8 +79,8 @@ fn list_query(raw: &str) -> Result<UserQuery, ApiError> {
         Some(c) => Some(UserId::parse(c).ok_or_else(|| ApiError::malformed("cursor", "not a cursor this API gave"))?),
     };
     let q = params.get("q").map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
-    if q.as_ref().is_some_and(|q| q.len() > 320) {
-        return Err(ApiError::invalid("q", "q is over 320 characters"));
+    if q.as_ref().is_some_and(|q| q.len() > 320 || q.chars().any(char::is_control)) {
+        return Err(ApiError::invalid("q", "q is at most 320 characters, without control characters"));
     }
     Ok(UserQuery { q, limit, after })
 }
@@ -118,8 +118,13 @@ pub async fn create(req: HttpRequest, body: web::Payload, admin: web::Data<Admin
         if new.email.is_none() && new.phone.is_none() {
             return Err(ApiError::invalid("email", "an account needs an email address or a phone number"));
         }
-        let ip = web_layer::RequestOrigin::of(&req).ip.ip();
-        let audit = Box::new(move |after: &User| AdminAudit::UserCreated { actor, ip, after: user_json(after) });
+        // An admin who vouches for an address or number says why (it is recorded).
+        if (new.email_verified || new.phone_verified) && fields.reason.is_none() {
+            return Err(ApiError::invalid("reason", "say why you vouch for the address or number"));
+        }
+        let (ip, reason) = (web_layer::RequestOrigin::of(&req).ip.ip(), fields.reason.clone());
+        let audit =
+            Box::new(move |after: &User| AdminAudit::UserCreated { actor, ip, reason, after: user_json(after) });
         match admin.store.create_user(new, admin.clock.now(), audit).await {
             Ok(Created::Created(user)) => {
                 let mut res = HttpResponse::Created();
@@ -160,8 +165,8 @@ pub async fn patch(
             change.profile = Some(profile);
         }
         // An admin who marks a new address or number verified says why (it is recorded).
-        let vouches = vouched(&change.email, change.email_verified, &current.email)
-            || vouched(&change.phone, change.phone_verified, &current.phone);
+        let vouches = vouched(&change.email, change.email_verified, &current.email, current.email_verified)
+            || vouched(&change.phone, change.phone_verified, &current.phone, current.phone_verified);
         if vouches && fields.reason.is_none() {
             return Err(ApiError::invalid("reason", "say why you vouch for the new address or number"));
         }
@@ -188,9 +193,16 @@ pub async fn patch(
     .await
 }
 
-/// Whether a change marks a new address or number verified on the admin's word.
-fn vouched<T: PartialEq>(new: &Option<Option<T>>, verified: Option<bool>, old: &Option<T>) -> bool {
-    matches!(new, Some(Some(n)) if Some(n) != old.as_ref()) && verified == Some(true)
+/// Whether a change marks an address or number verified on the admin's word: a new one, or the
+/// current one while it is unverified.
+fn vouched<T: PartialEq>(new: &Option<Option<T>>, verified: Option<bool>, old: &Option<T>, old_verified: bool) -> bool {
+    let kept = match new {
+        None => old.is_some(),
+        Some(None) => false,
+        Some(Some(n)) => Some(n) == old.as_ref(),
+    };
+    let replaced = matches!(new, Some(Some(_))) && !kept;
+    verified == Some(true) && (replaced || (kept && !old_verified))
 }
 
 /// Tells the owner at every address or number the change replaced or removed. The change is made
@@ -296,8 +308,17 @@ fn profile_edits(value: &Value) -> Result<Vec<(String, Option<String>)>, ApiErro
     let Value::Object(claims) = value else {
         return Err(ApiError::malformed("profile", "profile must be an object"));
     };
-    claims
-        .iter()
+    let mut flat = Vec::new();
+    for (k, v) in claims {
+        match v {
+            // The address as `GET` shows it: an object of its members.
+            Value::Object(members) if k == "address" => {
+                flat.extend(members.iter().map(|(m, v)| (format!("address.{m}"), v)));
+            }
+            _ => flat.push((k.clone(), v)),
+        }
+    }
+    flat.into_iter()
         .map(|(k, v)| Ok((k.clone(), nullable_text(&format!("profile.{k}"), v)?.map(str::to_owned))))
         .collect::<Result<_, ApiError>>()
         .map(|mut edits: Vec<_>| {

@@ -143,6 +143,21 @@ both_backends!(only_an_admin_token_of_an_admin_client_opens_the_admin_api, |db: 
             assert_eq!(body["error"], "insufficient_scope");
         }
     }
+    // Disabling an admin client (from another one) stops its live tokens at once.
+    let (first, first_token) = admin_token(&app).await;
+    let (_, second_token) = admin_token(&app).await;
+    let disable = app
+        .api
+        .patch(app.url(&format!("/api/admin/v1/clients/{}", first.id)))
+        .bearer_auth(&second_token)
+        .header("If-Match", "*")
+        .json(&json!({ "disabled": true }));
+    assert_eq!(disable.send().await.unwrap().status(), 200);
+    assert_eq!(
+        send(call(&app, reqwest::Method::GET, USERS, Some(&first_token)).await).await.0,
+        401,
+        "its tokens are revoked"
+    );
     // Turning the admin API off for a client takes effect on its live tokens at once.
     let (admin_client, token) = admin_token(&app).await;
     let (status, _, _) = send(call(&app, reqwest::Method::GET, USERS, Some(&token)).await).await;
@@ -203,7 +218,7 @@ both_backends!(admins_create_find_read_and_change_users_and_every_change_is_audi
     let (_, _, bob) = create(
         &app,
         &token,
-        json!({ "email": format!("bob.{marker}@example.com"), "phone_number": phone, "phone_verified": true }),
+        json!({ "email": format!("bob.{marker}@example.com"), "phone_number": phone, "phone_verified": true, "reason": "met in person" }),
     )
     .await;
     let (_, _, cy) = create(&app, &token, json!({ "email": format!("cy.{marker}@example.com") })).await;
@@ -504,7 +519,8 @@ both_backends!(
         let app = spawn_app(db).await;
         let (_, token) = admin_token(&app).await;
         let (old, vouched, coded) = (unique_email(), unique_email(), unique_email());
-        let (_, _, user) = create(&app, &token, json!({ "email": old, "email_verified": true })).await;
+        let (_, _, user) =
+            create(&app, &token, json!({ "email": old, "email_verified": true, "reason": "migrated" })).await;
         let id = user["id"].as_str().unwrap().to_owned();
         let (status, body) =
             patch(&app, &token, &id, Some("*"), json!({ "email": vouched, "email_verified": true })).await;

@@ -54,7 +54,7 @@ both_backends!(admins_register_change_rotate_disable_and_delete_clients, |db: Db
             422,
             "settings",
         ),
-        (json!({ "name": "Admin", "public": true, "settings": { "admin_api": true } }), 422, "public"),
+        (json!({ "name": "Admin", "settings": { "admin_api": true } }), 422, "settings.admin_api"),
     ] {
         let (got, _, answer) = send(&app, reqwest::Method::POST, CLIENTS, &token, Some(body.clone())).await;
         assert_eq!((got, answer["field"].as_str()), (status, Some(field)), "{body}: {answer}");
@@ -191,6 +191,9 @@ both_backends!(users_export_as_json_lines_and_import_idempotently_from_either_fo
         again["results"].as_array().unwrap().iter().map(|r| r["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes, ["unchanged", "unchanged", "failed", "unchanged"], "{again}");
     assert_eq!(import("email=x".into(), "application/x-www-form-urlencoded").await.0, 415);
+    let (_, _, exports) =
+        send(&app, reqwest::Method::GET, "/api/admin/v1/audit?kind=admin.users_exported", &token, None).await;
+    assert_eq!(exports["entries"].as_array().unwrap().len(), 1, "the export is audited");
 });
 
 both_backends!(linked_accounts_sign_in_as_one_until_unlinked, |db: Db| async move {
@@ -209,7 +212,7 @@ both_backends!(linked_accounts_sign_in_as_one_until_unlinked, |db: Db| async mov
         reqwest::Method::POST,
         "/api/admin/v1/users",
         &token,
-        Some(json!({ "email": personal, "email_verified": true })),
+        Some(json!({ "email": personal, "email_verified": true, "reason": "checked by support" })),
     )
     .await;
     let primary_id = primary["id"].as_str().unwrap().to_owned();
@@ -228,6 +231,16 @@ both_backends!(linked_accounts_sign_in_as_one_until_unlinked, |db: Db| async mov
     assert_eq!(sub(&via_work), primary_id);
     let via_personal = exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &personal).await).await;
     assert_eq!(sub(&via_personal), primary_id);
+    // A blocked linked account stays blocked: its block is not hidden behind its primary.
+    let block = format!("/api/admin/v1/users/{work_id}/block");
+    assert_eq!(send(&app, reqwest::Method::POST, &block, &token, None).await.0, 200);
+    let browser = app.browser();
+    let seen = app.message_ids_to(&work).await;
+    let code_page = app.start_login(&browser, &url, &work).await;
+    let code = app.new_message_to(&work, &seen).await.code();
+    assert_eq!(app.submit_code(&browser, &code_page, &code).await.status(), 403);
+    let unblock = format!("/api/admin/v1/users/{work_id}/unblock");
+    assert_eq!(send(&app, reqwest::Method::POST, &unblock, &token, None).await.0, 200);
 
     // Links are one level deep, and never to oneself or to nobody.
     let other =
