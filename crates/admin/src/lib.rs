@@ -5,6 +5,7 @@
 
 pub mod api;
 mod audit;
+pub mod console;
 pub mod paths;
 pub mod storage;
 
@@ -23,6 +24,22 @@ pub struct Admin {
     pub notices: Arc<dyn domain::ports::AccountNotices>,
     /// Hashes the client secrets the API makes.
     pub hasher: domain::KeyedHasher,
+    /// Who is signed in on a browser (the authorization server's sessions), for the console.
+    pub sessions: Arc<dyn domain::ports::BrowserSessions>,
+    pub settings: AdminSettings,
+    /// The issuer URL, for the console client's redirect URI.
+    pub issuer: String,
+    pub tera: Arc<tera::Tera>,
+    pub catalog: Arc<domain::i18n::Catalog>,
+}
+
+/// `[admin]` in `config/default.toml`, as read.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// The oldest login the console accepts, in seconds (5 minutes to 7 days).
+    #[serde(deserialize_with = "domain::settings::within::<_, _, 300, 604800>")]
+    pub max_session_age: i64,
 }
 
 impl Admin {
@@ -31,7 +48,14 @@ impl Admin {
     /// `web::Data<Admin>`.
     pub fn endpoints() -> Vec<Endpoint> {
         let operations = api::spec::operations().into_iter().map(|op| Endpoint::backchannel(op.path, op.route));
-        operations.chain([Endpoint::backchannel(paths::OPENAPI, web::get().to(api::spec::openapi))]).collect()
+        let console = [
+            Endpoint::page(paths::CONSOLE, web::get().to(console::home)),
+            Endpoint::page(paths::CONSOLE_CALLBACK, web::get().to(console::callback)),
+        ];
+        operations
+            .chain([Endpoint::backchannel(paths::OPENAPI, web::get().to(api::spec::openapi))])
+            .chain(console)
+            .collect()
     }
 
     /// Mounts [`Admin::endpoints`].

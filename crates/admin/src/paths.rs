@@ -2,6 +2,10 @@
 
 use domain::UserId;
 
+/// The console's home, and where the hosted pages send an admin back to.
+pub const CONSOLE: &str = "/admin";
+pub const CONSOLE_CALLBACK: &str = "/admin/callback";
+
 /// Everything of the API lives under this prefix (`v1`: a breaking change gets `v2` beside it).
 pub const API: &str = "/api/admin/v1";
 pub const USERS: &str = "/api/admin/v1/users";

@@ -68,6 +68,32 @@ pub(crate) async fn current_session(
     srv.store.session(hash, now).await.map_err(|e| internal("session lookup", &e))
 }
 
+impl domain::ports::BrowserSessions for AuthorizationServer {
+    fn signed_in<'a>(
+        &'a self,
+        cookie_header: &'a str,
+    ) -> domain::ports::BoxFuture<'a, Result<Option<domain::ports::BrowserLogin>, domain::ports::SessionLookupError>>
+    {
+        Box::pin(async move {
+            let name = session_cookie_name(self.config.issuer.starts_with("https://"));
+            // RFC 6265 §4.2.1: `name=value` pairs separated by `; `.
+            let value = cookie_header
+                .split(';')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_owned())
+                .filter(|v| v.len() <= 128);
+            let Some(value) = value else { return Ok(None) };
+            let hash = self.hasher.hash(SESSION_PURPOSE, &value).0;
+            let session = self.store.session(hash, self.clock.now()).await.map_err(|e| {
+                tracing::error!(error = %e, "session lookup for the console");
+                domain::ports::SessionLookupError
+            })?;
+            Ok(session.map(|s| domain::ports::BrowserLogin { user_id: s.user_id, acr: s.acr, auth_time: s.auth_time }))
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

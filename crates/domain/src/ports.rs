@@ -11,7 +11,9 @@
 //! - the admin API asks the authorization server what a bearer access token stands for
 //!   ([`AccessTokens`]), so that only the server that signs tokens reads them;
 //! - the admin API asks the passwordless connection, which owns the messages, to tell an account's
-//!   owner at the address or number it is leaving ([`AccountNotices`]).
+//!   owner at the address or number it is leaving ([`AccountNotices`]);
+//! - the admin console asks the authorization server who is signed in on a browser, and how
+//!   strongly ([`BrowserSessions`]): the session and its cookie are the authorization server's.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -200,4 +202,24 @@ pub struct NoticeError;
 pub trait AccountNotices: Send + Sync {
     /// Queues the notice (an email, or a text to an old number), durably, before answering.
     fn contact_changed(&self, notice: ContactChanged) -> BoxFuture<'_, Result<(), NoticeError>>;
+}
+
+/// The login behind a browser's session at the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrowserLogin {
+    pub user_id: crate::UserId,
+    pub acr: crate::Acr,
+    pub auth_time: crate::AuthTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the session cannot be checked right now")]
+pub struct SessionLookupError;
+
+pub trait BrowserSessions: Send + Sync {
+    /// The live session the request's `Cookie` header carries, if any.
+    fn signed_in<'a>(
+        &'a self,
+        cookie_header: &'a str,
+    ) -> BoxFuture<'a, Result<Option<BrowserLogin>, SessionLookupError>>;
 }

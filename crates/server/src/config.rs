@@ -32,6 +32,7 @@ pub struct Settings {
     pub passwordless: PasswordlessSettings,
     pub delivery: DeliverySettings,
     pub step_up: StepUpSettings,
+    pub admin: admin::AdminSettings,
     pub demo: DemoSettings,
 }
 

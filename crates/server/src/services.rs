@@ -170,7 +170,13 @@ impl Services {
             notices: Arc::new(passwordless_connection::Notices(connection.clone().into_inner())),
             clock: Arc::clone(&s.clock),
             hasher: s.hasher.clone(),
+            sessions: authorization.clone().into_inner(),
+            settings: settings.admin.clone(),
+            issuer: issuer.to_string(),
+            tera: Arc::clone(&s.tera),
+            catalog: Arc::clone(&s.catalog),
         });
+        register_console(settings, &s.store, s.clock.now()).await?;
         let kinds = endpoint_kinds()?;
         let browser = web::Data::new(BrowserContext {
             hasher: s.hasher.clone(),
@@ -265,6 +271,34 @@ async fn register_demo(
     };
     store.upsert_client(&client).await.map_err(|e| anyhow!("demo client: {e}"))?;
     Ok(demo::Demo::new(issuer, secret, Arc::clone(tera), Arc::clone(catalog)))
+}
+
+/// Registers (or re-registers) the admin console's client: public (PKCE), back to `/admin/callback`,
+/// and an admin without a second factor sets one up at once.
+async fn register_console(settings: &Settings, store: &Store, now: i64) -> anyhow::Result<()> {
+    let client = domain::Client {
+        id: domain::ClientId::parse(admin::console::CONSOLE_CLIENT_ID).ok_or_else(|| anyhow!("console client id"))?,
+        name: "Ostiary administration".into(),
+        secret_hash: None,
+        is_public: true,
+        redirect_uris: vec![admin::console::callback_uri(settings.server.issuer.as_str())],
+        post_logout_redirect_uris: vec![],
+        id_token_alg: domain::SigningAlg::RS256,
+        created_at: now,
+        application_type: domain::ApplicationType::Web,
+        settings: domain::ClientSettings {
+            refresh_tokens: domain::RefreshPolicy::Never,
+            step_up: domain::StepUp {
+                policy: domain::StepUpPolicy::Always,
+                without_factor: domain::WithoutFactor::Enroll,
+            },
+            ..Default::default()
+        },
+        previous_secret: None,
+        disabled_at: None,
+        version: 1,
+    };
+    store.upsert_client(&client).await.map_err(|e| anyhow!("admin console client: {e}"))
 }
 
 /// What the purge keeps: codes while their tokens live, delivered messages and history for a week.

@@ -34,6 +34,7 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/recovery_codes.html",
         "pages/not_me.html",
         "pages/switch_account.html",
+        "pages/admin_home.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",

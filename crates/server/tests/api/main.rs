@@ -6,6 +6,7 @@
 mod abuse;
 mod admin;
 mod admin_clients;
+mod admin_console;
 mod admin_spec;
 mod api_login;
 mod auth0;
