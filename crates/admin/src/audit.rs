@@ -10,6 +10,8 @@ use serde::Serialize;
 pub enum Actor {
     /// An admin API client, by its `client_credentials` token.
     Client { client_id: ClientId },
+    /// An admin signed in to the console.
+    Admin { user_id: UserId },
 }
 
 /// What the admin crate writes to the audit log: who, from where, and the record before and after.
@@ -96,6 +98,7 @@ impl Audited for AdminAudit {
         | AdminAudit::ClientChanged { actor, .. }) = self;
         match actor {
             Actor::Client { client_id } => Some(client_id.to_string()),
+            Actor::Admin { user_id } => Some(user_id.to_string()),
         }
     }
 

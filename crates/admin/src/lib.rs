@@ -51,6 +51,9 @@ impl Admin {
         let console = [
             Endpoint::page(paths::CONSOLE, web::get().to(console::home)),
             Endpoint::page(paths::CONSOLE_CALLBACK, web::get().to(console::callback)),
+            Endpoint::page(paths::CONSOLE_USERS, web::get().to(console::users::list)),
+            Endpoint::page(paths::CONSOLE_USER, web::get().to(console::users::show)),
+            Endpoint::page(paths::CONSOLE_USER, web::post().to(console::users::save)),
         ];
         operations
             .chain([Endpoint::backchannel(paths::OPENAPI, web::get().to(api::spec::openapi))])

@@ -5,6 +5,13 @@ use domain::UserId;
 /// The console's home, and where the hosted pages send an admin back to.
 pub const CONSOLE: &str = "/admin";
 pub const CONSOLE_CALLBACK: &str = "/admin/callback";
+pub const CONSOLE_USERS: &str = "/admin/users";
+pub const CONSOLE_USER: &str = "/admin/users/{id}";
+
+/// A user's console page.
+pub fn console_user(id: &UserId) -> String {
+    CONSOLE_USER.replace("{id}", id.as_str())
+}
 
 /// Everything of the API lives under this prefix (`v1`: a breaking change gets `v2` beside it).
 pub const API: &str = "/api/admin/v1";

@@ -35,6 +35,8 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/not_me.html",
         "pages/switch_account.html",
         "pages/admin_home.html",
+        "pages/admin_users.html",
+        "pages/admin_user.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",

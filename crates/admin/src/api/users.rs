@@ -195,7 +195,12 @@ pub async fn patch(
 
 /// Whether a change marks an address or number verified on the admin's word: a new one, or the
 /// current one while it is unverified.
-fn vouched<T: PartialEq>(new: &Option<Option<T>>, verified: Option<bool>, old: &Option<T>, old_verified: bool) -> bool {
+pub(crate) fn vouched<T: PartialEq>(
+    new: &Option<Option<T>>,
+    verified: Option<bool>,
+    old: &Option<T>,
+    old_verified: bool,
+) -> bool {
     let kept = match new {
         None => old.is_some(),
         Some(None) => false,
@@ -207,7 +212,7 @@ fn vouched<T: PartialEq>(new: &Option<Option<T>>, verified: Option<bool>, old: &
 
 /// Tells the owner at every address or number the change replaced or removed. The change is made
 /// by then; a notice that cannot be queued is logged, not undone.
-async fn notify_contact_changes(admin: &Admin, before: &User, after: &User) {
+pub(crate) async fn notify_contact_changes(admin: &Admin, before: &User, after: &User) {
     use domain::Destination;
     let emails = (before.email.clone().map(Destination::Email), after.email.clone().map(Destination::Email));
     let phones = (before.phone.clone().map(Destination::Phone), after.phone.clone().map(Destination::Phone));

@@ -10,6 +10,8 @@ use web_layer::{CsrfToken, Lang, Page};
 
 use crate::{Admin, paths};
 
+pub mod users;
+
 /// The console's client, registered at every start.
 pub const CONSOLE_CLIENT_ID: &str = "admin-console";
 

@@ -55,3 +55,80 @@ both_backends!(only_a_recent_multi_factor_admin_session_opens_the_console, |db: 
     let html = refused.text().await.unwrap();
     assert!(html.contains("Not an administrator") && !html.contains(&admin) && !html.contains(&user), "{html}");
 });
+
+/// A browser signed in to the console as a new admin (its second factor set up on the way).
+async fn console_admin(app: &TestApp) -> (testkit::Browser, String) {
+    let admin = unique_email();
+    make_admin(app, &admin).await;
+    let browser = app.browser();
+    let authorize = location(&browser.get("/admin").await);
+    let step_up = first_factor(app, &browser, &authorize, &admin).await;
+    let (_, _, back) = enrol(app, &browser, &step_up).await;
+    browser.get(&format!("{}?{}", back.path(), back.query().unwrap())).await;
+    assert_eq!(browser.get("/admin").await.status(), 200);
+    (browser, admin)
+}
+
+both_backends!(admins_find_and_edit_users_in_the_console_and_a_stale_save_shows_both_versions, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, _) = console_admin(&app).await;
+    let (old, new) = (unique_email(), unique_email());
+    let user = app.store.create_user(&domain::EmailAddress::parse(&old).unwrap(), 0).await.unwrap();
+    let list = browser.get(&format!("/admin/users?q={}", old.split('@').next().unwrap())).await;
+    assert_eq!(list.status(), 200);
+    let html = list.text().await.unwrap();
+    assert!(html.contains(&format!("/admin/users/{}", user.id)) && html.contains(&old), "{html}");
+    // The same user opened twice, as two admins would.
+    let path = format!("/admin/users/{}", user.id);
+    let first = browser.get(&path).await.text().await.unwrap();
+    let second = browser.get(&path).await.text().await.unwrap();
+    assert!(first.contains("name=\"version\" value=\"1\""), "{first}");
+    let save = |html: String, email: &str, name: &str| {
+        let (browser, path, email, name) = (&browser, path.clone(), email.to_owned(), name.to_owned());
+        async move {
+            let csrf = testkit::csrf_of(&html);
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("version", "1"),
+                ("email", &email),
+                ("phone_number", ""),
+                ("name", &name),
+                ("reason", ""),
+            ];
+            browser.post_form(&path, &form).await
+        }
+    };
+    let saved = save(first, &new, "Ann").await;
+    assert_eq!(saved.status(), 200);
+    assert!(saved.text().await.unwrap().contains("id=\"saved\""));
+    assert!(app.message_to(&old).await.text.contains(&new), "the old address is told");
+    let stored = app.store.user(&user.id).await.unwrap().unwrap();
+    assert_eq!((stored.email.as_ref().map(|e| e.as_str()), stored.email_verified), (Some(new.as_str()), false));
+    // The second save was made from version 1: nothing of it is written, both versions are shown.
+    let conflict = save(second, &old, "Someone else").await;
+    assert_eq!(conflict.status(), 409);
+    let html = conflict.text().await.unwrap();
+    assert!(html.contains("Changed by someone else since you opened it"), "{html}");
+    assert!(html.contains("Someone else") && html.contains(&new), "both versions: {html}");
+    assert_eq!(app.store.user(&user.id).await.unwrap().unwrap().email, stored.email);
+    // A form without this browser's CSRF token is refused before anything runs.
+    let forged = browser
+        .post_form(&path, &[("version", "2"), ("email", &old), ("phone_number", ""), ("name", ""), ("reason", "")])
+        .await;
+    assert_eq!(forged.status(), 403);
+    let audit = app.store.audit_of(&user.id, 5).await.unwrap();
+    assert_eq!(audit[0].detail["actor"]["type"], "admin");
+
+    // Someone signed in but not an admin sees none of it.
+    let outsider = app.browser();
+    let authorize = location(&outsider.get("/admin").await);
+    let step_up = first_factor(&app, &outsider, &authorize, &unique_email()).await;
+    let (_, _, back) = enrol(&app, &outsider, &step_up).await;
+    outsider.get(&format!("{}?{}", back.path(), back.query().unwrap())).await;
+    for page in ["/admin/users".to_owned(), path.clone()] {
+        let refused = outsider.get(&page).await;
+        assert_eq!(refused.status(), 403, "{page}");
+        let html = refused.text().await.unwrap();
+        assert!(!html.contains(&new) && !html.contains(user.id.as_str()), "{html}");
+    }
+});

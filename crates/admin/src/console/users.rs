@@ -1,0 +1,184 @@
+//! The console's user pages: find users (`GET /admin/users`), and read and change one
+//! (`GET|POST /admin/users/{id}`), with the same rules, audit and notices as the admin API. A save
+//! made from an old version shows both versions instead of overwriting the other admin's change.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{EmailAddress, PhoneNumber, User, UserId};
+use serde::Deserialize;
+
+use super::{admin_of, page};
+use crate::api::users::{notify_contact_changes, user_json, vouched};
+use crate::storage::{Actor, AdminAudit, Saved, UserChange, UserQuery};
+use crate::{Admin, paths};
+
+const PAGE: i64 = 50;
+
+/// `GET /admin/users?q=&cursor=`: users by id, or by part of an email address or phone number.
+pub async fn list(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
+    if let Err(answer) = admin_of(&req, &admin).await {
+        return answer;
+    }
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let q = params.get("q").map(|q| q.trim().to_owned()).filter(|q| !q.is_empty() && q.len() <= 320);
+    let q = q.filter(|q| !q.chars().any(char::is_control));
+    let after = params.get("cursor").and_then(|c| UserId::parse(c));
+    let query = UserQuery { q: q.clone(), limit: PAGE + 1, after };
+    let mut users = match admin.store.find_users(&query).await {
+        Ok(users) => users,
+        Err(e) => {
+            tracing::error!(error = %e, "console: user list");
+            return page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[]);
+        }
+    };
+    let more = users.len() as i64 > PAGE;
+    users.truncate(PAGE as usize);
+    let next = more.then(|| users.last().map(|u| u.id.to_string())).flatten();
+    let mut ctx = tera::Context::new();
+    ctx.insert("q", &q.unwrap_or_default());
+    ctx.insert("users", &users.iter().map(user_json).collect::<Vec<_>>());
+    ctx.insert("next", &next);
+    page(&req, &admin).render(StatusCode::OK, "pages/admin_users.html", ctx)
+}
+
+/// `GET /admin/users/{id}`: the user and the form that changes them.
+pub async fn show(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
+    if let Err(answer) = admin_of(&req, &admin).await {
+        return answer;
+    }
+    match find(&admin, &path).await {
+        Ok(user) => form(&req, &admin, &user, None, StatusCode::OK),
+        Err(answer) => answer(&req, &admin),
+    }
+}
+
+type Missing = fn(&HttpRequest, &Admin) -> HttpResponse;
+
+async fn find(admin: &Admin, id: &str) -> Result<User, Missing> {
+    let Some(id) = UserId::parse(id) else { return Err(not_found) };
+    match admin.store.user(&id).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(not_found),
+        Err(e) => {
+            tracing::error!(error = %e, "console: user lookup");
+            Err(|req, admin| page(req, admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[]))
+        }
+    }
+}
+
+fn not_found(req: &HttpRequest, admin: &Admin) -> HttpResponse {
+    page(req, admin).message(StatusCode::NOT_FOUND, "not_found", &[])
+}
+
+/// What a page shows: the user's edit form, with a note (saved, refused, or the other version).
+fn form(req: &HttpRequest, admin: &Admin, user: &User, note: Option<Note>, status: StatusCode) -> HttpResponse {
+    let mut ctx = tera::Context::new();
+    ctx.insert("user", &user_json(user));
+    ctx.insert("action", &paths::console_user(&user.id));
+    match note {
+        Some(Note::Saved) => ctx.insert("saved", &true),
+        Some(Note::Refused(text)) => ctx.insert("error", &text),
+        Some(Note::Conflict(yours)) => ctx.insert("yours", &yours),
+        None => {}
+    }
+    page(req, admin).render(status, "pages/admin_user.html", ctx)
+}
+
+enum Note {
+    Saved,
+    Refused(String),
+    /// The values the admin submitted, shown beside the record as it is now.
+    Conflict(EditForm),
+}
+
+#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+pub struct EditForm {
+    version: i64,
+    email: String,
+    phone_number: String,
+    name: String,
+    reason: String,
+}
+
+/// `POST /admin/users/{id}`: saves the form when the record is still at the version it shows.
+pub async fn save(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form_data: web::Form<EditForm>,
+    admin: web::Data<Admin>,
+) -> HttpResponse {
+    let me = match admin_of(&req, &admin).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
+    let current = match find(&admin, &path).await {
+        Ok(user) => user,
+        Err(answer) => return answer(&req, &admin),
+    };
+    let edit = form_data.into_inner();
+    let change = match change_of(&current, &edit) {
+        Ok(change) => change,
+        Err(text) => return form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY),
+    };
+    let reason = Some(edit.reason.trim().to_owned()).filter(|r| !r.is_empty() && r.chars().count() <= 500);
+    let vouches = vouched(&change.email, change.email_verified, &current.email, current.email_verified)
+        || vouched(&change.phone, change.phone_verified, &current.phone, current.phone_verified);
+    if vouches && reason.is_none() {
+        let text = page(&req, &admin).text("admin_reason_needed").to_owned();
+        return form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let actor = Actor::Admin { user_id: me.id.clone() };
+    let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+    let audit = Box::new(move |before: &User, after: &User| AdminAudit::UserUpdated {
+        actor,
+        ip,
+        reason,
+        before: user_json(before),
+        after: user_json(after),
+    });
+    match admin.store.change_user(&current.id, edit.version, change, admin.clock.now(), audit).await {
+        Ok(Saved::Saved { before, after }) => {
+            notify_contact_changes(&admin, &before, &after).await;
+            form(&req, &admin, &after, Some(Note::Saved), StatusCode::OK)
+        }
+        // RFC 9110 §15.5.10: the request conflicts with the record's current state.
+        Ok(Saved::Stale(now)) => form(&req, &admin, &now, Some(Note::Conflict(edit)), StatusCode::CONFLICT),
+        Ok(Saved::Taken(_)) => {
+            let text = page(&req, &admin).text("admin_taken").to_owned();
+            form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::CONFLICT)
+        }
+        Ok(Saved::NoContact) => {
+            let text = page(&req, &admin).text("admin_no_contact").to_owned();
+            form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Ok(Saved::NotFound) => not_found(&req, &admin),
+        Err(e) => {
+            tracing::error!(error = %e, "console: user change");
+            page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
+        }
+    }
+}
+
+/// The change the form asks for: an emptied field removes it; a new address or number stays
+/// unverified unless the admin vouches for it with a reason (then it is marked verified).
+fn change_of(current: &User, edit: &EditForm) -> Result<UserChange, String> {
+    let email = Some(edit.email.trim()).filter(|e| !e.is_empty()).map(EmailAddress::parse).transpose();
+    let email = email.map_err(|e| e.to_string())?;
+    let phone = Some(edit.phone_number.trim()).filter(|p| !p.is_empty()).map(|p| PhoneNumber::parse(p, None));
+    let phone = phone.transpose().map_err(|e| e.to_string())?;
+    let with_reason = !edit.reason.trim().is_empty();
+    let mut profile = current.profile.clone();
+    let name = Some(edit.name.trim()).filter(|n| !n.is_empty());
+    profile.set("name", name).map_err(|e| e.to_string())?;
+    let email_changed = email != current.email;
+    let phone_changed = phone != current.phone;
+    Ok(UserChange {
+        profile: (profile != current.profile).then_some(profile),
+        email_verified: (email_changed && email.is_some() && with_reason).then_some(true),
+        email: email_changed.then_some(email),
+        phone_verified: (phone_changed && phone.is_some() && with_reason).then_some(true),
+        phone: phone_changed.then_some(phone),
+        is_admin: None,
+    })
+}
