@@ -54,6 +54,11 @@ impl Admin {
             Endpoint::page(paths::CONSOLE_USERS, web::get().to(console::users::list)),
             Endpoint::page(paths::CONSOLE_USER, web::get().to(console::users::show)),
             Endpoint::page(paths::CONSOLE_USER, web::post().to(console::users::save)),
+            Endpoint::page(paths::CONSOLE_USER_BLOCK, web::post().to(console::users::block)),
+            Endpoint::page(paths::CONSOLE_USER_UNBLOCK, web::post().to(console::users::unblock)),
+            Endpoint::page(paths::CONSOLE_SECURITY, web::get().to(console::security::security)),
+            Endpoint::page(paths::CONSOLE_LIFT, web::post().to(console::security::lift)),
+            Endpoint::page(paths::CONSOLE_AUDIT, web::get().to(console::security::audit)),
         ];
         operations
             .chain([Endpoint::backchannel(paths::OPENAPI, web::get().to(api::spec::openapi))])

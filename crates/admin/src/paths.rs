@@ -7,6 +7,11 @@ pub const CONSOLE: &str = "/admin";
 pub const CONSOLE_CALLBACK: &str = "/admin/callback";
 pub const CONSOLE_USERS: &str = "/admin/users";
 pub const CONSOLE_USER: &str = "/admin/users/{id}";
+pub const CONSOLE_USER_BLOCK: &str = "/admin/users/{id}/block";
+pub const CONSOLE_USER_UNBLOCK: &str = "/admin/users/{id}/unblock";
+pub const CONSOLE_SECURITY: &str = "/admin/security";
+pub const CONSOLE_LIFT: &str = "/admin/blocks/{id}/lift";
+pub const CONSOLE_AUDIT: &str = "/admin/audit";
 
 /// A user's console page.
 pub fn console_user(id: &UserId) -> String {

@@ -37,6 +37,8 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/admin_home.html",
         "pages/admin_users.html",
         "pages/admin_user.html",
+        "pages/admin_security.html",
+        "pages/admin_audit.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",

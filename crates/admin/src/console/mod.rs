@@ -10,6 +10,7 @@ use web_layer::{CsrfToken, Lang, Page};
 
 use crate::{Admin, paths};
 
+pub mod security;
 pub mod users;
 
 /// The console's client, registered at every start.

@@ -182,3 +182,66 @@ fn change_of(current: &User, edit: &EditForm) -> Result<UserChange, String> {
         is_admin: None,
     })
 }
+
+#[derive(Debug, Deserialize)]
+pub struct BlockForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /admin/users/{id}/block`: ends every session and grant of the account and refuses its
+/// sign-ins, then back to its page.
+pub async fn block(
+    req: HttpRequest,
+    path: web::Path<String>,
+    form_data: web::Form<BlockForm>,
+    admin: web::Data<Admin>,
+) -> HttpResponse {
+    set_blocked(req, path, Some(form_data.into_inner().reason), admin).await
+}
+
+/// `POST /admin/users/{id}/unblock`.
+pub async fn unblock(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
+    set_blocked(req, path, None, admin).await
+}
+
+async fn set_blocked(
+    req: HttpRequest,
+    path: web::Path<String>,
+    reason: Option<String>,
+    admin: web::Data<Admin>,
+) -> HttpResponse {
+    let me = match admin_of(&req, &admin).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
+    let user = match find(&admin, &path).await {
+        Ok(user) => user,
+        Err(answer) => return answer(&req, &admin),
+    };
+    let actor = Actor::Admin { user_id: me.id.clone() };
+    let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+    let blocking = reason.is_some();
+    let reason = reason
+        .map(|r| r.trim().chars().filter(|c| !c.is_control()).take(500).collect::<String>())
+        .filter(|r| !r.is_empty());
+    let was_blocked = user.is_blocked();
+    let audit: crate::storage::AuditBlocked = match blocking {
+        true => Box::new(move |b| AdminAudit::UserBlocked {
+            actor,
+            ip,
+            reason,
+            sessions_ended: b.sessions_ended,
+            grants_revoked: b.grants_revoked,
+        }),
+        false => Box::new(move |_| AdminAudit::UserUnblocked { actor, ip, unblocked: was_blocked }),
+    };
+    match admin.store.set_blocked(&user.id, blocking, admin.clock.now(), audit).await {
+        Ok(Some(_)) => web_layer::see_other(&paths::console_user(&user.id)),
+        Ok(None) => not_found(&req, &admin),
+        Err(e) => {
+            tracing::error!(error = %e, "console: block");
+            page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
+        }
+    }
+}

@@ -132,3 +132,53 @@ both_backends!(admins_find_and_edit_users_in_the_console_and_a_stale_save_shows_
         assert!(!html.contains(&new) && !html.contains(user.id.as_str()), "{html}");
     }
 });
+
+both_backends!(admins_block_users_lift_ip_blocks_and_read_the_audit_log_in_the_console, |db: Db| async move {
+    use domain::Clock;
+    use passwordless_connection::storage::{BlockScope, BlockStore, NewBlock};
+    let app = spawn_app(db).await;
+    let (browser, _) = console_admin(&app).await;
+    // A user with a refresh token, blocked from the console.
+    let rp = app.register_client(false, authorization_server::Alg::RS256).await;
+    let email = unique_email();
+    let url = crate::oidc::authorize_url_with(&app, &rp, &["scope"], &[("scope", "openid email offline_access")]);
+    let tokens = crate::oidc::exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &email).await).await;
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let path = format!("/admin/users/{}", user.id);
+    let html = browser.get(&path).await.text().await.unwrap();
+    let csrf = testkit::csrf_of(&html);
+    let blocked = browser.post_form(&format!("{path}/block"), &[("csrf", &csrf), ("reason", "chargeback fraud")]).await;
+    assert_eq!((blocked.status().as_u16(), location(&blocked)), (303, path.clone()));
+    assert!(browser.get(&path).await.text().await.unwrap().contains("id=\"blocked\""));
+    let params = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
+    let resp = app.token_request(&params, Some((&rp.id, rp.secret.as_deref().unwrap()))).await;
+    assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
+    let unblocked = browser.post_form(&format!("{path}/unblock"), &[("csrf", &csrf)]).await;
+    assert_eq!(unblocked.status(), 303);
+    assert!(!app.store.user(&user.id).await.unwrap().unwrap().is_blocked());
+
+    // An IP block, lifted with its button.
+    let now = app.clock.now();
+    let block = NewBlock {
+        ip: "198.51.100.9".into(),
+        scope: BlockScope::AllAccounts,
+        reason: "too many wrong codes".into(),
+        unblock_hash: None,
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    let id = BlockStore::insert_block(&app.store, block).await.unwrap().unwrap();
+    let html = browser.get("/admin/security").await.text().await.unwrap();
+    assert!(html.contains("198.51.100.9") && html.contains(&format!("/admin/blocks/{id}/lift")), "{html}");
+    let lifted = browser.post_form(&format!("/admin/blocks/{id}/lift"), &[("csrf", &testkit::csrf_of(&html))]).await;
+    assert_eq!((lifted.status().as_u16(), location(&lifted).as_str()), (303, "/admin/security"));
+    assert!(!browser.get("/admin/security").await.text().await.unwrap().contains("198.51.100.9"));
+    assert!(!BlockStore::is_blocked(&app.store, "198.51.100.9", "", app.clock.now()).await.unwrap());
+
+    // The audit log shows what the console did, and filters by kind.
+    let html = browser.get("/admin/audit?kind=admin.user_blocked").await.text().await.unwrap();
+    assert!(html.contains("chargeback fraud") && html.contains(user.id.as_str()), "{html}");
+    assert!(!html.contains("admin.block_lifted</td>"), "filtered by kind");
+    let html = browser.get("/admin/audit").await.text().await.unwrap();
+    assert!(html.contains("admin.block_lifted") && html.contains("admin.user_unblocked"), "{html}");
+});
