@@ -84,6 +84,21 @@ STEPUP_CLIENT="$(
 STEPUP_CLIENT_ID="$(printf '%s' "$STEPUP_CLIENT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])')"
 STEPUP_CLIENT_SECRET="$(printf '%s' "$STEPUP_CLIENT" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])')"
 
+# The admin console test: an admin, and a confidential app that always gets a refresh token and never
+# asks for a second factor (its user's tokens are what the admin's block must end).
+ADMIN_EMAIL="admin-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
+OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+    "$BIN" --config config/development.toml user create --email "$ADMIN_EMAIL" --admin >/dev/null
+ADMIN_APP_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+ADMIN_APP="$(
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml client create --name "Admin test app" \
+        --redirect-uri "http://127.0.0.1:$ADMIN_APP_PORT/callback" --refresh-tokens always --step-up never --json
+)"
+ADMIN_APP_CLIENT_ID="$(printf '%s' "$ADMIN_APP" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])')"
+ADMIN_APP_CLIENT_SECRET="$(printf '%s' "$ADMIN_APP" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])')"
+say "Made the admin $ADMIN_EMAIL and the admin test's app $ADMIN_APP_CLIENT_ID"
+
 # Two messages per address per minute (the default is one): the step-up test signs one address in
 # twice within a minute, and the resend test shows the countdown after one resend.
 say "Starting $BIN on $BASE (data in $TMP)"
@@ -138,6 +153,8 @@ say "Server is ready; running the browser tests."
 set +e
 OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
     STEPUP_PORT="$STEPUP_PORT" STEPUP_CLIENT_ID="$STEPUP_CLIENT_ID" STEPUP_CLIENT_SECRET="$STEPUP_CLIENT_SECRET" \
+    ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_APP_PORT="$ADMIN_APP_PORT" ADMIN_APP_CLIENT_ID="$ADMIN_APP_CLIENT_ID" \
+    ADMIN_APP_CLIENT_SECRET="$ADMIN_APP_CLIENT_SECRET" \
     node --test "$REPO_ROOT"/tests/browser/*.test.mjs
 status=$?
 set -e
