@@ -1,7 +1,7 @@
 // The admin console in headless Chromium: an admin signs in through the hosted pages with a second
 // factor (set up on the way), finds a user and changes their email address (the old address is
-// told), blocks them (their refresh token then fails with invalid_grant), and of two pages saving
-// the same user, the second gets the conflict page with both versions.
+// told), blocks them (their refresh token then fails with invalid_grant), of two pages saving the
+// same user the second gets the conflict page with both versions, and an IP block is lifted.
 // Started by tests/browser/run.sh (OSTIARY_URL, ADMIN_EMAIL, ADMIN_APP_PORT, ADMIN_APP_CLIENT_ID,
 // ADMIN_APP_CLIENT_SECRET).
 import { test, before, after } from 'node:test';
@@ -155,6 +155,12 @@ test('an admin signs in with a second factor, edits, blocks, and meets a conflic
     });
     assert.equal(res.status, 400);
     assert.equal((await res.json()).error, 'invalid_grant');
+
+    // 5. Unblock an IP address from the security page.
+    await page.goto(`${BASE}/admin/security`);
+    await page.locator('button[data-ip="203.0.113.77"]').click();
+    await page.waitForURL(`${BASE}/admin/security`);
+    assert.equal(await page.locator('button[data-ip="203.0.113.77"]').count(), 0, 'the block is gone');
   } finally {
     await context.close();
   }

@@ -97,7 +97,9 @@ ADMIN_APP="$(
 )"
 ADMIN_APP_CLIENT_ID="$(printf '%s' "$ADMIN_APP" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])')"
 ADMIN_APP_CLIENT_SECRET="$(printf '%s' "$ADMIN_APP" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])')"
-say "Made the admin $ADMIN_EMAIL and the admin test's app $ADMIN_APP_CLIENT_ID"
+OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+    "$BIN" --config config/development.toml blocks add 203.0.113.77 --reason "browser test" >/dev/null
+say "Made the admin $ADMIN_EMAIL, the admin test's app $ADMIN_APP_CLIENT_ID and a block of 203.0.113.77"
 
 # Two messages per address per minute (the default is one): the step-up test signs one address in
 # twice within a minute, and the resend test shows the countdown after one resend.

@@ -14,6 +14,16 @@ pub enum BlocksCommand {
     },
     /// Lift every block of an IP address.
     Lift { ip: String },
+    /// Block an IP address (an IPv6 address with its /64) for every account, by hand.
+    Add {
+        ip: String,
+        /// Why, as the block list and the console show it.
+        #[arg(long, default_value = "blocked by an operator")]
+        reason: String,
+        /// For how long, in hours (1 to 8760).
+        #[arg(long, default_value_t = 24)]
+        hours: i64,
+    },
 }
 
 pub async fn blocks(command: BlocksCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
@@ -40,6 +50,27 @@ pub async fn blocks(command: BlocksCommand, settings: &Settings, now: i64) -> an
                     let until = domain::clock::rfc3339(b.expires_at);
                     println!("{}  {scope}  until {until}  ({})", b.ip, b.reason);
                 }
+            }
+        }
+        BlocksCommand::Add { ip, reason, hours } => {
+            use passwordless_connection::storage::{BlockScope, BlockStore, NewBlock};
+            if !(1..=8760).contains(&hours) {
+                return Err(anyhow!("--hours: {hours} is not from 1 to 8760"));
+            }
+            let reason = reason.trim().chars().filter(|c| !c.is_control()).take(200).collect::<String>();
+            let ip: std::net::IpAddr = ip.trim().parse().map_err(|_| anyhow!("{ip:?} is not an IP address"))?;
+            let key = domain::ClientIp::new(ip).limit_key();
+            let block = NewBlock {
+                ip: key.clone(),
+                scope: BlockScope::AllAccounts,
+                reason,
+                unblock_hash: None,
+                created_at: now,
+                expires_at: now + hours * 3600,
+            };
+            match BlockStore::insert_block(&store, block).await.map_err(|e| anyhow!("{e}"))? {
+                Some(_) => println!("Blocked {key} for every account for {hours} h."),
+                None => println!("{key} is already blocked for every account."),
             }
         }
         BlocksCommand::Lift { ip } => {

@@ -233,6 +233,23 @@ async fn blocks_are_listed_and_lifted_from_the_command_line() {
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["ip"], "198.51.100.9");
     assert_eq!(list.as_array().unwrap().len(), 1);
+    let out = ostiary(&dir)
+        .args(["blocks", "add", "192.0.2.44", "--reason", "abuse report", "--hours", "2"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Blocked 192.0.2.44"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ostiary(&dir).args(["blocks", "list", "--json"]).output().unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let added = list.as_array().unwrap().iter().find(|b| b["ip"] == "192.0.2.44").unwrap().clone();
+    assert_eq!(
+        (added["reason"].as_str(), added["expires_at"].as_i64().unwrap() - added["created_at"].as_i64().unwrap()),
+        (Some("abuse report"), 7200)
+    );
+    assert!(!ostiary(&dir).args(["blocks", "add", "192.0.2.44", "--hours", "0"]).output().unwrap().status.success());
     let out = ostiary(&dir).args(["blocks", "lift", "not-an-ip"]).output().unwrap();
     assert!(!out.status.success());
     let _ = std::fs::remove_dir_all(dir);
