@@ -39,6 +39,7 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/admin_user.html",
         "pages/admin_security.html",
         "pages/admin_audit.html",
+        "pages/admin_activity.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",

@@ -10,6 +10,7 @@ use web_layer::{CsrfToken, Lang, Page};
 
 use crate::{Admin, paths};
 
+pub mod activity;
 pub mod security;
 pub mod users;
 

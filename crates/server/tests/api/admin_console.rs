@@ -182,3 +182,39 @@ both_backends!(admins_block_users_lift_ip_blocks_and_read_the_audit_log_in_the_c
     let html = browser.get("/admin/audit").await.text().await.unwrap();
     assert!(html.contains("admin.block_lifted") && html.contains("admin.user_unblocked"), "{html}");
 });
+
+both_backends!(admins_see_a_users_sessions_and_sign_ins_and_end_a_session_in_the_console, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (browser, _) = console_admin(&app).await;
+    let rp = app.register_client(false, authorization_server::Alg::RS256).await;
+    let email = unique_email();
+    let url = crate::oidc::authorize_url(&app, &rp, &[]);
+    let first = crate::oidc::exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &email).await).await;
+    let second = crate::oidc::exchange(&app, &rp, &app.sign_in(&app.browser(), &url, &email).await).await;
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let activity = format!("/admin/users/{}/activity", user.id);
+    let html = browser.get(&activity).await.text().await.unwrap();
+    let sid = |tokens: &serde_json::Value| {
+        crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1["sid"].as_str().unwrap().to_owned()
+    };
+    let (first_sid, second_sid) = (sid(&first), sid(&second));
+    assert!(
+        html.contains(&format!("data-sid=\"{first_sid}\"")) && html.contains(&format!("data-sid=\"{second_sid}\"")),
+        "{html}"
+    );
+    assert_eq!(html.matches("<tr><td>").count(), 4, "two sessions and two sign-ins: {html}");
+    assert!(html.contains(&rp.id), "each sign-in names its application");
+    let end = format!("/admin/users/{}/sessions/{first_sid}/end", user.id);
+    let ended = browser.post_form(&end, &[("csrf", &testkit::csrf_of(&html))]).await;
+    assert_eq!((ended.status().as_u16(), location(&ended)), (303, activity.clone()));
+    let html = browser.get(&activity).await.text().await.unwrap();
+    assert!(!html.contains(&first_sid) && html.contains(&second_sid), "{html}");
+    let status = |tokens: serde_json::Value| {
+        let app = &app;
+        async move {
+            let token = tokens["access_token"].as_str().unwrap().to_owned();
+            app.api.get(app.url("/userinfo")).bearer_auth(token).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!((status(first).await, status(second).await), (401, 200), "signed out there only");
+});
