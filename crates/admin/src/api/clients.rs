@@ -63,6 +63,18 @@ fn audit(actor: Actor, req: &HttpRequest, action: &'static str) -> AuditClient {
     })
 }
 
+/// The console's own client is the server's: it is registered again at every start, and the API
+/// cannot change, rotate or delete it (a foreign redirect URI on it would be a phishing page).
+fn managed(client: &Client) -> Result<(), ApiError> {
+    match client.id.as_str() == crate::console::CONSOLE_CLIENT_ID {
+        true => Err(ApiError::Conflict {
+            field: "client_id".into(),
+            description: "the admin console's client is the server's own".into(),
+        }),
+        false => Ok(()),
+    }
+}
+
 async fn find(admin: &Admin, id: &str) -> Result<Client, ApiError> {
     let id = ClientId::parse(id).ok_or(ApiError::NotFound)?;
     admin.store.client(&id).await.map_err(|e| ApiError::storage("client lookup", &e))?.ok_or(ApiError::NotFound)
@@ -172,6 +184,7 @@ pub async fn patch(
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let current = find(&admin, &path).await?;
+        managed(&current)?;
         check_if_match(&req, current.version).map_err(|e| e.with_current(client_json(&current)))?;
         let Value::Object(members) = json_body::<Value>(&req, body).await? else {
             return Err(ApiError::Malformed { field: None, description: "the body must be a JSON object".into() });
@@ -261,6 +274,7 @@ pub async fn delete(req: HttpRequest, path: web::Path<String>, admin: web::Data<
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let client = find(&admin, &path).await?;
+        managed(&client)?;
         let deleted = admin.store.delete_client(&client.id, admin.clock.now(), audit(actor, &req, "deleted")).await;
         match deleted.map_err(|e| ApiError::storage("client delete", &e))? {
             true => Ok(HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish()),
@@ -288,6 +302,7 @@ pub async fn rotate(
     run(async {
         let actor = authenticate(&req, &admin).await?;
         let current = find(&admin, &path).await?;
+        managed(&current)?;
         let r: RotateRequest = optional_json_body(&req, body).await?;
         let grace = r.grace_seconds.unwrap_or(DEFAULT_GRACE);
         if !(0..=MAX_GRACE).contains(&grace) {

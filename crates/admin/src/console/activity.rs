@@ -70,6 +70,12 @@ pub async fn end(req: HttpRequest, path: web::Path<(String, String)>, admin: web
     let Some(user) = UserId::parse(&user).filter(|_| crate::api::plausible_id(&sid)) else {
         return page(&req, &admin).message(StatusCode::NOT_FOUND, "not_found", &[]);
     };
+    // Only a session of the user the page is about.
+    match admin.store.sessions_of(&user, admin.clock.now()).await {
+        Ok(sessions) if sessions.iter().any(|s| s.sid == sid) => {}
+        Ok(_) => return web_layer::see_other(&format!("{}/activity", paths::console_user(&user))),
+        Err(e) => return unavailable(&req, &admin, "sessions", &e),
+    }
     let ip = web_layer::RequestOrigin::of(&req).ip.ip();
     let (actor, ended_sid) = (Actor::Admin { user_id: me.id }, sid.clone());
     let audit = Box::new(move |_: &UserId| AdminAudit::SessionEnded { actor, ip, sid: ended_sid });

@@ -40,15 +40,18 @@ async fn admin_of(req: &HttpRequest, admin: &Admin) -> Result<User, HttpResponse
 }
 
 async fn check(req: &HttpRequest, admin: &Admin) -> Result<User, Gate> {
-    let cookies = req.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let login = admin.sessions.signed_in(cookies).await.map_err(|_| Gate::Unavailable)?.ok_or(Gate::SignIn)?;
-    let fresh = login.auth_time.0 >= admin.clock.now() - admin.settings.max_session_age;
-    if login.acr != Acr::MultiFactor || !fresh {
-        return Err(Gate::SignIn);
-    }
+    // HTTP/2 may split cookies over several headers (RFC 9113 §8.2.3): read them all.
+    let cookies: Vec<&str> = req.headers().get_all(header::COOKIE).filter_map(|v| v.to_str().ok()).collect();
+    let cookies = cookies.join("; ");
+    let login = admin.sessions.signed_in(&cookies).await.map_err(|_| Gate::Unavailable)?.ok_or(Gate::SignIn)?;
+    // Someone who is not an admin is refused at once, never made to set up a second factor first.
     let user = admin.store.user(&login.user_id).await.map_err(|_| Gate::Unavailable)?.ok_or(Gate::Refused)?;
     if !user.is_admin || user.is_blocked() {
         return Err(Gate::Refused);
+    }
+    let fresh = login.auth_time.0 >= admin.clock.now() - admin.settings.max_session_age;
+    if login.acr != Acr::MultiFactor || !fresh {
+        return Err(Gate::SignIn);
     }
     Ok(user)
 }
@@ -58,8 +61,15 @@ fn page<'a>(req: &HttpRequest, admin: &'a Admin) -> Page<'a> {
     Page::new(req, &admin.tera, &admin.catalog, lang)
 }
 
-fn csrf_token(req: &HttpRequest) -> String {
-    req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default()
+/// The `state` of the console's sign-in: derived from the browser's CSRF token, never the token
+/// itself, which must not travel in URLs (RFC 6749 §10.12 binds `state` to the browser).
+fn state_of(req: &HttpRequest, admin: &Admin) -> String {
+    let csrf = req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
+    if csrf.is_empty() {
+        return String::new();
+    }
+    let hash = admin.hasher.hash("console-state", &csrf).0;
+    hash.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where the console sends a browser to sign in: the authorization endpoint, as its own public
@@ -76,7 +86,7 @@ fn sign_in(req: &HttpRequest, admin: &Admin) -> HttpResponse {
         .append_pair("redirect_uri", &callback_uri(&admin.issuer))
         .append_pair("acr_values", Acr::MultiFactor.as_str())
         .append_pair("max_age", &admin.settings.max_session_age.to_string())
-        .append_pair("state", &csrf_token(req))
+        .append_pair("state", &state_of(req, admin))
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
         .finish();
@@ -102,13 +112,16 @@ pub async fn home(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
 /// `GET /admin/callback`: back from the hosted pages. The `state` must be this browser's CSRF
 /// token (login CSRF, RFC 6749 §10.12); the session the login left is then checked by every page.
 pub async fn callback(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
-    let expected = csrf_token(&req);
-    let state = url::form_urlencoded::parse(req.query_string().as_bytes())
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let expected = state_of(&req, &admin);
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(req.query_string().as_bytes()).into_owned().collect();
+    let state = params.get("state").cloned().unwrap_or_default();
     if expected.is_empty() || !domain::secret::constant_time_eq(state.as_bytes(), expected.as_bytes()) {
         return page(&req, &admin).message(StatusCode::BAD_REQUEST, "expired", &[]);
+    }
+    // The sign-in ended without a login (cancelled, refused by step-up): say so, no loop.
+    if params.contains_key("error") {
+        return page(&req, &admin).message(StatusCode::FORBIDDEN, "admin_sign_in_failed", &[]);
     }
     web_layer::see_other(paths::CONSOLE)
 }

@@ -121,7 +121,8 @@ pub async fn save(
         Ok(change) => change,
         Err(text) => return form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY),
     };
-    let reason = Some(edit.reason.trim().to_owned()).filter(|r| !r.is_empty() && r.chars().count() <= 500);
+    let reason: String = edit.reason.trim().chars().filter(|c| !c.is_control()).take(500).collect();
+    let reason = Some(reason).filter(|r| !r.is_empty());
     let vouches = vouched(&change.email, change.email_verified, &current.email, current.email_verified)
         || vouched(&change.phone, change.phone_verified, &current.phone, current.phone_verified);
     if vouches && reason.is_none() {
@@ -219,9 +220,14 @@ async fn set_blocked(
         Ok(user) => user,
         Err(answer) => return answer(&req, &admin),
     };
+    let blocking = reason.is_some();
+    // An admin never locks themselves out (perhaps the last admin); another admin can block them.
+    if blocking && user.id == me.id {
+        let text = page(&req, &admin).text("admin_not_yourself").to_owned();
+        return form(&req, &admin, &user, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY);
+    }
     let actor = Actor::Admin { user_id: me.id.clone() };
     let ip = web_layer::RequestOrigin::of(&req).ip.ip();
-    let blocking = reason.is_some();
     let reason = reason
         .map(|r| r.trim().chars().filter(|c| !c.is_control()).take(500).collect::<String>())
         .filter(|r| !r.is_empty());

@@ -63,6 +63,11 @@ both_backends!(admins_register_change_rotate_disable_and_delete_clients, |db: Db
         send(&app, reqwest::Method::POST, CLIENTS, &token, Some(json!({ "name": "X", "secret": "mine" }))).await;
     assert_eq!(status, 400);
 
+    // The console's own client is the server's: the API cannot change, rotate or delete it.
+    let console = format!("{CLIENTS}/admin-console");
+    let req = app.api.patch(app.url(&console)).bearer_auth(&token).header("If-Match", "*");
+    assert_eq!(req.json(&json!({ "redirect_uris": ["https://evil.example/cb"] })).send().await.unwrap().status(), 409);
+    assert_eq!(send(&app, reqwest::Method::DELETE, &console, &token, None).await.0, 409);
     let (_, _, listed) = send(&app, reqwest::Method::GET, CLIENTS, &token, None).await;
     assert!(listed["clients"].as_array().unwrap().iter().any(|c| c["client_id"] == id.as_str()));
     assert!(!listed.to_string().contains(&first_secret), "secrets are never listed");

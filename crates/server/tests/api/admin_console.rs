@@ -37,8 +37,14 @@ both_backends!(only_a_recent_multi_factor_admin_session_opens_the_console, |db: 
     assert_eq!(home.status(), 200);
     let html = home.text().await.unwrap();
     assert!(html.contains(&admin), "{html}");
-    // A callback whose state is not this browser's is refused (login CSRF).
+    // A callback whose state is not this browser's is refused (login CSRF); one that brings an
+    // error back says the sign-in did not finish. The state is never the CSRF token itself.
     assert_eq!(browser.get("/admin/callback?state=forged&code=x").await.status(), 400);
+    let failed = browser.get(&format!("/admin/callback?state={}&error=access_denied", params["state"])).await;
+    assert_eq!(failed.status(), 403);
+    let me = app.store.user_by_email(&domain::EmailAddress::parse(&admin).unwrap()).await.unwrap().unwrap();
+    let form = browser.get(&format!("/admin/users/{}", me.id)).await.text().await.unwrap();
+    assert_ne!(testkit::csrf_of(&form), params["state"], "the state is not the browser's CSRF token");
     // Past admin.max_session_age, sign in again.
     app.clock.advance(43_201);
     assert_eq!(browser.get("/admin").await.status(), 303);
@@ -137,7 +143,7 @@ both_backends!(admins_block_users_lift_ip_blocks_and_read_the_audit_log_in_the_c
     use domain::Clock;
     use passwordless_connection::storage::{BlockScope, BlockStore, NewBlock};
     let app = spawn_app(db).await;
-    let (browser, _) = console_admin(&app).await;
+    let (browser, _admin) = console_admin(&app).await;
     // A user with a refresh token, blocked from the console.
     let rp = app.register_client(false, authorization_server::Alg::RS256).await;
     let email = unique_email();
@@ -153,6 +159,10 @@ both_backends!(admins_block_users_lift_ip_blocks_and_read_the_audit_log_in_the_c
     let params = [("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())];
     let resp = app.token_request(&params, Some((&rp.id, rp.secret.as_deref().unwrap()))).await;
     assert_eq!(resp.json::<serde_json::Value>().await.unwrap()["error"], "invalid_grant");
+    let (me, _) = (app.store.user_by_email(&domain::EmailAddress::parse(&_admin).unwrap()).await.unwrap().unwrap(), ());
+    let mine = format!("/admin/users/{}/block", me.id);
+    assert_eq!(browser.post_form(&mine, &[("csrf", &csrf), ("reason", "oops")]).await.status(), 422, "not oneself");
+    assert!(!app.store.user(&me.id).await.unwrap().unwrap().is_blocked());
     let unblocked = browser.post_form(&format!("{path}/unblock"), &[("csrf", &csrf)]).await;
     assert_eq!(unblocked.status(), 303);
     assert!(!app.store.user(&user.id).await.unwrap().unwrap().is_blocked());
