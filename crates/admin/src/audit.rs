@@ -73,6 +73,10 @@ pub enum AdminAudit {
         actor: Actor,
         ip: std::net::IpAddr,
     },
+    FactorsReset {
+        actor: Actor,
+        ip: std::net::IpAddr,
+    },
     /// `action`: `created`, `updated`, `secret_rotated`, `disabled`, `enabled` or `deleted`; the
     /// client before and after (never its secret).
     ClientChanged {
@@ -95,6 +99,7 @@ impl Audited for AdminAudit {
         | AdminAudit::BlockLifted { actor, .. }
         | AdminAudit::AccountsLinked { actor, .. }
         | AdminAudit::UsersExported { actor, .. }
+        | AdminAudit::FactorsReset { actor, .. }
         | AdminAudit::ClientChanged { actor, .. }) = self;
         match actor {
             Actor::Client { client_id } => Some(client_id.to_string()),
@@ -115,6 +120,7 @@ impl Audited for AdminAudit {
             AdminAudit::ClientChanged { .. } => AuditKind::AdminClientChanged,
             AdminAudit::AccountsLinked { .. } => AuditKind::AdminAccountsLinked,
             AdminAudit::UsersExported { .. } => AuditKind::AdminUsersExported,
+            AdminAudit::FactorsReset { .. } => AuditKind::AdminFactorsReset,
         }
     }
 }

@@ -56,6 +56,7 @@ impl Admin {
             Endpoint::page(paths::CONSOLE_USER, web::post().to(console::users::save)),
             Endpoint::page(paths::CONSOLE_USER_BLOCK, web::post().to(console::users::block)),
             Endpoint::page(paths::CONSOLE_USER_UNBLOCK, web::post().to(console::users::unblock)),
+            Endpoint::page(paths::CONSOLE_FACTORS_RESET, web::post().to(console::users::reset_factors)),
             Endpoint::page(paths::CONSOLE_ACTIVITY, web::get().to(console::activity::activity)),
             Endpoint::page(paths::CONSOLE_END_SESSION, web::post().to(console::activity::end)),
             Endpoint::page(paths::CONSOLE_SECURITY, web::get().to(console::security::security)),

@@ -149,6 +149,10 @@ pub trait UserDirectory: Send + Sync {
         audit: AdminAudit,
     ) -> Result<bool, StorageError>;
 
+    /// Removes the account's authenticator and recovery codes, with `audit`, in one transaction:
+    /// its next sign-in that needs a second factor sets one up again. False when it had none.
+    async fn reset_factors(&self, id: &UserId, now: i64, audit: AdminAudit) -> Result<bool, StorageError>;
+
     /// The accounts linked to `primary`.
     async fn linked_to(&self, primary: &UserId) -> Result<Vec<User>, StorageError>;
 }

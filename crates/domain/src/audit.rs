@@ -57,6 +57,9 @@ pub enum AuditKind {
     /// An admin exported every user.
     #[serde(rename = "admin.users_exported")]
     AdminUsersExported,
+    /// An admin removed an account's authenticator and recovery codes.
+    #[serde(rename = "admin.factors_reset")]
+    AdminFactorsReset,
 }
 
 impl AuditKind {
@@ -78,10 +81,11 @@ impl AuditKind {
             AuditKind::AdminClientChanged => "admin.client_changed",
             AuditKind::AdminAccountsLinked => "admin.accounts_linked",
             AuditKind::AdminUsersExported => "admin.users_exported",
+            AuditKind::AdminFactorsReset => "admin.factors_reset",
         }
     }
 
-    pub const ALL: [AuditKind; 16] = [
+    pub const ALL: [AuditKind; 17] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -98,6 +102,7 @@ impl AuditKind {
         AuditKind::AdminClientChanged,
         AuditKind::AdminAccountsLinked,
         AuditKind::AdminUsersExported,
+        AuditKind::AdminFactorsReset,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

@@ -218,6 +218,11 @@ impl UserDirectory for Store {
         Ok(self.run(move |conn| crate::links::unlink(conn, &p, &s, now, audit)).await?)
     }
 
+    async fn reset_factors(&self, id: &UserId, now: i64, audit: AdminAudit) -> Result<bool, StorageError> {
+        let id = id.clone();
+        Ok(self.run(move |conn| crate::factors::reset_in(conn, &id, now, audit)).await?)
+    }
+
     async fn linked_to(&self, primary: &UserId) -> Result<Vec<User>, StorageError> {
         let p = primary.clone();
         Ok(self.run(move |conn| crate::links::linked_to(conn, &p)).await?)

@@ -170,3 +170,25 @@ impl FactorStore for Store {
         .map_err(Into::into)
     }
 }
+
+/// Removes the account's authenticator and recovery codes, with `audit`, in one transaction; the
+/// next sign-in that needs a second factor sets one up again. False when there was none.
+pub(crate) fn reset_in<D: domain::audit::Audited>(
+    conn: &mut crate::DbConnection,
+    user: &UserId,
+    now: i64,
+    audit: D,
+) -> Result<bool, crate::StoreError> {
+    conn.transaction(|conn| {
+        let factors =
+            diesel::delete(totp_factors::table.filter(totp_factors::user_id.eq(user.as_str()))).execute(conn)?;
+        let codes =
+            diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user.as_str()))).execute(conn)?;
+        if factors + codes == 0 {
+            return Ok(false);
+        }
+        let entry = domain::audit::AuditEntry { what: audit, user: Some(user.clone()), client: None, at: now };
+        crate::audit::insert(conn, &entry)?;
+        Ok(true)
+    })
+}

@@ -80,6 +80,22 @@ pub async fn erase(req: HttpRequest, path: web::Path<String>, admin: web::Data<A
     .await
 }
 
+/// `POST /users/{id}/factors/reset`: removes the account's authenticator and recovery codes (a
+/// lost phone); the next sign-in that needs a second factor sets one up. 204, or 404 when the user
+/// does not exist; 204 too when there was nothing to remove.
+pub async fn reset_factors(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
+    run(async {
+        let actor = authenticate(&req, &admin).await?;
+        let user = find(&admin, &path).await?;
+        let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+        let reset =
+            admin.store.reset_factors(&user.id, admin.clock.now(), AdminAudit::FactorsReset { actor, ip }).await;
+        reset.map_err(|e| ApiError::storage("factor reset", &e))?;
+        Ok(HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish())
+    })
+    .await
+}
+
 fn answer(outcome: Option<Blocked>) -> Result<HttpResponse, ApiError> {
     let user: Box<User> = outcome.ok_or(ApiError::NotFound)?.user;
     Ok(user_response(HttpResponse::Ok(), &user))

@@ -283,6 +283,14 @@ fn account_operations() -> Vec<Operation> {
         },
         Operation {
             method: "post",
+            path: paths::USER_FACTORS_RESET,
+            summary: "Remove a user's authenticator and recovery codes (the next sign-in sets one up)",
+            body: None,
+            answers: &[(204, "Removed, or there was none", None), NO_USER],
+            route: web::post().to(lifecycle::reset_factors),
+        },
+        Operation {
+            method: "post",
             path: paths::USER_UNBLOCK,
             summary: "Unblock a user",
             body: None,

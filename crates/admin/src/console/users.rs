@@ -251,3 +251,25 @@ async fn set_blocked(
         }
     }
 }
+
+/// `POST /admin/users/{id}/factors/reset`: removes the account's authenticator and recovery codes
+/// (a lost phone, audited); its next sign-in that needs a second factor sets one up again.
+pub async fn reset_factors(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
+    let me = match admin_of(&req, &admin).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
+    let user = match find(&admin, &path).await {
+        Ok(user) => user,
+        Err(answer) => return answer(&req, &admin),
+    };
+    let ip = web_layer::RequestOrigin::of(&req).ip.ip();
+    let audit = AdminAudit::FactorsReset { actor: Actor::Admin { user_id: me.id }, ip };
+    match admin.store.reset_factors(&user.id, admin.clock.now(), audit).await {
+        Ok(_) => web_layer::see_other(&paths::console_user(&user.id)),
+        Err(e) => {
+            tracing::error!(error = %e, "console: factor reset");
+            page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
+        }
+    }
+}

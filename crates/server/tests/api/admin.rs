@@ -79,6 +79,7 @@ fn routes(id: &str) -> Vec<(reqwest::Method, String, Option<Value>)> {
         (reqwest::Method::GET, "/api/admin/v1/audit".to_owned(), None),
         (reqwest::Method::GET, "/api/admin/v1/clients".to_owned(), None),
         (reqwest::Method::GET, format!("{USERS}/{id}/links"), None),
+        (reqwest::Method::POST, format!("{USERS}/{id}/factors/reset"), None),
         (reqwest::Method::POST, format!("{USERS}/{id}/links"), Some(json!({ "user_id": id }))),
         (reqwest::Method::DELETE, format!("{USERS}/{id}/links/{id}"), None),
         (reqwest::Method::GET, format!("{USERS}/export"), None),

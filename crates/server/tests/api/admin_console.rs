@@ -228,3 +228,23 @@ both_backends!(admins_see_a_users_sessions_and_sign_ins_and_end_a_session_in_the
     };
     assert_eq!((status(first).await, status(second).await), (401, 200), "signed out there only");
 });
+
+both_backends!(an_admin_resets_a_lost_authenticator_from_the_console_or_the_api, |db: Db| async move {
+    use step_up::storage::FactorStore;
+    let app = spawn_app(db).await;
+    let (browser, admin) = console_admin(&app).await;
+    let me = app.store.user_by_email(&domain::EmailAddress::parse(&admin).unwrap()).await.unwrap().unwrap();
+    assert!(FactorStore::totp_factor(&app.store, &me.id).await.unwrap().is_some(), "set up on the way in");
+    let path = format!("/admin/users/{}", me.id);
+    let csrf = testkit::csrf_of(&browser.get(&path).await.text().await.unwrap());
+    let reset = browser.post_form(&format!("{path}/factors/reset"), &[("csrf", &csrf)]).await;
+    assert_eq!((reset.status().as_u16(), location(&reset)), (303, path.clone()));
+    assert!(FactorStore::totp_factor(&app.store, &me.id).await.unwrap().is_none());
+    assert_eq!(FactorStore::recovery_codes_left(&app.store, &me.id).await.unwrap(), 0);
+    let audit = app.store.audit_of(&me.id, 1).await.unwrap();
+    assert_eq!(audit[0].kind, domain::audit::AuditKind::AdminFactorsReset);
+    // The API does the same (and answers 204 when there is nothing left to remove).
+    let (_, token) = crate::admin::admin_token(&app).await;
+    let api = app.api.post(app.url(&format!("/api/admin/v1/users/{}/factors/reset", me.id))).bearer_auth(&token);
+    assert_eq!(api.send().await.unwrap().status(), 204);
+});
