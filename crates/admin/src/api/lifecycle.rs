@@ -10,9 +10,6 @@ use super::{ApiError, authenticate, json_body, optional_json_body, run};
 use crate::Admin;
 use crate::storage::{AdminAudit, Blocked, Linked};
 
-/// The longest reason kept with a block.
-const MAX_REASON: usize = 500;
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct BlockRequest {
@@ -32,10 +29,7 @@ pub async fn block(
         let actor = authenticate(&req, &admin).await?;
         let user = find(&admin, &path).await?;
         let request: BlockRequest = optional_json_body(&req, body).await?;
-        let reason = request.reason.map(|r| r.trim().to_owned()).filter(|r| !r.is_empty());
-        if reason.as_ref().is_some_and(|r| r.chars().count() > MAX_REASON || r.chars().any(char::is_control)) {
-            return Err(ApiError::invalid("reason", format!("at most {MAX_REASON} characters on one line")));
-        }
+        let reason = super::reason(request.reason.as_deref())?;
         let ip = web_layer::RequestOrigin::of(&req).ip.ip();
         let audit = Box::new(move |b: &Blocked| AdminAudit::UserBlocked {
             actor,

@@ -218,6 +218,19 @@ pub async fn run(f: impl std::future::Future<Output = Result<HttpResponse, ApiEr
     f.await.unwrap_or_else(|e| e.respond())
 }
 
+/// The longest reason an admin gives (for a block, or for vouching for an address).
+pub const MAX_REASON: usize = 500;
+
+/// An admin's reason: trimmed, empty for none, refused when longer than [`MAX_REASON`] or not one
+/// line (it reaches the audit log and the console).
+pub fn reason(text: Option<&str>) -> Result<Option<String>, ApiError> {
+    let reason = text.map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON || r.chars().any(char::is_control)) {
+        return Err(ApiError::invalid("reason", format!("at most {MAX_REASON} characters on one line")));
+    }
+    Ok(reason.map(str::to_owned))
+}
+
 /// Whether `id` can be one of our ids (base64url, short): anything else is no record at all.
 pub fn plausible_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')

@@ -272,13 +272,7 @@ impl Fields {
                 "phone_verified" => f.phone_verified = Some(boolean(&name, &value)?),
                 "is_admin" => f.is_admin = Some(boolean(&name, &value)?),
                 "profile" => f.profile = profile_edits(&value)?,
-                "reason" => {
-                    let reason = nullable_text(&name, &value)?.map(str::trim).filter(|r| !r.is_empty());
-                    if reason.is_some_and(|r| r.chars().count() > 500 || r.chars().any(char::is_control)) {
-                        return Err(ApiError::invalid("reason", "at most 500 characters on one line"));
-                    }
-                    f.reason = reason.map(str::to_owned);
-                }
+                "reason" => f.reason = super::reason(nullable_text(&name, &value)?)?,
                 // Read-only members may be sent back as they were read.
                 "id" | "created_at" | "updated_at" | "version" | "blocked" | "blocked_at" | "linked_to" => {}
                 _ => return Err(ApiError::malformed(&name, format!("{name} is not a member of a user"))),

@@ -67,6 +67,13 @@ async fn find(admin: &Admin, id: &str) -> Result<User, Missing> {
     }
 }
 
+/// The signed-in admin and the user a form acts on, or the page that stands in for the action.
+async fn acting_on(req: &HttpRequest, admin: &Admin, id: &str) -> Result<(User, User), HttpResponse> {
+    let me = admin_of(req, admin).await?;
+    let user = find(admin, id).await.map_err(|answer| answer(req, admin))?;
+    Ok((me, user))
+}
+
 fn not_found(req: &HttpRequest, admin: &Admin) -> HttpResponse {
     page(req, admin).message(StatusCode::NOT_FOUND, "not_found", &[])
 }
@@ -108,13 +115,9 @@ pub async fn save(
     form_data: web::Form<EditForm>,
     admin: web::Data<Admin>,
 ) -> HttpResponse {
-    let me = match admin_of(&req, &admin).await {
-        Ok(me) => me,
+    let (me, current) = match acting_on(&req, &admin, &path).await {
+        Ok(pair) => pair,
         Err(answer) => return answer,
-    };
-    let current = match find(&admin, &path).await {
-        Ok(user) => user,
-        Err(answer) => return answer(&req, &admin),
     };
     let edit = form_data.into_inner();
     let change = match change_of(&current, &edit) {
@@ -212,13 +215,9 @@ async fn set_blocked(
     reason: Option<String>,
     admin: web::Data<Admin>,
 ) -> HttpResponse {
-    let me = match admin_of(&req, &admin).await {
-        Ok(me) => me,
+    let (me, user) = match acting_on(&req, &admin, &path).await {
+        Ok(pair) => pair,
         Err(answer) => return answer,
-    };
-    let user = match find(&admin, &path).await {
-        Ok(user) => user,
-        Err(answer) => return answer(&req, &admin),
     };
     let blocking = reason.is_some();
     // An admin never locks themselves out (perhaps the last admin); another admin can block them.
@@ -255,13 +254,9 @@ async fn set_blocked(
 /// `POST /admin/users/{id}/factors/reset`: removes the account's authenticator and recovery codes
 /// (a lost phone, audited); its next sign-in that needs a second factor sets one up again.
 pub async fn reset_factors(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
-    let me = match admin_of(&req, &admin).await {
-        Ok(me) => me,
+    let (me, user) = match acting_on(&req, &admin, &path).await {
+        Ok(pair) => pair,
         Err(answer) => return answer,
-    };
-    let user = match find(&admin, &path).await {
-        Ok(user) => user,
-        Err(answer) => return answer(&req, &admin),
     };
     let ip = web_layer::RequestOrigin::of(&req).ip.ip();
     let audit = AdminAudit::FactorsReset { actor: Actor::Admin { user_id: me.id }, ip };
