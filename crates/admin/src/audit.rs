@@ -2,6 +2,8 @@
 
 use domain::audit::Audited;
 use domain::{ClientId, UserId};
+
+use crate::storage::Contact;
 use serde::Serialize;
 
 /// Who did something in the console or the API.
@@ -12,6 +14,8 @@ pub enum Actor {
     Client { client_id: ClientId },
     /// An admin signed in to the console.
     Admin { user_id: UserId },
+    /// The account's owner, on the account page.
+    Owner,
 }
 
 /// What the admin crate writes to the audit log: who, from where, and the record before and after.
@@ -79,6 +83,22 @@ pub enum AdminAudit {
     },
     /// `action`: `created`, `updated`, `secret_rotated`, `disabled`, `enabled` or `deleted`; the
     /// client before and after (never its secret).
+    /// The owner signed out of every session, and every application's refresh token was revoked.
+    SignedOutEverywhere {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        sessions_ended: usize,
+        grants_revoked: usize,
+    },
+    /// Someone holding the old address or number put it back with the undo link; every session
+    /// and grant was ended, as a takeover may have happened.
+    ContactRestored {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        field: Contact,
+        sessions_ended: usize,
+        grants_revoked: usize,
+    },
     ClientChanged {
         actor: Actor,
         ip: std::net::IpAddr,
@@ -100,16 +120,28 @@ impl Audited for AdminAudit {
         | AdminAudit::AccountsLinked { actor, .. }
         | AdminAudit::UsersExported { actor, .. }
         | AdminAudit::FactorsReset { actor, .. }
+        | AdminAudit::SignedOutEverywhere { actor, .. }
+        | AdminAudit::ContactRestored { actor, .. }
         | AdminAudit::ClientChanged { actor, .. }) = self;
         match actor {
             Actor::Client { client_id } => Some(client_id.to_string()),
             Actor::Admin { user_id } => Some(user_id.to_string()),
+            Actor::Owner => None,
         }
     }
 
     fn kind(&self) -> domain::audit::AuditKind {
         use domain::audit::AuditKind;
+        let owner = self.actor().is_none();
         match self {
+            AdminAudit::UserUpdated { .. } if owner => AuditKind::AccountUpdated,
+            AdminAudit::SessionEnded { .. } | AdminAudit::SignedOutEverywhere { .. } if owner => {
+                AuditKind::AccountSignedOut
+            }
+            AdminAudit::UserErased { .. } if owner => AuditKind::AccountDeleted,
+            AdminAudit::FactorsReset { .. } if owner => AuditKind::AccountFactorsRemoved,
+            AdminAudit::SignedOutEverywhere { .. } => AuditKind::AdminSessionEnded,
+            AdminAudit::ContactRestored { .. } => AuditKind::AccountContactRestored,
             AdminAudit::UserCreated { .. } => AuditKind::AdminUserCreated,
             AdminAudit::UserUpdated { .. } => AuditKind::AdminUserUpdated,
             AdminAudit::UserBlocked { .. } => AuditKind::AdminUserBlocked,

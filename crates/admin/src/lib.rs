@@ -1,8 +1,10 @@
-//! Ostiary's administration: the admin JSON API (`/api/admin/v1`). It imports none of the protocol
-//! crates: it declares the storage it needs ([`storage`], implemented by `store`) and asks the
+//! Ostiary's administration: the admin JSON API (`/api/admin/v1`), the admin console (`/admin`)
+//! and the account page where people manage their own account (`/account`). It imports none of
+//! the protocol crates: it declares the storage it needs ([`storage`], implemented by `store`) and asks the
 //! authorization server what a bearer token stands for through [`domain::ports::AccessTokens`].
 #![forbid(unsafe_code)]
 
+pub mod account;
 pub mod api;
 mod audit;
 pub mod console;
@@ -31,6 +33,10 @@ pub struct Admin {
     pub issuer: String,
     pub tera: Arc<tera::Tera>,
     pub catalog: Arc<domain::i18n::Catalog>,
+    /// Second factors, for the account page (step-up's).
+    pub authenticators: Arc<dyn domain::ports::Authenticators>,
+    /// The provider's product name (pages, messages, authenticator apps).
+    pub product_name: String,
 }
 
 /// `[admin]` in `config/default.toml`, as read.
@@ -63,9 +69,31 @@ impl Admin {
             Endpoint::page(paths::CONSOLE_LIFT, web::post().to(console::security::lift)),
             Endpoint::page(paths::CONSOLE_AUDIT, web::get().to(console::security::audit)),
         ];
+        // Registered before the `{field}` patterns, which would otherwise take these names.
+        let account = [
+            Endpoint::page(paths::ACCOUNT, web::get().to(account::home::show)),
+            Endpoint::page(paths::ACCOUNT_CALLBACK, web::get().to(account::callback)),
+            Endpoint::page(paths::ACCOUNT_PROFILE, web::post().to(account::home::save_profile)),
+            Endpoint::page(paths::ACCOUNT_END_ALL, web::post().to(account::home::end_all)),
+            Endpoint::page(paths::ACCOUNT_SESSION_END, web::post().to(account::home::end_session)),
+            Endpoint::page(paths::ACCOUNT_DATA, web::get().to(account::home::download)),
+            Endpoint::page(paths::ACCOUNT_AUTHENTICATOR, web::get().to(account::factors::start)),
+            Endpoint::page(paths::ACCOUNT_AUTHENTICATOR, web::post().to(account::factors::confirm)),
+            Endpoint::page(paths::ACCOUNT_AUTHENTICATOR_REMOVE, web::post().to(account::factors::remove)),
+            Endpoint::page(paths::ACCOUNT_RECOVERY_CODES, web::post().to(account::factors::renew)),
+            Endpoint::page(paths::ACCOUNT_DELETE, web::get().to(account::leave::start)),
+            Endpoint::page(paths::ACCOUNT_DELETE, web::post().to(account::leave::delete)),
+            Endpoint::page(paths::ACCOUNT_DELETE_CODE, web::post().to(account::leave::send)),
+            Endpoint::page(paths::ACCOUNT_UNDO, web::get().to(account::contact::undo_page)),
+            Endpoint::page(paths::ACCOUNT_UNDO, web::post().to(account::contact::undo)),
+            Endpoint::page(paths::ACCOUNT_CONTACT, web::get().to(account::contact::start)),
+            Endpoint::page(paths::ACCOUNT_CONTACT, web::post().to(account::contact::send)),
+            Endpoint::page(paths::ACCOUNT_CONTACT_CONFIRM, web::post().to(account::contact::confirm)),
+        ];
         operations
             .chain([Endpoint::backchannel(paths::OPENAPI, web::get().to(api::spec::openapi))])
             .chain(console)
+            .chain(account)
             .collect()
     }
 

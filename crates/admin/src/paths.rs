@@ -16,6 +16,33 @@ pub const CONSOLE_SECURITY: &str = "/admin/security";
 pub const CONSOLE_LIFT: &str = "/admin/blocks/{id}/lift";
 pub const CONSOLE_AUDIT: &str = "/admin/audit";
 
+/// The account page, where people manage their own account.
+pub const ACCOUNT: &str = "/account";
+pub const ACCOUNT_CALLBACK: &str = "/account/callback";
+pub const ACCOUNT_PROFILE: &str = "/account/profile";
+/// `{field}` is `email` or `phone`.
+pub const ACCOUNT_CONTACT: &str = "/account/{field}";
+pub const ACCOUNT_CONTACT_CONFIRM: &str = "/account/{field}/confirm";
+pub const ACCOUNT_EMAIL: &str = "/account/email";
+pub const ACCOUNT_PHONE: &str = "/account/phone";
+pub const ACCOUNT_UNDO: &str = "/account/undo/{token}";
+pub const ACCOUNT_SESSION_END: &str = "/account/sessions/{sid}/end";
+pub const ACCOUNT_END_ALL: &str = "/account/sessions/end";
+pub const ACCOUNT_AUTHENTICATOR: &str = "/account/authenticator";
+pub const ACCOUNT_AUTHENTICATOR_REMOVE: &str = "/account/authenticator/remove";
+pub const ACCOUNT_RECOVERY_CODES: &str = "/account/recovery-codes";
+pub const ACCOUNT_DATA: &str = "/account/data";
+pub const ACCOUNT_DELETE: &str = "/account/delete";
+pub const ACCOUNT_DELETE_CODE: &str = "/account/delete/code";
+
+pub fn account_session_end(sid: &str) -> String {
+    ACCOUNT_SESSION_END.replace("{sid}", sid)
+}
+
+pub fn account_undo(token: &str) -> String {
+    ACCOUNT_UNDO.replace("{token}", token)
+}
+
 /// A user's console page.
 pub fn console_user(id: &UserId) -> String {
     CONSOLE_USER.replace("{id}", id.as_str())

@@ -60,6 +60,24 @@ pub enum AuditKind {
     /// An admin removed an account's authenticator and recovery codes.
     #[serde(rename = "admin.factors_reset")]
     AdminFactorsReset,
+    /// The account's owner changed their profile, or an address or number they proved.
+    #[serde(rename = "account.updated")]
+    AccountUpdated,
+    /// Someone holding an account's old address or number put it back (the undo link).
+    #[serde(rename = "account.contact_restored")]
+    AccountContactRestored,
+    /// The account's owner signed out of one session, or all of them.
+    #[serde(rename = "account.signed_out")]
+    AccountSignedOut,
+    /// The account's owner removed their authenticator app and recovery codes.
+    #[serde(rename = "account.factors_removed")]
+    AccountFactorsRemoved,
+    /// The account's owner replaced their recovery codes.
+    #[serde(rename = "account.recovery_codes_renewed")]
+    AccountRecoveryCodesRenewed,
+    /// The account's owner deleted it.
+    #[serde(rename = "account.deleted")]
+    AccountDeleted,
 }
 
 impl AuditKind {
@@ -82,10 +100,16 @@ impl AuditKind {
             AuditKind::AdminAccountsLinked => "admin.accounts_linked",
             AuditKind::AdminUsersExported => "admin.users_exported",
             AuditKind::AdminFactorsReset => "admin.factors_reset",
+            AuditKind::AccountUpdated => "account.updated",
+            AuditKind::AccountContactRestored => "account.contact_restored",
+            AuditKind::AccountSignedOut => "account.signed_out",
+            AuditKind::AccountFactorsRemoved => "account.factors_removed",
+            AuditKind::AccountRecoveryCodesRenewed => "account.recovery_codes_renewed",
+            AuditKind::AccountDeleted => "account.deleted",
         }
     }
 
-    pub const ALL: [AuditKind; 17] = [
+    pub const ALL: [AuditKind; 23] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -103,6 +127,12 @@ impl AuditKind {
         AuditKind::AdminAccountsLinked,
         AuditKind::AdminUsersExported,
         AuditKind::AdminFactorsReset,
+        AuditKind::AccountUpdated,
+        AuditKind::AccountContactRestored,
+        AuditKind::AccountSignedOut,
+        AuditKind::AccountFactorsRemoved,
+        AuditKind::AccountRecoveryCodesRenewed,
+        AuditKind::AccountDeleted,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

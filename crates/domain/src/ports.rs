@@ -12,8 +12,12 @@
 //!   ([`AccessTokens`]), so that only the server that signs tokens reads them;
 //! - the admin API asks the passwordless connection, which owns the messages, to tell an account's
 //!   owner at the address or number it is leaving ([`AccountNotices`]);
-//! - the admin console asks the authorization server who is signed in on a browser, and how
-//!   strongly ([`BrowserSessions`]): the session and its cookie are the authorization server's.
+//! - the admin console and the account page ask the authorization server who is signed in on a
+//!   browser, and how strongly ([`BrowserSessions`]): the session and its cookie are the
+//!   authorization server's;
+//! - the account page asks the passwordless connection to send a code that proves an address
+//!   ([`AccountNotices::send_code`]), and step-up, which owns second factors, to set up an
+//!   authenticator app or renew recovery codes ([`Authenticators`]).
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -193,6 +197,33 @@ pub struct ContactChanged {
     /// The new address or number, or none when it was removed.
     pub new: Option<Destination>,
     pub at: i64,
+    /// A link that puts the old address or number back, when the owner made the change themselves
+    /// (the account page): whoever holds the old one can undo a takeover for 7 days.
+    pub undo_url: Option<String>,
+}
+
+/// How long the account page's codes live, in seconds.
+pub const ACCOUNT_CODE_TTL: i64 = 600;
+
+/// Why the account page sends a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodePurpose {
+    /// To prove a new email address or phone number before it replaces the old one.
+    ConfirmAddress,
+    /// To confirm that the account's owner wants it deleted.
+    DeleteAccount,
+}
+
+/// A code the account page made (and keeps as a keyed hash), for the connection to deliver.
+#[derive(Clone, Debug)]
+pub struct AccountCode {
+    pub to: Destination,
+    pub code: crate::Secret,
+    pub purpose: CodePurpose,
+    pub ip: IpAddr,
+    pub lang: String,
+    /// The product name the message carries (a client's branding, or the provider's).
+    pub product: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -202,6 +233,63 @@ pub struct NoticeError;
 pub trait AccountNotices: Send + Sync {
     /// Queues the notice (an email, or a text to an old number), durably, before answering.
     fn contact_changed(&self, notice: ContactChanged) -> BoxFuture<'_, Result<(), NoticeError>>;
+
+    /// Queues the account page's code to its address or number, under the same send limits as a
+    /// sign-in code (per address, per network).
+    fn send_code(&self, code: AccountCode) -> BoxFuture<'_, Result<(), CodeError>>;
+}
+
+/// A user's second factors, as the account page shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FactorState {
+    pub authenticator: bool,
+    pub recovery_codes_left: i64,
+}
+
+/// An authenticator app being set up: the QR code and key to show, and the ticket the confirming
+/// form carries back (the pending secret belongs to it and to no sign-in).
+#[derive(Clone, Debug)]
+pub struct AuthenticatorSetup {
+    pub ticket: crate::InteractionId,
+    pub qr_svg: String,
+    pub secret_text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FactorError {
+    #[error("the code is wrong")]
+    Wrong,
+    /// Set-up: the user has an authenticator already. Recovery codes: the user has none.
+    #[error("not possible in the account's state")]
+    State,
+    #[error("second factors cannot be changed right now")]
+    Unavailable,
+}
+
+/// Step-up owns second factors; the account page sets them up through this port.
+pub trait Authenticators: Send + Sync {
+    fn state<'a>(&'a self, user: &'a crate::UserId) -> BoxFuture<'a, Result<FactorState, FactorError>>;
+
+    /// Starts setting up an authenticator app for `user`, labelled `product` in the app; or, given
+    /// the `ticket` of the set-up still pending, shows the same one again (after a wrong code).
+    fn begin<'a>(
+        &'a self,
+        user: &'a crate::User,
+        product: &'a str,
+        ticket: Option<&'a crate::InteractionId>,
+    ) -> BoxFuture<'a, Result<AuthenticatorSetup, FactorError>>;
+
+    /// Turns the pending authenticator of `ticket` on if `code` is its current code; the ten new
+    /// recovery codes, shown once, replace any older ones.
+    fn confirm<'a>(
+        &'a self,
+        user: &'a crate::UserId,
+        ticket: &'a crate::InteractionId,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<String>, FactorError>>;
+
+    /// Ten new recovery codes replace the old ones (only with an authenticator app).
+    fn renew_recovery_codes<'a>(&'a self, user: &'a crate::UserId) -> BoxFuture<'a, Result<Vec<String>, FactorError>>;
 }
 
 /// The login behind a browser's session at the provider.

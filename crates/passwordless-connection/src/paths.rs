@@ -13,7 +13,7 @@ pub const LINK_SUBMIT: &str = "/login/link";
 pub const LINK_APPROVE: &str = "/login/link/approve";
 pub const UNBLOCK: &str = "/unblock/{token}";
 pub const UNBLOCK_SUBMIT: &str = "/unblock";
-pub const BRAND: &str = "/brand/{client}.css";
+pub use web_layer::paths::{BRAND, brand};
 pub const START: &str = "/passwordless/start";
 
 /// The code page of a sign-in.
@@ -29,9 +29,4 @@ pub fn link(base: &str, token: &str) -> String {
 /// An unblock link, under the public URL `base`.
 pub fn unblock(base: &str, token: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), UNBLOCK.replace("{token}", token))
-}
-
-/// A client's brand stylesheet.
-pub fn brand(client: &domain::ClientId) -> String {
-    BRAND.replace("{client}", client.as_str())
 }

@@ -175,8 +175,11 @@ impl Services {
             issuer: issuer.to_string(),
             tera: Arc::clone(&s.tera),
             catalog: Arc::clone(&s.catalog),
+            authenticators: Arc::new(step_up::AccountFactors(step_up.clone().into_inner())),
+            product_name: settings.passwordless.product_name.clone(),
         });
         register_console(settings, &s.store, s.clock.now()).await?;
+        register_account(settings, &s.store, s.clock.now()).await?;
         let kinds = endpoint_kinds()?;
         let browser = web::Data::new(BrowserContext {
             hasher: s.hasher.clone(),
@@ -299,6 +302,27 @@ async fn register_console(settings: &Settings, store: &Store, now: i64) -> anyho
         version: 1,
     };
     store.upsert_client(&client).await.map_err(|e| anyhow!("admin console client: {e}"))
+}
+
+/// The account page's client: the server's own public client, registered at every start, with
+/// the step-up policy every client has by default.
+async fn register_account(settings: &Settings, store: &Store, now: i64) -> anyhow::Result<()> {
+    let client = domain::Client {
+        id: domain::ClientId::parse(admin::account::ACCOUNT_CLIENT_ID).ok_or_else(|| anyhow!("account client id"))?,
+        name: "Your account".into(),
+        secret_hash: None,
+        is_public: true,
+        redirect_uris: vec![admin::account::callback_uri(settings.server.issuer.as_str())],
+        post_logout_redirect_uris: vec![],
+        id_token_alg: domain::SigningAlg::RS256,
+        created_at: now,
+        application_type: domain::ApplicationType::Web,
+        settings: domain::ClientSettings { refresh_tokens: domain::RefreshPolicy::Never, ..Default::default() },
+        previous_secret: None,
+        disabled_at: None,
+        version: 1,
+    };
+    store.upsert_client(&client).await.map_err(|e| anyhow!("account page client: {e}"))
 }
 
 /// What the purge keeps: codes while their tokens live, delivered messages and history for a week.

@@ -40,6 +40,13 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/admin_security.html",
         "pages/admin_audit.html",
         "pages/admin_activity.html",
+        "pages/account.html",
+        "pages/account_code_form.html",
+        "pages/account_contact.html",
+        "pages/account_authenticator.html",
+        "pages/account_recovery_codes.html",
+        "pages/account_delete.html",
+        "pages/account_undo.html",
         "email/sign_in.txt",
         "email/sign_in.html",
         "email/no_account.txt",
@@ -52,8 +59,11 @@ pub fn load() -> Result<Tera, tera::Error> {
         "email/new_sign_in.html",
         "email/contact_changed.txt",
         "email/contact_changed.html",
+        "email/account_code.txt",
+        "email/account_code.html",
         "sms/sign_in.txt",
         "sms/contact_changed.txt",
+        "sms/account_code.txt",
     ])?;
     Ok(tera)
 }

@@ -9,6 +9,7 @@
 //! channel goes through `domain::ports::CodeChannel`.
 #![forbid(unsafe_code)]
 
+mod account;
 mod api;
 mod device;
 mod flow;
@@ -18,6 +19,8 @@ pub mod paths;
 pub mod policy;
 pub mod storage;
 pub mod totp;
+
+pub use account::AccountFactors;
 
 use std::sync::Arc;
 

@@ -89,6 +89,11 @@ pub trait FactorStore: Send + Sync {
     async fn use_recovery_code(&self, user: &UserId, hash: Vec<u8>, now: i64) -> Result<bool, StorageError>;
 
     async fn recovery_codes_left(&self, user: &UserId) -> Result<i64, StorageError>;
+
+    /// New recovery codes (keyed hashes) replace all the old ones, only while the user has a
+    /// confirmed authenticator. False, changing nothing, otherwise.
+    async fn replace_recovery_codes(&self, user: &UserId, hashes: Vec<Vec<u8>>, now: i64)
+    -> Result<bool, StorageError>;
 }
 
 /// A browser (or, for the passwordless API, an application on a network) a user signed in on.
@@ -238,6 +243,8 @@ pub enum StepUpAudit {
     SignedIn { acr: domain::Acr, amr: Vec<domain::Amr>, reasons: Vec<crate::policy::Reason> },
     /// A second factor was set up.
     FactorEnrolled { factor: crate::policy::Factor },
+    /// The account's owner replaced their recovery codes (on the account page).
+    RecoveryCodesRenewed { count: usize },
 }
 
 impl domain::audit::Audited for StepUpAudit {
@@ -248,6 +255,7 @@ impl domain::audit::Audited for StepUpAudit {
             StepUpAudit::Denied { .. } => AuditKind::StepUpDenied,
             StepUpAudit::SignedIn { .. } => AuditKind::SignedIn,
             StepUpAudit::FactorEnrolled { .. } => AuditKind::FactorEnrolled,
+            StepUpAudit::RecoveryCodesRenewed { .. } => AuditKind::AccountRecoveryCodesRenewed,
         }
     }
 }

@@ -72,6 +72,20 @@ pub fn recovery_codes() -> Vec<String> {
         .collect()
 }
 
+/// The keyed hashes recovery codes are stored as.
+pub fn recovery_hashes(hasher: &domain::KeyedHasher, codes: &[String]) -> Vec<Vec<u8>> {
+    codes.iter().map(|c| hasher.hash("recovery-code", &normalize_recovery(c)).0).collect()
+}
+
+/// How an authenticator app labels the account: its email address, else its phone number.
+pub fn account_label(user: &domain::User) -> String {
+    user.email
+        .as_ref()
+        .map(|e| e.to_string())
+        .or_else(|| user.phone.as_ref().map(|n| n.to_string()))
+        .unwrap_or_else(|| user.id.to_string())
+}
+
 /// The characters of recovery codes: no 0/o, 1/l/i.
 pub const RECOVERY_ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
 

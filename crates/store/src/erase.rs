@@ -6,7 +6,8 @@ use domain::audit::AuditEntry;
 
 use crate::StoreError;
 use crate::schema::{
-    audit_log, challenges, devices, interactions, login_events, messages, recovery_codes, totp_factors, users,
+    account_codes, audit_log, challenges, contact_undos, devices, interactions, login_events, messages, recovery_codes,
+    totp_factors, users,
 };
 
 /// What an audit entry may keep once its account is erased: who acted and what was decided, never
@@ -50,6 +51,8 @@ pub(crate) fn erase<D: domain::audit::Audited>(
         diesel::delete(login_events::table.filter(login_events::user_id.eq(user))).execute(conn)?;
         diesel::delete(totp_factors::table.filter(totp_factors::user_id.eq(user))).execute(conn)?;
         diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user))).execute(conn)?;
+        diesel::delete(account_codes::table.filter(account_codes::user_id.eq(user))).execute(conn)?;
+        diesel::delete(contact_undos::table.filter(contact_undos::user_id.eq(user))).execute(conn)?;
         for contact in [email, phone].into_iter().flatten() {
             diesel::delete(challenges::table.filter(challenges::destination.eq(&contact))).execute(conn)?;
             diesel::delete(messages::table.filter(messages::recipient.eq(&contact))).execute(conn)?;

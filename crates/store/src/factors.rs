@@ -120,16 +120,7 @@ impl FactorStore for Store {
                 if n == 1
                     && let Some((_, codes)) = confirm
                 {
-                    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(&user))).execute(conn)?;
-                    for hash in codes {
-                        diesel::insert_into(recovery_codes::table)
-                            .values((
-                                recovery_codes::code_hash.eq(hash),
-                                recovery_codes::user_id.eq(&user),
-                                recovery_codes::created_at.eq(now),
-                            ))
-                            .execute(conn)?;
-                    }
+                    replace_codes(conn, &user, codes, now)?;
                 }
                 Ok(n == 1)
             })
@@ -156,6 +147,31 @@ impl FactorStore for Store {
         .map_err(Into::into)
     }
 
+    async fn replace_recovery_codes(
+        &self,
+        user: &UserId,
+        hashes: Vec<Vec<u8>>,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        let user = user.to_string();
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                // A write first (SQLite's write lock), matching only a confirmed authenticator.
+                let confirmed =
+                    diesel::update(totp_factors::table.find(&user).filter(totp_factors::confirmed_at.is_not_null()))
+                        .set(totp_factors::user_id.eq(totp_factors::user_id))
+                        .execute(conn)?;
+                if confirmed == 0 {
+                    return Ok(false);
+                }
+                replace_codes(conn, &user, hashes, now)?;
+                Ok(true)
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+
     /// Recovery codes the user has left.
     async fn recovery_codes_left(&self, user: &UserId) -> Result<i64, StorageError> {
         let user = user.to_string();
@@ -169,6 +185,26 @@ impl FactorStore for Store {
         .await
         .map_err(Into::into)
     }
+}
+
+/// The user's recovery codes become `hashes`, all unused, in the caller's transaction.
+fn replace_codes(
+    conn: &mut crate::DbConnection,
+    user: &str,
+    hashes: Vec<Vec<u8>>,
+    now: i64,
+) -> Result<(), diesel::result::Error> {
+    diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user))).execute(conn)?;
+    for hash in hashes {
+        diesel::insert_into(recovery_codes::table)
+            .values((
+                recovery_codes::code_hash.eq(hash),
+                recovery_codes::user_id.eq(user),
+                recovery_codes::created_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Removes the account's authenticator and recovery codes, with `audit`, in one transaction; the

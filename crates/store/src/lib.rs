@@ -5,6 +5,7 @@
 //! blocking query runs on tokio's blocking pool through [`Store::run`].
 #![forbid(unsafe_code)]
 
+mod account;
 mod admin;
 mod audit;
 pub mod blocks;

@@ -249,3 +249,28 @@ diesel::table! {
         actor -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    account_codes (user_id, purpose) {
+        user_id -> Text,
+        purpose -> Text,
+        destination -> Text,
+        code_hash -> Binary,
+        failures -> Integer,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    contact_undos (token_hash) {
+        token_hash -> Binary,
+        user_id -> Text,
+        field -> Text,
+        old_value -> Text,
+        new_value -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}

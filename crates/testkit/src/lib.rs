@@ -81,6 +81,11 @@ fn database_url(url: String) -> ostiary::config::DatabaseUrl {
 }
 
 pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    // `OSTIARY_TEST_LOG=debug` (a tracing filter) shows the server's log with a test's output.
+    if let Ok(filter) = std::env::var("OSTIARY_TEST_LOG") {
+        let filter = tracing_subscriber::EnvFilter::new(filter);
+        let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().expect("local addr").port();
     let dir = temp_dir();

@@ -10,6 +10,14 @@ pub const STEP_UP: &str = "/step-up/{interaction}";
 /// The authorization server's end of a login: a session, and the code for the client.
 pub const RESUME: &str = "/authorize/resume/{interaction}";
 
+/// A client's brand stylesheet (its colour), served by the passwordless connection and used by
+/// every page in the client's branding (the account page's too).
+pub const BRAND: &str = "/brand/{client}.css";
+
+pub fn brand(client: &domain::ClientId) -> String {
+    BRAND.replace("{client}", client.as_str())
+}
+
 pub fn login(id: &InteractionId) -> String {
     fill(LOGIN, id)
 }

@@ -63,13 +63,15 @@ fn audit(actor: Actor, req: &HttpRequest, action: &'static str) -> AuditClient {
     })
 }
 
-/// The console's own client is the server's: it is registered again at every start, and the API
-/// cannot change, rotate or delete it (a foreign redirect URI on it would be a phishing page).
+/// The console's and the account page's clients are the server's own: they are registered again
+/// at every start, and the API cannot change, rotate or delete them (a foreign redirect URI on
+/// one would be a phishing page).
 fn managed(client: &Client) -> Result<(), ApiError> {
-    match client.id.as_str() == crate::console::CONSOLE_CLIENT_ID {
+    let own = [crate::console::CONSOLE_CLIENT_ID, crate::account::ACCOUNT_CLIENT_ID];
+    match own.contains(&client.id.as_str()) {
         true => Err(ApiError::Conflict {
             field: "client_id".into(),
-            description: "the admin console's client is the server's own".into(),
+            description: "this client is the server's own (the admin console's or the account page's)".into(),
         }),
         false => Ok(()),
     }

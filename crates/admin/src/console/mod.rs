@@ -63,7 +63,7 @@ fn page<'a>(req: &HttpRequest, admin: &'a Admin) -> Page<'a> {
 
 /// The `state` of the console's sign-in: derived from the browser's CSRF token, never the token
 /// itself, which must not travel in URLs (RFC 6749 §10.12 binds `state` to the browser).
-fn state_of(req: &HttpRequest, admin: &Admin) -> String {
+pub(crate) fn state_of(req: &HttpRequest, admin: &Admin) -> String {
     let csrf = req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
     if csrf.is_empty() {
         return String::new();

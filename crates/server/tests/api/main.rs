@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod abuse;
+mod account;
 mod admin;
 mod admin_clients;
 mod admin_console;

@@ -38,14 +38,9 @@ async fn enrolment(svc: &StepUpService, p: &Pending) -> Result<Option<totp_rs::T
             secret
         }
     };
-    let account = p
-        .user
-        .email
-        .as_ref()
-        .map(|e| e.to_string())
-        .or_else(|| p.user.phone.as_ref().map(|n| n.to_string()))
-        .unwrap_or_else(|| p.user.id.to_string());
-    crate::totp::totp(&secret, p.product(svc), &account).map(Some).map_err(|e| PageError::unavailable("enrolment", e))
+    crate::totp::totp(&secret, p.product(svc), &crate::totp::account_label(&p.user))
+        .map(Some)
+        .map_err(|e| PageError::unavailable("enrolment", e))
 }
 
 async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error: Option<String>) -> HttpResponse {
@@ -146,8 +141,7 @@ async fn confirm(
 ) -> Result<bool, PageError> {
     let now = svc.clock.now();
     let Some(step) = crate::totp::check(t, typed, now) else { return Ok(false) };
-    let hashes =
-        codes.iter().map(|c| svc.hasher.hash("recovery-code", &crate::totp::normalize_recovery(c)).0).collect();
+    let hashes = crate::totp::recovery_hashes(&svc.hasher, codes);
     let confirm = Confirm { interaction: &p.interaction.id, recovery_codes: hashes };
     let confirmed = svc
         .store

@@ -5,6 +5,9 @@
 
 use domain::audit::AuditLog;
 
+mod account;
+pub use account::{AccountStore, CodeFor, DeviceInfo, PendingCode, Restored, Undo};
+
 pub use crate::audit::{Actor, AdminAudit};
 use domain::{Acr, Amr, Client, ClientId, EmailAddress, PhoneNumber, Profile, StorageError, User, UserId};
 use serde::Serialize;
@@ -301,5 +304,11 @@ pub trait ClientDirectory: Send + Sync {
 }
 
 /// Everything the admin crate keeps.
-pub trait AdminStorage: UserDirectory + SessionDirectory + Oversight + ClientDirectory + AuditLog<AdminAudit> {}
-impl<T: UserDirectory + SessionDirectory + Oversight + ClientDirectory + AuditLog<AdminAudit>> AdminStorage for T {}
+pub trait AdminStorage:
+    UserDirectory + SessionDirectory + Oversight + ClientDirectory + AccountStore + AuditLog<AdminAudit>
+{
+}
+impl<T: UserDirectory + SessionDirectory + Oversight + ClientDirectory + AccountStore + AuditLog<AdminAudit>>
+    AdminStorage for T
+{
+}
