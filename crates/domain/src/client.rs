@@ -334,6 +334,25 @@ impl Default for ClientSettings {
 }
 
 impl ClientSettings {
+    /// The catalog keys of the login page's introduction and of its email button, for the
+    /// channels it offers (`email_on`, `sms_on`): one rule for the hosted page and the console's
+    /// preview of it.
+    pub fn login_texts(&self, email_on: bool, sms_on: bool) -> (&'static str, &'static str) {
+        let intro = match (email_on, sms_on) {
+            (true, true) => "login_intro_both",
+            (false, true) => "login_intro_sms",
+            // The client offers only texts, and no SMS provider is configured: say so, not an empty form.
+            (false, false) => "sms_off",
+            _ if self.allows(LoginMethod::EmailCode) && self.allows(LoginMethod::EmailLink) => {
+                "login_intro_email_code_link"
+            }
+            _ if self.allows(LoginMethod::EmailCode) => "login_intro_email_code",
+            _ => "login_intro_email_link",
+        };
+        let submit = if self.allows(LoginMethod::EmailCode) { "email_submit_code" } else { "email_submit_link" };
+        (intro, submit)
+    }
+
     pub fn allows(&self, method: LoginMethod) -> bool {
         self.login_methods.contains(&method)
     }

@@ -224,6 +224,9 @@ pub struct AccountCode {
     pub lang: String,
     /// The product name the message carries (a client's branding, or the provider's).
     pub product: Option<String>,
+    /// Counted against the send limits exactly as a real code, but never sent: the address is
+    /// another account's, and neither the answer nor its limits may say so.
+    pub silent: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -59,6 +59,9 @@ impl AccountNotices for Notices {
                 Err(Refusal::Blocked) => return Err(CodeError::Blocked),
                 Err(Refusal::Country | Refusal::Unavailable) => return Err(CodeError::Unavailable),
             }
+            if code.silent {
+                return Ok(());
+            }
             let message = render_code(conn, &code, conn.clock.now());
             queue(conn, message, "account code").await.map_err(|()| CodeError::Unavailable)
         })

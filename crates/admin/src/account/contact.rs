@@ -112,8 +112,14 @@ pub struct NewValue {
     value: String,
 }
 
-/// Sends a new code for `purpose` to `to`, keeping its keyed hash. The error is a catalog key.
-pub(crate) async fn send_code(visit: &Visit<'_>, purpose: CodeFor, to: &Destination) -> Result<(), &'static str> {
+/// Sends a new code for `purpose` to `to`, keeping its keyed hash. A `silent` one is kept and
+/// counted against the send limits like any other, but never sent. The error is a catalog key.
+pub(crate) async fn send_code(
+    visit: &Visit<'_>,
+    purpose: CodeFor,
+    to: &Destination,
+    silent: bool,
+) -> Result<(), &'static str> {
     let admin = visit.admin;
     let code = domain::secret::numeric_code(6);
     let now = admin.clock.now();
@@ -136,6 +142,7 @@ pub(crate) async fn send_code(visit: &Visit<'_>, purpose: CodeFor, to: &Destinat
         ip: visit.ip(),
         lang: visit.lang(),
         product: Some(visit.product().to_owned()),
+        silent,
     };
     match admin.notices.send_code(message).await {
         Ok(()) => Ok(()),
@@ -170,8 +177,8 @@ pub(crate) async fn check_code(visit: &Visit<'_>, purpose: CodeFor, typed: &str)
 }
 
 /// `POST /account/{email|phone}`: sends a code to the new address or number. Whether another
-/// account holds it is not said (no account enumeration): such an address gets no code, and the
-/// page reads the same.
+/// account holds it is not said (no account enumeration): such an address gets no code, but the
+/// page, the send limits and the pending code (which nobody can know) behave exactly the same.
 pub async fn send(
     req: HttpRequest,
     path: web::Path<String>,
@@ -198,7 +205,7 @@ pub async fn send(
         Err(e) => return visit.unavailable("contact lookup", &e),
     };
     let shown = to.as_str().to_owned();
-    if !taken && let Err(key) = send_code(&visit, field.code_for(), &to).await {
+    if let Err(key) = send_code(&visit, field.code_for(), &to, taken).await {
         return form(&visit, field, None, Some(key), StatusCode::TOO_MANY_REQUESTS);
     }
     form(&visit, field, Some(&shown), None, StatusCode::OK)

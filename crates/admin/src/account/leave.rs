@@ -52,7 +52,7 @@ pub async fn send(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
     let Some(to) = destination(&visit.user) else {
         return visit.unavailable("account deletion", &"an account without an address");
     };
-    match send_code(&visit, CodeFor::Delete, &to).await {
+    match send_code(&visit, CodeFor::Delete, &to, false).await {
         Ok(()) => delete_page(&visit, Some(to.shown()), None, StatusCode::OK),
         Err(key) => delete_page(&visit, None, Some(key), StatusCode::TOO_MANY_REQUESTS),
     }

@@ -13,7 +13,7 @@ use crate::storage::{Actor, AdminAudit, AuditClient, ClientSaved};
 use crate::{Admin, paths};
 
 /// How long a rotated-out secret keeps working by default, and at most (30 days).
-const DEFAULT_GRACE: i64 = 86_400;
+pub(crate) const DEFAULT_GRACE: i64 = 86_400;
 const MAX_GRACE: i64 = 30 * 86_400;
 
 /// A client as the API shows it (never its secret).
@@ -52,7 +52,7 @@ fn refusal(e: ClientError) -> ApiError {
     ApiError::invalid(field, e)
 }
 
-fn audit(actor: Actor, req: &HttpRequest, action: &'static str) -> AuditClient {
+pub(crate) fn audit(actor: Actor, req: &HttpRequest, action: &'static str) -> AuditClient {
     let ip = web_layer::RequestOrigin::of(req).ip.ip();
     Box::new(move |before, after| AdminAudit::ClientChanged {
         actor,
@@ -67,14 +67,29 @@ fn audit(actor: Actor, req: &HttpRequest, action: &'static str) -> AuditClient {
 /// at every start, and the API cannot change, rotate or delete them (a foreign redirect URI on
 /// one would be a phishing page).
 fn managed(client: &Client) -> Result<(), ApiError> {
-    let own = [crate::console::CONSOLE_CLIENT_ID, crate::account::ACCOUNT_CLIENT_ID];
-    match own.contains(&client.id.as_str()) {
+    match is_own(client) {
         true => Err(ApiError::Conflict {
             field: "client_id".into(),
             description: "this client is the server's own (the admin console's or the account page's)".into(),
         }),
         false => Ok(()),
     }
+}
+
+/// Whether the client is the server's own (the console's or the account page's).
+pub(crate) fn is_own(client: &Client) -> bool {
+    [crate::console::CONSOLE_CLIENT_ID, crate::account::ACCOUNT_CLIENT_ID].contains(&client.id.as_str())
+}
+
+/// The client with a new secret, and that secret (shown once); the old one keeps working `grace`
+/// seconds. `None` for a public client, which has no secret.
+pub(crate) fn rotated(admin: &Admin, current: &Client, grace: i64) -> Option<(Client, String)> {
+    let old = current.secret_hash.clone()?;
+    let (secret, hash) = fresh_secret(&admin.hasher);
+    let mut client = current.clone();
+    client.secret_hash = Some(hash);
+    client.previous_secret = (grace > 0).then(|| PreviousSecret { hash: old, until: admin.clock.now() + grace });
+    Some((client, secret))
 }
 
 async fn find(admin: &Admin, id: &str) -> Result<Client, ApiError> {
@@ -310,17 +325,12 @@ pub async fn rotate(
         if !(0..=MAX_GRACE).contains(&grace) {
             return Err(ApiError::invalid("grace_seconds", format!("from 0 to {MAX_GRACE}")));
         }
-        let Some(old) = current.secret_hash.clone() else {
+        let Some((client, secret)) = rotated(&admin, &current, grace) else {
             return Err(ApiError::Conflict {
                 field: "public".into(),
                 description: "a public client has no secret".into(),
             });
         };
-        let (secret, hash) = fresh_secret(&admin.hasher);
-        let now = admin.clock.now();
-        let mut client = current.clone();
-        client.secret_hash = Some(hash);
-        client.previous_secret = (grace > 0).then(|| PreviousSecret { hash: old, until: now + grace });
         let saved = save(&admin, &client, current.version, audit(actor, &req, "secret_rotated")).await?;
         Ok(respond(HttpResponse::Ok(), &saved, Some(("client_secret", json!(secret)))))
     })

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{Channel, EmailAddress, Interaction, LoginMethod, PhoneNumber};
+use domain::{Channel, EmailAddress, Interaction, PhoneNumber};
 use serde::Deserialize;
 use web_layer::see_other;
 
@@ -32,16 +32,8 @@ fn login_form(
     let t = |key: &str| conn.catalog.text(p.lang(), key).to_owned();
     let s = &interaction.client_settings;
     let (email_on, sms_on) = (offered(conn, interaction, Channel::Email), offered(conn, interaction, Channel::Sms));
-    let intro = match (email_on, sms_on) {
-        (true, true) => t("login_intro_both"),
-        (false, true) => t("login_intro_sms"),
-        // The client offers only texts, and no SMS provider is configured: say so, not an empty form.
-        (false, false) => t("sms_off"),
-        _ if s.allows(LoginMethod::EmailCode) && s.allows(LoginMethod::EmailLink) => t("login_intro_email_code_link"),
-        _ if s.allows(LoginMethod::EmailCode) => t("login_intro_email_code"),
-        _ => t("login_intro_email_link"),
-    };
-    let email_submit = if s.allows(LoginMethod::EmailCode) { t("email_submit_code") } else { t("email_submit_link") };
+    let (intro, email_submit) = s.login_texts(email_on, sms_on);
+    let (intro, email_submit) = (t(intro), t(email_submit));
     let focus = match typed.prefer.or(typed.error.as_ref().map(|(c, _)| *c)) {
         Some(Channel::Sms) if sms_on => "phone",
         _ if email_on => "email",

@@ -99,7 +99,8 @@ both_backends!(
 );
 
 both_backends!(a_change_of_address_needs_a_recent_login_and_never_says_whose_an_address_is, |db: Db| async move {
-    let app = spawn(db).await;
+    // The default limit of one message a minute per address.
+    let app = testkit::spawn_app_with(db, |s| s.passwordless.limits.sends_per_destination_per_minute = 1).await;
     let (email, someone_else) = (unique_email(), unique_email());
     app.store.create_user(&domain::EmailAddress::parse(&someone_else).unwrap(), 0).await.unwrap();
     let browser = signed_in(&app, &email).await;
@@ -109,6 +110,17 @@ both_backends!(a_change_of_address_needs_a_recent_login_and_never_says_whose_an_
     assert_eq!(resp.status(), 200);
     assert!(resp.text().await.unwrap().contains("id=\"code-sent\""));
     assert_eq!(app.message_ids_to(&someone_else).await, seen, "no code to an address someone else holds");
+    // The send limits count it all the same: asking again at once is refused alike for a free
+    // address and for a held one.
+    let free = unique_email();
+    post(&browser, "/account/email", "/account/email", &[("value", &free)]).await;
+    let again_free = post(&browser, "/account/email", "/account/email", &[("value", &free)]).await.status();
+    let again_held = post(&browser, "/account/email", "/account/email", &[("value", &someone_else)]).await.status();
+    assert_eq!(again_free, 429);
+    assert_eq!(again_held, again_free);
+    // A code for it exists, but nobody has it: a guess is wrong exactly as for a free address.
+    let guess = post(&browser, "/account", "/account/email/confirm", &[("code", "123456")]).await;
+    assert_eq!(guess.status(), 400);
     // Not an address: said so.
     let bad = post(&browser, "/account/email", "/account/email", &[("value", "not an address")]).await;
     assert_eq!(bad.status(), 400);
