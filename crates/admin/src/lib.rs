@@ -68,6 +68,13 @@ impl Admin {
             Endpoint::page(paths::CONSOLE_SECURITY, web::get().to(console::security::security)),
             Endpoint::page(paths::CONSOLE_LIFT, web::post().to(console::security::lift)),
             Endpoint::page(paths::CONSOLE_AUDIT, web::get().to(console::security::audit)),
+            Endpoint::page(paths::CONSOLE_CLIENTS, web::get().to(console::clients::list)),
+            Endpoint::page(paths::CONSOLE_CLIENTS, web::post().to(console::clients::create)),
+            Endpoint::page(paths::CONSOLE_CLIENT, web::get().to(console::clients::show)),
+            Endpoint::page(paths::CONSOLE_CLIENT, web::post().to(console::clients::save)),
+            Endpoint::page(paths::CONSOLE_CLIENT_SECRET, web::post().to(console::clients::rotate)),
+            Endpoint::page(paths::CONSOLE_CLIENT_STATUS, web::post().to(console::clients::status)),
+            Endpoint::page(paths::CONSOLE_CLIENT_PREVIEW, web::get().to(console::clients::preview)),
         ];
         // Registered before the `{field}` patterns, which would otherwise take these names.
         let account = [

@@ -43,6 +43,17 @@ pub fn account_undo(token: &str) -> String {
     ACCOUNT_UNDO.replace("{token}", token)
 }
 
+pub const CONSOLE_CLIENTS: &str = "/admin/clients";
+pub const CONSOLE_CLIENT: &str = "/admin/clients/{id}";
+pub const CONSOLE_CLIENT_SECRET: &str = "/admin/clients/{id}/secret";
+pub const CONSOLE_CLIENT_STATUS: &str = "/admin/clients/{id}/status";
+pub const CONSOLE_CLIENT_PREVIEW: &str = "/admin/clients/{id}/preview";
+
+/// A client's console page.
+pub fn console_client(id: &domain::ClientId) -> String {
+    CONSOLE_CLIENT.replace("{id}", id.as_str())
+}
+
 /// A user's console page.
 pub fn console_user(id: &UserId) -> String {
     CONSOLE_USER.replace("{id}", id.as_str())

@@ -40,6 +40,8 @@ pub fn load() -> Result<Tera, tera::Error> {
         "pages/admin_security.html",
         "pages/admin_audit.html",
         "pages/admin_activity.html",
+        "pages/admin_clients.html",
+        "pages/admin_client.html",
         "pages/account.html",
         "pages/account_code_form.html",
         "pages/account_contact.html",

@@ -11,6 +11,7 @@ use web_layer::{CsrfToken, Lang, Page};
 use crate::{Admin, paths};
 
 pub mod activity;
+pub mod clients;
 pub mod security;
 pub mod users;
 

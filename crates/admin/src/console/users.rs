@@ -99,7 +99,10 @@ enum Note {
     Conflict(EditForm),
 }
 
-#[derive(Clone, Debug, Deserialize, serde::Serialize)]
+/// Every field has a default, so that a form missing some is refused by the console's gate first
+/// (a non-admin learns nothing, not even which fields a form has), then by the version check.
+#[derive(Clone, Debug, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
 pub struct EditForm {
     version: i64,
     email: String,

@@ -6,7 +6,7 @@ use testkit::{Db, TestApp, both_backends, location, spawn_app};
 use crate::stepup::{enrol, first_factor};
 use crate::unique_email;
 
-async fn make_admin(app: &TestApp, email: &str) {
+pub(crate) async fn make_admin(app: &TestApp, email: &str) {
     let user = app.store.create_user(&domain::EmailAddress::parse(email).unwrap(), 0).await.unwrap();
     let update = store::users::UserUpdate { is_admin: Some(true), ..Default::default() };
     app.store.update_user(&user.id, update, 0).await.unwrap();
@@ -63,7 +63,7 @@ both_backends!(only_a_recent_multi_factor_admin_session_opens_the_console, |db: 
 });
 
 /// A browser signed in to the console as a new admin (its second factor set up on the way).
-async fn console_admin(app: &TestApp) -> (testkit::Browser, String) {
+pub(crate) async fn console_admin(app: &TestApp) -> (testkit::Browser, String) {
     let admin = unique_email();
     make_admin(app, &admin).await;
     let browser = app.browser();

@@ -8,6 +8,7 @@ mod account;
 mod admin;
 mod admin_clients;
 mod admin_console;
+mod admin_console_clients;
 mod admin_spec;
 mod api_login;
 mod auth0;
