@@ -58,6 +58,7 @@ impl Admin {
             Endpoint::page(paths::CONSOLE, web::get().to(console::home)),
             Endpoint::page(paths::CONSOLE_CALLBACK, web::get().to(console::callback)),
             Endpoint::page(paths::CONSOLE_USERS, web::get().to(console::users::list)),
+            Endpoint::page(paths::CONSOLE_USERS, web::post().to(console::users::create)),
             Endpoint::page(paths::CONSOLE_USER, web::get().to(console::users::show)),
             Endpoint::page(paths::CONSOLE_USER, web::post().to(console::users::save)),
             Endpoint::page(paths::CONSOLE_USER_BLOCK, web::post().to(console::users::block)),

@@ -27,6 +27,10 @@ pub enum AuditKind {
     /// An IP (or IPv6 /64) was blocked after too many wrong codes.
     #[serde(rename = "ip.blocked")]
     IpBlocked,
+    /// An alert for the people who run the service (a failure budget crossed, an IP blocked,
+    /// texts bought and never used): what was also emailed to the owner, if one is configured.
+    #[serde(rename = "alert")]
+    Alert,
     /// An admin created an account.
     #[serde(rename = "admin.user_created")]
     AdminUserCreated,
@@ -89,6 +93,7 @@ impl AuditKind {
             AuditKind::FactorEnrolled => "factor.enrolled",
             AuditKind::NotMe => "not_me",
             AuditKind::IpBlocked => "ip.blocked",
+            AuditKind::Alert => "alert",
             AuditKind::AdminUserCreated => "admin.user_created",
             AuditKind::AdminUserUpdated => "admin.user_updated",
             AuditKind::AdminUserBlocked => "admin.user_blocked",
@@ -109,13 +114,14 @@ impl AuditKind {
         }
     }
 
-    pub const ALL: [AuditKind; 23] = [
+    pub const ALL: [AuditKind; 24] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
         AuditKind::FactorEnrolled,
         AuditKind::NotMe,
         AuditKind::IpBlocked,
+        AuditKind::Alert,
         AuditKind::AdminUserCreated,
         AuditKind::AdminUserUpdated,
         AuditKind::AdminUserBlocked,

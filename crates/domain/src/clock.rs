@@ -44,3 +44,26 @@ pub fn rfc3339(unix: i64) -> String {
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
+
+/// The Unix time at which a calendar day (`YYYY-MM-DD`, as an HTML date input sends it) begins,
+/// in UTC.
+pub fn day_start(text: &str) -> Option<i64> {
+    let mut parts = text.trim().splitn(3, '-');
+    let year: i32 = parts.next()?.parse().ok()?;
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    let date = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
+    Some(date.midnight().assume_utc().unix_timestamp())
+}
+
+#[cfg(test)]
+mod day_tests {
+    #[test]
+    fn a_day_begins_at_midnight_utc() {
+        assert_eq!(super::day_start("2026-12-02"), Some(1_796_169_600));
+        assert_eq!(super::day_start("1970-01-01"), Some(0));
+        for bad in ["2026-13-01", "2026-02-30", "yesterday", "", "2026-12"] {
+            assert_eq!(super::day_start(bad), None, "{bad}");
+        }
+    }
+}

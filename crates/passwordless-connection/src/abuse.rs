@@ -286,11 +286,16 @@ async fn send_unblock_email(
     Ok(())
 }
 
-/// Emails the configured owner (`passwordless.alerts.owner_email`), and logs the alert either way.
+/// Emails the configured owner (`passwordless.alerts.owner_email`), and logs the alert and writes
+/// it to the audit log (the admin console's "recent failures and alerts") either way.
 async fn send_owner_alert(conn: &PasswordlessConnection, subject: &str, text: &str) {
     tracing::error!(alert = subject, "{text}");
-    let Some(owner) = &conn.config.alerts.owner_email else { return };
     let now = conn.clock.now();
+    let what = ConnectionAudit::Alert { subject: subject.to_owned(), text: text.to_owned() };
+    if let Err(e) = conn.store.record(domain::audit::AuditEntry { what, user: None, client: None, at: now }).await {
+        tracing::error!(error = %e, "audit log");
+    }
+    let Some(owner) = &conn.config.alerts.owner_email else { return };
     let mut ctx = crate::messages::context(conn, domain::i18n::DEFAULT_LANGUAGE, &conn.config.product_name, "", now);
     ctx.insert("text", text);
     let queued = match crate::messages::email(

@@ -280,12 +280,15 @@ pub enum BlockedFor {
 pub enum ConnectionAudit {
     /// An IP (or IPv6 /64) was blocked after too many wrong codes.
     IpBlocked { ip: String, reason: String, scope: BlockedFor },
+    /// An alert for the people who run the service (also emailed to the owner, if configured).
+    Alert { subject: String, text: String },
 }
 
 impl domain::audit::Audited for ConnectionAudit {
     fn kind(&self) -> domain::audit::AuditKind {
         match self {
             ConnectionAudit::IpBlocked { .. } => domain::audit::AuditKind::IpBlocked,
+            ConnectionAudit::Alert { .. } => domain::audit::AuditKind::Alert,
         }
     }
 }

@@ -66,7 +66,7 @@ pub(crate) fn page(conn: &mut crate::DbConnection, query: &AuditQuery) -> Result
         q = q.filter(audit_log::client_id.eq(client.as_str().to_owned()));
     }
     if let Some(actor) = &query.actor {
-        q = q.filter(audit_log::actor.eq(actor.as_str().to_owned()));
+        q = q.filter(audit_log::actor.eq(actor.clone()));
     }
     if let Some(since) = query.since {
         q = q.filter(audit_log::created_at.ge(since));

@@ -1,7 +1,7 @@
-//! The admin crate's security views: IP blocks and the audit log.
+//! The admin crate's security views: IP blocks, the outbox's deliveries and the audit log.
 
-use admin::storage::{AdminAudit, AuditQuery, AuditRecord, BlockInfo, Oversight};
-use diesel::Connection;
+use admin::storage::{AdminAudit, AuditQuery, AuditRecord, BlockInfo, MessageInfo, Oversight};
+use diesel::prelude::*;
 use domain::StorageError;
 use domain::audit::AuditEntry;
 
@@ -9,6 +9,50 @@ use crate::Store;
 
 #[async_trait::async_trait]
 impl Oversight for Store {
+    async fn recent_messages(&self, limit: i64, failing: bool) -> Result<Vec<MessageInfo>, StorageError> {
+        use crate::schema::messages;
+        let rows = self.run(move |conn| {
+            let mut query = messages::table.into_boxed();
+            if failing {
+                query = query.filter(
+                    messages::status.eq("failed").or(messages::status.ne("sent").and(messages::attempts.gt(0))),
+                );
+            }
+            Ok(query
+                .order(messages::created_at.desc())
+                .limit(limit.clamp(1, 500))
+                .select((
+                    messages::id,
+                    messages::channel,
+                    messages::recipient,
+                    messages::status,
+                    messages::attempts,
+                    messages::provider,
+                    messages::last_error,
+                    messages::created_at,
+                    messages::sent_at,
+                ))
+                .load::<(String, String, String, String, i32, Option<String>, Option<String>, i64, Option<i64>)>(
+                    conn,
+                )?)
+        });
+        Ok(rows
+            .await?
+            .into_iter()
+            .map(|(id, channel, recipient, status, attempts, provider, last_error, created_at, sent_at)| MessageInfo {
+                id,
+                channel,
+                recipient,
+                status,
+                attempts,
+                provider,
+                last_error,
+                created_at,
+                sent_at,
+            })
+            .collect())
+    }
+
     async fn active_blocks(&self, now: i64) -> Result<Vec<BlockInfo>, StorageError> {
         let blocks = Store::active_blocks(self, now).await?;
         Ok(blocks

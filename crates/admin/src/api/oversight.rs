@@ -109,7 +109,7 @@ fn audit_query(raw: &str) -> Result<AuditQuery, ApiError> {
         kind,
         user: id("user")?.and_then(|u| UserId::parse(&u)),
         client: id("client")?.and_then(|c| ClientId::parse(&c)),
-        actor: id("actor")?.and_then(|c| ClientId::parse(&c)),
+        actor: id("actor")?,
         since: time("since")?,
         until: time("until")?,
         before: id("cursor")?,

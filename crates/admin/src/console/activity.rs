@@ -1,5 +1,5 @@
-//! A user's activity in the console: their live sessions, each ended with a button, and their
-//! sign-in history with step-up's reasons (`GET /admin/users/{id}/activity`,
+//! A user's activity in the console: their live sessions, each ended with a button, the devices
+//! they signed in on, and their sign-in history with step-up's reasons (`GET /admin/users/{id}/activity`,
 //! `POST /admin/users/{id}/sessions/{sid}/end`).
 
 use actix_web::http::StatusCode;
@@ -38,7 +38,15 @@ pub async fn activity(req: HttpRequest, path: web::Path<String>, admin: web::Dat
         Ok(events) => events,
         Err(e) => return unavailable(&req, &admin, "sign-in history", &e),
     };
+    let devices = match admin.store.devices_of(&user.id).await {
+        Ok(devices) => devices,
+        Err(e) => return unavailable(&req, &admin, "devices", &e),
+    };
     let at = |t: i64| domain::clock::rfc3339(t);
+    let devices: Vec<_> = devices
+        .iter()
+        .map(|d| serde_json::json!({"description": d.description, "first": at(d.first_seen_at), "last": at(d.last_seen_at), "blocked": d.blocked}))
+        .collect();
     let sessions: Vec<_> = sessions
         .iter()
         .map(|s| serde_json::json!({ "sid": s.sid, "since": at(s.auth_time), "acr": s.acr.as_str() }))
@@ -56,6 +64,7 @@ pub async fn activity(req: HttpRequest, path: web::Path<String>, admin: web::Dat
     ctx.insert("user", &crate::api::users::user_json(&user));
     ctx.insert("back", &paths::console_user(&user.id));
     ctx.insert("sessions", &sessions);
+    ctx.insert("devices", &devices);
     ctx.insert("events", &events);
     page(&req, &admin).render(StatusCode::OK, "pages/admin_activity.html", ctx)
 }

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{admin_of, page};
 use crate::api::users::{notify_contact_changes, user_json, vouched};
-use crate::storage::{Actor, AdminAudit, Saved, UserChange, UserQuery};
+use crate::storage::{Actor, AdminAudit, Created, NewUser, Saved, UserChange, UserQuery};
 use crate::{Admin, paths};
 
 const PAGE: i64 = 50;
@@ -40,6 +40,67 @@ pub async fn list(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
     ctx.insert("users", &users.iter().map(user_json).collect::<Vec<_>>());
     ctx.insert("next", &next);
     page(&req, &admin).render(StatusCode::OK, "pages/admin_users.html", ctx)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NewUserForm {
+    email: String,
+    phone_number: String,
+    name: String,
+    reason: String,
+}
+
+/// `POST /admin/users`: a new account (an email address or a phone number, a name). With a reason,
+/// its address and number are marked verified on the admin's word (recorded); without, they are
+/// verified at the first sign-in by a code sent to them.
+pub async fn create(req: HttpRequest, form_data: web::Form<NewUserForm>, admin: web::Data<Admin>) -> HttpResponse {
+    let me = match admin_of(&req, &admin).await {
+        Ok(me) => me,
+        Err(answer) => return answer,
+    };
+    let f = form_data.into_inner();
+    let refused = |text: String| {
+        let mut ctx = tera::Context::new();
+        ctx.insert("q", "");
+        ctx.insert("users", &Vec::<serde_json::Value>::new());
+        ctx.insert("next", &None::<String>);
+        ctx.insert("error", &text);
+        page(&req, &admin).render(StatusCode::UNPROCESSABLE_ENTITY, "pages/admin_users.html", ctx)
+    };
+    let email = Some(f.email.trim()).filter(|e| !e.is_empty()).map(EmailAddress::parse).transpose();
+    let phone = Some(f.phone_number.trim()).filter(|p| !p.is_empty()).map(|p| PhoneNumber::parse(p, None)).transpose();
+    let (email, phone) = match (email, phone) {
+        (Ok(e), Ok(p)) if e.is_some() || p.is_some() => (e, p),
+        (Err(e), _) => return refused(e.to_string()),
+        (_, Err(e)) => return refused(e.to_string()),
+        _ => return refused(page(&req, &admin).text("admin_no_contact").to_owned()),
+    };
+    let mut profile = domain::Profile::default();
+    if let Err(e) = profile.set("name", Some(f.name.trim()).filter(|n| !n.is_empty())) {
+        return refused(e.to_string());
+    }
+    let reason: String = f.reason.trim().chars().filter(|c| !c.is_control()).take(500).collect();
+    let reason = Some(reason).filter(|r| !r.is_empty());
+    let vouched = reason.is_some();
+    let new = NewUser {
+        email_verified: vouched && email.is_some(),
+        phone_verified: vouched && phone.is_some(),
+        email,
+        phone,
+        profile,
+        is_admin: false,
+    };
+    let (actor, ip) = (Actor::Admin { user_id: me.id }, web_layer::RequestOrigin::of(&req).ip.ip());
+    let audit = Box::new(move |after: &User| AdminAudit::UserCreated { actor, ip, reason, after: user_json(after) });
+    match admin.store.create_user(new, admin.clock.now(), audit).await {
+        Ok(Created::Created(user)) => web_layer::see_other(&paths::console_user(&user.id)),
+        Ok(Created::Taken(_)) => refused(page(&req, &admin).text("admin_taken").to_owned()),
+        Err(e) => {
+            tracing::error!(error = %e, "console: user create");
+            page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
+        }
+    }
 }
 
 /// `GET /admin/users/{id}`: the user and the form that changes them.

@@ -238,8 +238,8 @@ pub struct AuditQuery {
     pub kind: Option<domain::audit::AuditKind>,
     pub user: Option<UserId>,
     pub client: Option<ClientId>,
-    /// Entries written by this admin API client.
-    pub actor: Option<ClientId>,
+    /// Entries written by this actor: an admin API client's id, or an admin's user id.
+    pub actor: Option<String>,
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub before: Option<String>,
@@ -253,9 +253,31 @@ pub struct AuditRecord {
     pub event: domain::audit::AuditEvent,
 }
 
-/// The security views: IP blocks, and the audit log (read only: nothing edits it).
+/// A message in the outbox, as the console shows its delivery (never its body).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct MessageInfo {
+    pub id: String,
+    /// `email` or `sms`.
+    pub channel: String,
+    pub recipient: String,
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    pub attempts: i32,
+    /// The provider that took it, or last tried.
+    pub provider: Option<String>,
+    /// The provider's reason for the last failure, in its words.
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// The security views: IP blocks, deliveries, and the audit log (read only: nothing edits it).
 #[async_trait::async_trait]
 pub trait Oversight: Send + Sync {
+    /// The newest messages of the outbox (`failing`: only those not delivered yet after a try,
+    /// or given up on).
+    async fn recent_messages(&self, limit: i64, failing: bool) -> Result<Vec<MessageInfo>, StorageError>;
+
     async fn active_blocks(&self, now: i64) -> Result<Vec<BlockInfo>, StorageError>;
 
     /// Lifts the active block `id` with its audit entry, in one transaction; false when there is

@@ -160,6 +160,12 @@ both_backends!(crossing_the_global_failure_budget_alerts_the_owner_once, |db: Db
     let alerts = app.messages_to(OWNER).await;
     let budget: Vec<_> = alerts.iter().filter(|m| m.subject.contains("failure budget")).collect();
     assert_eq!(budget.len(), 1, "one alert an hour, not one per failure: {alerts:?}");
+    // The admin console's "recent failures and alerts" reads them from the audit log.
+    use admin::storage::Oversight;
+    let query =
+        admin::storage::AuditQuery { kind: Some(domain::audit::AuditKind::Alert), limit: 10, ..Default::default() };
+    let logged = app.store.audit_page(&query).await.unwrap();
+    assert!(logged.iter().any(|r| r.event.detail.to_string().contains("failure budget")), "{logged:?}");
 });
 
 both_backends!(a_spoofed_x_forwarded_for_from_an_untrusted_peer_changes_nothing, |db: Db| async move {

@@ -153,3 +153,64 @@ both_backends!(a_non_admin_is_refused_on_every_console_page_with_nothing_in_the_
     }
     assert!(refused >= 20, "every console page answered (refused {refused})");
 });
+
+both_backends!(admins_create_users_and_read_alerts_and_deliveries_in_the_console, |db: Db| async move {
+    let app = testkit::spawn_app(db).await;
+    let (browser, _) = console_admin(&app).await;
+    // A new user, vouched for with a reason: verified, audited.
+    let email = unique_email();
+    let html = browser.get("/admin/users").await.text().await.unwrap();
+    let fields =
+        [("csrf", csrf_of(&html)), ("email", email.clone()), ("name", "Grace".into()), ("reason", "ticket 7".into())];
+    let made = browser.post_form("/admin/users", &form(&fields)).await;
+    assert_eq!(made.status(), 303);
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    assert!(user.email_verified && user.profile.name.as_deref() == Some("Grace"));
+    assert_eq!(location(&made), format!("/admin/users/{}", user.id));
+    let again = browser.post_form("/admin/users", &form(&fields)).await;
+    assert_eq!(again.status(), 422, "the address is taken");
+    let none = [("csrf", csrf_of(&html)), ("name", "Nobody".into())];
+    assert_eq!(browser.post_form("/admin/users", &form(&none)).await.status(), 422, "an address or a number is needed");
+    let audit = app.store.audit_of(&user.id, 5).await.unwrap();
+    assert_eq!(audit[0].kind, domain::audit::AuditKind::AdminUserCreated);
+    assert_eq!(audit[0].detail["reason"], "ticket 7");
+
+    // A message the provider refused, and an alert: both on the security page.
+    use domain::audit::AuditLog;
+    use passwordless_connection::storage::{ConnectionAudit, MessageStore};
+    let id = domain::MessageId::sortable();
+    let message = domain::message::OutgoingMessage {
+        id: id.clone(),
+        channel: domain::Channel::Email,
+        recipient: "bounce@example.com".into(),
+        subject: "Your code".into(),
+        text_body: "sealed".into(),
+        html_body: None,
+    };
+    let now = domain::Clock::now(&app.clock);
+    MessageStore::enqueue_message(&app.store, message, now).await.unwrap();
+    app.store.mark_message_failed(&id, "SendGrid 400: The to address is invalid", None).await.unwrap();
+    let alert =
+        ConnectionAudit::Alert { subject: "The sign-in failure budget was crossed".into(), text: "guessing".into() };
+    app.store.record(domain::audit::AuditEntry { what: alert, user: None, client: None, at: now }).await.unwrap();
+    let html = browser.get("/admin/security").await.text().await.unwrap();
+    let failing = html.split("id=\"failing\"").nth(1).expect("a table of failed deliveries");
+    assert!(
+        failing.contains("bounce@example.com") && failing.contains("SendGrid 400: The to address is invalid"),
+        "{html}"
+    );
+    let alerts = html.split("id=\"alerts\"").nth(1).expect("a table of alerts");
+    assert!(alerts.contains("failure budget"), "{html}");
+
+    // The user's page shows their devices (none yet) beside sessions and sign-ins.
+    let activity = browser.get(&format!("/admin/users/{}/activity", user.id)).await.text().await.unwrap();
+    assert!(activity.contains("Devices"), "{activity}");
+
+    // The audit log filtered by actor and days.
+    let me = app.store.audit_of(&user.id, 1).await.unwrap()[0].detail["actor"]["user_id"].as_str().unwrap().to_owned();
+    let day = domain::clock::rfc3339(now)[..10].to_owned();
+    let page = browser.get(&format!("/admin/audit?actor={me}&since={day}&until={day}")).await.text().await.unwrap();
+    assert!(page.contains("<td>admin.user_created</td>"), "{page}");
+    let later = browser.get(&format!("/admin/audit?actor={me}&since=2999-01-01")).await.text().await.unwrap();
+    assert!(!later.contains("<td>admin.user_created</td>"), "{later}");
+});
