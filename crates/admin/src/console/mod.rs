@@ -12,6 +12,7 @@ use crate::{Admin, paths};
 
 pub mod activity;
 pub mod clients;
+pub mod lifecycle;
 pub mod security;
 pub mod users;
 

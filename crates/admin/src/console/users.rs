@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::{admin_of, page};
 use crate::api::users::{notify_contact_changes, user_json, vouched};
-use crate::storage::{Actor, AdminAudit, Created, NewUser, Saved, UserChange, UserQuery};
+use crate::storage::{Actor, AdminAudit, Saved, UserChange, UserQuery};
 use crate::{Admin, paths};
 
 const PAGE: i64 = 50;
@@ -42,81 +42,20 @@ pub async fn list(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
     page(&req, &admin).render(StatusCode::OK, "pages/admin_users.html", ctx)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct NewUserForm {
-    email: String,
-    phone_number: String,
-    name: String,
-    reason: String,
-}
-
-/// `POST /admin/users`: a new account (an email address or a phone number, a name). With a reason,
-/// its address and number are marked verified on the admin's word (recorded); without, they are
-/// verified at the first sign-in by a code sent to them.
-pub async fn create(req: HttpRequest, form_data: web::Form<NewUserForm>, admin: web::Data<Admin>) -> HttpResponse {
-    let me = match admin_of(&req, &admin).await {
-        Ok(me) => me,
-        Err(answer) => return answer,
-    };
-    let f = form_data.into_inner();
-    let refused = |text: String| {
-        let mut ctx = tera::Context::new();
-        ctx.insert("q", "");
-        ctx.insert("users", &Vec::<serde_json::Value>::new());
-        ctx.insert("next", &None::<String>);
-        ctx.insert("error", &text);
-        page(&req, &admin).render(StatusCode::UNPROCESSABLE_ENTITY, "pages/admin_users.html", ctx)
-    };
-    let email = Some(f.email.trim()).filter(|e| !e.is_empty()).map(EmailAddress::parse).transpose();
-    let phone = Some(f.phone_number.trim()).filter(|p| !p.is_empty()).map(|p| PhoneNumber::parse(p, None)).transpose();
-    let (email, phone) = match (email, phone) {
-        (Ok(e), Ok(p)) if e.is_some() || p.is_some() => (e, p),
-        (Err(e), _) => return refused(e.to_string()),
-        (_, Err(e)) => return refused(e.to_string()),
-        _ => return refused(page(&req, &admin).text("admin_no_contact").to_owned()),
-    };
-    let mut profile = domain::Profile::default();
-    if let Err(e) = profile.set("name", Some(f.name.trim()).filter(|n| !n.is_empty())) {
-        return refused(e.to_string());
-    }
-    let reason: String = f.reason.trim().chars().filter(|c| !c.is_control()).take(500).collect();
-    let reason = Some(reason).filter(|r| !r.is_empty());
-    let vouched = reason.is_some();
-    let new = NewUser {
-        email_verified: vouched && email.is_some(),
-        phone_verified: vouched && phone.is_some(),
-        email,
-        phone,
-        profile,
-        is_admin: false,
-    };
-    let (actor, ip) = (Actor::Admin { user_id: me.id }, web_layer::RequestOrigin::of(&req).ip.ip());
-    let audit = Box::new(move |after: &User| AdminAudit::UserCreated { actor, ip, reason, after: user_json(after) });
-    match admin.store.create_user(new, admin.clock.now(), audit).await {
-        Ok(Created::Created(user)) => web_layer::see_other(&paths::console_user(&user.id)),
-        Ok(Created::Taken(_)) => refused(page(&req, &admin).text("admin_taken").to_owned()),
-        Err(e) => {
-            tracing::error!(error = %e, "console: user create");
-            page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
-        }
-    }
-}
-
 /// `GET /admin/users/{id}`: the user and the form that changes them.
 pub async fn show(req: HttpRequest, path: web::Path<String>, admin: web::Data<Admin>) -> HttpResponse {
     if let Err(answer) = admin_of(&req, &admin).await {
         return answer;
     }
     match find(&admin, &path).await {
-        Ok(user) => form(&req, &admin, &user, None, StatusCode::OK),
+        Ok(user) => form(&req, &admin, &user, None, StatusCode::OK).await,
         Err(answer) => answer(&req, &admin),
     }
 }
 
 type Missing = fn(&HttpRequest, &Admin) -> HttpResponse;
 
-async fn find(admin: &Admin, id: &str) -> Result<User, Missing> {
+pub(super) async fn find(admin: &Admin, id: &str) -> Result<User, Missing> {
     let Some(id) = UserId::parse(id) else { return Err(not_found) };
     match admin.store.user(&id).await {
         Ok(Some(user)) => Ok(user),
@@ -129,7 +68,7 @@ async fn find(admin: &Admin, id: &str) -> Result<User, Missing> {
 }
 
 /// The signed-in admin and the user a form acts on, or the page that stands in for the action.
-async fn acting_on(req: &HttpRequest, admin: &Admin, id: &str) -> Result<(User, User), HttpResponse> {
+pub(super) async fn acting_on(req: &HttpRequest, admin: &Admin, id: &str) -> Result<(User, User), HttpResponse> {
     let me = admin_of(req, admin).await?;
     let user = find(admin, id).await.map_err(|answer| answer(req, admin))?;
     Ok((me, user))
@@ -140,8 +79,20 @@ fn not_found(req: &HttpRequest, admin: &Admin) -> HttpResponse {
 }
 
 /// What a page shows: the user's edit form, with a note (saved, refused, or the other version).
-fn form(req: &HttpRequest, admin: &Admin, user: &User, note: Option<Note>, status: StatusCode) -> HttpResponse {
+pub(super) async fn form(
+    req: &HttpRequest,
+    admin: &Admin,
+    user: &User,
+    note: Option<Note>,
+    status: StatusCode,
+) -> HttpResponse {
     let mut ctx = tera::Context::new();
+    // The accounts linked to this one (signing in with them gives this one's `sub`).
+    let links = admin.store.linked_to(&user.id).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "console: links");
+        Vec::new()
+    });
+    ctx.insert("links", &links.iter().map(user_json).collect::<Vec<_>>());
     ctx.insert("user", &user_json(user));
     ctx.insert("action", &paths::console_user(&user.id));
     match note {
@@ -153,7 +104,7 @@ fn form(req: &HttpRequest, admin: &Admin, user: &User, note: Option<Note>, statu
     page(req, admin).render(status, "pages/admin_user.html", ctx)
 }
 
-enum Note {
+pub(super) enum Note {
     Saved,
     Refused(String),
     /// The values the admin submitted, shown beside the record as it is now.
@@ -186,7 +137,9 @@ pub async fn save(
     let edit = form_data.into_inner();
     let change = match change_of(&current, &edit) {
         Ok(change) => change,
-        Err(text) => return form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY),
+        Err(text) => {
+            return form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY).await;
+        }
     };
     let reason: String = edit.reason.trim().chars().filter(|c| !c.is_control()).take(500).collect();
     let reason = Some(reason).filter(|r| !r.is_empty());
@@ -194,7 +147,7 @@ pub async fn save(
         || vouched(&change.phone, change.phone_verified, &current.phone, current.phone_verified);
     if vouches && reason.is_none() {
         let text = page(&req, &admin).text("admin_reason_needed").to_owned();
-        return form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY);
+        return form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let actor = Actor::Admin { user_id: me.id.clone() };
     let ip = web_layer::RequestOrigin::of(&req).ip.ip();
@@ -208,17 +161,17 @@ pub async fn save(
     match admin.store.change_user(&current.id, edit.version, change, admin.clock.now(), audit).await {
         Ok(Saved::Saved { before, after }) => {
             notify_contact_changes(&admin, &before, &after).await;
-            form(&req, &admin, &after, Some(Note::Saved), StatusCode::OK)
+            form(&req, &admin, &after, Some(Note::Saved), StatusCode::OK).await
         }
         // RFC 9110 §15.5.10: the request conflicts with the record's current state.
-        Ok(Saved::Stale(now)) => form(&req, &admin, &now, Some(Note::Conflict(edit)), StatusCode::CONFLICT),
+        Ok(Saved::Stale(now)) => form(&req, &admin, &now, Some(Note::Conflict(edit)), StatusCode::CONFLICT).await,
         Ok(Saved::Taken(_)) => {
             let text = page(&req, &admin).text("admin_taken").to_owned();
-            form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::CONFLICT)
+            form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::CONFLICT).await
         }
         Ok(Saved::NoContact) => {
             let text = page(&req, &admin).text("admin_no_contact").to_owned();
-            form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY)
+            form(&req, &admin, &current, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Ok(Saved::NotFound) => not_found(&req, &admin),
         Err(e) => {
@@ -287,7 +240,7 @@ async fn set_blocked(
     // An admin never locks themselves out (perhaps the last admin); another admin can block them.
     if blocking && user.id == me.id {
         let text = page(&req, &admin).text("admin_not_yourself").to_owned();
-        return form(&req, &admin, &user, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY);
+        return form(&req, &admin, &user, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let actor = Actor::Admin { user_id: me.id.clone() };
     let ip = web_layer::RequestOrigin::of(&req).ip.ip();

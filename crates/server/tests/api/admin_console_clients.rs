@@ -214,3 +214,76 @@ both_backends!(admins_create_users_and_read_alerts_and_deliveries_in_the_console
     let later = browser.get(&format!("/admin/audit?actor={me}&since=2999-01-01")).await.text().await.unwrap();
     assert!(!later.contains("<td>admin.user_created</td>"), "{later}");
 });
+
+both_backends!(
+    admins_link_unlink_and_erase_accounts_in_the_console_and_every_form_needs_its_csrf_token,
+    |db: Db| async move {
+        let app = testkit::spawn_app(db).await;
+        let (browser, admin_email) = console_admin(&app).await;
+        let (personal, work) = (unique_email(), unique_email());
+        for email in [&personal, &work] {
+            app.store.create_user(&domain::EmailAddress::parse(email).unwrap(), 0).await.unwrap();
+        }
+        let find = |email: String| {
+            let store = app.store.clone();
+            async move { store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap() }
+        };
+        let (primary, secondary) = (find(personal.clone()).await, find(work.clone()).await);
+        let path = format!("/admin/users/{}", primary.id);
+        let html = browser.get(&path).await.text().await.unwrap();
+        // Link the work address to the personal account, by typing it.
+        let linked = browser.post_form(&format!("{path}/links"), &[("csrf", &csrf_of(&html)), ("other", &work)]).await;
+        assert_eq!(linked.status(), 303);
+        assert_eq!(find(work.clone()).await.linked_to.as_ref(), Some(&primary.id));
+        let page = browser.get(&path).await.text().await.unwrap().replace("&#x2F;", "/");
+        assert!(page.contains(&format!("{path}/links/{}/unlink", secondary.id)), "{page}");
+        let nobody = browser
+            .post_form(&format!("{path}/links"), &[("csrf", &csrf_of(&html)), ("other", "nobody@example.com")])
+            .await;
+        assert_eq!(nobody.status(), 422);
+        let itself =
+            browser.post_form(&format!("{path}/links"), &[("csrf", &csrf_of(&html)), ("other", &personal)]).await;
+        assert_eq!(itself.status(), 422);
+        let unlinked =
+            browser.post_form(&format!("{path}/links/{}/unlink", secondary.id), &[("csrf", &csrf_of(&html))]).await;
+        assert_eq!(unlinked.status(), 303);
+        assert!(find(work.clone()).await.linked_to.is_none());
+
+        // Erasing needs the address typed again; then the account is gone and its trail anonymised.
+        let wrong =
+            browser.post_form(&format!("{path}/erase"), &[("csrf", &csrf_of(&html)), ("confirm", "someone")]).await;
+        assert_eq!(wrong.status(), 422);
+        let erased =
+            browser.post_form(&format!("{path}/erase"), &[("csrf", &csrf_of(&html)), ("confirm", &personal)]).await;
+        assert_eq!(erased.status(), 200);
+        assert!(app.store.user_by_email(&domain::EmailAddress::parse(&personal).unwrap()).await.unwrap().is_none());
+        let trail = app.store.audit_of(&primary.id, 10).await.unwrap();
+        assert_eq!(trail[0].kind, domain::audit::AuditKind::AdminUserErased);
+        assert!(!trail.iter().any(|e| e.detail.to_string().contains(&personal)), "{trail:?}");
+
+        // Every form of the console and of the account page refuses a post without its CSRF token.
+        let me = app.store.user_by_email(&domain::EmailAddress::parse(&admin_email).unwrap()).await.unwrap().unwrap();
+        let client = app.register_client(false, authorization_server::Alg::RS256).await;
+        let mut checked = 0;
+        for endpoint in admin::Admin::endpoints() {
+            if !(endpoint.path.starts_with("/admin") || endpoint.path.starts_with("/account")) {
+                continue;
+            }
+            let path = endpoint
+                .path
+                .replace("{id}", if endpoint.path.starts_with("/admin/clients") { &client.id } else { me.id.as_str() })
+                .replace("{sid}", "some-session")
+                .replace("{other}", secondary.id.as_str())
+                .replace("{field}", "email")
+                .replace("{token}", "some-token");
+            let resp =
+                browser.post_form(&path, &[("value", "x"), ("confirm", &admin_email), ("disabled", "true")]).await;
+            let status = resp.status().as_u16();
+            // A path that takes no POST answers 404; every form answers 403 without its token.
+            assert!([403, 404].contains(&status), "{path}: {status}");
+            checked += usize::from(status == 403);
+        }
+        assert!(checked >= 25, "every form was tried ({checked})");
+        assert!(app.store.user(&me.id).await.unwrap().is_some(), "nothing was done");
+    }
+);
