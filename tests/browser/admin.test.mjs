@@ -118,7 +118,7 @@ test('an admin signs in with a second factor, edits, blocks, and meets a conflic
     // 2. Find the user and change their email address; the old address is told.
     await page.goto(`${BASE}/admin/users`);
     await page.locator('#q').fill(user.split('@')[0]);
-    await page.locator('form[action="/admin/users"] button').click();
+    await page.locator('#user-search button').click();
     await page.locator(`#users a:has-text("${user}")`).click();
     const userPage = page.url();
     await page.locator('#email').fill(moved);
