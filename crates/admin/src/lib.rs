@@ -9,6 +9,7 @@ pub mod api;
 mod audit;
 pub mod console;
 pub mod paths;
+mod profile_form;
 pub mod storage;
 
 use std::sync::Arc;

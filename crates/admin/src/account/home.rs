@@ -12,9 +12,6 @@ use crate::api::users::user_json;
 use crate::storage::{Actor, AdminAudit, Saved, UserChange};
 use crate::{Admin, paths};
 
-/// The profile claims the owner edits here (OIDC Core §5.1); the others stay as they are.
-const EDITABLE: [&str; 6] = ["name", "given_name", "family_name", "nickname", "preferred_username", "locale"];
-
 fn when(at: i64) -> String {
     domain::clock::rfc3339(at).replace('T', " ").replace('Z', " UTC")
 }
@@ -57,11 +54,7 @@ async fn overview(visit: &Visit<'_>, note: Option<(&str, &str)>, status: StatusC
     ctx.insert("devices", &devices);
     ctx.insert("authenticator", &factors.authenticator);
     ctx.insert("recovery_left", &factors.recovery_codes_left.to_string());
-    let lang = visit.lang();
-    let label = |k: &str| admin.catalog.text(&lang, &format!("account_claim_{k}")).to_owned();
-    let fields: Vec<_> =
-        EDITABLE.iter().map(|k| json!({"key": k, "label": label(k), "value": profile_value(user, k)})).collect();
-    ctx.insert("fields", &fields);
+    ctx.insert("fields", &crate::profile_form::fields(&admin.catalog, &visit.lang(), user));
     if let Some((kind, key)) = note {
         ctx.insert(kind, visit.admin.catalog.text(&visit.lang(), key));
     }
@@ -81,20 +74,6 @@ async fn overview(visit: &Visit<'_>, note: Option<(&str, &str)>, status: StatusC
     visit.page().render(status, "pages/account.html", ctx)
 }
 
-fn profile_value(user: &domain::User, key: &str) -> String {
-    let p = &user.profile;
-    let v = match key {
-        "name" => &p.name,
-        "given_name" => &p.given_name,
-        "family_name" => &p.family_name,
-        "nickname" => &p.nickname,
-        "preferred_username" => &p.preferred_username,
-        "locale" => &p.locale,
-        _ => &None,
-    };
-    v.clone().unwrap_or_default()
-}
-
 #[derive(Deserialize)]
 pub struct ProfileForm {
     version: i64,
@@ -102,7 +81,7 @@ pub struct ProfileForm {
     fields: std::collections::HashMap<String, String>,
 }
 
-/// `POST /account/profile`: the profile claims of [`EDITABLE`] (an empty field removes one),
+/// `POST /account/profile`: the editable profile claims (an empty field removes one),
 /// checked against the version the form was made from, audited.
 pub async fn save_profile(req: HttpRequest, form: web::Form<ProfileForm>, admin: web::Data<Admin>) -> HttpResponse {
     let visit = match Visit::of(&req, &admin, paths::ACCOUNT).await {
@@ -110,11 +89,8 @@ pub async fn save_profile(req: HttpRequest, form: web::Form<ProfileForm>, admin:
         Err(answer) => return answer,
     };
     let mut profile = visit.user.profile.clone();
-    for key in EDITABLE {
-        let value = form.fields.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-        if profile.set(key, value).is_err() {
-            return overview(&visit, Some(("error", "account_profile_invalid")), StatusCode::BAD_REQUEST).await;
-        }
+    if crate::profile_form::apply(&mut profile, &form.fields).is_err() {
+        return overview(&visit, Some(("error", "account_profile_invalid")), StatusCode::BAD_REQUEST).await;
     }
     let ip = visit.ip();
     let audit = Box::new(move |before: &domain::User, after: &domain::User| AdminAudit::UserUpdated {

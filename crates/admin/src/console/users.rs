@@ -95,6 +95,8 @@ pub(super) async fn form(
     ctx.insert("links", &links.iter().map(user_json).collect::<Vec<_>>());
     ctx.insert("user", &user_json(user));
     ctx.insert("action", &paths::console_user(&user.id));
+    let lang = page(req, admin).lang();
+    ctx.insert("fields", &crate::profile_form::fields(&admin.catalog, lang, user));
     match note {
         Some(Note::Saved) => ctx.insert("saved", &true),
         Some(Note::Refused(text)) => ctx.insert("error", &text),
@@ -119,8 +121,10 @@ pub struct EditForm {
     version: i64,
     email: String,
     phone_number: String,
-    name: String,
     reason: String,
+    /// The profile claims of the form (`profile_form::EDITABLE`).
+    #[serde(flatten)]
+    claims: std::collections::HashMap<String, String>,
 }
 
 /// `POST /admin/users/{id}`: saves the form when the record is still at the version it shows.
@@ -190,8 +194,7 @@ fn change_of(current: &User, edit: &EditForm) -> Result<UserChange, String> {
     let phone = phone.transpose().map_err(|e| e.to_string())?;
     let with_reason = !edit.reason.trim().is_empty();
     let mut profile = current.profile.clone();
-    let name = Some(edit.name.trim()).filter(|n| !n.is_empty());
-    profile.set("name", name).map_err(|e| e.to_string())?;
+    crate::profile_form::apply(&mut profile, &edit.claims).map_err(|e| e.to_string())?;
     let email_changed = email != current.email;
     let phone_changed = phone != current.phone;
     Ok(UserChange {
