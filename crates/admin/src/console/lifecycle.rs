@@ -105,7 +105,7 @@ pub async fn erase(
         return form(&req, &admin, &user, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     if user.id == me.id {
-        let text = page(&req, &admin).text("admin_not_yourself").to_owned();
+        let text = page(&req, &admin).text("admin_not_yourself_erase").to_owned();
         return form(&req, &admin, &user, Some(Note::Refused(text)), StatusCode::UNPROCESSABLE_ENTITY).await;
     }
     let audit = AdminAudit::UserErased {

@@ -118,7 +118,7 @@ pub async fn audit(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
         actor: get("actor").map(str::to_owned),
         since: day("since"),
         // Through the end of that day.
-        until: day("until").map(|d| d + 86_399),
+        until: day("until").map(|d| d + 86_400), // the store compares `created_at < until`
         before: get("cursor").map(str::to_owned),
         limit: ENTRIES + 1,
     };

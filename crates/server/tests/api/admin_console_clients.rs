@@ -285,5 +285,14 @@ both_backends!(
         }
         assert!(checked >= 25, "every form was tried ({checked})");
         assert!(app.store.user(&me.id).await.unwrap().is_some(), "nothing was done");
+
+        // An admin cannot erase their own account, and is told so in those words.
+        let mine = format!("/admin/users/{}", me.id);
+        let html = browser.get(&mine).await.text().await.unwrap();
+        let refused =
+            browser.post_form(&format!("{mine}/erase"), &[("csrf", &csrf_of(&html)), ("confirm", &admin_email)]).await;
+        assert_eq!(refused.status(), 422);
+        assert!(refused.text().await.unwrap().contains("You cannot erase your own account"));
+        assert!(app.store.user(&me.id).await.unwrap().is_some(), "still there");
     }
 );
