@@ -11,6 +11,9 @@ pub struct AuthorizationServerConfig {
     pub access_token_ttl: i64,
     /// Absolute lifetime of a refresh-token family, seconds: rotation never extends it.
     pub refresh_token_ttl: i64,
+    /// Seconds after a refresh token's first use in which presenting it again replaces the successor
+    /// the client never received (a lost answer, a crash), instead of revoking the grant; 0 turns it off.
+    pub refresh_reuse_leeway: i64,
     /// How long a started login may take before it must be started again.
     pub interaction_ttl: i64,
     pub session_ttl: i64,
@@ -48,6 +51,10 @@ pub struct OidcSettings {
     pub access_token_ttl: i64,
     #[serde(deserialize_with = "within::<_, _, 300, 31_536_000>")]
     pub refresh_token_ttl: i64,
+    /// The reuse leeway (Auth0's "reuse interval", Okta's "grace period"): short, because a token
+    /// presented twice within it is not treated as stolen (RFC 9700 §4.14.2 asks for revocation).
+    #[serde(deserialize_with = "within::<_, _, 0, 300>")]
+    pub refresh_reuse_leeway: i64,
     #[serde(deserialize_with = "within::<_, _, 60, 86_400>")]
     pub interaction_ttl: i64,
     #[serde(deserialize_with = "within::<_, _, 60, 31_536_000>")]
@@ -71,6 +78,7 @@ impl OidcSettings {
             id_token_ttl: self.id_token_ttl,
             access_token_ttl: self.access_token_ttl,
             refresh_token_ttl: self.refresh_token_ttl,
+            refresh_reuse_leeway: self.refresh_reuse_leeway,
             interaction_ttl: self.interaction_ttl,
             session_ttl: self.session_ttl,
             key_rotation_period: self.key_rotation_days * 86_400,

@@ -216,6 +216,9 @@ pub struct RefreshToken {
 pub enum RefreshUse {
     /// First use: the token is now spent and its successor stored, in one transaction.
     Fresh(Box<RefreshToken>),
+    /// Spent within the reuse leeway, and its successor never used: that successor was replaced by
+    /// the one given, in one transaction, and the family still has one live token.
+    Retry(Box<RefreshToken>),
     /// Spent before: the grant and every token issued from it are now revoked (RFC 9700 §4.14.2).
     Reused {
         client_id: ClientId,
@@ -266,12 +269,15 @@ pub trait RefreshStore: Send + Sync {
 
     /// Rotates a refresh token in one transaction under the grant's row lock: spends the presented
     /// token and stores `successor` (whose `grant_id` must be the presented token's). Of concurrent
-    /// presentations exactly one is `Fresh`; a later one is a reuse that revokes the grant.
+    /// presentations exactly one is `Fresh`; a later one is a `Retry` within `leeway` seconds of the
+    /// first use while the successor then issued is unused (it is replaced by `successor`), and
+    /// otherwise a reuse that revokes the grant.
     async fn rotate_refresh_token(
         &self,
         token_hash: Vec<u8>,
         successor: &RefreshToken,
         now: i64,
+        leeway: i64,
     ) -> Result<RefreshUse, StorageError>;
 }
 

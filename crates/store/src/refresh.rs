@@ -25,6 +25,7 @@ struct RefreshRow {
     expires_at: i64,
     used_at: Option<i64>,
     revoked_at: Option<i64>,
+    successor_hash: Option<Vec<u8>>,
 }
 
 impl RefreshRow {
@@ -61,6 +62,7 @@ impl RefreshRow {
             expires_at: t.expires_at,
             used_at: None,
             revoked_at: None,
+            successor_hash: None,
         }
     }
 }
@@ -118,13 +120,17 @@ impl RefreshStore for Store {
     /// Rotates a refresh token in one transaction: takes the grant's row lock (so a revocation is
     /// either wholly before, and nothing is spent or issued, or wholly after, and revokes the
     /// successor too), spends the presented token, and stores `successor`. Of concurrent
-    /// presentations exactly one is `Fresh`; a later one is a reuse that revokes the grant
-    /// (RFC 9700 §4.14.2). `successor.grant_id` must be the presented token's.
+    /// presentations exactly one is `Fresh`. A later one is a `Retry` when it comes within `leeway`
+    /// seconds of the first use and the successor then issued is still unused: that successor is
+    /// deleted and `successor` takes its place, so the family keeps one live token. Any other is a
+    /// reuse that revokes the grant (RFC 9700 §4.14.2). `successor.grant_id` must be the presented
+    /// token's.
     async fn rotate_refresh_token(
         &self,
         token_hash: Vec<u8>,
         successor: &RefreshToken,
         now: i64,
+        leeway: i64,
     ) -> Result<RefreshUse, StorageError> {
         let next = RefreshRow::of(successor);
         self.run(move |conn| {
@@ -139,7 +145,7 @@ impl RefreshStore for Store {
                         .filter(refresh_tokens::used_at.is_null())
                         .filter(refresh_tokens::revoked_at.is_null()),
                 )
-                .set(refresh_tokens::used_at.eq(Some(now)))
+                .set((refresh_tokens::used_at.eq(Some(now)), refresh_tokens::successor_hash.eq(&next.token_hash)))
                 .execute(conn)?
                     == 1;
                 let Some(row) =
@@ -150,16 +156,50 @@ impl RefreshStore for Store {
                 if row.grant_id != next.grant_id {
                     return Ok(RefreshUse::Unknown);
                 }
-                let client_id = parse_id(ClientId::parse, &row.client_id, "refresh client")?;
-                if !won {
-                    crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
-                    return Ok(RefreshUse::Reused { client_id });
+                if won {
+                    diesel::insert_into(refresh_tokens::table).values(&next).execute(conn)?;
+                    return Ok(RefreshUse::Fresh(Box::new(row.into_token()?)));
                 }
-                diesel::insert_into(refresh_tokens::table).values(&next).execute(conn)?;
-                Ok(RefreshUse::Fresh(Box::new(row.into_token()?)))
+                if replace_unused_successor(conn, &row, &next, now, leeway)? {
+                    diesel::insert_into(refresh_tokens::table).values(&next).execute(conn)?;
+                    return Ok(RefreshUse::Retry(Box::new(row.into_token()?)));
+                }
+                let client_id = parse_id(ClientId::parse, &row.client_id, "refresh client")?;
+                crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
+                Ok(RefreshUse::Reused { client_id })
             })
         })
         .await
         .map_err(Into::into)
     }
+}
+
+/// A spent token presented again: when it was spent at most `leeway` seconds ago and the successor
+/// it was rotated into has not been used (the client most likely never got the answer: a lost
+/// connection, a crash before the response), deletes that successor and records `next` as the new
+/// one. False, changing nothing, otherwise.
+fn replace_unused_successor(
+    conn: &mut crate::DbConnection,
+    row: &RefreshRow,
+    next: &RefreshRow,
+    now: i64,
+    leeway: i64,
+) -> Result<bool, StoreError> {
+    let (Some(used_at), None, Some(previous)) = (row.used_at, row.revoked_at, &row.successor_hash) else {
+        return Ok(false);
+    };
+    if leeway <= 0 || now.saturating_sub(used_at) > leeway {
+        return Ok(false);
+    }
+    let unused = refresh_tokens::table
+        .find(previous)
+        .filter(refresh_tokens::used_at.is_null())
+        .filter(refresh_tokens::revoked_at.is_null());
+    if diesel::delete(unused).execute(conn)? != 1 {
+        return Ok(false);
+    }
+    diesel::update(refresh_tokens::table.find(&row.token_hash))
+        .set(refresh_tokens::successor_hash.eq(&next.token_hash))
+        .execute(conn)?;
+    Ok(true)
 }

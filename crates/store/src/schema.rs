@@ -171,6 +171,7 @@ diesel::table! {
         expires_at -> BigInt,
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        successor_hash -> Nullable<Binary>,
     }
 }
 

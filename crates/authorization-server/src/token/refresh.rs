@@ -1,5 +1,7 @@
 //! `grant_type=refresh_token` (RFC 6749 §6): rotate the token, never widen the scope, never
-//! outlive the family's absolute deadline; a reused token revokes the grant (RFC 9700 §4.14.2).
+//! outlive the family's absolute deadline; a reused token revokes the grant (RFC 9700 §4.14.2),
+//! unless it comes again within `oidc.refresh_reuse_leeway` while its successor is unused: then
+//! the client most likely never received that successor, and gets another in its place.
 
 use domain::{Client, Scope};
 
@@ -58,8 +60,12 @@ pub(super) async fn refresh_token(
     // The successor keeps the grant's scope and deadline; it is stored in the same transaction that
     // spends the presented token, under the grant's lock, so a revocation can never leave it live.
     let (successor, record) = new_refresh_token(srv, client, &issuance, &token.scope, token.expires_at, now);
-    match srv.store.rotate_refresh_token(hash, &record, now).await.map_err(|e| internal("refresh use", &e))? {
+    let leeway = srv.config.refresh_reuse_leeway;
+    match srv.store.rotate_refresh_token(hash, &record, now, leeway).await.map_err(|e| internal("refresh use", &e))? {
         RefreshUse::Fresh(_) => {}
+        RefreshUse::Retry(_) => {
+            tracing::info!(client = %client.id, "refresh token presented again within the reuse leeway; its unused successor was replaced");
+        }
         RefreshUse::Reused { client_id } => {
             tracing::warn!(client = %client_id, "refresh token reused; its grant and tokens were revoked");
             return Err(INVALID);

@@ -1,5 +1,5 @@
 //! Refresh tokens (RFC 6749 §6, RFC 9700 §4.14): rotation, reuse detection revoking the family,
-//! client binding, no scope escalation, absolute lifetime.
+//! the reuse leeway, client binding, no scope escalation, absolute lifetime.
 
 use authorization_server::Alg;
 use testkit::{Db, TestApp, TestClient, both_backends, query_param, spawn_app};
@@ -37,13 +37,63 @@ both_backends!(refresh_tokens_rotate_and_reuse_revokes_the_family, |db: Db| asyn
     assert_ne!(r1, r2, "rotated on every use");
     assert!(second["id_token"].is_string());
     assert_eq!(userinfo_status(&app, second["access_token"].as_str().unwrap()).await, 200);
-    // The spent token comes back: reuse. The whole family and its access tokens are revoked.
+    // The spent token comes back after the reuse leeway: reuse. The whole family and its access
+    // tokens are revoked.
+    app.clock.advance(app.settings.oidc.refresh_reuse_leeway + 1);
     let (status, body) = refresh(&app, &client, &r1, None).await;
     assert_eq!((status, body["error"].as_str().unwrap()), (400, "invalid_grant"));
     let (status, body) = refresh(&app, &client, &r2, None).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "the successor died with the family");
     assert_eq!(userinfo_status(&app, second["access_token"].as_str().unwrap()).await, 401);
     assert_eq!(userinfo_status(&app, first["access_token"].as_str().unwrap()).await, 401);
+});
+
+both_backends!(a_retry_within_the_reuse_leeway_replaces_the_unused_successor, |db: Db| async move {
+    let app = spawn_app(db).await;
+    assert!(app.settings.oidc.refresh_reuse_leeway >= 2, "the default leeway is on");
+    let client = app.register_client(false, Alg::RS256).await;
+    let first = offline_tokens(&app, &client, "openid offline_access").await;
+    let r1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let (_, lost) = refresh(&app, &client, &r1, None).await;
+    let r2 = lost["refresh_token"].as_str().unwrap().to_owned();
+    // The client never got r2 (say the server was killed after its commit) and retries with r1.
+    app.clock.advance(1);
+    let (status, retried) = refresh(&app, &client, &r1, None).await;
+    assert_eq!(status, 200, "{retried}");
+    let r3 = retried["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r3, r2);
+    // The family keeps one live token: r2 was replaced (refused, without revoking anything).
+    let (status, body) = refresh(&app, &client, &r2, None).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(userinfo_status(&app, retried["access_token"].as_str().unwrap()).await, 200, "nothing revoked");
+    let (status, next) = refresh(&app, &client, &r3, None).await;
+    assert_eq!(status, 200, "{next}");
+    // r3's successor was used: presenting r3 again, even within the leeway, is reuse and revokes.
+    let r4 = next["refresh_token"].as_str().unwrap().to_owned();
+    let (_, _r5) = refresh(&app, &client, &r4, None).await;
+    let (status, _) = refresh(&app, &client, &r3, None).await;
+    assert_eq!(status, 400);
+    assert_eq!(userinfo_status(&app, next["access_token"].as_str().unwrap()).await, 401, "the family was revoked");
+
+    // Concurrent presentations of one token: every answer succeeds, and exactly one of the tokens
+    // they return still works afterwards; the family never forks.
+    let tokens = offline_tokens(&app, &client, "openid offline_access").await;
+    let r = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let answers = futures_util::future::join_all((0..5).map(|_| refresh(&app, &client, &r, None))).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    let mut alive = 0;
+    for (_, body) in &answers {
+        alive += usize::from(refresh(&app, &client, body["refresh_token"].as_str().unwrap(), None).await.0 == 200);
+    }
+    assert_eq!(alive, 1, "one live token per family");
+
+    // After the leeway, a retry is reuse even though the successor is unused.
+    let tokens = offline_tokens(&app, &client, "openid offline_access").await;
+    let r = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let (_, unused) = refresh(&app, &client, &r, None).await;
+    app.clock.advance(app.settings.oidc.refresh_reuse_leeway + 1);
+    assert_eq!(refresh(&app, &client, &r, None).await.0, 400);
+    assert_eq!(refresh(&app, &client, unused["refresh_token"].as_str().unwrap(), None).await.0, 400, "revoked");
 });
 
 both_backends!(refresh_tokens_are_bound_to_their_client_and_scope, |db: Db| async move {
