@@ -61,7 +61,12 @@ async fn within(
 ) -> Result<(), Refusal> {
     match conn.limiter.hit(key, limit, window, conn.clock.now()).await {
         Ok(Decision::Allowed { .. }) => Ok(()),
-        Ok(Decision::Limited { retry_after }) => Err(over(retry_after)),
+        Ok(Decision::Limited { retry_after }) => {
+            // The limit's name: the key's first two parts (`send:hour`), never the IP or account.
+            let name: String = key.split(':').take(2).collect::<Vec<_>>().join(":");
+            metrics::counter!("ostiary_limit_refusals_total", "limit" => name).increment(1);
+            Err(over(retry_after))
+        }
         Err(e) => Err(unavailable(&e)),
     }
 }
@@ -86,7 +91,10 @@ pub(crate) async fn check_send(
         return Err(Refusal::Country);
     }
     match is_blocked(conn, origin, to.as_str()).await {
-        Ok(true) => return Err(Refusal::Blocked),
+        Ok(true) => {
+            metrics::counter!("ostiary_limit_refusals_total", "limit" => "ip_blocked").increment(1);
+            return Err(Refusal::Blocked);
+        }
         Ok(false) => {}
         Err(e) => {
             tracing::error!(error = %e, "block lookup failed");
@@ -243,6 +251,8 @@ async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Chall
     }
     tracing::warn!(%ip, reason, "blocked an IP after too many wrong codes");
     let scope = if challenge.is_some() { BlockedFor::Account } else { BlockedFor::All };
+    let label = if challenge.is_some() { "account" } else { "all" };
+    metrics::counter!("ostiary_ip_blocks_total", "scope" => label).increment(1);
     let what = ConnectionAudit::IpBlocked { ip: ip.to_string(), reason: reason.to_owned(), scope };
     if let Err(e) = conn.store.record(domain::audit::AuditEntry { what, user: None, client: None, at: now }).await {
         tracing::error!(error = %e, "audit log");

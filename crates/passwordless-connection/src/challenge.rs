@@ -40,6 +40,38 @@ pub enum VerifyError {
     Store(#[from] StorageError),
 }
 
+impl VerifyError {
+    /// The result label of `ostiary_sign_ins_total`.
+    fn label(&self) -> &'static str {
+        match self {
+            VerifyError::Mismatch { .. } => "wrong_code",
+            VerifyError::TooManyAttempts => "too_many_attempts",
+            VerifyError::Expired => "expired",
+            VerifyError::Used => "used",
+            VerifyError::MethodOff => "method_off",
+            VerifyError::Blocked => "ip_blocked",
+            VerifyError::Unavailable => "unavailable",
+            VerifyError::AccountBlocked => "account_blocked",
+            VerifyError::Store(_) => "error",
+        }
+    }
+}
+
+/// Counts a first-factor check for `/metrics`: `ostiary_sign_ins_total{channel, result}`, where
+/// the channel is `email_code`, `sms_code` or `email_link` and the result `success` or the refusal.
+fn count_sign_in<T>(channel: &'static str, result: &Result<T, VerifyError>) {
+    let result = result.as_ref().map_or_else(VerifyError::label, |_| "success");
+    metrics::counter!("ostiary_sign_ins_total", "channel" => channel, "result" => result).increment(1);
+}
+
+fn code_channel(challenge: &Option<Challenge>) -> &'static str {
+    match challenge.as_ref().map(|c| &c.destination) {
+        Some(Destination::Phone(_)) => "sms_code",
+        Some(Destination::Email(_)) => "email_code",
+        None => "unknown",
+    }
+}
+
 /// Where a request came from: the client IP, its country and device (see [`RequestOrigin`]).
 pub(crate) use web_layer::RequestOrigin as Origin;
 
@@ -175,6 +207,19 @@ pub(crate) async fn verify_code(
     typed: &str,
     origin: &Origin,
 ) -> Result<Challenge, VerifyError> {
+    let channel = code_channel(&challenge);
+    let result = check_code(conn, settings, challenge, typed, origin).await;
+    count_sign_in(channel, &result);
+    result
+}
+
+async fn check_code(
+    conn: &PasswordlessConnection,
+    settings: &domain::ClientSettings,
+    challenge: Option<Challenge>,
+    typed: &str,
+    origin: &Origin,
+) -> Result<Challenge, VerifyError> {
     let now = conn.clock.now();
     let challenge = challenge.ok_or(VerifyError::Expired)?;
     if !code_allowed(settings, &challenge) {
@@ -260,9 +305,12 @@ pub(crate) async fn find_link(conn: &PasswordlessConnection, token: &str) -> Res
         return Err(VerifyError::Expired);
     }
     let challenge =
-        conn.store.challenge_by_link(conn.hasher.hash(LINK_PURPOSE, token).0).await?.ok_or(VerifyError::Expired)?;
-    check_live(&challenge, conn.clock.now())?;
-    Ok(challenge)
+        conn.store.challenge_by_link(conn.hasher.hash(LINK_PURPOSE, token).0).await?.ok_or(VerifyError::Expired);
+    let live = challenge.and_then(|c| check_live(&c, conn.clock.now()).map(|()| c));
+    if live.is_err() {
+        count_sign_in("email_link", &live);
+    }
+    live
 }
 
 /// Spends a challenge whose link was opened (from the POST of the "continue" page), or approved on
@@ -273,10 +321,13 @@ pub(crate) async fn spend(
     challenge: &Challenge,
     approved: bool,
 ) -> Result<(), VerifyError> {
-    if !conn.store.consume_challenge(&challenge.id, conn.clock.now(), approved).await? {
-        return Err(VerifyError::Used);
-    }
-    Ok(())
+    let result = match conn.store.consume_challenge(&challenge.id, conn.clock.now(), approved).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(VerifyError::Used),
+        Err(e) => Err(e.into()),
+    };
+    count_sign_in("email_link", &result);
+    result
 }
 
 /// The login a spent challenge stands for: the user (found, or created when sign-ups are open) and

@@ -61,6 +61,10 @@ pub struct ServerSettings {
     #[serde(deserialize_with = "readable_file")]
     pub tls_key: Option<PathBuf>,
     pub log: String,
+    pub log_format: crate::ops::LogFormat,
+    /// Where `/metrics` is served instead of the main listener (with `/healthz` and `/readyz`).
+    #[serde(deserialize_with = "domain::settings::optional")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// IP addresses or CIDR ranges.

@@ -2,12 +2,10 @@
 //! middleware (security headers, CORS, the browser context with CSRF, the access log).
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::dev::Server;
 use actix_web::http::{StatusCode, header};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use anyhow::anyhow;
 use authorization_server::AuthorizationServer;
@@ -17,7 +15,7 @@ use crate::config::Settings;
 use crate::middleware::{browser_context, security_headers};
 use crate::services::Services;
 use crate::templates::{ServerPage, message_page};
-use crate::{demo, listener, middleware, outbox};
+use crate::{demo, listener, middleware, ops, outbox};
 
 /// The rustls configuration when `server.tls_cert` and `server.tls_key` are set.
 pub fn tls_config(settings: &Settings) -> anyhow::Result<Option<rustls::ServerConfig>> {
@@ -74,6 +72,8 @@ pub fn serve(
     let sealer = web::Data::new(s.message_sealer.clone());
     let tera = web::Data::new(Arc::clone(&s.tera));
     let catalog = web::Data::new(Arc::clone(&s.catalog));
+    let readiness = s.readiness.clone();
+    let metrics_here = s.metrics_bind.is_none();
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2);
     let server = listener::serve(listener, tls, workers, move || {
         let mut app = App::new()
@@ -94,9 +94,12 @@ pub fn serve(
             .configure(step_up::StepUpService::routes)
             .configure(admin::Admin::routes)
             .route("/static/{file}", web::get().to(static_file))
-            .route("/health", web::get().to(health))
-            .route("/health", web::head().to(health))
+            .app_data(readiness.clone())
+            .configure(ops::probes)
             .route(&format!("{}{{status}}", listener::REFUSED_PATH), web::get().to(refused));
+        if metrics_here {
+            app = app.route("/metrics", web::get().to(ops::metrics_page));
+        }
         if outbox {
             app = app
                 .route("/dev/outbox", web::get().to(outbox::outbox_page))
@@ -113,15 +116,10 @@ pub fn serve(
             .wrap(middleware::cors(Arc::clone(&cors_origins)))
             .wrap(from_fn(middleware::refresh_cors_origins))
             .wrap(security_headers(https))
-            .wrap(from_fn(access_log))
+            .wrap(from_fn(ops::access_log))
     })
     .map_err(|e| anyhow!("{e}"))?;
     Ok(server)
-}
-
-/// Liveness for load balancers (GET or HEAD).
-async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
 /// The files of `static/`, compiled into the binary.
@@ -164,22 +162,20 @@ async fn not_found(
     message_page(&tera, &catalog, &req, StatusCode::NOT_FOUND, ServerPage::NotFound)
 }
 
-/// One log line per request. It names the route pattern, never the path: paths can carry
-/// magic-link tokens and interaction ids.
-async fn access_log(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let res = next.call(req).await?;
-    let route = res.request().match_pattern().unwrap_or_else(|| "(unmatched)".into());
-    let status = res.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if status >= 500 {
-        tracing::error!(%method, route, status, ms, "request");
-    } else {
-        tracing::info!(%method, route, status, ms, "request");
-    }
-    Ok(res)
+/// The metrics listener (`server.metrics_bind`): `/metrics`, `/healthz` and `/readyz` only, on one
+/// worker, so scrapes and probes reach no page, form or token endpoint.
+pub fn serve_metrics(services: &Services, listener: std::net::TcpListener) -> anyhow::Result<Server> {
+    let readiness = services.readiness.clone();
+    let server = actix_web::HttpServer::new(move || {
+        App::new()
+            .app_data(readiness.clone())
+            .route("/metrics", web::get().to(ops::metrics_page))
+            .configure(ops::probes)
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .map_err(|e| anyhow!("server.metrics_bind: {e}"))?
+    .run();
+    Ok(server)
 }

@@ -23,7 +23,8 @@ pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
     let key = MasterKey::generate();
     match write_private(&path, &key.to_base64()) {
         Ok(()) => {
-            eprintln!(
+            // Through the log, so a JSON log stays JSON.
+            tracing::warn!(
                 "Generated a development master key in {} (keep it: it unlocks the signing keys).",
                 path.display()
             );
@@ -43,7 +44,7 @@ pub fn master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 fn read_master_key(path: &Path) -> anyhow::Result<Option<MasterKey>> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => {
-            eprintln!("{} is empty (an interrupted first start); a new key replaces it.", path.display());
+            tracing::warn!("{} is empty (an interrupted first start); a new key replaces it.", path.display());
             std::fs::remove_file(path).with_context(|| format!("cannot remove the empty {}", path.display()))?;
             Ok(None)
         }

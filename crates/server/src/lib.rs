@@ -9,6 +9,7 @@ mod http;
 mod keyfile;
 mod listener;
 pub mod middleware;
+pub mod ops;
 mod outbox;
 pub mod rp;
 mod services;
@@ -30,6 +31,8 @@ pub use crate::services::{Services, open_store, retention};
 /// A running server and what tests need to know about it.
 pub struct Application {
     pub port: u16,
+    /// The metrics listener's port, when `server.metrics_bind` is set.
+    pub metrics_port: Option<u16>,
     pub store: Store,
     pub keys: Arc<Keys>,
     server: Server,
@@ -53,7 +56,21 @@ impl Application {
         let tls = http::tls_config(&settings)?;
         let services = Services::build(&settings, clock).await?;
         let server = http::serve(&services, listener, tls)?;
-        Ok(Self { port, store: services.store, keys: services.keys, server, tasks: services.tasks })
+        let mut metrics_port = None;
+        let mut tasks = Vec::new();
+        if let Some(bind) = services.metrics_bind {
+            let listener =
+                TcpListener::bind(bind).with_context(|| format!("cannot listen on {bind} (server.metrics_bind)"))?;
+            metrics_port = Some(listener.local_addr()?.port());
+            let metrics = http::serve_metrics(&services, listener)?;
+            tasks.push(tokio::spawn(async move {
+                if let Err(e) = metrics.await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            }));
+        }
+        tasks.extend(services.tasks);
+        Ok(Self { port, metrics_port, store: services.store, keys: services.keys, server, tasks })
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

@@ -40,6 +40,8 @@ struct Shared {
     tera: Arc<tera::Tera>,
     catalog: Arc<domain::i18n::Catalog>,
     limiter: Arc<dyn domain::counters::Counters>,
+    /// The same counters, for the readiness check.
+    counters: Arc<Limiter>,
     geo: Arc<step_up::Geo>,
     outbox_ready: Arc<tokio::sync::Notify>,
 }
@@ -58,6 +60,7 @@ impl Shared {
                 .await
                 .map_err(|e| anyhow!("redis.url: cannot connect: {e}"))?,
         };
+        let counters = Arc::new(limiter);
         Ok(Shared {
             hasher: master.hasher(),
             store,
@@ -65,7 +68,8 @@ impl Shared {
             clock,
             tera: Arc::new(templates::load().map_err(|e| anyhow!("templates: {e:?}"))?),
             catalog: Arc::new(templates::catalog().map_err(|e| anyhow!("templates/i18n: {e}"))?),
-            limiter: Arc::new(limiter),
+            limiter: Arc::clone(&counters) as Arc<dyn domain::counters::Counters>,
+            counters,
             geo: Arc::new(geo),
             outbox_ready: Arc::new(tokio::sync::Notify::new()),
         })
@@ -89,6 +93,9 @@ pub struct Services {
     /// Whether a channel delivers to the development outbox (`/dev/outbox` is mounted).
     pub outbox: bool,
     pub https: bool,
+    /// What `/readyz` checks; and where `/metrics` is served when not on the main listener.
+    pub readiness: web::Data<crate::ops::Readiness>,
+    pub metrics_bind: Option<std::net::SocketAddr>,
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -208,8 +215,11 @@ impl Services {
             ),
             spawn_key_maintenance(Arc::clone(&keys), Arc::clone(&s.clock), authorization.config.key_rotation_period),
             spawn_purge(s.store.clone(), Arc::clone(&s.clock), retention(settings)),
+            crate::ops::spawn_upkeep(crate::ops::metrics()),
         ];
+        let readiness = web::Data::new(crate::ops::Readiness { store: s.store.clone(), limiter: s.counters });
         Ok(Services {
+            readiness,
             cors_origins: Arc::new(CorsOrigins::new(s.store.clone(), kinds)),
             store: s.store,
             keys,
@@ -224,6 +234,7 @@ impl Services {
             message_sealer: s.master.message_sealer(),
             outbox: delivery.uses_outbox(),
             https: issuer.is_https(),
+            metrics_bind: settings.server.metrics_bind,
             tasks,
         })
     }

@@ -51,6 +51,7 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
     let signals = observe(svc, &user, &place, known.as_ref(), now).await?;
     let factors = factors(svc, &user, &sign_in.login).await?;
     let decision = decide(&signals, &Request::default(), &client.settings.step_up, &factors);
+    decision.count("api");
     let entry = |what| AuditEntry { what, user: Some(user.id.clone()), client: Some(client.id.clone()), at: now };
     let audit = StepUpAudit::Decision {
         decision: decision.clone(),

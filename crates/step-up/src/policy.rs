@@ -153,6 +153,21 @@ pub enum Decision {
     Deny { reasons: Vec<Reason> },
 }
 
+impl Decision {
+    /// Counts the decision for `/metrics`: `ostiary_step_up_decisions_total{decision, via}`, where
+    /// `via` is `pages` (the hosted sign-in) or `api` (the passwordless API).
+    pub fn count(&self, via: &'static str) {
+        let decision = match self {
+            Decision::Proceed { warn: false, .. } => "proceed",
+            Decision::Proceed { warn: true, .. } => "proceed_warned",
+            Decision::Ask { .. } => "ask",
+            Decision::Enroll { .. } => "enroll",
+            Decision::Deny { .. } => "deny",
+        };
+        metrics::counter!("ostiary_step_up_decisions_total", "decision" => decision, "via" => via).increment(1);
+    }
+}
+
 type Check = fn(&Signals, &Request, &StepUp) -> Vec<Reason>;
 
 /// The named checks, in order.

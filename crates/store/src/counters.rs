@@ -126,6 +126,21 @@ impl Limiter {
         Ok(Limiter::Redis { manager, prefix: prefix.to_owned() })
     }
 
+    /// Whether the counters can be reached now (readiness): Redis answers `PING`.
+    pub async fn ping(&self) -> Result<(), LimiterError> {
+        match self {
+            Limiter::InProcess(_) => Ok(()),
+            Limiter::Redis { manager, .. } => {
+                let mut conn = manager.clone();
+                redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| LimiterError(e.to_string()))
+            }
+        }
+    }
+
     pub fn describe(&self) -> &'static str {
         match self {
             Limiter::InProcess(_) => "in-process counters (one node)",

@@ -85,6 +85,12 @@ impl Store {
         db::run_migrations(&mut conn).map_err(StoreError::Unavailable)
     }
 
+    /// Whether the database answers a trivial query now (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        use diesel::RunQueryDsl;
+        self.run(|conn| diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(Into::into)).await
+    }
+
     /// Runs blocking diesel work off the async executor.
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where

@@ -57,6 +57,8 @@ pub struct TestApp {
     pub master: MasterKey,
     pub settings: Settings,
     pub keys: Arc<authorization_server::Keys>,
+    /// The metrics listener's port, when `server.metrics_bind` was set.
+    pub metrics_port: Option<u16>,
     /// One client for API calls (outbox, token, userinfo): building a client loads the TLS roots.
     pub api: reqwest::Client,
     dir: std::path::PathBuf,
@@ -126,6 +128,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
         .expect("the application starts");
     let store = app.store.clone();
     let keys = Arc::clone(&app.keys);
+    let metrics_port = app.metrics_port;
     let server = tokio::spawn(app.run_until_stopped());
     let api = reqwest::Client::builder()
         .tls_certs_only([])
@@ -139,6 +142,7 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
         master,
         settings,
         keys,
+        metrics_port,
         api,
         dir,
         _database: database,

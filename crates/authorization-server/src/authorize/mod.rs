@@ -90,10 +90,13 @@ async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) 
     let key = format!("interaction:ip:{}", RequestOrigin::of(req).ip.limit_key());
     match srv.limiter.hit(&key, srv.config.interactions_per_ip_per_hour, 3600, srv.clock.now()).await {
         Ok(Decision::Allowed { .. }) => Ok(()),
-        Ok(Decision::Limited { .. }) => Err(OAuthError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "too many sign-ins were started from this network; try again later",
-        )),
+        Ok(Decision::Limited { .. }) => Err({
+            metrics::counter!("ostiary_limit_refusals_total", "limit" => "interaction:ip").increment(1);
+            OAuthError::new(
+                ErrorCode::TemporarilyUnavailable,
+                "too many sign-ins were started from this network; try again later",
+            )
+        }),
         Err(e) => {
             tracing::error!(error = %e, "rate limiter unavailable");
             Err(OAuthError::new(ErrorCode::TemporarilyUnavailable, "the sign-in cannot be started right now"))

@@ -29,12 +29,32 @@ pub async fn token(req: HttpRequest, body: web::Bytes, srv: web::Data<Authorizat
 
 async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Result<TokenResponse, OAuthError> {
     let (client, params) = crate::clients::read_client_form(req, body, srv).await?;
+    let grant_type: &'static str = match params.get("grant_type") {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        Some("client_credentials") => "client_credentials",
+        Some(OTP_GRANT) => "otp",
+        _ => "other",
+    };
+    let result = grant(req, srv, &client, &params).await;
+    // `ostiary_token_requests_total{grant_type, result}`: `issued`, or the RFC 6749 §5.2 error code.
+    let outcome = result.as_ref().map_or_else(|e| e.error.as_str(), |_| "issued");
+    metrics::counter!("ostiary_token_requests_total", "grant_type" => grant_type, "result" => outcome).increment(1);
+    result
+}
+
+async fn grant(
+    req: &HttpRequest,
+    srv: &AuthorizationServer,
+    client: &domain::Client,
+    params: &crate::params::Params,
+) -> Result<TokenResponse, OAuthError> {
     let now = srv.clock.now();
     match params.get("grant_type") {
-        Some("authorization_code") => code::authorization_code(srv, &client, &params, now).await,
-        Some("refresh_token") => refresh::refresh_token(srv, &client, &params, now).await,
-        Some("client_credentials") => client_credentials::client_credentials(srv, &client, &params, now).await,
-        Some(OTP_GRANT) => otp::otp(req, srv, &client, &params, now).await,
+        Some("authorization_code") => code::authorization_code(srv, client, params, now).await,
+        Some("refresh_token") => refresh::refresh_token(srv, client, params, now).await,
+        Some("client_credentials") => client_credentials::client_credentials(srv, client, params, now).await,
+        Some(OTP_GRANT) => otp::otp(req, srv, client, params, now).await,
         None => Err(OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required")),
         Some(_) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,

@@ -122,7 +122,15 @@ impl Chain {
         let mut reasons = Vec::new();
         let mut permanent = true;
         for provider in &self.0 {
-            match provider.send(m).await {
+            let result = provider.send(m).await;
+            let outcome = match &result {
+                Ok(()) => "sent",
+                Err(e) if e.permanent => "refused",
+                Err(_) => "failed",
+            };
+            metrics::counter!("ostiary_messages_total", "provider" => provider.name(), "result" => outcome)
+                .increment(1);
+            match result {
                 Ok(()) => return ChainOutcome::Sent(provider.name()),
                 Err(e) => {
                     tracing::warn!(provider = provider.name(), message = %m.id, error = %e.reason, "provider refused a message");

@@ -20,6 +20,7 @@ mod guessing;
 mod hosted;
 mod multinode;
 mod oidc;
+mod ops;
 mod passwordless;
 mod protocol;
 mod providers;

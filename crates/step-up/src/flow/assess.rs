@@ -84,6 +84,7 @@ pub(super) async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) 
     let request = Request { demands_mfa: p.interaction.demands_mfa() };
     let factors = super::factors(svc, &p.user, &p.first).await.map_err(unavailable)?;
     let decision = decide(&signals, &request, &p.interaction.client_settings.step_up, &factors);
+    decision.count("pages");
     let audit = StepUpAudit::Decision {
         decision: decision.clone(),
         signals: signals.clone(),

@@ -187,7 +187,10 @@ async fn take_failure(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Re
     let now = svc.clock.now();
     match svc.limiter.hit(&failure_key(p), svc.config.max_failures_per_hour, 3600, now).await {
         Ok(Limit::Allowed { .. }) => Ok(()),
-        Ok(Limit::Limited { .. }) => Err(deny(svc, req, p, DenyReason::TooManyWrongCodes, Vec::new()).await),
+        Ok(Limit::Limited { .. }) => {
+            metrics::counter!("ostiary_limit_refusals_total", "limit" => "step_up:failures").increment(1);
+            Err(deny(svc, req, p, DenyReason::TooManyWrongCodes, Vec::new()).await)
+        }
         Err(e) => {
             tracing::error!(error = %e, "rate limiter unavailable");
             Err(PageError::Paused.respond(svc, req))
