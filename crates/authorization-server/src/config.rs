@@ -9,6 +9,8 @@ pub struct AuthorizationServerConfig {
     pub code_ttl: i64,
     pub id_token_ttl: i64,
     pub access_token_ttl: i64,
+    /// What access tokens are signed with (RFC 9068 §2.1 allows any asymmetric JWS algorithm).
+    pub access_token_alg: domain::SigningAlg,
     /// Absolute lifetime of a refresh-token family, seconds: rotation never extends it.
     pub refresh_token_ttl: i64,
     /// Seconds after a refresh token's first use in which presenting it again replaces the successor
@@ -49,6 +51,9 @@ pub struct OidcSettings {
     pub id_token_ttl: i64,
     #[serde(deserialize_with = "within::<_, _, 60, 86_400>")]
     pub access_token_ttl: i64,
+    /// `ES256` by default: a P-256 signature costs about a twentieth of an RSA-2048 one, and every
+    /// JWT library verifies it. `RS256` for resource servers that know nothing else; `EdDSA` too.
+    pub access_token_alg: domain::SigningAlg,
     #[serde(deserialize_with = "within::<_, _, 300, 31_536_000>")]
     pub refresh_token_ttl: i64,
     /// The reuse leeway (Auth0's "reuse interval", Okta's "grace period"): short, because a token
@@ -77,6 +82,7 @@ impl OidcSettings {
             code_ttl: self.code_ttl,
             id_token_ttl: self.id_token_ttl,
             access_token_ttl: self.access_token_ttl,
+            access_token_alg: self.access_token_alg,
             refresh_token_ttl: self.refresh_token_ttl,
             refresh_reuse_leeway: self.refresh_reuse_leeway,
             interaction_ttl: self.interaction_ttl,

@@ -1,6 +1,7 @@
 //! OpenID Provider metadata (OIDC Discovery §3) and the JWKS (RFC 7517 §5).
 
 use actix_web::http::header;
+use actix_web::mime;
 use actix_web::{HttpResponse, web};
 use domain::Acr;
 use openidconnect::core::{
@@ -8,8 +9,8 @@ use openidconnect::core::{
     CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySet, JsonWebKeySetUrl,
-    ProviderMetadata, ResponseTypes, Scope, TokenUrl, UserInfoUrl,
+    AdditionalProviderMetadata, AuthUrl, AuthenticationContextClass, IssuerUrl, JsonWebKeySetUrl, ProviderMetadata,
+    ResponseTypes, Scope, TokenUrl, UserInfoUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -99,13 +100,19 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
     serde_json::to_value(&meta).map_err(|e| e.to_string())
 }
 
+/// The metadata, from the bytes serialised at start-up.
 pub async fn openid_configuration(srv: web::Data<AuthorizationServer>) -> HttpResponse {
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=300")).json(&srv.metadata)
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .content_type(mime::APPLICATION_JSON)
+        .body(srv.metadata.clone())
 }
 
+/// The JWKS, from the bytes the key ring keeps until its published set next changes.
 pub async fn jwks(srv: web::Data<AuthorizationServer>) -> HttpResponse {
-    let ring = srv.keys.ring();
-    let keys: Vec<CoreJsonWebKey> =
-        ring.published(srv.clock.now(), srv.config.key_retention()).map(|k| k.jwk.clone()).collect();
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "public, max-age=60")).json(JsonWebKeySet::new(keys))
+    let body = srv.keys.ring().jwks(srv.clock.now(), srv.config.key_retention());
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=60"))
+        .content_type(mime::APPLICATION_JSON)
+        .body(body)
 }

@@ -165,6 +165,15 @@ fn public_jwk(alg: Alg, kid: &str, pair: &Pair) -> serde_json::Value {
 /// Every stored key, parsed. Newest first.
 pub struct KeyRing {
     keys: Vec<SigningKey>,
+    /// The JWKS as served: its bytes, and the time span (and retention) they are right for.
+    jwks: std::sync::Mutex<Option<CachedJwks>>,
+}
+
+struct CachedJwks {
+    from: i64,
+    until: i64,
+    retention: i64,
+    body: actix_web::web::Bytes,
 }
 
 impl KeyRing {
@@ -186,7 +195,7 @@ impl KeyRing {
                 pair,
             });
         }
-        Ok(Self { keys })
+        Ok(Self { keys, jwks: std::sync::Mutex::new(None) })
     }
 
     /// The key that signs new tokens of `alg` at `now`: the newest one whose signing period has
@@ -203,6 +212,22 @@ impl KeyRing {
     /// Keys in the JWKS: active ones, and retired ones whose tokens may still be alive.
     pub fn published(&self, now: i64, retention: i64) -> impl Iterator<Item = &SigningKey> {
         self.keys.iter().filter(move |k| k.retired_at.is_none_or(|r| r + retention > now))
+    }
+
+    /// The JWKS document (RFC 7517 §5) of the keys published at `now`, serialised once and served
+    /// as the same bytes until a retired key drops out of it.
+    pub fn jwks(&self, now: i64, retention: i64) -> actix_web::web::Bytes {
+        let mut cache = self.jwks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = cache.as_ref().filter(|c| c.retention == retention && c.from <= now && now < c.until) {
+            return c.body.clone();
+        }
+        let keys: Vec<&CoreJsonWebKey> = self.published(now, retention).map(|k| &k.jwk).collect();
+        let body: actix_web::web::Bytes =
+            serde_json::to_vec(&serde_json::json!({ "keys": keys })).unwrap_or_default().into();
+        // The set changes next when a retired key's retention ends.
+        let until = self.keys.iter().filter_map(|k| k.retired_at.map(|r| r + retention)).filter(|t| *t > now).min();
+        *cache = Some(CachedJwks { from: now, until: until.unwrap_or(i64::MAX), retention, body: body.clone() });
+        body
     }
 
     /// A key that may verify a token now (published keys only).

@@ -50,7 +50,8 @@ pub struct AuthorizationServer {
     pub catalog: Arc<domain::i18n::Catalog>,
     /// Counts interactions started per client IP.
     pub limiter: Arc<dyn domain::counters::Counters>,
-    metadata: serde_json::Value,
+    /// The discovery document, serialised once (it changes only with the configuration).
+    metadata: actix_web::web::Bytes,
     /// What the passwordless OTP grant needs from the other crates; set once at start-up.
     api_login: std::sync::OnceLock<ApiLogin>,
 }
@@ -151,10 +152,10 @@ impl AuthorizationServer {
             tera,
             catalog,
             limiter,
-            metadata: serde_json::Value::Null,
+            metadata: actix_web::web::Bytes::new(),
             api_login: std::sync::OnceLock::new(),
         };
-        srv.metadata = discovery::metadata(&srv)?;
+        srv.metadata = serde_json::to_vec(&discovery::metadata(&srv)?).map_err(|e| e.to_string())?.into();
         Ok(srv)
     }
 

@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::AuthorizationServer;
 use crate::errors::{ErrorCode, OAuthError, internal};
-use crate::keys::Alg;
 use crate::storage::{AuthorizationCode, IssuedToken, RefreshToken, TokenKind};
 
 pub(crate) const REFRESH_PURPOSE: &str = "refresh-token";
@@ -60,7 +59,7 @@ pub(crate) struct AccessGrant<'a> {
     pub user_auth: Option<(AuthTime, Acr)>,
 }
 
-/// Signs an RFC 9068 access token with the active RS256 key and records its `jti` under its grant,
+/// Signs an RFC 9068 access token with the active key of `oidc.access_token_alg` and records its `jti` under its grant,
 /// so it can be revoked alone or with the grant.
 pub(crate) async fn issue_access_token(
     srv: &AuthorizationServer,
@@ -69,7 +68,7 @@ pub(crate) async fn issue_access_token(
     now: i64,
 ) -> Result<String, OAuthError> {
     let ring = srv.keys.ring();
-    let key = ring.active(Alg::RS256, now).ok_or(crate::errors::SERVER_ERROR)?;
+    let key = ring.active(srv.config.access_token_alg, now).ok_or(crate::errors::SERVER_ERROR)?;
     let jti = random_token(16);
     let exp = now + srv.config.access_token_ttl;
     let claims = AccessClaims {

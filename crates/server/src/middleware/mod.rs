@@ -81,6 +81,13 @@ pub async fn browser_context(
     let Some(ctx) = req.app_data::<web::Data<BrowserContext>>().map(|d| Arc::clone(d)) else {
         return Ok(req.into_response(HttpResponse::InternalServerError().body("server_error")).map_into_right_body());
     };
+    // An application's GET to an API route (discovery, JWKS, userinfo) needs no browser: no cookie,
+    // no CSRF token, no country; only the client IP.
+    if matches!(*req.method(), Method::GET | Method::HEAD) && ctx.kinds.cors(req.path()) {
+        let client_ip = client_ip(&req, &ctx.trusted_proxies, ctx.forwarded_header);
+        req.extensions_mut().insert(client_ip);
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
     let existing = req
         .cookie(ctx.cookie_name())
         .map(|c| c.value().to_owned())

@@ -94,8 +94,20 @@ both_backends!(code_login_with_an_oidc_library, |db: Db| async move {
     }
     let (at_header, at_claims) = jwt_parts(&access_token);
     assert_eq!(at_header["typ"], "at+jwt", "RFC 9068 access token");
+    assert_eq!(at_header["alg"], "ES256", "access tokens are ES256 by default");
+    assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == at_header["kid"]), "its kid is in the JWKS");
     assert_eq!(at_claims["client_id"], client.id.as_str());
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn access_tokens_take_the_configured_algorithm() {
+    let app = testkit::spawn_app_with(Db::Sqlite, |s| s.oidc.access_token_alg = Alg::RS256).await;
+    let client = app.register_client(false, Alg::ES256).await;
+    let (_, access_token, _) = rp_sign_in(&app, &client, Alg::ES256, Via::Code).await;
+    assert_eq!(jwt_parts(&access_token).0["alg"], "RS256");
+    let info = app.api.get(app.url("/userinfo")).bearer_auth(&access_token).send().await.unwrap();
+    assert_eq!(info.status(), 200);
+}
 
 both_backends!(magic_link_login_with_an_oidc_library, |db: Db| async move {
     let app = spawn_app(db).await;
