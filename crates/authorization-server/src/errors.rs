@@ -95,7 +95,8 @@ impl OAuthError {
     }
 
     /// RFC 6749 §5.2 JSON. `invalid_client` is 401 with `WWW-Authenticate` (the client may have used
-    /// HTTP Basic); `server_error` is 500 and says nothing more.
+    /// HTTP Basic); `server_error` is 500 and says nothing more; `temporarily_unavailable` is 503
+    /// with `Retry-After`.
     pub fn to_token_response(self) -> HttpResponse {
         let status = self.error.status();
         let mut resp = HttpResponse::build(status);
@@ -103,14 +104,22 @@ impl OAuthError {
         if status == StatusCode::UNAUTHORIZED {
             resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ostiary\"")));
         }
-        resp.json(serde_json::json!({ "error": self.error.as_str(), "error_description": self.description }))
+        let mut resp =
+            resp.json(serde_json::json!({ "error": self.error.as_str(), "error_description": self.description }));
+        web_layer::retry_later(&mut resp);
+        resp
     }
 }
 
 pub const SERVER_ERROR: OAuthError = OAuthError::new(ErrorCode::ServerError, "server_error");
 
-/// Logs the cause of a 5xx with its chain and returns the bare `server_error`.
-pub fn internal(context: &'static str, err: &dyn std::error::Error) -> OAuthError {
+/// The database is away: RFC 6749 §5.2 and §4.1.2.1 `temporarily_unavailable`, 503.
+pub const UNAVAILABLE: OAuthError =
+    OAuthError::new(ErrorCode::TemporarilyUnavailable, "the service is temporarily unavailable; try again shortly");
+
+/// Logs the cause of a 5xx with its chain and returns the bare answer: `temporarily_unavailable`
+/// while the database is away, `server_error` for anything else ([`web_layer::failure_status`]).
+pub fn internal(context: &'static str, err: &(dyn std::error::Error + 'static)) -> OAuthError {
     let mut chain = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {
@@ -119,5 +128,8 @@ pub fn internal(context: &'static str, err: &dyn std::error::Error) -> OAuthErro
         source = s.source();
     }
     tracing::error!(error = %chain, "{context}");
-    SERVER_ERROR
+    match web_layer::failure_status(err) {
+        StatusCode::SERVICE_UNAVAILABLE => UNAVAILABLE,
+        _ => SERVER_ERROR,
+    }
 }

@@ -28,8 +28,9 @@ pub enum LogoutError {
     UnknownClient,
     /// `post_logout_redirect_uri` is not registered for the client.
     BadRedirect,
-    /// The session store failed.
-    Unavailable,
+    /// The session store failed, with the status [`crate::errors::internal`] chose: 503 while the
+    /// database is away, else 500.
+    Unavailable(StatusCode),
 }
 
 impl LogoutError {
@@ -46,6 +47,11 @@ impl LogoutError {
         "signout_unavailable_text",
     ];
 
+    /// A failure of the storage, logged with its cause chain.
+    fn failed(context: &'static str, err: &(dyn std::error::Error + 'static)) -> Self {
+        LogoutError::Unavailable(crate::errors::internal(context, err).error.status())
+    }
+
     fn respond(self, srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
         let refused = |text| (StatusCode::BAD_REQUEST, "signout_refused_title", text);
         let (status, title, text) = match self {
@@ -55,9 +61,9 @@ impl LogoutError {
             LogoutError::TwoClients => refused("signout_two_clients_text"),
             LogoutError::UnknownClient => refused("signout_unknown_client_text"),
             LogoutError::BadRedirect => refused("bad_redirect_text"),
-            LogoutError::Unavailable => {
+            LogoutError::Unavailable(status) => {
                 tracing::error!("the session store failed during sign-out");
-                (StatusCode::INTERNAL_SERVER_ERROR, "signout_unavailable_title", "signout_unavailable_text")
+                (status, "signout_unavailable_title", "signout_unavailable_text")
             }
         };
         crate::pages::page(srv, req).titled(status, title, text, &[])
@@ -120,10 +126,7 @@ async fn check_logout_client(
     match srv.store.client(&id).await {
         Ok(Some(c)) => Ok(Some(c)),
         Ok(None) => Err(LogoutError::UnknownClient),
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            Err(LogoutError::Unavailable)
-        }
+        Err(e) => Err(LogoutError::failed("client lookup failed", &e)),
     }
 }
 
@@ -159,7 +162,8 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
     let now = srv.clock.now();
     let current = match current_session(req, srv, now).await {
         Ok(s) => s,
-        Err(_) => return refuse(LogoutError::Unavailable),
+        // Logged, and 503 or 500 chosen, by `errors::internal`.
+        Err(e) => return refuse(LogoutError::Unavailable(e.error.status())),
     };
     // §2: without asking, only when the hint names this browser's own session. Any other case
     // (no hint, another session's hint, a cross-site POST without the cookie) asks the user first,
@@ -172,9 +176,9 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
         return confirmation_page(req, srv, &params, client.as_ref(), target);
     }
     if let Some(session) = current
-        && srv.store.end_session(session.id_hash, now).await.is_err()
+        && let Err(e) = srv.store.end_session(session.id_hash, now).await
     {
-        return refuse(LogoutError::Unavailable);
+        return refuse(LogoutError::failed("session end", &e));
     }
     let https = srv.config.issuer.starts_with("https://");
     let mut gone = Cookie::build(session_cookie_name(https), "").path("/").http_only(true).secure(https).finish();

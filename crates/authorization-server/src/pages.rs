@@ -28,8 +28,11 @@ pub enum PageError {
     Expired,
     /// The sign-in was started in another browser.
     DifferentBrowser,
-    /// Something failed on our side (the detail says what, and was logged).
+    /// The database is away (the detail says what was being done, and was logged): 503, trying
+    /// again shortly may work.
     Unavailable(&'static str),
+    /// Something else failed on our side (a bug, stored data that cannot be read; logged): 500.
+    Broken(&'static str),
 }
 
 impl PageError {
@@ -44,14 +47,14 @@ impl PageError {
             PageError::BadRedirect => "bad_redirect",
             PageError::Expired => "expired",
             PageError::DifferentBrowser => "different_browser",
-            PageError::Unavailable(_) => "unavailable",
+            PageError::Unavailable(_) | PageError::Broken(_) => "unavailable",
         }
     }
 
     /// What the log says.
     pub fn detail(self) -> &'static str {
         match self {
-            PageError::BadRequest(detail) | PageError::Unavailable(detail) => detail,
+            PageError::BadRequest(detail) | PageError::Unavailable(detail) | PageError::Broken(detail) => detail,
             PageError::UnknownApp => "unknown client_id",
             PageError::BadRedirect => "redirect_uri is not registered",
             PageError::Expired => "the interaction is over or unknown",
@@ -62,17 +65,30 @@ impl PageError {
     fn status(self) -> StatusCode {
         match self {
             PageError::DifferentBrowser => StatusCode::FORBIDDEN,
-            PageError::Unavailable(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            PageError::Broken(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
 
     pub(crate) fn respond(self, srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
         match self {
-            PageError::Unavailable(detail) => tracing::error!("{detail}"),
+            PageError::Unavailable(detail) | PageError::Broken(detail) => tracing::error!("{detail}"),
             _ => tracing::info!(reason = self.detail(), "refused with a page"),
         }
         page(srv, req).message(self.status(), self.key(), &[])
+    }
+}
+
+impl PageError {
+    /// A failure of the storage (or anything else on our side), logged with its cause chain:
+    /// `Unavailable` while the database is away, else `Broken` (the rule of
+    /// [`crate::errors::internal`]).
+    pub(crate) fn failed(context: &'static str, err: &(dyn std::error::Error + 'static)) -> Self {
+        match crate::errors::internal(context, err).error {
+            crate::errors::ErrorCode::TemporarilyUnavailable => PageError::Unavailable(context),
+            _ => PageError::Broken(context),
+        }
     }
 }
 
@@ -82,8 +98,7 @@ pub(crate) fn unavailable(
     srv: &AuthorizationServer,
     req: &HttpRequest,
     context: &'static str,
-    err: &dyn std::error::Error,
+    err: &(dyn std::error::Error + 'static),
 ) -> HttpResponse {
-    crate::errors::internal(context, err);
-    PageError::Unavailable(context).respond(srv, req)
+    PageError::failed(context, err).respond(srv, req)
 }

@@ -83,9 +83,12 @@ impl ApiError {
             }
             ApiError::Bad(code, description) => (StatusCode::BAD_REQUEST, *code, description.clone(), None),
             ApiError::Refused(refusal) => refused(refusal),
-            ApiError::Unavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment".to_owned(), None)
-            }
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "try again in a moment".to_owned(),
+                Some(u64::from(web_layer::RETRY_AFTER_SECONDS)),
+            ),
         };
         let mut resp = HttpResponse::build(status)
             .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -118,9 +121,12 @@ fn refused(refusal: &Refusal) -> (StatusCode, &'static str, String, Option<u64>)
             "text messages cannot be sent to numbers in this country",
             None,
         ),
-        Refusal::Unavailable => {
-            (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "try again in a moment", None)
-        }
+        Refusal::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "try again in a moment",
+            Some(u64::from(web_layer::RETRY_AFTER_SECONDS)),
+        ),
     };
     (status, code, description.to_owned(), retry)
 }

@@ -131,7 +131,7 @@ pub async fn not_me_page(req: HttpRequest, path: web::Path<String>, svc: web::Da
             ctx.insert("dead", &true);
             StatusCode::BAD_REQUEST
         }
-        Err(e) => return PageError::Unavailable("not-me lookup", e.to_string()).respond(&svc, &req),
+        Err(e) => return PageError::unavailable("not-me lookup", e).respond(&svc, &req),
     };
     not_me_page_with(&svc, &req, status, ctx)
 }
@@ -169,6 +169,6 @@ pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data
             ctx.insert("dead", &true);
             not_me_page_with(&svc, &req, StatusCode::BAD_REQUEST, ctx)
         }
-        Err(e) => PageError::Unavailable("not-me", e.to_string()).respond(&svc, &req),
+        Err(e) => PageError::unavailable("not-me", e).respond(&svc, &req),
     }
 }

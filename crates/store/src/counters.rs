@@ -149,6 +149,23 @@ impl Limiter {
     }
 }
 
+/// The Lua scripts, each hashed once (`EVALSHA` by that hash, the source sent only when Redis has
+/// not seen it yet).
+struct Scripts {
+    hit: redis::Script,
+    give_back: redis::Script,
+    peek: redis::Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    SCRIPTS.get_or_init(|| Scripts {
+        hit: redis::Script::new(HIT_SCRIPT),
+        give_back: redis::Script::new(GIVE_BACK_SCRIPT),
+        peek: redis::Script::new(PEEK_SCRIPT),
+    })
+}
+
 /// Takes back one hit of the current window (never below zero; nothing once the window ended).
 const GIVE_BACK_SCRIPT: &str = r"
 local now = tonumber(ARGV[1])
@@ -172,7 +189,7 @@ impl Counters for Limiter {
             }
             Limiter::Redis { manager, prefix } => {
                 let mut conn = manager.clone();
-                let (n, ttl): (u64, i64) = redis::Script::new(HIT_SCRIPT)
+                let (n, ttl): (u64, i64) = scripts().hit
                     .key(format!("{prefix}:rl:{key}"))
                     .arg(window)
                     .arg(now)
@@ -200,7 +217,7 @@ impl Counters for Limiter {
             }
             Limiter::Redis { manager, prefix } => {
                 let mut conn = manager.clone();
-                let _: i64 = redis::Script::new(GIVE_BACK_SCRIPT)
+                let _: i64 = scripts().give_back
                     .key(format!("{prefix}:rl:{key}"))
                     .arg(now)
                     .invoke_async(&mut conn)
@@ -224,7 +241,7 @@ impl Counters for Limiter {
             }
             Limiter::Redis { manager, prefix } => {
                 let mut conn = manager.clone();
-                let (n, left): (u64, i64) = redis::Script::new(PEEK_SCRIPT)
+                let (n, left): (u64, i64) = scripts().peek
                     .key(format!("{prefix}:rl:{key}"))
                     .arg(now)
                     .invoke_async(&mut conn)

@@ -17,6 +17,7 @@ mod devices;
 mod erase;
 mod factors;
 pub mod grants;
+mod group_commit;
 mod history;
 pub mod interactions;
 pub mod keys;
@@ -44,10 +45,16 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A query that failed is the database being away (a broken connection, a server shutting down,
+/// a lock or serialisation conflict: trying again may work, and callers answer 503), except a row
+/// that could not be read back as its type, which is corrupt data (500).
 impl From<StoreError> for domain::StorageError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(s) => domain::StorageError::Unavailable(s),
+            StoreError::Query(e @ diesel::result::Error::DeserializationError(_)) => {
+                domain::StorageError::Corrupt(e.to_string())
+            }
             StoreError::Query(e) => domain::StorageError::Unavailable(e.to_string()),
             StoreError::Corrupt(s) => domain::StorageError::Corrupt(s),
         }
@@ -59,6 +66,8 @@ impl From<StoreError> for domain::StorageError {
 pub struct Store {
     pool: r2d2::Pool<db::Manager>,
     backend: Backend,
+    /// SQLite's one connection and its thread, through which every query goes (group commit).
+    group: Option<std::sync::Arc<group_commit::GroupCommit>>,
 }
 
 impl Store {
@@ -66,13 +75,19 @@ impl Store {
     /// in words, not at the first login.
     pub fn connect(url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let backend = Backend::from_url(url).map_err(|e| StoreError::Unavailable(format!("the database URL {e}")))?;
+        // SQLite's queries all go through the group-commit thread; its pool only serves migrations.
+        let pool_size = if matches!(backend, Backend::Sqlite(_)) { 1 } else { pool_size.max(1) };
         let pool = r2d2::Pool::builder()
-            .max_size(pool_size.max(1))
+            .max_size(pool_size)
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(10))
             .build(db::Manager(backend.clone()))
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", backend.describe())))?;
-        Ok(Self { pool, backend })
+        let group = match backend {
+            Backend::Sqlite(_) => Some(std::sync::Arc::new(group_commit::GroupCommit::start(&backend)?)),
+            Backend::Postgres(_) => None,
+        };
+        Ok(Self { pool, backend, group })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -97,6 +112,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
+        if let Some(group) = &self.group {
+            return group.run(f).await;
+        }
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -8,11 +8,13 @@ mod browser;
 mod flows;
 mod postgres;
 pub mod providers;
+mod services;
 mod tls;
 
 pub use browser::{Browser, csrf_of, location, oidc_http, query_param};
 pub use flows::{OutboxMessage, POST_LOGOUT_REDIRECT_URI, TestClient};
 pub use postgres::{PostgresDatabase, postgres_admin_url, redis_url};
+pub use services::{ThrowawayPostgres, ThrowawayRedis};
 pub use tls::TestCertificate;
 
 use std::sync::Arc;
@@ -80,6 +82,16 @@ pub async fn spawn_app(db: Db) -> TestApp {
 
 fn database_url(url: String) -> ostiary::config::DatabaseUrl {
     ostiary::config::DatabaseUrl::new(url).expect("a database URL")
+}
+
+/// An app on a database the test runs itself (a [`ThrowawayPostgres`]'s URL), with in-process
+/// counters unless `adjust` names a Redis.
+pub async fn spawn_app_on(database: &str, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_with(Db::Sqlite, |settings| {
+        settings.database.url = database_url(database.to_owned());
+        adjust(settings);
+    })
+    .await
 }
 
 pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestApp {

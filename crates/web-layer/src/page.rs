@@ -130,7 +130,8 @@ impl<'a> Page<'a> {
         self.catalog.text(self.lang, key)
     }
 
-    /// Renders `template` with `ctx`, the page's language, texts and CSRF token.
+    /// Renders `template` with `ctx`, the page's language, texts and CSRF token. A 503 page says
+    /// when to try again (`Retry-After`).
     pub fn render(&self, status: StatusCode, template: &str, mut ctx: tera::Context) -> HttpResponse {
         ctx.insert("csrf", &self.csrf);
         ctx.insert("lang", self.lang);
@@ -147,11 +148,15 @@ impl<'a> Page<'a> {
             self.style_src.as_deref(),
         );
         match self.tera.render(template, &ctx) {
-            Ok(body) => HttpResponse::build(status)
-                .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-                .insert_header((header::CACHE_CONTROL, "no-store"))
-                .content_type("text/html; charset=utf-8")
-                .body(body),
+            Ok(body) => {
+                let mut resp = HttpResponse::build(status)
+                    .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .content_type("text/html; charset=utf-8")
+                    .body(body);
+                crate::failure::retry_later(&mut resp);
+                resp
+            }
             Err(e) => {
                 tracing::error!(error = ?e, template, "page could not be rendered");
                 HttpResponse::InternalServerError().content_type("text/plain; charset=utf-8").body("server_error")

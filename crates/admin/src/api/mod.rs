@@ -148,7 +148,9 @@ impl ApiError {
         if let ApiError::PreconditionFailed(Some(current)) = self {
             body["current"] = (**current).clone();
         }
-        res.json(body)
+        let mut res = res.json(body);
+        web_layer::retry_later(&mut res);
+        res
     }
 }
 

@@ -130,10 +130,7 @@ async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Clie
     match srv.store.client(&id).await {
         Ok(Some(c)) if !c.is_disabled() => Ok(c),
         Ok(_) => Err(PageError::UnknownApp),
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            Err(PageError::Unavailable("client lookup failed"))
-        }
+        Err(e) => Err(PageError::failed("client lookup failed", &e)),
     }
 }
 

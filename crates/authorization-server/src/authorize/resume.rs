@@ -50,7 +50,7 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
         Err(e) => return unavailable(srv, req, "interaction lookup", &e),
     };
     let Some(browser) = BrowserBinding::of(req) else {
-        return PageError::Unavailable("the browser-context middleware is not mounted").respond(srv, req);
+        return PageError::Broken("the browser-context middleware is not mounted").respond(srv, req);
     };
     if !interaction.browser_hash.as_deref().is_some_and(|owner| browser.matches(owner)) {
         return PageError::DifferentBrowser.respond(srv, req);

@@ -52,7 +52,8 @@ pub(crate) enum PageError {
     Refused(Refusal),
     /// The code or link was right, but an admin has blocked the account.
     AccountBlocked,
-    /// The storage failed (logged, with what was being done).
+    /// The storage failed (logged, with what was being done): 503 while the database is away, else
+    /// 500 ([`web_layer::failure_status`]).
     Unavailable(&'static str, StorageError),
 }
 
@@ -81,7 +82,7 @@ impl PageError {
             PageError::AccountBlocked => (StatusCode::FORBIDDEN, "account_blocked"),
             // Fail closed: a limit that cannot be checked is not skipped.
             PageError::Refused(Refusal::Unavailable | Refusal::Country) => (StatusCode::SERVICE_UNAVAILABLE, "paused"),
-            PageError::Unavailable(..) => (StatusCode::INTERNAL_SERVER_ERROR, "unavailable"),
+            PageError::Unavailable(_, e) => (web_layer::failure_status(e), "unavailable"),
         }
     }
 

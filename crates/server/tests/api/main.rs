@@ -21,6 +21,7 @@ mod hosted;
 mod multinode;
 mod oidc;
 mod ops;
+mod outages;
 mod passwordless;
 mod protocol;
 mod providers;

@@ -40,7 +40,7 @@ async fn enrolment(svc: &StepUpService, p: &Pending) -> Result<Option<totp_rs::T
     };
     crate::totp::totp(&secret, p.product(svc), &crate::totp::account_label(&p.user))
         .map(Some)
-        .map_err(|e| PageError::unavailable("enrolment", e))
+        .map_err(|e| PageError::broken("enrolment", e))
 }
 
 async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error: Option<String>) -> HttpResponse {
@@ -51,7 +51,7 @@ async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error:
     };
     let qr = match crate::totp::qr_svg(&t) {
         Ok(q) => q,
-        Err(e) => return PageError::unavailable("QR code", e).respond(svc, req),
+        Err(e) => return PageError::broken("QR code", e).respond(svc, req),
     };
     let mut ctx = tera::Context::new();
     ctx.insert("interaction", p.interaction.id.as_str());

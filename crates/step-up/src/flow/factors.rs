@@ -144,7 +144,7 @@ async fn check_second_factor(
     }
     if let Ok(secret) = secret {
         let t = crate::totp::totp(&secret, &svc.config.product_name, "account")
-            .map_err(|e| PageError::unavailable("second factor check", e))?;
+            .map_err(|e| PageError::broken("second factor check", e))?;
         if let Some(step) = crate::totp::check(&t, typed, now) {
             // A step already accepted (a replayed code) fails here.
             let accepted = svc.store.accept_totp_step(&p.user.id, step, None, now).await.map_err(failed)?;

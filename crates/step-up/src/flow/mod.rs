@@ -71,16 +71,22 @@ pub(crate) enum PageError {
     DifferentBrowser,
     /// The counters or the code channel cannot be reached: nothing is checked, nothing passes.
     Paused,
-    /// The storage failed (logged, with what was being done).
-    Unavailable(&'static str, String),
+    /// The storage failed (logged, with what was being done), and the status that says so: 503
+    /// while the database is away, else 500 ([`web_layer::failure_status`]).
+    Unavailable(&'static str, String, StatusCode),
 }
 
 impl PageError {
     /// Every catalog key these pages use, for the test that both languages have them.
     pub(crate) const KEYS: [&'static str; 4] = ["expired", "different_browser", "paused", "unavailable"];
 
-    fn unavailable(context: &'static str, e: impl std::fmt::Display) -> Self {
-        PageError::Unavailable(context, e.to_string())
+    pub(crate) fn unavailable(context: &'static str, e: impl std::error::Error + 'static) -> Self {
+        PageError::Unavailable(context, e.to_string(), web_layer::failure_status(&e))
+    }
+
+    /// A failure on our side that waiting will not mend (a secret or QR code that cannot be made): 500.
+    fn broken(context: &'static str, e: impl std::fmt::Display) -> Self {
+        PageError::Unavailable(context, e.to_string(), StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     pub(crate) fn respond(self, svc: &StepUpService, req: &HttpRequest) -> HttpResponse {
@@ -88,9 +94,9 @@ impl PageError {
             PageError::Expired => (StatusCode::BAD_REQUEST, "expired"),
             PageError::DifferentBrowser => (StatusCode::FORBIDDEN, "different_browser"),
             PageError::Paused => (StatusCode::SERVICE_UNAVAILABLE, "paused"),
-            PageError::Unavailable(context, e) => {
+            PageError::Unavailable(context, e, status) => {
                 tracing::error!(error = %e, "{context}");
-                (StatusCode::INTERNAL_SERVER_ERROR, "unavailable")
+                (*status, "unavailable")
             }
         };
         let lang = Lang::of(req).pick(&svc.catalog, None);
