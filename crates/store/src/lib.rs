@@ -80,7 +80,8 @@ impl Store {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(10))
+            // While the database is away a request waits this long for a connection, then answers 503.
+            .connection_timeout(Duration::from_secs(3))
             .build(db::Manager(backend.clone()))
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", backend.describe())))?;
         let group = match backend {

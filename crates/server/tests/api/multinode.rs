@@ -1,6 +1,6 @@
 //! Two `ostiary` processes sharing one PostgreSQL database and one Redis, as several nodes behind
-//! a load balancer do: the limits hold across them, and a sign-in started on one node finishes
-//! on the other.
+//! a load balancer do: the limits hold across them, and every step of a sign-in (code or magic
+//! link, step-up, resume, token, refresh, userinfo, logout) can land on either node.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -93,11 +93,11 @@ async fn limits_hold_and_sign_ins_move_across_two_processes_sharing_redis() {
         NewClient {
             name: "Shop".into(),
             redirect_uris: vec![redirect_uri.clone()],
-            post_logout_redirect_uris: vec![],
+            post_logout_redirect_uris: vec![testkit::POST_LOGOUT_REDIRECT_URI.into()],
             public: false,
             id_token_alg: Alg::RS256,
             native: false,
-            settings: Default::default(),
+            settings: domain::ClientSettings { refresh_tokens: domain::RefreshPolicy::Always, ..Default::default() },
         },
         &key.hasher(),
         domain::SystemClock.now(),
@@ -112,16 +112,7 @@ async fn limits_hold_and_sign_ins_move_across_two_processes_sharing_redis() {
     assert_eq!(status, 303, "started on A, sent from B");
 
     // The code, read from the shared outbox on A, is typed on B: the sign-in finishes there.
-    let mut code = None;
-    for _ in 0..200 {
-        let outbox: Vec<testkit::OutboxMessage> =
-            reqwest::get(format!("{}/dev/outbox.json", a.base)).await.unwrap().json().await.unwrap();
-        if let Some(m) = outbox.into_iter().find(|m| m.to == email) {
-            code = Some(m.code());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let code = Some(outbox_message(&a, &email).await.code());
     let code_page = format!("{}{login}/code", b.base);
     let page = browser.get(&code_page).await.text().await.unwrap();
     let resp =
@@ -131,14 +122,91 @@ async fn limits_hold_and_sign_ins_move_across_two_processes_sharing_redis() {
     assert!(location(&step_up).starts_with("/authorize/resume/"), "step-up on A asks nothing more");
     let resp = browser.get(&format!("{}{}", b.base, location(&step_up))).await;
     assert!(location(&resp).starts_with("http://127.0.0.1:9/callback?code="), "resumed on B");
+    tokens_and_logout_across_nodes(&browser, &client, &a, &b, &location(&resp)).await;
+
+    // A magic link sent by B is opened on A, and the sign-in continues on B.
+    let browser = Browser::new(&b.base, None);
+    let email = unique_email();
+    let (status, _) = start(&browser, &client, &b, &a, email.clone()).await;
+    assert_eq!(status, 303);
+    let link = outbox_message(&b, &email).await.link();
+    let token = link.rsplit('/').next().unwrap().to_owned();
+    let page = browser.get(&format!("{}/login/link/{token}", a.base)).await.text().await.unwrap();
+    let resp = browser
+        .post_form(&format!("{}/login/link", a.base), &[("csrf", &testkit::csrf_of(&page)), ("token", &token)])
+        .await;
+    assert_eq!(resp.status(), 303, "the link continues on A");
+    let step_up = browser.get(&format!("{}{}", b.base, location(&resp))).await;
+    let resp = browser.get(&format!("{}{}", a.base, location(&step_up))).await;
+    assert!(location(&resp).starts_with("http://127.0.0.1:9/callback?code="), "resumed on A");
 
     // The limit (3 starts per IP per hour) is counted once for both nodes.
     assert_eq!(start(&Browser::new(&b.base, None), &client, &b, &a, unique_email()).await.0, 303);
-    assert_eq!(start(&Browser::new(&a.base, None), &client, &a, &b, unique_email()).await.0, 303);
     assert_eq!(
         start(&Browser::new(&b.base, None), &client, &b, &a, unique_email()).await.0,
         429,
         "the fourth, on either node"
     );
     assert_eq!(start(&Browser::new(&a.base, None), &client, &a, &b, unique_email()).await.0, 429);
+}
+
+/// The newest message to `email`, as the shared outbox shows it on `node`.
+async fn outbox_message(node: &Node, email: &str) -> testkit::OutboxMessage {
+    for _ in 0..200 {
+        let outbox: Vec<testkit::OutboxMessage> =
+            reqwest::get(format!("{}/dev/outbox.json", node.base)).await.unwrap().json().await.unwrap();
+        if let Some(m) = outbox.into_iter().find(|m| m.to == email) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no message to {email}");
+}
+
+/// The code is exchanged on B, the refresh token rotated on A, userinfo asked of B, and the session
+/// ended on A (RP-initiated logout), after which B knows it is gone.
+async fn tokens_and_logout_across_nodes(
+    browser: &Browser,
+    client: &testkit::TestClient,
+    a: &Node,
+    b: &Node,
+    back: &str,
+) {
+    let http = reqwest::Client::new();
+    let secret = client.secret.as_deref().unwrap();
+    let token = |node: &Node, form: Vec<(&'static str, String)>| {
+        let request = http.post(format!("{}/token", node.base)).basic_auth(&client.id, Some(secret)).form(&form);
+        async move {
+            let resp = request.send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let code = testkit::query_param(&url::Url::parse(back).unwrap(), "code").unwrap();
+    let first = token(
+        b,
+        vec![
+            ("grant_type", "authorization_code".into()),
+            ("code", code),
+            ("redirect_uri", client.redirect_uri.clone()),
+            ("code_verifier", crate::oidc::VERIFIER.into()),
+        ],
+    )
+    .await;
+    let refresh = first["refresh_token"].as_str().expect("a refresh token").to_owned();
+    let second = token(a, vec![("grant_type", "refresh_token".into()), ("refresh_token", refresh)]).await;
+    let access = second["access_token"].as_str().unwrap();
+    let info = http.get(format!("{}/userinfo", b.base)).bearer_auth(access).send().await.unwrap();
+    assert_eq!(info.status(), 200, "a token minted on A is good on B");
+
+    let mut logout = url::Url::parse(&format!("{}/logout", a.base)).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", first["id_token"].as_str().unwrap())
+        .append_pair("post_logout_redirect_uri", testkit::POST_LOGOUT_REDIRECT_URI);
+    let resp = browser.get(logout.as_str()).await;
+    assert!(location(&resp).starts_with(testkit::POST_LOGOUT_REDIRECT_URI), "signed out on A");
+    let again = crate::oidc::authorize_url_on(&b.base, client, &[("prompt", "none")]);
+    let resp = browser.get(&again).await;
+    assert!(location(&resp).contains("error=login_required"), "B knows the session ended: {}", location(&resp));
 }
