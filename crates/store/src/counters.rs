@@ -189,7 +189,8 @@ impl Counters for Limiter {
             }
             Limiter::Redis { manager, prefix } => {
                 let mut conn = manager.clone();
-                let (n, ttl): (u64, i64) = scripts().hit
+                let (n, ttl): (u64, i64) = scripts()
+                    .hit
                     .key(format!("{prefix}:rl:{key}"))
                     .arg(window)
                     .arg(now)
@@ -217,7 +218,8 @@ impl Counters for Limiter {
             }
             Limiter::Redis { manager, prefix } => {
                 let mut conn = manager.clone();
-                let _: i64 = scripts().give_back
+                let _: i64 = scripts()
+                    .give_back
                     .key(format!("{prefix}:rl:{key}"))
                     .arg(now)
                     .invoke_async(&mut conn)
@@ -241,7 +243,8 @@ impl Counters for Limiter {
             }
             Limiter::Redis { manager, prefix } => {
                 let mut conn = manager.clone();
-                let (n, left): (u64, i64) = scripts().peek
+                let (n, left): (u64, i64) = scripts()
+                    .peek
                     .key(format!("{prefix}:rl:{key}"))
                     .arg(now)
                     .invoke_async(&mut conn)

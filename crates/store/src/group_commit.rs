@@ -13,8 +13,8 @@ use std::sync::mpsc;
 
 use diesel::Connection;
 
-use crate::db::{Backend, DbConnection};
 use crate::StoreError;
+use crate::db::{Backend, DbConnection};
 
 /// Pieces of work one transaction takes at most: enough to share an fsync among every request a
 /// busy server has in flight, small enough that one batch never holds the writer long.
