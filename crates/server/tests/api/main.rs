@@ -15,6 +15,7 @@ mod auth0;
 mod claims;
 mod cli;
 mod delivery;
+mod faults;
 mod french;
 mod guessing;
 mod hosted;
