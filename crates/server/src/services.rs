@@ -48,6 +48,9 @@ struct Shared {
 
 impl Shared {
     async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        // The numbering plans load on first use (about a second in a debug build): now, not
+        // during the first request that carries a phone number.
+        let _ = domain::PhoneNumber::parse("+14155550123", None);
         let store = open_store(settings)?;
         let master = crate::keyfile::master_key(settings)?;
         let geo = match &settings.step_up.geoip_mmdb {
