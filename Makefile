@@ -2,7 +2,8 @@
 #   make run    start a working provider (SQLite, dev outbox, demo app) on http://localhost:8080
 #   make test   run every test (installs/starts what the tests need)
 #   make soak   the SIGKILL durability test at length: 60 kills under load, on SQLite and PostgreSQL
-#   make bench  run the benchmarks
+#   make bench  run the benchmarks: the load generator on SQLite and on PostgreSQL + Redis
+#   make bench-peer  the same loads against node-oidc-provider 9, and the ratio table
 #   make fuzz   fuzz /authorize's parameters and JWT verification for a minute each (nightly)
 #   make lint   clippy and rustfmt check
 #   make fmt    format the code
@@ -10,7 +11,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= auto
 
-.PHONY: run test test-rust test-browser soak deps bench fuzz lint fmt
+.PHONY: run test test-rust test-browser soak deps bench bench-peer fuzz lint fmt
 
 run:
 	$(CARGO) run --bin ostiary -- --config config/development.toml serve
@@ -41,9 +42,36 @@ soak: deps
 	OSTIARY_FAULT_KILLS=$(SOAK_KILLS) scripts/with-test-services.sh \
 		$(CARGO) nextest run --workspace -E 'test(faults::)' --no-fail-fast --no-capture
 
+# The load generator (crates/bench; docs/performance.md explains every figure): it starts the
+# release `ostiary` pinned to CPU 0 and drives it from CPU 1 (when taskset exists), on SQLite, then
+# on PostgreSQL + Redis (OSTIARY_TEST_DATABASE_URL / OSTIARY_TEST_REDIS_URL, or throwaway ones on
+# CPU 1 too). Options go through BENCH_ARGS, e.g. BENCH_ARGS="--ops 500 --only sign_in,refresh";
+# every figure is written to $(BENCH_OUT)/*.json. The in-process sign-in bench stays runnable by
+# hand: cargo bench -p ostiary --bench login.
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+BENCH_OUT ?= $(TARGET_DIR)/bench
+BENCH_ARGS ?=
+PIN_DRIVER := $(shell command -v taskset >/dev/null 2>&1 && echo taskset -c 1)
+BENCH_BIN = $(TARGET_DIR)/release/ostiary-bench --server $(TARGET_DIR)/release/ostiary
 bench:
 	$(CARGO) bench -p authorization-server --bench signing
-	$(CARGO) bench -p ostiary --bench login
+	$(CARGO) build --release -p ostiary -p ostiary-bench
+	@mkdir -p $(BENCH_OUT)
+	$(PIN_DRIVER) $(BENCH_BIN) --backend sqlite --json $(BENCH_OUT)/sqlite.json $(BENCH_ARGS)
+	@if [ -n "$${OSTIARY_TEST_DATABASE_URL:-}" ] || command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		$(PIN_DRIVER) scripts/with-test-services.sh $(BENCH_BIN) --backend postgres --json $(BENCH_OUT)/postgres.json $(BENCH_ARGS); \
+	else \
+		echo "bench: no PostgreSQL here (scripts/test-deps.sh installs it, or set OSTIARY_TEST_DATABASE_URL): PostgreSQL + Redis skipped"; \
+	fi
+
+# node-oidc-provider 9 (bench/peer, in memory, login completing by itself) under the same refresh,
+# discovery, JWKS and code-flow loads as Ostiary on SQLite, in the same run; prints the ratios.
+bench-peer:
+	@command -v node >/dev/null 2>&1 || { echo "bench-peer: Node.js is needed (apt-get install nodejs npm)"; exit 1; }
+	$(CARGO) build --release -p ostiary -p ostiary-bench
+	cd bench/peer && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
+	@mkdir -p $(BENCH_OUT)
+	$(PIN_DRIVER) $(BENCH_BIN) --backend sqlite --peer bench/peer/server.mjs --json $(BENCH_OUT)/peer.json $(BENCH_ARGS)
 
 # cargo-fuzz needs the nightly toolchain; the targets live in fuzz/ (outside the workspace).
 FUZZ_SECONDS ?= 60
