@@ -1,0 +1,73 @@
+//! Every node runs the delivery worker on the one database: of several workers claiming at once,
+//! each message goes to exactly one, so no message is sent twice.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use domain::message::OutgoingMessage;
+use passwordless_connection::storage::MessageStore;
+use store::Store;
+
+const MESSAGES: usize = 300;
+const WORKERS: usize = 4;
+
+/// A new database on the server of `OSTIARY_TEST_DATABASE_URL`: (its URL, the admin URL, its name).
+fn fresh_postgres() -> (String, String, String) {
+    let admin = std::env::var("OSTIARY_TEST_DATABASE_URL")
+        .expect("OSTIARY_TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL");
+    let name = format!("ostiary_queue_{}", domain::secret::numeric_code(12));
+    let mut conn = PgConnection::establish(&admin).unwrap();
+    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+    let (base, _) = admin.rsplit_once('/').expect("OSTIARY_TEST_DATABASE_URL names a database");
+    (format!("{base}/{name}"), admin, name)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_on_several_nodes_never_claim_one_message_twice() {
+    let (url, admin, name) = fresh_postgres();
+    let first = Store::connect(&url, 4).unwrap();
+    first.migrate().unwrap();
+    for n in 0..MESSAGES {
+        let message = OutgoingMessage {
+            id: domain::MessageId::sortable(),
+            channel: domain::Channel::Email,
+            recipient: format!("user-{n}@example.com"),
+            subject: "Your code".into(),
+            text_body: "sealed".into(),
+            html_body: None,
+        };
+        MessageStore::enqueue_message(&first, message, 0).await.unwrap();
+    }
+    // One store per node (its own pool), all claiming and sending at once.
+    let claims: Arc<Mutex<Vec<String>>> = Arc::default();
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let (store, claims) = (Store::connect(&url, 4).unwrap(), Arc::clone(&claims));
+            tokio::spawn(async move {
+                loop {
+                    let batch = store.claim_due_messages(1, 120, 7).await.unwrap();
+                    if batch.is_empty() {
+                        break;
+                    }
+                    for m in batch {
+                        claims.lock().unwrap().push(m.id.to_string());
+                        store.mark_message_sent(&m.id, "test", 1, false).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let claims = claims.lock().unwrap().clone();
+    let distinct: HashSet<&String> = claims.iter().collect();
+    assert_eq!(distinct.len(), MESSAGES, "every message was claimed");
+    assert_eq!(claims.len(), MESSAGES, "none was claimed twice");
+    // Within the lease, a sent message is never claimed again.
+    assert!(first.claim_due_messages(2, 120, 50).await.unwrap().is_empty());
+    drop(first);
+    let mut conn = PgConnection::establish(&admin).unwrap();
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
+}
