@@ -1,5 +1,6 @@
 //! Every node runs the delivery worker on the one database: of several workers claiming at once,
 //! each message goes to exactly one, so no message is sent twice.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
