@@ -209,3 +209,39 @@ async fn tokens_and_logout_across_nodes(
     let resp = browser.get(&again).await;
     assert!(location(&resp).contains("error=login_required"), "B knows the session ended: {}", location(&resp));
 }
+
+/// Keys rotated on one node: published by both before either signs with them, then used by A and
+/// accepted by B. (B's reload stands for its 60-second reload tick; `PUBLISH_AHEAD`, 120 s, covers
+/// it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_on_one_node_is_published_and_used_by_both() {
+    use authorization_server::keys::PUBLISH_AHEAD;
+    let a = testkit::spawn_app(testkit::Db::Postgres).await;
+    let b = testkit::spawn_app_on(a.settings.database.url.as_str(), |s| {
+        s.secrets.master_key = Some(a.master.clone());
+        s.server.issuer = a.settings.server.issuer.clone();
+        s.redis = a.settings.redis.clone();
+    })
+    .await;
+    let b_base = format!("http://127.0.0.1:{}", b.settings.server.bind.port());
+    let client = a.register_client(false, Alg::ES256).await;
+    let kids = a.keys.rotate(a.clock.now()).await.unwrap();
+    b.keys.reload().await.unwrap();
+    let jwks: serde_json::Value = a.api.get(format!("{b_base}/jwks.json")).send().await.unwrap().json().await.unwrap();
+    for kid in &kids {
+        assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == kid.as_str()), "B publishes {kid}");
+    }
+    a.clock.advance(PUBLISH_AHEAD + 1);
+    b.clock.advance(PUBLISH_AHEAD + 1);
+    let back = a.sign_in(&a.browser(), &crate::oidc::authorize_url(&a, &client, &[]), &unique_email()).await;
+    let tokens = crate::oidc::exchange(&a, &client, &back).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let header = access.split('.').next().unwrap();
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header).unwrap(),
+    )
+    .unwrap();
+    assert!(kids.iter().any(|k| header["kid"] == k.as_str()), "A signs with the new key: {header}");
+    let info = a.api.get(format!("{b_base}/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(info.status(), 200, "B accepts it");
+}
