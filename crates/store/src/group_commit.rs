@@ -22,7 +22,15 @@ const MAX_BATCH: usize = 128;
 
 /// What a piece of work hands back once its transaction has been committed (or not).
 type Deliver = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&mut DbConnection) -> (Deliver, bool) + Send>;
+/// Runs a piece of work (in a savepoint of its own when asked) and says whether it panicked and
+/// whether it failed.
+type Job = Box<dyn FnOnce(&mut DbConnection, bool) -> (Deliver, Ran) + Send>;
+
+#[derive(Clone, Copy)]
+struct Ran {
+    panicked: bool,
+    failed: bool,
+}
 
 /// The queue to the SQLite thread. Cheap to share; the thread stops when the last handle is dropped.
 pub(crate) struct GroupCommit {
@@ -50,14 +58,18 @@ impl GroupCommit {
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| conn.transaction(f)));
+        let job: Job = Box::new(move |conn, savepoint| {
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match savepoint {
+                true => conn.transaction(f),
+                false => f(conn),
+            }));
             let panicked = outcome.is_err();
             let result = outcome.unwrap_or_else(|_| Err(StoreError::Unavailable("a database task failed".into())));
+            let failed = result.is_err();
             let deliver: Deliver = Box::new(move |committed| {
                 let _ = tx.send(committed.map_err(StoreError::Unavailable).and(result));
             });
-            (deliver, panicked)
+            (deliver, Ran { panicked, failed })
         });
         let stopped = || StoreError::Unavailable("the database thread has stopped".into());
         self.jobs.send(job).map_err(|_| stopped())?;
@@ -76,17 +88,25 @@ fn serve(mut conn: DbConnection, backend: &Backend, queue: &mpsc::Receiver<Job>)
             }
         }
         let mut delivers = Vec::with_capacity(batch.len());
-        let mut broken = false;
+        let (mut broken, mut alone_failed) = (false, false);
+        // A piece alone in its batch needs no savepoint: the transaction is its own, and is rolled
+        // back if it fails.
+        let alone = batch.len() == 1;
         let outcome = conn.transaction::<(), diesel::result::Error, _>(|conn| {
             for job in batch {
-                let (deliver, panicked) = job(conn);
+                let (deliver, ran) = job(conn, !alone);
                 delivers.push(deliver);
-                broken |= panicked;
+                broken |= ran.panicked;
+                alone_failed = alone && ran.failed;
             }
             // A piece that panicked may have left its savepoint open: nothing of this batch is kept.
-            if broken { Err(diesel::result::Error::RollbackTransaction) } else { Ok(()) }
+            if broken || alone_failed { Err(diesel::result::Error::RollbackTransaction) } else { Ok(()) }
         });
-        let committed = outcome.map_err(|e| format!("the transaction could not be committed: {e}"));
+        // A lone piece that failed hears of its own error, as it would from its savepoint.
+        let committed = match alone_failed && !broken {
+            true => Ok(()),
+            false => outcome.map_err(|e| format!("the transaction could not be committed: {e}")),
+        };
         if let Err(e) = &committed {
             tracing::error!(error = %e, pieces = delivers.len(), "a database batch failed; each request in it was refused");
         }
