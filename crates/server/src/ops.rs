@@ -133,9 +133,9 @@ pub struct RequestId(pub String);
 /// plain, so log lines can be matched across the proxy and Ostiary; otherwise a new random one is
 /// drawn. Anyone else's is ignored: a client could otherwise make its requests look like another's.
 fn request_id(req: &ServiceRequest) -> String {
-    let trusted = req.app_data::<web::Data<crate::middleware::BrowserContext>>().is_some_and(|ctx| {
-        req.peer_addr().is_some_and(|peer| ctx.trusted_proxies.iter().any(|net| net.contains(&peer.ip())))
-    });
+    let trusted = req
+        .app_data::<web::Data<crate::middleware::BrowserContext>>()
+        .is_some_and(|ctx| crate::middleware::from_trusted_proxy(req, &ctx.trusted_proxies));
     req.headers()
         .get(&REQUEST_ID)
         .filter(|_| trusted)

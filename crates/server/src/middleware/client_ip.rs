@@ -59,7 +59,7 @@ impl ForwardedHeader {
 /// to the list, but not append. A hop that cannot be read ends the walk at the nearest trusted
 /// address, since what lies beyond it was written by someone nobody vouches for.
 pub fn client_ip(req: &ServiceRequest, trusted: &[ipnet::IpNet], header: ForwardedHeader) -> ClientIp {
-    let peer = ClientIp::new(req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0])));
+    let peer = peer(req);
     let is_trusted = |ip: ClientIp| trusted.iter().any(|n| n.contains(&ip.ip()));
     if !is_trusted(peer) {
         return peer;
@@ -73,6 +73,18 @@ pub fn client_ip(req: &ServiceRequest, trusted: &[ipnet::IpNet], header: Forward
         }
     }
     client
+}
+
+/// The TCP peer, made canonical.
+fn peer(req: &ServiceRequest) -> ClientIp {
+    ClientIp::new(req.peer_addr().map(|a| a.ip()).unwrap_or(IpAddr::from([0, 0, 0, 0])))
+}
+
+/// Whether the request came straight from one of the trusted proxies (so its other headers, such as
+/// its request id, may be believed too).
+pub fn from_trusted_proxy(req: &ServiceRequest, trusted: &[ipnet::IpNet]) -> bool {
+    let peer = peer(req);
+    trusted.iter().any(|n| n.contains(&peer.ip()))
 }
 
 /// One hop: `192.0.2.1`, `192.0.2.1:4711` (Azure writes ports), `2001:db8::1`, `"[2001:db8::1]:4711"`.

@@ -5,7 +5,7 @@
 mod client_ip;
 mod cors;
 
-pub use client_ip::{ForwardedHeader, client_ip};
+pub use client_ip::{ForwardedHeader, client_ip, from_trusted_proxy};
 pub use cors::{CorsOrigins, cors, refresh_cors_origins};
 
 use std::sync::Arc;

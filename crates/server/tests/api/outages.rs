@@ -128,12 +128,7 @@ async fn a_redis_outage_fails_closed_and_recovers_without_a_restart() {
     println!("Redis outage: ready again {took:?} after Redis came back");
     assert!(took < Duration::from_secs(10), "{took:?}");
     // The code refused during the outage was not spent, and the login page works again.
-    let resp = type_code().await;
-    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
-    app.resume(&waiting, &location(&resp)).await;
-    let resp = at_login.post_form(&login, &[("csrf", &csrf), ("email", &page_email)]).await;
-    assert_eq!(resp.status(), 303);
-    app.message_to(&page_email).await;
+    finish_interrupted(&app, &waiting, type_code().await, &at_login, (&login, &csrf), &page_email).await;
     let resp = app.api.post(app.url("/passwordless/start")).json(&start).send().await.unwrap();
     assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
     sign_in_fully(&app, &client).await;
@@ -193,11 +188,23 @@ async fn a_postgres_outage_answers_503_and_recovers_without_a_restart() {
     // Nothing the outage interrupted was half done: the refresh token and the code still work.
     let resp = app.token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh)], Some(basic)).await;
     assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
-    let resp = type_code().await;
-    assert_eq!(resp.status(), 303, "{:?}", resp.text().await);
-    app.resume(&waiting, &location(&resp)).await;
-    let resp = at_login.post_form(&login, &[("csrf", &csrf), ("email", &page_email)]).await;
-    assert_eq!(resp.status(), 303);
-    app.message_to(&page_email).await;
+    finish_interrupted(&app, &waiting, type_code().await, &at_login, (&login, &csrf), &page_email).await;
     sign_in_fully(&app, &client).await;
+}
+
+/// What an outage refused goes through once the service is back: the code typed again (it was not
+/// spent) resumes its sign-in, and the login form sends its message.
+async fn finish_interrupted(
+    app: &TestApp,
+    waiting: &Browser,
+    typed: reqwest::Response,
+    at_login: &Browser,
+    (login, csrf): (&str, &str),
+    email: &str,
+) {
+    assert_eq!(typed.status(), 303, "{:?}", typed.text().await);
+    app.resume(waiting, &location(&typed)).await;
+    let resp = at_login.post_form(login, &[("csrf", csrf), ("email", email)]).await;
+    assert_eq!(resp.status(), 303);
+    app.message_to(email).await;
 }
