@@ -5,7 +5,8 @@
 // is authorize -> interaction -> resume -> redirect to the client, with no page and no code to type.
 // Refresh tokens are issued on every code exchange and rotated on every use, as Ostiary does.
 //
-// Environment: PEER_CLIENT_SECRET (required), PEER_REDIRECT_URI, PORT (default: any free port).
+// Environment: PEER_CLIENT_SECRET (required), PEER_REDIRECT_URI, PEER_ID_TOKEN_ALG (RS256, ES256 or
+// EdDSA, as the benchmark's Ostiary client; default ES256), PORT (default: any free port).
 // Prints "issuer http://127.0.0.1:PORT" on its first line once it listens.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -13,15 +14,28 @@ import { createServer } from 'node:http';
 import Provider from 'oidc-provider';
 
 const ACCOUNT_ID = 'bench-user';
-const { PEER_CLIENT_SECRET: secret, PEER_REDIRECT_URI: redirectUri = 'http://127.0.0.1:9/callback' } = process.env;
+const {
+  PEER_CLIENT_SECRET: secret,
+  PEER_REDIRECT_URI: redirectUri = 'http://127.0.0.1:9/callback',
+  PEER_ID_TOKEN_ALG: alg = 'ES256',
+} = process.env;
 if (!secret) {
   console.error('PEER_CLIENT_SECRET is required');
   process.exit(2);
 }
 
-// An RS256 signing key of its own, made at start (Ostiary signs ID and access tokens with RS256).
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: 'bench-rs256' };
+// A signing key of its own for the client's ID token algorithm, made at start.
+const keyTypes = {
+  RS256: ['rsa', { modulusLength: 2048 }],
+  ES256: ['ec', { namedCurve: 'P-256' }],
+  EdDSA: ['ed25519', {}],
+};
+if (!keyTypes[alg]) {
+  console.error(`PEER_ID_TOKEN_ALG must be RS256, ES256 or EdDSA, not ${alg}`);
+  process.exit(2);
+}
+const { privateKey } = generateKeyPairSync(...keyTypes[alg]);
+const signingKey = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg, kid: `bench-${alg.toLowerCase()}` };
 
 const configuration = {
   clients: [{
@@ -31,6 +45,7 @@ const configuration = {
     grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
+    id_token_signed_response_alg: alg,
   }],
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('hex')] },

@@ -144,6 +144,7 @@ impl Ostiary {
         backend: &Backend,
         fake: &FakeSendGrid,
         cpu: Option<&str>,
+        id_token_alg: &str,
     ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("ostiary-bench-{}", domain::secret::random_token(6)));
         std::fs::create_dir_all(&dir)?;
@@ -158,7 +159,7 @@ impl Ostiary {
         let port = free_port()?;
         let config_file = dir.join("bench.toml");
         std::fs::write(&config_file, config(port, &dir, &database_url, redis, fake))?;
-        let client = create_client(binary, &config_file).await?;
+        let client = create_client(binary, &config_file, id_token_alg).await?;
         let mut cmd = pinned(binary, cpu);
         clean_env(&mut cmd);
         cmd.arg("--config").arg(&config_file).arg("serve").kill_on_drop(true);
@@ -183,12 +184,14 @@ impl Ostiary {
     }
 }
 
-/// `ostiary client create`: a confidential client whose code exchanges always bring a refresh token.
-async fn create_client(binary: &Path, config_file: &Path) -> anyhow::Result<(String, String)> {
+/// `ostiary client create`: a confidential client whose code exchanges always bring a refresh token,
+/// its ID tokens signed with `id_token_alg`.
+async fn create_client(binary: &Path, config_file: &Path, id_token_alg: &str) -> anyhow::Result<(String, String)> {
     let mut cmd = tokio::process::Command::new(binary);
     clean_env(&mut cmd);
     cmd.arg("--config").arg(config_file);
     cmd.args(["client", "create", "--name", "Bench", "--redirect-uri", REDIRECT_URI, "--refresh-tokens", "always"]);
+    cmd.args(["--id-token-alg", id_token_alg]);
     let out = cmd.arg("--json").output().await.with_context(|| format!("run {}", binary.display()))?;
     if !out.status.success() {
         bail!("ostiary client create failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -216,9 +219,10 @@ async fn wait_until_serving(child: &mut Child) -> anyhow::Result<()> {
 }
 
 /// node-oidc-provider (`bench/peer/server.mjs`), which prints its issuer on its first line.
-pub async fn start_peer(script: &Path, secret: &str, cpu: Option<&str>) -> anyhow::Result<Child> {
+pub async fn start_peer(script: &Path, secret: &str, cpu: Option<&str>, id_token_alg: &str) -> anyhow::Result<Child> {
     let mut cmd = pinned(Path::new("node"), cpu);
     cmd.arg(script).env("NODE_ENV", "production").env("PEER_CLIENT_SECRET", secret);
+    cmd.env("PEER_ID_TOKEN_ALG", id_token_alg);
     cmd.env("PEER_REDIRECT_URI", REDIRECT_URI).kill_on_drop(true);
     let mut process = cmd.stdout(Stdio::piped()).spawn().context("start node")?;
     let pid = process.id().ok_or_else(|| anyhow!("node exited at once"))?;
