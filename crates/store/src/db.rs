@@ -144,6 +144,19 @@ mod tests {
         assert!(Backend::from_url(":memory:").is_err());
     }
 
+    /// `.cargo/config.toml` builds SQLite with its query planner stability guarantee: without it,
+    /// SQLite compiles every statement with a `LIMIT ?` again each time it runs (docs/performance.md).
+    #[test]
+    fn sqlite_is_built_with_the_query_planner_stability_guarantee() {
+        use diesel::RunQueryDsl;
+        let mut conn = diesel::SqliteConnection::establish(":memory:").unwrap();
+        let used: i32 =
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("sqlite_compileoption_used('ENABLE_QPSG')"))
+                .get_result(&mut conn)
+                .unwrap();
+        assert_eq!(used, 1, "SQLite was built without SQLITE_ENABLE_QPSG (LIBSQLITE3_FLAGS)");
+    }
+
     #[test]
     fn passwords_are_redacted_from_descriptions() {
         let b = Backend::from_url("postgres://ann:hunter2@db/ostiary").unwrap();
