@@ -10,9 +10,16 @@ pub const DEFAULT_LANGUAGE: &str = "en";
 /// One language's texts, by key.
 pub type Table = BTreeMap<String, String>;
 
+/// The name under which [`Catalog::table_for`] keeps the texts of every email and text message.
+pub const MESSAGES: &str = "messages";
+
 #[derive(Clone, Debug)]
 pub struct Catalog {
     tables: HashMap<String, Table>,
+    /// Per template (or [`MESSAGES`]), per language: only the texts that template shows. A page's
+    /// context then carries a few dozen texts instead of every one (about 400), which it would copy
+    /// on every render.
+    used: HashMap<String, HashMap<String, Table>>,
 }
 
 impl Catalog {
@@ -27,7 +34,32 @@ impl Catalog {
                 return Err(format!("language {lang:?} has {extra:?}, which English does not"));
             }
         }
-        Ok(Self { tables })
+        Ok(Self { tables, used: HashMap::new() })
+    }
+
+    /// Declares the text keys each template shows (`template -> keys`), for [`Catalog::table_for`].
+    /// A key no table has is left out (the template shows the key itself, as `text` does).
+    pub fn with_templates(mut self, uses: impl IntoIterator<Item = (String, Vec<String>)>) -> Self {
+        for (template, keys) in uses {
+            let per_lang = self
+                .tables
+                .iter()
+                .map(|(lang, table)| {
+                    let subset =
+                        keys.iter().filter_map(|k| table.get_key_value(k)).map(|(k, v)| (k.clone(), v.clone()));
+                    (lang.clone(), subset.collect())
+                })
+                .collect();
+            self.used.insert(template, per_lang);
+        }
+        self
+    }
+
+    /// The texts of `lang` (or English) that `template` shows; all of them for a template that was
+    /// not declared.
+    pub fn table_for(&self, lang: &str, template: &str) -> &Table {
+        let Some(per_lang) = self.used.get(template) else { return self.table(lang) };
+        per_lang.get(lang).or_else(|| per_lang.get(DEFAULT_LANGUAGE)).unwrap_or_else(|| self.table(lang))
     }
 
     /// The languages available, sorted.

@@ -18,7 +18,7 @@ pub(crate) fn context(
     now: i64,
 ) -> tera::Context {
     let mut ctx = tera::Context::new();
-    ctx.insert("t", conn.catalog.table(lang));
+    ctx.insert("t", conn.catalog.table_for(lang, domain::i18n::MESSAGES));
     ctx.insert("lang", lang);
     ctx.insert("product_name", &one_line(product_name));
     ctx.insert("client_name", &one_line(client_name));

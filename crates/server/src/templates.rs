@@ -1,10 +1,10 @@
 //! All templates and language tables, compiled into the binary and parsed once at start-up.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use domain::i18n::{Catalog, Table};
+use domain::i18n::{Catalog, MESSAGES, Table};
 use tera::Tera;
 
 macro_rules! templates {
@@ -13,60 +13,63 @@ macro_rules! templates {
     };
 }
 
+/// Every template: its name and its source.
+const SOURCES: &[(&str, &str)] = &templates![
+    "pages/base.html",
+    "pages/error.html",
+    "pages/login.html",
+    "pages/code.html",
+    "pages/code_dead.html",
+    "pages/link.html",
+    "pages/link_elsewhere.html",
+    "pages/approve.html",
+    "pages/unblock.html",
+    "pages/outbox.html",
+    "pages/demo.html",
+    "pages/form_post.html",
+    "pages/logout.html",
+    "pages/step_up.html",
+    "pages/enroll.html",
+    "pages/recovery_codes.html",
+    "pages/not_me.html",
+    "pages/switch_account.html",
+    "pages/admin_home.html",
+    "pages/admin_users.html",
+    "pages/admin_user.html",
+    "pages/admin_security.html",
+    "pages/admin_audit.html",
+    "pages/admin_activity.html",
+    "pages/admin_clients.html",
+    "pages/admin_client.html",
+    "pages/account.html",
+    "pages/account_code_form.html",
+    "pages/account_contact.html",
+    "pages/account_authenticator.html",
+    "pages/account_recovery_codes.html",
+    "pages/account_delete.html",
+    "pages/account_undo.html",
+    "email/sign_in.txt",
+    "email/sign_in.html",
+    "email/no_account.txt",
+    "email/no_account.html",
+    "email/unblock.txt",
+    "email/unblock.html",
+    "email/alert.txt",
+    "email/alert.html",
+    "email/new_sign_in.txt",
+    "email/new_sign_in.html",
+    "email/contact_changed.txt",
+    "email/contact_changed.html",
+    "email/account_code.txt",
+    "email/account_code.html",
+    "sms/sign_in.txt",
+    "sms/contact_changed.txt",
+    "sms/account_code.txt",
+];
+
 pub fn load() -> Result<Tera, tera::Error> {
     let mut tera = Tera::default();
-    tera.add_raw_templates(templates![
-        "pages/base.html",
-        "pages/error.html",
-        "pages/login.html",
-        "pages/code.html",
-        "pages/code_dead.html",
-        "pages/link.html",
-        "pages/link_elsewhere.html",
-        "pages/approve.html",
-        "pages/unblock.html",
-        "pages/outbox.html",
-        "pages/demo.html",
-        "pages/form_post.html",
-        "pages/logout.html",
-        "pages/step_up.html",
-        "pages/enroll.html",
-        "pages/recovery_codes.html",
-        "pages/not_me.html",
-        "pages/switch_account.html",
-        "pages/admin_home.html",
-        "pages/admin_users.html",
-        "pages/admin_user.html",
-        "pages/admin_security.html",
-        "pages/admin_audit.html",
-        "pages/admin_activity.html",
-        "pages/admin_clients.html",
-        "pages/admin_client.html",
-        "pages/account.html",
-        "pages/account_code_form.html",
-        "pages/account_contact.html",
-        "pages/account_authenticator.html",
-        "pages/account_recovery_codes.html",
-        "pages/account_delete.html",
-        "pages/account_undo.html",
-        "email/sign_in.txt",
-        "email/sign_in.html",
-        "email/no_account.txt",
-        "email/no_account.html",
-        "email/unblock.txt",
-        "email/unblock.html",
-        "email/alert.txt",
-        "email/alert.html",
-        "email/new_sign_in.txt",
-        "email/new_sign_in.html",
-        "email/contact_changed.txt",
-        "email/contact_changed.html",
-        "email/account_code.txt",
-        "email/account_code.html",
-        "sms/sign_in.txt",
-        "sms/contact_changed.txt",
-        "sms/account_code.txt",
-    ])?;
+    tera.add_raw_templates(SOURCES.iter().copied())?;
     Ok(tera)
 }
 
@@ -81,7 +84,56 @@ pub fn catalog() -> Result<Catalog, String> {
         let table: Table = toml::from_str(text).map_err(|e| format!("{lang}.toml: {e}"))?;
         tables.insert(lang.to_owned(), table);
     }
-    Catalog::new(tables)
+    Ok(Catalog::new(tables)?.with_templates(text_keys(SOURCES)))
+}
+
+/// The catalog keys each template shows: its own `t.key` references and those of the templates it
+/// extends or includes, and under [`MESSAGES`] those of every email and text message. A render then
+/// copies a few dozen texts into its context, not all of them.
+fn text_keys(sources: &[(&str, &str)]) -> Vec<(String, Vec<String>)> {
+    let own: HashMap<&str, (BTreeSet<String>, Vec<&str>)> =
+        sources.iter().map(|(name, source)| (*name, (text_references(source), template_references(source)))).collect();
+    let mut messages = BTreeSet::new();
+    let mut uses = Vec::with_capacity(sources.len() + 1);
+    for (name, _) in sources {
+        let (mut keys, mut todo, mut seen) = (BTreeSet::new(), vec![*name], Vec::new());
+        while let Some(next) = todo.pop() {
+            if seen.contains(&next) {
+                continue;
+            }
+            seen.push(next);
+            if let Some((texts, templates)) = own.get(next) {
+                keys.extend(texts.iter().cloned());
+                todo.extend(templates.iter().copied());
+            }
+        }
+        if name.starts_with("email/") || name.starts_with("sms/") {
+            messages.extend(keys.iter().cloned());
+        }
+        uses.push(((*name).to_owned(), keys.into_iter().collect()));
+    }
+    uses.push((MESSAGES.to_owned(), messages.into_iter().collect()));
+    uses
+}
+
+/// The `t.key` references of a template's source (a reference to a key no table has is harmless).
+fn text_references(source: &str) -> BTreeSet<String> {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    source
+        .match_indices("t.")
+        .filter(|(i, _)| !source[..*i].ends_with(|c: char| word(c) || c == '.'))
+        .map(|(i, _)| source[i + 2..].chars().take_while(|c| word(*c)).collect::<String>())
+        .filter(|key| !key.is_empty())
+        .collect()
+}
+
+/// The templates a template's source extends or includes (`{% extends "…" %}`, `{% include "…" %}`).
+fn template_references(source: &str) -> Vec<&str> {
+    ["extends \"", "include \""]
+        .iter()
+        .flat_map(|tag| source.match_indices(tag).map(move |(i, _)| &source[i + tag.len()..]))
+        .filter_map(|rest| rest.split('"').next())
+        .collect()
 }
 
 /// The server's own error pages (not found, a refused request head, a form refused by the
@@ -138,6 +190,37 @@ mod tests {
     #[test]
     fn every_template_parses() {
         super::load().unwrap();
+    }
+
+    /// A page's context carries the texts of its template and of the base layout it extends, and
+    /// not the others; the messages' entry has every email's texts.
+    #[test]
+    fn a_template_gets_the_texts_it_and_its_layout_show() {
+        let catalog = super::catalog().unwrap();
+        let all = catalog.table("fr");
+        let login = catalog.table_for("fr", "pages/login.html");
+        let base_keys = super::text_references(super::SOURCES.iter().find(|(n, _)| *n == "pages/base.html").unwrap().1);
+        let login_keys =
+            super::text_references(super::SOURCES.iter().find(|(n, _)| *n == "pages/login.html").unwrap().1);
+        assert!(!base_keys.is_empty() && !login_keys.is_empty());
+        for key in base_keys.iter().chain(&login_keys).filter(|k| all.contains_key(*k)) {
+            assert_eq!(login.get(key), all.get(key), "{key}");
+        }
+        assert!(login.len() < all.len() / 4, "{} of {}", login.len(), all.len());
+        let messages = catalog.table_for("en", super::MESSAGES);
+        assert!(messages.len() > 5 && messages.len() < all.len(), "{} of {}", messages.len(), all.len());
+        let sign_in =
+            super::text_references(super::SOURCES.iter().find(|(n, _)| *n == "email/sign_in.html").unwrap().1);
+        assert!(sign_in.iter().all(|k| messages.contains_key(k) || !all.contains_key(k)));
+        assert_eq!(catalog.table_for("en", "no/such.html").len(), catalog.table("en").len(), "undeclared: all");
+    }
+
+    #[test]
+    fn text_references_are_read_from_the_source() {
+        let keys = super::text_references("{{ t.title }} {{t.a_b2}} {% if x %}{{ not.t.x }}{{ at.y }}{% endif %} it.");
+        assert_eq!(keys.into_iter().collect::<Vec<_>>(), ["a_b2", "title"]);
+        let parents = super::template_references("{% extends \"pages/base.html\" %}{% include \"pages/x.html\" %}");
+        assert_eq!(parents, ["pages/base.html", "pages/x.html"]);
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub(crate) async fn new_sign_in(
     let product = client.settings.branding.product_name.clone().unwrap_or_else(|| svc.config.product_name.clone());
     let token = domain::secret::random_token(32);
     let mut ctx = tera::Context::new();
-    ctx.insert("t", svc.catalog.table(lang));
+    ctx.insert("t", svc.catalog.table_for(lang, domain::i18n::MESSAGES));
     ctx.insert("lang", lang);
     ctx.insert("product_name", &product);
     ctx.insert("client_name", client.client_name);

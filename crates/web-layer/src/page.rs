@@ -135,7 +135,7 @@ impl<'a> Page<'a> {
     pub fn render(&self, status: StatusCode, template: &str, mut ctx: tera::Context) -> HttpResponse {
         ctx.insert("csrf", &self.csrf);
         ctx.insert("lang", self.lang);
-        ctx.insert("t", self.catalog.table(self.lang));
+        ctx.insert("t", self.catalog.table_for(self.lang, template));
         if let Some(product) = self.product {
             ctx.insert("product_name", product);
         }
