@@ -7,7 +7,7 @@
 //! found", `Ok(false)` for "a conditional write found nothing to change" (spent, expired, already
 //! done, or taken by a concurrent request).
 
-use domain::audit::AuditLog;
+use domain::audit::{AuditEntry, AuditLog};
 use domain::message::OutgoingMessage;
 use domain::{
     Acr, Amr, Client, ClientId, DenyReason, Interaction, InteractionId, LoginResult, StorageError, User, UserId,
@@ -109,15 +109,6 @@ pub struct Device {
 pub trait DeviceStore: Send + Sync {
     /// The user's record of this device (by the keyed hash of its id), if it ever signed in there.
     async fn device(&self, user: &UserId, id_hash: Vec<u8>) -> Result<Option<Device>, StorageError>;
-
-    /// Marks a device known to the user after a successful sign-in on it (or refreshes it).
-    async fn remember_device(
-        &self,
-        user: &UserId,
-        id_hash: Vec<u8>,
-        description: &str,
-        now: i64,
-    ) -> Result<(), StorageError>;
 }
 
 /// One sign-in that passed step-up.
@@ -176,7 +167,15 @@ pub struct NotMeOutcome {
 /// The sign-in history.
 #[async_trait::async_trait]
 pub trait HistoryStore: Send + Sync {
-    async fn record_login_event(&self, event: &LoginEvent) -> Result<(), StorageError>;
+    /// A sign-in that passed step-up, in one transaction: its history entry, the audit entry, and
+    /// with `remember_device` its device (`event.device_hash`) known to the user from now on (last
+    /// seen now, described as `event.device`).
+    async fn record_sign_in(
+        &self,
+        event: &LoginEvent,
+        remember_device: bool,
+        audit: AuditEntry<StepUpAudit>,
+    ) -> Result<(), StorageError>;
 
     /// The user's sign-ins, newest first, `limit` at most.
     async fn login_history(&self, user: &UserId, limit: i64) -> Result<Vec<LoginEvent>, StorageError>;

@@ -119,7 +119,7 @@ impl BlockStore for Store {
 
     async fn is_blocked(&self, ip: &str, account: &str, now: i64) -> Result<bool, StorageError> {
         let (ip, account) = (ip.to_owned(), account.to_owned());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let n: i64 = ip_blocks::table
                 .filter(ip_blocks::ip.eq(ip))
                 .filter(ip_blocks::account.eq(account).or(ip_blocks::account.eq("")))

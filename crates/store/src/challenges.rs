@@ -154,7 +154,7 @@ impl ChallengeStore for Store {
 
     async fn latest_challenge(&self, interaction: &InteractionId) -> Result<Option<Challenge>, StorageError> {
         let id = interaction.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let query = challenges::table
                 .filter(challenges::interaction_id.eq(id))
                 .filter(challenges::purpose.eq(purpose_name(Purpose::FirstFactor)))
@@ -171,7 +171,7 @@ impl ChallengeStore for Store {
         destination: &Destination,
     ) -> Result<Option<Challenge>, StorageError> {
         let (client, destination) = (client.to_string(), destination.as_str().to_owned());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let query = challenges::table
                 .filter(challenges::client_id.eq(client))
                 .filter(challenges::destination.eq(destination))
@@ -189,7 +189,7 @@ impl ChallengeStore for Store {
         destination: &Destination,
     ) -> Result<Option<Challenge>, StorageError> {
         let (id, destination) = (interaction.to_string(), destination.as_str().to_owned());
-        self.run(move |conn| {
+        self.read(move |conn| {
             let query = challenges::table
                 .filter(challenges::interaction_id.eq(id))
                 .filter(challenges::purpose.eq(purpose_name(Purpose::SecondFactor)))
@@ -202,7 +202,7 @@ impl ChallengeStore for Store {
     }
 
     async fn challenge_by_link(&self, link_hash: Vec<u8>) -> Result<Option<Challenge>, StorageError> {
-        self.run(move |conn| newest(conn, challenges::table.filter(challenges::link_hash.eq(link_hash)).into_boxed()))
+        self.read(move |conn| newest(conn, challenges::table.filter(challenges::link_hash.eq(link_hash)).into_boxed()))
             .await
             .map_err(Into::into)
     }
@@ -228,7 +228,7 @@ impl ChallengeStore for Store {
 
     async fn challenge_attempts_left(&self, id: &ChallengeId) -> Result<i32, StorageError> {
         let id = id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let row: Option<(i32, i32)> = challenges::table
                 .find(id)
                 .select((challenges::attempts, challenges::max_attempts))

@@ -110,7 +110,7 @@ impl Store {
 
     pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let id = id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             clients::table
                 .find(id)
                 .select(ClientRow::as_select())

@@ -5,14 +5,14 @@ use diesel::prelude::*;
 use domain::{StorageError, UserId};
 use step_up::storage::{Device, DeviceStore};
 
-use crate::Store;
 use crate::schema::devices;
+use crate::{Store, StoreError};
 
 #[async_trait::async_trait]
 impl DeviceStore for Store {
     async fn device(&self, user: &UserId, id_hash: Vec<u8>) -> Result<Option<Device>, StorageError> {
         let user = user.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             Ok(devices::table
                 .find((user, id_hash))
                 .select((devices::description, devices::created_at, devices::last_seen_at, devices::blocked_at))
@@ -28,43 +28,37 @@ impl DeviceStore for Store {
         .await
         .map_err(Into::into)
     }
+}
 
-    async fn remember_device(
-        &self,
-        user: &UserId,
-        id_hash: Vec<u8>,
-        description: &str,
-        now: i64,
-    ) -> Result<(), StorageError> {
-        let (user, description) = (user.to_string(), description.to_owned());
-        self.run(move |conn| {
-            let n = diesel::update(devices::table.find((&user, &id_hash)))
-                .set((devices::last_seen_at.eq(now), devices::description.eq(&description)))
-                .execute(conn)?;
-            if n == 0 {
-                let inserted = diesel::insert_into(devices::table)
-                    .values((
-                        devices::user_id.eq(&user),
-                        devices::id_hash.eq(&id_hash),
-                        devices::description.eq(&description),
-                        devices::created_at.eq(now),
-                        devices::last_seen_at.eq(now),
-                    ))
-                    .execute(conn);
-                match inserted {
-                    Ok(_)
-                    | Err(diesel::result::Error::DatabaseError(
-                        diesel::result::DatabaseErrorKind::UniqueViolation,
-                        _,
-                    )) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(Into::into)
+/// Marks a device known to the user after a successful sign-in on it (or refreshes its last use),
+/// inside the caller's transaction.
+pub(crate) fn remember_in(
+    conn: &mut crate::DbConnection,
+    user: &str,
+    id_hash: &[u8],
+    description: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(devices::table.find((user, id_hash)))
+        .set((devices::last_seen_at.eq(now), devices::description.eq(description)))
+        .execute(conn)?;
+    if n == 0 {
+        let inserted = diesel::insert_into(devices::table)
+            .values((
+                devices::user_id.eq(user),
+                devices::id_hash.eq(id_hash),
+                devices::description.eq(description),
+                devices::created_at.eq(now),
+                devices::last_seen_at.eq(now),
+            ))
+            .execute(conn);
+        match inserted {
+            Ok(_)
+            | Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
+    Ok(())
 }
 
 /// Blocks a device for a user (creating its record if it never signed in), inside the caller's

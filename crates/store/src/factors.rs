@@ -12,7 +12,7 @@ use crate::schema::{recovery_codes, totp_factors};
 impl FactorStore for Store {
     async fn totp_factor(&self, user: &UserId) -> Result<Option<TotpFactor>, StorageError> {
         let user = user.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             Ok(totp_factors::table
                 .find(user)
                 .select((
@@ -175,7 +175,7 @@ impl FactorStore for Store {
     /// Recovery codes the user has left.
     async fn recovery_codes_left(&self, user: &UserId) -> Result<i64, StorageError> {
         let user = user.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             Ok(recovery_codes::table
                 .filter(recovery_codes::user_id.eq(user))
                 .filter(recovery_codes::used_at.is_null())

@@ -109,7 +109,7 @@ impl GrantStore for Store {
     /// client, its redirect URI and PKCE verifier) before anything is spent: a stranger holding a
     /// code cannot burn it.
     async fn authorization_code(&self, code_hash: Vec<u8>) -> Result<Option<AuthorizationCode>, StorageError> {
-        self.run(move |conn| {
+        self.read(move |conn| {
             authorization_codes::table
                 .find(code_hash)
                 .select(CodeRow::as_select())

@@ -107,6 +107,9 @@ fn serve(mut conn: DbConnection, backend: &Backend, queue: &mpsc::Receiver<Job>)
             true => Ok(()),
             false => outcome.map_err(|e| format!("the transaction could not be committed: {e}")),
         };
+        // Their ratio is the mean batch: how many pieces of work share a commit (and its fsync).
+        metrics::counter!("ostiary_sqlite_transactions_total").increment(1);
+        metrics::counter!("ostiary_sqlite_jobs_total").increment(delivers.len() as u64);
         if let Err(e) = &committed {
             tracing::error!(error = %e, pieces = delivers.len(), "a database batch failed; each request in it was refused");
         }

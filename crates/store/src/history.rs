@@ -2,8 +2,10 @@
 //! what step-up decided and why; and "This wasn't me".
 
 use diesel::prelude::*;
+use domain::audit::AuditEntry;
 use domain::{Acr, ClientId, StorageError, UserId};
-use step_up::storage::{HistoryStore, LoginEvent, NotMeConsequence, NotMeOutcome, NotMeReport};
+
+use step_up::storage::{HistoryStore, LoginEvent, NotMeConsequence, NotMeOutcome, NotMeReport, StepUpAudit};
 
 use crate::schema::{audit_log, login_events};
 use crate::{Store, StoreError, from_json, to_json};
@@ -74,11 +76,21 @@ impl LoginEventRow {
 
 #[async_trait::async_trait]
 impl HistoryStore for Store {
-    async fn record_login_event(&self, e: &LoginEvent) -> Result<(), StorageError> {
+    async fn record_sign_in(
+        &self,
+        e: &LoginEvent,
+        remember_device: bool,
+        audit: AuditEntry<StepUpAudit>,
+    ) -> Result<(), StorageError> {
         let row = LoginEventRow::from_event(e);
+        let (user, device_hash, device, at) =
+            (e.user_id.to_string(), e.device_hash.clone(), e.device.clone(), e.created_at);
         self.run(move |conn| {
             diesel::insert_into(login_events::table).values(&row).execute(conn)?;
-            Ok(())
+            if remember_device {
+                crate::devices::remember_in(conn, &user, &device_hash, &device, at)?;
+            }
+            crate::audit::insert(conn, &audit)
         })
         .await
         .map_err(Into::into)
@@ -86,7 +98,7 @@ impl HistoryStore for Store {
 
     async fn login_history(&self, user: &UserId, limit: i64) -> Result<Vec<LoginEvent>, StorageError> {
         let user = user.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             login_events::table
                 .filter(login_events::user_id.eq(user))
                 .filter(login_events::outcome.eq(SIGNED_IN))

@@ -61,7 +61,7 @@ impl Store {
         id: &InteractionId,
     ) -> Result<Option<(Interaction, Option<AuthorizationRequest>)>, StoreError> {
         let id = id.to_string();
-        self.run(move |conn| {
+        self.read(move |conn| {
             let Some(row) = interactions::table.find(id).select(InteractionRow::as_select()).first(conn).optional()?
             else {
                 return Ok(None);

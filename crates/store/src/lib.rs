@@ -25,6 +25,7 @@ mod links;
 pub mod messages;
 mod oversight;
 pub mod purge;
+mod readers;
 pub mod refresh;
 mod schema;
 pub mod sessions;
@@ -66,8 +67,10 @@ impl From<StoreError> for domain::StorageError {
 pub struct Store {
     pool: r2d2::Pool<db::Manager>,
     backend: Backend,
-    /// SQLite's one connection and its thread, through which every query goes (group commit).
+    /// SQLite's one connection and its thread, through which every write goes (group commit).
     group: Option<std::sync::Arc<group_commit::GroupCommit>>,
+    /// SQLite's read-only connections, for lookups on the caller's thread.
+    readers: Option<std::sync::Arc<readers::Readers>>,
 }
 
 impl Store {
@@ -84,11 +87,14 @@ impl Store {
             .connection_timeout(Duration::from_secs(3))
             .build(db::Manager(backend.clone()))
             .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", backend.describe())))?;
-        let group = match backend {
-            Backend::Sqlite(_) => Some(std::sync::Arc::new(group_commit::GroupCommit::start(&backend)?)),
-            Backend::Postgres(_) => None,
+        let (group, readers) = match backend {
+            Backend::Sqlite(_) => (
+                Some(std::sync::Arc::new(group_commit::GroupCommit::start(&backend)?)),
+                Some(std::sync::Arc::new(readers::Readers::new(&backend))),
+            ),
+            Backend::Postgres(_) => (None, None),
         };
-        Ok(Self { pool, backend, group })
+        Ok(Self { pool, backend, group, readers })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -105,6 +111,19 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         use diesel::RunQueryDsl;
         self.run(|conn| diesel::sql_query("SELECT 1").execute(conn).map(|_| ()).map_err(Into::into)).await
+    }
+
+    /// Runs a lookup that writes nothing: on SQLite at once on this thread, on a read-only
+    /// connection (`readers`); on PostgreSQL as `run` does.
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.run(f),
+            None => self.run(f).await,
+        }
     }
 
     /// Runs blocking diesel work off the async executor.

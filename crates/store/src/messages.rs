@@ -174,9 +174,11 @@ impl passwordless_connection::storage::MessageStore for Store {
     /// worker died) is due again. Each claim is a conditional update, so two workers never share one.
     async fn claim_due_messages(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<QueuedMessage>, StorageError> {
         self.run(move |conn| {
+            // Two comparisons rather than `eq_any`, whose `IN (…)` diesel never caches as a
+            // prepared statement.
             let due = || {
                 messages::table
-                    .filter(messages::status.eq_any(["queued", "sending"]))
+                    .filter(messages::status.eq("queued").or(messages::status.eq("sending")))
                     .filter(messages::next_attempt_at.le(now))
             };
             let ids: Vec<String> =

@@ -67,7 +67,7 @@ impl SessionStore for Store {
     }
 
     async fn session(&self, id_hash: Vec<u8>, now: i64) -> Result<Option<Session>, StorageError> {
-        self.run(move |conn| {
+        self.read(move |conn| {
             sessions::table
                 .find(id_hash)
                 .filter(sessions::ended_at.is_null())

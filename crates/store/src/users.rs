@@ -170,12 +170,12 @@ impl Proof {
 impl Store {
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
         let proof = Proof::Email(email.as_str().to_owned());
-        self.run(move |conn| proof.find(conn)).await
+        self.read(move |conn| proof.find(conn)).await
     }
 
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let id = id.as_str().to_owned();
-        self.run(move |conn| {
+        self.read(move |conn| {
             users::table
                 .find(id)
                 .select(UserRow::as_select())
@@ -272,7 +272,7 @@ impl Store {
 
     pub(crate) async fn user_by_phone(&self, phone: &PhoneNumber) -> Result<Option<User>, StoreError> {
         let proof = Proof::Phone(phone.as_str().to_owned());
-        self.run(move |conn| proof.find(conn)).await
+        self.read(move |conn| proof.find(conn)).await
     }
 }
 

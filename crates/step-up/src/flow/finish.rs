@@ -97,17 +97,9 @@ pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) {
         reasons: s.reasons.to_vec(),
         not_me_hash: not_me,
     };
-    let recorded = async {
-        svc.store.record_login_event(&event).await?;
-        if s.remember_device {
-            svc.store.remember_device(&s.user.id, s.device_hash.clone(), &s.device, now).await?;
-        }
-        let what = StepUpAudit::SignedIn { acr: s.result.acr, amr: s.result.amr.clone(), reasons: s.reasons.to_vec() };
-        let entry =
-            AuditEntry { what, user: Some(s.user.id.clone()), client: Some(s.client.client_id.clone()), at: now };
-        svc.store.record(entry).await
-    };
-    if let Err(e) = recorded.await {
+    let what = StepUpAudit::SignedIn { acr: s.result.acr, amr: s.result.amr.clone(), reasons: s.reasons.to_vec() };
+    let entry = AuditEntry { what, user: Some(s.user.id.clone()), client: Some(s.client.client_id.clone()), at: now };
+    if let Err(e) = svc.store.record_sign_in(&event, s.remember_device, entry).await {
         tracing::error!(error = %e, "the sign-in could not be recorded in the history");
     }
 }

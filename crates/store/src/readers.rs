@@ -1,0 +1,90 @@
+//! SQLite reads on the caller's thread. In WAL mode a reader never waits for the writer, so a
+//! lookup (an interaction, a client, a session) needs neither the hand-off to the group-commit
+//! thread and back nor a commit: it runs at once on one of a few read-only connections, in a
+//! transaction of its own so that it sees one snapshot. Every write still goes through the
+//! group-commit thread; a reader that tried one would fail (`PRAGMA query_only`).
+//!
+//! A read after a write that was acknowledged sees it: nothing is acknowledged before its commit.
+
+use std::sync::Mutex;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+
+use crate::StoreError;
+use crate::db::{Backend, DbConnection};
+
+/// Idle connections kept at most: as many as requests read at once on a busy server; more are
+/// opened when needed and closed after.
+const KEEP: usize = 8;
+
+pub(crate) struct Readers {
+    backend: Backend,
+    idle: Mutex<Vec<DbConnection>>,
+}
+
+impl Readers {
+    pub(crate) fn new(backend: &Backend) -> Self {
+        Self { backend: backend.clone(), idle: Mutex::new(Vec::new()) }
+    }
+
+    /// Runs `f` on this thread, in a read transaction on an idle connection (or a new one).
+    pub(crate) fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+    {
+        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let result = conn.transaction(f);
+        // A connection whose read failed is not kept: it may be what failed.
+        if result.is_ok()
+            && let Ok(mut idle) = self.idle.lock()
+            && idle.len() < KEEP
+        {
+            idle.push(conn);
+        }
+        result
+    }
+
+    fn open(&self) -> Result<DbConnection, StoreError> {
+        let mut conn = self.backend.connect().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        conn.batch_execute("PRAGMA query_only = ON").map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::RunQueryDsl;
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+
+    fn count(conn: &mut DbConnection) -> Result<i64, StoreError> {
+        let query = diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT count(*) FROM t)");
+        Ok(diesel::select(query).get_result(conn)?)
+    }
+
+    #[test]
+    fn a_reader_sees_every_commit_and_writes_nothing() {
+        let path = std::env::temp_dir().join(format!("ostiary-readers-{}.db", domain::secret::random_token(8)));
+        let backend = Backend::Sqlite(path.display().to_string());
+        let mut writer = backend.connect().unwrap();
+        writer.batch_execute("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (1);").unwrap();
+        let readers = Readers::new(&backend);
+        assert_eq!(readers.run(count).unwrap(), 1);
+        // The same (pooled) reader sees a commit made after its first read.
+        writer.batch_execute("INSERT INTO t VALUES (2)").unwrap();
+        assert_eq!(readers.run(count).unwrap(), 2);
+        let write = readers.run(|conn| Ok(conn.batch_execute("INSERT INTO t VALUES (3)")?));
+        assert!(write.is_err(), "a reader wrote");
+        assert_eq!(readers.run(count).unwrap(), 2);
+        drop((writer, readers));
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+}
