@@ -103,8 +103,8 @@ impl Store {
 
     /// Applies the pending migrations of this backend; returns how many ran.
     pub fn migrate(&self) -> Result<usize, StoreError> {
-        let mut conn = self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        db::run_migrations(&mut conn).map_err(StoreError::Unavailable)
+        let mut pooled = self.pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        db::run_migrations(&mut pooled.conn).map_err(StoreError::Unavailable)
     }
 
     /// Whether the database answers a trivial query now (readiness).
@@ -137,8 +137,10 @@ impl Store {
         }
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            f(&mut conn)
+            let mut pooled = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            let result = f(&mut pooled.conn);
+            pooled.note(&result);
+            result
         })
         .await
         .map_err(|e| StoreError::Unavailable(format!("database task failed: {e}")))?
