@@ -89,8 +89,13 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
                 reasons: &reasons,
                 notify,
                 warn,
+                complete: None,
+                decision: None,
             };
-            record(svc, signed_in, now).await;
+            // The sign-in stands either way: a history that could not be written is logged.
+            if let Err(e) = record(svc, signed_in, now).await {
+                tracing::error!(error = %e, "the sign-in could not be recorded in the history");
+            }
             Ok(ApiVerdict::Proceed(sign_in.login))
         }
         Decision::Ask { .. } | Decision::Enroll { .. } => Ok(ApiVerdict::MfaRequired),

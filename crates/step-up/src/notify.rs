@@ -44,9 +44,9 @@ impl<'a> Audience<'a> {
     }
 }
 
-/// Queues the email and returns the keyed hash of its "This wasn't me" token (for the history), or
-/// `None` when the account has no email address or the message could not be queued.
-pub(crate) async fn new_sign_in(
+/// The email, and the keyed hash of its "This wasn't me" token (for the history); `None` when the
+/// account has no email address or the message could not be rendered. The caller queues it.
+pub(crate) fn new_sign_in(
     svc: &StepUpService,
     user: &User,
     client: &Audience<'_>,
@@ -54,7 +54,7 @@ pub(crate) async fn new_sign_in(
     device: &str,
     no_factor: bool,
     now: i64,
-) -> Option<Vec<u8>> {
+) -> Option<(OutgoingMessage, Vec<u8>)> {
     let to = user.email.as_ref()?;
     let lang = svc.catalog.negotiate(user.profile.locale.as_deref().or(client.ui_locales), None);
     let product = client.settings.branding.product_name.clone().unwrap_or_else(|| svc.config.product_name.clone());
@@ -91,16 +91,7 @@ pub(crate) async fn new_sign_in(
         recipient: to.to_string(),
         subject,
     };
-    match svc.store.enqueue_message(message, now).await {
-        Ok(()) => {
-            svc.outbox_ready.notify_one();
-            Some(svc.hasher.hash(NOT_ME_PURPOSE, &token).0)
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "new sign-in email could not be queued");
-            None
-        }
-    }
+    Some((message, svc.hasher.hash(NOT_ME_PURPOSE, &token).0))
 }
 
 /// The "This wasn't me" page, in the language the request asks for.

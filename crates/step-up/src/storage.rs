@@ -20,15 +20,6 @@ use crate::policy::Reason;
 pub trait InteractionStore: Send + Sync {
     async fn interaction(&self, id: &InteractionId) -> Result<Option<Interaction>, StorageError>;
 
-    /// Records the sign-in's outcome for the authorization server. True only for the first
-    /// completion of a live interaction that was not denied.
-    async fn complete_interaction(
-        &self,
-        id: &InteractionId,
-        result: &LoginResult,
-        now: i64,
-    ) -> Result<bool, StorageError>;
-
     /// Ends the interaction without a login (the client will get `access_denied`). True only for
     /// a live interaction that was neither completed nor denied.
     async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StorageError>;
@@ -164,18 +155,28 @@ pub struct NotMeOutcome {
     pub grants_revoked: usize,
 }
 
+/// Everything a sign-in that passed step-up writes, kept together or not at all.
+pub struct SignInRecord<'a> {
+    /// The hosted pages' interaction, completed with the sign-in's result for the authorization
+    /// server (the passwordless API has none).
+    pub complete: Option<(&'a InteractionId, &'a LoginResult)>,
+    /// The history entry.
+    pub event: &'a LoginEvent,
+    /// Whether `event.device_hash` becomes known to the user (last seen now, described as
+    /// `event.device`).
+    pub remember_device: bool,
+    /// The audit entries: the sign-in, and the decision when it was not written before.
+    pub audit: Vec<AuditEntry<StepUpAudit>>,
+    /// The owner's "new sign-in" email, queued with the rest.
+    pub message: Option<OutgoingMessage>,
+}
+
 /// The sign-in history.
 #[async_trait::async_trait]
 pub trait HistoryStore: Send + Sync {
-    /// A sign-in that passed step-up, in one transaction: its history entry, the audit entry, and
-    /// with `remember_device` its device (`event.device_hash`) known to the user from now on (last
-    /// seen now, described as `event.device`).
-    async fn record_sign_in(
-        &self,
-        event: &LoginEvent,
-        remember_device: bool,
-        audit: AuditEntry<StepUpAudit>,
-    ) -> Result<(), StorageError>;
+    /// A sign-in that passed step-up, all in one transaction (see [`SignInRecord`]). False, writing
+    /// nothing, when the interaction to complete is no longer live, or was completed or denied.
+    async fn record_sign_in(&self, record: SignInRecord<'_>, now: i64) -> Result<bool, StorageError>;
 
     /// The user's sign-ins, newest first, `limit` at most.
     async fn login_history(&self, user: &UserId, limit: i64) -> Result<Vec<LoginEvent>, StorageError>;

@@ -2,10 +2,9 @@
 //! what step-up decided and why; and "This wasn't me".
 
 use diesel::prelude::*;
-use domain::audit::AuditEntry;
 use domain::{Acr, ClientId, StorageError, UserId};
 
-use step_up::storage::{HistoryStore, LoginEvent, NotMeConsequence, NotMeOutcome, NotMeReport, StepUpAudit};
+use step_up::storage::{HistoryStore, LoginEvent, NotMeConsequence, NotMeOutcome, NotMeReport, SignInRecord};
 
 use crate::schema::{audit_log, login_events};
 use crate::{Store, StoreError, from_json, to_json};
@@ -76,21 +75,29 @@ impl LoginEventRow {
 
 #[async_trait::async_trait]
 impl HistoryStore for Store {
-    async fn record_sign_in(
-        &self,
-        e: &LoginEvent,
-        remember_device: bool,
-        audit: AuditEntry<StepUpAudit>,
-    ) -> Result<(), StorageError> {
-        let row = LoginEventRow::from_event(e);
-        let (user, device_hash, device, at) =
-            (e.user_id.to_string(), e.device_hash.clone(), e.device.clone(), e.created_at);
+    async fn record_sign_in(&self, record: SignInRecord<'_>, now: i64) -> Result<bool, StorageError> {
+        let complete = record.complete.map(|(id, result)| (id.to_string(), crate::to_json(result)));
+        let row = LoginEventRow::from_event(record.event);
+        let e = record.event;
+        let device = record.remember_device.then(|| (e.user_id.to_string(), e.device_hash.clone(), e.device.clone()));
+        let (audit, message) = (record.audit, record.message);
         self.run(move |conn| {
-            diesel::insert_into(login_events::table).values(&row).execute(conn)?;
-            if remember_device {
-                crate::devices::remember_in(conn, &user, &device_hash, &device, at)?;
+            if let Some((id, result)) = &complete
+                && !crate::interactions::complete_in(conn, id, result, now)?
+            {
+                return Ok(false);
             }
-            crate::audit::insert(conn, &audit)
+            diesel::insert_into(login_events::table).values(&row).execute(conn)?;
+            if let Some((user, hash, description)) = &device {
+                crate::devices::remember_in(conn, user, hash, description, now)?;
+            }
+            for entry in &audit {
+                crate::audit::insert(conn, entry)?;
+            }
+            if let Some(message) = message {
+                crate::messages::queue_in(conn, message, now)?;
+            }
+            Ok(true)
         })
         .await
         .map_err(Into::into)

@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use domain::{ClientId, DenyReason, Interaction, InteractionId, InteractionKind, LoginResult, StorageError};
 
 use crate::schema::{clients, interactions};
-use crate::{Store, StoreError};
+use crate::{DbConnection, Store, StoreError};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = interactions)]
@@ -102,30 +102,6 @@ impl Store {
             };
             let request = crate::from_json(&row.request, "interaction request")?;
             Ok(Some((interaction, request)))
-        })
-        .await
-    }
-
-    /// Records the outcome of the login. Only the first completion of a live interaction counts.
-    async fn complete_interaction(
-        &self,
-        id: &InteractionId,
-        result: &LoginResult,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let id = id.to_string();
-        let json = crate::to_json(result);
-        self.run(move |conn| {
-            let n = diesel::update(
-                interactions::table
-                    .find(id)
-                    .filter(interactions::result.is_null())
-                    .filter(interactions::denied.is_null())
-                    .filter(interactions::expires_at.gt(now)),
-            )
-            .set((interactions::result.eq(Some(json)), interactions::completed_at.eq(Some(now))))
-            .execute(conn)?;
-            Ok(n == 1)
         })
         .await
     }
@@ -253,15 +229,6 @@ impl step_up::storage::InteractionStore for Store {
         Ok(Store::interaction(self, id).await?.map(|(i, _)| i))
     }
 
-    async fn complete_interaction(
-        &self,
-        id: &InteractionId,
-        result: &LoginResult,
-        now: i64,
-    ) -> Result<bool, StorageError> {
-        Ok(Store::complete_interaction(self, id, result, now).await?)
-    }
-
     async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StorageError> {
         Ok(Store::deny_interaction(self, id, reason, now).await?)
     }
@@ -290,6 +257,21 @@ impl passwordless_connection::storage::InteractionStore for Store {
     ) -> Result<bool, StorageError> {
         Ok(Store::bind_interaction(self, id, browser_hash, now).await?)
     }
+}
+
+/// Records a sign-in's outcome (`result`, as JSON) for the authorization server, inside the
+/// caller's transaction. True only for the first completion of a live interaction not denied.
+pub(crate) fn complete_in(conn: &mut DbConnection, id: &str, result: &str, now: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        interactions::table
+            .find(id)
+            .filter(interactions::result.is_null())
+            .filter(interactions::denied.is_null())
+            .filter(interactions::expires_at.gt(now)),
+    )
+    .set((interactions::result.eq(Some(result)), interactions::completed_at.eq(Some(now))))
+    .execute(conn)?;
+    Ok(n == 1)
 }
 
 #[cfg(test)]

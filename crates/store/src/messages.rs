@@ -132,13 +132,15 @@ impl MessageRow {
     }
 }
 
+/// Queues a message inside the caller's transaction.
+pub(crate) fn queue_in(conn: &mut crate::DbConnection, message: NewMessage, now: i64) -> Result<(), StoreError> {
+    diesel::insert_into(messages::table).values(&MessageRow::queued(message, now)).execute(conn)?;
+    Ok(())
+}
+
 impl Store {
     pub async fn enqueue_message(&self, message: NewMessage, now: i64) -> Result<(), StoreError> {
-        self.run(move |conn| {
-            diesel::insert_into(messages::table).values(&MessageRow::queued(message, now)).execute(conn)?;
-            Ok(())
-        })
-        .await
+        self.run(move |conn| queue_in(conn, message, now)).await
     }
 
     /// The newest messages first.

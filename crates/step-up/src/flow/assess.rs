@@ -11,6 +11,7 @@ use crate::StepUpService;
 use crate::device::Device;
 use crate::policy::{Decision, Here, Past, Request, Signals, decide};
 use crate::storage::{Door, StepUpAudit};
+use domain::audit::AuditEntry;
 
 /// Where a sign-in comes from: its (canonical) IP, that IP's network, and its country.
 pub(crate) struct Place {
@@ -73,8 +74,19 @@ pub(super) struct Assessment {
     pub device: Device,
 }
 
-/// Assesses the sign-in (the decision and its signals go to the audit log).
+/// Assesses the sign-in; the decision and its signals go to the audit log now.
 pub(super) async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) -> Result<Assessment, PageError> {
+    let (assessment, audit) = assess_unrecorded(svc, req, p).await?;
+    svc.store.record(audit).await.map_err(|e| PageError::unavailable("step-up assessment", e))?;
+    Ok(assessment)
+}
+
+/// Assesses the sign-in, and returns the decision's audit entry for the caller to write.
+async fn assess_unrecorded(
+    svc: &StepUpService,
+    req: &HttpRequest,
+    p: &Pending,
+) -> Result<(Assessment, AuditEntry<StepUpAudit>), PageError> {
     let unavailable = |e| PageError::unavailable("step-up assessment", e);
     let now = svc.clock.now();
     let device = crate::device::read(svc, req);
@@ -92,19 +104,26 @@ pub(super) async fn assess(svc: &StepUpService, req: &HttpRequest, p: &Pending) 
         country: place.country.clone(),
         path: Door::Pages,
     };
-    svc.store.record(p.audit(audit, now)).await.map_err(unavailable)?;
-    Ok(Assessment { signals, decision, device })
+    Ok((Assessment { signals, decision, device }, p.audit(audit, now)))
 }
 
 /// `GET /step-up/{interaction}`: assess the sign-in, then go on, ask for a factor, enrol, or refuse.
 pub async fn start(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -> HttpResponse {
-    let a = match assess(&svc, &req, &p).await {
-        Ok(a) => a,
+    let (a, audit) = match assess_unrecorded(&svc, &req, &p).await {
+        Ok(assessed) => assessed,
         Err(e) => return e.respond(&svc, &req),
+    };
+    // A sign-in that goes through writes its decision with everything else, in one transaction.
+    let decision = match &a.decision {
+        Decision::Proceed { .. } => Some(audit),
+        _ => match svc.store.record(audit).await {
+            Ok(()) => None,
+            Err(e) => return PageError::unavailable("step-up assessment", e).respond(&svc, &req),
+        },
     };
     match &a.decision {
         Decision::Proceed { reasons, warn } => {
-            let done = Finish { result: p.first.clone(), assessment: &a, reasons, warn: *warn };
+            let done = Finish { result: p.first.clone(), assessment: &a, reasons, warn: *warn, decision };
             match finish(&svc, &req, &p, done).await {
                 Ok(()) => with_device(resume(&p.interaction.id), &svc, &a.device),
                 Err(e) => e.respond(&svc, &req),

@@ -117,7 +117,13 @@ pub async fn enroll(
     // The new authenticator was proved in this sign-in, after the first factor: the sign-in counts
     // as multi-factor, as an enrolment does everywhere (see docs/security.md).
     let now = svc.clock.now();
-    let done = Finish { result: upgraded(&p.first, Factor::Totp, now), assessment: &a, reasons: &reasons, warn: false };
+    let done = Finish {
+        result: upgraded(&p.first, Factor::Totp, now),
+        assessment: &a,
+        reasons: &reasons,
+        warn: false,
+        decision: None,
+    };
     if let Err(e) = finish(&svc, &req, &p, done).await {
         return e.respond(&svc, &req);
     }

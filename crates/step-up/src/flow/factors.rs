@@ -181,8 +181,13 @@ async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, fact
         }
         Decision::Deny { reasons } => return deny(svc, req, p, DenyReason::Policy, reasons.clone()).await,
     };
-    let done =
-        Finish { result: upgraded(&p.first, factor, svc.clock.now()), assessment: &a, reasons: &reasons, warn: false };
+    let done = Finish {
+        result: upgraded(&p.first, factor, svc.clock.now()),
+        assessment: &a,
+        reasons: &reasons,
+        warn: false,
+        decision: None,
+    };
     match finish(svc, req, p, done).await {
         Ok(()) => with_device(resume(&p.interaction.id), svc, &a.device),
         Err(e) => e.respond(svc, req),

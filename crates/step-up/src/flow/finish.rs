@@ -11,7 +11,7 @@ use super::assess::{Assessment, Place};
 use super::{PageError, Pending};
 use crate::StepUpService;
 use crate::policy::Reason;
-use crate::storage::{LoginEvent, StepUpAudit};
+use crate::storage::{LoginEvent, SignInRecord, StepUpAudit};
 
 /// How a sign-in ends.
 pub(super) struct Finish<'a> {
@@ -22,9 +22,11 @@ pub(super) struct Finish<'a> {
     pub reasons: &'a [Reason],
     /// It was let through without the second factor it called for.
     pub warn: bool,
+    /// The decision's audit entry, when `assess` did not write it.
+    pub decision: Option<AuditEntry<StepUpAudit>>,
 }
 
-/// Completes the interaction, then records the sign-in and tells the account's owner when it came
+/// Completes the interaction and records the sign-in, telling the account's owner when it came
 /// from a new device or country.
 pub(super) async fn finish(
     svc: &StepUpService,
@@ -33,11 +35,6 @@ pub(super) async fn finish(
     f: Finish<'_>,
 ) -> Result<(), PageError> {
     let now = svc.clock.now();
-    match svc.store.complete_interaction(&p.interaction.id, &f.result, now).await {
-        Ok(true) => {}
-        Ok(false) => return Err(PageError::Expired),
-        Err(e) => return Err(PageError::unavailable("interaction complete", e)),
-    }
     let s = &f.assessment.signals;
     let signed_in = SignedIn {
         user: &p.user,
@@ -50,9 +47,15 @@ pub(super) async fn finish(
         reasons: f.reasons,
         notify: f.warn || (!s.first_sign_in && (s.new_device || s.new_country.is_some())),
         warn: f.warn,
+        complete: Some(&p.interaction.id),
+        decision: f.decision,
     };
-    record(svc, signed_in, now).await;
-    Ok(())
+    // The interaction is completed in the same transaction as everything the sign-in records.
+    match record(svc, signed_in, now).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(PageError::Expired),
+        Err(e) => Err(PageError::unavailable("sign-in record", e)),
+    }
 }
 
 /// A sign-in that passed step-up, as the history, the audit log and the owner's email record it.
@@ -72,15 +75,23 @@ pub(crate) struct SignedIn<'a> {
     pub notify: bool,
     /// It was let through without the second factor it called for.
     pub warn: bool,
+    /// The hosted pages' interaction, completed with `result` along with the rest.
+    pub complete: Option<&'a domain::InteractionId>,
+    /// The decision's audit entry, when it was not written before.
+    pub decision: Option<AuditEntry<StepUpAudit>>,
 }
 
-/// Records a completed sign-in. The sign-in stands either way: a history that could not be
-/// written is logged, not fatal.
-pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) {
-    let not_me = if s.notify && svc.config.notify_new_sign_ins {
-        crate::notify::new_sign_in(svc, s.user, &s.client, &s.place.shown(), &s.device, s.warn, now).await
-    } else {
-        None
+/// Records a sign-in that passed step-up, in one transaction: the interaction completed (the
+/// hosted pages), the history, the device, the audit entries and the owner's email. False, with
+/// nothing written, when the interaction is no longer live.
+pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) -> Result<bool, domain::StorageError> {
+    let notice = match s.notify && svc.config.notify_new_sign_ins {
+        true => crate::notify::new_sign_in(svc, s.user, &s.client, &s.place.shown(), &s.device, s.warn, now),
+        false => None,
+    };
+    let (message, not_me) = match notice {
+        Some((message, hash)) => (Some(message), Some(hash)),
+        None => (None, None),
     };
     let event = LoginEvent {
         id: domain::ids::sortable_id(),
@@ -98,8 +109,19 @@ pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) {
         not_me_hash: not_me,
     };
     let what = StepUpAudit::SignedIn { acr: s.result.acr, amr: s.result.amr.clone(), reasons: s.reasons.to_vec() };
-    let entry = AuditEntry { what, user: Some(s.user.id.clone()), client: Some(s.client.client_id.clone()), at: now };
-    if let Err(e) = svc.store.record_sign_in(&event, s.remember_device, entry).await {
-        tracing::error!(error = %e, "the sign-in could not be recorded in the history");
+    let signed_in =
+        AuditEntry { what, user: Some(s.user.id.clone()), client: Some(s.client.client_id.clone()), at: now };
+    let queued = message.is_some();
+    let record = SignInRecord {
+        complete: s.complete.map(|id| (id, s.result)),
+        event: &event,
+        remember_device: s.remember_device,
+        audit: s.decision.into_iter().chain([signed_in]).collect(),
+        message,
+    };
+    let recorded = svc.store.record_sign_in(record, now).await?;
+    if recorded && queued {
+        svc.outbox_ready.notify_one();
     }
+    Ok(recorded)
 }
