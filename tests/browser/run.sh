@@ -37,16 +37,24 @@ BASE="http://127.0.0.1:$PORT"
 SERVER_PID=""
 status=1
 
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
+PASSKEY_PID=""
+
+stop_server() {
+    local pid="$1"
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill "$pid" 2>/dev/null || true
         for _ in $(seq 1 50); do
-            kill -0 "$SERVER_PID" 2>/dev/null || break
+            kill -0 "$pid" 2>/dev/null || break
             sleep 0.1
         done
-        kill -9 "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
+        kill -9 "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
     fi
+}
+
+cleanup() {
+    stop_server "$SERVER_PID"
+    stop_server "$PASSKEY_PID"
     if [ "$status" -eq 0 ] && [ "${OSTIARY_KEEP_TMP:-0}" != "1" ]; then
         rm -rf "$TMP"
     else
@@ -61,6 +69,11 @@ print_server_log() {
     say "----- server log ($TMP/server.log) -----"
     cat "$TMP/server.log" 2>/dev/null || say "(no server log)"
     say "----- end of server log -----"
+    if [ -f "$TMP/passkeys/server.log" ]; then
+        say "----- passkey server log ($TMP/passkeys/server.log) -----"
+        cat "$TMP/passkeys/server.log"
+        say "----- end of passkey server log -----"
+    fi
 }
 
 # The widget test embeds Ostiary's widget in a page of its own, served from another origin (an
@@ -112,6 +125,30 @@ OSTIARY__SERVER__BIND="127.0.0.1:$PORT" \
     "$BIN" serve --config config/development.toml >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
+# Passkeys: browsers refuse an IP address as a passkey's relying party, so the passkey test has a
+# server of its own whose issuer is http://localhost:PASSKEY_PORT, with its own data and a
+# confidential app (the redirect URI) on PASSKEY_APP_PORT.
+PASSKEY_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+PASSKEY_APP_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+PASSKEY_BASE="http://localhost:$PASSKEY_PORT"
+mkdir -p "$TMP/passkeys"
+PASSKEY_APP="$(
+    OSTIARY__DATABASE__URL="$TMP/passkeys/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP/passkeys" \
+        OSTIARY__SERVER__ISSUER="$PASSKEY_BASE" \
+        "$BIN" --config config/development.toml client create --name "Passkey test app" \
+        --redirect-uri "http://localhost:$PASSKEY_APP_PORT/callback" --step-up risky --without-factor allow --json
+)"
+PASSKEY_CLIENT_ID="$(printf '%s' "$PASSKEY_APP" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])')"
+PASSKEY_CLIENT_SECRET="$(printf '%s' "$PASSKEY_APP" | python3 -c 'import json, sys; print(json.load(sys.stdin)["client_secret"])')"
+say "Starting a second $BIN on $PASSKEY_BASE for the passkey test (data in $TMP/passkeys)"
+OSTIARY__SERVER__BIND="127.0.0.1:$PASSKEY_PORT" \
+    OSTIARY__SERVER__ISSUER="$PASSKEY_BASE" \
+    OSTIARY__DATABASE__URL="$TMP/passkeys/ostiary.db" \
+    OSTIARY__SERVER__DATA_DIR="$TMP/passkeys" \
+    OSTIARY__PASSWORDLESS__LIMITS__SENDS_PER_DESTINATION_PER_MINUTE=2 \
+    "$BIN" serve --config config/development.toml >"$TMP/passkeys/server.log" 2>&1 &
+PASSKEY_PID=$!
+
 # Prints the HTTP status of a GET (000 when nothing answers). Uses curl when
 # present, otherwise python3 (which run.sh needs anyway for the port).
 http_status() {
@@ -150,6 +187,20 @@ if [ "$ready" -ne 1 ]; then
     print_server_log
     exit 1
 fi
+ready=0
+deadline=$((SECONDS + 60))
+while [ "$SECONDS" -lt "$deadline" ]; do
+    if [ "$(http_status "http://127.0.0.1:$PASSKEY_PORT/.well-known/openid-configuration")" = "200" ]; then
+        ready=1
+        break
+    fi
+    sleep 0.1
+done
+if [ "$ready" -ne 1 ]; then
+    say "ERROR: the passkey test's server did not become ready within 60 s."
+    print_server_log
+    exit 1
+fi
 say "Server is ready; running the browser tests."
 
 set +e
@@ -157,6 +208,8 @@ OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
     STEPUP_PORT="$STEPUP_PORT" STEPUP_CLIENT_ID="$STEPUP_CLIENT_ID" STEPUP_CLIENT_SECRET="$STEPUP_CLIENT_SECRET" \
     ADMIN_EMAIL="$ADMIN_EMAIL" ADMIN_APP_PORT="$ADMIN_APP_PORT" ADMIN_APP_CLIENT_ID="$ADMIN_APP_CLIENT_ID" \
     ADMIN_APP_CLIENT_SECRET="$ADMIN_APP_CLIENT_SECRET" \
+    PASSKEY_URL="$PASSKEY_BASE" PASSKEY_APP_PORT="$PASSKEY_APP_PORT" PASSKEY_CLIENT_ID="$PASSKEY_CLIENT_ID" \
+    PASSKEY_CLIENT_SECRET="$PASSKEY_CLIENT_SECRET" \
     node --test "$REPO_ROOT"/tests/browser/*.test.mjs
 status=$?
 set -e

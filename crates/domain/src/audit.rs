@@ -82,6 +82,15 @@ pub enum AuditKind {
     /// The account's owner deleted it.
     #[serde(rename = "account.deleted")]
     AccountDeleted,
+    /// A passkey was registered to the account.
+    #[serde(rename = "passkey.added")]
+    PasskeyAdded,
+    /// A passkey was removed, by the account's owner or an admin.
+    #[serde(rename = "passkey.removed")]
+    PasskeyRemoved,
+    /// A passkey's answer was refused (its reason: a wrong origin, a counter gone back, …).
+    #[serde(rename = "passkey.refused")]
+    PasskeyRefused,
 }
 
 impl AuditKind {
@@ -111,10 +120,13 @@ impl AuditKind {
             AuditKind::AccountFactorsRemoved => "account.factors_removed",
             AuditKind::AccountRecoveryCodesRenewed => "account.recovery_codes_renewed",
             AuditKind::AccountDeleted => "account.deleted",
+            AuditKind::PasskeyAdded => "passkey.added",
+            AuditKind::PasskeyRemoved => "passkey.removed",
+            AuditKind::PasskeyRefused => "passkey.refused",
         }
     }
 
-    pub const ALL: [AuditKind; 24] = [
+    pub const ALL: [AuditKind; 27] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -139,6 +151,9 @@ impl AuditKind {
         AuditKind::AccountFactorsRemoved,
         AuditKind::AccountRecoveryCodesRenewed,
         AuditKind::AccountDeleted,
+        AuditKind::PasskeyAdded,
+        AuditKind::PasskeyRemoved,
+        AuditKind::PasskeyRefused,
     ];
 
     pub fn parse(text: &str) -> Option<Self> {

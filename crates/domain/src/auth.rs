@@ -11,8 +11,17 @@ pub enum Amr {
     Otp,
     /// Confirmation by text message to a phone (RFC 8176 §2).
     Sms,
-    /// Multiple-factor authentication (RFC 8176 §2), set only after a passed step-up.
+    /// Multiple-factor authentication (RFC 8176 §2): after a passed step-up, or a passkey with
+    /// user verification.
     Mfa,
+    /// Proof of possession of a hardware-secured key (RFC 8176 §2): a device-bound passkey.
+    Hwk,
+    /// Proof of possession of a software-secured key (RFC 8176 §2): a synced passkey, whose
+    /// private key leaves the hardware to reach the user's other devices.
+    Swk,
+    /// A user presence test (RFC 8176 §2): the authenticator's user verification, by PIN or
+    /// biometric (which one, it does not say).
+    User,
 }
 
 impl Amr {
@@ -21,6 +30,9 @@ impl Amr {
             Amr::Otp => "otp",
             Amr::Sms => "sms",
             Amr::Mfa => "mfa",
+            Amr::Hwk => "hwk",
+            Amr::Swk => "swk",
+            Amr::User => "user",
         }
     }
 }

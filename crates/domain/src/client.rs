@@ -265,6 +265,9 @@ pub struct ClientSettings {
     /// gives it a token with the `admin` scope. Off by default; only `ostiary client create
     /// --admin-api` turns it on, never dynamic registration.
     pub admin_api: bool,
+    /// Whether users who signed in with a code or link are offered a passkey before they return
+    /// to the application ("not now" is remembered on the device for 30 days). On by default.
+    pub passkey_offer: bool,
 }
 
 impl Default for ClientSettings {
@@ -277,6 +280,7 @@ impl Default for ClientSettings {
             api_login: false,
             cross_device_approval: true,
             admin_api: false,
+            passkey_offer: true,
         }
     }
 }

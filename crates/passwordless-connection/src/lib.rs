@@ -134,6 +134,9 @@ pub struct PasswordlessConnection {
     pub outbox_ready: Arc<tokio::sync::Notify>,
     /// Opens interactions for magic links sent through the API (the authorization server).
     pub starter: Arc<dyn domain::ports::InteractionStarter>,
+    /// Signing in with a passkey, when the issuer has a host name (browsers refuse an IP address
+    /// as the relying party's id).
+    pub passkeys: Option<Arc<passkeys::Passkeys>>,
 }
 
 /// Every catalog key the connection's error pages use.
@@ -153,6 +156,8 @@ impl PasswordlessConnection {
             Endpoint::page(paths::LINK_APPROVE, web::post().to(pages::link_approve)),
             Endpoint::page(web_layer::paths::LOGIN, web::get().to(pages::login_page)),
             Endpoint::page(web_layer::paths::LOGIN, web::post().to(pages::start)),
+            Endpoint::page(paths::PASSKEY_OPTIONS, web::post().to(pages::passkey_options)),
+            Endpoint::page(paths::PASSKEY, web::post().to(pages::passkey_submit)),
             Endpoint::page(paths::CODE, web::get().to(pages::code_page)),
             Endpoint::page(paths::CODE, web::post().to(pages::code_submit)),
             Endpoint::page(paths::RESEND, web::post().to(pages::resend)),

@@ -30,3 +30,8 @@ pub fn link(base: &str, token: &str) -> String {
 pub fn unblock(base: &str, token: &str) -> String {
     format!("{}{}", base.trim_end_matches('/'), UNBLOCK.replace("{token}", token))
 }
+
+/// The options of a usernameless passkey sign-in (JSON, for the login page's script).
+pub const PASSKEY_OPTIONS: &str = "/login/{interaction}/passkey/options";
+/// The browser's answer to them (a form post).
+pub const PASSKEY: &str = "/login/{interaction}/passkey";

@@ -131,6 +131,7 @@ async fn static_file(path: web::Path<String>) -> HttpResponse {
         "ostiary.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/ostiary.js")),
         "admin.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/admin.js")),
         "widget.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/widget.js")),
+        "passkey.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/passkey.js")),
         _ => return HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found"),
     };
     HttpResponse::Ok()

@@ -14,6 +14,7 @@ mod outbox;
 pub mod rp;
 mod services;
 mod templates;
+mod webauthn;
 
 use std::net::TcpListener;
 use std::sync::Arc;

@@ -127,6 +127,7 @@ impl Crates {
             .map_err(|e| anyhow!("server.issuer: {e}"))?,
         );
         let delivery = Arc::new(settings.delivery.build(&s.clock).map_err(|e| anyhow!("{e}"))?);
+        let passkeys = crate::webauthn::passkeys_for(settings, &s.store, &s.clock)?;
         let connection = web::Data::new(PasswordlessConnection {
             config: settings.passwordless.config(issuer, !delivery.sms.is_empty()),
             store: Arc::new(s.store.clone()),
@@ -138,6 +139,7 @@ impl Crates {
             limiter: Arc::clone(&s.limiter),
             outbox_ready: Arc::clone(&s.outbox_ready),
             starter: authorization.clone().into_inner(),
+            passkeys: passkeys.clone(),
         });
         // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
         let gate = Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner()));
@@ -154,6 +156,7 @@ impl Crates {
             geo: Arc::clone(&s.geo),
             codes: gate.clone(),
             outbox_ready: Arc::clone(&s.outbox_ready),
+            passkeys,
         });
         authorization.set_api_login(authorization_server::ApiLogin {
             otp: gate,

@@ -111,6 +111,8 @@ pub struct StepUpService {
     pub codes: Arc<dyn CodeChannel>,
     /// Wakes the delivery worker when a message is queued.
     pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// The passkey ceremonies, when the issuer has a host name: the offer of one after a sign-in.
+    pub passkeys: Option<Arc<passkeys::Passkeys>>,
 }
 
 /// Every catalog key step-up's error pages use.
@@ -130,6 +132,10 @@ impl StepUpService {
             Endpoint::page(paths::ENROLL, web::get().to(flow::enroll_page)),
             Endpoint::page(paths::ENROLL, web::post().to(flow::enroll)),
             Endpoint::page(paths::CANCEL, web::post().to(flow::cancel)),
+            Endpoint::page(paths::PASSKEY, web::get().to(flow::offer)),
+            Endpoint::page(paths::PASSKEY, web::post().to(flow::offer_created)),
+            Endpoint::page(paths::PASSKEY_OPTIONS, web::post().to(flow::offer_options)),
+            Endpoint::page(paths::PASSKEY_SKIP, web::post().to(flow::offer_skipped)),
             Endpoint::page(paths::NOT_ME, web::get().to(notify::not_me_page)),
             Endpoint::page(paths::NOT_ME, web::head().to(notify::not_me_page)),
             Endpoint::page(paths::NOT_ME_SUBMIT, web::post().to(notify::not_me)),

@@ -163,3 +163,51 @@ pub async fn not_me(req: HttpRequest, form: web::Form<NotMeForm>, svc: web::Data
         Err(e) => PageError::unavailable("not-me", e).respond(&svc, &req),
     }
 }
+
+/// Tells the account's owner, by email, that a passkey was added to (`added`) or removed from
+/// their account: whoever holds the mailbox learns of a passkey they did not make. Queued; a
+/// failure is logged, never shown (the passkey is kept either way).
+pub(crate) async fn passkey_changed(
+    svc: &StepUpService,
+    user: &User,
+    interaction: &Interaction,
+    name: &str,
+    added: bool,
+) {
+    let Some(to) = user.email.as_ref() else { return };
+    let now = svc.clock.now();
+    let lang = svc.catalog.negotiate(user.profile.locale.as_deref().or(interaction.ui_locales.as_deref()), None);
+    let branding = &interaction.client_settings.branding;
+    let product = branding.product_name.clone().unwrap_or_else(|| svc.config.product_name.clone());
+    let mut ctx = tera::Context::new();
+    ctx.insert("t", svc.catalog.table_for(lang, domain::i18n::MESSAGES));
+    ctx.insert("lang", lang);
+    ctx.insert("product_name", &product);
+    ctx.insert("name", name);
+    ctx.insert("added", &added);
+    ctx.insert("at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
+    let key = if added { "passkey_added_subject" } else { "passkey_removed_subject" };
+    let subject = svc.catalog.fill(lang, key, &[("product", &product)]);
+    ctx.insert("subject", &subject);
+    let rendered = svc
+        .tera
+        .render("email/passkey_changed.txt", &ctx)
+        .and_then(|text| Ok((text, svc.tera.render("email/passkey_changed.html", &ctx)?)));
+    let (text, html) = match rendered {
+        Ok(pair) => pair,
+        Err(e) => return tracing::error!(error = ?e, "the passkey email could not be rendered"),
+    };
+    let id = MessageId::sortable();
+    let message = OutgoingMessage {
+        text_body: seal(svc, id.as_str(), &text),
+        html_body: Some(seal(svc, id.as_str(), &html)),
+        id,
+        channel: Channel::Email,
+        recipient: to.to_string(),
+        subject,
+    };
+    match svc.store.enqueue_message(message, now).await {
+        Ok(()) => svc.outbox_ready.notify_one(),
+        Err(e) => tracing::error!(error = %e, "the passkey email could not be queued"),
+    }
+}

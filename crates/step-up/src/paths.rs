@@ -9,12 +9,20 @@ pub const SEND: &str = "/step-up/{interaction}/send";
 pub const CODE: &str = "/step-up/{interaction}/code";
 pub const ENROLL: &str = "/step-up/{interaction}/enroll";
 pub const CANCEL: &str = "/step-up/{interaction}/cancel";
+pub const PASSKEY: &str = "/step-up/{interaction}/passkey";
+pub const PASSKEY_OPTIONS: &str = "/step-up/{interaction}/passkey/options";
+pub const PASSKEY_SKIP: &str = "/step-up/{interaction}/passkey/skip";
 pub const NOT_ME: &str = "/not-me/{token}";
 pub const NOT_ME_SUBMIT: &str = "/not-me";
 
 /// The authenticator set-up page of a sign-in.
 pub fn enroll(id: &InteractionId) -> String {
     paths::fill(ENROLL, id)
+}
+
+/// The offer of a passkey after a sign-in.
+pub fn passkey(id: &InteractionId) -> String {
+    paths::fill(PASSKEY, id)
 }
 
 /// A "This wasn't me" link, under the public URL `base`.

@@ -137,6 +137,8 @@ pub enum Reason {
 pub struct Request {
     /// The client demanded multi-factor (`acr_values`, or an essential `acr`).
     pub demands_mfa: bool,
+    /// The first factor is multi-factor already: a passkey with user verification.
+    pub multi_factor: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -203,7 +205,10 @@ pub fn decide(signals: &Signals, request: &Request, policy: &StepUp, factors: &[
         return Decision::Deny { reasons: vec![Reason::BlockedDevice] };
     }
     let reasons: Vec<Reason> = CHECKS.iter().flat_map(|(_, check)| check(signals, request, policy)).collect();
-    if reasons.is_empty() {
+    // A passkey with user verification has proved possession of the authenticator and the user's
+    // PIN or biometric, bound to this origin: it meets a demand for multi-factor, and a new device,
+    // network or country asks for nothing it has not proved. The reasons are still recorded.
+    if reasons.is_empty() || request.multi_factor {
         return Decision::Proceed { reasons, warn: false };
     }
     if !factors.is_empty() {
@@ -266,8 +271,10 @@ mod tests {
             ..Signals::default()
         };
         let blocked = Signals { blocked_device: true, ..Signals::default() };
-        let mfa = Request { demands_mfa: true };
+        let mfa = Request { demands_mfa: true, ..Request::default() };
         let plain = Request::default();
+        let passkey = Request { multi_factor: true, ..Request::default() };
+        let passkey_mfa = Request { demands_mfa: true, multi_factor: true };
         let totp = [Factor::Totp, Factor::RecoveryCode];
         use StepUpPolicy::{Always, Never, Risky};
         use WithoutFactor::{Allow, Deny, Enroll};
@@ -288,6 +295,11 @@ mod tests {
             ("impossible travel, never", &travel, &plain, Never, Allow, &totp, "proceed"),
             ("blocked device", &blocked, &plain, Never, Allow, &totp, "deny"),
             ("sms as the other channel", &new_device, &plain, Risky, Deny, &[Factor::Sms], "ask"),
+            ("passkey, new device, risky", &new_device, &passkey, Risky, Deny, &totp, "proceed"),
+            ("passkey, always", &quiet, &passkey, Always, Deny, &[], "proceed"),
+            ("passkey, mfa demanded", &first, &passkey_mfa, Never, Deny, &[], "proceed"),
+            ("passkey, impossible travel", &travel, &passkey, Risky, Deny, &[], "proceed"),
+            ("passkey, blocked device", &blocked, &passkey, Never, Allow, &totp, "deny"),
         ];
         for (what, signals, request, policy, without_factor, factors, expected) in cases {
             let decision = decide(signals, request, &StepUp { policy, without_factor }, factors);
@@ -305,7 +317,7 @@ mod tests {
     #[test]
     fn reasons_name_every_signal_that_counted() {
         let s = Signals { new_device: true, new_country: Some((Some("FR".into()), "US".into())), ..Signals::default() };
-        let d = decide(&s, &Request { demands_mfa: true }, &StepUp::default(), &[Factor::Totp]);
+        let d = decide(&s, &Request { demands_mfa: true, ..Request::default() }, &StepUp::default(), &[Factor::Totp]);
         let Decision::Ask { reasons, .. } = d else { panic!("{d:?}") };
         assert_eq!(
             reasons,

@@ -6,8 +6,8 @@ use domain::audit::AuditEntry;
 
 use crate::StoreError;
 use crate::schema::{
-    account_codes, audit_log, challenges, contact_undos, devices, interactions, login_events, messages, recovery_codes,
-    totp_factors, users,
+    account_codes, audit_log, challenges, contact_undos, devices, interactions, login_events, messages,
+    passkey_ceremonies, passkey_users, passkeys, recovery_codes, totp_factors, users,
 };
 
 /// What an audit entry may keep once its account is erased: who acted and what was decided, never
@@ -53,6 +53,9 @@ pub(crate) fn erase<D: domain::audit::Audited>(
         diesel::delete(recovery_codes::table.filter(recovery_codes::user_id.eq(user))).execute(conn)?;
         diesel::delete(account_codes::table.filter(account_codes::user_id.eq(user))).execute(conn)?;
         diesel::delete(contact_undos::table.filter(contact_undos::user_id.eq(user))).execute(conn)?;
+        diesel::delete(passkeys::table.filter(passkeys::user_id.eq(user))).execute(conn)?;
+        diesel::delete(passkey_users::table.filter(passkey_users::user_id.eq(user))).execute(conn)?;
+        diesel::delete(passkey_ceremonies::table.filter(passkey_ceremonies::user_id.eq(user))).execute(conn)?;
         for contact in [email, phone].into_iter().flatten() {
             diesel::delete(challenges::table.filter(challenges::destination.eq(&contact))).execute(conn)?;
             diesel::delete(messages::table.filter(messages::recipient.eq(&contact))).execute(conn)?;

@@ -24,6 +24,7 @@ pub mod keys;
 mod links;
 pub mod messages;
 mod oversight;
+mod passkeys;
 pub mod purge;
 mod readers;
 pub mod refresh;

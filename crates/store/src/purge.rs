@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use crate::schema::{
     account_codes, audit_log, authorization_codes, challenges, contact_undos, devices, interactions, ip_blocks,
-    login_events, messages, recovery_codes, refresh_tokens, sessions, tokens, totp_factors,
+    login_events, messages, passkey_ceremonies, recovery_codes, refresh_tokens, sessions, tokens, totp_factors,
 };
 use crate::{Store, StoreError};
 
@@ -53,6 +53,8 @@ impl Store {
             n += diesel::delete(recovery_codes::table.filter(recovery_codes::used_at.lt(old))).execute(conn)?;
             n += diesel::delete(account_codes::table.filter(account_codes::expires_at.lt(now))).execute(conn)?;
             n += diesel::delete(contact_undos::table.filter(contact_undos::expires_at.lt(now))).execute(conn)?;
+            n += diesel::delete(passkey_ceremonies::table.filter(passkey_ceremonies::expires_at.lt(now)))
+                .execute(conn)?;
             // An enrolment abandoned before its first code.
             n += diesel::delete(
                 totp_factors::table

@@ -275,3 +275,37 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
     }
 }
+
+diesel::table! {
+    passkey_users (user_id) {
+        user_id -> Text,
+        handle -> Text,
+    }
+}
+
+diesel::table! {
+    passkeys (id) {
+        id -> Text,
+        user_id -> Text,
+        credential_id -> Binary,
+        credential -> Text,
+        sign_count -> BigInt,
+        backup_eligible -> Bool,
+        backed_up -> Bool,
+        transports -> Text,
+        aaguid -> Nullable<Text>,
+        name -> Text,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    passkey_ceremonies (ceremony_key) {
+        ceremony_key -> Text,
+        user_id -> Nullable<Text>,
+        browser_hash -> Binary,
+        state -> Text,
+        expires_at -> BigInt,
+    }
+}

@@ -168,6 +168,7 @@ fn edited(current: &Client, form: &Fields) -> Result<Client, String> {
     }
     s.api_login = field(form, "api_login") == "on";
     s.cross_device_approval = field(form, "cross_device_approval") == "on";
+    s.passkey_offer = field(form, "passkey_offer") == "on";
     s.refresh_tokens =
         RefreshPolicy::parse(field(form, "refresh_tokens")).ok_or("Choose when refresh tokens are issued.")?;
     s.step_up.policy = StepUpPolicy::parse(field(form, "step_up_policy")).ok_or("Choose a step-up policy.")?;

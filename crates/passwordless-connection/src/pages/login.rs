@@ -19,6 +19,8 @@ struct Typed<'a> {
     phone: &'a str,
     error: Option<(Channel, String)>,
     prefer: Option<Channel>,
+    /// A passkey's answer was refused.
+    passkey_refused: bool,
 }
 
 fn login_form(
@@ -28,7 +30,11 @@ fn login_form(
     typed: Typed<'_>,
     status: StatusCode,
 ) -> HttpResponse {
-    let p = page(conn, req, Some(interaction));
+    let mut p = page(conn, req, Some(interaction));
+    if conn.passkeys.is_some() {
+        // A passkey's form ends in a redirect to the client (step-up lets it through).
+        p = p.ending_at(interaction.redirect_uri.as_deref());
+    }
     let t = |key: &str| conn.catalog.text(p.lang(), key).to_owned();
     let s = &interaction.client_settings;
     let (email_on, sms_on) = (offered(conn, interaction, Channel::Email), offered(conn, interaction, Channel::Sms));
@@ -51,7 +57,19 @@ fn login_form(
     ctx.insert("focus", focus);
     ctx.insert("error", &typed.error.as_ref().map(|(_, e)| e.as_str()));
     ctx.insert("error_field", if matches!(typed.error, Some((Channel::Sms, _))) { "phone" } else { "email" });
+    ctx.insert("passkeys", &conn.passkeys.is_some());
+    ctx.insert("passkey_refused", &typed.passkey_refused);
     p.render(status, "pages/login.html", ctx)
+}
+
+/// The login form again, after a passkey's answer was refused (400).
+pub(super) fn passkey_refused(
+    conn: &PasswordlessConnection,
+    req: &HttpRequest,
+    interaction: &Interaction,
+) -> HttpResponse {
+    let typed = Typed { passkey_refused: true, ..Default::default() };
+    login_form(conn, req, interaction, typed, StatusCode::BAD_REQUEST)
 }
 
 #[derive(Deserialize)]
@@ -74,6 +92,7 @@ pub async fn login_page(
         phone: if hint_is_phone { &hint } else { "" },
         error: None,
         prefer: query.prefer.as_deref().and_then(Channel::parse).or(hint_is_phone.then_some(Channel::Sms)),
+        passkey_refused: false,
     };
     login_form(&conn, &req, &interaction, typed, StatusCode::OK)
 }
@@ -109,7 +128,7 @@ async fn send(
     let (email_raw, phone_raw) =
         (shown(form.email.as_deref().unwrap_or("")), shown(form.phone.as_deref().unwrap_or("")));
     let refuse = |channel: Channel, error: String| {
-        let typed = Typed { email: &email_raw, phone: &phone_raw, error: Some((channel, error)), prefer: None };
+        let typed = Typed { email: &email_raw, phone: &phone_raw, error: Some((channel, error)), ..Default::default() };
         Ok(login_form(conn, req, interaction, typed, StatusCode::BAD_REQUEST))
     };
     let to = match (&form.email, &form.phone) {

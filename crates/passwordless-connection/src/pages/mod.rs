@@ -7,6 +7,7 @@
 mod code;
 mod link;
 mod login;
+mod passkey;
 mod unblock;
 
 use actix_web::http::{StatusCode, header};
@@ -17,6 +18,7 @@ use web_layer::{BrowserBinding, Lang, Page, paths, see_other};
 pub use code::{approved, code_page, code_submit, resend, status};
 pub use link::{link_approve, link_page, link_submit};
 pub use login::{login_page, start};
+pub use passkey::{passkey_options, passkey_submit};
 pub use unblock::{brand_css, unblock_page, unblock_submit};
 
 use crate::PasswordlessConnection;

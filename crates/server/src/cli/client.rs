@@ -46,6 +46,10 @@ pub struct PolicyArgs {
     /// shown in the browser that asked is typed in): true (the default) or false.
     #[arg(long, value_name = "true|false")]
     cross_device_approval: Option<bool>,
+    /// Whether users who signed in with a code or link are offered a passkey before they return
+    /// to the app: true (the default) or false.
+    #[arg(long, value_name = "true|false")]
+    passkey_offer: Option<bool>,
 }
 
 impl PolicyArgs {
@@ -81,6 +85,9 @@ impl PolicyArgs {
         }
         if let Some(on) = self.cross_device_approval {
             settings.cross_device_approval = on;
+        }
+        if let Some(on) = self.passkey_offer {
+            settings.passkey_offer = on;
         }
         let set = |slot: &mut Option<String>, value: Option<String>| {
             if let Some(v) = value {

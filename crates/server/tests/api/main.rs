@@ -23,6 +23,7 @@ mod multinode;
 mod oidc;
 mod ops;
 mod outages;
+mod passkeys;
 mod passwordless;
 mod protocol;
 mod providers;

@@ -6,7 +6,7 @@ use domain::{DenyReason, User};
 use web_layer::{RequestOrigin, see_other};
 
 use super::finish::{Finish, finish};
-use super::{PageError, Pending, deny, resume, with_device};
+use super::{PageError, Pending, deny, with_device};
 use crate::StepUpService;
 use crate::device::Device;
 use crate::policy::{Decision, Here, Past, Request, Signals, decide};
@@ -93,7 +93,8 @@ async fn assess_unrecorded(
     let known = svc.store.device(&p.user.id, device.hash(svc)).await.map_err(unavailable)?;
     let place = Place::here(req);
     let signals = observe(svc, &p.user, &place, known.as_ref(), now).await.map_err(unavailable)?;
-    let request = Request { demands_mfa: p.interaction.demands_mfa() };
+    let request =
+        Request { demands_mfa: p.interaction.demands_mfa(), multi_factor: p.first.acr == domain::Acr::MultiFactor };
     let factors = super::factors(svc, &p.user, &p.first).await.map_err(unavailable)?;
     let decision = decide(&signals, &request, &p.interaction.client_settings.step_up, &factors);
     decision.count("pages");
@@ -125,7 +126,10 @@ pub async fn start(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) 
         Decision::Proceed { reasons, warn } => {
             let done = Finish { result: p.first.clone(), assessment: &a, reasons, warn: *warn, decision };
             match finish(&svc, &req, &p, done).await {
-                Ok(()) => with_device(resume(&p.interaction.id), &svc, &a.device),
+                Ok(()) => {
+                    let next = super::passkey::next(&svc, &req, &p.interaction, &p.first);
+                    with_device(see_other(&next), &svc, &a.device)
+                }
                 Err(e) => e.respond(&svc, &req),
             }
         }

@@ -9,7 +9,7 @@ use domain::{Acr, Amr, AuthTime, DenyReason, Destination, LoginResult, User};
 
 use super::assess::{Place, assess};
 use super::finish::{Finish, finish};
-use super::{CodeForm, PageError, Pending, deny, give_back_failure, resume, take_failure, with_device};
+use super::{CodeForm, PageError, Pending, deny, give_back_failure, take_failure, with_device};
 use crate::StepUpService;
 use crate::policy::{Decision, Factor};
 
@@ -181,15 +181,11 @@ async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, fact
         }
         Decision::Deny { reasons } => return deny(svc, req, p, DenyReason::Policy, reasons.clone()).await,
     };
-    let done = Finish {
-        result: upgraded(&p.first, factor, svc.clock.now()),
-        assessment: &a,
-        reasons: &reasons,
-        warn: false,
-        decision: None,
-    };
+    let result = upgraded(&p.first, factor, svc.clock.now());
+    let next = super::passkey::next(svc, req, &p.interaction, &result);
+    let done = Finish { result, assessment: &a, reasons: &reasons, warn: false, decision: None };
     match finish(svc, req, p, done).await {
-        Ok(()) => with_device(resume(&p.interaction.id), svc, &a.device),
+        Ok(()) => with_device(web_layer::see_other(&next), svc, &a.device),
         Err(e) => e.respond(svc, req),
     }
 }

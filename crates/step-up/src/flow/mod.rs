@@ -7,6 +7,7 @@ mod assess;
 mod enroll;
 mod factors;
 mod finish;
+mod passkey;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -22,6 +23,7 @@ pub use enroll::{enroll, enroll_page};
 pub(crate) use factors::factors;
 pub use factors::{code, send, totp};
 pub(crate) use finish::{SignedIn, record};
+pub use passkey::{offer, offer_created, offer_options, offer_skipped};
 
 use crate::StepUpService;
 use crate::device::Device;

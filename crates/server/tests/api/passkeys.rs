@@ -1,0 +1,190 @@
+//! Passkeys through the hosted pages and the real store, with webauthn-rs's software
+//! authenticator in place of the browser's: the offer after a sign-in by code, the usernameless
+//! sign-in that is multi-factor on its own, and refusals answered with the login page, never a
+//! 5xx. (Every refusal's rule is tested in `crates/passkeys`; in Chromium, `tests/browser`.)
+
+use authorization_server::Alg;
+use domain::audit::AuditKind;
+use serde_json::{Value, json};
+use testkit::{Browser, Db, TestApp, TestClient, both_backends, csrf_of, location, spawn_app, spawn_app_with};
+use webauthn_authenticator_rs::AuthenticatorBackend;
+use webauthn_authenticator_rs::prelude::{
+    CreationChallengeResponse, PublicKeyCredential, RequestChallengeResponse, Url, WebauthnAuthenticator,
+};
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
+
+use crate::oidc::{authorize_url, exchange};
+use crate::stepup::first_factor;
+use crate::{jwt_parts, unique_email};
+
+const MFA: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+
+/// An app whose issuer is `http://localhost:PORT`: browsers refuse IP addresses as a passkey's
+/// relying party, and so does Ostiary.
+async fn app(db: Db) -> TestApp {
+    spawn_app_with(db, |s| {
+        let issuer = s.server.issuer.to_string().replace("127.0.0.1", "localhost");
+        s.server.issuer = domain::Issuer::parse(&issuer).expect("issuer");
+    })
+    .await
+}
+
+fn origin(app: &TestApp) -> Url {
+    Url::parse(&app.base).expect("origin")
+}
+
+/// Posts a page's form for JSON options; the page's CSRF token goes with it.
+async fn options(browser: &Browser, page: &str, options: &str) -> Value {
+    let html = browser.get(page).await.text().await.expect("page");
+    let resp = browser.post_form(options, &[("csrf", &csrf_of(&html))]).await;
+    assert_eq!(resp.status(), 200, "options of {options}");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    resp.json().await.expect("options JSON")
+}
+
+/// A passkey made with `authenticator` after a sign-in by code: the account's user handle (from
+/// the creation options) and the redirect back to the client.
+async fn earn(app: &TestApp, client: &TestClient, authenticator: &mut SoftPasskey, email: &str) -> (Vec<u8>, url::Url) {
+    let browser = app.browser();
+    let step_up = first_factor(app, &browser, &authorize_url(app, client, &[]), email).await;
+    let resp = browser.get(&step_up).await;
+    assert_eq!(resp.status(), 303);
+    let offer = location(&resp);
+    assert!(offer.ends_with("/passkey"), "a passkey is offered after a code: {offer}");
+    let mut o = options(&browser, &offer, &format!("{offer}/options")).await;
+    assert_eq!(o["publicKey"]["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(o["publicKey"]["authenticatorSelection"]["userVerification"], "required");
+    let handle = o["publicKey"]["user"]["id"].as_str().expect("user handle").to_owned();
+    // The software authenticator keeps no resident keys, so it is not asked for one.
+    o["publicKey"]["authenticatorSelection"]["requireResidentKey"] = json!(false);
+    o["publicKey"]["authenticatorSelection"]["residentKey"] = json!("discouraged");
+    let o: CreationChallengeResponse = serde_json::from_value(o).expect("creation options");
+    let made = authenticator.do_registration(origin(app), o).expect("registration");
+    let html = browser.get(&offer).await.text().await.expect("offer page");
+    assert!(html.contains("id=\"passkey-enroll\"") && html.contains("id=\"passkey-skip\""), "{html}");
+    let credential = serde_json::to_string(&made).expect("json");
+    let resp = browser.post_form(&offer, &[("csrf", &csrf_of(&html)), ("credential", &credential)]).await;
+    assert_eq!(resp.status(), 303);
+    let back = app.resume(&browser, &location(&resp)).await;
+    use base64::Engine;
+    (base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(handle).expect("base64url"), back)
+}
+
+/// A usernameless sign-in's answer for the login page `login`: options from the page, answered by
+/// `authenticator` (told which credential, as a browser would find its resident key), with the
+/// account's user handle, as a resident key's answer carries it.
+async fn answer(
+    app: &TestApp,
+    browser: &Browser,
+    login: &str,
+    authenticator: &mut SoftPasskey,
+    credential_id: &[u8],
+    handle: &[u8],
+) -> String {
+    use base64::Engine;
+    let mut o = options(browser, login, &format!("{login}/passkey/options")).await;
+    assert_eq!(o["publicKey"]["allowCredentials"], json!([]), "usernameless: no credentials named");
+    assert_eq!(o["mediation"], "conditional");
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(credential_id);
+    o["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": id}]);
+    let o: RequestChallengeResponse = serde_json::from_value(o).expect("request options");
+    let mut signed: PublicKeyCredential =
+        authenticator.perform_auth(origin(app), o.public_key, 60_000).expect("assertion");
+    signed.response.user_handle = Some(handle.to_vec());
+    serde_json::to_string(&signed).expect("json")
+}
+
+both_backends!(a_passkey_earned_after_a_code_signs_in_alone_as_multi_factor, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    let email = unique_email();
+    let mut authenticator = SoftPasskey::new(true);
+    let (handle, back) = earn(&app, &client, &mut authenticator, &email).await;
+    let tokens = exchange(&app, &client, &back).await;
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().expect("id token"));
+    assert_eq!(claims["amr"], json!(["otp"]), "that sign-in was by code");
+    let told = app.messages_to(&email).await;
+    assert!(told.iter().any(|m| m.subject.contains("passkey was added")), "the owner is told");
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let audit = app.store.audit_of(&user.id, 50).await.unwrap();
+    assert!(audit.iter().any(|e| e.kind == AuditKind::PasskeyAdded), "{audit:?}");
+    let credential_id = {
+        let passkeys = <store::Store as passkeys::PasskeyStore>::passkeys(&app.store, &user.id).await.unwrap();
+        assert_eq!(passkeys.len(), 1);
+        passkeys[0].credential_id.clone()
+    };
+
+    // A new browser, an application demanding multi-factor: the passkey alone, no address, no code.
+    let browser = app.browser();
+    let resp = browser.get(&authorize_url(&app, &client, &[("acr_values", MFA)])).await;
+    let login = location(&resp);
+    let html = browser.get(&login).await.text().await.expect("login page");
+    assert!(html.contains("id=\"passkey-sign-in\"") && html.contains("email webauthn"), "{html}");
+    let signed = answer(&app, &browser, &login, &mut authenticator, &credential_id, &handle).await;
+    let resp =
+        browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf_of(&html)), ("credential", &signed)]).await;
+    assert_eq!(resp.status(), 303);
+    let back = app.resume(&browser, &location(&resp)).await;
+    let tokens = exchange(&app, &client, &back).await;
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().expect("id token"));
+    assert_eq!(claims["sub"], user.id.as_str());
+    assert_eq!(claims["acr"], MFA);
+    assert_eq!(claims["amr"], json!(["hwk", "user", "mfa"]), "a device-bound passkey with user verification");
+
+    // The same answer again, in another sign-in (whose options hold another challenge): refused
+    // with the login page, and audited.
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    options(&browser, &login, &format!("{login}/passkey/options")).await;
+    let html = browser.get(&login).await.text().await.expect("login page");
+    let resp =
+        browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf_of(&html)), ("credential", &signed)]).await;
+    assert_eq!(resp.status(), 400);
+    assert!(resp.text().await.unwrap().contains("did not sign you in"));
+    let audit = app.store.audit_of(&user.id, 50).await.unwrap();
+    assert!(audit.iter().any(|e| e.kind == AuditKind::PasskeyRefused), "{audit:?}");
+});
+
+both_backends!(hostile_passkey_answers_get_the_login_page_never_a_5xx, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let html = browser.get(&login).await.text().await.expect("login page");
+    let csrf = csrf_of(&html);
+    let big = "x".repeat(20_000);
+    for garbage in ["", "null", "{\"id\":1}", "[]", "{\"rawId\":\"%%%\"}"] {
+        options(&browser, &login, &format!("{login}/passkey/options")).await;
+        let resp = browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf), ("credential", garbage)]).await;
+        assert_eq!(resp.status(), 400, "{garbage}");
+    }
+    // No options asked for: nothing to answer.
+    let resp = browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf), ("credential", "{}")]).await;
+    assert_eq!(resp.status(), 400);
+    let resp = browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf), ("credential", &big)]).await;
+    assert_eq!(resp.status(), 413);
+    // Without the CSRF token, no options.
+    let resp = browser.post_form(&format!("{login}/passkey/options"), &[]).await;
+    assert_eq!(resp.status(), 403);
+    // Another browser cannot use this sign-in's passkey endpoints, even with a token of its own.
+    let other = app.browser();
+    let own_login = location(&other.get(&authorize_url(&app, &client, &[])).await);
+    let own_csrf = csrf_of(&other.get(&own_login).await.text().await.expect("login page"));
+    let resp = other.post_form(&format!("{login}/passkey/options"), &[("csrf", &own_csrf)]).await;
+    assert_eq!(resp.status(), 403);
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issuer_that_is_an_ip_address_offers_no_passkeys() {
+    let app = spawn_app(Db::Sqlite).await;
+    let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let html = browser.get(&login).await.text().await.expect("login page");
+    assert!(!html.contains("passkey-sign-in") && !html.contains("webauthn"), "{html}");
+    let resp = browser.post_form(&format!("{login}/passkey/options"), &[("csrf", &csrf_of(&html))]).await;
+    assert_eq!(resp.status(), 404);
+    // And a sign-in by code goes straight back to the application: no offer.
+    let back = app.sign_in(&browser, &authorize_url(&app, &client, &[]), &unique_email()).await;
+    assert!(back.as_str().starts_with(&client.redirect_uri), "{back}");
+}

@@ -1,0 +1,286 @@
+//! Passkeys: the credentials, each account's user handle, and the ceremonies waiting for a
+//! browser's answer (taken by the first answer: `DELETE … RETURNING`).
+
+use ::passkeys::storage::{PasskeyAudit, PasskeyStore, PasskeyUse, PendingCeremony, StoredPasskey};
+use diesel::prelude::*;
+use domain::audit::AuditEntry;
+use domain::{StorageError, User, UserId};
+
+use crate::schema::{passkey_ceremonies, passkey_users, passkeys, users};
+use crate::users::UserRow;
+use crate::{Store, StoreError};
+
+type PasskeyRow = (String, String, Vec<u8>, String, i64, bool, bool, String, Option<String>, String, i64, Option<i64>);
+
+const COLUMNS: (
+    passkeys::id,
+    passkeys::user_id,
+    passkeys::credential_id,
+    passkeys::credential,
+    passkeys::sign_count,
+    passkeys::backup_eligible,
+    passkeys::backed_up,
+    passkeys::transports,
+    passkeys::aaguid,
+    passkeys::name,
+    passkeys::created_at,
+    passkeys::last_used_at,
+) = (
+    passkeys::id,
+    passkeys::user_id,
+    passkeys::credential_id,
+    passkeys::credential,
+    passkeys::sign_count,
+    passkeys::backup_eligible,
+    passkeys::backed_up,
+    passkeys::transports,
+    passkeys::aaguid,
+    passkeys::name,
+    passkeys::created_at,
+    passkeys::last_used_at,
+);
+
+fn into_passkey(row: PasskeyRow) -> Result<StoredPasskey, StoreError> {
+    let (
+        id,
+        user,
+        credential_id,
+        credential,
+        sign_count,
+        backup_eligible,
+        backed_up,
+        transports,
+        aaguid,
+        name,
+        created_at,
+        last_used_at,
+    ) = row;
+    Ok(StoredPasskey {
+        id,
+        user_id: UserId::parse(&user).ok_or_else(|| StoreError::Corrupt("passkey owner".into()))?,
+        credential_id,
+        credential,
+        sign_count: u32::try_from(sign_count).map_err(|_| StoreError::Corrupt("passkey counter".into()))?,
+        backup_eligible,
+        backed_up,
+        transports: crate::from_json(&transports, "passkey transports")?,
+        aaguid,
+        name,
+        created_at,
+        last_used_at,
+    })
+}
+
+fn handle_of(conn: &mut crate::DbConnection, user: &str) -> Result<Option<String>, StoreError> {
+    Ok(passkey_users::table.find(user).select(passkey_users::handle).first(conn).optional()?)
+}
+
+#[async_trait::async_trait]
+impl PasskeyStore for Store {
+    async fn user_handle(&self, user: &UserId, fresh: &str) -> Result<String, StorageError> {
+        let (user, fresh) = (user.to_string(), fresh.to_owned());
+        let reader = user.clone();
+        if let Some(handle) = self.read(move |conn| handle_of(conn, &reader)).await? {
+            return Ok(handle);
+        }
+        let made = self
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    if let Some(handle) = handle_of(conn, &user)? {
+                        return Ok(handle);
+                    }
+                    diesel::insert_into(passkey_users::table)
+                        .values((passkey_users::user_id.eq(&user), passkey_users::handle.eq(&fresh)))
+                        .execute(conn)?;
+                    Ok(fresh)
+                })
+            })
+            .await?;
+        Ok(made)
+    }
+
+    async fn user_by_handle(&self, handle: &str) -> Result<Option<User>, StorageError> {
+        let handle = handle.to_owned();
+        self.read(move |conn| {
+            let owner: Option<String> = passkey_users::table
+                .filter(passkey_users::handle.eq(handle))
+                .select(passkey_users::user_id)
+                .first(conn)
+                .optional()?;
+            let Some(owner) = owner else { return Ok(None) };
+            users::table
+                .find(owner)
+                .select(UserRow::as_select())
+                .first(conn)
+                .optional()?
+                .map(UserRow::into_user)
+                .transpose()
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn put_ceremony(&self, c: PendingCeremony) -> Result<(), StorageError> {
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                diesel::delete(passkey_ceremonies::table.find(&c.key)).execute(conn)?;
+                diesel::insert_into(passkey_ceremonies::table)
+                    .values((
+                        passkey_ceremonies::ceremony_key.eq(&c.key),
+                        passkey_ceremonies::user_id.eq(c.user_id.as_ref().map(|u| u.to_string())),
+                        passkey_ceremonies::browser_hash.eq(&c.browser_hash),
+                        passkey_ceremonies::state.eq(&c.state),
+                        passkey_ceremonies::expires_at.eq(c.expires_at),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn take_ceremony(&self, key: &str, now: i64) -> Result<Option<PendingCeremony>, StorageError> {
+        let key = key.to_owned();
+        let taken = self
+            .run(move |conn| {
+                Ok(diesel::delete(passkey_ceremonies::table.find(&key))
+                    .returning((
+                        passkey_ceremonies::ceremony_key,
+                        passkey_ceremonies::user_id,
+                        passkey_ceremonies::browser_hash,
+                        passkey_ceremonies::state,
+                        passkey_ceremonies::expires_at,
+                    ))
+                    .get_result::<(String, Option<String>, Vec<u8>, String, i64)>(conn)
+                    .optional()?)
+            })
+            .await?;
+        let Some((key, user, browser_hash, state, expires_at)) = taken else { return Ok(None) };
+        if expires_at <= now {
+            return Ok(None);
+        }
+        let user_id = match user {
+            Some(u) => Some(UserId::parse(&u).ok_or_else(|| StoreError::Corrupt("ceremony user".into()))?),
+            None => None,
+        };
+        Ok(Some(PendingCeremony { key, user_id, browser_hash, state, expires_at }))
+    }
+
+    async fn passkeys(&self, user: &UserId) -> Result<Vec<StoredPasskey>, StorageError> {
+        let user = user.to_string();
+        self.read(move |conn| {
+            passkeys::table
+                .filter(passkeys::user_id.eq(user))
+                .order((passkeys::created_at.asc(), passkeys::id.asc()))
+                .select(COLUMNS)
+                .load::<PasskeyRow>(conn)?
+                .into_iter()
+                .map(into_passkey)
+                .collect()
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn passkey_by_credential(&self, credential_id: &[u8]) -> Result<Option<StoredPasskey>, StorageError> {
+        let credential_id = credential_id.to_vec();
+        self.read(move |conn| {
+            passkeys::table
+                .filter(passkeys::credential_id.eq(credential_id))
+                .select(COLUMNS)
+                .first::<PasskeyRow>(conn)
+                .optional()?
+                .map(into_passkey)
+                .transpose()
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn add_passkey(&self, p: StoredPasskey, audit: AuditEntry<PasskeyAudit>) -> Result<bool, StorageError> {
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                let taken: i64 =
+                    passkeys::table.filter(passkeys::credential_id.eq(&p.credential_id)).count().get_result(conn)?;
+                if taken > 0 {
+                    return Ok(false);
+                }
+                diesel::insert_into(passkeys::table)
+                    .values((
+                        passkeys::id.eq(&p.id),
+                        passkeys::user_id.eq(p.user_id.as_str()),
+                        passkeys::credential_id.eq(&p.credential_id),
+                        passkeys::credential.eq(&p.credential),
+                        passkeys::sign_count.eq(i64::from(p.sign_count)),
+                        passkeys::backup_eligible.eq(p.backup_eligible),
+                        passkeys::backed_up.eq(p.backed_up),
+                        passkeys::transports.eq(crate::to_json(&p.transports)),
+                        passkeys::aaguid.eq(&p.aaguid),
+                        passkeys::name.eq(&p.name),
+                        passkeys::created_at.eq(p.created_at),
+                        passkeys::last_used_at.eq(p.last_used_at),
+                    ))
+                    .execute(conn)?;
+                crate::audit::insert(conn, &audit)?;
+                Ok(true)
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn record_use(&self, used: PasskeyUse) -> Result<bool, StorageError> {
+        let count = i64::from(used.sign_count);
+        self.run(move |conn| {
+            let target = passkeys::table.find(&used.id);
+            let changes = (
+                passkeys::credential.eq(&used.credential),
+                passkeys::sign_count.eq(count),
+                passkeys::backed_up.eq(used.backed_up),
+                passkeys::last_used_at.eq(Some(used.at)),
+            );
+            // WebAuthn §7.2 step 22: a counter that does not move forward refuses the use; an
+            // authenticator that keeps none says 0 every time, and may, while the stored one is 0.
+            let n = match count {
+                0 => diesel::update(target.filter(passkeys::sign_count.eq(0))).set(changes).execute(conn)?,
+                _ => diesel::update(target.filter(passkeys::sign_count.lt(count))).set(changes).execute(conn)?,
+            };
+            Ok(n == 1)
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> Result<bool, StorageError> {
+        let (user, id, name) = (user.to_string(), id.to_owned(), name.to_owned());
+        self.run(move |conn| {
+            let n = diesel::update(passkeys::table.find(&id).filter(passkeys::user_id.eq(&user)))
+                .set(passkeys::name.eq(&name))
+                .execute(conn)?;
+            Ok(n == 1)
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn remove_passkey(
+        &self,
+        user: &UserId,
+        id: &str,
+        audit: AuditEntry<PasskeyAudit>,
+    ) -> Result<bool, StorageError> {
+        let (user, id) = (user.to_string(), id.to_owned());
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                let n = diesel::delete(passkeys::table.find(&id).filter(passkeys::user_id.eq(&user))).execute(conn)?;
+                if n == 1 {
+                    crate::audit::insert(conn, &audit)?;
+                }
+                Ok(n == 1)
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+}
