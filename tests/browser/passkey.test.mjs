@@ -150,24 +150,53 @@ test('a passkey earned after a code signs in alone, and meets a demand for multi
     assert.ok(!claims.amr.includes('otp'), 'no code was used');
     const messages = await (await fetch(`${DIRECT}/dev/outbox.json`)).json();
     assert.ok(messages.some((m) => m.to === email && /passkey was added/.test(m.subject)), 'the owner was told');
+
+    // 3. The email field's autofill (conditional mediation): the browser offers the passkey as
+    //    soon as the login page asks, and picking it (the virtual authenticator picks at once)
+    //    signs in.
+    const third = await device();
+    try {
+      await third.cdp.send('WebAuthn.addCredential', {
+        authenticatorId: third.authenticatorId,
+        credential: { ...credential, signCount: credential.signCount + 10 },
+      });
+      await third.page.goto(authorizeUrl());
+      const claims3 = await claimsOf(third.page);
+      assert.equal(claims3.acr, MFA);
+      assert.ok(!claims3.amr.includes('otp'), 'no code was used');
+    } finally {
+      await third.context.close();
+    }
+
+    // 4. On the account page (the passkey sign-in is recent enough), the passkey is listed and
+    //    removed.
+    await page.goto(`${BASE}/account`);
+    await page.locator('#passkeys tr.passkey').first().waitFor();
+    assert.equal(await page.locator('#passkeys tr.passkey').count(), 1);
+    await page.locator('#passkeys .remove-passkey').first().click();
+    await page.locator('#saved').waitFor();
+    assert.equal(await page.locator('#passkeys tr.passkey').count(), 0, 'the passkey is gone');
+    const told = await (await fetch(`${DIRECT}/dev/outbox.json`)).json();
+    assert.ok(told.some((m) => m.to === email && /passkey was removed/.test(m.subject)), 'the owner was told');
   } finally {
     await second.context.close();
   }
 
-  // 3. The email field's autofill (conditional mediation): the browser offers the passkey as soon
-  //    as the login page asks, and picking it (the virtual authenticator picks at once) signs in.
-  const third = await device();
+  // 5. The next sign-in with that passkey fails cleanly: the login page says so, and the address
+  //    and code still work.
+  const fourth = await device({ conditional: false });
   try {
-    await third.cdp.send('WebAuthn.addCredential', {
-      authenticatorId: third.authenticatorId,
-      credential: { ...credential, signCount: credential.signCount + 10 },
+    await fourth.cdp.send('WebAuthn.addCredential', {
+      authenticatorId: fourth.authenticatorId,
+      credential: { ...credential, signCount: credential.signCount + 20 },
     });
-    await third.page.goto(authorizeUrl());
-    const claims = await claimsOf(third.page);
-    assert.equal(claims.acr, MFA);
-    assert.ok(!claims.amr.includes('otp'), 'no code was used');
+    await fourth.page.goto(authorizeUrl());
+    await fourth.page.locator('#passkey-sign-in').click();
+    await fourth.page.locator('#passkey-error').waitFor({ state: 'visible' });
+    assert.ok(/\/login\/[^/]+\/passkey$/.test(new URL(fourth.page.url()).pathname), fourth.page.url());
+    assert.ok(await fourth.page.locator('#email').isVisible(), 'the code is still offered');
   } finally {
-    await third.context.close();
+    await fourth.context.close();
   }
 });
 

@@ -38,6 +38,9 @@ pub struct Admin {
     pub authenticators: Arc<dyn domain::ports::Authenticators>,
     /// The provider's product name (pages, messages, authenticator apps).
     pub product_name: String,
+    /// The passkeys, when the issuer has a host name: the account page manages its owner's, the
+    /// console a user's.
+    pub passkeys: Option<Arc<passkeys::Passkeys>>,
 }
 
 /// `[admin]` in `config/default.toml`, as read.
@@ -68,6 +71,7 @@ impl Admin {
             Endpoint::page(paths::CONSOLE_USER_ERASE, web::post().to(console::lifecycle::erase)),
             Endpoint::page(paths::CONSOLE_USER_LINKS, web::post().to(console::lifecycle::link)),
             Endpoint::page(paths::CONSOLE_USER_UNLINK, web::post().to(console::lifecycle::unlink)),
+            Endpoint::page(paths::CONSOLE_USER_PASSKEY_REMOVE, web::post().to(console::users::remove_passkey)),
             Endpoint::page(paths::CONSOLE_ACTIVITY, web::get().to(console::activity::activity)),
             Endpoint::page(paths::CONSOLE_END_SESSION, web::post().to(console::activity::end)),
             Endpoint::page(paths::CONSOLE_SECURITY, web::get().to(console::security::security)),
@@ -93,6 +97,11 @@ impl Admin {
             Endpoint::page(paths::ACCOUNT_AUTHENTICATOR, web::post().to(account::factors::confirm)),
             Endpoint::page(paths::ACCOUNT_AUTHENTICATOR_REMOVE, web::post().to(account::factors::remove)),
             Endpoint::page(paths::ACCOUNT_RECOVERY_CODES, web::post().to(account::factors::renew)),
+            Endpoint::page(paths::ACCOUNT_PASSKEYS, web::get().to(account::passkeys::prepare)),
+            Endpoint::page(paths::ACCOUNT_PASSKEYS, web::post().to(account::passkeys::add)),
+            Endpoint::page(paths::ACCOUNT_PASSKEY_OPTIONS, web::post().to(account::passkeys::options)),
+            Endpoint::page(paths::ACCOUNT_PASSKEY_RENAME, web::post().to(account::passkeys::rename)),
+            Endpoint::page(paths::ACCOUNT_PASSKEY_REMOVE, web::post().to(account::passkeys::remove)),
             Endpoint::page(paths::ACCOUNT_DELETE, web::get().to(account::leave::start)),
             Endpoint::page(paths::ACCOUNT_DELETE, web::post().to(account::leave::delete)),
             Endpoint::page(paths::ACCOUNT_DELETE_CODE, web::post().to(account::leave::send)),

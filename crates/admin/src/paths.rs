@@ -13,6 +13,7 @@ pub const CONSOLE_FACTORS_RESET: &str = "/admin/users/{id}/factors/reset";
 pub const CONSOLE_USER_ERASE: &str = "/admin/users/{id}/erase";
 pub const CONSOLE_USER_LINKS: &str = "/admin/users/{id}/links";
 pub const CONSOLE_USER_UNLINK: &str = "/admin/users/{id}/links/{other}/unlink";
+pub const CONSOLE_USER_PASSKEY_REMOVE: &str = "/admin/users/{id}/passkeys/{passkey}/remove";
 pub const CONSOLE_ACTIVITY: &str = "/admin/users/{id}/activity";
 pub const CONSOLE_END_SESSION: &str = "/admin/users/{id}/sessions/{sid}/end";
 pub const CONSOLE_SECURITY: &str = "/admin/security";
@@ -35,11 +36,23 @@ pub const ACCOUNT_AUTHENTICATOR: &str = "/account/authenticator";
 pub const ACCOUNT_AUTHENTICATOR_REMOVE: &str = "/account/authenticator/remove";
 pub const ACCOUNT_RECOVERY_CODES: &str = "/account/recovery-codes";
 pub const ACCOUNT_DATA: &str = "/account/data";
+pub const ACCOUNT_PASSKEYS: &str = "/account/passkeys";
+pub const ACCOUNT_PASSKEY_OPTIONS: &str = "/account/passkeys/options";
+pub const ACCOUNT_PASSKEY_RENAME: &str = "/account/passkeys/{id}/rename";
+pub const ACCOUNT_PASSKEY_REMOVE: &str = "/account/passkeys/{id}/remove";
 pub const ACCOUNT_DELETE: &str = "/account/delete";
 pub const ACCOUNT_DELETE_CODE: &str = "/account/delete/code";
 
 pub fn account_session_end(sid: &str) -> String {
     ACCOUNT_SESSION_END.replace("{sid}", sid)
+}
+
+pub fn account_passkey_rename(id: &str) -> String {
+    ACCOUNT_PASSKEY_RENAME.replace("{id}", id)
+}
+
+pub fn account_passkey_remove(id: &str) -> String {
+    ACCOUNT_PASSKEY_REMOVE.replace("{id}", id)
 }
 
 pub fn account_undo(token: &str) -> String {
@@ -75,6 +88,8 @@ pub const USER_FACTORS_RESET: &str = "/api/admin/v1/users/{id}/factors/reset";
 pub const USER_LINKS: &str = "/api/admin/v1/users/{id}/links";
 pub const USER_LINK: &str = "/api/admin/v1/users/{id}/links/{other}";
 pub const USER_SESSIONS: &str = "/api/admin/v1/users/{id}/sessions";
+pub const USER_PASSKEYS: &str = "/api/admin/v1/users/{id}/passkeys";
+pub const USER_PASSKEY: &str = "/api/admin/v1/users/{id}/passkeys/{passkey}";
 pub const USER_EVENTS: &str = "/api/admin/v1/users/{id}/events";
 pub const SESSION: &str = "/api/admin/v1/sessions/{sid}";
 pub const CLIENTS: &str = "/api/admin/v1/clients";

@@ -233,9 +233,26 @@ pub struct AccountCode {
 #[error("the notice could not be queued")]
 pub struct NoticeError;
 
+/// A passkey added to or removed from an account, told to its owner by email: whoever holds the
+/// mailbox learns of a passkey they did not make, or of one taken away.
+#[derive(Clone, Debug)]
+pub struct PasskeyChanged {
+    pub to: crate::EmailAddress,
+    /// The passkey's name, as the account page shows it.
+    pub name: String,
+    /// Added (or else removed).
+    pub added: bool,
+    pub lang: String,
+    /// The product name of the client's branding, when the change happened in one.
+    pub product: Option<String>,
+}
+
 pub trait AccountNotices: Send + Sync {
     /// Queues the notice (an email, or a text to an old number), durably, before answering.
     fn contact_changed(&self, notice: ContactChanged) -> BoxFuture<'_, Result<(), NoticeError>>;
+
+    /// Queues the email that tells an account's owner a passkey was added or removed.
+    fn passkey_changed(&self, notice: PasskeyChanged) -> BoxFuture<'_, Result<(), NoticeError>>;
 
     /// Queues the account page's code to its address or number, under the same send limits as a
     /// sign-in code (per address, per network).

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use domain::message::OutgoingMessage as NewMessage;
-use domain::ports::{AccountCode, AccountNotices, BoxFuture, CodeError, CodePurpose, ContactChanged, NoticeError};
+use domain::ports::{
+    AccountCode, AccountNotices, BoxFuture, CodeError, CodePurpose, ContactChanged, NoticeError, PasskeyChanged,
+};
 use domain::{Channel, ClientIp, Destination, StorageError};
 
 use crate::PasswordlessConnection;
@@ -40,6 +42,21 @@ impl AccountNotices for Notices {
             let conn = &self.0;
             let message = render(conn, &notice, conn.clock.now());
             queue(conn, message, "contact-change notice").await.map_err(|()| NoticeError)
+        })
+    }
+
+    fn passkey_changed(&self, notice: PasskeyChanged) -> BoxFuture<'_, Result<(), NoticeError>> {
+        Box::pin(async move {
+            let conn = &self.0;
+            let lang = conn.catalog.negotiate(Some(&notice.lang), None);
+            let product = notice.product.as_deref().unwrap_or(&conn.config.product_name);
+            let mut ctx = crate::messages::context(conn, lang, product, "", conn.clock.now());
+            ctx.insert("name", &notice.name);
+            ctx.insert("added", &notice.added);
+            let key = if notice.added { "passkey_added_subject" } else { "passkey_removed_subject" };
+            let subject = domain::i18n::fill(conn.catalog.text(lang, key), &[("product", product)]);
+            let message = crate::messages::email(conn, &notice.to, "passkey_changed", subject, &mut ctx);
+            queue(conn, message, "passkey notice").await.map_err(|()| NoticeError)
         })
     }
 

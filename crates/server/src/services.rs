@@ -108,6 +108,7 @@ struct Crates {
     connection: web::Data<PasswordlessConnection>,
     step_up: web::Data<StepUpService>,
     delivery: Arc<passwordless_connection::Delivery>,
+    passkeys: Option<Arc<passkeys::Passkeys>>,
 }
 
 impl Crates {
@@ -156,13 +157,14 @@ impl Crates {
             geo: Arc::clone(&s.geo),
             codes: gate.clone(),
             outbox_ready: Arc::clone(&s.outbox_ready),
-            passkeys,
+            passkeys: passkeys.clone(),
+            notices: Arc::new(passwordless_connection::Notices(connection.clone().into_inner())),
         });
         authorization.set_api_login(authorization_server::ApiLogin {
             otp: gate,
             step_up: Arc::new(step_up::ApiGate(step_up.clone().into_inner())),
         });
-        Ok(Crates { authorization, connection, step_up, delivery })
+        Ok(Crates { authorization, connection, step_up, delivery, passkeys })
     }
 }
 
@@ -175,7 +177,8 @@ impl Services {
                 .await
                 .map_err(|e| anyhow!("signing keys: {e}"))?,
         );
-        let Crates { authorization, connection, step_up, delivery } = Crates::build(settings, &s, &keys).await?;
+        let Crates { authorization, connection, step_up, delivery, passkeys } =
+            Crates::build(settings, &s, &keys).await?;
         // The admin API reads bearer tokens through the authorization server, which signs them.
         let admin = web::Data::new(admin::Admin {
             store: Arc::new(s.store.clone()),
@@ -190,6 +193,7 @@ impl Services {
             catalog: Arc::clone(&s.catalog),
             authenticators: Arc::new(step_up::AccountFactors(step_up.clone().into_inner())),
             product_name: settings.passwordless.product_name.clone(),
+            passkeys,
         });
         register_console(settings, &s.store, s.clock.now()).await?;
         register_account(settings, &s.store, s.clock.now()).await?;

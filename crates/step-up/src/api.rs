@@ -16,7 +16,7 @@ use domain::ports::{ApiSignIn, ApiStepUp, ApiVerdict, AssessError, BoxFuture};
 
 use crate::StepUpService;
 use crate::flow::{Place, SignedIn, factors, observe, record};
-use crate::policy::{Decision, Request, decide};
+use crate::policy::{Decision, Factor, Request, decide};
 use crate::storage::{Door, StepUpAudit};
 
 /// Step-up as the authorization server's judge of API sign-ins.
@@ -49,7 +49,9 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
     // Only a blocked record counts: no API sign-in ever makes a device known.
     let known = svc.store.device(&user.id, device_hash.clone()).await?.filter(|d| d.blocked_at.is_some());
     let signals = observe(svc, &user, &place, known.as_ref(), now).await?;
-    let factors = factors(svc, &user, &sign_in.login).await?;
+    let mut factors = factors(svc, &user, &sign_in.login).await?;
+    // A passkey needs a browser: the API's second factors are the codes it can take.
+    factors.retain(|f| *f != Factor::Passkey);
     let decision = decide(&signals, &Request::default(), &client.settings.step_up, &factors);
     decision.count("api");
     let entry = |what| AuditEntry { what, user: Some(user.id.clone()), client: Some(client.id.clone()), at: now };

@@ -113,6 +113,8 @@ pub struct StepUpService {
     pub outbox_ready: Arc<tokio::sync::Notify>,
     /// The passkey ceremonies, when the issuer has a host name: the offer of one after a sign-in.
     pub passkeys: Option<Arc<passkeys::Passkeys>>,
+    /// Tells an account's owner of a new passkey (the connection's messages).
+    pub notices: Arc<dyn domain::ports::AccountNotices>,
 }
 
 /// Every catalog key step-up's error pages use.
@@ -132,6 +134,8 @@ impl StepUpService {
             Endpoint::page(paths::ENROLL, web::get().to(flow::enroll_page)),
             Endpoint::page(paths::ENROLL, web::post().to(flow::enroll)),
             Endpoint::page(paths::CANCEL, web::post().to(flow::cancel)),
+            Endpoint::page(paths::KEY_OPTIONS, web::post().to(flow::key_options)),
+            Endpoint::page(paths::KEY, web::post().to(flow::key)),
             Endpoint::page(paths::PASSKEY, web::get().to(flow::offer)),
             Endpoint::page(paths::PASSKEY, web::post().to(flow::offer_created)),
             Endpoint::page(paths::PASSKEY_OPTIONS, web::post().to(flow::offer_options)),

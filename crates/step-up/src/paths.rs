@@ -9,6 +9,9 @@ pub const SEND: &str = "/step-up/{interaction}/send";
 pub const CODE: &str = "/step-up/{interaction}/code";
 pub const ENROLL: &str = "/step-up/{interaction}/enroll";
 pub const CANCEL: &str = "/step-up/{interaction}/cancel";
+/// A passkey as the second factor: its options (JSON), and the browser's answer.
+pub const KEY_OPTIONS: &str = "/step-up/{interaction}/key/options";
+pub const KEY: &str = "/step-up/{interaction}/key";
 pub const PASSKEY: &str = "/step-up/{interaction}/passkey";
 pub const PASSKEY_OPTIONS: &str = "/step-up/{interaction}/passkey/options";
 pub const PASSKEY_SKIP: &str = "/step-up/{interaction}/passkey/skip";

@@ -108,6 +108,8 @@ impl Signals {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Factor {
+    /// One of the account's passkeys (WebAuthn, with user verification): the first choice.
+    Passkey,
     /// An authenticator app (RFC 6238).
     Totp,
     /// One of the single-use recovery codes given at enrolment.

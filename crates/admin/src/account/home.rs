@@ -12,7 +12,7 @@ use crate::api::users::user_json;
 use crate::storage::{Actor, AdminAudit, Saved, UserChange};
 use crate::{Admin, paths};
 
-fn when(at: i64) -> String {
+pub(super) fn when(at: i64) -> String {
     domain::clock::rfc3339(at).replace('T', " ").replace('Z', " UTC")
 }
 
@@ -25,7 +25,7 @@ pub async fn show(req: HttpRequest, admin: web::Data<Admin>) -> HttpResponse {
 }
 
 /// The overview, with a note (`saved`, or an error's catalog key).
-async fn overview(visit: &Visit<'_>, note: Option<(&str, &str)>, status: StatusCode) -> HttpResponse {
+pub(super) async fn overview(visit: &Visit<'_>, note: Option<(&str, &str)>, status: StatusCode) -> HttpResponse {
     let (admin, user) = (visit.admin, &visit.user);
     let now = admin.clock.now();
     let sessions = match admin.store.sessions_of(&user.id, now).await {
@@ -48,7 +48,16 @@ async fn overview(visit: &Visit<'_>, note: Option<(&str, &str)>, status: StatusC
         .iter()
         .map(|d| json!({"description": d.description, "first": when(d.first_seen_at), "last": when(d.last_seen_at), "blocked": d.blocked}))
         .collect();
+    let passkeys = match super::passkeys::listed(visit).await {
+        Ok(p) => p,
+        Err(e) => return visit.unavailable("passkeys", &e),
+    };
     let mut ctx = tera::Context::new();
+    ctx.insert("passkeys_on", &admin.passkeys.is_some());
+    ctx.insert("passkeys", &passkeys);
+    ctx.insert("passkey_add", &visit.link(paths::ACCOUNT_PASSKEYS));
+    ctx.insert("fresh", &(visit.login.auth_time.0 >= admin.clock.now() - super::FRESH));
+    ctx.insert("passkey_options", &visit.link(paths::ACCOUNT_PASSKEY_OPTIONS));
     ctx.insert("user", &user_json(user));
     ctx.insert("sessions", &sessions);
     ctx.insert("devices", &devices);

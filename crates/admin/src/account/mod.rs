@@ -22,6 +22,7 @@ pub mod contact;
 pub mod factors;
 pub mod home;
 pub mod leave;
+pub mod passkeys;
 
 /// The account page's client, registered at every start.
 pub const ACCOUNT_CLIENT_ID: &str = "account";

@@ -6,6 +6,7 @@
 pub mod clients;
 pub mod lifecycle;
 pub mod oversight;
+pub mod passkeys;
 mod schemas;
 pub mod sessions;
 pub mod spec;

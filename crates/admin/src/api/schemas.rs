@@ -87,6 +87,19 @@ fn list_schemas() -> Value {
                 },
             } } },
         },
+        "PasskeyList": {
+            "type": "object",
+            "required": ["passkeys"],
+            "properties": { "passkeys": { "type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "id": { "type": "string" }, "name": { "type": "string" }, "created_at": { "type": "integer" },
+                    "last_used_at": { "type": ["integer", "null"] }, "synced": { "type": "boolean" },
+                    "backed_up": { "type": "boolean" }, "transports": { "type": "array", "items": { "type": "string" } },
+                    "aaguid": { "type": ["string", "null"] },
+                },
+            } } },
+        },
         "BlockList": {
             "type": "object",
             "required": ["blocks"],

@@ -93,6 +93,7 @@ pub(super) async fn form(
         Vec::new()
     });
     ctx.insert("links", &links.iter().map(user_json).collect::<Vec<_>>());
+    ctx.insert("passkeys", &passkeys_of(admin, user).await);
     ctx.insert("user", &user_json(user));
     ctx.insert("action", &paths::console_user(&user.id));
     let lang = page(req, admin).lang();
@@ -286,5 +287,63 @@ pub async fn reset_factors(req: HttpRequest, path: web::Path<String>, admin: web
             tracing::error!(error = %e, "console: factor reset");
             page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
         }
+    }
+}
+
+/// The user's passkeys as the console lists them (none when passkeys are off).
+async fn passkeys_of(admin: &Admin, user: &User) -> Vec<serde_json::Value> {
+    let Some(passkeys) = &admin.passkeys else { return Vec::new() };
+    let when = |at: i64| domain::clock::rfc3339(at).replace('T', " ").replace('Z', " UTC");
+    match passkeys.list(&user.id).await {
+        Ok(list) => list
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "id": p.id, "name": p.name, "created": when(p.created_at),
+                    "last_used": p.last_used_at.map(when), "synced": p.synced(), "aaguid": p.aaguid,
+                })
+            })
+            .collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "console: passkeys");
+            Vec::new()
+        }
+    }
+}
+
+/// `POST /admin/users/{id}/passkeys/{passkey}/remove`: the passkey no longer signs in (a lost
+/// device); audited with the admin as the actor, and the owner is emailed.
+pub async fn remove_passkey(
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    admin: web::Data<Admin>,
+) -> HttpResponse {
+    let (id, passkey) = path.into_inner();
+    let (me, user) = match acting_on(&req, &admin, &id).await {
+        Ok(pair) => pair,
+        Err(answer) => return answer,
+    };
+    let Some(passkeys) = &admin.passkeys else { return not_found(&req, &admin) };
+    let unavailable = |e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "console: passkey removal");
+        page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
+    };
+    let name = match passkeys.list(&user.id).await {
+        Ok(list) => list.into_iter().find(|p| p.id == passkey).map(|p| p.name),
+        Err(e) => return unavailable(&e),
+    };
+    let Some(name) = name else { return not_found(&req, &admin) };
+    match passkeys.remove(&user.id, &passkey, Some(me.id.to_string()), None).await {
+        Ok(_) => {
+            if let Some(to) = user.email.clone() {
+                let lang = user.profile.locale.clone().unwrap_or_default();
+                let notice = domain::ports::PasskeyChanged { to, name, added: false, lang, product: None };
+                if let Err(e) = admin.notices.passkey_changed(notice).await {
+                    tracing::error!(error = %e, "console: the passkey notice");
+                }
+            }
+            web_layer::see_other(&paths::console_user(&user.id))
+        }
+        Err(e) => unavailable(&e),
     }
 }

@@ -188,3 +188,69 @@ async fn an_issuer_that_is_an_ip_address_offers_no_passkeys() {
     let back = app.sign_in(&browser, &authorize_url(&app, &client, &[]), &unique_email()).await;
     assert!(back.as_str().starts_with(&client.redirect_uri), "{back}");
 }
+
+both_backends!(a_passkey_is_the_first_second_factor_and_admins_can_remove_it, |db: Db| async move {
+    use domain::{ClientSettings, StepUp, StepUpPolicy, WithoutFactor};
+    let app = app(db).await;
+    let plain = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    let strict = ClientSettings {
+        step_up: StepUp { policy: StepUpPolicy::Always, without_factor: WithoutFactor::Deny },
+        ..Default::default()
+    };
+    let strict = app.register_client_with(false, Alg::RS256, strict).await;
+    let email = unique_email();
+    let mut authenticator = SoftPasskey::new(true);
+    let (handle, _) = earn(&app, &plain, &mut authenticator, &email).await;
+
+    // A sign-in by code to a client that always asks for a second factor: the passkey is offered
+    // first, and proves it.
+    let browser = app.browser();
+    let step_up = first_factor(&app, &browser, &authorize_url(&app, &strict, &[]), &email).await;
+    let resp = browser.get(&step_up).await;
+    assert_eq!(resp.status(), 200, "step-up asks for a factor");
+    let html = resp.text().await.unwrap();
+    let (key, totp) = (html.find("id=\"passkey-step-up\"").expect("the passkey"), html.find("id=\"totp\""));
+    assert!(totp.is_none_or(|t| key < t), "the passkey comes first");
+    let o = options(&browser, &step_up, &format!("{step_up}/key/options")).await;
+    assert_eq!(o["publicKey"]["userVerification"], "required");
+    let o: RequestChallengeResponse = serde_json::from_value(o).expect("request options");
+    let signed = authenticator.do_authentication(origin(&app), o).expect("assertion");
+    let signed = serde_json::to_string(&signed).unwrap();
+    let resp =
+        browser.post_form(&format!("{step_up}/key"), &[("csrf", &csrf_of(&html)), ("credential", &signed)]).await;
+    assert_eq!(resp.status(), 303);
+    let next = location(&resp);
+    assert!(next.starts_with("/authorize/resume/"), "no passkey offer to someone who just used one: {next}");
+    let back = app.resume(&browser, &next).await;
+    let tokens = exchange(&app, &strict, &back).await;
+    let (_, claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["acr"], MFA);
+    assert_eq!(claims["amr"], json!(["otp", "hwk", "user", "mfa"]));
+
+    // The admin API lists it and removes it; the owner is told; it no longer signs in.
+    let (_, token) = crate::admin::admin_token(&app).await;
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let list = format!("/api/admin/v1/users/{}/passkeys", user.id);
+    let body: Value = app.api.get(app.url(&list)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let passkeys = body["passkeys"].as_array().expect("a list").clone();
+    assert_eq!(passkeys.len(), 1, "{body}");
+    assert_eq!((passkeys[0]["synced"].clone(), passkeys[0]["last_used_at"].is_i64()), (json!(false), true));
+    let one = format!("{list}/{}", passkeys[0]["id"].as_str().unwrap());
+    assert_eq!(app.api.delete(app.url(&one)).send().await.unwrap().status(), 401, "only with a token");
+    assert_eq!(app.api.delete(app.url(&one)).bearer_auth(&token).send().await.unwrap().status(), 204);
+    assert_eq!(app.api.delete(app.url(&one)).bearer_auth(&token).send().await.unwrap().status(), 404);
+    assert!(app.messages_to(&email).await.iter().any(|m| m.subject.contains("passkey was removed")));
+    let audit = app.store.audit_of(&user.id, 50).await.unwrap();
+    assert!(audit.iter().any(|e| e.kind == AuditKind::PasskeyRemoved), "{audit:?}");
+
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &plain, &[])).await);
+    let html = browser.get(&login).await.text().await.unwrap();
+    let credential_id = serde_json::from_str::<Value>(&signed).unwrap()["rawId"].as_str().unwrap().to_owned();
+    use base64::Engine;
+    let credential_id = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(credential_id).unwrap();
+    let signed = answer(&app, &browser, &login, &mut authenticator, &credential_id, &handle).await;
+    let resp =
+        browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf_of(&html)), ("credential", &signed)]).await;
+    assert_eq!(resp.status(), 400, "a removed passkey signs in no more");
+});

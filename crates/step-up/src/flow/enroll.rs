@@ -118,7 +118,7 @@ pub async fn enroll(
     // as multi-factor, as an enrolment does everywhere (see docs/security.md).
     let now = svc.clock.now();
     let done = Finish {
-        result: upgraded(&p.first, Factor::Totp, now),
+        result: upgraded(&p.first, &super::factors::code_amr(Factor::Totp), now),
         assessment: &a,
         reasons: &reasons,
         warn: false,

@@ -45,6 +45,11 @@ pub(crate) async fn factors(
     first: &LoginResult,
 ) -> Result<Vec<Factor>, domain::StorageError> {
     let mut factors = Vec::new();
+    if let Some(passkeys) = &svc.passkeys
+        && passkeys.has_any(&user.id).await?
+    {
+        factors.push(Factor::Passkey);
+    }
     if svc.store.totp_factor(&user.id).await?.is_some_and(|f| f.confirmed_at.is_some()) {
         factors.push(Factor::Totp);
         if svc.store.recovery_codes_left(&user.id).await? > 0 {
@@ -64,6 +69,12 @@ pub(super) struct StepNotes {
     sent_to: Option<String>,
 }
 
+impl StepNotes {
+    pub(super) fn error(error: String) -> Self {
+        StepNotes { error: Some(error), ..Default::default() }
+    }
+}
+
 /// The page that asks for a second factor.
 pub(super) async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pending, notes: StepNotes) -> HttpResponse {
     let factors = match factors(svc, &p.user, &p.first).await {
@@ -74,6 +85,7 @@ pub(super) async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pendin
     let mut ctx = tera::Context::new();
     ctx.insert("interaction", p.interaction.id.as_str());
     ctx.insert("client_name", &p.interaction.client_name);
+    ctx.insert("passkey", &factors.contains(&Factor::Passkey));
     ctx.insert("totp", &factors.contains(&Factor::Totp));
     ctx.insert("recovery", &factors.contains(&Factor::RecoveryCode));
     let other = other_channel(&p.first, &p.user).map(|other| {
@@ -89,15 +101,19 @@ pub(super) async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pendin
     page.render(status, "pages/step_up.html", ctx)
 }
 
-/// The login after a passed second factor: multi-factor `acr`, the factor's `amr` added to the
-/// first factor's, plus `mfa` (RFC 8176 §2), authenticated now.
-pub(crate) fn upgraded(first: &LoginResult, factor: Factor, now: i64) -> LoginResult {
+/// The `amr` a passed code adds (RFC 8176 §2): `sms` for a texted code, `otp` for the others.
+pub(crate) fn code_amr(factor: Factor) -> Vec<Amr> {
+    match factor {
+        Factor::Sms => vec![Amr::Sms],
+        _ => vec![Amr::Otp],
+    }
+}
+
+/// The login after a passed second factor: multi-factor `acr`, the factor's `amr` (`added`) added
+/// to the first factor's, plus `mfa` (RFC 8176 §2), authenticated now.
+pub(crate) fn upgraded(first: &LoginResult, added: &[Amr], now: i64) -> LoginResult {
     let mut amr = first.amr.clone();
-    let added = match factor {
-        Factor::Sms => Amr::Sms,
-        Factor::Totp | Factor::RecoveryCode | Factor::Email => Amr::Otp,
-    };
-    for a in [added, Amr::Mfa] {
+    for a in added.iter().copied().chain([Amr::Mfa]) {
         if !amr.contains(&a) {
             amr.push(a);
         }
@@ -118,7 +134,7 @@ pub async fn totp(
     match check_second_factor(&svc, &p, &form.code, svc.clock.now()).await {
         Ok(Some(factor)) => {
             give_back_failure(&svc, &p).await;
-            passed_factor(&svc, &req, &p, factor).await
+            passed_factor(&svc, &req, &p, code_amr(factor)).await
         }
         Ok(None) => wrong_code(&svc, &req, &p, None).await,
         Err(e) => e.respond(&svc, &req),
@@ -170,7 +186,12 @@ async fn wrong_code(svc: &StepUpService, req: &HttpRequest, p: &Pending, sent_to
 
 /// A second factor passed: assessed again (the policy may refuse), then the sign-in completes as
 /// multi-factor.
-async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, factor: Factor) -> HttpResponse {
+pub(super) async fn passed_factor(
+    svc: &StepUpService,
+    req: &HttpRequest,
+    p: &Pending,
+    added: Vec<Amr>,
+) -> HttpResponse {
     let a = match assess(svc, req, p).await {
         Ok(a) => a,
         Err(e) => return e.respond(svc, req),
@@ -181,7 +202,7 @@ async fn passed_factor(svc: &StepUpService, req: &HttpRequest, p: &Pending, fact
         }
         Decision::Deny { reasons } => return deny(svc, req, p, DenyReason::Policy, reasons.clone()).await,
     };
-    let result = upgraded(&p.first, factor, svc.clock.now());
+    let result = upgraded(&p.first, &added, svc.clock.now());
     let next = super::passkey::next(svc, req, &p.interaction, &result);
     let done = Finish { result, assessment: &a, reasons: &reasons, warn: false, decision: None };
     match finish(svc, req, p, done).await {
@@ -230,7 +251,7 @@ pub async fn code(
     match svc.codes.verify(p.interaction.id.clone(), destination, form.code.clone(), ip).await {
         Ok(()) => {
             give_back_failure(&svc, &p).await;
-            passed_factor(&svc, &req, &p, factor).await
+            passed_factor(&svc, &req, &p, code_amr(factor)).await
         }
         Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, Some(shown)).await,
         Err(CodeError::Blocked) => deny(&svc, &req, &p, DenyReason::BlockedNetwork, Vec::new()).await,
@@ -255,9 +276,9 @@ mod tests {
             acr: Acr::SingleFactor,
             auth_time: AuthTime(1),
         };
-        let r = upgraded(&first, Factor::Totp, 9);
+        let r = upgraded(&first, &code_amr(Factor::Totp), 9);
         assert_eq!((r.acr, r.amr.as_slice(), r.auth_time), (Acr::MultiFactor, &[Amr::Otp, Amr::Mfa][..], AuthTime(9)));
-        let r = upgraded(&first, Factor::Sms, 9);
+        let r = upgraded(&first, &code_amr(Factor::Sms), 9);
         assert_eq!(r.amr, [Amr::Otp, Amr::Sms, Amr::Mfa]);
     }
 }

@@ -23,7 +23,7 @@ pub use enroll::{enroll, enroll_page};
 pub(crate) use factors::factors;
 pub use factors::{code, send, totp};
 pub(crate) use finish::{SignedIn, record};
-pub use passkey::{offer, offer_created, offer_options, offer_skipped};
+pub use passkey::{key, key_options, offer, offer_created, offer_options, offer_skipped};
 
 use crate::StepUpService;
 use crate::device::Device;

@@ -1,3 +1,6 @@
+//! Passkeys in step-up. As the second factor (`/step-up/{interaction}/key`): one of the
+//! account's own passkeys, with user verification, the first choice on the step-up page.
+//!
 //! After a sign-in by code or link, before the user returns to the application: the offer of a
 //! passkey (`/step-up/{interaction}/passkey`). The sign-in is complete already; the page belongs
 //! to it (same browser, until the interaction expires). Creating the passkey needs no other code:
@@ -12,7 +15,7 @@ use passkeys::{Asker, Ceremony, PasskeyError, Passkeys};
 use serde::Deserialize;
 use web_layer::{BrowserBinding, Lang, Page, RequestOrigin, paths, see_other};
 
-use super::PageError;
+use super::{PageError, Pending};
 use crate::StepUpService;
 
 /// The cookie that remembers "not now" on this device.
@@ -75,6 +78,46 @@ fn offer_page(svc: &StepUpService, req: &HttpRequest, interaction: &Interaction,
     page.render(status, "pages/passkey_offer.html", ctx)
 }
 
+/// `POST /step-up/{interaction}/key/options`: the options of proving one of the account's
+/// passkeys (JSON, for the step-up page's script); 404 when it has none.
+pub async fn key_options(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -> HttpResponse {
+    let (Some(passkeys), Some(browser)) = (svc.passkeys.as_deref(), BrowserBinding::of(&req)) else {
+        return HttpResponse::NotFound().finish();
+    };
+    let asker = asker(&req, &browser, &p.interaction);
+    match passkeys.step_up_options(Ceremony::StepUp(&p.interaction.id), &asker, &p.user).await {
+        Ok(Some(options)) => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(options),
+        Ok(None) => HttpResponse::NotFound().finish(),
+        Err(e) => failure(e).respond(&svc, &req),
+    }
+}
+
+/// `POST /step-up/{interaction}/key`: the browser's answer. A passkey of the account's own,
+/// verified, passes the step (assessed again first, as every factor is); a refused one shows the
+/// step page again, saying so.
+pub async fn key(
+    req: HttpRequest,
+    p: Pending,
+    form: web::Form<CreatedForm>,
+    svc: web::Data<StepUpService>,
+) -> HttpResponse {
+    let (Some(passkeys), Some(browser)) = (svc.passkeys.as_deref(), BrowserBinding::of(&req)) else {
+        return PageError::Expired.respond(&svc, &req);
+    };
+    let asker = asker(&req, &browser, &p.interaction);
+    match passkeys.step_up(Ceremony::StepUp(&p.interaction.id), &asker, &p.user, &form.credential).await {
+        Ok(proof) => {
+            let added = proof.amr().into_iter().filter(|a| *a != Amr::Mfa).collect();
+            super::factors::passed_factor(&svc, &req, &p, added).await
+        }
+        Err(PasskeyError::Refused(_)) => {
+            let error = svc.catalog.text(&p.lang, "passkey_step_failed").to_owned();
+            super::factors::step_page(&svc, &req, &p, super::factors::StepNotes::error(error)).await
+        }
+        Err(e) => failure(e).respond(&svc, &req),
+    }
+}
+
 /// `GET /step-up/{interaction}/passkey`: the offer.
 pub async fn offer(req: HttpRequest, svc: web::Data<StepUpService>) -> HttpResponse {
     match completed(&svc, &req).await {
@@ -120,7 +163,7 @@ pub async fn offer_created(
     let name = RequestOrigin::of(&req).device.unwrap_or_else(|| "Passkey".into());
     match passkeys.enroll(Ceremony::Enroll(&interaction.id), &asker, &user, &form.credential, &name).await {
         Ok(added) => {
-            crate::notify::passkey_changed(&svc, &user, &interaction, &added.name, true).await;
+            tell(&svc, &user, &interaction, added.name).await;
             see_other(&paths::resume(&interaction.id))
         }
         Err(PasskeyError::Refused(_)) => offer_page(&svc, &req, &interaction, true),
@@ -146,6 +189,17 @@ pub async fn offer_skipped(req: HttpRequest, svc: web::Data<StepUpService>) -> H
         tracing::warn!(error = %e, "the passkey \"not now\" cookie could not be set");
     }
     resp
+}
+
+/// Tells the owner of the new passkey by email (a failure is logged: the passkey is kept).
+async fn tell(svc: &StepUpService, user: &User, interaction: &Interaction, name: String) {
+    let Some(to) = user.email.clone() else { return };
+    let lang = user.profile.locale.clone().or_else(|| interaction.ui_locales.clone()).unwrap_or_default();
+    let product = interaction.client_settings.branding.product_name.clone();
+    let notice = domain::ports::PasskeyChanged { to, name, added: true, lang, product };
+    if let Err(e) = svc.notices.passkey_changed(notice).await {
+        tracing::error!(error = %e, "the new passkey's notice");
+    }
 }
 
 fn failure(e: PasskeyError) -> PageError {
