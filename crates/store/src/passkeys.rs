@@ -10,65 +10,40 @@ use crate::schema::{passkey_ceremonies, passkey_users, passkeys, users};
 use crate::users::UserRow;
 use crate::{Store, StoreError};
 
-type PasskeyRow = (String, String, Vec<u8>, String, i64, bool, bool, String, Option<String>, String, i64, Option<i64>);
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = passkeys)]
+struct PasskeyRow {
+    id: String,
+    user_id: String,
+    credential_id: Vec<u8>,
+    credential: String,
+    sign_count: i64,
+    backup_eligible: bool,
+    backed_up: bool,
+    transports: String,
+    aaguid: Option<String>,
+    name: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
 
-const COLUMNS: (
-    passkeys::id,
-    passkeys::user_id,
-    passkeys::credential_id,
-    passkeys::credential,
-    passkeys::sign_count,
-    passkeys::backup_eligible,
-    passkeys::backed_up,
-    passkeys::transports,
-    passkeys::aaguid,
-    passkeys::name,
-    passkeys::created_at,
-    passkeys::last_used_at,
-) = (
-    passkeys::id,
-    passkeys::user_id,
-    passkeys::credential_id,
-    passkeys::credential,
-    passkeys::sign_count,
-    passkeys::backup_eligible,
-    passkeys::backed_up,
-    passkeys::transports,
-    passkeys::aaguid,
-    passkeys::name,
-    passkeys::created_at,
-    passkeys::last_used_at,
-);
-
-fn into_passkey(row: PasskeyRow) -> Result<StoredPasskey, StoreError> {
-    let (
-        id,
-        user,
-        credential_id,
-        credential,
-        sign_count,
-        backup_eligible,
-        backed_up,
-        transports,
-        aaguid,
-        name,
-        created_at,
-        last_used_at,
-    ) = row;
-    Ok(StoredPasskey {
-        id,
-        user_id: UserId::parse(&user).ok_or_else(|| StoreError::Corrupt("passkey owner".into()))?,
-        credential_id,
-        credential,
-        sign_count: u32::try_from(sign_count).map_err(|_| StoreError::Corrupt("passkey counter".into()))?,
-        backup_eligible,
-        backed_up,
-        transports: crate::from_json(&transports, "passkey transports")?,
-        aaguid,
-        name,
-        created_at,
-        last_used_at,
-    })
+impl PasskeyRow {
+    fn into_passkey(self) -> Result<StoredPasskey, StoreError> {
+        Ok(StoredPasskey {
+            user_id: UserId::parse(&self.user_id).ok_or_else(|| StoreError::Corrupt("passkey owner".into()))?,
+            sign_count: u32::try_from(self.sign_count).map_err(|_| StoreError::Corrupt("passkey counter".into()))?,
+            transports: crate::from_json(&self.transports, "passkey transports")?,
+            id: self.id,
+            credential_id: self.credential_id,
+            credential: self.credential,
+            backup_eligible: self.backup_eligible,
+            backed_up: self.backed_up,
+            aaguid: self.aaguid,
+            name: self.name,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+        })
+    }
 }
 
 fn handle_of(conn: &mut crate::DbConnection, user: &str) -> Result<Option<String>, StoreError> {
@@ -173,10 +148,10 @@ impl PasskeyStore for Store {
             passkeys::table
                 .filter(passkeys::user_id.eq(user))
                 .order((passkeys::created_at.asc(), passkeys::id.asc()))
-                .select(COLUMNS)
-                .load::<PasskeyRow>(conn)?
+                .select(PasskeyRow::as_select())
+                .load(conn)?
                 .into_iter()
-                .map(into_passkey)
+                .map(PasskeyRow::into_passkey)
                 .collect()
         })
         .await
@@ -188,10 +163,10 @@ impl PasskeyStore for Store {
         self.read(move |conn| {
             passkeys::table
                 .filter(passkeys::credential_id.eq(credential_id))
-                .select(COLUMNS)
-                .first::<PasskeyRow>(conn)
+                .select(PasskeyRow::as_select())
+                .first(conn)
                 .optional()?
-                .map(into_passkey)
+                .map(PasskeyRow::into_passkey)
                 .transpose()
         })
         .await

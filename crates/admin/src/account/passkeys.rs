@@ -139,18 +139,10 @@ pub async fn remove(req: HttpRequest, id: web::Path<String>, admin: web::Data<Ad
         Ok(visit) => visit,
         Err(answer) => return answer,
     };
-    let Some(passkeys) = &admin.passkeys else { return HttpResponse::NotFound().finish() };
-    let name = match passkeys.list(&visit.user.id).await {
-        Ok(list) => list.into_iter().find(|p| p.id == *id).map(|p| p.name),
-        Err(e) => return visit.unavailable("passkeys", &e),
-    };
-    let client = visit.from.as_ref().map(|c| c.id.clone());
-    match (name, passkeys.remove(&visit.user.id, &id, None, client).await) {
-        (Some(name), Ok(true)) => {
-            tell(&visit, name, false).await;
-            overview(&visit, Some(("saved", "account_passkey_removed")), StatusCode::OK).await
-        }
-        (_, Ok(_)) => overview(&visit, Some(("error", "account_passkey_gone")), StatusCode::NOT_FOUND).await,
-        (_, Err(e)) => visit.unavailable("passkey removal", &e),
+    let (client, lang, product) = (visit.from.as_ref().map(|c| c.id.clone()), visit.lang(), visit.product().to_owned());
+    match crate::api::passkeys::remove_and_tell(&admin, &visit.user, &id, None, client, lang, Some(product)).await {
+        Ok(true) => overview(&visit, Some(("saved", "account_passkey_removed")), StatusCode::OK).await,
+        Ok(false) => overview(&visit, Some(("error", "account_passkey_gone")), StatusCode::NOT_FOUND).await,
+        Err(e) => visit.unavailable("passkey removal", &e),
     }
 }

@@ -11,6 +11,34 @@ use super::{ApiError, authenticate, run};
 use crate::storage::Actor;
 use crate::{Admin, paths};
 
+/// Removes one of `user`'s passkeys, audited (`by`: the admin or API client; none for the owner),
+/// and tells the owner by email in `lang` (a failure to queue it is logged: the removal stands).
+/// False when the account has no such passkey, or passkeys are off.
+pub(crate) async fn remove_and_tell(
+    admin: &Admin,
+    user: &domain::User,
+    passkey: &str,
+    by: Option<String>,
+    client: Option<domain::ClientId>,
+    lang: String,
+    product: Option<String>,
+) -> Result<bool, domain::StorageError> {
+    let Some(passkeys) = &admin.passkeys else { return Ok(false) };
+    let Some(name) = passkeys.list(&user.id).await?.into_iter().find(|p| p.id == passkey).map(|p| p.name) else {
+        return Ok(false);
+    };
+    if !passkeys.remove(&user.id, passkey, by, client).await? {
+        return Ok(false);
+    }
+    if let Some(to) = user.email.clone() {
+        let notice = domain::ports::PasskeyChanged { to, name, added: false, lang, product };
+        if let Err(e) = admin.notices.passkey_changed(notice).await {
+            tracing::error!(error = %e, "the removed passkey's notice");
+        }
+    }
+    Ok(true)
+}
+
 /// The routes, for the one table of the API (`spec.rs`).
 pub(super) fn operations() -> Vec<Operation> {
     vec![
@@ -62,25 +90,15 @@ pub async fn remove(req: HttpRequest, path: web::Path<(String, String)>, admin: 
         let actor = authenticate(&req, &admin).await?;
         let (id, passkey) = path.into_inner();
         let user = find(&admin, &id).await?;
-        let Some(passkeys) = &admin.passkeys else { return Err(ApiError::NotFound) };
-        let list = passkeys.list(&user.id).await.map_err(|e| ApiError::storage("passkey list", &e))?;
-        let Some(name) = list.into_iter().find(|p| p.id == passkey).map(|p| p.name) else {
-            return Err(ApiError::NotFound);
-        };
         let by = match actor {
             Actor::Client { client_id } => Some(client_id.to_string()),
             Actor::Admin { user_id } => Some(user_id.to_string()),
             Actor::Owner => None,
         };
-        if !passkeys.remove(&user.id, &passkey, by, None).await.map_err(|e| ApiError::storage("passkey removal", &e))? {
+        let lang = user.profile.locale.clone().unwrap_or_default();
+        let removed = remove_and_tell(&admin, &user, &passkey, by, None, lang, None).await;
+        if !removed.map_err(|e| ApiError::storage("passkey removal", &e))? {
             return Err(ApiError::NotFound);
-        }
-        if let Some(to) = user.email.clone() {
-            let lang = user.profile.locale.clone().unwrap_or_default();
-            let notice = domain::ports::PasskeyChanged { to, name, added: false, lang, product: None };
-            if let Err(e) = admin.notices.passkey_changed(notice).await {
-                tracing::error!(error = %e, "admin API: the passkey notice");
-            }
         }
         Ok(HttpResponse::NoContent().insert_header((header::CACHE_CONTROL, "no-store")).finish())
     })

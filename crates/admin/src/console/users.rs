@@ -323,27 +323,14 @@ pub async fn remove_passkey(
         Ok(pair) => pair,
         Err(answer) => return answer,
     };
-    let Some(passkeys) = &admin.passkeys else { return not_found(&req, &admin) };
-    let unavailable = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "console: passkey removal");
-        page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
-    };
-    let name = match passkeys.list(&user.id).await {
-        Ok(list) => list.into_iter().find(|p| p.id == passkey).map(|p| p.name),
-        Err(e) => return unavailable(&e),
-    };
-    let Some(name) = name else { return not_found(&req, &admin) };
-    match passkeys.remove(&user.id, &passkey, Some(me.id.to_string()), None).await {
-        Ok(_) => {
-            if let Some(to) = user.email.clone() {
-                let lang = user.profile.locale.clone().unwrap_or_default();
-                let notice = domain::ports::PasskeyChanged { to, name, added: false, lang, product: None };
-                if let Err(e) = admin.notices.passkey_changed(notice).await {
-                    tracing::error!(error = %e, "console: the passkey notice");
-                }
-            }
-            web_layer::see_other(&paths::console_user(&user.id))
+    let lang = user.profile.locale.clone().unwrap_or_default();
+    let by = Some(me.id.to_string());
+    match crate::api::passkeys::remove_and_tell(&admin, &user, &passkey, by, None, lang, None).await {
+        Ok(true) => web_layer::see_other(&paths::console_user(&user.id)),
+        Ok(false) => not_found(&req, &admin),
+        Err(e) => {
+            tracing::error!(error = %e, "console: passkey removal");
+            page(&req, &admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[])
         }
-        Err(e) => unavailable(&e),
     }
 }

@@ -254,3 +254,26 @@ both_backends!(a_passkey_is_the_first_second_factor_and_admins_can_remove_it, |d
         browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf_of(&html)), ("credential", &signed)]).await;
     assert_eq!(resp.status(), 400, "a removed passkey signs in no more");
 });
+
+both_backends!(an_admin_sees_and_removes_a_users_passkey_in_the_console, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    let email = unique_email();
+    earn(&app, &client, &mut SoftPasskey::new(true), &email).await;
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let (browser, admin) = crate::admin_console::console_admin(&app).await;
+    let path = format!("/admin/users/{}", user.id);
+    let html = browser.get(&path).await.text().await.unwrap();
+    assert!(html.contains("id=\"passkeys\"") && html.contains("remove-passkey"), "{html}");
+    let id = <store::Store as passkeys::PasskeyStore>::passkeys(&app.store, &user.id).await.unwrap()[0].id.clone();
+    let resp = browser.post_form(&format!("{path}/passkeys/{id}/remove"), &[("csrf", &csrf_of(&html))]).await;
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, path.clone()));
+    assert!(<store::Store as passkeys::PasskeyStore>::passkeys(&app.store, &user.id).await.unwrap().is_empty());
+    let me = app.store.user_by_email(&domain::EmailAddress::parse(&admin).unwrap()).await.unwrap().unwrap();
+    let audit = app.store.audit_of(&user.id, 5).await.unwrap();
+    let removed = audit.iter().find(|e| e.kind == AuditKind::PasskeyRemoved).expect("audited");
+    assert_eq!(removed.detail["actor"], me.id.as_str(), "{removed:?}");
+    // Gone already: 404, nothing else removed.
+    let resp = browser.post_form(&format!("{path}/passkeys/{id}/remove"), &[("csrf", &csrf_of(&html))]).await;
+    assert_eq!(resp.status(), 404);
+});
