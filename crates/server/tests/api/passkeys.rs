@@ -277,3 +277,54 @@ both_backends!(an_admin_sees_and_removes_a_users_passkey_in_the_console, |db: Db
     let resp = browser.post_form(&format!("{path}/passkeys/{id}/remove"), &[("csrf", &csrf_of(&html))]).await;
     assert_eq!(resp.status(), 404);
 });
+
+/// Two nodes on one PostgreSQL database, as behind a load balancer: the options come from one, the
+/// answer goes to the other. Every ceremony is in the database, so either can finish it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ceremony_begun_on_one_node_finishes_on_another() {
+    let db = testkit::PostgresDatabase::create().await;
+    let key = domain::MasterKey::generate();
+    let localhost = |s: &mut ostiary::config::Settings| {
+        let issuer = s.server.issuer.to_string().replace("127.0.0.1", "localhost");
+        s.server.issuer = domain::Issuer::parse(&issuer).expect("issuer");
+    };
+    let a = testkit::spawn_app_on(&db.url, |s| {
+        s.secrets.master_key = Some(key.clone());
+        localhost(s);
+    })
+    .await;
+    let issuer = a.settings.server.issuer.clone();
+    let b = testkit::spawn_app_on(&db.url, |s| {
+        s.secrets.master_key = Some(key.clone());
+        s.server.issuer = issuer.clone();
+    })
+    .await;
+    let b_url = |path: &str| format!("http://localhost:{}{path}", b.settings.server.bind.port());
+
+    let client = a.register_client_with(false, Alg::RS256, Default::default()).await;
+    let email = unique_email();
+    let mut authenticator = SoftPasskey::new(true);
+    let (handle, _) = earn(&a, &client, &mut authenticator, &email).await;
+    let user = a.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let id =
+        <store::Store as passkeys::PasskeyStore>::passkeys(&a.store, &user.id).await.unwrap()[0].credential_id.clone();
+
+    let browser = a.browser();
+    let login = location(&browser.get(&authorize_url(&a, &client, &[])).await);
+    let html = browser.get(&login).await.text().await.unwrap();
+    let signed = answer(&a, &browser, &login, &mut authenticator, &id, &handle).await;
+    let resp = browser
+        .post_form(&b_url(&format!("{login}/passkey")), &[("csrf", &csrf_of(&html)), ("credential", &signed)])
+        .await;
+    assert_eq!(resp.status(), 303, "node B finishes what node A began");
+    let step_up = location(&resp);
+    let resp = browser.get(&b_url(&step_up)).await;
+    assert_eq!(resp.status(), 303);
+    let back = a.resume(&browser, &location(&resp)).await;
+    assert!(testkit::query_param(&back, "code").is_some(), "{back}");
+    // (The client's secret was hashed under the test's own key, not the nodes' shared one: the
+    // sign-in is read from the audit log instead of a token.)
+    let audit = a.store.audit_of(&user.id, 10).await.unwrap();
+    let signed_in = audit.iter().find(|e| e.kind == AuditKind::SignedIn).expect("signed in");
+    assert_eq!(signed_in.detail["amr"], json!(["hwk", "user", "mfa"]), "{signed_in:?}");
+}
