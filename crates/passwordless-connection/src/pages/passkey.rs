@@ -80,6 +80,14 @@ async fn sign_in(
     let (Some(passkeys), Some(browser)) = (offered(conn), BrowserBinding::of(req)) else {
         return Err(PageError::Expired);
     };
+    // A blocked IP (an admin's block, or too many wrong codes across accounts) signs in to no
+    // account; a passkey names its account only once it is checked, so the block for all counts.
+    let ip = crate::challenge::Origin::of(req).ip.limit_key();
+    match conn.store.is_blocked(&ip, "", conn.clock.now()).await {
+        Ok(false) => {}
+        Ok(true) => return Err(PageError::Refused(crate::abuse::Refusal::Blocked)),
+        Err(e) => return Err(PageError::Unavailable("IP block check", e)),
+    }
     let proof =
         match passkeys.sign_in(Ceremony::SignIn(&interaction.id), &asker(req, &browser, interaction), credential).await
         {

@@ -172,6 +172,23 @@ both_backends!(hostile_passkey_answers_get_the_login_page_never_a_5xx, |db: Db| 
     let own_csrf = csrf_of(&other.get(&own_login).await.text().await.expect("login page"));
     let resp = other.post_form(&format!("{login}/passkey/options"), &[("csrf", &own_csrf)]).await;
     assert_eq!(resp.status(), 403);
+
+    // An IP blocked for every account signs in to none, with a passkey either.
+    use domain::Clock;
+    use passwordless_connection::storage::{BlockScope, BlockStore, NewBlock};
+    let now = app.clock.now();
+    let block = NewBlock {
+        ip: "127.0.0.1".into(),
+        scope: BlockScope::AllAccounts,
+        reason: "test".into(),
+        unblock_hash: None,
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    BlockStore::insert_block(&app.store, block).await.unwrap();
+    options(&browser, &login, &format!("{login}/passkey/options")).await;
+    let resp = browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf), ("credential", "{}")]).await;
+    assert_eq!(resp.status(), 429);
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
