@@ -46,6 +46,9 @@ pub(crate) struct AccessClaims {
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// What the `before_token` hook added.
+    #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// What an access token is issued for.
@@ -57,6 +60,8 @@ pub(crate) struct AccessGrant<'a> {
     pub scope: &'a Scope,
     /// When and how the user authenticated (absent without a user).
     pub user_auth: Option<(AuthTime, Acr)>,
+    /// Claims the `before_token` hook added.
+    pub extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// Signs an RFC 9068 access token with the active key of `oidc.access_token_alg` and records its `jti` under its grant,
@@ -82,6 +87,7 @@ pub(crate) async fn issue_access_token(
         scope: t.scope.to_string(),
         auth_time: t.user_auth.map(|(at, _)| at.0),
         acr: t.user_auth.map(|(_, acr)| acr.as_str().to_owned()),
+        extra: t.extra.clone(),
     };
     let token = crate::jwt::sign(key, "at+jwt", &claims).map_err(|e| internal("access token", &e))?;
     let issued = IssuedToken {
@@ -115,6 +121,10 @@ impl AdditionalClaims for SessionClaims {}
 
 /// What tokens are minted from: a redeemed code, or a refresh token being rotated.
 pub(crate) struct Issuance<'a> {
+    /// The grant type the tokens answer (`authorization_code`, `refresh_token`, Auth0's OTP grant).
+    pub grant_type: &'static str,
+    /// Claims the `before_token` hook added ([`before_token`]).
+    pub extra: serde_json::Map<String, serde_json::Value>,
     pub grant_id: &'a GrantId,
     pub user_id: &'a UserId,
     pub sid: &'a str,
@@ -146,9 +156,16 @@ pub(crate) enum Refresh<'a> {
 impl<'a> Issuance<'a> {
     /// A refresh token comes with the code exchange when the client's policy says so
     /// (`offline_access` asked for, by default).
-    pub fn from_code(code: &'a AuthorizationCode, policy: domain::RefreshPolicy, refresh_deadline: i64) -> Self {
+    pub fn from_code(
+        grant_type: &'static str,
+        code: &'a AuthorizationCode,
+        policy: domain::RefreshPolicy,
+        refresh_deadline: i64,
+    ) -> Self {
         let offline = policy.issues_for(&code.scope);
         Issuance {
+            grant_type,
+            extra: serde_json::Map::new(),
             grant_id: &code.grant_id,
             user_id: &code.user_id,
             sid: &code.sid,
@@ -232,6 +249,7 @@ pub(crate) async fn mint_tokens(
         grant_id: Some(grant.grant_id),
         scope: grant.scope,
         user_auth: Some((grant.auth_time, grant.acr)),
+        extra: &grant.extra,
     };
     let access_token = issue_access_token(srv, client, &access, now).await?;
     // OIDC Core §12.2: an ID token only while the tokens are still for OpenID (scope `openid`).
@@ -247,6 +265,59 @@ pub(crate) async fn mint_tokens(
         scope: Some(grant.scope.to_string()),
         refresh_token,
     })
+}
+
+/// The `before_token` hook, when one is configured: told who is getting tokens, for which client
+/// and how they signed in, it allows (with claims to add to both tokens), or denies
+/// (`access_denied`; its message is logged).
+/// `require_mfa` denies a login that is not multi-factor. Claims that are reserved, already set
+/// or too large make the answer a failure; a failure refuses the tokens under `fail_closed` and
+/// mints them without claims under `fail_open`.
+pub(crate) async fn before_token(
+    srv: &AuthorizationServer,
+    client: &Client,
+    grant: &Issuance<'_>,
+    now: i64,
+) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
+    let Some(hook) = srv.before_token.get() else { return Ok(serde_json::Map::new()) };
+    let denied = |why: &'static str| OAuthError::new(ErrorCode::AccessDenied, why);
+    let user = srv.store.user(grant.user_id).await.map_err(|e| internal("user lookup", &e))?;
+    let taken = user.as_ref().map(|u| crate::claims::scope_claims(u, grant.scope)).unwrap_or_default();
+    let payload = serde_json::json!({
+        "grant_type": grant.grant_type,
+        "client": { "id": client.id.as_str(), "name": client.name },
+        "user": {
+            "sub": grant.user_id.as_str(),
+            "email": user.as_ref().and_then(|u| u.email.as_ref()).map(|e| e.as_str()),
+            "phone_number": user.as_ref().and_then(|u| u.phone.as_ref()).map(|p| p.as_str()),
+        },
+        "scope": grant.scope.to_string(),
+        "amr": grant.amr.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "acr": grant.acr.as_str(),
+        "auth_time": grant.auth_time.0,
+    });
+    let answer = hook.decide(payload, now).await.map_err(|_| denied("the sign-in could not be checked"))?;
+    // The hook's message is logged, not sent: `error_description` is for the client's developer.
+    let refused = match answer.decision {
+        hooks::Decision::Deny => Some("the sign-in was refused"),
+        hooks::Decision::RequireMfa if grant.acr != Acr::MultiFactor => Some("a second factor is required"),
+        _ => None,
+    };
+    if let Some(why) = refused {
+        tracing::info!(client = %client.id, message = ?answer.shown_message(), "before_token: {why}");
+        return Err(denied(why));
+    }
+    match (hooks::check_claims(&answer.claims, &taken), hook.on_failure()) {
+        (Ok(()), _) => Ok(answer.claims),
+        (Err(e), hooks::OnFailure::FailOpen) => {
+            tracing::warn!(error = %e, "before_token: claims refused; the tokens go without them (fail_open)");
+            Ok(serde_json::Map::new())
+        }
+        (Err(e), hooks::OnFailure::FailClosed) => {
+            tracing::error!(error = %e, "before_token: claims refused; no tokens (fail_closed)");
+            Err(denied("the sign-in could not be checked"))
+        }
+    }
 }
 
 /// The ID token (OIDC Core §2) of an issuance, with `at_hash` for its access token.
@@ -268,7 +339,8 @@ async fn id_token(
     }
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
     let standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(grant.user_id.to_string()));
-    let scope_claims = user.as_ref().map(|u| crate::claims::scope_claims(u, grant.scope)).unwrap_or_default();
+    let mut scope_claims = user.as_ref().map(|u| crate::claims::scope_claims(u, grant.scope)).unwrap_or_default();
+    scope_claims.extend(grant.extra.clone());
     let issuer = IssuerUrl::new(srv.config.issuer.clone()).map_err(|e| internal("issuer", &e))?;
     let at_hash =
         AccessTokenHash::from_token(&AccessToken::new(access_token.to_owned()), &crate::keys::core_alg(alg), &key.jwk)
@@ -298,6 +370,8 @@ mod tests {
     fn a_login_older_than_the_request_allowed_is_never_signed_for() {
         let (grant, user, scope) = (GrantId::generate(), UserId::generate(), Scope::parse("openid"));
         let issuance = |auth_time, auth_after| Issuance {
+            grant_type: "authorization_code",
+            extra: serde_json::Map::new(),
             grant_id: &grant,
             user_id: &user,
             sid: "s",

@@ -34,6 +34,8 @@ pub struct Settings {
     pub step_up: StepUpSettings,
     pub admin: admin::AdminSettings,
     pub demo: DemoSettings,
+    #[serde(default)]
+    pub hooks: hooks::HooksSettings,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -290,6 +292,7 @@ impl Settings {
         }
         s.passwordless.validate(s.oidc.interaction_ttl, &mut p);
         s.delivery.validate(s.is_production(), &mut p);
+        s.hooks.validate(s.is_production(), &mut p);
         if s.demo.enabled && s.is_production() {
             p.push("demo.enabled: the demo app is for development and is refused in production".into());
         }
@@ -340,10 +343,7 @@ mod tests {
 
     #[test]
     fn issuers_must_be_a_bare_origin_with_a_lower_case_scheme() {
-        assert!(
-            with("[server]\nissuer = \"https://id.example.com/\"\n").is_ok(),
-            "a trailing slash is kept as written"
-        );
+        assert!(with("[server]\nissuer = \"https://id.example.com/\"\n").is_ok(), "a trailing slash is kept");
         for bad in
             ["https://id.example.com/tenant", "HTTPS://id.example.com", "https://id.example.com?x=1", "id.example.com"]
         {

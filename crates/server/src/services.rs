@@ -160,6 +160,10 @@ impl Crates {
             passkeys: passkeys.clone(),
             notices: Arc::new(passwordless_connection::Notices(connection.clone().into_inner())),
         });
+        if let Some(hook) = &settings.hooks.before_token {
+            let hook = hooks::Hook::new("before_token", hook.clone()).map_err(|e| anyhow!("{e}"))?;
+            authorization.set_before_token(Arc::new(hook));
+        }
         authorization.set_api_login(authorization_server::ApiLogin {
             otp: gate,
             step_up: Arc::new(step_up::ApiGate(step_up.clone().into_inner())),

@@ -94,7 +94,9 @@ pub(super) async fn authorization_code(
         }
         Redemption::Revoked | Redemption::Unknown => return Err(INVALID_GRANT),
     };
-    let issuance = Issuance::from_code(&record, client.settings.refresh_tokens, now + srv.config.refresh_token_ttl);
+    let deadline = now + srv.config.refresh_token_ttl;
+    let mut issuance = Issuance::from_code("authorization_code", &record, client.settings.refresh_tokens, deadline);
+    issuance.extra = crate::mint::before_token(srv, client, &issuance, now).await?;
     mint_tokens(srv, client, &issuance, now).await
 }
 

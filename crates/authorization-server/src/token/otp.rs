@@ -71,7 +71,9 @@ pub(super) async fn otp(
         Ok(_) => return Err(crate::errors::SERVER_ERROR),
         Err(e) => return Err(internal("code redeem", &e)),
     };
-    let issuance = Issuance::from_code(&record, client.settings.refresh_tokens, now + srv.config.refresh_token_ttl);
+    let deadline = now + srv.config.refresh_token_ttl;
+    let mut issuance = Issuance::from_code(OTP_GRANT, &record, client.settings.refresh_tokens, deadline);
+    issuance.extra = crate::mint::before_token(srv, client, &issuance, now).await?;
     mint_tokens(srv, client, &issuance, now).await
 }
 

@@ -45,6 +45,8 @@ pub(super) async fn refresh_token(
         }
     };
     let mut issuance = Issuance {
+        grant_type: "refresh_token",
+        extra: serde_json::Map::new(),
         grant_id: &token.grant_id,
         user_id: &token.user_id,
         sid: &token.sid,
@@ -57,6 +59,9 @@ pub(super) async fn refresh_token(
         auth_after: None,
         refresh: Refresh::None,
     };
+    // Asked before the rotation: a hook that refuses, or fails closed, leaves the presented
+    // refresh token as it was.
+    issuance.extra = crate::mint::before_token(srv, client, &issuance, now).await?;
     // The successor keeps the grant's scope and deadline; it is stored in the same transaction that
     // spends the presented token, under the grant's lock, so a revocation can never leave it live.
     let (successor, record) = new_refresh_token(srv, client, &issuance, &token.scope, token.expires_at, now);

@@ -18,6 +18,7 @@ mod delivery;
 mod faults;
 mod french;
 mod guessing;
+mod hooks;
 mod hosted;
 mod multinode;
 mod oidc;

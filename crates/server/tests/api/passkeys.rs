@@ -81,15 +81,27 @@ async fn answer(
     credential_id: &[u8],
     handle: &[u8],
 ) -> String {
+    answer_as(browser, login, (authenticator, credential_id, handle), |_| {}, origin(app)).await
+}
+
+/// [`answer`], with the options edited and the client data's origin chosen, as a hostile or
+/// broken client would.
+async fn answer_as(
+    browser: &Browser,
+    login: &str,
+    (authenticator, credential_id, handle): (&mut SoftPasskey, &[u8], &[u8]),
+    edit: impl FnOnce(&mut Value),
+    origin: Url,
+) -> String {
     use base64::Engine;
     let mut o = options(browser, login, &format!("{login}/passkey/options")).await;
     assert_eq!(o["publicKey"]["allowCredentials"], json!([]), "usernameless: no credentials named");
     assert_eq!(o["mediation"], "conditional");
     let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(credential_id);
     o["publicKey"]["allowCredentials"] = json!([{"type": "public-key", "id": id}]);
+    edit(&mut o);
     let o: RequestChallengeResponse = serde_json::from_value(o).expect("request options");
-    let mut signed: PublicKeyCredential =
-        authenticator.perform_auth(origin(app), o.public_key, 60_000).expect("assertion");
+    let mut signed: PublicKeyCredential = authenticator.perform_auth(origin, o.public_key, 60_000).expect("assertion");
     signed.response.user_handle = Some(handle.to_vec());
     serde_json::to_string(&signed).expect("json")
 }
@@ -345,3 +357,50 @@ async fn a_ceremony_begun_on_one_node_finishes_on_another() {
     let signed_in = audit.iter().find(|e| e.kind == AuditKind::SignedIn).expect("signed in");
     assert_eq!(signed_in.detail["amr"], json!(["hwk", "user", "mfa"]), "{signed_in:?}");
 }
+
+both_backends!(each_refusal_over_http_is_the_login_page_and_an_audit_entry, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    let email = unique_email();
+    let mut authenticator = SoftPasskey::new(true);
+    let (handle, _) = earn(&app, &client, &mut authenticator, &email).await;
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let id = <store::Store as passkeys::PasskeyStore>::passkeys(&app.store, &user.id).await.unwrap()[0]
+        .credential_id
+        .clone();
+    let evil = Url::parse("http://localhost.evil.test").unwrap();
+    type Edit = fn(&mut Value);
+    let uv_off: Edit = |o| o["publicKey"]["userVerification"] = json!("discouraged");
+    let other_rp: Edit = |o| o["publicKey"]["rpId"] = json!("example.org");
+    let unchanged: Edit = |_| {};
+    let cases =
+        [("wrong_origin", unchanged, true), ("no_user_verification", uv_off, false), ("wrong_rp_id", other_rp, false)];
+    for (refusal, edit, evil_origin) in cases {
+        let browser = app.browser();
+        let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+        let html = browser.get(&login).await.text().await.unwrap();
+        let from = if evil_origin { evil.clone() } else { origin(&app) };
+        let signed = answer_as(&browser, &login, (&mut authenticator, &id, &handle), edit, from).await;
+        let resp =
+            browser.post_form(&format!("{login}/passkey"), &[("csrf", &csrf_of(&html)), ("credential", &signed)]).await;
+        assert_eq!(resp.status(), 400, "{refusal}");
+        let audit = app.store.audit_of(&user.id, 1).await.unwrap();
+        assert_eq!((audit[0].kind, audit[0].detail["refusal"].as_str()), (AuditKind::PasskeyRefused, Some(refusal)));
+    }
+
+    // A cloned authenticator: two answers signed in turn, the later one used first; the earlier
+    // one's counter has gone back.
+    let (x, y) = (app.browser(), app.browser());
+    let login_x = location(&x.get(&authorize_url(&app, &client, &[])).await);
+    let login_y = location(&y.get(&authorize_url(&app, &client, &[])).await);
+    let (html_x, html_y) = (x.get(&login_x).await.text().await.unwrap(), y.get(&login_y).await.text().await.unwrap());
+    let earlier = answer(&app, &x, &login_x, &mut authenticator, &id, &handle).await;
+    let later = answer(&app, &y, &login_y, &mut authenticator, &id, &handle).await;
+    let resp = y.post_form(&format!("{login_y}/passkey"), &[("csrf", &csrf_of(&html_y)), ("credential", &later)]).await;
+    assert_eq!(resp.status(), 303);
+    let resp =
+        x.post_form(&format!("{login_x}/passkey"), &[("csrf", &csrf_of(&html_x)), ("credential", &earlier)]).await;
+    assert_eq!(resp.status(), 400);
+    let audit = app.store.audit_of(&user.id, 1).await.unwrap();
+    assert_eq!(audit[0].detail["refusal"], "counter_went_back", "{:?}", audit[0]);
+});

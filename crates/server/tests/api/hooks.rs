@@ -1,0 +1,167 @@
+//! The `before_token` hook through the token endpoint, against a receiver of the test's own that
+//! verifies each Standard Webhooks signature: claims added to both tokens on the code and refresh
+//! grants, a denial (asked before a refresh token is rotated, so the token survives it), a timeout
+//! under each failure mode, and answers refused for reserved claims or their size.
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use authorization_server::Alg;
+use serde_json::{Value, json};
+use testkit::{Db, TestApp, both_backends, spawn_app_with};
+
+use crate::oidc::authorize_url_with;
+use crate::{jwt_parts, unique_email};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[derive(Default)]
+struct Receiver {
+    /// The answer's body, and how long to wait before giving it.
+    reply: String,
+    delay_ms: u64,
+    /// Each request's JSON, and whether its signature verified.
+    seen: Vec<(Value, bool)>,
+}
+
+type Shared = Arc<Mutex<Receiver>>;
+
+async fn hook(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let secret = hooks::SigningSecret::parse(SECRET).unwrap();
+    let ts: i64 = header("webhook-timestamp").parse().unwrap_or_default();
+    let verified = secret.verify(&header("webhook-id"), ts, &body, &header("webhook-signature"), ts, 300);
+    let (reply, delay) = {
+        let mut s = state.lock().unwrap();
+        s.seen.push((serde_json::from_slice(&body).unwrap_or(Value::Null), verified));
+        (s.reply.clone(), s.delay_ms)
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    HttpResponse::Ok().content_type("application/json").body(reply)
+}
+
+async fn receiver() -> (String, Shared) {
+    let state: Shared = Arc::default();
+    let data = web::Data::new(state.clone());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = HttpServer::new(move || App::new().app_data(data.clone()).route("/hook", web::post().to(hook)))
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+    tokio::spawn(server);
+    (format!("http://127.0.0.1:{port}/hook"), state)
+}
+
+async fn app_with_hook(db: Db, url: &str, on_failure: &str) -> TestApp {
+    let settings: hooks::HookSettings =
+        serde_json::from_value(json!({"url": url, "secret": SECRET, "timeout_ms": 300, "on_failure": on_failure}))
+            .unwrap();
+    spawn_app_with(db, |s| s.hooks.before_token = Some(settings)).await
+}
+
+fn answer(state: &Shared, reply: Value, delay_ms: u64) {
+    let mut s = state.lock().unwrap();
+    (s.reply, s.delay_ms) = (reply.to_string(), delay_ms);
+}
+
+/// A sign-in by code; the token endpoint's answer (status and body).
+async fn tokens(app: &TestApp, offline: bool) -> (u16, Value) {
+    let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    let scope = if offline { "openid email offline_access" } else { "openid email" };
+    let url = authorize_url_with(app, &client, &["scope"], &[("scope", scope)]);
+    let back = app.sign_in(&app.browser(), &url, &unique_email()).await;
+    let code = testkit::query_param(&back, "code").unwrap();
+    let params = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("code_verifier", crate::oidc::VERIFIER),
+    ];
+    let resp = app.token_request(&params, Some((&client.id, client.secret.as_deref().unwrap()))).await;
+    let status = resp.status().as_u16();
+    let body = resp.json().await.unwrap();
+    if status == 200 && offline {
+        // Keep the client for the refresh: its secret is in the response's context only.
+        let mut body: Value = body;
+        body["client_id"] = json!(client.id);
+        body["client_secret"] = json!(client.secret);
+        return (status, body);
+    }
+    (status, body)
+}
+
+both_backends!(before_token_adds_claims_to_both_tokens_and_may_deny, |db: Db| async move {
+    let (url, state) = receiver().await;
+    let app = app_with_hook(db, &url, "fail_closed").await;
+    answer(&state, json!({"decision": "allow", "claims": {"plan": "gold", "roles": ["editor"]}}), 0);
+    let (status, body) = tokens(&app, true).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, id) = jwt_parts(body["id_token"].as_str().unwrap());
+    let (_, access) = jwt_parts(body["access_token"].as_str().unwrap());
+    assert_eq!((id["plan"].clone(), access["roles"].clone()), (json!("gold"), json!(["editor"])));
+    {
+        let s = state.lock().unwrap();
+        let (payload, verified) = s.seen.last().unwrap().clone();
+        assert!(verified, "signed per the Standard Webhooks specification");
+        assert_eq!(payload["type"], "before_token");
+        assert_eq!(payload["grant_type"], "authorization_code");
+        assert_eq!(payload["user"]["sub"], id["sub"]);
+        assert_eq!(payload["amr"], json!(["otp"]));
+    }
+
+    // The refresh grant asks too; a denial leaves the refresh token as it was.
+    let refresh = |token: String| {
+        let (id, secret) =
+            (body["client_id"].as_str().unwrap().to_owned(), body["client_secret"].as_str().unwrap().to_owned());
+        let app = &app;
+        async move {
+            let params = [("grant_type", "refresh_token"), ("refresh_token", token.as_str())];
+            let resp = app.token_request(&params, Some((&id, &secret))).await;
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let token = body["refresh_token"].as_str().unwrap().to_owned();
+    answer(&state, json!({"decision": "deny", "message": "suspended plan"}), 0);
+    let (status, denied) = refresh(token.clone()).await;
+    assert_eq!((status, denied["error"].as_str()), (403, Some("access_denied")), "{denied}");
+    answer(&state, json!({"decision": "allow", "claims": {"plan": "silver"}}), 0);
+    let (status, renewed) = refresh(token).await;
+    assert_eq!(status, 200, "the refused refresh token still works: {renewed}");
+    let (_, id) = jwt_parts(renewed["id_token"].as_str().unwrap());
+    assert_eq!(id["plan"], "silver");
+    assert_eq!(state.lock().unwrap().seen.last().unwrap().0["grant_type"], "refresh_token");
+});
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_hook_refuses_tokens_when_closed_and_adds_nothing_when_open() {
+    let (url, state) = receiver().await;
+    answer(&state, json!({"decision": "allow", "claims": {"plan": "gold"}}), 1500);
+    let closed = app_with_hook(Db::Sqlite, &url, "fail_closed").await;
+    let (status, body) = tokens(&closed, false).await;
+    assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{body}");
+    let open = app_with_hook(Db::Sqlite, &url, "fail_open").await;
+    let (status, body) = tokens(&open, false).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, id) = jwt_parts(body["id_token"].as_str().unwrap());
+    assert!(id.get("plan").is_none(), "nothing was added: {id}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reserved_and_oversized_claims_are_refused() {
+    let (url, state) = receiver().await;
+    let app = app_with_hook(Db::Sqlite, &url, "fail_closed").await;
+    for reply in [
+        json!({"decision": "allow", "claims": {"sub": "someone-else"}}),
+        json!({"decision": "allow", "claims": {"acr": "http://schemas.openid.net/pape/policies/2007/06/multi-factor"}}),
+        json!({"decision": "allow", "claims": {"email": "spoof@example.com"}}),
+        json!({"decision": "allow", "claims": {"blob": "x".repeat(hooks::MAX_CLAIMS)}}),
+        json!({"decision": "allow", "claims": {"blob": "x".repeat(hooks::MAX_ANSWER)}}),
+        json!({"decision": "require_mfa"}),
+    ] {
+        answer(&state, reply.clone(), 0);
+        let (status, body) = tokens(&app, false).await;
+        assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{reply:.80}: {body}");
+    }
+}
