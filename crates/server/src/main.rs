@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         command: ostiary::cli::BlocksCommand,
     },
+    /// Check the configured hooks.
+    Hooks {
+        #[command(subcommand)]
+        command: ostiary::cli::HooksCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -108,6 +113,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Client { command } => ostiary::cli::client(command, &settings, clock.now()).await,
         Command::Blocks { command } => ostiary::cli::blocks(command, &settings, clock.now()).await,
         Command::User { command } => ostiary::cli::user(command, &settings, clock.now()).await,
+        Command::Hooks { command } => ostiary::cli::hooks(command, &settings, clock.now()).await,
         Command::Keys { command: KeysCommand::Rotate } => {
             let store = ostiary::open_store(&settings)?;
             let master = ostiary::master_key(&settings)?;

@@ -56,7 +56,7 @@ async fn receiver() -> (String, Shared) {
 
 async fn app_with_hook(db: Db, url: &str, on_failure: &str) -> TestApp {
     let settings: hooks::HookSettings =
-        serde_json::from_value(json!({"url": url, "secret": SECRET, "timeout_ms": 300, "on_failure": on_failure}))
+        serde_json::from_value(json!({"url": url, "secret": SECRET, "timeout_ms": 1000, "on_failure": on_failure}))
             .unwrap();
     spawn_app_with(db, |s| s.hooks.before_token = Some(settings)).await
 }
@@ -68,10 +68,14 @@ fn answer(state: &Shared, reply: Value, delay_ms: u64) {
 
 /// A sign-in by code; the token endpoint's answer (status and body).
 async fn tokens(app: &TestApp, offline: bool) -> (u16, Value) {
+    tokens_for(app, offline, &unique_email()).await
+}
+
+async fn tokens_for(app: &TestApp, offline: bool, email: &str) -> (u16, Value) {
     let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
     let scope = if offline { "openid email offline_access" } else { "openid email" };
     let url = authorize_url_with(app, &client, &["scope"], &[("scope", scope)]);
-    let back = app.sign_in(&app.browser(), &url, &unique_email()).await;
+    let back = app.sign_in(&app.browser(), &url, email).await;
     let code = testkit::query_param(&back, "code").unwrap();
     let params = [
         ("grant_type", "authorization_code"),
@@ -163,5 +167,60 @@ async fn reserved_and_oversized_claims_are_refused() {
         answer(&state, reply.clone(), 0);
         let (status, body) = tokens(&app, false).await;
         assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{reply:.80}: {body}");
+    }
+}
+
+/// A process killed when the test ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The example receivers of `docs/hooks.md` (`examples/hooks/`), in Python and in Node: each
+/// refuses a request without a right signature, and its answers reach the tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_receivers_verify_signatures_and_answer() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/hooks");
+    for (program, file) in [("python3", "receiver.py"), ("node", "receiver.mjs")] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(program)
+            .arg(format!("{root}/{file}"))
+            .env("HOOK_SECRET", SECRET)
+            .env("PORT", port.to_string())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} {file}: {e}"));
+        let _running = Running(child);
+        let url = format!("http://127.0.0.1:{port}/hook");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+        let http = reqwest::Client::new();
+        let unsigned = http.post(&url).body("{}").send().await.unwrap();
+        let forged = http
+            .post(&url)
+            .header("webhook-id", "msg_forged")
+            .header("webhook-timestamp", &now)
+            .header("webhook-signature", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+            .body(r#"{"type":"before_token"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!((unsigned.status().as_u16(), forged.status().as_u16()), (401, 401), "{file}");
+
+        let app = app_with_hook(Db::Sqlite, &url, "fail_closed").await;
+        let (status, body) = tokens(&app, false).await;
+        assert_eq!(status, 200, "{file}: {body}");
+        let (_, id) = jwt_parts(body["id_token"].as_str().unwrap());
+        assert_eq!(id["plan"], "gold", "{file}");
+        let (status, body) = tokens_for(&app, false, "someone@blocked.example").await;
+        assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{file}: {body}");
     }
 }

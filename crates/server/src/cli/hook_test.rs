@@ -1,0 +1,75 @@
+//! `ostiary hooks test NAME`: sends the hook a sample request, signed as a real one, and shows its
+//! answer and how long it took, so a receiver can be checked before a user meets it.
+
+use anyhow::anyhow;
+use clap::Subcommand;
+use serde_json::json;
+
+use crate::config::Settings;
+
+#[derive(Subcommand)]
+pub enum HooksCommand {
+    /// Send the hook a sample request and show its answer and the time it took.
+    Test {
+        /// The hook, as configured under [hooks.NAME]: before_token.
+        name: String,
+    },
+}
+
+/// A sample of what the hook is sent, marked as a test.
+fn sample(name: &str, now: i64) -> Option<serde_json::Value> {
+    match name {
+        "before_token" => Some(json!({
+            "test": true,
+            "grant_type": "authorization_code",
+            "client": { "id": "sample-client", "name": "Sample app" },
+            "user": { "sub": "sample-user", "email": "sample@example.com", "phone_number": null },
+            "scope": "openid email",
+            "amr": ["otp"],
+            "acr": "urn:ostiary:acr:single-factor",
+            "auth_time": now,
+        })),
+        _ => None,
+    }
+}
+
+pub async fn hooks(command: HooksCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
+    let HooksCommand::Test { name } = command;
+    let (configured, name) = match name.as_str() {
+        "before_token" => (settings.hooks.before_token.clone(), "before_token"),
+        other => return Err(anyhow!("no hook is called {other:?}; the hooks are: before_token")),
+    };
+    let Some(hook_settings) = configured else {
+        return Err(anyhow!("hooks.{name} is not configured (set hooks.{name}.url and hooks.{name}.secret)"));
+    };
+    let url = hook_settings.url.clone();
+    let hook = hooks::Hook::new(name, hook_settings).map_err(|e| anyhow!(e))?;
+    let payload = sample(name, now).ok_or_else(|| anyhow!("no sample for {name}"))?;
+    println!("Sending a sample {name} request to {url} …");
+    let started = std::time::Instant::now();
+    let result = hook.call(payload, now).await;
+    let ms = started.elapsed().as_millis();
+    match result {
+        Ok(answer) => {
+            let decision = serde_json::to_value(answer.decision).unwrap_or_default();
+            println!("Answered in {ms} ms: {}", decision.as_str().unwrap_or("?"));
+            if let Some(message) = answer.shown_message() {
+                println!("  message: {message}");
+            }
+            if !answer.claims.is_empty() {
+                println!("  claims: {}", serde_json::Value::Object(answer.claims.clone()));
+                if let Err(e) = hooks::check_claims(&answer.claims, &serde_json::Map::new()) {
+                    println!("  but these claims would be refused: {e}");
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let mode = match hook.on_failure() {
+                hooks::OnFailure::FailClosed => "fail_closed: the step would be refused",
+                hooks::OnFailure::FailOpen => "fail_open: the step would go on without the hook",
+            };
+            Err(anyhow!("the hook failed after {ms} ms: {e} ({mode})"))
+        }
+    }
+}
