@@ -53,6 +53,9 @@ pub enum OtpError {
     /// The code was right, but an admin has blocked the account.
     #[error("the account is blocked")]
     AccountBlocked,
+    /// The code was right, but the operator's `before_user_created` hook refused the sign-up.
+    #[error("the sign-up was refused")]
+    SignUpRefused,
     #[error("the code cannot be checked right now")]
     Unavailable,
 }

@@ -8,6 +8,7 @@
 
 pub mod signing;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,9 @@ pub struct HookSettings {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HooksSettings {
+    /// Before an unknown email address or phone number becomes an account: it may deny, with a
+    /// message shown to the user.
+    pub before_user_created: Option<HookSettings>,
     /// Before an ID token or access token is minted (code, refresh and OTP grants): it may add
     /// claims, or deny (`access_denied`).
     pub before_token: Option<HookSettings>,
@@ -66,7 +70,7 @@ pub struct HooksSettings {
 impl HooksSettings {
     /// Every problem with the hooks' URLs (`https://` required outside development).
     pub fn validate(&self, production: bool, problems: &mut Vec<String>) {
-        for (name, hook) in [("before_token", &self.before_token)] {
+        for (name, hook) in [("before_user_created", &self.before_user_created), ("before_token", &self.before_token)] {
             let Some(hook) = hook else { continue };
             match reqwest::Url::parse(&hook.url) {
                 Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && !production) => {}
@@ -189,6 +193,11 @@ impl Hook {
             .build()
             .map_err(|e| format!("hooks.{name}: cannot build the HTTP client: {e}"))?;
         Ok(Hook { name, settings, http })
+    }
+
+    /// The hook `settings` configure, if they do.
+    pub fn configured(settings: &Option<HookSettings>, name: &'static str) -> Result<Option<Arc<Hook>>, String> {
+        settings.clone().map(|s| Hook::new(name, s).map(Arc::new)).transpose()
     }
 
     pub fn on_failure(&self) -> OnFailure {

@@ -21,7 +21,7 @@ use web_layer::Lang;
 
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
-use crate::challenge::{Destination, Origin, VerifyError, login_result, start_challenge, verify_code};
+use crate::challenge::{Asking, Destination, Origin, VerifyError, login_result, start_challenge, verify_code};
 use crate::messages::Sent;
 use crate::storage::Purpose;
 
@@ -266,11 +266,15 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
     };
     let challenge = if from_api { challenge } else { None };
     match verify_code(conn, &request.client_settings, challenge, request.otp.expose(), &origin).await {
-        Ok(c) => login_result(conn, &c).await.map_err(|e| match e {
-            VerifyError::Store(e) => store_error(e),
-            VerifyError::AccountBlocked => OtpError::AccountBlocked,
-            _ => OtpError::Invalid,
-        }),
+        Ok(c) => login_result(conn, &c, &Asking { client_id: &request.client_id, client_name: None, origin: &origin })
+            .await
+            .map_err(|e| match e {
+                VerifyError::Store(e) => store_error(e),
+                VerifyError::AccountBlocked => OtpError::AccountBlocked,
+                VerifyError::SignUpRefused(_) => OtpError::SignUpRefused,
+                VerifyError::Unavailable => OtpError::Unavailable,
+                _ => OtpError::Invalid,
+            }),
         Err(VerifyError::Blocked) => Err(OtpError::Blocked),
         Err(VerifyError::Unavailable) => Err(OtpError::Unavailable),
         Err(VerifyError::MethodOff) => Err(OtpError::MethodOff),

@@ -10,9 +10,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub(crate) use domain::Destination;
-use domain::{Acr, Amr, AuthTime, ChallengeId, Channel, Interaction, LoginMethod, LoginResult, StorageError};
+use domain::{ChallengeId, Channel, Interaction, LoginMethod, StorageError};
 
-use crate::storage::{Challenge, NewChallenge, Purpose, SignIn};
+use crate::storage::{Challenge, NewChallenge, Purpose};
 
 use crate::PasswordlessConnection;
 use crate::messages::Sent;
@@ -36,6 +36,10 @@ pub enum VerifyError {
     /// The code or link was right, but an admin has blocked the account.
     #[error("the account is blocked")]
     AccountBlocked,
+    /// The code or link was right, but the operator's `before_user_created` hook refused to make
+    /// the address or number an account (with its message for the user).
+    #[error("the sign-up was refused")]
+    SignUpRefused(Option<String>),
     #[error(transparent)]
     Store(#[from] StorageError),
 }
@@ -52,6 +56,7 @@ impl VerifyError {
             VerifyError::Blocked => "ip_blocked",
             VerifyError::Unavailable => "unavailable",
             VerifyError::AccountBlocked => "account_blocked",
+            VerifyError::SignUpRefused(_) => "signup_refused",
             VerifyError::Store(_) => "error",
         }
     }
@@ -72,6 +77,7 @@ fn code_channel(challenge: &Option<Challenge>) -> &'static str {
     }
 }
 
+pub(crate) use crate::first_factor::{Asking, finish_login, login_result};
 /// Where a request came from: the client IP, its country and device (see [`RequestOrigin`]).
 pub(crate) use web_layer::RequestOrigin as Origin;
 
@@ -328,45 +334,4 @@ pub(crate) async fn spend(
     };
     count_sign_in("email_link", &result);
     result
-}
-
-/// The login a spent challenge stands for: the user (found, or created when sign-ups are open) and
-/// how they authenticated. `amr` is `otp` for an emailed code or link (a single-use secret delivered
-/// to the mailbox) and `sms` for a texted code (RFC 8176 §2).
-pub(crate) async fn login_result(
-    conn: &PasswordlessConnection,
-    challenge: &Challenge,
-) -> Result<LoginResult, VerifyError> {
-    let now = conn.clock.now();
-    let create = conn.config.signups_enabled;
-    let (found, amr) = match challenge.destination.clone() {
-        Destination::Email(email) => (conn.store.sign_in_by_email(&email, create, now).await?, Amr::Otp),
-        Destination::Phone(phone) => {
-            crate::abuse::record_sms_verified(conn).await;
-            (conn.store.sign_in_by_phone(&phone, create, now).await?, Amr::Sms)
-        }
-    };
-    let user = match found {
-        SignIn::Existing(u) | SignIn::Created(u) => u,
-        SignIn::NoAccount => return Err(VerifyError::Expired),
-    };
-    // Said only after the code or link proved the address: nobody learns of a block otherwise.
-    if user.is_blocked() {
-        return Err(VerifyError::AccountBlocked);
-    }
-    Ok(LoginResult { user_id: user.id, amr: vec![amr], acr: Acr::SingleFactor, auth_time: AuthTime(now) })
-}
-
-/// Hands the login a spent challenge stands for to step-up, which decides whether a second factor
-/// is needed before the authorization server resumes.
-pub(crate) async fn finish_login(
-    conn: &PasswordlessConnection,
-    interaction: &Interaction,
-    challenge: &Challenge,
-) -> Result<(), VerifyError> {
-    let result = login_result(conn, challenge).await?;
-    if !conn.store.record_first_factor(&interaction.id, &result, conn.clock.now()).await? {
-        return Err(VerifyError::Expired);
-    }
-    Ok(())
 }

@@ -8,6 +8,7 @@ mod abuse;
 mod api;
 mod challenge;
 pub mod delivery;
+mod first_factor;
 mod messages;
 mod notices;
 mod pages;
@@ -137,6 +138,8 @@ pub struct PasswordlessConnection {
     /// Signing in with a passkey, when the issuer has a host name (browsers refuse an IP address
     /// as the relying party's id).
     pub passkeys: Option<Arc<passkeys::Passkeys>>,
+    /// The operator's `before_user_created` hook, when configured.
+    pub before_user_created: Option<Arc<hooks::Hook>>,
 }
 
 /// Every catalog key the connection's error pages use.

@@ -141,6 +141,8 @@ impl Crates {
             outbox_ready: Arc::clone(&s.outbox_ready),
             starter: authorization.clone().into_inner(),
             passkeys: passkeys.clone(),
+            before_user_created: hooks::Hook::configured(&settings.hooks.before_user_created, "before_user_created")
+                .map_err(|e| anyhow!("{e}"))?,
         });
         // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
         let gate = Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner()));
@@ -160,9 +162,10 @@ impl Crates {
             passkeys: passkeys.clone(),
             notices: Arc::new(passwordless_connection::Notices(connection.clone().into_inner())),
         });
-        if let Some(hook) = &settings.hooks.before_token {
-            let hook = hooks::Hook::new("before_token", hook.clone()).map_err(|e| anyhow!("{e}"))?;
-            authorization.set_before_token(Arc::new(hook));
+        if let Some(hook) =
+            hooks::Hook::configured(&settings.hooks.before_token, "before_token").map_err(|e| anyhow!("{e}"))?
+        {
+            authorization.set_before_token(hook);
         }
         authorization.set_api_login(authorization_server::ApiLogin {
             otp: gate,

@@ -85,6 +85,7 @@ fn refusal(e: OtpError) -> OAuthError {
             OAuthError::new(ErrorCode::UnauthorizedClient, "this sign-in method is not enabled for the client")
         }
         OtpError::AccountBlocked => OAuthError::new(ErrorCode::AccessDenied, "the account is blocked"),
+        OtpError::SignUpRefused => OAuthError::new(ErrorCode::AccessDenied, "the sign-up was refused"),
         OtpError::Blocked => {
             OAuthError::new(ErrorCode::TooManyAttempts, "too many wrong codes from this network; try later")
         }

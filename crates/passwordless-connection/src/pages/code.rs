@@ -134,10 +134,11 @@ async fn check_code(
         .await
         .map_err(|e| PageError::Unavailable("challenge lookup", e))?;
     let outcome = match verify_code(conn, &interaction.client_settings, latest.clone(), code, &Origin::of(req)).await {
-        Ok(challenge) => finish_login(conn, interaction, &challenge).await,
+        Ok(challenge) => finish_login(conn, interaction, &challenge, &Origin::of(req)).await,
         Err(e) => Err(e),
     };
     match (outcome, latest) {
+        (Err(VerifyError::SignUpRefused(message)), _) => Err(PageError::SignUpRefused(message)),
         (Ok(()), _) => Ok(resume(interaction)),
         (Err(VerifyError::Store(e)), _) => Err(PageError::Unavailable("code verification", e)),
         (Err(VerifyError::Unavailable), _) => Err(PageError::Refused(Refusal::Unavailable)),
@@ -248,11 +249,13 @@ async fn continue_approved(
         return Ok(code_form(conn, req, interaction, &challenge, notes, StatusCode::CONFLICT).await);
     }
     let outcome = match spend(conn, &challenge, true).await {
-        Ok(()) => finish_login(conn, interaction, &challenge).await,
+        Ok(()) => finish_login(conn, interaction, &challenge, &Origin::of(req)).await,
         Err(e) => Err(e),
     };
     match outcome {
         Ok(()) => Ok(resume(interaction)),
+        Err(VerifyError::SignUpRefused(message)) => Err(PageError::SignUpRefused(message)),
+        Err(VerifyError::Unavailable) => Err(PageError::Refused(Refusal::Unavailable)),
         Err(VerifyError::Store(e)) => Err(PageError::Unavailable("approved sign-in", e)),
         Err(VerifyError::AccountBlocked) => Err(PageError::AccountBlocked),
         Err(_) => Err(PageError::Expired),

@@ -130,11 +130,13 @@ async fn use_link(
         return Ok(page(conn, req, Some(&interaction)).render(StatusCode::OK, "pages/link_elsewhere.html", ctx));
     }
     let outcome = match spend(conn, &challenge, false).await {
-        Ok(()) => finish_login(conn, &interaction, &challenge).await,
+        Ok(()) => finish_login(conn, &interaction, &challenge, &crate::challenge::Origin::of(req)).await,
         Err(e) => Err(e),
     };
     match outcome {
         Ok(()) => Ok(resume(&interaction)),
+        Err(VerifyError::SignUpRefused(message)) => Err(PageError::SignUpRefused(message)),
+        Err(VerifyError::Unavailable) => Err(PageError::Refused(crate::abuse::Refusal::Unavailable)),
         Err(VerifyError::Store(e)) => Err(PageError::Unavailable("link verification", e)),
         Err(VerifyError::AccountBlocked) => Err(PageError::AccountBlocked),
         Err(_) => Err(PageError::LinkExpired),

@@ -54,6 +54,9 @@ pub(crate) enum PageError {
     Refused(Refusal),
     /// The code or link was right, but an admin has blocked the account.
     AccountBlocked,
+    /// The code or link was right, but the operator's hook refused the sign-up (its message, if
+    /// it gave one).
+    SignUpRefused(Option<String>),
     /// The storage failed (logged, with what was being done): 503 while the database is away, else
     /// 500 ([`web_layer::failure_status`]).
     Unavailable(&'static str, StorageError),
@@ -61,7 +64,7 @@ pub(crate) enum PageError {
 
 impl PageError {
     /// Every catalog key these pages use, for the test that both languages have them.
-    pub(crate) const KEYS: [&'static str; 9] = [
+    pub(crate) const KEYS: [&'static str; 10] = [
         "expired",
         "different_browser",
         "link_expired",
@@ -69,6 +72,7 @@ impl PageError {
         "too_soon",
         "blocked",
         "account_blocked",
+        "signup_refused",
         "paused",
         "unavailable",
     ];
@@ -82,6 +86,7 @@ impl PageError {
             PageError::Refused(Refusal::TooSoon { .. }) => (StatusCode::TOO_MANY_REQUESTS, "too_soon"),
             PageError::Refused(Refusal::Blocked) => (StatusCode::TOO_MANY_REQUESTS, "blocked"),
             PageError::AccountBlocked => (StatusCode::FORBIDDEN, "account_blocked"),
+            PageError::SignUpRefused(_) => (StatusCode::FORBIDDEN, "signup_refused"),
             // Fail closed: a limit that cannot be checked is not skipped.
             PageError::Refused(Refusal::Unavailable | Refusal::Country) => (StatusCode::SERVICE_UNAVAILABLE, "paused"),
             PageError::Unavailable(_, e) => (web_layer::failure_status(e), "unavailable"),
@@ -103,7 +108,12 @@ impl PageError {
         let (status, key) = self.status_and_key();
         let wait = retry_after.unwrap_or(0);
         let (minutes, seconds) = (wait.div_ceil(60).to_string(), wait.to_string());
-        let mut resp = page.message(status, key, &[("minutes", &minutes), ("seconds", &seconds)]);
+        let message = match self {
+            PageError::SignUpRefused(Some(message)) => message,
+            _ => conn.catalog.text(page.lang(), "signup_refused_default").to_owned(),
+        };
+        let fill = [("minutes", minutes.as_str()), ("seconds", seconds.as_str()), ("message", message.as_str())];
+        let mut resp = page.message(status, key, &fill);
         if let Some(r) = retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(r));
         }

@@ -11,7 +11,7 @@ use crate::config::Settings;
 pub enum HooksCommand {
     /// Send the hook a sample request and show its answer and the time it took.
     Test {
-        /// The hook, as configured under [hooks.NAME]: before_token.
+        /// The hook, as configured under [hooks.NAME]: before_user_created or before_token.
         name: String,
     },
 }
@@ -29,6 +29,13 @@ fn sample(name: &str, now: i64) -> Option<serde_json::Value> {
             "acr": "urn:ostiary:acr:single-factor",
             "auth_time": now,
         })),
+        "before_user_created" => Some(json!({
+            "test": true,
+            "destination": { "email": "sample@example.com" },
+            "client": { "id": "sample-client", "name": "Sample app" },
+            "ip": "203.0.113.9",
+            "country": "FR",
+        })),
         _ => None,
     }
 }
@@ -37,7 +44,8 @@ pub async fn hooks(command: HooksCommand, settings: &Settings, now: i64) -> anyh
     let HooksCommand::Test { name } = command;
     let (configured, name) = match name.as_str() {
         "before_token" => (settings.hooks.before_token.clone(), "before_token"),
-        other => return Err(anyhow!("no hook is called {other:?}; the hooks are: before_token")),
+        "before_user_created" => (settings.hooks.before_user_created.clone(), "before_user_created"),
+        other => return Err(anyhow!("no hook is called {other:?}; the hooks are: before_user_created, before_token")),
     };
     let Some(hook_settings) = configured else {
         return Err(anyhow!("hooks.{name} is not configured (set hooks.{name}.url and hooks.{name}.secret)"));

@@ -54,10 +54,12 @@ async fn receiver() -> (String, Shared) {
     (format!("http://127.0.0.1:{port}/hook"), state)
 }
 
+fn hook_settings(url: &str, on_failure: &str) -> hooks::HookSettings {
+    serde_json::from_value(json!({"url": url, "secret": SECRET, "timeout_ms": 1000, "on_failure": on_failure})).unwrap()
+}
+
 async fn app_with_hook(db: Db, url: &str, on_failure: &str) -> TestApp {
-    let settings: hooks::HookSettings =
-        serde_json::from_value(json!({"url": url, "secret": SECRET, "timeout_ms": 1000, "on_failure": on_failure}))
-            .unwrap();
+    let settings = hook_settings(url, on_failure);
     spawn_app_with(db, |s| s.hooks.before_token = Some(settings)).await
 }
 
@@ -224,3 +226,50 @@ async fn the_example_receivers_verify_signatures_and_answer() {
         assert_eq!((status, body["error"].as_str()), (403, Some("access_denied")), "{file}: {body}");
     }
 }
+
+both_backends!(before_user_created_may_refuse_a_new_account_with_its_message, |db: Db| async move {
+    let (url, state) = receiver().await;
+    let settings = hook_settings(&url, "fail_closed");
+    let app = spawn_app_with(db, |s| s.hooks.before_user_created = Some(settings)).await;
+    let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    let url = crate::oidc::authorize_url(&app, &client, &[]);
+
+    // Refused: the user reads the hook's message, and no account is made.
+    answer(&state, json!({"decision": "deny", "message": "Only staff addresses may sign up."}), 0);
+    let outsider = unique_email();
+    let browser = app.browser();
+    let code_page = app.start_login(&browser, &url, &outsider).await;
+    let code = app.message_to(&outsider).await.code();
+    let resp = app.submit_code(&browser, &code_page, &code).await;
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().await.unwrap().contains("Only staff addresses may sign up."));
+    assert!(app.store.user_by_email(&domain::EmailAddress::parse(&outsider).unwrap()).await.unwrap().is_none());
+    {
+        let s = state.lock().unwrap();
+        let (payload, verified) = s.seen.last().unwrap().clone();
+        assert!(verified);
+        assert_eq!(payload["type"], "before_user_created");
+        assert_eq!(payload["destination"]["email"], outsider.as_str());
+        assert_eq!(payload["client"]["id"], client.id.as_str());
+        assert_eq!(payload["ip"], "127.0.0.1");
+    }
+
+    // Allowed: the account is made; known accounts never ask again.
+    answer(&state, json!({"decision": "allow"}), 0);
+    let staff = unique_email();
+    app.sign_in(&app.browser(), &url, &staff).await;
+    assert!(app.store.user_by_email(&domain::EmailAddress::parse(&staff).unwrap()).await.unwrap().is_some());
+    let asked = state.lock().unwrap().seen.len();
+    answer(&state, json!({"decision": "deny"}), 0);
+    app.sign_in(&app.browser(), &url, &staff).await;
+    assert_eq!(state.lock().unwrap().seen.len(), asked, "an existing account is not a sign-up");
+
+    // A hook that does not answer in time pauses sign-ups (fail_closed): 503, no account.
+    answer(&state, json!({"decision": "allow"}), 1500);
+    let late = unique_email();
+    let browser = app.browser();
+    let code_page = app.start_login(&browser, &url, &late).await;
+    let code = app.message_to(&late).await.code();
+    assert_eq!(app.submit_code(&browser, &code_page, &code).await.status(), 503);
+    assert!(app.store.user_by_email(&domain::EmailAddress::parse(&late).unwrap()).await.unwrap().is_none());
+});
