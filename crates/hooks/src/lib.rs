@@ -62,6 +62,9 @@ pub struct HooksSettings {
     /// Before an unknown email address or phone number becomes an account: it may deny, with a
     /// message shown to the user.
     pub before_user_created: Option<HookSettings>,
+    /// After the code, link or passkey, before step-up decides (the hosted pages): it may deny, or
+    /// require a second factor, with a reason.
+    pub after_first_factor: Option<HookSettings>,
     /// Before an ID token or access token is minted (code, refresh and OTP grants): it may add
     /// claims, or deny (`access_denied`).
     pub before_token: Option<HookSettings>,
@@ -70,7 +73,12 @@ pub struct HooksSettings {
 impl HooksSettings {
     /// Every problem with the hooks' URLs (`https://` required outside development).
     pub fn validate(&self, production: bool, problems: &mut Vec<String>) {
-        for (name, hook) in [("before_user_created", &self.before_user_created), ("before_token", &self.before_token)] {
+        let all = [
+            ("before_user_created", &self.before_user_created),
+            ("after_first_factor", &self.after_first_factor),
+            ("before_token", &self.before_token),
+        ];
+        for (name, hook) in all {
             let Some(hook) = hook else { continue };
             match reqwest::Url::parse(&hook.url) {
                 Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && !production) => {}
@@ -78,6 +86,25 @@ impl HooksSettings {
                 Err(e) => problems.push(format!("hooks.{name}.url: {e}")),
             }
         }
+    }
+}
+
+/// The configured hooks, ready to call.
+#[derive(Default)]
+pub struct Hooks {
+    pub before_user_created: Option<Arc<Hook>>,
+    pub after_first_factor: Option<Arc<Hook>>,
+    pub before_token: Option<Arc<Hook>>,
+}
+
+impl HooksSettings {
+    /// Every configured hook, ready to call.
+    pub fn build(&self) -> Result<Hooks, String> {
+        Ok(Hooks {
+            before_user_created: Hook::configured(&self.before_user_created, "before_user_created")?,
+            after_first_factor: Hook::configured(&self.after_first_factor, "after_first_factor")?,
+            before_token: Hook::configured(&self.before_token, "before_token")?,
+        })
     }
 }
 

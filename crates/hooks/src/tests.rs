@@ -152,6 +152,7 @@ fn reserved_taken_and_oversized_claims_are_refused() {
 fn http_urls_only_in_development() {
     let settings = |url: &str| HooksSettings {
         before_user_created: None,
+        after_first_factor: None,
         before_token: Some(HookSettings {
             url: url.into(),
             secret: SigningSecret::parse(SECRET).unwrap(),

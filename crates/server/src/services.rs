@@ -129,6 +129,7 @@ impl Crates {
         );
         let delivery = Arc::new(settings.delivery.build(&s.clock).map_err(|e| anyhow!("{e}"))?);
         let passkeys = crate::webauthn::passkeys_for(settings, &s.store, &s.clock)?;
+        let hooks = settings.hooks.build().map_err(|e| anyhow!("{e}"))?;
         let connection = web::Data::new(PasswordlessConnection {
             config: settings.passwordless.config(issuer, !delivery.sms.is_empty()),
             store: Arc::new(s.store.clone()),
@@ -141,8 +142,7 @@ impl Crates {
             outbox_ready: Arc::clone(&s.outbox_ready),
             starter: authorization.clone().into_inner(),
             passkeys: passkeys.clone(),
-            before_user_created: hooks::Hook::configured(&settings.hooks.before_user_created, "before_user_created")
-                .map_err(|e| anyhow!("{e}"))?,
+            before_user_created: hooks.before_user_created,
         });
         // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
         let gate = Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner()));
@@ -161,10 +161,9 @@ impl Crates {
             outbox_ready: Arc::clone(&s.outbox_ready),
             passkeys: passkeys.clone(),
             notices: Arc::new(passwordless_connection::Notices(connection.clone().into_inner())),
+            after_first_factor: hooks.after_first_factor,
         });
-        if let Some(hook) =
-            hooks::Hook::configured(&settings.hooks.before_token, "before_token").map_err(|e| anyhow!("{e}"))?
-        {
+        if let Some(hook) = hooks.before_token {
             authorization.set_before_token(hook);
         }
         authorization.set_api_login(authorization_server::ApiLogin {

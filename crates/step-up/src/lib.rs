@@ -115,6 +115,8 @@ pub struct StepUpService {
     pub passkeys: Option<Arc<passkeys::Passkeys>>,
     /// Tells an account's owner of a new passkey (the connection's messages).
     pub notices: Arc<dyn domain::ports::AccountNotices>,
+    /// The operator's `after_first_factor` hook, when configured.
+    pub after_first_factor: Option<Arc<hooks::Hook>>,
 }
 
 /// Every catalog key step-up's error pages use.

@@ -130,8 +130,28 @@ pub enum Reason {
     NewDevice,
     NewIp,
     NewNetwork,
-    NewCountry { from: Option<String>, to: String },
+    NewCountry {
+        from: Option<String>,
+        to: String,
+    },
     ImpossibleTravel(Travel),
+    /// The operator's `after_first_factor` hook required a second factor, with its reason.
+    HookRequired {
+        said: Option<String>,
+    },
+    /// The operator's `after_first_factor` hook refused the sign-in, with its reason.
+    HookDenied {
+        said: Option<String>,
+    },
+}
+
+/// What the operator's `after_first_factor` hook said, if one is configured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum HookSays {
+    #[default]
+    Nothing,
+    RequireFactor(Option<String>),
+    Deny(Option<String>),
 }
 
 /// What the request asks.
@@ -141,6 +161,8 @@ pub struct Request {
     pub demands_mfa: bool,
     /// The first factor is multi-factor already: a passkey with user verification.
     pub multi_factor: bool,
+    /// The operator's `after_first_factor` hook.
+    pub hook: HookSays,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -175,8 +197,12 @@ impl Decision {
 type Check = fn(&Signals, &Request, &StepUp) -> Vec<Reason>;
 
 /// The named checks, in order.
-const CHECKS: [(&str, Check); 3] = [
+const CHECKS: [(&str, Check); 4] = [
     ("mfa_demanded", |_, r, _| if r.demands_mfa { vec![Reason::MfaDemanded] } else { vec![] }),
+    ("hook_required", |_, r, _| match &r.hook {
+        HookSays::RequireFactor(said) => vec![Reason::HookRequired { said: said.clone() }],
+        _ => vec![],
+    }),
     ("policy_always", |_, _, p| if p.policy == StepUpPolicy::Always { vec![Reason::PolicyAlways] } else { vec![] }),
     ("risky_sign_in", |s, _, p| if p.policy == StepUpPolicy::Risky { risk_reasons(s) } else { vec![] }),
 ];
@@ -206,6 +232,9 @@ pub fn decide(signals: &Signals, request: &Request, policy: &StepUp, factors: &[
     if signals.blocked_device {
         return Decision::Deny { reasons: vec![Reason::BlockedDevice] };
     }
+    if let HookSays::Deny(said) = &request.hook {
+        return Decision::Deny { reasons: vec![Reason::HookDenied { said: said.clone() }] };
+    }
     let reasons: Vec<Reason> = CHECKS.iter().flat_map(|(_, check)| check(signals, request, policy)).collect();
     // A passkey with user verification has proved possession of the authenticator and the user's
     // PIN or biometric, bound to this origin: it meets a demand for multi-factor, and a new device,
@@ -221,7 +250,9 @@ pub fn decide(signals: &Signals, request: &Request, policy: &StepUp, factors: &[
         WithoutFactor::Enroll => Decision::Enroll { reasons },
         // The client demanded multi-factor: letting a single factor through cannot meet it, but
         // setting up an authenticator now can.
-        WithoutFactor::Allow if request.demands_mfa => Decision::Enroll { reasons },
+        WithoutFactor::Allow if request.demands_mfa || matches!(request.hook, HookSays::RequireFactor(_)) => {
+            Decision::Enroll { reasons }
+        }
         // A first sign-in has nothing to compare with: nothing to warn about.
         WithoutFactor::Allow => Decision::Proceed { warn: !signals.first_sign_in, reasons },
     }
@@ -276,7 +307,9 @@ mod tests {
         let mfa = Request { demands_mfa: true, ..Request::default() };
         let plain = Request::default();
         let passkey = Request { multi_factor: true, ..Request::default() };
-        let passkey_mfa = Request { demands_mfa: true, multi_factor: true };
+        let passkey_mfa = Request { demands_mfa: true, multi_factor: true, ..Request::default() };
+        let hooked = Request { hook: HookSays::RequireFactor(Some("payroll".into())), ..Request::default() };
+        let hook_no = Request { hook: HookSays::Deny(None), ..Request::default() };
         let totp = [Factor::Totp, Factor::RecoveryCode];
         use StepUpPolicy::{Always, Never, Risky};
         use WithoutFactor::{Allow, Deny, Enroll};
@@ -302,6 +335,10 @@ mod tests {
             ("passkey, mfa demanded", &first, &passkey_mfa, Never, Deny, &[], "proceed"),
             ("passkey, impossible travel", &travel, &passkey, Risky, Deny, &[], "proceed"),
             ("passkey, blocked device", &blocked, &passkey, Never, Allow, &totp, "deny"),
+            ("hook requires, has TOTP", &quiet, &hooked, Never, Allow, &totp, "ask"),
+            ("hook requires, no factor, allow", &quiet, &hooked, Never, Allow, &[], "enroll"),
+            ("hook requires, no factor, deny", &quiet, &hooked, Never, Deny, &[], "deny"),
+            ("hook denies", &quiet, &hook_no, Never, Allow, &totp, "deny"),
         ];
         for (what, signals, request, policy, without_factor, factors, expected) in cases {
             let decision = decide(signals, request, &StepUp { policy, without_factor }, factors);

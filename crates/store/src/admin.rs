@@ -355,11 +355,19 @@ impl SessionDirectory for Store {
         Ok(history
             .into_iter()
             .map(|e| SignInEvent {
-                // Each reason by its name (step-up writes them tagged with `reason`).
+                // Each reason by its name (step-up writes them tagged with `reason`), and what the
+                // operator's hook said, when it gave a reason (`hook_required: …`).
                 reasons: e
                     .reasons
                     .iter()
-                    .filter_map(|r| serde_json::to_value(r).ok()?.get("reason")?.as_str().map(str::to_owned))
+                    .filter_map(|r| {
+                        let r = serde_json::to_value(r).ok()?;
+                        let name = r.get("reason")?.as_str()?;
+                        Some(match r.get("said").and_then(|s| s.as_str()) {
+                            Some(said) => format!("{name}: {said}"),
+                            None => name.to_owned(),
+                        })
+                    })
                     .collect(),
                 id: e.id,
                 client_id: e.client_id,

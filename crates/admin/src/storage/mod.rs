@@ -198,7 +198,7 @@ pub struct SignInEvent {
     pub device: String,
     pub amr: Vec<Amr>,
     pub acr: Acr,
-    /// Step-up's reasons, by name (`new_device`, `new_country`, …).
+    /// Step-up's reasons, by name (`new_device`, `new_country`, …; `hook_required: …` with what the hook said).
     pub reasons: Vec<String>,
 }
 

@@ -11,7 +11,8 @@ use crate::config::Settings;
 pub enum HooksCommand {
     /// Send the hook a sample request and show its answer and the time it took.
     Test {
-        /// The hook, as configured under [hooks.NAME]: before_user_created or before_token.
+        /// The hook, as configured under [hooks.NAME]: before_user_created, after_first_factor or
+        /// before_token.
         name: String,
     },
 }
@@ -36,6 +37,16 @@ fn sample(name: &str, now: i64) -> Option<serde_json::Value> {
             "ip": "203.0.113.9",
             "country": "FR",
         })),
+        "after_first_factor" => Some(json!({
+            "test": true,
+            "user": { "sub": "sample-user", "email": "sample@example.com", "phone_number": null },
+            "client": { "id": "sample-client", "name": "Sample app" },
+            "first_factor": { "amr": ["otp"], "acr": "urn:ostiary:acr:single-factor" },
+            "signals": { "first_sign_in": false, "new_device": true, "blocked_device": false, "new_ip": true,
+                "new_network": true, "new_country": ["FR", "US"], "impossible_travel": null },
+            "ip": "203.0.113.9",
+            "country": "US",
+        })),
         _ => None,
     }
 }
@@ -45,7 +56,12 @@ pub async fn hooks(command: HooksCommand, settings: &Settings, now: i64) -> anyh
     let (configured, name) = match name.as_str() {
         "before_token" => (settings.hooks.before_token.clone(), "before_token"),
         "before_user_created" => (settings.hooks.before_user_created.clone(), "before_user_created"),
-        other => return Err(anyhow!("no hook is called {other:?}; the hooks are: before_user_created, before_token")),
+        "after_first_factor" => (settings.hooks.after_first_factor.clone(), "after_first_factor"),
+        other => {
+            return Err(anyhow!(
+                "no hook is called {other:?}; the hooks are: before_user_created, after_first_factor, before_token"
+            ));
+        }
     };
     let Some(hook_settings) = configured else {
         return Err(anyhow!("hooks.{name} is not configured (set hooks.{name}.url and hooks.{name}.secret)"));

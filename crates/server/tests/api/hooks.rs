@@ -273,3 +273,55 @@ both_backends!(before_user_created_may_refuse_a_new_account_with_its_message, |d
     assert_eq!(app.submit_code(&browser, &code_page, &code).await.status(), 503);
     assert!(app.store.user_by_email(&domain::EmailAddress::parse(&late).unwrap()).await.unwrap().is_none());
 });
+
+both_backends!(after_first_factor_may_require_a_second_factor_or_deny, |db: Db| async move {
+    use domain::{ClientSettings, StepUp, StepUpPolicy, WithoutFactor};
+    let (url, state) = receiver().await;
+    let settings = hook_settings(&url, "fail_closed");
+    let app = spawn_app_with(db, |s| s.hooks.after_first_factor = Some(settings)).await;
+    let never = ClientSettings {
+        step_up: StepUp { policy: StepUpPolicy::Never, without_factor: WithoutFactor::Allow },
+        ..Default::default()
+    };
+    let client = app.register_client_with(false, Alg::RS256, never).await;
+    let authorize = crate::oidc::authorize_url(&app, &client, &[]);
+
+    // Required, with a reason: a policy that never asks sets up a factor all the same, and the
+    // reason is in the audit log and the sign-in history.
+    answer(&state, json!({"decision": "require_mfa", "message": "payroll access"}), 0);
+    let email = unique_email();
+    let browser = app.browser();
+    let step_up = crate::stepup::first_factor(&app, &browser, &authorize, &email).await;
+    let (_, _, back) = crate::stepup::enrol(&app, &browser, &step_up).await;
+    {
+        let s = state.lock().unwrap();
+        let (payload, verified) = s.seen.first().expect("asked").clone();
+        assert!(verified);
+        assert_eq!(payload["type"], "after_first_factor");
+        assert_eq!(payload["first_factor"]["amr"], json!(["otp"]));
+        assert_eq!(payload["signals"]["first_sign_in"], true);
+    }
+    assert!(back.as_str().starts_with(&client.redirect_uri), "{back}");
+    let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
+    let (_, token) = crate::admin::admin_token(&app).await;
+    let events = format!("/api/admin/v1/users/{}/events", user.id);
+    let body: Value = app.api.get(app.url(&events)).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let reasons = body["events"][0]["reasons"].to_string();
+    assert!(reasons.contains("hook_required") && reasons.contains("payroll access"), "{body}");
+
+    // Denied: the client gets access_denied, and the audit log says why.
+    answer(&state, json!({"decision": "deny", "message": "contractor"}), 0);
+    let browser = app.browser();
+    let step_up = crate::stepup::first_factor(&app, &browser, &authorize, &unique_email()).await;
+    let resp = browser.get(&step_up).await;
+    let resume = testkit::location(&resp);
+    assert!(resume.starts_with("/authorize/resume/"), "{resume}");
+    let back = testkit::location(&browser.get(&resume).await);
+    assert!(back.contains("error=access_denied"), "{back}");
+
+    // A hook that does not answer in time pauses the sign-in (fail_closed).
+    answer(&state, json!({"decision": "allow"}), 1500);
+    let browser = app.browser();
+    let step_up = crate::stepup::first_factor(&app, &browser, &authorize, &unique_email()).await;
+    assert_eq!(browser.get(&step_up).await.status(), 503);
+});

@@ -9,7 +9,7 @@ use super::finish::{Finish, finish};
 use super::{PageError, Pending, deny, with_device};
 use crate::StepUpService;
 use crate::device::Device;
-use crate::policy::{Decision, Here, Past, Request, Signals, decide};
+use crate::policy::{Decision, Here, HookSays, Past, Request, Signals, decide};
 use crate::storage::{Door, StepUpAudit};
 use domain::audit::AuditEntry;
 
@@ -67,6 +67,42 @@ pub(crate) async fn observe(
     Ok(Signals::observe(&history, &here, now, svc.config.impossible_travel_kmh))
 }
 
+/// The operator's `after_first_factor` hook, asked with the risk signals before the policy
+/// decides: it may allow, deny, or require a second factor, each with its reason. A failure
+/// refuses the step under `fail_closed` (the page says sign-ins are paused).
+async fn after_first_factor(
+    svc: &StepUpService,
+    p: &Pending,
+    signals: &Signals,
+    place: &Place,
+    now: i64,
+) -> Result<HookSays, PageError> {
+    let Some(hook) = &svc.after_first_factor else { return Ok(HookSays::Nothing) };
+    let payload = serde_json::json!({
+        "user": {
+            "sub": p.user.id.as_str(),
+            "email": p.user.email.as_ref().map(|e| e.as_str()),
+            "phone_number": p.user.phone.as_ref().map(|n| n.as_str()),
+        },
+        "client": { "id": p.interaction.client_id.as_str(), "name": p.interaction.client_name },
+        "first_factor": {
+            "amr": p.first.amr.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            "acr": p.first.acr.as_str(),
+        },
+        "signals": signals,
+        "ip": place.ip.to_string(),
+        "country": place.country,
+    });
+    match hook.decide(payload, now).await {
+        Ok(answer) => Ok(match answer.decision {
+            hooks::Decision::Allow => HookSays::Nothing,
+            hooks::Decision::Deny => HookSays::Deny(answer.shown_message()),
+            hooks::Decision::RequireMfa => HookSays::RequireFactor(answer.shown_message()),
+        }),
+        Err(_) => Err(PageError::Paused),
+    }
+}
+
 /// Everything `decide` needs, gathered; and its answer.
 pub(super) struct Assessment {
     pub signals: Signals,
@@ -93,8 +129,12 @@ async fn assess_unrecorded(
     let known = svc.store.device(&p.user.id, device.hash(svc)).await.map_err(unavailable)?;
     let place = Place::here(req);
     let signals = observe(svc, &p.user, &place, known.as_ref(), now).await.map_err(unavailable)?;
-    let request =
-        Request { demands_mfa: p.interaction.demands_mfa(), multi_factor: p.first.acr == domain::Acr::MultiFactor };
+    let hook = after_first_factor(svc, p, &signals, &place, now).await?;
+    let request = Request {
+        demands_mfa: p.interaction.demands_mfa(),
+        multi_factor: p.first.acr == domain::Acr::MultiFactor,
+        hook,
+    };
     let factors = super::factors(svc, &p.user, &p.first).await.map_err(unavailable)?;
     let decision = decide(&signals, &request, &p.interaction.client_settings.step_up, &factors);
     decision.count("pages");
