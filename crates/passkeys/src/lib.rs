@@ -174,20 +174,21 @@ impl Passkeys {
         self.store.rename_passkey(user, id, &ceremony::clean_name(name, "Passkey")).await
     }
 
-    /// Removes one of the account's passkeys, by its owner or (`actor`) an admin; audited.
+    /// Removes one of the account's passkeys, by its owner or (`actor`) an admin; audited. The
+    /// passkey removed, or none when the account has no such passkey.
     pub async fn remove(
         &self,
         user: &UserId,
         id: &str,
         actor: Option<String>,
         client: Option<domain::ClientId>,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<Option<StoredPasskey>, StorageError> {
         let Some(passkey) = self.store.passkeys(user).await?.into_iter().find(|p| p.id == id) else {
-            return Ok(false);
+            return Ok(None);
         };
-        let what = PasskeyAudit::Removed { passkey: passkey.id.clone(), name: passkey.name, actor };
+        let what = PasskeyAudit::Removed { passkey: passkey.id.clone(), name: passkey.name.clone(), actor };
         let audit = domain::audit::AuditEntry { what, user: Some(user.clone()), client, at: self.clock.now() };
-        self.store.remove_passkey(user, id, audit).await
+        Ok(self.store.remove_passkey(user, id, audit).await?.then_some(passkey))
     }
 }
 

@@ -36,10 +36,6 @@ fn unique(e: &DieselError) -> bool {
     matches!(e, DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
 }
 
-fn read(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, StoreError> {
-    users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
-}
-
 /// Applies `change` to the account `id` when it is still at `version` (any version for `None`),
 /// with its audit entry, all in one transaction.
 pub(crate) fn change(
@@ -54,7 +50,7 @@ pub(crate) fn change(
     let result = conn.transaction(|conn| -> Result<Saved, Stop> {
         // A write first, so SQLite takes the write lock for the whole transaction.
         diesel::update(users::table.find(id)).set(users::version.eq(users::version)).execute(conn)?;
-        let Some(before) = read(conn, id)? else {
+        let Some(before) = crate::users::user_in(conn, id)? else {
             return Err(Stop::Outcome(Saved::NotFound));
         };
         let from = version.unwrap_or(before.version);
@@ -66,7 +62,7 @@ pub(crate) fn change(
             return Err(Stop::Outcome(Saved::Stale(Box::new(before))));
         }
         apply(conn, id, &before, &change)?;
-        let after = read(conn, id)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
+        let after = crate::users::user_in(conn, id)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
         if after.email.is_none() && after.phone.is_none() {
             return Err(Stop::Outcome(Saved::NoContact));
         }
@@ -244,7 +240,8 @@ impl UserDirectory for Store {
             }
             let inserted = conn.transaction(|conn| -> Result<User, Stop> {
                 diesel::insert_into(users::table).values(&row).execute(conn)?;
-                let created = read(conn, &row.id)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
+                let created =
+                    crate::users::user_in(conn, &row.id)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
                 let entry = AuditEntry { what: audit(&created), user: Some(created.id.clone()), client: None, at: now };
                 crate::audit::insert(conn, &entry)?;
                 Ok(created)
@@ -295,7 +292,7 @@ fn set_blocked(
                 .set((users::blocked_at.eq(None::<i64>), moved))
                 .execute(conn)?,
         };
-        let Some(user) = read(conn, id.as_str())? else {
+        let Some(user) = crate::users::user_in(conn, id.as_str())? else {
             return Ok(None);
         };
         let (mut sessions_ended, mut grants_revoked) = (0, 0);

@@ -6,8 +6,7 @@ use diesel::prelude::*;
 use domain::audit::AuditEntry;
 use domain::{StorageError, User, UserId};
 
-use crate::schema::{passkey_ceremonies, passkey_users, passkeys, users};
-use crate::users::UserRow;
+use crate::schema::{passkey_ceremonies, passkey_users, passkeys};
 use crate::{Store, StoreError};
 
 #[derive(Queryable, Selectable)]
@@ -83,13 +82,7 @@ impl PasskeyStore for Store {
                 .first(conn)
                 .optional()?;
             let Some(owner) = owner else { return Ok(None) };
-            users::table
-                .find(owner)
-                .select(UserRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(UserRow::into_user)
-                .transpose()
+            crate::users::user_in(conn, &owner)
         })
         .await
         .map_err(Into::into)

@@ -167,6 +167,11 @@ impl Proof {
     }
 }
 
+/// The account `id`, read on `conn` (inside the caller's transaction when it has one).
+pub(crate) fn user_in(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, StoreError> {
+    users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
+}
+
 impl Store {
     pub async fn user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError> {
         let proof = Proof::Email(email.as_str().to_owned());
@@ -175,16 +180,7 @@ impl Store {
 
     pub async fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
         let id = id.as_str().to_owned();
-        self.read(move |conn| {
-            users::table
-                .find(id)
-                .select(UserRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(UserRow::into_user)
-                .transpose()
-        })
-        .await
+        self.read(move |conn| user_in(conn, &id)).await
     }
 
     /// The user who just proved control of `email`: found, or created when `create` allows it.

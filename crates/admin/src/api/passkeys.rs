@@ -24,14 +24,9 @@ pub(crate) async fn remove_and_tell(
     product: Option<String>,
 ) -> Result<bool, domain::StorageError> {
     let Some(passkeys) = &admin.passkeys else { return Ok(false) };
-    let Some(name) = passkeys.list(&user.id).await?.into_iter().find(|p| p.id == passkey).map(|p| p.name) else {
-        return Ok(false);
-    };
-    if !passkeys.remove(&user.id, passkey, by, client).await? {
-        return Ok(false);
-    }
+    let Some(removed) = passkeys.remove(&user.id, passkey, by, client).await? else { return Ok(false) };
     if let Some(to) = user.email.clone() {
-        let notice = domain::ports::PasskeyChanged { to, name, added: false, lang, product };
+        let notice = domain::ports::PasskeyChanged { to, name: removed.name, added: false, lang, product };
         if let Err(e) = admin.notices.passkey_changed(notice).await {
             tracing::error!(error = %e, "the removed passkey's notice");
         }

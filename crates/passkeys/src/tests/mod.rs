@@ -261,7 +261,8 @@ async fn a_removed_passkey_and_a_blocked_account_are_refused() {
     assert_eq!(refused(sign_in(&s, &answer).await), Refusal::AccountBlocked);
     s.store.with(|m| m.users[0].blocked_at = None);
     let passkey = s.passkeys.list(&s.user.id).await.expect("list").remove(0);
-    assert!(s.passkeys.remove(&s.user.id, &passkey.id, None, None).await.expect("removed"));
+    let removed = s.passkeys.remove(&s.user.id, &passkey.id, None, None).await.expect("removed");
+    assert_eq!(removed.map(|p| p.id), Some(passkey.id.clone()));
     assert!(!s.passkeys.has_any(&s.user.id).await.expect("list"));
     let answer = sign_in_answer(&s, &mut authenticator, &id, |_| {}, origin()).await.expect("answer");
     assert_eq!(refused(sign_in(&s, &answer).await), Refusal::UnknownCredential);
