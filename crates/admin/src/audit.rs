@@ -106,6 +106,17 @@ pub enum AdminAudit {
         before: Option<serde_json::Value>,
         after: Option<serde_json::Value>,
     },
+    /// `action`: `enabled` (a disabled webhook endpoint, `endpoint`) or `replayed` (the event
+    /// `event`, to `endpoint` or every endpoint that wants it).
+    Webhooks {
+        actor: Actor,
+        ip: std::net::IpAddr,
+        action: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event: Option<String>,
+    },
 }
 
 impl Audited for AdminAudit {
@@ -122,7 +133,8 @@ impl Audited for AdminAudit {
         | AdminAudit::FactorsReset { actor, .. }
         | AdminAudit::SignedOutEverywhere { actor, .. }
         | AdminAudit::ContactRestored { actor, .. }
-        | AdminAudit::ClientChanged { actor, .. }) = self;
+        | AdminAudit::ClientChanged { actor, .. }
+        | AdminAudit::Webhooks { actor, .. }) = self;
         match actor {
             Actor::Client { client_id } => Some(client_id.to_string()),
             Actor::Admin { user_id } => Some(user_id.to_string()),
@@ -153,6 +165,7 @@ impl Audited for AdminAudit {
             AdminAudit::AccountsLinked { .. } => AuditKind::AdminAccountsLinked,
             AdminAudit::UsersExported { .. } => AuditKind::AdminUsersExported,
             AdminAudit::FactorsReset { .. } => AuditKind::AdminFactorsReset,
+            AdminAudit::Webhooks { .. } => AuditKind::AdminWebhooks,
         }
     }
 }

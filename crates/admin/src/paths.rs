@@ -98,6 +98,13 @@ pub const CLIENT_SECRET: &str = "/api/admin/v1/clients/{id}/secret";
 pub const BLOCKS: &str = "/api/admin/v1/blocks";
 pub const BLOCK: &str = "/api/admin/v1/blocks/{id}";
 pub const AUDIT: &str = "/api/admin/v1/audit";
+pub const WEBHOOKS: &str = "/api/admin/v1/webhooks";
+pub const WEBHOOK_ENABLE: &str = "/api/admin/v1/webhooks/{name}/enable";
+pub const EVENTS: &str = "/api/admin/v1/events";
+pub const EVENT_REPLAY: &str = "/api/admin/v1/events/{id}/replay";
+pub const CONSOLE_WEBHOOKS: &str = "/admin/webhooks";
+pub const CONSOLE_WEBHOOK_ENABLE: &str = "/admin/webhooks/{name}/enable";
+pub const CONSOLE_EVENT_REPLAY: &str = "/admin/events/{id}/replay";
 /// The OpenAPI 3.1 document of the API.
 pub const OPENAPI: &str = "/api/admin/v1/openapi.json";
 

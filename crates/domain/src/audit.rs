@@ -64,6 +64,9 @@ pub enum AuditKind {
     /// An admin removed an account's authenticator and recovery codes.
     #[serde(rename = "admin.factors_reset")]
     AdminFactorsReset,
+    /// An admin enabled a webhook endpoint again, or replayed an event.
+    #[serde(rename = "admin.webhooks")]
+    AdminWebhooks,
     /// The account's owner changed their profile, or an address or number they proved.
     #[serde(rename = "account.updated")]
     AccountUpdated,
@@ -114,6 +117,7 @@ impl AuditKind {
             AuditKind::AdminAccountsLinked => "admin.accounts_linked",
             AuditKind::AdminUsersExported => "admin.users_exported",
             AuditKind::AdminFactorsReset => "admin.factors_reset",
+            AuditKind::AdminWebhooks => "admin.webhooks",
             AuditKind::AccountUpdated => "account.updated",
             AuditKind::AccountContactRestored => "account.contact_restored",
             AuditKind::AccountSignedOut => "account.signed_out",
@@ -126,7 +130,7 @@ impl AuditKind {
         }
     }
 
-    pub const ALL: [AuditKind; 27] = [
+    pub const ALL: [AuditKind; 28] = [
         AuditKind::StepUpDecision,
         AuditKind::StepUpDenied,
         AuditKind::SignedIn,
@@ -145,6 +149,7 @@ impl AuditKind {
         AuditKind::AdminAccountsLinked,
         AuditKind::AdminUsersExported,
         AuditKind::AdminFactorsReset,
+        AuditKind::AdminWebhooks,
         AuditKind::AccountUpdated,
         AuditKind::AccountContactRestored,
         AuditKind::AccountSignedOut,

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod counters;
 pub mod destination;
 pub mod email;
+pub mod events;
 pub mod i18n;
 pub mod ids;
 pub mod interaction;

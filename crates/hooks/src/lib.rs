@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod signing;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -36,6 +36,9 @@ pub struct Settings {
     pub demo: DemoSettings,
     #[serde(default)]
     pub hooks: hooks::HooksSettings,
+    /// `[webhooks.NAME]`: the endpoints events are delivered to.
+    #[serde(default)]
+    pub webhooks: hooks::webhooks::WebhooksSettings,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -293,6 +296,7 @@ impl Settings {
         s.passwordless.validate(s.oidc.interaction_ttl, &mut p);
         s.delivery.validate(s.is_production(), &mut p);
         s.hooks.validate(s.is_production(), &mut p);
+        hooks::webhooks::validate(&s.webhooks, s.is_production(), &mut p);
         if s.demo.enabled && s.is_production() {
             p.push("demo.enabled: the demo app is for development and is refused in production".into());
         }

@@ -115,7 +115,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::User { command } => ostiary::cli::user(command, &settings, clock.now()).await,
         Command::Hooks { command } => ostiary::cli::hooks(command, &settings, clock.now()).await,
         Command::Keys { command: KeysCommand::Rotate } => {
-            let store = ostiary::open_store(&settings)?;
+            let store = ostiary::open_store(&settings).await?;
             let master = ostiary::master_key(&settings)?;
             let keys = Keys::load(std::sync::Arc::new(store), master.sealer(), clock.now())
                 .await

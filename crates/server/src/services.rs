@@ -19,7 +19,7 @@ use crate::middleware::{BrowserContext, CorsOrigins};
 use crate::{demo, templates};
 
 /// Opens the database (and migrates it when configured to).
-pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let db = &settings.database;
     let store = Store::connect(db.url.as_str(), db.pool_size).map_err(|e| anyhow!("{e}"))?;
     if db.auto_migrate {
@@ -28,6 +28,12 @@ pub fn open_store(settings: &Settings) -> anyhow::Result<Store> {
             tracing::info!(applied, "applied database migrations");
         }
     }
+    // Events are written wherever the store is used (the CLI's changes too), for the endpoints
+    // configured.
+    store
+        .route_events(hooks::webhooks::routes(&settings.webhooks))
+        .await
+        .map_err(|e| anyhow!("cannot note the webhook endpoints: {e}"))?;
     Ok(store)
 }
 
@@ -51,7 +57,7 @@ impl Shared {
         // The numbering plans load on first use (about a second in a debug build): now, not
         // during the first request that carries a phone number.
         let _ = domain::PhoneNumber::parse("+14155550123", None);
-        let store = open_store(settings)?;
+        let store = open_store(settings).await?;
         let master = crate::keyfile::master_key(settings)?;
         let geo = match &settings.step_up.geoip_mmdb {
             None => step_up::Geo::Embedded,
@@ -221,7 +227,7 @@ impl Services {
             )),
             false => None,
         };
-        let tasks = vec![
+        let mut tasks = vec![
             passwordless_connection::delivery::spawn_worker(
                 Arc::new(s.store.clone()),
                 Arc::clone(&delivery),
@@ -233,6 +239,14 @@ impl Services {
             spawn_purge(s.store.clone(), Arc::clone(&s.clock), retention(settings)),
             crate::ops::spawn_upkeep(crate::ops::metrics()),
         ];
+        let webhooks = hooks::webhooks::Webhooks::new(&settings.webhooks).map_err(|e| anyhow!("{e}"))?;
+        if !webhooks.is_empty() {
+            tasks.push(hooks::webhooks::spawn_worker(
+                Arc::new(webhooks),
+                Arc::new(s.store.clone()),
+                Arc::clone(&s.clock),
+            ));
+        }
         let readiness = web::Data::new(crate::ops::Readiness { store: s.store.clone(), limiter: s.counters });
         Ok(Services {
             readiness,

@@ -38,6 +38,7 @@ const SOURCES: &[(&str, &str)] = &templates![
     "pages/admin_users.html",
     "pages/admin_user.html",
     "pages/admin_security.html",
+    "pages/admin_webhooks.html",
     "pages/admin_audit.html",
     "pages/admin_activity.html",
     "pages/admin_clients.html",

@@ -12,7 +12,7 @@ use crate::{Store, StoreError};
 #[async_trait::async_trait]
 impl<D: Audited> AuditLog<D> for Store {
     async fn record(&self, entry: AuditEntry<D>) -> Result<(), StorageError> {
-        self.run(move |conn| insert(conn, &entry)).await.map_err(Into::into)
+        self.run(move |conn| conn.transaction(|conn| insert(conn, &entry))).await.map_err(Into::into)
     }
 }
 
@@ -29,7 +29,7 @@ pub(crate) fn insert<D: Audited>(conn: &mut crate::DbConnection, entry: &AuditEn
         audit_log::actor.eq(entry.what.actor()),
     );
     diesel::insert_into(audit_log::table).values(row).execute(conn)?;
-    Ok(())
+    crate::events::emit_audited(conn, entry)
 }
 
 /// An audit row as read: kind, user, client, detail (JSON) and time.

@@ -15,6 +15,7 @@ pub mod counters;
 mod db;
 mod devices;
 mod erase;
+pub mod events;
 mod factors;
 pub mod grants;
 mod group_commit;
@@ -72,6 +73,8 @@ pub struct Store {
     group: Option<std::sync::Arc<group_commit::GroupCommit>>,
     /// SQLite's read-only connections, for lookups on the caller's thread.
     readers: Option<std::sync::Arc<readers::Readers>>,
+    /// Which webhook endpoint wants which events ([`Store::route_events`]).
+    routes: std::sync::Arc<std::sync::RwLock<events::Routes>>,
 }
 
 impl Store {
@@ -95,7 +98,7 @@ impl Store {
             ),
             Backend::Postgres(_) => (None, None),
         };
-        Ok(Self { pool, backend, group, readers })
+        Ok(Self { pool, backend, group, readers, routes: Default::default() })
     }
 
     pub fn backend(&self) -> &Backend {
@@ -133,6 +136,8 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
+        let routes = self.routes();
+        let f = move |conn: &mut DbConnection| events::with_routes(routes, || f(conn));
         if let Some(group) = &self.group {
             return group.run(f).await;
         }

@@ -1,9 +1,10 @@
 //! The admin crate's security views: IP blocks, the outbox's deliveries and the audit log.
 
-use admin::storage::{AdminAudit, AuditQuery, AuditRecord, BlockInfo, MessageInfo, Oversight};
+use admin::storage::{AdminAudit, AuditQuery, AuditRecord, BlockInfo, EndpointInfo, EventInfo, MessageInfo, Oversight};
 use diesel::prelude::*;
 use domain::StorageError;
 use domain::audit::AuditEntry;
+use domain::events::EventType;
 
 use crate::Store;
 
@@ -85,5 +86,54 @@ impl Oversight for Store {
     async fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError> {
         let query = query.clone();
         Ok(self.run(move |conn| crate::audit::page(conn, &query)).await?)
+    }
+
+    async fn webhook_endpoints(&self) -> Result<Vec<EndpointInfo>, StorageError> {
+        let routes = self.routes();
+        Ok(self.read(move |conn| crate::events::endpoints(conn, &routes)).await?)
+    }
+
+    async fn enable_endpoint(&self, name: &str, now: i64, audit: AdminAudit) -> Result<bool, StorageError> {
+        if !self.routes().iter().any(|r| r.endpoint == name) {
+            return Ok(false);
+        }
+        let name = name.to_owned();
+        let enabled = self.run(move |conn| {
+            conn.transaction(|conn| {
+                crate::events::enable_in(conn, &name, now)?;
+                crate::audit::insert(conn, &AuditEntry { what: audit, user: None, client: None, at: now })?;
+                Ok(true)
+            })
+        });
+        Ok(enabled.await?)
+    }
+
+    async fn recent_events(
+        &self,
+        event_type: Option<EventType>,
+        before: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<EventInfo>, StorageError> {
+        Ok(self.read(move |conn| crate::events::page(conn, event_type, before, limit.clamp(1, 500))).await?)
+    }
+
+    async fn replay_event(
+        &self,
+        id: &str,
+        endpoint: Option<String>,
+        now: i64,
+        audit: AdminAudit,
+    ) -> Result<Option<Vec<String>>, StorageError> {
+        let (routes, id) = (self.routes(), id.to_owned());
+        let replayed = self.run(move |conn| {
+            conn.transaction(|conn| {
+                let to = crate::events::replay_in(conn, &routes, &id, endpoint.as_deref(), now)?;
+                if to.is_some() {
+                    crate::audit::insert(conn, &AuditEntry { what: audit, user: None, client: None, at: now })?;
+                }
+                Ok(to)
+            })
+        });
+        Ok(replayed.await?)
     }
 }

@@ -3,8 +3,9 @@
 use diesel::prelude::*;
 
 use crate::schema::{
-    account_codes, audit_log, authorization_codes, challenges, contact_undos, devices, interactions, ip_blocks,
-    login_events, messages, passkey_ceremonies, recovery_codes, refresh_tokens, sessions, tokens, totp_factors,
+    account_codes, audit_log, authorization_codes, challenges, contact_undos, devices, event_deliveries, events,
+    interactions, ip_blocks, login_events, messages, passkey_ceremonies, recovery_codes, refresh_tokens, sessions,
+    tokens, totp_factors,
 };
 use crate::{Store, StoreError};
 
@@ -55,6 +56,17 @@ impl Store {
             n += diesel::delete(contact_undos::table.filter(contact_undos::expires_at.lt(now))).execute(conn)?;
             n += diesel::delete(passkey_ceremonies::table.filter(passkey_ceremonies::expires_at.lt(now)))
                 .execute(conn)?;
+            // Delivered events, once kept as long as messages are (for a replay); an event waiting
+            // for an endpoint is kept until it is delivered.
+            n += diesel::delete(event_deliveries::table.filter(event_deliveries::delivered_at.lt(now - keep.messages)))
+                .execute(conn)?;
+            let waiting = event_deliveries::table.filter(event_deliveries::event_id.eq(events::id));
+            n += diesel::delete(
+                events::table
+                    .filter(events::created_at.lt(now - keep.messages))
+                    .filter(diesel::dsl::not(diesel::dsl::exists(waiting))),
+            )
+            .execute(conn)?;
             // An enrolment abandoned before its first code.
             n += diesel::delete(
                 totp_factors::table

@@ -166,6 +166,16 @@ impl RefreshStore for Store {
                 }
                 let client_id = parse_id(ClientId::parse, &row.client_id, "refresh client")?;
                 crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
+                // RFC 9700 §4.14.2: a stolen token or a broken client; either way, the operator hears of it.
+                let detail = serde_json::json!({ "grant_id": row.grant_id, "sid": row.sid });
+                let fact = crate::events::Fact {
+                    user: Some(&row.user_id),
+                    client: Some(&row.client_id),
+                    source: "refresh",
+                    detail,
+                    at: now,
+                };
+                crate::events::emit_in(conn, domain::events::EventType::RefreshTokenReused, &fact)?;
                 Ok(RefreshUse::Reused { client_id })
             })
         })

@@ -309,3 +309,35 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    events (id) {
+        id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    event_deliveries (event_id, endpoint) {
+        event_id -> Text,
+        endpoint -> Text,
+        delivered_at -> Nullable<BigInt>,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_endpoints (name) {
+        name -> Text,
+        failing_since -> Nullable<BigInt>,
+        disabled_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        last_success_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(events, event_deliveries);

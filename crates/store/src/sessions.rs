@@ -83,7 +83,22 @@ impl SessionStore for Store {
     }
 
     async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
-        self.run(move |conn| conn.transaction(|conn| end_in(conn, &id_hash, now))).await.map_err(Into::into)
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                if !end_in(conn, &id_hash, now)? {
+                    return Ok(false);
+                }
+                // At logout, or on switching accounts: the admin's and the owner's ends are audited.
+                let (user, sid): (String, String) =
+                    sessions::table.find(&id_hash).select((sessions::user_id, sessions::sid)).first(conn)?;
+                let detail = serde_json::json!({ "sid": sid });
+                let fact = crate::events::Fact { user: Some(&user), client: None, source: "logout", detail, at: now };
+                crate::events::emit_in(conn, domain::events::EventType::SessionEnded, &fact)?;
+                Ok(true)
+            })
+        })
+        .await
+        .map_err(Into::into)
     }
 }
 

@@ -132,6 +132,13 @@ fn signs_in_as(conn: &mut crate::DbConnection, user: User) -> Result<User, Store
     Ok(primary.unwrap_or(user))
 }
 
+/// `user.created` for an account made outside the admin's paths (whose audit entries say it).
+fn created_event(conn: &mut crate::DbConnection, row: &UserRow, source: &str, now: i64) -> Result<(), StoreError> {
+    let detail = serde_json::json!({ "email": row.email, "phone_number": row.phone });
+    let fact = crate::events::Fact { user: Some(&row.id), client: None, source, detail, at: now };
+    crate::events::emit_in(conn, domain::events::EventType::UserCreated, &fact)
+}
+
 fn read_user(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, StoreError> {
     users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
 }
@@ -208,13 +215,21 @@ impl Store {
                 Proof::Email(e) => UserRow::new(Some(e.clone()), None, now),
                 Proof::Phone(p) => UserRow::new(None, Some(p.clone()), now),
             };
-            match diesel::insert_into(users::table).values(&row).execute(conn) {
-                Ok(_) => Ok(SignIn::Created(row.into_user()?)),
-                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            // The account and its `user.created` event, together.
+            let made = conn.transaction(|conn| {
+                diesel::insert_into(users::table).values(&row).execute(conn)?;
+                created_event(conn, &row, "sign_up", now)
+            });
+            match made {
+                Ok(()) => Ok(SignIn::Created(row.into_user()?)),
+                Err(StoreError::Query(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ))) => {
                     let user = proof.find(conn)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
                     Ok(SignIn::Existing(signs_in_as(conn, user)?))
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(e),
             }
         })
         .await
@@ -223,12 +238,20 @@ impl Store {
     /// Creates a user with a verified address (`ostiary user create`, later the admin).
     pub async fn create_user(&self, email: &EmailAddress, now: i64) -> Result<User, UserUpdateError> {
         let row = UserRow::new(Some(email.as_str().to_owned()), None, now);
-        self.run(move |conn| match diesel::insert_into(users::table).values(&row).execute(conn) {
-            Ok(_) => Ok(Ok(row.into_user()?)),
-            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
-                Ok(Err(UserUpdateError::Taken("email address")))
-            }
-            Err(e) => Err(e.into()),
+        let made = move |conn: &mut crate::DbConnection| {
+            conn.transaction(|conn| {
+                diesel::insert_into(users::table).values(&row).execute(conn)?;
+                created_event(conn, &row, "cli", now)?;
+                row.into_user()
+            })
+        };
+        self.run(move |conn| match made(conn) {
+            Ok(user) => Ok(Ok(user)),
+            Err(StoreError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ))) => Ok(Err(UserUpdateError::Taken("email address"))),
+            Err(e) => Err(e),
         })
         .await?
     }

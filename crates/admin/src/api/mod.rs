@@ -12,6 +12,7 @@ pub mod sessions;
 pub mod spec;
 pub mod transfer;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};

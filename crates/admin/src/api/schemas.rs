@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 /// Every schema the operations name.
 pub fn all() -> Value {
     let mut all = Map::new();
-    for part in [user_schemas(), list_schemas(), client_schemas(), transfer_schemas()] {
+    for part in [user_schemas(), list_schemas(), client_schemas(), transfer_schemas(), webhook_schemas()] {
         if let Value::Object(schemas) = part {
             all.extend(schemas);
         }
@@ -224,6 +224,60 @@ fn transfer_schemas() -> Value {
                 "created": { "type": "integer" }, "updated": { "type": "integer" },
                 "unchanged": { "type": "integer" }, "failed": { "type": "integer" },
             },
+        },
+    })
+}
+
+fn webhook_schemas() -> Value {
+    let text_or_null = json!({ "type": ["string", "null"] });
+    let int_or_null = json!({ "type": ["integer", "null"] });
+    json!({
+        "Endpoint": {
+            "type": "object",
+            "required": ["name", "events", "failing_since", "disabled_at", "last_error", "last_success_at", "waiting"],
+            "properties": {
+                "name": { "type": "string" },
+                "events": { "type": "array", "items": { "type": "string" }, "description": "Every event when empty" },
+                "failing_since": int_or_null, "disabled_at": int_or_null, "last_error": text_or_null,
+                "last_success_at": int_or_null, "waiting": { "type": "integer" },
+            },
+        },
+        "EndpointList": {
+            "type": "object",
+            "required": ["endpoints"],
+            "properties": { "endpoints": { "type": "array", "items": { "$ref": "#/components/schemas/Endpoint" } } },
+        },
+        "EventPage": {
+            "type": "object",
+            "required": ["events", "next_cursor"],
+            "properties": {
+                "events": { "type": "array", "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": { "type": "string" }, "type": { "type": "string" }, "created_at": { "type": "integer" },
+                        "payload": { "type": "object" },
+                        "deliveries": { "type": "array", "items": {
+                            "type": "object",
+                            "properties": {
+                                "endpoint": { "type": "string" }, "delivered_at": int_or_null,
+                                "attempts": { "type": "integer" }, "next_attempt_at": { "type": "integer" },
+                                "last_error": text_or_null,
+                            },
+                        } },
+                    },
+                } },
+                "next_cursor": text_or_null,
+            },
+        },
+        "ReplayInput": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "endpoint": { "type": "string", "description": "Only this endpoint; every one that takes the event when left out" } },
+        },
+        "Replayed": {
+            "type": "object",
+            "required": ["event", "endpoints"],
+            "properties": { "event": { "type": "string" }, "endpoints": { "type": "array", "items": { "type": "string" } } },
         },
     })
 }

@@ -5,7 +5,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, Route, web};
 use serde_json::{Map, Value, json};
 
-use super::{clients, lifecycle, oversight, passkeys, sessions, transfer, users};
+use super::{clients, lifecycle, oversight, passkeys, sessions, transfer, users, webhooks};
 use crate::paths;
 
 /// One route: how it is mounted and how it is documented.
@@ -38,6 +38,7 @@ pub fn operations() -> Vec<Operation> {
     all.extend(account_operations());
     all.extend(passkeys::operations());
     all.extend(oversight_operations());
+    all.extend(webhooks::operations());
     all.extend(client_operations());
     all
 }

@@ -15,6 +15,7 @@ pub mod clients;
 pub mod lifecycle;
 pub mod security;
 pub mod users;
+pub mod webhooks;
 
 /// The console's client, registered at every start.
 pub const CONSOLE_CLIENT_ID: &str = "admin-console";

@@ -285,6 +285,70 @@ pub trait Oversight: Send + Sync {
     async fn lift_block(&self, id: &str, now: i64, audit: AdminAudit) -> Result<bool, StorageError>;
 
     async fn audit_page(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, StorageError>;
+
+    /// The configured webhook endpoints and their health.
+    async fn webhook_endpoints(&self) -> Result<Vec<EndpointInfo>, StorageError>;
+
+    /// Enables a disabled endpoint again (its waiting deliveries go out at once), with its audit
+    /// entry; false when no endpoint of that name is configured.
+    async fn enable_endpoint(&self, name: &str, now: i64, audit: AdminAudit) -> Result<bool, StorageError>;
+
+    /// Events, newest first: of one type, older than the cursor `before`.
+    async fn recent_events(
+        &self,
+        event_type: Option<domain::events::EventType>,
+        before: Option<String>,
+        limit: i64,
+    ) -> Result<Vec<EventInfo>, StorageError>;
+
+    /// Sends the event again, with its id, to `endpoint` (or to every configured endpoint that
+    /// wants it), with its audit entry: the endpoints it will go to, or `None` when there is no
+    /// such event (or it is of a type `endpoint` does not take).
+    async fn replay_event(
+        &self,
+        id: &str,
+        endpoint: Option<String>,
+        now: i64,
+        audit: AdminAudit,
+    ) -> Result<Option<Vec<String>>, StorageError>;
+}
+
+/// A webhook endpoint as admins see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EndpointInfo {
+    pub name: String,
+    /// The events it takes; every one when empty.
+    pub events: Vec<String>,
+    /// Failing since the first failure after its last success.
+    pub failing_since: Option<i64>,
+    /// Disabled for failing too long, until an admin enables it.
+    pub disabled_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_success_at: Option<i64>,
+    /// Deliveries not made yet.
+    pub waiting: i64,
+}
+
+/// One endpoint's delivery of an event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeliveryInfo {
+    pub endpoint: String,
+    pub delivered_at: Option<i64>,
+    pub attempts: i32,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+}
+
+/// An event and its deliveries.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EventInfo {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub created_at: i64,
+    /// The body every delivery sends.
+    pub payload: serde_json::Value,
+    pub deliveries: Vec<DeliveryInfo>,
 }
 
 /// What a client change ran into.

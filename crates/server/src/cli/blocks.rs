@@ -27,7 +27,7 @@ pub enum BlocksCommand {
 }
 
 pub async fn blocks(command: BlocksCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
-    let store = crate::open_store(settings)?;
+    let store = crate::open_store(settings).await?;
     match command {
         BlocksCommand::List { json } => {
             let blocks = store.active_blocks(now).await.map_err(|e| anyhow!("{e}"))?;

@@ -147,7 +147,7 @@ pub enum ClientCommand {
 }
 
 pub async fn client(command: ClientCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
-    let store = crate::open_store(settings)?;
+    let store = crate::open_store(settings).await?;
     match command {
         ClientCommand::Create {
             name,

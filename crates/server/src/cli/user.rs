@@ -105,7 +105,7 @@ async fn find(store: &Store, who: &str) -> anyhow::Result<User> {
 }
 
 pub async fn user(command: UserCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
-    let store = crate::open_store(settings)?;
+    let store = crate::open_store(settings).await?;
     match command {
         UserCommand::Create { email, admin, json } => {
             let email = EmailAddress::parse(&email).map_err(|e| anyhow!("--email: {e}"))?;

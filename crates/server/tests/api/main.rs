@@ -34,6 +34,7 @@ mod second_factor;
 mod sessions;
 mod sms;
 mod stepup;
+mod webhooks;
 
 /// A fresh address per test.
 pub fn unique_email() -> String {

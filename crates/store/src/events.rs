@@ -1,0 +1,429 @@
+//! The event outbox. An event is written on the connection (so in the transaction) of what it
+//! describes, with one delivery for each webhook endpoint that wants it; `hooks::webhooks` leases
+//! and sends the deliveries. Which endpoint wants what is this store's configuration
+//! ([`Store::route_events`]); `Store::run` hands it to the work it runs, so the many places that
+//! write an audit entry need not carry it.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use admin::storage::{DeliveryInfo, EndpointInfo, EventInfo};
+use diesel::prelude::*;
+use domain::events::{EventType, Route};
+use domain::{StorageError, UserId};
+use hooks::webhooks::{Delivery, EventStore};
+use serde_json::{Value, json};
+
+use crate::schema::{event_deliveries, events, webhook_endpoints};
+use crate::{Store, StoreError};
+
+/// The routes of the store whose work runs on this thread now.
+pub(crate) type Routes = Arc<Vec<Route>>;
+
+thread_local! {
+    static ROUTES: RefCell<Routes> = RefCell::new(Arc::new(Vec::new()));
+}
+
+/// Runs `f` with `routes` as this thread's routes.
+pub(crate) fn with_routes<T>(routes: Routes, f: impl FnOnce() -> T) -> T {
+    let before = ROUTES.with(|r| r.replace(routes));
+    let out = f();
+    ROUTES.with(|r| r.replace(before));
+    out
+}
+
+/// What an event says besides its type: who, through which client, what wrote it, and its fields.
+pub(crate) struct Fact<'a> {
+    pub user: Option<&'a str>,
+    pub client: Option<&'a str>,
+    /// The audit kind, or the store's own name for it.
+    pub source: &'a str,
+    pub detail: Value,
+    pub at: i64,
+}
+
+/// Writes `event` and its deliveries on `conn` (inside the caller's transaction), when any
+/// endpoint wants it.
+pub(crate) fn emit_in(conn: &mut crate::DbConnection, event: EventType, fact: &Fact) -> Result<(), StoreError> {
+    let routes = ROUTES.with(|r| Arc::clone(&r.borrow()));
+    let wanting: Vec<&Route> = routes.iter().filter(|r| r.wants(event)).collect();
+    if wanting.is_empty() {
+        return Ok(());
+    }
+    let id = format!("evt_{}", domain::ids::sortable_id());
+    // The Standard Webhooks payload: `type`, `timestamp`, `data`; and the id, also in `webhook-id`.
+    let payload = json!({
+        "id": id,
+        "type": event.as_str(),
+        "timestamp": domain::clock::rfc3339(fact.at),
+        "data": { "user_id": fact.user, "client_id": fact.client, "source": fact.source, "detail": fact.detail },
+    });
+    diesel::insert_into(events::table)
+        .values((
+            events::id.eq(&id),
+            events::event_type.eq(event.as_str()),
+            events::payload.eq(crate::to_json(&payload)),
+            events::created_at.eq(fact.at),
+        ))
+        .execute(conn)?;
+    for route in wanting {
+        diesel::insert_into(event_deliveries::table)
+            .values((
+                event_deliveries::event_id.eq(&id),
+                event_deliveries::endpoint.eq(&route.endpoint),
+                event_deliveries::attempts.eq(0),
+                event_deliveries::next_attempt_at.eq(fact.at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The events an audit entry stands for, written with it.
+pub(crate) fn emit_audited<D: domain::audit::Audited>(
+    conn: &mut crate::DbConnection,
+    entry: &domain::audit::AuditEntry<D>,
+) -> Result<(), StoreError> {
+    if ROUTES.with(|r| r.borrow().is_empty()) {
+        return Ok(());
+    }
+    let (user, client) = (entry.user.as_ref().map(|u| u.to_string()), entry.client.as_ref().map(|c| c.to_string()));
+    let kind = entry.what.kind();
+    let fact = Fact {
+        user: user.as_deref(),
+        client: client.as_deref(),
+        source: kind.as_str(),
+        detail: serde_json::to_value(&entry.what).unwrap_or_default(),
+        at: entry.at,
+    };
+    for event in EventType::of_audit(kind, &fact.detail) {
+        emit_in(conn, event, &fact)?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Which webhook endpoint wants which events, from now on; each endpoint gets its row of
+    /// health (kept when it is there already: a disabled endpoint stays disabled across restarts).
+    pub async fn route_events(&self, routes: Vec<Route>) -> Result<(), StoreError> {
+        let names: Vec<String> = routes.iter().map(|r| r.endpoint.clone()).collect();
+        *self.routes.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(routes);
+        self.run(move |conn| {
+            for name in names {
+                let known: i64 = webhook_endpoints::table.find(&name).count().get_result(conn)?;
+                if known > 0 {
+                    continue;
+                }
+                match diesel::insert_into(webhook_endpoints::table)
+                    .values(webhook_endpoints::name.eq(&name))
+                    .execute(conn)
+                {
+                    // Another node wrote it first.
+                    Ok(_)
+                    | Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) fn routes(&self) -> Routes {
+        Arc::clone(&self.routes.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// An event only `store` sees happen, in its own transaction (for tests and the CLI).
+    pub async fn emit(
+        &self,
+        event: EventType,
+        user: Option<&UserId>,
+        detail: Value,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let user = user.map(|u| u.to_string());
+        self.run(move |conn| {
+            let fact = Fact { user: user.as_deref(), client: None, source: event.as_str(), detail, at };
+            emit_in(conn, event, &fact)
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl EventStore for Store {
+    async fn disabled_endpoints(&self) -> Result<Vec<String>, StorageError> {
+        self.run(|conn| {
+            Ok(webhook_endpoints::table
+                .filter(webhook_endpoints::disabled_at.is_not_null())
+                .select(webhook_endpoints::name)
+                .load(conn)?)
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    /// Each claim is a conditional update of one due delivery, so two nodes never lease the same.
+    async fn claim_deliveries(
+        &self,
+        endpoint: &str,
+        now: i64,
+        lease: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StorageError> {
+        let endpoint = endpoint.to_owned();
+        self.run(move |conn| {
+            let ids: Vec<String> = event_deliveries::table
+                .filter(event_deliveries::endpoint.eq(&endpoint))
+                .filter(event_deliveries::delivered_at.is_null())
+                .filter(event_deliveries::next_attempt_at.le(now))
+                .order(event_deliveries::event_id.asc())
+                .select(event_deliveries::event_id)
+                .limit(limit)
+                .load(conn)?;
+            let mut claimed = Vec::new();
+            for id in ids {
+                let won = diesel::update(
+                    event_deliveries::table
+                        .filter(event_deliveries::endpoint.eq(&endpoint))
+                        .filter(event_deliveries::event_id.eq(&id))
+                        .filter(event_deliveries::delivered_at.is_null())
+                        .filter(event_deliveries::next_attempt_at.le(now)),
+                )
+                .set((
+                    event_deliveries::next_attempt_at.eq(now + lease),
+                    event_deliveries::attempts.eq(event_deliveries::attempts + 1),
+                ))
+                .execute(conn)?;
+                if won != 1 {
+                    continue;
+                }
+                let attempts: i32 =
+                    event_deliveries::table.find((&id, &endpoint)).select(event_deliveries::attempts).first(conn)?;
+                let payload: String = events::table.find(&id).select(events::payload).first(conn)?;
+                claimed.push(Delivery { event_id: id, endpoint: endpoint.clone(), payload, attempts });
+            }
+            Ok(claimed)
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn delivered(&self, delivery: &Delivery, now: i64) -> Result<(), StorageError> {
+        let d = delivery.clone();
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                diesel::update(
+                    event_deliveries::table
+                        .filter(event_deliveries::endpoint.eq(&d.endpoint))
+                        .filter(event_deliveries::event_id.eq(&d.event_id)),
+                )
+                .set((event_deliveries::delivered_at.eq(Some(now)), event_deliveries::last_error.eq(None::<String>)))
+                .execute(conn)?;
+                diesel::update(webhook_endpoints::table.find(&d.endpoint))
+                    .set((
+                        webhook_endpoints::failing_since.eq(None::<i64>),
+                        webhook_endpoints::last_success_at.eq(Some(now)),
+                    ))
+                    .execute(conn)?;
+                Ok(())
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn delivery_failed(
+        &self,
+        delivery: &Delivery,
+        error: &str,
+        retry_at: i64,
+        now: i64,
+        disable_after: i64,
+    ) -> Result<bool, StorageError> {
+        let d = delivery.clone();
+        let error: String = error.chars().take(500).collect();
+        self.run(move |conn| {
+            conn.transaction(|conn| {
+                // Only while the lease is this attempt's: a later attempt's outcome is its own.
+                diesel::update(
+                    event_deliveries::table
+                        .filter(event_deliveries::endpoint.eq(&d.endpoint))
+                        .filter(event_deliveries::event_id.eq(&d.event_id))
+                        .filter(event_deliveries::delivered_at.is_null())
+                        .filter(event_deliveries::attempts.eq(d.attempts)),
+                )
+                .set((event_deliveries::next_attempt_at.eq(retry_at), event_deliveries::last_error.eq(Some(&error))))
+                .execute(conn)?;
+                diesel::update(
+                    webhook_endpoints::table.find(&d.endpoint).filter(webhook_endpoints::failing_since.is_null()),
+                )
+                .set(webhook_endpoints::failing_since.eq(Some(now)))
+                .execute(conn)?;
+                diesel::update(webhook_endpoints::table.find(&d.endpoint))
+                    .set(webhook_endpoints::last_error.eq(Some(&error)))
+                    .execute(conn)?;
+                let disabled = diesel::update(
+                    webhook_endpoints::table
+                        .find(&d.endpoint)
+                        .filter(webhook_endpoints::disabled_at.is_null())
+                        .filter(webhook_endpoints::failing_since.le(now - disable_after)),
+                )
+                .set(webhook_endpoints::disabled_at.eq(Some(now)))
+                .execute(conn)?;
+                Ok(disabled == 1)
+            })
+        })
+        .await
+        .map_err(Into::into)
+    }
+}
+
+/// An endpoint's row: failing since, disabled at, last error, last success.
+type Health = (Option<i64>, Option<i64>, Option<String>, Option<i64>);
+
+/// The configured endpoints (`routes`) and their health.
+pub(crate) fn endpoints(conn: &mut crate::DbConnection, routes: &[Route]) -> Result<Vec<EndpointInfo>, StoreError> {
+    let mut out = Vec::new();
+    for route in routes {
+        let health: Option<Health> = webhook_endpoints::table
+            .find(&route.endpoint)
+            .select((
+                webhook_endpoints::failing_since,
+                webhook_endpoints::disabled_at,
+                webhook_endpoints::last_error,
+                webhook_endpoints::last_success_at,
+            ))
+            .first(conn)
+            .optional()?;
+        let (failing_since, disabled_at, last_error, last_success_at) = health.unwrap_or_default();
+        let waiting: i64 = event_deliveries::table
+            .filter(event_deliveries::endpoint.eq(&route.endpoint))
+            .filter(event_deliveries::delivered_at.is_null())
+            .count()
+            .get_result(conn)?;
+        out.push(EndpointInfo {
+            name: route.endpoint.clone(),
+            events: route.types.iter().map(|t| t.as_str().to_owned()).collect(),
+            failing_since,
+            disabled_at,
+            last_error,
+            last_success_at,
+            waiting,
+        });
+    }
+    Ok(out)
+}
+
+/// Enables `name` again: healthy, and what waits for it due now.
+pub(crate) fn enable_in(conn: &mut crate::DbConnection, name: &str, now: i64) -> Result<(), StoreError> {
+    diesel::update(webhook_endpoints::table.find(name))
+        .set((webhook_endpoints::disabled_at.eq(None::<i64>), webhook_endpoints::failing_since.eq(None::<i64>)))
+        .execute(conn)?;
+    diesel::update(
+        event_deliveries::table
+            .filter(event_deliveries::endpoint.eq(name))
+            .filter(event_deliveries::delivered_at.is_null()),
+    )
+    .set(event_deliveries::next_attempt_at.eq(now))
+    .execute(conn)?;
+    Ok(())
+}
+
+type DeliveryRow = (String, Option<i64>, i32, i64, Option<String>);
+
+/// A page of events, newest first, with their deliveries.
+pub(crate) fn page(
+    conn: &mut crate::DbConnection,
+    event_type: Option<EventType>,
+    before: Option<String>,
+    limit: i64,
+) -> Result<Vec<EventInfo>, StoreError> {
+    let mut q = events::table
+        .order(events::id.desc())
+        .limit(limit)
+        .select((events::id, events::event_type, events::created_at, events::payload))
+        .into_boxed();
+    if let Some(t) = event_type {
+        q = q.filter(events::event_type.eq(t.as_str()));
+    }
+    if let Some(before) = before {
+        q = q.filter(events::id.lt(before));
+    }
+    let rows: Vec<(String, String, i64, String)> = q.load(conn)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, event_type, created_at, payload) in rows {
+        let deliveries: Vec<DeliveryRow> = event_deliveries::table
+            .filter(event_deliveries::event_id.eq(&id))
+            .order(event_deliveries::endpoint.asc())
+            .select((
+                event_deliveries::endpoint,
+                event_deliveries::delivered_at,
+                event_deliveries::attempts,
+                event_deliveries::next_attempt_at,
+                event_deliveries::last_error,
+            ))
+            .load(conn)?;
+        let deliveries = deliveries
+            .into_iter()
+            .map(|(endpoint, delivered_at, attempts, next_attempt_at, last_error)| DeliveryInfo {
+                endpoint,
+                delivered_at,
+                attempts,
+                next_attempt_at,
+                last_error,
+            })
+            .collect();
+        let payload = crate::from_json(&payload, "event payload")?;
+        out.push(EventInfo { id, event_type, created_at, payload, deliveries });
+    }
+    Ok(out)
+}
+
+/// Queues the event `id` again for `endpoint`, or every route that wants it; the endpoints, or
+/// `None` when there is no such event or no such endpoint wants it.
+pub(crate) fn replay_in(
+    conn: &mut crate::DbConnection,
+    routes: &[Route],
+    id: &str,
+    endpoint: Option<&str>,
+    now: i64,
+) -> Result<Option<Vec<String>>, StoreError> {
+    let Some(kind) = events::table.find(id).select(events::event_type).first::<String>(conn).optional()? else {
+        return Ok(None);
+    };
+    let Some(kind) = EventType::parse(&kind) else {
+        return Err(StoreError::Corrupt("event type".into()));
+    };
+    let to: Vec<String> = routes
+        .iter()
+        .filter(|r| r.wants(kind) && endpoint.is_none_or(|e| e == r.endpoint))
+        .map(|r| r.endpoint.clone())
+        .collect();
+    if to.is_empty() {
+        return Ok(None);
+    }
+    for name in &to {
+        let again = diesel::update(event_deliveries::table.find((id, name)))
+            .set((
+                event_deliveries::delivered_at.eq(None::<i64>),
+                event_deliveries::next_attempt_at.eq(now),
+                event_deliveries::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        if again == 0 {
+            diesel::insert_into(event_deliveries::table)
+                .values((
+                    event_deliveries::event_id.eq(id),
+                    event_deliveries::endpoint.eq(name),
+                    event_deliveries::attempts.eq(0),
+                    event_deliveries::next_attempt_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+    }
+    Ok(Some(to))
+}

@@ -1,0 +1,3 @@
+DROP TABLE webhook_endpoints;
+DROP TABLE event_deliveries;
+DROP TABLE events;
