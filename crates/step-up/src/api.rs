@@ -6,6 +6,10 @@
 //! - the "device" a "This wasn't me" link blocks is the application on the client's network
 //!   (its IPv4 address or IPv6 /64): later API sign-ins to that account from there are refused;
 //! - a second factor cannot be asked for here: `Ask` and `Enroll` become `mfa_required`.
+//!
+//! The operator's `after_first_factor` hook is asked here too: its `require_mfa` is
+//! `mfa_required`, its `deny` is `access_denied`, and its failure under `fail_closed` is
+//! `temporarily_unavailable`.
 
 use std::sync::Arc;
 
@@ -15,7 +19,7 @@ use domain::audit::AuditEntry;
 use domain::ports::{ApiSignIn, ApiStepUp, ApiVerdict, AssessError, BoxFuture};
 
 use crate::StepUpService;
-use crate::flow::{Place, SignedIn, factors, observe, record};
+use crate::flow::{Asked, Place, SignedIn, after_first_factor, factors, observe, record};
 use crate::policy::{Decision, Factor, Request, decide};
 use crate::storage::{Door, StepUpAudit};
 
@@ -52,7 +56,20 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
     let mut factors = factors(svc, &user, &sign_in.login).await?;
     // A passkey needs a browser: the API's second factors are the codes it can take.
     factors.retain(|f| *f != Factor::Passkey);
-    let decision = decide(&signals, &Request::default(), &client.settings.step_up, &factors);
+    let asked = Asked {
+        user: &user,
+        client_id: &client.id,
+        client_name: &client.name,
+        first: &sign_in.login,
+        signals: &signals,
+        place: &place,
+    };
+    // A hook that failed closed refuses the sign-in for now (`temporarily_unavailable`).
+    let hook = after_first_factor(svc, asked, now)
+        .await
+        .map_err(|e| domain::StorageError::Unavailable(format!("the after_first_factor hook failed: {e}")))?;
+    let request = Request { hook, ..Request::default() };
+    let decision = decide(&signals, &request, &client.settings.step_up, &factors);
     decision.count("api");
     let entry = |what| AuditEntry { what, user: Some(user.id.clone()), client: Some(client.id.clone()), at: now };
     let audit = StepUpAudit::Decision {

@@ -47,7 +47,7 @@ pub async fn otp_grant(app: &TestApp, client: &TestClient, email: &str, otp: &st
 }
 
 /// A whole API sign-in from `ip`: a code sent by the API, then the OTP grant's answer.
-async fn api_sign_in(app: &TestApp, client: &TestClient, email: &str, ip: &str) -> reqwest::Response {
+pub async fn api_sign_in(app: &TestApp, client: &TestClient, email: &str, ip: &str) -> reqwest::Response {
     let seen = app.message_ids_to(email).await;
     assert_eq!(start_code(app, client, email, ip).await.status(), 200);
     let code = app

@@ -325,3 +325,45 @@ both_backends!(after_first_factor_may_require_a_second_factor_or_deny, |db: Db| 
     let step_up = crate::stepup::first_factor(&app, &browser, &authorize, &unique_email()).await;
     assert_eq!(browser.get(&step_up).await.status(), 503);
 });
+
+both_backends!(after_first_factor_is_asked_for_api_sign_ins_too, |db: Db| async move {
+    use domain::{ClientSettings, StepUp, StepUpPolicy, WithoutFactor};
+    let (url, state) = receiver().await;
+    let settings = hook_settings(&url, "fail_closed");
+    let app = spawn_app_with(db, |s| {
+        s.hooks.after_first_factor = Some(settings);
+        s.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    let never = ClientSettings {
+        step_up: StepUp { policy: StepUpPolicy::Never, without_factor: WithoutFactor::Allow },
+        ..crate::api_methods()
+    };
+    let client = app.register_client_with(false, Alg::RS256, never).await;
+    let error_of = |body: &Value| body["error"].as_str().unwrap_or_default().to_owned();
+    // Allowed: tokens, and the hook saw the API sign-in's signals.
+    answer(&state, json!({"decision": "allow"}), 0);
+    let resp = crate::api_login::api_sign_in(&app, &client, &unique_email(), "198.51.100.7").await;
+    assert_eq!(resp.status(), 200);
+    {
+        let s = state.lock().unwrap();
+        let (payload, verified) = s.seen.last().expect("asked").clone();
+        assert!(verified);
+        assert_eq!(payload["client"]["id"], client.id.as_str());
+        assert_eq!(payload["ip"], "198.51.100.7");
+        assert_eq!(payload["signals"]["first_sign_in"], true);
+    }
+    // A second factor required: the API cannot ask for one, so `mfa_required`.
+    answer(&state, json!({"decision": "require_mfa", "message": "payroll"}), 0);
+    let resp = crate::api_login::api_sign_in(&app, &client, &unique_email(), "198.51.100.7").await;
+    assert_eq!(resp.status(), 403);
+    assert_eq!(error_of(&resp.json().await.unwrap()), "mfa_required");
+    // Denied.
+    answer(&state, json!({"decision": "deny", "message": "contractor"}), 0);
+    let resp = crate::api_login::api_sign_in(&app, &client, &unique_email(), "198.51.100.7").await;
+    assert_eq!(error_of(&resp.json().await.unwrap()), "access_denied");
+    // Too slow, and closed: not now.
+    answer(&state, json!({"decision": "allow"}), 1500);
+    let resp = crate::api_login::api_sign_in(&app, &client, &unique_email(), "198.51.100.7").await;
+    assert_eq!(error_of(&resp.json().await.unwrap()), "temporarily_unavailable");
+});

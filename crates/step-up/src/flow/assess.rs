@@ -67,40 +67,47 @@ pub(crate) async fn observe(
     Ok(Signals::observe(&history, &here, now, svc.config.impossible_travel_kmh))
 }
 
+/// What the `after_first_factor` hook is asked about.
+pub(crate) struct Asked<'a> {
+    pub user: &'a domain::User,
+    pub client_id: &'a domain::ClientId,
+    pub client_name: &'a str,
+    pub first: &'a domain::LoginResult,
+    pub signals: &'a Signals,
+    pub place: &'a Place,
+}
+
 /// The operator's `after_first_factor` hook, asked with the risk signals before the policy
-/// decides: it may allow, deny, or require a second factor, each with its reason. A failure
-/// refuses the step under `fail_closed` (the page says sign-ins are paused).
-async fn after_first_factor(
+/// decides (the hosted pages and the passwordless API alike): it may allow, deny, or require a
+/// second factor, each with its reason. A failure is the hook's under `fail_closed` (the caller
+/// refuses the step); under `fail_open` it is an allow.
+pub(crate) async fn after_first_factor(
     svc: &StepUpService,
-    p: &Pending,
-    signals: &Signals,
-    place: &Place,
+    asked: Asked<'_>,
     now: i64,
-) -> Result<HookSays, PageError> {
+) -> Result<HookSays, hooks::HookError> {
     let Some(hook) = &svc.after_first_factor else { return Ok(HookSays::Nothing) };
     let payload = serde_json::json!({
         "user": {
-            "sub": p.user.id.as_str(),
-            "email": p.user.email.as_ref().map(|e| e.as_str()),
-            "phone_number": p.user.phone.as_ref().map(|n| n.as_str()),
+            "sub": asked.user.id.as_str(),
+            "email": asked.user.email.as_ref().map(|e| e.as_str()),
+            "phone_number": asked.user.phone.as_ref().map(|n| n.as_str()),
         },
-        "client": { "id": p.interaction.client_id.as_str(), "name": p.interaction.client_name },
+        "client": { "id": asked.client_id.as_str(), "name": asked.client_name },
         "first_factor": {
-            "amr": p.first.amr.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
-            "acr": p.first.acr.as_str(),
+            "amr": asked.first.amr.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            "acr": asked.first.acr.as_str(),
         },
-        "signals": signals,
-        "ip": place.ip.to_string(),
-        "country": place.country,
+        "signals": asked.signals,
+        "ip": asked.place.ip.to_string(),
+        "country": asked.place.country,
     });
-    match hook.decide(payload, now).await {
-        Ok(answer) => Ok(match answer.decision {
-            hooks::Decision::Allow => HookSays::Nothing,
-            hooks::Decision::Deny => HookSays::Deny(answer.shown_message()),
-            hooks::Decision::RequireMfa => HookSays::RequireFactor(answer.shown_message()),
-        }),
-        Err(_) => Err(PageError::Paused),
-    }
+    let answer = hook.decide(payload, now).await?;
+    Ok(match answer.decision {
+        hooks::Decision::Allow => HookSays::Nothing,
+        hooks::Decision::Deny => HookSays::Deny(answer.shown_message()),
+        hooks::Decision::RequireMfa => HookSays::RequireFactor(answer.shown_message()),
+    })
 }
 
 /// Everything `decide` needs, gathered; and its answer.
@@ -129,7 +136,15 @@ async fn assess_unrecorded(
     let known = svc.store.device(&p.user.id, device.hash(svc)).await.map_err(unavailable)?;
     let place = Place::here(req);
     let signals = observe(svc, &p.user, &place, known.as_ref(), now).await.map_err(unavailable)?;
-    let hook = after_first_factor(svc, p, &signals, &place, now).await?;
+    let asked = Asked {
+        user: &p.user,
+        client_id: &p.interaction.client_id,
+        client_name: &p.interaction.client_name,
+        first: &p.first,
+        signals: &signals,
+        place: &place,
+    };
+    let hook = after_first_factor(svc, asked, now).await.map_err(|_| PageError::Paused)?;
     let request = Request {
         demands_mfa: p.interaction.demands_mfa(),
         multi_factor: p.first.acr == domain::Acr::MultiFactor,

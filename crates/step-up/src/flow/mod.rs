@@ -18,7 +18,7 @@ use serde::Deserialize;
 use web_layer::{BrowserBinding, Lang, Page, paths, see_other};
 
 pub use assess::start;
-pub(crate) use assess::{Place, observe};
+pub(crate) use assess::{Asked, Place, after_first_factor, observe};
 pub use enroll::{enroll, enroll_page};
 pub(crate) use factors::factors;
 pub use factors::{code, send, totp};
