@@ -84,7 +84,12 @@ impl EventType {
             K::AdminUserErased | K::AccountDeleted => vec![E::UserDeleted],
             K::AdminUserBlocked => vec![E::UserBlocked],
             K::SignedIn => vec![E::SignInSucceeded],
-            K::StepUpDenied | K::PasskeyRefused => vec![E::SignInFailed],
+            K::StepUpDenied => vec![E::SignInFailed],
+            // A passkey refused at sign-in or step-up; one refused while being added is no sign-in.
+            K::PasskeyRefused => match detail.get("ceremony").and_then(|c| c.as_str()) {
+                Some("enroll") => vec![],
+                _ => vec![E::SignInFailed],
+            },
             // Step-up's decision, `{"decision": {"decision": "ask" | "enroll" | …}, …}`.
             K::StepUpDecision => match detail.pointer("/decision/decision").and_then(|d| d.as_str()) {
                 Some("ask" | "enroll") => vec![E::StepUpRequired],
@@ -139,6 +144,10 @@ mod tests {
         assert_eq!(EventType::of_audit(AuditKind::Alert, &none), vec![]);
         let ask = serde_json::json!({"decision": {"decision": "ask", "factors": ["totp"]}});
         assert_eq!(EventType::of_audit(AuditKind::StepUpDecision, &ask), vec![EventType::StepUpRequired]);
+        let enroll = serde_json::json!({"refusal": "wrong_origin", "ceremony": "enroll"});
+        assert_eq!(EventType::of_audit(AuditKind::PasskeyRefused, &enroll), vec![]);
+        let sign_in = serde_json::json!({"refusal": "wrong_origin", "ceremony": "sign_in"});
+        assert_eq!(EventType::of_audit(AuditKind::PasskeyRefused, &sign_in), vec![EventType::SignInFailed]);
         let proceed = serde_json::json!({"decision": {"decision": "proceed"}});
         assert_eq!(EventType::of_audit(AuditKind::StepUpDecision, &proceed), vec![]);
     }

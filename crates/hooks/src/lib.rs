@@ -69,6 +69,8 @@ pub struct HooksSettings {
     /// Before an ID token or access token is minted (code, refresh and OTP grants): it may add
     /// claims, or deny (`access_denied`).
     pub before_token: Option<HookSettings>,
+    /// The operator's own sender of email and text messages: the delivery provider `hook`.
+    pub send_message: Option<HookSettings>,
 }
 
 impl HooksSettings {
@@ -78,6 +80,7 @@ impl HooksSettings {
             ("before_user_created", &self.before_user_created),
             ("after_first_factor", &self.after_first_factor),
             ("before_token", &self.before_token),
+            ("send_message", &self.send_message),
         ];
         for (name, hook) in all {
             let Some(hook) = hook else { continue };

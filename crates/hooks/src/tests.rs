@@ -153,6 +153,7 @@ fn http_urls_only_in_development() {
     let settings = |url: &str| HooksSettings {
         before_user_created: None,
         after_first_factor: None,
+        send_message: None,
         before_token: Some(HookSettings {
             url: url.into(),
             secret: SigningSecret::parse(SECRET).unwrap(),

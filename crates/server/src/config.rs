@@ -297,6 +297,12 @@ impl Settings {
         s.delivery.validate(s.is_production(), &mut p);
         s.hooks.validate(s.is_production(), &mut p);
         hooks::webhooks::validate(&s.webhooks, s.is_production(), &mut p);
+        if s.delivery.uses("hook") && s.hooks.send_message.is_none() {
+            p.push(
+                "delivery.email / delivery.sms: the provider `hook` sends through [hooks.send_message]; configure it"
+                    .into(),
+            );
+        }
         if s.demo.enabled && s.is_production() {
             p.push("demo.enabled: the demo app is for development and is refused in production".into());
         }

@@ -133,7 +133,9 @@ impl Crates {
             )
             .map_err(|e| anyhow!("server.issuer: {e}"))?,
         );
-        let delivery = Arc::new(settings.delivery.build(&s.clock).map_err(|e| anyhow!("{e}"))?);
+        let delivery = Arc::new(
+            settings.delivery.build(&s.clock, settings.hooks.send_message.as_ref()).map_err(|e| anyhow!("{e}"))?,
+        );
         let passkeys = crate::webauthn::passkeys_for(settings, &s.store, &s.clock)?;
         let hooks = settings.hooks.build().map_err(|e| anyhow!("{e}"))?;
         let connection = web::Data::new(PasswordlessConnection {

@@ -328,7 +328,8 @@ pub(crate) fn enable_in(conn: &mut crate::DbConnection, name: &str, now: i64) ->
             .filter(event_deliveries::endpoint.eq(name))
             .filter(event_deliveries::delivered_at.is_null()),
     )
-    .set(event_deliveries::next_attempt_at.eq(now))
+    // A fresh start: the back-off begins again at its first step.
+    .set((event_deliveries::next_attempt_at.eq(now), event_deliveries::attempts.eq(0)))
     .execute(conn)?;
     Ok(())
 }
@@ -412,6 +413,7 @@ pub(crate) fn replay_in(
                 event_deliveries::delivered_at.eq(None::<i64>),
                 event_deliveries::next_attempt_at.eq(now),
                 event_deliveries::last_error.eq(None::<String>),
+                event_deliveries::attempts.eq(0),
             ))
             .execute(conn)?;
         if again == 0 {

@@ -4,6 +4,7 @@
 //! signed custom SMS gateway.
 
 pub mod gateway;
+pub mod hook;
 pub mod mandrill;
 pub mod providers;
 pub mod sendgrid;

@@ -61,6 +61,8 @@ pub enum Provider {
     Ses(SesSender),
     Twilio(TwilioSender),
     Gateway(Box<GatewaySender>),
+    /// The operator's own sender (`[hooks.send_message]`).
+    Hook(Box<super::hook::HookSender>),
 }
 
 impl Provider {
@@ -73,6 +75,7 @@ impl Provider {
             Provider::Ses(_) => "ses",
             Provider::Twilio(_) => "twilio",
             Provider::Gateway(_) => "gateway",
+            Provider::Hook(_) => "hook",
         }
     }
 
@@ -85,6 +88,7 @@ impl Provider {
             Provider::Ses(s) => s.send(m).await,
             Provider::Twilio(s) => s.send(m).await,
             Provider::Gateway(s) => s.send(m).await,
+            Provider::Hook(s) => s.send(m).await,
         }
     }
 }

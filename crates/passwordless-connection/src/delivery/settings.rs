@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 use lettre::message::Mailbox;
 
 use super::smtp::{DkimSettings, SmtpConfig, SmtpSender, SmtpTls};
-use super::{Chain, Delivery, Provider, gateway, mandrill, sendgrid, ses, twilio};
+use super::{Chain, Delivery, Provider, gateway, hook, mandrill, sendgrid, ses, twilio};
 
 /// The providers that can carry email.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -24,6 +24,8 @@ pub enum EmailProvider {
     Sendgrid,
     Mandrill,
     Ses,
+    /// The operator's own sender, `[hooks.send_message]`.
+    Hook,
 }
 
 impl EmailProvider {
@@ -34,6 +36,7 @@ impl EmailProvider {
             EmailProvider::Sendgrid => "sendgrid",
             EmailProvider::Mandrill => "mandrill",
             EmailProvider::Ses => "ses",
+            EmailProvider::Hook => "hook",
         }
     }
 }
@@ -45,6 +48,8 @@ pub enum SmsProvider {
     Outbox,
     Twilio,
     Gateway,
+    /// The operator's own sender, `[hooks.send_message]`.
+    Hook,
 }
 
 impl SmsProvider {
@@ -53,6 +58,7 @@ impl SmsProvider {
             SmsProvider::Outbox => "outbox",
             SmsProvider::Twilio => "twilio",
             SmsProvider::Gateway => "gateway",
+            SmsProvider::Hook => "hook",
         }
     }
 }
@@ -210,12 +216,29 @@ pub struct GatewaySettings {
     pub secret: Option<Secret>,
 }
 
+/// Builds the provider `hook` for a channel.
+type Hook<'a> = dyn Fn(domain::Channel) -> Result<Provider, String> + 'a;
+
+/// The provider `hook`: the operator's sender, `[hooks.send_message]`.
+fn hook_provider(
+    send_message: Option<&hooks::HookSettings>,
+    channel: domain::Channel,
+    clock: &Arc<dyn Clock>,
+    http: &reqwest::Client,
+) -> Result<Provider, String> {
+    let settings = send_message
+        .ok_or("delivery: the provider `hook` sends through [hooks.send_message], which is not configured")?;
+    let sender = hook::HookSender::new(settings.clone(), channel, Arc::clone(clock), http.clone());
+    Ok(Provider::Hook(Box::new(sender)))
+}
+
 impl DeliverySettings {
     fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.email.iter().map(|p| p.name()).chain(self.sms.iter().map(|p| p.name()))
     }
 
-    fn uses(&self, name: &str) -> bool {
+    /// Whether a chain names the provider `name`.
+    pub fn uses(&self, name: &str) -> bool {
         self.names().any(|n| n == name)
     }
 
@@ -237,8 +260,8 @@ impl DeliverySettings {
         if d.email.is_empty() {
             p.push("delivery.email: name at least one provider (sign-in codes are sent by email)".into());
         }
-        if d.email.iter().any(|n| *n != EmailProvider::Outbox) && d.email_from.is_none() {
-            p.push("delivery.email_from: is required when a provider but `outbox` sends email".into());
+        if d.email.iter().any(|n| !matches!(n, EmailProvider::Outbox | EmailProvider::Hook)) && d.email_from.is_none() {
+            p.push("delivery.email_from: is required when a provider but `outbox` or `hook` sends email".into());
         }
         let required = |p: &mut Vec<String>, provider: &str, key: &str, empty: bool| {
             if empty {
@@ -291,11 +314,17 @@ impl DeliverySettings {
         }
     }
 
-    /// The provider chains of both channels, in the configured order (primary first).
-    pub fn build(&self, clock: &Arc<dyn Clock>) -> Result<Delivery, String> {
+    /// The provider chains of both channels, in the configured order (primary first);
+    /// `send_message` is the hook the provider `hook` sends through.
+    pub fn build(
+        &self,
+        clock: &Arc<dyn Clock>,
+        send_message: Option<&hooks::HookSettings>,
+    ) -> Result<Delivery, String> {
         let http = crate::delivery::providers::http_client().map_err(|e| format!("delivery: {e}"))?;
-        let email = self.email.iter().map(|p| self.email_provider(*p, &http)).collect::<Result<_, _>>()?;
-        let sms = self.sms.iter().map(|p| self.sms_provider(*p, clock, &http)).collect::<Result<_, _>>()?;
+        let hook = |channel| hook_provider(send_message, channel, clock, &http);
+        let email = self.email.iter().map(|p| self.email_provider(*p, &http, &hook)).collect::<Result<_, _>>()?;
+        let sms = self.sms.iter().map(|p| self.sms_provider(*p, clock, &http, &hook)).collect::<Result<_, _>>()?;
         Ok(Delivery { email: Chain(email), sms: Chain(sms) })
     }
 
@@ -303,10 +332,11 @@ impl DeliverySettings {
         self.email_from.clone().ok_or_else(|| "delivery.email_from: is required".to_owned())
     }
 
-    fn email_provider(&self, provider: EmailProvider, http: &reqwest::Client) -> Result<Provider, String> {
+    fn email_provider(&self, provider: EmailProvider, http: &reqwest::Client, hook: &Hook) -> Result<Provider, String> {
         let (sendgrid, mandrill, ses) = (&self.sendgrid, &self.mandrill, &self.ses);
         Ok(match provider {
             EmailProvider::Outbox => Provider::Outbox,
+            EmailProvider::Hook => hook(domain::Channel::Email)?,
             EmailProvider::Smtp => Provider::Smtp(Box::new(self.smtp()?)),
             EmailProvider::Sendgrid => Provider::SendGrid(sendgrid::SendGridSender::new(
                 sendgrid.base_url.as_str(),
@@ -363,9 +393,11 @@ impl DeliverySettings {
         provider: SmsProvider,
         clock: &Arc<dyn Clock>,
         http: &reqwest::Client,
+        hook: &Hook,
     ) -> Result<Provider, String> {
         Ok(match provider {
             SmsProvider::Outbox => Provider::Outbox,
+            SmsProvider::Hook => hook(domain::Channel::Sms)?,
             SmsProvider::Twilio => {
                 let t = &self.twilio;
                 let sender = if t.from.is_empty() {

@@ -11,8 +11,8 @@ use crate::config::Settings;
 pub enum HooksCommand {
     /// Send the hook a sample request and show its answer and the time it took.
     Test {
-        /// The hook, as configured under [hooks.NAME]: before_user_created, after_first_factor or
-        /// before_token.
+        /// The hook, as configured under [hooks.NAME]: before_user_created, after_first_factor,
+        /// before_token or send_message (a sample email to sample@example.com).
         name: String,
     },
 }
@@ -53,13 +53,16 @@ fn sample(name: &str, now: i64) -> Option<serde_json::Value> {
 
 pub async fn hooks(command: HooksCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
     let HooksCommand::Test { name } = command;
+    if name == "send_message" {
+        return send_message(settings).await;
+    }
     let (configured, name) = match name.as_str() {
         "before_token" => (settings.hooks.before_token.clone(), "before_token"),
         "before_user_created" => (settings.hooks.before_user_created.clone(), "before_user_created"),
         "after_first_factor" => (settings.hooks.after_first_factor.clone(), "after_first_factor"),
         other => {
             return Err(anyhow!(
-                "no hook is called {other:?}; the hooks are: before_user_created, after_first_factor, before_token"
+                "no hook is called {other:?}; the hooks are: before_user_created, after_first_factor, before_token, send_message"
             ));
         }
     };
@@ -95,5 +98,33 @@ pub async fn hooks(command: HooksCommand, settings: &Settings, now: i64) -> anyh
             };
             Err(anyhow!("the hook failed after {ms} ms: {e} ({mode})"))
         }
+    }
+}
+
+/// `send_message` is a sender, not a decision: a sample email, and whether it was taken.
+async fn send_message(settings: &Settings) -> anyhow::Result<()> {
+    let Some(hook_settings) = settings.hooks.send_message.clone() else {
+        return Err(anyhow!(
+            "hooks.send_message is not configured (set hooks.send_message.url and hooks.send_message.secret)"
+        ));
+    };
+    let url = hook_settings.url.clone();
+    let http = reqwest::Client::builder().build().map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
+    let clock: std::sync::Arc<dyn domain::Clock> = std::sync::Arc::new(domain::SystemClock);
+    let sender =
+        passwordless_connection::delivery::hook::HookSender::new(hook_settings, domain::Channel::Email, clock, http);
+    println!("Sending a sample send_message request (an email to sample@example.com) to {url} …");
+    let started = std::time::Instant::now();
+    let id = format!("msg_test_{}", domain::secret::random_token(9));
+    let result = sender.send_sample(&id, "sample@example.com").await;
+    let ms = started.elapsed().as_millis();
+    match result {
+        Ok(()) => {
+            println!("Taken in {ms} ms.");
+            Ok(())
+        }
+        Err(reason) => Err(anyhow!(
+            "the hook did not take the message after {ms} ms: {reason} (the chain would try its next provider)"
+        )),
     }
 }

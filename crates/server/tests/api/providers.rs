@@ -56,7 +56,7 @@ async fn queue_sms(app: &TestApp, to: &str, text: &str) {
 
 both_backends!(each_email_provider_delivers_a_working_sign_in_code, |db: Db| async move {
     let fake = FakeProviders::start().await;
-    for provider in ["sendgrid", "mandrill", "ses"] {
+    for provider in ["sendgrid", "mandrill", "ses", "hook"] {
         let app = app_with(db, &fake, &[provider], &[]).await;
         let client = app.register_client(false, Alg::RS256).await;
         let browser = app.browser();
@@ -77,7 +77,7 @@ both_backends!(each_email_provider_delivers_a_working_sign_in_code, |db: Db| asy
 
 both_backends!(each_sms_provider_delivers_a_text, |db: Db| async move {
     let fake = FakeProviders::start().await;
-    for (provider, to) in [("twilio", "+447400123456"), ("gateway", "+33612345678")] {
+    for (provider, to) in [("twilio", "+447400123456"), ("gateway", "+33612345678"), ("hook", "+4915112345678")] {
         let app = app_with(db, &fake, &["outbox"], &[provider]).await;
         queue_sms(&app, to, "Your code is 123456").await;
         let m = fake.message_to(to, 0).await;
@@ -103,6 +103,29 @@ both_backends!(a_failing_primary_fails_over_to_the_secondary, |db: Db| async mov
     queue_sms(&app, "+447400123456", "Your code is 654321").await;
     assert_eq!(fake.message_to("+447400123456", 0).await.provider, "gateway");
     assert_eq!(fake.received().len(), 2, "each message was sent once");
+});
+
+both_backends!(the_send_message_hook_takes_part_in_both_chains_with_failover, |db: Db| async move {
+    let fake = FakeProviders::start().await;
+    let app = app_with(db, &fake, &["hook", "sendgrid"], &["hook", "gateway"]).await;
+    // The hook first; when it fails, the next provider.
+    let client = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    app.start_login(&app.browser(), &authorize_url(&app, &client, &[]), &email).await;
+    assert_eq!(fake.message_to(&email, 0).await.provider, "hook");
+    fake.fail_next("hook", &[503]);
+    let other = unique_email();
+    app.start_login(&app.browser(), &authorize_url(&app, &client, &[]), &other).await;
+    assert_eq!(fake.message_to(&other, 0).await.provider, "sendgrid");
+    let row = settled(&app, &other).await;
+    assert_eq!((row.status.as_str(), row.provider.as_deref()), ("sent", Some("sendgrid")));
+    fake.fail_next("hook", &[500]);
+    queue_sms(&app, "+447400123456", "Your code is 654321").await;
+    assert_eq!(fake.message_to("+447400123456", 0).await.provider, "gateway");
+    queue_sms(&app, "+447400123457", "Your code is 123456").await;
+    let m = fake.message_to("+447400123457", 0).await;
+    assert_eq!((m.provider, m.text.as_str(), m.subject.as_str()), ("hook", "Your code is 123456", ""));
+    assert!(fake.refused().is_empty(), "requests broke the hook's rules: {:?}", fake.refused());
 });
 
 both_backends!(a_transient_failure_is_retried_and_a_final_one_is_not, |db: Db| async move {

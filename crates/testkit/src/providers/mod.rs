@@ -16,7 +16,7 @@ mod email;
 mod sms;
 
 use email::{mandrill, sendgrid, ses};
-use sms::{gateway, twilio};
+use sms::{gateway, send_message, twilio};
 
 pub const SENDGRID_KEY: &str = "SG.test-key-0123456789";
 pub const MANDRILL_KEY: &str = "md-test-key-0123456789";
@@ -28,6 +28,7 @@ pub const TWILIO_KEY_SID: &str = "SK0123456789abcdef0123456789abcdef";
 pub const TWILIO_SECRET: &str = "twilio-test-secret";
 pub const TWILIO_FROM: &str = "+15005550006";
 pub const GATEWAY_SECRET: &str = "gateway-test-secret-0123456789-abcdef";
+pub const HOOK_SECRET: &str = "whsec_c2VuZC1tZXNzYWdlLXRlc3Qtc2VjcmV0LTAxMjM0";
 pub const EMAIL_FROM: &str = "Ostiary Login <login@example.com>";
 
 /// One message a fake provider accepted.
@@ -84,6 +85,7 @@ impl FakeProviders {
                 .route("/ses/v2/email/outbound-emails", web::post().to(ses))
                 .route("/twilio/2010-04-01/Accounts/{account}/Messages.json", web::post().to(twilio))
                 .route("/gateway/sms", web::post().to(gateway))
+                .route("/hook/send_message", web::post().to(send_message))
         })
         .workers(1)
         .listen(listener)
@@ -113,6 +115,8 @@ impl FakeProviders {
         d.twilio.from = TWILIO_FROM.into();
         d.gateway.url = Some(self.url("/gateway/sms"));
         d.gateway.secret = Some(domain::Secret::new(GATEWAY_SECRET.into()));
+        let hook = serde_json::json!({ "url": self.url("/hook/send_message").as_str(), "secret": HOOK_SECRET });
+        s.hooks.send_message = Some(serde_json::from_value(hook).expect("hook settings"));
     }
 
     /// A URL of these fakes.

@@ -111,3 +111,51 @@ pub(super) async fn gateway(req: HttpRequest, body: web::Bytes, state: web::Data
     );
     HttpResponse::Accepted().json(json!({ "id": id }))
 }
+
+/// The operator's sender, `[hooks.send_message]`: signed per the Standard Webhooks specification
+/// (`webhook-id` the message's id, fresh within 300 s), JSON with `type` `send_message`, `id`,
+/// `channel`, `to`, `subject` (email only), `text` and `html`; each id once.
+pub(super) async fn send_message(req: HttpRequest, body: web::Bytes, state: web::Data<Shared>) -> HttpResponse {
+    let secret = hooks::SigningSecret::parse(HOOK_SECRET).expect("a secret");
+    let ts: i64 = header(&req, "webhook-timestamp").parse().unwrap_or_default();
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let id = header(&req, "webhook-id").to_owned();
+    if !secret.verify(&id, ts, &body, header(&req, "webhook-signature"), now, 300) {
+        return refuse(&state, "hook", "bad or stale signature", 401, json!({ "message": "bad signature" }));
+    }
+    if let Some(status) = forced(&state, "hook") {
+        return HttpResponse::build(StatusCode::from_u16(status).expect("status")).json(json!({ "message": "busy" }));
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return refuse(&state, "hook", "not JSON", 400, json!({ "message": "bad JSON" }));
+    };
+    let email = v["channel"] == "email";
+    let well_formed = v["type"] == "send_message"
+        && v["id"] == id.as_str()
+        && (email || v["channel"] == "sms")
+        && v["subject"].is_string() == email
+        && v["to"].is_string()
+        && v["text"].is_string();
+    if !well_formed {
+        return refuse(&state, "hook", "not a send_message request", 400, json!({ "message": "malformed" }));
+    }
+    {
+        let mut s = state.lock().expect("state");
+        if s.gateway_ids.contains(&id) {
+            return HttpResponse::Ok().finish();
+        }
+        s.gateway_ids.push(id.clone());
+    }
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    accept(
+        &state,
+        Received {
+            provider: "hook",
+            to: text("to"),
+            subject: text("subject"),
+            text: text("text"),
+            html: v["html"].as_str().map(str::to_owned),
+        },
+    );
+    HttpResponse::NoContent().finish()
+}
