@@ -54,8 +54,8 @@ pub struct AuthorizationServer {
     metadata: actix_web::web::Bytes,
     /// What the passwordless OTP grant needs from the other crates; set once at start-up.
     api_login: std::sync::OnceLock<ApiLogin>,
-    /// The `before_token` hook, when one is configured; set once at start-up.
-    pub(crate) before_token: std::sync::OnceLock<Arc<hooks::Hook>>,
+    /// The operator's hooks (`before_token`, the deployment's or a client's); set once at start-up.
+    pub(crate) hooks: std::sync::OnceLock<Arc<hooks::Hooks>>,
 }
 
 /// The passwordless OTP grant's two ports: the connection checks the code, step-up decides whether
@@ -156,7 +156,7 @@ impl AuthorizationServer {
             limiter,
             metadata: actix_web::web::Bytes::new(),
             api_login: std::sync::OnceLock::new(),
-            before_token: std::sync::OnceLock::new(),
+            hooks: std::sync::OnceLock::new(),
         };
         srv.metadata = serde_json::to_vec(&discovery::metadata(&srv)?).map_err(|e| e.to_string())?.into();
         Ok(srv)
@@ -168,9 +168,9 @@ impl AuthorizationServer {
         let _ = self.api_login.set(ports);
     }
 
-    /// Sets the `before_token` hook (once, at start-up).
-    pub fn set_before_token(&self, hook: Arc<hooks::Hook>) {
-        let _ = self.before_token.set(hook);
+    /// Sets the operator's hooks (once, at start-up).
+    pub fn set_hooks(&self, hooks: Arc<hooks::Hooks>) {
+        let _ = self.hooks.set(hooks);
     }
 
     /// The protocol endpoints, each with its kind. The caller registers

@@ -279,8 +279,13 @@ pub(crate) async fn before_token(
     grant: &Issuance<'_>,
     now: i64,
 ) -> Result<serde_json::Map<String, serde_json::Value>, OAuthError> {
-    let Some(hook) = srv.before_token.get() else { return Ok(serde_json::Map::new()) };
     let denied = |why: &'static str| OAuthError::new(ErrorCode::AccessDenied, why);
+    let Some(hooks) = srv.hooks.get() else { return Ok(serde_json::Map::new()) };
+    let hook = match hooks.for_client(hooks::Step::BeforeToken, &client.settings.hooks) {
+        Ok(Some(hook)) => hook,
+        Ok(None) => return Ok(serde_json::Map::new()),
+        Err(_) => return Err(denied("the sign-in could not be checked")),
+    };
     let user = srv.store.user(grant.user_id).await.map_err(|e| internal("user lookup", &e))?;
     let taken = user.as_ref().map(|u| crate::claims::scope_claims(u, grant.scope)).unwrap_or_default();
     let payload = serde_json::json!({

@@ -30,6 +30,8 @@ pub enum ClientError {
     PublicAdminApi,
     #[error("branding: {0}")]
     BadBranding(String),
+    #[error("settings.hooks: {0}")]
+    BadHooks(String),
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
@@ -66,6 +68,7 @@ pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
     for uri in client.redirect_uris.iter().chain(&client.post_logout_redirect_uris) {
         check_registered_uri(uri)?;
     }
+    client.settings.hooks.validate().map_err(ClientError::BadHooks)?;
     client.settings.branding.validate().map_err(|e| ClientError::BadBranding(e.to_string()))
 }
 

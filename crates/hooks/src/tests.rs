@@ -154,6 +154,7 @@ fn http_urls_only_in_development() {
         before_user_created: None,
         after_first_factor: None,
         send_message: None,
+        clients: Default::default(),
         before_token: Some(HookSettings {
             url: url.into(),
             secret: SigningSecret::parse(SECRET).unwrap(),
@@ -170,4 +171,39 @@ fn http_urls_only_in_development() {
     assert!(problems("http://localhost:9000/t", false).is_empty());
     assert_eq!(problems("http://hooks.example.com/t", true).len(), 1);
     assert_eq!(problems("ftp://x", false).len(), 1);
+}
+
+#[test]
+fn a_client_takes_the_deployments_hook_none_or_its_labels() {
+    let hook = |url: &str| {
+        Some(HookSettings {
+            url: url.into(),
+            secret: SigningSecret::parse(SECRET).unwrap(),
+            timeout_ms: 2000,
+            on_failure: OnFailure::FailClosed,
+        })
+    };
+    let mut clients = std::collections::BTreeMap::new();
+    let payroll = StepHooks { before_token: hook("https://payroll.example/t"), ..Default::default() };
+    clients.insert("payroll".to_owned(), payroll);
+    let settings = HooksSettings { before_token: hook("https://all.example/t"), clients, ..Default::default() };
+    let hooks = settings.build().unwrap();
+    let choose =
+        |choice: Option<&str>| domain::ClientHooks { before_token: choice.map(str::to_owned), ..Default::default() };
+    let url_of = |choice: Option<&str>| {
+        hooks.for_client(Step::BeforeToken, &choose(choice)).map(|h| h.map(|h| h.settings.url.clone()))
+    };
+    assert_eq!(url_of(None).unwrap().as_deref(), Some("https://all.example/t"));
+    assert_eq!(url_of(Some("off")).unwrap(), None);
+    assert_eq!(url_of(Some("payroll")).unwrap().as_deref(), Some("https://payroll.example/t"));
+    assert!(url_of(Some("missing")).is_err(), "a label not configured refuses the step");
+    // The label configures before_token only: its other hooks are none, not the deployment's.
+    let payroll_everywhere = domain::ClientHooks { after_first_factor: Some("payroll".into()), ..Default::default() };
+    assert!(hooks.for_client(Step::AfterFirstFactor, &payroll_everywhere).unwrap().is_none());
+    assert!(hooks.any(Step::BeforeToken) && !hooks.any(Step::AfterFirstFactor));
+    let mut problems = Vec::new();
+    let mut off = HooksSettings::default();
+    off.clients.insert("off".into(), StepHooks::default());
+    off.validate(true, &mut problems);
+    assert_eq!(problems.len(), 1, "{problems:?}");
 }

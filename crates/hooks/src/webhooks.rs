@@ -49,10 +49,7 @@ pub type WebhooksSettings = BTreeMap<String, WebhookSettings>;
 /// Every problem with the endpoints' names and URLs.
 pub fn validate(settings: &WebhooksSettings, production: bool, problems: &mut Vec<String>) {
     for (name, endpoint) in settings {
-        if name.is_empty()
-            || name.len() > 64
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !domain::settings::is_label(name) {
             problems.push(format!("webhooks.{name}: a name is letters, digits, '-' and '_', at most 64"));
         }
         match reqwest::Url::parse(&endpoint.url) {

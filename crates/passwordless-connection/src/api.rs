@@ -266,15 +266,21 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
     };
     let challenge = if from_api { challenge } else { None };
     match verify_code(conn, &request.client_settings, challenge, request.otp.expose(), &origin).await {
-        Ok(c) => login_result(conn, &c, &Asking { client_id: &request.client_id, client_name: None, origin: &origin })
-            .await
-            .map_err(|e| match e {
+        Ok(c) => {
+            let asking = Asking {
+                client_id: &request.client_id,
+                client_hooks: &request.client_settings.hooks,
+                client_name: None,
+                origin: &origin,
+            };
+            login_result(conn, &c, &asking).await.map_err(|e| match e {
                 VerifyError::Store(e) => store_error(e),
                 VerifyError::AccountBlocked => OtpError::AccountBlocked,
                 VerifyError::SignUpRefused(_) => OtpError::SignUpRefused,
                 VerifyError::Unavailable => OtpError::Unavailable,
                 _ => OtpError::Invalid,
-            }),
+            })
+        }
         Err(VerifyError::Blocked) => Err(OtpError::Blocked),
         Err(VerifyError::Unavailable) => Err(OtpError::Unavailable),
         Err(VerifyError::MethodOff) => Err(OtpError::MethodOff),

@@ -11,6 +11,8 @@ use crate::storage::{Challenge, SignIn};
 /// Who asks to sign in: the client, and where from (the `before_user_created` hook is told).
 pub(crate) struct Asking<'a> {
     pub client_id: &'a domain::ClientId,
+    /// The client's choice of hooks.
+    pub client_hooks: &'a domain::ClientHooks,
     pub client_name: Option<&'a str>,
     pub origin: &'a Origin,
 }
@@ -33,7 +35,8 @@ pub(crate) async fn login_result(
         }
     };
     // With the hook, an unknown address is looked up first and created only once it allows it.
-    let hooked = conn.config.signups_enabled && conn.before_user_created.is_some();
+    let hook = conn.hooks.for_client(hooks::Step::BeforeUserCreated, asking.client_hooks);
+    let hooked = conn.config.signups_enabled && !matches!(hook, Ok(None));
     let mut found = sign_in(conn, &challenge.destination, conn.config.signups_enabled && !hooked, now).await?;
     if hooked && matches!(found, SignIn::NoAccount) {
         check_new_account(conn, &challenge.destination, asking).await?;
@@ -69,7 +72,11 @@ async fn check_new_account(
     destination: &Destination,
     asking: &Asking<'_>,
 ) -> Result<(), VerifyError> {
-    let Some(hook) = &conn.before_user_created else { return Ok(()) };
+    let hook = match conn.hooks.for_client(hooks::Step::BeforeUserCreated, asking.client_hooks) {
+        Ok(Some(hook)) => hook,
+        Ok(None) => return Ok(()),
+        Err(_) => return Err(VerifyError::Unavailable),
+    };
     let destination = match destination {
         Destination::Email(e) => serde_json::json!({ "email": e.as_str() }),
         Destination::Phone(p) => serde_json::json!({ "phone_number": p.as_str() }),
@@ -97,7 +104,12 @@ pub(crate) async fn finish_login(
     challenge: &Challenge,
     origin: &Origin,
 ) -> Result<(), VerifyError> {
-    let asking = Asking { client_id: &interaction.client_id, client_name: Some(&interaction.client_name), origin };
+    let asking = Asking {
+        client_id: &interaction.client_id,
+        client_hooks: &interaction.client_settings.hooks,
+        client_name: Some(&interaction.client_name),
+        origin,
+    };
     let result = login_result(conn, challenge, &asking).await?;
     if !conn.store.record_first_factor(&interaction.id, &result, conn.clock.now()).await? {
         return Err(VerifyError::Expired);

@@ -139,7 +139,7 @@ pub struct PasswordlessConnection {
     /// as the relying party's id).
     pub passkeys: Option<Arc<passkeys::Passkeys>>,
     /// The operator's `before_user_created` hook, when configured.
-    pub before_user_created: Option<Arc<hooks::Hook>>,
+    pub hooks: Arc<hooks::Hooks>,
 }
 
 /// Every catalog key the connection's error pages use.

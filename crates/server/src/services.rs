@@ -137,7 +137,7 @@ impl Crates {
             settings.delivery.build(&s.clock, settings.hooks.send_message.as_ref()).map_err(|e| anyhow!("{e}"))?,
         );
         let passkeys = crate::webauthn::passkeys_for(settings, &s.store, &s.clock)?;
-        let hooks = settings.hooks.build().map_err(|e| anyhow!("{e}"))?;
+        let hooks = Arc::new(settings.hooks.build().map_err(|e| anyhow!("{e}"))?);
         let connection = web::Data::new(PasswordlessConnection {
             config: settings.passwordless.config(issuer, !delivery.sms.is_empty()),
             store: Arc::new(s.store.clone()),
@@ -150,7 +150,7 @@ impl Crates {
             outbox_ready: Arc::clone(&s.outbox_ready),
             starter: authorization.clone().into_inner(),
             passkeys: passkeys.clone(),
-            before_user_created: hooks.before_user_created,
+            hooks: Arc::clone(&hooks),
         });
         // The OTP grant checks codes the connection sent (the two crates meet only through these ports).
         let gate = Arc::new(passwordless_connection::OtpGate(connection.clone().into_inner()));
@@ -169,11 +169,9 @@ impl Crates {
             outbox_ready: Arc::clone(&s.outbox_ready),
             passkeys: passkeys.clone(),
             notices: Arc::new(passwordless_connection::Notices(connection.clone().into_inner())),
-            after_first_factor: hooks.after_first_factor,
+            hooks: Arc::clone(&hooks),
         });
-        if let Some(hook) = hooks.before_token {
-            authorization.set_before_token(hook);
-        }
+        authorization.set_hooks(hooks);
         authorization.set_api_login(authorization_server::ApiLogin {
             otp: gate,
             step_up: Arc::new(step_up::ApiGate(step_up.clone().into_inner())),

@@ -60,6 +60,7 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
         user: &user,
         client_id: &client.id,
         client_name: &client.name,
+        client_hooks: &client.settings.hooks,
         first: &sign_in.login,
         signals: &signals,
         place: &place,

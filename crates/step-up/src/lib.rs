@@ -116,7 +116,7 @@ pub struct StepUpService {
     /// Tells an account's owner of a new passkey (the connection's messages).
     pub notices: Arc<dyn domain::ports::AccountNotices>,
     /// The operator's `after_first_factor` hook, when configured.
-    pub after_first_factor: Option<Arc<hooks::Hook>>,
+    pub hooks: Arc<hooks::Hooks>,
 }
 
 /// Every catalog key step-up's error pages use.

@@ -48,6 +48,7 @@ fn refusal(e: ClientError) -> ApiError {
         ClientError::NoRedirectUri | ClientError::BadRedirectUri(_) => "redirect_uris",
         ClientError::PublicAdminApi => "public",
         ClientError::BadBranding(_) => "settings.branding",
+        ClientError::BadHooks(_) => "settings.hooks",
     };
     ApiError::invalid(field, e)
 }

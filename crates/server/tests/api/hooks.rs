@@ -74,7 +74,12 @@ async fn tokens(app: &TestApp, offline: bool) -> (u16, Value) {
 }
 
 async fn tokens_for(app: &TestApp, offline: bool, email: &str) -> (u16, Value) {
-    let client = app.register_client_with(false, Alg::RS256, Default::default()).await;
+    tokens_with(app, offline, email, Default::default()).await
+}
+
+/// [`tokens_for`] through a new client with these settings.
+async fn tokens_with(app: &TestApp, offline: bool, email: &str, settings: domain::ClientSettings) -> (u16, Value) {
+    let client = app.register_client_with(false, Alg::RS256, settings).await;
     let scope = if offline { "openid email offline_access" } else { "openid email" };
     let url = authorize_url_with(app, &client, &["scope"], &[("scope", scope)]);
     let back = app.sign_in(&app.browser(), &url, email).await;
@@ -367,3 +372,36 @@ both_backends!(after_first_factor_is_asked_for_api_sign_ins_too, |db: Db| async 
     let resp = crate::api_login::api_sign_in(&app, &client, &unique_email(), "198.51.100.7").await;
     assert_eq!(error_of(&resp.json().await.unwrap()), "temporarily_unavailable");
 });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_may_take_its_own_hook_or_none() {
+    let (everyone, everyone_state) = receiver().await;
+    let (payroll, payroll_state) = receiver().await;
+    let app = spawn_app_with(Db::Sqlite, |s| {
+        s.hooks.before_token = Some(hook_settings(&everyone, "fail_closed"));
+        let label =
+            hooks::StepHooks { before_token: Some(hook_settings(&payroll, "fail_closed")), ..Default::default() };
+        s.hooks.clients.insert("payroll".into(), label);
+    })
+    .await;
+    answer(&everyone_state, json!({"decision": "allow", "claims": {"plan": "everyone"}}), 0);
+    answer(&payroll_state, json!({"decision": "allow", "claims": {"plan": "payroll"}}), 0);
+    let plan_of = |choice: Option<&str>| {
+        let hooks = domain::ClientHooks { before_token: choice.map(str::to_owned), ..Default::default() };
+        let settings = domain::ClientSettings { hooks, ..Default::default() };
+        let app = &app;
+        async move {
+            let (status, body) = tokens_with(app, false, &unique_email(), settings).await;
+            match status {
+                200 => jwt_parts(body["id_token"].as_str().unwrap()).1["plan"].clone(),
+                _ => body["error"].clone(),
+            }
+        }
+    };
+    assert_eq!(plan_of(None).await, "everyone");
+    assert_eq!(plan_of(Some("payroll")).await, "payroll");
+    assert_eq!(plan_of(Some("off")).await, Value::Null, "no hook, no claim");
+    assert_eq!(plan_of(Some("missing")).await, "access_denied", "a label not configured refuses");
+    assert_eq!(everyone_state.lock().unwrap().seen.len(), 1);
+    assert_eq!(payroll_state.lock().unwrap().seen.len(), 1);
+}

@@ -72,6 +72,8 @@ pub(crate) struct Asked<'a> {
     pub user: &'a domain::User,
     pub client_id: &'a domain::ClientId,
     pub client_name: &'a str,
+    /// The client's choice of hooks.
+    pub client_hooks: &'a domain::ClientHooks,
     pub first: &'a domain::LoginResult,
     pub signals: &'a Signals,
     pub place: &'a Place,
@@ -86,7 +88,9 @@ pub(crate) async fn after_first_factor(
     asked: Asked<'_>,
     now: i64,
 ) -> Result<HookSays, hooks::HookError> {
-    let Some(hook) = &svc.after_first_factor else { return Ok(HookSays::Nothing) };
+    let Some(hook) = svc.hooks.for_client(hooks::Step::AfterFirstFactor, asked.client_hooks)? else {
+        return Ok(HookSays::Nothing);
+    };
     let payload = serde_json::json!({
         "user": {
             "sub": asked.user.id.as_str(),
@@ -140,6 +144,7 @@ async fn assess_unrecorded(
         user: &p.user,
         client_id: &p.interaction.client_id,
         client_name: &p.interaction.client_name,
+        client_hooks: &p.interaction.client_settings.hooks,
         first: &p.first,
         signals: &signals,
         place: &place,
