@@ -157,6 +157,8 @@ python_package "dkim" "dkimpy" "python3-dkim" "checks the DKIM signature of deli
 # An independent OpenAPI 3.1 validator for the admin API's document.
 python_package "openapi_spec_validator" "openapi-spec-validator" "python3-openapi-spec-validator" \
     "validates the admin API's OpenAPI document"
+# A JSON Schema validator: the hooks' and events' documented schemas against what Ostiary sends.
+python_package "jsonschema" "jsonschema" "python3-jsonschema" "checks hook requests and events against docs/schemas"
 
 # Re-check what the test runners rely on, in case a package did not provide it.
 [ -x /usr/bin/chromium ] ||

@@ -64,6 +64,7 @@ async fn app_with_hook(db: Db, url: &str, on_failure: &str) -> TestApp {
 }
 
 fn answer(state: &Shared, reply: Value, delay_ms: u64) {
+    crate::assert_schema("hook.answer.json", &reply);
     let mut s = state.lock().unwrap();
     (s.reply, s.delay_ms) = (reply.to_string(), delay_ms);
 }
@@ -117,6 +118,7 @@ both_backends!(before_token_adds_claims_to_both_tokens_and_may_deny, |db: Db| as
         let (payload, verified) = s.seen.last().unwrap().clone();
         assert!(verified, "signed per the Standard Webhooks specification");
         assert_eq!(payload["type"], "before_token");
+        crate::assert_schema("before_token.request.json", &payload);
         assert_eq!(payload["grant_type"], "authorization_code");
         assert_eq!(payload["user"]["sub"], id["sub"]);
         assert_eq!(payload["amr"], json!(["otp"]));
@@ -254,6 +256,7 @@ both_backends!(before_user_created_may_refuse_a_new_account_with_its_message, |d
         let (payload, verified) = s.seen.last().unwrap().clone();
         assert!(verified);
         assert_eq!(payload["type"], "before_user_created");
+        crate::assert_schema("before_user_created.request.json", &payload);
         assert_eq!(payload["destination"]["email"], outsider.as_str());
         assert_eq!(payload["client"]["id"], client.id.as_str());
         assert_eq!(payload["ip"], "127.0.0.1");
@@ -303,6 +306,7 @@ both_backends!(after_first_factor_may_require_a_second_factor_or_deny, |db: Db| 
         let (payload, verified) = s.seen.first().expect("asked").clone();
         assert!(verified);
         assert_eq!(payload["type"], "after_first_factor");
+        crate::assert_schema("after_first_factor.request.json", &payload);
         assert_eq!(payload["first_factor"]["amr"], json!(["otp"]));
         assert_eq!(payload["signals"]["first_sign_in"], true);
     }
@@ -356,6 +360,7 @@ both_backends!(after_first_factor_is_asked_for_api_sign_ins_too, |db: Db| async 
         assert!(verified);
         assert_eq!(payload["client"]["id"], client.id.as_str());
         assert_eq!(payload["ip"], "198.51.100.7");
+        crate::assert_schema("after_first_factor.request.json", &payload);
         assert_eq!(payload["signals"]["first_sign_in"], true);
     }
     // A second factor required: the API cannot ask for one, so `mfa_required`.

@@ -67,3 +67,24 @@ pub fn jwt_parts(token: &str) -> (serde_json::Value, serde_json::Value) {
     };
     (decode(), decode())
 }
+
+/// Checks `instance` against the JSON Schema `docs/schemas/{file}` (draft 2020-12) with Python's
+/// `jsonschema`, an implementation independent of ours.
+pub fn assert_schema(file: &str, instance: &serde_json::Value) {
+    use std::io::Write;
+    let path = format!("{}/../../docs/schemas/{file}", env!("CARGO_MANIFEST_DIR"));
+    let script = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        jsonschema.Draft202012Validator.check_schema(schema)\n\
+        jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, &path])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (scripts/test-deps.sh installs jsonschema)");
+    child.stdin.take().unwrap().write_all(instance.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{file} refuses {instance:#}: {}", String::from_utf8_lossy(&out.stderr));
+}

@@ -147,6 +147,7 @@ both_backends!(events_reach_each_endpoint_that_wants_them_signed_once, |db: Db| 
     .await;
     assert_eq!(types_at(&all, "users"), ["user.created", "user.blocked"]);
     for s in &all {
+        crate::assert_schema("event.json", &s.body);
         assert!(s.verified, "a signed request: {s:?}");
         assert_eq!(s.body["id"], s.id.as_str(), "the body's id is the webhook-id");
         assert!(s.id.starts_with("evt_"));
