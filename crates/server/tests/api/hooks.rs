@@ -410,3 +410,59 @@ async fn a_client_may_take_its_own_hook_or_none() {
     assert_eq!(everyone_state.lock().unwrap().seen.len(), 1);
     assert_eq!(payroll_state.lock().unwrap().seen.len(), 1);
 }
+
+/// A slow answer and one over 16 KiB, for the two sign-in hooks in both failure modes: closed
+/// refuses the step (503, nothing made), open goes on as if allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_or_oversized_answers_fail_closed_or_open_for_the_sign_in_hooks() {
+    use domain::{ClientSettings, StepUp, StepUpPolicy, WithoutFactor};
+    let oversized = json!({"decision": "allow", "message": "x".repeat(hooks::MAX_ANSWER)});
+    for (hook, mode) in [
+        ("before_user_created", "fail_closed"),
+        ("before_user_created", "fail_open"),
+        ("after_first_factor", "fail_closed"),
+        ("after_first_factor", "fail_open"),
+    ] {
+        let (url, state) = receiver().await;
+        let settings = hook_settings(&url, mode);
+        let app = spawn_app_with(Db::Sqlite, |s| match hook {
+            "before_user_created" => s.hooks.before_user_created = Some(settings),
+            _ => s.hooks.after_first_factor = Some(settings),
+        })
+        .await;
+        let never = ClientSettings {
+            step_up: StepUp { policy: StepUpPolicy::Never, without_factor: WithoutFactor::Allow },
+            ..Default::default()
+        };
+        let client = app.register_client_with(false, Alg::RS256, never).await;
+        let authorize = crate::oidc::authorize_url(&app, &client, &[]);
+        for (what, reply, delay) in [("slow", json!({"decision": "allow"}), 1500), ("oversized", oversized.clone(), 0)]
+        {
+            answer(&state, reply, delay);
+            let email = unique_email();
+            let browser = app.browser();
+            let code_page = app.start_login(&browser, &authorize, &email).await;
+            let code = app.message_to(&email).await.code();
+            let resp = app.submit_code(&browser, &code_page, &code).await;
+            let status = match (hook, resp.status().as_u16()) {
+                // The code was right: on to step-up, where after_first_factor is asked.
+                ("after_first_factor", 303) => browser.get(&testkit::location(&resp)).await.status().as_u16(),
+                (_, status) => status,
+            };
+            let made = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap();
+            match mode {
+                "fail_closed" => {
+                    assert_eq!(status, 503, "{hook} {mode} {what}");
+                    if hook == "before_user_created" {
+                        assert!(made.is_none(), "{hook} {mode} {what}: no account");
+                    }
+                }
+                _ => {
+                    assert_eq!(status, 303, "{hook} {mode} {what}: goes on");
+                    assert!(made.is_some(), "{hook} {mode} {what}");
+                }
+            }
+        }
+        assert_eq!(state.lock().unwrap().seen.len(), 2, "{hook} {mode}: asked each time");
+    }
+}
