@@ -20,13 +20,13 @@ where
     }
 }
 
-/// A count that must be at least 1 (a limit of 0 would refuse everything).
 /// A name an operator gives in the configuration and refers to elsewhere (a webhook endpoint, a
 /// client's hooks): letters, digits, `-` and `_`, 1 to 64 of them.
 pub fn is_label(name: &str) -> bool {
     (1..=64).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A count that must be at least 1 (a limit of 0 would refuse everything).
 pub fn at_least_one<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match u64::deserialize(d)? {
         0 => Err(D::Error::custom("must be at least 1")),

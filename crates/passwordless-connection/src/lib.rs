@@ -138,7 +138,7 @@ pub struct PasswordlessConnection {
     /// Signing in with a passkey, when the issuer has a host name (browsers refuse an IP address
     /// as the relying party's id).
     pub passkeys: Option<Arc<passkeys::Passkeys>>,
-    /// The operator's `before_user_created` hook, when configured.
+    /// The operator's hooks: `before_user_created` (the deployment's, or the client's choice).
     pub hooks: Arc<hooks::Hooks>,
 }
 

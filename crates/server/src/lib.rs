@@ -13,6 +13,7 @@ pub mod ops;
 mod outbox;
 pub mod rp;
 mod services;
+mod tasks;
 mod templates;
 mod webauthn;
 

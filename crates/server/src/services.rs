@@ -3,7 +3,6 @@
 //! the middleware needs, the demo app, and the background tasks.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::web;
 use anyhow::anyhow;
@@ -16,6 +15,7 @@ use store::counters::Limiter;
 
 use crate::config::Settings;
 use crate::middleware::{BrowserContext, CorsOrigins};
+use crate::tasks::{spawn_key_maintenance, spawn_purge, spawn_webhooks};
 use crate::{demo, templates};
 
 /// Opens the database (and migrates it when configured to).
@@ -120,22 +120,9 @@ struct Crates {
 impl Crates {
     async fn build(settings: &Settings, s: &Shared, keys: &Arc<Keys>) -> anyhow::Result<Self> {
         let issuer = &settings.server.issuer;
-        let authorization = web::Data::new(
-            AuthorizationServer::new(
-                settings.oidc.config(issuer),
-                Arc::new(s.store.clone()),
-                Arc::clone(keys),
-                s.hasher.clone(),
-                Arc::clone(&s.clock),
-                Arc::clone(&s.tera),
-                Arc::clone(&s.catalog),
-                Arc::clone(&s.limiter),
-            )
-            .map_err(|e| anyhow!("server.issuer: {e}"))?,
-        );
-        let delivery = Arc::new(
-            settings.delivery.build(&s.clock, settings.hooks.send_message.as_ref()).map_err(|e| anyhow!("{e}"))?,
-        );
+        let authorization = authorization_server(settings, s, keys)?;
+        let delivery = settings.delivery.build(&s.clock, settings.hooks.send_message.as_ref());
+        let delivery = Arc::new(delivery.map_err(|e| anyhow!("{e}"))?);
         let passkeys = crate::webauthn::passkeys_for(settings, &s.store, &s.clock)?;
         let hooks = Arc::new(settings.hooks.build().map_err(|e| anyhow!("{e}"))?);
         let connection = web::Data::new(PasswordlessConnection {
@@ -239,14 +226,7 @@ impl Services {
             spawn_purge(s.store.clone(), Arc::clone(&s.clock), retention(settings)),
             crate::ops::spawn_upkeep(crate::ops::metrics()),
         ];
-        let webhooks = hooks::webhooks::Webhooks::new(&settings.webhooks).map_err(|e| anyhow!("{e}"))?;
-        if !webhooks.is_empty() {
-            tasks.push(hooks::webhooks::spawn_worker(
-                Arc::new(webhooks),
-                Arc::new(s.store.clone()),
-                Arc::clone(&s.clock),
-            ));
-        }
+        tasks.extend(spawn_webhooks(settings, &s.store, &s.clock)?);
         let readiness = web::Data::new(crate::ops::Readiness { store: s.store.clone(), limiter: s.counters });
         Ok(Services {
             readiness,
@@ -366,6 +346,25 @@ async fn register_account(settings: &Settings, store: &Store, now: i64) -> anyho
     store.upsert_client(&client).await.map_err(|e| anyhow!("account page client: {e}"))
 }
 
+/// The authorization server, before the other crates are wired to it.
+fn authorization_server(
+    settings: &Settings,
+    s: &Shared,
+    keys: &Arc<Keys>,
+) -> anyhow::Result<web::Data<AuthorizationServer>> {
+    let server = AuthorizationServer::new(
+        settings.oidc.config(&settings.server.issuer),
+        Arc::new(s.store.clone()),
+        Arc::clone(keys),
+        s.hasher.clone(),
+        Arc::clone(&s.clock),
+        Arc::clone(&s.tera),
+        Arc::clone(&s.catalog),
+        Arc::clone(&s.limiter),
+    );
+    Ok(web::Data::new(server.map_err(|e| anyhow!("server.issuer: {e}"))?))
+}
+
 /// What the purge keeps: codes while their tokens live, delivered messages and history for a week.
 pub fn retention(settings: &Settings) -> store::purge::Retention {
     let o = &settings.oidc;
@@ -374,39 +373,4 @@ pub fn retention(settings: &Settings) -> store::purge::Retention {
     // The sign-in history outlives the device cookies it is compared with, and at least a year.
     let security = (settings.step_up.device_cookie_days * 86_400).max(365 * 86_400);
     store::purge::Retention { codes, messages: 7 * 86_400, history: 7 * 86_400, security }
-}
-
-/// Deletes expired rows every ten minutes.
-fn spawn_purge(store: Store, clock: Arc<dyn Clock>, keep: store::purge::Retention) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            match store.purge_expired(clock.now(), keep).await {
-                Ok(0) => {}
-                Ok(rows) => tracing::info!(rows, "purged expired rows"),
-                Err(e) => tracing::error!(error = %e, "purging expired rows failed"),
-            }
-        }
-    })
-}
-
-/// Reloads keys every minute (rotations by the CLI or another node) and rotates when due.
-fn spawn_key_maintenance(keys: Arc<Keys>, clock: Arc<dyn Clock>, period: i64) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            match keys.rotate_if_due(clock.now(), period).await {
-                Ok(true) => tracing::info!("signing keys rotated (automatic rotation period reached)"),
-                Ok(false) => {
-                    if let Err(e) = keys.reload().await {
-                        tracing::error!(error = %e, "signing keys could not be reloaded");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "signing key rotation failed"),
-            }
-        }
-    })
 }

@@ -43,6 +43,31 @@ fn api_device(svc: &StepUpService, sign_in: &ApiSignIn) -> Vec<u8> {
     svc.hasher.hash("api-device", &format!("{}|{network}", sign_in.client_id)).0
 }
 
+/// The operator's `after_first_factor` hook; a failure under `fail_closed` refuses the sign-in for
+/// now (`temporarily_unavailable`).
+async fn hook_says(
+    svc: &StepUpService,
+    user: &domain::User,
+    client: &domain::Client,
+    first: &domain::LoginResult,
+    signals: &crate::policy::Signals,
+    place: &Place,
+    now: i64,
+) -> Result<crate::policy::HookSays, domain::StorageError> {
+    let asked = Asked {
+        user,
+        client_id: &client.id,
+        client_name: &client.name,
+        client_hooks: &client.settings.hooks,
+        first,
+        signals,
+        place,
+    };
+    after_first_factor(svc, asked, now)
+        .await
+        .map_err(|e| domain::StorageError::Unavailable(format!("the after_first_factor hook failed: {e}")))
+}
+
 async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, domain::StorageError> {
     let now = svc.clock.now();
     let refused = Ok(ApiVerdict::Denied);
@@ -56,19 +81,7 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
     let mut factors = factors(svc, &user, &sign_in.login).await?;
     // A passkey needs a browser: the API's second factors are the codes it can take.
     factors.retain(|f| *f != Factor::Passkey);
-    let asked = Asked {
-        user: &user,
-        client_id: &client.id,
-        client_name: &client.name,
-        client_hooks: &client.settings.hooks,
-        first: &sign_in.login,
-        signals: &signals,
-        place: &place,
-    };
-    // A hook that failed closed refuses the sign-in for now (`temporarily_unavailable`).
-    let hook = after_first_factor(svc, asked, now)
-        .await
-        .map_err(|e| domain::StorageError::Unavailable(format!("the after_first_factor hook failed: {e}")))?;
+    let hook = hook_says(svc, &user, &client, &sign_in.login, &signals, &place, now).await?;
     let request = Request { hook, ..Request::default() };
     let decision = decide(&signals, &request, &client.settings.step_up, &factors);
     decision.count("api");

@@ -115,7 +115,7 @@ pub struct StepUpService {
     pub passkeys: Option<Arc<passkeys::Passkeys>>,
     /// Tells an account's owner of a new passkey (the connection's messages).
     pub notices: Arc<dyn domain::ports::AccountNotices>,
-    /// The operator's `after_first_factor` hook, when configured.
+    /// The operator's hooks: `after_first_factor` (the deployment's, or the client's choice).
     pub hooks: Arc<hooks::Hooks>,
 }
 

@@ -15,6 +15,7 @@ pub mod counters;
 mod db;
 mod devices;
 mod erase;
+mod event_views;
 pub mod events;
 mod factors;
 pub mod grants;

@@ -90,7 +90,7 @@ impl Oversight for Store {
 
     async fn webhook_endpoints(&self) -> Result<Vec<EndpointInfo>, StorageError> {
         let routes = self.routes();
-        Ok(self.read(move |conn| crate::events::endpoints(conn, &routes)).await?)
+        Ok(self.read(move |conn| crate::event_views::endpoints(conn, &routes)).await?)
     }
 
     async fn enable_endpoint(&self, name: &str, now: i64, audit: AdminAudit) -> Result<bool, StorageError> {
@@ -100,7 +100,7 @@ impl Oversight for Store {
         let name = name.to_owned();
         let enabled = self.run(move |conn| {
             conn.transaction(|conn| {
-                crate::events::enable_in(conn, &name, now)?;
+                crate::event_views::enable_in(conn, &name, now)?;
                 crate::audit::insert(conn, &AuditEntry { what: audit, user: None, client: None, at: now })?;
                 Ok(true)
             })
@@ -114,7 +114,7 @@ impl Oversight for Store {
         before: Option<String>,
         limit: i64,
     ) -> Result<Vec<EventInfo>, StorageError> {
-        Ok(self.read(move |conn| crate::events::page(conn, event_type, before, limit.clamp(1, 500))).await?)
+        Ok(self.read(move |conn| crate::event_views::page(conn, event_type, before, limit.clamp(1, 500))).await?)
     }
 
     async fn replay_event(
@@ -127,7 +127,7 @@ impl Oversight for Store {
         let (routes, id) = (self.routes(), id.to_owned());
         let replayed = self.run(move |conn| {
             conn.transaction(|conn| {
-                let to = crate::events::replay_in(conn, &routes, &id, endpoint.as_deref(), now)?;
+                let to = crate::event_views::replay_in(conn, &routes, &id, endpoint.as_deref(), now)?;
                 if to.is_some() {
                     crate::audit::insert(conn, &AuditEntry { what: audit, user: None, client: None, at: now })?;
                 }

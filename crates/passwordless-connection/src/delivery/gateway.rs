@@ -10,6 +10,9 @@
 use aws_lc_rs::hmac;
 use serde_json::json;
 
+use domain::Secret;
+use serde::Deserialize;
+
 use super::providers::{Outgoing, SendError, http_outcome};
 
 pub const SIGNATURE_HEADER: &str = "X-Ostiary-Signature";
@@ -55,4 +58,16 @@ impl GatewaySender {
             .map_err(SendError::network)?;
         http_outcome(resp, |v| v["message"].as_str().map(str::to_owned)).await
     }
+}
+
+/// `[delivery.gateway]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// Empty: no gateway.
+    #[serde(deserialize_with = "super::settings::optional_http_url")]
+    pub url: Option<url::Url>,
+    /// The HMAC key the gateway checks `X-Ostiary-Signature` with (at least 32 characters).
+    #[serde(deserialize_with = "domain::settings::optional_long_secret")]
+    pub secret: Option<Secret>,
 }

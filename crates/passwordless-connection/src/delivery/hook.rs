@@ -11,7 +11,7 @@ use std::time::Duration;
 use domain::{Channel, Clock};
 use serde_json::json;
 
-use super::providers::{Outgoing, SendError, http_outcome};
+use super::providers::{Outgoing, Provider, SendError, http_outcome};
 
 pub struct HookSender {
     http: reqwest::Client,
@@ -61,4 +61,20 @@ impl HookSender {
             .map_err(SendError::network)?;
         http_outcome(resp, |v| v["message"].as_str().map(str::to_owned)).await
     }
+}
+
+/// Builds the provider `hook` for a channel.
+pub(crate) type Build<'a> = dyn Fn(domain::Channel) -> Result<Provider, String> + 'a;
+
+/// The provider `hook`: the operator's sender, `[hooks.send_message]`.
+pub(crate) fn provider(
+    send_message: Option<&hooks::HookSettings>,
+    channel: domain::Channel,
+    clock: &Arc<dyn Clock>,
+    http: &reqwest::Client,
+) -> Result<Provider, String> {
+    let settings = send_message
+        .ok_or("delivery: the provider `hook` sends through [hooks.send_message], which is not configured")?;
+    let sender = HookSender::new(settings.clone(), channel, Arc::clone(clock), http.clone());
+    Ok(Provider::Hook(Box::new(sender)))
 }

@@ -23,11 +23,12 @@ use domain::{Channel, Clock};
 
 use crate::storage::{MessageStore, QueuedMessage};
 
+pub use gateway::GatewaySettings;
 pub use providers::{Chain, ChainOutcome, Outgoing, Provider, SendError};
 pub use settings::{
-    ApiKeySettings, DeliverySettings, DkimAlgorithm, EmailProvider, GatewaySettings, SesSettings, SmsProvider,
-    SmtpSettings, TwilioSettings,
+    ApiKeySettings, DeliverySettings, DkimAlgorithm, EmailProvider, SesSettings, SmsProvider, SmtpSettings,
 };
+pub use twilio::TwilioSettings;
 
 /// Message bodies carry codes and links, so the queue keeps them sealed (AES-256-GCM, bound to the
 /// message id), never in clear.

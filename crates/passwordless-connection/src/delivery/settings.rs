@@ -11,7 +11,9 @@ use serde::{Deserialize, Deserializer};
 
 use lettre::message::Mailbox;
 
+use super::gateway::GatewaySettings;
 use super::smtp::{DkimSettings, SmtpConfig, SmtpSender, SmtpTls};
+use super::twilio::TwilioSettings;
 use super::{Chain, Delivery, Provider, gateway, hook, mandrill, sendgrid, ses, twilio};
 
 /// The providers that can carry email.
@@ -152,7 +154,7 @@ fn mailbox<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Mailbox>, D::Error>
 }
 
 /// An `http://` or `https://` URL (whether plain http is allowed depends on the profile).
-fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<url::Url, D::Error> {
+pub(super) fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<url::Url, D::Error> {
     let text = String::deserialize(d)?;
     match url::Url::parse(&text) {
         Ok(u) if matches!(u.scheme(), "https" | "http") && u.host().is_some() => Ok(u),
@@ -161,7 +163,7 @@ fn http_url<'de, D: Deserializer<'de>>(d: D) -> Result<url::Url, D::Error> {
 }
 
 /// An `http(s)://` URL, or the empty string for none.
-fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<url::Url>, D::Error> {
+pub(super) fn optional_http_url<'de, D: Deserializer<'de>>(d: D) -> Result<Option<url::Url>, D::Error> {
     let text = String::deserialize(d)?;
     if text.is_empty() {
         return Ok(None);
@@ -177,59 +179,6 @@ fn aws_region<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     } else {
         Err(D::Error::custom(format!("{text:?} is not a region name like eu-west-1")))
     }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TwilioSettings {
-    #[serde(deserialize_with = "alphanumeric")]
-    pub account_sid: String,
-    /// An API key SID (`SK…`) to authenticate with; empty: the Account SID and its auth token.
-    pub api_key_sid: String,
-    /// The API key's secret, or the account's auth token.
-    pub auth_token: Secret,
-    /// A sender number (E.164) or alphanumeric sender id; or leave empty and set the service.
-    pub from: String,
-    pub messaging_service_sid: String,
-    #[serde(deserialize_with = "http_url")]
-    pub base_url: url::Url,
-}
-
-/// Letters and digits only (a Twilio SID like AC…), or empty.
-fn alphanumeric<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let text = String::deserialize(d)?;
-    if text.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        Ok(text)
-    } else {
-        Err(D::Error::custom("must be letters and digits (AC…)"))
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GatewaySettings {
-    /// Empty: no gateway.
-    #[serde(deserialize_with = "optional_http_url")]
-    pub url: Option<url::Url>,
-    /// The HMAC key the gateway checks `X-Ostiary-Signature` with (at least 32 characters).
-    #[serde(deserialize_with = "domain::settings::optional_long_secret")]
-    pub secret: Option<Secret>,
-}
-
-/// Builds the provider `hook` for a channel.
-type Hook<'a> = dyn Fn(domain::Channel) -> Result<Provider, String> + 'a;
-
-/// The provider `hook`: the operator's sender, `[hooks.send_message]`.
-fn hook_provider(
-    send_message: Option<&hooks::HookSettings>,
-    channel: domain::Channel,
-    clock: &Arc<dyn Clock>,
-    http: &reqwest::Client,
-) -> Result<Provider, String> {
-    let settings = send_message
-        .ok_or("delivery: the provider `hook` sends through [hooks.send_message], which is not configured")?;
-    let sender = hook::HookSender::new(settings.clone(), channel, Arc::clone(clock), http.clone());
-    Ok(Provider::Hook(Box::new(sender)))
 }
 
 impl DeliverySettings {
@@ -322,7 +271,7 @@ impl DeliverySettings {
         send_message: Option<&hooks::HookSettings>,
     ) -> Result<Delivery, String> {
         let http = crate::delivery::providers::http_client().map_err(|e| format!("delivery: {e}"))?;
-        let hook = |channel| hook_provider(send_message, channel, clock, &http);
+        let hook = |channel| hook::provider(send_message, channel, clock, &http);
         let email = self.email.iter().map(|p| self.email_provider(*p, &http, &hook)).collect::<Result<_, _>>()?;
         let sms = self.sms.iter().map(|p| self.sms_provider(*p, clock, &http, &hook)).collect::<Result<_, _>>()?;
         Ok(Delivery { email: Chain(email), sms: Chain(sms) })
@@ -332,7 +281,12 @@ impl DeliverySettings {
         self.email_from.clone().ok_or_else(|| "delivery.email_from: is required".to_owned())
     }
 
-    fn email_provider(&self, provider: EmailProvider, http: &reqwest::Client, hook: &Hook) -> Result<Provider, String> {
+    fn email_provider(
+        &self,
+        provider: EmailProvider,
+        http: &reqwest::Client,
+        hook: &hook::Build,
+    ) -> Result<Provider, String> {
         let (sendgrid, mandrill, ses) = (&self.sendgrid, &self.mandrill, &self.ses);
         Ok(match provider {
             EmailProvider::Outbox => Provider::Outbox,
@@ -393,7 +347,7 @@ impl DeliverySettings {
         provider: SmsProvider,
         clock: &Arc<dyn Clock>,
         http: &reqwest::Client,
-        hook: &Hook,
+        hook: &hook::Build,
     ) -> Result<Provider, String> {
         Ok(match provider {
             SmsProvider::Outbox => Provider::Outbox,

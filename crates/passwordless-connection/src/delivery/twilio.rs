@@ -2,6 +2,10 @@
 //! (an API key SID and secret, or the Account SID and auth token), a form body with `To`, `From` or
 //! `MessagingServiceSid`, and `Body`; 201 on success (https://www.twilio.com/docs/messaging/api/message-resource).
 
+use domain::Secret;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
 use super::providers::{Outgoing, SendError, http_outcome};
 
 pub struct TwilioSender {
@@ -56,5 +60,32 @@ impl TwilioSender {
             .map_err(SendError::network)?;
         http_outcome(resp, |v| Some(format!("{}: {}", v["code"].as_i64()?, v["message"].as_str().unwrap_or_default())))
             .await
+    }
+}
+
+/// `[delivery.twilio]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioSettings {
+    #[serde(deserialize_with = "alphanumeric")]
+    pub account_sid: String,
+    /// An API key SID (`SK…`) to authenticate with; empty: the Account SID and its auth token.
+    pub api_key_sid: String,
+    /// The API key's secret, or the account's auth token.
+    pub auth_token: Secret,
+    /// A sender number (E.164) or alphanumeric sender id; or leave empty and set the service.
+    pub from: String,
+    pub messaging_service_sid: String,
+    #[serde(deserialize_with = "super::settings::http_url")]
+    pub base_url: url::Url,
+}
+
+/// Letters and digits only (a Twilio SID like AC…), or empty.
+fn alphanumeric<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        Ok(text)
+    } else {
+        Err(D::Error::custom("must be letters and digits (AC…)"))
     }
 }

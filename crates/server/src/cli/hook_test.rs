@@ -109,7 +109,9 @@ async fn send_message(settings: &Settings) -> anyhow::Result<()> {
         ));
     };
     let url = hook_settings.url.clone();
-    let http = reqwest::Client::builder().build().map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
+    // As the delivery worker sends: never following a redirect.
+    let http = passwordless_connection::delivery::providers::http_client()
+        .map_err(|e| anyhow!("cannot build the HTTP client: {e}"))?;
     let clock: std::sync::Arc<dyn domain::Clock> = std::sync::Arc::new(domain::SystemClock);
     let sender =
         passwordless_connection::delivery::hook::HookSender::new(hook_settings, domain::Channel::Email, clock, http);
