@@ -41,6 +41,8 @@ pub struct Admin {
     /// The passkeys, when the issuer has a host name: the account page manages its owner's, the
     /// console a user's.
     pub passkeys: Option<Arc<passkeys::Passkeys>>,
+    /// The labels of `[hooks.clients.LABEL]`, which the console offers a client to choose.
+    pub hook_labels: Vec<String>,
 }
 
 /// `[admin]` in `config/default.toml`, as read.

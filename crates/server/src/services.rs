@@ -193,6 +193,7 @@ impl Services {
             authenticators: Arc::new(step_up::AccountFactors(step_up.clone().into_inner())),
             product_name: settings.passwordless.product_name.clone(),
             passkeys,
+            hook_labels: settings.hooks.clients.keys().cloned().collect(),
         });
         register_console(settings, &s.store, s.clock.now()).await?;
         register_account(settings, &s.store, s.clock.now()).await?;

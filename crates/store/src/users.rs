@@ -260,7 +260,25 @@ impl Store {
     /// `now` and the version on; all or nothing.
     pub async fn update_user(&self, id: &UserId, update: UserUpdate, now: i64) -> Result<User, UserUpdateError> {
         let id = id.clone();
-        let saved = self.run(move |conn| crate::admin::change(conn, &id, None, update, now, None)).await?;
+        // The change and its `user.updated` event (source `cli`), together.
+        let saved = self
+            .run(move |conn| {
+                conn.transaction(|conn| {
+                    let saved = crate::admin::change(conn, &id, None, update, now, None)?;
+                    if let admin::storage::Saved::Saved { after, .. } = &saved {
+                        let fact = crate::events::Fact {
+                            user: Some(after.id.as_str()),
+                            client: None,
+                            source: "cli",
+                            detail: serde_json::json!({}),
+                            at: now,
+                        };
+                        crate::events::emit_in(conn, domain::events::EventType::UserUpdated, &fact)?;
+                    }
+                    Ok::<_, StoreError>(saved)
+                })
+            })
+            .await?;
         match saved {
             admin::storage::Saved::Saved { after, .. } => Ok(*after),
             admin::storage::Saved::NotFound | admin::storage::Saved::Stale(_) => Err(UserUpdateError::NotFound),

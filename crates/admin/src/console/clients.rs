@@ -7,7 +7,9 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::client_rules::{NewClient, check_metadata, new_client};
-use domain::{Client, ClientId, LoginMethod, RefreshPolicy, SigningAlg, StepUpPolicy, User, WithoutFactor};
+use domain::{
+    Client, ClientHooks, ClientId, LoginMethod, RefreshPolicy, SigningAlg, StepUpPolicy, User, WithoutFactor,
+};
 use serde_json::json;
 
 use super::{admin_of, page};
@@ -107,6 +109,26 @@ enum Note {
     Conflict(Box<Client>),
 }
 
+/// The form's choice of each decision hook: the deployment's (empty), `off`, or a configured label
+/// (and the client's own, when its label is no longer configured, so a save keeps it).
+fn hook_choices(admin: &Admin, hooks: &ClientHooks) -> Vec<serde_json::Value> {
+    let steps = [
+        ("before_user_created", &hooks.before_user_created),
+        ("after_first_factor", &hooks.after_first_factor),
+        ("before_token", &hooks.before_token),
+    ];
+    steps
+        .into_iter()
+        .map(|(name, chosen)| {
+            let mut labels = admin.hook_labels.clone();
+            if let Some(own) = chosen.as_ref().filter(|c| *c != ClientHooks::OFF && !admin.hook_labels.contains(c)) {
+                labels.push(own.clone());
+            }
+            json!({"name": name, "chosen": chosen.as_deref().unwrap_or(""), "labels": labels})
+        })
+        .collect()
+}
+
 fn edit_page(req: &HttpRequest, admin: &Admin, client: &Client, note: Note, status: StatusCode) -> HttpResponse {
     let s = &client.settings;
     let lang = page(req, admin).lang();
@@ -128,6 +150,7 @@ fn edit_page(req: &HttpRequest, admin: &Admin, client: &Client, note: Note, stat
     ctx.insert("step_up_policy", &serde_json::to_value(s.step_up.policy).unwrap_or_default());
     ctx.insert("without_factor", &serde_json::to_value(s.step_up.without_factor).unwrap_or_default());
     ctx.insert("branding", &s.branding);
+    ctx.insert("hooks", &hook_choices(admin, &s.hooks));
     ctx.insert("action", &paths::console_client(&client.id));
     // The live preview: what the hosted login page would show with these settings.
     let (intro, submit) = s.login_texts(s.email(), s.allows(LoginMethod::SmsCode));
@@ -169,6 +192,12 @@ fn edited(current: &Client, form: &Fields) -> Result<Client, String> {
     s.api_login = field(form, "api_login") == "on";
     s.cross_device_approval = field(form, "cross_device_approval") == "on";
     s.passkey_offer = field(form, "passkey_offer") == "on";
+    let hook = |name: &str| Some(field(form, &format!("hook_{name}")).trim().to_owned()).filter(|c| !c.is_empty());
+    s.hooks = ClientHooks {
+        before_user_created: hook("before_user_created"),
+        after_first_factor: hook("after_first_factor"),
+        before_token: hook("before_token"),
+    };
     s.refresh_tokens =
         RefreshPolicy::parse(field(form, "refresh_tokens")).ok_or("Choose when refresh tokens are issued.")?;
     s.step_up.policy = StepUpPolicy::parse(field(form, "step_up_policy")).ok_or("Choose a step-up policy.")?;

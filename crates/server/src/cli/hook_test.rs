@@ -14,6 +14,9 @@ pub enum HooksCommand {
         /// The hook, as configured under [hooks.NAME]: before_user_created, after_first_factor,
         /// before_token or send_message (a sample email to sample@example.com).
         name: String,
+        /// Try the hook of a label, `[hooks.clients.LABEL.NAME]`, instead of the deployment's.
+        #[arg(long)]
+        label: Option<String>,
     },
 }
 
@@ -52,22 +55,33 @@ fn sample(name: &str, now: i64) -> Option<serde_json::Value> {
 }
 
 pub async fn hooks(command: HooksCommand, settings: &Settings, now: i64) -> anyhow::Result<()> {
-    let HooksCommand::Test { name } = command;
-    if name == "send_message" {
+    let HooksCommand::Test { name, label } = command;
+    if name == "send_message" && label.is_none() {
         return send_message(settings).await;
     }
+    let hooks = match &label {
+        None => hooks::StepHooks {
+            before_user_created: settings.hooks.before_user_created.clone(),
+            after_first_factor: settings.hooks.after_first_factor.clone(),
+            before_token: settings.hooks.before_token.clone(),
+        },
+        Some(label) => settings.hooks.clients.get(label).cloned().ok_or_else(|| {
+            anyhow!("hooks.clients.{label} is not configured (set hooks.clients.{label}.{name}.url and .secret)")
+        })?,
+    };
     let (configured, name) = match name.as_str() {
-        "before_token" => (settings.hooks.before_token.clone(), "before_token"),
-        "before_user_created" => (settings.hooks.before_user_created.clone(), "before_user_created"),
-        "after_first_factor" => (settings.hooks.after_first_factor.clone(), "after_first_factor"),
+        "before_token" => (hooks.before_token, "before_token"),
+        "before_user_created" => (hooks.before_user_created, "before_user_created"),
+        "after_first_factor" => (hooks.after_first_factor, "after_first_factor"),
         other => {
             return Err(anyhow!(
                 "no hook is called {other:?}; the hooks are: before_user_created, after_first_factor, before_token, send_message"
             ));
         }
     };
+    let key = label.map_or(format!("hooks.{name}"), |l| format!("hooks.clients.{l}.{name}"));
     let Some(hook_settings) = configured else {
-        return Err(anyhow!("hooks.{name} is not configured (set hooks.{name}.url and hooks.{name}.secret)"));
+        return Err(anyhow!("{key} is not configured (set {key}.url and {key}.secret)"));
     };
     let url = hook_settings.url.clone();
     let hook = hooks::Hook::new(name, hook_settings).map_err(|e| anyhow!(e))?;

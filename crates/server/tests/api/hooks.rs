@@ -512,5 +512,82 @@ async fn the_hooks_test_command_shows_the_answer() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("hooks.after_first_factor is not configured"));
     let out = run("before_lunch").await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("no hook is called"));
+    // A label's hook: `--label`.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
+        .env_remove("RUST_LOG")
+        .env("OSTIARY__DATABASE__URL", dir.join("o.db"))
+        .env("OSTIARY__SERVER__DATA_DIR", dir.join("data"))
+        .env("OSTIARY__SERVER__LOG", "warn")
+        .env("OSTIARY__HOOKS__CLIENTS__PAYROLL__AFTER_FIRST_FACTOR__URL", &url)
+        .env("OSTIARY__HOOKS__CLIENTS__PAYROLL__AFTER_FIRST_FACTOR__SECRET", SECRET)
+        .args(["hooks", "test", "after_first_factor", "--label", "payroll"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("Answered in"),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (payload, _) = state.lock().unwrap().seen.last().unwrap().clone();
+    assert_eq!(payload["type"], "after_first_factor");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// The console offers each configured label, and `off`, for each of a client's decision hooks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_chooses_a_clients_hooks() {
+    let (url, _state) = receiver().await;
+    let app = spawn_app_with(Db::Sqlite, |s| {
+        let label = hooks::StepHooks { before_token: Some(hook_settings(&url, "fail_closed")), ..Default::default() };
+        s.hooks.clients.insert("payroll".into(), label);
+    })
+    .await;
+    let (browser, _) = crate::admin_console::console_admin(&app).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let id = domain::ClientId::parse(&client.id).unwrap();
+    let path = format!("/admin/clients/{}", client.id);
+    let page = browser.get(&path).await.text().await.unwrap();
+    assert!(page.contains("name=\"hook_before_token\"") && page.contains("[hooks.clients.payroll]"), "{page}");
+    let version = app.store.client(&id).await.unwrap().unwrap().version.to_string();
+    let csrf = testkit::csrf_of(&page);
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("version", version.as_str()),
+        ("name", "Hooked"),
+        ("redirect_uris", client.redirect_uri.as_str()),
+        ("post_logout_redirect_uris", ""),
+        ("login_methods", "email_code"),
+        ("refresh_tokens", "offline_access"),
+        ("step_up_policy", "risky"),
+        ("without_factor", "allow"),
+        ("product_name", ""),
+        ("primary_color", ""),
+        ("logo_url", ""),
+        ("css_url", ""),
+        ("hook_before_user_created", ""),
+        ("hook_after_first_factor", "off"),
+        ("hook_before_token", "payroll"),
+    ];
+    assert_eq!(browser.post_form(&path, &fields).await.status(), 200);
+    let hooks = app.store.client(&id).await.unwrap().unwrap().settings.hooks;
+    let expected = domain::ClientHooks {
+        before_user_created: None,
+        after_first_factor: Some("off".into()),
+        before_token: Some("payroll".into()),
+    };
+    assert_eq!(hooks, expected);
+    let page = browser.get(&path).await.text().await.unwrap();
+    assert!(page.contains("<option value=\"payroll\" selected>"), "{page}");
+    // Not a label: refused with the rule's words, nothing saved.
+    let mut bad = fields;
+    bad[1].1 = &version;
+    let csrf = testkit::csrf_of(&page);
+    bad[0].1 = &csrf;
+    let version = app.store.client(&id).await.unwrap().unwrap().version.to_string();
+    bad[1].1 = &version;
+    bad[15].1 = "no such/label";
+    assert_eq!(browser.post_form(&path, &bad).await.status(), 422);
+    assert_eq!(app.store.client(&id).await.unwrap().unwrap().settings.hooks, expected);
 }
