@@ -73,8 +73,11 @@ pub struct Delivery {
     pub endpoint: String,
     /// The JSON body, as written with the event.
     pub payload: String,
-    /// This attempt's number (1 for the first); the lease is this node's while it matches.
+    /// This attempt's number (1 for the first; it only grows); the lease is this node's while it
+    /// matches.
     pub attempts: i32,
+    /// The failures since the last success, enabling or replay: the back-off's step.
+    pub retries: i32,
 }
 
 /// What the worker needs of storage.
@@ -155,16 +158,20 @@ impl Webhooks {
     /// Sends what is due to every enabled endpoint; how many deliveries were attempted.
     pub async fn deliver_due(&self, store: &dyn EventStore, clock: &dyn Clock) -> Result<usize, StorageError> {
         let disabled = store.disabled_endpoints().await?;
-        let mut attempted = 0;
-        for endpoint in self.endpoints.iter().filter(|e| !disabled.contains(&e.name)) {
+        // Each endpoint on its own, at once: a slow one does not hold the others up.
+        let rounds = self.endpoints.iter().filter(|e| !disabled.contains(&e.name)).map(|endpoint| async move {
             // The lease outlasts the attempt, so no other node takes it while it is in flight.
             let lease = (endpoint.settings.timeout_ms / 1000) as i64 + 10;
             let due = store.claim_deliveries(&endpoint.name, clock.now(), lease, BATCH).await?;
-            attempted += due.len();
             let sends = due.iter().map(|d| self.send(endpoint, d, store, clock));
             for result in futures_util::future::join_all(sends).await {
                 result?;
             }
+            Ok::<_, StorageError>(due.len())
+        });
+        let mut attempted = 0;
+        for round in futures_util::future::join_all(rounds).await {
+            attempted += round?;
         }
         Ok(attempted)
     }
@@ -185,7 +192,7 @@ impl Webhooks {
         match result {
             Ok(()) => store.delivered(delivery, now).await,
             Err(error) => {
-                let retry_at = now + retry_delay(delivery.attempts);
+                let retry_at = now + retry_delay(delivery.retries + 1);
                 let disable_after = endpoint.settings.disable_after_minutes * 60;
                 tracing::warn!(endpoint = %endpoint.name, event = %delivery.event_id, attempt = delivery.attempts,
                     %error, "a webhook delivery failed; it will be tried again");
@@ -215,7 +222,8 @@ impl Webhooks {
             .await
             .map_err(|e| match e.is_timeout() {
                 true => format!("no answer within {} ms", endpoint.settings.timeout_ms),
-                false => format!("could not be reached: {e}"),
+                // Without the URL: it may carry a token, and this text is shown to admins.
+                false => format!("could not be reached: {}", e.without_url()),
             })?;
         match resp.status() {
             s if s.is_success() => Ok(()),

@@ -241,7 +241,11 @@ async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Chall
         created_at: now,
         expires_at: now + limits.block_seconds,
     };
-    match conn.store.insert_block(new).await {
+    let scope_of = if challenge.is_some() { BlockedFor::Account } else { BlockedFor::All };
+    let what = ConnectionAudit::IpBlocked { ip: ip.to_string(), reason: reason.to_owned(), scope: scope_of };
+    // The block, its audit entry and its `ip.blocked` event, together.
+    let audit = domain::audit::AuditEntry { what, user: None, client: None, at: now };
+    match conn.store.insert_block_audited(new, audit).await {
         Ok(Some(_)) => {}
         Ok(None) => return, // another node (or request) blocked it first and told everyone
         Err(e) => {
@@ -250,13 +254,8 @@ async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Chall
         }
     }
     tracing::warn!(%ip, reason, "blocked an IP after too many wrong codes");
-    let scope = if challenge.is_some() { BlockedFor::Account } else { BlockedFor::All };
     let label = if challenge.is_some() { "account" } else { "all" };
     metrics::counter!("ostiary_ip_blocks_total", "scope" => label).increment(1);
-    let what = ConnectionAudit::IpBlocked { ip: ip.to_string(), reason: reason.to_owned(), scope };
-    if let Err(e) = conn.store.record(domain::audit::AuditEntry { what, user: None, client: None, at: now }).await {
-        tracing::error!(error = %e, "audit log");
-    }
     let scope = if challenge.is_some() { "for one account" } else { "for every account" };
     let hours = (limits.block_seconds / 3600).max(1);
     send_owner_alert(

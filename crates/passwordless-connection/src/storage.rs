@@ -204,6 +204,14 @@ pub trait BlockStore: Send + Sync {
     /// cross the threshold at once). The new block's id, or `None` when one was already there.
     async fn insert_block(&self, new: NewBlock) -> Result<Option<String>, StorageError>;
 
+    /// [`BlockStore::insert_block`], and when it blocks, `audit` (the block's entry, and its
+    /// `ip.blocked` event) in the same transaction.
+    async fn insert_block_audited(
+        &self,
+        new: NewBlock,
+        audit: domain::audit::AuditEntry<ConnectionAudit>,
+    ) -> Result<Option<String>, StorageError>;
+
     /// Whether `ip` is blocked for `account` (the keyed hash of a destination) or for every
     /// account at `now`.
     async fn is_blocked(&self, ip: &str, account: &str, now: i64) -> Result<bool, StorageError>;

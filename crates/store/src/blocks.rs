@@ -80,37 +80,21 @@ impl Store {
 #[async_trait::async_trait]
 impl BlockStore for Store {
     async fn insert_block(&self, new: NewBlock) -> Result<Option<String>, StorageError> {
+        self.run(move |conn| conn.transaction(|conn| insert_block_in(conn, new))).await.map_err(Into::into)
+    }
+
+    async fn insert_block_audited(
+        &self,
+        new: NewBlock,
+        audit: domain::audit::AuditEntry<passwordless_connection::storage::ConnectionAudit>,
+    ) -> Result<Option<String>, StorageError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
-                let account = account_column(&new.scope).to_owned();
-                // A write first (it matches the active blocks and changes nothing): SQLite then
-                // holds the write lock for the whole transaction instead of failing to upgrade a
-                // read when another writer got in between.
-                let existing = diesel::update(
-                    ip_blocks::table
-                        .filter(ip_blocks::ip.eq(&new.ip))
-                        .filter(ip_blocks::account.eq(&account))
-                        .filter(ip_blocks::lifted_at.is_null())
-                        .filter(ip_blocks::expires_at.gt(new.created_at)),
-                )
-                .set(ip_blocks::reason.eq(ip_blocks::reason))
-                .execute(conn)?;
-                if existing > 0 {
-                    return Ok(None);
+                let id = insert_block_in(conn, new)?;
+                if id.is_some() {
+                    crate::audit::insert(conn, &audit)?;
                 }
-                let id = domain::ids::sortable_id();
-                let row = BlockRow {
-                    id: id.clone(),
-                    ip: new.ip,
-                    account,
-                    reason: new.reason,
-                    unblock_hash: new.unblock_hash,
-                    created_at: new.created_at,
-                    expires_at: new.expires_at,
-                    lifted_at: None,
-                };
-                diesel::insert_into(ip_blocks::table).values(&row).execute(conn)?;
-                Ok(Some(id))
+                Ok(id)
             })
         })
         .await
@@ -173,4 +157,38 @@ pub(crate) fn lift_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> Res
     .set(ip_blocks::lifted_at.eq(Some(now)))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Blocks an IP unless an active block for the same IP and scope exists, on `conn` (in the
+/// caller's transaction): the new block's id, or `None`.
+fn insert_block_in(conn: &mut crate::DbConnection, new: NewBlock) -> Result<Option<String>, StoreError> {
+    let account = account_column(&new.scope).to_owned();
+    // A write first (it matches the active blocks and changes nothing): SQLite then
+    // holds the write lock for the whole transaction instead of failing to upgrade a
+    // read when another writer got in between.
+    let existing = diesel::update(
+        ip_blocks::table
+            .filter(ip_blocks::ip.eq(&new.ip))
+            .filter(ip_blocks::account.eq(&account))
+            .filter(ip_blocks::lifted_at.is_null())
+            .filter(ip_blocks::expires_at.gt(new.created_at)),
+    )
+    .set(ip_blocks::reason.eq(ip_blocks::reason))
+    .execute(conn)?;
+    if existing > 0 {
+        return Ok(None);
+    }
+    let id = domain::ids::sortable_id();
+    let row = BlockRow {
+        id: id.clone(),
+        ip: new.ip,
+        account,
+        reason: new.reason,
+        unblock_hash: new.unblock_hash,
+        created_at: new.created_at,
+        expires_at: new.expires_at,
+        lifted_at: None,
+    };
+    diesel::insert_into(ip_blocks::table).values(&row).execute(conn)?;
+    Ok(Some(id))
 }

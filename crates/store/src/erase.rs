@@ -6,7 +6,7 @@ use domain::audit::AuditEntry;
 
 use crate::StoreError;
 use crate::schema::{
-    account_codes, audit_log, challenges, contact_undos, devices, interactions, login_events, messages,
+    account_codes, audit_log, challenges, contact_undos, devices, events, interactions, login_events, messages,
     passkey_ceremonies, passkey_users, passkeys, recovery_codes, totp_factors, users,
 };
 
@@ -70,6 +70,16 @@ pub(crate) fn erase<D: domain::audit::Audited>(
         for (entry, detail) in entries {
             let kept = anonymise(&detail);
             diesel::update(audit_log::table.find(entry)).set(audit_log::detail.eq(kept)).execute(conn)?;
+        }
+        // Its events keep their ids and types, not what they said of it.
+        let said: Vec<(String, String)> =
+            events::table.filter(events::user_id.eq(user)).select((events::id, events::payload)).load(conn)?;
+        for (event, payload) in said {
+            let mut payload: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+            if let Some(data) = payload.get_mut("data").and_then(|d| d.as_object_mut()) {
+                data.insert("detail".into(), serde_json::json!({ "erased": true }));
+            }
+            diesel::update(events::table.find(event)).set(events::payload.eq(payload.to_string())).execute(conn)?;
         }
         // Accounts linked to it become accounts of their own again.
         diesel::update(users::table.filter(users::linked_to.eq(user)))

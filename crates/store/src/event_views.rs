@@ -47,6 +47,14 @@ pub(crate) fn endpoints(conn: &mut crate::DbConnection, routes: &[Route]) -> Res
 
 /// Enables `name` again: healthy, and what waits for it due now.
 pub(crate) fn enable_in(conn: &mut crate::DbConnection, name: &str, now: i64) -> Result<(), StoreError> {
+    // Only a disabled endpoint: a healthy one's deliveries may be leased by a node right now.
+    let disabled =
+        diesel::update(webhook_endpoints::table.find(name).filter(webhook_endpoints::disabled_at.is_not_null()))
+            .set(webhook_endpoints::disabled_at.eq(webhook_endpoints::disabled_at))
+            .execute(conn)?;
+    if disabled == 0 {
+        return Ok(());
+    }
     diesel::update(webhook_endpoints::table.find(name))
         .set((webhook_endpoints::disabled_at.eq(None::<i64>), webhook_endpoints::failing_since.eq(None::<i64>)))
         .execute(conn)?;
@@ -56,7 +64,7 @@ pub(crate) fn enable_in(conn: &mut crate::DbConnection, name: &str, now: i64) ->
             .filter(event_deliveries::delivered_at.is_null()),
     )
     // A fresh start: the back-off begins again at its first step.
-    .set((event_deliveries::next_attempt_at.eq(now), event_deliveries::attempts.eq(0)))
+    .set((event_deliveries::next_attempt_at.eq(now), event_deliveries::retries.eq(0)))
     .execute(conn)?;
     Ok(())
 }
@@ -140,7 +148,7 @@ pub(crate) fn replay_in(
                 event_deliveries::delivered_at.eq(None::<i64>),
                 event_deliveries::next_attempt_at.eq(now),
                 event_deliveries::last_error.eq(None::<String>),
-                event_deliveries::attempts.eq(0),
+                event_deliveries::retries.eq(0),
             ))
             .execute(conn)?;
         if again == 0 {
@@ -149,6 +157,7 @@ pub(crate) fn replay_in(
                     event_deliveries::event_id.eq(id),
                     event_deliveries::endpoint.eq(name),
                     event_deliveries::attempts.eq(0),
+                    event_deliveries::retries.eq(0),
                     event_deliveries::next_attempt_at.eq(now),
                 ))
                 .execute(conn)?;

@@ -61,6 +61,7 @@ pub(crate) fn emit_in(conn: &mut crate::DbConnection, event: EventType, fact: &F
         .values((
             events::id.eq(&id),
             events::event_type.eq(event.as_str()),
+            events::user_id.eq(fact.user),
             events::payload.eq(crate::to_json(&payload)),
             events::created_at.eq(fact.at),
         ))
@@ -71,6 +72,7 @@ pub(crate) fn emit_in(conn: &mut crate::DbConnection, event: EventType, fact: &F
                 event_deliveries::event_id.eq(&id),
                 event_deliveries::endpoint.eq(&route.endpoint),
                 event_deliveries::attempts.eq(0),
+                event_deliveries::retries.eq(0),
                 event_deliveries::next_attempt_at.eq(fact.at),
             ))
             .execute(conn)?;
@@ -185,25 +187,9 @@ impl EventStore for Store {
                 .load(conn)?;
             let mut claimed = Vec::new();
             for id in ids {
-                let won = diesel::update(
-                    event_deliveries::table
-                        .filter(event_deliveries::endpoint.eq(&endpoint))
-                        .filter(event_deliveries::event_id.eq(&id))
-                        .filter(event_deliveries::delivered_at.is_null())
-                        .filter(event_deliveries::next_attempt_at.le(now)),
-                )
-                .set((
-                    event_deliveries::next_attempt_at.eq(now + lease),
-                    event_deliveries::attempts.eq(event_deliveries::attempts + 1),
-                ))
-                .execute(conn)?;
-                if won != 1 {
-                    continue;
+                if let Some(delivery) = conn.transaction(|conn| claim_one(conn, &endpoint, &id, now, lease))? {
+                    claimed.push(delivery);
                 }
-                let attempts: i32 =
-                    event_deliveries::table.find((&id, &endpoint)).select(event_deliveries::attempts).first(conn)?;
-                let payload: String = events::table.find(&id).select(events::payload).first(conn)?;
-                claimed.push(Delivery { event_id: id, endpoint: endpoint.clone(), payload, attempts });
             }
             Ok(claimed)
         })
@@ -220,7 +206,11 @@ impl EventStore for Store {
                         .filter(event_deliveries::endpoint.eq(&d.endpoint))
                         .filter(event_deliveries::event_id.eq(&d.event_id)),
                 )
-                .set((event_deliveries::delivered_at.eq(Some(now)), event_deliveries::last_error.eq(None::<String>)))
+                .set((
+                    event_deliveries::delivered_at.eq(Some(now)),
+                    event_deliveries::last_error.eq(None::<String>),
+                    event_deliveries::retries.eq(0),
+                ))
                 .execute(conn)?;
                 diesel::update(webhook_endpoints::table.find(&d.endpoint))
                     .set((
@@ -247,16 +237,24 @@ impl EventStore for Store {
         let error: String = error.chars().take(500).collect();
         self.run(move |conn| {
             conn.transaction(|conn| {
-                // Only while the lease is this attempt's: a later attempt's outcome is its own.
-                diesel::update(
+                // Only while the lease is this attempt's: a later attempt's outcome is its own, and
+                // a stale one says nothing of the endpoint's health either.
+                let mine = diesel::update(
                     event_deliveries::table
                         .filter(event_deliveries::endpoint.eq(&d.endpoint))
                         .filter(event_deliveries::event_id.eq(&d.event_id))
                         .filter(event_deliveries::delivered_at.is_null())
                         .filter(event_deliveries::attempts.eq(d.attempts)),
                 )
-                .set((event_deliveries::next_attempt_at.eq(retry_at), event_deliveries::last_error.eq(Some(&error))))
+                .set((
+                    event_deliveries::next_attempt_at.eq(retry_at),
+                    event_deliveries::last_error.eq(Some(&error)),
+                    event_deliveries::retries.eq(event_deliveries::retries + 1),
+                ))
                 .execute(conn)?;
+                if mine != 1 {
+                    return Ok(false);
+                }
                 diesel::update(
                     webhook_endpoints::table.find(&d.endpoint).filter(webhook_endpoints::failing_since.is_null()),
                 )
@@ -279,4 +277,38 @@ impl EventStore for Store {
         .await
         .map_err(Into::into)
     }
+}
+
+/// Leases one due delivery (in the caller's transaction: the row stays locked until it commits, so
+/// the attempt read back is this lease's). A delivery whose event the purge removed is dropped.
+fn claim_one(
+    conn: &mut crate::DbConnection,
+    endpoint: &str,
+    id: &str,
+    now: i64,
+    lease: i64,
+) -> Result<Option<Delivery>, StoreError> {
+    let row = event_deliveries::table
+        .filter(event_deliveries::endpoint.eq(endpoint))
+        .filter(event_deliveries::event_id.eq(id))
+        .filter(event_deliveries::delivered_at.is_null())
+        .filter(event_deliveries::next_attempt_at.le(now));
+    let won = diesel::update(row)
+        .set((
+            event_deliveries::next_attempt_at.eq(now + lease),
+            event_deliveries::attempts.eq(event_deliveries::attempts + 1),
+        ))
+        .execute(conn)?;
+    if won != 1 {
+        return Ok(None);
+    }
+    let Some(payload) = events::table.find(id).select(events::payload).first::<String>(conn).optional()? else {
+        diesel::delete(event_deliveries::table.find((id, endpoint))).execute(conn)?;
+        return Ok(None);
+    };
+    let (attempts, retries): (i32, i32) = event_deliveries::table
+        .find((id, endpoint))
+        .select((event_deliveries::attempts, event_deliveries::retries))
+        .first(conn)?;
+    Ok(Some(Delivery { event_id: id.to_owned(), endpoint: endpoint.to_owned(), payload, attempts, retries }))
 }

@@ -26,6 +26,7 @@ pub struct Retention {
 impl Store {
     /// Deletes what expired before `now` (minus the retention); returns how many rows went.
     pub async fn purge_expired(&self, now: i64, keep: Retention) -> Result<usize, StoreError> {
+        let known: Vec<String> = self.routes().iter().map(|r| r.endpoint.clone()).collect();
         self.run(move |conn| {
             let mut n = diesel::delete(interactions::table.filter(interactions::expires_at.lt(now))).execute(conn)?;
             n += diesel::delete(challenges::table.filter(challenges::expires_at.lt(now - keep.history)))
@@ -60,6 +61,14 @@ impl Store {
             // for an endpoint is kept until it is delivered.
             n += diesel::delete(event_deliveries::table.filter(event_deliveries::delivered_at.lt(now - keep.messages)))
                 .execute(conn)?;
+            // What waits for an endpoint no longer configured waits for nothing.
+            n += diesel::delete(
+                event_deliveries::table
+                    .filter(event_deliveries::delivered_at.is_null())
+                    .filter(event_deliveries::endpoint.ne_all(&known))
+                    .filter(event_deliveries::next_attempt_at.lt(now - keep.messages)),
+            )
+            .execute(conn)?;
             let waiting = event_deliveries::table.filter(event_deliveries::event_id.eq(events::id));
             n += diesel::delete(
                 events::table

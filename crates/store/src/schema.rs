@@ -314,6 +314,7 @@ diesel::table! {
     events (id) {
         id -> Text,
         event_type -> Text,
+        user_id -> Nullable<Text>,
         payload -> Text,
         created_at -> BigInt,
     }
@@ -325,6 +326,7 @@ diesel::table! {
         endpoint -> Text,
         delivered_at -> Nullable<BigInt>,
         attempts -> Integer,
+        retries -> Integer,
         next_attempt_at -> BigInt,
         last_error -> Nullable<Text>,
     }

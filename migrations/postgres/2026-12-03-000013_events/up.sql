@@ -4,15 +4,21 @@
 CREATE TABLE events (
     id TEXT PRIMARY KEY NOT NULL,
     event_type TEXT NOT NULL,
+    -- Whom it is about: an erasure anonymises its payload.
+    user_id TEXT,
     payload TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
 CREATE INDEX events_created ON events (created_at);
+CREATE INDEX events_user ON events (user_id);
 CREATE TABLE event_deliveries (
     event_id TEXT NOT NULL,
     endpoint TEXT NOT NULL,
     delivered_at BIGINT,
+    -- Every attempt's number (only ever grows: a lease is the attempt's while it matches), and the
+    -- failures since the last success, enabling or replay (the back-off's step).
     attempts INTEGER NOT NULL,
+    retries INTEGER NOT NULL,
     next_attempt_at BIGINT NOT NULL,
     last_error TEXT,
     PRIMARY KEY (event_id, endpoint)
