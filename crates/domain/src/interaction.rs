@@ -53,6 +53,19 @@ pub enum DenyReason {
     BlockedNetwork,
 }
 
+impl DenyReason {
+    /// The `error_description` of the client's `access_denied` (RFC 6749 §4.1.2.1): what happened,
+    /// for the client's developer, never the policy's detail (that is in the audit log).
+    pub fn description(self) -> &'static str {
+        match self {
+            DenyReason::Cancelled => "the user cancelled the sign-in",
+            DenyReason::Policy => "the sign-in was not allowed",
+            DenyReason::TooManyWrongCodes => "the sign-in was refused after too many wrong codes",
+            DenyReason::BlockedNetwork => "the sign-in was refused: the network is blocked",
+        }
+    }
+}
+
 /// What a connection may know about a pending login.
 #[derive(Clone, Debug)]
 pub struct Interaction {

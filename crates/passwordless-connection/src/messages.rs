@@ -23,6 +23,10 @@ pub(crate) fn context(
     ctx.insert("product_name", &one_line(product_name));
     ctx.insert("client_name", &one_line(client_name));
     ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
+    // A text's last line binds its code to our origin, so phones can offer to fill it in (WebOTP,
+    // https://wicg.github.io/sms-one-time-codes/): "@host #code".
+    let host = url::Url::parse(&conn.config.public_url).ok().and_then(|u| u.host_str().map(str::to_owned));
+    ctx.insert("host", &host.unwrap_or_default());
     ctx
 }
 
@@ -140,13 +144,6 @@ pub(crate) async fn for_challenge(
                 return Ok(None);
             }
             ctx.insert("code", &secrets.code);
-            // The last line binds the code to our origin so phones can offer to fill it in
-            // (WebOTP, https://wicg.github.io/sms-one-time-codes/): "@host #code".
-            let host = url::Url::parse(&conn.config.public_url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                .unwrap_or_default();
-            ctx.insert("host", &host);
             let body = conn
                 .tera
                 .render("sms/sign_in.txt", &ctx)

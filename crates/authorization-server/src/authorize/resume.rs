@@ -61,9 +61,10 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
         issuer: &srv.config.issuer,
         form_post: request.form_post.then_some(FormPost::of(srv, crate::pages::page(srv, req).lang())),
     };
-    if interaction.denied.is_some() {
-        // RFC 6749 §4.1.2.1: the user (or step-up's policy) refused; the client learns only that.
-        return back.error(OAuthError::new(ErrorCode::AccessDenied, "the sign-in was not allowed"));
+    if let Some(reason) = interaction.denied {
+        // RFC 6749 §4.1.2.1: the user cancelled, or step-up refused; the client learns which, not
+        // the policy's detail.
+        return back.error(OAuthError::new(ErrorCode::AccessDenied, reason.description()));
     }
     let Some(result) = interaction.result.clone() else {
         return expired();

@@ -300,3 +300,15 @@ async fn live(app: &TestApp, id: &domain::UserId) -> usize {
 async fn spawn(db: Db) -> TestApp {
     testkit::spawn_app(db).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_texted_account_code_ends_with_the_webotp_line() {
+    let app = spawn(Db::Sqlite).await;
+    let browser = signed_in(&app, &unique_email()).await;
+    let number = "+33612345678";
+    let resp = post(&browser, "/account/phone", "/account/phone", &[("value", number)]).await;
+    assert_eq!(resp.status(), 200);
+    let text = app.message_to(number).await;
+    // WebOTP (https://wicg.github.io/sms-one-time-codes/): the last line binds the code to our host.
+    assert!(text.text.ends_with(&format!("\n@127.0.0.1 #{}", text.code())), "{}", text.text);
+}

@@ -352,3 +352,18 @@ fn admins_and_admin_api_clients_are_made_from_the_command_line() {
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["is_admin"], false);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn logs_to_a_file_or_a_pipe_carry_no_colour_codes() {
+    let dir = temp();
+    let out = ostiary(&dir)
+        .env("OSTIARY__SERVER__LOG", "info")
+        .args(["user", "create", "--email", "plain@example.com"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("applied database migrations"), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "ANSI escapes in a log that is not a terminal: {stderr:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}

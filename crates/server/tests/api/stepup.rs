@@ -353,7 +353,10 @@ both_backends!(without_a_factor_the_client_policy_decides, |db: Db| async move {
     let page = cancelling.get(&enroll).await.text().await.unwrap();
     let resp = cancelling.post_form(&format!("{step_up}/cancel"), &[("csrf", &csrf_of(&page))]).await;
     let resp = cancelling.get(&location(&resp)).await;
-    assert_eq!(query_param(&url::Url::parse(&location(&resp)).unwrap(), "error").as_deref(), Some("access_denied"));
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert_eq!(query_param(&back, "error").as_deref(), Some("access_denied"));
+    // The client learns that the user cancelled, not that a policy refused.
+    assert_eq!(query_param(&back, "error_description").as_deref(), Some("the user cancelled the sign-in"));
 });
 
 both_backends!(this_wasnt_me_links_expire_and_old_history_is_purged, |db: Db| async move {
