@@ -194,7 +194,7 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
             }
             see_other(url.as_str())
         }
-        None => signed_out_page(srv, req),
+        None => signed_out_page(srv, req, client.as_ref()),
     };
     if let Err(e) = resp.add_cookie(&gone) {
         tracing::warn!(error = %e, "session cookie could not be cleared");
@@ -219,8 +219,25 @@ fn confirmation_page(
     crate::pages::page(srv, req).ending_at(target).render(StatusCode::OK, "pages/logout.html", ctx)
 }
 
-fn signed_out_page(srv: &AuthorizationServer, req: &HttpRequest) -> HttpResponse {
+fn signed_out_page(srv: &AuthorizationServer, req: &HttpRequest, client: Option<&Client>) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("signed_out", &true);
+    // A way back to the application, when the request named it: a link (never a redirect, which
+    // only a registered post_logout_redirect_uri asked for gets) to its first registered
+    // post-logout address, else to the site of its first redirect URI. Web addresses only.
+    if let Some((client, back)) = client.and_then(|c| back_to(c).map(|b| (c, b))) {
+        ctx.insert("client_name", &client.name);
+        ctx.insert("back_url", &back);
+    }
     crate::pages::page(srv, req).render(StatusCode::OK, "pages/logout.html", ctx)
+}
+
+/// Where the signed-out page sends a user back to `client`: its first `http(s)` post-logout
+/// address, else the origin of its first `http(s)` redirect URI.
+fn back_to(client: &Client) -> Option<String> {
+    let web = |uri: &String| url::Url::parse(uri).ok().filter(|u| matches!(u.scheme(), "https" | "http"));
+    if let Some(uri) = client.post_logout_redirect_uris.iter().find_map(web) {
+        return Some(uri.to_string());
+    }
+    client.redirect_uris.iter().find_map(web).map(|u| u.origin().ascii_serialization() + "/")
 }

@@ -276,6 +276,8 @@ pub struct AuthenticatorSetup {
     pub ticket: crate::InteractionId,
     pub qr_svg: String,
     pub secret_text: String,
+    /// The `otpauth://` URI the QR code holds, for a link that opens the app on a phone.
+    pub uri: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -80,7 +80,8 @@ impl Authenticators for AccountFactors {
             };
             let totp = crate::totp::totp(&secret, product, &crate::totp::account_label(user)).map_err(unavailable)?;
             let qr_svg = crate::totp::qr_svg(&totp).map_err(unavailable)?;
-            Ok(AuthenticatorSetup { ticket, qr_svg, secret_text: crate::totp::secret_text(&totp) })
+            let uri = totp.to_url().unwrap_or_default();
+            Ok(AuthenticatorSetup { ticket, qr_svg, secret_text: crate::totp::secret_text(&totp), uri })
         })
     }
 

@@ -15,6 +15,7 @@ use crate::{Admin, paths};
 fn setup_page(visit: &Visit<'_>, setup: &domain::ports::AuthenticatorSetup, error: Option<&str>) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("qr", &setup.qr_svg);
+    ctx.insert("otpauth", &setup.uri);
     ctx.insert("secret", &setup.secret_text);
     ctx.insert("ticket", setup.ticket.as_str());
     ctx.insert("action", &visit.link(paths::ACCOUNT_AUTHENTICATOR));

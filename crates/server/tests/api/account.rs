@@ -207,6 +207,8 @@ both_backends!(owners_set_up_and_remove_an_authenticator_app_and_renew_recovery_
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     let secret: String = html.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
+    assert!(html.contains("id=\"totp-open\" href=\"otpauth:&#x2F;&#x2F;totp&#x2F;"), "a link for a phone: {html}");
+    assert!(html.contains(&format!("secret={secret}")), "the link holds the same key");
     let totp = totp_rs::Builder::new()
         .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
         .with_account_name("test")

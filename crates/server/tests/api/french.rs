@@ -181,6 +181,7 @@ both_backends!(every_page_in_french_shows_no_english_sentence, |db: Db| async mo
     let enroll = location(&browser.get(&step_up).await);
     let html = pages.get("the enrolment page", &browser, &enroll).await;
     let secret: String = html.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
+    assert!(html.contains("Ouvrir dans votre application"), "{html}");
     let totp = totp_rs::Builder::new()
         .with_secret(totp_rs::Secret::try_from_base32(&secret).unwrap())
         .with_account_name("test")

@@ -259,6 +259,20 @@ both_backends!(logout_without_a_hint_asks_first_and_never_redirects_to_unregiste
     assert_eq!(resp.status(), 303);
     assert_eq!(location(&resp), format!("{}?state=s2", testkit::POST_LOGOUT_REDIRECT_URI));
     assert_eq!(redirect_error(&app, &client, &browser, &[("prompt", "none")]).await, "login_required");
+    // Signed out without a way back requested: the page links back to the application.
+    signed_in(&app, &client, &browser, &unique_email()).await;
+    let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+    url.query_pairs_mut().append_pair("client_id", &client.id);
+    let html = browser.get(url.as_str()).await.text().await.unwrap();
+    let form = [("csrf", testkit::csrf_of(&html)), ("client_id", client.id.clone())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = browser.post_form("/logout/confirm", &form).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("You are signed out"), "{html}");
+    // (Tera escapes `/` in attributes; a browser reads `&#x2F;` as `/`.)
+    let back = format!("<a id=\"back\" href=\"{}\">Back to ", testkit::POST_LOGOUT_REDIRECT_URI);
+    assert!(html.replace("&#x2F;", "/").contains(&back), "{html}");
     // A hint for one client with client_id of another is refused.
     let other = app.register_client(false, Alg::RS256).await;
     let (_, token) = signed_in(&app, &client, &browser, &unique_email()).await;

@@ -64,6 +64,11 @@ pub(crate) async fn enrol(app: &TestApp, browser: &Browser, step_up: &str) -> (A
     let page = browser.get(&enrol_path).await.text().await.unwrap();
     assert!(page.contains("<svg") && page.contains("id=\"totp-qr\""), "a QR code: {page}");
     let secret: String = page.split("id=\"totp-secret\">").nth(1).unwrap().split('<').next().unwrap().replace(' ', "");
+    // The QR code has a name, and a phone can open the key in its app from a link of the same key.
+    assert!(page.contains("role=\"img\" aria-label=\"QR code of the key"), "{page}");
+    let open = page.split("id=\"totp-open\" href=\"").nth(1).unwrap().split('"').next().unwrap();
+    let open = open.replace("&#x2F;", "/").replace("&amp;", "&");
+    assert!(open.starts_with("otpauth://totp/") && open.contains(&format!("secret={secret}")), "{open}");
     let secret = totp_rs::Secret::try_from_base32(&secret).unwrap();
     let totp = totp_rs::Builder::new().with_secret(secret).with_account_name("test").build().unwrap();
     let app_code = Authenticator(totp);
@@ -345,6 +350,14 @@ both_backends!(without_a_factor_the_client_policy_decides, |db: Db| async move {
     assert_eq!(id_claims(&app, &allow, &back).await["acr"], SINGLE);
     let warning = app.messages_to(&email).await.into_iter().find(|m| m.subject.starts_with("New sign-in")).unwrap();
     assert!(warning.text.contains("no second factor"), "{}", warning.text);
+    // It carries no code, so it does not speak of one (a sign-in email does).
+    assert!(
+        warning.text.contains("never asks for your password.") && !warning.text.contains("code"),
+        "{}",
+        warning.text
+    );
+    let html = warning.html.as_deref().unwrap_or_default();
+    assert!(!html.contains("this code"), "{html}");
     // Cancelling on the step-up page also ends in access_denied.
     let always = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Enroll)).await;
     let cancelling = app.browser();

@@ -57,6 +57,8 @@ async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error:
     ctx.insert("interaction", p.interaction.id.as_str());
     ctx.insert("qr", &qr);
     ctx.insert("secret", &crate::totp::secret_text(&t));
+    // On a phone the QR code cannot be scanned: the app opens from the link instead.
+    ctx.insert("otpauth", &t.to_url().unwrap_or_default());
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     ctx.insert("error", &error);
     p.page(svc, req).render(status, "pages/enroll.html", ctx)
