@@ -4,7 +4,7 @@
 
 pub mod audit;
 pub mod auth;
-mod branding;
+pub mod branding;
 pub mod client;
 mod client_ip;
 pub mod client_rules;

@@ -69,7 +69,9 @@ pub async fn unblock_submit(
 }
 
 /// `GET /brand/{client}.css`: the client's colour as a CSS variable, so branded pages need no
-/// inline style (CSP `style-src 'self'`). The colour was validated when it was set.
+/// inline style (CSP `style-src 'self'`). The colour was validated when it was set. Its pairings
+/// keep WCAG AA (4.5:1, `domain::branding::contrast`): the buttons' text is white or black,
+/// whichever reads on it, and links take the colour only where it reads on the card, light or dark.
 pub async fn brand_css(path: web::Path<String>, conn: web::Data<PasswordlessConnection>) -> HttpResponse {
     let color = match domain::ClientId::parse(&path) {
         Some(id) => conn.store.client_branding(&id).await.ok().flatten().and_then(|branding| {
@@ -82,7 +84,19 @@ pub async fn brand_css(path: web::Path<String>, conn: web::Data<PasswordlessConn
         Some(c) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
             .content_type("text/css; charset=utf-8")
-            .body(format!(":root {{ --accent: {c}; }}\n")),
+            .body(brand_stylesheet(&c)),
         None => HttpResponse::NotFound().content_type("text/css; charset=utf-8").body(""),
     }
+}
+
+/// The stylesheet of a brand colour.
+fn brand_stylesheet(color: &str) -> String {
+    use domain::branding::contrast::{DARK_CARD, DARK_TEXT, LIGHT_CARD, LIGHT_TEXT, link_on, text_on};
+    format!(
+        ":root {{ --accent: {color}; --on-accent: {}; --link: {}; }}\n\
+         @media (prefers-color-scheme: dark) {{ :root {{ --link: {}; }} }}\n",
+        text_on(color),
+        link_on(color, LIGHT_CARD, LIGHT_TEXT),
+        link_on(color, DARK_CARD, DARK_TEXT),
+    )
 }

@@ -135,7 +135,13 @@ both_backends!(a_clients_branding_reaches_its_pages, |db: Db| async move {
     assert!(html.contains("Acme ID"));
     let css = browser.get(&format!("/brand/{}.css", client.id)).await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
-    assert_eq!(css.text().await.unwrap().trim(), ":root { --accent: #0a7; }");
+    // #0a7 is too light for white text (3:1): black on the buttons; links take the page's text
+    // colour on the white card, and the brand colour on the dark one, where it reads (WCAG AA).
+    assert_eq!(
+        css.text().await.unwrap().trim(),
+        ":root { --accent: #0a7; --on-accent: #000; --link: #1b1f24; }\n\
+         @media (prefers-color-scheme: dark) { :root { --link: #0a7; } }"
+    );
     // Unbranded clients get no brand stylesheet.
     let plain = app.register_client(false, Alg::RS256).await;
     assert_eq!(browser.get(&format!("/brand/{}.css", plain.id)).await.status(), 404);
