@@ -9,13 +9,18 @@ use crate::config::Settings;
 pub enum BlocksCommand {
     /// List the IP addresses blocked now.
     List {
+        /// Print the blocks as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Lift every block of an IP address.
-    Lift { ip: String },
+    Lift {
+        /// The IP address (an IPv6 address lifts its /64).
+        ip: String,
+    },
     /// Block an IP address (an IPv6 address with its /64) for every account, by hand.
     Add {
+        /// The IP address to block.
         ip: String,
         /// Why, as the block list and the console show it.
         #[arg(long, default_value = "blocked by an operator")]

@@ -107,6 +107,7 @@ impl PolicyArgs {
 pub enum ClientCommand {
     /// Register a client and print its id (and secret, shown only this once).
     Create {
+        /// The name users see on the sign-in pages (1 to 100 characters).
         #[arg(long)]
         name: String,
         /// Where users are sent back after signing in (required, except for an admin API client).
@@ -119,6 +120,7 @@ pub enum ClientCommand {
         /// A public client (native or browser app): no secret, PKCE required.
         #[arg(long)]
         public: bool,
+        /// Where RP-initiated logout may send users back (repeat for several).
         #[arg(long = "post-logout-redirect-uri")]
         post_logout_redirect_uris: Vec<String>,
         /// ID token algorithm: RS256, ES256 or EdDSA.
@@ -135,12 +137,14 @@ pub enum ClientCommand {
     },
     /// Change a client's policy (refresh tokens, sign-in methods, branding).
     Update {
+        /// The client's id, as `client list` shows it.
         client_id: String,
         #[command(flatten)]
         policy: PolicyArgs,
     },
     /// List registered clients.
     List {
+        /// Print the clients as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -12,22 +12,27 @@ use crate::config::Settings;
 pub enum UserCommand {
     /// Create a user with a (verified) email address.
     Create {
+        /// The account's email address (marked verified).
         #[arg(long)]
         email: String,
         /// Give the account the admin role (the console at /admin).
         #[arg(long)]
         admin: bool,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show one user, by email address or subject (`sub`).
     Show {
+        /// The user: an email address or a subject (`sub`).
         user: String,
+        /// Print the user as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Change a user's claims (OIDC Core §5.1), by email address or subject.
     Update {
+        /// The user: an email address or a subject (`sub`).
         user: String,
         /// A profile claim, KEY=VALUE: name, given_name, family_name, middle_name, nickname,
         /// preferred_username, profile, picture, website, gender, birthdate, zoneinfo, locale,
@@ -47,11 +52,13 @@ pub enum UserCommand {
         /// Give (true) or take away (false) the admin role.
         #[arg(long, value_name = "true|false")]
         admin: Option<bool>,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
     /// List users (the first 1000).
     List {
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },
