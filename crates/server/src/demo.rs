@@ -26,6 +26,15 @@ struct Pending {
     state: String,
 }
 
+/// A browser signed in to the demo: what it shows, and the ID token its sign-out hands back to the
+/// provider (`id_token_hint`).
+#[derive(Clone)]
+struct SignedIn {
+    claims: String,
+    userinfo: String,
+    id_token: String,
+}
+
 pub struct Demo {
     issuer: String,
     secret: String,
@@ -34,7 +43,7 @@ pub struct Demo {
     catalog: Arc<domain::i18n::Catalog>,
     https: bool,
     pending: Mutex<HashMap<String, Pending>>,
-    signed_in: Mutex<HashMap<String, (String, String)>>,
+    signed_in: Mutex<HashMap<String, SignedIn>>,
 }
 
 impl Demo {
@@ -94,10 +103,10 @@ impl Demo {
     }
 }
 
-fn page(demo: &Demo, req: &HttpRequest, claims: Option<&(String, String)>, error: Option<&str>) -> HttpResponse {
+fn page(demo: &Demo, req: &HttpRequest, claims: Option<&SignedIn>, error: Option<&str>) -> HttpResponse {
     let mut ctx = tera::Context::new();
-    ctx.insert("claims", &claims.map(|c| c.0.as_str()));
-    ctx.insert("userinfo", &claims.map(|c| c.1.as_str()));
+    ctx.insert("claims", &claims.map(|c| c.claims.as_str()));
+    ctx.insert("userinfo", &claims.map(|c| c.userinfo.as_str()));
     ctx.insert("error", &error);
     // The demo client may use the passwordless API too (`api_login`): the page shows the two calls,
     // with this run's secret (development only: the demo is refused in production).
@@ -153,12 +162,16 @@ async fn login(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
         }
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, state, nonce) = client
+    let mut request = client
         .authorize_url(CoreAuthenticationFlow::AuthorizationCode, State::new_random, Nonce::new_random)
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("phone".into()))
-        .set_pkce_challenge(challenge)
-        .url();
+        .set_pkce_challenge(challenge);
+    // "Ask for a second factor": the demo shows step-up by demanding multi-factor (OIDC Core §3.1.2.1).
+    if req.query_string().split('&').any(|p| p == "mfa=on") {
+        request = request.add_extra_param("acr_values", domain::Acr::MultiFactor.as_str());
+    }
+    let (url, state, nonce) = request.url();
     let key = domain::secret::random_token(16);
     if let Ok(mut pending) = demo.pending.lock() {
         if pending.len() >= MAX_ENTRIES {
@@ -227,7 +240,7 @@ async fn callback(req: HttpRequest, query: web::Query<Callback>, demo: web::Data
 
 /// Exchanges the code (with the PKCE verifier), verifies the ID token against the JWKS and the
 /// nonce, and asks `/userinfo`; returns both as pretty JSON.
-async fn finish(demo: &Demo, code: String, pending: Pending) -> Result<(String, String), String> {
+async fn finish(demo: &Demo, code: String, pending: Pending) -> Result<SignedIn, String> {
     let client = demo.client().await?;
     let http = |r| http_call(&demo.http, r);
     let tokens = client
@@ -247,17 +260,28 @@ async fn finish(demo: &Demo, code: String, pending: Pending) -> Result<(String, 
         .request_async(&http)
         .await
         .map_err(|e| format!("userinfo failed: {e}"))?;
-    Ok((
-        serde_json::to_string_pretty(claims).map_err(|e| e.to_string())?,
-        serde_json::to_string_pretty(&userinfo).map_err(|e| e.to_string())?,
-    ))
+    Ok(SignedIn {
+        claims: serde_json::to_string_pretty(claims).map_err(|e| e.to_string())?,
+        userinfo: serde_json::to_string_pretty(&userinfo).map_err(|e| e.to_string())?,
+        id_token: id_token.to_string(),
+    })
 }
 
+/// Signs out of the demo and, with RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0
+/// §2), of the provider too: its ID token names this browser's session, so the provider ends it
+/// without asking and sends the browser back to `/demo`, where the next sign-in shows the login page.
 async fn logout(req: HttpRequest, demo: web::Data<Demo>) -> HttpResponse {
-    if let Some(key) = req.cookie(COOKIE).map(|c| c.value().to_owned())
-        && let Ok(mut signed_in) = demo.signed_in.lock()
-    {
-        signed_in.remove(&key);
-    }
-    web_layer::see_other("/demo")
+    let gone =
+        req.cookie(COOKIE).map(|c| c.value().to_owned()).and_then(|key| demo.signed_in.lock().ok()?.remove(&key));
+    let Some(signed_in) = gone else { return web_layer::see_other("/demo") };
+    let base = demo.issuer.trim_end_matches('/');
+    let mut url = match url::Url::parse(&format!("{base}{}", authorization_server::paths::LOGOUT)) {
+        Ok(u) => u,
+        Err(_) => return web_layer::see_other("/demo"),
+    };
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", &signed_in.id_token)
+        .append_pair("client_id", DEMO_CLIENT_ID)
+        .append_pair("post_logout_redirect_uri", &format!("{base}/demo"));
+    web_layer::see_other(url.as_str())
 }

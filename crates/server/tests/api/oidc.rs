@@ -296,6 +296,21 @@ both_backends!(the_demo_app_signs_in_and_shows_verified_claims, |db: Db| async m
         .await
         .unwrap();
     assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    // Signing out of the demo ends the provider's session too (RP-initiated logout, no question:
+    // the ID token names this browser's session), and comes back to the demo.
+    let out = browser.post_form("/demo/logout", &[("csrf", &testkit::csrf_of(&page))]).await;
+    assert_eq!(out.status(), 303);
+    let logout = testkit::location(&out);
+    assert!(logout.starts_with(&app.url("/logout?id_token_hint=")), "{logout}");
+    let back = browser.get(&logout).await;
+    assert_eq!(testkit::location(&back), app.url("/demo"));
+    let authorize = testkit::location(&browser.get("/demo/login").await);
+    let login = browser.get(&authorize).await;
+    assert!(testkit::location(&login).starts_with("/login/"), "signed out: the login page again");
+    // "Ask for a second factor" asks for multi-factor.
+    let mfa = testkit::location(&browser.get("/demo/login?mfa=on").await);
+    let acr = testkit::query_param(&url::Url::parse(&mfa).unwrap(), "acr_values");
+    assert_eq!(acr.as_deref(), Some(domain::Acr::MultiFactor.as_str()));
 });
 
 // Interoperability with a second, independent OIDC client library: Python's authlib.
