@@ -63,10 +63,12 @@ impl VerifyError {
 }
 
 /// Counts a first-factor check for `/metrics`: `ostiary_sign_ins_total{channel, result}`, where
-/// the channel is `email_code`, `sms_code` or `email_link` and the result `success` or the refusal.
+/// the channel is `email_code`, `sms_code` or `email_link` and the result `success` or the refusal;
+/// and logs it at info (in the request's span, with its id; never the code or the address).
 fn count_sign_in<T>(channel: &'static str, result: &Result<T, VerifyError>) {
     let result = result.as_ref().map_or_else(VerifyError::label, |_| "success");
     metrics::counter!("ostiary_sign_ins_total", "channel" => channel, "result" => result).increment(1);
+    tracing::info!(channel, result, "first factor checked");
 }
 
 fn code_channel(challenge: &Option<Challenge>) -> &'static str {

@@ -181,7 +181,7 @@ pub enum Decision {
 
 impl Decision {
     /// Counts the decision for `/metrics`: `ostiary_step_up_decisions_total{decision, via}`, where
-    /// `via` is `pages` (the hosted sign-in) or `api` (the passwordless API).
+    /// `via` is `pages` (the hosted sign-in) or `api` (the passwordless API); and logs it at info.
     pub fn count(&self, via: &'static str) {
         let decision = match self {
             Decision::Proceed { warn: false, .. } => "proceed",
@@ -191,6 +191,7 @@ impl Decision {
             Decision::Deny { .. } => "deny",
         };
         metrics::counter!("ostiary_step_up_decisions_total", "decision" => decision, "via" => via).increment(1);
+        tracing::info!(decision, via, "step-up decided");
     }
 }
 

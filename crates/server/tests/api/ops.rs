@@ -142,3 +142,49 @@ async fn json_logs_carry_the_request_id() {
     assert_eq!(ours["span"]["id"], id.as_str(), "{ours}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What the log writer of [`sign_ins_wrong_codes_and_decisions_are_logged_without_secrets`] keeps.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_wrong_codes_and_decisions_are_logged_without_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let installed = tracing_subscriber::fmt()
+        .with_env_filter("info")
+        .with_ansi(false)
+        // No timestamps: their digits could hold the code by chance.
+        .without_time()
+        .with_writer(move || writer.clone())
+        .try_init()
+        .is_ok();
+    assert!(installed, "this test needs its own process (cargo nextest)");
+    let app = spawn_app(Db::Sqlite).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    let browser = app.browser();
+    let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &email).await;
+    let code = app.message_to(&email).await.code();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    app.submit_code(&browser, &code_page, wrong).await;
+    let resp = app.submit_code(&browser, &code_page, &code).await;
+    app.resume(&browser, &testkit::location(&resp)).await;
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let line = |what: &str| log.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no {what:?} in {log}"));
+    assert!(line("result=\"wrong_code\"").contains("first factor checked"));
+    assert!(line("result=\"success\"").contains("request{id="), "in the request's span");
+    assert!(line("step-up decided").contains("decision=\"proceed\""));
+    assert!(line("signed in").contains("acr="));
+    assert!(!log.contains(&code) && !log.contains(&email), "no code, no address: {log}");
+}

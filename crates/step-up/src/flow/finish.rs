@@ -120,6 +120,10 @@ pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) -> Re
         message,
     };
     let recorded = svc.store.record_sign_in(record, now).await?;
+    if recorded {
+        let (user, client, acr) = (&s.user.id, &s.client.client_id, s.result.acr.as_str());
+        tracing::info!(%user, %client, acr, "signed in");
+    }
     if recorded && queued {
         svc.outbox_ready.notify_one();
     }
