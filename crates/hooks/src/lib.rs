@@ -192,15 +192,8 @@ impl Hook {
         let body = serde_json::to_vec(&payload).map_err(|e| HookError::Malformed(e.to_string()))?;
         let id = format!("msg_{}", domain::secret::random_token(16));
         let timeout = self.settings.timeout_ms;
-        let request = self
-            .http
-            .post(&self.settings.url)
-            .timeout(Duration::from_millis(timeout))
-            .header("content-type", "application/json")
-            .header("webhook-id", &id)
-            .header("webhook-timestamp", now.to_string())
-            .header("webhook-signature", self.settings.secret.sign(&id, now, &body))
-            .body(body);
+        let request =
+            self.settings.secret.post(&self.http, &self.settings.url, Duration::from_millis(timeout), &id, now, body);
         let failed = |e: reqwest::Error| match e.is_timeout() {
             true => HookError::Timeout(timeout),
             false => HookError::Unreachable(e.to_string()),

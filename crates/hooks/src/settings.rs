@@ -118,7 +118,7 @@ impl StepHooks {
 
 impl HooksSettings {
     /// The deployment's decision hooks.
-    fn deployment(&self) -> StepHooks {
+    pub fn deployment(&self) -> StepHooks {
         StepHooks {
             before_user_created: self.before_user_created.clone(),
             after_first_factor: self.after_first_factor.clone(),
@@ -145,11 +145,7 @@ impl HooksSettings {
             }
         }
         for (name, hook) in all {
-            match reqwest::Url::parse(&hook.url) {
-                Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && !production) => {}
-                Ok(_) => problems.push(format!("hooks.{name}.url: must be an https URL (http only in development)")),
-                Err(e) => problems.push(format!("hooks.{name}.url: {e}")),
-            }
+            check_url(&format!("hooks.{name}.url"), &hook.url, production, problems);
         }
     }
 
@@ -195,5 +191,15 @@ impl Hooks {
                 }
             },
         }
+    }
+}
+
+/// The rule for every URL Ostiary sends the operator's data to: `https://`, or `http://` only in
+/// development.
+pub(crate) fn check_url(key: &str, url: &str, production: bool, problems: &mut Vec<String>) {
+    match reqwest::Url::parse(url) {
+        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && !production) => {}
+        Ok(_) => problems.push(format!("{key}: must be an https URL (http only in development)")),
+        Err(e) => problems.push(format!("{key}: {e}")),
     }
 }

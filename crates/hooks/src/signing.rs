@@ -41,6 +41,28 @@ impl SigningSecret {
         format!("v1,{}", STANDARD.encode(ctx.sign().as_ref()))
     }
 
+    /// A POST of the JSON `body` to `url`, signed with this key: the `webhook-id`, `webhook-timestamp`
+    /// and `webhook-signature` headers of the specification. The one way Ostiary sends to the
+    /// operator's hooks, webhook endpoints and `send_message` sender.
+    pub fn post(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        timeout: std::time::Duration,
+        id: &str,
+        now: i64,
+        body: Vec<u8>,
+    ) -> reqwest::RequestBuilder {
+        let signature = self.sign(id, now, &body);
+        http.post(url)
+            .timeout(timeout)
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", signature)
+            .body(body)
+    }
+
     /// Whether one of the space-separated signatures of `header` is this key's (compared in
     /// constant time), and the timestamp is within `tolerance` seconds of `now`.
     pub fn verify(&self, id: &str, timestamp: i64, body: &[u8], header: &str, now: i64, tolerance: i64) -> bool {

@@ -52,11 +52,7 @@ pub fn validate(settings: &WebhooksSettings, production: bool, problems: &mut Ve
         if !domain::settings::is_label(name) {
             problems.push(format!("webhooks.{name}: a name is letters, digits, '-' and '_', at most 64"));
         }
-        match reqwest::Url::parse(&endpoint.url) {
-            Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && !production) => {}
-            Ok(_) => problems.push(format!("webhooks.{name}.url: must be an https URL (http only in development)")),
-            Err(e) => problems.push(format!("webhooks.{name}.url: {e}")),
-        }
+        crate::settings::check_url(&format!("webhooks.{name}.url"), &endpoint.url, production, problems);
     }
 }
 
@@ -207,17 +203,11 @@ impl Webhooks {
 
     /// One attempt: any 2xx status is a delivery; anything else, or no answer in time, is not.
     async fn post(&self, endpoint: &Endpoint, delivery: &Delivery, now: i64) -> Result<(), String> {
-        let body = delivery.payload.as_bytes().to_vec();
-        let signature = endpoint.settings.secret.sign(&delivery.event_id, now, &body);
-        let resp = self
-            .http
-            .post(&endpoint.settings.url)
-            .timeout(Duration::from_millis(endpoint.settings.timeout_ms))
-            .header("content-type", "application/json")
-            .header("webhook-id", &delivery.event_id)
-            .header("webhook-timestamp", now.to_string())
-            .header("webhook-signature", signature)
-            .body(body)
+        let (settings, body) = (&endpoint.settings, delivery.payload.as_bytes().to_vec());
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let resp = settings
+            .secret
+            .post(&self.http, &settings.url, timeout, &delivery.event_id, now, body)
             .send()
             .await
             .map_err(|e| match e.is_timeout() {

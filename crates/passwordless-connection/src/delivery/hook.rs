@@ -47,15 +47,11 @@ impl HookSender {
             "html": m.html,
         });
         let body = serde_json::to_vec(&body).map_err(|e| SendError::permanent(e.to_string()))?;
+        let timeout = Duration::from_millis(self.settings.timeout_ms);
         let resp = self
-            .http
-            .post(&self.settings.url)
-            .timeout(Duration::from_millis(self.settings.timeout_ms))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("webhook-id", m.id)
-            .header("webhook-timestamp", now.to_string())
-            .header("webhook-signature", self.settings.secret.sign(m.id, now, &body))
-            .body(body)
+            .settings
+            .secret
+            .post(&self.http, &self.settings.url, timeout, m.id, now, body)
             .send()
             .await
             .map_err(SendError::network)?;

@@ -60,11 +60,7 @@ pub async fn hooks(command: HooksCommand, settings: &Settings, now: i64) -> anyh
         return send_message(settings).await;
     }
     let hooks = match &label {
-        None => hooks::StepHooks {
-            before_user_created: settings.hooks.before_user_created.clone(),
-            after_first_factor: settings.hooks.after_first_factor.clone(),
-            before_token: settings.hooks.before_token.clone(),
-        },
+        None => settings.hooks.deployment(),
         Some(label) => settings.hooks.clients.get(label).cloned().ok_or_else(|| {
             anyhow!("hooks.clients.{label} is not configured (set hooks.clients.{label}.{name}.url and .secret)")
         })?,

@@ -473,7 +473,8 @@ async fn the_hooks_test_command_shows_the_answer() {
     let (url, state) = receiver().await;
     let dir = std::env::temp_dir().join(format!("ostiary-hooks-cli-{}", domain::secret::random_token(9)));
     std::fs::create_dir_all(&dir).unwrap();
-    let run = |name: &'static str| {
+    // The deployment's before_token and send_message, and a label's after_first_factor.
+    let run = |args: &'static [&'static str]| {
         let (url, dir) = (url.clone(), dir.clone());
         async move {
             tokio::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
@@ -485,14 +486,17 @@ async fn the_hooks_test_command_shows_the_answer() {
                 .env("OSTIARY__HOOKS__BEFORE_TOKEN__SECRET", SECRET)
                 .env("OSTIARY__HOOKS__SEND_MESSAGE__URL", &url)
                 .env("OSTIARY__HOOKS__SEND_MESSAGE__SECRET", SECRET)
-                .args(["hooks", "test", name])
+                .env("OSTIARY__HOOKS__CLIENTS__PAYROLL__AFTER_FIRST_FACTOR__URL", &url)
+                .env("OSTIARY__HOOKS__CLIENTS__PAYROLL__AFTER_FIRST_FACTOR__SECRET", SECRET)
+                .args(["hooks", "test"])
+                .args(args)
                 .output()
                 .await
                 .unwrap()
         }
     };
     answer(&state, json!({"decision": "allow", "claims": {"plan": "gold"}}), 0);
-    let out = run("before_token").await;
+    let out = run(&["before_token"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Answered in") && stdout.contains("allow") && stdout.contains("gold"), "{stdout}");
@@ -500,30 +504,20 @@ async fn the_hooks_test_command_shows_the_answer() {
     assert!(verified && payload["test"] == true && payload["type"] == "before_token", "{payload}");
     crate::assert_schema("before_token.request.json", &payload);
     // send_message: a sample email, taken on any 2xx.
-    let out = run("send_message").await;
+    let out = run(&["send_message"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && stdout.contains("Taken in"), "{stdout}");
     let (payload, verified) = state.lock().unwrap().seen.last().unwrap().clone();
     assert!(verified && payload["type"] == "send_message" && payload["to"] == "sample@example.com", "{payload}");
     crate::assert_schema("send_message.request.json", &payload);
     // A hook that is not configured, or not a hook at all: said in words, exit status not 0.
-    let out = run("after_first_factor").await;
+    let out = run(&["after_first_factor"]).await;
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("hooks.after_first_factor is not configured"));
-    let out = run("before_lunch").await;
+    let out = run(&["before_lunch"]).await;
     assert!(String::from_utf8_lossy(&out.stderr).contains("no hook is called"));
     // A label's hook: `--label`.
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ostiary"))
-        .env_remove("RUST_LOG")
-        .env("OSTIARY__DATABASE__URL", dir.join("o.db"))
-        .env("OSTIARY__SERVER__DATA_DIR", dir.join("data"))
-        .env("OSTIARY__SERVER__LOG", "warn")
-        .env("OSTIARY__HOOKS__CLIENTS__PAYROLL__AFTER_FIRST_FACTOR__URL", &url)
-        .env("OSTIARY__HOOKS__CLIENTS__PAYROLL__AFTER_FIRST_FACTOR__SECRET", SECRET)
-        .args(["hooks", "test", "after_first_factor", "--label", "payroll"])
-        .output()
-        .await
-        .unwrap();
+    let out = run(&["after_first_factor", "--label", "payroll"]).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("Answered in"),
