@@ -1,6 +1,6 @@
 //! What a bearer access token stands for: one rule for `/userinfo`, introspection and the
 //! [`domain::ports::AccessTokens`] port the admin API uses. A token is live when its signature and
-//! issuer are ours (RFC 9068 §4), it has not expired, and its record and grant are not revoked.
+//! issuer are ours (RFC 9068 §4), it has not expired, and neither it nor its grant has been revoked (`GrantStore::token_is_active`).
 
 use domain::ports::{AccessTokens, BoxFuture, InspectError, TokenInfo};
 use domain::{ClientId, Scope, StorageError};
@@ -17,7 +17,10 @@ pub(crate) async fn live_claims(
     let Some(claims) = read_access_token(srv, token, now) else {
         return Ok(None);
     };
-    if claims.exp <= now || !srv.store.token_is_active(&claims.jti, now).await? {
+    let Some(issued) = crate::mint::issued_token(&claims) else {
+        return Ok(None);
+    };
+    if claims.exp <= now || !srv.store.token_is_active(&issued, now).await? {
         return Ok(None);
     }
     Ok(Some(claims))

@@ -64,9 +64,10 @@ pub(crate) struct AccessGrant<'a> {
     pub extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
-/// Signs an RFC 9068 access token with the active key of `oidc.access_token_alg` and records its `jti` under its grant,
-/// so it can be revoked alone or with the grant.
-pub(crate) async fn issue_access_token(
+/// Signs an RFC 9068 access token with the active key of `oidc.access_token_alg`. Nothing is
+/// written: the token's `jti` names its grant ([`access_jti`]), which is all a later check or
+/// revocation needs, so the code exchange and the refresh each commit once.
+pub(crate) fn issue_access_token(
     srv: &AuthorizationServer,
     client: &Client,
     t: &AccessGrant<'_>,
@@ -74,32 +75,47 @@ pub(crate) async fn issue_access_token(
 ) -> Result<String, OAuthError> {
     let ring = srv.keys.ring();
     let key = ring.active(srv.config.access_token_alg, now).ok_or(crate::errors::SERVER_ERROR)?;
-    let jti = random_token(16);
-    let exp = now + srv.config.access_token_ttl;
     let claims = AccessClaims {
         iss: srv.config.issuer.clone(),
         sub: t.subject.to_string(),
         aud: srv.config.issuer.clone(),
         client_id: client.id.to_string(),
-        exp,
+        exp: now + srv.config.access_token_ttl,
         iat: now,
-        jti: jti.clone(),
+        jti: access_jti(t.grant_id),
         scope: t.scope.to_string(),
         auth_time: t.user_auth.map(|(at, _)| at.0),
         acr: t.user_auth.map(|(_, acr)| acr.as_str().to_owned()),
         extra: t.extra.clone(),
     };
-    let token = crate::jwt::sign(key, "at+jwt", &claims).map_err(|e| internal("access token", &e))?;
-    let issued = IssuedToken {
-        jti,
-        grant_id: t.grant_id.cloned(),
-        client_id: client.id.clone(),
-        subject: t.subject.clone(),
-        kind: if t.grant_id.is_some() { TokenKind::Access } else { TokenKind::Client },
-        expires_at: exp,
-    };
-    srv.store.record_token(&issued).await.map_err(|e| internal("token record", &e))?;
-    Ok(token)
+    crate::jwt::sign(key, "at+jwt", &claims).map_err(|e| internal("access token", &e))
+}
+
+/// An access token's `jti` (RFC 9068 §2.2): unique, and naming the grant the token was issued
+/// under, as `GRANT.RANDOM`; a client's own token (client credentials, no grant) is `RANDOM` alone.
+/// Neither part is a secret: the token is what is secret, and it carries its signature.
+fn access_jti(grant: Option<&GrantId>) -> String {
+    match grant {
+        Some(grant) => format!("{grant}.{}", random_token(16)),
+        None => random_token(16),
+    }
+}
+
+/// What an access token's claims say about it, for the store's checks: its grant from its `jti`
+/// ([`access_jti`]). None when the claims cannot be ours (a malformed client or subject).
+pub(crate) fn issued_token(claims: &AccessClaims) -> Option<IssuedToken> {
+    // Tokens issued before `jti` named the grant have a stored row that names it; the store reads
+    // their grant there.
+    let grant_id = claims.jti.split_once('.').and_then(|(grant, _)| GrantId::parse(grant));
+    Some(IssuedToken {
+        jti: claims.jti.clone(),
+        kind: if grant_id.is_some() { TokenKind::Access } else { TokenKind::Client },
+        grant_id,
+        client_id: domain::ClientId::parse(&claims.client_id)?,
+        subject: UserId::parse(&claims.sub)?,
+        issued_at: claims.iat,
+        expires_at: claims.exp,
+    })
 }
 
 /// The claims of an access token this provider signed (RFC 9068 `at+jwt`, our issuer), expired or
@@ -251,7 +267,7 @@ pub(crate) async fn mint_tokens(
         user_auth: Some((grant.auth_time, grant.acr)),
         extra: &grant.extra,
     };
-    let access_token = issue_access_token(srv, client, &access, now).await?;
+    let access_token = issue_access_token(srv, client, &access, now)?;
     // OIDC Core §12.2: an ID token only while the tokens are still for OpenID (scope `openid`).
     let id_token = match grant.scope.contains("openid") {
         true => Some(id_token(srv, client, grant, &access_token, now).await?),

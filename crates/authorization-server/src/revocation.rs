@@ -28,8 +28,10 @@ async fn revoke_token(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer)
     }
     let now = srv.clock.now();
     if let Some(claims) = read_access_token(srv, token, now) {
-        if claims.client_id == client.id.as_str() {
-            srv.store.revoke_token(&claims.jti, now).await.map_err(|e| internal("revoke token", &e))?;
+        if claims.client_id == client.id.as_str()
+            && let Some(issued) = crate::mint::issued_token(&claims)
+        {
+            srv.store.revoke_token(&issued, now).await.map_err(|e| internal("revoke token", &e))?;
         }
         return Ok(());
     }

@@ -29,14 +29,11 @@ pub fn session_cookie(https: bool, value: String, ttl: i64) -> Cookie<'static> {
         .finish()
 }
 
-/// Starts a fresh session after a completed login: a new id on every login, so a planted or
-/// leftover id is never promoted (OWASP session fixation). The cookie carries the only copy of
-/// the id; the store keeps its keyed hash.
-pub(crate) async fn start_session(
-    srv: &AuthorizationServer,
-    login: &LoginResult,
-    now: i64,
-) -> Result<(Session, Cookie<'static>), OAuthError> {
+/// A fresh session after a completed login, and its cookie; the caller stores it
+/// (`SessionStore::start_session`). A new id on every login, so a planted or leftover id is never
+/// promoted (OWASP session fixation). The cookie carries the only copy of the id; the store keeps
+/// its keyed hash.
+pub(crate) fn new_session(srv: &AuthorizationServer, login: &LoginResult, now: i64) -> (Session, Cookie<'static>) {
     let session_secret = random_token(32);
     let session = Session {
         id_hash: srv.hasher.hash(SESSION_PURPOSE, &session_secret).0,
@@ -48,9 +45,8 @@ pub(crate) async fn start_session(
         created_at: now,
         expires_at: now + srv.config.session_ttl,
     };
-    srv.store.insert_session(&session).await.map_err(|e| internal("session insert", &e))?;
     let https = srv.config.issuer.starts_with("https://");
-    Ok((session, session_cookie(https, session_secret, srv.config.session_ttl)))
+    (session, session_cookie(https, session_secret, srv.config.session_ttl))
 }
 
 /// The live session of this browser, from its session cookie.

@@ -118,9 +118,25 @@ impl Session {
     }
 }
 
+/// A login's session and its first code, written together ([`SessionStore::start_session`]).
+#[derive(Clone, Debug)]
+pub struct SessionStart {
+    /// The interaction the login completed, spent in the same transaction: nothing is written when
+    /// it was already resumed or has expired. None for a sign-in through the API.
+    pub resumes: Option<InteractionId>,
+    /// The session this browser held until now, ended in the same transaction.
+    pub replaces: Option<Vec<u8>>,
+    pub session: Session,
+    pub code: AuthorizationCode,
+}
+
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync {
-    async fn insert_session(&self, session: &Session) -> Result<(), StorageError>;
+    /// Starts a login's session in one transaction, so the step commits once: spends the
+    /// interaction it resumes, ends the session it replaces (as [`SessionStore::end_session`]
+    /// does), stores the session and its code. False, writing nothing, when the interaction cannot
+    /// be resumed (used, expired, or not completed).
+    async fn start_session(&self, start: &SessionStart, now: i64) -> Result<bool, StorageError>;
 
     /// The live session whose cookie hashes to `id_hash`.
     async fn session(&self, id_hash: Vec<u8>, now: i64) -> Result<Option<Session>, StorageError>;
@@ -181,7 +197,10 @@ pub enum TokenKind {
     Client,
 }
 
-/// An issued access token, recorded so it can be revoked alone or with its grant.
+/// An access token as its own claims describe it. Nothing is stored when one is issued: the token
+/// is self-contained, and its `jti` names its grant (`mint::access_jti`). What is stored is what
+/// ends it: its grant's revocation, a row for the token itself once it is revoked alone (RFC 7009),
+/// and, for a client's own tokens, the moment the client last had all of them revoked.
 #[derive(Clone, Debug)]
 pub struct IssuedToken {
     pub jti: String,
@@ -191,6 +210,7 @@ pub struct IssuedToken {
     /// `sub`: the user, or the client itself.
     pub subject: UserId,
     pub kind: TokenKind,
+    pub issued_at: i64,
     pub expires_at: i64,
 }
 
@@ -244,14 +264,14 @@ pub trait GrantStore: Send + Sync {
     /// Revokes a grant: its code, its access tokens and its refresh tokens.
     async fn revoke_grant(&self, grant_id: &GrantId, now: i64) -> Result<(), StorageError>;
 
-    async fn record_token(&self, token: &IssuedToken) -> Result<(), StorageError>;
-
-    /// Whether an access token is still good: recorded, unexpired, not revoked, and its grant not
-    /// revoked (which also covers a token minted in the instant a replay revoked its grant).
-    async fn token_is_active(&self, jti: &str, now: i64) -> Result<bool, StorageError>;
+    /// Whether an access token is still good: unexpired, not revoked alone, its grant not revoked
+    /// (which also covers a token minted in the instant a replay revoked its grant), and, for a
+    /// client's own token, issued after the client's tokens were last revoked. A read: nothing is
+    /// written.
+    async fn token_is_active(&self, token: &IssuedToken, now: i64) -> Result<bool, StorageError>;
 
     /// Revokes one access token (RFC 7009). True when it was live.
-    async fn revoke_token(&self, jti: &str, now: i64) -> Result<bool, StorageError>;
+    async fn revoke_token(&self, token: &IssuedToken, now: i64) -> Result<bool, StorageError>;
 }
 
 /// Refresh tokens: one family per grant, rotated on every use (RFC 9700 §4.14).

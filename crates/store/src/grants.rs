@@ -77,32 +77,8 @@ struct TokenRow {
 #[async_trait::async_trait]
 impl GrantStore for Store {
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StorageError> {
-        let row = CodeRow {
-            code_hash: code.code_hash.clone(),
-            grant_id: code.grant_id.to_string(),
-            client_id: code.client_id.to_string(),
-            redirect_uri: code.redirect_uri.clone(),
-            user_id: code.user_id.to_string(),
-            sid: code.sid.clone(),
-            scope: code.scope.to_string(),
-            nonce: code.nonce.clone(),
-            code_challenge: code.code_challenge.clone(),
-            amr: to_json(&code.amr),
-            acr: code.acr.as_str().to_owned(),
-            auth_time: code.auth_time.0,
-            created_at: code.created_at,
-            expires_at: code.expires_at,
-            redeemed_at: None,
-            revoked_at: None,
-            auth_after: code.auth_after,
-            ends_with_session: code.ends_with_session,
-        };
-        self.run(move |conn| {
-            diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;
-            Ok(())
-        })
-        .await
-        .map_err(Into::into)
+        let code = code.clone();
+        self.run(move |conn| insert_code_in(conn, &code)).await.map_err(Into::into)
     }
 
     /// A code as issued, without spending it, so the token endpoint can check who presents it (the
@@ -161,7 +137,44 @@ impl GrantStore for Store {
         self.run(move |conn| revoke_grant_in(conn, &grant_id, now)).await.map_err(Into::into)
     }
 
-    async fn record_token(&self, t: &IssuedToken) -> Result<(), StorageError> {
+    /// Nothing is written when an access token is issued, so a token has a row only when it was
+    /// revoked alone, or when it was issued before `jti` named the grant (its row then names it).
+    async fn token_is_active(&self, t: &IssuedToken, now: i64) -> Result<bool, StorageError> {
+        let t = t.clone();
+        self.read(move |conn| {
+            if t.expires_at <= now {
+                return Ok(false);
+            }
+            let row: Option<(String, String, Option<i64>)> = tokens::table
+                .find(&t.jti)
+                .select((tokens::grant_id, tokens::kind, tokens::revoked_at))
+                .first(conn)
+                .optional()?;
+            let (grant, kind) = match row {
+                Some((_, _, Some(_))) => return Ok(false),
+                Some((grant, kind, None)) => (Some(grant), kind),
+                None => (t.grant_id.as_ref().map(ToString::to_string), token_kind_name(t.kind).to_owned()),
+            };
+            match (kind.as_str(), grant) {
+                ("access", Some(grant)) => grant_is_live(conn, &grant),
+                ("client", _) => {
+                    let revoked_since: Option<Option<i64>> = tokens::table
+                        .find(client_marker(t.client_id.as_str()))
+                        .select(tokens::revoked_at)
+                        .first(conn)
+                        .optional()?;
+                    // Revoked at `since` (a second): a token issued within that second may have been
+                    // issued before it, and is taken as revoked too.
+                    Ok(!matches!(revoked_since, Some(Some(since)) if t.issued_at <= since))
+                }
+                _ => Err(StoreError::Corrupt(format!("token kind {kind:?}"))),
+            }
+        })
+        .await
+        .map_err(Into::into)
+    }
+
+    async fn revoke_token(&self, t: &IssuedToken, now: i64) -> Result<bool, StorageError> {
         let row = TokenRow {
             jti: t.jti.clone(),
             // A client-credentials token has no grant; its row names the client instead.
@@ -173,59 +186,74 @@ impl GrantStore for Store {
             user_id: t.subject.to_string(),
             kind: token_kind_name(t.kind).to_owned(),
             expires_at: t.expires_at,
-            revoked_at: None,
+            revoked_at: Some(now),
         };
         self.run(move |conn| {
-            diesel::insert_into(tokens::table).values(&row).execute(conn)?;
-            Ok(())
-        })
-        .await
-        .map_err(Into::into)
-    }
-
-    /// Whether a token is still good: recorded, unexpired, not revoked, and its grant not revoked.
-    /// The grant check also covers a token minted in the instant a replay revoked its grant.
-    async fn token_is_active(&self, jti: &str, now: i64) -> Result<bool, StorageError> {
-        let jti = jti.to_owned();
-        self.run(move |conn| {
-            let grant: Option<(String, String)> = tokens::table
-                .find(jti)
-                .filter(tokens::revoked_at.is_null())
-                .filter(tokens::expires_at.gt(now))
-                .select((tokens::grant_id, tokens::kind))
-                .first(conn)
-                .optional()?;
-            let Some((grant, kind)) = grant else { return Ok(false) };
-            let kind = [TokenKind::Access, TokenKind::Client]
-                .into_iter()
-                .find(|k| token_kind_name(*k) == kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("token kind {kind:?}")))?;
-            // A client-credentials token has no user grant behind it.
-            if kind == TokenKind::Client {
-                return Ok(true);
-            }
-            let revoked: Option<Option<i64>> = authorization_codes::table
-                .filter(authorization_codes::grant_id.eq(grant))
-                .select(authorization_codes::revoked_at)
-                .first(conn)
-                .optional()?;
-            Ok(matches!(revoked, Some(None)))
-        })
-        .await
-        .map_err(Into::into)
-    }
-
-    async fn revoke_token(&self, jti: &str, now: i64) -> Result<bool, StorageError> {
-        let jti = jti.to_owned();
-        self.run(move |conn| {
-            let n = diesel::update(tokens::table.find(jti).filter(tokens::revoked_at.is_null()))
+            // A row already there is a token issued before `jti` named its grant, or one revoked
+            // already.
+            let updated = diesel::update(tokens::table.find(&row.jti).filter(tokens::revoked_at.is_null()))
                 .set(tokens::revoked_at.eq(Some(now)))
                 .execute(conn)?;
-            Ok(n == 1)
+            if updated == 1 {
+                return Ok(true);
+            }
+            let known = tokens::table.find(&row.jti).select(tokens::jti).first::<String>(conn).optional()?;
+            if known.is_some() {
+                return Ok(false);
+            }
+            // On PostgreSQL a concurrent revocation of the same token may insert first.
+            match diesel::insert_into(tokens::table).values(&row).execute(conn) {
+                Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                    Ok(false)
+                }
+                inserted => inserted.map(|_| true).map_err(Into::into),
+            }
         })
         .await
         .map_err(Into::into)
     }
+}
+
+/// Whether a grant (its code row) is not revoked.
+fn grant_is_live(conn: &mut crate::DbConnection, grant_id: &str) -> Result<bool, StoreError> {
+    let revoked: Option<Option<i64>> = authorization_codes::table
+        .filter(authorization_codes::grant_id.eq(grant_id))
+        .select(authorization_codes::revoked_at)
+        .first(conn)
+        .optional()?;
+    Ok(matches!(revoked, Some(None)))
+}
+
+/// The `tokens` row that says when every access token a client holds for itself was last revoked
+/// (its `revoked_at`); no access token's `jti` has this form.
+fn client_marker(client_id: &str) -> String {
+    format!("client:{client_id}")
+}
+
+/// Stores a new authorization code, inside the caller's transaction.
+pub(crate) fn insert_code_in(conn: &mut crate::DbConnection, code: &AuthorizationCode) -> Result<(), StoreError> {
+    let row = CodeRow {
+        code_hash: code.code_hash.clone(),
+        grant_id: code.grant_id.to_string(),
+        client_id: code.client_id.to_string(),
+        redirect_uri: code.redirect_uri.clone(),
+        user_id: code.user_id.to_string(),
+        sid: code.sid.clone(),
+        scope: code.scope.to_string(),
+        nonce: code.nonce.clone(),
+        code_challenge: code.code_challenge.clone(),
+        amr: to_json(&code.amr),
+        acr: code.acr.as_str().to_owned(),
+        auth_time: code.auth_time.0,
+        created_at: code.created_at,
+        expires_at: code.expires_at,
+        redeemed_at: None,
+        revoked_at: None,
+        auth_after: code.auth_after,
+        ends_with_session: code.ends_with_session,
+    };
+    diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;
+    Ok(())
 }
 
 /// Takes the row lock of a grant that is not revoked (its code row), inside the caller's
@@ -297,8 +325,25 @@ pub(crate) fn revoke_all_of_client_in(
     for grant in &grants {
         revoke_grant_in(conn, grant, now)?;
     }
+    // Rows of tokens issued before `jti` named the grant; then the client's own tokens, which have
+    // no row: every one issued up to now is revoked by the marker.
     diesel::update(tokens::table.filter(tokens::client_id.eq(client_id)).filter(tokens::revoked_at.is_null()))
         .set(tokens::revoked_at.eq(Some(now)))
         .execute(conn)?;
+    let marker = client_marker(client_id);
+    let moved = diesel::update(tokens::table.find(&marker)).set(tokens::revoked_at.eq(Some(now))).execute(conn)?;
+    if moved == 0 {
+        let row = TokenRow {
+            jti: marker.clone(),
+            grant_id: marker,
+            client_id: client_id.to_owned(),
+            user_id: client_id.to_owned(),
+            kind: token_kind_name(TokenKind::Client).to_owned(),
+            // Never purged: it must outlive every token issued before it, whatever their lifetime.
+            expires_at: i64::MAX,
+            revoked_at: Some(now),
+        };
+        diesel::insert_into(tokens::table).values(&row).execute(conn)?;
+    }
     Ok(grants.len())
 }

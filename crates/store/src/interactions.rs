@@ -109,19 +109,7 @@ impl Store {
     /// Marks a completed interaction as used by the authorization server. True exactly once.
     async fn resume_interaction(&self, id: &InteractionId, now: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.run(move |conn| {
-            let n = diesel::update(
-                interactions::table
-                    .find(id)
-                    .filter(interactions::result.is_not_null())
-                    .filter(interactions::resumed_at.is_null())
-                    .filter(interactions::expires_at.gt(now)),
-            )
-            .set(interactions::resumed_at.eq(Some(now)))
-            .execute(conn)?;
-            Ok(n == 1)
-        })
-        .await
+        self.run(move |conn| resume_in(conn, &id, now)).await
     }
 
     /// Gives an interaction no browser owned yet (one opened by the passwordless API for a magic
@@ -270,6 +258,20 @@ pub(crate) fn complete_in(conn: &mut DbConnection, id: &str, result: &str, now: 
             .filter(interactions::expires_at.gt(now)),
     )
     .set((interactions::result.eq(Some(result)), interactions::completed_at.eq(Some(now))))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Marks a completed interaction as used, inside the caller's transaction. True exactly once.
+pub(crate) fn resume_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        interactions::table
+            .find(id)
+            .filter(interactions::result.is_not_null())
+            .filter(interactions::resumed_at.is_null())
+            .filter(interactions::expires_at.gt(now)),
+    )
+    .set(interactions::resumed_at.eq(Some(now)))
     .execute(conn)?;
     Ok(n == 1)
 }

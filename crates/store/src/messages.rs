@@ -175,6 +175,19 @@ impl passwordless_connection::storage::MessageStore for Store {
     /// Leases up to `limit` due messages for `lease` seconds. A message whose lease ran out (its
     /// worker died) is due again. Each claim is a conditional update, so two workers never share one.
     async fn claim_due_messages(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<QueuedMessage>, StorageError> {
+        // Most polls find nothing due (the worker looks again after each batch): a read says so
+        // without a write transaction, and, on SQLite, without the writer's queue and a commit.
+        let any_due = self
+            .read(move |conn| {
+                let due = messages::table
+                    .filter(messages::status.eq("queued").or(messages::status.eq("sending")))
+                    .filter(messages::next_attempt_at.le(now));
+                Ok(due.select(messages::id).first::<String>(conn).optional()?.is_some())
+            })
+            .await?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
         self.run(move |conn| {
             // Two comparisons rather than `eq_any`, whose `IN (…)` diesel never caches as a
             // prepared statement.

@@ -1,6 +1,6 @@
 //! Browser sessions at the provider ([`SessionStore`]).
 
-use authorization_server::storage::{Session, SessionStore};
+use authorization_server::storage::{Session, SessionStart, SessionStore};
 use diesel::prelude::*;
 use domain::{AuthTime, StorageError, UserId};
 
@@ -46,21 +46,34 @@ impl Store {
 
 #[async_trait::async_trait]
 impl SessionStore for Store {
-    async fn insert_session(&self, s: &Session) -> Result<(), StorageError> {
-        let row = SessionRow {
-            id_hash: s.id_hash.clone(),
-            sid: s.sid.clone(),
-            user_id: s.user_id.to_string(),
-            amr: to_json(&s.amr),
-            acr: s.acr.as_str().to_owned(),
-            auth_time: s.auth_time.0,
-            created_at: s.created_at,
-            expires_at: s.expires_at,
-            ended_at: None,
-        };
+    async fn start_session(&self, start: &SessionStart, now: i64) -> Result<bool, StorageError> {
+        let start = start.clone();
         self.run(move |conn| {
-            diesel::insert_into(sessions::table).values(&row).execute(conn)?;
-            Ok(())
+            conn.transaction(|conn| {
+                if let Some(id) = &start.resumes
+                    && !crate::interactions::resume_in(conn, id.as_str(), now)?
+                {
+                    return Ok(false);
+                }
+                if let Some(old) = &start.replaces {
+                    end_audited_in(conn, old, now)?;
+                }
+                let s = &start.session;
+                let row = SessionRow {
+                    id_hash: s.id_hash.clone(),
+                    sid: s.sid.clone(),
+                    user_id: s.user_id.to_string(),
+                    amr: to_json(&s.amr),
+                    acr: s.acr.as_str().to_owned(),
+                    auth_time: s.auth_time.0,
+                    created_at: s.created_at,
+                    expires_at: s.expires_at,
+                    ended_at: None,
+                };
+                diesel::insert_into(sessions::table).values(&row).execute(conn)?;
+                crate::grants::insert_code_in(conn, &start.code)?;
+                Ok(true)
+            })
         })
         .await
         .map_err(Into::into)
@@ -83,23 +96,23 @@ impl SessionStore for Store {
     }
 
     async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                if !end_in(conn, &id_hash, now)? {
-                    return Ok(false);
-                }
-                // At logout, or on switching accounts: the admin's and the owner's ends are audited.
-                let (user, sid): (String, String) =
-                    sessions::table.find(&id_hash).select((sessions::user_id, sessions::sid)).first(conn)?;
-                let detail = serde_json::json!({ "sid": sid });
-                let fact = crate::events::Fact { user: Some(&user), client: None, source: "logout", detail, at: now };
-                crate::events::emit_in(conn, domain::events::EventType::SessionEnded, &fact)?;
-                Ok(true)
-            })
-        })
-        .await
-        .map_err(Into::into)
+        self.run(move |conn| conn.transaction(|conn| end_audited_in(conn, &id_hash, now))).await.map_err(Into::into)
     }
+}
+
+/// Ends a live session as `end_in` does, and emits `session.ended`, inside the caller's
+/// transaction. False when it had already ended or never existed.
+fn end_audited_in(conn: &mut crate::DbConnection, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+    if !end_in(conn, id_hash, now)? {
+        return Ok(false);
+    }
+    // At logout, or on switching accounts: the admin's and the owner's ends are audited.
+    let (user, sid): (String, String) =
+        sessions::table.find(id_hash).select((sessions::user_id, sessions::sid)).first(conn)?;
+    let detail = serde_json::json!({ "sid": sid });
+    let fact = crate::events::Fact { user: Some(&user), client: None, source: "logout", detail, at: now };
+    crate::events::emit_in(conn, domain::events::EventType::SessionEnded, &fact)?;
+    Ok(true)
 }
 
 /// Ends one live session and revokes the grants issued in it that end with it, inside the caller's

@@ -10,9 +10,9 @@ use web_layer::BrowserBinding;
 use super::checks::{UNMET, acr_satisfies};
 use super::response::{FormPost, Redirector};
 use crate::AuthorizationServer;
-use crate::errors::{ErrorCode, OAuthError};
+use crate::errors::{ErrorCode, OAuthError, internal};
 use crate::pages::{PageError, unavailable};
-use crate::storage::{AuthorizationRequest, Session};
+use crate::storage::{AuthorizationRequest, SessionStart};
 
 /// `GET /authorize/resume/{interaction}`: the connection has completed the login. In the browser
 /// that started it, and only once, start a session and send the code to the client.
@@ -94,61 +94,47 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
             Some(true) => {}
         }
     }
-    match srv.store.resume_interaction(&id, now).await {
-        Ok(true) => {}
-        Ok(false) => return expired(),
-        Err(e) => return unavailable(srv, req, "interaction resume", &e),
+    // The last checks of the login against its request. A login they refuse is spent all the same:
+    // an interaction is resumed once, whatever comes of it.
+    if let Some(refusal) = refusal(&request, &result) {
+        return match srv.store.resume_interaction(&id, now).await {
+            Ok(true) => back.error(refusal),
+            Ok(false) => expired(),
+            Err(e) => unavailable(srv, req, "interaction resume", &e),
+        };
     }
-    let login = Login { request: &request, result: &result, requested_at: interaction.created_at, replaces: current };
-    sign_in(srv, &back, login, now).await
-}
-
-/// A completed login, resumed once in its own browser.
-struct Login<'a> {
-    request: &'a AuthorizationRequest,
-    result: &'a domain::LoginResult,
-    /// When the authorization request was made (the interaction was opened).
-    requested_at: i64,
-    /// The session this browser held until now, if any.
-    replaces: Option<Session>,
-}
-
-/// The last checks of a login against its request, then a fresh session and the code.
-async fn sign_in(srv: &AuthorizationServer, back: &Redirector<'_>, login: Login<'_>, now: i64) -> HttpResponse {
-    let Login { request, result, requested_at, replaces } = login;
-    // Never a weaker `acr` passed off as the one demanded (step-up should have reached it).
-    if !acr_satisfies(result.acr, request.demanded_acr().as_deref()) {
-        return back.error(UNMET);
-    }
-    // OIDC Core §3.1.2.2: a login for another user than the `id_token_hint` named is refused.
-    if request.hinted_sub.as_deref().is_some_and(|sub| sub != result.user_id.as_str()) {
-        return back.error(OAuthError::new(
-            ErrorCode::LoginRequired,
-            "the user who signed in is not the one the client named",
-        ));
-    }
-    // A session this browser still holds is ended: the new login replaces it.
-    if let Some(old) = replaces
-        && let Err(e) = srv.store.end_session(old.id_hash, now).await
-    {
-        tracing::warn!(error = %e, "the previous session could not be ended");
-    }
-    let issued = match crate::session::start_session(srv, result, now).await {
-        Ok((session, cookie)) => {
-            crate::token::issue_code(srv, request, &session, requested_at, now).await.map(|code| (code, cookie))
-        }
-        Err(e) => Err(e),
-    };
-    match issued {
-        Ok((code, cookie)) => {
+    // One transaction: the interaction spent, the session this browser still held ended (the new
+    // login replaces it), the fresh session and the code stored.
+    let (session, cookie) = crate::session::new_session(srv, &result, now);
+    let (code, record) = crate::token::new_code(srv, &request, &session, interaction.created_at, now);
+    let start = SessionStart { resumes: Some(id), replaces: current.map(|s| s.id_hash), session, code: record };
+    match srv.store.start_session(&start, now).await {
+        Ok(true) => {
             let mut resp = back.respond(&[("code", &code)]);
             if let Err(e) = resp.add_cookie(&cookie) {
                 tracing::error!(error = %e, "session cookie could not be set");
             }
             resp
         }
-        Err(e) => back.error(e),
+        Ok(false) => expired(),
+        Err(e) => back.error(internal("session start", &e)),
     }
+}
+
+/// Why a completed login does not answer its request, if it does not.
+fn refusal(request: &AuthorizationRequest, result: &domain::LoginResult) -> Option<OAuthError> {
+    // Never a weaker `acr` passed off as the one demanded (step-up should have reached it).
+    if !acr_satisfies(result.acr, request.demanded_acr().as_deref()) {
+        return Some(UNMET);
+    }
+    // OIDC Core §3.1.2.2: a login for another user than the `id_token_hint` named is refused.
+    if request.hinted_sub.as_deref().is_some_and(|sub| sub != result.user_id.as_str()) {
+        return Some(OAuthError::new(
+            ErrorCode::LoginRequired,
+            "the user who signed in is not the one the client named",
+        ));
+    }
+    None
 }
 
 /// "This browser is signed in as A; the link is for B": the user picks.

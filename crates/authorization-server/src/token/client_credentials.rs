@@ -35,7 +35,7 @@ pub(super) async fn client_credentials(
     let owner = domain::UserId::parse(client.id.as_str()).ok_or(crate::errors::SERVER_ERROR)?;
     let none = serde_json::Map::new();
     let access = AccessGrant { subject: &owner, grant_id: None, scope: &scope, user_auth: None, extra: &none };
-    let access_token = issue_access_token(srv, client, &access, now).await?;
+    let access_token = issue_access_token(srv, client, &access, now)?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",

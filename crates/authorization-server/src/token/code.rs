@@ -16,9 +16,7 @@ use crate::storage::{AuthorizationCode, AuthorizationRequest, Redemption, Sessio
 
 pub(crate) const CODE_PURPOSE: &str = "authorization-code";
 
-/// Stores a single-use code bound to client, redirect URI and PKCE challenge, carrying how and
-/// when the session's user authenticated, and how recent the request needed that to be
-/// (`requested_at`: when the authorization request was made).
+/// Stores a single-use code ([`new_code`]) for a session that already exists.
 pub(crate) async fn issue_code(
     srv: &AuthorizationServer,
     request: &AuthorizationRequest,
@@ -26,6 +24,21 @@ pub(crate) async fn issue_code(
     requested_at: i64,
     now: i64,
 ) -> Result<String, OAuthError> {
+    let (code, record) = new_code(srv, request, session, requested_at, now);
+    srv.store.insert_code(&record).await.map_err(|e| internal("code insert", &e))?;
+    Ok(code)
+}
+
+/// A single-use code bound to client, redirect URI and PKCE challenge, carrying how and when the
+/// session's user authenticated, and how recent the request needed that to be (`requested_at`:
+/// when the authorization request was made): the code, and the record to store.
+pub(crate) fn new_code(
+    srv: &AuthorizationServer,
+    request: &AuthorizationRequest,
+    session: &Session,
+    requested_at: i64,
+    now: i64,
+) -> (String, AuthorizationCode) {
     let code = random_token(32);
     let record = AuthorizationCode {
         code_hash: srv.hasher.hash(CODE_PURPOSE, &code).0,
@@ -47,8 +60,7 @@ pub(crate) async fn issue_code(
         created_at: now,
         expires_at: now + srv.config.code_ttl,
     };
-    srv.store.insert_code(&record).await.map_err(|e| internal("code insert", &e))?;
-    Ok(code)
+    (code, record)
 }
 
 /// OIDC Core §3.1.2.1: `max_age` bounds how old the login may be when the request is made, and

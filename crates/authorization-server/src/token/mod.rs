@@ -9,7 +9,7 @@ mod refresh;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-pub(crate) use code::issue_code;
+pub(crate) use code::{issue_code, new_code};
 pub use otp::OTP_GRANT;
 
 use crate::AuthorizationServer;

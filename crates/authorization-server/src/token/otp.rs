@@ -5,13 +5,13 @@ use actix_web::HttpRequest;
 use domain::ports::{ApiSignIn, ApiVerdict, OtpError, OtpRequest};
 use domain::{Client, LoginResult};
 
-use super::code::{CODE_PURPOSE, issue_code};
+use super::code::{CODE_PURPOSE, new_code};
 use crate::AuthorizationServer;
 use crate::errors::{ErrorCode, OAuthError, internal};
 use crate::mint::{Issuance, TokenResponse, mint_tokens};
 use crate::params::Params;
-use crate::session::start_session;
-use crate::storage::{AuthorizationRequest, Redemption};
+use crate::session::new_session;
+use crate::storage::{AuthorizationRequest, Redemption, SessionStart};
 
 pub const OTP_GRANT: &str = "http://auth0.com/oauth/grant-type/passwordless/otp";
 
@@ -59,11 +59,15 @@ pub(super) async fn otp(
     let sign_in = ApiSignIn { client_id: client.id.clone(), login, ip, user_agent };
     let login = verdict(ports.step_up.assess(sign_in).await)?;
     // A session without a cookie, so the tokens name a `sid` that logout and revocation can end.
-    let (session, _) = start_session(srv, &login, now).await?;
+    let (session, _) = new_session(srv, &login, now);
     // The grant is carried by a code row like every other grant (its revocation lives there), here
     // issued and redeemed at once: nobody ever holds the code.
     let request = request_for(&client.id, otp_scope(client, params));
-    let code = issue_code(srv, &request, &session, now, now).await?;
+    let (code, record) = new_code(srv, &request, &session, now, now);
+    let start = SessionStart { resumes: None, replaces: None, session, code: record };
+    if !srv.store.start_session(&start, now).await.map_err(|e| internal("session start", &e))? {
+        return Err(crate::errors::SERVER_ERROR);
+    }
     let record = match srv.store.redeem_code(srv.hasher.hash(CODE_PURPOSE, &code).0, now).await {
         Ok(Redemption::Redeemed(r)) => r,
         // Revoked in the instant since it was issued ("This wasn't me" on another sign-in).

@@ -15,7 +15,7 @@ fn admin_settings() -> domain::ClientSettings {
     domain::ClientSettings { admin_api: true, ..Default::default() }
 }
 
-async fn client_token(app: &TestApp, client: &TestClient, scope: Option<&str>) -> reqwest::Response {
+pub async fn client_token(app: &TestApp, client: &TestClient, scope: Option<&str>) -> reqwest::Response {
     let mut params = vec![("grant_type", "client_credentials")];
     if let Some(scope) = scope {
         params.push(("scope", scope));

@@ -279,3 +279,33 @@ both_backends!(linked_accounts_sign_in_as_one_until_unlinked, |db: Db| async mov
         .collect();
     assert_eq!(linked, [false, true]);
 });
+
+// A client's own tokens (client credentials) have no grant and no stored row: disabling the client
+// revokes every one issued until then, and enabling it again does not bring them back.
+both_backends!(disabling_a_client_revokes_its_own_tokens_for_good, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let (_, admin) = admin_token(&app).await;
+    let (other, other_token) = admin_token(&app).await;
+    let path = format!("{CLIENTS}/{}", other.id);
+    assert_eq!(send(&app, reqwest::Method::GET, CLIENTS, &other_token, None).await.0, 200);
+    app.clock.advance(5);
+    let disable = |disabled: bool| {
+        let req = app.api.patch(app.url(&path)).bearer_auth(&admin).header("If-Match", "*");
+        async move { req.json(&json!({ "disabled": disabled })).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(disable(true).await, 200);
+    assert_eq!(send(&app, reqwest::Method::GET, CLIENTS, &other_token, None).await.0, 401);
+    app.clock.advance(5);
+    assert_eq!(disable(false).await, 200);
+    assert_eq!(send(&app, reqwest::Method::GET, CLIENTS, &other_token, None).await.0, 401, "still revoked");
+    app.clock.advance(1);
+    let fresh = crate::admin::client_token(&app, &other, Some("admin")).await.json::<Value>().await.unwrap();
+    let fresh = fresh["access_token"].as_str().unwrap();
+    assert_eq!(send(&app, reqwest::Method::GET, CLIENTS, fresh, None).await.0, 200, "a token issued since works");
+    // Its own token, revoked alone (RFC 7009), stops; the admin's is untouched.
+    let revoke =
+        app.api.post(app.url("/revoke")).basic_auth(&other.id, other.secret.as_deref()).form(&[("token", fresh)]);
+    assert_eq!(revoke.send().await.unwrap().status(), 200);
+    assert_eq!(send(&app, reqwest::Method::GET, CLIENTS, fresh, None).await.0, 401);
+    assert_eq!(send(&app, reqwest::Method::GET, CLIENTS, &admin, None).await.0, 200);
+});

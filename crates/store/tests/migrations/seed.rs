@@ -1,7 +1,7 @@
 //! Representative rows, written with the columns each table had when it was created (so the same
 //! SQL seeds every later version too), and what the store must read back after the upgrade.
 
-use authorization_server::storage::{GrantStore, KeyStore, RefreshStore, SessionStore};
+use authorization_server::storage::{GrantStore, IssuedToken, KeyStore, RefreshStore, SessionStore, TokenKind};
 use domain::{Acr, Amr, ApplicationType, ClientId, EmailAddress, InteractionId, InteractionKind, UserId};
 use store::Store;
 use store::messages::MessageStatus;
@@ -129,7 +129,18 @@ pub async fn read_back(store: &Store, upto: usize) {
     // session. Codes written since say so themselves, and a raw insert gets the default.
     let offline = GrantStore::authorization_code(store, vec![0x03]).await.unwrap().unwrap();
     assert_eq!(offline.ends_with_session, upto >= 8, "{from}");
-    assert!(GrantStore::token_is_active(store, "jti1", THEN + 1).await.unwrap(), "{from}");
+    // A token issued before `jti` named its grant: read from its claims, it looks like a client's
+    // own token; its row says whose grant it is, and that grant is live.
+    let before = IssuedToken {
+        jti: "jti1".into(),
+        grant_id: None,
+        client_id: ClientId::parse("client1").unwrap(),
+        subject: UserId::parse("user1").unwrap(),
+        kind: TokenKind::Client,
+        issued_at: THEN,
+        expires_at: LATER,
+    };
+    assert!(GrantStore::token_is_active(store, &before, THEN + 1).await.unwrap(), "{from}");
     let refresh = RefreshStore::refresh_token(store, vec![0x04]).await.unwrap();
     assert_eq!(refresh.is_some(), upto >= 2, "{from}");
     if let Some(refresh) = refresh {
