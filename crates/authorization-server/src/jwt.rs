@@ -43,9 +43,43 @@ pub fn verify<T: DeserializeOwned>(ring: &KeyRing, token: &str, typ: &str, now: 
     if header.alg != key.alg.as_str() || !header.typ.is_some_and(|t| t.eq_ignore_ascii_case(typ)) {
         return None;
     }
-    let sig = URL_SAFE_NO_PAD.decode(s).ok()?;
-    if !key.verify(&token.as_bytes()[..h.len() + 1 + p.len()], &sig) {
+    let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
+    let good = ring.verified(token.as_bytes(), || URL_SAFE_NO_PAD.decode(s).is_ok_and(|sig| key.verify(signed, &sig)));
+    if !good {
         return None;
     }
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine;
+
+    use crate::keys::{KeyRing, generate_key};
+
+    #[test]
+    fn a_remembered_signature_is_the_very_token_verified_before() {
+        let sealer = domain::MasterKey::generate().sealer();
+        let stored = crate::Alg::ALL.iter().map(|a| generate_key(*a, &sealer, 0).expect("key")).collect();
+        let ring = KeyRing::open(stored, &sealer).expect("ring");
+        for alg in crate::Alg::ALL {
+            let key = ring.active(alg, 0).expect("key");
+            let token = super::sign(key, "at+jwt", &serde_json::json!({ "sub": "ann" })).expect("signed");
+            for _ in 0..2 {
+                let claims: serde_json::Value = super::verify(&ring, &token, "at+jwt", 1, 60).expect("verified");
+                assert_eq!(claims["sub"], "ann");
+            }
+            // Verified once, remembered: a changed claim or signature is still checked, and refused.
+            let (signed, sig) = token.rsplit_once('.').unwrap();
+            let (header, _) = signed.split_once('.').unwrap();
+            let forged_claims = format!("{header}.{}.{sig}", super::URL_SAFE_NO_PAD.encode(br#"{"sub":"bob"}"#));
+            assert!(super::verify::<serde_json::Value>(&ring, &forged_claims, "at+jwt", 1, 60).is_none(), "{alg:?}");
+            let mut forged_sig = sig.to_owned();
+            forged_sig.replace_range(0..1, if sig.starts_with('A') { "B" } else { "A" });
+            let forged = format!("{signed}.{forged_sig}");
+            assert!(super::verify::<serde_json::Value>(&ring, &forged, "at+jwt", 1, 60).is_none(), "{alg:?}");
+            // The typ and the key's retention are checked on every call, remembered or not.
+            assert!(super::verify::<serde_json::Value>(&ring, &token, "JWT", 1, 60).is_none());
+        }
+    }
 }

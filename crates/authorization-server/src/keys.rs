@@ -167,7 +167,12 @@ pub struct KeyRing {
     keys: Vec<SigningKey>,
     /// The JWKS as served: its bytes, and the time span (and retention) they are right for.
     jwks: std::sync::Mutex<Option<CachedJwks>>,
+    /// SHA-256 digests of the tokens whose signature this ring has verified ([`KeyRing::verified`]).
+    verified: std::sync::Mutex<std::collections::HashSet<[u8; 32]>>,
 }
+
+/// Signatures remembered at most; past it the set starts over (a few hundred KiB).
+const VERIFIED_MAX: usize = 8192;
 
 struct CachedJwks {
     from: i64,
@@ -195,7 +200,32 @@ impl KeyRing {
                 pair,
             });
         }
-        Ok(Self { keys, jwks: std::sync::Mutex::new(None) })
+        Ok(Self { keys, jwks: std::sync::Mutex::new(None), verified: Default::default() })
+    }
+
+    /// Whether `verify` holds for a token whose signature this ring has checked before: a bearer
+    /// token comes back at every call, and an ES256 signature costs ~60 µs to check, more than the
+    /// rest of a `/userinfo` call. The token is known by the SHA-256 of all its bytes, so only the
+    /// very token verified before is taken; the caller still checks its header, key, and claims
+    /// each time. The ring is replaced whenever the keys change, and this memory with it.
+    pub(crate) fn verified(&self, token: &[u8], verify: impl FnOnce() -> bool) -> bool {
+        let digest: [u8; 32] = match aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token).as_ref().try_into() {
+            Ok(d) => d,
+            Err(_) => return verify(),
+        };
+        if self.verified.lock().is_ok_and(|seen| seen.contains(&digest)) {
+            return true;
+        }
+        if !verify() {
+            return false;
+        }
+        if let Ok(mut seen) = self.verified.lock() {
+            if seen.len() >= VERIFIED_MAX {
+                seen.clear();
+            }
+            seen.insert(digest);
+        }
+        true
     }
 
     /// The key that signs new tokens of `alg` at `now`: the newest one whose signing period has
