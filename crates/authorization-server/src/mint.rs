@@ -165,8 +165,9 @@ pub(crate) enum Refresh<'a> {
         scope: &'a Scope,
         deadline: i64,
     },
-    /// A rotation's successor, already stored with the rotation.
-    Rotated(String),
+    /// A token already stored: a rotation's successor (stored with the rotation), or the grant's
+    /// first (stored with the code's redemption).
+    Stored(String),
 }
 
 impl<'a> Issuance<'a> {
@@ -201,7 +202,7 @@ impl<'a> Issuance<'a> {
 
     /// OIDC Core §3.1.2.1: with `max_age` the login must be recent enough, and with
     /// `prompt=login` it must follow the request. A login that does not is never signed for.
-    fn check_auth_time(&self) -> Result<(), OAuthError> {
+    pub(crate) fn check_auth_time(&self) -> Result<(), OAuthError> {
         match self.auth_after {
             Some(after) if self.auth_time.0 < after => Err(OAuthError::new(
                 ErrorCode::InvalidGrant,
@@ -251,7 +252,7 @@ pub(crate) async fn mint_tokens(
     // revoked meanwhile gets nothing at all.
     let refresh_token = match &grant.refresh {
         Refresh::None => None,
-        Refresh::Rotated(token) => Some(token.clone()),
+        Refresh::Stored(token) => Some(token.clone()),
         Refresh::First { scope, deadline } => {
             let (token, record) = new_refresh_token(srv, client, grant, scope, *deadline, now);
             if !srv.store.insert_refresh_token(&record).await.map_err(|e| internal("refresh insert", &e))? {

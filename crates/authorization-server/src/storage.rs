@@ -258,8 +258,14 @@ pub trait GrantStore: Send + Sync {
 
     /// Spends a code: of N simultaneous presentations exactly one is `Redeemed`; the others are
     /// replays and revoke the grant. A code whose grant was revoked is never redeemed. Expiry and
-    /// client binding are the caller's checks.
-    async fn redeem_code(&self, code_hash: Vec<u8>, now: i64) -> Result<Redemption, StorageError>;
+    /// client binding are the caller's checks. `first_refresh`, the grant's first refresh token, is
+    /// stored in the same transaction when the code is redeemed, and only then.
+    async fn redeem_code(
+        &self,
+        code_hash: Vec<u8>,
+        now: i64,
+        first_refresh: Option<RefreshToken>,
+    ) -> Result<Redemption, StorageError>;
 
     /// Revokes a grant: its code, its access tokens and its refresh tokens.
     async fn revoke_grant(&self, grant_id: &GrantId, now: i64) -> Result<(), StorageError>;

@@ -1,7 +1,7 @@
 //! Authorization codes and the tokens issued from them. A code's `grant_id` ties every token issued
 //! from it together, so a replayed code can revoke them all (RFC 6749 §4.1.2: "SHOULD revoke … all tokens previously issued based on that authorization code").
 
-use authorization_server::storage::{AuthorizationCode, GrantStore, IssuedToken, Redemption, TokenKind};
+use authorization_server::storage::{AuthorizationCode, GrantStore, IssuedToken, Redemption, RefreshToken, TokenKind};
 use diesel::prelude::*;
 use domain::{AuthTime, ClientId, GrantId, Scope, StorageError, UserId};
 
@@ -102,31 +102,42 @@ impl GrantStore for Store {
     /// simultaneous presentations exactly one is `Redeemed`; the others are replays and revoke the
     /// grant. A code whose grant was revoked is never redeemed (the same conditional update).
     /// Expiry and client binding are the caller's checks (they need the record to decide).
-    async fn redeem_code(&self, code_hash: Vec<u8>, now: i64) -> Result<Redemption, StorageError> {
+    async fn redeem_code(
+        &self,
+        code_hash: Vec<u8>,
+        now: i64,
+        first_refresh: Option<RefreshToken>,
+    ) -> Result<Redemption, StorageError> {
         self.run(move |conn| {
-            let won = diesel::update(
-                authorization_codes::table
-                    .find(&code_hash)
-                    .filter(authorization_codes::redeemed_at.is_null())
-                    .filter(authorization_codes::revoked_at.is_null()),
-            )
-            .set(authorization_codes::redeemed_at.eq(Some(now)))
-            .execute(conn)?
-                == 1;
-            let Some(row) =
-                authorization_codes::table.find(&code_hash).select(CodeRow::as_select()).first(conn).optional()?
-            else {
-                return Ok(Redemption::Unknown);
-            };
-            if won {
-                return Ok(Redemption::Redeemed(Box::new(row.into_code()?)));
-            }
-            if row.redeemed_at.is_none() || row.revoked_at.is_some() {
-                return Ok(Redemption::Revoked);
-            }
-            let client_id = parse_id(ClientId::parse, &row.client_id, "code client")?;
-            revoke_grant_in(conn, &row.grant_id, now)?;
-            Ok(Redemption::Replayed { client_id })
+            conn.transaction(|conn| {
+                let won = diesel::update(
+                    authorization_codes::table
+                        .find(&code_hash)
+                        .filter(authorization_codes::redeemed_at.is_null())
+                        .filter(authorization_codes::revoked_at.is_null()),
+                )
+                .set(authorization_codes::redeemed_at.eq(Some(now)))
+                .execute(conn)?
+                    == 1;
+                let Some(row) =
+                    authorization_codes::table.find(&code_hash).select(CodeRow::as_select()).first(conn).optional()?
+                else {
+                    return Ok(Redemption::Unknown);
+                };
+                if won {
+                    // The grant is live: its code row was just updated under `revoked_at IS NULL`.
+                    if let Some(refresh) = &first_refresh {
+                        crate::refresh::insert_in(conn, refresh)?;
+                    }
+                    return Ok(Redemption::Redeemed(Box::new(row.into_code()?)));
+                }
+                if row.redeemed_at.is_none() || row.revoked_at.is_some() {
+                    return Ok(Redemption::Revoked);
+                }
+                let client_id = parse_id(ClientId::parse, &row.client_id, "code client")?;
+                revoke_grant_in(conn, &row.grant_id, now)?;
+                Ok(Redemption::Replayed { client_id })
+            })
         })
         .await
         .map_err(Into::into)

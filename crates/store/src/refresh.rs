@@ -73,13 +73,13 @@ impl RefreshStore for Store {
     /// not revoked (under its row lock). False, storing nothing, when it is: a revocation that
     /// happened while the code was being exchanged is final.
     async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<bool, StorageError> {
-        let row = RefreshRow::of(t);
+        let t = t.clone();
         self.run(move |conn| {
             conn.transaction(|conn| {
-                if !crate::grants::lock_live_grant(conn, &row.grant_id)? {
+                if !crate::grants::lock_live_grant(conn, t.grant_id.as_str())? {
                     return Ok(false);
                 }
-                diesel::insert_into(refresh_tokens::table).values(&row).execute(conn)?;
+                insert_in(conn, &t)?;
                 Ok(true)
             })
         })
@@ -89,7 +89,7 @@ impl RefreshStore for Store {
 
     /// Reads a refresh token without spending it (to check client, lifetime and scope first).
     async fn refresh_token(&self, token_hash: Vec<u8>) -> Result<Option<RefreshToken>, StorageError> {
-        self.run(move |conn| {
+        self.read(move |conn| {
             let Some(row) =
                 refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
             else {
@@ -103,7 +103,7 @@ impl RefreshStore for Store {
 
     /// Whether a refresh token could still be used: not spent, not revoked, not past its deadline.
     async fn refresh_token_is_live(&self, token_hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
-        self.run(move |conn| {
+        self.read(move |conn| {
             let n: i64 = refresh_tokens::table
                 .find(token_hash)
                 .filter(refresh_tokens::used_at.is_null())
@@ -212,4 +212,11 @@ fn replace_unused_successor(
         .set(refresh_tokens::successor_hash.eq(&next.token_hash))
         .execute(conn)?;
     Ok(true)
+}
+
+/// Stores a grant's refresh token inside the caller's transaction; the caller has made sure the
+/// grant is live (`lock_live_grant`, or the code's redemption).
+pub(crate) fn insert_in(conn: &mut crate::DbConnection, t: &RefreshToken) -> Result<(), StoreError> {
+    diesel::insert_into(refresh_tokens::table).values(&RefreshRow::of(t)).execute(conn)?;
+    Ok(())
 }

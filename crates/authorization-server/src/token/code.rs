@@ -10,7 +10,7 @@ use domain::{Client, GrantId};
 
 use crate::AuthorizationServer;
 use crate::errors::{ErrorCode, OAuthError, internal};
-use crate::mint::{Issuance, TokenResponse, mint_tokens};
+use crate::mint::{Issuance, Refresh, TokenResponse, mint_tokens, new_refresh_token};
 use crate::params::Params;
 use crate::storage::{AuthorizationCode, AuthorizationRequest, Redemption, Session};
 
@@ -98,17 +98,28 @@ pub(super) async fn authorization_code(
         return Err(OAuthError::new(ErrorCode::InvalidGrant, "redirect_uri does not match the authorization request"));
     }
     check_code_verifier(record.code_challenge.as_deref(), params.get("code_verifier"))?;
-    let record = match srv.store.redeem_code(hash, now).await.map_err(|e| internal("code redeem", &e))? {
-        Redemption::Redeemed(r) => r,
+    // The last checks (the login's age, the `before_token` hook) come before the code is spent too,
+    // so that the redemption and the grant's first refresh token are one transaction.
+    let deadline = now + srv.config.refresh_token_ttl;
+    let mut issuance = Issuance::from_code("authorization_code", &record, client.settings.refresh_tokens, deadline);
+    issuance.check_auth_time()?;
+    issuance.extra = crate::mint::before_token(srv, client, &issuance, now).await?;
+    let first = match issuance.refresh {
+        Refresh::First { scope, deadline } => Some(new_refresh_token(srv, client, &issuance, scope, deadline, now)),
+        _ => None,
+    };
+    let redeemed = srv.store.redeem_code(hash, now, first.as_ref().map(|(_, record)| record.clone())).await;
+    match redeemed.map_err(|e| internal("code redeem", &e))? {
+        Redemption::Redeemed(_) => {}
         Redemption::Replayed { client_id } => {
             tracing::warn!(client = %client_id, "authorization code replayed; its grant and tokens were revoked");
             return Err(INVALID_GRANT);
         }
         Redemption::Revoked | Redemption::Unknown => return Err(INVALID_GRANT),
     };
-    let deadline = now + srv.config.refresh_token_ttl;
-    let mut issuance = Issuance::from_code("authorization_code", &record, client.settings.refresh_tokens, deadline);
-    issuance.extra = crate::mint::before_token(srv, client, &issuance, now).await?;
+    if let Some((token, _)) = first {
+        issuance.refresh = Refresh::Stored(token);
+    }
     mint_tokens(srv, client, &issuance, now).await
 }
 

@@ -68,7 +68,7 @@ pub(super) async fn otp(
     if !srv.store.start_session(&start, now).await.map_err(|e| internal("session start", &e))? {
         return Err(crate::errors::SERVER_ERROR);
     }
-    let record = match srv.store.redeem_code(srv.hasher.hash(CODE_PURPOSE, &code).0, now).await {
+    let record = match srv.store.redeem_code(srv.hasher.hash(CODE_PURPOSE, &code).0, now, None).await {
         Ok(Redemption::Redeemed(r)) => r,
         // Revoked in the instant since it was issued ("This wasn't me" on another sign-in).
         Ok(Redemption::Revoked) => return Err(OAuthError::new(ErrorCode::AccessDenied, "the sign-in was not allowed")),

@@ -77,6 +77,6 @@ pub(super) async fn refresh_token(
         }
         RefreshUse::Revoked | RefreshUse::Unknown => return Err(INVALID),
     }
-    issuance.refresh = Refresh::Rotated(successor);
+    issuance.refresh = Refresh::Stored(successor);
     mint_tokens(srv, client, &issuance, now).await
 }
