@@ -116,3 +116,10 @@ pub struct LoginResult {
     pub acr: Acr,
     pub auth_time: AuthTime,
 }
+
+impl LoginResult {
+    /// A login by one factor alone (a code, a link), proved at `now` as `amr` says.
+    pub fn single_factor(user_id: UserId, amr: crate::Amr, now: i64) -> LoginResult {
+        LoginResult { user_id, amr: vec![amr], acr: crate::Acr::SingleFactor, auth_time: AuthTime(now) }
+    }
+}

@@ -21,7 +21,7 @@ use web_layer::Lang;
 
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
-use crate::challenge::{Asking, Destination, Origin, VerifyError, login_result, start_challenge, verify_code};
+use crate::challenge::{Asking, Destination, FirstFactor, Origin, VerifyError, start_challenge, verify_code};
 use crate::messages::Sent;
 use crate::storage::Purpose;
 
@@ -265,26 +265,22 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
         device: request.user_agent.as_deref().and_then(web_layer::describe_user_agent),
     };
     let challenge = if from_api { challenge } else { None };
-    match verify_code(conn, &request.client_settings, challenge, request.otp.expose(), &origin).await {
-        Ok(c) => {
-            let asking = Asking {
-                client_id: &request.client_id,
-                client_hooks: &request.client_settings.hooks,
-                client_name: None,
-                origin: &origin,
-            };
-            login_result(conn, &c, &asking).await.map_err(|e| match e {
-                VerifyError::Store(e) => store_error(e),
-                VerifyError::AccountBlocked => OtpError::AccountBlocked,
-                VerifyError::SignUpRefused(_) => OtpError::SignUpRefused,
-                VerifyError::Unavailable => OtpError::Unavailable,
-                _ => OtpError::Invalid,
-            })
-        }
+    let asking = Asking {
+        client_id: &request.client_id,
+        client_hooks: &request.client_settings.hooks,
+        client_name: None,
+        origin: &origin,
+    };
+    let first = FirstFactor { asking, record: None };
+    match verify_code(conn, &request.client_settings, challenge, request.otp.expose(), &origin, Some(&first)).await {
+        Ok((_, Some(login))) => Ok(login),
+        Ok((_, None)) => Err(OtpError::Invalid),
         Err(VerifyError::Blocked) => Err(OtpError::Blocked),
         Err(VerifyError::Unavailable) => Err(OtpError::Unavailable),
         Err(VerifyError::MethodOff) => Err(OtpError::MethodOff),
         Err(VerifyError::Store(e)) => Err(store_error(e)),
+        Err(VerifyError::AccountBlocked) => Err(OtpError::AccountBlocked),
+        Err(VerifyError::SignUpRefused(_)) => Err(OtpError::SignUpRefused),
         Err(_) => Err(OtpError::Invalid),
     }
 }

@@ -1,7 +1,7 @@
 //! The rules of a challenge, each in one place: `start_challenge` (a code, a link and a matching
 //! number derived from the challenge id, newest wins, queued with its message), `resend` (the same
-//! message again), `verify_code` and `verify_link` (constant-time, attempt cap, single use), and
-//! `login_result` (the user and `amr`).
+//! message again), `verify_code` and `spend` (constant-time, attempt cap, single use), and
+//! `FirstFactor` (the user and `amr`, found in the transaction that spends the challenge).
 //!
 //! The code, link token and matching number are HMACs of the challenge id under a server key, so a
 //! resend repeats exactly the code the user may already be typing, while the database holds only
@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 pub(crate) use domain::Destination;
 use domain::{ChallengeId, Channel, Interaction, LoginMethod, StorageError};
 
-use crate::storage::{Challenge, NewChallenge, Purpose};
+use crate::storage::{Answer, Challenge, NewChallenge, Purpose, Spend, Spent};
 
 use crate::PasswordlessConnection;
 use crate::messages::Sent;
@@ -79,7 +79,7 @@ fn code_channel(challenge: &Option<Challenge>) -> &'static str {
     }
 }
 
-pub(crate) use crate::first_factor::{Asking, finish_login, login_result};
+pub(crate) use crate::first_factor::{Asking, FirstFactor};
 /// Where a request came from: the client IP, its country and device (see [`RequestOrigin`]).
 pub(crate) use web_layer::RequestOrigin as Origin;
 
@@ -204,19 +204,22 @@ fn code_allowed(settings: &domain::ClientSettings, c: &Challenge) -> bool {
 }
 
 /// Checks a typed code against `challenge` (the newest of an interaction, or of a client and
-/// destination). Attempts are spent before they are judged: one of the challenge's attempts and one
-/// unit of the IP's failure budgets are taken first, atomically, so N parallel guesses get exactly
-/// as many comparisons as the cap and the budgets allow. A right code gives the budget back and
-/// spends the challenge (only one of any concurrent submissions wins); a wrong one keeps both.
+/// destination). Attempts are spent before they are judged: one unit of the IP's failure budgets is
+/// taken first, then, in the transaction that compares, one of the challenge's attempts, so N
+/// parallel guesses get exactly as many comparisons as the cap and the budgets allow. A right code
+/// gives the budget back and spends the challenge (only one of any concurrent submissions wins);
+/// a wrong one keeps both. With `first`, a right code also signs in, in the same transaction, and
+/// the login is returned.
 pub(crate) async fn verify_code(
     conn: &PasswordlessConnection,
     settings: &domain::ClientSettings,
     challenge: Option<Challenge>,
     typed: &str,
     origin: &Origin,
-) -> Result<Challenge, VerifyError> {
+    first: Option<&FirstFactor<'_>>,
+) -> Result<(Challenge, Option<domain::LoginResult>), VerifyError> {
     let channel = code_channel(&challenge);
-    let result = check_code(conn, settings, challenge, typed, origin).await;
+    let result = check_code(conn, settings, challenge, typed, origin, first).await;
     count_sign_in(channel, &result);
     result
 }
@@ -227,7 +230,8 @@ async fn check_code(
     challenge: Option<Challenge>,
     typed: &str,
     origin: &Origin,
-) -> Result<Challenge, VerifyError> {
+    first: Option<&FirstFactor<'_>>,
+) -> Result<(Challenge, Option<domain::LoginResult>), VerifyError> {
     let now = conn.clock.now();
     let challenge = challenge.ok_or(VerifyError::Expired)?;
     if !code_allowed(settings, &challenge) {
@@ -240,15 +244,40 @@ async fn check_code(
     let budget = take_attempt(conn, &challenge, origin, now).await?;
     let typed: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').take(32).collect();
     let given = conn.hasher.hash(&code_purpose(challenge.id.as_str()), &typed);
-    if !domain::secret::constant_time_eq(&given.0, &challenge.code_hash) {
-        budget.failed(conn, &challenge).await;
-        return Err(wrong(conn, &challenge).await?);
-    }
-    budget.give_back(conn).await;
-    if !conn.store.consume_challenge(&challenge.id, now, true).await? {
-        return Err(VerifyError::Used);
-    }
-    Ok(challenge)
+    let spend = Spend {
+        challenge: challenge.id.clone(),
+        answer: Answer::Code(given.0),
+        now,
+        sign_in: first.map(|f| f.plan(conn, &challenge)),
+    };
+    let signed = match conn.store.spend_challenge(spend).await {
+        Ok(Spent::Right(signed)) => {
+            budget.give_back(conn).await;
+            signed
+        }
+        Ok(Spent::Wrong { remaining }) => {
+            budget.failed(conn, &challenge).await;
+            return Err(if remaining <= 0 {
+                VerifyError::TooManyAttempts
+            } else {
+                VerifyError::Mismatch { remaining }
+            });
+        }
+        // Nothing was compared: no failure.
+        Ok(Spent::Closed) => {
+            budget.give_back(conn).await;
+            return Err(VerifyError::TooManyAttempts);
+        }
+        Err(e) => {
+            budget.give_back(conn).await;
+            return Err(e.into());
+        }
+    };
+    let login = match first {
+        Some(first) => Some(first.conclude(conn, &challenge, signed, now).await?),
+        None => None,
+    };
+    Ok((challenge, login))
 }
 
 /// Takes one attempt of `challenge` and one unit of the failure budgets, before an answer is
@@ -323,15 +352,23 @@ pub(crate) async fn find_link(conn: &PasswordlessConnection, token: &str) -> Res
 
 /// Spends a challenge whose link was opened (from the POST of the "continue" page), or approved on
 /// another device and continued in the browser that started (`approved`: the approval took an
-/// attempt for its number).
+/// attempt for its number), and signs in as `first` says, in the same transaction.
 pub(crate) async fn spend(
     conn: &PasswordlessConnection,
     challenge: &Challenge,
     approved: bool,
-) -> Result<(), VerifyError> {
-    let result = match conn.store.consume_challenge(&challenge.id, conn.clock.now(), approved).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(VerifyError::Used),
+    first: &FirstFactor<'_>,
+) -> Result<domain::LoginResult, VerifyError> {
+    let now = conn.clock.now();
+    let spend = Spend {
+        challenge: challenge.id.clone(),
+        answer: Answer::Link { approved },
+        now,
+        sign_in: Some(first.plan(conn, challenge)),
+    };
+    let result = match conn.store.spend_challenge(spend).await {
+        Ok(Spent::Right(signed)) => first.conclude(conn, challenge, signed, now).await,
+        Ok(_) => Err(VerifyError::Used),
         Err(e) => Err(e.into()),
     };
     count_sign_in("email_link", &result);

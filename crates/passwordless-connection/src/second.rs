@@ -77,7 +77,7 @@ impl CodeChannel for OtpGate {
             })?;
             let settings = domain::ClientSettings { login_methods: LoginMethod::ALL.to_vec(), ..Default::default() };
             let origin = Origin { ip: ClientIp::new(ip), country: None, device: None };
-            match verify_code(conn, &settings, latest, &code, &origin).await {
+            match verify_code(conn, &settings, latest, &code, &origin, None).await {
                 Ok(_) => Ok(()),
                 Err(VerifyError::Mismatch { remaining }) => Err(CodeError::Wrong { remaining }),
                 Err(VerifyError::Blocked) => Err(CodeError::Blocked),

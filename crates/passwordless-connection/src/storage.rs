@@ -12,8 +12,8 @@
 use domain::audit::AuditLog;
 use domain::message::OutgoingMessage;
 use domain::{
-    Branding, ChallengeId, ClientId, Destination, EmailAddress, Interaction, InteractionId, LoginResult, MessageId,
-    PhoneNumber, StorageError, User,
+    Amr, Branding, ChallengeId, ClientId, Destination, EmailAddress, Interaction, InteractionId, LoginResult,
+    MessageId, PhoneNumber, StorageError, User,
 };
 
 /// The interaction, as the login pages read and advance it.
@@ -119,13 +119,69 @@ pub trait ChallengeStore: Send + Sync {
     /// The attempts a challenge has left (0 when it is gone).
     async fn challenge_attempts_left(&self, id: &ChallengeId) -> Result<i32, StorageError>;
 
-    /// Spends a live challenge; exactly one of concurrent callers gets true. `attempt_taken`: the
-    /// caller holds an attempt it took (the cap may have been reached by it).
-    async fn consume_challenge(&self, id: &ChallengeId, now: i64, attempt_taken: bool) -> Result<bool, StorageError>;
+    /// Answers a live challenge, in one transaction: for a code (whose attempt was taken), the typed
+    /// code's hash is compared in constant time; a right answer spends the challenge (exactly
+    /// one of concurrent callers gets `Right`) and does what `spend.sign_in` asks, in the same
+    /// transaction. Under PostgreSQL the interaction to record is locked before the challenge, in
+    /// `create_challenge`'s order.
+    async fn spend_challenge(&self, spend: Spend) -> Result<Spent, StorageError>;
 
     /// Records the approval of a magic link on another device. True for the first approval of a
     /// live challenge only.
     async fn approve_challenge(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError>;
+}
+
+/// How a challenge is answered.
+#[derive(Clone, Debug)]
+pub enum Answer {
+    /// A typed code, as its keyed hash; its attempt was taken first ([`ChallengeStore::take_attempt`]),
+    /// so an IP's failure budgets are charged only for answers within the challenge's cap.
+    Code(Vec<u8>),
+    /// The magic link was opened; `approved`: approved on another device, whose number took an
+    /// attempt (the cap may have been reached by it).
+    Link { approved: bool },
+}
+
+/// A challenge answered, and what a right answer does.
+pub struct Spend {
+    pub challenge: ChallengeId,
+    pub answer: Answer,
+    pub now: i64,
+    /// For a first factor: the account of the proved address or number, found in the same
+    /// transaction (and the login recorded), so that a code step commits once.
+    pub sign_in: Option<SignInAs>,
+}
+
+/// What a right first-factor answer does in its transaction: the account of the challenge's
+/// destination found (and marked verified), or made when `create` and none exists; with `record`,
+/// the login recorded as that interaction's first factor (`LoginResult::single_factor`, with
+/// `amr`) unless the account is blocked.
+#[derive(Clone, Debug)]
+pub struct SignInAs {
+    pub create: bool,
+    pub record: Option<InteractionId>,
+    pub amr: Amr,
+}
+
+/// The outcome of [`ChallengeStore::spend_challenge`].
+#[derive(Clone, Debug)]
+pub enum Spent {
+    /// Nothing was compared or spent: the challenge is spent, superseded, expired, out of attempts
+    /// or gone.
+    Closed,
+    /// The code was wrong: the attempt stays taken; `remaining` are left.
+    Wrong { remaining: i32 },
+    /// The challenge is spent; with `SignInAs`, what signing in found (boxed: it carries a user).
+    Right(Option<Box<SignedIn>>),
+}
+
+/// What signing in found, in a challenge's spending transaction.
+#[derive(Clone, Debug)]
+pub struct SignedIn {
+    pub account: SignIn,
+    /// The login was recorded as the interaction's first factor: false when none was asked, the
+    /// account is blocked or missing, or the interaction is no longer live or has one already.
+    pub recorded: bool,
 }
 
 /// What signing in with a proved address or number found or did.

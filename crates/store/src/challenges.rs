@@ -1,7 +1,9 @@
 use diesel::prelude::*;
 use domain::message::OutgoingMessage;
 use domain::{ChallengeId, Channel, ClientId, Destination, InteractionId, StorageError};
-use passwordless_connection::storage::{Challenge, ChallengeStore, NewChallenge, Purpose};
+use passwordless_connection::storage::{
+    Answer, Challenge, ChallengeStore, NewChallenge, Purpose, SignIn, SignInAs, SignedIn, Spend, Spent,
+};
 
 use crate::messages::MessageRow;
 use crate::schema::{challenges, interactions, messages};
@@ -240,27 +242,8 @@ impl ChallengeStore for Store {
         .map_err(Into::into)
     }
 
-    async fn consume_challenge(&self, id: &ChallengeId, now: i64, attempt_taken: bool) -> Result<bool, StorageError> {
-        let id = id.to_string();
-        self.run(move |conn| {
-            let live = challenges::table
-                .find(id)
-                .filter(challenges::consumed_at.is_null())
-                .filter(challenges::superseded.eq(false))
-                .filter(challenges::expires_at.gt(now));
-            let n = if attempt_taken {
-                diesel::update(live.filter(challenges::attempts.le(challenges::max_attempts)))
-                    .set(challenges::consumed_at.eq(Some(now)))
-                    .execute(conn)?
-            } else {
-                diesel::update(live.filter(challenges::attempts.lt(challenges::max_attempts)))
-                    .set(challenges::consumed_at.eq(Some(now)))
-                    .execute(conn)?
-            };
-            Ok(n == 1)
-        })
-        .await
-        .map_err(Into::into)
+    async fn spend_challenge(&self, spend: Spend) -> Result<Spent, StorageError> {
+        self.run(move |conn| conn.transaction(|conn| spend_in(conn, spend))).await.map_err(Into::into)
     }
 
     async fn approve_challenge(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
@@ -281,4 +264,67 @@ impl ChallengeStore for Store {
         .await
         .map_err(Into::into)
     }
+}
+
+/// [`ChallengeStore::spend_challenge`], inside its transaction.
+fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, StoreError> {
+    let Spend { challenge, answer, now, sign_in } = spend;
+    if let Some(SignInAs { record: Some(interaction), .. }) = &sign_in {
+        // The interaction's row first, as `create_challenge` takes them (no lock-order deadlock
+        // under PostgreSQL); a write, so SQLite takes its write lock at once.
+        diesel::update(interactions::table.find(interaction.as_str()))
+            .set(interactions::kind.eq(interactions::kind))
+            .execute(conn)?;
+    }
+    let live = challenges::table
+        .find(challenge.as_str())
+        .filter(challenges::consumed_at.is_null())
+        .filter(challenges::superseded.eq(false))
+        .filter(challenges::expires_at.gt(now));
+    let spent = match &answer {
+        Answer::Code(given) => {
+            // Its attempt was taken (`take_attempt`) before the IP's failure budgets were.
+            let row: Option<(Vec<u8>, i32, i32)> = live
+                .filter(challenges::attempts.le(challenges::max_attempts))
+                .select((challenges::code_hash, challenges::attempts, challenges::max_attempts))
+                .first(conn)
+                .optional()?;
+            let Some((code_hash, attempts, max_attempts)) = row else {
+                return Ok(Spent::Closed);
+            };
+            if !domain::secret::constant_time_eq(given, &code_hash) {
+                return Ok(Spent::Wrong { remaining: max_attempts - attempts });
+            }
+            diesel::update(live).set(challenges::consumed_at.eq(Some(now))).execute(conn)?
+        }
+        // An approval on another device took its attempt already, and may have reached the cap.
+        Answer::Link { approved: true } => {
+            diesel::update(live.filter(challenges::attempts.le(challenges::max_attempts)))
+                .set(challenges::consumed_at.eq(Some(now)))
+                .execute(conn)?
+        }
+        Answer::Link { approved: false } => {
+            diesel::update(live.filter(challenges::attempts.lt(challenges::max_attempts)))
+                .set(challenges::consumed_at.eq(Some(now)))
+                .execute(conn)?
+        }
+    };
+    if spent != 1 {
+        return Ok(Spent::Closed);
+    }
+    let Some(plan) = sign_in else { return Ok(Spent::Right(None)) };
+    let (channel, destination): (String, String) = challenges::table
+        .find(challenge.as_str())
+        .select((challenges::channel, challenges::destination))
+        .first(conn)?;
+    let channel = Channel::parse(&channel).ok_or_else(|| StoreError::Corrupt("challenge channel".into()))?;
+    let account = crate::users::sign_in_in(conn, &crate::users::Proof::of(channel, destination), plan.create, now)?;
+    let recorded = match (&account, &plan.record) {
+        (SignIn::Existing(user) | SignIn::Created(user), Some(interaction)) if !user.is_blocked() => {
+            let login = domain::LoginResult::single_factor(user.id.clone(), plan.amr, now);
+            crate::interactions::record_first_factor_in(conn, interaction, &login, now)?
+        }
+        _ => false,
+    };
+    Ok(Spent::Right(Some(Box::new(SignedIn { account, recorded }))))
 }

@@ -140,22 +140,8 @@ impl Store {
         result: &LoginResult,
         now: i64,
     ) -> Result<bool, StoreError> {
-        let id = id.to_string();
-        let json = crate::to_json(result);
-        self.run(move |conn| {
-            let n = diesel::update(
-                interactions::table
-                    .find(id)
-                    .filter(interactions::result.is_null())
-                    .filter(interactions::first_factor.is_null())
-                    .filter(interactions::denied.is_null())
-                    .filter(interactions::expires_at.gt(now)),
-            )
-            .set(interactions::first_factor.eq(Some(json)))
-            .execute(conn)?;
-            Ok(n == 1)
-        })
-        .await
+        let (id, result) = (id.clone(), result.clone());
+        self.run(move |conn| record_first_factor_in(conn, &id, &result, now)).await
     }
 
     /// Ends an interaction without a login: the client will get `access_denied`. The reason stays
@@ -272,6 +258,27 @@ pub(crate) fn resume_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> R
             .filter(interactions::expires_at.gt(now)),
     )
     .set(interactions::resumed_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Records what the first factor proved on `conn` (inside the caller's transaction when it has
+/// one): true only for the first such record of a live, unfinished interaction.
+pub(crate) fn record_first_factor_in(
+    conn: &mut crate::DbConnection,
+    id: &InteractionId,
+    result: &LoginResult,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = diesel::update(
+        interactions::table
+            .find(id.as_str())
+            .filter(interactions::result.is_null())
+            .filter(interactions::first_factor.is_null())
+            .filter(interactions::denied.is_null())
+            .filter(interactions::expires_at.gt(now)),
+    )
+    .set(interactions::first_factor.eq(Some(crate::to_json(result))))
     .execute(conn)?;
     Ok(n == 1)
 }

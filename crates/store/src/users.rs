@@ -117,7 +117,7 @@ pub use admin::storage::UserChange as UserUpdate;
 pub use passwordless_connection::storage::SignIn;
 
 /// What a sign-in proved control of.
-enum Proof {
+pub(crate) enum Proof {
     Email(String),
     Phone(String),
 }
@@ -143,7 +143,53 @@ fn read_user(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, S
     users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
 }
 
+/// The account of a proved address or number, found (and marked verified) or made when `create`,
+/// on `conn` (inside the caller's transaction when it has one; the account and its `user.created`
+/// event are made in a nested one).
+pub(crate) fn sign_in_in(
+    conn: &mut crate::DbConnection,
+    proof: &Proof,
+    create: bool,
+    now: i64,
+) -> Result<SignIn, StoreError> {
+    if let Some(user) = proof.find(conn)? {
+        let user = proof.mark_verified(conn, user)?;
+        return Ok(SignIn::Existing(signs_in_as(conn, user)?));
+    }
+    if !create {
+        return Ok(SignIn::NoAccount);
+    }
+    let row = match proof {
+        Proof::Email(e) => UserRow::new(Some(e.clone()), None, now),
+        Proof::Phone(p) => UserRow::new(None, Some(p.clone()), now),
+    };
+    // The account and its `user.created` event, together.
+    let made = conn.transaction(|conn| {
+        diesel::insert_into(users::table).values(&row).execute(conn)?;
+        created_event(conn, &row, "sign_up", now)
+    });
+    match made {
+        Ok(()) => Ok(SignIn::Created(row.into_user()?)),
+        Err(StoreError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ))) => {
+            let user = proof.find(conn)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
+            Ok(SignIn::Existing(signs_in_as(conn, user)?))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 impl Proof {
+    /// The proof a spent challenge gives: its destination, as stored with its channel.
+    pub(crate) fn of(channel: domain::Channel, destination: String) -> Proof {
+        match channel {
+            domain::Channel::Email => Proof::Email(destination),
+            domain::Channel::Sms => Proof::Phone(destination),
+        }
+    }
+
     fn find(&self, conn: &mut crate::DbConnection) -> Result<Option<User>, StoreError> {
         let query = users::table.select(UserRow::as_select());
         let row = match self {
@@ -203,36 +249,7 @@ impl Store {
     }
 
     async fn sign_in(&self, proof: Proof, create: bool, now: i64) -> Result<SignIn, StoreError> {
-        self.run(move |conn| {
-            if let Some(user) = proof.find(conn)? {
-                let user = proof.mark_verified(conn, user)?;
-                return Ok(SignIn::Existing(signs_in_as(conn, user)?));
-            }
-            if !create {
-                return Ok(SignIn::NoAccount);
-            }
-            let row = match &proof {
-                Proof::Email(e) => UserRow::new(Some(e.clone()), None, now),
-                Proof::Phone(p) => UserRow::new(None, Some(p.clone()), now),
-            };
-            // The account and its `user.created` event, together.
-            let made = conn.transaction(|conn| {
-                diesel::insert_into(users::table).values(&row).execute(conn)?;
-                created_event(conn, &row, "sign_up", now)
-            });
-            match made {
-                Ok(()) => Ok(SignIn::Created(row.into_user()?)),
-                Err(StoreError::Query(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ))) => {
-                    let user = proof.find(conn)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
-                    Ok(SignIn::Existing(signs_in_as(conn, user)?))
-                }
-                Err(e) => Err(e),
-            }
-        })
-        .await
+        self.run(move |conn| sign_in_in(conn, &proof, create, now)).await
     }
 
     /// Creates a user with a verified address (`ostiary user create`, later the admin).

@@ -11,7 +11,7 @@ use super::{Live, PageError, answer, interaction_for, offered, page, resume};
 use crate::PasswordlessConnection;
 use crate::abuse::{Refusal, check_send};
 use crate::challenge::{
-    Origin, VerifyError, awaits_spending, check_live, finish_login, resend as resend_challenge, secrets, spend,
+    FirstFactor, Origin, VerifyError, awaits_spending, check_live, resend as resend_challenge, secrets, spend,
     verify_code,
 };
 use crate::storage::Challenge;
@@ -133,13 +133,12 @@ async fn check_code(
         .latest_challenge(&interaction.id)
         .await
         .map_err(|e| PageError::Unavailable("challenge lookup", e))?;
-    let outcome = match verify_code(conn, &interaction.client_settings, latest.clone(), code, &Origin::of(req)).await {
-        Ok(challenge) => finish_login(conn, interaction, &challenge, &Origin::of(req)).await,
-        Err(e) => Err(e),
-    };
+    let origin = Origin::of(req);
+    let first = FirstFactor::of(interaction, &origin);
+    let outcome = verify_code(conn, &interaction.client_settings, latest.clone(), code, &origin, Some(&first)).await;
     match (outcome, latest) {
         (Err(VerifyError::SignUpRefused(message)), _) => Err(PageError::SignUpRefused(message)),
-        (Ok(()), _) => Ok(resume(interaction)),
+        (Ok(_), _) => Ok(resume(interaction)),
         (Err(VerifyError::Store(e)), _) => Err(PageError::Unavailable("code verification", e)),
         (Err(VerifyError::Unavailable), _) => Err(PageError::Refused(Refusal::Unavailable)),
         (Err(VerifyError::Blocked), _) => Err(PageError::Refused(Refusal::Blocked)),
@@ -248,12 +247,9 @@ async fn continue_approved(
             CodeNotes { error: Some(conn.catalog.text(lang, "waiting_approval").to_owned()), ..Default::default() };
         return Ok(code_form(conn, req, interaction, &challenge, notes, StatusCode::CONFLICT).await);
     }
-    let outcome = match spend(conn, &challenge, true).await {
-        Ok(()) => finish_login(conn, interaction, &challenge, &Origin::of(req)).await,
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(()) => Ok(resume(interaction)),
+    let origin = Origin::of(req);
+    match spend(conn, &challenge, true, &FirstFactor::of(interaction, &origin)).await {
+        Ok(_) => Ok(resume(interaction)),
         Err(VerifyError::SignUpRefused(message)) => Err(PageError::SignUpRefused(message)),
         Err(VerifyError::Unavailable) => Err(PageError::Refused(Refusal::Unavailable)),
         Err(VerifyError::Store(e)) => Err(PageError::Unavailable("approved sign-in", e)),

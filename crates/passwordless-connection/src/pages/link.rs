@@ -11,7 +11,7 @@ use web_layer::{BrowserBinding, Page};
 use super::{PageError, answer, page, resume, unfinished};
 use crate::PasswordlessConnection;
 use crate::abuse::Refusal;
-use crate::challenge::{Origin, VerifyError, approve, find_link, finish_login, spend};
+use crate::challenge::{FirstFactor, Origin, VerifyError, approve, find_link, spend};
 use crate::storage::Challenge;
 
 /// Whether the interaction belongs to this request's browser.
@@ -129,12 +129,9 @@ async fn use_link(
         ctx.insert("client_name", &interaction.client_name);
         return Ok(page(conn, req, Some(&interaction)).render(StatusCode::OK, "pages/link_elsewhere.html", ctx));
     }
-    let outcome = match spend(conn, &challenge, false).await {
-        Ok(()) => finish_login(conn, &interaction, &challenge, &crate::challenge::Origin::of(req)).await,
-        Err(e) => Err(e),
-    };
-    match outcome {
-        Ok(()) => Ok(resume(&interaction)),
+    let origin = Origin::of(req);
+    match spend(conn, &challenge, false, &FirstFactor::of(&interaction, &origin)).await {
+        Ok(_) => Ok(resume(&interaction)),
         Err(VerifyError::SignUpRefused(message)) => Err(PageError::SignUpRefused(message)),
         Err(VerifyError::Unavailable) => Err(PageError::Refused(crate::abuse::Refusal::Unavailable)),
         Err(VerifyError::Store(e)) => Err(PageError::Unavailable("link verification", e)),

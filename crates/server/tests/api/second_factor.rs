@@ -7,7 +7,7 @@ use authorization_server::Alg;
 use domain::{
     Acr, Amr, AuthTime, ClientSettings, Clock, InteractionId, LoginResult, StepUp, StepUpPolicy, WithoutFactor,
 };
-use passwordless_connection::storage::{ChallengeStore, InteractionStore, NewChallenge, Purpose};
+use passwordless_connection::storage::{Answer, ChallengeStore, InteractionStore, NewChallenge, Purpose, Spend, Spent};
 use testkit::{Db, TestApp, both_backends, csrf_of, location, spawn_app_with};
 
 use crate::oidc::authorize_url;
@@ -60,7 +60,8 @@ both_backends!(step_up_accepts_only_its_own_code_to_the_users_own_address, |db: 
     // The race, in the order that used to win: the texted code is spent, then a challenge to an
     // address of the attacker's is started for the same sign-in, then the first factor is recorded.
     let now = app.clock.now();
-    assert!(app.store.consume_challenge(&sms.id, now, true).await.unwrap());
+    let spend = Spend { challenge: sms.id.clone(), answer: Answer::Link { approved: false }, now, sign_in: None };
+    assert!(matches!(app.store.spend_challenge(spend).await.unwrap(), Spent::Right(None)));
     let attacker = unique_email();
     let planted = challenge(&app, &interaction, &attacker, Purpose::FirstFactor);
     assert!(app.store.create_challenge(planted, None).await.unwrap(), "no first factor yet: allowed");
