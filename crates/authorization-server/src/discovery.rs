@@ -77,6 +77,9 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
     )
     .set_token_endpoint(Some(TokenUrl::new(url(paths::TOKEN)).map_err(|e| e.to_string())?))
     .set_userinfo_endpoint(Some(UserInfoUrl::new(url(paths::USERINFO)).map_err(|e| e.to_string())?))
+    // OIDC Core §5.3.2, Discovery §3: a client that registered `userinfo_signed_response_alg`
+    // gets its claims as a signed JWT.
+    .set_userinfo_signing_alg_values_supported(Some(Alg::ALL.iter().map(|a| crate::keys::core_alg(*a)).collect()))
     .set_scopes_supported(Some(SUPPORTED_SCOPES.iter().map(|s| Scope::new((*s).to_owned())).collect()))
     .set_response_modes_supported(Some(vec![CoreResponseMode::Query, CoreResponseMode::FormPost]))
     .set_grant_types_supported(Some(vec![

@@ -21,6 +21,11 @@ struct Metadata {
     application_type: Option<String>,
     grant_types: Option<Vec<String>>,
     response_types: Option<Vec<String>>,
+    userinfo_signed_response_alg: Option<String>,
+    logo_uri: Option<String>,
+    client_uri: Option<String>,
+    policy_uri: Option<String>,
+    tos_uri: Option<String>,
 }
 
 /// Why a registration was refused (RFC 7591 §3.2.2), with a description.
@@ -114,6 +119,19 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         "response_types": ["code"],
         "grant_types": registration.grant_types,
     });
+    let b = &client.settings.branding;
+    let optional = [
+        ("userinfo_signed_response_alg", client.settings.userinfo_signed_response_alg.map(Alg::as_str)),
+        ("logo_uri", b.logo_url.as_deref()),
+        ("client_uri", b.client_url.as_deref()),
+        ("policy_uri", b.policy_url.as_deref()),
+        ("tos_uri", b.tos_url.as_deref()),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            out[key] = serde_json::json!(value);
+        }
+    }
     if let Some(secret) = secret {
         out["client_secret"] = serde_json::json!(secret);
         out["client_secret_expires_at"] = serde_json::json!(0);
@@ -165,6 +183,9 @@ struct Registration {
     auth_method: String,
     alg: Alg,
     grant_types: Vec<String>,
+    /// The signed-UserInfo choice and the page links (`logo_uri`, `client_uri`, `policy_uri`,
+    /// `tos_uri`, kept in the branding); otherwise the defaults.
+    settings: domain::ClientSettings,
 }
 
 impl Registration {
@@ -176,7 +197,7 @@ impl Registration {
             public: self.auth_method == "none",
             id_token_alg: self.alg,
             native: self.native,
-            settings: Default::default(),
+            settings: self.settings.clone(),
         }
     }
 }
@@ -226,6 +247,27 @@ fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
             "client_name must be at most 100 characters, without control or invisible formatting characters",
         ));
     }
+    let userinfo_alg = match meta.userinfo_signed_response_alg.as_deref() {
+        None => None,
+        Some(a) => Some(
+            Alg::parse(a)
+                .ok_or_else(|| Refusal::metadata("userinfo_signed_response_alg must be RS256, ES256 or EdDSA"))?,
+        ),
+    };
+    let mut settings = domain::ClientSettings { userinfo_signed_response_alg: userinfo_alg, ..Default::default() };
+    // OIDC Registration §2: shown to the user at sign-in. Each is an https URL: the logo is
+    // loaded under the page's CSP, and the others are links.
+    let b = &mut settings.branding;
+    (b.logo_url, b.client_url, b.policy_url, b.tos_url) =
+        (meta.logo_uri, meta.client_uri, meta.policy_uri, meta.tos_uri);
+    match settings.branding.validate() {
+        Ok(()) => {}
+        Err(domain::client::BrandingError::Url(key, url)) => {
+            let key = key.replace("_url", "_uri");
+            return Err(Refusal::metadata(format!("{key}: {url:?} is not an https:// URL")));
+        }
+        Err(other) => return Err(Refusal::metadata(other.to_string())),
+    }
     Ok(Registration {
         name: name.unwrap_or_else(|| "Registered app".into()),
         redirect_uris,
@@ -234,6 +276,7 @@ fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
         auth_method,
         alg,
         grant_types: meta.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]),
+        settings,
     })
 }
 

@@ -33,20 +33,52 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         Ok(None) => return BearerError::InvalidToken.respond(),
         Err(e) => return internal("token lookup", &e).to_token_response(),
     };
-    let Some(user_id) = domain::UserId::parse(&claims.sub) else {
+    let (Some(user_id), Some(client_id)) =
+        (domain::UserId::parse(&claims.sub), domain::ClientId::parse(&claims.client_id))
+    else {
         return BearerError::InvalidToken.respond();
     };
     let user = match srv.store.user(&user_id).await {
         Ok(Some(u)) if !u.is_blocked() => u,
-        Ok(_) => {
-            return BearerError::InvalidToken.respond();
-        }
+        Ok(_) => return BearerError::InvalidToken.respond(),
         Err(e) => return internal("user lookup", &e).to_token_response(),
+    };
+    // Its choice of a signed answer.
+    let client = match srv.store.client(&client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return BearerError::InvalidToken.respond(),
+        Err(e) => return internal("client lookup", &e).to_token_response(),
     };
     let mut out = serde_json::Map::new();
     out.insert("sub".into(), serde_json::json!(user.id.to_string()));
     out.extend(crate::claims::scope_claims(&user, &domain::Scope::parse(&claims.scope)));
-    HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(out)
+    match client.settings.userinfo_signed_response_alg {
+        Some(alg) => signed(&srv, alg, &client.id, out),
+        None => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(out),
+    }
+}
+
+/// OIDC Core §5.3.2: the claims as a JWT signed with the client's registered algorithm, with
+/// `iss` and `aud` (the client) added, as `application/jwt`.
+fn signed(
+    srv: &AuthorizationServer,
+    alg: crate::Alg,
+    client: &domain::ClientId,
+    mut claims: serde_json::Map<String, serde_json::Value>,
+) -> HttpResponse {
+    claims.insert("iss".into(), serde_json::json!(srv.config.issuer));
+    claims.insert("aud".into(), serde_json::json!(client.to_string()));
+    let ring = srv.keys.ring();
+    let Some(key) = ring.active(alg, srv.clock.now()) else {
+        return crate::errors::SERVER_ERROR.to_token_response();
+    };
+    match crate::jwt::sign(key, "JWT", &claims) {
+        Ok(jwt) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .content_type("application/jwt")
+            .body(jwt),
+        Err(e) => internal("signed userinfo", &e).to_token_response(),
+    }
 }
 
 /// Why a bearer token was refused (RFC 6750 §3.1).

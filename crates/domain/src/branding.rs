@@ -20,6 +20,16 @@ pub struct Branding {
     /// An https URL of a stylesheet loaded after Ostiary's own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub css_url: Option<String>,
+    /// The application's home page, linked from its name on the login page (registration's
+    /// `client_uri`, OIDC Registration §2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_url: Option<String>,
+    /// The application's privacy policy, linked on the login page (`policy_uri`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_url: Option<String>,
+    /// The application's terms of service, linked on the login page (`tos_uri`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tos_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,7 +51,14 @@ impl Branding {
                 return Err(BrandingError::Color(c.clone()));
             }
         }
-        for (key, url) in [("logo_url", &self.logo_url), ("css_url", &self.css_url)] {
+        let urls = [
+            ("logo_url", &self.logo_url),
+            ("css_url", &self.css_url),
+            ("client_url", &self.client_url),
+            ("policy_url", &self.policy_url),
+            ("tos_url", &self.tos_url),
+        ];
+        for (key, url) in urls {
             if let Some(u) = url {
                 let ok = url::Url::parse(u).is_ok_and(|p| p.scheme() == "https" && p.host().is_some());
                 if !ok || u.contains(['"', '\'', ' ', ';']) {

@@ -270,6 +270,11 @@ pub struct ClientSettings {
     pub passkey_offer: bool,
     /// Which of the operator's hooks this client's sign-ins go through.
     pub hooks: ClientHooks,
+    /// When set, `/userinfo` answers this client with a JWT signed with this algorithm
+    /// (`application/jwt`, OIDC Core §5.3.2) instead of JSON (registration's
+    /// `userinfo_signed_response_alg`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<SigningAlg>,
 }
 
 /// A client's choice, for each synchronous hook: the deployment's `[hooks.NAME]` (left out), none
@@ -312,6 +317,7 @@ impl Default for ClientSettings {
             admin_api: false,
             passkey_offer: true,
             hooks: ClientHooks::default(),
+            userinfo_signed_response_alg: None,
         }
     }
 }
@@ -367,11 +373,16 @@ mod tests {
             primary_color: Some("#0a7".into()),
             logo_url: Some("https://cdn.example/logo.svg".into()),
             css_url: None,
+            client_url: Some("https://shop.example/".into()),
+            policy_url: Some("https://shop.example/privacy".into()),
+            tos_url: None,
         };
         assert_eq!(ok.validate(), Ok(()));
         let bad = |b: Branding| b.validate().is_err();
         assert!(bad(Branding { primary_color: Some("red; background:url(x)".into()), ..Default::default() }));
         assert!(bad(Branding { logo_url: Some("http://cdn.example/l.png".into()), ..Default::default() }));
+        assert!(bad(Branding { policy_url: Some("javascript:alert(1)".into()), ..Default::default() }));
+        assert!(bad(Branding { tos_url: Some("https://shop.example/\"x".into()), ..Default::default() }));
         assert!(bad(Branding { css_url: Some("javascript:alert(1)".into()), ..Default::default() }));
         assert!(bad(Branding { product_name: Some(" ".into()), ..Default::default() }));
         assert!(bad(Branding { product_name: Some("Shop\r\nBcc: all@example.com".into()), ..Default::default() }));

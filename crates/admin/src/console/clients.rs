@@ -207,6 +207,9 @@ fn edited(current: &Client, form: &Fields) -> Result<Client, String> {
     s.branding.primary_color = optional(field(form, "primary_color"));
     s.branding.logo_url = optional(field(form, "logo_url"));
     s.branding.css_url = optional(field(form, "css_url"));
+    s.branding.client_url = optional(field(form, "client_url"));
+    s.branding.policy_url = optional(field(form, "policy_url"));
+    s.branding.tos_url = optional(field(form, "tos_url"));
     check_metadata(&client).map_err(|e| e.to_string())?;
     Ok(client)
 }

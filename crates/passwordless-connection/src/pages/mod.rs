@@ -31,9 +31,15 @@ fn page<'a>(conn: &'a PasswordlessConnection, req: &HttpRequest, interaction: Op
     let page = Page::new(req, &conn.tera, &conn.catalog, lang);
     let Some(interaction) = interaction else { return page.product(&conn.config.product_name) };
     let b = &interaction.client_settings.branding;
-    let page = page
+    let mut page = page
         .product(b.product_name.as_deref().unwrap_or(&conn.config.product_name))
         .branded(b.logo_url.as_deref(), b.css_url.as_deref());
+    // The application's own pages (OIDC Registration §2 `client_uri`, `policy_uri`, `tos_uri`).
+    for (key, url) in [("client_url", &b.client_url), ("policy_url", &b.policy_url), ("tos_url", &b.tos_url)] {
+        if let Some(url) = url {
+            page = page.with(key, url.clone());
+        }
+    }
     match b.primary_color {
         Some(_) => page.with("brand_css", crate::paths::brand(&interaction.client_id)),
         None => page,

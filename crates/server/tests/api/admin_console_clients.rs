@@ -58,6 +58,7 @@ both_backends!(admins_create_edit_rotate_disable_and_preview_clients_in_the_cons
             ("primary_color", colour.into()),
             ("logo_url", "".into()),
             ("css_url", "".into()),
+            ("policy_url", "https://acme.example/privacy".into()),
         ]
     };
     let wrong_colour = edit(client.version, "red; }");
@@ -73,6 +74,8 @@ both_backends!(admins_create_edit_rotate_disable_and_preview_clients_in_the_cons
     assert!(s.api_login && !s.cross_device_approval);
     assert_eq!(s.step_up.policy, domain::StepUpPolicy::Always);
     assert_eq!(s.branding.primary_color.as_deref(), Some("#123456"));
+    assert_eq!(s.branding.policy_url.as_deref(), Some("https://acme.example/privacy"));
+    assert_eq!(s.branding.client_url, None);
     // The same form again, from the old version: both versions, nothing saved.
     let stale = browser.post_form(&path, &form(&edit(client.version, "#654321"))).await;
     assert_eq!(stale.status(), 409);

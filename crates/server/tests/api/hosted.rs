@@ -119,6 +119,7 @@ both_backends!(a_clients_branding_reaches_its_pages, |db: Db| async move {
         primary_color: Some("#0a7".into()),
         logo_url: Some("https://cdn.acme.example/logo.svg".into()),
         css_url: Some("https://static.acme.example/login.css".into()),
+        ..Default::default()
     };
     let client = app.register_client_with(false, Alg::RS256, ClientSettings { branding, ..Default::default() }).await;
     let browser = app.browser();

@@ -1,0 +1,177 @@
+//! Issue 15, the optional OpenID Connect features the conformance suite probes: signed UserInfo
+//! (OP-UserInfo-RS256, OP-UserInfo-sig-any) and the registration metadata shown to users
+//! (`logo_uri`, `client_uri`, `policy_uri`, `tos_uri`).
+
+use authorization_server::Alg;
+use domain::ClientSettings;
+use openidconnect::core::{CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
+use openidconnect::{AccessToken, ClientId, ClientSecret, IssuerUrl};
+use testkit::{Db, TestApp, TestClient, both_backends, location, oidc_http};
+
+use crate::oidc::{authorize_url, exchange};
+use crate::{jwt_parts, unique_email};
+
+const REGISTRATION_TOKEN: &str = "initial-access-token-0123456789abcdef";
+
+async fn app(db: Db) -> TestApp {
+    testkit::spawn_app_with(db, |s| s.oidc.registration_token = Some(domain::Secret::new(REGISTRATION_TOKEN.into())))
+        .await
+}
+
+async fn register(app: &TestApp, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let resp = app.api.post(app.url("/register")).bearer_auth(REGISTRATION_TOKEN).json(&body).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Signs a new user in with `client`; returns the token response.
+async fn tokens(app: &TestApp, client: &TestClient) -> serde_json::Value {
+    let back = app.sign_in(&app.browser(), &authorize_url(app, client, &[]), &unique_email()).await;
+    exchange(app, client, &back).await
+}
+
+async fn userinfo(app: &TestApp, access_token: &str) -> reqwest::Response {
+    app.api.get(app.url("/userinfo")).bearer_auth(access_token).send().await.unwrap()
+}
+
+both_backends!(userinfo_is_a_signed_jwt_for_a_client_that_registered_for_one, |db: Db| async move {
+    let app = app(db).await;
+    let meta: serde_json::Value =
+        app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["userinfo_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
+
+    // OP-UserInfo-RS256: registered through `/register`, checked by the `openidconnect` crate,
+    // which verifies the signature against the JWKS and the `iss` and `aud` claims.
+    let (status, reg) = register(
+        &app,
+        serde_json::json!({ "redirect_uris": ["https://app.example/cb"], "userinfo_signed_response_alg": "RS256" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    assert_eq!(reg["userinfo_signed_response_alg"], "RS256");
+    let client = TestClient {
+        id: reg["client_id"].as_str().unwrap().into(),
+        secret: Some(reg["client_secret"].as_str().unwrap().into()),
+        redirect_uri: "https://app.example/cb".into(),
+    };
+    let tokens = tokens(&app, &client).await;
+    let access_token = tokens["access_token"].as_str().unwrap();
+    let (_, id_claims) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    let http = oidc_http();
+    let provider =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http).await.unwrap();
+    let rp = CoreClient::from_provider_metadata(
+        provider,
+        ClientId::new(client.id.clone()),
+        client.secret.clone().map(ClientSecret::new),
+    );
+    let claims: CoreUserInfoClaims = rp
+        .user_info(AccessToken::new(access_token.into()), None)
+        .unwrap()
+        .require_signed_response(true)
+        .request_async(&http)
+        .await
+        .expect("a signed userinfo response that verifies");
+    assert_eq!(claims.subject().as_str(), id_claims["sub"]);
+    assert!(claims.email().is_some(), "the email scope's claims are in it");
+    let resp = userinfo(&app, access_token).await;
+    assert_eq!(resp.headers()["content-type"], "application/jwt");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let (header, body) = jwt_parts(&resp.text().await.unwrap());
+    assert_eq!((header["alg"].as_str(), header["typ"].as_str()), (Some("RS256"), Some("JWT")));
+    assert_eq!((body["iss"].as_str(), body["aud"].as_str()), (Some(app.base.as_str()), Some(client.id.as_str())));
+
+    // OP-UserInfo-sig-any: another algorithm, set on the client's record.
+    let settings = ClientSettings { userinfo_signed_response_alg: Some(Alg::ES256), ..Default::default() };
+    let es = app.register_client_with(false, Alg::RS256, settings).await;
+    let resp = userinfo(&app, tokens_for(&app, &es).await.as_str()).await;
+    assert_eq!(resp.headers()["content-type"], "application/jwt");
+    let signed = resp.text().await.unwrap();
+    let (header, body) = jwt_parts(&signed);
+    assert_eq!(header["alg"], "ES256");
+    let jwks: serde_json::Value = app.api.get(app.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
+    assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == header["kid"] && k["alg"] == "ES256"));
+    assert_eq!(body["aud"], es.id.as_str());
+
+    // A client that asked for nothing gets JSON, as before.
+    let plain = app.register_client(false, Alg::RS256).await;
+    let resp = userinfo(&app, tokens_for(&app, &plain).await.as_str()).await;
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(resp.json::<serde_json::Value>().await.unwrap()["sub"].is_string());
+
+    // An unknown algorithm is refused at registration.
+    let (status, error) = register(
+        &app,
+        serde_json::json!({ "redirect_uris": ["https://app.example/cb"], "userinfo_signed_response_alg": "HS256" }),
+    )
+    .await;
+    assert_eq!((status, error["error"].as_str()), (400, Some("invalid_client_metadata")), "{error}");
+});
+
+async fn tokens_for(app: &TestApp, client: &TestClient) -> String {
+    tokens(app, client).await["access_token"].as_str().unwrap().to_owned()
+}
+
+both_backends!(registered_logo_and_links_are_returned_and_shown_at_sign_in, |db: Db| async move {
+    let app = app(db).await;
+    let (status, reg) = register(
+        &app,
+        serde_json::json!({
+            "redirect_uris": ["https://shop.example/cb"],
+            "client_name": "Shop",
+            "logo_uri": "https://cdn.shop.example/logo.png",
+            "client_uri": "https://shop.example/",
+            "policy_uri": "https://shop.example/privacy",
+            "tos_uri": "https://shop.example/terms",
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    // RFC 7591 §3.2.1: the registered metadata comes back.
+    for (key, value) in [
+        ("logo_uri", "https://cdn.shop.example/logo.png"),
+        ("client_uri", "https://shop.example/"),
+        ("policy_uri", "https://shop.example/privacy"),
+        ("tos_uri", "https://shop.example/terms"),
+    ] {
+        assert_eq!(reg[key], value, "{key}");
+    }
+    let client = TestClient {
+        id: reg["client_id"].as_str().unwrap().into(),
+        secret: Some(reg["client_secret"].as_str().unwrap().into()),
+        redirect_uri: "https://shop.example/cb".into(),
+    };
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let resp = browser.get(&login).await;
+    // The logo is loaded from its own origin only, allowed by the page's CSP.
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("img-src 'self' data: https://cdn.shop.example;"), "{csp}");
+    let html = resp.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(html.contains("src=\"https://cdn.shop.example/logo.png\""), "{html}");
+    for (href, text) in [
+        ("https://shop.example/", "About Shop"),
+        ("https://shop.example/privacy", "Privacy policy"),
+        ("https://shop.example/terms", "Terms of service"),
+    ] {
+        let link = format!("<a href=\"{href}\" target=\"_blank\" rel=\"noopener noreferrer\">{text}</a>");
+        assert!(html.contains(&link), "{link} in {html}");
+    }
+    // A client without them shows no links.
+    let plain = app.register_client(false, Alg::RS256).await;
+    let login = location(&browser.get(&authorize_url(&app, &plain, &[])).await);
+    assert!(!browser.get(&login).await.text().await.unwrap().contains("id=\"client-links\""));
+
+    // Each must be an https URL: a script URL or a plain-http image never reaches a page.
+    for (key, value) in [
+        ("policy_uri", "javascript:alert(1)"),
+        ("tos_uri", "data:text/html,hi"),
+        ("logo_uri", "http://cdn.shop.example/logo.png"),
+        ("client_uri", "https://shop.example/\"onmouseover=\"x"),
+    ] {
+        let mut body = serde_json::json!({ "redirect_uris": ["https://shop.example/cb"] });
+        body[key] = serde_json::json!(value);
+        let (status, error) = register(&app, body).await;
+        assert_eq!((status, error["error"].as_str()), (400, Some("invalid_client_metadata")), "{key}");
+        assert!(error["error_description"].as_str().unwrap().starts_with(key), "{error}");
+    }
+});
