@@ -56,6 +56,8 @@ pub struct AuthorizationServer {
     api_login: std::sync::OnceLock<ApiLogin>,
     /// The operator's hooks (`before_token`, the deployment's or a client's); set once at start-up.
     pub(crate) hooks: std::sync::OnceLock<Arc<hooks::Hooks>>,
+    /// Each client's choice of a signed or a JSON `/userinfo`, remembered for a while.
+    userinfo_formats: userinfo::Formats,
 }
 
 /// The passwordless OTP grant's two ports: the connection checks the code, step-up decides whether
@@ -157,6 +159,7 @@ impl AuthorizationServer {
             metadata: actix_web::web::Bytes::new(),
             api_login: std::sync::OnceLock::new(),
             hooks: std::sync::OnceLock::new(),
+            userinfo_formats: userinfo::Formats::default(),
         };
         srv.metadata = serde_json::to_vec(&discovery::metadata(&srv)?).map_err(|e| e.to_string())?.into();
         Ok(srv)

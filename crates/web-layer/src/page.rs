@@ -97,16 +97,28 @@ impl<'a> Page<'a> {
         self
     }
 
-    /// The page shows a client's logo and stylesheet from these URLs (allowed by CSP, and given
-    /// to the templates as `logo_url` and `external_css`).
-    pub fn branded(mut self, logo_url: Option<&str>, css_url: Option<&str>) -> Self {
-        self.img_src = logo_url.and_then(origin_of);
-        self.style_src = css_url.and_then(origin_of);
-        if let Some(logo) = logo_url {
-            self.values.push(("logo_url", logo.to_owned()));
+    /// The page in `client`'s branding, the one rule for every page a client's users see: its
+    /// product name (else `product`); its logo and stylesheet, their origins alone allowed by CSP
+    /// (`logo_url`, `external_css`); its colours (`brand_css`, [`crate::paths::brand`]); and the
+    /// links to its own pages (`client_url`, `policy_url`, `tos_url`, OIDC Registration §2).
+    pub fn branded(mut self, client: &domain::ClientId, b: &'a domain::Branding, product: &'a str) -> Self {
+        self.product = Some(b.product_name.as_deref().unwrap_or(product));
+        self.img_src = b.logo_url.as_deref().and_then(origin_of);
+        self.style_src = b.css_url.as_deref().and_then(origin_of);
+        if b.primary_color.is_some() {
+            self.values.push(("brand_css", crate::paths::brand(client)));
         }
-        if let Some(css) = css_url {
-            self.values.push(("external_css", css.to_owned()));
+        let values = [
+            ("logo_url", &b.logo_url),
+            ("external_css", &b.css_url),
+            ("client_url", &b.client_url),
+            ("policy_url", &b.policy_url),
+            ("tos_url", &b.tos_url),
+        ];
+        for (key, value) in values {
+            if let Some(value) = value {
+                self.values.push((key, value.clone()));
+            }
         }
         self
     }

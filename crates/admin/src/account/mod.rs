@@ -81,14 +81,7 @@ pub(crate) fn page<'a>(req: &HttpRequest, admin: &'a Admin, from: Option<&'a Cli
     let lang = Lang::of(req).pick(&admin.catalog, None);
     let page = Page::new(req, &admin.tera, &admin.catalog, lang).with("carried", carried(from, req));
     let Some(client) = from else { return page.product(&admin.product_name) };
-    let b = &client.settings.branding;
-    let page = page
-        .product(b.product_name.as_deref().unwrap_or(&admin.product_name))
-        .branded(b.logo_url.as_deref(), b.css_url.as_deref());
-    match b.primary_color {
-        Some(_) => page.with("brand_css", web_layer::paths::brand(&client.id)),
-        None => page,
-    }
+    page.branded(&client.id, &client.settings.branding, &admin.product_name)
 }
 
 impl<'a> Visit<'a> {

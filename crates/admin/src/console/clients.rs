@@ -317,12 +317,8 @@ pub async fn preview(req: HttpRequest, path: web::Path<String>, admin: web::Data
     let s = &client.settings;
     let b = &s.branding;
     let lang = web_layer::Lang::of(&req).pick(&admin.catalog, None);
-    let mut page = web_layer::Page::new(&req, &admin.tera, &admin.catalog, lang)
-        .product(b.product_name.as_deref().unwrap_or(&admin.product_name))
-        .branded(b.logo_url.as_deref(), b.css_url.as_deref());
-    if b.primary_color.is_some() {
-        page = page.with("brand_css", web_layer::paths::brand(&client.id));
-    }
+    let page =
+        web_layer::Page::new(&req, &admin.tera, &admin.catalog, lang).branded(&client.id, b, &admin.product_name);
     let (email_on, sms_on) = (s.email(), s.allows(LoginMethod::SmsCode));
     let (intro, submit) = s.login_texts(email_on, sms_on);
     let mut ctx = tera::Context::new();

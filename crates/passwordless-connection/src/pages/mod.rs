@@ -30,20 +30,7 @@ fn page<'a>(conn: &'a PasswordlessConnection, req: &HttpRequest, interaction: Op
     let lang = Lang::of(req).pick(&conn.catalog, interaction.and_then(|i| i.ui_locales.as_deref()));
     let page = Page::new(req, &conn.tera, &conn.catalog, lang);
     let Some(interaction) = interaction else { return page.product(&conn.config.product_name) };
-    let b = &interaction.client_settings.branding;
-    let mut page = page
-        .product(b.product_name.as_deref().unwrap_or(&conn.config.product_name))
-        .branded(b.logo_url.as_deref(), b.css_url.as_deref());
-    // The application's own pages (OIDC Registration §2 `client_uri`, `policy_uri`, `tos_uri`).
-    for (key, url) in [("client_url", &b.client_url), ("policy_url", &b.policy_url), ("tos_url", &b.tos_url)] {
-        if let Some(url) = url {
-            page = page.with(key, url.clone());
-        }
-    }
-    match b.primary_color {
-        Some(_) => page.with("brand_css", crate::paths::brand(&interaction.client_id)),
-        None => page,
-    }
+    page.branded(&interaction.client_id, &interaction.client_settings.branding, &conn.config.product_name)
 }
 
 /// Why a login page cannot go on; each is a page whose texts are the catalog's `{key}_title` and

@@ -427,3 +427,27 @@ fn a_maxmind_database_places_addresses() {
     assert_eq!(geo.country("10.0.0.1".parse().unwrap()), None);
     assert!(step_up::Geo::open(std::path::Path::new("/nonexistent.mmdb")).is_err());
 }
+
+both_backends!(step_up_pages_keep_the_clients_branding, |db: Db| async move {
+    let app = app(db).await;
+    let branding = domain::Branding {
+        product_name: Some("Acme ID".into()),
+        primary_color: Some("#0b5fff".into()),
+        logo_url: Some("https://cdn.acme.example/logo.svg".into()),
+        policy_url: Some("https://acme.example/privacy".into()),
+        ..Default::default()
+    };
+    let settings = ClientSettings { branding, ..policy(StepUpPolicy::Always, WithoutFactor::Enroll) };
+    let client = app.register_client_with(false, Alg::RS256, settings).await;
+    let browser = app.browser();
+    let step_up = first_factor(&app, &browser, &authorize_url(&app, &client, &[]), &unique_email()).await;
+    let enrol_path = location(&browser.get(&step_up).await);
+    assert!(enrol_path.ends_with("/enroll"), "{enrol_path}");
+    let resp = browser.get(&enrol_path).await;
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("img-src 'self' data: https://cdn.acme.example;"), "{csp}");
+    let html = resp.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(html.contains("src=\"https://cdn.acme.example/logo.svg\""), "the logo: {html}");
+    assert!(html.contains(&format!("href=\"/brand/{}.css\"", client.id)), "the colours: {html}");
+    assert!(html.contains("Acme ID"), "the product name");
+});

@@ -44,17 +44,18 @@ impl Pending {
         AuditEntry { what, user: Some(self.user.id.clone()), client: Some(self.interaction.client_id.clone()), at }
     }
 
-    /// The product name its pages show: the client's branding, or the operator's.
+    /// The product name of this sign-in: the client's branding, or the operator's.
     fn product<'a>(&'a self, svc: &'a StepUpService) -> &'a str {
         self.interaction.client_settings.branding.product_name.as_deref().unwrap_or(&svc.config.product_name)
     }
 
-    /// A page of this sign-in. Its forms end in a redirect to the client, whose origin CSP
-    /// `form-action` must allow (browsers apply it to those redirects).
+    /// A page of this sign-in, in its client's branding. Its forms end in a redirect to the
+    /// client, whose origin CSP `form-action` must allow (browsers apply it to those redirects).
     fn page<'a>(&'a self, svc: &'a StepUpService, req: &HttpRequest) -> Page<'a> {
+        let i = &self.interaction;
         Page::new(req, &svc.tera, &svc.catalog, &self.lang)
-            .product(self.product(svc))
-            .ending_at(self.interaction.redirect_uri.as_deref())
+            .branded(&i.client_id, &i.client_settings.branding, &svc.config.product_name)
+            .ending_at(i.redirect_uri.as_deref())
     }
 
     /// Step-up's own page for this sign-in.

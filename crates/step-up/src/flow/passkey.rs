@@ -67,9 +67,9 @@ fn asker<'a>(req: &HttpRequest, browser: &'a BrowserBinding, interaction: &Inter
 
 fn offer_page(svc: &StepUpService, req: &HttpRequest, interaction: &Interaction, failed: bool) -> HttpResponse {
     let lang = Lang::of(req).pick(&svc.catalog, interaction.ui_locales.as_deref());
-    let product = interaction.client_settings.branding.product_name.as_deref().unwrap_or(&svc.config.product_name);
-    let page =
-        Page::new(req, &svc.tera, &svc.catalog, lang).product(product).ending_at(interaction.redirect_uri.as_deref());
+    let page = Page::new(req, &svc.tera, &svc.catalog, lang)
+        .branded(&interaction.client_id, &interaction.client_settings.branding, &svc.config.product_name)
+        .ending_at(interaction.redirect_uri.as_deref());
     let mut ctx = tera::Context::new();
     ctx.insert("interaction", interaction.id.as_str());
     ctx.insert("client_name", &interaction.client_name);
