@@ -16,6 +16,7 @@ mod certification;
 mod claims;
 mod cli;
 mod delivery;
+mod email_snapshots;
 mod faults;
 mod french;
 mod guessing;
