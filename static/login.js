@@ -1,5 +1,6 @@
 // The code page, enhanced: a countdown before "send it again" is allowed, and, while a sign-in
-// link may be approved on another device, a quiet check that continues here once it is. Without
+// link may be approved on another device, a quiet check that shows the number to type over there
+// once the link is opened there, and continues here once it is approved. Without
 // JavaScript every form on the page still works; the server enforces the same rules.
 (function () {
   'use strict';
@@ -35,7 +36,8 @@
         .then(function (body) {
           if (body.state === 'approved') {
             form.submit();
-          } else if (body.state === 'waiting') {
+          } else if (body.state === 'waiting' || body.state === 'opened') {
+            if (body.state === 'opened') approval.hidden = false;
             setTimeout(poll, 1500);
           }
         })

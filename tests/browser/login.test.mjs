@@ -243,13 +243,18 @@ test('a magic link approved on a phone signs in the waiting laptop, once the lap
     const laptop = await (await newContext()).newPage();
 
     await startSignIn(laptop, email);
-    const laptopNumber = (await laptop.locator('#approval .match').textContent()).trim();
-    assert.match(laptopNumber, /^\d{2}$/, `the waiting page shows a two-digit number, got "${laptopNumber}"`);
+    // No number to confuse with the code until the link is opened on another device.
+    assert.equal(await laptop.locator('#approval').isHidden(), true, 'the number waits for the link to be opened elsewhere');
     const { link } = parseSignInEmail(await waitForEmail(email));
 
     // The phone has none of the laptop's cookies: it plays the other device.
     const phone = await (await newContext()).newPage();
     await phone.goto(link);
+    // The laptop's page notices (login.js polls) and shows the number to type on the phone.
+    await laptop.locator('#approval .match').waitFor({ state: 'visible' });
+    const laptopNumber = (await laptop.locator('#approval .match').textContent()).trim();
+    assert.match(laptopNumber, /^\d{2}$/, `the waiting page shows a two-digit number, got "${laptopNumber}"`);
+    await screenshot(laptop, 'number-shown-once-the-link-is-opened-elsewhere.png');
     assert.equal(await phone.locator('.match').count(), 0, 'the number is shown only on the laptop');
     // Submitted as found (what a mail scanner does), the form approves nothing.
     await phone.locator('#number').evaluate((input) => input.removeAttribute('required'));

@@ -61,6 +61,8 @@ pub struct Challenge {
     pub superseded: bool,
     /// Set when the magic link was approved on another device (cross-device sign-in).
     pub approved_at: Option<i64>,
+    /// When its link was first opened on a device other than the one that asked to sign in.
+    pub opened_elsewhere_at: Option<i64>,
     pub client_id: ClientId,
     /// Where the sign-in was started: an IP address and a device description.
     pub origin: String,
@@ -125,6 +127,9 @@ pub trait ChallengeStore: Send + Sync {
     /// transaction. Under PostgreSQL the interaction to record is locked before the challenge, in
     /// `create_challenge`'s order.
     async fn spend_challenge(&self, spend: Spend) -> Result<Spent, StorageError>;
+
+    /// Records that a live challenge's link was opened on another device (the first time only).
+    async fn link_opened_elsewhere(&self, id: &ChallengeId, now: i64) -> Result<(), StorageError>;
 
     /// Records the approval of a magic link on another device. True for the first approval of a
     /// live challenge only.

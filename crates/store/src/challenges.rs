@@ -43,6 +43,7 @@ struct ChallengeRow {
     client_id: String,
     origin: String,
     purpose: String,
+    opened_elsewhere_at: Option<i64>,
 }
 
 impl ChallengeRow {
@@ -65,6 +66,7 @@ impl ChallengeRow {
             consumed_at: self.consumed_at,
             superseded: self.superseded,
             approved_at: self.approved_at,
+            opened_elsewhere_at: self.opened_elsewhere_at,
             origin: self.origin,
         })
     }
@@ -140,6 +142,7 @@ impl ChallengeStore for Store {
                     client_id: new.client_id.to_string(),
                     origin: new.origin,
                     purpose: purpose_name(new.purpose).to_owned(),
+                    opened_elsewhere_at: None,
                 };
                 diesel::insert_into(challenges::table).values(&row).execute(conn)?;
                 if let Some(message) = message {
@@ -244,6 +247,25 @@ impl ChallengeStore for Store {
 
     async fn spend_challenge(&self, spend: Spend) -> Result<Spent, StorageError> {
         self.run(move |conn| conn.transaction(|conn| spend_in(conn, spend))).await.map_err(Into::into)
+    }
+
+    async fn link_opened_elsewhere(&self, id: &ChallengeId, now: i64) -> Result<(), StorageError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            diesel::update(
+                challenges::table
+                    .find(id)
+                    .filter(challenges::opened_elsewhere_at.is_null())
+                    .filter(challenges::consumed_at.is_null())
+                    .filter(challenges::superseded.eq(false))
+                    .filter(challenges::expires_at.gt(now)),
+            )
+            .set(challenges::opened_elsewhere_at.eq(Some(now)))
+            .execute(conn)?;
+            Ok(())
+        })
+        .await
+        .map_err(Into::into)
     }
 
     async fn approve_challenge(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {

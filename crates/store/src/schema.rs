@@ -86,6 +86,7 @@ diesel::table! {
         client_id -> Text,
         origin -> Text,
         purpose -> Text,
+        opened_elsewhere_at -> Nullable<BigInt>,
     }
 }
 

@@ -77,10 +77,12 @@ async fn code_form(
     ctx.insert("switch_channel", &other.as_ref().map(|(c, _)| c.as_str()));
     ctx.insert("switch_label", &other.as_ref().map(|(_, l)| l.as_str()));
     // The number is shown only here, on the device that asked to sign in: the device that opens
-    // the link must type it in to approve.
+    // the link must type it in to approve. Until the link is opened on another device it stays
+    // hidden (the page's script shows it when the status says so), so nobody types it as the code.
     let approval = link_on && s.cross_device_approval;
     let match_number = approval.then(|| secrets(conn, challenge.id.as_str(), digits).match_number);
     ctx.insert("match_number", &match_number);
+    ctx.insert("opened_elsewhere", &challenge.opened_elsewhere_at.is_some());
     p.render(status, "pages/code.html", ctx)
 }
 
@@ -199,7 +201,8 @@ async fn send_again(
 }
 
 /// `GET /login/{interaction}/status`: what the waiting code page polls for, in the browser that
-/// started only: `{"state": "waiting" | "approved" | "expired"}`.
+/// started only: `{"state": "waiting" | "opened" | "approved" | "expired"}` (`opened`: the link was
+/// opened on another device, which now asks for the number this page shows).
 pub async fn status(
     req: HttpRequest,
     path: web::Path<String>,
@@ -208,7 +211,10 @@ pub async fn status(
     let state = match interaction_for(&conn, &req, &path).await {
         Ok(i) => match conn.store.latest_challenge(&i.id).await {
             Ok(Some(c)) if awaits_spending(&c, conn.clock.now()) => "approved",
-            Ok(Some(c)) if check_live(&c, conn.clock.now()).is_ok() => "waiting",
+            Ok(Some(c)) if check_live(&c, conn.clock.now()).is_ok() => match c.opened_elsewhere_at {
+                Some(_) => "opened",
+                None => "waiting",
+            },
             Ok(_) => "expired",
             Err(e) => {
                 tracing::error!(error = %e, "challenge lookup");

@@ -63,7 +63,18 @@ pub async fn link_page(
         let p = p.ending_at(interaction.redirect_uri.as_deref());
         return p.render(StatusCode::OK, "pages/link.html", ctx);
     }
+    // The waiting page in the browser that started shows its number from now on.
+    if approvable(&interaction)
+        && let Err(e) = conn.store.link_opened_elsewhere(&challenge.id, conn.clock.now()).await
+    {
+        return answer(&conn, &req, Some(&interaction), Err(PageError::Unavailable("link opened elsewhere", e)));
+    }
     elsewhere_or_approve(&p, &challenge, &interaction, ctx, None, StatusCode::OK)
+}
+
+/// Whether a sign-in may be approved from another device: a hosted one whose client allows it.
+fn approvable(interaction: &Interaction) -> bool {
+    interaction.client_settings.cross_device_approval && interaction.kind == InteractionKind::Hosted
 }
 
 /// On a device other than the one that asked to sign in: where the client allows cross-device
@@ -77,7 +88,7 @@ fn elsewhere_or_approve(
     error: Option<String>,
     status: StatusCode,
 ) -> HttpResponse {
-    if !interaction.client_settings.cross_device_approval || interaction.kind != InteractionKind::Hosted {
+    if !approvable(interaction) {
         return p.render(StatusCode::OK, "pages/link_elsewhere.html", ctx);
     }
     ctx.insert("approved", &challenge.approved_at.is_some());

@@ -27,6 +27,9 @@ both_backends!(a_link_approved_on_another_device_signs_in_the_waiting_browser, |
         .unwrap()
         .to_owned();
     assert_eq!(number.len(), 2, "a two-digit matching number: {waiting}");
+    // Hidden until the link is opened on another device, so nobody types it as the code.
+    let approval_tag = |page: &str| page.split("id=\"approval\"").nth(1).unwrap().split('>').next().unwrap().to_owned();
+    assert!(approval_tag(&waiting).contains("hidden"), "{waiting}");
     let status = code_page.replace("/code", "/status");
     let state = |body: serde_json::Value| body["state"].as_str().unwrap().to_owned();
     assert_eq!(state(laptop.get(&status).await.json().await.unwrap()), "waiting");
@@ -39,6 +42,10 @@ both_backends!(a_link_approved_on_another_device_signs_in_the_waiting_browser, |
     assert!(!page.contains(&format!(">{number}<")), "the number is shown only on the laptop: {page}");
     assert!(page.contains("name=\"number\""), "{page}");
     assert!(page.contains("127.0.0.1"), "where the sign-in started: {page}");
+    // The laptop now shows its number (polling sees `opened`; a reload shows it too).
+    assert_eq!(state(laptop.get(&status).await.json().await.unwrap()), "opened");
+    let shown = laptop.get(&code_page).await.text().await.unwrap();
+    assert!(!approval_tag(&shown).contains("hidden") && shown.contains(&format!(">{number}<")), "{shown}");
     // The laptop cannot continue before the approval.
     let approved_path = code_page.replace("/code", "/approved");
     let resp = laptop.post_form(&approved_path, &[("csrf", &csrf_of(&waiting))]).await;
@@ -53,7 +60,7 @@ both_backends!(a_link_approved_on_another_device_signs_in_the_waiting_browser, |
         .await;
     assert_eq!(resp.status(), 400);
     assert!(resp.text().await.unwrap().contains("Nothing was approved"));
-    assert_eq!(state(laptop.get(&status).await.json().await.unwrap()), "waiting");
+    assert_eq!(state(laptop.get(&status).await.json().await.unwrap()), "opened");
     let resp = phone
         .post_form("/login/link/approve", &[("csrf", &csrf_of(&page)), ("token", token), ("number", &number)])
         .await;

@@ -1,0 +1,1 @@
+ALTER TABLE challenges DROP COLUMN opened_elsewhere_at;
