@@ -26,6 +26,8 @@ struct Metadata {
     client_uri: Option<String>,
     policy_uri: Option<String>,
     tos_uri: Option<String>,
+    subject_type: Option<String>,
+    sector_identifier_uri: Option<String>,
 }
 
 /// Why a registration was refused (RFC 7591 §3.2.2), with a description.
@@ -209,6 +211,15 @@ fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
         Some("native") => true,
         Some(_) => return Err(Refusal::metadata("application_type must be web or native")),
     };
+    // Registration §2: a subject type the provider does not offer is refused, never silently
+    // replaced by `public` (the client would believe its users' `sub` is per sector). Discovery's
+    // `subject_types_supported` is `["public"]`; a sector identifier only serves pairwise subjects.
+    if meta.subject_type.as_deref().is_some_and(|t| t != "public") {
+        return Err(Refusal::metadata("subject_type must be public: pairwise subjects are not offered"));
+    }
+    if meta.sector_identifier_uri.is_some() {
+        return Err(Refusal::metadata("sector_identifier_uri is not accepted: pairwise subjects are not offered"));
+    }
     let redirect_uris = meta.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {
         return Err(Refusal::redirect_uri("redirect_uris is required"));

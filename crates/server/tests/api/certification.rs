@@ -175,3 +175,23 @@ both_backends!(registered_logo_and_links_are_returned_and_shown_at_sign_in, |db:
         assert!(error["error_description"].as_str().unwrap().starts_with(key), "{error}");
     }
 });
+
+both_backends!(a_subject_type_that_is_not_offered_is_refused_not_ignored, |db: Db| async move {
+    // OP-Registration-Sector-Bad: a pairwise registration must not be taken as a public one.
+    let app = app(db).await;
+    let meta: serde_json::Value =
+        app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["subject_types_supported"], serde_json::json!(["public"]));
+    for extra in [
+        serde_json::json!({ "subject_type": "pairwise" }),
+        serde_json::json!({ "subject_type": "pairwise", "sector_identifier_uri": "https://app.example/sector.json" }),
+        serde_json::json!({ "sector_identifier_uri": "https://app.example/sector.json" }),
+    ] {
+        let mut body = serde_json::json!({ "redirect_uris": ["https://app.example/cb"] });
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let (status, error) = register(&app, body).await;
+        assert_eq!((status, error["error"].as_str()), (400, Some("invalid_client_metadata")), "{extra}");
+    }
+    let body = serde_json::json!({ "redirect_uris": ["https://app.example/cb"], "subject_type": "public" });
+    assert_eq!(register(&app, body).await.0, 201);
+});
