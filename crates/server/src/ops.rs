@@ -125,9 +125,7 @@ fn answered<E: std::fmt::Display>(
     }
 }
 
-/// The request id, in the request's extensions for handlers that want to show it.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
+pub use web_layer::RequestId;
 
 /// A request id sent by a trusted proxy (`server.trusted_proxies`) is kept when it is short and
 /// plain, so log lines can be matched across the proxy and Ostiary; otherwise a new random one is

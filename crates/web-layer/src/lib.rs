@@ -19,5 +19,7 @@ mod routes;
 pub use agent::describe_user_agent;
 pub use failure::{RETRY_AFTER_SECONDS, failure_status, retry_later};
 pub use page::{Page, content_security_policy, content_security_policy_with, origin_of, see_other};
-pub use request::{BrowserBinding, ClientCountry, CsrfToken, Lang, RequestOrigin, plain_media_type, user_agent};
+pub use request::{
+    BrowserBinding, ClientCountry, CsrfToken, Lang, RequestId, RequestOrigin, plain_media_type, user_agent,
+};
 pub use routes::{Endpoint, EndpointKinds, Kind, mount};

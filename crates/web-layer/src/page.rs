@@ -5,7 +5,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use domain::i18n::Catalog;
 
-use crate::CsrfToken;
+use crate::{CsrfToken, RequestId};
 
 /// The Content-Security-Policy of every page. `form_action` adds an origin to `form-action` for the
 /// pages whose forms end in a redirect to a relying party: browsers enforce `form-action` on the
@@ -50,6 +50,8 @@ pub struct Page<'a> {
     catalog: &'a Catalog,
     lang: &'a str,
     csrf: String,
+    /// The request's id, shown on error pages.
+    request_id: Option<String>,
     product: Option<&'a str>,
     form_action: Option<String>,
     img_src: Option<String>,
@@ -62,7 +64,8 @@ impl<'a> Page<'a> {
     /// A page for `req` in `lang` (see [`crate::Lang::pick`]).
     pub fn new(req: &HttpRequest, tera: &'a tera::Tera, catalog: &'a Catalog, lang: &'a str) -> Self {
         let csrf = req.extensions().get::<CsrfToken>().map(|t| t.0.clone()).unwrap_or_default();
-        Page { csrf, ..Page::new_with(tera, catalog, lang) }
+        let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+        Page { csrf, request_id, ..Page::new_with(tera, catalog, lang) }
     }
 
     fn new_with(tera: &'a tera::Tera, catalog: &'a Catalog, lang: &'a str) -> Self {
@@ -71,6 +74,7 @@ impl<'a> Page<'a> {
             catalog,
             lang,
             csrf: String::new(),
+            request_id: None,
             product: None,
             form_action: None,
             img_src: None,
@@ -181,11 +185,17 @@ impl<'a> Page<'a> {
         self.titled(status, &format!("{key}_title"), &format!("{key}_text"), fill)
     }
 
-    /// A page with a title and a text from two catalog keys.
+    /// A page with a title and a text from two catalog keys. A refusal or failure (4xx, 5xx) also
+    /// shows its error code (the title's key without `_title`, listed in docs/operations.md) and
+    /// the request's id, which an admin can look up in the logs; never anything internal.
     pub fn titled(&self, status: StatusCode, title: &str, text: &str, fill: &[(&str, &str)]) -> HttpResponse {
         let mut ctx = tera::Context::new();
         ctx.insert("title", self.catalog.text(self.lang, title));
         ctx.insert("message", &self.catalog.fill(self.lang, text, fill));
+        if status.is_client_error() || status.is_server_error() {
+            ctx.insert("error_code", title.strip_suffix("_title").unwrap_or(title));
+            ctx.insert("request_id", &self.request_id);
+        }
         self.render(status, "pages/error.html", ctx)
     }
 }

@@ -15,6 +15,11 @@ use domain::i18n::Catalog;
 #[derive(Clone, Debug)]
 pub struct CsrfToken(pub String);
 
+/// The request's id (set by the server's access log, which writes it on every log line of the
+/// request and returns it in `X-Request-Id`); error pages show it, so an admin can find those lines.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
 /// The country of the client IP (ISO 3166-1 alpha-2), when the server's IP-to-country data knows
 /// it (set by the server's middleware).
 #[derive(Clone, Debug)]

@@ -185,3 +185,28 @@ both_backends!(a_client_can_turn_cross_device_approval_off, |db: Db| async move 
     let code = app.message_to(&email).await.code();
     assert_eq!(app.submit_code(&laptop, &code_page, &code).await.status(), 303);
 });
+
+both_backends!(error_pages_give_a_code_and_the_request_id_to_look_up, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let browser = app.browser();
+    let resp = browser.get("/login/link/not-a-real-token").await;
+    assert_eq!(resp.status(), 400);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(&format!("Error code: link_expired · request {id}")), "{html}");
+    // In the page's language; and a page that is no error has no code.
+    let french = browser
+        .client
+        .get(app.url("/login/link/not-a-real-token"))
+        .header("accept-language", "fr")
+        .send()
+        .await
+        .unwrap();
+    assert!(french.text().await.unwrap().contains("Code d’erreur : link_expired"));
+    let client = app.register_client(false, Alg::RS256).await;
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    assert!(!browser.get(&login).await.text().await.unwrap().contains("id=\"error-code\""));
+    // An unknown application at /authorize: its own code.
+    let unknown = browser.get("/authorize?client_id=unknown").await.text().await.unwrap();
+    assert!(unknown.contains("Error code: unknown_app"), "{unknown}");
+});
