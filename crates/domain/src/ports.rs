@@ -122,6 +122,8 @@ pub enum CodeError {
 /// A code on the other channel as a second factor: step-up asks the passwordless connection to
 /// send one (to the user's verified phone or email) and to check it, under the same limits.
 pub trait CodeChannel: Send + Sync {
+    /// Sends a code for `interaction` to `destination`; the answer is the seconds until another
+    /// may be sent there (the per-minute limit), for the page's countdown.
     fn send(
         &self,
         interaction: InteractionId,
@@ -129,7 +131,7 @@ pub trait CodeChannel: Send + Sync {
         ip: IpAddr,
         user_agent: Option<String>,
         lang: String,
-    ) -> BoxFuture<'_, Result<(), CodeError>>;
+    ) -> BoxFuture<'_, Result<u64, CodeError>>;
 
     /// Checks `code` against the newest code sent by [`CodeChannel::send`] for `interaction` to
     /// `destination`, and no other.

@@ -46,6 +46,16 @@ pub(crate) fn account_key(conn: &PasswordlessConnection, destination: &str) -> S
     conn.hasher.hash("abuse-account", destination).0[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Seconds until another message may go to `destination` under the per-minute limit (0: now; also
+/// when the counters cannot be read: sending then says why it cannot).
+pub(crate) async fn resend_in(conn: &PasswordlessConnection, destination: &str) -> u64 {
+    let account = account_key(conn, destination);
+    match conn.limiter.peek(&format!("send:min:{account}"), conn.clock.now()).await {
+        Ok((n, left)) if n >= conn.config.limits.sends_per_destination_per_minute => left,
+        _ => 0,
+    }
+}
+
 fn unavailable(e: &LimiterError) -> Refusal {
     tracing::error!(error = %e, "rate limiter unavailable");
     Refusal::Unavailable

@@ -22,7 +22,7 @@ impl CodeChannel for OtpGate {
         ip: IpAddr,
         user_agent: Option<String>,
         lang: String,
-    ) -> BoxFuture<'_, Result<(), CodeError>> {
+    ) -> BoxFuture<'_, Result<u64, CodeError>> {
         Box::pin(async move {
             let conn = &self.0;
             let unavailable = |e: &dyn std::fmt::Display| {
@@ -52,7 +52,7 @@ impl CodeChannel for OtpGate {
             }
             let sent = Sent { code: true, link: false };
             match start_challenge(conn, &interaction, &to, Purpose::SecondFactor, sent, &origin, &lang).await {
-                Ok(Some(_)) => Ok(()),
+                Ok(Some(_)) => Ok(crate::abuse::resend_in(conn, to.as_str()).await),
                 Ok(None) => Err(CodeError::Dead),
                 Err(e) => Err(unavailable(&e)),
             }

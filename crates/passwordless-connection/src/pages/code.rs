@@ -48,12 +48,7 @@ async fn code_form(
         _ => "code_sent_email_link",
     };
     let sent = conn.catalog.fill(p.lang(), sent_key, &[("digits", &digits.to_string()), ("destination", &to.shown())]);
-    // Seconds until another message may go to this destination (the per-minute limit).
-    let account = crate::abuse::account_key(conn, challenge.destination.as_str());
-    let resend_in = match conn.limiter.peek(&format!("send:min:{account}"), conn.clock.now()).await {
-        Ok((n, left)) if n >= conn.config.limits.sends_per_destination_per_minute => left,
-        _ => 0,
-    };
+    let resend_in = crate::abuse::resend_in(conn, challenge.destination.as_str()).await;
     let other = match channel {
         Channel::Email if offered(conn, interaction, Channel::Sms) => Some((Channel::Sms, t("switch_to_sms"))),
         Channel::Sms if offered(conn, interaction, Channel::Email) => Some((Channel::Email, t("switch_to_email"))),

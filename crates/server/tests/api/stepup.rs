@@ -45,6 +45,18 @@ pub(crate) async fn first_factor(app: &TestApp, browser: &Browser, url: &str, em
     path
 }
 
+/// Gives the user a new verified phone number (a second factor on the other channel); returns it.
+async fn verified_phone(app: &TestApp, user: &domain::UserId) -> String {
+    let phone = crate::unique_phone();
+    let update = store::users::UserUpdate {
+        phone: Some(Some(domain::PhoneNumber::parse(&phone, None).unwrap())),
+        phone_verified: Some(true),
+        ..Default::default()
+    };
+    app.store.update_user(user, update, app.clock.now()).await.unwrap();
+    phone
+}
+
 /// The authenticator app of a test: the secret from the enrolment page.
 pub(crate) struct Authenticator(totp_rs::Totp);
 
@@ -262,14 +274,8 @@ both_backends!(a_code_on_the_other_channel_and_recovery_codes_are_second_factors
     let step_up = first_factor(&app, &first, &authorize_url(&app, &client, &[]), &email).await;
     let (_, recovery, _) = enrol(&app, &first, &step_up).await;
     // Then a verified phone number: a second factor on the other channel.
-    let phone = crate::unique_phone();
     let user = app.store.user_by_email(&domain::EmailAddress::parse(&email).unwrap()).await.unwrap().unwrap();
-    let update = store::users::UserUpdate {
-        phone: Some(Some(domain::PhoneNumber::parse(&phone, None).unwrap())),
-        phone_verified: Some(true),
-        ..Default::default()
-    };
-    app.store.update_user(&user.id, update, app.clock.now()).await.unwrap();
+    let phone = verified_phone(&app, &user.id).await;
 
     let browser = app.browser();
     let step_up = first_factor(&app, &browser, &authorize_url(&app, &client, &[]), &email).await;
@@ -283,6 +289,7 @@ both_backends!(a_code_on_the_other_channel_and_recovery_codes_are_second_factors
     let resp = browser.post_form(&format!("{step_up}/send"), &[("csrf", &csrf_of(&page))]).await;
     assert_eq!(resp.status(), 200);
     let page = resp.text().await.unwrap();
+    assert!(page.contains("Send a new code"), "{page}");
     let text = app.message_to(&phone).await;
     let resp =
         browser.post_form(&format!("{step_up}/code"), &[("csrf", &csrf_of(&page)), ("code", &text.code())]).await;
@@ -450,4 +457,41 @@ both_backends!(step_up_pages_keep_the_clients_branding, |db: Db| async move {
     assert!(html.contains("src=\"https://cdn.acme.example/logo.svg\""), "the logo: {html}");
     assert!(html.contains(&format!("href=\"/brand/{}.css\"", client.id)), "the colours: {html}");
     assert!(html.contains("Acme ID"), "the product name");
+});
+
+both_backends!(a_texted_step_up_code_can_be_sent_again_after_a_countdown, |db: Db| async move {
+    let app = spawn_app_with(db, |s| s.passwordless.limits.sends_per_destination_per_minute = 1).await;
+    let client = app.register_client_with(false, Alg::RS256, policy(StepUpPolicy::Always, WithoutFactor::Allow)).await;
+    // A verified address and a verified number: a code on the other channel is a second factor.
+    let email = unique_email();
+    let user = app.store.create_user(&domain::EmailAddress::parse(&email).unwrap(), app.clock.now()).await.unwrap();
+    let phone = verified_phone(&app, &user.id).await;
+    let browser = app.browser();
+    let step_up = first_factor(&app, &browser, &authorize_url(&app, &client, &[]), &email).await;
+    let page = browser.get(&step_up).await.text().await.unwrap();
+    let countdown = |page: &str| -> u64 {
+        page.split("id=\"resend-wait\" data-seconds=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(countdown(&page), 0, "nothing sent yet: {page}");
+    let sent = browser.post_form(&format!("{step_up}/send"), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(sent.status(), 200);
+    let page = sent.text().await.unwrap();
+    assert!(page.contains("Send a new code") && page.contains("id=\"other-code\""), "{page}");
+    let wait = countdown(&page);
+    assert!((1..=60).contains(&wait), "the button counts down the minute: {wait}");
+    // Asked again too soon: refused with the seconds left, nothing sent.
+    let again = browser.post_form(&format!("{step_up}/send"), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(again.status(), 400);
+    let refused = again.text().await.unwrap();
+    assert!(refused.contains("You can ask for another one in") && countdown(&refused) > 0, "{refused}");
+    assert_eq!(app.messages_to(&phone).await.len(), 1);
+    // A minute later a new code is sent, and the newest one is the one that counts.
+    app.clock.advance(61);
+    let resent = browser.post_form(&format!("{step_up}/send"), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(resent.status(), 200);
+    assert_eq!(app.messages_to(&phone).await.len(), 2);
+    let newest = app.message_to(&phone).await;
+    let resp =
+        browser.post_form(&format!("{step_up}/code"), &[("csrf", &csrf_of(&page)), ("code", &newest.code())]).await;
+    assert_eq!(resp.status(), 303);
 });

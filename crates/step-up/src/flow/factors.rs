@@ -67,6 +67,8 @@ pub(super) struct StepNotes {
     error: Option<String>,
     notice: Option<String>,
     sent_to: Option<String>,
+    /// Seconds until a code may be sent again (the button counts down).
+    resend_in: u64,
 }
 
 impl StepNotes {
@@ -95,6 +97,8 @@ pub(super) async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pendin
     ctx.insert("other_channel", &other.is_some());
     ctx.insert("other_label", &other);
     ctx.insert("sent_to", &notes.sent_to);
+    ctx.insert("resend_in", &notes.resend_in);
+    ctx.insert("resend_wait", &svc.catalog.fill(&p.lang, "resend_wait", &[("seconds", &notes.resend_in.to_string())]));
     ctx.insert("error", &notes.error);
     ctx.insert("notice", &notes.notice);
     let status = if notes.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
@@ -220,13 +224,16 @@ pub async fn send(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -
     let agent = web_layer::user_agent(&req).map(str::to_owned);
     let sent = svc.codes.send(p.interaction.id.clone(), destination, ip, agent, p.lang.clone()).await;
     let notes = match sent {
-        Ok(()) => StepNotes {
+        Ok(resend_in) => StepNotes {
             notice: Some(svc.catalog.fill(&p.lang, "other_sent", &[("destination", &shown)])),
             sent_to: Some(shown),
+            resend_in,
             ..Default::default()
         },
+        // Too soon: the countdown says when a code may be sent.
         Err(CodeError::Limited { retry_after }) => StepNotes {
             error: Some(svc.catalog.fill(&p.lang, "too_soon_text", &[("seconds", &retry_after.to_string())])),
+            resend_in: retry_after,
             ..Default::default()
         },
         Err(_) => StepNotes { error: Some(svc.catalog.text(&p.lang, "paused_text").to_owned()), ..Default::default() },
