@@ -96,11 +96,7 @@ struct Hint {
 fn check_logout_hint(srv: &AuthorizationServer, params: &Params) -> Result<Option<Hint>, LogoutError> {
     let Some(token) = params.get("id_token_hint") else { return Ok(None) };
     let now = srv.clock.now();
-    let claims: serde_json::Value = crate::jwt::verify(&srv.keys.ring(), token, "JWT", now, srv.config.key_retention())
-        .ok_or(LogoutError::BadHint)?;
-    if claims["iss"] != srv.config.issuer.as_str() {
-        return Err(LogoutError::BadHint);
-    }
+    let claims = crate::mint::read_id_token(srv, token, now).ok_or(LogoutError::BadHint)?;
     let client_id = match &claims["aud"] {
         serde_json::Value::String(aud) => aud.clone(),
         serde_json::Value::Array(auds) => auds.first().and_then(|a| a.as_str()).unwrap_or_default().to_owned(),

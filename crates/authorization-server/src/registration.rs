@@ -28,6 +28,9 @@ struct Metadata {
     tos_uri: Option<String>,
     subject_type: Option<String>,
     sector_identifier_uri: Option<String>,
+    id_token_encrypted_response_alg: Option<String>,
+    userinfo_encrypted_response_alg: Option<String>,
+    request_object_encryption_alg: Option<String>,
 }
 
 /// Why a registration was refused (RFC 7591 §3.2.2), with a description.
@@ -219,6 +222,16 @@ fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
     }
     if meta.sector_identifier_uri.is_some() {
         return Err(Refusal::metadata("sector_identifier_uri is not accepted: pairwise subjects are not offered"));
+    }
+    // Registration §2: encrypted answers are not offered; asked for, they are refused rather than
+    // sent in the clear.
+    let encrypted = [
+        ("id_token_encrypted_response_alg", &meta.id_token_encrypted_response_alg),
+        ("userinfo_encrypted_response_alg", &meta.userinfo_encrypted_response_alg),
+        ("request_object_encryption_alg", &meta.request_object_encryption_alg),
+    ];
+    if let Some((name, _)) = encrypted.iter().find(|(_, value)| value.is_some()) {
+        return Err(Refusal::metadata(format!("{name}: encryption is not offered")));
     }
     let redirect_uris = meta.redirect_uris.unwrap_or_default();
     if redirect_uris.is_empty() {

@@ -204,9 +204,10 @@ fn code_allowed(settings: &domain::ClientSettings, c: &Challenge) -> bool {
 }
 
 /// Checks a typed code against `challenge` (the newest of an interaction, or of a client and
-/// destination). Attempts are spent before they are judged: one unit of the IP's failure budgets is
-/// taken first, then, in the transaction that compares, one of the challenge's attempts, so N
-/// parallel guesses get exactly as many comparisons as the cap and the budgets allow. A right code
+/// destination). Attempts are spent before they are judged: one of the challenge's attempts is
+/// taken first (so answers beyond the cap charge nothing), then one unit of the IP's failure
+/// budgets, then the transaction compares, so N parallel guesses get exactly as many comparisons
+/// as the cap and the budgets allow. A right code
 /// gives the budget back and spends the challenge (only one of any concurrent submissions wins);
 /// a wrong one keeps both. With `first`, a right code also signs in, in the same transaction, and
 /// the login is returned.
@@ -263,10 +264,11 @@ async fn check_code(
                 VerifyError::Mismatch { remaining }
             });
         }
-        // Nothing was compared: no failure.
+        // Spent, replaced or expired since the attempt was taken (a concurrent right answer):
+        // nothing was compared, no failure.
         Ok(Spent::Closed) => {
             budget.give_back(conn).await;
-            return Err(VerifyError::TooManyAttempts);
+            return Err(VerifyError::Used);
         }
         Err(e) => {
             budget.give_back(conn).await;

@@ -91,6 +91,10 @@ both_backends!(userinfo_is_a_signed_jwt_for_a_client_that_registered_for_one, |d
     let jwks: serde_json::Value = app.api.get(app.url("/jwks.json")).send().await.unwrap().json().await.unwrap();
     assert!(jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == header["kid"] && k["alg"] == "ES256"));
     assert_eq!(body["aud"], es.id.as_str());
+    // It is no ID token: as an id_token_hint it is refused (it has no exp or iat).
+    let resp = app.browser().get(&authorize_url(&app, &es, &[("id_token_hint", &signed)])).await;
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert_eq!(testkit::query_param(&back, "error").as_deref(), Some("invalid_request"), "{back}");
 
     // A client that asked for nothing gets JSON, as before.
     let plain = app.register_client(false, Alg::RS256).await;
@@ -176,7 +180,7 @@ both_backends!(registered_logo_and_links_are_returned_and_shown_at_sign_in, |db:
     }
 });
 
-both_backends!(a_subject_type_that_is_not_offered_is_refused_not_ignored, |db: Db| async move {
+both_backends!(a_subject_type_or_encryption_that_is_not_offered_is_refused_not_ignored, |db: Db| async move {
     // OP-Registration-Sector-Bad: a pairwise registration must not be taken as a public one.
     let app = app(db).await;
     let meta: serde_json::Value =
@@ -186,6 +190,8 @@ both_backends!(a_subject_type_that_is_not_offered_is_refused_not_ignored, |db: D
         serde_json::json!({ "subject_type": "pairwise" }),
         serde_json::json!({ "subject_type": "pairwise", "sector_identifier_uri": "https://app.example/sector.json" }),
         serde_json::json!({ "sector_identifier_uri": "https://app.example/sector.json" }),
+        serde_json::json!({ "userinfo_encrypted_response_alg": "RSA-OAEP" }),
+        serde_json::json!({ "id_token_encrypted_response_alg": "RSA-OAEP" }),
     ] {
         let mut body = serde_json::json!({ "redirect_uris": ["https://app.example/cb"] });
         body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
