@@ -127,6 +127,15 @@ impl<'a> Page<'a> {
         self
     }
 
+    /// A page that shows a secret (an authenticator's key, recovery codes): the client's own
+    /// stylesheet is left out, so no outside CSS can read the page's attributes (selectors on an
+    /// `otpauth:` link's key, fetching images by what matches). Its colours and logo stay.
+    pub fn showing_secrets(mut self) -> Self {
+        self.style_src = None;
+        self.values.retain(|(key, _)| *key != "external_css");
+        self
+    }
+
     /// A value every template of this page gets.
     pub fn with(mut self, key: &'static str, value: String) -> Self {
         self.values.push((key, value));

@@ -22,14 +22,14 @@ fn setup_page(visit: &Visit<'_>, setup: &domain::ports::AuthenticatorSetup, erro
     ctx.insert("back", &visit.link(paths::ACCOUNT));
     ctx.insert("error", &error.map(|key| visit.admin.catalog.text(&visit.lang(), key).to_owned()));
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    visit.page().render(status, "pages/account_authenticator.html", ctx)
+    visit.page().showing_secrets().render(status, "pages/account_authenticator.html", ctx)
 }
 
 fn codes_page(visit: &Visit<'_>, codes: &[String]) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("codes", codes);
     ctx.insert("back", &visit.link(paths::ACCOUNT));
-    visit.page().render(StatusCode::OK, "pages/account_recovery_codes.html", ctx)
+    visit.page().showing_secrets().render(StatusCode::OK, "pages/account_recovery_codes.html", ctx)
 }
 
 /// A set-up: a new secret each time the page is opened, the same one again after a wrong code.

@@ -442,6 +442,7 @@ both_backends!(step_up_pages_keep_the_clients_branding, |db: Db| async move {
         primary_color: Some("#0b5fff".into()),
         logo_url: Some("https://cdn.acme.example/logo.svg".into()),
         policy_url: Some("https://acme.example/privacy".into()),
+        css_url: Some("https://static.acme.example/login.css".into()),
         ..Default::default()
     };
     let settings = ClientSettings { branding, ..policy(StepUpPolicy::Always, WithoutFactor::Enroll) };
@@ -457,6 +458,8 @@ both_backends!(step_up_pages_keep_the_clients_branding, |db: Db| async move {
     assert!(html.contains("src=\"https://cdn.acme.example/logo.svg\""), "the logo: {html}");
     assert!(html.contains(&format!("href=\"/brand/{}.css\"", client.id)), "the colours: {html}");
     assert!(html.contains("Acme ID"), "the product name");
+    // It shows the authenticator's key: no outside stylesheet on it.
+    assert!(!csp.contains("static.acme.example") && !html.contains("static.acme.example"), "{csp}");
 });
 
 both_backends!(a_texted_step_up_code_can_be_sent_again_after_a_countdown, |db: Db| async move {

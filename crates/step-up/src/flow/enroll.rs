@@ -61,7 +61,7 @@ async fn enroll_form(svc: &StepUpService, req: &HttpRequest, p: &Pending, error:
     ctx.insert("otpauth", &t.to_url().unwrap_or_default());
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     ctx.insert("error", &error);
-    p.page(svc, req).render(status, "pages/enroll.html", ctx)
+    p.page(svc, req).showing_secrets().render(status, "pages/enroll.html", ctx)
 }
 
 /// `GET /step-up/{interaction}/enroll`: the authenticator set-up page (QR code and key).
@@ -134,7 +134,7 @@ pub async fn enroll(
     ctx.insert("codes", &codes);
     // The authorization server's end of the sign-in, where the page's button goes.
     ctx.insert("resume", &web_layer::paths::resume(&p.interaction.id));
-    let page = p.page(&svc, &req).render(StatusCode::OK, "pages/recovery_codes.html", ctx);
+    let page = p.page(&svc, &req).showing_secrets().render(StatusCode::OK, "pages/recovery_codes.html", ctx);
     with_device(page, &svc, &a.device)
 }
 
