@@ -122,17 +122,29 @@ pub fn serve(
     Ok(server)
 }
 
-/// The files of `static/`, compiled into the binary.
+/// The files of `static/`, compiled into the binary: name, media type, content.
+pub(crate) const STATIC_FILES: &[(&str, &str, &str)] = &[
+    ("ostiary.css", "text/css; charset=utf-8", include_str!("../../../static/ostiary.css")),
+    ("form_post.js", "text/javascript; charset=utf-8", include_str!("../../../static/form_post.js")),
+    ("login.js", "text/javascript; charset=utf-8", include_str!("../../../static/login.js")),
+    ("ostiary.js", "text/javascript; charset=utf-8", include_str!("../../../static/ostiary.js")),
+    ("admin.js", "text/javascript; charset=utf-8", include_str!("../../../static/admin.js")),
+    ("widget.js", "text/javascript; charset=utf-8", include_str!("../../../static/widget.js")),
+    ("passkey.js", "text/javascript; charset=utf-8", include_str!("../../../static/passkey.js")),
+];
+
+/// The URL the pages load a static file by: `/static/{name}?v={a hash of its content}`, so a
+/// browser that cached an older version (for up to an hour) fetches the new one after an upgrade.
+pub(crate) fn static_url(name: &str, content: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    content.hash(&mut hasher);
+    format!("/static/{name}?v={:016x}", hasher.finish())
+}
+
 async fn static_file(path: web::Path<String>) -> HttpResponse {
-    let (content_type, body) = match path.as_str() {
-        "ostiary.css" => ("text/css; charset=utf-8", include_str!("../../../static/ostiary.css")),
-        "form_post.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/form_post.js")),
-        "login.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/login.js")),
-        "ostiary.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/ostiary.js")),
-        "admin.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/admin.js")),
-        "widget.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/widget.js")),
-        "passkey.js" => ("text/javascript; charset=utf-8", include_str!("../../../static/passkey.js")),
-        _ => return HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found"),
+    let Some((_, content_type, body)) = STATIC_FILES.iter().find(|(name, ..)| *name == path.as_str()).copied() else {
+        return HttpResponse::NotFound().content_type("text/plain; charset=utf-8").body("not found");
     };
     HttpResponse::Ok()
         .content_type(content_type)

@@ -71,9 +71,17 @@ const SOURCES: &[(&str, &str)] = &templates![
     "sms/account_code.txt",
 ];
 
+/// Every template, parsed; the pages load static files by their versioned URLs
+/// ([`crate::http::static_url`]).
 pub fn load() -> Result<Tera, tera::Error> {
+    let versioned = SOURCES.iter().map(|(name, source)| {
+        let source = crate::http::STATIC_FILES.iter().fold(source.to_string(), |source, (file, _, content)| {
+            source.replace(&format!("\"/static/{file}\""), &format!("\"{}\"", crate::http::static_url(file, content)))
+        });
+        (*name, source)
+    });
     let mut tera = Tera::default();
-    tera.add_raw_templates(SOURCES.iter().copied())?;
+    tera.add_raw_templates(versioned)?;
     Ok(tera)
 }
 

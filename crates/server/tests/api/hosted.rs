@@ -210,3 +210,24 @@ both_backends!(error_pages_give_a_code_and_the_request_id_to_look_up, |db: Db| a
     let unknown = browser.get("/authorize?client_id=unknown").await.text().await.unwrap();
     assert!(unknown.contains("Error code: unknown_app"), "{unknown}");
 });
+
+both_backends!(pages_load_static_files_by_versioned_urls, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let email = unique_email();
+    let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &email).await;
+    for (page, file) in [(login, "ostiary.css"), (code_page, "login.js")] {
+        let html = browser.get(&page).await.text().await.unwrap().replace("&#x2F;", "/");
+        // A browser that cached an older version fetches the new one after an upgrade.
+        let url = html
+            .split(&format!("\"/static/{file}?v="))
+            .nth(1)
+            .map(|rest| format!("/static/{file}?v={}", rest.split('"').next().unwrap()))
+            .unwrap_or_else(|| panic!("{file} by a versioned URL: {html}"));
+        let resp = browser.get(&url).await;
+        assert_eq!(resp.status(), 200, "{url}");
+        assert!(!resp.text().await.unwrap().is_empty());
+    }
+});
