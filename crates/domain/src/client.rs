@@ -275,6 +275,11 @@ pub struct ClientSettings {
     /// `userinfo_signed_response_alg`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<SigningAlg>,
+    /// The region (ISO 3166-1 alpha-2, `FR`) a number typed without its country code is read in
+    /// on this client's login page; else the deployment's `sms.default_region`, else the region
+    /// the browser's language names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_region: Option<String>,
 }
 
 /// A client's choice, for each synchronous hook: the deployment's `[hooks.NAME]` (left out), none
@@ -318,6 +323,7 @@ impl Default for ClientSettings {
             passkey_offer: true,
             hooks: ClientHooks::default(),
             userinfo_signed_response_alg: None,
+            phone_region: None,
         }
     }
 }

@@ -32,6 +32,8 @@ pub enum ClientError {
     BadBranding(String),
     #[error("settings.hooks: {0}")]
     BadHooks(String),
+    #[error("settings.phone_region: {0:?} is not a region code like GB or FR")]
+    BadPhoneRegion(String),
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
@@ -69,6 +71,9 @@ pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
         check_registered_uri(uri)?;
     }
     client.settings.hooks.validate().map_err(ClientError::BadHooks)?;
+    if let Some(region) = client.settings.phone_region.as_deref().filter(|r| !crate::phone::is_region(r)) {
+        return Err(ClientError::BadPhoneRegion(region.to_owned()));
+    }
     client.settings.branding.validate().map_err(|e| ClientError::BadBranding(e.to_string()))
 }
 

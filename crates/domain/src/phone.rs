@@ -66,6 +66,17 @@ pub fn is_region(code: &str) -> bool {
     code.len() == 2 && code.to_ascii_uppercase().parse::<phonenumber::country::Id>().is_ok()
 }
 
+/// The calling code of a region (`FR` → 33), when the phone metadata knows it.
+pub fn calling_code(region: &str) -> Option<u16> {
+    phonenumber::metadata::DATABASE.by_id(region.to_ascii_uppercase().as_str()).map(|m| m.country_code())
+}
+
+/// The region a language tag names (`fr-CA` → `CA`, `en-GB` → `GB`; `fr` names none), when the
+/// phone metadata knows it (BCP 47: the region subtag is two letters after the language).
+pub fn region_of_language(tag: &str) -> Option<String> {
+    tag.trim().split(['-', '_']).skip(1).find(|p| p.len() == 2 && is_region(p)).map(|p| p.to_ascii_uppercase())
+}
+
 impl TryFrom<String> for PhoneNumber {
     type Error = PhoneError;
     fn try_from(value: String) -> Result<Self, Self::Error> {

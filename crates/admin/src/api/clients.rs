@@ -49,6 +49,7 @@ fn refusal(e: ClientError) -> ApiError {
         ClientError::PublicAdminApi => "public",
         ClientError::BadBranding(_) => "settings.branding",
         ClientError::BadHooks(_) => "settings.hooks",
+        ClientError::BadPhoneRegion(_) => "settings.phone_region",
     };
     ApiError::invalid(field, e)
 }

@@ -46,6 +46,16 @@ fn login_form(
         _ => "phone",
     };
     let mut ctx = tera::Context::new();
+    // The country a number without its code is read in, and its prefix, shown under the field.
+    let region = phone_region(conn, req, interaction);
+    let prefix = region.as_deref().and_then(|r| domain::phone::calling_code(r).map(|code| (r.to_owned(), code)));
+    let hint = match prefix {
+        Some((region, code)) => {
+            conn.catalog.fill(p.lang(), "phone_hint_region", &[("region", &region), ("code", &code.to_string())])
+        }
+        None => t("phone_hint"),
+    };
+    ctx.insert("phone_hint", &hint);
     ctx.insert("interaction", interaction.id.as_str());
     ctx.insert("client_name", &interaction.client_name);
     ctx.insert("intro", &intro);
@@ -145,7 +155,7 @@ async fn send(
             if !offered(conn, interaction, Channel::Sms) {
                 return refuse(Channel::Sms, t("sms_off"));
             }
-            match PhoneNumber::parse(phone, conn.config.sms_policy.default_region.as_deref()) {
+            match PhoneNumber::parse(phone, phone_region(conn, req, interaction).as_deref()) {
                 Ok(n) => Destination::Phone(n),
                 Err(e) => return refuse(Channel::Sms, t(phone_error_key(&e))),
             }
@@ -183,4 +193,24 @@ fn phone_error_key(e: &domain::PhoneError) -> &'static str {
         domain::PhoneError::Invalid => "error_phone_invalid",
         domain::PhoneError::NotValid => "error_phone_not_valid",
     }
+}
+
+/// The region a number typed without its country code is read in: the client's
+/// (`settings.phone_region`), else the deployment's (`sms.default_region`), else the first region
+/// the sign-in's languages name (`ui_locales`, then `Accept-Language`: `en-GB` → GB). None: the
+/// number needs its `+` and country code, and the page says so.
+fn phone_region(conn: &PasswordlessConnection, req: &HttpRequest, interaction: &Interaction) -> Option<String> {
+    let configured =
+        interaction.client_settings.phone_region.clone().or_else(|| conn.config.sms_policy.default_region.clone());
+    configured.or_else(|| {
+        let asked = interaction.ui_locales.as_deref().unwrap_or_default().split_whitespace();
+        let accepted = req
+            .headers()
+            .get(actix_web::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .split(',')
+            .map(|tag| tag.split(';').next().unwrap_or_default());
+        asked.chain(accepted).find_map(domain::phone::region_of_language)
+    })
 }

@@ -125,3 +125,48 @@ both_backends!(the_code_page_offers_the_other_channel, |db: Db| async move {
     let text = app.message_to(&phone).await;
     assert_eq!(app.submit_code(&browser, &code_page, &text.code()).await.status(), 303);
 });
+
+both_backends!(
+    a_number_without_its_country_code_is_read_in_the_clients_then_the_browsers_region,
+    |db: Db| async move {
+        let app = spawn_app(db).await;
+        let phone = unique_phone(); // +447400…: a UK mobile, typed as 07400…
+        let national = format!("0{}", &phone[3..]);
+        let submit = |client: TestClient, accept_language: &'static str, typed: String| {
+            let app = &app;
+            async move {
+                let browser = app.browser();
+                let login = location(&browser.get(&authorize_url(app, &client, &[])).await);
+                let page = browser.client.get(app.url(&login)).header("accept-language", accept_language).send().await;
+                let html = page.unwrap().text().await.unwrap();
+                let csrf = testkit::csrf_of(&html);
+                let form = [("csrf", csrf.as_str()), ("phone", typed.as_str())];
+                let post = browser.client.post(app.url(&login)).header("accept-language", accept_language).form(&form);
+                (html, post.send().await.unwrap().status().as_u16())
+            }
+        };
+        // The client's region wins.
+        let gb = ClientSettings { phone_region: Some("GB".into()), ..all_methods() };
+        let client = app.register_client_with(false, Alg::RS256, gb).await;
+        let (html, status) = submit(client, "fr-FR", national.clone()).await;
+        assert!(html.contains("numéro GB (+44)"), "the prefix assumed is shown, in the page's language: {html}");
+        assert_eq!(status, 303);
+        assert_eq!(app.message_to(&phone).await.channel, "sms");
+        // Without one (and no deployment default), the region the browser's language names.
+        let client = sms_client(&app).await;
+        let second = unique_phone();
+        let (html, status) = submit(client.clone(), "en-GB,en;q=0.8", format!("0{}", &second[3..])).await;
+        assert!(html.contains("GB (+44)"), "{html}");
+        assert_eq!(status, 303);
+        assert_eq!(app.message_to(&second).await.channel, "sms");
+        // A language that names no region: the country code is needed, and the page says so.
+        let id = domain::ClientId::parse(&client.id).unwrap();
+        let (html, status) = submit(client, "en", format!("0{}", &unique_phone()[3..])).await;
+        assert!(html.contains("With the country code"), "{html}");
+        assert_eq!(status, 400);
+        // A client's region must be one.
+        let mut record = app.store.client(&id).await.unwrap().unwrap();
+        record.settings.phone_region = Some("XX".into());
+        assert!(domain::client_rules::check_metadata(&record).is_err(), "XX is no region");
+    }
+);
