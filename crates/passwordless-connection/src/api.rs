@@ -221,7 +221,7 @@ fn destination(
     let to = match method {
         LoginMethod::SmsCode => {
             let raw = request.phone_number.as_deref().unwrap_or("");
-            PhoneNumber::parse(raw, conn.config.sms_policy.default_region.as_deref())
+            PhoneNumber::parse(raw, conn.phone_region(settings))
                 .map(Destination::Phone)
                 .map_err(|e| bad("bad.phone_number", &e.to_string()))?
         }
@@ -246,7 +246,7 @@ async fn verify_otp(conn: &PasswordlessConnection, request: OtpRequest) -> Resul
         Channel::Email => {
             EmailAddress::parse(&request.username).map(Destination::Email).map_err(|_| OtpError::Invalid)?
         }
-        Channel::Sms => PhoneNumber::parse(&request.username, conn.config.sms_policy.default_region.as_deref())
+        Channel::Sms => PhoneNumber::parse(&request.username, conn.phone_region(&request.client_settings))
             .map(Destination::Phone)
             .map_err(|_| OtpError::Invalid)?,
     };

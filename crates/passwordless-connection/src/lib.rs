@@ -148,6 +148,13 @@ pub fn error_text_keys() -> Vec<String> {
 }
 
 impl PasswordlessConnection {
+    /// The region a number typed without its country code is read in, as configured: the
+    /// client's `phone_region`, else the deployment's `sms.default_region` (the login page then
+    /// also asks the browser's languages).
+    pub(crate) fn phone_region<'a>(&'a self, settings: &'a domain::ClientSettings) -> Option<&'a str> {
+        settings.phone_region.as_deref().or(self.config.sms_policy.default_region.as_deref())
+    }
+
     /// The login pages and the API, each with its kind. The caller registers
     /// `web::Data<PasswordlessConnection>`.
     pub fn endpoints() -> Vec<Endpoint> {

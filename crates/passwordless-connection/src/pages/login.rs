@@ -200,9 +200,7 @@ fn phone_error_key(e: &domain::PhoneError) -> &'static str {
 /// the sign-in's languages name (`ui_locales`, then `Accept-Language`: `en-GB` → GB). None: the
 /// number needs its `+` and country code, and the page says so.
 fn phone_region(conn: &PasswordlessConnection, req: &HttpRequest, interaction: &Interaction) -> Option<String> {
-    let configured =
-        interaction.client_settings.phone_region.clone().or_else(|| conn.config.sms_policy.default_region.clone());
-    configured.or_else(|| {
+    conn.phone_region(&interaction.client_settings).map(str::to_owned).or_else(|| {
         let asked = interaction.ui_locales.as_deref().unwrap_or_default().split_whitespace();
         let accepted = req
             .headers()

@@ -234,3 +234,36 @@ both_backends!(a_link_sent_by_the_api_names_its_account_and_never_silently_switc
     let tokens = crate::oidc::exchange(&app, &client, &back).await;
     assert_eq!(crate::jwt_parts(tokens["id_token"].as_str().unwrap()).1["email"], sender.as_str());
 });
+
+both_backends!(the_api_reads_a_national_number_in_the_clients_region, |db: Db| async move {
+    let app = app(db).await;
+    let settings =
+        ClientSettings { phone_region: Some("GB".into()), ..with_step_up(StepUpPolicy::Never, WithoutFactor::Allow) };
+    let client = app.register_client_with(false, Alg::RS256, settings).await;
+    let phone = crate::unique_phone();
+    let national = format!("0{}", &phone[3..]);
+    let body = serde_json::json!({
+        "client_id": client.id, "client_secret": client.secret, "connection": "sms", "phone_number": national,
+    });
+    let resp = app.api.post(app.url("/passwordless/start")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let code = app.message_to(&phone).await.code();
+    let form = [
+        ("grant_type", OTP_GRANT),
+        ("realm", "sms"),
+        ("username", national.as_str()),
+        ("otp", code.as_str()),
+        ("scope", "openid"),
+        ("client_id", client.id.as_str()),
+        ("client_secret", client.secret.as_deref().unwrap_or_default()),
+    ];
+    let resp = app.api.post(app.url("/oauth/token")).form(&form).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "the same number, typed the same way: {}", resp.text().await.unwrap());
+    // Another client, without a region (and none for the deployment), needs the country code.
+    let plain = app.register_client_with(false, Alg::RS256, api_methods()).await;
+    let body = serde_json::json!({
+        "client_id": plain.id, "client_secret": plain.secret, "connection": "sms", "phone_number": national,
+    });
+    let resp = app.api.post(app.url("/passwordless/start")).json(&body).send().await.unwrap();
+    assert_eq!(resp.status(), 400);
+});
