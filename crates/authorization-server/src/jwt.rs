@@ -51,6 +51,16 @@ pub fn verify<T: DeserializeOwned>(ring: &KeyRing, token: &str, typ: &str, now: 
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).ok()?).ok()
 }
 
+/// The claims of an ID token this provider signed, expired or not (an `id_token_hint`, OIDC Core
+/// §3.1.2.1; RP-Initiated Logout §2). A signed UserInfo answer (Core §5.3.2) has the same header,
+/// `iss`, `aud` and `sub`, but never `exp` and `iat`, which every ID token has (Core §2): it is no hint.
+pub(crate) fn read_id_token(srv: &crate::AuthorizationServer, token: &str, now: i64) -> Option<serde_json::Value> {
+    let claims: serde_json::Value =
+        crate::jwt::verify(&srv.keys.ring(), token, "JWT", now, srv.config.key_retention())?;
+    let is_id_token = claims["iss"] == srv.config.issuer.as_str() && claims["exp"].is_i64() && claims["iat"].is_i64();
+    is_id_token.then_some(claims)
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine;

@@ -96,7 +96,7 @@ struct Hint {
 fn check_logout_hint(srv: &AuthorizationServer, params: &Params) -> Result<Option<Hint>, LogoutError> {
     let Some(token) = params.get("id_token_hint") else { return Ok(None) };
     let now = srv.clock.now();
-    let claims = crate::mint::read_id_token(srv, token, now).ok_or(LogoutError::BadHint)?;
+    let claims = crate::jwt::read_id_token(srv, token, now).ok_or(LogoutError::BadHint)?;
     let client_id = match &claims["aud"] {
         serde_json::Value::String(aud) => aud.clone(),
         serde_json::Value::Array(auds) => auds.first().and_then(|a| a.as_str()).unwrap_or_default().to_owned(),

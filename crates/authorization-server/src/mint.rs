@@ -120,16 +120,6 @@ pub(crate) fn issued_token(claims: &AccessClaims) -> Option<IssuedToken> {
 
 /// The claims of an access token this provider signed (RFC 9068 `at+jwt`, our issuer), expired or
 /// not: callers decide what expiry means for them.
-/// The claims of an ID token this provider signed, expired or not (an `id_token_hint`, OIDC Core
-/// §3.1.2.1; RP-Initiated Logout §2). A signed UserInfo answer (Core §5.3.2) has the same header,
-/// `iss`, `aud` and `sub`, but never `exp` and `iat`, which every ID token has (Core §2): it is no hint.
-pub(crate) fn read_id_token(srv: &AuthorizationServer, token: &str, now: i64) -> Option<serde_json::Value> {
-    let claims: serde_json::Value =
-        crate::jwt::verify(&srv.keys.ring(), token, "JWT", now, srv.config.key_retention())?;
-    let is_id_token = claims["iss"] == srv.config.issuer.as_str() && claims["exp"].is_i64() && claims["iat"].is_i64();
-    is_id_token.then_some(claims)
-}
-
 pub(crate) fn read_access_token(srv: &AuthorizationServer, token: &str, now: i64) -> Option<AccessClaims> {
     let claims: AccessClaims = crate::jwt::verify(&srv.keys.ring(), token, "at+jwt", now, srv.config.key_retention())?;
     (claims.iss == srv.config.issuer).then_some(claims)

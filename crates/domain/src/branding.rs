@@ -150,3 +150,31 @@ mod contrast_tests {
         assert_eq!(link_on("#123456", DARK_CARD, DARK_TEXT), DARK_TEXT);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn branding_values_are_checked() {
+        let ok = Branding {
+            product_name: Some("Shop".into()),
+            primary_color: Some("#0a7".into()),
+            logo_url: Some("https://cdn.example/logo.svg".into()),
+            css_url: None,
+            client_url: Some("https://shop.example/".into()),
+            policy_url: Some("https://shop.example/privacy".into()),
+            tos_url: None,
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        let bad = |b: Branding| b.validate().is_err();
+        assert!(bad(Branding { primary_color: Some("red; background:url(x)".into()), ..Default::default() }));
+        assert!(bad(Branding { logo_url: Some("http://cdn.example/l.png".into()), ..Default::default() }));
+        assert!(bad(Branding { policy_url: Some("javascript:alert(1)".into()), ..Default::default() }));
+        assert!(bad(Branding { tos_url: Some("https://shop.example/\"x".into()), ..Default::default() }));
+        assert!(bad(Branding { css_url: Some("javascript:alert(1)".into()), ..Default::default() }));
+        assert!(bad(Branding { product_name: Some(" ".into()), ..Default::default() }));
+        assert!(bad(Branding { product_name: Some("Shop\r\nBcc: all@example.com".into()), ..Default::default() }));
+        assert!(bad(Branding { product_name: Some("Shop\u{202E}kcab".into()), ..Default::default() }));
+    }
+}

@@ -300,7 +300,7 @@ fn check_id_token_hint(srv: &AuthorizationServer, hint: Option<&str>, now: i64) 
     const INVALID: OAuthError =
         OAuthError::new(ErrorCode::InvalidRequest, "id_token_hint is not an ID token issued here");
     let Some(hint) = hint else { return Ok(None) };
-    let claims = crate::mint::read_id_token(srv, hint, now).ok_or(INVALID)?;
+    let claims = crate::jwt::read_id_token(srv, hint, now).ok_or(INVALID)?;
     claims["sub"].as_str().map(|sub| Some(sub.to_owned())).ok_or(INVALID)
 }
 
