@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { codeOf, launchChromium, outbox } from './support.mjs';
 
 const BASE = (process.env.OSTIARY_URL ?? '').replace(/\/+$/, '');
 
@@ -13,29 +13,13 @@ let browser;
 
 before(async () => {
   assert.ok(BASE, 'run these tests with tests/browser/run.sh');
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
 });
 
-async function outbox(predicate) {
-  for (let i = 0; i < 100; i++) {
-    const messages = await (await fetch(`${BASE}/dev/outbox.json`)).json();
-    const m = messages.find(predicate);
-    if (m) return m;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('no such message in the outbox');
-}
-
-const codeOf = (m) => m.text.replace(/https?:\/\/\S+/g, ' ').match(/\b(\d{6})\b/)[1];
 
 test('a user changes their email on /account with the code sent to the new address', { timeout: 90_000 }, async () => {
   const old = `owner-${randomBytes(5).toString('hex')}@example.com`;
@@ -50,7 +34,7 @@ test('a user changes their email on /account with the code sent to the new addre
     await page.goto(`${BASE}/account`);
     await page.locator('#email').fill(old);
     await page.locator('form:has(#email) button[type="submit"]').click();
-    const signIn = await outbox((m) => m.to === old && /sign-in code/.test(m.subject));
+    const signIn = await outbox(BASE, (m) => m.to === old && /sign-in code/.test(m.subject));
     await page.locator('#code').fill(codeOf(signIn));
     await page.locator('form:has(#code) button[type="submit"]').click();
     await page.waitForURL((u) => u.pathname === '/account');
@@ -62,7 +46,7 @@ test('a user changes their email on /account with the code sent to the new addre
     await page.locator('#value').fill(fresh);
     await page.locator('#new-value button[type="submit"]').click();
     await page.locator('#code-sent').waitFor();
-    const confirmation = await outbox((m) => m.to === fresh && /confirmation code/.test(m.subject));
+    const confirmation = await outbox(BASE, (m) => m.to === fresh && /confirmation code/.test(m.subject));
     await page.locator('#code').fill(codeOf(confirmation));
     await page.locator('#confirm-code').click();
     await page.getByText('Email address changed').waitFor();
@@ -73,7 +57,7 @@ test('a user changes their email on /account with the code sent to the new addre
     }
 
     // The old address is told, with a link that puts it back; opening it changes nothing by itself.
-    const notice = await outbox((m) => m.to === old && /sign-in address changed/.test(m.subject));
+    const notice = await outbox(BASE, (m) => m.to === old && /sign-in address changed/.test(m.subject));
     assert.ok(notice.text.includes(fresh), notice.text);
     const undo = notice.text.match(/https?:\/\/\S+\/account\/undo\/\S+/)[0];
     const other = await browser.newContext();

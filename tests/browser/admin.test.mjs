@@ -5,11 +5,10 @@
 // Started by tests/browser/run.sh (OSTIARY_URL, ADMIN_EMAIL, ADMIN_APP_PORT, ADMIN_APP_CLIENT_ID,
 // ADMIN_APP_CLIENT_SECRET).
 import { test, before, after } from 'node:test';
-import http from 'node:http';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
 import * as OTPAuth from 'otpauth';
+import { launchChromium, listen, outbox, stop } from './support.mjs';
 
 const BASE = (process.env.OSTIARY_URL ?? '').replace(/\/+$/, '');
 const ADMIN = process.env.ADMIN_EMAIL;
@@ -22,36 +21,17 @@ let app;
 
 before(async () => {
   assert.ok(BASE && ADMIN && CLIENT_ID && CLIENT_SECRET, 'run these tests with tests/browser/run.sh');
-  app = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('app');
-  });
-  await new Promise((resolve) => app.listen(Number(process.env.ADMIN_APP_PORT), '127.0.0.1', resolve));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  app = await listen(process.env.ADMIN_APP_PORT);
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => app?.close(resolve));
+  await stop(app);
 });
 
-async function outbox(predicate) {
-  for (let i = 0; i < 100; i++) {
-    const messages = await (await fetch(`${BASE}/dev/outbox.json`)).json();
-    const m = messages.find(predicate);
-    if (m) return m;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('no such message in the outbox');
-}
-
 async function signInCode(to, seen) {
-  const m = await outbox((x) => x.to === to && !seen.has(x.id) && /sign-in code/.test(x.subject));
+  const m = await outbox(BASE, (x) => x.to === to && !seen.has(x.id) && /sign-in code/.test(x.subject));
   seen.add(m.id);
   return m.text.replace(/https?:\/\/\S+/g, ' ').match(/\b(\d{6})\b/)[1];
 }
@@ -124,7 +104,7 @@ test('an admin signs in with a second factor, edits, blocks, and meets a conflic
     await page.locator('#email').fill(moved);
     await page.locator('#edit button[type="submit"]').click();
     await page.locator('#saved').waitFor();
-    const notice = await outbox((m) => m.to === user && /sign-in address changed/.test(m.subject));
+    const notice = await outbox(BASE, (m) => m.to === user && /sign-in address changed/.test(m.subject));
     assert.match(notice.text, new RegExp(moved.replace(/[.]/g, '\\.')));
 
     // 3. Two pages open on the same user: the second save gets the conflict page, both versions.

@@ -6,10 +6,9 @@
 // refuse IP addresses as relying-party ids): PASSKEY_URL, PASSKEY_APP_PORT, PASSKEY_CLIENT_ID,
 // PASSKEY_CLIENT_SECRET.
 import { test, before, after } from 'node:test';
-import http from 'node:http';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { launchChromium, listen, stop } from './support.mjs';
 
 const BASE = (process.env.PASSKEY_URL ?? '').replace(/\/+$/, '');
 // Node reaches the server by its address (it listens on 127.0.0.1 only); the browser by its name.
@@ -24,22 +23,13 @@ let app;
 
 before(async () => {
   assert.ok(BASE && CLIENT_ID && CLIENT_SECRET, 'run these tests with tests/browser/run.sh');
-  app = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('app');
-  });
-  await new Promise((resolve) => app.listen(Number(process.env.PASSKEY_APP_PORT), '127.0.0.1', resolve));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  app = await listen(process.env.PASSKEY_APP_PORT);
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => app?.close(resolve));
+  await stop(app);
 });
 
 async function outboxCode(to) {

@@ -6,6 +6,8 @@
 #   OSTIARY_ARTIFACTS  optional directory for screenshots
 #   OSTIARY_KEEP_TMP=1 keep the temporary data directory even when tests pass
 #
+# Arguments, when given, name the test files to run (tests/browser/run.sh a11y login); all by default.
+#
 # Exit status is the status of `node --test`.
 set -euo pipefail
 
@@ -114,6 +116,24 @@ OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIAR
     "$BIN" --config config/development.toml blocks add 203.0.113.77 --reason "browser test" >/dev/null
 say "Made the admin $ADMIN_EMAIL, the admin test's app $ADMIN_APP_CLIENT_ID and a block of 203.0.113.77"
 
+# The accessibility sweep: an admin per language (each sets up an authenticator app on its first
+# sign-in), and a step-up app of its own (asks for a second factor on risky sign-ins, enrolment when
+# none) whose application listens on A11Y_APP_PORT.
+A11Y_ADMIN_EN="a11y-en-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
+A11Y_ADMIN_FR="a11y-fr-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
+for admin in "$A11Y_ADMIN_EN" "$A11Y_ADMIN_FR"; do
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml user create --email "$admin" --admin >/dev/null
+done
+A11Y_APP_PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+A11Y_CLIENT_ID="$(
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml client create --name "Accessibility test app" --public \
+        --redirect-uri "http://127.0.0.1:$A11Y_APP_PORT/callback" --step-up risky --without-factor enroll --json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
+)"
+say "Made the accessibility sweep's admins $A11Y_ADMIN_EN and $A11Y_ADMIN_FR and its app $A11Y_CLIENT_ID"
+
 # Two messages per address per minute (the default is one): the step-up test signs one address in
 # twice within a minute, and the resend test shows the countdown after one resend.
 say "Starting $BIN on $BASE (data in $TMP)"
@@ -203,6 +223,13 @@ if [ "$ready" -ne 1 ]; then
 fi
 say "Server is ready; running the browser tests."
 
+# Every test file, or only those named on the command line (run.sh a11y stepup).
+FILES=("$REPO_ROOT"/tests/browser/*.test.mjs)
+if [ "$#" -gt 0 ]; then
+    FILES=()
+    for name in "$@"; do FILES+=("$REPO_ROOT/tests/browser/${name%.test.mjs}.test.mjs"); done
+fi
+
 set +e
 OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
     STEPUP_PORT="$STEPUP_PORT" STEPUP_CLIENT_ID="$STEPUP_CLIENT_ID" STEPUP_CLIENT_SECRET="$STEPUP_CLIENT_SECRET" \
@@ -210,7 +237,9 @@ OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
     ADMIN_APP_CLIENT_SECRET="$ADMIN_APP_CLIENT_SECRET" \
     PASSKEY_URL="$PASSKEY_BASE" PASSKEY_APP_PORT="$PASSKEY_APP_PORT" PASSKEY_CLIENT_ID="$PASSKEY_CLIENT_ID" \
     PASSKEY_CLIENT_SECRET="$PASSKEY_CLIENT_SECRET" \
-    node --test "$REPO_ROOT"/tests/browser/*.test.mjs
+    A11Y_ADMIN_EN="$A11Y_ADMIN_EN" A11Y_ADMIN_FR="$A11Y_ADMIN_FR" A11Y_APP_PORT="$A11Y_APP_PORT" \
+    A11Y_CLIENT_ID="$A11Y_CLIENT_ID" \
+    node --test "${FILES[@]}"
 status=$?
 set -e
 

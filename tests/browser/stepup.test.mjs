@@ -4,13 +4,12 @@
 // sign-in from a new browser asks for the app's code (replays are refused: crates/server/tests/api/stepup.rs).
 // Started by tests/browser/run.sh (OSTIARY_URL, STEPUP_PORT, STEPUP_CLIENT_ID, STEPUP_CLIENT_SECRET).
 import { test, before, after } from 'node:test';
-import http from 'node:http';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
 import jsQR from 'jsqr';
 import * as OTPAuth from 'otpauth';
+import { launchChromium, listen, stop } from './support.mjs';
 
 const BASE = (process.env.OSTIARY_URL ?? '').replace(/\/+$/, '');
 const CALLBACK = `http://127.0.0.1:${process.env.STEPUP_PORT}/callback`;
@@ -24,22 +23,13 @@ let app;
 before(async () => {
   assert.ok(BASE && CLIENT_ID && CLIENT_SECRET, 'run these tests with tests/browser/run.sh');
   // The application's callback, so the test can read the code from the URL.
-  app = http.createServer((req, res) => {
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    res.end('app');
-  });
-  await new Promise((resolve) => app.listen(Number(process.env.STEPUP_PORT), '127.0.0.1', resolve));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  app = await listen(process.env.STEPUP_PORT);
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => app?.close(resolve));
+  await stop(app);
 });
 
 async function outboxCode(to, seen) {
@@ -58,6 +48,7 @@ async function outboxCode(to, seen) {
 /** A new browser (a new device) signs in by email up to step-up; returns its page. */
 async function firstFactor(email, seen) {
   const context = await browser.newContext();
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   const url = new URL(`${BASE}/authorize`);
@@ -107,8 +98,12 @@ test('a QR-enrolled authenticator app becomes the second factor on a new device'
     assert.equal(totp.label, email, 'the account is labelled with the address');
     assert.equal(totp.digits, 6);
     assert.equal(totp.period, 30);
-    // The key shown as text is the same secret.
+    // The key shown as text is the same secret, and its copy button copies it without the spaces.
     assert.equal((await page.locator('#totp-secret').textContent()).replace(/\s+/g, ''), totp.secret.base32);
+    assert.equal(await page.locator('#totp-open').getAttribute('href'), qr.data, 'the app link is the QR code\'s');
+    await page.locator('#copy-key').click();
+    await page.locator('#copy-key-status', { hasText: 'Key copied' }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), totp.secret.base32);
     await page.locator('#code').fill(totp.generate());
     await page.locator('form[action$="/enroll"] button[type="submit"]').click();
     await page.locator('#recovery-codes li').first().waitFor();

@@ -5,9 +5,8 @@
 // WIDGET_CLIENT_ID).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { launchChromium, listen, stop } from './support.mjs';
 
 const BASE = (process.env.OSTIARY_URL ?? '').replace(/\/+$/, '');
 const APP_PORT = Number(process.env.APP_PORT);
@@ -34,24 +33,18 @@ function page(options) {
 
 before(async () => {
   assert.ok(BASE && APP_PORT && CLIENT_ID, 'run these tests with tests/browser/run.sh');
-  app = http.createServer((req, res) => {
+  app = await listen(APP_PORT, (req, res) => {
     const url = new URL(req.url, APP);
     const options = JSON.parse(url.searchParams.get('options') ?? '{}');
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(page({ domain: BASE, clientId: CLIENT_ID, ...options }));
   });
-  await new Promise((resolve) => app.listen(APP_PORT, '127.0.0.1', resolve));
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  await new Promise((resolve) => app?.close(resolve));
+  await stop(app);
 });
 
 async function outboxCode(to) {

@@ -31,6 +31,7 @@ const SOURCES: &[(&str, &str)] = &templates![
     "pages/logout.html",
     "pages/step_up.html",
     "pages/enroll.html",
+    "pages/totp_key.html",
     "pages/recovery_codes.html",
     "pages/not_me.html",
     "pages/switch_account.html",

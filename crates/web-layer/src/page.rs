@@ -58,6 +58,8 @@ pub struct Page<'a> {
     style_src: Option<String>,
     /// Values every template of this page gets (a client's branding).
     values: Vec<(&'static str, String)>,
+    /// The link a message page ([`Page::titled`]) offers on or back: its URL and its text's key.
+    way_back: Option<(String, &'a str)>,
 }
 
 impl<'a> Page<'a> {
@@ -80,6 +82,7 @@ impl<'a> Page<'a> {
             img_src: None,
             style_src: None,
             values: Vec::new(),
+            way_back: None,
         }
     }
 
@@ -133,6 +136,19 @@ impl<'a> Page<'a> {
     pub fn showing_secrets(mut self) -> Self {
         self.style_src = None;
         self.values.retain(|(key, _)| *key != "external_css");
+        self
+    }
+
+    /// The link a message page offers, so none is a dead end: `href`, labelled with the catalog's
+    /// `label` (the account's pages lead back to the account, the console's to its home).
+    pub fn way_back(mut self, href: String, label: &'a str) -> Self {
+        self.way_back = Some((href, label));
+        self
+    }
+
+    /// No link back: where the way back would lead nowhere (a deleted account, a refused console).
+    pub fn no_way_back(mut self) -> Self {
+        self.way_back = None;
         self
     }
 
@@ -201,6 +217,10 @@ impl<'a> Page<'a> {
         let mut ctx = tera::Context::new();
         ctx.insert("title", self.catalog.text(self.lang, title));
         ctx.insert("message", &self.catalog.fill(self.lang, text, fill));
+        if let Some((href, label)) = &self.way_back {
+            ctx.insert("back_url", href);
+            ctx.insert("back_label", self.catalog.text(self.lang, label));
+        }
         if status.is_client_error() || status.is_server_error() {
             ctx.insert("error_code", title.strip_suffix("_title").unwrap_or(title));
             ctx.insert("request_id", &self.request_id);

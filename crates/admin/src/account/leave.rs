@@ -76,7 +76,7 @@ pub async fn delete(req: HttpRequest, form: web::Form<DeleteForm>, admin: web::D
     }
     let audit = AdminAudit::UserErased { actor: Actor::Owner, ip: visit.ip() };
     match admin.store.erase_user(&visit.user.id, admin.clock.now(), audit).await {
-        Ok(_) => visit.page().message(StatusCode::OK, "account_deleted", &[]),
+        Ok(_) => visit.page().no_way_back().message(StatusCode::OK, "account_deleted", &[]),
         Err(e) => visit.unavailable("account deletion", &e),
     }
 }

@@ -79,7 +79,10 @@ pub(crate) fn carried(from: Option<&Client>, req: &HttpRequest) -> String {
 /// A page in the request's language and, when reached from a client, in its branding.
 pub(crate) fn page<'a>(req: &HttpRequest, admin: &'a Admin, from: Option<&'a Client>) -> Page<'a> {
     let lang = Lang::of(req).pick(&admin.catalog, None);
-    let page = Page::new(req, &admin.tera, &admin.catalog, lang).with("carried", carried(from, req));
+    let carried = carried(from, req);
+    let page = Page::new(req, &admin.tera, &admin.catalog, lang)
+        .way_back(format!("{}{carried}", crate::paths::ACCOUNT), "account_back")
+        .with("carried", carried);
     let Some(client) = from else { return page.product(&admin.product_name) };
     page.branded(&client.id, &client.settings.branding, &admin.product_name)
 }
@@ -105,7 +108,11 @@ impl<'a> Visit<'a> {
             Err(e) => return Err(unavailable("user", &e)),
         };
         if user.is_blocked() {
-            return Err(page(req, admin, from.as_ref()).message(StatusCode::FORBIDDEN, "account_blocked", &[]));
+            return Err(page(req, admin, from.as_ref()).no_way_back().message(
+                StatusCode::FORBIDDEN,
+                "account_blocked",
+                &[],
+            ));
         }
         Ok(Visit { admin, req, user, login, from })
     }

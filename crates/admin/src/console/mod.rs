@@ -37,7 +37,7 @@ async fn admin_of(req: &HttpRequest, admin: &Admin) -> Result<User, HttpResponse
     };
     Err(match gate {
         Gate::SignIn => sign_in(req, admin),
-        Gate::Refused => page(req, admin).message(StatusCode::FORBIDDEN, "admin_refused", &[]),
+        Gate::Refused => page(req, admin).no_way_back().message(StatusCode::FORBIDDEN, "admin_refused", &[]),
         Gate::Unavailable => page(req, admin).message(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &[]),
     })
 }
@@ -61,7 +61,7 @@ async fn check(req: &HttpRequest, admin: &Admin) -> Result<User, Gate> {
 
 fn page<'a>(req: &HttpRequest, admin: &'a Admin) -> Page<'a> {
     let lang = Lang::of(req).pick(&admin.catalog, None);
-    Page::new(req, &admin.tera, &admin.catalog, lang)
+    Page::new(req, &admin.tera, &admin.catalog, lang).way_back(crate::paths::CONSOLE.to_owned(), "admin_back")
 }
 
 /// The `state` of the console's sign-in: derived from the browser's CSRF token, never the token
