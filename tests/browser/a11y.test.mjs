@@ -229,6 +229,14 @@ for (const { lang, locale } of LANGS) {
       second = await signIn();
       await second.waitForURL(/\/step-up\/[^/]+$/);
       await audit.check(second, 'step-up');
+      // One factor at a time: the recovery code is under "Try another way".
+      assert.equal(await second.locator('#recovery').count(), 0, 'the recovery code waits to be picked');
+      await second.locator('#other-ways summary').click();
+      await second.locator('#other-ways a[href$="factor=recovery_code"]').click();
+      await second.locator('#recovery').waitFor();
+      await audit.check(second, 'step-up, recovery code');
+      await second.locator('#other-ways summary').click();
+      await second.locator('#other-ways a[href$="factor=totp"]').click();
       await second.locator('#totp').fill('000000');
       await second.locator('#totp-form button[type="submit"]').click();
       await second.locator('#step-error').waitFor();
@@ -245,7 +253,7 @@ for (const { lang, locale } of LANGS) {
       await first.context().close();
       await second?.context().close();
     }
-    audit.done(6);
+    audit.done(7);
   });
 
   test(`account and admin pages have no serious accessibility violation (${lang})`, { timeout: 180_000 }, async () => {

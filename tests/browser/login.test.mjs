@@ -285,6 +285,9 @@ test('signs in with a texted code; a resend repeats it and the button counts dow
     await page.waitForURL(isLoginPage);
     // One page offers both: the phone field is there beside the email field.
     await page.locator('#email').waitFor({ state: 'visible' });
+    // The country a number without its code is read in (the browser's language names the US) is
+    // chosen beside the field, named in the page's language, its prefix first.
+    assert.equal((await page.locator('#phone-region option:checked').textContent()).trim(), '+1 United States');
     await page.locator('#phone').fill(phoneNumber.replace(/^(\+44)(\d{4})/, '$1 $2 '));
     await page.locator('form:has(#phone) button[type="submit"]').click();
     await page.waitForURL(isCodePage);

@@ -71,6 +71,22 @@ pub fn calling_code(region: &str) -> Option<u16> {
     phonenumber::metadata::DATABASE.by_id(region.to_ascii_uppercase().as_str()).map(|m| m.country_code())
 }
 
+/// Every region the phone metadata knows, with its calling code, by region code: what the login
+/// page's country selector offers. Made once.
+pub fn regions() -> &'static [(String, u16)] {
+    static REGIONS: std::sync::LazyLock<Vec<(String, u16)>> = std::sync::LazyLock::new(|| {
+        let mut all: Vec<(String, u16)> = phonenumber::metadata::DATABASE
+            .iter()
+            .filter(|m| m.id().len() == 2 && m.id().bytes().all(|b| b.is_ascii_uppercase()))
+            .map(|m| (m.id().to_owned(), m.country_code()))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    });
+    &REGIONS
+}
+
 /// The region a language tag names (`fr-CA` → `CA`, `en-GB` → `GB`; `fr` names none), when the
 /// phone metadata knows it (BCP 47: the region subtag is two letters after the language).
 pub fn region_of_language(tag: &str) -> Option<String> {
@@ -98,6 +114,15 @@ impl std::fmt::Display for PhoneNumber {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_country_selector_offers_every_region_once_with_its_code() {
+        let regions = super::regions();
+        assert!(regions.len() > 200, "{}", regions.len());
+        assert!(regions.contains(&("GB".to_owned(), 44)) && regions.contains(&("FR".to_owned(), 33)));
+        assert!(regions.windows(2).all(|w| w[0].0 < w[1].0), "sorted, one entry per region");
+        assert!(regions.iter().all(|(id, _)| super::is_region(id)));
+    }
+
     use super::*;
 
     #[test]

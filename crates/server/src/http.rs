@@ -131,7 +131,7 @@ pub(crate) const STATIC_FILES: &[(&str, &str, &str)] = &[
     ("admin.js", "text/javascript; charset=utf-8", include_str!("../../../static/admin.js")),
     ("widget.js", "text/javascript; charset=utf-8", include_str!("../../../static/widget.js")),
     ("passkey.js", "text/javascript; charset=utf-8", include_str!("../../../static/passkey.js")),
-    ("copy.js", "text/javascript; charset=utf-8", include_str!("../../../static/copy.js")),
+    ("pages.js", "text/javascript; charset=utf-8", include_str!("../../../static/pages.js")),
 ];
 
 /// The URL the pages load a static file by: `/static/{name}?v={a hash of its content}`, so a

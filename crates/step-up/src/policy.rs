@@ -105,7 +105,7 @@ impl Signals {
 }
 
 /// A second factor the user can prove now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Factor {
     /// One of the account's passkeys (WebAuthn, with user verification): the first choice.
@@ -118,6 +118,24 @@ pub enum Factor {
     Sms,
     /// A code by email (the first factor was a text message).
     Email,
+}
+
+impl Factor {
+    /// The order the step-up page offers factors in, strongest first: a recovery code is the last
+    /// resort, for a lost authenticator.
+    pub const STRONGEST_FIRST: [Factor; 5] =
+        [Factor::Passkey, Factor::Totp, Factor::Sms, Factor::Email, Factor::RecoveryCode];
+
+    /// Its name in URLs and forms (`?factor=totp`), as serde writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Factor::Passkey => "passkey",
+            Factor::Totp => "totp",
+            Factor::RecoveryCode => "recovery_code",
+            Factor::Sms => "sms",
+            Factor::Email => "email",
+        }
+    }
 }
 
 /// Why step-up asked (or refused).

@@ -17,6 +17,8 @@ use crate::storage::Purpose;
 struct Typed<'a> {
     email: &'a str,
     phone: &'a str,
+    /// The country picked beside the number, when one was.
+    region: Option<&'a str>,
     error: Option<(Channel, String)>,
     prefer: Option<Channel>,
     /// A passkey's answer was refused.
@@ -46,8 +48,10 @@ fn login_form(
         _ => "phone",
     };
     let mut ctx = tera::Context::new();
-    // The country a number without its code is read in, and its prefix, shown under the field.
-    let region = phone_region(conn, req, interaction);
+    // The country a number without its code is read in, and its prefix: chosen in the selector
+    // beside the field, and said under it.
+    let region = typed.region.map(str::to_owned).or_else(|| phone_region(conn, req, interaction));
+    ctx.insert("region_options", &region_options(region.as_deref()));
     let prefix = region.as_deref().and_then(|r| domain::phone::calling_code(r).map(|code| (r.to_owned(), code)));
     let hint = match prefix {
         Some((region, code)) => {
@@ -100,6 +104,7 @@ pub async fn login_page(
     let typed = Typed {
         email: if hint_is_phone { "" } else { &hint },
         phone: if hint_is_phone { &hint } else { "" },
+        region: None,
         error: None,
         prefer: query.prefer.as_deref().and_then(Channel::parse).or(hint_is_phone.then_some(Channel::Sms)),
         passkey_refused: false,
@@ -107,10 +112,28 @@ pub async fn login_page(
     login_form(&conn, &req, &interaction, typed, StatusCode::OK)
 }
 
+/// The country selector's options: "+…" (the number carries its code), then every region after its
+/// calling code (`+44 GB`, the prefix first, so a narrow selector still shows it), `selected`
+/// marking the one assumed. Region codes are two capital letters, so the
+/// markup needs no escaping; the page's script names the countries in the browser's language.
+fn region_options(selected: Option<&str>) -> String {
+    use std::fmt::Write;
+    let mut html = String::with_capacity(8 * 1024);
+    let none = if selected.is_none() { " selected" } else { "" };
+    let _ = write!(html, "<option value=\"\"{none}>+…</option>");
+    for (id, code) in domain::phone::regions() {
+        let chosen = if selected == Some(id.as_str()) { " selected" } else { "" };
+        let _ = write!(html, "<option value=\"{id}\"{chosen}>+{code} {id}</option>");
+    }
+    html
+}
+
 #[derive(Deserialize)]
 pub struct StartForm {
     email: Option<String>,
     phone: Option<String>,
+    /// The country picked beside the number (ISO 3166-1 alpha-2); empty for "+…".
+    region: Option<String>,
 }
 
 /// `POST /login/{interaction}`: sends the code (and link). The answer is the same redirect, byte for
@@ -137,8 +160,12 @@ async fn send(
     let shown = |raw: &str| raw.chars().take(254).collect::<String>();
     let (email_raw, phone_raw) =
         (shown(form.email.as_deref().unwrap_or("")), shown(form.phone.as_deref().unwrap_or("")));
+    // The country picked beside the number, else the one the page assumed.
+    let picked = form.region.as_deref().map(str::to_ascii_uppercase).filter(|r| domain::phone::is_region(r));
     let refuse = |channel: Channel, error: String| {
-        let typed = Typed { email: &email_raw, phone: &phone_raw, error: Some((channel, error)), ..Default::default() };
+        let region = picked.as_deref();
+        let typed =
+            Typed { email: &email_raw, phone: &phone_raw, region, error: Some((channel, error)), ..Default::default() };
         Ok(login_form(conn, req, interaction, typed, StatusCode::BAD_REQUEST))
     };
     let to = match (&form.email, &form.phone) {
@@ -155,7 +182,8 @@ async fn send(
             if !offered(conn, interaction, Channel::Sms) {
                 return refuse(Channel::Sms, t("sms_off"));
             }
-            match PhoneNumber::parse(phone, phone_region(conn, req, interaction).as_deref()) {
+            let region = picked.clone().or_else(|| phone_region(conn, req, interaction));
+            match PhoneNumber::parse(phone, region.as_deref()) {
                 Ok(n) => Destination::Phone(n),
                 Err(e) => return refuse(Channel::Sms, t(phone_error_key(&e))),
             }

@@ -86,7 +86,19 @@ impl PageError {
         }
     }
 
-    /// The page, with `Retry-After` for limits; nothing in it says whether an account exists.
+    /// Whether the sign-in can go on from its login page after this (a wait, a refusal of this
+    /// address, an outage): the page then leads back there.
+    fn may_go_back(&self) -> bool {
+        matches!(
+            self,
+            PageError::Refused(Refusal::Limited { .. } | Refusal::TooSoon { .. } | Refusal::Unavailable)
+                | PageError::SignUpRefused(_)
+                | PageError::Unavailable(..)
+        )
+    }
+
+    /// The page, with `Retry-After` for limits; nothing in it says whether an account exists. A
+    /// wait of seconds counts down on the page (`static/pages.js`).
     fn respond(self, conn: &PasswordlessConnection, page: &Page<'_>) -> HttpResponse {
         if let PageError::Unavailable(context, e) = &self {
             tracing::error!(error = %e, "{context}");
@@ -106,6 +118,14 @@ impl PageError {
             _ => conn.catalog.text(page.lang(), "signup_refused_default").to_owned(),
         };
         let fill = [("minutes", minutes.as_str()), ("seconds", seconds.as_str()), ("message", message.as_str())];
+        let mut page = page.clone();
+        if key == "too_soon" {
+            let lang = page.lang();
+            page = page
+                .with("countdown", seconds.clone())
+                .with("countdown_template", conn.catalog.text(lang, "too_soon_text").to_owned())
+                .with("countdown_done", conn.catalog.text(lang, "too_soon_done").to_owned());
+        }
         let mut resp = page.message(status, key, &fill);
         if let Some(r) = retry_after {
             resp.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(r));
@@ -121,7 +141,13 @@ fn answer(
     interaction: Option<&Interaction>,
     result: Result<HttpResponse, PageError>,
 ) -> HttpResponse {
-    result.unwrap_or_else(|e| e.respond(conn, &page(conn, req, interaction)))
+    result.unwrap_or_else(|e| {
+        let page = match interaction.filter(|i| unfinished(i) && e.may_go_back()) {
+            Some(i) => page(conn, req, interaction).way_back(web_layer::paths::login(&i.id), "login_back"),
+            None => page(conn, req, interaction),
+        };
+        e.respond(conn, &page)
+    })
 }
 
 /// Whether the first factor is still to be proved.

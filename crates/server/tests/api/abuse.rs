@@ -68,6 +68,28 @@ both_backends!(one_message_per_destination_per_minute_and_five_per_hour, |db: Db
     assert_eq!(app.submit_code(&browser, &code_page, &first.code()).await.status(), 303);
 });
 
+both_backends!(a_second_send_within_the_minute_counts_down_and_leads_back, |db: Db| async move {
+    let app = guarded(db, |_| {}).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser_behind_proxy("198.51.100.8");
+    let email = unique_email();
+    let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &email).await;
+    // The same address again on the login page, within the minute: "Please wait a moment".
+    let login = code_page.strip_suffix("/code").unwrap().to_owned();
+    let resp = app.submit_login(&browser, &login, ("email", &email)).await;
+    assert_eq!(resp.status(), 429);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Please wait a moment") && page.contains("role=\"timer\" data-countdown=\""), "{page}");
+    let seconds: u64 = page.split("data-countdown=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&seconds), "{seconds}");
+    assert!(page.contains("data-done=\"You can ask for another one now.\""), "{page}");
+    // No dead end: a link back to the login page, where another address can be typed.
+    let back = page.split("id=\"back\" href=\"").nth(1).unwrap().split('"').next().unwrap().replace("&#x2F;", "/");
+    assert_eq!(back, login);
+    assert_eq!(browser.get(&back).await.status(), 200);
+    assert_eq!(app.messages_to(&email).await.len(), 1, "nothing more was sent");
+});
+
 /// Starts a sign-in for `email` from `browser` and types `n` wrong codes (restarting when a
 /// challenge is used up); returns the statuses of the wrong submissions.
 async fn wrong_codes(app: &TestApp, client: &TestClient, browser: &Browser, email: &str, n: usize) -> Vec<u16> {

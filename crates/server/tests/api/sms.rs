@@ -150,6 +150,7 @@ both_backends!(
         let client = app.register_client_with(false, Alg::RS256, gb).await;
         let (html, status) = submit(client, "fr-FR", national.clone()).await;
         assert!(html.contains("numéro GB (+44)"), "the prefix assumed is shown, in the page's language: {html}");
+        assert!(html.contains("<option value=\"GB\" selected>+44 GB</option>"), "and chosen beside the field");
         assert_eq!(status, 303);
         assert_eq!(app.message_to(&phone).await.channel, "sms");
         // Without one (and no deployment default), the region the browser's language names.
@@ -163,7 +164,19 @@ both_backends!(
         let id = domain::ClientId::parse(&client.id).unwrap();
         let (html, status) = submit(client, "en", format!("0{}", &unique_phone()[3..])).await;
         assert!(html.contains("With the country code"), "{html}");
+        assert!(html.contains("<option value=\"\" selected>+…</option>"), "no country assumed: {html}");
         assert_eq!(status, 400);
+        // The country picked beside the number wins over the one assumed.
+        let browser = app.browser();
+        let client = sms_client(&app).await;
+        let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+        let html = browser.get(&login).await.text().await.unwrap();
+        let tail = &unique_phone()[7..];
+        let typed = format!("06 12 {tail}");
+        let form = [("csrf", testkit::csrf_of(&html)), ("phone", typed), ("region", "fr".to_owned())];
+        let resp = browser.post_form(&login, &form.each_ref().map(|(k, v)| (*k, v.as_str()))).await;
+        assert_eq!(resp.status(), 303);
+        assert_eq!(app.message_to(&format!("+33612{tail}")).await.channel, "sms");
         // A client's region must be one.
         let mut record = app.store.client(&id).await.unwrap().unwrap();
         record.settings.phone_region = Some("XX".into());

@@ -281,6 +281,14 @@ both_backends!(a_code_on_the_other_channel_and_recovery_codes_are_second_factors
     let step_up = first_factor(&app, &browser, &authorize_url(&app, &client, &[]), &email).await;
     let page = browser.get(&step_up).await.text().await.unwrap();
     assert!(page.contains("Text a code to") && !page.contains(&phone), "the number, masked: {page}");
+    // One factor at a time, the strongest first (the authenticator app); the others are links
+    // under "Try another way".
+    let forms = |page: &str| ["totp-form", "recovery-form", "send-form"].map(|f| page.contains(&format!("id=\"{f}\"")));
+    assert_eq!(forms(&page), [true, false, false], "{page}");
+    assert!(page.contains("Try another way") && page.contains("?factor=sms") && page.contains("?factor=recovery_code"));
+    let texted = browser.get(&format!("{step_up}?factor=sms")).await.text().await.unwrap();
+    assert_eq!(forms(&texted), [false, false, true], "{texted}");
+    assert!(texted.contains("?factor=totp") && !texted.contains("?factor=sms"), "{texted}");
     // With a factor asked for, enrolment is no way around it.
     let resp = browser.get(&format!("{step_up}/enroll")).await;
     assert_eq!((resp.status().as_u16(), location(&resp)), (303, step_up.clone()));
@@ -302,8 +310,15 @@ both_backends!(a_code_on_the_other_channel_and_recovery_codes_are_second_factors
     // A recovery code stands in for the authenticator, once.
     let third = app.browser();
     let step_up = first_factor(&app, &third, &authorize_url(&app, &client, &[]), &email).await;
-    let page = third.get(&step_up).await.text().await.unwrap();
-    assert!(page.contains("id=\"recovery-form\""), "{page}");
+    let page = third.get(&format!("{step_up}?factor=recovery_code")).await.text().await.unwrap();
+    assert_eq!(forms(&page), [false, true, false], "{page}");
+    // A wrong one shows the recovery form again, not the app's.
+    let csrf = csrf_of(&page);
+    let wrong = [("csrf", csrf.as_str()), ("code", "zzzz-zzzz"), ("factor", "recovery_code")];
+    let resp = third.post_form(&format!("{step_up}/totp"), &wrong).await;
+    assert_eq!(resp.status(), 400);
+    let page = resp.text().await.unwrap();
+    assert_eq!(forms(&page), [false, true, false], "{page}");
     let resp = third
         .post_form(&format!("{step_up}/totp"), &[("csrf", &csrf_of(&page)), ("code", &recovery[0].to_uppercase())])
         .await;

@@ -69,33 +69,58 @@ pub(super) struct StepNotes {
     sent_to: Option<String>,
     /// Seconds until a code may be sent again (the button counts down).
     resend_in: u64,
+    /// The factor the user was proving (a wrong code, a code sent): the page stays on it.
+    factor: Option<Factor>,
 }
 
 impl StepNotes {
-    pub(super) fn error(error: String) -> Self {
-        StepNotes { error: Some(error), ..Default::default() }
+    pub(super) fn error(error: String, factor: Factor) -> Self {
+        StepNotes { error: Some(error), factor: Some(factor), ..Default::default() }
     }
 }
 
-/// The page that asks for a second factor.
+/// `?factor=` on the step-up page: the way the user picked under "Try another way".
+#[derive(serde::Deserialize)]
+struct Picked {
+    factor: Factor,
+}
+
+/// The page that asks for a second factor, one at a time (issue 16): the one the user was proving,
+/// else the one picked under "Try another way", else the strongest they have
+/// ([`Factor::STRONGEST_FIRST`]). The others are listed as links that show the page with them.
 pub(super) async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pending, notes: StepNotes) -> HttpResponse {
     let factors = match factors(svc, &p.user, &p.first).await {
         Ok(f) => f,
         Err(e) => return PageError::unavailable("factor lookup", e).respond(svc, req),
     };
+    let offered: Vec<Factor> = Factor::STRONGEST_FIRST.into_iter().filter(|f| factors.contains(f)).collect();
+    let picked = web::Query::<Picked>::from_query(req.query_string()).ok().map(|q| q.factor);
+    let shown = notes.factor.or(picked).filter(|f| offered.contains(f)).or(offered.first().copied());
+    let other = other_channel(&p.first, &p.user);
+    let label = |f: Factor| match (f, &other) {
+        (Factor::Sms | Factor::Email, Some(other)) => {
+            let key = if f == Factor::Sms { "other_send_sms" } else { "other_send_email" };
+            svc.catalog.fill(&p.lang, key, &[("destination", &other.shown)])
+        }
+        (Factor::Passkey, _) => svc.catalog.text(&p.lang, "passkey_step").to_owned(),
+        (Factor::RecoveryCode, _) => svc.catalog.text(&p.lang, "step_use_recovery").to_owned(),
+        _ => svc.catalog.text(&p.lang, "step_use_totp").to_owned(),
+    };
+    let others: Vec<OtherWay> = offered
+        .iter()
+        .filter(|f| Some(**f) != shown)
+        .map(|f| OtherWay {
+            href: format!("{}?factor={}", web_layer::paths::step_up(&p.interaction.id), f.name()),
+            label: label(*f),
+        })
+        .collect();
     let page = p.page(svc, req);
     let mut ctx = tera::Context::new();
     ctx.insert("interaction", p.interaction.id.as_str());
     ctx.insert("client_name", &p.interaction.client_name);
-    ctx.insert("passkey", &factors.contains(&Factor::Passkey));
-    ctx.insert("totp", &factors.contains(&Factor::Totp));
-    ctx.insert("recovery", &factors.contains(&Factor::RecoveryCode));
-    let other = other_channel(&p.first, &p.user).map(|other| {
-        let key = if other.factor == Factor::Sms { "other_send_sms" } else { "other_send_email" };
-        svc.catalog.fill(&p.lang, key, &[("destination", &other.shown)])
-    });
-    ctx.insert("other_channel", &other.is_some());
-    ctx.insert("other_label", &other);
+    ctx.insert("shown", &shown.map(Factor::name));
+    ctx.insert("others", &others);
+    ctx.insert("other_label", &other.as_ref().map(|o| label(o.factor)));
     ctx.insert("sent_to", &notes.sent_to);
     ctx.insert("resend_in", &notes.resend_in);
     ctx.insert("resend_wait", &svc.catalog.fill(&p.lang, "resend_wait", &[("seconds", &notes.resend_in.to_string())]));
@@ -103,6 +128,13 @@ pub(super) async fn step_page(svc: &StepUpService, req: &HttpRequest, p: &Pendin
     ctx.insert("notice", &notes.notice);
     let status = if notes.error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     page.render(status, "pages/step_up.html", ctx)
+}
+
+/// Another way to prove it is you, under "Try another way": the step-up page showing that factor.
+#[derive(serde::Serialize)]
+struct OtherWay {
+    href: String,
+    label: String,
 }
 
 /// The `amr` a passed code adds (RFC 8176 §2): `sms` for a texted code, `otp` for the others.
@@ -140,7 +172,7 @@ pub async fn totp(
             give_back_failure(&svc, &p).await;
             passed_factor(&svc, &req, &p, code_amr(factor)).await
         }
-        Ok(None) => wrong_code(&svc, &req, &p, None).await,
+        Ok(None) => wrong_code(&svc, &req, &p, form.factor.unwrap_or(Factor::Totp), None).await,
         Err(e) => e.respond(&svc, &req),
     }
 }
@@ -182,9 +214,15 @@ async fn check_second_factor(
 }
 
 /// A wrong code (its unit of the failure budget stays spent): the step page again, saying so.
-async fn wrong_code(svc: &StepUpService, req: &HttpRequest, p: &Pending, sent_to: Option<String>) -> HttpResponse {
-    let notes =
-        StepNotes { error: Some(svc.catalog.text(&p.lang, "step_wrong").to_owned()), sent_to, ..Default::default() };
+async fn wrong_code(
+    svc: &StepUpService,
+    req: &HttpRequest,
+    p: &Pending,
+    factor: Factor,
+    sent_to: Option<String>,
+) -> HttpResponse {
+    let mut notes = StepNotes::error(svc.catalog.text(&p.lang, "step_wrong").to_owned(), factor);
+    notes.sent_to = sent_to;
     step_page(svc, req, p, notes).await
 }
 
@@ -217,7 +255,7 @@ pub(super) async fn passed_factor(
 
 /// `POST /step-up/{interaction}/send`: a code on the other channel.
 pub async fn send(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -> HttpResponse {
-    let Some(OtherChannel { destination, shown, .. }) = other_channel(&p.first, &p.user) else {
+    let Some(OtherChannel { factor, destination, shown }) = other_channel(&p.first, &p.user) else {
         return p.step_up_page();
     };
     let ip = Place::here(&req).ip;
@@ -228,15 +266,18 @@ pub async fn send(req: HttpRequest, p: Pending, svc: web::Data<StepUpService>) -
             notice: Some(svc.catalog.fill(&p.lang, "other_sent", &[("destination", &shown)])),
             sent_to: Some(shown),
             resend_in,
+            factor: Some(factor),
             ..Default::default()
         },
         // Too soon: the countdown says when a code may be sent.
         Err(CodeError::Limited { retry_after }) => StepNotes {
-            error: Some(svc.catalog.fill(&p.lang, "too_soon_text", &[("seconds", &retry_after.to_string())])),
             resend_in: retry_after,
-            ..Default::default()
+            ..StepNotes::error(
+                svc.catalog.fill(&p.lang, "too_soon_text", &[("seconds", &retry_after.to_string())]),
+                factor,
+            )
         },
-        Err(_) => StepNotes { error: Some(svc.catalog.text(&p.lang, "paused_text").to_owned()), ..Default::default() },
+        Err(_) => StepNotes::error(svc.catalog.text(&p.lang, "paused_text").to_owned(), factor),
     };
     step_page(&svc, &req, &p, notes).await
 }
@@ -260,13 +301,11 @@ pub async fn code(
             give_back_failure(&svc, &p).await;
             passed_factor(&svc, &req, &p, code_amr(factor)).await
         }
-        Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, Some(shown)).await,
+        Err(CodeError::Wrong { .. }) => wrong_code(&svc, &req, &p, factor, Some(shown)).await,
         Err(CodeError::Blocked) => deny(&svc, &req, &p, DenyReason::BlockedNetwork, Vec::new()).await,
         Err(CodeError::Unavailable) => PageError::Paused.respond(&svc, &req),
         Err(_) => {
-            let notes =
-                StepNotes { error: Some(svc.catalog.text(&p.lang, "dead_text").to_owned()), ..Default::default() };
-            step_page(&svc, &req, &p, notes).await
+            step_page(&svc, &req, &p, StepNotes::error(svc.catalog.text(&p.lang, "dead_text").to_owned(), factor)).await
         }
     }
 }

@@ -217,6 +217,10 @@ async fn give_back_failure(svc: &StepUpService, p: &Pending) {
 #[derive(Deserialize)]
 pub struct CodeForm {
     code: String,
+    /// Which form the code came from (`recovery_code` or `totp` share one endpoint), so that a
+    /// wrong one shows the same form again.
+    #[serde(default)]
+    factor: Option<crate::policy::Factor>,
 }
 
 /// `POST /step-up/{interaction}/cancel`: the user stops; the client gets `access_denied`.

@@ -17,6 +17,7 @@ use web_layer::{BrowserBinding, Lang, Page, RequestOrigin, paths, see_other};
 
 use super::{PageError, Pending};
 use crate::StepUpService;
+use crate::policy::Factor;
 
 /// The cookie that remembers "not now" on this device.
 const LATER: &str = "ostiary_passkey_later";
@@ -112,7 +113,7 @@ pub async fn key(
         }
         Err(PasskeyError::Refused(_)) => {
             let error = svc.catalog.text(&p.lang, "passkey_step_failed").to_owned();
-            super::factors::step_page(&svc, &req, &p, super::factors::StepNotes::error(error)).await
+            super::factors::step_page(&svc, &req, &p, super::factors::StepNotes::error(error, Factor::Passkey)).await
         }
         Err(e) => failure(e).respond(&svc, &req),
     }
