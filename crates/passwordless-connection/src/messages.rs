@@ -114,6 +114,10 @@ pub(crate) async fn for_challenge(
 ) -> Result<Option<NewMessage>, StoreError> {
     let product = product_name(conn, interaction);
     let mut ctx = context(conn, lang, product, &interaction.client_name, now);
+    // The client's logo heads the HTML email, beside its name (which stays when images are blocked).
+    if let Some(logo) = &interaction.client_settings.branding.logo_url {
+        ctx.insert("logo_url", logo);
+    }
     ctx.insert("place", &origin.place());
     let ttl = conn.config.channel(to.channel()).ttl;
     ctx.insert("ttl_minutes", &(ttl / 60).max(1).to_string());

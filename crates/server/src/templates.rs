@@ -51,6 +51,7 @@ const SOURCES: &[(&str, &str)] = &templates![
     "pages/account_recovery_codes.html",
     "pages/account_delete.html",
     "pages/account_undo.html",
+    "email/header.html",
     "email/sign_in.txt",
     "email/sign_in.html",
     "email/no_account.txt",

@@ -117,6 +117,7 @@ async fn assess(svc: &StepUpService, sign_in: ApiSignIn) -> Result<ApiVerdict, d
                 place,
                 device_hash,
                 device,
+                agent: sign_in.user_agent.clone(),
                 remember_device: false,
                 result: &sign_in.login,
                 reasons: &reasons,

@@ -44,6 +44,14 @@ impl<'a> Audience<'a> {
     }
 }
 
+/// The device a new sign-in came from, as its owner's email names it, in their language.
+pub(crate) struct Device<'a> {
+    /// The browser's `User-Agent` (or the one an API sign-in passed on).
+    pub agent: Option<&'a str>,
+    /// An API sign-in: the application is named first, "Shop (Firefox on Linux)".
+    pub through_api: bool,
+}
+
 /// The email, and the keyed hash of its "This wasn't me" token (for the history); `None` when the
 /// account has no email address or the message could not be rendered. The caller queues it.
 pub(crate) fn new_sign_in(
@@ -51,7 +59,7 @@ pub(crate) fn new_sign_in(
     user: &User,
     client: &Audience<'_>,
     place: &str,
-    device: &str,
+    device: Device<'_>,
     no_factor: bool,
     now: i64,
 ) -> Option<(OutgoingMessage, Vec<u8>)> {
@@ -63,10 +71,20 @@ pub(crate) fn new_sign_in(
     ctx.insert("t", svc.catalog.table_for(lang, domain::i18n::MESSAGES));
     ctx.insert("lang", lang);
     ctx.insert("product_name", &product);
+    if let Some(logo) = &client.settings.branding.logo_url {
+        ctx.insert("logo_url", logo);
+    }
     ctx.insert("client_name", client.client_name);
     ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
     ctx.insert("place", place);
-    ctx.insert("device", device);
+    let described = web_layer::describe_device(&svc.catalog, lang, device.agent);
+    let device = match (device.through_api, described) {
+        (true, Some(described)) => format!("{} ({described})", client.client_name),
+        (true, None) => client.client_name.to_owned(),
+        (false, Some(described)) => described,
+        (false, None) => svc.catalog.text(lang, "device_unknown").to_owned(),
+    };
+    ctx.insert("device", &device);
     ctx.insert("no_factor", &no_factor);
     ctx.insert("link", &crate::paths::not_me(&svc.config.public_url, &token));
     let subject = svc.catalog.fill(lang, "new_sign_in_subject", &[("product", &product)]);

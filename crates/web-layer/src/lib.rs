@@ -16,7 +16,7 @@ pub mod paths;
 mod request;
 mod routes;
 
-pub use agent::describe_user_agent;
+pub use agent::{describe_device, describe_user_agent};
 pub use failure::{RETRY_AFTER_SECONDS, failure_status, retry_later};
 pub use page::{Page, content_security_policy, content_security_policy_with, origin_of, see_other};
 pub use request::{

@@ -152,6 +152,8 @@ both_backends!(this_wasnt_me_on_an_api_sign_in_blocks_the_app_from_that_network,
             break m;
         }
     };
+    // The app names the device; this one sends no User-Agent, so the app's name stands alone.
+    assert!(notice.text.contains("from 198.51.100.7, on Test app."), "{}", notice.text);
     let link = notice.text.split_whitespace().find(|w| w.contains("/not-me/")).unwrap().to_owned();
     let owner = app.browser();
     let html = owner.get(&link).await.text().await.unwrap();

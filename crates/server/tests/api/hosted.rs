@@ -159,6 +159,11 @@ both_backends!(a_clients_branding_reaches_its_pages, |db: Db| async move {
     let message = app.message_to(&email).await;
     assert!(message.text.contains("Acme ID never asks"));
     assert_eq!(message.subject, "Acme ID: sign in to Test app", "the configured subject");
+    // The HTML email is headed by the logo and, for mail clients that block images, the name.
+    let html = message.html.as_deref().unwrap().replace("&#x2F;", "/");
+    let header = html.split("<strong").nth(1).map(|rest| rest.split("</div>").next().unwrap()).unwrap_or_default();
+    assert!(html.contains("<img src=\"https://cdn.acme.example/logo.svg\" alt=\"\""), "{html}");
+    assert!(header.contains(">Acme ID</strong>"), "{html}");
 });
 
 both_backends!(a_client_can_turn_cross_device_approval_off, |db: Db| async move {

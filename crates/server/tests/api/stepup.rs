@@ -192,6 +192,8 @@ both_backends!(another_country_asks_again_tells_the_owner_and_this_wasnt_me_ends
     // The owner is told: when, from where (country and IP), on what, with "This wasn't me".
     let notice = app.messages_to(&email).await.into_iter().find(|m| m.subject.starts_with("New sign-in")).unwrap();
     assert!(notice.text.contains("from US (8.8.8.8)"), "{}", notice.text);
+    // The test browser sends no User-Agent: the device is named as unknown, in the owner's language.
+    assert!(notice.text.contains("on an unknown device."), "{}", notice.text);
     let link = notice.text.split_whitespace().find(|w| w.contains("/not-me/")).unwrap().to_owned();
     let owner = app.browser();
     let page = owner.get(&link).await;

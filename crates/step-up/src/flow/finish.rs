@@ -42,6 +42,7 @@ pub(super) async fn finish(
         place: Place::here(req),
         device_hash: f.assessment.device.hash(svc),
         device: web_layer::RequestOrigin::of(req).device.unwrap_or_else(|| "an unknown device".into()),
+        agent: web_layer::user_agent(req).map(str::to_owned),
         remember_device: true,
         result: &f.result,
         reasons: f.reasons,
@@ -65,8 +66,10 @@ pub(crate) struct SignedIn<'a> {
     pub place: Place,
     /// Keyed hash of the device's id (the device cookie, or the API's stand-in).
     pub device_hash: Vec<u8>,
-    /// "Firefox on Linux".
+    /// "Firefox on Linux", for the history.
     pub device: String,
+    /// The user agent, which the owner's email describes in their language.
+    pub agent: Option<String>,
     /// Whether the device becomes known to the account (only a device cookie can be).
     pub remember_device: bool,
     pub result: &'a LoginResult,
@@ -86,7 +89,10 @@ pub(crate) struct SignedIn<'a> {
 /// nothing written, when the interaction is no longer live.
 pub(crate) async fn record(svc: &StepUpService, s: SignedIn<'_>, now: i64) -> Result<bool, domain::StorageError> {
     let notice = match s.notify && svc.config.notify_new_sign_ins {
-        true => crate::notify::new_sign_in(svc, s.user, &s.client, &s.place.shown(), &s.device, s.warn, now),
+        true => {
+            let device = crate::notify::Device { agent: s.agent.as_deref(), through_api: s.complete.is_none() };
+            crate::notify::new_sign_in(svc, s.user, &s.client, &s.place.shown(), device, s.warn, now)
+        }
         false => None,
     };
     let (message, not_me) = match notice {
