@@ -4,6 +4,9 @@ pages driven over HTTP (email, code from the dev outbox), code exchange with cli
 ID token validated against the JWKS (signature, iss, aud, nonce, exp), userinfo.
 
 Environment: OSTIARY_URL, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, EMAIL.
+With REGISTRATION_TOKEN set instead of CLIENT_ID and CLIENT_SECRET, the script makes itself a P-256
+key, registers as a private_key_jwt client (RFC 7591, the public key in `jwks`), and authenticates
+at the token endpoint with authlib's signed client assertions (RFC 7523).
 Prints the validated ID token claims and userinfo as JSON; exits non-zero on any failure.
 """
 
@@ -18,10 +21,9 @@ import requests
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebKey, jwt
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
 base = os.environ["OSTIARY_URL"]
-client_id = os.environ["CLIENT_ID"]
-client_secret = os.environ["CLIENT_SECRET"]
 redirect_uri = os.environ["REDIRECT_URI"]
 email = os.environ["EMAIL"]
 
@@ -29,14 +31,48 @@ meta = requests.get(base + "/.well-known/openid-configuration", timeout=10).json
 assert meta["issuer"] == base, meta["issuer"]
 jwks = JsonWebKey.import_key_set(requests.get(meta["jwks_uri"], timeout=10).json())
 
-rp = OAuth2Session(
-    client_id,
-    client_secret,
-    scope="openid email",
-    redirect_uri=redirect_uri,
-    code_challenge_method="S256",
-    token_endpoint_auth_method="client_secret_basic",
-)
+if os.environ.get("REGISTRATION_TOKEN"):
+    try:
+        # authlib 1.7 and later sign client assertions with joserfc's keys.
+        from joserfc.jwk import ECKey
+
+        key = ECKey.generate_key("P-256", parameters={"kid": "authlib-1"})
+        public, signer = key.as_dict(private=False), key
+    except ImportError:
+        key = JsonWebKey.generate_key("EC", "P-256", is_private=True, options={"kid": "authlib-1"})
+        public, signer = key.as_dict(is_private=False), key.as_dict(is_private=True)
+    registered = requests.post(
+        meta["registration_endpoint"],
+        headers={"Authorization": "Bearer " + os.environ["REGISTRATION_TOKEN"]},
+        json={
+            "redirect_uris": [redirect_uri],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "token_endpoint_auth_signing_alg": "ES256",
+            "jwks": {"keys": [public]},
+        },
+        timeout=10,
+    )
+    assert registered.status_code == 201, registered.text
+    client_id = registered.json()["client_id"]
+    rp = OAuth2Session(
+        client_id,
+        signer,
+        scope="openid email",
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="private_key_jwt",
+    )
+    rp.register_client_auth_method(PrivateKeyJWT(meta["token_endpoint"], alg="ES256"))
+else:
+    client_id = os.environ["CLIENT_ID"]
+    rp = OAuth2Session(
+        client_id,
+        os.environ["CLIENT_SECRET"],
+        scope="openid email",
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+        token_endpoint_auth_method="client_secret_basic",
+    )
 nonce = generate_token(20)
 code_verifier = generate_token(48)
 auth_url, state = rp.create_authorization_url(meta["authorization_endpoint"], nonce=nonce, code_verifier=code_verifier)

@@ -26,6 +26,8 @@ pub struct AuthorizationServerConfig {
     /// Sign-ins that need a login page (an interaction stored) started from one client IP (or
     /// IPv6 /64) per hour: every interaction is a stored row, and anyone can ask for one.
     pub interactions_per_ip_per_hour: u64,
+    /// What a client's registration may make the server fetch (its `jwks_uri`).
+    pub fetch: crate::fetch::FetchPolicy,
 }
 
 impl AuthorizationServerConfig {
@@ -72,11 +74,15 @@ pub struct OidcSettings {
     pub registration_token: Option<domain::Secret>,
     #[serde(deserialize_with = "domain::settings::at_least_one")]
     pub interactions_per_ip_per_hour: u64,
+    /// Whether a client's `jwks_uri` may point at a private, loopback or link-local address (a
+    /// development machine, an intranet). Off: any client could otherwise make the server reach
+    /// inside its own network.
+    pub fetch_private_addresses: bool,
 }
 
 impl OidcSettings {
-    /// The server's configuration under `issuer`.
-    pub fn config(&self, issuer: &domain::Issuer) -> AuthorizationServerConfig {
+    /// The server's configuration under `issuer`; `production` allows only https fetches.
+    pub fn config(&self, issuer: &domain::Issuer, production: bool) -> AuthorizationServerConfig {
         AuthorizationServerConfig {
             issuer: issuer.to_string(),
             code_ttl: self.code_ttl,
@@ -90,6 +96,7 @@ impl OidcSettings {
             key_rotation_period: self.key_rotation_days * 86_400,
             interactions_per_ip_per_hour: self.interactions_per_ip_per_hour,
             registration_token: self.registration_token.clone(),
+            fetch: crate::fetch::FetchPolicy { http: !production, private_addresses: self.fetch_private_addresses },
         }
     }
 }

@@ -94,8 +94,16 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::PrivateKeyJwt,
         CoreClientAuthMethod::None,
     ]))
+    // OIDC Discovery §3: what `private_key_jwt` assertions may be signed with (no `none`, no HMAC).
+    .set_token_endpoint_auth_signing_alg_values_supported(Some(
+        crate::assertion::ALGS
+            .iter()
+            .filter_map(|a| serde_json::from_value(serde_json::json!(format!("{a:?}"))).ok())
+            .collect(),
+    ))
     .set_claims_supported(Some(claims_supported().map(|c| CoreClaimName::new(c.to_owned())).collect()))
     .set_request_parameter_supported(Some(false))
     .set_request_uri_parameter_supported(Some(false))

@@ -4,12 +4,14 @@
 //! in [`storage`].
 #![forbid(unsafe_code)]
 
+pub mod assertion;
 pub mod authorize;
 pub mod claims;
 pub mod clients;
 mod config;
 pub mod discovery;
 pub mod errors;
+pub mod fetch;
 mod inspect;
 pub mod jwt;
 pub mod keys;
@@ -58,6 +60,8 @@ pub struct AuthorizationServer {
     pub(crate) hooks: std::sync::OnceLock<Arc<hooks::Hooks>>,
     /// Each client's choice of a signed or a JSON `/userinfo`, remembered for a while.
     userinfo_formats: userinfo::Formats,
+    /// The public keys of `private_key_jwt` clients that publish them at a `jwks_uri`.
+    pub(crate) client_keys: assertion::ClientKeys,
 }
 
 /// The passwordless OTP grant's two ports: the connection checks the code, step-up decides whether
@@ -147,6 +151,7 @@ impl AuthorizationServer {
         catalog: Arc<domain::i18n::Catalog>,
         limiter: Arc<dyn domain::counters::Counters>,
     ) -> Result<Self, String> {
+        let client_keys = assertion::ClientKeys::new(fetch::Fetcher::new(config.fetch));
         let mut srv = Self {
             config,
             store,
@@ -160,6 +165,7 @@ impl AuthorizationServer {
             api_login: std::sync::OnceLock::new(),
             hooks: std::sync::OnceLock::new(),
             userinfo_formats: userinfo::Formats::default(),
+            client_keys,
         };
         srv.metadata = serde_json::to_vec(&discovery::metadata(&srv)?).map_err(|e| e.to_string())?.into();
         Ok(srv)

@@ -31,6 +31,9 @@ struct Metadata {
     id_token_encrypted_response_alg: Option<String>,
     userinfo_encrypted_response_alg: Option<String>,
     request_object_encryption_alg: Option<String>,
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+    token_endpoint_auth_signing_alg: Option<String>,
 }
 
 /// Why a registration was refused (RFC 7591 §3.2.2), with a description.
@@ -99,7 +102,7 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
     let Ok(meta) = serde_json::from_slice::<Metadata>(&body) else {
         return Refusal::metadata("the body is not valid client metadata JSON").respond();
     };
-    let registration = match check_metadata(meta) {
+    let registration = match check_metadata(meta, srv.client_keys.fetcher()) {
         Ok(r) => r,
         Err(refused) => return refused.respond(),
     };
@@ -124,6 +127,16 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         "response_types": ["code"],
         "grant_types": registration.grant_types,
     });
+    if let Some(keys) = &client.settings.private_key_jwt {
+        for (key, value) in [("jwks", keys.jwks.clone()), ("jwks_uri", keys.jwks_uri.clone().map(Into::into))] {
+            if let Some(value) = value {
+                out[key] = value;
+            }
+        }
+        if let Some(alg) = &keys.alg {
+            out["token_endpoint_auth_signing_alg"] = serde_json::json!(alg);
+        }
+    }
     let b = &client.settings.branding;
     let optional = [
         ("userinfo_signed_response_alg", client.settings.userinfo_signed_response_alg.map(Alg::as_str)),
@@ -208,7 +221,7 @@ impl Registration {
 }
 
 /// Every rule of the metadata (RFC 7591 §2), one after the other.
-fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
+fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Registration, Refusal> {
     let native = match meta.application_type.as_deref() {
         None | Some("web") => false,
         Some("native") => true,
@@ -243,12 +256,21 @@ fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
     }
     let auth_method = match meta.token_endpoint_auth_method.as_deref() {
         None => "client_secret_basic".to_owned(),
-        Some(m @ ("client_secret_basic" | "client_secret_post" | "none")) => m.to_owned(),
+        Some(m @ ("client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none")) => m.to_owned(),
         Some(_) => {
             return Err(Refusal::metadata(
-                "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
+                "token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none",
             ));
         }
+    };
+    let private_key_jwt = match auth_method.as_str() {
+        "private_key_jwt" => Some(check_keys(meta.jwks, meta.jwks_uri, meta.token_endpoint_auth_signing_alg, fetcher)?),
+        _ if meta.jwks.is_some() || meta.jwks_uri.is_some() || meta.token_endpoint_auth_signing_alg.is_some() => {
+            return Err(Refusal::metadata(
+                "jwks, jwks_uri and token_endpoint_auth_signing_alg serve private_key_jwt only (request objects are not supported)",
+            ));
+        }
+        _ => None,
     };
     if meta.response_types.is_some_and(|r| r.iter().any(|t| t != "code")) {
         return Err(Refusal::metadata("only the code response type is supported"));
@@ -278,7 +300,8 @@ fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
                 .ok_or_else(|| Refusal::metadata("userinfo_signed_response_alg must be RS256, ES256 or EdDSA"))?,
         ),
     };
-    let mut settings = domain::ClientSettings { userinfo_signed_response_alg: userinfo_alg, ..Default::default() };
+    let mut settings =
+        domain::ClientSettings { userinfo_signed_response_alg: userinfo_alg, private_key_jwt, ..Default::default() };
     // OIDC Registration §2: shown to the user at sign-in. Each is an https URL: the logo is
     // loaded under the page's CSP, and the others are links.
     let b = &mut settings.branding;
@@ -302,6 +325,51 @@ fn check_metadata(meta: Metadata) -> Result<Registration, Refusal> {
         grant_types: meta.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]),
         settings,
     })
+}
+
+/// A `private_key_jwt` client's keys (Registration §2): `jwks` or `jwks_uri`, never both; public
+/// signing keys only (a key with a private part, `d`, was registered by mistake and is refused);
+/// the algorithm, when given, one assertions may use.
+fn check_keys(
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+    alg: Option<String>,
+    fetcher: &crate::fetch::Fetcher,
+) -> Result<domain::PrivateKeyJwt, Refusal> {
+    use crate::assertion::ALGS;
+    if alg.as_deref().is_some_and(|alg| !ALGS.iter().any(|a| format!("{a:?}") == alg)) {
+        return Err(Refusal::metadata(
+            "token_endpoint_auth_signing_alg must be RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA",
+        ));
+    }
+    match (&jwks, &jwks_uri) {
+        (Some(_), Some(_)) => return Err(Refusal::metadata("jwks and jwks_uri must not both be present")),
+        (None, None) => return Err(Refusal::metadata("private_key_jwt needs the client's keys: jwks or jwks_uri")),
+        (Some(set), None) => {
+            if serde_json::to_vec(set).map_or(usize::MAX, |b| b.len()) > crate::fetch::MAX_BYTES {
+                return Err(Refusal::metadata("jwks is too large"));
+            }
+            let private = set["keys"].as_array().is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some()));
+            if private {
+                return Err(Refusal::metadata("jwks holds a private key: register only the public keys"));
+            }
+            let parsed: jsonwebtoken::jwk::JwkSet = serde_json::from_value(set.clone())
+                .map_err(|_| Refusal::metadata("jwks is not a JWK Set (RFC 7517 section 5)"))?;
+            let usable = parsed.keys.iter().any(|k| {
+                !matches!(k.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_))
+                    && jsonwebtoken::DecodingKey::from_jwk(k).is_ok()
+            });
+            if !usable {
+                return Err(Refusal::metadata("jwks has no public RSA, EC or OKP key"));
+            }
+        }
+        (None, Some(uri)) => {
+            if let Err(e) = fetcher.check_url(uri) {
+                return Err(Refusal::metadata(format!("jwks_uri: {e}")));
+            }
+        }
+    }
+    Ok(domain::PrivateKeyJwt { alg, jwks, jwks_uri })
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ impl InteractionStarter for AuthorizationServer {
                 Some(id) => self.store.client(&id).await.map_err(|e| unavailable("client lookup", &e))?,
                 None => None,
             };
-            let creds = Credentials { client_id, secret: secret.map(|s| s.expose().to_owned()) };
+            let creds = Credentials { client_id, secret: secret.map(|s| s.expose().to_owned()), assertion: None };
             check_client_authentication(client.as_ref(), &creds, &self.hasher, self.clock.now())
                 .map_err(|_| StartError::InvalidClient)?;
             let client = client.ok_or(StartError::InvalidClient)?;

@@ -90,6 +90,10 @@ pub trait ClientStore: Send + Sync {
 
     /// Registers a client (RFC 7591).
     async fn insert_client(&self, client: &Client) -> Result<(), StorageError>;
+
+    /// Spends a client assertion: its `jti`'s keyed hash is kept until `expires_at` (RFC 7523 §3
+    /// item 7). True the first time; false when the client presented it before.
+    async fn spend_assertion(&self, client: &ClientId, jti_hash: &[u8], expires_at: i64) -> Result<bool, StorageError>;
 }
 
 #[async_trait::async_trait]

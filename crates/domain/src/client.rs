@@ -280,6 +280,27 @@ pub struct ClientSettings {
     /// the browser's language names.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_region: Option<String>,
+    /// `private_key_jwt` (OIDC Core §9, RFC 7523 §2.2): the client authenticates at the token
+    /// endpoint with a JWT signed by one of its own keys, and holds no secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_jwt: Option<PrivateKeyJwt>,
+}
+
+/// A client's public keys, and the algorithm its assertions are signed with (OIDC Registration
+/// §2: `jwks` or `jwks_uri`, `token_endpoint_auth_signing_alg`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivateKeyJwt {
+    /// The one JWS algorithm its assertions may use; unset, any asymmetric one its key fits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+    /// Its public keys, a JWK Set (RFC 7517 §5), as registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<serde_json::Value>,
+    /// Where it publishes its public keys: fetched, cached, and fetched again when an assertion
+    /// names a key not seen yet (the client rotated).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
 }
 
 /// A client's choice, for each synchronous hook: the deployment's `[hooks.NAME]` (left out), none
@@ -324,6 +345,7 @@ impl Default for ClientSettings {
             hooks: ClientHooks::default(),
             userinfo_signed_response_alg: None,
             phone_region: None,
+            private_key_jwt: None,
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum ClientError {
     BadHooks(String),
     #[error("settings.phone_region: {0:?} is not a region code like GB or FR")]
     BadPhoneRegion(String),
+    #[error("settings.private_key_jwt: {0}")]
+    BadKeys(&'static str),
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
@@ -74,12 +76,30 @@ pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
     if let Some(region) = client.settings.phone_region.as_deref().filter(|r| !crate::phone::is_region(r)) {
         return Err(ClientError::BadPhoneRegion(region.to_owned()));
     }
+    if let Some(keys) = &client.settings.private_key_jwt {
+        check_keys(keys)?;
+    }
     client.settings.branding.validate().map_err(|e| ClientError::BadBranding(e.to_string()))
+}
+
+/// The shape of a `private_key_jwt` client's keys (OIDC Registration §2): a JWK Set or an http(s)
+/// URL, never both. Registration checks more (usable public keys, the fetch policy).
+fn check_keys(keys: &crate::client::PrivateKeyJwt) -> Result<(), ClientError> {
+    match (&keys.jwks, &keys.jwks_uri) {
+        (Some(_), Some(_)) => Err(ClientError::BadKeys("jwks and jwks_uri must not both be set")),
+        (None, None) => Err(ClientError::BadKeys("the client's keys are needed: jwks or jwks_uri")),
+        (Some(set), None) if !set["keys"].is_array() => Err(ClientError::BadKeys("jwks must be a JWK Set")),
+        (None, Some(uri)) if !url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) => {
+            Err(ClientError::BadKeys("jwks_uri must be an https URL"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Builds a client record; returns it with the secret in clear, shown once (confidential clients only).
 pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Client, Option<String>), ClientError> {
-    let secret = (!new.public).then(|| random_token(32));
+    // A client that signs its assertions with its own key (`private_key_jwt`) has no secret.
+    let secret = (!new.public && new.settings.private_key_jwt.is_none()).then(|| random_token(32));
     let client = Client {
         id: ClientId::generate(),
         name: new.name.trim().to_owned(),
@@ -139,19 +159,23 @@ mod tests {
         assert!(check_registered_uri("mailto:ann@example.com").is_err());
     }
 
-    #[test]
-    fn a_rotated_secret_works_until_its_grace_period_ends() {
-        let hasher = crate::MasterKey::generate().hasher();
-        let new = NewClient {
+    /// A confidential web client with `settings`.
+    fn web_app(settings: crate::ClientSettings) -> NewClient {
+        NewClient {
             name: "App".into(),
             redirect_uris: vec!["https://a.example/cb".into()],
             post_logout_redirect_uris: vec![],
             public: false,
             id_token_alg: crate::SigningAlg::RS256,
             native: false,
-            settings: Default::default(),
-        };
-        let (mut client, old) = new_client(new, &hasher, 0).unwrap();
+            settings,
+        }
+    }
+
+    #[test]
+    fn a_rotated_secret_works_until_its_grace_period_ends() {
+        let hasher = crate::MasterKey::generate().hasher();
+        let (mut client, old) = new_client(web_app(Default::default()), &hasher, 0).unwrap();
         let old = old.unwrap();
         let (new_secret, hash) = fresh_secret(&hasher);
         client.previous_secret =
@@ -159,5 +183,28 @@ mod tests {
         assert!(secret_matches(&client, &new_secret, &hasher, 99) && secret_matches(&client, &old, &hasher, 99));
         assert!(secret_matches(&client, &new_secret, &hasher, 100) && !secret_matches(&client, &old, &hasher, 100));
         assert!(!secret_matches(&client, "wrong", &hasher, 0));
+    }
+
+    #[test]
+    fn a_key_client_holds_no_secret_and_names_one_source_of_keys() {
+        let hasher = crate::MasterKey::generate().hasher();
+        let with = |jwks: Option<serde_json::Value>, jwks_uri: Option<&str>| {
+            web_app(crate::ClientSettings {
+                private_key_jwt: Some(crate::PrivateKeyJwt { alg: None, jwks, jwks_uri: jwks_uri.map(Into::into) }),
+                ..Default::default()
+            })
+        };
+        let set = serde_json::json!({ "keys": [] });
+        let (client, secret) = new_client(with(None, Some("https://a.example/jwks")), &hasher, 0).unwrap();
+        assert!(secret.is_none() && client.secret_hash.is_none() && !client.is_public);
+        assert!(new_client(with(Some(set.clone()), None), &hasher, 0).is_ok());
+        for bad in [
+            with(None, None),
+            with(Some(set.clone()), Some("https://a.example/jwks")),
+            with(Some(serde_json::json!([])), None),
+            with(None, Some("ftp://a.example/jwks")),
+        ] {
+            assert!(matches!(new_client(bad, &hasher, 0), Err(ClientError::BadKeys(_))));
+        }
     }
 }

@@ -28,7 +28,7 @@ pub mod user;
 pub use auth::{Acr, Amr, AuthTime, Scope};
 pub use client::{
     ApplicationType, Branding, Channel, Client, ClientHooks, ClientSettings, LoginMethod, PreviousSecret,
-    RefreshPolicy, SigningAlg, StepUp, StepUpPolicy, WithoutFactor,
+    PrivateKeyJwt, RefreshPolicy, SigningAlg, StepUp, StepUpPolicy, WithoutFactor,
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, FakeClock, SystemClock};

@@ -354,7 +354,7 @@ fn authorization_server(
     keys: &Arc<Keys>,
 ) -> anyhow::Result<web::Data<AuthorizationServer>> {
     let server = AuthorizationServer::new(
-        settings.oidc.config(&settings.server.issuer),
+        settings.oidc.config(&settings.server.issuer, settings.is_production()),
         Arc::new(s.store.clone()),
         Arc::clone(keys),
         s.hasher.clone(),

@@ -145,6 +145,31 @@ impl authorization_server::storage::ClientStore for Store {
     async fn insert_client(&self, client: &Client) -> Result<(), domain::StorageError> {
         Ok(Store::insert_client(self, client).await?)
     }
+
+    async fn spend_assertion(
+        &self,
+        client: &ClientId,
+        jti_hash: &[u8],
+        expires_at: i64,
+    ) -> Result<bool, domain::StorageError> {
+        use crate::schema::client_assertions as a;
+        let (client, jti_hash) = (client.to_string(), jti_hash.to_vec());
+        let spent = self
+            .run(move |conn| {
+                let row = (a::client_id.eq(&client), a::jti_hash.eq(&jti_hash), a::expires_at.eq(expires_at));
+                match diesel::insert_into(a::table).values(row).execute(conn) {
+                    Ok(_) => Ok(true),
+                    // The primary key: this client presented this jti before.
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => Ok(false),
+                    Err(e) => Err(e.into()),
+                }
+            })
+            .await?;
+        Ok(spent)
+    }
 }
 
 fn read(conn: &mut crate::DbConnection, id: &str) -> Result<Option<Client>, StoreError> {

@@ -344,3 +344,11 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(events, event_deliveries);
+
+diesel::table! {
+    client_assertions (client_id, jti_hash) {
+        client_id -> Text,
+        jti_hash -> Binary,
+        expires_at -> BigInt,
+    }
+}

@@ -116,6 +116,8 @@ pub async fn spawn_app_with(db: Db, adjust: impl FnOnce(&mut Settings)) -> TestA
     settings.passwordless.limits.sends_per_destination_per_minute = 10_000;
     settings.passwordless.limits.sends_per_destination_per_hour = 10_000;
     settings.oidc.interactions_per_ip_per_hour = 10_000;
+    // Clients in tests publish their keys on 127.0.0.1.
+    settings.oidc.fetch_private_addresses = true;
     // New-sign-in emails would sit among the codes tests read from the outbox; step-up tests turn
     // them on.
     settings.step_up.notify_new_sign_ins = false;

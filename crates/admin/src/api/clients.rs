@@ -50,6 +50,7 @@ fn refusal(e: ClientError) -> ApiError {
         ClientError::BadBranding(_) => "settings.branding",
         ClientError::BadHooks(_) => "settings.hooks",
         ClientError::BadPhoneRegion(_) => "settings.phone_region",
+        ClientError::BadKeys(_) => "settings.private_key_jwt",
     };
     ApiError::invalid(field, e)
 }

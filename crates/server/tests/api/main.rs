@@ -15,6 +15,7 @@ mod auth0;
 mod certification;
 mod claims;
 mod cli;
+mod client_auth;
 mod delivery;
 mod email_snapshots;
 mod faults;
