@@ -27,6 +27,8 @@ pub struct Admin {
     pub notices: Arc<dyn domain::ports::AccountNotices>,
     /// Hashes the client secrets the API makes.
     pub hasher: domain::KeyedHasher,
+    /// Seals the secrets of `client_secret_jwt` clients, which the server must read back.
+    pub client_secrets: domain::secret::Sealer,
     /// Who is signed in on a browser (the authorization server's sessions), for the console.
     pub sessions: Arc<dyn domain::ports::BrowserSessions>,
     pub settings: AdminSettings,

@@ -1,5 +1,7 @@
-//! Client authentication with a JWT the client signed with its own key: `private_key_jwt`
-//! (OIDC Core §9, RFC 7523 §2.2 and §3). The client's public keys come from its registration,
+//! Client authentication with a JWT (OIDC Core §9, RFC 7523 §2.2 and §3): `client_secret_jwt`, a
+//! JWT the client MACs with its secret, and `private_key_jwt`, one it signs with its own key. A
+//! `client_secret_jwt` client's secret is kept sealed beside its hash (`Client::secret_sealed`). A
+//! `private_key_jwt` client's public keys come from its registration,
 //! inline (`jwks`) or from its `jwks_uri`, fetched through the guarded [`Fetcher`], cached, and
 //! fetched again, at most every [`REFETCH_GAP`] seconds, when an assertion names a key not in the
 //! cached set (the client rotated its keys).
@@ -30,6 +32,9 @@ pub const ALGS: [Algorithm; 9] = [
     Algorithm::ES384,
     Algorithm::EdDSA,
 ];
+
+/// What a `client_secret_jwt` client may MAC its assertions with (the client's secret is the key).
+pub const HMAC_ALGS: [Algorithm; 3] = [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
 
 /// The longest an assertion may live, seconds. RFC 7523 §3 item 4 lets the server refuse an `exp`
 /// unreasonably far ahead; used `jti`s are kept until `exp`, so this also bounds what is kept.
@@ -152,6 +157,21 @@ impl ClientKeys {
     }
 }
 
+/// A `client_secret_jwt` client's secrets as MAC keys: the current one, and the one before a
+/// rotation while its grace period lasts.
+fn secrets(srv: &crate::AuthorizationServer, client: &Client, now: i64) -> Vec<DecodingKey> {
+    let previous = client.previous_secret.as_ref().filter(|p| now < p.until).and_then(|p| p.sealed.as_deref());
+    let open = |sealed: &[u8]| domain::client_rules::open_secret(&srv.client_secrets, &client.id, sealed);
+    client
+        .secret_sealed
+        .as_deref()
+        .into_iter()
+        .chain(previous)
+        .filter_map(open)
+        .map(|secret| DecodingKey::from_secret(secret.as_bytes()))
+        .collect()
+}
+
 /// The keys of `set` that may verify a signature by `alg`: named `kid` (when the header names
 /// one), not for encryption, and registered for `alg` when a key says which (RFC 7517 §4.2, §4.4).
 fn matching(set: &JwkSet, kid: Option<&str>, alg: Algorithm) -> Vec<DecodingKey> {
@@ -173,24 +193,30 @@ pub(crate) async fn check(
     assertion: &str,
     audiences: &[String],
 ) -> Result<(), OAuthError> {
-    let Some(keys) = &client.settings.private_key_jwt else {
-        return Err(refused("this client authenticates with a secret, not private_key_jwt"));
-    };
     if assertion.len() > 16 * 1024 {
         return Err(refused("the client assertion is too large"));
     }
     let header = jsonwebtoken::decode_header(assertion).map_err(|_| refused("the client assertion is not a JWS"))?;
-    let allowed = match keys.alg.as_deref() {
-        Some(alg) => vec![alg.parse::<Algorithm>().map_err(|_| refused("the client's registered alg is unknown"))?],
-        None => ALGS.to_vec(),
+    let now = srv.clock.now();
+    // The algorithms of the client's method (never `none`), narrowed to the one it registered.
+    let (registered, family) = match (&client.settings.client_secret_jwt, &client.settings.private_key_jwt) {
+        (Some(secret), _) => (secret.alg.as_deref(), &HMAC_ALGS[..]),
+        (None, Some(keys)) => (keys.alg.as_deref(), &ALGS[..]),
+        (None, None) => return Err(refused("this client authenticates with its secret, not a client assertion")),
     };
-    if !allowed.contains(&header.alg) || !ALGS.contains(&header.alg) {
+    let pinned =
+        registered.map(|a| a.parse::<Algorithm>().map_err(|_| refused("the client's registered alg is unknown")));
+    if !family.contains(&header.alg) || pinned.transpose()?.is_some_and(|alg| alg != header.alg) {
         return Err(refused("the client assertion is not signed with the client's registered algorithm"));
     }
-    let now = srv.clock.now();
-    let candidates = srv.client_keys.candidates(client, keys, header.kid.as_deref(), header.alg, now).await?;
+    let candidates = match &client.settings.private_key_jwt {
+        Some(keys) if client.settings.client_secret_jwt.is_none() => {
+            srv.client_keys.candidates(client, keys, header.kid.as_deref(), header.alg, now).await?
+        }
+        _ => secrets(srv, client, now),
+    };
     if candidates.is_empty() {
-        return Err(refused("no key of the client fits the assertion (kid and alg)"));
+        return Err(refused("no key or secret of the client fits the assertion (kid and alg)"));
     }
     let mut validation = Validation::new(header.alg);
     // Times are checked below against the server's clock.
@@ -220,7 +246,7 @@ pub(crate) async fn check(
             Some(ErrorKind::MissingRequiredClaim(_)) => {
                 refused("the client assertion needs iss, sub, aud, exp and jti (OIDC Core 9)")
             }
-            _ => refused("the client assertion's signature does not verify with the client's keys"),
+            _ => refused("the client assertion's signature does not verify with the client's keys or secret"),
         });
     };
     if claims.exp + LEEWAY <= now {

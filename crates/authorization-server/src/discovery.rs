@@ -94,13 +94,16 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
     .set_token_endpoint_auth_methods_supported(Some(vec![
         CoreClientAuthMethod::ClientSecretBasic,
         CoreClientAuthMethod::ClientSecretPost,
+        CoreClientAuthMethod::ClientSecretJwt,
         CoreClientAuthMethod::PrivateKeyJwt,
         CoreClientAuthMethod::None,
     ]))
-    // OIDC Discovery §3: what `private_key_jwt` assertions may be signed with (no `none`, no HMAC).
+    // OIDC Discovery §3: what client assertions may be signed with: HMACs for `client_secret_jwt`,
+    // asymmetric algorithms for `private_key_jwt`; never `none`.
     .set_token_endpoint_auth_signing_alg_values_supported(Some(
-        crate::assertion::ALGS
+        crate::assertion::HMAC_ALGS
             .iter()
+            .chain(&crate::assertion::ALGS)
             .filter_map(|a| serde_json::from_value(serde_json::json!(format!("{a:?}"))).ok())
             .collect(),
     ))

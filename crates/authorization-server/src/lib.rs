@@ -62,6 +62,8 @@ pub struct AuthorizationServer {
     userinfo_formats: userinfo::Formats,
     /// The public keys of `private_key_jwt` clients that publish them at a `jwks_uri`.
     pub(crate) client_keys: assertion::ClientKeys,
+    /// Seals and opens the secrets of `client_secret_jwt` clients.
+    pub(crate) client_secrets: domain::secret::Sealer,
 }
 
 /// The passwordless OTP grant's two ports: the connection checks the code, step-up decides whether
@@ -85,6 +87,7 @@ pub mod fuzzing {
                 id: domain::ClientId::parse("fuzz").expect("id"),
                 name: "fuzz".into(),
                 secret_hash: None,
+                secret_sealed: None,
                 is_public: public,
                 redirect_uris: vec!["https://rp.example/cb".into(), "http://127.0.0.1/cb".into()],
                 post_logout_redirect_uris: vec![],
@@ -150,6 +153,7 @@ impl AuthorizationServer {
         tera: Arc<tera::Tera>,
         catalog: Arc<domain::i18n::Catalog>,
         limiter: Arc<dyn domain::counters::Counters>,
+        client_secrets: domain::secret::Sealer,
     ) -> Result<Self, String> {
         let client_keys = assertion::ClientKeys::new(fetch::Fetcher::new(config.fetch));
         let mut srv = Self {
@@ -166,6 +170,7 @@ impl AuthorizationServer {
             hooks: std::sync::OnceLock::new(),
             userinfo_formats: userinfo::Formats::default(),
             client_keys,
+            client_secrets,
         };
         srv.metadata = serde_json::to_vec(&discovery::metadata(&srv)?).map_err(|e| e.to_string())?.into();
         Ok(srv)

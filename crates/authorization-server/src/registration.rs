@@ -107,10 +107,15 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         Err(refused) => return refused.respond(),
     };
     let now = srv.clock.now();
-    let (client, secret) = match new_client(registration.new_client(), &srv.hasher, now) {
+    let (mut client, secret) = match new_client(registration.new_client(), &srv.hasher, now) {
         Ok(created) => created,
         Err(e) => return Refusal::metadata(e.to_string()).respond(),
     };
+    // `client_secret_jwt`: the server must compute the client's HMAC, so the secret is kept sealed too.
+    if client.settings.client_secret_jwt.is_some() {
+        let sealer = &srv.client_secrets;
+        client.secret_sealed = secret.as_deref().map(|s| domain::client_rules::seal_secret(sealer, &client.id, s));
+    }
     if let Err(e) = srv.store.insert_client(&client).await {
         return crate::errors::internal("client insert", &e).to_token_response();
     }
@@ -133,9 +138,11 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
                 out[key] = value;
             }
         }
-        if let Some(alg) = &keys.alg {
-            out["token_endpoint_auth_signing_alg"] = serde_json::json!(alg);
-        }
+    }
+    let settings = &client.settings;
+    let pinned = settings.private_key_jwt.as_ref().and_then(|k| k.alg.as_ref());
+    if let Some(alg) = pinned.or(settings.client_secret_jwt.as_ref().and_then(|s| s.alg.as_ref())) {
+        out["token_endpoint_auth_signing_alg"] = serde_json::json!(alg);
     }
     let b = &client.settings.branding;
     let optional = [
@@ -256,21 +263,40 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
     }
     let auth_method = match meta.token_endpoint_auth_method.as_deref() {
         None => "client_secret_basic".to_owned(),
-        Some(m @ ("client_secret_basic" | "client_secret_post" | "private_key_jwt" | "none")) => m.to_owned(),
+        Some(m @ ("client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "private_key_jwt" | "none")) => {
+            m.to_owned()
+        }
         Some(_) => {
             return Err(Refusal::metadata(
-                "token_endpoint_auth_method must be client_secret_basic, client_secret_post, private_key_jwt or none",
+                "token_endpoint_auth_method must be client_secret_basic, client_secret_post, client_secret_jwt, private_key_jwt or none",
             ));
         }
     };
-    let private_key_jwt = match auth_method.as_str() {
-        "private_key_jwt" => Some(check_keys(meta.jwks, meta.jwks_uri, meta.token_endpoint_auth_signing_alg, fetcher)?),
-        _ if meta.jwks.is_some() || meta.jwks_uri.is_some() || meta.token_endpoint_auth_signing_alg.is_some() => {
+    let keys_given = meta.jwks.is_some() || meta.jwks_uri.is_some();
+    let (private_key_jwt, client_secret_jwt) = match auth_method.as_str() {
+        "private_key_jwt" => {
+            (Some(check_keys(meta.jwks, meta.jwks_uri, meta.token_endpoint_auth_signing_alg, fetcher)?), None)
+        }
+        _ if keys_given => {
             return Err(Refusal::metadata(
-                "jwks, jwks_uri and token_endpoint_auth_signing_alg serve private_key_jwt only (request objects are not supported)",
+                "jwks and jwks_uri serve private_key_jwt only (request objects are not supported)",
             ));
         }
-        _ => None,
+        "client_secret_jwt" => {
+            let alg = meta.token_endpoint_auth_signing_alg;
+            if alg.as_deref().is_some_and(|a| !crate::assertion::HMAC_ALGS.iter().any(|h| format!("{h:?}") == a)) {
+                return Err(Refusal::metadata(
+                    "token_endpoint_auth_signing_alg must be HS256, HS384 or HS512 for client_secret_jwt",
+                ));
+            }
+            (None, Some(domain::ClientSecretJwt { alg }))
+        }
+        _ if meta.token_endpoint_auth_signing_alg.is_some() => {
+            return Err(Refusal::metadata(
+                "token_endpoint_auth_signing_alg serves client_secret_jwt and private_key_jwt only",
+            ));
+        }
+        _ => (None, None),
     };
     if meta.response_types.is_some_and(|r| r.iter().any(|t| t != "code")) {
         return Err(Refusal::metadata("only the code response type is supported"));
@@ -300,8 +326,12 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
                 .ok_or_else(|| Refusal::metadata("userinfo_signed_response_alg must be RS256, ES256 or EdDSA"))?,
         ),
     };
-    let mut settings =
-        domain::ClientSettings { userinfo_signed_response_alg: userinfo_alg, private_key_jwt, ..Default::default() };
+    let mut settings = domain::ClientSettings {
+        userinfo_signed_response_alg: userinfo_alg,
+        private_key_jwt,
+        client_secret_jwt,
+        ..Default::default()
+    };
     // OIDC Registration §2: shown to the user at sign-in. Each is an https URL: the logo is
     // loaded under the page's CSP, and the others are links.
     let b = &mut settings.branding;

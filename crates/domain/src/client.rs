@@ -13,6 +13,10 @@ pub struct Client {
     pub name: String,
     /// Keyed hash of the client secret; `None` for public clients.
     pub secret_hash: Option<Vec<u8>>,
+    /// The secret itself, sealed ([`crate::MasterKey::client_secret_sealer`], bound to the client
+    /// id): only for a client that authenticates with `client_secret_jwt`, whose HMAC the server
+    /// must compute with it (OIDC Core §9).
+    pub secret_sealed: Option<Vec<u8>>,
     pub is_public: bool,
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
@@ -35,6 +39,8 @@ pub struct Client {
 pub struct PreviousSecret {
     pub hash: Vec<u8>,
     pub until: i64,
+    /// Sealed, for a `client_secret_jwt` client (see [`Client::secret_sealed`]).
+    pub sealed: Option<Vec<u8>>,
 }
 
 impl Client {
@@ -284,6 +290,19 @@ pub struct ClientSettings {
     /// endpoint with a JWT signed by one of its own keys, and holds no secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub private_key_jwt: Option<PrivateKeyJwt>,
+    /// `client_secret_jwt` (OIDC Core §9): the client authenticates with a JWT it MACs with its
+    /// secret, which the server keeps sealed beside its hash (`Client::secret_sealed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret_jwt: Option<ClientSecretJwt>,
+}
+
+/// The algorithm a `client_secret_jwt` client's assertions use (`token_endpoint_auth_signing_alg`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientSecretJwt {
+    /// HS256, HS384 or HS512; unset, any of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
 }
 
 /// A client's public keys, and the algorithm its assertions are signed with (OIDC Registration
@@ -346,6 +365,7 @@ impl Default for ClientSettings {
             userinfo_signed_response_alg: None,
             phone_region: None,
             private_key_jwt: None,
+            client_secret_jwt: None,
         }
     }
 }

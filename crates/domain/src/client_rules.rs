@@ -78,6 +78,9 @@ pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
     }
     if let Some(keys) = &client.settings.private_key_jwt {
         check_keys(keys)?;
+        if client.settings.client_secret_jwt.is_some() {
+            return Err(ClientError::BadKeys("a client uses client_secret_jwt or private_key_jwt, not both"));
+        }
     }
     client.settings.branding.validate().map_err(|e| ClientError::BadBranding(e.to_string()))
 }
@@ -104,6 +107,7 @@ pub fn new_client(new: NewClient, hasher: &KeyedHasher, now: i64) -> Result<(Cli
         id: ClientId::generate(),
         name: new.name.trim().to_owned(),
         secret_hash: secret.as_deref().map(|s| hash_secret(hasher, s)),
+        secret_sealed: None,
         is_public: new.public,
         redirect_uris: new.redirect_uris,
         post_logout_redirect_uris: new.post_logout_redirect_uris,
@@ -136,6 +140,16 @@ pub fn secret_matches(client: &Client, given: &str, hasher: &KeyedHasher, now: i
         .as_ref()
         .is_some_and(|p| now < p.until && crate::secret::constant_time_eq(&p.hash, &given));
     current | previous
+}
+
+/// A `client_secret_jwt` client's secret, sealed to its id (see `Client::secret_sealed`).
+pub fn seal_secret(sealer: &crate::secret::Sealer, id: &ClientId, secret: &str) -> Vec<u8> {
+    sealer.seal(id.as_str().as_bytes(), secret.as_bytes())
+}
+
+/// A sealed secret, opened; `None` when it cannot be (another master key, or tampering).
+pub fn open_secret(sealer: &crate::secret::Sealer, id: &ClientId, sealed: &[u8]) -> Option<String> {
+    sealer.open(id.as_str().as_bytes(), sealed).ok().and_then(|plain| String::from_utf8(plain).ok())
 }
 
 /// A new secret for a confidential client: the secret (shown once) and its keyed hash.
@@ -178,8 +192,11 @@ mod tests {
         let (mut client, old) = new_client(web_app(Default::default()), &hasher, 0).unwrap();
         let old = old.unwrap();
         let (new_secret, hash) = fresh_secret(&hasher);
-        client.previous_secret =
-            client.secret_hash.replace(hash).map(|hash| crate::client::PreviousSecret { hash, until: 100 });
+        client.previous_secret = client.secret_hash.replace(hash).map(|hash| crate::client::PreviousSecret {
+            hash,
+            until: 100,
+            sealed: None,
+        });
         assert!(secret_matches(&client, &new_secret, &hasher, 99) && secret_matches(&client, &old, &hasher, 99));
         assert!(secret_matches(&client, &new_secret, &hasher, 100) && !secret_matches(&client, &old, &hasher, 100));
         assert!(!secret_matches(&client, "wrong", &hasher, 0));

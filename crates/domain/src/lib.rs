@@ -27,8 +27,8 @@ pub mod user;
 
 pub use auth::{Acr, Amr, AuthTime, Scope};
 pub use client::{
-    ApplicationType, Branding, Channel, Client, ClientHooks, ClientSettings, LoginMethod, PreviousSecret,
-    PrivateKeyJwt, RefreshPolicy, SigningAlg, StepUp, StepUpPolicy, WithoutFactor,
+    ApplicationType, Branding, Channel, Client, ClientHooks, ClientSecretJwt, ClientSettings, LoginMethod,
+    PreviousSecret, PrivateKeyJwt, RefreshPolicy, SigningAlg, StepUp, StepUpPolicy, WithoutFactor,
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, FakeClock, SystemClock};

@@ -112,6 +112,11 @@ impl MasterKey {
         Sealer(self.derive(b"seal-messages"))
     }
 
+    /// Seals the secrets of `client_secret_jwt` clients, which the server must read back.
+    pub fn client_secret_sealer(&self) -> Sealer {
+        Sealer(self.derive(b"seal-client-secrets"))
+    }
+
     /// Seals second-factor secrets (authenticator apps).
     pub fn factor_sealer(&self) -> Sealer {
         Sealer(self.derive(b"seal-factors"))

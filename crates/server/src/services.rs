@@ -185,6 +185,7 @@ impl Services {
             notices: Arc::new(passwordless_connection::Notices(connection.clone().into_inner())),
             clock: Arc::clone(&s.clock),
             hasher: s.hasher.clone(),
+            client_secrets: s.master.client_secret_sealer(),
             sessions: authorization.clone().into_inner(),
             settings: settings.admin.clone(),
             issuer: issuer.to_string(),
@@ -277,6 +278,7 @@ async fn register_demo(
         id: domain::ClientId::parse(demo::DEMO_CLIENT_ID).ok_or_else(|| anyhow!("demo client id"))?,
         name: "Ostiary demo app".into(),
         secret_hash: Some(authorization_server::clients::hash_secret(hasher, &secret)),
+        secret_sealed: None,
         is_public: false,
         redirect_uris: vec![demo::Demo::redirect_uri(&issuer)],
         post_logout_redirect_uris: vec![format!("{}/demo", issuer.trim_end_matches('/'))],
@@ -305,6 +307,7 @@ async fn register_console(settings: &Settings, store: &Store, now: i64) -> anyho
         id: domain::ClientId::parse(admin::console::CONSOLE_CLIENT_ID).ok_or_else(|| anyhow!("console client id"))?,
         name: "Ostiary administration".into(),
         secret_hash: None,
+        secret_sealed: None,
         is_public: true,
         redirect_uris: vec![admin::console::callback_uri(settings.server.issuer.as_str())],
         post_logout_redirect_uris: vec![],
@@ -333,6 +336,7 @@ async fn register_account(settings: &Settings, store: &Store, now: i64) -> anyho
         id: domain::ClientId::parse(admin::account::ACCOUNT_CLIENT_ID).ok_or_else(|| anyhow!("account client id"))?,
         name: "Your account".into(),
         secret_hash: None,
+        secret_sealed: None,
         is_public: true,
         redirect_uris: vec![admin::account::callback_uri(settings.server.issuer.as_str())],
         post_logout_redirect_uris: vec![],
@@ -362,6 +366,7 @@ fn authorization_server(
         Arc::clone(&s.tera),
         Arc::clone(&s.catalog),
         Arc::clone(&s.limiter),
+        s.master.client_secret_sealer(),
     );
     Ok(web::Data::new(server.map_err(|e| anyhow!("server.issuer: {e}"))?))
 }

@@ -23,6 +23,8 @@ struct ClientRow {
     previous_secret_until: Option<i64>,
     disabled_at: Option<i64>,
     version: i64,
+    secret_sealed: Option<Vec<u8>>,
+    previous_secret_sealed: Option<Vec<u8>>,
 }
 
 impl ClientRow {
@@ -42,6 +44,8 @@ impl ClientRow {
             previous_secret_until: client.previous_secret.as_ref().map(|p| p.until),
             disabled_at: client.disabled_at,
             version: client.version,
+            secret_sealed: client.secret_sealed.clone(),
+            previous_secret_sealed: client.previous_secret.as_ref().and_then(|p| p.sealed.clone()),
         }
     }
 
@@ -50,6 +54,7 @@ impl ClientRow {
             id: ClientId::parse(&self.id).ok_or_else(|| StoreError::Corrupt("client id".into()))?,
             name: self.name,
             secret_hash: self.secret_hash,
+            secret_sealed: self.secret_sealed,
             is_public: self.is_public,
             redirect_uris: from_json(&self.redirect_uris, "client redirect_uris")?,
             post_logout_redirect_uris: from_json(&self.post_logout_redirect_uris, "client post_logout_redirect_uris")?,
@@ -60,7 +65,9 @@ impl ClientRow {
                 .ok_or_else(|| StoreError::Corrupt(format!("client application_type {:?}", self.application_type)))?,
             settings: from_json(&self.settings, "client settings")?,
             previous_secret: match (self.previous_secret_hash, self.previous_secret_until) {
-                (Some(hash), Some(until)) => Some(domain::PreviousSecret { hash, until }),
+                (Some(hash), Some(until)) => {
+                    Some(domain::PreviousSecret { hash, until, sealed: self.previous_secret_sealed })
+                }
                 _ => None,
             },
             disabled_at: self.disabled_at,
@@ -96,6 +103,8 @@ impl Store {
                     clients::settings.eq(&row.settings),
                     clients::previous_secret_hash.eq(&row.previous_secret_hash),
                     clients::previous_secret_until.eq(row.previous_secret_until),
+                    clients::secret_sealed.eq(&row.secret_sealed),
+                    clients::previous_secret_sealed.eq(&row.previous_secret_sealed),
                     clients::disabled_at.eq(row.disabled_at),
                     clients::version.eq(clients::version + 1),
                 ))
@@ -248,6 +257,8 @@ impl admin::storage::ClientDirectory for Store {
                         clients::settings.eq(&row.settings),
                         clients::previous_secret_hash.eq(&row.previous_secret_hash),
                         clients::previous_secret_until.eq(row.previous_secret_until),
+                        clients::secret_sealed.eq(&row.secret_sealed),
+                        clients::previous_secret_sealed.eq(&row.previous_secret_sealed),
                         clients::disabled_at.eq(row.disabled_at),
                         clients::version.eq(version + 1),
                     ))

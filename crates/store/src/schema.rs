@@ -33,6 +33,8 @@ diesel::table! {
         previous_secret_until -> Nullable<BigInt>,
         disabled_at -> Nullable<BigInt>,
         version -> BigInt,
+        secret_sealed -> Nullable<Binary>,
+        previous_secret_sealed -> Nullable<Binary>,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::client_rules::{ClientError, NewClient, check_metadata, fresh_secret, new_client};
+use domain::client_rules::{ClientError, NewClient, check_metadata, fresh_secret, new_client, seal_secret};
 use domain::{ApplicationType, Client, ClientId, ClientSettings, PreviousSecret, SigningAlg};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -91,7 +91,16 @@ pub(crate) fn rotated(admin: &Admin, current: &Client, grace: i64) -> Option<(Cl
     let (secret, hash) = fresh_secret(&admin.hasher);
     let mut client = current.clone();
     client.secret_hash = Some(hash);
-    client.previous_secret = (grace > 0).then(|| PreviousSecret { hash: old, until: admin.clock.now() + grace });
+    // A `client_secret_jwt` client's secret is kept sealed too: the new one, and the old one while
+    // it still works. (A client set to `client_secret_jwt` after it was made gets its sealed
+    // secret here, at its first rotation.)
+    client.secret_sealed =
+        current.settings.client_secret_jwt.as_ref().map(|_| seal_secret(&admin.client_secrets, &client.id, &secret));
+    client.previous_secret = (grace > 0).then(|| PreviousSecret {
+        hash: old,
+        until: admin.clock.now() + grace,
+        sealed: current.secret_sealed.clone(),
+    });
     Some((client, secret))
 }
 

@@ -313,6 +313,7 @@ mod tests {
             id: domain::ClientId::generate(),
             name: "t".into(),
             secret_hash: None,
+            secret_sealed: None,
             is_public: public,
             redirect_uris: vec!["https://a.example/cb".into()],
             post_logout_redirect_uris: vec![],

@@ -47,6 +47,7 @@ mod tests {
             id: domain::ClientId::generate(),
             name: "t".into(),
             secret_hash: None,
+            secret_sealed: None,
             is_public: false,
             redirect_uris: vec![redirect_uri.into()],
             post_logout_redirect_uris: vec![],
