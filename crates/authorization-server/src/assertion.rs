@@ -53,6 +53,56 @@ const fn refused(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidClient, description)
 }
 
+/// Whether `name` is one of `algs` (`"ES256"`, as registration and discovery spell them).
+pub fn names(algs: &[Algorithm], name: &str) -> bool {
+    algs.iter().any(|a| format!("{a:?}") == name)
+}
+
+/// A `private_key_jwt` client's keys (Registration §2): `jwks` or `jwks_uri`, never both; public
+/// signing keys only (a key with a private part, `d`, was registered by mistake and is refused);
+/// the algorithm, when given, one assertions may use.
+pub fn registered_keys(
+    jwks: Option<serde_json::Value>,
+    jwks_uri: Option<String>,
+    alg: Option<String>,
+    fetcher: &Fetcher,
+) -> Result<PrivateKeyJwt, String> {
+    if alg.as_deref().is_some_and(|alg| !names(&ALGS, alg)) {
+        return Err(
+            "token_endpoint_auth_signing_alg must be RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA"
+                .into(),
+        );
+    }
+    match (&jwks, &jwks_uri) {
+        (Some(_), Some(_)) => return Err("jwks and jwks_uri must not both be present".into()),
+        (None, None) => return Err("private_key_jwt needs the client's keys: jwks or jwks_uri".into()),
+        (Some(set), None) => {
+            if serde_json::to_vec(set).map_or(usize::MAX, |b| b.len()) > crate::fetch::MAX_BYTES {
+                return Err("jwks is too large".into());
+            }
+            let private = set["keys"].as_array().is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some()));
+            if private {
+                return Err("jwks holds a private key: register only the public keys".into());
+            }
+            let parsed: jsonwebtoken::jwk::JwkSet = serde_json::from_value(set.clone())
+                .map_err(|_| "jwks is not a JWK Set (RFC 7517 section 5)".to_owned())?;
+            let usable = parsed.keys.iter().any(|k| {
+                !matches!(k.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_))
+                    && jsonwebtoken::DecodingKey::from_jwk(k).is_ok()
+            });
+            if !usable {
+                return Err("jwks has no public RSA, EC or OKP key".into());
+            }
+        }
+        (None, Some(uri)) => {
+            if let Err(e) = fetcher.check_url(uri) {
+                return Err(format!("jwks_uri: {e}"));
+            }
+        }
+    }
+    Ok(PrivateKeyJwt { alg, jwks, jwks_uri })
+}
+
 /// The claims RFC 7523 §3 and OIDC Core §9 require; `aud` is checked by `jsonwebtoken`.
 #[derive(serde::Deserialize)]
 struct Claims {

@@ -275,7 +275,9 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
     let keys_given = meta.jwks.is_some() || meta.jwks_uri.is_some();
     let (private_key_jwt, client_secret_jwt) = match auth_method.as_str() {
         "private_key_jwt" => {
-            (Some(check_keys(meta.jwks, meta.jwks_uri, meta.token_endpoint_auth_signing_alg, fetcher)?), None)
+            let alg = meta.token_endpoint_auth_signing_alg;
+            let keys = crate::assertion::registered_keys(meta.jwks, meta.jwks_uri, alg, fetcher);
+            (Some(keys.map_err(Refusal::metadata)?), None)
         }
         _ if keys_given => {
             return Err(Refusal::metadata(
@@ -284,7 +286,7 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
         }
         "client_secret_jwt" => {
             let alg = meta.token_endpoint_auth_signing_alg;
-            if alg.as_deref().is_some_and(|a| !crate::assertion::HMAC_ALGS.iter().any(|h| format!("{h:?}") == a)) {
+            if alg.as_deref().is_some_and(|a| !crate::assertion::names(&crate::assertion::HMAC_ALGS, a)) {
                 return Err(Refusal::metadata(
                     "token_endpoint_auth_signing_alg must be HS256, HS384 or HS512 for client_secret_jwt",
                 ));
@@ -355,51 +357,6 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
         grant_types: meta.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]),
         settings,
     })
-}
-
-/// A `private_key_jwt` client's keys (Registration §2): `jwks` or `jwks_uri`, never both; public
-/// signing keys only (a key with a private part, `d`, was registered by mistake and is refused);
-/// the algorithm, when given, one assertions may use.
-fn check_keys(
-    jwks: Option<serde_json::Value>,
-    jwks_uri: Option<String>,
-    alg: Option<String>,
-    fetcher: &crate::fetch::Fetcher,
-) -> Result<domain::PrivateKeyJwt, Refusal> {
-    use crate::assertion::ALGS;
-    if alg.as_deref().is_some_and(|alg| !ALGS.iter().any(|a| format!("{a:?}") == alg)) {
-        return Err(Refusal::metadata(
-            "token_endpoint_auth_signing_alg must be RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384 or EdDSA",
-        ));
-    }
-    match (&jwks, &jwks_uri) {
-        (Some(_), Some(_)) => return Err(Refusal::metadata("jwks and jwks_uri must not both be present")),
-        (None, None) => return Err(Refusal::metadata("private_key_jwt needs the client's keys: jwks or jwks_uri")),
-        (Some(set), None) => {
-            if serde_json::to_vec(set).map_or(usize::MAX, |b| b.len()) > crate::fetch::MAX_BYTES {
-                return Err(Refusal::metadata("jwks is too large"));
-            }
-            let private = set["keys"].as_array().is_some_and(|keys| keys.iter().any(|k| k.get("d").is_some()));
-            if private {
-                return Err(Refusal::metadata("jwks holds a private key: register only the public keys"));
-            }
-            let parsed: jsonwebtoken::jwk::JwkSet = serde_json::from_value(set.clone())
-                .map_err(|_| Refusal::metadata("jwks is not a JWK Set (RFC 7517 section 5)"))?;
-            let usable = parsed.keys.iter().any(|k| {
-                !matches!(k.algorithm, jsonwebtoken::jwk::AlgorithmParameters::OctetKey(_))
-                    && jsonwebtoken::DecodingKey::from_jwk(k).is_ok()
-            });
-            if !usable {
-                return Err(Refusal::metadata("jwks has no public RSA, EC or OKP key"));
-            }
-        }
-        (None, Some(uri)) => {
-            if let Err(e) = fetcher.check_url(uri) {
-                return Err(Refusal::metadata(format!("jwks_uri: {e}")));
-            }
-        }
-    }
-    Ok(domain::PrivateKeyJwt { alg, jwks, jwks_uri })
 }
 
 #[cfg(test)]
