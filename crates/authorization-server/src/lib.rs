@@ -34,6 +34,7 @@ use actix_web::web;
 use domain::{Clock, KeyedHasher};
 use web_layer::Endpoint;
 
+pub use claims::ClaimsRequest;
 pub use config::{AuthorizationServerConfig, OidcSettings};
 pub use keys::{Alg, Keys};
 pub use logout::LogoutError;

@@ -12,6 +12,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 
 use crate::AuthorizationServer;
+use crate::claims::ClaimsRequest;
 use crate::errors::{ErrorCode, OAuthError, internal};
 use crate::storage::{AuthorizationCode, IssuedToken, RefreshToken, TokenKind};
 
@@ -46,6 +47,10 @@ pub(crate) struct AccessClaims {
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// The user claims the `claims` parameter asked `/userinfo` for (OIDC Core §5.5), beside those
+    /// of the scope. Names only, which are no secret; `/userinfo` needs nothing else to answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub userinfo_claims: Vec<String>,
     /// What the `before_token` hook added.
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -60,6 +65,8 @@ pub(crate) struct AccessGrant<'a> {
     pub scope: &'a Scope,
     /// When and how the user authenticated (absent without a user).
     pub user_auth: Option<(AuthTime, Acr)>,
+    /// The user claims the `claims` parameter asked `/userinfo` for.
+    pub userinfo_claims: &'a [String],
     /// Claims the `before_token` hook added.
     pub extra: &'a serde_json::Map<String, serde_json::Value>,
 }
@@ -86,6 +93,7 @@ pub(crate) fn issue_access_token(
         scope: t.scope.to_string(),
         auth_time: t.user_auth.map(|(at, _)| at.0),
         acr: t.user_auth.map(|(_, acr)| acr.as_str().to_owned()),
+        userinfo_claims: t.userinfo_claims.to_vec(),
         extra: t.extra.clone(),
     };
     crate::jwt::sign(key, "at+jwt", &claims).map_err(|e| internal("access token", &e))
@@ -153,6 +161,8 @@ pub(crate) struct Issuance<'a> {
     pub auth_time: AuthTime,
     /// The earliest `auth_time` the authorization request accepted (`max_age`, `prompt=login`).
     pub auth_after: Option<i64>,
+    /// The user claims the `claims` parameter asked for (OIDC Core §5.5).
+    pub claims: &'a ClaimsRequest,
     pub refresh: Refresh<'a>,
 }
 
@@ -192,6 +202,7 @@ impl<'a> Issuance<'a> {
             acr: code.acr,
             auth_time: code.auth_time,
             auth_after: code.auth_after,
+            claims: &code.claims,
             refresh: if offline {
                 Refresh::First { scope: &code.scope, deadline: refresh_deadline }
             } else {
@@ -233,6 +244,7 @@ pub(crate) fn new_refresh_token(
         amr: grant.amr.to_vec(),
         acr: grant.acr,
         auth_time: grant.auth_time,
+        claims: grant.claims.clone(),
         created_at: now,
         expires_at: deadline,
     };
@@ -266,6 +278,7 @@ pub(crate) async fn mint_tokens(
         grant_id: Some(grant.grant_id),
         scope: grant.scope,
         user_auth: Some((grant.auth_time, grant.acr)),
+        userinfo_claims: &grant.claims.userinfo,
         extra: &grant.extra,
     };
     let access_token = issue_access_token(srv, client, &access, now)?;
@@ -304,7 +317,8 @@ pub(crate) async fn before_token(
         Err(_) => return Err(denied("the sign-in could not be checked")),
     };
     let user = srv.store.user(grant.user_id).await.map_err(|e| internal("user lookup", &e))?;
-    let taken = user.as_ref().map(|u| crate::claims::scope_claims(u, grant.scope)).unwrap_or_default();
+    let released = |u| crate::claims::released(u, grant.scope, &grant.claims.id_token);
+    let taken = user.as_ref().map(released).unwrap_or_default();
     let payload = serde_json::json!({
         "grant_type": grant.grant_type,
         "client": { "id": client.id.as_str(), "name": client.name },
@@ -361,7 +375,8 @@ async fn id_token(
     }
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
     let standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(grant.user_id.to_string()));
-    let mut scope_claims = user.as_ref().map(|u| crate::claims::scope_claims(u, grant.scope)).unwrap_or_default();
+    let released = |u| crate::claims::released(u, grant.scope, &grant.claims.id_token);
+    let mut scope_claims = user.as_ref().map(released).unwrap_or_default();
     scope_claims.extend(grant.extra.clone());
     let issuer = IssuerUrl::new(srv.config.issuer.clone()).map_err(|e| internal("issuer", &e))?;
     let at_hash =
@@ -391,6 +406,7 @@ mod tests {
     #[test]
     fn a_login_older_than_the_request_allowed_is_never_signed_for() {
         let (grant, user, scope) = (GrantId::generate(), UserId::generate(), Scope::parse("openid"));
+        let claims = ClaimsRequest::default();
         let issuance = |auth_time, auth_after| Issuance {
             grant_type: "authorization_code",
             extra: serde_json::Map::new(),
@@ -403,6 +419,7 @@ mod tests {
             acr: Acr::SingleFactor,
             auth_time: AuthTime(auth_time),
             auth_after,
+            claims: &claims,
             refresh: Refresh::None,
         };
         assert!(issuance(100, None).check_auth_time().is_ok());

@@ -14,6 +14,8 @@ use domain::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::claims::ClaimsRequest;
+
 /// The validated authorization request, kept with its interaction until the login completes.
 /// Only this crate reads it; `store` keeps it as it is given.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,7 +34,11 @@ pub struct AuthorizationRequest {
     /// provider knows (an unknown value can never be met; a demand of none known is refused).
     #[serde(default, deserialize_with = "known_acrs")]
     pub essential_acr: Option<Vec<Acr>>,
-    /// The `sub` of a valid `id_token_hint`: the user the client expects (OIDC Core §3.1.2.2).
+    /// The user claims the `claims` parameter asked for by name (OIDC Core §5.5).
+    #[serde(default, skip_serializing_if = "ClaimsRequest::is_empty")]
+    pub claims: ClaimsRequest,
+    /// The user the client expects: the `sub` of a valid `id_token_hint` (OIDC Core §3.1.2.2) or
+    /// the `sub` value the `claims` parameter asked for (§5.5.1).
     #[serde(default)]
     pub hinted_sub: Option<String>,
     /// `prompt=login`: the user must authenticate after the request was made.
@@ -172,6 +178,8 @@ pub struct AuthorizationCode {
     pub auth_after: Option<i64>,
     /// Whether the grant ends with the session it was issued in (sign-out, a new login).
     pub ends_with_session: bool,
+    /// The user claims the `claims` parameter asked for (OIDC Core §5.5).
+    pub claims: ClaimsRequest,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -230,6 +238,8 @@ pub struct RefreshToken {
     pub amr: Vec<Amr>,
     pub acr: Acr,
     pub auth_time: AuthTime,
+    /// The user claims the `claims` parameter asked for (OIDC Core §5.5), for every refresh.
+    pub claims: ClaimsRequest,
     pub created_at: i64,
     /// The family's absolute deadline: rotation never extends it.
     pub expires_at: i64,

@@ -1,4 +1,5 @@
-//! `GET|POST /userinfo` (OIDC Core §5.3): the claims the access token's scope releases.
+//! `GET|POST /userinfo` (OIDC Core §5.3): the claims the access token's scope releases, and those
+//! the `claims` parameter asked `/userinfo` for (§5.5).
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -50,7 +51,7 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
     };
     let mut out = serde_json::Map::new();
     out.insert("sub".into(), serde_json::json!(user.id.to_string()));
-    out.extend(crate::claims::scope_claims(&user, &domain::Scope::parse(&claims.scope)));
+    out.extend(crate::claims::released(&user, &domain::Scope::parse(&claims.scope), &claims.userinfo_claims));
     match format {
         Some(alg) => signed(&srv, alg, &client_id, out),
         None => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(out),

@@ -99,7 +99,7 @@ pub struct Hook {
 
 /// The claims no hook may set: the ones that say who, for whom, when and how (OIDC Core §2,
 /// RFC 9068 §2.2, RFC 7519 §4.1).
-pub const RESERVED_CLAIMS: [&str; 16] = [
+pub const RESERVED_CLAIMS: [&str; 17] = [
     "iss",
     "sub",
     "aud",
@@ -116,6 +116,8 @@ pub const RESERVED_CLAIMS: [&str; 16] = [
     "jti",
     "client_id",
     "scope",
+    // The user claims the `claims` parameter asked `/userinfo` for (in the access token).
+    "userinfo_claims",
 ];
 
 /// Checks claims a hook would add: none reserved or already set (`taken`), and at most

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use domain::{AuthTime, ClientId, GrantId, Scope, StorageError, UserId};
 
 use crate::schema::{authorization_codes, refresh_tokens, tokens};
-use crate::{Store, StoreError, from_json, parse_acr, parse_id, to_json};
+use crate::{Store, StoreError, claims_column, from_json, parse_acr, parse_claims, parse_id, to_json};
 
 /// The `kind` column of an access token.
 fn token_kind_name(kind: TokenKind) -> &'static str {
@@ -37,6 +37,7 @@ struct CodeRow {
     revoked_at: Option<i64>,
     auth_after: Option<i64>,
     ends_with_session: bool,
+    claims: Option<String>,
 }
 
 impl CodeRow {
@@ -56,6 +57,7 @@ impl CodeRow {
             auth_time: AuthTime(self.auth_time),
             auth_after: self.auth_after,
             ends_with_session: self.ends_with_session,
+            claims: parse_claims(self.claims.as_deref(), "code claims")?,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
@@ -262,6 +264,7 @@ pub(crate) fn insert_code_in(conn: &mut crate::DbConnection, code: &Authorizatio
         revoked_at: None,
         auth_after: code.auth_after,
         ends_with_session: code.ends_with_session,
+        claims: claims_column(&code.claims),
     };
     diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;
     Ok(())

@@ -164,6 +164,16 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) 
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// A `claims` column: the user claims a `claims` parameter asked for (OIDC Core §5.5), as JSON;
+/// NULL when it asked for none, as almost every request does.
+pub(crate) fn claims_column(claims: &authorization_server::ClaimsRequest) -> Option<String> {
+    (!claims.is_empty()).then(|| to_json(claims))
+}
+
+pub(crate) fn parse_claims(text: Option<&str>, what: &str) -> Result<authorization_server::ClaimsRequest, StoreError> {
+    text.map_or(Ok(Default::default()), |t| from_json(t, what))
+}
+
 /// An `acr` column.
 pub(crate) fn parse_acr(text: &str, what: &str) -> Result<domain::Acr, StoreError> {
     domain::Acr::parse(text).ok_or_else(|| StoreError::Corrupt(format!("{what}: unknown acr {text:?}")))

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use domain::{AuthTime, ClientId, GrantId, Scope, StorageError, UserId};
 
 use crate::schema::refresh_tokens;
-use crate::{Store, StoreError, from_json, parse_acr, parse_id, to_json};
+use crate::{Store, StoreError, claims_column, from_json, parse_acr, parse_claims, parse_id, to_json};
 
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
@@ -26,6 +26,7 @@ struct RefreshRow {
     used_at: Option<i64>,
     revoked_at: Option<i64>,
     successor_hash: Option<Vec<u8>>,
+    claims: Option<String>,
 }
 
 impl RefreshRow {
@@ -40,6 +41,7 @@ impl RefreshRow {
             sid: self.sid,
             scope: Scope::parse(&self.scope),
             auth_time: AuthTime(self.auth_time),
+            claims: parse_claims(self.claims.as_deref(), "refresh claims")?,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
@@ -63,6 +65,7 @@ impl RefreshRow {
             used_at: None,
             revoked_at: None,
             successor_hash: None,
+            claims: claims_column(&t.claims),
         }
     }
 }

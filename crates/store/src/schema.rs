@@ -144,6 +144,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         auth_after -> Nullable<BigInt>,
         ends_with_session -> Bool,
+        claims -> Nullable<Text>,
     }
 }
 
@@ -175,6 +176,7 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         successor_hash -> Nullable<Binary>,
+        claims -> Nullable<Text>,
     }
 }
 

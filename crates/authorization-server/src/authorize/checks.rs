@@ -7,6 +7,7 @@ use domain::{Acr, Client, Scope};
 use super::redirect_uri::check_redirect_uri;
 use super::response::{FormPost, Redirector};
 use crate::AuthorizationServer;
+use crate::claims::{ClaimsParameter, ClaimsRequest};
 use crate::errors::{ErrorCode, OAuthError};
 use crate::pages::PageError;
 use crate::params::Params;
@@ -49,9 +50,12 @@ pub(crate) async fn check_request<'p>(
         issuer: &srv.config.issuer,
         form_post: form_post.then_some(FormPost::of(srv, lang)),
     };
-    let checked = check_protocol(&client, params)
-        .and_then(|p| Ok((p, check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?)));
-    let (Protocol { scope, code_challenge, max_age, prompt, essential_acr }, hinted_sub) = match checked {
+    let checked = check_protocol(&client, params).and_then(|p| {
+        let hinted = check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?;
+        let expected = expected_user(hinted, p.claims.sub.clone())?;
+        Ok((p, expected))
+    });
+    let (Protocol { scope, code_challenge, max_age, prompt, claims }, hinted_sub) = match checked {
         Ok(v) => v,
         Err(e) => return Err(Refused::Redirect(Box::new(back), e)),
     };
@@ -65,7 +69,8 @@ pub(crate) async fn check_request<'p>(
         max_age,
         acr_values: params.get("acr_values").map(str::to_owned),
         form_post,
-        essential_acr,
+        essential_acr: claims.essential_acr,
+        claims: claims.requested,
         hinted_sub,
         prompt_login: prompt == Prompt::Login,
     };
@@ -78,7 +83,7 @@ pub(crate) struct Protocol {
     pub code_challenge: Option<String>,
     pub max_age: Option<i64>,
     pub prompt: Prompt,
-    pub essential_acr: Option<Vec<Acr>>,
+    pub claims: Claims,
 }
 
 /// The checks that need nothing but the client and the parameters, in order.
@@ -91,7 +96,7 @@ pub(crate) fn check_protocol(client: &Client, params: &Params) -> Result<Protoco
         code_challenge: check_pkce(client, params)?,
         max_age: check_max_age(params)?,
         prompt: check_prompt(params)?,
-        essential_acr: check_essential_acr(params)?,
+        claims: check_claims(params)?,
     })
 }
 
@@ -230,33 +235,48 @@ fn check_prompt(params: &Params) -> Result<Prompt, OAuthError> {
     Ok(if prompts.contains(&"login") { Prompt::Login } else { Prompt::Default })
 }
 
-/// OIDC Core §5.5.1.1: `{"id_token": {"acr": {"essential": true, "values": [...]}}}` demands one of
-/// these `acr` values. A malformed `claims` parameter is `invalid_request`. A demand for a value
-/// this provider cannot give fails at once rather than passing a weaker `acr` off as the requested
-/// one; the multi-factor value is met by step-up.
-fn check_essential_acr(params: &Params) -> Result<Option<Vec<Acr>>, OAuthError> {
-    let Some(raw) = params.get("claims") else { return Ok(None) };
+/// What the `claims` parameter (OIDC Core §5.5) asks of the request.
+#[derive(Default)]
+pub(crate) struct Claims {
+    /// The `acr` values demanded as essential (§5.5.1.1), those this provider knows.
+    pub essential_acr: Option<Vec<Acr>>,
+    /// The user the ID token must be about (`sub` with a value, §5.5.1).
+    pub sub: Option<String>,
+    /// The user claims asked for by name.
+    pub requested: ClaimsRequest,
+}
+
+/// OIDC Core §5.5: a malformed `claims` parameter is `invalid_request`. An essential `acr` demand
+/// (`{"id_token": {"acr": {"essential": true, "values": [...]}}}`, §5.5.1.1) for values this
+/// provider cannot give fails at once rather than passing a weaker `acr` off as the requested one;
+/// the multi-factor value is met by step-up.
+fn check_claims(params: &Params) -> Result<Claims, OAuthError> {
+    let Some(raw) = params.get("claims") else { return Ok(Claims::default()) };
     const MALFORMED: OAuthError =
         OAuthError::new(ErrorCode::InvalidRequest, "the claims parameter is not a valid JSON claims request");
-    let claims: serde_json::Value = serde_json::from_str(raw).map_err(|_| MALFORMED)?;
-    if !claims.is_object() {
-        return Err(MALFORMED);
-    }
-    let acr = &claims["id_token"]["acr"];
-    if acr.is_null() || acr["essential"] != true {
-        return Ok(None);
-    }
-    let values: Vec<String> = match (&acr["value"], &acr["values"]) {
-        (serde_json::Value::String(v), _) => vec![v.clone()],
-        (_, serde_json::Value::Array(vs)) => vs.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
-        _ => return Ok(None),
+    let parsed = ClaimsParameter::parse(raw).map_err(|_| MALFORMED)?;
+    let essential_acr = match parsed.essential_acr() {
+        None => None,
+        // Only values this provider knows can be met; a demand of none of them cannot.
+        Some(values) => match values.into_iter().filter_map(Acr::parse).collect::<Vec<_>>() {
+            known if known.is_empty() => return Err(UNMET),
+            known => Some(known),
+        },
     };
-    // Only values this provider knows can be met; a demand of none of them cannot.
-    let known: Vec<Acr> = values.iter().filter_map(|v| Acr::parse(v)).collect();
-    if known.is_empty() {
-        return Err(UNMET);
+    let sub = parsed.sub().map_err(|_| MALFORMED)?.map(str::to_owned);
+    Ok(Claims { essential_acr, sub, requested: parsed.requested() })
+}
+
+/// The user the client expects (OIDC Core §3.1.2.2 `id_token_hint`, §5.5.1 a `sub` value in the
+/// `claims` parameter). Two that name different users can never both be met.
+fn expected_user(hinted: Option<String>, claimed: Option<String>) -> Result<Option<String>, OAuthError> {
+    match (hinted, claimed) {
+        (Some(h), Some(c)) if h != c => Err(OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "id_token_hint and the claims parameter name different users",
+        )),
+        (h, c) => Ok(h.or(c)),
     }
-    Ok(Some(known))
 }
 
 /// OpenID Connect Core Unmet Authentication Requirements 1.0 §2.

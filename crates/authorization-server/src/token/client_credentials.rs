@@ -34,7 +34,14 @@ pub(super) async fn client_credentials(
     }
     let owner = domain::UserId::parse(client.id.as_str()).ok_or(crate::errors::SERVER_ERROR)?;
     let none = serde_json::Map::new();
-    let access = AccessGrant { subject: &owner, grant_id: None, scope: &scope, user_auth: None, extra: &none };
+    let access = AccessGrant {
+        subject: &owner,
+        grant_id: None,
+        scope: &scope,
+        user_auth: None,
+        userinfo_claims: &[],
+        extra: &none,
+    };
     let access_token = issue_access_token(srv, client, &access, now)?;
     Ok(TokenResponse {
         access_token,

@@ -57,6 +57,7 @@ pub(crate) fn new_code(
         // Tokens without `offline_access` live no longer than the sign-in they came from, while
         // `offline_access` is the client's request to act when the user is away (OIDC Core §11).
         ends_with_session: !request.scope.contains("offline_access"),
+        claims: request.claims.clone(),
         created_at: now,
         expires_at: now + srv.config.code_ttl,
     };
@@ -164,6 +165,7 @@ mod tests {
             acr_values: None,
             form_post: false,
             essential_acr: None,
+            claims: Default::default(),
             hinted_sub: None,
             prompt_login,
         };

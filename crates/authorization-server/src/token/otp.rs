@@ -138,6 +138,7 @@ fn request_for(client: &domain::ClientId, scope: Vec<&str>) -> AuthorizationRequ
         acr_values: None,
         form_post: false,
         essential_acr: None,
+        claims: Default::default(),
         hinted_sub: None,
         prompt_login: false,
     }

@@ -57,6 +57,7 @@ pub(super) async fn refresh_token(
         auth_time: token.auth_time,
         // `max_age` and `prompt` were about the authorization request, not its refreshes.
         auth_after: None,
+        claims: &token.claims,
         refresh: Refresh::None,
     };
     // Asked before the rotation: a hook that refuses, or fails closed, leaves the presented
