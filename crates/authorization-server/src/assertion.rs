@@ -58,9 +58,8 @@ pub fn names(algs: &[Algorithm], name: &str) -> bool {
     algs.iter().any(|a| format!("{a:?}") == name)
 }
 
-/// A `private_key_jwt` client's keys (Registration §2): `jwks` or `jwks_uri`, never both; public
-/// signing keys only (a key with a private part, `d`, was registered by mistake and is refused);
-/// the algorithm, when given, one assertions may use.
+/// A `private_key_jwt` client's keys ([`usable_keys`]) and the algorithm, when given, one its
+/// assertions may use.
 pub fn registered_keys(
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
@@ -73,9 +72,17 @@ pub fn registered_keys(
                 .into(),
         );
     }
-    match (&jwks, &jwks_uri) {
+    usable_keys(jwks.as_ref(), jwks_uri.as_deref(), fetcher)?;
+    Ok(PrivateKeyJwt { alg, jwks, jwks_uri })
+}
+
+/// A client's registered keys (Registration §2), whatever they serve: `jwks` or `jwks_uri`, never
+/// both; public signing keys only (a key with a private part, `d`, was registered by mistake and is
+/// refused); a `jwks_uri` the fetch policy allows.
+pub fn usable_keys(jwks: Option<&serde_json::Value>, jwks_uri: Option<&str>, fetcher: &Fetcher) -> Result<(), String> {
+    match (jwks, jwks_uri) {
         (Some(_), Some(_)) => return Err("jwks and jwks_uri must not both be present".into()),
-        (None, None) => return Err("private_key_jwt needs the client's keys: jwks or jwks_uri".into()),
+        (None, None) => return Err("the client's keys are needed: jwks or jwks_uri".into()),
         (Some(set), None) => {
             if serde_json::to_vec(set).map_or(usize::MAX, |b| b.len()) > crate::fetch::MAX_BYTES {
                 return Err("jwks is too large".into());
@@ -100,7 +107,7 @@ pub fn registered_keys(
             }
         }
     }
-    Ok(PrivateKeyJwt { alg, jwks, jwks_uri })
+    Ok(())
 }
 
 /// The claims RFC 7523 §3 and OIDC Core §9 require; `aud` is checked by `jsonwebtoken`.
@@ -149,22 +156,24 @@ impl ClientKeys {
         &self.fetcher
     }
 
-    /// The keys that may have signed an assertion with `kid` (if named) and `alg`.
-    async fn candidates(
+    /// The keys of `client` that may have signed a JWT (an assertion, a request object) with `kid`
+    /// (if named) and `alg`: its registered `jwks`, or those of its `jwks_uri`. Err says why none
+    /// could be looked at.
+    pub(crate) async fn candidates(
         &self,
         client: &Client,
-        keys: &PrivateKeyJwt,
         kid: Option<&str>,
         alg: Algorithm,
         now: i64,
-    ) -> Result<Vec<DecodingKey>, OAuthError> {
-        if let Some(jwks) = &keys.jwks {
-            let set: JwkSet = serde_json::from_value(jwks.clone())
-                .map_err(|_| refused("the client's registered jwks is not a JWK Set"))?;
+    ) -> Result<Vec<DecodingKey>, &'static str> {
+        let (jwks, jwks_uri) = client.settings.public_keys();
+        if let Some(jwks) = jwks {
+            let set: JwkSet =
+                serde_json::from_value(jwks.clone()).map_err(|_| "the client's registered jwks is not a JWK Set")?;
             return Ok(matching(&set, kid, alg));
         }
-        let Some(uri) = keys.jwks_uri.as_deref() else {
-            return Err(refused("the client has no keys registered (jwks or jwks_uri)"));
+        let Some(uri) = jwks_uri else {
+            return Err("the client has no keys registered (jwks or jwks_uri)");
         };
         let (cached, fetched_at) = match self.cache.lock() {
             Ok(cache) => cache.get(uri).map_or((None, None), |c| (c.set.clone(), Some(c.fetched_at))),
@@ -180,8 +189,8 @@ impl ClientKeys {
         // Not fetched yet, stale, or no key fits (a rotation): fetch again, but not too often.
         if fetched_at.is_some_and(|at| now - at < REFETCH_GAP) {
             return match cached {
-                Some(_) => Err(refused("no key of the client's jwks_uri fits the assertion (kid and alg)")),
-                None => Err(refused("the client's jwks_uri could not be fetched; try again shortly")),
+                Some(_) => Err("no key of the client's jwks_uri fits the JWT (kid and alg)"),
+                None => Err("the client's jwks_uri could not be fetched; try again shortly"),
             };
         }
         let fetched = self.fetch(uri).await;
@@ -197,7 +206,7 @@ impl ClientKeys {
         }
         match set {
             Some(set) => Ok(matching(&set, kid, alg)),
-            None => Err(refused("the client's jwks_uri could not be fetched; try again shortly")),
+            None => Err("the client's jwks_uri could not be fetched; try again shortly"),
         }
     }
 
@@ -209,7 +218,7 @@ impl ClientKeys {
 
 /// A `client_secret_jwt` client's secrets as MAC keys: the current one, and the one before a
 /// rotation while its grace period lasts.
-fn secrets(srv: &crate::AuthorizationServer, client: &Client, now: i64) -> Vec<DecodingKey> {
+pub(crate) fn secrets(srv: &crate::AuthorizationServer, client: &Client, now: i64) -> Vec<DecodingKey> {
     let previous = client.previous_secret.as_ref().filter(|p| now < p.until).and_then(|p| p.sealed.as_deref());
     let open = |sealed: &[u8]| domain::client_rules::open_secret(&srv.client_secrets, &client.id, sealed);
     client
@@ -260,8 +269,8 @@ pub(crate) async fn check(
         return Err(refused("the client assertion is not signed with the client's registered algorithm"));
     }
     let candidates = match &client.settings.private_key_jwt {
-        Some(keys) if client.settings.client_secret_jwt.is_none() => {
-            srv.client_keys.candidates(client, keys, header.kid.as_deref(), header.alg, now).await?
+        Some(_) if client.settings.client_secret_jwt.is_none() => {
+            srv.client_keys.candidates(client, header.kid.as_deref(), header.alg, now).await.map_err(refused)?
         }
         _ => secrets(srv, client, now),
     };

@@ -108,8 +108,16 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             .collect(),
     ))
     .set_claims_supported(Some(claims_supported().map(|c| CoreClaimName::new(c.to_owned())).collect()))
-    .set_request_parameter_supported(Some(false))
-    .set_request_uri_parameter_supported(Some(false))
+    // OIDC Core §6, Discovery §3: request objects by value and by a registered reference, signed
+    // with the client's keys or secret, or unsigned where the client registered `none`.
+    .set_request_parameter_supported(Some(true))
+    .set_request_uri_parameter_supported(Some(true))
+    .set_require_request_uri_registration(Some(true))
+    .set_request_object_signing_alg_values_supported(Some(
+        crate::request_object::signing_algs()
+            .filter_map(|a| serde_json::from_value(serde_json::json!(a)).ok())
+            .collect(),
+    ))
     .set_claims_parameter_supported(Some(true));
     serde_json::to_value(&meta).map_err(|e| e.to_string())
 }

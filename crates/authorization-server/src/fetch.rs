@@ -74,10 +74,22 @@ impl Fetcher {
 
     /// GETs `url` and reads its body as JSON: a 200, at most [`MAX_BYTES`], within the time limit.
     pub async fn json(&self, url: &str) -> Result<serde_json::Value, FetchError> {
+        let body = self.body(url, "application/json").await?;
+        serde_json::from_slice(&body).map_err(|_| FetchError::Failed("it is not JSON".into()))
+    }
+
+    /// GETs `url` and reads its body as UTF-8 text, the same way as [`Fetcher::json`].
+    pub async fn text(&self, url: &str, accept: &str) -> Result<String, FetchError> {
+        let body = self.body(url, accept).await?;
+        String::from_utf8(body).map_err(|_| FetchError::Failed("it is not UTF-8 text".into()))
+    }
+
+    /// The body of a 200 answer to a GET of `url`: at most [`MAX_BYTES`], within the time limit.
+    async fn body(&self, url: &str, accept: &str) -> Result<Vec<u8>, FetchError> {
         let url = self.check_url(url)?;
         // The error without the URL: the caller knows it, and its log line names it once.
         let failed = |e: reqwest::Error| FetchError::Failed(e.without_url().to_string());
-        let mut resp = self.http.get(url).header("accept", "application/json").send().await.map_err(failed)?;
+        let mut resp = self.http.get(url).header("accept", accept).send().await.map_err(failed)?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Failed(format!("it answered {}", resp.status())));
         }
@@ -91,7 +103,7 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        serde_json::from_slice(&body).map_err(|_| FetchError::Failed("it is not JSON".into()))
+        Ok(body)
     }
 }
 

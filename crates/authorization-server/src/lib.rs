@@ -21,6 +21,7 @@ mod pages;
 pub mod params;
 pub mod paths;
 mod registration;
+mod request_object;
 mod revocation;
 mod session;
 mod starter;

@@ -34,6 +34,8 @@ struct Metadata {
     jwks: Option<serde_json::Value>,
     jwks_uri: Option<String>,
     token_endpoint_auth_signing_alg: Option<String>,
+    request_object_signing_alg: Option<String>,
+    request_uris: Option<Vec<String>>,
 }
 
 /// Why a registration was refused (RFC 7591 §3.2.2), with a description.
@@ -132,14 +134,20 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         "response_types": ["code"],
         "grant_types": registration.grant_types,
     });
-    if let Some(keys) = &client.settings.private_key_jwt {
-        for (key, value) in [("jwks", keys.jwks.clone()), ("jwks_uri", keys.jwks_uri.clone().map(Into::into))] {
-            if let Some(value) = value {
-                out[key] = value;
-            }
+    let settings = &client.settings;
+    let (jwks, jwks_uri) = settings.public_keys();
+    let objects = settings.request_objects.as_ref();
+    let listed = [
+        ("jwks", jwks.cloned()),
+        ("jwks_uri", jwks_uri.map(Into::into)),
+        ("request_object_signing_alg", objects.and_then(|o| o.alg.clone()).map(Into::into)),
+        ("request_uris", objects.filter(|o| !o.request_uris.is_empty()).map(|o| o.request_uris.clone().into())),
+    ];
+    for (key, value) in listed {
+        if let Some(value) = value {
+            out[key] = value;
         }
     }
-    let settings = &client.settings;
     let pinned = settings.private_key_jwt.as_ref().and_then(|k| k.alg.as_ref());
     if let Some(alg) = pinned.or(settings.client_secret_jwt.as_ref().and_then(|s| s.alg.as_ref())) {
         out["token_endpoint_auth_signing_alg"] = serde_json::json!(alg);
@@ -272,17 +280,14 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
             ));
         }
     };
-    let keys_given = meta.jwks.is_some() || meta.jwks_uri.is_some();
+    // The client's keys serve its assertions under private_key_jwt, and its request objects.
+    let mut keys = Some((meta.jwks, meta.jwks_uri));
     let (private_key_jwt, client_secret_jwt) = match auth_method.as_str() {
         "private_key_jwt" => {
             let alg = meta.token_endpoint_auth_signing_alg;
-            let keys = crate::assertion::registered_keys(meta.jwks, meta.jwks_uri, alg, fetcher);
+            let (jwks, jwks_uri) = keys.take().unwrap_or_default();
+            let keys = crate::assertion::registered_keys(jwks, jwks_uri, alg, fetcher);
             (Some(keys.map_err(Refusal::metadata)?), None)
-        }
-        _ if keys_given => {
-            return Err(Refusal::metadata(
-                "jwks and jwks_uri serve private_key_jwt only (request objects are not supported)",
-            ));
         }
         "client_secret_jwt" => {
             let alg = meta.token_endpoint_auth_signing_alg;
@@ -328,10 +333,19 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
                 .ok_or_else(|| Refusal::metadata("userinfo_signed_response_alg must be RS256, ES256 or EdDSA"))?,
         ),
     };
+    let request_objects = crate::request_object::registered(
+        meta.request_object_signing_alg,
+        keys,
+        meta.request_uris.unwrap_or_default(),
+        client_secret_jwt.is_some(),
+        fetcher,
+    )
+    .map_err(Refusal::metadata)?;
     let mut settings = domain::ClientSettings {
         userinfo_signed_response_alg: userinfo_alg,
         private_key_jwt,
         client_secret_jwt,
+        request_objects,
         ..Default::default()
     };
     // OIDC Registration §2: shown to the user at sign-in. Each is an https URL: the logo is

@@ -68,9 +68,9 @@ impl AuthorizationServer {
         params.retain(|(k, v)| k != "client_id" && !(k == "response_type" && v == "code"));
         params.push(("client_id".into(), client.to_string()));
         params.push(("response_type".into(), "code".into()));
-        let params = Params::from_pairs(params);
+        let (params, refused_object) = crate::request_object::resolve(self, Params::from_pairs(params)).await;
         let lang = domain::i18n::DEFAULT_LANGUAGE;
-        let Checked { client, request, prompt, .. } = match check_request(self, &params, lang).await {
+        let Checked { client, request, prompt, .. } = match check_request(self, &params, lang, refused_object).await {
             Ok(checked) => checked,
             Err(Refused::Page(e)) => {
                 let title_key = format!("{}_title", e.key());

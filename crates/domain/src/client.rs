@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::branding::{Branding, BrandingError};
+pub use crate::client_keys::{ClientSecretJwt, PrivateKeyJwt, RequestObjects};
 
 /// A registered relying party.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -294,32 +295,11 @@ pub struct ClientSettings {
     /// secret, which the server keeps sealed beside its hash (`Client::secret_sealed`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_secret_jwt: Option<ClientSecretJwt>,
-}
-
-/// The algorithm a `client_secret_jwt` client's assertions use (`token_endpoint_auth_signing_alg`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClientSecretJwt {
-    /// HS256, HS384 or HS512; unset, any of them.
+    /// Request objects (OIDC Core §6, RFC 9101): how the client signs them, and where it may
+    /// publish them (`request_uris`). None: signed with the keys it authenticates with, never
+    /// `none`, and no `request_uri`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub alg: Option<String>,
-}
-
-/// A client's public keys, and the algorithm its assertions are signed with (OIDC Registration
-/// §2: `jwks` or `jwks_uri`, `token_endpoint_auth_signing_alg`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PrivateKeyJwt {
-    /// The one JWS algorithm its assertions may use; unset, any asymmetric one its key fits.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub alg: Option<String>,
-    /// Its public keys, a JWK Set (RFC 7517 §5), as registered.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwks: Option<serde_json::Value>,
-    /// Where it publishes its public keys: fetched, cached, and fetched again when an assertion
-    /// names a key not seen yet (the client rotated).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<String>,
+    pub request_objects: Option<RequestObjects>,
 }
 
 /// A client's choice, for each synchronous hook: the deployment's `[hooks.NAME]` (left out), none
@@ -366,6 +346,7 @@ impl Default for ClientSettings {
             phone_region: None,
             private_key_jwt: None,
             client_secret_jwt: None,
+            request_objects: None,
         }
     }
 }

@@ -36,6 +36,8 @@ pub enum ClientError {
     BadPhoneRegion(String),
     #[error("settings.private_key_jwt: {0}")]
     BadKeys(&'static str),
+    #[error("settings.request_objects: {0}")]
+    BadRequestObjects(&'static str),
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
@@ -77,26 +79,44 @@ pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
         return Err(ClientError::BadPhoneRegion(region.to_owned()));
     }
     if let Some(keys) = &client.settings.private_key_jwt {
-        check_keys(keys)?;
+        check_keys(keys.jwks.as_ref(), keys.jwks_uri.as_deref()).map_err(ClientError::BadKeys)?;
         if client.settings.client_secret_jwt.is_some() {
             return Err(ClientError::BadKeys("a client uses client_secret_jwt or private_key_jwt, not both"));
         }
     }
+    if let Some(objects) = &client.settings.request_objects {
+        check_request_objects(client, objects).map_err(ClientError::BadRequestObjects)?;
+    }
     client.settings.branding.validate().map_err(|e| ClientError::BadBranding(e.to_string()))
 }
 
-/// The shape of a `private_key_jwt` client's keys (OIDC Registration §2): a JWK Set or an http(s)
-/// URL, never both. Registration checks more (usable public keys, the fetch policy).
-fn check_keys(keys: &crate::client::PrivateKeyJwt) -> Result<(), ClientError> {
-    match (&keys.jwks, &keys.jwks_uri) {
-        (Some(_), Some(_)) => Err(ClientError::BadKeys("jwks and jwks_uri must not both be set")),
-        (None, None) => Err(ClientError::BadKeys("the client's keys are needed: jwks or jwks_uri")),
-        (Some(set), None) if !set["keys"].is_array() => Err(ClientError::BadKeys("jwks must be a JWK Set")),
+/// The shape of a client's keys (OIDC Registration §2): a JWK Set or an http(s) URL, never both.
+/// Registration checks more (usable public keys, the fetch policy).
+fn check_keys(jwks: Option<&serde_json::Value>, jwks_uri: Option<&str>) -> Result<(), &'static str> {
+    match (jwks, jwks_uri) {
+        (Some(_), Some(_)) => Err("jwks and jwks_uri must not both be set"),
+        (None, None) => Err("the client's keys are needed: jwks or jwks_uri"),
+        (Some(set), None) if !set["keys"].is_array() => Err("jwks must be a JWK Set"),
         (None, Some(uri)) if !url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "https" | "http")) => {
-            Err(ClientError::BadKeys("jwks_uri must be an https URL"))
+            Err("jwks_uri must be an https URL")
         }
         _ => Ok(()),
     }
+}
+
+/// The shape of a client's request-object settings: keys of its own only when it has none from
+/// `private_key_jwt`, and `request_uris` that are http(s) URLs.
+fn check_request_objects(client: &Client, objects: &crate::RequestObjects) -> Result<(), &'static str> {
+    match (objects.jwks.is_some() || objects.jwks_uri.is_some(), client.settings.private_key_jwt.is_some()) {
+        (true, true) => return Err("a private_key_jwt client's request objects use its private_key_jwt keys"),
+        (true, false) => check_keys(objects.jwks.as_ref(), objects.jwks_uri.as_deref())?,
+        (false, _) => {}
+    }
+    let http = |uri: &String| url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "https" | "http"));
+    if !objects.request_uris.iter().all(http) {
+        return Err("request_uris must be https URLs");
+    }
+    Ok(())
 }
 
 /// Builds a client record; returns it with the secret in clear, shown once (confidential clients only).

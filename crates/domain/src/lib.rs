@@ -7,6 +7,7 @@ pub mod auth;
 pub mod branding;
 pub mod client;
 mod client_ip;
+pub mod client_keys;
 pub mod client_rules;
 pub mod clock;
 pub mod counters;
@@ -28,7 +29,7 @@ pub mod user;
 pub use auth::{Acr, Amr, AuthTime, Scope};
 pub use client::{
     ApplicationType, Branding, Channel, Client, ClientHooks, ClientSecretJwt, ClientSettings, LoginMethod,
-    PreviousSecret, PrivateKeyJwt, RefreshPolicy, SigningAlg, StepUp, StepUpPolicy, WithoutFactor,
+    PreviousSecret, PrivateKeyJwt, RefreshPolicy, RequestObjects, SigningAlg, StepUp, StepUpPolicy, WithoutFactor,
 };
 pub use client_ip::ClientIp;
 pub use clock::{Clock, FakeClock, SystemClock};

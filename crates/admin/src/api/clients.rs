@@ -51,6 +51,7 @@ fn refusal(e: ClientError) -> ApiError {
         ClientError::BadHooks(_) => "settings.hooks",
         ClientError::BadPhoneRegion(_) => "settings.phone_region",
         ClientError::BadKeys(_) => "settings.private_key_jwt",
+        ClientError::BadRequestObjects(_) => "settings.request_objects",
     };
     ApiError::invalid(field, e)
 }

@@ -34,15 +34,25 @@ pub(crate) struct Checked<'p> {
     pub back: Redirector<'p>,
 }
 
-/// Every check of an authorization request, in order, one rule each.
+/// Every check of an authorization request, in order, one rule each. `params` has its request
+/// object merged in already (`request_object::resolve`); `refused_object` is why it was refused, if
+/// it was, which goes back to the client once its redirect URI is verified (RFC 9101 §6.3).
 pub(crate) async fn check_request<'p>(
     srv: &'p AuthorizationServer,
     params: &'p Params,
     lang: &'p str,
+    refused_object: Option<OAuthError>,
 ) -> Result<Checked<'p>, Refused<'p>> {
     check_params(params).map_err(Refused::Page)?;
     let client = check_client(srv, params).await.map_err(Refused::Page)?;
-    let redirect_uri = check_redirect_uri(&client, params).map_err(Refused::Page)?;
+    let redirect_uri = check_redirect_uri(&client, params).map_err(|e| {
+        // The redirect URI may have been in the object refused: say what was wrong first.
+        Refused::Page(if refused_object.is_some() {
+            PageError::BadRequest("the request object was refused")
+        } else {
+            e
+        })
+    })?;
     let form_post = params.get("response_mode") == Some("form_post");
     let back = Redirector {
         redirect_uri,
@@ -50,6 +60,9 @@ pub(crate) async fn check_request<'p>(
         issuer: &srv.config.issuer,
         form_post: form_post.then_some(FormPost::of(srv, lang)),
     };
+    if let Some(e) = refused_object {
+        return Err(Refused::Redirect(Box::new(back), e));
+    }
     let checked = check_protocol(&client, params).and_then(|p| {
         let hinted = check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?;
         let expected = expected_user(hinted, p.claims.sub.clone())?;
@@ -88,7 +101,6 @@ pub(crate) struct Protocol {
 
 /// The checks that need nothing but the client and the parameters, in order.
 pub(crate) fn check_protocol(client: &Client, params: &Params) -> Result<Protocol, OAuthError> {
-    check_request_object(params)?;
     check_response_type(params)?;
     check_response_mode(params)?;
     Ok(Protocol {
@@ -117,8 +129,10 @@ fn check_params(params: &Params) -> Result<(), PageError> {
         return Err(PageError::BadRequest("a parameter is repeated"));
     }
     let limit = |name: &str| match name {
-        // A JSON claims request (OIDC Core §5.5) and a signed ID token are legitimately longer.
+        // A JSON claims request (OIDC Core §5.5), a signed ID token and a request object are
+        // legitimately longer.
         "claims" => MAX_CLAIMS,
+        "request" => crate::request_object::MAX_BYTES,
         "id_token_hint" => MAX_ID_TOKEN_HINT,
         _ => MAX_PARAM,
     };
@@ -137,17 +151,6 @@ async fn check_client(srv: &AuthorizationServer, params: &Params) -> Result<Clie
         Ok(_) => Err(PageError::UnknownApp),
         Err(e) => Err(PageError::failed("client lookup failed", &e)),
     }
-}
-
-/// OIDC Core §6: `request` and `request_uri` are not supported and say so with their own codes.
-fn check_request_object(params: &Params) -> Result<(), OAuthError> {
-    if params.has("request") {
-        return Err(OAuthError::new(ErrorCode::RequestNotSupported, "request objects are not supported"));
-    }
-    if params.has("request_uri") {
-        return Err(OAuthError::new(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
-    }
-    Ok(())
 }
 
 /// Only the authorization code flow (RFC 9700 §2.1.2: no implicit grant).

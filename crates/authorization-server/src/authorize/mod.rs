@@ -36,8 +36,9 @@ pub async fn authorize_post(req: HttpRequest, body: web::Bytes, srv: web::Data<A
 }
 
 async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params) -> HttpResponse {
+    let (params, refused_object) = crate::request_object::resolve(srv, params).await;
     let lang = Lang::of(req).pick(&srv.catalog, params.get("ui_locales"));
-    let Checked { client, request, prompt, back } = match check_request(srv, &params, lang).await {
+    let Checked { client, request, prompt, back } = match check_request(srv, &params, lang, refused_object).await {
         Ok(checked) => checked,
         Err(Refused::Page(e)) => return e.respond(srv, req),
         Err(Refused::Redirect(back, e)) => return back.error(e),

@@ -21,14 +21,14 @@ const REGISTRATION_TOKEN: &str = "initial-access-token-0123456789abcdef";
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A client's P-256 signing key: the private part signs, the JWK is what it registers.
-struct ClientKey {
+pub(crate) struct ClientKey {
     kid: String,
     pkcs8: Vec<u8>,
-    jwk: Value,
+    pub(crate) jwk: Value,
 }
 
 impl ClientKey {
-    fn new(kid: &str) -> Self {
+    pub(crate) fn new(kid: &str) -> Self {
         let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref()).unwrap();
         // The uncompressed point: 0x04, then x and y (SEC 1 §2.3.3).
@@ -40,7 +40,7 @@ impl ClientKey {
         ClientKey { kid: kid.into(), pkcs8: doc.as_ref().to_vec(), jwk }
     }
 
-    fn sign(&self, claims: &Value) -> String {
+    pub(crate) fn sign(&self, claims: &Value) -> String {
         let header = Header { kid: Some(self.kid.clone()), ..Header::new(Algorithm::ES256) };
         jsonwebtoken::encode(&header, claims, &EncodingKey::from_ec_der(&self.pkcs8)).unwrap()
     }
@@ -52,12 +52,12 @@ fn claims(app: &TestApp, client: &str, jti: &str) -> Value {
     json!({ "iss": client, "sub": client, "aud": app.url("/token"), "jti": jti, "iat": now, "exp": now + 300 })
 }
 
-async fn register(app: &TestApp, body: Value) -> (u16, Value) {
+pub(crate) async fn register(app: &TestApp, body: Value) -> (u16, Value) {
     let resp = app.api.post(app.url("/register")).bearer_auth(REGISTRATION_TOKEN).json(&body).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
 }
 
-async fn registering_app(db: Db) -> TestApp {
+pub(crate) async fn registering_app(db: Db) -> TestApp {
     testkit::spawn_app_with(db, |s| s.oidc.registration_token = Some(domain::Secret::new(REGISTRATION_TOKEN.into())))
         .await
 }
@@ -182,9 +182,10 @@ both_backends!(registration_refuses_unusable_keys, |db: Db| async move {
         ("a symmetric key", base(json!({ "jwks": { "keys": [{ "kty": "oct", "k": "c2VjcmV0" }] } }))),
         ("not a set", base(json!({ "jwks": [key.jwk] }))),
         ("an HMAC alg", base(json!({ "jwks": { "keys": [key.jwk] }, "token_endpoint_auth_signing_alg": "HS256" }))),
+        // Keys without private_key_jwt serve request objects (request_objects.rs).
         (
-            "keys without private_key_jwt",
-            json!({ "redirect_uris": ["https://app.example/cb"], "jwks": { "keys": [key.jwk] } }),
+            "a private key without private_key_jwt",
+            json!({ "redirect_uris": ["https://app.example/cb"], "jwks": { "keys": [private] } }),
         ),
     ] {
         let (status, body) = register(&app, body).await;

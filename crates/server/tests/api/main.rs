@@ -32,6 +32,7 @@ mod passwordless;
 mod protocol;
 mod providers;
 mod refresh;
+mod request_objects;
 mod revocation;
 mod second_factor;
 mod sessions;

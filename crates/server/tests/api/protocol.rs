@@ -68,8 +68,8 @@ both_backends!(errors_after_the_redirect_uri_is_verified_carry_state_and_iss, |d
         (&confidential, vec![("response_mode", "fragment")], "invalid_request"),
         (&confidential, vec![("scope", "email")], "invalid_scope"),
         (&confidential, vec![("code_challenge_method", "plain")], "invalid_request"),
-        (&confidential, vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "request_not_supported"),
-        (&confidential, vec![("request_uri", "https://rp.example/req")], "request_uri_not_supported"),
+        (&confidential, vec![("request", "eyJhbGciOiJub25lIn0.e30.")], "invalid_request_object"),
+        (&confidential, vec![("request_uri", "https://rp.example/req")], "invalid_request_uri"),
         (&confidential, vec![("prompt", "none")], "login_required"),
         (&confidential, vec![("max_age", "-1")], "invalid_request"),
     ];
