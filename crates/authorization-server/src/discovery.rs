@@ -31,6 +31,9 @@ pub struct ExtraMetadata {
     /// RFC 8414 §2: RFC 7009 revocation and RFC 7662 introspection.
     revocation_endpoint: String,
     introspection_endpoint: String,
+    /// RFC 9126 §5: pushed authorization requests, required of the clients registered so only.
+    pushed_authorization_request_endpoint: String,
+    require_pushed_authorization_requests: bool,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -66,6 +69,8 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             end_session_endpoint: url(paths::LOGOUT),
             revocation_endpoint: url(paths::REVOKE),
             introspection_endpoint: url(paths::INTROSPECT),
+            pushed_authorization_request_endpoint: url(paths::PAR),
+            require_pushed_authorization_requests: false,
         },
     )
     .set_registration_endpoint(

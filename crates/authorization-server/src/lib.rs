@@ -18,6 +18,7 @@ pub mod keys;
 mod logout;
 mod mint;
 mod pages;
+mod par;
 pub mod params;
 pub mod paths;
 mod registration;
@@ -204,6 +205,7 @@ impl AuthorizationServer {
             Endpoint::page(web_layer::paths::RESUME, web::get().to(authorize::resume)),
             Endpoint::page(web_layer::paths::RESUME, web::post().to(authorize::resume_confirmed)),
             Endpoint::api(paths::TOKEN, web::post().to(token::token)),
+            Endpoint::api(paths::PAR, web::post().to(par::push)),
             Endpoint::api(paths::USERINFO, web::get().to(userinfo::userinfo)),
             Endpoint::api(paths::USERINFO, web::post().to(userinfo::userinfo)),
             Endpoint::backchannel(paths::REGISTER, web::post().to(registration::register)),

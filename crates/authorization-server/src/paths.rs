@@ -8,6 +8,8 @@ pub const JWKS: &str = "/jwks.json";
 pub const JWKS_AUTH0: &str = "/.well-known/jwks.json";
 pub const AUTHORIZE: &str = "/authorize";
 pub const TOKEN: &str = "/token";
+/// Pushed authorization requests (RFC 9126).
+pub const PAR: &str = "/par";
 /// Auth0's token endpoint, which also takes JSON bodies.
 pub const OAUTH_TOKEN: &str = "/oauth/token";
 pub const USERINFO: &str = "/userinfo";

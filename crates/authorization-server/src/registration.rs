@@ -36,6 +36,7 @@ struct Metadata {
     token_endpoint_auth_signing_alg: Option<String>,
     request_object_signing_alg: Option<String>,
     request_uris: Option<Vec<String>>,
+    require_pushed_authorization_requests: Option<bool>,
 }
 
 /// Why a registration was refused (RFC 7591 §3.2.2), with a description.
@@ -133,6 +134,7 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         "application_type": client.application_type,
         "response_types": ["code"],
         "grant_types": registration.grant_types,
+        "require_pushed_authorization_requests": client.settings.require_pushed_authorization_requests,
     });
     let settings = &client.settings;
     let (jwks, jwks_uri) = settings.public_keys();
@@ -346,6 +348,7 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
         private_key_jwt,
         client_secret_jwt,
         request_objects,
+        require_pushed_authorization_requests: meta.require_pushed_authorization_requests.unwrap_or(false),
         ..Default::default()
     };
     // OIDC Registration §2: shown to the user at sign-in. Each is an https URL: the logo is

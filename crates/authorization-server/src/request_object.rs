@@ -72,29 +72,47 @@ const fn invalid(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidRequestObject, description)
 }
 
+/// An authorization request's parameters, resolved: with its request object merged in, or those
+/// of the request it pushed.
+pub(crate) struct Resolved {
+    pub params: Params,
+    /// Why the request object (or pushed request) was refused, if it was: for the client's
+    /// redirect URI once that is verified (RFC 9101 §6.3).
+    pub refused: Option<OAuthError>,
+    /// The parameters are those of a pushed request (RFC 9126), or are being pushed.
+    pub pushed: bool,
+}
+
 /// The authorization request's parameters with its request object, if it has one, merged in: its
 /// members supersede the parameters of the same name (OIDC Core §6.3.3), and `request` and
-/// `request_uri` are gone. A request object that is refused gives the parameters without it and
-/// the error, for the client's redirect URI once that is verified (RFC 9101 §6.3). A request
-/// without a known client is left as it is: the checks refuse it.
-pub(crate) async fn resolve(srv: &AuthorizationServer, params: Params) -> (Params, Option<OAuthError>) {
+/// `request_uri` are gone. A `request_uri` of a pushed request gives that request's parameters
+/// alone (RFC 9126 §4). A request object that is refused gives the parameters without it and the
+/// error. A request without a known client is left as it is: the checks refuse it.
+pub(crate) async fn resolve(srv: &AuthorizationServer, params: Params) -> Resolved {
+    let plain = |params, refused| Resolved { params, refused, pushed: false };
     if !params.has("request") && !params.has("request_uri") {
-        return (params, None);
+        return plain(params, None);
     }
     let client = match params.get("client_id").and_then(domain::ClientId::parse) {
         Some(id) => srv.store.client(&id).await.ok().flatten(),
         None => None,
     };
-    let Some(client) = client else { return (params, None) };
+    let Some(client) = client else { return plain(params, None) };
+    if let Some(reference) = params.get("request_uri").and_then(|uri| uri.strip_prefix(crate::par::URN_PREFIX)) {
+        return match crate::par::take(srv, &client, reference).await {
+            Ok(pushed) => Resolved { params: pushed, refused: None, pushed: true },
+            Err(e) => plain(without_request(&params), Some(e)),
+        };
+    }
     let outer = without_request(&params);
     match object_of(srv, &client, &params).await.and_then(|object| merge(&params, object)) {
-        Ok(merged) => (merged, None),
-        Err(e) => (outer, Some(e)),
+        Ok(merged) => plain(merged, None),
+        Err(e) => plain(outer, Some(e)),
     }
 }
 
 /// The parameters without `request` and `request_uri`.
-fn without_request(params: &Params) -> Params {
+pub(crate) fn without_request(params: &Params) -> Params {
     let kept = params.iter().filter(|(k, _)| !matches!(*k, "request" | "request_uri"));
     Params::from_pairs(kept.map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
 }

@@ -68,9 +68,9 @@ impl AuthorizationServer {
         params.retain(|(k, v)| k != "client_id" && !(k == "response_type" && v == "code"));
         params.push(("client_id".into(), client.to_string()));
         params.push(("response_type".into(), "code".into()));
-        let (params, refused_object) = crate::request_object::resolve(self, Params::from_pairs(params)).await;
+        let resolved = crate::request_object::resolve(self, Params::from_pairs(params)).await;
         let lang = domain::i18n::DEFAULT_LANGUAGE;
-        let Checked { client, request, prompt, .. } = match check_request(self, &params, lang, refused_object).await {
+        let Checked { client, request, prompt, .. } = match check_request(self, &resolved, lang).await {
             Ok(checked) => checked,
             Err(Refused::Page(e)) => {
                 let title_key = format!("{}_title", e.key());
@@ -86,7 +86,7 @@ impl AuthorizationServer {
                 "login_required: prompt=none cannot be met by a new sign-in".into(),
             ));
         }
-        start_interaction(self, &client, request, &params, InteractionKind::ApiLink, None, None)
+        start_interaction(self, &client, request, &resolved.params, InteractionKind::ApiLink, None, None)
             .await
             .map_err(|e| unavailable("interaction insert", &e.description))
     }

@@ -100,6 +100,25 @@ pub trait ClientStore: Send + Sync {
     /// Spends a client assertion: its `jti`'s keyed hash is kept until `expires_at` (RFC 7523 §3
     /// item 7). True the first time; false when the client presented it before.
     async fn spend_assertion(&self, client: &ClientId, jti_hash: &[u8], expires_at: i64) -> Result<bool, StorageError>;
+
+    /// Keeps a pushed authorization request (RFC 9126 §2): its parameters (a JSON object of
+    /// strings), under the keyed hash of the reference its `request_uri` carries, until `expires_at`.
+    async fn push_request(
+        &self,
+        reference_hash: &[u8],
+        client: &ClientId,
+        params: &str,
+        expires_at: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Spends a pushed request of `client`: its parameters, the first time it is asked for before
+    /// it expires (RFC 9126 §4: one-time use); `None` after that, or for another client.
+    async fn take_pushed_request(
+        &self,
+        reference_hash: &[u8],
+        client: &ClientId,
+        now: i64,
+    ) -> Result<Option<String>, StorageError>;
 }
 
 #[async_trait::async_trait]

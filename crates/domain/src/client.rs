@@ -300,6 +300,11 @@ pub struct ClientSettings {
     /// `none`, and no `request_uri`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_objects: Option<RequestObjects>,
+    /// Whether the client's authorization requests must be pushed first (RFC 9126 §6
+    /// `require_pushed_authorization_requests`): `/authorize` then takes only a pushed request's
+    /// `request_uri`. Off by default.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client's choice, for each synchronous hook: the deployment's `[hooks.NAME]` (left out), none
@@ -347,6 +352,7 @@ impl Default for ClientSettings {
             private_key_jwt: None,
             client_secret_jwt: None,
             request_objects: None,
+            require_pushed_authorization_requests: false,
         }
     }
 }

@@ -155,6 +155,49 @@ impl authorization_server::storage::ClientStore for Store {
         Ok(Store::insert_client(self, client).await?)
     }
 
+    async fn push_request(
+        &self,
+        reference_hash: &[u8],
+        client: &ClientId,
+        params: &str,
+        expires_at: i64,
+    ) -> Result<(), domain::StorageError> {
+        use crate::schema::pushed_requests as p;
+        let row = (
+            p::reference_hash.eq(reference_hash.to_vec()),
+            p::client_id.eq(client.to_string()),
+            p::params.eq(params.to_owned()),
+            p::expires_at.eq(expires_at),
+        );
+        self.run(move |conn| Ok(diesel::insert_into(p::table).values(row).execute(conn).map(|_| ())?)).await?;
+        Ok(())
+    }
+
+    async fn take_pushed_request(
+        &self,
+        reference_hash: &[u8],
+        client: &ClientId,
+        now: i64,
+    ) -> Result<Option<String>, domain::StorageError> {
+        use crate::schema::pushed_requests as p;
+        let (hash, client) = (reference_hash.to_vec(), client.to_string());
+        let taken = self
+            .run(move |conn| {
+                // Spent by the update that finds it unused and unexpired: once, under any race.
+                let live = p::table
+                    .filter(p::reference_hash.eq(&hash))
+                    .filter(p::client_id.eq(&client))
+                    .filter(p::used_at.is_null())
+                    .filter(p::expires_at.gt(now));
+                if diesel::update(live).set(p::used_at.eq(Some(now))).execute(conn)? == 0 {
+                    return Ok(None);
+                }
+                Ok(Some(p::table.find(&hash).select(p::params).first::<String>(conn)?))
+            })
+            .await?;
+        Ok(taken)
+    }
+
     async fn spend_assertion(
         &self,
         client: &ClientId,

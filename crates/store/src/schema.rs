@@ -350,6 +350,16 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(events, event_deliveries);
 
 diesel::table! {
+    pushed_requests (reference_hash) {
+        reference_hash -> Binary,
+        client_id -> Text,
+        params -> Text,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     client_assertions (client_id, jti_hash) {
         client_id -> Text,
         jti_hash -> Binary,

@@ -11,6 +11,7 @@ use crate::claims::{ClaimsParameter, ClaimsRequest};
 use crate::errors::{ErrorCode, OAuthError};
 use crate::pages::PageError;
 use crate::params::Params;
+use crate::request_object::Resolved;
 use crate::storage::AuthorizationRequest;
 
 /// Scopes this provider knows; others are ignored, which RFC 6749 §3.3 allows.
@@ -34,15 +35,16 @@ pub(crate) struct Checked<'p> {
     pub back: Redirector<'p>,
 }
 
-/// Every check of an authorization request, in order, one rule each. `params` has its request
-/// object merged in already (`request_object::resolve`); `refused_object` is why it was refused, if
-/// it was, which goes back to the client once its redirect URI is verified (RFC 9101 §6.3).
+/// Every check of an authorization request, in order, one rule each, on its parameters resolved
+/// (`request_object::resolve`: the request object merged in, or the pushed request's). Why a
+/// request object or pushed request was refused goes back to the client once its redirect URI is
+/// verified (RFC 9101 §6.3).
 pub(crate) async fn check_request<'p>(
     srv: &'p AuthorizationServer,
-    params: &'p Params,
+    resolved: &'p Resolved,
     lang: &'p str,
-    refused_object: Option<OAuthError>,
 ) -> Result<Checked<'p>, Refused<'p>> {
+    let (params, refused_object) = (&resolved.params, resolved.refused);
     check_params(params).map_err(Refused::Page)?;
     let client = check_client(srv, params).await.map_err(Refused::Page)?;
     let redirect_uri = check_redirect_uri(&client, params).map_err(|e| {
@@ -62,6 +64,14 @@ pub(crate) async fn check_request<'p>(
     };
     if let Some(e) = refused_object {
         return Err(Refused::Redirect(Box::new(back), e));
+    }
+    // RFC 9126 §6: a client registered so sends only pushed requests.
+    if client.settings.require_pushed_authorization_requests && !resolved.pushed {
+        const UNPUSHED: OAuthError = OAuthError::new(
+            ErrorCode::InvalidRequest,
+            "this client must push its authorization requests first (pushed_authorization_request_endpoint)",
+        );
+        return Err(Refused::Redirect(Box::new(back), UNPUSHED));
     }
     let checked = check_protocol(&client, params).and_then(|p| {
         let hinted = check_id_token_hint(srv, params.get("id_token_hint"), srv.clock.now())?;

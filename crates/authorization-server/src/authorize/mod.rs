@@ -36,9 +36,9 @@ pub async fn authorize_post(req: HttpRequest, body: web::Bytes, srv: web::Data<A
 }
 
 async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params) -> HttpResponse {
-    let (params, refused_object) = crate::request_object::resolve(srv, params).await;
-    let lang = Lang::of(req).pick(&srv.catalog, params.get("ui_locales"));
-    let Checked { client, request, prompt, back } = match check_request(srv, &params, lang, refused_object).await {
+    let resolved = crate::request_object::resolve(srv, params).await;
+    let lang = Lang::of(req).pick(&srv.catalog, resolved.params.get("ui_locales"));
+    let Checked { client, request, prompt, back } = match check_request(srv, &resolved, lang).await {
         Ok(checked) => checked,
         Err(Refused::Page(e)) => return e.respond(srv, req),
         Err(Refused::Redirect(back, e)) => return back.error(e),
@@ -58,11 +58,13 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         Ok(Some(_)) if prompt == Prompt::None => {
             back.error(OAuthError::new(ErrorCode::InteractionRequired, "a second factor is required"))
         }
-        Ok(Some(session)) => match new_interaction(req, srv, &client, request, &params, Some(session.login())).await {
-            Ok(id) => see_other(&paths::step_up(&id)),
-            Err(e) => back.error(e),
-        },
-        Ok(None) => match new_interaction(req, srv, &client, request, &params, None).await {
+        Ok(Some(session)) => {
+            match new_interaction(req, srv, &client, request, &resolved.params, Some(session.login())).await {
+                Ok(id) => see_other(&paths::step_up(&id)),
+                Err(e) => back.error(e),
+            }
+        }
+        Ok(None) => match new_interaction(req, srv, &client, request, &resolved.params, None).await {
             Ok(id) => see_other(&paths::login(&id)),
             Err(e) => back.error(e),
         },

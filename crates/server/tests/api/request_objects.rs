@@ -242,3 +242,111 @@ both_backends!(registration_refuses_request_object_metadata_it_cannot_honour, |d
     let client = TestClient { id: id.clone(), secret: Some(secret.into()), redirect_uri: REDIRECT_URI.into() };
     signs_in_with_the_object(&app, &client, &url_with(&app, &id, &[("request", &maced)])).await;
 });
+
+/// `POST /par` as `client` (HTTP Basic) with `form`: the status and the JSON answer.
+async fn push(app: &TestApp, client: &TestClient, form: &[(&str, &str)]) -> (u16, Value) {
+    let resp =
+        app.api.post(app.url("/par")).basic_auth(&client.id, client.secret.as_deref()).form(form).send().await.unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The parameters of a good authorization request, as pushed.
+fn pushed_request() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("response_type", "code"),
+        ("redirect_uri", REDIRECT_URI),
+        ("scope", "openid"),
+        ("state", "st-obj"),
+        ("nonce", "n-obj"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("claims", r#"{"id_token": {"email": {"essential": true}}}"#),
+    ]
+}
+
+// RFC 9126: a pushed request is checked when pushed, kept under a one-time request_uri for a
+// minute, and used only by its client; a client registered with
+// require_pushed_authorization_requests sends nothing else.
+both_backends!(pushed_requests_are_checked_kept_and_used_once, |db: Db| async move {
+    let app = registering_app(db).await;
+    let meta: Value =
+        app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["pushed_authorization_request_endpoint"], app.url("/par"));
+    assert_eq!(meta["require_pushed_authorization_requests"], false);
+    let (status, reg) =
+        register(&app, json!({ "redirect_uris": [REDIRECT_URI], "require_pushed_authorization_requests": true })).await;
+    assert_eq!(status, 201, "{reg}");
+    assert_eq!(reg["require_pushed_authorization_requests"], true);
+    let id = reg["client_id"].as_str().unwrap().to_owned();
+    let client = TestClient {
+        id: id.clone(),
+        secret: Some(reg["client_secret"].as_str().unwrap().into()),
+        redirect_uri: REDIRECT_URI.into(),
+    };
+
+    let (status, answer) = push(&app, &client, &pushed_request()).await;
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(answer["expires_in"], 60);
+    let request_uri = answer["request_uri"].as_str().unwrap().to_owned();
+    assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"), "{request_uri}");
+    let by_reference = url_with(&app, &id, &[("request_uri", &request_uri)]);
+    signs_in_with_the_object(&app, &client, &by_reference).await;
+    // Used once: the same request_uri again is refused.
+    let again =
+        url_with(&app, &id, &[("request_uri", &request_uri), ("redirect_uri", REDIRECT_URI), ("state", "st-outer")]);
+    assert_eq!(refused(&app, &again).await, "invalid_request_uri");
+    // This client sends only pushed requests.
+    let direct = url_with(
+        &app,
+        &id,
+        &[
+            ("redirect_uri", REDIRECT_URI),
+            ("state", "st-outer"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert_eq!(refused(&app, &direct).await, "invalid_request");
+
+    // Another client cannot use it, and that does not spend it; a minute later nobody can.
+    let (_, answer) = push(&app, &client, &pushed_request()).await;
+    let request_uri = answer["request_uri"].as_str().unwrap().to_owned();
+    let stranger = app.register_client(false, authorization_server::Alg::RS256).await;
+    let resp = app.browser().get(&url_with(&app, &stranger.id, &[("request_uri", &request_uri)])).await;
+    assert_eq!(resp.status(), 400);
+    signs_in_with_the_object(&app, &client, &url_with(&app, &id, &[("request_uri", &request_uri)])).await;
+    let (_, answer) = push(&app, &client, &pushed_request()).await;
+    app.clock.advance(61);
+    let late = url_with(
+        &app,
+        &id,
+        &[
+            ("request_uri", answer["request_uri"].as_str().unwrap()),
+            ("redirect_uri", REDIRECT_URI),
+            ("state", "st-outer"),
+        ],
+    );
+    assert_eq!(refused(&app, &late).await, "invalid_request_uri");
+
+    // Every check of /authorize runs when the request is pushed, answered as JSON.
+    let with = |name: &'static str, value: &'static str| {
+        let mut form = pushed_request();
+        form.retain(|(k, _)| *k != name);
+        form.push((name, value));
+        form
+    };
+    let cases = [
+        ("an unregistered redirect URI", with("redirect_uri", "https://evil.example/cb"), "invalid_request"),
+        ("no openid", with("scope", "email"), "invalid_scope"),
+        ("a reference", with("request_uri", "https://x.example/r"), "invalid_request"),
+        ("a bad claims request", with("claims", "[]"), "invalid_request"),
+        ("a bad request object", with("request", "not-a-jwt"), "invalid_request_object"),
+    ];
+    for (why, form, error) in cases {
+        let (status, answer) = push(&app, &client, &form).await;
+        assert_eq!((status, answer["error"].as_str()), (400, Some(error)), "{why}: {answer}");
+    }
+    let wrong = TestClient { secret: Some("wrong".into()), ..client.clone() };
+    let (status, answer) = push(&app, &wrong, &pushed_request()).await;
+    assert_eq!((status, answer["error"].as_str()), (401, Some("invalid_client")), "{answer}");
+});
