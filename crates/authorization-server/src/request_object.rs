@@ -241,13 +241,17 @@ async fn signed_claims(
         .ok_or(invalid("the request object's signature does not verify with the client's keys"))
 }
 
-/// OIDC Core §6.1, §6.3.3: the object's members supersede the parameters; `client_id` and
-/// `response_type`, which must also be parameters, must agree with them.
+/// OIDC Core §6.1, §6.3.3: the object's members supersede the parameters; its `client_id` and
+/// `response_type`, when the parameters have them too, must agree with them (RFC 9101 §5 lets a
+/// client send `response_type` in the object alone).
 fn merge(params: &Params, object: Map<String, Value>) -> Result<Params, OAuthError> {
     for name in ["client_id", "response_type"] {
-        if let Some(value) = object.get(name)
-            && (value.as_str() != params.get(name))
-        {
+        let disagrees = match (object.get(name), params.get(name)) {
+            (Some(Value::String(inner)), Some(outer)) => inner != outer,
+            (Some(Value::String(_)) | None, _) => false,
+            (Some(_), _) => true,
+        };
+        if disagrees {
             return Err(invalid("the request object's client_id and response_type must match the parameters"));
         }
     }
@@ -298,6 +302,12 @@ mod tests {
         }
         let other = serde_json::json!({"client_id": "c2"});
         assert!(merge(&params, other.as_object().unwrap().clone()).is_err());
+        let numeric = serde_json::json!({"client_id": 1});
+        assert!(merge(&params, numeric.as_object().unwrap().clone()).is_err());
+        // RFC 9101 §5: response_type may be in the object alone.
+        let jar = Params::parse(b"client_id=c1&request=x");
+        let inner = serde_json::json!({"response_type": "code"});
+        assert_eq!(merge(&jar, inner.as_object().unwrap().clone()).unwrap().get("response_type"), Some("code"));
         let nested = serde_json::json!({"request_uri": "https://x"});
         assert!(merge(&params, nested.as_object().unwrap().clone()).is_err());
     }
