@@ -45,6 +45,18 @@ pub fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A time for a person to read, in a message or on a page: in their time zone (an IANA name, the
+/// profile's `zoneinfo`) when it is known, else in UTC, always saying which:
+/// `2026-12-05 09:43:51 Europe/Paris`, `2026-12-05 08:43:51 UTC`.
+pub fn for_people(unix: i64, zone: Option<&str>) -> String {
+    let local = zone.and_then(|name| {
+        let tz = jiff::tz::TimeZone::get(name).ok()?;
+        let at = jiff::Timestamp::from_second(unix).ok()?.to_zoned(tz);
+        Some(format!("{} {name}", at.strftime("%Y-%m-%d %H:%M:%S")))
+    });
+    local.unwrap_or_else(|| rfc3339(unix).replace('T', " ").replace('Z', " UTC"))
+}
+
 /// The Unix time at which a calendar day (`YYYY-MM-DD`, as an HTML date input sends it) begins,
 /// in UTC.
 pub fn day_start(text: &str) -> Option<i64> {
@@ -54,6 +66,20 @@ pub fn day_start(text: &str) -> Option<i64> {
     let day: u8 = parts.next()?.parse().ok()?;
     let date = time::Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()?;
     Some(date.midnight().assume_utc().unix_timestamp())
+}
+
+#[cfg(test)]
+mod people_tests {
+    #[test]
+    fn people_read_times_in_their_zone_or_in_utc_saying_which() {
+        let at = 1_796_169_600 + 8 * 3600 + 43 * 60 + 51; // 2026-12-02 08:43:51 UTC
+        assert_eq!(super::for_people(at, None), "2026-12-02 08:43:51 UTC");
+        assert_eq!(super::for_people(at, Some("Europe/Paris")), "2026-12-02 09:43:51 Europe/Paris");
+        assert_eq!(super::for_people(at, Some("America/Los_Angeles")), "2026-12-02 00:43:51 America/Los_Angeles");
+        // Summer time: Paris is two hours ahead in July.
+        assert_eq!(super::for_people(1_783_000_000, Some("Europe/Paris")), "2026-07-02 15:46:40 Europe/Paris");
+        assert_eq!(super::for_people(at, Some("Mars/Olympus_Mons")), "2026-12-02 08:43:51 UTC", "unknown zone");
+    }
 }
 
 #[cfg(test)]

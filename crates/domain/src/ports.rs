@@ -205,6 +205,8 @@ pub struct ContactChanged {
     /// A link that puts the old address or number back, when the owner made the change themselves
     /// (the account page): whoever holds the old one can undo a takeover for 7 days.
     pub undo_url: Option<String>,
+    /// The owner's time zone (`zoneinfo`), for the time the notice gives; else UTC.
+    pub zone: Option<String>,
 }
 
 /// How long the account page's codes live, in seconds.
@@ -250,6 +252,8 @@ pub struct PasskeyChanged {
     pub lang: String,
     /// The product name of the client's branding, when the change happened in one.
     pub product: Option<String>,
+    /// The owner's time zone (`zoneinfo`), for the time the notice gives; else UTC.
+    pub zone: Option<String>,
 }
 
 pub trait AccountNotices: Send + Sync {

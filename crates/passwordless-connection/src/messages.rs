@@ -22,12 +22,17 @@ pub(crate) fn context(
     ctx.insert("lang", lang);
     ctx.insert("product_name", &one_line(product_name));
     ctx.insert("client_name", &one_line(client_name));
-    ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
+    at_time(&mut ctx, now, None);
     // A text's last line binds its code to our origin, so phones can offer to fill it in (WebOTP,
     // https://wicg.github.io/sms-one-time-codes/): "@host #code".
     let host = url::Url::parse(&conn.config.public_url).ok().and_then(|u| u.host_str().map(str::to_owned));
     ctx.insert("host", &host.unwrap_or_default());
     ctx
+}
+
+/// The time a message gives (`requested_at`): in the recipient's time zone when the account has one.
+pub(crate) fn at_time(ctx: &mut tera::Context, now: i64, zone: Option<&str>) {
+    ctx.insert("requested_at", &domain::clock::for_people(now, zone));
 }
 
 /// The product name an interaction's pages and messages carry: the client's branding, or ours.
@@ -124,8 +129,11 @@ pub(crate) async fn for_challenge(
     let text = |key: &'static str| conn.catalog.text(lang, key);
     match to {
         Destination::Email(address) => {
-            let known = conn.store.user_by_email(address).await?.is_some();
-            if !(known || conn.config.signups_enabled) {
+            let user = conn.store.user_by_email(address).await?;
+            if let Some(zone) = user.as_ref().and_then(|u| u.profile.zoneinfo.as_deref()) {
+                at_time(&mut ctx, now, Some(zone));
+            }
+            if !(user.is_some() || conn.config.signups_enabled) {
                 let subject = fill(text("no_account_subject"), &[("client", &interaction.client_name)]);
                 return email(conn, address, "no_account", subject, &mut ctx).map(Some);
             }

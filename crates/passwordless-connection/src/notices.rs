@@ -50,7 +50,9 @@ impl AccountNotices for Notices {
             let conn = &self.0;
             let lang = conn.catalog.negotiate(Some(&notice.lang), None);
             let product = notice.product.as_deref().unwrap_or(&conn.config.product_name);
-            let mut ctx = crate::messages::context(conn, lang, product, "", conn.clock.now());
+            let now = conn.clock.now();
+            let mut ctx = crate::messages::context(conn, lang, product, "", now);
+            crate::messages::at_time(&mut ctx, now, notice.zone.as_deref());
             ctx.insert("name", &notice.name);
             ctx.insert("added", &notice.added);
             let key = if notice.added { "passkey_added_subject" } else { "passkey_removed_subject" };
@@ -133,6 +135,7 @@ fn render(conn: &PasswordlessConnection, notice: &ContactChanged, now: i64) -> R
     let lang = domain::i18n::DEFAULT_LANGUAGE;
     let product = conn.config.product_name.as_str();
     let mut ctx = crate::messages::context(conn, lang, product, "", now);
+    crate::messages::at_time(&mut ctx, now, notice.zone.as_deref());
     let new = notice.new.as_ref().map(Destination::shown).unwrap_or_else(|| "—".into());
     ctx.insert("old", &notice.old.shown());
     ctx.insert("new", &new);

@@ -75,7 +75,7 @@ pub(crate) fn new_sign_in(
         ctx.insert("logo_url", logo);
     }
     ctx.insert("client_name", client.client_name);
-    ctx.insert("requested_at", &domain::clock::rfc3339(now).replace('T', " ").replace('Z', " UTC"));
+    ctx.insert("requested_at", &domain::clock::for_people(now, user.profile.zoneinfo.as_deref()));
     ctx.insert("place", place);
     let described = web_layer::describe_device(&svc.catalog, lang, device.agent);
     let device = match (device.through_api, described) {

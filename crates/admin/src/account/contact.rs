@@ -277,7 +277,8 @@ pub async fn confirm(
     }
     if let Some(old) = old {
         let undo_url = format!("{}{}", admin.issuer.trim_end_matches('/'), paths::account_undo(&undo_token));
-        let notice = ContactChanged { old, new: Some(new), at: now, undo_url: Some(undo_url) };
+        let zone = visit.user.profile.zoneinfo.clone();
+        let notice = ContactChanged { old, new: Some(new), at: now, undo_url: Some(undo_url), zone };
         if admin.notices.contact_changed(notice).await.is_err() {
             tracing::error!("account page: the old address was not told of the change");
         }

@@ -13,7 +13,7 @@ use crate::storage::{Actor, AdminAudit, Saved, UserChange};
 use crate::{Admin, paths};
 
 pub(super) fn when(at: i64) -> String {
-    domain::clock::rfc3339(at).replace('T', " ").replace('Z', " UTC")
+    domain::clock::for_people(at, None)
 }
 
 /// `GET /account`.

@@ -48,7 +48,8 @@ fn asker<'a>(visit: &Visit<'_>, browser: &'a BrowserBinding) -> Asker<'a> {
 async fn tell(visit: &Visit<'_>, name: String, added: bool) {
     let Some(to) = visit.user.email.clone() else { return };
     let product = Some(visit.product().to_owned());
-    let notice = PasskeyChanged { to, name, added, lang: visit.lang(), product };
+    let zone = visit.user.profile.zoneinfo.clone();
+    let notice = PasskeyChanged { to, name, added, lang: visit.lang(), product, zone };
     if let Err(e) = visit.admin.notices.passkey_changed(notice).await {
         tracing::error!(error = %e, "the passkey notice");
     }

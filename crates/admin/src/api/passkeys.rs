@@ -26,7 +26,8 @@ pub(crate) async fn remove_and_tell(
     let Some(passkeys) = &admin.passkeys else { return Ok(false) };
     let Some(removed) = passkeys.remove(&user.id, passkey, by, client).await? else { return Ok(false) };
     if let Some(to) = user.email.clone() {
-        let notice = domain::ports::PasskeyChanged { to, name: removed.name, added: false, lang, product };
+        let zone = user.profile.zoneinfo.clone();
+        let notice = domain::ports::PasskeyChanged { to, name: removed.name, added: false, lang, product, zone };
         if let Err(e) = admin.notices.passkey_changed(notice).await {
             tracing::error!(error = %e, "the removed passkey's notice");
         }

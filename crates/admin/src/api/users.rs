@@ -218,7 +218,8 @@ pub(crate) async fn notify_contact_changes(admin: &Admin, before: &User, after: 
     let phones = (before.phone.clone().map(Destination::Phone), after.phone.clone().map(Destination::Phone));
     for (old, new) in [emails, phones] {
         if let Some(old) = old.filter(|o| new.as_ref() != Some(o)) {
-            let notice = domain::ports::ContactChanged { old, new, at: admin.clock.now(), undo_url: None };
+            let zone = after.profile.zoneinfo.clone();
+            let notice = domain::ports::ContactChanged { old, new, at: admin.clock.now(), undo_url: None, zone };
             let _ = admin.notices.contact_changed(notice).await;
         }
     }

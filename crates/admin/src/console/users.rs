@@ -293,7 +293,7 @@ pub async fn reset_factors(req: HttpRequest, path: web::Path<String>, admin: web
 /// The user's passkeys as the console lists them (none when passkeys are off).
 async fn passkeys_of(admin: &Admin, user: &User) -> Vec<serde_json::Value> {
     let Some(passkeys) = &admin.passkeys else { return Vec::new() };
-    let when = |at: i64| domain::clock::rfc3339(at).replace('T', " ").replace('Z', " UTC");
+    let when = |at: i64| domain::clock::for_people(at, None);
     match passkeys.list(&user.id).await {
         Ok(list) => list
             .iter()

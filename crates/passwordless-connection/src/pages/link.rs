@@ -93,7 +93,7 @@ fn elsewhere_or_approve(
         return p.render(StatusCode::OK, "pages/link_elsewhere.html", ctx);
     }
     ctx.insert("approved", &challenge.approved_at.is_some());
-    ctx.insert("requested_at", &domain::clock::rfc3339(challenge.created_at).replace('T', " ").replace('Z', " UTC"));
+    crate::messages::at_time(&mut ctx, challenge.created_at, None);
     ctx.insert("place", &challenge.origin);
     ctx.insert("error", &error);
     p.render(status, "pages/approve.html", ctx)

@@ -30,7 +30,7 @@ fn normalise(app: &TestApp, message: &OutboxMessage, text: &str) -> String {
     if message.text.split(|c: char| !c.is_ascii_digit()).any(|w| w.len() == 6) {
         pairs.push((message.code(), "123456".into()));
     }
-    let at = domain::clock::rfc3339(app.clock.now()).replace('T', " ").replace('Z', " UTC");
+    let at = domain::clock::for_people(app.clock.now(), None);
     pairs.push((at, "2026-01-02 03:04:05 UTC".into()));
     let mut out = text.to_owned();
     for (from, to) in pairs {
@@ -81,4 +81,30 @@ async fn sent_emails_match_their_snapshots() {
     for lang in ["en", "fr"] {
         snapshot(&closed, &client, lang, &format!("nobody.{lang}@example.com"), "no_account").await;
     }
+}
+
+// Issue 16: times in an email are in the user's time zone when the account has one (its
+// `zoneinfo`), else in UTC, saying which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_times_are_in_the_users_time_zone_or_clearly_utc() {
+    let app = testkit::spawn_app(Db::Sqlite).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let tokyo = "kenji@example.com";
+    let user = app.store.create_user(&domain::EmailAddress::parse(tokyo).unwrap(), app.clock.now()).await.unwrap();
+    let mut profile = domain::Profile::default();
+    profile.set("zoneinfo", Some("Asia/Tokyo")).unwrap();
+    let update = store::users::UserUpdate { profile: Some(profile), ..Default::default() };
+    app.store.update_user(&user.id, update, app.clock.now()).await.unwrap();
+    for (email, expected) in [
+        (tokyo, domain::clock::for_people(app.clock.now(), Some("Asia/Tokyo"))),
+        ("nobody-yet@example.com", domain::clock::for_people(app.clock.now(), None)),
+    ] {
+        let browser = app.browser();
+        let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+        assert_eq!(app.submit_login(&browser, &login, ("email", email)).await.status(), 303);
+        let message = app.message_to(email).await;
+        assert!(message.text.contains(&expected), "{expected:?} in {}", message.text);
+        assert!(message.html.unwrap().contains(&expected.replace('/', "&#x2F;")), "{expected}");
+    }
+    assert!(domain::clock::for_people(app.clock.now(), Some("Asia/Tokyo")).ends_with(" Asia/Tokyo"));
 }

@@ -197,7 +197,8 @@ async fn tell(svc: &StepUpService, user: &User, interaction: &Interaction, name:
     let Some(to) = user.email.clone() else { return };
     let lang = user.profile.locale.clone().or_else(|| interaction.ui_locales.clone()).unwrap_or_default();
     let product = interaction.client_settings.branding.product_name.clone();
-    let notice = domain::ports::PasskeyChanged { to, name, added: true, lang, product };
+    let zone = user.profile.zoneinfo.clone();
+    let notice = domain::ports::PasskeyChanged { to, name, added: true, lang, product, zone };
     if let Err(e) = svc.notices.passkey_changed(notice).await {
         tracing::error!(error = %e, "the new passkey's notice");
     }
