@@ -18,6 +18,7 @@ import { codeOf, launchChromium, listen, outbox, stop } from './support.mjs';
 const BASE = (process.env.OSTIARY_URL ?? '').replace(/\/+$/, '');
 const CALLBACK = `http://127.0.0.1:${process.env.A11Y_APP_PORT}/callback`;
 const CLIENT_ID = process.env.A11Y_CLIENT_ID;
+const BRANDED_ID = process.env.A11Y_BRANDED_ID;
 const ADMINS = { en: process.env.A11Y_ADMIN_EN, fr: process.env.A11Y_ADMIN_FR };
 const ARTIFACTS = process.env.OSTIARY_ARTIFACTS || '';
 const AXE = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -29,7 +30,7 @@ let browser;
 let app;
 
 before(async () => {
-  assert.ok(BASE && CLIENT_ID && ADMINS.en && ADMINS.fr, 'run these tests with tests/browser/run.sh');
+  assert.ok(BASE && CLIENT_ID && BRANDED_ID && ADMINS.en && ADMINS.fr, 'run these tests with tests/browser/run.sh');
   // The application's callback: it only has to load.
   app = await listen(process.env.A11Y_APP_PORT);
   browser = await launchChromium();
@@ -81,6 +82,17 @@ async function newPage(locale) {
   const context = await browser.newContext({ locale });
   context.setDefaultTimeout(15_000);
   return context.newPage();
+}
+
+/** An authorization request of `clientId` to the accessibility app's callback, with PKCE. */
+function authorizeUrl(clientId) {
+  const url = new URL(`${BASE}/authorize`);
+  const verifier = randomBytes(32).toString('base64url');
+  const params = { response_type: 'code', client_id: clientId, redirect_uri: CALLBACK, scope: 'openid email',
+    state: randomBytes(8).toString('hex'), code_challenge_method: 'S256',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url') };
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
+  return url.toString();
 }
 
 const linkOf = (m) => m.text.match(/https?:\/\/\S+\/login\/link\/[A-Za-z0-9_-]+/)[0];
@@ -192,13 +204,7 @@ for (const { lang, locale } of LANGS) {
     const seen = new Set();
     const signIn = async () => {
       const page = await newPage(locale);
-      const url = new URL(`${BASE}/authorize`);
-      const verifier = randomBytes(32).toString('base64url');
-      const params = { response_type: 'code', client_id: CLIENT_ID, redirect_uri: CALLBACK, scope: 'openid email',
-        state: randomBytes(8).toString('hex'), code_challenge_method: 'S256',
-        code_challenge: createHash('sha256').update(verifier).digest('base64url') };
-      for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
-      await page.goto(url.toString());
+      await page.goto(authorizeUrl(CLIENT_ID));
       await page.locator('#email').fill(who);
       await submit(page, 'email');
       const m = await outbox(BASE, (x) => x.to === who && !seen.has(x.id) && /code/.test(x.subject));
@@ -254,6 +260,40 @@ for (const { lang, locale } of LANGS) {
       await second?.context().close();
     }
     audit.done(7);
+  });
+
+  test(`a client's branded pages have no serious accessibility violation (${lang})`, { timeout: 120_000 }, async () => {
+    const audit = new Audit(lang);
+    const who = email('cy');
+    const page = await newPage(locale);
+    const phone = await newPage(locale);
+    try {
+      await page.goto(authorizeUrl(BRANDED_ID));
+      await page.locator('#email').waitFor();
+      assert.match(await page.content(), /Acme Travel/, 'the login page carries the brand');
+      await audit.check(page, 'branded login');
+      await page.locator('#email').fill(who);
+      await submit(page, 'email');
+      await page.locator('#code').waitFor();
+      await audit.check(page, 'branded code');
+      const m = await outbox(BASE, (x) => x.to === who && /code/.test(x.subject));
+      await page.locator('#code').fill(codeOf(m) === '000000' ? '111111' : '000000');
+      await submit(page, 'code');
+      await page.locator('#code[aria-invalid="true"]').waitFor();
+      await audit.check(page, 'branded code, wrong');
+      await page.locator('#code').fill(codeOf(m));
+      await submit(page, 'code');
+      await page.waitForURL(/\/step-up\/[^/]+\/enroll$/);
+      assert.match(await page.content(), /Acme Travel/, 'enrolment keeps the brand');
+      await audit.check(page, 'branded authenticator set-up');
+      // The email's link, now spent, opened on another device: an error page, no dead end.
+      await phone.goto(linkOf(m));
+      await audit.check(phone, 'branded link, already used');
+    } finally {
+      await page.context().close();
+      await phone.context().close();
+    }
+    audit.done(5);
   });
 
   test(`account and admin pages have no serious accessibility violation (${lang})`, { timeout: 180_000 }, async () => {

@@ -132,7 +132,17 @@ A11Y_CLIENT_ID="$(
         --redirect-uri "http://127.0.0.1:$A11Y_APP_PORT/callback" --step-up risky --without-factor enroll --json |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
 )"
-say "Made the accessibility sweep's admins $A11Y_ADMIN_EN and $A11Y_ADMIN_FR and its app $A11Y_CLIENT_ID"
+# The same kind of app with a client's branding: its name, colour and logo run through the login,
+# code and enrolment pages (the logo's host does not exist here: the page must stay accessible
+# when an image is missing).
+A11Y_BRANDED_ID="$(
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml client create --name "Branded test app" --public \
+        --redirect-uri "http://127.0.0.1:$A11Y_APP_PORT/callback" --step-up risky --without-factor enroll \
+        --brand-name "Acme Travel" --brand-color "#7a1f5c" --brand-logo "https://logo.invalid/acme.png" --json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
+)"
+say "Made the accessibility sweep's admins $A11Y_ADMIN_EN and $A11Y_ADMIN_FR and its apps $A11Y_CLIENT_ID and $A11Y_BRANDED_ID"
 
 # Two messages per address per minute (the default is one): the step-up test signs one address in
 # twice within a minute, and the resend test shows the countdown after one resend.
@@ -238,7 +248,7 @@ OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
     PASSKEY_URL="$PASSKEY_BASE" PASSKEY_APP_PORT="$PASSKEY_APP_PORT" PASSKEY_CLIENT_ID="$PASSKEY_CLIENT_ID" \
     PASSKEY_CLIENT_SECRET="$PASSKEY_CLIENT_SECRET" \
     A11Y_ADMIN_EN="$A11Y_ADMIN_EN" A11Y_ADMIN_FR="$A11Y_ADMIN_FR" A11Y_APP_PORT="$A11Y_APP_PORT" \
-    A11Y_CLIENT_ID="$A11Y_CLIENT_ID" \
+    A11Y_CLIENT_ID="$A11Y_CLIENT_ID" A11Y_BRANDED_ID="$A11Y_BRANDED_ID" \
     node --test "${FILES[@]}"
 status=$?
 set -e
