@@ -112,9 +112,12 @@ pub(crate) async fn resolve(srv: &AuthorizationServer, params: Params) -> Resolv
 }
 
 /// The parameters without `request` and `request_uri`.
+/// A repeated parameter stays noted, for the checks to refuse (RFC 6749 §3.1).
 pub(crate) fn without_request(params: &Params) -> Params {
     let kept = params.iter().filter(|(k, _)| !matches!(*k, "request" | "request_uri"));
-    Params::from_pairs(kept.map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+    let mut out = Params::from_pairs(kept.map(|(k, v)| (k.to_owned(), v.to_owned())).collect());
+    out.duplicated |= params.duplicated;
+    out
 }
 
 /// The verified claims of the request object, by value or fetched from its registered URI.
@@ -278,7 +281,9 @@ fn merge(params: &Params, object: Map<String, Value>) -> Result<Params, OAuthErr
         merged.insert(name, Value::String(value));
     }
     let pairs = merged.into_iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())));
-    Ok(Params::from_pairs(pairs.collect()))
+    let mut out = Params::from_pairs(pairs.collect());
+    out.duplicated |= params.duplicated;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -302,6 +307,10 @@ mod tests {
         }
         let other = serde_json::json!({"client_id": "c2"});
         assert!(merge(&params, other.as_object().unwrap().clone()).is_err());
+        let repeated = Params::parse(b"client_id=c1&state=a&state=b&request=x");
+        let object = serde_json::json!({"nonce": "n"});
+        assert!(merge(&repeated, object.as_object().unwrap().clone()).unwrap().duplicated);
+        assert!(without_request(&repeated).duplicated);
         let numeric = serde_json::json!({"client_id": 1});
         assert!(merge(&params, numeric.as_object().unwrap().clone()).is_err());
         // RFC 9101 §5: response_type may be in the object alone.
