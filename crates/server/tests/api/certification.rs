@@ -201,3 +201,29 @@ both_backends!(a_subject_type_or_encryption_that_is_not_offered_is_refused_not_i
     let body = serde_json::json!({ "redirect_uris": ["https://app.example/cb"], "subject_type": "public" });
     assert_eq!(register(&app, body).await.0, 201);
 });
+
+// oidctest OP-nonce-NoReq-code, OP-UserInfo-Header and OP-Response-Missing: the code flow without a
+// `nonce` signs in (its ID token then has none), `POST /userinfo` takes the bearer header, and an
+// authorization request without `response_type` goes back to the client as `invalid_request`.
+both_backends!(the_code_flow_needs_no_nonce_and_userinfo_takes_a_posted_header, |db: Db| async move {
+    let app = app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let url = crate::oidc::authorize_url_with(&app, &client, &["nonce"], &[]);
+    let back = app.sign_in(&app.browser(), &url, &unique_email()).await;
+    let tokens = exchange(&app, &client, &back).await;
+    let (_, id) = jwt_parts(tokens["id_token"].as_str().unwrap());
+    assert!(id.get("nonce").is_none(), "{id}");
+    let access = tokens["access_token"].as_str().unwrap();
+    let posted = app.api.post(app.url("/userinfo")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(posted.status(), 200);
+    let claims: serde_json::Value = posted.json().await.unwrap();
+    assert_eq!(claims["sub"], id["sub"]);
+
+    let missing = crate::oidc::authorize_url_with(&app, &client, &["response_type"], &[]);
+    let resp = app.browser().get(&missing).await;
+    assert_eq!(resp.status(), 303);
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert!(back.as_str().starts_with(&client.redirect_uri), "{back}");
+    assert_eq!(testkit::query_param(&back, "error").as_deref(), Some("invalid_request"));
+    assert_eq!(testkit::query_param(&back, "state").as_deref(), Some("st-123"));
+});
