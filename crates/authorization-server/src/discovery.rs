@@ -34,6 +34,9 @@ pub struct ExtraMetadata {
     /// RFC 9126 §5: pushed authorization requests, required of the clients registered so only.
     pushed_authorization_request_endpoint: String,
     require_pushed_authorization_requests: bool,
+    /// OpenID Connect Front-Channel Logout 1.0 §3, with `iss` and `sid` always sent.
+    frontchannel_logout_supported: bool,
+    frontchannel_logout_session_supported: bool,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -71,6 +74,8 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             introspection_endpoint: url(paths::INTROSPECT),
             pushed_authorization_request_endpoint: url(paths::PAR),
             require_pushed_authorization_requests: false,
+            frontchannel_logout_supported: true,
+            frontchannel_logout_session_supported: true,
         },
     )
     .set_registration_endpoint(

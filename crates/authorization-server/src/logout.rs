@@ -171,26 +171,28 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
     if !confirmed && !hint_is_this_session {
         return confirmation_page(req, srv, &params, client.as_ref(), target);
     }
-    if let Some(session) = current
-        && let Err(e) = srv.store.end_session(session.id_hash, now).await
-    {
-        return refuse(LogoutError::failed("session end", &e));
+    let mut frames = Vec::new();
+    if let Some(session) = current {
+        if let Err(e) = srv.store.end_session(session.id_hash, now).await {
+            return refuse(LogoutError::failed("session end", &e));
+        }
+        frames = frontchannel_logout_uris(srv, &session.sid).await;
     }
     let https = srv.config.issuer.starts_with("https://");
     let mut gone = Cookie::build(session_cookie_name(https), "").path("/").http_only(true).secure(https).finish();
     gone.make_removal();
-    let mut resp = match target {
-        Some(uri) => {
-            let mut url = match url::Url::parse(uri) {
-                Ok(u) => u,
-                Err(_) => return refuse(LogoutError::BadRedirect),
-            };
+    let target = match target.map(url::Url::parse).transpose() {
+        Ok(t) => t.map(|mut url| {
             if let Some(state) = params.get("state") {
                 url.query_pairs_mut().append_pair("state", state);
             }
-            see_other(url.as_str())
-        }
-        None => signed_out_page(srv, req, client.as_ref()),
+            url.to_string()
+        }),
+        Err(_) => return refuse(LogoutError::BadRedirect),
+    };
+    let mut resp = match target {
+        Some(url) if frames.is_empty() => see_other(&url),
+        target => signed_out_page(srv, req, client.as_ref(), &frames, target.as_deref()),
     };
     if let Err(e) = resp.add_cookie(&gone) {
         tracing::warn!(error = %e, "session cookie could not be cleared");
@@ -215,9 +217,47 @@ fn confirmation_page(
     crate::pages::page(srv, req).ending_at(target).render(StatusCode::OK, "pages/logout.html", ctx)
 }
 
-fn signed_out_page(srv: &AuthorizationServer, req: &HttpRequest, client: Option<&Client>) -> HttpResponse {
+/// Front-Channel Logout 1.0 §2: the `frontchannel_logout_uri` of every client that was issued a
+/// code in the session, with `iss` and `sid`, for the signed-out page to load in iframes. A client
+/// that cannot be read is left out (logged): the sign-out itself is done.
+async fn frontchannel_logout_uris(srv: &AuthorizationServer, sid: &str) -> Vec<String> {
+    let clients = match srv.store.session_clients(sid).await {
+        Ok(clients) => clients,
+        Err(e) => {
+            tracing::warn!(error = %e, "the session's clients could not be read for front-channel logout");
+            return Vec::new();
+        }
+    };
+    let mut uris = Vec::new();
+    for id in clients {
+        let uri = match srv.store.client(&id).await {
+            Ok(client) => client.and_then(|c| c.settings.frontchannel_logout_uri),
+            Err(e) => {
+                tracing::warn!(client = %id, error = %e, "a client could not be read for front-channel logout");
+                None
+            }
+        };
+        if let Some(mut url) = uri.and_then(|u| url::Url::parse(&u).ok()) {
+            url.query_pairs_mut().append_pair("iss", &srv.config.issuer).append_pair("sid", sid);
+            uris.push(url.to_string());
+        }
+    }
+    uris
+}
+
+/// The signed-out page: the clients' front-channel logout pages in hidden iframes, then on to the
+/// registered `post_logout_redirect_uri` (`target`) when there is one, after a moment.
+fn signed_out_page(
+    srv: &AuthorizationServer,
+    req: &HttpRequest,
+    client: Option<&Client>,
+    frames: &[String],
+    target: Option<&str>,
+) -> HttpResponse {
     let mut ctx = tera::Context::new();
     ctx.insert("signed_out", &true);
+    ctx.insert("frontchannel", frames);
+    ctx.insert("continue_url", &target);
     // A way back to the application, when the request named it: a link (never a redirect, which
     // only a registered post_logout_redirect_uri asked for gets) to its first registered
     // post-logout address, else to the site of its first redirect URI. Web addresses only.
@@ -225,7 +265,7 @@ fn signed_out_page(srv: &AuthorizationServer, req: &HttpRequest, client: Option<
         ctx.insert("client_name", &client.name);
         ctx.insert("back_url", &back);
     }
-    crate::pages::page(srv, req).render(StatusCode::OK, "pages/logout.html", ctx)
+    crate::pages::page(srv, req).framing(frames).render(StatusCode::OK, "pages/logout.html", ctx)
 }
 
 /// Where the signed-out page sends a user back to `client`: its first `http(s)` post-logout

@@ -37,6 +37,7 @@ struct Metadata {
     request_object_signing_alg: Option<String>,
     request_uris: Option<Vec<String>>,
     require_pushed_authorization_requests: Option<bool>,
+    frontchannel_logout_uri: Option<String>,
 }
 
 /// Why a registration was refused (RFC 7591 §3.2.2), with a description.
@@ -139,32 +140,29 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
     let settings = &client.settings;
     let (jwks, jwks_uri) = settings.public_keys();
     let objects = settings.request_objects.as_ref();
+    let pinned = settings.private_key_jwt.as_ref().and_then(|k| k.alg.as_ref());
+    let assertion_alg = pinned.or(settings.client_secret_jwt.as_ref().and_then(|s| s.alg.as_ref()));
+    let text = |v: Option<&str>| v.map(Into::into);
+    let b = &settings.branding;
+    // The optional metadata, each when set, as registered.
     let listed = [
         ("jwks", jwks.cloned()),
-        ("jwks_uri", jwks_uri.map(Into::into)),
-        ("request_object_signing_alg", objects.and_then(|o| o.alg.clone()).map(Into::into)),
+        ("jwks_uri", text(jwks_uri)),
+        ("token_endpoint_auth_signing_alg", text(assertion_alg.map(String::as_str))),
+        ("request_object_signing_alg", text(objects.and_then(|o| o.alg.as_deref()))),
         ("request_uris", objects.filter(|o| !o.request_uris.is_empty()).map(|o| o.request_uris.clone().into())),
+        ("frontchannel_logout_uri", text(settings.frontchannel_logout_uri.as_deref())),
+        // Front-Channel Logout §2: `iss` and `sid` are always sent.
+        ("frontchannel_logout_session_required", settings.frontchannel_logout_uri.as_ref().map(|_| true.into())),
+        ("userinfo_signed_response_alg", text(settings.userinfo_signed_response_alg.map(Alg::as_str))),
+        ("logo_uri", text(b.logo_url.as_deref())),
+        ("client_uri", text(b.client_url.as_deref())),
+        ("policy_uri", text(b.policy_url.as_deref())),
+        ("tos_uri", text(b.tos_url.as_deref())),
     ];
     for (key, value) in listed {
         if let Some(value) = value {
             out[key] = value;
-        }
-    }
-    let pinned = settings.private_key_jwt.as_ref().and_then(|k| k.alg.as_ref());
-    if let Some(alg) = pinned.or(settings.client_secret_jwt.as_ref().and_then(|s| s.alg.as_ref())) {
-        out["token_endpoint_auth_signing_alg"] = serde_json::json!(alg);
-    }
-    let b = &client.settings.branding;
-    let optional = [
-        ("userinfo_signed_response_alg", client.settings.userinfo_signed_response_alg.map(Alg::as_str)),
-        ("logo_uri", b.logo_url.as_deref()),
-        ("client_uri", b.client_url.as_deref()),
-        ("policy_uri", b.policy_url.as_deref()),
-        ("tos_uri", b.tos_url.as_deref()),
-    ];
-    for (key, value) in optional {
-        if let Some(value) = value {
-            out[key] = serde_json::json!(value);
         }
     }
     if let Some(secret) = secret {
@@ -349,6 +347,7 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
         client_secret_jwt,
         request_objects,
         require_pushed_authorization_requests: meta.require_pushed_authorization_requests.unwrap_or(false),
+        frontchannel_logout_uri: meta.frontchannel_logout_uri,
         ..Default::default()
     };
     // OIDC Registration §2: shown to the user at sign-in. Each is an https URL: the logo is

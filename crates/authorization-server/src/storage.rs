@@ -174,6 +174,10 @@ pub trait SessionStore: Send + Sync {
     /// revokes the grants issued in it that end with it (`AuthorizationCode::ends_with_session`).
     /// True when a live session was ended.
     async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StorageError>;
+
+    /// The clients that were issued a code in the session `sid` (Front-Channel Logout 1.0 §2:
+    /// the RPs the user is logged in to through it).
+    async fn session_clients(&self, sid: &str) -> Result<Vec<ClientId>, StorageError>;
 }
 
 /// A single-use authorization code, bound to its client, redirect URI and PKCE challenge, and

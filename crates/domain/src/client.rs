@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::branding::{Branding, BrandingError};
+pub use crate::client_hooks::ClientHooks;
 pub use crate::client_keys::{ClientSecretJwt, PrivateKeyJwt, RequestObjects};
 
 /// A registered relying party.
@@ -305,34 +306,11 @@ pub struct ClientSettings {
     /// `request_uri`. Off by default.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub require_pushed_authorization_requests: bool,
-}
-
-/// A client's choice, for each synchronous hook: the deployment's `[hooks.NAME]` (left out), none
-/// (`"off"`), or the hook of the same name under `[hooks.clients.LABEL]` (`"LABEL"`), whose own URL
-/// and signing secret live in the configuration, never in the client's record.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClientHooks {
+    /// Front-Channel Logout 1.0 §2 (`frontchannel_logout_uri`): the client's page that ends its
+    /// own session, loaded with `iss` and `sid` in an iframe of the provider's signed-out page.
+    /// Same scheme, host and port as one of its redirect URIs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub before_user_created: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub after_first_factor: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub before_token: Option<String>,
-}
-
-impl ClientHooks {
-    /// `"off"`: the client's sign-ins skip the hook.
-    pub const OFF: &'static str = "off";
-
-    /// Each choice is `off` or a label: letters, digits, `-` and `_`, at most 64.
-    pub fn validate(&self) -> Result<(), String> {
-        let all = [&self.before_user_created, &self.after_first_factor, &self.before_token];
-        match all.into_iter().flatten().find(|l| !crate::settings::is_label(l)) {
-            Some(bad) => Err(format!("{bad:?} is not a hook label (letters, digits, '-' and '_', at most 64)")),
-            None => Ok(()),
-        }
-    }
+    pub frontchannel_logout_uri: Option<String>,
 }
 
 impl Default for ClientSettings {
@@ -353,6 +331,7 @@ impl Default for ClientSettings {
             client_secret_jwt: None,
             request_objects: None,
             require_pushed_authorization_requests: false,
+            frontchannel_logout_uri: None,
         }
     }
 }

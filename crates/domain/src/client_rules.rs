@@ -38,6 +38,10 @@ pub enum ClientError {
     BadKeys(&'static str),
     #[error("settings.request_objects: {0}")]
     BadRequestObjects(&'static str),
+    #[error(
+        "frontchannel_logout_uri must be an http(s) URL without a fragment, on the scheme, host and port of a redirect URI"
+    )]
+    BadFrontChannelLogout,
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
@@ -84,10 +88,23 @@ pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
             return Err(ClientError::BadKeys("a client uses client_secret_jwt or private_key_jwt, not both"));
         }
     }
+    if let Some(uri) = &client.settings.frontchannel_logout_uri
+        && !on_a_redirect_origin(uri, &client.redirect_uris)
+    {
+        return Err(ClientError::BadFrontChannelLogout);
+    }
     if let Some(objects) = &client.settings.request_objects {
         check_request_objects(client, objects).map_err(ClientError::BadRequestObjects)?;
     }
     client.settings.branding.validate().map_err(|e| ClientError::BadBranding(e.to_string()))
+}
+
+/// Front-Channel Logout 1.0 §2: "The domain, port, and scheme of this URL MUST be the same as that
+/// of a registered Redirection URI value."
+fn on_a_redirect_origin(uri: &str, redirect_uris: &[String]) -> bool {
+    let Ok(url) = url::Url::parse(uri) else { return false };
+    let web = matches!(url.scheme(), "https" | "http") && url.fragment().is_none();
+    web && redirect_uris.iter().filter_map(|r| url::Url::parse(r).ok()).any(|r| r.origin() == url.origin())
 }
 
 /// The shape of a client's keys (OIDC Registration §2): a JWK Set or an http(s) URL, never both.

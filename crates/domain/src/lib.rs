@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod branding;
 pub mod client;
+mod client_hooks;
 mod client_ip;
 pub mod client_keys;
 pub mod client_rules;

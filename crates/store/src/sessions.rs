@@ -2,7 +2,7 @@
 
 use authorization_server::storage::{Session, SessionStart, SessionStore};
 use diesel::prelude::*;
-use domain::{AuthTime, StorageError, UserId};
+use domain::{AuthTime, ClientId, StorageError, UserId};
 
 use crate::schema::sessions;
 use crate::{Store, StoreError, from_json, parse_acr, parse_id, to_json};
@@ -97,6 +97,17 @@ impl SessionStore for Store {
 
     async fn end_session(&self, id_hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
         self.run(move |conn| conn.transaction(|conn| end_audited_in(conn, &id_hash, now))).await.map_err(Into::into)
+    }
+
+    async fn session_clients(&self, sid: &str) -> Result<Vec<ClientId>, StorageError> {
+        use crate::schema::authorization_codes as codes;
+        let sid = sid.to_owned();
+        let ids: Vec<String> = self
+            .read(move |conn| {
+                Ok(codes::table.filter(codes::sid.eq(&sid)).select(codes::client_id).distinct().load(conn)?)
+            })
+            .await?;
+        Ok(ids.iter().filter_map(|id| ClientId::parse(id)).collect())
     }
 }
 

@@ -11,20 +11,23 @@ use crate::{CsrfToken, RequestId};
 /// pages whose forms end in a redirect to a relying party: browsers enforce `form-action` on the
 /// redirects after a submission (CSP Level 3 §6.3.1).
 pub fn content_security_policy(form_action: Option<&str>) -> String {
-    content_security_policy_with(form_action, None, None)
+    content_security_policy_with(form_action, None, None, None)
 }
 
 /// [`content_security_policy`] that also allows a client's branding: its logo's origin in
-/// `img-src` and its stylesheet's origin in `style-src`.
+/// `img-src` and its stylesheet's origin in `style-src`; and the clients' origins a signed-out page
+/// frames (`frame-src`, Front-Channel Logout 1.0).
 pub fn content_security_policy_with(
     form_action: Option<&str>,
     img_src: Option<&str>,
     style_src: Option<&str>,
+    frame_src: Option<&str>,
 ) -> String {
     let more = |o: Option<&str>| o.map(|o| format!(" {o}")).unwrap_or_default();
     let (form, img, style) = (more(form_action), more(img_src), more(style_src));
+    let frames = frame_src.map(|o| format!(" frame-src {o};")).unwrap_or_default();
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'{style}; img-src 'self' data:{img}; connect-src 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'{style}; img-src 'self' data:{img}; connect-src 'self';{frames} \
          form-action 'self'{form}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
@@ -56,6 +59,8 @@ pub struct Page<'a> {
     form_action: Option<String>,
     img_src: Option<String>,
     style_src: Option<String>,
+    /// The origins the page frames, space-separated.
+    frame_src: Option<String>,
     /// Values every template of this page gets (a client's branding).
     values: Vec<(&'static str, String)>,
     /// The link a message page ([`Page::titled`]) offers on or back: its URL and its text's key.
@@ -81,6 +86,7 @@ impl<'a> Page<'a> {
             form_action: None,
             img_src: None,
             style_src: None,
+            frame_src: None,
             values: Vec::new(),
             way_back: None,
         }
@@ -101,6 +107,14 @@ impl<'a> Page<'a> {
     /// The page's forms may end in a redirect to `uri`'s origin (a client's redirect URI).
     pub fn ending_at(mut self, uri: Option<&str>) -> Self {
         self.form_action = uri.and_then(origin_of);
+        self
+    }
+
+    /// The page frames pages at these URLs (`frame-src`: their origins alone).
+    pub fn framing(mut self, urls: &[String]) -> Self {
+        let mut origins: Vec<String> = urls.iter().filter_map(|u| origin_of(u)).collect();
+        origins.dedup();
+        self.frame_src = (!origins.is_empty()).then(|| origins.join(" "));
         self
     }
 
@@ -187,6 +201,7 @@ impl<'a> Page<'a> {
             self.form_action.as_deref(),
             self.img_src.as_deref(),
             self.style_src.as_deref(),
+            self.frame_src.as_deref(),
         );
         match self.tera.render(template, &ctx) {
             Ok(body) => {

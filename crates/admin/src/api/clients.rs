@@ -52,6 +52,7 @@ fn refusal(e: ClientError) -> ApiError {
         ClientError::BadPhoneRegion(_) => "settings.phone_region",
         ClientError::BadKeys(_) => "settings.private_key_jwt",
         ClientError::BadRequestObjects(_) => "settings.request_objects",
+        ClientError::BadFrontChannelLogout => "settings.frontchannel_logout_uri",
     };
     ApiError::invalid(field, e)
 }

@@ -227,3 +227,70 @@ both_backends!(the_code_flow_needs_no_nonce_and_userinfo_takes_a_posted_header, 
     assert_eq!(testkit::query_param(&back, "error").as_deref(), Some("invalid_request"));
     assert_eq!(testkit::query_param(&back, "state").as_deref(), Some("st-123"));
 });
+
+// OpenID Connect Front-Channel Logout 1.0: a client registers the page that ends its own session;
+// when the user signs out at the provider, the signed-out page loads it, with `iss` and `sid`, in
+// an iframe its CSP allows, and then goes on to the registered post-logout address.
+both_backends!(front_channel_logout_loads_each_clients_logout_page_with_iss_and_sid, |db: Db| async move {
+    let app = app(db).await;
+    let meta: serde_json::Value =
+        app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        (&meta["frontchannel_logout_supported"], &meta["frontchannel_logout_session_supported"]),
+        (&true.into(), &true.into())
+    );
+    let (status, refused) = register(
+        &app,
+        serde_json::json!({ "redirect_uris": ["https://app.example/cb"], "frontchannel_logout_uri": "https://elsewhere.example/fc" }),
+    )
+    .await;
+    assert_eq!((status, refused["error"].as_str()), (400, Some("invalid_client_metadata")), "{refused}");
+    let (status, reg) = register(
+        &app,
+        serde_json::json!({
+            "redirect_uris": ["https://app.example/cb"], "post_logout_redirect_uris": ["https://app.example/bye"],
+            "frontchannel_logout_uri": "https://app.example/fc-logout?v=1", "frontchannel_logout_session_required": true,
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{reg}");
+    assert_eq!(reg["frontchannel_logout_uri"], "https://app.example/fc-logout?v=1");
+    assert_eq!(reg["frontchannel_logout_session_required"], true);
+    let client = TestClient {
+        id: reg["client_id"].as_str().unwrap().into(),
+        secret: Some(reg["client_secret"].as_str().unwrap().into()),
+        redirect_uri: "https://app.example/cb".into(),
+    };
+    // Signed in to that client, and to one without a front-channel page, in one browser.
+    let browser = app.browser();
+    let back = app.sign_in(&browser, &authorize_url(&app, &client, &[]), &unique_email()).await;
+    let id_token = exchange(&app, &client, &back).await["id_token"].as_str().unwrap().to_owned();
+    let sid = jwt_parts(&id_token).1["sid"].as_str().unwrap().to_owned();
+    let other = app.register_client(false, Alg::RS256).await;
+    let resp = browser.get(&authorize_url(&app, &other, &[])).await;
+    assert_eq!(resp.status(), 303, "single sign-on to the other client");
+
+    let mut logout = url::Url::parse(&app.url("/logout")).unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("id_token_hint", &id_token)
+        .append_pair("post_logout_redirect_uri", "https://app.example/bye")
+        .append_pair("state", "s1");
+    let resp = browser.get(logout.as_str()).await;
+    assert_eq!(resp.status(), 200, "a page that loads the logout iframes first");
+    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-src https://app.example;"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let body = resp.text().await.unwrap();
+    let mut frame = url::Url::parse("https://app.example/fc-logout?v=1").unwrap();
+    frame.query_pairs_mut().append_pair("iss", &app.base).append_pair("sid", &sid);
+    let escaped = |u: &str| u.replace('&', "&amp;").replace('/', "&#x2F;");
+    assert!(body.contains(&format!("src=\"{}\"", escaped(frame.as_str()))), "{body}");
+    assert_eq!(body.matches("<iframe").count(), 1, "only the client with a front-channel page");
+    let onward = escaped("https://app.example/bye?state=s1");
+    assert!(body.contains(&format!("url={onward}")) && body.contains(&format!("href=\"{onward}\"")), "{body}");
+    // The session ended.
+    let resp = browser.get(&authorize_url(&app, &client, &[("prompt", "none")])).await;
+    let back = url::Url::parse(&location(&resp)).unwrap();
+    assert_eq!(testkit::query_param(&back, "error").as_deref(), Some("login_required"));
+});
