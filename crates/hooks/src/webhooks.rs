@@ -74,6 +74,9 @@ pub struct Delivery {
     pub attempts: i32,
     /// The failures since the last success, enabling or replay: the back-off's step.
     pub retries: i32,
+    /// When this lease ends. An admin's replay or enabling moves the next attempt to now, which
+    /// ends the lease too: the outcome of the attempt in flight then no longer settles the delivery.
+    pub leased_until: i64,
 }
 
 /// What the worker needs of storage.

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
+use diesel::dsl;
 use diesel::prelude::*;
 use domain::events::{EventType, Route};
 use domain::{StorageError, UserId};
@@ -201,17 +202,18 @@ impl EventStore for Store {
         let d = delivery.clone();
         self.run(move |conn| {
             conn.transaction(|conn| {
-                diesel::update(
-                    event_deliveries::table
-                        .filter(event_deliveries::endpoint.eq(&d.endpoint))
-                        .filter(event_deliveries::event_id.eq(&d.event_id)),
-                )
-                .set((
-                    event_deliveries::delivered_at.eq(Some(now)),
-                    event_deliveries::last_error.eq(None::<String>),
-                    event_deliveries::retries.eq(0),
-                ))
-                .execute(conn)?;
+                // Only while the lease is this attempt's: a replay asked for while it was in flight
+                // stays to be sent.
+                let mine = diesel::update(leased(&d))
+                    .set((
+                        event_deliveries::delivered_at.eq(Some(now)),
+                        event_deliveries::last_error.eq(None::<String>),
+                        event_deliveries::retries.eq(0),
+                    ))
+                    .execute(conn)?;
+                if mine != 1 {
+                    return Ok(());
+                }
                 diesel::update(webhook_endpoints::table.find(&d.endpoint))
                     .set((
                         webhook_endpoints::failing_since.eq(None::<i64>),
@@ -239,19 +241,13 @@ impl EventStore for Store {
             conn.transaction(|conn| {
                 // Only while the lease is this attempt's: a later attempt's outcome is its own, and
                 // a stale one says nothing of the endpoint's health either.
-                let mine = diesel::update(
-                    event_deliveries::table
-                        .filter(event_deliveries::endpoint.eq(&d.endpoint))
-                        .filter(event_deliveries::event_id.eq(&d.event_id))
-                        .filter(event_deliveries::delivered_at.is_null())
-                        .filter(event_deliveries::attempts.eq(d.attempts)),
-                )
-                .set((
-                    event_deliveries::next_attempt_at.eq(retry_at),
-                    event_deliveries::last_error.eq(Some(&error)),
-                    event_deliveries::retries.eq(event_deliveries::retries + 1),
-                ))
-                .execute(conn)?;
+                let mine = diesel::update(leased(&d))
+                    .set((
+                        event_deliveries::next_attempt_at.eq(retry_at),
+                        event_deliveries::last_error.eq(Some(&error)),
+                        event_deliveries::retries.eq(event_deliveries::retries + 1),
+                    ))
+                    .execute(conn)?;
                 if mine != 1 {
                     return Ok(false);
                 }
@@ -277,6 +273,25 @@ impl EventStore for Store {
         .await
         .map_err(Into::into)
     }
+}
+
+type OneDelivery<'a> = dsl::Find<event_deliveries::table, (&'a str, &'a str)>;
+type Leased<'a> = dsl::Filter<
+    dsl::Filter<
+        dsl::Filter<OneDelivery<'a>, dsl::IsNull<event_deliveries::delivered_at>>,
+        dsl::Eq<event_deliveries::attempts, i32>,
+    >,
+    dsl::Eq<event_deliveries::next_attempt_at, i64>,
+>;
+
+/// The delivery's row while `d`'s lease is still its own: not delivered, no later attempt
+/// claimed it, and no replay or enabling moved its next attempt.
+fn leased(d: &Delivery) -> Leased<'_> {
+    event_deliveries::table
+        .find((d.event_id.as_str(), d.endpoint.as_str()))
+        .filter(event_deliveries::delivered_at.is_null())
+        .filter(event_deliveries::attempts.eq(d.attempts))
+        .filter(event_deliveries::next_attempt_at.eq(d.leased_until))
 }
 
 /// Leases one due delivery (in the caller's transaction: the row stays locked until it commits, so
@@ -310,5 +325,6 @@ fn claim_one(
         .find((id, endpoint))
         .select((event_deliveries::attempts, event_deliveries::retries))
         .first(conn)?;
-    Ok(Some(Delivery { event_id: id.to_owned(), endpoint: endpoint.to_owned(), payload, attempts, retries }))
+    let (event_id, endpoint) = (id.to_owned(), endpoint.to_owned());
+    Ok(Some(Delivery { event_id, endpoint, payload, attempts, retries, leased_until: now + lease }))
 }

@@ -85,13 +85,21 @@ impl Store {
         let backend = Backend::from_url(url).map_err(|e| StoreError::Unavailable(format!("the database URL {e}")))?;
         // SQLite's queries all go through the group-commit thread; its pool only serves migrations.
         let pool_size = if matches!(backend, Backend::Sqlite(_)) { 1 } else { pool_size.max(1) };
+        let unreachable =
+            |e: r2d2::Error| StoreError::Unavailable(format!("cannot connect to {}: {e}", backend.describe()));
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
-            .min_idle(Some(1))
+            // No connection is opened in the background to keep a spare: libpq opens PostgreSQL's
+            // TLS sessions with OpenSSL, whose exit handler frees what such a connection is still
+            // using if the process ends meanwhile (a crash at the end of a CLI command). A new
+            // connection is opened only for a caller waiting for it; idle ones close after 10 min.
+            .min_idle(Some(0))
             // While the database is away a request waits this long for a connection, then answers 503.
             .connection_timeout(Duration::from_secs(3))
             .build(db::Manager(backend.clone()))
-            .map_err(|e| StoreError::Unavailable(format!("cannot connect to {}: {e}", backend.describe())))?;
+            .map_err(unreachable)?;
+        // The first connection, opened now, stays for the first queries.
+        drop(pool.get().map_err(unreachable)?);
         let (group, readers) = match backend {
             Backend::Sqlite(_) => (
                 Some(std::sync::Arc::new(group_commit::GroupCommit::start(&backend)?)),

@@ -367,3 +367,25 @@ fn logs_to_a_file_or_a_pipe_carry_no_colour_codes() {
     assert!(!stderr.contains('\u{1b}'), "ANSI escapes in a log that is not a terminal: {stderr:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// On PostgreSQL, libpq opens TLS sessions with OpenSSL, whose exit handler crashed a command
+/// that ended while the pool was opening a spare connection (1 run in 25 here). None may.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_on_postgres_end_cleanly_every_time() {
+    let database = testkit::PostgresDatabase::create().await;
+    let dir = temp();
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = tokio::process::Command::from(ostiary(&dir));
+        cmd.env("OSTIARY__DATABASE__URL", &database.url).args(args).output()
+    };
+    let made = run(&["client", "create", "--name", "Shop", "--admin-api", "--json"]).await.unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    for _ in 0..16 {
+        let runs = (0..6).map(|_| run(&["client", "list", "--json"]));
+        for out in futures_util::future::join_all(runs).await {
+            let out = out.unwrap();
+            assert!(out.status.success(), "{} {}", out.status, String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}

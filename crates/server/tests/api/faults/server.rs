@@ -96,15 +96,7 @@ impl Server {
 
     /// `ostiary ARGS --json` against the same database and master key: its JSON answer.
     pub async fn cli(&self, args: &[&str]) -> Value {
-        use std::os::unix::process::ExitStatusExt;
-        let mut out = self.command().args(args).arg("--json").output().await.unwrap();
-        // Once, under a fully loaded `make test`, the CLI ended with no word on stderr: killed by a
-        // signal from outside, not a failure of its own. Such an end is retried once; any exit
-        // with a status (a real failure) is not.
-        if let Some(signal) = out.status.signal() {
-            eprintln!("ostiary {args:?} was ended by signal {signal}; running it again");
-            out = self.command().args(args).arg("--json").output().await.unwrap();
-        }
+        let out = self.command().args(args).arg("--json").output().await.unwrap();
         assert!(out.status.success(), "ostiary {args:?} ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     }
