@@ -182,6 +182,21 @@ both_backends!(events_reach_each_endpoint_that_wants_them_signed_once, |db: Db| 
     assert!(!events.to_string().contains(&email), "the address is gone from the outbox");
 });
 
+/// Polls (up to 30 s) an admin API page until `done` holds of it.
+async fn admin_until(app: &TestApp, token: &str, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut body = Value::Null;
+    for _ in 0..600 {
+        let status;
+        (status, body) = admin_api(app, token, reqwest::Method::GET, path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        if done(&body) {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{path} never got there: {body}");
+}
+
 async fn admin_api(app: &TestApp, token: &str, method: reqwest::Method, path: &str) -> (u16, Value) {
     let resp = app.api.request(method, app.url(path)).bearer_auth(token).send().await.unwrap();
     let status = resp.status().as_u16();
@@ -200,8 +215,9 @@ both_backends!(a_failing_endpoint_is_retried_disabled_enabled_and_replayed, |db:
     app.store.emit(EventType::UserUpdated, None, json!({"n": 1}), now).await.unwrap();
     let first = until(&state, "the first attempt", |all| !all.is_empty()).await;
     let id = first[0].id.clone();
-    let (status, body) = admin_api(&app, &token, reqwest::Method::GET, "/api/admin/v1/webhooks").await;
-    assert_eq!(status, 200);
+    // The receiver answers before the worker records the failure: wait for the record.
+    let body =
+        admin_until(&app, &token, "/api/admin/v1/webhooks", |b| b["endpoints"][0]["last_error"].is_string()).await;
     let crm = &body["endpoints"][0];
     assert_eq!(crm["name"], "crm");
     assert_eq!(crm["failing_since"], now);
@@ -216,8 +232,8 @@ both_backends!(a_failing_endpoint_is_retried_disabled_enabled_and_replayed, |db:
     // Failing for longer than a minute: disabled on the next failure, and then left alone.
     app.clock.advance(120);
     until(&state, "the third attempt", |all| all.len() == 3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (_, body) = admin_api(&app, &token, reqwest::Method::GET, "/api/admin/v1/webhooks").await;
+    let body =
+        admin_until(&app, &token, "/api/admin/v1/webhooks", |b| !b["endpoints"][0]["disabled_at"].is_null()).await;
     assert_eq!(body["endpoints"][0]["disabled_at"], now + 130, "{body}");
     app.clock.advance(86_400);
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -230,8 +246,11 @@ both_backends!(a_failing_endpoint_is_retried_disabled_enabled_and_replayed, |db:
     assert_eq!(body["disabled_at"], Value::Null);
     let all = until(&state, "the delivery after enabling", |all| all.iter().any(|s| s.accepted)).await;
     assert!(all.iter().all(|s| s.id == id && s.verified), "every attempt carries the event's id: {all:#?}");
-    // The event as admins see it, then replayed with the same id.
-    let (_, page) = admin_api(&app, &token, reqwest::Method::GET, "/api/admin/v1/events?type=user.updated").await;
+    // The event as admins see it (once the worker has recorded the delivery), then replayed with the same id.
+    let page = admin_until(&app, &token, "/api/admin/v1/events?type=user.updated", |p| {
+        p["events"][0]["deliveries"][0]["delivered_at"].is_i64()
+    })
+    .await;
     assert_eq!(page["events"][0]["id"], id.as_str());
     // Three failures, then the delivery after enabling (the back-off starts again, the count goes on).
     assert_eq!(page["events"][0]["deliveries"][0]["attempts"], 4);
