@@ -37,6 +37,9 @@ pub struct ExtraMetadata {
     /// OpenID Connect Front-Channel Logout 1.0 §3, with `iss` and `sid` always sent.
     frontchannel_logout_supported: bool,
     frontchannel_logout_session_supported: bool,
+    /// OpenID Connect Back-Channel Logout 1.0 §2.1, with `sid` in every logout token.
+    backchannel_logout_supported: bool,
+    backchannel_logout_session_supported: bool,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -76,6 +79,8 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             require_pushed_authorization_requests: false,
             frontchannel_logout_supported: true,
             frontchannel_logout_session_supported: true,
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         },
     )
     .set_registration_endpoint(

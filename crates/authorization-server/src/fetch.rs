@@ -1,4 +1,5 @@
-//! Fetching what a client's registration points at (its `jwks_uri`), through a guarded HTTP client:
+//! Fetching what a client's registration points at (its `jwks_uri`, `request_uris`), and posting its
+//! back-channel logout tokens, through a guarded HTTP client:
 //! any registered client can name any URL, so the provider must not become a way into its own
 //! network (server-side request forgery). https only outside development; no private, loopback or
 //! link-local address unless the operator allows them (`oidc.fetch_private_addresses`), checked on
@@ -82,6 +83,14 @@ impl Fetcher {
     pub async fn text(&self, url: &str, accept: &str) -> Result<String, FetchError> {
         let body = self.body(url, accept).await?;
         String::from_utf8(body).map_err(|_| FetchError::Failed("it is not UTF-8 text".into()))
+    }
+
+    /// POSTs `form` form-encoded to `url` (a client's back-channel endpoint): the status of the
+    /// answer, whose body is not read.
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<u16, FetchError> {
+        let url = self.check_url(url)?;
+        let resp = self.http.post(url).form(form).send().await;
+        resp.map(|r| r.status().as_u16()).map_err(|e| FetchError::Failed(e.without_url().to_string()))
     }
 
     /// The body of a 200 answer to a GET of `url`: at most [`MAX_BYTES`], within the time limit.

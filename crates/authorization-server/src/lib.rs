@@ -6,6 +6,7 @@
 
 pub mod assertion;
 pub mod authorize;
+pub mod backchannel;
 mod before_token;
 pub mod claims;
 pub mod clients;

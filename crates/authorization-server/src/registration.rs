@@ -1,7 +1,6 @@
-//! Dynamic client registration (RFC 7591, OpenID Connect Registration 1.0) at `/register`,
-//! protected by an initial access token from configuration (RFC 7591 §3); off when none is set.
-//! Self-registered redirect URIs are strict: https, a native app's private-use scheme, or a native
-//! app's loopback `http://127.0.0.1` / `http://[::1]` (RFC 8252 §7.1, §7.3), never a fragment.
+//! Dynamic client registration (RFC 7591, OpenID Connect Registration 1.0) at `/register`, with
+//! an initial access token from configuration (RFC 7591 §3); off without one. Redirect URIs are
+//! strict: https, or a native app's private-use scheme or loopback IP (RFC 8252 §7), no fragment.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -38,6 +37,7 @@ struct Metadata {
     request_uris: Option<Vec<String>>,
     require_pushed_authorization_requests: Option<bool>,
     frontchannel_logout_uri: Option<String>,
+    backchannel_logout_uri: Option<String>,
 }
 
 /// Why a registration was refused (RFC 7591 §3.2.2), with a description.
@@ -53,7 +53,6 @@ impl Refusal {
     fn metadata(description: impl Into<String>) -> Self {
         Refusal::Metadata(description.into())
     }
-
     fn redirect_uri(description: impl Into<String>) -> Self {
         Refusal::RedirectUri(description.into())
     }
@@ -152,8 +151,10 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         ("request_object_signing_alg", text(objects.and_then(|o| o.alg.as_deref()))),
         ("request_uris", objects.filter(|o| !o.request_uris.is_empty()).map(|o| o.request_uris.clone().into())),
         ("frontchannel_logout_uri", text(settings.frontchannel_logout_uri.as_deref())),
-        // Front-Channel Logout §2: `iss` and `sid` are always sent.
+        // Front-Channel Logout §2 and Back-Channel Logout §2.4: `sid` is always sent.
         ("frontchannel_logout_session_required", settings.frontchannel_logout_uri.as_ref().map(|_| true.into())),
+        ("backchannel_logout_uri", text(settings.backchannel_logout_uri.as_deref())),
+        ("backchannel_logout_session_required", settings.backchannel_logout_uri.as_ref().map(|_| true.into())),
         ("userinfo_signed_response_alg", text(settings.userinfo_signed_response_alg.map(Alg::as_str))),
         ("logo_uri", text(b.logo_url.as_deref())),
         ("client_uri", text(b.client_url.as_deref())),
@@ -348,8 +349,12 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
         request_objects,
         require_pushed_authorization_requests: meta.require_pushed_authorization_requests.unwrap_or(false),
         frontchannel_logout_uri: meta.frontchannel_logout_uri,
+        backchannel_logout_uri: meta.backchannel_logout_uri,
         ..Default::default()
     };
+    // The provider POSTs there from inside its network: the guard of what it fetches applies.
+    let posted_to = settings.backchannel_logout_uri.as_deref().map(|uri| fetcher.check_url(uri));
+    posted_to.transpose().map_err(|e| Refusal::metadata(format!("backchannel_logout_uri: {e}")))?;
     // OIDC Registration §2: shown to the user at sign-in. Each is an https URL: the logo is
     // loaded under the page's CSP, and the others are links.
     let b = &mut settings.branding;

@@ -370,13 +370,23 @@ pub trait KeyStore: Send + Sync {
     async fn insert_signing_keys(&self, keys: Vec<StoredKey>) -> Result<(), StorageError>;
 }
 
+/// Back-Channel Logout's notices, declared beside their worker.
+pub use crate::backchannel::{LogoutNotice, LogoutNoticeStore};
+
 /// Everything the authorization server stores.
 pub trait AuthorizationStorage:
-    InteractionStore + ClientStore + UserStore + SessionStore + GrantStore + RefreshStore + KeyStore
+    InteractionStore + ClientStore + UserStore + SessionStore + GrantStore + RefreshStore + KeyStore + LogoutNoticeStore
 {
 }
 
 impl<T> AuthorizationStorage for T where
-    T: InteractionStore + ClientStore + UserStore + SessionStore + GrantStore + RefreshStore + KeyStore
+    T: InteractionStore
+        + ClientStore
+        + UserStore
+        + SessionStore
+        + GrantStore
+        + RefreshStore
+        + KeyStore
+        + LogoutNoticeStore
 {
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::branding::{Branding, BrandingError};
 pub use crate::client_hooks::ClientHooks;
 pub use crate::client_keys::{ClientSecretJwt, PrivateKeyJwt, RequestObjects};
+pub use crate::client_step_up::{StepUp, StepUpPolicy, WithoutFactor};
 
 /// A registered relying party.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,52 +206,6 @@ pub fn is_display_name(name: &str, max: usize) -> bool {
     !name.trim().is_empty() && name.chars().count() <= max && !name.chars().any(|c| c.is_control() || invisible(c))
 }
 
-/// When a sign-in to this client needs a second factor (step-up).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StepUpPolicy {
-    /// Never, unless the request demands it (`acr_values` or an essential `acr`).
-    Never,
-    /// When a sign-in looks risky: a new device, IP, network or country, or impossible travel.
-    #[default]
-    Risky,
-    /// Every sign-in.
-    Always,
-}
-
-/// What happens when a second factor is called for and the user has none.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WithoutFactor {
-    /// Let the sign-in through (single-factor) and warn the user by email.
-    #[default]
-    Allow,
-    /// Refuse the sign-in (`access_denied`).
-    Deny,
-    /// Make the user set up an authenticator app (TOTP) right after the first factor.
-    Enroll,
-}
-
-/// The step-up part of a client's policy.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct StepUp {
-    pub policy: StepUpPolicy,
-    pub without_factor: WithoutFactor,
-}
-
-impl StepUpPolicy {
-    pub fn parse(text: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).ok()
-    }
-}
-
-impl WithoutFactor {
-    pub fn parse(text: &str) -> Option<Self> {
-        serde_json::from_value(serde_json::Value::String(text.trim().to_owned())).ok()
-    }
-}
-
 /// Everything a client's policy says. Unknown fields are refused so a typo is never silently
 /// ignored; missing ones take their defaults.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -311,6 +266,10 @@ pub struct ClientSettings {
     /// Same scheme, host and port as one of its redirect URIs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontchannel_logout_uri: Option<String>,
+    /// Back-Channel Logout 1.0 §2.2 (`backchannel_logout_uri`): where the provider POSTs a logout
+    /// token when a session the client was signed in through ends. Every token carries `sid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl Default for ClientSettings {
@@ -332,6 +291,7 @@ impl Default for ClientSettings {
             request_objects: None,
             require_pushed_authorization_requests: false,
             frontchannel_logout_uri: None,
+            backchannel_logout_uri: None,
         }
     }
 }

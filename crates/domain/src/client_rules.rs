@@ -42,6 +42,8 @@ pub enum ClientError {
         "frontchannel_logout_uri must be an http(s) URL without a fragment, on the scheme, host and port of a redirect URI"
     )]
     BadFrontChannelLogout,
+    #[error("backchannel_logout_uri must be an absolute http(s) URL without a fragment")]
+    BadBackChannelLogout,
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
@@ -92,6 +94,12 @@ pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
         && !on_a_redirect_origin(uri, &client.redirect_uris)
     {
         return Err(ClientError::BadFrontChannelLogout);
+    }
+    // Back-Channel Logout 1.0 §2.2: "MUST NOT include any fragment component".
+    if let Some(uri) = &client.settings.backchannel_logout_uri
+        && !url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.fragment().is_none())
+    {
+        return Err(ClientError::BadBackChannelLogout);
     }
     if let Some(objects) = &client.settings.request_objects {
         check_request_objects(client, objects).map_err(ClientError::BadRequestObjects)?;

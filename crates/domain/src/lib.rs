@@ -10,6 +10,7 @@ mod client_hooks;
 mod client_ip;
 pub mod client_keys;
 pub mod client_rules;
+mod client_step_up;
 pub mod clock;
 pub mod counters;
 pub mod destination;

@@ -227,6 +227,7 @@ impl Services {
             spawn_key_maintenance(Arc::clone(&keys), Arc::clone(&s.clock), authorization.config.key_rotation_period),
             spawn_purge(s.store.clone(), Arc::clone(&s.clock), retention(settings)),
             crate::ops::spawn_upkeep(crate::ops::metrics()),
+            authorization_server::backchannel::spawn_worker(authorization.clone()),
         ];
         tasks.extend(spawn_webhooks(settings, &s.store, &s.clock)?);
         let readiness = web::Data::new(crate::ops::Readiness { store: s.store.clone(), limiter: s.counters });

@@ -24,6 +24,7 @@ mod history;
 pub mod interactions;
 pub mod keys;
 mod links;
+mod logout_notices;
 pub mod messages;
 mod oversight;
 mod passkeys;

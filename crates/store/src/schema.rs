@@ -366,3 +366,17 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    logout_notices (jti) {
+        jti -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sid -> Text,
+        created_at -> BigInt,
+        next_attempt_at -> BigInt,
+        attempts -> Integer,
+        settled_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}

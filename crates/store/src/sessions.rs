@@ -136,7 +136,9 @@ pub(crate) fn end_in(conn: &mut crate::DbConnection, id_hash: &[u8], now: i64) -
     if n != 1 {
         return Ok(false);
     }
-    let sid: String = sessions::table.find(id_hash).select(sessions::sid).first(conn)?;
+    let (sid, user): (String, String) =
+        sessions::table.find(id_hash).select((sessions::sid, sessions::user_id)).first(conn)?;
+    crate::logout_notices::notify_in(conn, &sid, &user, now)?;
     let grants: Vec<String> = authorization_codes::table
         .filter(authorization_codes::sid.eq(&sid))
         .filter(authorization_codes::revoked_at.is_null())
@@ -177,8 +179,13 @@ pub(crate) fn live_by_sid(conn: &mut crate::DbConnection, sid: &str) -> Result<O
 }
 
 /// Ends every live session of a user, inside the caller's transaction. Returns how many.
+/// Each one's clients are told through Back-Channel Logout.
 pub(crate) fn end_all_in(conn: &mut crate::DbConnection, user_id: &str, now: i64) -> Result<usize, StoreError> {
-    Ok(diesel::update(sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::ended_at.is_null()))
-        .set(sessions::ended_at.eq(Some(now)))
-        .execute(conn)?)
+    let live = sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::ended_at.is_null());
+    let sids: Vec<String> = live.select(sessions::sid).load(conn)?;
+    let ended = diesel::update(live).set(sessions::ended_at.eq(Some(now))).execute(conn)?;
+    for sid in &sids {
+        crate::logout_notices::notify_in(conn, sid, user_id, now)?;
+    }
+    Ok(ended)
 }

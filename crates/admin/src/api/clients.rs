@@ -53,6 +53,7 @@ fn refusal(e: ClientError) -> ApiError {
         ClientError::BadKeys(_) => "settings.private_key_jwt",
         ClientError::BadRequestObjects(_) => "settings.request_objects",
         ClientError::BadFrontChannelLogout => "settings.frontchannel_logout_uri",
+        ClientError::BadBackChannelLogout => "settings.backchannel_logout_uri",
     };
     ApiError::invalid(field, e)
 }

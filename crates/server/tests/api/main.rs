@@ -12,6 +12,7 @@ mod admin_console_clients;
 mod admin_spec;
 mod api_login;
 mod auth0;
+mod backchannel;
 mod certification;
 mod claims;
 mod cli;
