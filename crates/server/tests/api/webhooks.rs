@@ -229,6 +229,12 @@ both_backends!(a_failing_endpoint_is_retried_disabled_enabled_and_replayed, |db:
     assert_eq!(seen(&state).len(), 1);
     app.clock.advance(10);
     until(&state, "the second attempt", |all| all.len() == 2).await;
+    // Recorded, with the next attempt a minute later (`retry_delay`), before the clock moves on: a
+    // failure recorded after it would be scheduled from the later time.
+    admin_until(&app, &token, "/api/admin/v1/events?type=user.updated", |p| {
+        p["events"][0]["deliveries"][0]["next_attempt_at"] == now + 10 + 60
+    })
+    .await;
     // Failing for longer than a minute: disabled on the next failure, and then left alone.
     app.clock.advance(120);
     until(&state, "the third attempt", |all| all.len() == 3).await;
