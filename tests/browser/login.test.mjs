@@ -351,3 +351,50 @@ test('pages send a strict CSP (frame-ancestors none) and Referrer-Policy: no-ref
     await assertSecurityHeaders(await page.goto(page.url()), `GET ${new URL(page.url()).pathname} (code page)`);
   });
 });
+
+// OpenID Connect Session Management 1.0 §3.3: a relying party's page frames the
+// check_session_iframe and posts "client_id session_state"; the iframe's script answers from
+// the browser-state cookie. The RP page is served by the test itself (page routing), on the
+// origin of the demo's redirect URI, which the session_state was computed for.
+test('the check_session_iframe says unchanged until the user signs out, then changed', { timeout: TEST_TIMEOUT_MS }, async (t) => {
+  await scenario(t, async (newContext) => {
+    const email = randomEmail();
+    const context = await newContext();
+    const page = await context.newPage();
+    let clientId = '';
+    let sessionState = '';
+    page.on('request', (request) => {
+      const url = new URL(request.url());
+      if (url.pathname === '/authorize') clientId = url.searchParams.get('client_id') ?? clientId;
+      if (url.searchParams.get('session_state')) sessionState = url.searchParams.get('session_state');
+    });
+    await startSignIn(page, email);
+    await submitCode(page, parseSignInEmail(await waitForEmail(email)).code);
+    await expectSignedIn(page, email);
+    assert.ok(clientId, 'the demo sent a client_id');
+    assert.match(sessionState, /^[0-9a-f]{64}\.[A-Za-z0-9_-]+$/, `session_state in the authorization response: ${sessionState}`);
+
+    await context.route(`${BASE}/test-rp-frame`, (route) => route.fulfill({
+      contentType: 'text/html',
+      body: `<!doctype html><title>RP</title><iframe id="op" src="${BASE}/session/check"></iframe>`,
+    }));
+    const ask = async (message) => {
+      await page.goto(`${BASE}/test-rp-frame`, { waitUntil: 'load' });
+      return page.evaluate(({ message, origin }) => new Promise((resolve) => {
+        window.addEventListener('message', (e) => { if (e.origin === origin) resolve(e.data); });
+        document.getElementById('op').contentWindow.postMessage(message, origin);
+      }), { message, origin: new URL(BASE).origin });
+    };
+    const [hash, salt] = sessionState.split('.');
+    assert.equal(await ask(`${clientId} ${sessionState}`), 'unchanged');
+    assert.equal(await ask(`${clientId} ${hash}.${salt}x`), 'changed', 'another salt');
+    assert.equal(await ask(`another-client ${sessionState}`), 'changed', 'another client');
+    assert.equal(await ask('no session state'), 'error');
+
+    // Signing out (and confirming it) clears the browser state.
+    await page.goto(`${BASE}/logout`);
+    await page.locator('form[action$="/logout/confirm"] button[type="submit"]').click();
+    await page.waitForLoadState('load');
+    assert.equal(await ask(`${clientId} ${sessionState}`), 'changed', 'after sign-out');
+  });
+});

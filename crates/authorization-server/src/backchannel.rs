@@ -88,7 +88,7 @@ fn logout_token(
     let key = ring.active(client.id_token_alg, now).ok_or("no active signing key")?;
     let claims = LogoutClaims {
         iss: &srv.config.issuer,
-        sub: notice.user_id.to_string(),
+        sub: crate::subject::subject(&srv.hasher, client, &notice.user_id),
         aud: client.id.to_string(),
         iat: now,
         exp: now + TOKEN_TTL,

@@ -40,6 +40,8 @@ pub struct ExtraMetadata {
     /// OpenID Connect Back-Channel Logout 1.0 §2.1, with `sid` in every logout token.
     backchannel_logout_supported: bool,
     backchannel_logout_session_supported: bool,
+    /// OpenID Connect Session Management 1.0 §3.3 (legacy: see `check_session`).
+    check_session_iframe: String,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -67,7 +69,8 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
         AuthUrl::new(url(paths::AUTHORIZE)).map_err(|e| e.to_string())?,
         JsonWebKeySetUrl::new(url(paths::JWKS)).map_err(|e| e.to_string())?,
         vec![ResponseTypes::new(vec![CoreResponseType::Code])],
-        vec![CoreSubjectIdentifierType::Public],
+        // OIDC Core §8: pairwise for clients that register `subject_type: pairwise`.
+        vec![CoreSubjectIdentifierType::Public, CoreSubjectIdentifierType::Pairwise],
         Alg::ALL.iter().map(|a| crate::keys::core_alg(*a)).collect(),
         ExtraMetadata {
             code_challenge_methods_supported: vec!["S256".into()],
@@ -81,6 +84,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             frontchannel_logout_session_supported: true,
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
+            check_session_iframe: url(paths::CHECK_SESSION),
         },
     )
     .set_registration_endpoint(

@@ -8,6 +8,7 @@ pub mod assertion;
 pub mod authorize;
 pub mod backchannel;
 mod before_token;
+pub mod check_session;
 pub mod claims;
 pub mod clients;
 mod config;
@@ -29,6 +30,7 @@ mod revocation;
 mod session;
 mod starter;
 pub mod storage;
+mod subject;
 pub mod token;
 mod userinfo;
 
@@ -63,8 +65,8 @@ pub struct AuthorizationServer {
     api_login: std::sync::OnceLock<ApiLogin>,
     /// The operator's hooks (`before_token`, the deployment's or a client's); set once at start-up.
     pub(crate) hooks: std::sync::OnceLock<Arc<hooks::Hooks>>,
-    /// Each client's choice of a signed or a JSON `/userinfo`, remembered for a while.
-    userinfo_formats: userinfo::Formats,
+    /// The clients `/userinfo` answers (a signed or a JSON answer, which `sub`), remembered for a while.
+    userinfo_clients: userinfo::Clients,
     /// The public keys of `private_key_jwt` clients that publish them at a `jwks_uri`.
     pub(crate) client_keys: assertion::ClientKeys,
     /// Seals and opens the secrets of `client_secret_jwt` clients.
@@ -173,7 +175,7 @@ impl AuthorizationServer {
             metadata: actix_web::web::Bytes::new(),
             api_login: std::sync::OnceLock::new(),
             hooks: std::sync::OnceLock::new(),
-            userinfo_formats: userinfo::Formats::default(),
+            userinfo_clients: userinfo::Clients::default(),
             client_keys,
             client_secrets,
         };
@@ -215,6 +217,7 @@ impl AuthorizationServer {
             Endpoint::backchannel(paths::INTROSPECT, web::post().to(revocation::introspect)),
             // RP-initiated logout is a navigation from the client's page (RP-Initiated Logout §2).
             Endpoint::cross_site(paths::LOGOUT, web::get().to(logout::logout_get)),
+            Endpoint::cross_site(paths::CHECK_SESSION, web::get().to(check_session::check_session_iframe)),
             Endpoint::cross_site(paths::LOGOUT, web::post().to(logout::logout_post)),
             Endpoint::page(paths::LOGOUT_CONFIRM, web::post().to(logout::logout_confirm)),
         ]

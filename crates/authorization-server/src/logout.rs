@@ -194,8 +194,11 @@ async fn end_session(req: &HttpRequest, srv: &AuthorizationServer, params: Param
         Some(url) if frames.is_empty() => see_other(&url),
         target => signed_out_page(srv, req, client.as_ref(), &frames, target.as_deref()),
     };
-    if let Err(e) = resp.add_cookie(&gone) {
-        tracing::warn!(error = %e, "session cookie could not be cleared");
+    // The browser state goes with it: a `check_session_iframe` now answers `changed`.
+    for cookie in [gone, crate::check_session::cleared_browser_state(https)] {
+        if let Err(e) = resp.add_cookie(&cookie) {
+            tracing::warn!(error = %e, "session cookie could not be cleared");
+        }
     }
     resp
 }

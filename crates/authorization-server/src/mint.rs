@@ -59,8 +59,9 @@ pub(crate) struct AccessClaims {
 
 /// What an access token is issued for.
 pub(crate) struct AccessGrant<'a> {
-    /// `sub`: the user, or the client itself under client_credentials.
-    pub subject: &'a UserId,
+    /// `sub`: the user's as the client sees it (`subject::subject`), or the client's own id under
+    /// client_credentials.
+    pub subject: &'a str,
     /// None under client_credentials: no user, no grant.
     pub grant_id: Option<&'a GrantId>,
     pub scope: &'a Scope,
@@ -85,7 +86,7 @@ pub(crate) fn issue_access_token(
     let key = ring.active(srv.config.access_token_alg, now).ok_or(crate::errors::SERVER_ERROR)?;
     let claims = AccessClaims {
         iss: srv.config.issuer.clone(),
-        sub: t.subject.to_string(),
+        sub: t.subject.to_owned(),
         aud: srv.config.issuer.clone(),
         client_id: client.id.to_string(),
         exp: now + srv.config.access_token_ttl,
@@ -121,7 +122,7 @@ pub(crate) fn issued_token(claims: &AccessClaims) -> Option<IssuedToken> {
         kind: if grant_id.is_some() { TokenKind::Access } else { TokenKind::Client },
         grant_id,
         client_id: domain::ClientId::parse(&claims.client_id)?,
-        subject: UserId::parse(&claims.sub)?,
+        subject: claims.sub.clone(),
         issued_at: claims.iat,
         expires_at: claims.exp,
     })
@@ -274,8 +275,9 @@ pub(crate) async fn mint_tokens(
             Some(token)
         }
     };
+    let sub = crate::subject::subject(&srv.hasher, client, grant.user_id);
     let access = AccessGrant {
-        subject: grant.user_id,
+        subject: &sub,
         grant_id: Some(grant.grant_id),
         scope: grant.scope,
         user_auth: Some((grant.auth_time, grant.acr)),
@@ -285,7 +287,7 @@ pub(crate) async fn mint_tokens(
     let access_token = issue_access_token(srv, client, &access, now)?;
     // OIDC Core §12.2: an ID token only while the tokens are still for OpenID (scope `openid`).
     let id_token = match grant.scope.contains("openid") {
-        true => Some(id_token(srv, client, grant, &access_token, now).await?),
+        true => Some(id_token(srv, client, grant, &sub, &access_token, now).await?),
         false => None,
     };
     Ok(TokenResponse {
@@ -303,6 +305,7 @@ async fn id_token(
     srv: &AuthorizationServer,
     client: &Client,
     grant: &Issuance<'_>,
+    sub: &str,
     access_token: &str,
     now: i64,
 ) -> Result<String, OAuthError> {
@@ -316,7 +319,7 @@ async fn id_token(
         return Err(OAuthError::new(ErrorCode::InvalidGrant, "the account is blocked"));
     }
     let time = |t: i64| chrono::DateTime::from_timestamp(t, 0).ok_or(crate::errors::SERVER_ERROR);
-    let standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(grant.user_id.to_string()));
+    let standard = StandardClaims::<CoreGenderClaim>::new(SubjectIdentifier::new(sub.to_owned()));
     let released = |u| crate::claims::released(u, grant.scope, &grant.claims.id_token);
     let mut scope_claims = user.as_ref().map(released).unwrap_or_default();
     scope_claims.extend(grant.extra.clone());

@@ -17,4 +17,6 @@ pub const REGISTER: &str = "/register";
 pub const REVOKE: &str = "/revoke";
 pub const INTROSPECT: &str = "/introspect";
 pub const LOGOUT: &str = "/logout";
+/// Session Management 1.0 §3.3: the `check_session_iframe`.
+pub const CHECK_SESSION: &str = "/session/check";
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";

@@ -105,10 +105,22 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
     let Ok(meta) = serde_json::from_slice::<Metadata>(&body) else {
         return Refusal::metadata("the body is not valid client metadata JSON").respond();
     };
-    let registration = match check_metadata(meta, srv.client_keys.fetcher()) {
+    let mut registration = match check_metadata(meta, srv.client_keys.fetcher()) {
         Ok(r) => r,
         Err(refused) => return refused.respond(),
     };
+    // Registration §5: the document must list every redirect URI, or the registration is refused.
+    if let Some((uri, pairwise)) = registration.sector_identifier_uri.clone() {
+        let fetcher = srv.client_keys.fetcher();
+        match crate::subject::check_sector_identifier(fetcher, &uri, &registration.redirect_uris).await {
+            Ok(sector) if pairwise => {
+                let sector_identifier_uri = Some(uri);
+                registration.settings.pairwise = Some(domain::Pairwise { sector, sector_identifier_uri });
+            }
+            Ok(_) => {}
+            Err(e) => return Refusal::metadata(e).respond(),
+        }
+    }
     let now = srv.clock.now();
     let (mut client, secret) = match new_client(registration.new_client(), &srv.hasher, now) {
         Ok(created) => created,
@@ -135,6 +147,7 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         "response_types": ["code"],
         "grant_types": registration.grant_types,
         "require_pushed_authorization_requests": client.settings.require_pushed_authorization_requests,
+        "subject_type": if client.settings.pairwise.is_some() { "pairwise" } else { "public" },
     });
     let settings = &client.settings;
     let (jwks, jwks_uri) = settings.public_keys();
@@ -150,6 +163,7 @@ pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         ("token_endpoint_auth_signing_alg", text(assertion_alg.map(String::as_str))),
         ("request_object_signing_alg", text(objects.and_then(|o| o.alg.as_deref()))),
         ("request_uris", objects.filter(|o| !o.request_uris.is_empty()).map(|o| o.request_uris.clone().into())),
+        ("sector_identifier_uri", text(settings.pairwise.as_ref().and_then(|p| p.sector_identifier_uri.as_deref()))),
         ("frontchannel_logout_uri", text(settings.frontchannel_logout_uri.as_deref())),
         // Front-Channel Logout §2 and Back-Channel Logout §2.4: `sid` is always sent.
         ("frontchannel_logout_session_required", settings.frontchannel_logout_uri.as_ref().map(|_| true.into())),
@@ -217,6 +231,9 @@ struct Registration {
     auth_method: String,
     alg: Alg,
     grant_types: Vec<String>,
+    /// The `sector_identifier_uri`, to read before the client is made, and whether the client's
+    /// subjects are pairwise (its host is then their sector).
+    sector_identifier_uri: Option<(String, bool)>,
     /// The signed-UserInfo choice and the page links (`logo_uri`, `client_uri`, `policy_uri`,
     /// `tos_uri`, kept in the branding); otherwise the defaults.
     settings: domain::ClientSettings,
@@ -244,13 +261,14 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
         Some(_) => return Err(Refusal::metadata("application_type must be web or native")),
     };
     // Registration §2: a subject type the provider does not offer is refused, never silently
-    // replaced by `public` (the client would believe its users' `sub` is per sector). Discovery's
-    // `subject_types_supported` is `["public"]`; a sector identifier only serves pairwise subjects.
-    if meta.subject_type.as_deref().is_some_and(|t| t != "public") {
-        return Err(Refusal::metadata("subject_type must be public: pairwise subjects are not offered"));
-    }
-    if meta.sector_identifier_uri.is_some() {
-        return Err(Refusal::metadata("sector_identifier_uri is not accepted: pairwise subjects are not offered"));
+    // replaced by another (the client would be wrong about what its users' `sub` says).
+    let pairwise = match meta.subject_type.as_deref() {
+        None | Some("public") => false,
+        Some("pairwise") => true,
+        Some(_) => return Err(Refusal::metadata("subject_type must be public or pairwise")),
+    };
+    if let Some(uri) = meta.sector_identifier_uri.as_deref() {
+        fetcher.check_url(uri).map_err(|e| Refusal::metadata(format!("sector_identifier_uri: {e}")))?;
     }
     // Registration §2: encrypted answers are not offered; asked for, they are refused rather than
     // sent in the clear.
@@ -270,6 +288,16 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
     for uri in redirect_uris.iter().chain(&post_logout) {
         check_registration_redirect_uri(uri, native).map_err(Refusal::redirect_uri)?;
     }
+    // OIDC Core §8.1: without a `sector_identifier_uri` the sector is the redirect URIs' one host;
+    // with one, it is that URI's host, once its document is read (`register`).
+    let sector = match (pairwise, &meta.sector_identifier_uri) {
+        (true, None) => Some(domain::client_subject::redirect_sector(&redirect_uris).ok_or_else(|| {
+            Refusal::metadata(
+                "pairwise subjects for redirect URIs on several hosts (or none) need a sector_identifier_uri",
+            )
+        })?),
+        _ => None,
+    };
     let auth_method = match meta.token_endpoint_auth_method.as_deref() {
         None => "client_secret_basic".to_owned(),
         Some(m @ ("client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "private_key_jwt" | "none")) => {
@@ -350,6 +378,7 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
         require_pushed_authorization_requests: meta.require_pushed_authorization_requests.unwrap_or(false),
         frontchannel_logout_uri: meta.frontchannel_logout_uri,
         backchannel_logout_uri: meta.backchannel_logout_uri,
+        pairwise: sector.map(|sector| domain::Pairwise { sector, sector_identifier_uri: None }),
         ..Default::default()
     };
     // The provider POSTs there from inside its network: the guard of what it fetches applies.
@@ -376,6 +405,7 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
         auth_method,
         alg,
         grant_types: meta.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]),
+        sector_identifier_uri: meta.sector_identifier_uri.map(|uri| (uri, pairwise)),
         settings,
     })
 }

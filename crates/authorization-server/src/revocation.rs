@@ -93,6 +93,6 @@ async fn introspection(
     }
     Ok(serde_json::json!({
         "active": true, "token_type": "refresh_token", "scope": refresh.scope.to_string(), "client_id": refresh.client_id.to_string(),
-        "sub": refresh.user_id.to_string(), "exp": refresh.expires_at, "iat": refresh.created_at, "iss": srv.config.issuer,
+        "sub": crate::subject::subject(&srv.hasher, &client, &refresh.user_id), "exp": refresh.expires_at, "iat": refresh.created_at, "iss": srv.config.issuer,
     }))
 }

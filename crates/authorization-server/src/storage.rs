@@ -242,8 +242,9 @@ pub struct IssuedToken {
     /// None for [`TokenKind::Client`].
     pub grant_id: Option<GrantId>,
     pub client_id: ClientId,
-    /// `sub`: the user, or the client itself.
-    pub subject: UserId,
+    /// `sub` as the token says it: the user's as its client sees it (`subject::subject`), or the
+    /// client's own id.
+    pub subject: String,
     pub kind: TokenKind,
     pub issued_at: i64,
     pub expires_at: i64,
@@ -303,6 +304,9 @@ pub trait GrantStore: Send + Sync {
         now: i64,
         first_refresh: Option<RefreshToken>,
     ) -> Result<Redemption, StorageError>;
+
+    /// The user a grant was made to (its code's), revoked or not.
+    async fn grant_user(&self, grant_id: &GrantId) -> Result<Option<UserId>, StorageError>;
 
     /// Revokes a grant: its code, its access tokens and its refresh tokens.
     async fn revoke_grant(&self, grant_id: &GrantId, now: i64) -> Result<(), StorageError>;

@@ -1,6 +1,8 @@
 //! `GET|POST /userinfo` (OIDC Core §5.3): the claims the access token's scope releases, and those
 //! the `claims` parameter asked `/userinfo` for (§5.5).
 
+use std::sync::Arc;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -34,67 +36,87 @@ pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<Authori
         Ok(None) => return BearerError::InvalidToken.respond(),
         Err(e) => return internal("token lookup", &e).to_token_response(),
     };
-    let (Some(user_id), Some(client_id)) =
-        (domain::UserId::parse(&claims.sub), domain::ClientId::parse(&claims.client_id))
-    else {
+    let Some(client_id) = domain::ClientId::parse(&claims.client_id) else {
         return BearerError::InvalidToken.respond();
     };
-    let user = match srv.store.user(&user_id).await {
+    let client = match srv.userinfo_clients.of(&srv, &client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return BearerError::InvalidToken.respond(),
+        Err(e) => return internal("client lookup", &e).to_token_response(),
+    };
+    let user = match token_user(&srv, &client, &claims).await {
         Ok(Some(u)) if !u.is_blocked() => u,
         Ok(_) => return BearerError::InvalidToken.respond(),
         Err(e) => return internal("user lookup", &e).to_token_response(),
     };
-    let format = match srv.userinfo_formats.of(&srv, &client_id).await {
-        Ok(Some(format)) => format,
-        Ok(None) => return BearerError::InvalidToken.respond(),
-        Err(e) => return internal("client lookup", &e).to_token_response(),
-    };
     let mut out = serde_json::Map::new();
-    out.insert("sub".into(), serde_json::json!(user.id.to_string()));
+    // §5.3.2: the `sub` of the ID token, as this client sees it.
+    out.insert("sub".into(), serde_json::json!(crate::subject::subject(&srv.hasher, &client, &user.id)));
     out.extend(crate::claims::released(&user, &domain::Scope::parse(&claims.scope), &claims.userinfo_claims));
-    match format {
+    match client.settings.userinfo_signed_response_alg {
         Some(alg) => signed(&srv, alg, &client_id, out),
         None => HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(out),
     }
 }
 
-/// Each client's `userinfo_signed_response_alg` (`None`: JSON), read from its record at most every
-/// [`Formats::TTL`] seconds: a change made through the admin API applies within that time, and
-/// `/userinfo` does not read the client's row at every call (it cost a third of the endpoint's CPU).
-#[derive(Default)]
-pub(crate) struct Formats(std::sync::Mutex<std::collections::HashMap<domain::ClientId, (Option<crate::Alg>, i64)>>);
+/// The user an access token was issued for. A public `sub` names the user; a pairwise one cannot
+/// be read back, so the user is the one its grant (named by its `jti`) was made to.
+async fn token_user(
+    srv: &AuthorizationServer,
+    client: &domain::Client,
+    claims: &crate::mint::AccessClaims,
+) -> Result<Option<domain::User>, domain::StorageError> {
+    let user_id = match &client.settings.pairwise {
+        None => domain::UserId::parse(&claims.sub),
+        Some(_) => match crate::mint::issued_token(claims).and_then(|t| t.grant_id) {
+            Some(grant) => srv.store.grant_user(&grant).await?,
+            None => None,
+        },
+    };
+    match user_id {
+        Some(id) => srv.store.user(&id).await,
+        None => Ok(None),
+    }
+}
 
-impl Formats {
+/// The clients `/userinfo` answers (their `userinfo_signed_response_alg` and subject type), each
+/// read from its record at most every [`Clients::TTL`] seconds: a change made through the admin
+/// API applies within that time, and `/userinfo` does not read the client's row at every call (it
+/// cost a third of the endpoint's CPU).
+#[derive(Default)]
+pub(crate) struct Clients(std::sync::Mutex<std::collections::HashMap<domain::ClientId, (Arc<domain::Client>, i64)>>);
+
+impl Clients {
     const TTL: i64 = 30;
     /// Clients remembered at most; past it the map starts over.
     const MAX: usize = 4096;
 
-    /// The client's choice; `Ok(None)` when the client is gone.
+    /// The client; `Ok(None)` when it is gone.
     async fn of(
         &self,
         srv: &AuthorizationServer,
-        client: &domain::ClientId,
-    ) -> Result<Option<Option<crate::Alg>>, domain::StorageError> {
+        id: &domain::ClientId,
+    ) -> Result<Option<Arc<domain::Client>>, domain::StorageError> {
         let now = srv.clock.now();
-        let known = self.lock().get(client).copied();
-        if let Some((alg, at)) = known
+        let known = self.lock().get(id).cloned();
+        if let Some((client, at)) = known
             && now - at < Self::TTL
         {
-            return Ok(Some(alg));
+            return Ok(Some(client));
         }
-        let Some(record) = srv.store.client(client).await? else { return Ok(None) };
-        let alg = record.settings.userinfo_signed_response_alg;
+        let Some(record) = srv.store.client(id).await? else { return Ok(None) };
+        let client = Arc::new(record);
         let mut map = self.lock();
         if map.len() >= Self::MAX {
             map.clear();
         }
-        map.insert(client.clone(), (alg, now));
-        Ok(Some(alg))
+        map.insert(id.clone(), (Arc::clone(&client), now));
+        Ok(Some(client))
     }
 
     fn lock(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<domain::ClientId, (Option<crate::Alg>, i64)>> {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<domain::ClientId, (Arc<domain::Client>, i64)>> {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

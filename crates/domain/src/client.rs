@@ -8,6 +8,7 @@ pub use crate::branding::{Branding, BrandingError};
 pub use crate::client_hooks::ClientHooks;
 pub use crate::client_keys::{ClientSecretJwt, PrivateKeyJwt, RequestObjects};
 pub use crate::client_step_up::{StepUp, StepUpPolicy, WithoutFactor};
+pub use crate::client_subject::Pairwise;
 
 /// A registered relying party.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -270,6 +271,10 @@ pub struct ClientSettings {
     /// token when a session the client was signed in through ends. Every token carries `sid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
+    /// Pairwise subjects (OIDC Core §8.1): this client's users get a `sub` of its sector's own.
+    /// None: the public `sub`, the user's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pairwise: Option<Pairwise>,
 }
 
 impl Default for ClientSettings {
@@ -292,6 +297,7 @@ impl Default for ClientSettings {
             require_pushed_authorization_requests: false,
             frontchannel_logout_uri: None,
             backchannel_logout_uri: None,
+            pairwise: None,
         }
     }
 }

@@ -44,6 +44,8 @@ pub enum ClientError {
     BadFrontChannelLogout,
     #[error("backchannel_logout_uri must be an absolute http(s) URL without a fragment")]
     BadBackChannelLogout,
+    #[error("settings.pairwise.sector must be a host name, like app.example")]
+    BadSector,
 }
 
 /// Checks a redirect URI for registration: absolute, no fragment (RFC 6749 §3.1.2).
@@ -100,6 +102,9 @@ pub fn check_metadata(client: &Client) -> Result<(), ClientError> {
         && !url::Url::parse(uri).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.fragment().is_none())
     {
         return Err(ClientError::BadBackChannelLogout);
+    }
+    if client.settings.pairwise.as_ref().is_some_and(|p| !crate::client_subject::is_sector(&p.sector)) {
+        return Err(ClientError::BadSector);
     }
     if let Some(objects) = &client.settings.request_objects {
         check_request_objects(client, objects).map_err(ClientError::BadRequestObjects)?;

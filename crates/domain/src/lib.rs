@@ -11,6 +11,7 @@ mod client_ip;
 pub mod client_keys;
 pub mod client_rules;
 mod client_step_up;
+pub mod client_subject;
 pub mod clock;
 pub mod counters;
 pub mod destination;
@@ -30,7 +31,7 @@ pub mod user;
 
 pub use auth::{Acr, Amr, AuthTime, Scope};
 pub use client::{
-    ApplicationType, Branding, Channel, Client, ClientHooks, ClientSecretJwt, ClientSettings, LoginMethod,
+    ApplicationType, Branding, Channel, Client, ClientHooks, ClientSecretJwt, ClientSettings, LoginMethod, Pairwise,
     PreviousSecret, PrivateKeyJwt, RefreshPolicy, RequestObjects, SigningAlg, StepUp, StepUpPolicy, WithoutFactor,
 };
 pub use client_ip::ClientIp;

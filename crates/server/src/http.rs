@@ -132,6 +132,7 @@ pub(crate) const STATIC_FILES: &[(&str, &str, &str)] = &[
     ("widget.js", "text/javascript; charset=utf-8", include_str!("../../../static/widget.js")),
     ("passkey.js", "text/javascript; charset=utf-8", include_str!("../../../static/passkey.js")),
     ("pages.js", "text/javascript; charset=utf-8", include_str!("../../../static/pages.js")),
+    ("check_session.js", "text/javascript; charset=utf-8", include_str!("../../../static/check_session.js")),
 ];
 
 /// The URL the pages load a static file by: `/static/{name}?v={a hash of its content}`, so a

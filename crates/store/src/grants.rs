@@ -145,6 +145,20 @@ impl GrantStore for Store {
         .map_err(Into::into)
     }
 
+    async fn grant_user(&self, grant_id: &GrantId) -> Result<Option<UserId>, StorageError> {
+        let grant_id = grant_id.to_string();
+        self.read(move |conn| {
+            let user: Option<String> = authorization_codes::table
+                .filter(authorization_codes::grant_id.eq(grant_id))
+                .select(authorization_codes::user_id)
+                .first(conn)
+                .optional()?;
+            Ok(user.and_then(|u| UserId::parse(&u)))
+        })
+        .await
+        .map_err(Into::into)
+    }
+
     async fn revoke_grant(&self, grant_id: &GrantId, now: i64) -> Result<(), StorageError> {
         let grant_id = grant_id.to_string();
         self.run(move |conn| revoke_grant_in(conn, &grant_id, now)).await.map_err(Into::into)
@@ -196,7 +210,7 @@ impl GrantStore for Store {
                 None => format!("client:{}", t.client_id),
             },
             client_id: t.client_id.to_string(),
-            user_id: t.subject.to_string(),
+            user_id: t.subject.clone(),
             kind: token_kind_name(t.kind).to_owned(),
             expires_at: t.expires_at,
             revoked_at: Some(now),

@@ -50,6 +50,14 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// The value of the cookie `name` this browser would send to the server, if it holds one.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&url::Url::parse(&self.base).ok()?)?;
+        let header = header.to_str().ok()?.to_owned();
+        header.split("; ").find_map(|pair| pair.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+    }
+
     fn url(&self, path: &str) -> String {
         if path.starts_with("http") { path.to_owned() } else { format!("{}{}", self.base, path) }
     }

@@ -54,6 +54,7 @@ fn refusal(e: ClientError) -> ApiError {
         ClientError::BadRequestObjects(_) => "settings.request_objects",
         ClientError::BadFrontChannelLogout => "settings.frontchannel_logout_uri",
         ClientError::BadBackChannelLogout => "settings.backchannel_logout_uri",
+        ClientError::BadSector => "settings.pairwise.sector",
     };
     ApiError::invalid(field, e)
 }

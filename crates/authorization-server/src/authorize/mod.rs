@@ -15,6 +15,7 @@ use checks::acr_satisfies;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use checks::fuzz_parameters;
 pub(crate) use checks::{Checked, Prompt, Refused, SUPPORTED_SCOPES, check_request};
+pub(crate) use response::Redirector;
 pub use resume::{SwitchForm, resume, resume_confirmed};
 
 use crate::AuthorizationServer;
@@ -45,11 +46,11 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
     };
     let now = srv.clock.now();
     let demanded = request.demanded_acr();
-    match check_session(req, srv, prompt, request.max_age, request.hinted_sub.as_deref(), now).await {
+    match check_session(req, srv, &client, prompt, request.max_age, request.hinted_sub.as_deref(), now).await {
         // Single sign-on: the browser's session satisfies the request; the code goes back at once.
         Ok(Some(session)) if acr_satisfies(session.acr, demanded.as_deref()) => {
             match crate::token::issue_code(srv, &request, &session, now, now).await {
-                Ok(code) => back.respond(&[("code", &code)]),
+                Ok(code) => crate::check_session::code_response(srv, &back, client.id.as_str(), &session.sid, &code),
                 Err(e) => back.error(e),
             }
         }
@@ -113,6 +114,7 @@ async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) 
 async fn check_session(
     req: &HttpRequest,
     srv: &AuthorizationServer,
+    client: &Client,
     prompt: Prompt,
     max_age: Option<i64>,
     hinted_sub: Option<&str>,
@@ -121,7 +123,7 @@ async fn check_session(
     let session = if prompt == Prompt::Login { None } else { crate::session::current_session(req, srv, now).await? };
     let session = session
         .filter(|s| max_age.is_none_or(|max| now - s.auth_time.0 <= max))
-        .filter(|s| hinted_sub.is_none_or(|sub| sub == s.user_id.as_str()));
+        .filter(|s| hinted_sub.is_none_or(|sub| sub == crate::subject::subject(&srv.hasher, client, &s.user_id)));
     if prompt == Prompt::None && session.is_none() {
         return Err(OAuthError::new(ErrorCode::LoginRequired, "the user must sign in"));
     }

@@ -96,7 +96,11 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
     }
     // The last checks of the login against its request. A login they refuse is spent all the same:
     // an interaction is resumed once, whatever comes of it.
-    if let Some(refusal) = refusal(&request, &result) {
+    let hinted_user = match hint_names(srv, &request, &result.user_id).await {
+        Ok(names) => names,
+        Err(e) => return unavailable(srv, req, "client lookup", &e),
+    };
+    if let Some(refusal) = refusal(&request, &result, hinted_user) {
         return match srv.store.resume_interaction(&id, now).await {
             Ok(true) => back.error(refusal),
             Ok(false) => expired(),
@@ -110,7 +114,8 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
     let start = SessionStart { resumes: Some(id), replaces: current.map(|s| s.id_hash), session, code: record };
     match srv.store.start_session(&start, now).await {
         Ok(true) => {
-            let mut resp = back.respond(&[("code", &code)]);
+            let sid = &start.session.sid;
+            let mut resp = crate::check_session::code_response(srv, &back, request.client_id.as_str(), sid, &code);
             if let Err(e) = resp.add_cookie(&cookie) {
                 tracing::error!(error = %e, "session cookie could not be set");
             }
@@ -122,19 +127,31 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
 }
 
 /// Why a completed login does not answer its request, if it does not.
-fn refusal(request: &AuthorizationRequest, result: &domain::LoginResult) -> Option<OAuthError> {
+fn refusal(request: &AuthorizationRequest, result: &domain::LoginResult, hinted_user: bool) -> Option<OAuthError> {
     // Never a weaker `acr` passed off as the one demanded (step-up should have reached it).
     if !acr_satisfies(result.acr, request.demanded_acr().as_deref()) {
         return Some(UNMET);
     }
     // OIDC Core §3.1.2.2: a login for another user than the `id_token_hint` named is refused.
-    if request.hinted_sub.as_deref().is_some_and(|sub| sub != result.user_id.as_str()) {
+    if !hinted_user {
         return Some(OAuthError::new(
             ErrorCode::LoginRequired,
             "the user who signed in is not the one the client named",
         ));
     }
     None
+}
+
+/// Whether `user` is the one the request's `id_token_hint` (or `sub` claim) named, if it named one:
+/// the `sub` is the client's (`subject::subject`), so the client is read to compare.
+async fn hint_names(
+    srv: &AuthorizationServer,
+    request: &AuthorizationRequest,
+    user: &domain::UserId,
+) -> Result<bool, domain::StorageError> {
+    let Some(sub) = request.hinted_sub.as_deref() else { return Ok(true) };
+    let client = srv.store.client(&request.client_id).await?;
+    Ok(client.is_some_and(|c| crate::subject::subject(&srv.hasher, &c, user) == sub))
 }
 
 /// "This browser is signed in as A; the link is for B": the user picks.

@@ -32,10 +32,9 @@ pub(super) async fn client_credentials(
             "the only scope of client_credentials is admin, for admin API clients",
         ));
     }
-    let owner = domain::UserId::parse(client.id.as_str()).ok_or(crate::errors::SERVER_ERROR)?;
     let none = serde_json::Map::new();
     let access = AccessGrant {
-        subject: &owner,
+        subject: client.id.as_str(),
         grant_id: None,
         scope: &scope,
         user_auth: None,

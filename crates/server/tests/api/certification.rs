@@ -13,12 +13,14 @@ use crate::{jwt_parts, unique_email};
 
 const REGISTRATION_TOKEN: &str = "initial-access-token-0123456789abcdef";
 
-async fn app(db: Db) -> TestApp {
+/// An app that takes dynamic registrations.
+pub(crate) async fn app(db: Db) -> TestApp {
     testkit::spawn_app_with(db, |s| s.oidc.registration_token = Some(domain::Secret::new(REGISTRATION_TOKEN.into())))
         .await
 }
 
-async fn register(app: &TestApp, body: serde_json::Value) -> (u16, serde_json::Value) {
+/// `POST /register` with the initial access token.
+pub(crate) async fn register(app: &TestApp, body: serde_json::Value) -> (u16, serde_json::Value) {
     let resp = app.api.post(app.url("/register")).bearer_auth(REGISTRATION_TOKEN).json(&body).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap_or(serde_json::Value::Null))
 }
@@ -180,16 +182,10 @@ both_backends!(registered_logo_and_links_are_returned_and_shown_at_sign_in, |db:
     }
 });
 
-both_backends!(a_subject_type_or_encryption_that_is_not_offered_is_refused_not_ignored, |db: Db| async move {
-    // OP-Registration-Sector-Bad: a pairwise registration must not be taken as a public one.
+both_backends!(encryption_that_is_not_offered_is_refused_not_ignored, |db: Db| async move {
+    // Registration §2: an encrypted answer asked for is refused rather than sent in the clear.
     let app = app(db).await;
-    let meta: serde_json::Value =
-        app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(meta["subject_types_supported"], serde_json::json!(["public"]));
     for extra in [
-        serde_json::json!({ "subject_type": "pairwise" }),
-        serde_json::json!({ "subject_type": "pairwise", "sector_identifier_uri": "https://app.example/sector.json" }),
-        serde_json::json!({ "sector_identifier_uri": "https://app.example/sector.json" }),
         serde_json::json!({ "userinfo_encrypted_response_alg": "RSA-OAEP" }),
         serde_json::json!({ "id_token_encrypted_response_alg": "RSA-OAEP" }),
     ] {
@@ -293,4 +289,54 @@ both_backends!(front_channel_logout_loads_each_clients_logout_page_with_iss_and_
     let resp = browser.get(&authorize_url(&app, &client, &[("prompt", "none")])).await;
     let back = url::Url::parse(&location(&resp)).unwrap();
     assert_eq!(testkit::query_param(&back, "error").as_deref(), Some("login_required"));
+});
+
+// OpenID Connect Session Management 1.0 (oidctest OP-Session-discovery, OP-Endsession-Discovery):
+// discovery names the `check_session_iframe` beside the `end_session_endpoint`; each code comes with
+// a `session_state` that hashes the client, its origin, the browser-state cookie and a salt (§3);
+// the iframe may be framed by any origin; logging out empties the browser state.
+both_backends!(session_state_matches_the_browser_state_until_logout, |db: Db| async move {
+    let app = app(db).await;
+    let meta: serde_json::Value =
+        app.api.get(app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(meta["check_session_iframe"], app.url("/session/check"));
+    assert_eq!(meta["end_session_endpoint"], app.url("/logout"));
+    let frame = app.api.get(app.url("/session/check")).send().await.unwrap();
+    assert_eq!(frame.status(), 200);
+    let csp = frame.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("frame-ancestors *") && csp.contains("script-src 'self'"), "{csp}");
+    assert!(frame.text().await.unwrap().contains("src=\"/static/check_session.js\""));
+    let script = app.api.get(app.url("/static/check_session.js")).send().await.unwrap();
+    assert!(script.text().await.unwrap().contains("unchanged"));
+
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let back = app.sign_in(&browser, &authorize_url(&app, &client, &[]), &unique_email()).await;
+    let expected = |back: &url::Url, state: &str| {
+        let session_state = testkit::query_param(back, "session_state").expect("session_state");
+        let (_, salt) = session_state.split_once('.').unwrap();
+        let text = format!("{} http://127.0.0.1:9 {state} {salt}", client.id);
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        (session_state.clone(), format!("{hex}.{salt}"))
+    };
+    let state = browser.cookie("ostiary-bs").expect("the browser-state cookie");
+    let (given, computed) = expected(&back, &state);
+    assert_eq!(given, computed);
+    // Single sign-on: a new salt, the same browser state.
+    let resp = browser.get(&authorize_url(&app, &client, &[("prompt", "none")])).await;
+    let again = url::Url::parse(&location(&resp)).unwrap();
+    let (given_again, computed_again) = expected(&again, &state);
+    assert_eq!(given_again, computed_again);
+    assert_ne!(given_again, given, "salted");
+    // Another session in another browser has another state.
+    let other = app.browser();
+    app.sign_in(&other, &authorize_url(&app, &client, &[]), &unique_email()).await;
+    assert_ne!(other.cookie("ostiary-bs").unwrap(), state);
+    // Logout clears it: the session_state the client holds no longer matches.
+    let id_token = exchange(&app, &client, &back).await["id_token"].as_str().unwrap().to_owned();
+    let mut logout = url::Url::parse(&app.url("/logout")).unwrap();
+    logout.query_pairs_mut().append_pair("id_token_hint", &id_token);
+    assert_eq!(browser.get(logout.as_str()).await.status(), 200, "signed out");
+    assert_eq!(browser.cookie("ostiary-bs").filter(|v| !v.is_empty()), None);
 });

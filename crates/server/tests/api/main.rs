@@ -28,6 +28,7 @@ mod multinode;
 mod oidc;
 mod ops;
 mod outages;
+mod pairwise;
 mod passkeys;
 mod passwordless;
 mod protocol;

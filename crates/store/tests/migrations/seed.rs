@@ -135,7 +135,7 @@ pub async fn read_back(store: &Store, upto: usize) {
         jti: "jti1".into(),
         grant_id: None,
         client_id: ClientId::parse("client1").unwrap(),
-        subject: UserId::parse("user1").unwrap(),
+        subject: "user1".into(),
         kind: TokenKind::Client,
         issued_at: THEN,
         expires_at: LATER,
