@@ -197,6 +197,12 @@ async fn admin_until(app: &TestApp, token: &str, path: &str, done: impl Fn(&Valu
     panic!("{path} never got there: {body}");
 }
 
+/// Waits until the one event's first delivery has its next attempt at `at`: the worker recorded
+/// the failure of the attempt the receiver answered (`retry_delay` after it).
+async fn recorded_until(app: &TestApp, token: &str, at: i64) {
+    admin_until(app, token, "/api/admin/v1/events", |p| p["events"][0]["deliveries"][0]["next_attempt_at"] == at).await;
+}
+
 async fn admin_api(app: &TestApp, token: &str, method: reqwest::Method, path: &str) -> (u16, Value) {
     let resp = app.api.request(method, app.url(path)).bearer_auth(token).send().await.unwrap();
     let status = resp.status().as_u16();
@@ -231,10 +237,7 @@ both_backends!(a_failing_endpoint_is_retried_disabled_enabled_and_replayed, |db:
     until(&state, "the second attempt", |all| all.len() == 2).await;
     // Recorded, with the next attempt a minute later (`retry_delay`), before the clock moves on: a
     // failure recorded after it would be scheduled from the later time.
-    admin_until(&app, &token, "/api/admin/v1/events?type=user.updated", |p| {
-        p["events"][0]["deliveries"][0]["next_attempt_at"] == now + 10 + 60
-    })
-    .await;
+    recorded_until(&app, &token, now + 10 + 60).await;
     // Failing for longer than a minute: disabled on the next failure, and then left alone.
     app.clock.advance(120);
     until(&state, "the third attempt", |all| all.len() == 3).await;
@@ -405,12 +408,17 @@ async fn the_console_shows_endpoints_and_events_and_replays_and_enables() {
     let (browser, _) = crate::admin_console::console_admin(&app).await;
     let now = app.clock.now();
     app.store.emit(EventType::UserDeleted, None, json!({"n": 1}), now).await.unwrap();
+    let (_, token) = admin_token(&app).await;
     until(&state, "the first attempt", |all| !all.is_empty()).await;
+    // Each failure is recorded after the receiver answers: the clock moves on only once it is, or
+    // the next attempt would be scheduled from the later time.
+    recorded_until(&app, &token, now + 5).await;
     app.clock.advance(10);
     until(&state, "the second attempt", |all| all.len() == 2).await;
+    recorded_until(&app, &token, now + 10 + 60).await;
     app.clock.advance(120);
     until(&state, "the third attempt, which disables it", |all| all.len() == 3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    admin_until(&app, &token, "/api/admin/v1/webhooks", |b| !b["endpoints"][0]["disabled_at"].is_null()).await;
     let html = browser.get("/admin/webhooks").await.text().await.unwrap();
     assert!(html.contains("crm") && html.contains("Disabled since") && html.contains("HTTP 500"), "{html}");
     assert!(html.contains("user.deleted") && html.contains("not delivered yet"), "{html}");
