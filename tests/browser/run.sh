@@ -3,7 +3,8 @@
 #
 #   OSTIARY_BIN        path to the server binary (default: debug/ostiary in the target directory
 #                      cargo reports, which honours CARGO_TARGET_DIR and .cargo/config)
-#   OSTIARY_ARTIFACTS  optional directory for screenshots
+#   OSTIARY_ARTIFACTS  directory for the screenshots the tests save (default: browser-artifacts in
+#                      the target directory; empty to save none)
 #   OSTIARY_KEEP_TMP=1 keep the temporary data directory even when tests pass
 #
 # Arguments, when given, name the test files to run (tests/browser/run.sh a11y login); all by default.
@@ -239,6 +240,14 @@ if [ "$#" -gt 0 ]; then
     FILES=()
     for name in "$@"; do FILES+=("$REPO_ROOT/tests/browser/${name%.test.mjs}.test.mjs"); done
 fi
+
+# Screenshots of the pages the tests pass through (and of every open page when one fails).
+if [ -z "${OSTIARY_ARTIFACTS+set}" ]; then
+    OSTIARY_ARTIFACTS="$("${CARGO:-cargo}" metadata --format-version 1 --no-deps |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/browser-artifacts"
+fi
+export OSTIARY_ARTIFACTS
+[ -z "$OSTIARY_ARTIFACTS" ] || say "Screenshots go to $OSTIARY_ARTIFACTS."
 
 set +e
 OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \

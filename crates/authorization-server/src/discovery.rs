@@ -105,6 +105,8 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
         CoreGrantType::AuthorizationCode,
         CoreGrantType::RefreshToken,
         CoreGrantType::ClientCredentials,
+        // RFC 8693, for the clients an operator allows it.
+        CoreGrantType::Extension(crate::token::TOKEN_EXCHANGE_GRANT.to_owned()),
     ]))
     // Single-factor, and the multi-factor value step-up gives (clients ask for it with acr_values).
     .set_acr_values_supported(Some(

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     InvalidRequestUri,
     UnmetAuthenticationRequirements,
     UnsupportedTokenType,
+    /// RFC 8693 §2.2.2: the audience or resource asked for is not one tokens are issued for.
+    InvalidTarget,
     TooManyAttempts,
     MfaRequired,
 }
@@ -50,6 +52,7 @@ impl ErrorCode {
             ErrorCode::InvalidRequestUri => "invalid_request_uri",
             ErrorCode::UnmetAuthenticationRequirements => "unmet_authentication_requirements",
             ErrorCode::UnsupportedTokenType => "unsupported_token_type",
+            ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::TooManyAttempts => "too_many_attempts",
             ErrorCode::MfaRequired => "mfa_required",
         }

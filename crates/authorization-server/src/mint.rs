@@ -30,6 +30,9 @@ pub(crate) struct TokenResponse {
     pub scope: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// RFC 8693 §2.2.1: what a token exchange issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Claims of an RFC 9068 access token.
@@ -69,8 +72,10 @@ pub(crate) struct AccessGrant<'a> {
     pub user_auth: Option<(AuthTime, Acr)>,
     /// The user claims the `claims` parameter asked `/userinfo` for.
     pub userinfo_claims: &'a [String],
-    /// Claims the `before_token` hook added.
+    /// Claims the `before_token` hook added, or a token exchange's `act`.
     pub extra: &'a serde_json::Map<String, serde_json::Value>,
+    /// The latest expiry allowed (a token exchange's: its subject token's), else the usual lifetime.
+    pub not_after: Option<i64>,
 }
 
 /// Signs an RFC 9068 access token with the active key of `oidc.access_token_alg`. Nothing is
@@ -89,7 +94,7 @@ pub(crate) fn issue_access_token(
         sub: t.subject.to_owned(),
         aud: srv.config.issuer.clone(),
         client_id: client.id.to_string(),
-        exp: now + srv.config.access_token_ttl,
+        exp: t.not_after.map_or(now + srv.config.access_token_ttl, |end| end.min(now + srv.config.access_token_ttl)),
         iat: now,
         jti: access_jti(t.grant_id),
         scope: t.scope.to_string(),
@@ -283,6 +288,7 @@ pub(crate) async fn mint_tokens(
         user_auth: Some((grant.auth_time, grant.acr)),
         userinfo_claims: &grant.claims.userinfo,
         extra: &grant.extra,
+        not_after: None,
     };
     let access_token = issue_access_token(srv, client, &access, now)?;
     // OIDC Core §12.2: an ID token only while the tokens are still for OpenID (scope `openid`).
@@ -297,6 +303,7 @@ pub(crate) async fn mint_tokens(
         id_token,
         scope: Some(grant.scope.to_string()),
         refresh_token,
+        issued_token_type: None,
     })
 }
 

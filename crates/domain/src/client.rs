@@ -275,6 +275,11 @@ pub struct ClientSettings {
     /// None: the public `sub`, the user's id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pairwise: Option<Pairwise>,
+    /// Whether the client may trade a user's access token, issued to any client, for one of its
+    /// own that acts for the user (RFC 8693 token exchange, with an `act` claim naming it). Off by
+    /// default; only the admin API turns it on (`settings.token_exchange`), never registration.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub token_exchange: bool,
 }
 
 impl Default for ClientSettings {
@@ -298,6 +303,7 @@ impl Default for ClientSettings {
             frontchannel_logout_uri: None,
             backchannel_logout_uri: None,
             pairwise: None,
+            token_exchange: false,
         }
     }
 }

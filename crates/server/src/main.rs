@@ -182,4 +182,35 @@ mod tests {
         walk(&super::Cli::command(), "ostiary", &mut missing);
         assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
+
+    /// `ostiary client --help` names everything `client update` can change (issue 16): each of its
+    /// flags has its topic here, and the topic must be in the command's summary.
+    #[test]
+    fn client_help_lists_everything_update_changes() {
+        let topics = [
+            ("refresh_tokens", "refresh tokens"),
+            ("login_methods", "sign-in methods"),
+            ("brand_name", "branding"),
+            ("brand_color", "branding"),
+            ("brand_logo", "branding"),
+            ("brand_css", "branding"),
+            ("step_up", "step-up"),
+            ("without_factor", "without a second factor"),
+            ("api_login", "passwordless API"),
+            ("cross_device_approval", "cross-device approval"),
+            ("passkey_offer", "passkey offer"),
+            ("token_exchange", "token exchange"),
+        ];
+        let mut cli = super::Cli::command();
+        let client = cli.find_subcommand_mut("client").expect("client");
+        let help = client.render_help().to_string().replace('\n', " ").split_whitespace().collect::<Vec<_>>().join(" ");
+        let update = client.find_subcommand("update").expect("update");
+        for arg in update.get_arguments().filter(|a| !matches!(a.get_id().as_str(), "client_id" | "help")) {
+            let id = arg.get_id().as_str();
+            let topic = topics.iter().find(|(flag, _)| *flag == id).map(|(_, t)| *t);
+            let topic =
+                topic.unwrap_or_else(|| panic!("--{id}: give it a topic here and name it in the update summary"));
+            assert!(help.contains(topic), "`client --help` does not name {topic:?} (--{id}): {help}");
+        }
+    }
 }

@@ -19,6 +19,21 @@ struct OutboxMessage {
     text: String,
     html: Option<String>,
     created_at: String,
+    /// The web links in the text, to click on the page (and to follow in tests).
+    links: Vec<String>,
+}
+
+/// The `http(s)://` links in a message's text, in order, each once.
+fn links_in(text: &str) -> Vec<String> {
+    let mut links: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        let word = word.trim_end_matches(['.', ',', ')', '>']);
+        let web = word.starts_with("https://") || word.starts_with("http://");
+        if web && url::Url::parse(word).is_ok() && !links.iter().any(|l| l == word) {
+            links.push(word.to_owned());
+        }
+    }
+    links
 }
 
 /// The newest messages, their sealed bodies opened for the developer.
@@ -27,19 +42,23 @@ async fn messages(store: &Store, sealer: &Sealer) -> Result<Vec<OutboxMessage>, 
         .recent_messages(200)
         .await?
         .into_iter()
-        .map(|m| OutboxMessage {
-            channel: m.channel.as_str().to_owned(),
-            to: m.recipient,
-            subject: m.subject,
-            text: match m.text_body.as_deref() {
+        .map(|m| {
+            let text = match m.text_body.as_deref() {
                 Some(b) => {
                     open_body(sealer, m.id.as_str(), b).unwrap_or_else(|| "[sealed with another master key]".into())
                 }
                 None => String::new(),
-            },
-            html: m.html_body.as_deref().and_then(|b| open_body(sealer, m.id.as_str(), b)),
-            id: m.id.to_string(),
-            created_at: domain::clock::rfc3339(m.created_at),
+            };
+            OutboxMessage {
+                channel: m.channel.as_str().to_owned(),
+                to: m.recipient,
+                subject: m.subject,
+                links: links_in(&text),
+                text,
+                html: m.html_body.as_deref().and_then(|b| open_body(sealer, m.id.as_str(), b)),
+                id: m.id.to_string(),
+                created_at: domain::clock::rfc3339(m.created_at),
+            }
         })
         .collect())
 }
@@ -72,4 +91,16 @@ pub async fn outbox_page(
     ctx.insert("messages", &list);
     let lang = web_layer::Lang::of(&req).pick(&catalog, None);
     web_layer::Page::new(&req, &tera, &catalog, lang).render(actix_web::http::StatusCode::OK, "pages/outbox.html", ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_links_of_a_message_are_found_once_each() {
+        let text = "Sign in: https://id.example/login/a?t=1&u=2.\nOr http://127.0.0.1:8080/x, again https://id.example/login/a?t=1&u=2 (not ftp://x) or https://";
+        assert_eq!(
+            super::links_in(text),
+            ["https://id.example/login/a?t=1&u=2", "http://127.0.0.1:8080/x"].map(String::from)
+        );
+    }
 }

@@ -40,6 +40,7 @@ pub(super) async fn client_credentials(
         user_auth: None,
         userinfo_claims: &[],
         extra: &none,
+        not_after: None,
     };
     let access_token = issue_access_token(srv, client, &access, now)?;
     Ok(TokenResponse {
@@ -49,5 +50,6 @@ pub(super) async fn client_credentials(
         id_token: None,
         scope: (!scope.is_empty()).then(|| scope.to_string()),
         refresh_token: None,
+        issued_token_type: None,
     })
 }

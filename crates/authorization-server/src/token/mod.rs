@@ -3,6 +3,7 @@
 
 mod client_credentials;
 mod code;
+mod exchange;
 mod otp;
 mod refresh;
 
@@ -10,6 +11,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 pub(crate) use code::{issue_code, new_code};
+pub use exchange::TOKEN_EXCHANGE_GRANT;
 pub use otp::OTP_GRANT;
 
 use crate::AuthorizationServer;
@@ -34,6 +36,7 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
         Some("refresh_token") => "refresh_token",
         Some("client_credentials") => "client_credentials",
         Some(OTP_GRANT) => "otp",
+        Some(TOKEN_EXCHANGE_GRANT) => "token_exchange",
         _ => "other",
     };
     let result = grant(req, srv, &client, &params).await;
@@ -55,10 +58,11 @@ async fn grant(
         Some("refresh_token") => refresh::refresh_token(srv, client, params, now).await,
         Some("client_credentials") => client_credentials::client_credentials(srv, client, params, now).await,
         Some(OTP_GRANT) => otp::otp(req, srv, client, params, now).await,
+        Some(TOKEN_EXCHANGE_GRANT) => exchange::token_exchange(srv, client, params, now).await,
         None => Err(OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required")),
         Some(_) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            "only authorization_code, refresh_token, client_credentials and the passwordless OTP grant are supported",
+            "only authorization_code, refresh_token, client_credentials, token exchange and the passwordless OTP grant are supported",
         )),
     }
 }

@@ -146,10 +146,17 @@ async fn check_code(
             let notes = CodeNotes { error: Some(error), ..Default::default() };
             Ok(code_form(conn, req, interaction, &challenge, notes, StatusCode::BAD_REQUEST).await)
         }
-        // One page for every other failure: the code is no longer usable; say how to get a new one.
-        (Err(_), _) => {
+        // One page for every other failure: the code is no longer usable. Its button sends a new
+        // one to the same address or number (the login form's post, under its limits).
+        (Err(_), latest) => {
             let mut ctx = tera::Context::new();
             ctx.insert("interaction", interaction.id.as_str());
+            if let Some(to) = latest.as_ref().map(|c| &c.destination) {
+                let channel = to.channel();
+                ctx.insert("field", if channel == domain::Channel::Sms { "phone" } else { "email" });
+                ctx.insert("destination", to.as_str());
+                ctx.insert("channel", channel.as_str());
+            }
             Ok(page(conn, req, Some(interaction)).render(StatusCode::BAD_REQUEST, "pages/code_dead.html", ctx))
         }
     }

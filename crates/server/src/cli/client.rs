@@ -50,6 +50,11 @@ pub struct PolicyArgs {
     /// to the app: true (the default) or false.
     #[arg(long, value_name = "true|false")]
     passkey_offer: Option<bool>,
+    /// Whether the app (a confidential service) may trade a user's access token, issued to any
+    /// app, for one of its own that acts for the user (RFC 8693 token exchange): true or false (the
+    /// default).
+    #[arg(long, value_name = "true|false")]
+    token_exchange: Option<bool>,
 }
 
 impl PolicyArgs {
@@ -88,6 +93,9 @@ impl PolicyArgs {
         }
         if let Some(on) = self.passkey_offer {
             settings.passkey_offer = on;
+        }
+        if let Some(on) = self.token_exchange {
+            settings.token_exchange = on;
         }
         let set = |slot: &mut Option<String>, value: Option<String>| {
             if let Some(v) = value {
@@ -135,7 +143,9 @@ pub enum ClientCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Change a client's policy (refresh tokens, sign-in methods, branding).
+    /// Change a client's policy: refresh tokens, sign-in methods, branding (name, colour, logo,
+    /// stylesheet), step-up, what happens without a second factor, the passwordless API,
+    /// cross-device approval, the passkey offer and token exchange.
     Update {
         /// The client's id, as `client list` shows it.
         client_id: String,

@@ -40,6 +40,7 @@ mod second_factor;
 mod sessions;
 mod sms;
 mod stepup;
+mod token_exchange;
 mod webhooks;
 
 /// A fresh address per test.

@@ -32,11 +32,22 @@ both_backends!(three_wrong_codes_end_the_challenge, |db: Db| async move {
     }
     let resp = app.submit_code(&browser, &code_page, &wrong(&code)).await;
     assert_eq!(resp.status(), 400);
-    assert!(resp.text().await.unwrap().contains("can no longer be used"));
+    let dead = resp.text().await.unwrap();
+    assert!(dead.contains("can no longer be used"));
     // The right code no longer works.
     let resp = app.submit_code(&browser, &code_page, &code).await;
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
+    // Issue 16: "Send a new code" sends one to the same address, and the new code signs in.
+    assert!(dead.contains("name=\"email\" value=\"") && dead.contains("?use=email"), "{dead}");
+    let login = code_page.trim_end_matches("/code").to_owned();
+    let seen = app.message_ids_to(&email).await;
+    app.clock.advance(61);
+    let form = [("csrf", testkit::csrf_of(&dead)), ("email", email.clone())];
+    let resp = browser.post_form(&login, &form.each_ref().map(|(k, v)| (*k, v.as_str()))).await;
+    assert_eq!((resp.status().as_u16(), location(&resp)), (303, code_page.clone()));
+    let fresh = app.new_message_to(&email, &seen).await.code();
+    assert_eq!(app.submit_code(&browser, &code_page, &fresh).await.status(), 303);
 });
 
 both_backends!(thirty_parallel_wrong_guesses_leave_the_counter_at_the_cap, |db: Db| async move {
@@ -308,6 +319,18 @@ both_backends!(pages_send_csp_frame_ancestors_none_and_no_referrer, |db: Db| asy
     let page = browser.get(&login).await.text().await.unwrap();
     assert!(page.contains(r#"type="email" autocomplete="email""#), "platform conventions on the email field");
     assert!(page.contains(r#"<label for="email">"#));
+});
+
+// Issue 16: the outbox page lists each link of a message as a link to click.
+both_backends!(the_dev_outbox_shows_each_link_as_a_link_to_click, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let email = unique_email();
+    app.start_login(&app.browser(), &authorize_url(&app, &client, &[]), &email).await;
+    let link = app.new_message_to(&email, &[]).await.link();
+    let page = app.browser().get("/dev/outbox").await.text().await.unwrap();
+    let escaped = link.replace('&', "&amp;").replace('/', "&#x2F;");
+    assert!(page.contains(&format!("<a href=\"{escaped}\">{escaped}</a>")), "{page}");
 });
 
 both_backends!(too_many_starts_from_one_ip_get_429_with_retry_after, |db: Db| async move {

@@ -183,3 +183,20 @@ both_backends!(
         assert!(domain::client_rules::check_metadata(&record).is_err(), "XX is no region");
     }
 );
+
+// Issue 16: without a client's region, the deployment's (`sms.default_region`) comes before the
+// browser's language.
+both_backends!(the_deployments_region_comes_before_the_browsers, |db: Db| async move {
+    let app = spawn_app_with(db, |s| s.passwordless.sms.default_region = Some("GB".into())).await;
+    let client = sms_client(&app).await;
+    let phone = unique_phone(); // +447400…, typed as 07400… by someone whose browser says French
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let page = browser.client.get(app.url(&login)).header("accept-language", "fr-FR").send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("numéro GB (+44)"), "the deployment's region is assumed: {html}");
+    let form = [("csrf", testkit::csrf_of(&html)), ("phone", format!("0{}", &phone[3..]))];
+    let post = browser.client.post(app.url(&login)).header("accept-language", "fr-FR").form(&form);
+    assert_eq!(post.send().await.unwrap().status(), 303);
+    assert_eq!(app.message_to(&phone).await.channel, "sms");
+});
