@@ -162,6 +162,16 @@ both_backends!(an_ended_session_sends_each_client_a_signed_logout_token_until_it
     }
     let a_claims = verified(&app, a_token, &a.id).await;
     assert_eq!((&a_claims["sub"], &a_claims["sid"]), (&id_claims["sub"], &id_claims["sid"]));
+    // B's failure is recorded after B answered: the clock moves on only once it is, or the retry
+    // would be scheduled from the later time.
+    let sid = id_claims["sid"].as_str().unwrap();
+    for _ in 0..600 {
+        let notices = app.store.logout_notices(sid).await.unwrap();
+        if notices.iter().any(|n| n.0 == b.id && n.2.is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     app.clock.advance(11);
     let got = until_got(&state, 3).await;
     assert_eq!(got.iter().filter(|g| g.0 == "b").count(), 2);
@@ -169,7 +179,6 @@ both_backends!(an_ended_session_sends_each_client_a_signed_logout_token_until_it
     assert_eq!(b_claims["jti"], verified(&app, &first_b, &b.id).await["jti"], "a retry carries the same jti");
     assert_ne!(b_claims["jti"], a_claims["jti"]);
     assert_eq!(jsonwebtoken::decode_header(&got[2].2).unwrap().alg, jsonwebtoken::Algorithm::ES256, "as its ID tokens");
-    let sid = id_claims["sid"].as_str().unwrap();
     for _ in 0..100 {
         if app.store.logout_notices(sid).await.unwrap().iter().all(|n| n.1) {
             break;
