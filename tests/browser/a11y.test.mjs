@@ -176,8 +176,13 @@ for (const { lang, locale } of LANGS) {
         await submit(sms, 'code');
         await sms.waitForLoadState('load');
       }
-      await sms.locator('form[method="get"][action^="/login/"] button').waitFor();
+      // Its button sends a new code to the same number (here the send limit answers first: the
+      // wait page, which counts down).
+      const sendAgain = sms.locator('form[method="post"][action^="/login/"]:has(input[name="phone"]) button');
+      await sendAgain.waitFor();
       await audit.check(sms, 'code, spent');
+      await sendAgain.click();
+      await sms.locator('#code, [data-countdown]').first().waitFor();
       await sms.context().close();
 
       // Dead ends: an unknown client, a used link, unknown unblock and "this wasn't me" links.
