@@ -214,9 +214,58 @@ impl std::error::Error for ConfigErrors {}
 
 /// One problem of an extraction, with its key's name and where the value came from.
 fn describe(e: &figment::Error) -> String {
-    let key = e.path.join(".");
-    let source = e.metadata.as_ref().map(|m| m.name.to_string()).unwrap_or_default();
-    if key.is_empty() { format!("{} ({source})", e.kind) } else { format!("{key}: {} ({source})", e.kind) }
+    use figment::error::Kind;
+    let mut key = e.path.join(".");
+    let what = match &e.kind {
+        Kind::InvalidType(actual, expected) => format!("{actual} is not {}", in_words(expected)),
+        Kind::UnknownField(name, known) => {
+            key = unknown_key_path(e, name).join(".");
+            match known.is_empty() {
+                true => "there is no such setting".to_owned(),
+                false => format!("there is no such setting here (a typo?); the settings here are {}", known.join(", ")),
+            }
+        }
+        kind => kind.to_string(),
+    };
+    let source = e.metadata.as_ref().map(|m| format!(" ({})", m.name)).unwrap_or_default();
+    if key.is_empty() { format!("{what}{source}") } else { format!("{key}: {what}{source}") }
+}
+
+/// What a setting expects, in words rather than Rust's type names (`usize`).
+fn in_words(expected: &str) -> String {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+        "u8" | "u16" | "u32" | "u64" | "usize" => "a whole number, 0 or more".into(),
+        "f32" | "f64" => "a number".into(),
+        "a boolean" => "true or false".into(),
+        other => other.into(),
+    }
+}
+
+/// The full path of an unknown key: figment names the table it is in, serde the key.
+fn unknown_key_path(e: &figment::Error, name: &str) -> Vec<String> {
+    let mut path = e.path.clone();
+    if path.last().map(String::as_str) != Some(name) {
+        path.push(name.to_owned());
+    }
+    path
+}
+
+/// The settings without the key at `path`, so that reading can go on past an unknown key and
+/// find the other problems. (What is read from there on no longer names its source file.)
+fn without_key(fig: &Figment, path: &[String]) -> Option<Figment> {
+    use figment::value::{Dict, Value};
+    let mut dict: Dict = fig.extract().ok()?;
+    let (last, parents) = path.split_last()?;
+    let mut at = &mut dict;
+    for parent in parents {
+        at = match at.get_mut(parent)? {
+            Value::Dict(_, inner) => inner,
+            _ => return None,
+        };
+    }
+    at.remove(last)?;
+    Some(Figment::from(Serialized::defaults(dict)))
 }
 
 impl Settings {
@@ -248,6 +297,14 @@ impl Settings {
             let mut replaced = false;
             for e in err {
                 problems.push(describe(&e));
+                // An unknown key is left out, and the reading goes on without it.
+                if let figment::error::Kind::UnknownField(name, _) = &e.kind {
+                    if let Some(without) = without_key(&fig, &unknown_key_path(&e, name)) {
+                        fig = without;
+                        replaced = true;
+                    }
+                    continue;
+                }
                 let key = e.path.join(".");
                 if let (false, Ok(default)) = (key.is_empty(), defaults.find_value(&key)) {
                     fig = fig.merge(Serialized::global(&key, default));
@@ -255,7 +312,7 @@ impl Settings {
                     replaced = true;
                 }
             }
-            // A problem without a default to stand in (an unknown key): nothing more can be read.
+            // A problem with nothing to stand in for it: nothing more can be read.
             if !replaced || problems.len() > 100 {
                 break None;
             }

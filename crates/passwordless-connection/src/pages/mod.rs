@@ -142,9 +142,17 @@ fn answer(
     result: Result<HttpResponse, PageError>,
 ) -> HttpResponse {
     result.unwrap_or_else(|e| {
-        let page = match interaction.filter(|i| unfinished(i) && e.may_go_back()) {
-            Some(i) => page(conn, req, interaction).way_back(web_layer::paths::login(&i.id), "login_back"),
-            None => page(conn, req, interaction),
+        // The way back: to the login form while the sign-in can go on from there; else to the
+        // application's home page when the client registered one.
+        let home = interaction.and_then(|i| i.client_settings.branding.client_url.clone());
+        let page = match interaction {
+            Some(i) if unfinished(i) && e.may_go_back() => {
+                page(conn, req, interaction).way_back(web_layer::paths::login(&i.id), "login_back")
+            }
+            _ => match home {
+                Some(home) => page(conn, req, interaction).way_back(home, "app_back"),
+                None => page(conn, req, interaction),
+            },
         };
         e.respond(conn, &page)
     })
@@ -171,7 +179,9 @@ async fn interaction_for(
                 Err((PageError::DifferentBrowser, Some(Box::new(i))))
             }
         }
-        Ok(_) => Err((PageError::Expired, None)),
+        // Over or expired: the page still wears the sign-in's language and branding.
+        Ok(Some(i)) => Err((PageError::Expired, Some(Box::new(i)))),
+        Ok(None) => Err((PageError::Expired, None)),
         Err(e) => Err((PageError::Unavailable("interaction lookup", e), None)),
     }
 }

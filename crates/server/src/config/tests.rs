@@ -89,3 +89,21 @@ fn no_secret_can_be_printed_by_debug() {
 fn unknown_keys_are_refused() {
     assert!(with("[server]\nbnid = \"x\"\n").is_err());
 }
+
+/// Issue 16: an unknown key does not hide the problems after it, and types are named in words.
+#[test]
+fn every_problem_is_listed_at_once_in_words() {
+    let errs =
+        with("[server]\nbnid = \"x\"\n[oidc]\ncode_ttl = \"soon\"\nmystery = 1\n[database]\nurl = \"mysql://db\"\n")
+            .unwrap_err()
+            .0;
+    let text = errs.join("\n");
+    assert!(text.contains("server.bnid: there is no such setting here (a typo?); the settings here are"), "{text}");
+    assert!(text.contains("bind"), "the known settings are listed: {text}");
+    assert!(text.contains("oidc.mystery: there is no such setting"), "{text}");
+    assert!(text.contains("oidc.code_ttl: string \"soon\" is not a whole number"), "{text}");
+    assert!(text.contains("database.url"), "the rules after the unknown keys are still checked: {text}");
+    for rust in ["i64", "usize", "u64", "invalid type"] {
+        assert!(!text.contains(rust), "no Rust type names: {text}");
+    }
+}

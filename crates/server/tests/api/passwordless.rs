@@ -437,3 +437,24 @@ both_backends!(switching_address_retires_the_first_addresss_code_and_link, |db: 
     assert_eq!(app.submit_code(&browser, &code_page, &first.code()).await.status(), 400);
     assert_eq!(app.submit_code(&browser, &code_page, &second.code()).await.status(), 303);
 });
+
+// Issue 16: a sign-in that expired says so in its client's branding, with a way back to the
+// application's home page.
+both_backends!(an_expired_sign_in_leads_back_to_the_application, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let branding = domain::Branding {
+        product_name: Some("Acme ID".into()),
+        client_url: Some("https://acme.example/".into()),
+        ..Default::default()
+    };
+    let client =
+        app.register_client_with(false, Alg::RS256, domain::ClientSettings { branding, ..Default::default() }).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    app.clock.advance(app.settings.oidc.interaction_ttl + 1);
+    let resp = browser.get(&login).await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(html.contains("Acme ID") && html.contains("expired"), "{html}");
+    assert!(html.contains("<a id=\"back\" href=\"https://acme.example/\">Back to the application</a>"), "{html}");
+});

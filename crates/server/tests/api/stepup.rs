@@ -459,6 +459,7 @@ both_backends!(step_up_pages_keep_the_clients_branding, |db: Db| async move {
         primary_color: Some("#0b5fff".into()),
         logo_url: Some("https://cdn.acme.example/logo.svg".into()),
         policy_url: Some("https://acme.example/privacy".into()),
+        client_url: Some("https://acme.example/".into()),
         css_url: Some("https://static.acme.example/login.css".into()),
         ..Default::default()
     };
@@ -477,6 +478,12 @@ both_backends!(step_up_pages_keep_the_clients_branding, |db: Db| async move {
     assert!(html.contains("Acme ID"), "the product name");
     // It shows the authenticator's key: no outside stylesheet on it.
     assert!(!csp.contains("static.acme.example") && !html.contains("static.acme.example"), "{csp}");
+    // Issue 16: its error pages keep the brand too, and lead back to the application's home page.
+    let resp = app.browser().get(&step_up).await;
+    assert_eq!(resp.status(), 403, "another browser");
+    let html = resp.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(html.contains("Acme ID") && html.contains(&format!("href=\"/brand/{}.css\"", client.id)), "{html}");
+    assert!(html.contains("<a id=\"back\" href=\"https://acme.example/\">Back to the application</a>"), "{html}");
 });
 
 both_backends!(a_texted_step_up_code_can_be_sent_again_after_a_countdown, |db: Db| async move {

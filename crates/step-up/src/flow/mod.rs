@@ -10,7 +10,7 @@ mod finish;
 mod passkey;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use domain::audit::AuditEntry;
 use domain::counters::Decision as Limit;
 use domain::{DenyReason, Interaction, InteractionId, LoginResult, User};
@@ -102,9 +102,31 @@ impl PageError {
                 (*status, "unavailable")
             }
         };
-        let lang = Lang::of(req).pick(&svc.catalog, None);
-        Page::new(req, &svc.tera, &svc.catalog, lang).product(&svc.config.product_name).message(status, key, &[])
+        // The sign-in's own look and language once its interaction was found (`find_pending`),
+        // with a way back to the application when its home page is known.
+        let dress = req.extensions().get::<Dress>().cloned();
+        let product = &svc.config.product_name;
+        let page = match &dress {
+            Some(d) => {
+                let page = Page::new(req, &svc.tera, &svc.catalog, &d.lang).branded(&d.client_id, &d.branding, product);
+                match &d.branding.client_url {
+                    Some(home) => page.way_back(home.clone(), "app_back"),
+                    None => page,
+                }
+            }
+            None => Page::new(req, &svc.tera, &svc.catalog, Lang::of(req).pick(&svc.catalog, None)).product(product),
+        };
+        page.message(status, key, &[])
     }
+}
+
+/// What a sign-in's error pages wear: its client's branding and the sign-in's language. Kept in
+/// the request by `find_pending` as soon as the interaction is found, for [`PageError::respond`].
+#[derive(Clone)]
+struct Dress {
+    client_id: domain::ClientId,
+    branding: domain::Branding,
+    lang: String,
 }
 
 /// A handler's sign-in: the interaction of the path's `{interaction}`, if it waits for step-up in
@@ -135,6 +157,13 @@ async fn find_pending(svc: &StepUpService, req: &HttpRequest, raw: &str) -> Resu
         .await
         .map_err(|e| PageError::unavailable("interaction lookup", e))?
         .ok_or(PageError::Expired)?;
+    let lang = Lang::of(req).pick(&svc.catalog, interaction.ui_locales.as_deref()).to_owned();
+    let dress = Dress {
+        client_id: interaction.client_id.clone(),
+        branding: interaction.client_settings.branding.clone(),
+        lang: lang.clone(),
+    };
+    req.extensions_mut().insert(dress);
     let live = interaction.expires_at > svc.clock.now() && interaction.result.is_none() && interaction.denied.is_none();
     let first = interaction.first_factor.clone().filter(|_| live).ok_or(PageError::Expired)?;
     if !interaction.browser_hash.as_deref().is_some_and(|owner| BrowserBinding::same_browser(req, owner)) {
@@ -146,7 +175,6 @@ async fn find_pending(svc: &StepUpService, req: &HttpRequest, raw: &str) -> Resu
         .await
         .map_err(|e| PageError::unavailable("user lookup", e))?
         .ok_or(PageError::Expired)?;
-    let lang = Lang::of(req).pick(&svc.catalog, interaction.ui_locales.as_deref()).to_owned();
     Ok(Pending { interaction, first, user, lang })
 }
 
