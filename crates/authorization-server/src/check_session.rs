@@ -31,7 +31,7 @@ fn browser_state(srv: &AuthorizationServer, sid: &str) -> String {
 }
 
 /// The browser-state cookie: not `HttpOnly` (the iframe's script reads it) and, under https,
-/// `SameSite=None` (the iframe is a third party on the RP's page); it lives as long as a session.
+/// `SameSite=None` (the iframe is a third party on the RP's page); it lives as long as its session.
 fn browser_state_cookie(https: bool, value: String, ttl: i64) -> Cookie<'static> {
     Cookie::build(browser_state_cookie_name(https), value)
         .path("/")
@@ -60,22 +60,23 @@ fn session_state(client_id: &str, redirect_uri: &str, browser_state: &str, salt:
     Some(format!("{hex}.{salt}"))
 }
 
-/// The successful authorization response: the code, its `session_state` for the session `sid`,
-/// and the browser-state cookie the iframe compares it with.
+/// The successful authorization response: the code, its `session_state` for the session, and the
+/// browser-state cookie the iframe compares it with, which ends when the session does.
 pub(crate) fn code_response(
     srv: &AuthorizationServer,
     back: &Redirector<'_>,
     client_id: &str,
-    sid: &str,
+    session: &crate::storage::Session,
     code: &str,
 ) -> HttpResponse {
-    let state = browser_state(srv, sid);
+    let state = browser_state(srv, &session.sid);
     let session_state = session_state(client_id, back.redirect_uri, &state, &random_token(8));
     let mut params = vec![("code", code)];
     params.extend(session_state.as_deref().map(|s| ("session_state", s)));
     let mut resp = back.respond(&params);
     let https = srv.config.issuer.starts_with("https://");
-    if let Err(e) = resp.add_cookie(&browser_state_cookie(https, state, srv.config.session_ttl)) {
+    let lifetime = (session.expires_at - srv.clock.now()).max(0);
+    if let Err(e) = resp.add_cookie(&browser_state_cookie(https, state, lifetime)) {
         tracing::warn!(error = %e, "the browser-state cookie could not be set");
     }
     resp

@@ -293,7 +293,7 @@ fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Reg
     let sector = match (pairwise, &meta.sector_identifier_uri) {
         (true, None) => Some(domain::client_subject::redirect_sector(&redirect_uris).ok_or_else(|| {
             Refusal::metadata(
-                "pairwise subjects for redirect URIs on several hosts (or none) need a sector_identifier_uri",
+                "pairwise subjects for redirect URIs on several hosts, on none, or on a loopback address need a sector_identifier_uri",
             )
         })?),
         _ => None,

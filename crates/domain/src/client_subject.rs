@@ -17,11 +17,19 @@ pub struct Pairwise {
 }
 
 /// Core §8.1: without a `sector_identifier_uri`, the sector is the host of the redirect URIs,
-/// which must then all have the same one. None when they do not (or none has a host).
+/// which must then all have the same one. None when they do not, when none has a host, or when the
+/// host is one many unrelated apps share ([`is_shared_host`]).
 pub fn redirect_sector(redirect_uris: &[String]) -> Option<String> {
     let mut hosts = redirect_uris.iter().map(|uri| url::Url::parse(uri).ok()?.host_str().map(str::to_owned));
     let first = hosts.next()??;
-    hosts.all(|host| host.as_deref() == Some(first.as_str())).then_some(first)
+    let one = hosts.all(|host| host.as_deref() == Some(first.as_str()));
+    (one && !is_shared_host(&first)).then_some(first)
+}
+
+/// `localhost` or an IP address: the loopback redirect URIs of native apps share them, so as a
+/// sector they would give unrelated apps the same `sub` for a user.
+pub fn is_shared_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok()
 }
 
 /// Whether `sector` is a host name or address, as a URL's host would be written.
@@ -43,6 +51,9 @@ mod tests {
         assert_eq!(redirect_sector(&one).as_deref(), Some("app.example"));
         assert_eq!(redirect_sector(&uris(&["https://a.example/cb", "https://b.example/cb"])), None);
         assert_eq!(redirect_sector(&uris(&["com.example.app:/cb"])), None);
+        assert_eq!(redirect_sector(&uris(&["http://127.0.0.1/cb"])), None, "shared by native apps");
+        assert_eq!(redirect_sector(&uris(&["http://[::1]:8080/cb"])), None);
+        assert_eq!(redirect_sector(&uris(&["http://localhost/cb"])), None);
         assert_eq!(redirect_sector(&[]), None);
     }
 

@@ -99,7 +99,7 @@ pub struct Hook {
 
 /// The claims no hook may set: the ones that say who, for whom, when and how (OIDC Core §2,
 /// RFC 9068 §2.2, RFC 7519 §4.1).
-pub const RESERVED_CLAIMS: [&str; 17] = [
+pub const RESERVED_CLAIMS: [&str; 21] = [
     "iss",
     "sub",
     "aud",
@@ -118,6 +118,12 @@ pub const RESERVED_CLAIMS: [&str; 17] = [
     "scope",
     // The user claims the `claims` parameter asked `/userinfo` for (in the access token).
     "userinfo_claims",
+    // Delegation (RFC 8693 §4.1, §4.4), confirmation keys (RFC 7800) and security events
+    // (RFC 8417, logout tokens): a hook must not forge an actor, a binding or an event.
+    "act",
+    "may_act",
+    "cnf",
+    "events",
 ];
 
 /// Checks claims a hook would add: none reserved or already set (`taken`), and at most

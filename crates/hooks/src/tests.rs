@@ -140,6 +140,10 @@ fn reserved_taken_and_oversized_claims_are_refused() {
     let taken: Map<String, Value> = serde_json::from_value(json!({"email": "a@example.com"})).unwrap();
     let ok: Map<String, Value> = serde_json::from_value(json!({"plan": "gold", "roles": ["a"]})).unwrap();
     assert!(check_claims(&ok, &taken).is_ok());
+    // A hook cannot forge a delegation (RFC 8693 `act`) or a key binding (`cnf`).
+    for name in ["act", "may_act", "cnf", "events"] {
+        assert!(RESERVED_CLAIMS.contains(&name), "{name}");
+    }
     for name in RESERVED_CLAIMS.iter().chain(["email"].iter()) {
         let claims: Map<String, Value> = serde_json::from_value(json!({ *name: "x" })).unwrap();
         assert!(check_claims(&claims, &taken).is_err(), "{name}");

@@ -182,7 +182,8 @@ pub(crate) fn live_by_sid(conn: &mut crate::DbConnection, sid: &str) -> Result<O
 /// Each one's clients are told through Back-Channel Logout.
 pub(crate) fn end_all_in(conn: &mut crate::DbConnection, user_id: &str, now: i64) -> Result<usize, StoreError> {
     let live = sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::ended_at.is_null());
-    let sids: Vec<String> = live.select(sessions::sid).load(conn)?;
+    // Only sessions still live are told of: one that expired unended signed nobody out now.
+    let sids: Vec<String> = live.filter(sessions::expires_at.gt(now)).select(sessions::sid).load(conn)?;
     let ended = diesel::update(live).set(sessions::ended_at.eq(Some(now))).execute(conn)?;
     for sid in &sids {
         crate::logout_notices::notify_in(conn, sid, user_id, now)?;

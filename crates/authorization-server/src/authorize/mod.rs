@@ -50,7 +50,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
         // Single sign-on: the browser's session satisfies the request; the code goes back at once.
         Ok(Some(session)) if acr_satisfies(session.acr, demanded.as_deref()) => {
             match crate::token::issue_code(srv, &request, &session, now, now).await {
-                Ok(code) => crate::check_session::code_response(srv, &back, client.id.as_str(), &session.sid, &code),
+                Ok(code) => crate::check_session::code_response(srv, &back, client.id.as_str(), &session, &code),
                 Err(e) => back.error(e),
             }
         }

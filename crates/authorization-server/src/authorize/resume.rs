@@ -114,8 +114,8 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
     let start = SessionStart { resumes: Some(id), replaces: current.map(|s| s.id_hash), session, code: record };
     match srv.store.start_session(&start, now).await {
         Ok(true) => {
-            let sid = &start.session.sid;
-            let mut resp = crate::check_session::code_response(srv, &back, request.client_id.as_str(), sid, &code);
+            let session = &start.session;
+            let mut resp = crate::check_session::code_response(srv, &back, request.client_id.as_str(), session, &code);
             if let Err(e) = resp.add_cookie(&cookie) {
                 tracing::error!(error = %e, "session cookie could not be set");
             }

@@ -50,8 +50,9 @@ pub(super) async fn token_exchange(
         return Err(OAuthError::new(ErrorCode::InvalidTarget, "the only audience here is the issuer"));
     }
     let live = crate::inspect::live_claims(srv, subject_token, now).await.map_err(|e| internal("token lookup", &e))?;
+    // §2.2.2: an invalid or unacceptable subject token is `invalid_request`.
     let invalid =
-        || OAuthError::new(ErrorCode::InvalidGrant, "the subject_token is not a live access token for a user");
+        || OAuthError::new(ErrorCode::InvalidRequest, "the subject_token is not a live access token for a user");
     let subject = live.ok_or_else(invalid)?;
     let grant = crate::mint::issued_token(&subject).and_then(|t| t.grant_id).ok_or_else(invalid)?;
     let user = srv.store.grant_user(&grant).await.map_err(|e| internal("grant lookup", &e))?.ok_or_else(invalid)?;

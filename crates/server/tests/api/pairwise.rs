@@ -128,6 +128,7 @@ both_backends!(a_sector_identifier_uri_must_list_every_redirect_uri, |db: Db| as
         json!({ "redirect_uris": ["https://b.example/cb"], "subject_type": "pairwise", "sector_identifier_uri": sector_uri }),
         json!({ "redirect_uris": ["https://b.example/cb"], "subject_type": "pairwise", "sector_identifier_uri": "ftp://b.example/s" }),
         json!({ "redirect_uris": uris, "subject_type": "pairwise" }),
+        json!({ "redirect_uris": ["http://127.0.0.1/cb"], "application_type": "native", "subject_type": "pairwise" }),
         json!({ "redirect_uris": ["https://b.example/cb"], "subject_type": "secret" }),
     ];
     for body in refused {

@@ -458,3 +458,16 @@ both_backends!(an_expired_sign_in_leads_back_to_the_application, |db: Db| async 
     assert!(html.contains("Acme ID") && html.contains("expired"), "{html}");
     assert!(html.contains("<a id=\"back\" href=\"https://acme.example/\">Back to the application</a>"), "{html}");
 });
+
+// A code posted before any was sent: the page says so and leads back to the form (never a 500).
+both_backends!(a_code_posted_before_any_was_sent_leads_back_to_the_form, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let browser = app.browser();
+    let login = location(&browser.get(&authorize_url(&app, &client, &[])).await);
+    let csrf = csrf_of(&browser.get(&login).await.text().await.unwrap());
+    let resp = browser.post_form(&format!("{login}/code"), &[("csrf", csrf.as_str()), ("code", "123456")]).await;
+    assert_eq!(resp.status(), 400);
+    let page = resp.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(page.contains("can no longer be used") && page.contains(&format!("href=\"{login}\"")), "{page}");
+});

@@ -85,7 +85,7 @@ both_backends!(an_allowed_service_trades_a_users_token_for_one_that_acts_for_the
     let (status, body) = trade(&app, &frontend, &user_token, &[]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("unauthorized_client")));
     let (status, body) = trade(&app, &service, "not-a-token", &[]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
     let refusals: [(&[(&str, &str)], &str); 3] = [
         (&[("requested_token_type", "urn:ietf:params:oauth:token-type:id_token")], "invalid_request"),
         (&[("audience", "https://elsewhere.example")], "invalid_target"),
@@ -109,5 +109,5 @@ both_backends!(an_allowed_service_trades_a_users_token_for_one_that_acts_for_the
         .unwrap();
     assert_eq!(revoked.status(), 200);
     let (status, body) = trade(&app, &service, &user_token, &[]).await;
-    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_request")));
 });
