@@ -8,20 +8,28 @@
 //!   (`FailureBudget::failed`: reaching a budget blocks the IP; crossing the global one alerts);
 //! - `record_sms_sent` / `record_sms_verified`: the sent-to-verified ratio of text messages.
 //!
+//! A budget that is reached blocks the IP (`block.rs`); the owner hears of blocks and crossed
+//! thresholds (`alerts.rs`).
+//!
 //! Counters are keyed by a keyed hash of the destination, never the address itself, and live in
 //! `domain::counters::Counters` (in-process, or Redis shared by every node). When the counters
 //! cannot be reached, the request fails closed (503): no limit is ever skipped.
 
-use domain::counters::{CounterError as LimiterError, Decision};
-use domain::secret::random_token;
+mod alerts;
+mod block;
 
-use crate::storage::{BlockScope, BlockedFor, Challenge, ConnectionAudit, NewBlock};
+use alerts::alert_once;
+pub(crate) use alerts::{record_sms_sent, record_sms_verified};
+use block::block;
+
+use domain::counters::{CounterError as LimiterError, Decision};
 
 use crate::PasswordlessConnection;
+use crate::challenge::{Destination, Origin};
+use crate::storage::Challenge;
 
 /// The purpose of the keyed hash an unblock link's token is stored as.
 pub(crate) const UNBLOCK_PURPOSE: &str = "unblock";
-use crate::challenge::{Destination, Origin};
 
 /// Why a message was not sent.
 #[derive(Debug, PartialEq, Eq)]
@@ -219,168 +227,6 @@ impl FailureBudget {
             )
             .await;
         }
-    }
-}
-
-/// Blocks `ip` (an IPv4 address or an IPv6 /64) for `challenge`'s account (or, with `None`, for
-/// every account), then tells the owner and, for an account block, the account's user (with a link
-/// that lifts it).
-async fn block(conn: &PasswordlessConnection, ip: &str, challenge: Option<&Challenge>, now: i64) {
-    let limits = &conn.config.limits;
-    let unblock_token = random_token(32);
-    let (scope, reason, user_email) = match challenge {
-        Some(c) => {
-            let email = match &c.destination {
-                Destination::Email(e) => conn.store.user_by_email(e).await.ok().flatten().and_then(|u| u.email),
-                Destination::Phone(p) => conn.store.user_by_phone(p).await.ok().flatten().and_then(|u| u.email),
-            };
-            let reason = format!("{} wrong codes for one account", limits.failures_per_ip_per_account);
-            (BlockScope::Account(account_key(conn, c.destination.as_str())), reason, email)
-        }
-        None => (
-            BlockScope::AllAccounts,
-            format!("{} wrong codes across accounts in a day", limits.failures_per_ip_per_day),
-            None,
-        ),
-    };
-    let new = NewBlock {
-        ip: ip.to_owned(),
-        scope,
-        reason: reason.clone(),
-        unblock_hash: user_email.as_ref().map(|_| conn.hasher.hash(UNBLOCK_PURPOSE, &unblock_token).0),
-        created_at: now,
-        expires_at: now + limits.block_seconds,
-    };
-    let scope_of = if challenge.is_some() { BlockedFor::Account } else { BlockedFor::All };
-    let what = ConnectionAudit::IpBlocked { ip: ip.to_string(), reason: reason.to_owned(), scope: scope_of };
-    // The block, its audit entry and its `ip.blocked` event, together.
-    let audit = domain::audit::AuditEntry { what, user: None, client: None, at: now };
-    match conn.store.insert_block_audited(new, audit).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return, // another node (or request) blocked it first and told everyone
-        Err(e) => {
-            tracing::error!(error = %e, "the IP block could not be stored");
-            return;
-        }
-    }
-    tracing::warn!(%ip, reason, "blocked an IP after too many wrong codes");
-    let label = if challenge.is_some() { "account" } else { "all" };
-    metrics::counter!("ostiary_ip_blocks_total", "scope" => label).increment(1);
-    let scope = if challenge.is_some() { "for one account" } else { "for every account" };
-    let hours = (limits.block_seconds / 3600).max(1);
-    send_owner_alert(
-        conn,
-        &format!("Blocked {ip} {scope}"),
-        &format!(
-            "{ip} was blocked {scope} for {hours} hours: {reason}. Lift it with `ostiary blocks lift {ip}`; \
-             list every block with `ostiary blocks list`."
-        ),
-    )
-    .await;
-    if let Some(email) = user_email
-        && let Err(e) = send_unblock_email(conn, &email, ip, &unblock_token, hours, now).await
-    {
-        tracing::error!(error = %e, "the unblock email could not be queued");
-    }
-}
-
-async fn send_unblock_email(
-    conn: &PasswordlessConnection,
-    to: &domain::EmailAddress,
-    ip: &str,
-    token: &str,
-    hours: i64,
-    now: i64,
-) -> Result<(), domain::StorageError> {
-    let lang = conn.catalog.negotiate(None, None);
-    let product = &conn.config.product_name;
-    let mut ctx = crate::messages::context(conn, lang, product, "", now);
-    ctx.insert("place", ip);
-    ctx.insert("hours", &hours.to_string());
-    ctx.insert("link", &crate::paths::unblock(&conn.config.public_url, token));
-    let subject = conn.catalog.fill(lang, "unblock_subject", &[("product", product)]);
-    let message = crate::messages::email(conn, to, "unblock", subject, &mut ctx)?;
-    conn.store.enqueue_message(message, now).await?;
-    conn.outbox_ready.notify_one();
-    Ok(())
-}
-
-/// Emails the configured owner (`passwordless.alerts.owner_email`), and logs the alert and writes
-/// it to the audit log (the admin console's "recent failures and alerts") either way.
-async fn send_owner_alert(conn: &PasswordlessConnection, subject: &str, text: &str) {
-    tracing::error!(alert = subject, "{text}");
-    let now = conn.clock.now();
-    let what = ConnectionAudit::Alert { subject: subject.to_owned(), text: text.to_owned() };
-    if let Err(e) = conn.store.record(domain::audit::AuditEntry { what, user: None, client: None, at: now }).await {
-        tracing::error!(error = %e, "audit log");
-    }
-    let Some(owner) = &conn.config.alerts.owner_email else { return };
-    let mut ctx = crate::messages::context(conn, domain::i18n::DEFAULT_LANGUAGE, &conn.config.product_name, "", now);
-    ctx.insert("text", text);
-    let queued = match crate::messages::email(
-        conn,
-        owner,
-        "alert",
-        format!("[{}] {subject}", conn.config.product_name),
-        &mut ctx,
-    ) {
-        Ok(message) => conn.store.enqueue_message(message, now).await,
-        Err(e) => Err(e),
-    };
-    match queued {
-        Ok(()) => conn.outbox_ready.notify_one(),
-        Err(e) => tracing::error!(error = %e, "the owner alert could not be queued"),
-    }
-}
-
-/// Sends an alert at most once an hour per `kind`, across every node sharing the counters.
-async fn alert_once(conn: &PasswordlessConnection, kind: &str, subject: &str, text: &str) {
-    let first = conn.limiter.hit(&format!("alert:{kind}"), 1, HOUR, conn.clock.now()).await;
-    if matches!(first, Ok(Decision::Allowed { .. })) {
-        send_owner_alert(conn, subject, text).await;
-    }
-}
-
-/// The counters of text messages sent and verified share clock-hour windows.
-fn hour_key(kind: &str, now: i64) -> String {
-    format!("sms:{kind}:{}", now / 3600)
-}
-
-/// Counts a text queued for sending, and alerts when the share that led to a sign-in collapses
-/// (SMS pumping: texts bought by a fraudster, never used).
-pub(crate) async fn record_sms_sent(conn: &PasswordlessConnection) {
-    let now = conn.clock.now();
-    let alerts = &conn.config.alerts;
-    let sent = match conn.limiter.hit(&hour_key("sent", now), u64::MAX - 1, 2 * HOUR, now).await {
-        Ok(Decision::Allowed { remaining }) => u64::MAX - 1 - remaining,
-        _ => return,
-    };
-    if sent < alerts.sms_ratio_min_sent {
-        return;
-    }
-    let verified = conn.limiter.peek(&hour_key("verified", now), now).await.map(|(n, _)| n).unwrap_or(0);
-    let ratio = verified as f64 / sent as f64;
-    if ratio < alerts.sms_ratio_threshold {
-        alert_once(
-            conn,
-            "sms-ratio",
-            "Text messages are not being used",
-            &format!(
-                "{sent} sign-in texts were sent this hour but only {verified} led to a sign-in ({:.0}%, below the \
-                 {:.0}% alert threshold). This is what SMS pumping fraud looks like: check the destinations, \
-                 `passwordless.sms.allowed_countries` and the per-prefix limit.",
-                ratio * 100.0,
-                alerts.sms_ratio_threshold * 100.0
-            ),
-        )
-        .await;
-    }
-}
-
-pub(crate) async fn record_sms_verified(conn: &PasswordlessConnection) {
-    let now = conn.clock.now();
-    if let Err(e) = conn.limiter.hit(&hour_key("verified", now), u64::MAX - 1, 2 * HOUR, now).await {
-        tracing::warn!(error = %e, "could not count a verified text");
     }
 }
 

@@ -1,17 +1,14 @@
-//! Dynamic client registration (RFC 7591, OpenID Connect Registration 1.0) at `/register`, with
-//! an initial access token from configuration (RFC 7591 §3); off without one. Redirect URIs are
-//! strict: https, or a native app's private-use scheme or loopback IP (RFC 8252 §7), no fragment.
+//! The client metadata a registration sends (RFC 7591 §2, OpenID Connect Registration §2), and
+//! every rule it must meet.
 
-use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use crate::AuthorizationServer;
-use crate::clients::{NewClient, new_client};
+use super::answer::Refusal;
+use crate::clients::NewClient;
 use crate::keys::Alg;
 
 #[derive(Deserialize)]
-struct Metadata {
+pub(super) struct Metadata {
     redirect_uris: Option<Vec<String>>,
     client_name: Option<String>,
     token_endpoint_auth_method: Option<String>,
@@ -40,34 +37,6 @@ struct Metadata {
     backchannel_logout_uri: Option<String>,
 }
 
-/// Why a registration was refused (RFC 7591 §3.2.2), with a description.
-#[derive(Debug)]
-enum Refusal {
-    /// `invalid_client_metadata`
-    Metadata(String),
-    /// `invalid_redirect_uri`
-    RedirectUri(String),
-}
-
-impl Refusal {
-    fn metadata(description: impl Into<String>) -> Self {
-        Refusal::Metadata(description.into())
-    }
-    fn redirect_uri(description: impl Into<String>) -> Self {
-        Refusal::RedirectUri(description.into())
-    }
-
-    fn respond(self) -> HttpResponse {
-        let (error, description) = match self {
-            Refusal::Metadata(d) => ("invalid_client_metadata", d),
-            Refusal::RedirectUri(d) => ("invalid_redirect_uri", d),
-        };
-        HttpResponse::BadRequest()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "error": error, "error_description": description }))
-    }
-}
-
 /// The rule for a self-registered redirect URI.
 fn check_registration_redirect_uri(uri: &str, native: bool) -> Result<(), String> {
     let bad = || {
@@ -94,153 +63,26 @@ fn check_registration_redirect_uri(uri: &str, native: bool) -> Result<(), String
     }
 }
 
-/// `POST /register`.
-pub async fn register(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
-    if let Err(refused) = check_initial_access_token(&req, &srv) {
-        return refused.respond();
-    }
-    if crate::params::media_type(&req).as_deref() != Some("application/json") {
-        return Refusal::metadata("the body must be application/json, uncompressed").respond();
-    }
-    let Ok(meta) = serde_json::from_slice::<Metadata>(&body) else {
-        return Refusal::metadata("the body is not valid client metadata JSON").respond();
-    };
-    let mut registration = match check_metadata(meta, srv.client_keys.fetcher()) {
-        Ok(r) => r,
-        Err(refused) => return refused.respond(),
-    };
-    // Registration §5: the document must list every redirect URI, or the registration is refused.
-    if let Some((uri, pairwise)) = registration.sector_identifier_uri.clone() {
-        let fetcher = srv.client_keys.fetcher();
-        match crate::subject::check_sector_identifier(fetcher, &uri, &registration.redirect_uris).await {
-            Ok(sector) if pairwise => {
-                let sector_identifier_uri = Some(uri);
-                registration.settings.pairwise = Some(domain::Pairwise { sector, sector_identifier_uri });
-            }
-            Ok(_) => {}
-            Err(e) => return Refusal::metadata(e).respond(),
-        }
-    }
-    let now = srv.clock.now();
-    let (mut client, secret) = match new_client(registration.new_client(), &srv.hasher, now) {
-        Ok(created) => created,
-        Err(e) => return Refusal::metadata(e.to_string()).respond(),
-    };
-    // `client_secret_jwt`: the server must compute the client's HMAC, so the secret is kept sealed too.
-    if client.settings.client_secret_jwt.is_some() {
-        let sealer = &srv.client_secrets;
-        client.secret_sealed = secret.as_deref().map(|s| domain::client_rules::seal_secret(sealer, &client.id, s));
-    }
-    if let Err(e) = srv.store.insert_client(&client).await {
-        return crate::errors::internal("client insert", &e).to_token_response();
-    }
-    // RFC 7591 §3.2.1: the registered metadata, the id, and the secret (shown once, never expiring).
-    let mut out = serde_json::json!({
-        "client_id": client.id.to_string(),
-        "client_id_issued_at": now,
-        "client_name": client.name,
-        "redirect_uris": client.redirect_uris,
-        "post_logout_redirect_uris": client.post_logout_redirect_uris,
-        "token_endpoint_auth_method": registration.auth_method,
-        "id_token_signed_response_alg": registration.alg.as_str(),
-        "application_type": client.application_type,
-        "response_types": ["code"],
-        "grant_types": registration.grant_types,
-        "require_pushed_authorization_requests": client.settings.require_pushed_authorization_requests,
-        "subject_type": if client.settings.pairwise.is_some() { "pairwise" } else { "public" },
-    });
-    let settings = &client.settings;
-    let (jwks, jwks_uri) = settings.public_keys();
-    let objects = settings.request_objects.as_ref();
-    let pinned = settings.private_key_jwt.as_ref().and_then(|k| k.alg.as_ref());
-    let assertion_alg = pinned.or(settings.client_secret_jwt.as_ref().and_then(|s| s.alg.as_ref()));
-    let text = |v: Option<&str>| v.map(Into::into);
-    let b = &settings.branding;
-    // The optional metadata, each when set, as registered.
-    let listed = [
-        ("jwks", jwks.cloned()),
-        ("jwks_uri", text(jwks_uri)),
-        ("token_endpoint_auth_signing_alg", text(assertion_alg.map(String::as_str))),
-        ("request_object_signing_alg", text(objects.and_then(|o| o.alg.as_deref()))),
-        ("request_uris", objects.filter(|o| !o.request_uris.is_empty()).map(|o| o.request_uris.clone().into())),
-        ("sector_identifier_uri", text(settings.pairwise.as_ref().and_then(|p| p.sector_identifier_uri.as_deref()))),
-        ("frontchannel_logout_uri", text(settings.frontchannel_logout_uri.as_deref())),
-        // Front-Channel Logout §2 and Back-Channel Logout §2.4: `sid` is always sent.
-        ("frontchannel_logout_session_required", settings.frontchannel_logout_uri.as_ref().map(|_| true.into())),
-        ("backchannel_logout_uri", text(settings.backchannel_logout_uri.as_deref())),
-        ("backchannel_logout_session_required", settings.backchannel_logout_uri.as_ref().map(|_| true.into())),
-        ("userinfo_signed_response_alg", text(settings.userinfo_signed_response_alg.map(Alg::as_str))),
-        ("logo_uri", text(b.logo_url.as_deref())),
-        ("client_uri", text(b.client_url.as_deref())),
-        ("policy_uri", text(b.policy_url.as_deref())),
-        ("tos_uri", text(b.tos_url.as_deref())),
-    ];
-    for (key, value) in listed {
-        if let Some(value) = value {
-            out[key] = value;
-        }
-    }
-    if let Some(secret) = secret {
-        out["client_secret"] = serde_json::json!(secret);
-        out["client_secret_expires_at"] = serde_json::json!(0);
-    }
-    HttpResponse::Created().insert_header((header::CACHE_CONTROL, "no-store")).json(out)
-}
-
-/// RFC 7591 §3: registration needs the initial access token from configuration (off when none
-/// is set). Compared as keyed hashes: equal length, constant time.
-fn check_initial_access_token(req: &HttpRequest, srv: &AuthorizationServer) -> Result<(), Unregistrable> {
-    let Some(expected) = srv.config.registration_token.as_ref() else {
-        return Err(Unregistrable::Off);
-    };
-    let given =
-        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let hash = |token: &str| srv.hasher.hash("registration-token", token);
-    if given.is_some_and(|g| hash(g.trim()).matches(&hash(expected.expose()))) {
-        return Ok(());
-    }
-    Err(Unregistrable::BadToken)
-}
-
-/// Why `/register` does not take the request at all.
-enum Unregistrable {
-    /// Registration is off (no initial access token is configured).
-    Off,
-    /// RFC 6750 §3.1: the initial access token is missing or wrong.
-    BadToken,
-}
-
-impl Unregistrable {
-    fn respond(self) -> HttpResponse {
-        match self {
-            Unregistrable::Off => HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" })),
-            Unregistrable::BadToken => HttpResponse::build(StatusCode::UNAUTHORIZED)
-                .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""))
-                .json(serde_json::json!({ "error": "invalid_token" })),
-        }
-    }
-}
-
 /// The metadata of a client to register, checked.
-struct Registration {
-    name: String,
-    redirect_uris: Vec<String>,
-    post_logout: Vec<String>,
-    native: bool,
+pub(super) struct Registration {
+    pub(super) name: String,
+    pub(super) redirect_uris: Vec<String>,
+    pub(super) post_logout: Vec<String>,
+    pub(super) native: bool,
     /// `none` for a public client.
-    auth_method: String,
-    alg: Alg,
-    grant_types: Vec<String>,
+    pub(super) auth_method: String,
+    pub(super) alg: Alg,
+    pub(super) grant_types: Vec<String>,
     /// The `sector_identifier_uri`, to read before the client is made, and whether the client's
     /// subjects are pairwise (its host is then their sector).
-    sector_identifier_uri: Option<(String, bool)>,
+    pub(super) sector_identifier_uri: Option<(String, bool)>,
     /// The signed-UserInfo choice and the page links (`logo_uri`, `client_uri`, `policy_uri`,
     /// `tos_uri`, kept in the branding); otherwise the defaults.
-    settings: domain::ClientSettings,
+    pub(super) settings: domain::ClientSettings,
 }
 
 impl Registration {
-    fn new_client(&self) -> NewClient {
+    pub(super) fn new_client(&self) -> NewClient {
         NewClient {
             name: self.name.clone(),
             redirect_uris: self.redirect_uris.clone(),
@@ -254,7 +96,7 @@ impl Registration {
 }
 
 /// Every rule of the metadata (RFC 7591 §2), one after the other.
-fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Registration, Refusal> {
+pub(super) fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) -> Result<Registration, Refusal> {
     let native = match meta.application_type.as_deref() {
         None | Some("web") => false,
         Some("native") => true,
