@@ -1,18 +1,19 @@
 // Accessibility, measured: axe-core runs on every hosted page, in English and French, in light and
 // dark mode, and no serious or critical violation is allowed (issue 16). The pages are reached the
-// way people reach them: the demo's sign-in, a link opened on another device, a texted code, step-up
-// with enrolment, the account page and the admin console. Started by tests/browser/run.sh
-// (OSTIARY_URL, A11Y_APP_PORT, A11Y_CLIENT_ID, A11Y_ADMIN_EN, A11Y_ADMIN_FR).
+// way people reach them: the demo's sign-in, a link opened on another device, a texted code and the
+// wait before another, step-up with enrolment and by a code on the other channel, a link the API
+// sent ("Switch account?"), an IP blocked after wrong codes and its unblock link, the account page
+// with a change of address and its undo link, and the admin console (the passkey pages are audited
+// in passkey.test.mjs). Started by tests/browser/run.sh (OSTIARY_URL, A11Y_APP_PORT, A11Y_CLIENT_ID,
+// A11Y_BRANDED_ID, A11Y_API_ID, A11Y_ADMIN_EN/FR, A11Y_BLOCKED_EN/FR, A11Y_TWO_EN/FR, A11Y_PHONE_EN/FR).
 //
 // axe is evaluated through the DevTools protocol, so the pages keep their own CSP: what is audited is
 // what a visitor's browser renders.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile, mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import * as OTPAuth from 'otpauth';
+import { Audit } from './axe.mjs';
 import { codeOf, launchChromium, listen, outbox, stop } from './support.mjs';
 
 const BASE = (process.env.OSTIARY_URL ?? '').replace(/\/+$/, '');
@@ -20,17 +21,17 @@ const CALLBACK = `http://127.0.0.1:${process.env.A11Y_APP_PORT}/callback`;
 const CLIENT_ID = process.env.A11Y_CLIENT_ID;
 const BRANDED_ID = process.env.A11Y_BRANDED_ID;
 const ADMINS = { en: process.env.A11Y_ADMIN_EN, fr: process.env.A11Y_ADMIN_FR };
-const ARTIFACTS = process.env.OSTIARY_ARTIFACTS || '';
-const AXE = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-// What fails the test: axe's two worst impact levels (https://github.com/dequelabs/axe-core/blob/develop/doc/issue_impact.md).
-const FAILING = new Set(['serious', 'critical']);
+const API_ID = process.env.A11Y_API_ID;
+const BLOCKED = { en: process.env.A11Y_BLOCKED_EN, fr: process.env.A11Y_BLOCKED_FR };
+const TWO = { en: [process.env.A11Y_TWO_EN, process.env.A11Y_PHONE_EN], fr: [process.env.A11Y_TWO_FR, process.env.A11Y_PHONE_FR] };
 const LANGS = [{ lang: 'en', locale: 'en-GB' }, { lang: 'fr', locale: 'fr-FR' }];
 
 let browser;
 let app;
 
 before(async () => {
-  assert.ok(BASE && CLIENT_ID && BRANDED_ID && ADMINS.en && ADMINS.fr, 'run these tests with tests/browser/run.sh');
+  assert.ok(BASE && CLIENT_ID && BRANDED_ID && ADMINS.en && ADMINS.fr && API_ID && BLOCKED.en && TWO.fr[1],
+    'run these tests with tests/browser/run.sh');
   // The application's callback: it only has to load.
   app = await listen(process.env.A11Y_APP_PORT);
   browser = await launchChromium();
@@ -40,43 +41,6 @@ after(async () => {
   await browser?.close();
   await stop(app);
 });
-
-/** Collects every serious or critical violation of every page a test audits. */
-class Audit {
-  constructor(lang) {
-    this.lang = lang;
-    this.pages = [];
-    this.problems = [];
-  }
-
-  /** Runs axe on the page as it is now, in light and then in dark mode. */
-  async check(page, label) {
-    await page.waitForLoadState('load');
-    if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
-    for (const scheme of ['light', 'dark']) {
-      await page.emulateMedia({ colorScheme: scheme });
-      const lang = await page.evaluate(() => document.documentElement.lang);
-      assert.equal(lang, this.lang, `${label}: <html lang> is the visitor's language`);
-      const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
-      for (const v of result.violations.filter((x) => FAILING.has(x.impact))) {
-        const where = v.nodes.map((n) => `      ${n.target.join(' ')}: ${n.failureSummary.replace(/\s+/g, ' ')}`);
-        this.problems.push(`${this.lang} ${scheme} — ${label} (${new URL(page.url()).pathname}): ${v.id} (${v.impact}) ${v.help}\n${where.join('\n')}`);
-      }
-      if (ARTIFACTS) {
-        await mkdir(ARTIFACTS, { recursive: true });
-        const name = `a11y-${this.lang}-${scheme}-${label.replace(/[^A-Za-z0-9]+/g, '-')}.png`;
-        await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
-      }
-    }
-    await page.emulateMedia({ colorScheme: null });
-    this.pages.push(label);
-  }
-
-  done(expected) {
-    assert.deepEqual(this.problems, [], `serious or critical accessibility violations:\n${this.problems.join('\n')}`);
-    assert.ok(this.pages.length >= expected, `${this.pages.length} pages audited: ${this.pages.join(', ')}`);
-  }
-}
 
 async function newPage(locale) {
   const context = await browser.newContext({ locale });
@@ -94,6 +58,9 @@ function authorizeUrl(clientId) {
   for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v);
   return url.toString();
 }
+
+/** A code that is not `code`. */
+const wrongFor = (code) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
 
 const linkOf = (m) => m.text.match(/https?:\/\/\S+\/login\/link\/[A-Za-z0-9_-]+/)[0];
 const email = (who) => `${who}-${randomBytes(5).toString('hex')}@example.com`;
@@ -183,6 +150,8 @@ for (const { lang, locale } of LANGS) {
       await audit.check(sms, 'code, spent');
       await sendAgain.click();
       await sms.locator('#code, [data-countdown]').first().waitFor();
+      const waiting = (await sms.locator('[data-countdown]').count()) > 0;
+      await audit.check(sms, waiting ? 'wait, counting down' : 'code, texted again');
       await sms.context().close();
 
       // Dead ends: an unknown client, a used link, unknown unblock and "this wasn't me" links.
@@ -200,7 +169,7 @@ for (const { lang, locale } of LANGS) {
       await laptop.context().close();
       await phone.context().close();
     }
-    audit.done(18);
+    audit.done(19);
   });
 
   test(`step-up pages have no serious accessibility violation (${lang})`, { timeout: 180_000 }, async () => {
@@ -360,9 +329,135 @@ for (const { lang, locale } of LANGS) {
       await page.locator('#add-authenticator').click();
       await page.locator('#totp-secret').waitFor();
       await audit.check(page, 'account, authenticator set-up');
+
+      // A new address: its confirmation code, then the old address's undo link.
+      const fresh = email(`a11y-new-${lang}`);
+      await page.goto(`${BASE}/account/email`);
+      await page.locator('#value').fill(fresh);
+      await page.locator('#new-value button[type="submit"]').click();
+      await page.locator('#code-sent').waitFor();
+      await audit.check(page, 'account, confirmation code');
+      await page.locator('#code').fill(codeOf(await outbox(BASE, (m) => m.to === fresh && /code/.test(m.subject))));
+      await page.locator('#confirm-code').click();
+      await page.locator('#back').waitFor();
+      await audit.check(page, 'account, address changed');
+      const notice = await outbox(BASE, (m) => m.to === admin && /\/account\/undo\//.test(m.text));
+      await page.goto(notice.text.match(/https?:\/\/\S+\/account\/undo\/\S+/)[0]);
+      await page.locator('#undo').waitFor();
+      await audit.check(page, 'account, undo');
+      await page.locator('#undo').click();
+      await page.locator('h1').waitFor();
+      await audit.check(page, 'account, change undone');
     } finally {
       await page.context().close();
     }
-    audit.done(16);
+    audit.done(20);
   });
+
+  test(`questions, blocks and step-up by text and email have no serious accessibility violation (${lang})`,
+    { timeout: 180_000 }, async () => {
+      const audit = new Audit(lang);
+      const page = await newPage(locale);
+      try {
+        // "Switch account?": this browser is signed in as one user and opens a link the API sent
+        // for another (login CSRF is never silent).
+        const own = email('dot');
+        await page.goto(authorizeUrl(API_ID));
+        await page.locator('#email').fill(own);
+        await submit(page, 'email');
+        await page.locator('#code').fill(codeOf(await outbox(BASE, (m) => m.to === own && /code/.test(m.subject))));
+        await submit(page, 'code');
+        await page.waitForURL((u) => u.toString().startsWith(CALLBACK));
+        const other = email('eve');
+        const verifier = randomBytes(32).toString('base64url');
+        const started = await fetch(`${BASE}/passwordless/start`, {
+          method: 'POST', headers: { 'content-type': 'application/json', 'accept-language': locale },
+          body: JSON.stringify({ client_id: API_ID, connection: 'email', email: other, send: 'link', authParams: {
+            redirect_uri: CALLBACK, scope: 'openid email', state: 'a11y', code_challenge_method: 'S256',
+            code_challenge: createHash('sha256').update(verifier).digest('base64url') } }),
+        });
+        assert.equal(started.status, 200, await started.text());
+        await page.goto(linkOf(await outbox(BASE, (m) => m.to === other)));
+        await page.locator('#link-account').waitFor();
+        await audit.check(page, 'link sent by the API');
+        await page.locator('form[action="/login/link"] button[type="submit"]').click();
+        await page.locator('#switch-account').waitFor();
+        await audit.check(page, 'switch account?');
+
+        // Wrong codes against one account until its IP is blocked for it: the account's owner
+        // gets a link whose page lifts the block.
+        const blocked = BLOCKED[lang];
+        const guesser = await newPage(locale);
+        try {
+          await guesser.goto(authorizeUrl(CLIENT_ID));
+          await guesser.locator('#email').fill(blocked);
+          await submit(guesser, 'email');
+          const seen = new Set();
+          for (let round = 0; round < 2; round++) {
+            const m = await outbox(BASE, (x) => x.to === blocked && !seen.has(x.id) && /code/.test(x.subject));
+            seen.add(m.id);
+            for (let i = 0; i < 3 && (await guesser.locator('#code').count()) > 0; i++) {
+              await guesser.locator('#code').fill(wrongFor(codeOf(m)));
+              await submit(guesser, 'code');
+              await guesser.waitForLoadState('load');
+            }
+            if (round === 0) {
+              await guesser.locator('form[method="post"][action^="/login/"]:has(input[name="email"]) button').click();
+              await guesser.locator('#code').waitFor();
+            }
+          }
+          await audit.check(guesser, 'code spent, IP blocked');
+        } finally {
+          await guesser.context().close();
+        }
+        const unblock = await outbox(BASE, (m) => m.to === blocked && /\/unblock\//.test(m.text));
+        await page.goto(unblock.text.match(/https?:\/\/\S+\/unblock\/\S+/)[0]);
+        await page.locator('form[action="/unblock"] button[type="submit"]').waitFor();
+        await audit.check(page, 'unblock');
+        await page.locator('form[action="/unblock"] button[type="submit"]').click();
+        await page.locator('h1').waitFor();
+        await audit.check(page, 'unblocked');
+      } finally {
+        await page.context().close();
+      }
+
+      // Step-up by a code on the other channel: texted after an emailed sign-in code, emailed
+      // after a texted one.
+      const [address, phone] = TWO[lang];
+      const byEmail = await newPage(locale);
+      const byPhone = await newPage(locale);
+      try {
+        await byEmail.goto(authorizeUrl(CLIENT_ID));
+        await byEmail.locator('#email').fill(address);
+        await submit(byEmail, 'email');
+        const first = await outbox(BASE, (m) => m.to === address && /code/.test(m.subject));
+        await byEmail.locator('#code').fill(codeOf(first));
+        await submit(byEmail, 'code');
+        await byEmail.waitForURL(/\/step-up\/[^/]+$/);
+        await byEmail.locator('#resend-button').waitFor();
+        await audit.check(byEmail, 'step-up, by text');
+        await byEmail.locator('#resend-button').click();
+        await byEmail.locator('#other-code').waitFor();
+        await audit.check(byEmail, 'step-up, code texted');
+
+        await byPhone.goto(`${BASE}/demo`);
+        await byPhone.locator('form[action$="/demo/login"] button[type="submit"]').click();
+        const before = (await (await fetch(`${BASE}/dev/outbox.json`)).json()).map((m) => m.id);
+        await byPhone.locator('#phone').fill(phone);
+        await submit(byPhone, 'phone');
+        const texted = await outbox(BASE, (m) => m.to === phone && !before.includes(m.id));
+        await byPhone.locator('#code').fill(codeOf(texted));
+        await submit(byPhone, 'code');
+        await byPhone.waitForURL(/\/step-up\/[^/]+$/);
+        await byPhone.locator('#resend-button').waitFor();
+        await audit.check(byPhone, 'step-up, by email');
+        await byPhone.locator('#resend-button').click();
+        await byPhone.locator('#other-code').waitFor();
+        await audit.check(byPhone, 'step-up, code emailed');
+      } finally {
+        await byEmail.context().close();
+        await byPhone.context().close();
+      }
+      audit.done(9);
+    });
 }

@@ -143,16 +143,50 @@ A11Y_BRANDED_ID="$(
         --brand-name "Acme Travel" --brand-color "#7a1f5c" --brand-logo "https://logo.invalid/acme.png" --json |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
 )"
-say "Made the accessibility sweep's admins $A11Y_ADMIN_EN and $A11Y_ADMIN_FR and its apps $A11Y_CLIENT_ID and $A11Y_BRANDED_ID"
+# An app that sends magic links through the API (a link bound to the first browser that opens it:
+# the "Switch account?" question), and a user per language whose wrong codes get their IP blocked
+# (the unblock link's form).
+A11Y_API_ID="$(
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml client create --name "Link API test app" --public \
+        --redirect-uri "http://127.0.0.1:$A11Y_APP_PORT/callback" --login-methods email_code,email_link \
+        --api-login true --json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
+)"
+A11Y_BLOCKED_EN="a11y-blocked-en-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
+A11Y_BLOCKED_FR="a11y-blocked-fr-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
+for user in "$A11Y_BLOCKED_EN" "$A11Y_BLOCKED_FR"; do
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml user create --email "$user" >/dev/null
+done
+# A user per language with a verified address and number: step-up sends a code on the channel the
+# sign-in did not use.
+A11Y_TWO_EN="a11y-two-en-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
+A11Y_TWO_FR="a11y-two-fr-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
+A11Y_PHONE_EN="+447400$(python3 -c 'import random; print(random.randrange(100000, 999999))')"
+A11Y_PHONE_FR="+447400$(python3 -c 'import random; print(random.randrange(100000, 999999))')"
+for pair in "$A11Y_TWO_EN $A11Y_PHONE_EN" "$A11Y_TWO_FR $A11Y_PHONE_FR"; do
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml user create --email "${pair% *}" >/dev/null
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml user update "${pair% *}" --phone "${pair#* }" \
+        --phone-verified true >/dev/null
+done
+say "Made the accessibility sweep's admins $A11Y_ADMIN_EN and $A11Y_ADMIN_FR and its apps $A11Y_CLIENT_ID, $A11Y_BRANDED_ID and $A11Y_API_ID"
 
 # Two messages per address per minute (the default is one): the step-up test signs one address in
-# twice within a minute, and the resend test shows the countdown after one resend.
+# twice within a minute, and the resend test shows the countdown after one resend. Every test comes
+# from 127.0.0.1: 500 sign-ins an hour from it (the default is 50). Six wrong codes against one
+# account block the IP for it (the default is ten), so the sweep reaches the unblock form after
+# two spent codes.
 say "Starting $BIN on $BASE (data in $TMP)"
 OSTIARY__SERVER__BIND="127.0.0.1:$PORT" \
     OSTIARY__SERVER__ISSUER="$BASE" \
     OSTIARY__DATABASE__URL="$TMP/ostiary.db" \
     OSTIARY__SERVER__DATA_DIR="$TMP" \
     OSTIARY__PASSWORDLESS__LIMITS__SENDS_PER_DESTINATION_PER_MINUTE=2 \
+    OSTIARY__PASSWORDLESS__LIMITS__STARTS_PER_IP_PER_HOUR=500 \
+    OSTIARY__PASSWORDLESS__LIMITS__FAILURES_PER_IP_PER_ACCOUNT=6 \
     "$BIN" serve --config config/development.toml >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 
@@ -257,7 +291,9 @@ OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
     PASSKEY_URL="$PASSKEY_BASE" PASSKEY_APP_PORT="$PASSKEY_APP_PORT" PASSKEY_CLIENT_ID="$PASSKEY_CLIENT_ID" \
     PASSKEY_CLIENT_SECRET="$PASSKEY_CLIENT_SECRET" \
     A11Y_ADMIN_EN="$A11Y_ADMIN_EN" A11Y_ADMIN_FR="$A11Y_ADMIN_FR" A11Y_APP_PORT="$A11Y_APP_PORT" \
-    A11Y_CLIENT_ID="$A11Y_CLIENT_ID" A11Y_BRANDED_ID="$A11Y_BRANDED_ID" \
+    A11Y_CLIENT_ID="$A11Y_CLIENT_ID" A11Y_BRANDED_ID="$A11Y_BRANDED_ID" A11Y_API_ID="$A11Y_API_ID" \
+    A11Y_BLOCKED_EN="$A11Y_BLOCKED_EN" A11Y_BLOCKED_FR="$A11Y_BLOCKED_FR" A11Y_TWO_EN="$A11Y_TWO_EN" \
+    A11Y_TWO_FR="$A11Y_TWO_FR" A11Y_PHONE_EN="$A11Y_PHONE_EN" A11Y_PHONE_FR="$A11Y_PHONE_FR" \
     node --test "${FILES[@]}"
 status=$?
 set -e

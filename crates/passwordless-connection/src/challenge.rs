@@ -338,18 +338,32 @@ pub(crate) async fn approve(
     Ok(())
 }
 
-/// Finds the live challenge behind a magic-link token without spending it (a GET must not).
-pub(crate) async fn find_link(conn: &PasswordlessConnection, token: &str) -> Result<Challenge, VerifyError> {
+/// Finds the live challenge behind a magic-link token without spending it (a GET must not). A
+/// link that is spent, replaced or expired comes back as `Dead` with the sign-in it was sent for,
+/// so that its page can lead back there.
+pub(crate) async fn find_link(conn: &PasswordlessConnection, token: &str) -> Result<Challenge, LinkError> {
     if token.len() > 128 {
-        return Err(VerifyError::Expired);
+        return Err(LinkError::Dead(None));
     }
-    let challenge =
-        conn.store.challenge_by_link(conn.hasher.hash(LINK_PURPOSE, token).0).await?.ok_or(VerifyError::Expired);
-    let live = challenge.and_then(|c| check_live(&c, conn.clock.now()).map(|()| c));
+    let found =
+        conn.store.challenge_by_link(conn.hasher.hash(LINK_PURPOSE, token).0).await.map_err(LinkError::Store)?;
+    let Some(challenge) = found else {
+        count_sign_in::<()>("email_link", &Err(VerifyError::Expired));
+        return Err(LinkError::Dead(None));
+    };
+    let live = check_live(&challenge, conn.clock.now());
     if live.is_err() {
         count_sign_in("email_link", &live);
+        return Err(LinkError::Dead(Some(challenge.interaction_id)));
     }
-    live
+    Ok(challenge)
+}
+
+/// Why a magic link leads nowhere.
+pub(crate) enum LinkError {
+    /// Unknown, spent, replaced or expired; with the sign-in it was sent for, when known.
+    Dead(Option<domain::InteractionId>),
+    Store(StorageError),
 }
 
 /// Spends a challenge whose link was opened (from the POST of the "continue" page), or approved on

@@ -11,7 +11,7 @@ use web_layer::{BrowserBinding, Page};
 use super::{PageError, answer, page, resume, unfinished};
 use crate::PasswordlessConnection;
 use crate::abuse::Refusal;
-use crate::challenge::{FirstFactor, Origin, VerifyError, approve, find_link, spend};
+use crate::challenge::{FirstFactor, LinkError, Origin, VerifyError, approve, find_link, spend};
 use crate::storage::Challenge;
 
 /// Whether the interaction belongs to this request's browser.
@@ -20,19 +20,29 @@ fn owned_here(req: &HttpRequest, interaction: &Interaction) -> bool {
 }
 
 /// The live challenge behind a link, and its interaction, if the client still offers links.
-async fn link_target(conn: &PasswordlessConnection, token: &str) -> Result<(Challenge, Interaction), PageError> {
+/// Otherwise the page that says why, dressed as the link's sign-in when it is known.
+async fn link_target(
+    conn: &PasswordlessConnection,
+    token: &str,
+) -> Result<(Challenge, Interaction), (PageError, Option<Interaction>)> {
     let challenge = match find_link(conn, token).await {
         Ok(c) => c,
-        Err(VerifyError::Store(e)) => return Err(PageError::Unavailable("link lookup", e)),
-        Err(_) => return Err(PageError::LinkExpired),
+        Err(LinkError::Store(e)) => return Err((PageError::Unavailable("link lookup", e), None)),
+        Err(LinkError::Dead(None)) => return Err((PageError::LinkExpired, None)),
+        // A spent or replaced link: its sign-in may still go on (a new code from its login page),
+        // or at least lead back to the application.
+        Err(LinkError::Dead(Some(id))) => {
+            let interaction = conn.store.interaction(&id).await.ok().flatten();
+            return Err((PageError::LinkExpired, interaction.filter(|i| i.expires_at > conn.clock.now())));
+        }
     };
     let interaction = match conn.store.interaction(&challenge.interaction_id).await {
         Ok(Some(i)) if unfinished(&i) && i.expires_at > conn.clock.now() => i,
-        Ok(_) => return Err(PageError::Expired),
-        Err(e) => return Err(PageError::Unavailable("interaction lookup", e)),
+        Ok(found) => return Err((PageError::Expired, found)),
+        Err(e) => return Err((PageError::Unavailable("interaction lookup", e), None)),
     };
     if !interaction.client_settings.allows(LoginMethod::EmailLink) {
-        return Err(PageError::LinkExpired);
+        return Err((PageError::LinkExpired, None));
     }
     Ok((challenge, interaction))
 }
@@ -46,7 +56,7 @@ pub async fn link_page(
 ) -> HttpResponse {
     let (challenge, interaction) = match link_target(&conn, &path).await {
         Ok(found) => found,
-        Err(e) => return answer(&conn, &req, None, Err(e)),
+        Err((e, interaction)) => return answer(&conn, &req, interaction.as_ref(), Err(e)),
     };
     let p = page(&conn, &req, Some(&interaction));
     let mut ctx = tera::Context::new();
@@ -112,7 +122,7 @@ pub async fn link_submit(
 ) -> HttpResponse {
     let (challenge, interaction) = match link_target(&conn, &form.token).await {
         Ok(found) => found,
-        Err(e) => return answer(&conn, &req, None, Err(e)),
+        Err((e, interaction)) => return answer(&conn, &req, interaction.as_ref(), Err(e)),
     };
     let result = use_link(&conn, &req, challenge, interaction.clone()).await;
     answer(&conn, &req, Some(&interaction), result)
@@ -169,7 +179,7 @@ pub async fn link_approve(
 ) -> HttpResponse {
     let (challenge, interaction) = match link_target(&conn, &form.token).await {
         Ok(found) => found,
-        Err(e) => return answer(&conn, &req, None, Err(e)),
+        Err((e, interaction)) => return answer(&conn, &req, interaction.as_ref(), Err(e)),
     };
     let p = page(&conn, &req, Some(&interaction));
     let mut ctx = tera::Context::new();

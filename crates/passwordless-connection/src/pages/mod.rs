@@ -87,14 +87,18 @@ impl PageError {
     }
 
     /// Whether the sign-in can go on from its login page after this (a wait, a refusal of this
-    /// address, an outage): the page then leads back there.
-    fn may_go_back(&self) -> bool {
-        matches!(
-            self,
+    /// address, an outage; or a spent link opened in the browser that started, which can ask
+    /// for a new code there): the page then leads back there.
+    fn may_go_back(&self, interaction: &Interaction, req: &HttpRequest) -> bool {
+        match self {
             PageError::Refused(Refusal::Limited { .. } | Refusal::TooSoon { .. } | Refusal::Unavailable)
-                | PageError::SignUpRefused(_)
-                | PageError::Unavailable(..)
-        )
+            | PageError::SignUpRefused(_)
+            | PageError::Unavailable(..) => true,
+            PageError::LinkExpired => {
+                interaction.browser_hash.as_deref().is_some_and(|owner| BrowserBinding::same_browser(req, owner))
+            }
+            _ => false,
+        }
     }
 
     /// The page, with `Retry-After` for limits; nothing in it says whether an account exists. A
@@ -146,7 +150,7 @@ fn answer(
         // application's home page when the client registered one.
         let home = interaction.and_then(|i| i.client_settings.branding.client_url.clone());
         let page = match interaction {
-            Some(i) if unfinished(i) && e.may_go_back() => {
+            Some(i) if unfinished(i) && e.may_go_back(i, req) => {
                 page(conn, req, interaction).way_back(web_layer::paths::login(&i.id), "login_back")
             }
             _ => match home {

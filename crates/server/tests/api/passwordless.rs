@@ -471,3 +471,39 @@ both_backends!(a_code_posted_before_any_was_sent_leads_back_to_the_form, |db: Db
     let page = resp.text().await.unwrap().replace("&#x2F;", "/");
     assert!(page.contains("can no longer be used") && page.contains(&format!("href=\"{login}\"")), "{page}");
 });
+
+// Issue 16: a spent or replaced magic link is no dead end. In the browser that started, it leads
+// back to the sign-in's login page (a new code can be asked for there); elsewhere, or once the
+// sign-in is over, to the application's home page when the client registered one.
+both_backends!(a_spent_link_leads_back_to_the_sign_in_or_the_application, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let branding = domain::Branding { client_url: Some("https://acme.example/".into()), ..Default::default() };
+    let client =
+        app.register_client_with(false, Alg::RS256, domain::ClientSettings { branding, ..Default::default() }).await;
+    let browser = app.browser();
+    let email = unique_email();
+    let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &email).await;
+    let login = code_page.trim_end_matches("/code").to_owned();
+    let first = app.message_to(&email).await;
+    // A new code replaces the first: its link is dead, but the sign-in goes on from its login page.
+    app.clock.advance(61);
+    let csrf = csrf_of(&browser.get(&login).await.text().await.unwrap());
+    assert_eq!(browser.post_form(&login, &[("csrf", csrf.as_str()), ("email", email.as_str())]).await.status(), 303);
+    let back_to_login = format!("<a id=\"back\" href=\"{login}\">");
+    let to_app = "<a id=\"back\" href=\"https://acme.example/\">Back to the application</a>";
+    let resp = browser.get(&first.link()).await;
+    assert_eq!(resp.status(), 400);
+    let html = resp.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(html.contains("link_expired") && html.contains(&back_to_login), "{html}");
+    // Another browser is not led into this browser's sign-in, only to the application.
+    let elsewhere = app.browser().get(&first.link()).await.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(elsewhere.contains(to_app) && !elsewhere.contains(&back_to_login), "{elsewhere}");
+    // Once the sign-in is over, a spent link leads to the application.
+    let second = app.new_message_to(&email, std::slice::from_ref(&first.id)).await;
+    assert_eq!(app.submit_code(&browser, &code_page, &second.code()).await.status(), 303);
+    let spent = browser.get(&second.link()).await.text().await.unwrap().replace("&#x2F;", "/");
+    assert!(spent.contains("link_expired") && spent.contains(to_app), "{spent}");
+    // A token that was never issued has no sign-in to lead back to.
+    let unknown = browser.get("/login/link/never-issued").await.text().await.unwrap();
+    assert!(!unknown.contains("id=\"back\""), "{unknown}");
+});

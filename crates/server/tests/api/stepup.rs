@@ -522,3 +522,40 @@ both_backends!(a_texted_step_up_code_can_be_sent_again_after_a_countdown, |db: D
         browser.post_form(&format!("{step_up}/code"), &[("csrf", &csrf_of(&page)), ("code", &newest.code())]).await;
     assert_eq!(resp.status(), 303);
 });
+
+// Issue 16: the brand stays on every page of a sign-in: the step-up factor page, the page after a
+// code was sent for it, and the approval page of a link opened on another device.
+both_backends!(step_up_factor_and_approval_pages_keep_the_clients_branding, |db: Db| async move {
+    let app = app(db).await;
+    let branding = domain::Branding {
+        product_name: Some("Acme ID".into()),
+        primary_color: Some("#0b5fff".into()),
+        logo_url: Some("https://cdn.acme.example/logo.svg".into()),
+        ..Default::default()
+    };
+    let settings = ClientSettings { branding, ..policy(StepUpPolicy::Always, WithoutFactor::Allow) };
+    let client = app.register_client_with(false, Alg::RS256, settings).await;
+    let branded = |html: &str| {
+        let html = html.replace("&#x2F;", "/");
+        html.contains("Acme ID")
+            && html.contains(&format!("href=\"/brand/{}.css\"", client.id))
+            && html.contains("src=\"https://cdn.acme.example/logo.svg\"")
+    };
+    let email = unique_email();
+    let user = app.store.create_user(&domain::EmailAddress::parse(&email).unwrap(), app.clock.now()).await.unwrap();
+    verified_phone(&app, &user.id).await;
+    let browser = app.browser();
+    let code_page = app.start_login(&browser, &authorize_url(&app, &client, &[]), &email).await;
+    let message = app.message_to(&email).await;
+    // The link opened on a phone: the approval page wears the brand.
+    let approval = app.browser().get(&message.link()).await.text().await.unwrap();
+    assert!(approval.contains("id=\"number\"") && branded(&approval), "{approval}");
+    // The code signs in; step-up asks for a code by text, on a branded page, before and after it is sent.
+    let step_up = location(&app.submit_code(&browser, &code_page, &message.code()).await);
+    let page = browser.get(&step_up).await.text().await.unwrap();
+    assert!(branded(&page), "{page}");
+    let sent = browser.post_form(&format!("{step_up}/send"), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(sent.status(), 200);
+    let page = sent.text().await.unwrap();
+    assert!(page.contains("id=\"other-code\"") && branded(&page), "{page}");
+});
