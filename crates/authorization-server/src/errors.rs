@@ -7,8 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 
 /// The error codes of the protocol: RFC 6749 §4.1.2.1 and §5.2, RFC 7009 §2.2.1, OIDC Core
-/// §3.1.2.6 and §6, OpenID Connect Core Unmet Authentication Requirements 1.0, and Auth0's own
-/// answers for the passwordless grant (`too_many_attempts`, `mfa_required`).
+/// §3.1.2.6 and §6, OpenID Connect Core Unmet Authentication Requirements 1.0, RFC 9449 (DPoP),
+/// and Auth0's own answers for the passwordless grant (`too_many_attempts`, `mfa_required`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -31,6 +31,10 @@ pub enum ErrorCode {
     InvalidTarget,
     TooManyAttempts,
     MfaRequired,
+    /// RFC 9449 §5, §7.1: the DPoP proof is missing where needed, malformed or does not verify.
+    InvalidDpopProof,
+    /// RFC 9449 §8: the proof must carry the nonce in the answer's `DPoP-Nonce` header.
+    UseDpopNonce,
 }
 
 impl ErrorCode {
@@ -55,6 +59,8 @@ impl ErrorCode {
             ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::TooManyAttempts => "too_many_attempts",
             ErrorCode::MfaRequired => "mfa_required",
+            ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
+            ErrorCode::UseDpopNonce => "use_dpop_nonce",
         }
     }
 

@@ -33,7 +33,9 @@ impl AccessTokens for AuthorizationServer {
                 tracing::error!(error = %e, "access token lookup");
                 InspectError
             })?;
-            Ok(claims.and_then(|c| {
+            // A DPoP-bound token is never taken as a bearer token (RFC 9449 §7.2): the APIs this
+            // port serves take bearer tokens only.
+            Ok(claims.filter(|c| c.jkt().is_none()).and_then(|c| {
                 Some(TokenInfo {
                     client_id: ClientId::parse(&c.client_id)?,
                     scope: Scope::parse(&c.scope),

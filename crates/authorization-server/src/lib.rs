@@ -13,6 +13,7 @@ pub mod claims;
 pub mod clients;
 mod config;
 pub mod discovery;
+mod dpop;
 pub mod errors;
 pub mod fetch;
 mod inspect;

@@ -55,9 +55,30 @@ pub(crate) struct AccessClaims {
     /// of the scope. Names only, which are no secret; `/userinfo` needs nothing else to answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub userinfo_claims: Vec<String>,
+    /// RFC 9449 §6: the DPoP key the token is bound to (`{"jkt": thumbprint}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
     /// What the `before_token` hook added.
     #[serde(flatten, default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// RFC 7800 `cnf`, with RFC 9449 §6.1's `jkt`.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct Confirmation {
+    pub jkt: String,
+}
+
+impl AccessClaims {
+    /// The thumbprint of the DPoP key the token is bound to, if it is.
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
+}
+
+/// RFC 9449 §5: `token_type` is `DPoP` for a token bound to a key, else `Bearer` (RFC 6750).
+pub(crate) fn token_type(jkt: Option<&str>) -> &'static str {
+    if jkt.is_some() { "DPoP" } else { "Bearer" }
 }
 
 /// What an access token is issued for.
@@ -76,6 +97,8 @@ pub(crate) struct AccessGrant<'a> {
     pub extra: &'a serde_json::Map<String, serde_json::Value>,
     /// The latest expiry allowed (a token exchange's: its subject token's), else the usual lifetime.
     pub not_after: Option<i64>,
+    /// The DPoP key the token is bound to (RFC 9449 §6).
+    pub jkt: Option<&'a str>,
 }
 
 /// Signs an RFC 9068 access token with the active key of `oidc.access_token_alg`. Nothing is
@@ -101,6 +124,7 @@ pub(crate) fn issue_access_token(
         auth_time: t.user_auth.map(|(at, _)| at.0),
         acr: t.user_auth.map(|(_, acr)| acr.as_str().to_owned()),
         userinfo_claims: t.userinfo_claims.to_vec(),
+        cnf: t.jkt.map(|jkt| Confirmation { jkt: jkt.to_owned() }),
         extra: t.extra.clone(),
     };
     crate::jwt::sign(key, "at+jwt", &claims).map_err(|e| internal("access token", &e))
@@ -171,6 +195,9 @@ pub(crate) struct Issuance<'a> {
     /// The user claims the `claims` parameter asked for (OIDC Core §5.5).
     pub claims: &'a ClaimsRequest,
     pub refresh: Refresh<'a>,
+    /// The key of the request's DPoP proof (RFC 9449 §5): the access token is bound to it, and a
+    /// public client's refresh token too.
+    pub jkt: Option<&'a str>,
 }
 
 /// The refresh token that comes with the tokens.
@@ -215,6 +242,7 @@ impl<'a> Issuance<'a> {
             } else {
                 Refresh::None
             },
+            jkt: None,
         }
     }
 
@@ -252,6 +280,9 @@ pub(crate) fn new_refresh_token(
         acr: grant.acr,
         auth_time: grant.auth_time,
         claims: grant.claims.clone(),
+        // RFC 9449 §5: a public client's refresh token is bound to the key; a confidential
+        // client's is already bound to its authentication.
+        dpop_jkt: grant.jkt.filter(|_| client.is_public).map(str::to_owned),
         created_at: now,
         expires_at: deadline,
     };
@@ -289,6 +320,7 @@ pub(crate) async fn mint_tokens(
         userinfo_claims: &grant.claims.userinfo,
         extra: &grant.extra,
         not_after: None,
+        jkt: grant.jkt,
     };
     let access_token = issue_access_token(srv, client, &access, now)?;
     // OIDC Core §12.2: an ID token only while the tokens are still for OpenID (scope `openid`).
@@ -298,7 +330,7 @@ pub(crate) async fn mint_tokens(
     };
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: token_type(grant.jkt),
         expires_in: srv.config.access_token_ttl,
         id_token,
         scope: Some(grant.scope.to_string()),
@@ -373,6 +405,7 @@ mod tests {
             auth_after,
             claims: &claims,
             refresh: Refresh::None,
+            jkt: None,
         };
         assert!(issuance(100, None).check_auth_time().is_ok());
         assert!(issuance(100, Some(100)).check_auth_time().is_ok());

@@ -24,12 +24,17 @@ const PURPOSE: &str = "pushed-request";
 
 /// `POST /par` (RFC 9126 §2): 201 with `request_uri` and `expires_in`, or an RFC 6749 §5.2 error.
 pub async fn push(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
-    match pushed(&req, &body, &srv).await {
+    let mut resp = match pushed(&req, &body, &srv).await {
         Ok(request_uri) => HttpResponse::Created()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(serde_json::json!({ "request_uri": request_uri, "expires_in": EXPIRES_IN })),
         Err(e) => e.to_token_response(),
+    };
+    // RFC 9449 §8: the nonce the next proof must use.
+    if let Some((name, value)) = crate::dpop::nonce_header(&srv) {
+        resp.headers_mut().insert(header::HeaderName::from_static(name), value);
     }
+    resp
 }
 
 /// The client-authentication parameters, which are not part of the authorization request.
@@ -48,6 +53,17 @@ async fn pushed(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Re
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     pairs.push(("client_id".into(), client.id.to_string()));
+    // RFC 9449 §10.1: a DPoP proof sent with the pushed request binds its code to the proof's key,
+    // as `dpop_jkt` would; when both come, they must name the same key.
+    if let Some(proof) = crate::dpop::proof(srv, req, crate::paths::PAR, None).await? {
+        match params.get("dpop_jkt") {
+            Some(jkt) if jkt != proof.jkt => {
+                return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "dpop_jkt is not the DPoP proof's key"));
+            }
+            Some(_) => {}
+            None => pairs.push(("dpop_jkt".into(), proof.jkt)),
+        }
+    }
     let Resolved { params, refused, .. } = resolve(srv, Params::from_pairs(pairs)).await;
     if let Some(e) = refused {
         return Err(e);

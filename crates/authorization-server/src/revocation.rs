@@ -74,10 +74,16 @@ async fn introspection(
         let Some(claims) = live.filter(|c| c.client_id == client.id.as_str()) else {
             return Ok(inactive);
         };
-        return Ok(serde_json::json!({
-            "active": true, "token_type": "Bearer", "scope": claims.scope, "client_id": claims.client_id,
-            "sub": claims.sub, "exp": claims.exp, "iat": claims.iat, "iss": claims.iss, "aud": claims.aud, "jti": claims.jti,
-        }));
+        let mut answer = serde_json::json!({
+            "active": true, "token_type": crate::mint::token_type(claims.jkt()), "scope": claims.scope,
+            "client_id": claims.client_id, "sub": claims.sub, "exp": claims.exp, "iat": claims.iat, "iss": claims.iss,
+            "aud": claims.aud, "jti": claims.jti,
+        });
+        // RFC 9449 §6.2: a resource server learns the key a bound token needs a proof of.
+        if let Some(jkt) = claims.jkt() {
+            answer["cnf"] = serde_json::json!({ "jkt": jkt });
+        }
+        return Ok(answer);
     }
     if token.len() > 256 {
         return Ok(inactive);

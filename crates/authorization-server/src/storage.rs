@@ -44,6 +44,10 @@ pub struct AuthorizationRequest {
     /// `prompt=login`: the user must authenticate after the request was made.
     #[serde(default)]
     pub prompt_login: bool,
+    /// RFC 9449 §10: the thumbprint of the DPoP key the code is bound to (`dpop_jkt`, or the key of
+    /// the DPoP proof that came with the pushed request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_jkt: Option<String>,
 }
 
 /// The `acr` values of a stored list this provider knows (requests stored before the list was
@@ -203,6 +207,8 @@ pub struct AuthorizationCode {
     pub ends_with_session: bool,
     /// The user claims the `claims` parameter asked for (OIDC Core §5.5).
     pub claims: ClaimsRequest,
+    /// RFC 9449 §10: the code is redeemed only with a DPoP proof of this key.
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -264,6 +270,8 @@ pub struct RefreshToken {
     pub auth_time: AuthTime,
     /// The user claims the `claims` parameter asked for (OIDC Core §5.5), for every refresh.
     pub claims: ClaimsRequest,
+    /// RFC 9449 §5: a public client's refresh token is used only with a DPoP proof of this key.
+    pub dpop_jkt: Option<String>,
     pub created_at: i64,
     /// The family's absolute deadline: rotation never extends it.
     pub expires_at: i64,

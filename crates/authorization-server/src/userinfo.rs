@@ -10,43 +10,47 @@ use crate::AuthorizationServer;
 use crate::errors::internal;
 use crate::params::{Params, is_form};
 
-/// `GET|POST /userinfo` (OIDC Core §5.3) with a bearer access token (RFC 6750 §2.1, §2.2).
+/// `GET|POST /userinfo` (OIDC Core §5.3) with a bearer access token (RFC 6750 §2.1, §2.2), or a
+/// DPoP-bound one with its proof (RFC 9449 §7.1).
 pub async fn userinfo(req: HttpRequest, body: web::Bytes, srv: web::Data<AuthorizationServer>) -> HttpResponse {
     let from_header = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| {
         let (scheme, token) = v.split_once(' ')?;
-        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+        let dpop = scheme.eq_ignore_ascii_case("dpop");
+        (dpop || scheme.eq_ignore_ascii_case("bearer")).then(|| (token.trim().to_owned(), dpop))
     });
     let from_body = (req.method() == actix_web::http::Method::POST && is_form(&req))
-        .then(|| Params::parse(&body).get("access_token").map(str::to_owned))
+        .then(|| Params::parse(&body).get("access_token").map(|t| (t.to_owned(), false)))
         .flatten();
-    let token = match (from_header, from_body) {
+    let (token, dpop) = match (from_header, from_body) {
         (Some(t), None) | (None, Some(t)) => t,
         // RFC 6750 §2: a client must not use more than one method.
         (Some(_), Some(_)) => {
-            return BearerError::InvalidRequest.respond();
+            return BearerError::InvalidRequest.respond(&srv);
         }
-        (None, None) => {
-            return HttpResponse::Unauthorized()
-                .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"ostiary\""))
-                .finish();
-        }
+        (None, None) => return BearerError::Missing.respond(&srv),
     };
     let claims = match crate::inspect::live_claims(&srv, &token, srv.clock.now()).await {
         Ok(Some(claims)) => claims,
-        Ok(None) => return BearerError::InvalidToken.respond(),
+        Ok(None) if dpop => return BearerError::InvalidDpopToken.respond(&srv),
+        Ok(None) => return BearerError::InvalidToken.respond(&srv),
         Err(e) => return internal("token lookup", &e).to_token_response(),
     };
+    // RFC 9449 §7: a bound token comes under the DPoP scheme with a proof of its key (never as a
+    // bearer token), and the DPoP scheme carries only bound tokens.
+    if let Err(refused) = check_binding(&srv, &req, &token, dpop, claims.jkt()).await {
+        return refused.respond(&srv);
+    }
     let Some(client_id) = domain::ClientId::parse(&claims.client_id) else {
-        return BearerError::InvalidToken.respond();
+        return BearerError::InvalidToken.respond(&srv);
     };
     let client = match srv.userinfo_clients.of(&srv, &client_id).await {
         Ok(Some(client)) => client,
-        Ok(None) => return BearerError::InvalidToken.respond(),
+        Ok(None) => return BearerError::InvalidToken.respond(&srv),
         Err(e) => return internal("client lookup", &e).to_token_response(),
     };
     let user = match token_user(&srv, &client, &claims).await {
         Ok(Some(u)) if !u.is_blocked() => u,
-        Ok(_) => return BearerError::InvalidToken.respond(),
+        Ok(_) => return BearerError::InvalidToken.respond(&srv),
         Err(e) => return internal("user lookup", &e).to_token_response(),
     };
     let mut out = serde_json::Map::new();
@@ -144,24 +148,74 @@ fn signed(
     }
 }
 
-/// Why a bearer token was refused (RFC 6750 §3.1).
+/// RFC 9449 §7.1: the proof of a bound token's request, made with the token's key, for this
+/// request and naming this token (`ath`).
+async fn check_binding(
+    srv: &AuthorizationServer,
+    req: &HttpRequest,
+    token: &str,
+    dpop: bool,
+    jkt: Option<&str>,
+) -> Result<(), BearerError> {
+    match (dpop, jkt) {
+        (false, None) => Ok(()),
+        (false, Some(_)) => Err(BearerError::InvalidToken),
+        (true, None) => Err(BearerError::InvalidDpopToken),
+        (true, Some(jkt)) => match crate::dpop::proof(srv, req, crate::paths::USERINFO, Some(token)).await {
+            Ok(Some(proof)) if proof.jkt == jkt => Ok(()),
+            Ok(_) => Err(BearerError::InvalidProof),
+            Err(e) if e.error == crate::errors::ErrorCode::UseDpopNonce => Err(BearerError::UseNonce),
+            Err(e) if e.error == crate::errors::ErrorCode::InvalidDpopProof => Err(BearerError::InvalidProof),
+            Err(_) => Err(BearerError::Unavailable),
+        },
+    }
+}
+
+/// Why a bearer token was refused (RFC 6750 §3.1), or a DPoP one (RFC 9449 §7.1).
 enum BearerError {
+    /// No token.
+    Missing,
     /// The token came by more than one method.
     InvalidRequest,
-    /// Expired, revoked, not ours, or its user is gone.
+    /// Expired, revoked, not ours, or its user is gone; or a bound token sent as a bearer token.
     InvalidToken,
+    /// The same, under the DPoP scheme (or an unbound token sent under it).
+    InvalidDpopToken,
+    /// The DPoP proof is missing, invalid, or made with another key.
+    InvalidProof,
+    /// The DPoP proof must carry the nonce in the answer's `DPoP-Nonce` header.
+    UseNonce,
+    /// The proof could not be checked (its replay check is away): fail closed.
+    Unavailable,
 }
 
 impl BearerError {
-    /// RFC 6750 §3: the error goes in `WWW-Authenticate`.
-    fn respond(self) -> HttpResponse {
-        let (status, error) = match self {
-            BearerError::InvalidRequest => (StatusCode::BAD_REQUEST, "invalid_request"),
-            BearerError::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token"),
+    /// RFC 6750 §3 and RFC 9449 §7.1: the error goes in `WWW-Authenticate`, under the scheme the
+    /// request used.
+    fn respond(self, srv: &AuthorizationServer) -> HttpResponse {
+        let bearer = |e: &str| format!("Bearer realm=\"ostiary\", error=\"{e}\"");
+        let dpop = |e: &str| format!("DPoP error=\"{e}\", algs=\"{}\"", crate::discovery::dpop_algs().join(" "));
+        let (status, challenge, error) = match self {
+            BearerError::Missing => (StatusCode::UNAUTHORIZED, "Bearer realm=\"ostiary\"".to_owned(), None),
+            BearerError::InvalidRequest => {
+                (StatusCode::BAD_REQUEST, bearer("invalid_request"), Some("invalid_request"))
+            }
+            BearerError::InvalidToken => (StatusCode::UNAUTHORIZED, bearer("invalid_token"), Some("invalid_token")),
+            BearerError::InvalidDpopToken => (StatusCode::UNAUTHORIZED, dpop("invalid_token"), Some("invalid_token")),
+            BearerError::InvalidProof => {
+                (StatusCode::UNAUTHORIZED, dpop("invalid_dpop_proof"), Some("invalid_dpop_proof"))
+            }
+            BearerError::UseNonce => (StatusCode::UNAUTHORIZED, dpop("use_dpop_nonce"), Some("use_dpop_nonce")),
+            BearerError::Unavailable => return crate::errors::UNAVAILABLE.to_token_response(),
         };
-        HttpResponse::build(status)
-            .insert_header((header::WWW_AUTHENTICATE, format!("Bearer realm=\"ostiary\", error=\"{error}\"")))
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "error": error }))
+        let mut resp = HttpResponse::build(status);
+        resp.insert_header((header::WWW_AUTHENTICATE, challenge)).insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some((name, value)) = crate::dpop::nonce_header(srv) {
+            resp.insert_header((name, value));
+        }
+        match error {
+            Some(error) => resp.json(serde_json::json!({ "error": error })),
+            None => resp.finish(),
+        }
     }
 }

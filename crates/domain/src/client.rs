@@ -280,6 +280,10 @@ pub struct ClientSettings {
     /// default; only the admin API turns it on (`settings.token_exchange`), never registration.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub token_exchange: bool,
+    /// RFC 9449 §5.2 (`dpop_bound_access_tokens`): the client always proves a DPoP key at the token
+    /// endpoint, and a token request without a proof is refused. Off by default.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl Default for ClientSettings {
@@ -304,6 +308,7 @@ impl Default for ClientSettings {
             backchannel_logout_uri: None,
             pairwise: None,
             token_exchange: false,
+            dpop_bound_access_tokens: false,
         }
     }
 }

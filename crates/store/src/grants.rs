@@ -38,6 +38,7 @@ struct CodeRow {
     auth_after: Option<i64>,
     ends_with_session: bool,
     claims: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 impl CodeRow {
@@ -58,6 +59,7 @@ impl CodeRow {
             auth_after: self.auth_after,
             ends_with_session: self.ends_with_session,
             claims: parse_claims(self.claims.as_deref(), "code claims")?,
+            dpop_jkt: self.dpop_jkt,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
@@ -279,6 +281,7 @@ pub(crate) fn insert_code_in(conn: &mut crate::DbConnection, code: &Authorizatio
         auth_after: code.auth_after,
         ends_with_session: code.ends_with_session,
         claims: claims_column(&code.claims),
+        dpop_jkt: code.dpop_jkt.clone(),
     };
     diesel::insert_into(authorization_codes::table).values(&row).execute(conn)?;
     Ok(())

@@ -27,6 +27,7 @@ struct RefreshRow {
     revoked_at: Option<i64>,
     successor_hash: Option<Vec<u8>>,
     claims: Option<String>,
+    dpop_jkt: Option<String>,
 }
 
 impl RefreshRow {
@@ -42,6 +43,7 @@ impl RefreshRow {
             scope: Scope::parse(&self.scope),
             auth_time: AuthTime(self.auth_time),
             claims: parse_claims(self.claims.as_deref(), "refresh claims")?,
+            dpop_jkt: self.dpop_jkt,
             created_at: self.created_at,
             expires_at: self.expires_at,
         })
@@ -66,6 +68,7 @@ impl RefreshRow {
             revoked_at: None,
             successor_hash: None,
             claims: claims_column(&t.claims),
+            dpop_jkt: t.dpop_jkt.clone(),
         }
     }
 }

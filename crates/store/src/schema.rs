@@ -145,6 +145,7 @@ diesel::table! {
         auth_after -> Nullable<BigInt>,
         ends_with_session -> Bool,
         claims -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -177,6 +178,7 @@ diesel::table! {
         revoked_at -> Nullable<BigInt>,
         successor_hash -> Nullable<Binary>,
         claims -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 

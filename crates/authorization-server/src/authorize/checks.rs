@@ -78,7 +78,7 @@ pub(crate) async fn check_request<'p>(
         let expected = expected_user(hinted, p.claims.sub.clone())?;
         Ok((p, expected))
     });
-    let (Protocol { scope, code_challenge, max_age, prompt, claims }, hinted_sub) = match checked {
+    let (Protocol { scope, code_challenge, max_age, prompt, claims, dpop_jkt }, hinted_sub) = match checked {
         Ok(v) => v,
         Err(e) => return Err(Refused::Redirect(Box::new(back), e)),
     };
@@ -96,6 +96,7 @@ pub(crate) async fn check_request<'p>(
         claims: claims.requested,
         hinted_sub,
         prompt_login: prompt == Prompt::Login,
+        dpop_jkt,
     };
     Ok(Checked { client, request, prompt, back })
 }
@@ -107,6 +108,8 @@ pub(crate) struct Protocol {
     pub max_age: Option<i64>,
     pub prompt: Prompt,
     pub claims: Claims,
+    /// RFC 9449 §10: the DPoP key the code will be bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The checks that need nothing but the client and the parameters, in order.
@@ -119,6 +122,7 @@ pub(crate) fn check_protocol(client: &Client, params: &Params) -> Result<Protoco
         max_age: check_max_age(params)?,
         prompt: check_prompt(params)?,
         claims: check_claims(params)?,
+        dpop_jkt: crate::dpop::check_dpop_jkt(params.get("dpop_jkt"))?,
     })
 }
 

@@ -54,6 +54,7 @@ pub(super) fn created(
         "grant_types": registration.grant_types,
         "require_pushed_authorization_requests": client.settings.require_pushed_authorization_requests,
         "subject_type": if client.settings.pairwise.is_some() { "pairwise" } else { "public" },
+        "dpop_bound_access_tokens": client.settings.dpop_bound_access_tokens,
     });
     let settings = &client.settings;
     let (jwks, jwks_uri) = settings.public_keys();

@@ -35,6 +35,7 @@ pub(super) struct Metadata {
     require_pushed_authorization_requests: Option<bool>,
     frontchannel_logout_uri: Option<String>,
     backchannel_logout_uri: Option<String>,
+    dpop_bound_access_tokens: Option<bool>,
 }
 
 /// The rule for a self-registered redirect URI.
@@ -221,6 +222,8 @@ pub(super) fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) ->
         frontchannel_logout_uri: meta.frontchannel_logout_uri,
         backchannel_logout_uri: meta.backchannel_logout_uri,
         pairwise: sector.map(|sector| domain::Pairwise { sector, sector_identifier_uri: None }),
+        // RFC 9449 §5.2: every token request must then carry a DPoP proof.
+        dpop_bound_access_tokens: meta.dpop_bound_access_tokens.unwrap_or(false),
         ..Default::default()
     };
     // The provider POSTs there from inside its network: the guard of what it fetches applies.

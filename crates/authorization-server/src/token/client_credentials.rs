@@ -15,6 +15,7 @@ pub(super) async fn client_credentials(
     srv: &AuthorizationServer,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     if client.is_public {
@@ -41,11 +42,12 @@ pub(super) async fn client_credentials(
         userinfo_claims: &[],
         extra: &none,
         not_after: None,
+        jkt,
     };
     let access_token = issue_access_token(srv, client, &access, now)?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: crate::mint::token_type(jkt),
         expires_in: srv.config.access_token_ttl,
         id_token: None,
         scope: (!scope.is_empty()).then(|| scope.to_string()),

@@ -58,6 +58,7 @@ pub(crate) fn new_code(
         // `offline_access` is the client's request to act when the user is away (OIDC Core §11).
         ends_with_session: !request.scope.contains("offline_access"),
         claims: request.claims.clone(),
+        dpop_jkt: request.dpop_jkt.clone(),
         created_at: now,
         expires_at: now + srv.config.code_ttl,
     };
@@ -80,6 +81,7 @@ pub(super) async fn authorization_code(
     srv: &AuthorizationServer,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or(OAuthError::new(ErrorCode::InvalidRequest, "code is required"))?;
@@ -99,10 +101,17 @@ pub(super) async fn authorization_code(
         return Err(OAuthError::new(ErrorCode::InvalidGrant, "redirect_uri does not match the authorization request"));
     }
     check_code_verifier(record.code_challenge.as_deref(), params.get("code_verifier"))?;
+    // RFC 9449 §10: a code bound at `/authorize` (`dpop_jkt`) is redeemed only with a proof of that key.
+    if let Some(bound) = record.dpop_jkt.as_deref()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "the code is bound to another DPoP key (dpop_jkt)"));
+    }
     // The last checks (the login's age, the `before_token` hook) come before the code is spent too,
     // so that the redemption and the grant's first refresh token are one transaction.
     let deadline = now + srv.config.refresh_token_ttl;
     let mut issuance = Issuance::from_code("authorization_code", &record, client.settings.refresh_tokens, deadline);
+    issuance.jkt = jkt;
     issuance.check_auth_time()?;
     issuance.extra = crate::mint::before_token(srv, client, &issuance, now).await?;
     let first = match issuance.refresh {
@@ -168,6 +177,7 @@ mod tests {
             claims: Default::default(),
             hinted_sub: None,
             prompt_login,
+            dpop_jkt: None,
         };
         assert_eq!(auth_after(&request(None, false), 1000), None);
         assert_eq!(auth_after(&request(Some(60), false), 1000), Some(940));

@@ -21,6 +21,7 @@ pub(super) async fn token_exchange(
     srv: &AuthorizationServer,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     if client.is_public || !client.settings.token_exchange {
@@ -84,11 +85,12 @@ pub(super) async fn token_exchange(
         userinfo_claims: &subject.userinfo_claims,
         extra: &extra,
         not_after: Some(subject.exp),
+        jkt,
     };
     let access_token = issue_access_token(srv, client, &access, now)?;
     Ok(TokenResponse {
         access_token,
-        token_type: "Bearer",
+        token_type: crate::mint::token_type(jkt),
         expires_in: (now + srv.config.access_token_ttl).min(subject.exp) - now,
         id_token: None,
         scope: Some(scope.to_string()),

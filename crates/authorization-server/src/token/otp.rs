@@ -23,6 +23,7 @@ pub(super) async fn otp(
     srv: &AuthorizationServer,
     client: &Client,
     params: &Params,
+    jkt: Option<&'_ str>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     let ports =
@@ -77,6 +78,7 @@ pub(super) async fn otp(
     };
     let deadline = now + srv.config.refresh_token_ttl;
     let mut issuance = Issuance::from_code(OTP_GRANT, &record, client.settings.refresh_tokens, deadline);
+    issuance.jkt = jkt;
     issuance.extra = crate::mint::before_token(srv, client, &issuance, now).await?;
     mint_tokens(srv, client, &issuance, now).await
 }
@@ -141,5 +143,6 @@ fn request_for(client: &domain::ClientId, scope: Vec<&str>) -> AuthorizationRequ
         claims: Default::default(),
         hinted_sub: None,
         prompt_login: false,
+        dpop_jkt: None,
     }
 }

@@ -15,6 +15,7 @@ pub(super) async fn refresh_token(
     srv: &AuthorizationServer,
     client: &Client,
     params: &Params,
+    jkt: Option<&str>,
     now: i64,
 ) -> Result<TokenResponse, OAuthError> {
     const INVALID: OAuthError =
@@ -32,6 +33,15 @@ pub(super) async fn refresh_token(
     // Bound to the client it was issued to (RFC 6749 §10.4); the absolute lifetime is never extended.
     if token.client_id != client.id || token.expires_at <= now {
         return Err(INVALID);
+    }
+    // RFC 9449 §5: a refresh token bound to a DPoP key is used only with a proof of that key.
+    if let Some(bound) = token.dpop_jkt.as_deref()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "this refresh token is bound to a DPoP key: send a proof made with it",
+        ));
     }
     let scope = match params.get("scope") {
         None => token.scope.clone(),
@@ -59,6 +69,7 @@ pub(super) async fn refresh_token(
         auth_after: None,
         claims: &token.claims,
         refresh: Refresh::None,
+        jkt,
     };
     // Asked before the rotation: a hook that refuses, or fails closed, leaves the presented
     // refresh token as it was.
