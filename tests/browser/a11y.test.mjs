@@ -22,6 +22,7 @@ const CLIENT_ID = process.env.A11Y_CLIENT_ID;
 const BRANDED_ID = process.env.A11Y_BRANDED_ID;
 const ADMINS = { en: process.env.A11Y_ADMIN_EN, fr: process.env.A11Y_ADMIN_FR };
 const API_ID = process.env.A11Y_API_ID;
+const DEVICE_ID = process.env.A11Y_DEVICE_ID;
 const BLOCKED = { en: process.env.A11Y_BLOCKED_EN, fr: process.env.A11Y_BLOCKED_FR };
 const TWO = { en: [process.env.A11Y_TWO_EN, process.env.A11Y_PHONE_EN], fr: [process.env.A11Y_TWO_FR, process.env.A11Y_PHONE_FR] };
 const LANGS = [{ lang: 'en', locale: 'en-GB' }, { lang: 'fr', locale: 'fr-FR' }];
@@ -30,7 +31,7 @@ let browser;
 let app;
 
 before(async () => {
-  assert.ok(BASE && CLIENT_ID && BRANDED_ID && ADMINS.en && ADMINS.fr && API_ID && BLOCKED.en && TWO.fr[1],
+  assert.ok(BASE && CLIENT_ID && BRANDED_ID && ADMINS.en && ADMINS.fr && API_ID && DEVICE_ID && BLOCKED.en && TWO.fr[1],
     'run these tests with tests/browser/run.sh');
   // The application's callback: it only has to load.
   app = await listen(process.env.A11Y_APP_PORT);
@@ -384,6 +385,30 @@ for (const { lang, locale } of LANGS) {
         await page.locator('#switch-account').waitFor();
         await audit.check(page, 'switch account?');
 
+        // A device's sign-in (RFC 8628): the code typed at /device, a wrong one first, then the
+        // question, and its answer.
+        const asked = await fetch(`${BASE}/device_authorization`, {
+          method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ client_id: DEVICE_ID, scope: 'openid email' }).toString(),
+        });
+        assert.equal(asked.status, 200, await asked.clone().text());
+        const device = await asked.json();
+        await page.goto(`${BASE}/device`);
+        await page.locator('#user_code').fill('BCDF-GHJK');
+        await page.locator('#device-form button[type="submit"]').click();
+        await page.locator('#user_code[aria-invalid="true"]').waitFor();
+        await audit.check(page, 'device, wrong code');
+        await page.goto(device.verification_uri_complete);
+        await audit.check(page, 'device, code');
+        // This browser is signed in (above): straight to the question, which names the account.
+        await page.locator('#device-form button[type="submit"]').click();
+        await page.locator('#device-allow').waitFor();
+        assert.match(await page.locator('#device-question').textContent(), new RegExp(own.replace('.', '\\.')));
+        await audit.check(page, 'device, allow?');
+        await page.locator('#device-allow').click();
+        await page.locator('h1').waitFor();
+        await audit.check(page, 'device, allowed');
+
         // Wrong codes against one account until its IP is blocked for it: the account's owner
         // gets a link whose page lifts the block.
         const blocked = BLOCKED[lang];
@@ -458,6 +483,6 @@ for (const { lang, locale } of LANGS) {
         await byEmail.context().close();
         await byPhone.context().close();
       }
-      audit.done(9);
+      audit.done(13);
     });
 }

@@ -153,6 +153,13 @@ A11Y_API_ID="$(
         --api-login true --json |
         python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
 )"
+# A device (RFC 8628) of a public app allowed the device grant: its /device pages.
+A11Y_DEVICE_ID="$(
+    OSTIARY__DATABASE__URL="$TMP/ostiary.db" OSTIARY__SERVER__DATA_DIR="$TMP" OSTIARY__SERVER__ISSUER="$BASE" \
+        "$BIN" --config config/development.toml client create --name "Device test app" --public \
+        --redirect-uri "http://127.0.0.1:$A11Y_APP_PORT/callback" --device-grant true --json |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["client_id"])'
+)"
 A11Y_BLOCKED_EN="a11y-blocked-en-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
 A11Y_BLOCKED_FR="a11y-blocked-fr-$(python3 -c 'import secrets; print(secrets.token_hex(5))')@example.com"
 for user in "$A11Y_BLOCKED_EN" "$A11Y_BLOCKED_FR"; do
@@ -292,6 +299,7 @@ OSTIARY_URL="$BASE" APP_PORT="$APP_PORT" WIDGET_CLIENT_ID="$WIDGET_CLIENT_ID" \
     PASSKEY_CLIENT_SECRET="$PASSKEY_CLIENT_SECRET" \
     A11Y_ADMIN_EN="$A11Y_ADMIN_EN" A11Y_ADMIN_FR="$A11Y_ADMIN_FR" A11Y_APP_PORT="$A11Y_APP_PORT" \
     A11Y_CLIENT_ID="$A11Y_CLIENT_ID" A11Y_BRANDED_ID="$A11Y_BRANDED_ID" A11Y_API_ID="$A11Y_API_ID" \
+    A11Y_DEVICE_ID="$A11Y_DEVICE_ID" \
     A11Y_BLOCKED_EN="$A11Y_BLOCKED_EN" A11Y_BLOCKED_FR="$A11Y_BLOCKED_FR" A11Y_TWO_EN="$A11Y_TWO_EN" \
     A11Y_TWO_FR="$A11Y_TWO_FR" A11Y_PHONE_EN="$A11Y_PHONE_EN" A11Y_PHONE_FR="$A11Y_PHONE_FR" \
     node --test "${FILES[@]}"

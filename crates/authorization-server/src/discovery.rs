@@ -44,6 +44,8 @@ pub struct ExtraMetadata {
     check_session_iframe: String,
     /// RFC 9449 §5.1: what DPoP proofs may be signed with.
     dpop_signing_alg_values_supported: Vec<String>,
+    /// RFC 8628 §4: where a device asks for its codes.
+    device_authorization_endpoint: String,
 }
 impl AdditionalProviderMetadata for ExtraMetadata {}
 
@@ -94,6 +96,7 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
             backchannel_logout_session_supported: true,
             check_session_iframe: url(paths::CHECK_SESSION),
             dpop_signing_alg_values_supported: dpop_algs(),
+            device_authorization_endpoint: url(paths::DEVICE_AUTHORIZATION),
         },
     )
     .set_registration_endpoint(
@@ -116,6 +119,8 @@ pub fn metadata(srv: &AuthorizationServer) -> Result<serde_json::Value, String> 
         CoreGrantType::ClientCredentials,
         // RFC 8693, for the clients an operator allows it.
         CoreGrantType::Extension(crate::token::TOKEN_EXCHANGE_GRANT.to_owned()),
+        // RFC 8628, for the clients allowed it.
+        CoreGrantType::Extension(crate::token::DEVICE_CODE_GRANT.to_owned()),
     ]))
     // Single-factor, and the multi-factor value step-up gives (clients ask for it with acr_values).
     .set_acr_values_supported(Some(

@@ -35,6 +35,12 @@ pub enum ErrorCode {
     InvalidDpopProof,
     /// RFC 9449 §8: the proof must carry the nonce in the answer's `DPoP-Nonce` header.
     UseDpopNonce,
+    /// RFC 8628 §3.5: the user has not decided yet; poll again after the interval.
+    AuthorizationPending,
+    /// RFC 8628 §3.5: polling too fast; add 5 seconds to the interval.
+    SlowDown,
+    /// RFC 8628 §3.5: the device code has expired; start again.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -61,6 +67,9 @@ impl ErrorCode {
             ErrorCode::MfaRequired => "mfa_required",
             ErrorCode::InvalidDpopProof => "invalid_dpop_proof",
             ErrorCode::UseDpopNonce => "use_dpop_nonce",
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
         }
     }
 

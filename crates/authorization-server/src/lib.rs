@@ -12,6 +12,7 @@ pub mod check_session;
 pub mod claims;
 pub mod clients;
 mod config;
+pub mod device;
 pub mod discovery;
 mod dpop;
 pub mod errors;
@@ -211,6 +212,9 @@ impl AuthorizationServer {
             Endpoint::page(web_layer::paths::RESUME, web::post().to(authorize::resume_confirmed)),
             Endpoint::api(paths::TOKEN, web::post().to(token::token)),
             Endpoint::api(paths::PAR, web::post().to(par::push)),
+            Endpoint::api(paths::DEVICE_AUTHORIZATION, web::post().to(device::device_authorization)),
+            Endpoint::page(paths::DEVICE, web::get().to(device::pages::device_page)),
+            Endpoint::page(paths::DEVICE, web::post().to(device::pages::device_submit)),
             Endpoint::api(paths::USERINFO, web::get().to(userinfo::userinfo)),
             Endpoint::api(paths::USERINFO, web::post().to(userinfo::userinfo)),
             Endpoint::backchannel(paths::REGISTER, web::post().to(registration::register)),

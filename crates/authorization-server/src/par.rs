@@ -55,18 +55,21 @@ async fn pushed(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> Re
     pairs.push(("client_id".into(), client.id.to_string()));
     // RFC 9449 §10.1: a DPoP proof sent with the pushed request binds its code to the proof's key,
     // as `dpop_jkt` would; when both come, they must name the same key.
-    if let Some(proof) = crate::dpop::proof(srv, req, crate::paths::PAR, None).await? {
-        match params.get("dpop_jkt") {
-            Some(jkt) if jkt != proof.jkt => {
-                return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "dpop_jkt is not the DPoP proof's key"));
-            }
-            Some(_) => {}
-            None => pairs.push(("dpop_jkt".into(), proof.jkt)),
-        }
+    let proof = crate::dpop::proof(srv, req, crate::paths::PAR, None).await?;
+    if let Some(proof) = &proof
+        && !params.has("dpop_jkt")
+    {
+        pairs.push(("dpop_jkt".into(), proof.jkt.clone()));
     }
     let Resolved { params, refused, .. } = resolve(srv, Params::from_pairs(pairs)).await;
     if let Some(e) = refused {
         return Err(e);
+    }
+    // Compared once the request object (if any) is merged in: it may carry a `dpop_jkt` too.
+    if let Some(proof) = proof
+        && params.get("dpop_jkt") != Some(proof.jkt.as_str())
+    {
+        return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "dpop_jkt is not the DPoP proof's key"));
     }
     // Checked as `/authorize` will check it, with every error answered here (RFC 9126 §2.3).
     let resolved = Resolved { params, refused: None, pushed: true };

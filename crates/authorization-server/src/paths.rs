@@ -20,3 +20,7 @@ pub const LOGOUT: &str = "/logout";
 /// Session Management 1.0 §3.3: the `check_session_iframe`.
 pub const CHECK_SESSION: &str = "/session/check";
 pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
+/// The Device Authorization Grant (RFC 8628): the device's endpoint, and the page the user types
+/// its code at.
+pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+pub const DEVICE: &str = "/device";

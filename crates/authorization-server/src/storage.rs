@@ -48,6 +48,35 @@ pub struct AuthorizationRequest {
     /// the DPoP proof that came with the pushed request).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dpop_jkt: Option<String>,
+    /// RFC 8628: a device's sign-in (the keyed hash of its device code, base64url). It ends on the
+    /// provider's own page, where the user allows or denies the device, not at a redirect URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
+}
+
+impl AuthorizationRequest {
+    /// A request that ends without a redirect (the passwordless OTP grant's tokens go straight back
+    /// to the client; a device's sign-in ends on the provider's own page): only a client and a
+    /// scope, none of the options of `/authorize`.
+    pub fn without_redirect(client_id: &ClientId, scope: Scope) -> Self {
+        AuthorizationRequest {
+            client_id: client_id.clone(),
+            redirect_uri: String::new(),
+            scope,
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            max_age: None,
+            acr_values: None,
+            form_post: false,
+            essential_acr: None,
+            claims: ClaimsRequest::default(),
+            hinted_sub: None,
+            prompt_login: false,
+            dpop_jkt: None,
+            device: None,
+        }
+    }
 }
 
 /// The `acr` values of a stored list this provider knows (requests stored before the list was
@@ -384,10 +413,20 @@ pub trait KeyStore: Send + Sync {
 
 /// Back-Channel Logout's notices, declared beside their worker.
 pub use crate::backchannel::{LogoutNotice, LogoutNoticeStore};
+/// The Device Authorization Grant's requests, declared beside their endpoint.
+pub use crate::device::{DeviceCode, DeviceStore};
 
 /// Everything the authorization server stores.
 pub trait AuthorizationStorage:
-    InteractionStore + ClientStore + UserStore + SessionStore + GrantStore + RefreshStore + KeyStore + LogoutNoticeStore
+    InteractionStore
+    + ClientStore
+    + UserStore
+    + SessionStore
+    + GrantStore
+    + RefreshStore
+    + KeyStore
+    + LogoutNoticeStore
+    + DeviceStore
 {
 }
 
@@ -400,5 +439,6 @@ impl<T> AuthorizationStorage for T where
         + RefreshStore
         + KeyStore
         + LogoutNoticeStore
+        + DeviceStore
 {
 }

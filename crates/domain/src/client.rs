@@ -284,6 +284,11 @@ pub struct ClientSettings {
     /// endpoint, and a token request without a proof is refused. Off by default.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dpop_bound_access_tokens: bool,
+    /// Whether the client may use the Device Authorization Grant (RFC 8628): a device that shows
+    /// a code the user types at `/device`. Off by default (the flow lends itself to phishing, RFC
+    /// 8628 §5.4); turned on by the operator or by registering its grant type.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub device_grant: bool,
 }
 
 impl Default for ClientSettings {
@@ -309,6 +314,7 @@ impl Default for ClientSettings {
             pairwise: None,
             token_exchange: false,
             dpop_bound_access_tokens: false,
+            device_grant: false,
         }
     }
 }

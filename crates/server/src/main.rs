@@ -200,6 +200,7 @@ mod tests {
             ("cross_device_approval", "cross-device approval"),
             ("passkey_offer", "passkey offer"),
             ("token_exchange", "token exchange"),
+            ("device_grant", "device grant"),
         ];
         let mut cli = super::Cli::command();
         let client = cli.find_subcommand_mut("client").expect("client");

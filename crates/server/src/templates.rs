@@ -35,6 +35,8 @@ const SOURCES: &[(&str, &str)] = &templates![
     "pages/recovery_codes.html",
     "pages/not_me.html",
     "pages/switch_account.html",
+    "pages/device.html",
+    "pages/device_confirm.html",
     "pages/admin_home.html",
     "pages/admin_users.html",
     "pages/admin_user.html",

@@ -13,6 +13,7 @@ pub mod challenges;
 pub mod clients;
 pub mod counters;
 mod db;
+mod device_codes;
 mod devices;
 mod erase;
 mod event_views;

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use crate::schema::{
-    account_codes, audit_log, authorization_codes, challenges, client_assertions, contact_undos, devices,
+    account_codes, audit_log, authorization_codes, challenges, client_assertions, contact_undos, device_codes, devices,
     event_deliveries, events, interactions, ip_blocks, login_events, logout_notices, messages, passkey_ceremonies,
     pushed_requests, recovery_codes, refresh_tokens, sessions, tokens, totp_factors,
 };
@@ -60,6 +60,7 @@ impl Store {
             n +=
                 diesel::delete(client_assertions::table.filter(client_assertions::expires_at.lt(now))).execute(conn)?;
             n += diesel::delete(pushed_requests::table.filter(pushed_requests::expires_at.lt(now))).execute(conn)?;
+            n += diesel::delete(device_codes::table.filter(device_codes::expires_at.lt(now))).execute(conn)?;
             // Back-channel logout notices, sent or given up, kept as long as messages are.
             n += diesel::delete(logout_notices::table.filter(logout_notices::settled_at.lt(now - keep.messages)))
                 .execute(conn)?;

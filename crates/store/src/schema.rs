@@ -382,3 +382,19 @@ diesel::table! {
         last_error -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Binary,
+        user_code_hash -> Binary,
+        client_id -> Text,
+        scope -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        poll_interval -> BigInt,
+        polled_at -> Nullable<BigInt>,
+        approved_at -> Nullable<BigInt>,
+        denied_at -> Nullable<BigInt>,
+        code_hash -> Nullable<Binary>,
+    }
+}

@@ -97,6 +97,7 @@ pub(crate) async fn check_request<'p>(
         hinted_sub,
         prompt_login: prompt == Prompt::Login,
         dpop_jkt,
+        device: None,
     };
     Ok(Checked { client, request, prompt, back })
 }
@@ -185,7 +186,7 @@ fn check_response_mode(params: &Params) -> Result<(), OAuthError> {
 
 /// OIDC Core §3.1.2.1: `openid` is required. Unknown scopes are dropped, not refused, and so is
 /// `offline_access` for a client whose policy never issues refresh tokens.
-fn check_scope(client: &Client, params: &Params) -> Result<Scope, OAuthError> {
+pub(crate) fn check_scope(client: &Client, params: &Params) -> Result<Scope, OAuthError> {
     let requested: Vec<&str> = params.get("scope").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
     if !requested.contains(&"openid") {
         return Err(OAuthError::new(ErrorCode::InvalidScope, "the openid scope is required"));

@@ -14,7 +14,7 @@ use web_layer::{BrowserBinding, Lang, RequestOrigin, paths, see_other};
 use checks::acr_satisfies;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use checks::fuzz_parameters;
-pub(crate) use checks::{Checked, Prompt, Refused, SUPPORTED_SCOPES, check_request};
+pub(crate) use checks::{Checked, Prompt, Refused, SUPPORTED_SCOPES, check_request, check_scope};
 pub(crate) use response::Redirector;
 pub use resume::{SwitchForm, resume, resume_confirmed};
 
@@ -74,7 +74,7 @@ async fn authorize(req: &HttpRequest, srv: &AuthorizationServer, params: Params)
 }
 
 /// An interaction bound to this browser, within the client IP's hourly budget.
-async fn new_interaction(
+pub(crate) async fn new_interaction(
     req: &HttpRequest,
     srv: &AuthorizationServer,
     client: &Client,
@@ -89,7 +89,7 @@ async fn new_interaction(
 
 /// Every interaction is a stored row that anyone can ask for: one client IP (or IPv6 /64) may open
 /// `interactions_per_ip_per_hour` of them. A limit that cannot be checked is not skipped.
-async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) -> Result<(), OAuthError> {
+pub(crate) async fn check_interaction_budget(req: &HttpRequest, srv: &AuthorizationServer) -> Result<(), OAuthError> {
     use domain::counters::Decision;
     let key = format!("interaction:ip:{}", RequestOrigin::of(req).ip.limit_key());
     match srv.limiter.hit(&key, srv.config.interactions_per_ip_per_hour, 3600, srv.clock.now()).await {

@@ -34,7 +34,8 @@ pub async fn resume_confirmed(
     form: web::Form<SwitchForm>,
     srv: web::Data<AuthorizationServer>,
 ) -> HttpResponse {
-    resume_with(&req, &path, &srv, Some(form.choice == "switch")).await
+    // "switch" to the link's account, or "allow" a device (RFC 8628); anything else declines.
+    resume_with(&req, &path, &srv, Some(matches!(form.choice.as_str(), "switch" | "allow"))).await
 }
 
 /// Resumes an interaction; `switch` is the user's answer to "switch account?", when asked.
@@ -61,6 +62,10 @@ async fn resume_with(req: &HttpRequest, raw: &str, srv: &AuthorizationServer, sw
         issuer: &srv.config.issuer,
         form_post: request.form_post.then_some(FormPost::of(srv, crate::pages::page(srv, req).lang())),
     };
+    // A device's sign-in ends here with the question, not at a redirect URI (RFC 8628).
+    if let Some(device) = request.device.as_deref() {
+        return crate::device::pages::resume(srv, req, &id, &interaction, &request, device, switch).await;
+    }
     if let Some(reason) = interaction.denied {
         // RFC 6749 §4.1.2.1: the user cancelled, or step-up refused; the client learns which, not
         // the policy's detail.

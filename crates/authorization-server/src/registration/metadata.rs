@@ -180,12 +180,15 @@ pub(super) fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) ->
     if meta.response_types.is_some_and(|r| r.iter().any(|t| t != "code")) {
         return Err(Refusal::metadata("only the code response type is supported"));
     }
-    let known = ["authorization_code", "refresh_token", "client_credentials"];
+    let known = ["authorization_code", "refresh_token", "client_credentials", crate::token::DEVICE_CODE_GRANT];
     if meta.grant_types.as_ref().is_some_and(|g| g.iter().any(|t| !known.contains(&t.as_str()))) {
         return Err(Refusal::metadata(
-            "grant_types may contain authorization_code, refresh_token and client_credentials",
+            "grant_types may contain authorization_code, refresh_token, client_credentials and urn:ietf:params:oauth:grant-type:device_code",
         ));
     }
+    // RFC 8628: registering the device grant turns it on for the client (it is off otherwise).
+    let device_grant =
+        meta.grant_types.as_ref().is_some_and(|g| g.iter().any(|t| t == crate::token::DEVICE_CODE_GRANT));
     let alg = match meta.id_token_signed_response_alg.as_deref() {
         None => Alg::RS256,
         Some(a) => Alg::parse(a)
@@ -224,6 +227,7 @@ pub(super) fn check_metadata(meta: Metadata, fetcher: &crate::fetch::Fetcher) ->
         pairwise: sector.map(|sector| domain::Pairwise { sector, sector_identifier_uri: None }),
         // RFC 9449 §5.2: every token request must then carry a DPoP proof.
         dpop_bound_access_tokens: meta.dpop_bound_access_tokens.unwrap_or(false),
+        device_grant,
         ..Default::default()
     };
     // The provider POSTs there from inside its network: the guard of what it fetches applies.

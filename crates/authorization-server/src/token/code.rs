@@ -107,10 +107,24 @@ pub(super) async fn authorization_code(
     {
         return Err(OAuthError::new(ErrorCode::InvalidDpopProof, "the code is bound to another DPoP key (dpop_jkt)"));
     }
-    // The last checks (the login's age, the `before_token` hook) come before the code is spent too,
-    // so that the redemption and the grant's first refresh token are one transaction.
+    redeem(srv, client, &record, hash, "authorization_code", jkt, now).await
+}
+
+/// Redeems a code whose presenter was checked (`authorization_code`, or a device's poll of its
+/// allowed request, `token::device`): the last checks (the login's age, the `before_token` hook)
+/// come before the code is spent too, so that the redemption and the grant's first refresh token
+/// are one transaction.
+pub(super) async fn redeem(
+    srv: &AuthorizationServer,
+    client: &Client,
+    record: &AuthorizationCode,
+    hash: Vec<u8>,
+    grant_type: &'static str,
+    jkt: Option<&str>,
+    now: i64,
+) -> Result<TokenResponse, OAuthError> {
     let deadline = now + srv.config.refresh_token_ttl;
-    let mut issuance = Issuance::from_code("authorization_code", &record, client.settings.refresh_tokens, deadline);
+    let mut issuance = Issuance::from_code(grant_type, record, client.settings.refresh_tokens, deadline);
     issuance.jkt = jkt;
     issuance.check_auth_time()?;
     issuance.extra = crate::mint::before_token(srv, client, &issuance, now).await?;
@@ -178,6 +192,7 @@ mod tests {
             hinted_sub: None,
             prompt_login,
             dpop_jkt: None,
+            device: None,
         };
         assert_eq!(auth_after(&request(None, false), 1000), None);
         assert_eq!(auth_after(&request(Some(60), false), 1000), Some(940));

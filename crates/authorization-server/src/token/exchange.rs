@@ -55,6 +55,16 @@ pub(super) async fn token_exchange(
     let invalid =
         || OAuthError::new(ErrorCode::InvalidRequest, "the subject_token is not a live access token for a user");
     let subject = live.ok_or_else(invalid)?;
+    // RFC 9449: a DPoP-bound subject token is exchanged only with a proof of its own key; else an
+    // exchange would turn a sender-constrained token into one anyone holding it may use.
+    if let Some(bound) = subject.jkt()
+        && jkt != Some(bound)
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidDpopProof,
+            "the subject_token is bound to a DPoP key: send a proof made with it",
+        ));
+    }
     let grant = crate::mint::issued_token(&subject).and_then(|t| t.grant_id).ok_or_else(invalid)?;
     let user = srv.store.grant_user(&grant).await.map_err(|e| internal("grant lookup", &e))?.ok_or_else(invalid)?;
     // RFC 6749 §3.3 via RFC 8693 §2.1: never more scope than the subject token carries.

@@ -3,6 +3,7 @@
 
 mod client_credentials;
 mod code;
+mod device;
 mod exchange;
 mod otp;
 mod refresh;
@@ -11,6 +12,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 pub(crate) use code::{issue_code, new_code};
+pub use device::DEVICE_CODE_GRANT;
 pub use exchange::TOKEN_EXCHANGE_GRANT;
 pub use otp::OTP_GRANT;
 
@@ -51,6 +53,7 @@ async fn exchange(req: &HttpRequest, body: &[u8], srv: &AuthorizationServer) -> 
         Some("client_credentials") => "client_credentials",
         Some(OTP_GRANT) => "otp",
         Some(TOKEN_EXCHANGE_GRANT) => "token_exchange",
+        Some(DEVICE_CODE_GRANT) => "device_code",
         _ => "other",
     };
     let result = grant(req, srv, &client, &params, jkt.as_deref()).await;
@@ -74,10 +77,16 @@ async fn grant(
         Some("client_credentials") => client_credentials::client_credentials(srv, client, params, jkt, now).await,
         Some(OTP_GRANT) => otp::otp(req, srv, client, params, jkt, now).await,
         Some(TOKEN_EXCHANGE_GRANT) => exchange::token_exchange(srv, client, params, jkt, now).await,
+        Some(DEVICE_CODE_GRANT) if client.settings.device_grant => {
+            device::device_code(srv, client, params, jkt, now).await
+        }
+        Some(DEVICE_CODE_GRANT) => {
+            Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the device grant"))
+        }
         None => Err(OAuthError::new(ErrorCode::InvalidRequest, "grant_type is required")),
         Some(_) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            "only authorization_code, refresh_token, client_credentials, token exchange and the passwordless OTP grant are supported",
+            "only authorization_code, refresh_token, client_credentials, token exchange, the device code and the passwordless OTP grant are supported",
         )),
     }
 }

@@ -63,7 +63,8 @@ pub(super) async fn otp(
     let (session, _) = new_session(srv, &login, now);
     // The grant is carried by a code row like every other grant (its revocation lives there), here
     // issued and redeemed at once: nobody ever holds the code.
-    let request = request_for(&client.id, otp_scope(client, params));
+    let request =
+        AuthorizationRequest::without_redirect(&client.id, domain::Scope::from_tokens(otp_scope(client, params)));
     let (code, record) = new_code(srv, &request, &session, now, now);
     let start = SessionStart { resumes: None, replaces: None, session, code: record };
     if !srv.store.start_session(&start, now).await.map_err(|e| internal("session start", &e))? {
@@ -125,24 +126,4 @@ fn otp_scope<'p>(client: &Client, params: &'p Params) -> Vec<&'p str> {
         .into_iter()
         .filter(|s| asked.contains(s) && !(*s == "offline_access" && never_offline))
         .collect()
-}
-
-/// A request with no redirect: the tokens go straight back to the client.
-fn request_for(client: &domain::ClientId, scope: Vec<&str>) -> AuthorizationRequest {
-    AuthorizationRequest {
-        client_id: client.clone(),
-        redirect_uri: String::new(),
-        scope: domain::Scope::from_tokens(scope),
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        max_age: None,
-        acr_values: None,
-        form_post: false,
-        essential_acr: None,
-        claims: Default::default(),
-        hinted_sub: None,
-        prompt_login: false,
-        dpop_jkt: None,
-    }
 }

@@ -55,6 +55,11 @@ pub struct PolicyArgs {
     /// default).
     #[arg(long, value_name = "true|false")]
     token_exchange: Option<bool>,
+    /// Whether the app may sign in devices that cannot show a sign-in page (a TV, a command-line
+    /// tool) with the device grant (RFC 8628): the device shows a code the user types at /device.
+    /// True or false (the default).
+    #[arg(long, value_name = "true|false")]
+    device_grant: Option<bool>,
 }
 
 impl PolicyArgs {
@@ -96,6 +101,9 @@ impl PolicyArgs {
         }
         if let Some(on) = self.token_exchange {
             settings.token_exchange = on;
+        }
+        if let Some(on) = self.device_grant {
+            settings.device_grant = on;
         }
         let set = |slot: &mut Option<String>, value: Option<String>| {
             if let Some(v) = value {
@@ -145,7 +153,7 @@ pub enum ClientCommand {
     },
     /// Change a client's policy: refresh tokens, sign-in methods, branding (name, colour, logo,
     /// stylesheet), step-up, what happens without a second factor, the passwordless API,
-    /// cross-device approval, the passkey offer and token exchange.
+    /// cross-device approval, the passkey offer, token exchange and the device grant.
     Update {
         /// The client's id, as `client list` shows it.
         client_id: String,

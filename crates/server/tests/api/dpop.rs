@@ -183,12 +183,7 @@ both_backends!(a_code_access_token_and_refresh_token_are_bound_to_the_key, |db: 
     );
     let back = app.sign_in(&app.browser(), &url, &unique_email()).await;
     let code = query_param(&back, "code").unwrap();
-    let redeem = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", client.redirect_uri.as_str()),
-        ("code_verifier", VERIFIER),
-    ];
+    let redeem = redeem(&code, &client);
     // Without a proof, or with another key's, the code is refused and not spent.
     assert_eq!(error_of(token(&app, &client, &redeem, None).await).await, (400, "invalid_dpop_proof".into()));
     let wrong = other.proof(&app, "POST", "/token", None, None);
@@ -352,12 +347,7 @@ both_backends!(with_nonces_on_a_proof_must_carry_a_fresh_one, |db: Db| async mov
     let user = app.register_client(false, Alg::ES256).await;
     let back = app.sign_in(&app.browser(), &authorize_url(&app, &user, &[]), &unique_email()).await;
     let code = query_param(&back, "code").unwrap();
-    let redeem = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", user.redirect_uri.as_str()),
-        ("code_verifier", VERIFIER),
-    ];
+    let redeem = redeem(&code, &user);
     let resp = token(&app, &user, &redeem, Some(&key.proof(&app, "POST", "/token", None, Some(&nonce)))).await;
     let user_access = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
     let resp =
@@ -398,12 +388,7 @@ both_backends!(a_pushed_request_binds_the_code_and_registration_can_require_dpop
     let url = format!("{}/authorize?client_id={}&request_uri={}", app.base, client.id, urlencode(&request_uri));
     let back = app.sign_in(&app.browser(), &url, &unique_email()).await;
     let code = query_param(&back, "code").unwrap();
-    let redeem = [
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", client.redirect_uri.as_str()),
-        ("code_verifier", VERIFIER),
-    ];
+    let redeem = redeem(&code, &client);
     let other = DpopKey::new().proof(&app, "POST", "/token", None, None);
     assert_eq!(error_of(token(&app, &client, &redeem, Some(&other)).await).await, (400, "invalid_dpop_proof".into()));
     let resp = token(&app, &client, &redeem, Some(&key.proof(&app, "POST", "/token", None, None))).await;
@@ -415,6 +400,16 @@ both_backends!(a_pushed_request_binds_the_code_and_registration_can_require_dpop
     let redeem = [("grant_type", "authorization_code"), ("code", "x"), ("redirect_uri", client.redirect_uri.as_str())];
     assert_eq!(error_of(token(&app, &client, &redeem, None).await).await, (400, "invalid_dpop_proof".into()));
 });
+
+/// The form that redeems `code` for `client` with the tests' PKCE verifier.
+fn redeem<'a>(code: &'a str, client: &'a TestClient) -> [(&'static str, &'a str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", client.redirect_uri.as_str()),
+        ("code_verifier", VERIFIER),
+    ]
+}
 
 /// A pushed authorization request of `client`, with a proof of `key` (and a `dpop_jkt`, if given).
 async fn push(app: &TestApp, client: &TestClient, key: &DpopKey, dpop_jkt: Option<&str>) -> reqwest::Response {
@@ -434,3 +429,34 @@ async fn push(app: &TestApp, client: &TestClient, key: &DpopKey, dpop_jkt: Optio
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+// A DPoP-bound token is exchanged (RFC 8693) only with a proof of its own key: an exchange never
+// turns it into a bearer token.
+both_backends!(a_bound_token_is_exchanged_only_with_a_proof_of_its_key, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let user = app.register_client(true, Alg::ES256).await;
+    let service = app
+        .register_client_with(false, Alg::ES256, domain::ClientSettings { token_exchange: true, ..Default::default() })
+        .await;
+    let key = DpopKey::new();
+    let back = app.sign_in(&app.browser(), &authorize_url(&app, &user, &[]), &unique_email()).await;
+    let code = query_param(&back, "code").unwrap();
+    let redeem = redeem(&code, &user);
+    let resp = token(&app, &user, &redeem, Some(&key.proof(&app, "POST", "/token", None, None))).await;
+    let bound = resp.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
+    let exchange = [
+        ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        ("subject_token", bound.as_str()),
+        ("subject_token_type", "urn:ietf:params:oauth:token-type:access_token"),
+    ];
+    assert_eq!(error_of(token(&app, &service, &exchange, None).await).await, (400, "invalid_dpop_proof".into()));
+    let other = DpopKey::new().proof(&app, "POST", "/token", None, None);
+    assert_eq!(
+        error_of(token(&app, &service, &exchange, Some(&other)).await).await,
+        (400, "invalid_dpop_proof".into())
+    );
+    let resp = token(&app, &service, &exchange, Some(&key.proof(&app, "POST", "/token", None, None))).await;
+    let exchanged: Value = resp.json().await.unwrap();
+    assert_eq!(exchanged["token_type"], "DPoP", "{exchanged}");
+    assert_eq!(jwt_parts(exchanged["access_token"].as_str().unwrap()).1["cnf"]["jkt"], key.jkt().as_str());
+});

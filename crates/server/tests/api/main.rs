@@ -18,6 +18,7 @@ mod claims;
 mod cli;
 mod client_auth;
 mod delivery;
+mod device;
 mod dpop;
 mod email_snapshots;
 mod faults;
