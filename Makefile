@@ -5,13 +5,14 @@
 #   make bench  run the benchmarks: the load generator on SQLite and on PostgreSQL + Redis
 #   make bench-peer  the same loads against node-oidc-provider 9, and the ratio table
 #   make fuzz   fuzz /authorize's parameters and JWT verification for a minute each (nightly)
+#   make container  the container image, and two nodes of it on PostgreSQL and Redis, checked
 #   make lint   clippy and rustfmt check
 #   make fmt    format the code
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= auto
 
-.PHONY: run test test-rust test-browser soak deps bench bench-peer fuzz lint fmt
+.PHONY: run test test-rust test-browser soak deps bench bench-peer fuzz lint fmt container
 
 run:
 	$(CARGO) run --bin ostiary -- --config config/development.toml serve
@@ -33,6 +34,13 @@ test-rust:
 test-browser:
 	$(CARGO) build --bin ostiary
 	tests/browser/run.sh
+
+# The container image (Containerfile) from the release binary, then examples/containers/run.sh:
+# two nodes on one PostgreSQL database and one Redis, checked to act as one deployment. Needs podman
+# (or ENGINE=docker) and psql; its variables are listed at the top of the script.
+container:
+	$(CARGO) build --release -p ostiary
+	examples/containers/run.sh
 
 # The server killed with SIGKILL under load and restarted, OSTIARY_FAULT_KILLS times per backend
 # (`make test` runs the same test with 3): every acknowledged write must survive, no answer a 5xx.
