@@ -54,9 +54,6 @@ struct Shared {
 
 impl Shared {
     async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        // The numbering plans load on first use (about a second in a debug build): now, not
-        // during the first request that carries a phone number.
-        let _ = domain::PhoneNumber::parse("+14155550123", None);
         let store = open_store(settings).await?;
         let master = crate::keyfile::master_key(settings)?;
         let geo = match &settings.step_up.geoip_mmdb {
@@ -123,6 +120,12 @@ impl Crates {
         let authorization = authorization_server(settings, s, keys)?;
         let delivery = settings.delivery.build(&s.clock, settings.hooks.send_message.as_ref());
         let delivery = Arc::new(delivery.map_err(|e| anyhow!("{e}"))?);
+        if !delivery.sms.is_empty() {
+            // The numbering plans load on first use (about a second in a debug build, 2 MB of
+            // memory): now, not during the first request that carries a phone number. Without SMS
+            // only an admin typing a phone number needs them, and waits for them once.
+            let _ = domain::PhoneNumber::parse("+14155550123", None);
+        }
         let passkeys = crate::webauthn::passkeys_for(settings, &s.store, &s.clock)?;
         let hooks = Arc::new(settings.hooks.build().map_err(|e| anyhow!("{e}"))?);
         let connection = web::Data::new(PasswordlessConnection {

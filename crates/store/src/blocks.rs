@@ -64,13 +64,13 @@ impl Store {
     pub async fn lift_blocks_of_ip(&self, ip: &str, now: i64) -> Result<usize, StoreError> {
         let ip = ip.to_owned();
         self.run(move |conn| {
-            Ok(diesel::update(
+            Ok(crate::cached::update(
                 ip_blocks::table
                     .filter(ip_blocks::ip.eq(ip))
                     .filter(ip_blocks::lifted_at.is_null())
                     .filter(ip_blocks::expires_at.gt(now)),
+                ip_blocks::lifted_at.eq(Some(now)),
             )
-            .set(ip_blocks::lifted_at.eq(Some(now)))
             .execute(conn)?)
         })
         .await
@@ -134,13 +134,13 @@ impl BlockStore for Store {
 
     async fn lift_block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
         self.run(move |conn| {
-            let n = diesel::update(
+            let n = crate::cached::update(
                 ip_blocks::table
                     .filter(ip_blocks::unblock_hash.eq(hash))
                     .filter(ip_blocks::lifted_at.is_null())
                     .filter(ip_blocks::expires_at.gt(now)),
+                ip_blocks::lifted_at.eq(Some(now)),
             )
-            .set(ip_blocks::lifted_at.eq(Some(now)))
             .execute(conn)?;
             Ok(n == 1)
         })
@@ -151,10 +151,10 @@ impl BlockStore for Store {
 
 /// Lifts the active block `id`, inside the caller's transaction; false when none is active.
 pub(crate) fn lift_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
-    let n = diesel::update(
+    let n = crate::cached::update(
         ip_blocks::table.find(id).filter(ip_blocks::lifted_at.is_null()).filter(ip_blocks::expires_at.gt(now)),
+        ip_blocks::lifted_at.eq(Some(now)),
     )
-    .set(ip_blocks::lifted_at.eq(Some(now)))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -166,14 +166,14 @@ fn insert_block_in(conn: &mut crate::DbConnection, new: NewBlock) -> Result<Opti
     // A write first (it matches the active blocks and changes nothing): SQLite then
     // holds the write lock for the whole transaction instead of failing to upgrade a
     // read when another writer got in between.
-    let existing = diesel::update(
+    let existing = crate::cached::update(
         ip_blocks::table
             .filter(ip_blocks::ip.eq(&new.ip))
             .filter(ip_blocks::account.eq(&account))
             .filter(ip_blocks::lifted_at.is_null())
             .filter(ip_blocks::expires_at.gt(new.created_at)),
+        ip_blocks::reason.eq(ip_blocks::reason),
     )
-    .set(ip_blocks::reason.eq(ip_blocks::reason))
     .execute(conn)?;
     if existing > 0 {
         return Ok(None);

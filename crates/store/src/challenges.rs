@@ -103,17 +103,21 @@ impl ChallengeStore for Store {
                     .filter(interactions::denied.is_null())
                     .filter(interactions::expires_at.gt(new.created_at));
                 let in_state = match new.purpose {
-                    Purpose::FirstFactor => diesel::update(live.filter(interactions::first_factor.is_null()))
-                        .set(interactions::kind.eq(interactions::kind))
-                        .execute(conn)?,
-                    Purpose::SecondFactor => diesel::update(live.filter(interactions::first_factor.is_not_null()))
-                        .set(interactions::kind.eq(interactions::kind))
-                        .execute(conn)?,
+                    Purpose::FirstFactor => crate::cached::update(
+                        live.filter(interactions::first_factor.is_null()),
+                        interactions::kind.eq(interactions::kind),
+                    )
+                    .execute(conn)?,
+                    Purpose::SecondFactor => crate::cached::update(
+                        live.filter(interactions::first_factor.is_not_null()),
+                        interactions::kind.eq(interactions::kind),
+                    )
+                    .execute(conn)?,
                 };
                 if in_state != 1 {
                     return Ok(false);
                 }
-                diesel::update(
+                crate::cached::update(
                     challenges::table
                         .filter(
                             challenges::destination
@@ -122,8 +126,8 @@ impl ChallengeStore for Store {
                         )
                         .filter(challenges::consumed_at.is_null())
                         .filter(challenges::superseded.eq(false)),
+                    challenges::superseded.eq(true),
                 )
-                .set(challenges::superseded.eq(true))
                 .execute(conn)?;
                 let row = ChallengeRow {
                     id: new.id.to_string(),
@@ -215,15 +219,15 @@ impl ChallengeStore for Store {
     async fn take_attempt(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let n = diesel::update(
+            let n = crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::consumed_at.is_null())
                     .filter(challenges::superseded.eq(false))
                     .filter(challenges::expires_at.gt(now))
                     .filter(challenges::attempts.lt(challenges::max_attempts)),
+                challenges::attempts.eq(challenges::attempts + 1),
             )
-            .set(challenges::attempts.eq(challenges::attempts + 1))
             .execute(conn)?;
             Ok(n == 1)
         })
@@ -252,15 +256,15 @@ impl ChallengeStore for Store {
     async fn link_opened_elsewhere(&self, id: &ChallengeId, now: i64) -> Result<(), StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            diesel::update(
+            crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::opened_elsewhere_at.is_null())
                     .filter(challenges::consumed_at.is_null())
                     .filter(challenges::superseded.eq(false))
                     .filter(challenges::expires_at.gt(now)),
+                challenges::opened_elsewhere_at.eq(Some(now)),
             )
-            .set(challenges::opened_elsewhere_at.eq(Some(now)))
             .execute(conn)?;
             Ok(())
         })
@@ -271,15 +275,15 @@ impl ChallengeStore for Store {
     async fn approve_challenge(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let n = diesel::update(
+            let n = crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::consumed_at.is_null())
                     .filter(challenges::approved_at.is_null())
                     .filter(challenges::superseded.eq(false))
                     .filter(challenges::expires_at.gt(now)),
+                challenges::approved_at.eq(Some(now)),
             )
-            .set(challenges::approved_at.eq(Some(now)))
             .execute(conn)?;
             Ok(n == 1)
         })
@@ -294,9 +298,11 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
     if let Some(SignInAs { record: Some(interaction), .. }) = &sign_in {
         // The interaction's row first, as `create_challenge` takes them (no lock-order deadlock
         // under PostgreSQL); a write, so SQLite takes its write lock at once.
-        diesel::update(interactions::table.find(interaction.as_str()))
-            .set(interactions::kind.eq(interactions::kind))
-            .execute(conn)?;
+        crate::cached::update(
+            interactions::table.find(interaction.as_str()),
+            interactions::kind.eq(interactions::kind),
+        )
+        .execute(conn)?;
     }
     let live = challenges::table
         .find(challenge.as_str())
@@ -317,19 +323,19 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
             if !domain::secret::constant_time_eq(given, &code_hash) {
                 return Ok(Spent::Wrong { remaining: max_attempts - attempts });
             }
-            diesel::update(live).set(challenges::consumed_at.eq(Some(now))).execute(conn)?
+            crate::cached::update(live, challenges::consumed_at.eq(Some(now))).execute(conn)?
         }
         // An approval on another device took its attempt already, and may have reached the cap.
-        Answer::Link { approved: true } => {
-            diesel::update(live.filter(challenges::attempts.le(challenges::max_attempts)))
-                .set(challenges::consumed_at.eq(Some(now)))
-                .execute(conn)?
-        }
-        Answer::Link { approved: false } => {
-            diesel::update(live.filter(challenges::attempts.lt(challenges::max_attempts)))
-                .set(challenges::consumed_at.eq(Some(now)))
-                .execute(conn)?
-        }
+        Answer::Link { approved: true } => crate::cached::update(
+            live.filter(challenges::attempts.le(challenges::max_attempts)),
+            challenges::consumed_at.eq(Some(now)),
+        )
+        .execute(conn)?,
+        Answer::Link { approved: false } => crate::cached::update(
+            live.filter(challenges::attempts.lt(challenges::max_attempts)),
+            challenges::consumed_at.eq(Some(now)),
+        )
+        .execute(conn)?,
     };
     if spent != 1 {
         return Ok(Spent::Closed);

@@ -91,8 +91,9 @@ impl Store {
     pub async fn upsert_client(&self, client: &Client) -> Result<(), StoreError> {
         let row = ClientRow::from_client(client);
         self.run(move |conn| {
-            let n = diesel::update(clients::table.find(&row.id))
-                .set((
+            let n = crate::cached::update(
+                clients::table.find(&row.id),
+                (
                     clients::name.eq(&row.name),
                     clients::secret_hash.eq(&row.secret_hash),
                     clients::is_public.eq(row.is_public),
@@ -107,8 +108,9 @@ impl Store {
                     clients::previous_secret_sealed.eq(&row.previous_secret_sealed),
                     clients::disabled_at.eq(row.disabled_at),
                     clients::version.eq(clients::version + 1),
-                ))
-                .execute(conn)?;
+                ),
+            )
+            .execute(conn)?;
             if n == 0 {
                 diesel::insert_into(clients::table).values(&row).execute(conn)?;
             }
@@ -189,7 +191,7 @@ impl authorization_server::storage::ClientStore for Store {
                     .filter(p::client_id.eq(&client))
                     .filter(p::used_at.is_null())
                     .filter(p::expires_at.gt(now));
-                if diesel::update(live).set(p::used_at.eq(Some(now))).execute(conn)? == 0 {
+                if crate::cached::update(live, p::used_at.eq(Some(now))).execute(conn)? == 0 {
                     return Ok(None);
                 }
                 Ok(Some(p::table.find(&hash).select(p::params).first::<String>(conn)?))
@@ -283,14 +285,14 @@ impl admin::storage::ClientDirectory for Store {
         let saved = self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first, so SQLite takes the write lock for the whole transaction.
-                diesel::update(clients::table.find(&row.id))
-                    .set(clients::version.eq(clients::version))
+                crate::cached::update(clients::table.find(&row.id), clients::version.eq(clients::version))
                     .execute(conn)?;
                 let Some(before) = read(conn, &row.id)? else {
                     return Ok(ClientSaved::NotFound);
                 };
-                let n = diesel::update(clients::table.find(&row.id).filter(clients::version.eq(version)))
-                    .set((
+                let n = crate::cached::update(
+                    clients::table.find(&row.id).filter(clients::version.eq(version)),
+                    (
                         clients::name.eq(&row.name),
                         clients::secret_hash.eq(&row.secret_hash),
                         clients::redirect_uris.eq(&row.redirect_uris),
@@ -304,8 +306,9 @@ impl admin::storage::ClientDirectory for Store {
                         clients::previous_secret_sealed.eq(&row.previous_secret_sealed),
                         clients::disabled_at.eq(row.disabled_at),
                         clients::version.eq(version + 1),
-                    ))
-                    .execute(conn)?;
+                    ),
+                )
+                .execute(conn)?;
                 if n == 0 {
                     return Ok(ClientSaved::Stale(Box::new(before)));
                 }
@@ -330,8 +333,7 @@ impl admin::storage::ClientDirectory for Store {
         let deleted = self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first, so SQLite takes the write lock for the whole transaction.
-                diesel::update(clients::table.find(id.as_str()))
-                    .set(clients::version.eq(clients::version))
+                crate::cached::update(clients::table.find(id.as_str()), clients::version.eq(clients::version))
                     .execute(conn)?;
                 let Some(before) = read(conn, id.as_str())? else {
                     return Ok(false);

@@ -39,9 +39,11 @@ pub(crate) fn remember_in(
     description: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let n = diesel::update(devices::table.find((user, id_hash)))
-        .set((devices::last_seen_at.eq(now), devices::description.eq(description)))
-        .execute(conn)?;
+    let n = crate::cached::update(
+        devices::table.find((user, id_hash)),
+        (devices::last_seen_at.eq(now), devices::description.eq(description)),
+    )
+    .execute(conn)?;
     if n == 0 {
         let inserted = diesel::insert_into(devices::table)
             .values((
@@ -71,7 +73,7 @@ pub(crate) fn block_in(
     now: i64,
 ) -> Result<(), crate::StoreError> {
     let blocked =
-        diesel::update(devices::table.find((user, id_hash))).set(devices::blocked_at.eq(Some(now))).execute(conn)?;
+        crate::cached::update(devices::table.find((user, id_hash)), devices::blocked_at.eq(Some(now))).execute(conn)?;
     if blocked == 0 {
         diesel::insert_into(devices::table)
             .values((

@@ -48,23 +48,26 @@ pub(crate) fn endpoints(conn: &mut crate::DbConnection, routes: &[Route]) -> Res
 /// Enables `name` again: healthy, and what waits for it due now.
 pub(crate) fn enable_in(conn: &mut crate::DbConnection, name: &str, now: i64) -> Result<(), StoreError> {
     // Only a disabled endpoint: a healthy one's deliveries may be leased by a node right now.
-    let disabled =
-        diesel::update(webhook_endpoints::table.find(name).filter(webhook_endpoints::disabled_at.is_not_null()))
-            .set(webhook_endpoints::disabled_at.eq(webhook_endpoints::disabled_at))
-            .execute(conn)?;
+    let disabled = crate::cached::update(
+        webhook_endpoints::table.find(name).filter(webhook_endpoints::disabled_at.is_not_null()),
+        webhook_endpoints::disabled_at.eq(webhook_endpoints::disabled_at),
+    )
+    .execute(conn)?;
     if disabled == 0 {
         return Ok(());
     }
-    diesel::update(webhook_endpoints::table.find(name))
-        .set((webhook_endpoints::disabled_at.eq(None::<i64>), webhook_endpoints::failing_since.eq(None::<i64>)))
-        .execute(conn)?;
-    diesel::update(
+    crate::cached::update(
+        webhook_endpoints::table.find(name),
+        (webhook_endpoints::disabled_at.eq(None::<i64>), webhook_endpoints::failing_since.eq(None::<i64>)),
+    )
+    .execute(conn)?;
+    // A fresh start: the back-off begins again at its first step.
+    crate::cached::update(
         event_deliveries::table
             .filter(event_deliveries::endpoint.eq(name))
             .filter(event_deliveries::delivered_at.is_null()),
+        (event_deliveries::next_attempt_at.eq(now), event_deliveries::retries.eq(0)),
     )
-    // A fresh start: the back-off begins again at its first step.
-    .set((event_deliveries::next_attempt_at.eq(now), event_deliveries::retries.eq(0)))
     .execute(conn)?;
     Ok(())
 }
@@ -143,14 +146,16 @@ pub(crate) fn replay_in(
         return Ok(None);
     }
     for name in &to {
-        let again = diesel::update(event_deliveries::table.find((id, name)))
-            .set((
+        let again = crate::cached::update(
+            event_deliveries::table.find((id, name)),
+            (
                 event_deliveries::delivered_at.eq(None::<i64>),
                 event_deliveries::next_attempt_at.eq(now),
                 event_deliveries::last_error.eq(None::<String>),
                 event_deliveries::retries.eq(0),
-            ))
-            .execute(conn)?;
+            ),
+        )
+        .execute(conn)?;
         if again == 0 {
             diesel::insert_into(event_deliveries::table)
                 .values((

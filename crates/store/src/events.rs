@@ -204,22 +204,26 @@ impl EventStore for Store {
             conn.transaction(|conn| {
                 // Only while the lease is this attempt's: a replay asked for while it was in flight
                 // stays to be sent.
-                let mine = diesel::update(leased(&d))
-                    .set((
+                let mine = crate::cached::update(
+                    leased(&d),
+                    (
                         event_deliveries::delivered_at.eq(Some(now)),
                         event_deliveries::last_error.eq(None::<String>),
                         event_deliveries::retries.eq(0),
-                    ))
-                    .execute(conn)?;
+                    ),
+                )
+                .execute(conn)?;
                 if mine != 1 {
                     return Ok(());
                 }
-                diesel::update(webhook_endpoints::table.find(&d.endpoint))
-                    .set((
+                crate::cached::update(
+                    webhook_endpoints::table.find(&d.endpoint),
+                    (
                         webhook_endpoints::failing_since.eq(None::<i64>),
                         webhook_endpoints::last_success_at.eq(Some(now)),
-                    ))
-                    .execute(conn)?;
+                    ),
+                )
+                .execute(conn)?;
                 Ok(())
             })
         })
@@ -241,31 +245,35 @@ impl EventStore for Store {
             conn.transaction(|conn| {
                 // Only while the lease is this attempt's: a later attempt's outcome is its own, and
                 // a stale one says nothing of the endpoint's health either.
-                let mine = diesel::update(leased(&d))
-                    .set((
+                let mine = crate::cached::update(
+                    leased(&d),
+                    (
                         event_deliveries::next_attempt_at.eq(retry_at),
                         event_deliveries::last_error.eq(Some(&error)),
                         event_deliveries::retries.eq(event_deliveries::retries + 1),
-                    ))
-                    .execute(conn)?;
+                    ),
+                )
+                .execute(conn)?;
                 if mine != 1 {
                     return Ok(false);
                 }
-                diesel::update(
+                crate::cached::update(
                     webhook_endpoints::table.find(&d.endpoint).filter(webhook_endpoints::failing_since.is_null()),
+                    webhook_endpoints::failing_since.eq(Some(now)),
                 )
-                .set(webhook_endpoints::failing_since.eq(Some(now)))
                 .execute(conn)?;
-                diesel::update(webhook_endpoints::table.find(&d.endpoint))
-                    .set(webhook_endpoints::last_error.eq(Some(&error)))
-                    .execute(conn)?;
-                let disabled = diesel::update(
+                crate::cached::update(
+                    webhook_endpoints::table.find(&d.endpoint),
+                    webhook_endpoints::last_error.eq(Some(&error)),
+                )
+                .execute(conn)?;
+                let disabled = crate::cached::update(
                     webhook_endpoints::table
                         .find(&d.endpoint)
                         .filter(webhook_endpoints::disabled_at.is_null())
                         .filter(webhook_endpoints::failing_since.le(now - disable_after)),
+                    webhook_endpoints::disabled_at.eq(Some(now)),
                 )
-                .set(webhook_endpoints::disabled_at.eq(Some(now)))
                 .execute(conn)?;
                 Ok(disabled == 1)
             })
@@ -308,12 +316,14 @@ fn claim_one(
         .filter(event_deliveries::event_id.eq(id))
         .filter(event_deliveries::delivered_at.is_null())
         .filter(event_deliveries::next_attempt_at.le(now));
-    let won = diesel::update(row)
-        .set((
+    let won = crate::cached::update(
+        row,
+        (
             event_deliveries::next_attempt_at.eq(now + lease),
             event_deliveries::attempts.eq(event_deliveries::attempts + 1),
-        ))
-        .execute(conn)?;
+        ),
+    )
+    .execute(conn)?;
     if won != 1 {
         return Ok(None);
     }

@@ -50,21 +50,24 @@ impl FactorStore for Store {
             conn.transaction(|conn| {
                 // Writes only (SQLite takes its write lock at the first, never upgrading a read):
                 // restart a pending enrolment, or create one, but never touch a confirmed factor.
-                let restarted =
-                    diesel::update(totp_factors::table.find(&user).filter(totp_factors::confirmed_at.is_null()))
-                        .set((
-                            totp_factors::sealed_secret.eq(&sealed_secret),
-                            totp_factors::created_at.eq(now),
-                            totp_factors::interaction_id.eq(Some(&interaction)),
-                        ))
-                        .execute(conn)?;
+                let restarted = crate::cached::update(
+                    totp_factors::table.find(&user).filter(totp_factors::confirmed_at.is_null()),
+                    (
+                        totp_factors::sealed_secret.eq(&sealed_secret),
+                        totp_factors::created_at.eq(now),
+                        totp_factors::interaction_id.eq(Some(&interaction)),
+                    ),
+                )
+                .execute(conn)?;
                 if restarted == 1 {
                     return Ok(true);
                 }
                 // A confirmed factor is kept (matched by a write that changes nothing).
-                let confirmed = diesel::update(totp_factors::table.find(&user))
-                    .set(totp_factors::user_id.eq(totp_factors::user_id))
-                    .execute(conn)?;
+                let confirmed = crate::cached::update(
+                    totp_factors::table.find(&user),
+                    totp_factors::user_id.eq(totp_factors::user_id),
+                )
+                .execute(conn)?;
                 if confirmed == 1 {
                     return Ok(false);
                 }
@@ -102,20 +105,22 @@ impl FactorStore for Store {
                     .find(&user)
                     .filter(totp_factors::last_step.is_null().or(totp_factors::last_step.lt(step)));
                 let n = match &confirm {
-                    Some((interaction, _)) => diesel::update(
+                    Some((interaction, _)) => crate::cached::update(
                         target
                             .filter(totp_factors::confirmed_at.is_null())
                             .filter(totp_factors::interaction_id.eq(interaction)),
+                        (
+                            totp_factors::last_step.eq(Some(step)),
+                            totp_factors::confirmed_at.eq(Some(now)),
+                            totp_factors::interaction_id.eq(None::<String>),
+                        ),
                     )
-                    .set((
-                        totp_factors::last_step.eq(Some(step)),
-                        totp_factors::confirmed_at.eq(Some(now)),
-                        totp_factors::interaction_id.eq(None::<String>),
-                    ))
                     .execute(conn)?,
-                    None => diesel::update(target.filter(totp_factors::confirmed_at.is_not_null()))
-                        .set(totp_factors::last_step.eq(Some(step)))
-                        .execute(conn)?,
+                    None => crate::cached::update(
+                        target.filter(totp_factors::confirmed_at.is_not_null()),
+                        totp_factors::last_step.eq(Some(step)),
+                    )
+                    .execute(conn)?,
                 };
                 if n == 1
                     && let Some((_, codes)) = confirm
@@ -133,13 +138,13 @@ impl FactorStore for Store {
     async fn use_recovery_code(&self, user: &UserId, hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
         let user = user.to_string();
         self.run(move |conn| {
-            let n = diesel::update(
+            let n = crate::cached::update(
                 recovery_codes::table
                     .find(hash)
                     .filter(recovery_codes::user_id.eq(user))
                     .filter(recovery_codes::used_at.is_null()),
+                recovery_codes::used_at.eq(Some(now)),
             )
-            .set(recovery_codes::used_at.eq(Some(now)))
             .execute(conn)?;
             Ok(n == 1)
         })
@@ -157,10 +162,11 @@ impl FactorStore for Store {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first (SQLite's write lock), matching only a confirmed authenticator.
-                let confirmed =
-                    diesel::update(totp_factors::table.find(&user).filter(totp_factors::confirmed_at.is_not_null()))
-                        .set(totp_factors::user_id.eq(totp_factors::user_id))
-                        .execute(conn)?;
+                let confirmed = crate::cached::update(
+                    totp_factors::table.find(&user).filter(totp_factors::confirmed_at.is_not_null()),
+                    totp_factors::user_id.eq(totp_factors::user_id),
+                )
+                .execute(conn)?;
                 if confirmed == 0 {
                     return Ok(false);
                 }

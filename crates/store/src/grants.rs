@@ -114,13 +114,13 @@ impl GrantStore for Store {
     ) -> Result<Redemption, StorageError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
-                let won = diesel::update(
+                let won = crate::cached::update(
                     authorization_codes::table
                         .find(&code_hash)
                         .filter(authorization_codes::redeemed_at.is_null())
                         .filter(authorization_codes::revoked_at.is_null()),
+                    authorization_codes::redeemed_at.eq(Some(now)),
                 )
-                .set(authorization_codes::redeemed_at.eq(Some(now)))
                 .execute(conn)?
                     == 1;
                 let Some(row) =
@@ -220,9 +220,11 @@ impl GrantStore for Store {
         self.run(move |conn| {
             // A row already there is a token issued before `jti` named its grant, or one revoked
             // already.
-            let updated = diesel::update(tokens::table.find(&row.jti).filter(tokens::revoked_at.is_null()))
-                .set(tokens::revoked_at.eq(Some(now)))
-                .execute(conn)?;
+            let updated = crate::cached::update(
+                tokens::table.find(&row.jti).filter(tokens::revoked_at.is_null()),
+                tokens::revoked_at.eq(Some(now)),
+            )
+            .execute(conn)?;
             if updated == 1 {
                 return Ok(true);
             }
@@ -294,30 +296,34 @@ pub(crate) fn insert_code_in(conn: &mut crate::DbConnection, code: &Authorizatio
 /// locked before refresh and token rows, here and in `revoke_grant_in`, so the two never deadlock.
 /// False when the grant is revoked (or unknown).
 pub(crate) fn lock_live_grant(conn: &mut crate::DbConnection, grant_id: &str) -> Result<bool, StoreError> {
-    let n = diesel::update(
+    let n = crate::cached::update(
         authorization_codes::table
             .filter(authorization_codes::grant_id.eq(grant_id))
             .filter(authorization_codes::revoked_at.is_null()),
+        authorization_codes::revoked_at.eq(authorization_codes::revoked_at),
     )
-    .set(authorization_codes::revoked_at.eq(authorization_codes::revoked_at))
     .execute(conn)?;
     Ok(n > 0)
 }
 
 /// Revokes a grant: its code, its access tokens and its refresh tokens.
 pub(crate) fn revoke_grant_in(conn: &mut crate::DbConnection, grant_id: &str, now: i64) -> Result<(), StoreError> {
-    diesel::update(authorization_codes::table.filter(authorization_codes::grant_id.eq(grant_id)))
-        .set(authorization_codes::revoked_at.eq(Some(now)))
-        .execute(conn)?;
-    diesel::update(tokens::table.filter(tokens::grant_id.eq(grant_id)).filter(tokens::revoked_at.is_null()))
-        .set(tokens::revoked_at.eq(Some(now)))
-        .execute(conn)?;
-    diesel::update(
+    crate::cached::update(
+        authorization_codes::table.filter(authorization_codes::grant_id.eq(grant_id)),
+        authorization_codes::revoked_at.eq(Some(now)),
+    )
+    .execute(conn)?;
+    crate::cached::update(
+        tokens::table.filter(tokens::grant_id.eq(grant_id)).filter(tokens::revoked_at.is_null()),
+        tokens::revoked_at.eq(Some(now)),
+    )
+    .execute(conn)?;
+    crate::cached::update(
         refresh_tokens::table
             .filter(refresh_tokens::grant_id.eq(grant_id))
             .filter(refresh_tokens::revoked_at.is_null()),
+        refresh_tokens::revoked_at.eq(Some(now)),
     )
-    .set(refresh_tokens::revoked_at.eq(Some(now)))
     .execute(conn)?;
     Ok(())
 }
@@ -358,11 +364,13 @@ pub(crate) fn revoke_all_of_client_in(
     }
     // Rows of tokens issued before `jti` named the grant; then the client's own tokens, which have
     // no row: every one issued up to now is revoked by the marker.
-    diesel::update(tokens::table.filter(tokens::client_id.eq(client_id)).filter(tokens::revoked_at.is_null()))
-        .set(tokens::revoked_at.eq(Some(now)))
-        .execute(conn)?;
+    crate::cached::update(
+        tokens::table.filter(tokens::client_id.eq(client_id)).filter(tokens::revoked_at.is_null()),
+        tokens::revoked_at.eq(Some(now)),
+    )
+    .execute(conn)?;
     let marker = client_marker(client_id);
-    let moved = diesel::update(tokens::table.find(&marker)).set(tokens::revoked_at.eq(Some(now))).execute(conn)?;
+    let moved = crate::cached::update(tokens::table.find(&marker), tokens::revoked_at.eq(Some(now))).execute(conn)?;
     if moved == 0 {
         let row = TokenRow {
             jti: marker.clone(),

@@ -81,6 +81,12 @@ impl GroupCommit {
 fn serve(mut conn: DbConnection, backend: &Backend, queue: &mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
+        // The first piece woke this thread at once, often before its sender (or anyone else) could
+        // queue more. Giving the core back once lets the request threads run on and queue theirs,
+        // so they share this commit: under 64 sign-ins on one core, a batch of 4.7 pieces became 7.2,
+        // and a sign-in 4 to 6 % cheaper in CPU (docs/performance.md). When nothing else is
+        // runnable, this returns at once.
+        std::thread::yield_now();
         while batch.len() < MAX_BATCH {
             match queue.try_recv() {
                 Ok(job) => batch.push(job),

@@ -152,13 +152,13 @@ impl HistoryStore for Store {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // The link is spent first (a write: SQLite's lock is taken at once), and only once.
-                let spent = diesel::update(
+                let spent = crate::cached::update(
                     login_events::table
                         .filter(login_events::not_me_hash.eq(&link_hash))
                         .filter(login_events::not_me_at.is_null())
                         .filter(login_events::created_at.ge(issued_after)),
+                    login_events::not_me_at.eq(Some(now)),
                 )
-                .set(login_events::not_me_at.eq(Some(now)))
                 .execute(conn)?;
                 if spent != 1 {
                     return Ok(None);

@@ -117,15 +117,15 @@ impl Store {
     async fn bind_interaction(&self, id: &InteractionId, browser_hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let n = diesel::update(
+            let n = crate::cached::update(
                 interactions::table
                     .find(id)
                     .filter(interactions::kind.eq(InteractionKind::ApiLink.as_str()))
                     .filter(interactions::browser_hash.eq(Vec::<u8>::new()))
                     .filter(interactions::result.is_null())
                     .filter(interactions::expires_at.gt(now)),
+                interactions::browser_hash.eq(browser_hash),
             )
-            .set(interactions::browser_hash.eq(browser_hash))
             .execute(conn)?;
             Ok(n == 1)
         })
@@ -149,14 +149,14 @@ impl Store {
     async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StoreError> {
         let (id, reason) = (id.to_string(), crate::to_json(&reason));
         self.run(move |conn| {
-            let n = diesel::update(
+            let n = crate::cached::update(
                 interactions::table
                     .find(id)
                     .filter(interactions::result.is_null())
                     .filter(interactions::denied.is_null())
                     .filter(interactions::expires_at.gt(now)),
+                (interactions::denied.eq(Some(reason)), interactions::completed_at.eq(Some(now))),
             )
-            .set((interactions::denied.eq(Some(reason)), interactions::completed_at.eq(Some(now))))
             .execute(conn)?;
             Ok(n == 1)
         })
@@ -236,28 +236,28 @@ impl passwordless_connection::storage::InteractionStore for Store {
 /// Records a sign-in's outcome (`result`, as JSON) for the authorization server, inside the
 /// caller's transaction. True only for the first completion of a live interaction not denied.
 pub(crate) fn complete_in(conn: &mut DbConnection, id: &str, result: &str, now: i64) -> Result<bool, StoreError> {
-    let n = diesel::update(
+    let n = crate::cached::update(
         interactions::table
             .find(id)
             .filter(interactions::result.is_null())
             .filter(interactions::denied.is_null())
             .filter(interactions::expires_at.gt(now)),
+        (interactions::result.eq(Some(result)), interactions::completed_at.eq(Some(now))),
     )
-    .set((interactions::result.eq(Some(result)), interactions::completed_at.eq(Some(now))))
     .execute(conn)?;
     Ok(n == 1)
 }
 
 /// Marks a completed interaction as used, inside the caller's transaction. True exactly once.
 pub(crate) fn resume_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
-    let n = diesel::update(
+    let n = crate::cached::update(
         interactions::table
             .find(id)
             .filter(interactions::result.is_not_null())
             .filter(interactions::resumed_at.is_null())
             .filter(interactions::expires_at.gt(now)),
+        interactions::resumed_at.eq(Some(now)),
     )
-    .set(interactions::resumed_at.eq(Some(now)))
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -270,15 +270,15 @@ pub(crate) fn record_first_factor_in(
     result: &LoginResult,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let n = diesel::update(
+    let n = crate::cached::update(
         interactions::table
             .find(id.as_str())
             .filter(interactions::result.is_null())
             .filter(interactions::first_factor.is_null())
             .filter(interactions::denied.is_null())
             .filter(interactions::expires_at.gt(now)),
+        interactions::first_factor.eq(Some(crate::to_json(result))),
     )
-    .set(interactions::first_factor.eq(Some(crate::to_json(result))))
     .execute(conn)?;
     Ok(n == 1)
 }

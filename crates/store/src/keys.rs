@@ -62,9 +62,11 @@ impl KeyStore for Store {
     async fn rotate_signing_keys(&self, new_keys: Vec<StoredKey>, retire_at: i64) -> Result<(), StorageError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
-                diesel::update(signing_keys::table.filter(signing_keys::retired_at.is_null()))
-                    .set(signing_keys::retired_at.eq(Some(retire_at)))
-                    .execute(conn)?;
+                crate::cached::update(
+                    signing_keys::table.filter(signing_keys::retired_at.is_null()),
+                    signing_keys::retired_at.eq(Some(retire_at)),
+                )
+                .execute(conn)?;
                 for k in new_keys {
                     let row = KeyRow { retired_at: None, ..KeyRow::of(k) };
                     diesel::insert_into(signing_keys::table).values(&row).execute(conn)?;

@@ -9,6 +9,7 @@ mod account;
 mod admin;
 mod audit;
 pub mod blocks;
+mod cached;
 pub mod challenges;
 pub mod clients;
 pub mod counters;

@@ -81,12 +81,14 @@ impl LogoutNoticeStore for Store {
                     .find(&jti)
                     .filter(logout_notices::settled_at.is_null())
                     .filter(logout_notices::next_attempt_at.le(now));
-                let won = diesel::update(row)
-                    .set((
+                let won = crate::cached::update(
+                    row,
+                    (
                         logout_notices::next_attempt_at.eq(now + lease),
                         logout_notices::attempts.eq(logout_notices::attempts + 1),
-                    ))
-                    .execute(conn)?;
+                    ),
+                )
+                .execute(conn)?;
                 if won != 1 {
                     continue;
                 }
@@ -126,7 +128,7 @@ impl LogoutNoticeStore for Store {
         let (n, error) = (notice.clone(), error.map(|e| e.chars().take(500).collect::<String>()));
         self.run(move |conn| {
             let set = (logout_notices::settled_at.eq(Some(now)), logout_notices::last_error.eq(error));
-            diesel::update(leased(&n)).set(set).execute(conn)?;
+            crate::cached::update(leased(&n), set).execute(conn)?;
             Ok(())
         })
         .await
@@ -137,7 +139,7 @@ impl LogoutNoticeStore for Store {
         let (n, error) = (notice.clone(), error.chars().take(500).collect::<String>());
         self.run(move |conn| {
             let set = (logout_notices::next_attempt_at.eq(retry_at), logout_notices::last_error.eq(Some(error)));
-            diesel::update(leased(&n)).set(set).execute(conn)?;
+            crate::cached::update(leased(&n), set).execute(conn)?;
             Ok(())
         })
         .await

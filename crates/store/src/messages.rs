@@ -200,13 +200,15 @@ impl passwordless_connection::storage::MessageStore for Store {
                 due().order(messages::next_attempt_at.asc()).select(messages::id).limit(limit).load(conn)?;
             let mut claimed = Vec::new();
             for id in ids {
-                let n = diesel::update(due().filter(messages::id.eq(&id)))
-                    .set((
+                let n = crate::cached::update(
+                    due().filter(messages::id.eq(&id)),
+                    (
                         messages::status.eq("sending"),
                         messages::next_attempt_at.eq(now + lease),
                         messages::attempts.eq(messages::attempts + 1),
-                    ))
-                    .execute(conn)?;
+                    ),
+                )
+                .execute(conn)?;
                 if n == 1 {
                     let row = messages::table.find(&id).select(MessageRow::as_select()).first(conn)?;
                     claimed.push(row.into_queued()?);
@@ -231,23 +233,27 @@ impl passwordless_connection::storage::MessageStore for Store {
         self.run(move |conn| {
             let target = messages::table.find(id);
             if keep_body {
-                diesel::update(target)
-                    .set((
+                crate::cached::update(
+                    target,
+                    (
                         messages::status.eq("sent"),
                         messages::provider.eq(Some(provider)),
                         messages::sent_at.eq(Some(now)),
-                    ))
-                    .execute(conn)?;
+                    ),
+                )
+                .execute(conn)?;
             } else {
-                diesel::update(target)
-                    .set((
+                crate::cached::update(
+                    target,
+                    (
                         messages::status.eq("sent"),
                         messages::provider.eq(Some(provider)),
                         messages::sent_at.eq(Some(now)),
                         messages::text_body.eq(None::<String>),
                         messages::html_body.eq(None::<String>),
-                    ))
-                    .execute(conn)?;
+                    ),
+                )
+                .execute(conn)?;
             }
             Ok(())
         })
@@ -266,21 +272,25 @@ impl passwordless_connection::storage::MessageStore for Store {
         self.run(move |conn| {
             let target = messages::table.find(id);
             match retry_at {
-                Some(at) => diesel::update(target)
-                    .set((
+                Some(at) => crate::cached::update(
+                    target,
+                    (
                         messages::status.eq("queued"),
                         messages::next_attempt_at.eq(at),
                         messages::last_error.eq(Some(error)),
-                    ))
-                    .execute(conn)?,
-                None => diesel::update(target)
-                    .set((
+                    ),
+                )
+                .execute(conn)?,
+                None => crate::cached::update(
+                    target,
+                    (
                         messages::status.eq("failed"),
                         messages::last_error.eq(Some(error)),
                         messages::text_body.eq(None::<String>),
                         messages::html_body.eq(None::<String>),
-                    ))
-                    .execute(conn)?,
+                    ),
+                )
+                .execute(conn)?,
             };
             Ok(())
         })

@@ -144,14 +144,14 @@ impl RefreshStore for Store {
                 if !crate::grants::lock_live_grant(conn, &next.grant_id)? {
                     return Ok(RefreshUse::Revoked);
                 }
-                let won = diesel::update(
+                let won = crate::cached::update(
                     refresh_tokens::table
                         .find(&token_hash)
                         .filter(refresh_tokens::grant_id.eq(&next.grant_id))
                         .filter(refresh_tokens::used_at.is_null())
                         .filter(refresh_tokens::revoked_at.is_null()),
+                    (refresh_tokens::used_at.eq(Some(now)), refresh_tokens::successor_hash.eq(&next.token_hash)),
                 )
-                .set((refresh_tokens::used_at.eq(Some(now)), refresh_tokens::successor_hash.eq(&next.token_hash)))
                 .execute(conn)?
                     == 1;
                 let Some(row) =
@@ -214,9 +214,11 @@ fn replace_unused_successor(
     if diesel::delete(unused).execute(conn)? != 1 {
         return Ok(false);
     }
-    diesel::update(refresh_tokens::table.find(&row.token_hash))
-        .set(refresh_tokens::successor_hash.eq(&next.token_hash))
-        .execute(conn)?;
+    crate::cached::update(
+        refresh_tokens::table.find(&row.token_hash),
+        refresh_tokens::successor_hash.eq(&next.token_hash),
+    )
+    .execute(conn)?;
     Ok(true)
 }
 

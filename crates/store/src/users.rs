@@ -204,14 +204,12 @@ impl Proof {
         let target = users::table.find(user.id.as_str());
         Ok(match self {
             Proof::Email(_) if !user.email_verified => {
-                diesel::update(target)
-                    .set((users::email_verified.eq(true), users::version.eq(users::version + 1)))
+                crate::cached::update(target, (users::email_verified.eq(true), users::version.eq(users::version + 1)))
                     .execute(conn)?;
                 User { email_verified: true, version: user.version + 1, ..user }
             }
             Proof::Phone(_) if !user.phone_verified => {
-                diesel::update(target)
-                    .set((users::phone_verified.eq(true), users::version.eq(users::version + 1)))
+                crate::cached::update(target, (users::phone_verified.eq(true), users::version.eq(users::version + 1)))
                     .execute(conn)?;
                 User { phone_verified: true, version: user.version + 1, ..user }
             }
