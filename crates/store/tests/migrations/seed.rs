@@ -115,6 +115,8 @@ pub async fn read_back(store: &Store, upto: usize) {
     let (interaction, request) =
         store.interaction(&InteractionId::parse("interaction1").unwrap()).await.unwrap().unwrap();
     assert_eq!(interaction.kind, InteractionKind::Hosted, "{from}");
+    // Read in the same query as the interaction (a join).
+    assert_eq!(interaction.client_name, "Seeded app", "{from}");
     assert!(interaction.requested_acr.is_empty(), "{from}");
     assert_eq!(request.unwrap().scope.to_string(), "openid email", "a scope stored as a list, {from}");
 
