@@ -5,6 +5,10 @@ use domain::{ClientId, DenyReason, Interaction, InteractionId, InteractionKind, 
 use crate::schema::{clients, interactions};
 use crate::{DbConnection, Store, StoreError};
 
+// `Store::interaction` reads an interaction with its client's name and settings (a join).
+diesel::joinable!(interactions -> clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(interactions, clients);
+
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = interactions)]
 struct InteractionRow {

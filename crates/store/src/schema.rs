@@ -350,8 +350,6 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(events, event_deliveries);
-diesel::joinable!(interactions -> clients (client_id));
-diesel::allow_tables_to_appear_in_same_query!(interactions, clients);
 
 diesel::table! {
     pushed_requests (reference_hash) {
