@@ -8,9 +8,14 @@
 //! confused with another; [`update`] writes the same SQL as `diesel::update(target).set(values)`
 //! without that mark. Its parts keep theirs: a `WHERE … IN (…)` over a list (whose length changes
 //! the text) is still not kept.
+//!
+//! [`Update::returning`] adds a `RETURNING` clause, kept prepared as well: the row a conditional
+//! update changed comes back with it, where reading it again would be a second statement (on
+//! PostgreSQL a second round trip). PostgreSQL has `RETURNING`, SQLite since 3.35
+//! (https://sqlite.org/lang_returning.html), where the change is made at the first step.
 
 use diesel::backend::Backend;
-use diesel::query_builder::{AsChangeset, AstPass, IntoUpdateTarget, QueryFragment, QueryId, UpdateTarget};
+use diesel::query_builder::{AsChangeset, AstPass, IntoUpdateTarget, Query, QueryFragment, QueryId, UpdateTarget};
 use diesel::query_source::QuerySource;
 use diesel::{QueryResult, RunQueryDsl};
 
@@ -62,6 +67,45 @@ impl<From, Where, Values> QueryId for Update<From, Where, Values> {
 }
 
 impl<From, Where, Values, Conn> RunQueryDsl<Conn> for Update<From, Where, Values> {}
+
+impl<From, Where, Values> Update<From, Where, Values> {
+    /// `UPDATE … RETURNING selection`: the rows the update changed, as they are after it.
+    pub(crate) fn returning<Selection>(self, selection: Selection) -> Returning<Self, Selection> {
+        Returning { update: self, selection }
+    }
+}
+
+/// An [`Update`] with its `RETURNING` clause, made by [`Update::returning`].
+#[derive(Debug)]
+pub(crate) struct Returning<U, Selection> {
+    update: U,
+    selection: Selection,
+}
+
+impl<U, Selection, DB> QueryFragment<DB> for Returning<U, Selection>
+where
+    DB: Backend,
+    U: QueryFragment<DB>,
+    Selection: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.update.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING ");
+        self.selection.walk_ast(out)
+    }
+}
+
+impl<U, Selection: diesel::Expression> Query for Returning<U, Selection> {
+    type SqlType = Selection::SqlType;
+}
+
+/// As [`Update`]'s: keyed by the SQL text.
+impl<U, Selection> QueryId for Returning<U, Selection> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<U, Selection, Conn> RunQueryDsl<Conn> for Returning<U, Selection> {}
 
 #[cfg(test)]
 mod tests {
@@ -143,6 +187,24 @@ mod tests {
         assert_eq!(kept.lock().unwrap().len(), 1, "prepared once: {:?}", kept.lock().unwrap());
         let attempts: i32 = challenges::table.select(challenges::attempts).first(&mut conn).unwrap();
         assert_eq!(attempts, 4, "each run bound its own values");
+    }
+
+    /// `RETURNING` brings the changed row as it is after the update, and nothing when no row
+    /// matched; kept prepared like the update itself.
+    #[test]
+    fn returning_brings_the_changed_row_and_is_kept() {
+        let mut conn = memory();
+        let kept = kept(&mut conn);
+        let returned = || super::update(target!(), values!()).returning((challenges::id, challenges::attempts));
+        let first: Option<(String, i32)> = returned().get_result(&mut conn).optional().unwrap();
+        assert_eq!(first, Some(("c1".to_owned(), 1)), "the row after the update");
+        let second: Option<(String, i32)> = returned().get_result(&mut conn).optional().unwrap();
+        assert_eq!(second, None, "consumed: the conditional update matched nothing");
+        diesel::update(challenges::table).set(challenges::consumed_at.eq(None::<i64>)).execute(&mut conn).unwrap();
+        let third: Option<(String, i32)> = returned().get_result(&mut conn).optional().unwrap();
+        assert_eq!(third, Some(("c1".to_owned(), 2)));
+        assert_eq!(kept.lock().unwrap().len(), 1, "prepared once: {:?}", kept.lock().unwrap());
+        assert!(kept.lock().unwrap()[0].ends_with(r#"RETURNING `challenges`.`id`, `challenges`.`attempts`"#));
     }
 
     /// A changeset of nothing is refused, as diesel refuses it.

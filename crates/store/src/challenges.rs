@@ -309,20 +309,29 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
         .filter(challenges::consumed_at.is_null())
         .filter(challenges::superseded.eq(false))
         .filter(challenges::expires_at.gt(now));
+    // The proof's channel and destination, when the code's read brought them already.
+    let mut proof: Option<(String, String)> = None;
     let spent = match &answer {
         Answer::Code(given) => {
             // Its attempt was taken (`take_attempt`) before the IP's failure budgets were.
-            let row: Option<(Vec<u8>, i32, i32)> = live
+            let row: Option<(Vec<u8>, i32, i32, String, String)> = live
                 .filter(challenges::attempts.le(challenges::max_attempts))
-                .select((challenges::code_hash, challenges::attempts, challenges::max_attempts))
+                .select((
+                    challenges::code_hash,
+                    challenges::attempts,
+                    challenges::max_attempts,
+                    challenges::channel,
+                    challenges::destination,
+                ))
                 .first(conn)
                 .optional()?;
-            let Some((code_hash, attempts, max_attempts)) = row else {
+            let Some((code_hash, attempts, max_attempts, channel, destination)) = row else {
                 return Ok(Spent::Closed);
             };
             if !domain::secret::constant_time_eq(given, &code_hash) {
                 return Ok(Spent::Wrong { remaining: max_attempts - attempts });
             }
+            proof = Some((channel, destination));
             crate::cached::update(live, challenges::consumed_at.eq(Some(now))).execute(conn)?
         }
         // An approval on another device took its attempt already, and may have reached the cap.
@@ -341,10 +350,13 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
         return Ok(Spent::Closed);
     }
     let Some(plan) = sign_in else { return Ok(Spent::Right(None)) };
-    let (channel, destination): (String, String) = challenges::table
-        .find(challenge.as_str())
-        .select((challenges::channel, challenges::destination))
-        .first(conn)?;
+    let (channel, destination): (String, String) = match proof {
+        Some(known) => known,
+        None => challenges::table
+            .find(challenge.as_str())
+            .select((challenges::channel, challenges::destination))
+            .first(conn)?,
+    };
     let channel = Channel::parse(&channel).ok_or_else(|| StoreError::Corrupt("challenge channel".into()))?;
     let account = crate::users::sign_in_in(conn, &crate::users::Proof::of(channel, destination), plan.create, now)?;
     let recorded = match (&account, &plan.record) {

@@ -114,27 +114,29 @@ impl GrantStore for Store {
     ) -> Result<Redemption, StorageError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
-                let won = crate::cached::update(
+                // The winner's row comes back with its update (`RETURNING`), not from a second read.
+                let won: Option<CodeRow> = crate::cached::update(
                     authorization_codes::table
                         .find(&code_hash)
                         .filter(authorization_codes::redeemed_at.is_null())
                         .filter(authorization_codes::revoked_at.is_null()),
                     authorization_codes::redeemed_at.eq(Some(now)),
                 )
-                .execute(conn)?
-                    == 1;
-                let Some(row) =
-                    authorization_codes::table.find(&code_hash).select(CodeRow::as_select()).first(conn).optional()?
-                else {
-                    return Ok(Redemption::Unknown);
-                };
-                if won {
+                .returning(CodeRow::as_select())
+                .get_result(conn)
+                .optional()?;
+                if let Some(row) = won {
                     // The grant is live: its code row was just updated under `revoked_at IS NULL`.
                     if let Some(refresh) = &first_refresh {
                         crate::refresh::insert_in(conn, refresh)?;
                     }
                     return Ok(Redemption::Redeemed(Box::new(row.into_code()?)));
                 }
+                let Some(row) =
+                    authorization_codes::table.find(&code_hash).select(CodeRow::as_select()).first(conn).optional()?
+                else {
+                    return Ok(Redemption::Unknown);
+                };
                 if row.redeemed_at.is_none() || row.revoked_at.is_some() {
                     return Ok(Redemption::Revoked);
                 }

@@ -200,7 +200,8 @@ impl passwordless_connection::storage::MessageStore for Store {
                 due().order(messages::next_attempt_at.asc()).select(messages::id).limit(limit).load(conn)?;
             let mut claimed = Vec::new();
             for id in ids {
-                let n = crate::cached::update(
+                // The claimed row comes back with its update (`RETURNING`), not from a second read.
+                let row: Option<MessageRow> = crate::cached::update(
                     due().filter(messages::id.eq(&id)),
                     (
                         messages::status.eq("sending"),
@@ -208,9 +209,10 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::attempts.eq(messages::attempts + 1),
                     ),
                 )
-                .execute(conn)?;
-                if n == 1 {
-                    let row = messages::table.find(&id).select(MessageRow::as_select()).first(conn)?;
+                .returning(MessageRow::as_select())
+                .get_result(conn)
+                .optional()?;
+                if let Some(row) = row {
                     claimed.push(row.into_queued()?);
                 }
             }
