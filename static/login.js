@@ -30,6 +30,8 @@
   if (approval && form && window.fetch) {
     var waiting = document.getElementById('waiting');
     if (waiting) waiting.hidden = false;
+    // Polls until the sign-in is approved or over; an answer it cannot read (the server or the
+    // network away, a 503 "unavailable") is asked again a little later, never taken as the end.
     var poll = function () {
       fetch(approval.getAttribute('data-status'), { credentials: 'same-origin', cache: 'no-store' })
         .then(function (r) { return r.json(); })
@@ -39,6 +41,8 @@
           } else if (body.state === 'waiting' || body.state === 'opened') {
             if (body.state === 'opened') approval.hidden = false;
             setTimeout(poll, 1500);
+          } else if (body.state !== 'expired') {
+            setTimeout(poll, 3000);
           }
         })
         .catch(function () { setTimeout(poll, 3000); });

@@ -204,12 +204,22 @@ async fn send_again(
 
 /// `GET /login/{interaction}/status`: what the waiting code page polls for, in the browser that
 /// started only: `{"state": "waiting" | "opened" | "approved" | "expired"}` (`opened`: the link was
-/// opened on another device, which now asks for the number this page shows).
+/// opened on another device, which now asks for the number this page shows). While the database
+/// is away it is a 503 with `{"state": "unavailable"}`, never `expired`: the sign-in is not over,
+/// and the page polls on until the database is back.
 pub async fn status(
     req: HttpRequest,
     path: web::Path<String>,
     conn: web::Data<PasswordlessConnection>,
 ) -> HttpResponse {
+    let unavailable = |context: &str, e: &dyn std::fmt::Display| {
+        tracing::error!(error = %e, "{context}");
+        let mut resp = HttpResponse::ServiceUnavailable()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "state": "unavailable" }));
+        web_layer::retry_later(&mut resp);
+        resp
+    };
     let state = match interaction_for(&conn, &req, &path).await {
         Ok(i) => match conn.store.latest_challenge(&i.id).await {
             Ok(Some(c)) if awaits_spending(&c, conn.clock.now()) => "approved",
@@ -218,11 +228,9 @@ pub async fn status(
                 None => "waiting",
             },
             Ok(_) => "expired",
-            Err(e) => {
-                tracing::error!(error = %e, "challenge lookup");
-                return HttpResponse::ServiceUnavailable().json(serde_json::json!({ "state": "unavailable" }));
-            }
+            Err(e) => return unavailable("challenge lookup", &e),
         },
+        Err((PageError::Unavailable(context, e), _)) => return unavailable(context, &e),
         Err(_) => "expired",
     };
     HttpResponse::Ok().insert_header((header::CACHE_CONTROL, "no-store")).json(serde_json::json!({ "state": state }))

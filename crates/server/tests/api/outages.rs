@@ -144,6 +144,10 @@ async fn a_postgres_outage_answers_503_and_recovers_without_a_restart() {
     let (access, refresh) = (tokens["access_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap());
     let (waiting, code_page, code_csrf, code) = wait_for_code(&app, &client).await;
     let type_code = || async { waiting.post_form(&code_page, &[("csrf", &code_csrf), ("code", &code)]).await };
+    // What the waiting code page polls (for a link approved on another device).
+    let status = code_page.replace("/code", "/status");
+    let polled = || async { waiting.get(&status).await };
+    assert_eq!(polled().await.json::<serde_json::Value>().await.unwrap()["state"], "waiting");
     let at_login = app.browser();
     let (login, csrf) = open_login(&app, &at_login, &client).await;
     let basic = (client.id.as_str(), client.secret.as_deref().unwrap());
@@ -180,11 +184,15 @@ async fn a_postgres_outage_answers_503_and_recovers_without_a_restart() {
     assert_unavailable(typed, "the code form").await;
     assert_unavailable(authorize, "/authorize").await;
     println!("PostgreSQL outage: the refusals took {:?}", outage.elapsed());
+    // The waiting page is told the database is away, not that its sign-in expired: it polls on.
+    let body = assert_unavailable(polled().await, "the code page's status").await;
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["state"], "unavailable", "{body}");
 
     pg.start_again();
     let took = recovery_time(&app).await;
     println!("PostgreSQL outage: ready again {took:?} after PostgreSQL came back");
     assert!(took < Duration::from_secs(10), "{took:?}");
+    assert_eq!(polled().await.json::<serde_json::Value>().await.unwrap()["state"], "waiting");
     // Nothing the outage interrupted was half done: the refresh token and the code still work.
     let resp = app.token_request(&[("grant_type", "refresh_token"), ("refresh_token", refresh)], Some(basic)).await;
     assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
