@@ -103,21 +103,21 @@ impl ChallengeStore for Store {
                     .filter(interactions::denied.is_null())
                     .filter(interactions::expires_at.gt(new.created_at));
                 let in_state = match new.purpose {
-                    Purpose::FirstFactor => crate::cached::update(
+                    Purpose::FirstFactor => crate::db::on_backend!(conn, |c| crate::cached::update(
                         live.filter(interactions::first_factor.is_null()),
                         interactions::kind.eq(interactions::kind),
                     )
-                    .execute(conn)?,
-                    Purpose::SecondFactor => crate::cached::update(
+                    .execute(c))?,
+                    Purpose::SecondFactor => crate::db::on_backend!(conn, |c| crate::cached::update(
                         live.filter(interactions::first_factor.is_not_null()),
                         interactions::kind.eq(interactions::kind),
                     )
-                    .execute(conn)?,
+                    .execute(c))?,
                 };
                 if in_state != 1 {
                     return Ok(false);
                 }
-                crate::cached::update(
+                crate::db::on_backend!(conn, |c| crate::cached::update(
                     challenges::table
                         .filter(
                             challenges::destination
@@ -128,7 +128,7 @@ impl ChallengeStore for Store {
                         .filter(challenges::superseded.eq(false)),
                     challenges::superseded.eq(true),
                 )
-                .execute(conn)?;
+                .execute(c))?;
                 let row = ChallengeRow {
                     id: new.id.to_string(),
                     interaction_id: new.interaction_id.to_string(),
@@ -148,7 +148,7 @@ impl ChallengeStore for Store {
                     purpose: purpose_name(new.purpose).to_owned(),
                     opened_elsewhere_at: None,
                 };
-                diesel::insert_into(challenges::table).values(&row).execute(conn)?;
+                crate::db::on_backend!(conn, |c| diesel::insert_into(challenges::table).values(&row).execute(c))?;
                 if let Some(message) = message {
                     diesel::insert_into(messages::table)
                         .values(&MessageRow::queued(message, row.created_at))
@@ -164,11 +164,17 @@ impl ChallengeStore for Store {
     async fn latest_challenge(&self, interaction: &InteractionId) -> Result<Option<Challenge>, StorageError> {
         let id = interaction.to_string();
         self.read(move |conn| {
-            let query = challenges::table
-                .filter(challenges::interaction_id.eq(id))
-                .filter(challenges::purpose.eq(purpose_name(Purpose::FirstFactor)))
-                .into_boxed();
-            newest(conn, query)
+            // As `newest`, on the backend's own connection: every step of a sign-in by code reads it.
+            let row: Option<ChallengeRow> = crate::db::on_backend!(conn, |c| {
+                challenges::table
+                    .filter(challenges::interaction_id.eq(&id))
+                    .filter(challenges::purpose.eq(purpose_name(Purpose::FirstFactor)))
+                    .order((challenges::created_at.desc(), challenges::id.desc()))
+                    .select(ChallengeRow::as_select())
+                    .first(c)
+                    .optional()
+            })?;
+            row.map(ChallengeRow::into_challenge).transpose()
         })
         .await
         .map_err(Into::into)
@@ -219,7 +225,7 @@ impl ChallengeStore for Store {
     async fn take_attempt(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let n = crate::cached::update(
+            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::consumed_at.is_null())
@@ -228,7 +234,7 @@ impl ChallengeStore for Store {
                     .filter(challenges::attempts.lt(challenges::max_attempts)),
                 challenges::attempts.eq(challenges::attempts + 1),
             )
-            .execute(conn)?;
+            .execute(c))?;
             Ok(n == 1)
         })
         .await
@@ -256,7 +262,7 @@ impl ChallengeStore for Store {
     async fn link_opened_elsewhere(&self, id: &ChallengeId, now: i64) -> Result<(), StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            crate::cached::update(
+            crate::db::on_backend!(conn, |c| crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::opened_elsewhere_at.is_null())
@@ -265,7 +271,7 @@ impl ChallengeStore for Store {
                     .filter(challenges::expires_at.gt(now)),
                 challenges::opened_elsewhere_at.eq(Some(now)),
             )
-            .execute(conn)?;
+            .execute(c))?;
             Ok(())
         })
         .await
@@ -275,7 +281,7 @@ impl ChallengeStore for Store {
     async fn approve_challenge(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let n = crate::cached::update(
+            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::consumed_at.is_null())
@@ -284,7 +290,7 @@ impl ChallengeStore for Store {
                     .filter(challenges::expires_at.gt(now)),
                 challenges::approved_at.eq(Some(now)),
             )
-            .execute(conn)?;
+            .execute(c))?;
             Ok(n == 1)
         })
         .await
@@ -298,11 +304,11 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
     if let Some(SignInAs { record: Some(interaction), .. }) = &sign_in {
         // The interaction's row first, as `create_challenge` takes them (no lock-order deadlock
         // under PostgreSQL); a write, so SQLite takes its write lock at once.
-        crate::cached::update(
+        crate::db::on_backend!(conn, |c| crate::cached::update(
             interactions::table.find(interaction.as_str()),
             interactions::kind.eq(interactions::kind),
         )
-        .execute(conn)?;
+        .execute(c))?;
     }
     let live = challenges::table
         .find(challenge.as_str())
@@ -314,17 +320,18 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
     let spent = match &answer {
         Answer::Code(given) => {
             // Its attempt was taken (`take_attempt`) before the IP's failure budgets were.
-            let row: Option<(Vec<u8>, i32, i32, String, String)> = live
-                .filter(challenges::attempts.le(challenges::max_attempts))
-                .select((
-                    challenges::code_hash,
-                    challenges::attempts,
-                    challenges::max_attempts,
-                    challenges::channel,
-                    challenges::destination,
-                ))
-                .first(conn)
-                .optional()?;
+            let row: Option<(Vec<u8>, i32, i32, String, String)> = crate::db::on_backend!(conn, |c| {
+                live.filter(challenges::attempts.le(challenges::max_attempts))
+                    .select((
+                        challenges::code_hash,
+                        challenges::attempts,
+                        challenges::max_attempts,
+                        challenges::channel,
+                        challenges::destination,
+                    ))
+                    .first(c)
+                    .optional()
+            })?;
             let Some((code_hash, attempts, max_attempts, channel, destination)) = row else {
                 return Ok(Spent::Closed);
             };
@@ -332,19 +339,20 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
                 return Ok(Spent::Wrong { remaining: max_attempts - attempts });
             }
             proof = Some((channel, destination));
-            crate::cached::update(live, challenges::consumed_at.eq(Some(now))).execute(conn)?
+            crate::db::on_backend!(conn, |c| crate::cached::update(live, challenges::consumed_at.eq(Some(now)))
+                .execute(c))?
         }
         // An approval on another device took its attempt already, and may have reached the cap.
-        Answer::Link { approved: true } => crate::cached::update(
+        Answer::Link { approved: true } => crate::db::on_backend!(conn, |c| crate::cached::update(
             live.filter(challenges::attempts.le(challenges::max_attempts)),
             challenges::consumed_at.eq(Some(now)),
         )
-        .execute(conn)?,
-        Answer::Link { approved: false } => crate::cached::update(
+        .execute(c))?,
+        Answer::Link { approved: false } => crate::db::on_backend!(conn, |c| crate::cached::update(
             live.filter(challenges::attempts.lt(challenges::max_attempts)),
             challenges::consumed_at.eq(Some(now)),
         )
-        .execute(conn)?,
+        .execute(c))?,
     };
     if spent != 1 {
         return Ok(Spent::Closed);

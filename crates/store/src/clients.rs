@@ -80,7 +80,7 @@ impl Store {
     pub async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let row = ClientRow::from_client(client);
         self.run(move |conn| {
-            diesel::insert_into(clients::table).values(&row).execute(conn)?;
+            crate::db::on_backend!(conn, |c| diesel::insert_into(clients::table).values(&row).execute(c))?;
             Ok(())
         })
         .await
@@ -91,7 +91,7 @@ impl Store {
     pub async fn upsert_client(&self, client: &Client) -> Result<(), StoreError> {
         let row = ClientRow::from_client(client);
         self.run(move |conn| {
-            let n = crate::cached::update(
+            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
                 clients::table.find(&row.id),
                 (
                     clients::name.eq(&row.name),
@@ -110,9 +110,9 @@ impl Store {
                     clients::version.eq(clients::version + 1),
                 ),
             )
-            .execute(conn)?;
+            .execute(c))?;
             if n == 0 {
-                diesel::insert_into(clients::table).values(&row).execute(conn)?;
+                crate::db::on_backend!(conn, |c| diesel::insert_into(clients::table).values(&row).execute(c))?;
             }
             Ok(())
         })
@@ -122,13 +122,10 @@ impl Store {
     pub async fn client(&self, id: &ClientId) -> Result<Option<Client>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| {
-            clients::table
-                .find(id)
-                .select(ClientRow::as_select())
-                .first(conn)
-                .optional()?
-                .map(ClientRow::into_client)
-                .transpose()
+            let row: Option<ClientRow> = crate::db::on_backend!(conn, |c| {
+                clients::table.find(&id).select(ClientRow::as_select()).first(c).optional()
+            })?;
+            row.map(ClientRow::into_client).transpose()
         })
         .await
     }
@@ -191,7 +188,9 @@ impl authorization_server::storage::ClientStore for Store {
                     .filter(p::client_id.eq(&client))
                     .filter(p::used_at.is_null())
                     .filter(p::expires_at.gt(now));
-                if crate::cached::update(live, p::used_at.eq(Some(now))).execute(conn)? == 0 {
+                if crate::db::on_backend!(conn, |c| crate::cached::update(live, p::used_at.eq(Some(now))).execute(c))?
+                    == 0
+                {
                     return Ok(None);
                 }
                 Ok(Some(p::table.find(&hash).select(p::params).first::<String>(conn)?))
@@ -265,7 +264,7 @@ impl admin::storage::ClientDirectory for Store {
         let (row, id, what) = (ClientRow::from_client(client), client.id.clone(), audit(None, Some(client)));
         self.run(move |conn| {
             conn.transaction(|conn| {
-                diesel::insert_into(clients::table).values(&row).execute(conn)?;
+                crate::db::on_backend!(conn, |c| diesel::insert_into(clients::table).values(&row).execute(c))?;
                 audit_in(conn, &id, what, now)
             })
         })
@@ -285,12 +284,15 @@ impl admin::storage::ClientDirectory for Store {
         let saved = self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first, so SQLite takes the write lock for the whole transaction.
-                crate::cached::update(clients::table.find(&row.id), clients::version.eq(clients::version))
-                    .execute(conn)?;
+                crate::db::on_backend!(conn, |c| crate::cached::update(
+                    clients::table.find(&row.id),
+                    clients::version.eq(clients::version)
+                )
+                .execute(c))?;
                 let Some(before) = read(conn, &row.id)? else {
                     return Ok(ClientSaved::NotFound);
                 };
-                let n = crate::cached::update(
+                let n = crate::db::on_backend!(conn, |c| crate::cached::update(
                     clients::table.find(&row.id).filter(clients::version.eq(version)),
                     (
                         clients::name.eq(&row.name),
@@ -308,7 +310,7 @@ impl admin::storage::ClientDirectory for Store {
                         clients::version.eq(version + 1),
                     ),
                 )
-                .execute(conn)?;
+                .execute(c))?;
                 if n == 0 {
                     return Ok(ClientSaved::Stale(Box::new(before)));
                 }
@@ -333,8 +335,11 @@ impl admin::storage::ClientDirectory for Store {
         let deleted = self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first, so SQLite takes the write lock for the whole transaction.
-                crate::cached::update(clients::table.find(id.as_str()), clients::version.eq(clients::version))
-                    .execute(conn)?;
+                crate::db::on_backend!(conn, |c| crate::cached::update(
+                    clients::table.find(id.as_str()),
+                    clients::version.eq(clients::version)
+                )
+                .execute(c))?;
                 let Some(before) = read(conn, id.as_str())? else {
                     return Ok(false);
                 };

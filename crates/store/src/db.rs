@@ -14,6 +14,22 @@ pub enum DbConnection {
     Sqlite(diesel::SqliteConnection),
 }
 
+/// `on_backend!(conn, |c| body)`: `body` run on the backend's own connection (`c` is a
+/// `PgConnection` or a `SqliteConnection`), written once and compiled for each. Through the
+/// `MultiConnection` wrapper every run of a statement writes its whole SQL text again two or three
+/// times, even when the statement is prepared already (docs/performance.md); on the backend's own
+/// connection a statement of fixed shape is found in the cache by its type, and only its binds are
+/// collected. For the reads every sign-in makes several times.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
 

@@ -13,17 +13,19 @@ impl DeviceStore for Store {
     async fn device(&self, user: &UserId, id_hash: Vec<u8>) -> Result<Option<Device>, StorageError> {
         let user = user.to_string();
         self.read(move |conn| {
-            Ok(devices::table
-                .find((user, id_hash))
-                .select((devices::description, devices::created_at, devices::last_seen_at, devices::blocked_at))
-                .first::<(String, i64, i64, Option<i64>)>(conn)
-                .optional()?
-                .map(|(description, created_at, last_seen_at, blocked_at)| Device {
-                    description,
-                    created_at,
-                    last_seen_at,
-                    blocked_at,
-                }))
+            let row: Option<(String, i64, i64, Option<i64>)> = crate::db::on_backend!(conn, |c| {
+                devices::table
+                    .find((&user, &id_hash))
+                    .select((devices::description, devices::created_at, devices::last_seen_at, devices::blocked_at))
+                    .first(c)
+                    .optional()
+            })?;
+            Ok(row.map(|(description, created_at, last_seen_at, blocked_at)| Device {
+                description,
+                created_at,
+                last_seen_at,
+                blocked_at,
+            }))
         })
         .await
         .map_err(Into::into)
@@ -39,11 +41,11 @@ pub(crate) fn remember_in(
     description: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let n = crate::cached::update(
+    let n = crate::db::on_backend!(conn, |c| crate::cached::update(
         devices::table.find((user, id_hash)),
         (devices::last_seen_at.eq(now), devices::description.eq(description)),
     )
-    .execute(conn)?;
+    .execute(c))?;
     if n == 0 {
         let inserted = diesel::insert_into(devices::table)
             .values((
@@ -72,8 +74,11 @@ pub(crate) fn block_in(
     description: &str,
     now: i64,
 ) -> Result<(), crate::StoreError> {
-    let blocked =
-        crate::cached::update(devices::table.find((user, id_hash)), devices::blocked_at.eq(Some(now))).execute(conn)?;
+    let blocked = crate::db::on_backend!(conn, |c| crate::cached::update(
+        devices::table.find((user, id_hash)),
+        devices::blocked_at.eq(Some(now))
+    )
+    .execute(c))?;
     if blocked == 0 {
         diesel::insert_into(devices::table)
             .values((

@@ -62,14 +62,14 @@ impl KeyStore for Store {
     async fn rotate_signing_keys(&self, new_keys: Vec<StoredKey>, retire_at: i64) -> Result<(), StorageError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
-                crate::cached::update(
+                crate::db::on_backend!(conn, |c| crate::cached::update(
                     signing_keys::table.filter(signing_keys::retired_at.is_null()),
                     signing_keys::retired_at.eq(Some(retire_at)),
                 )
-                .execute(conn)?;
+                .execute(c))?;
                 for k in new_keys {
                     let row = KeyRow { retired_at: None, ..KeyRow::of(k) };
-                    diesel::insert_into(signing_keys::table).values(&row).execute(conn)?;
+                    crate::db::on_backend!(conn, |c| diesel::insert_into(signing_keys::table).values(&row).execute(c))?;
                 }
                 Ok(())
             })
@@ -82,7 +82,9 @@ impl KeyStore for Store {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 for k in keys {
-                    diesel::insert_into(signing_keys::table).values(&KeyRow::of(k)).execute(conn)?;
+                    crate::db::on_backend!(conn, |c| diesel::insert_into(signing_keys::table)
+                        .values(&KeyRow::of(k))
+                        .execute(c))?;
                 }
                 Ok(())
             })

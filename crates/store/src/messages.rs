@@ -134,7 +134,9 @@ impl MessageRow {
 
 /// Queues a message inside the caller's transaction.
 pub(crate) fn queue_in(conn: &mut crate::DbConnection, message: NewMessage, now: i64) -> Result<(), StoreError> {
-    diesel::insert_into(messages::table).values(&MessageRow::queued(message, now)).execute(conn)?;
+    crate::db::on_backend!(conn, |c| diesel::insert_into(messages::table)
+        .values(&MessageRow::queued(message, now))
+        .execute(c))?;
     Ok(())
 }
 
@@ -179,10 +181,15 @@ impl passwordless_connection::storage::MessageStore for Store {
         // without a write transaction, and, on SQLite, without the writer's queue and a commit.
         let any_due = self
             .read(move |conn| {
-                let due = messages::table
-                    .filter(messages::status.eq("queued").or(messages::status.eq("sending")))
-                    .filter(messages::next_attempt_at.le(now));
-                Ok(due.select(messages::id).first::<String>(conn).optional()?.is_some())
+                let first: Option<String> = crate::db::on_backend!(conn, |c| {
+                    messages::table
+                        .filter(messages::status.eq("queued").or(messages::status.eq("sending")))
+                        .filter(messages::next_attempt_at.le(now))
+                        .select(messages::id)
+                        .first(c)
+                        .optional()
+                })?;
+                Ok(first.is_some())
             })
             .await?;
         if !any_due {
@@ -235,7 +242,7 @@ impl passwordless_connection::storage::MessageStore for Store {
         self.run(move |conn| {
             let target = messages::table.find(id);
             if keep_body {
-                crate::cached::update(
+                crate::db::on_backend!(conn, |c| crate::cached::update(
                     target,
                     (
                         messages::status.eq("sent"),
@@ -243,9 +250,9 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::sent_at.eq(Some(now)),
                     ),
                 )
-                .execute(conn)?;
+                .execute(c))?;
             } else {
-                crate::cached::update(
+                crate::db::on_backend!(conn, |c| crate::cached::update(
                     target,
                     (
                         messages::status.eq("sent"),
@@ -255,7 +262,7 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::html_body.eq(None::<String>),
                     ),
                 )
-                .execute(conn)?;
+                .execute(c))?;
             }
             Ok(())
         })
@@ -274,7 +281,7 @@ impl passwordless_connection::storage::MessageStore for Store {
         self.run(move |conn| {
             let target = messages::table.find(id);
             match retry_at {
-                Some(at) => crate::cached::update(
+                Some(at) => crate::db::on_backend!(conn, |c| crate::cached::update(
                     target,
                     (
                         messages::status.eq("queued"),
@@ -282,8 +289,8 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::last_error.eq(Some(error)),
                     ),
                 )
-                .execute(conn)?,
-                None => crate::cached::update(
+                .execute(c))?,
+                None => crate::db::on_backend!(conn, |c| crate::cached::update(
                     target,
                     (
                         messages::status.eq("failed"),
@@ -292,7 +299,7 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::html_body.eq(None::<String>),
                     ),
                 )
-                .execute(conn)?,
+                .execute(c))?,
             };
             Ok(())
         })

@@ -211,8 +211,16 @@ impl PasskeyStore for Store {
             // WebAuthn §7.2 step 22: a counter that does not move forward refuses the use; an
             // authenticator that keeps none says 0 every time, and may, while the stored one is 0.
             let n = match count {
-                0 => crate::cached::update(target.filter(passkeys::sign_count.eq(0)), changes).execute(conn)?,
-                _ => crate::cached::update(target.filter(passkeys::sign_count.lt(count)), changes).execute(conn)?,
+                0 => crate::db::on_backend!(conn, |c| crate::cached::update(
+                    target.filter(passkeys::sign_count.eq(0)),
+                    changes
+                )
+                .execute(c))?,
+                _ => crate::db::on_backend!(conn, |c| crate::cached::update(
+                    target.filter(passkeys::sign_count.lt(count)),
+                    changes
+                )
+                .execute(c))?,
             };
             Ok(n == 1)
         })
@@ -223,11 +231,11 @@ impl PasskeyStore for Store {
     async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> Result<bool, StorageError> {
         let (user, id, name) = (user.to_string(), id.to_owned(), name.to_owned());
         self.run(move |conn| {
-            let n = crate::cached::update(
+            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
                 passkeys::table.find(&id).filter(passkeys::user_id.eq(&user)),
                 passkeys::name.eq(&name),
             )
-            .execute(conn)?;
+            .execute(c))?;
             Ok(n == 1)
         })
         .await

@@ -126,7 +126,7 @@ pub(crate) enum Proof {
 /// linked account itself is blocked, whose block then applies.
 fn signs_in_as(conn: &mut crate::DbConnection, user: User) -> Result<User, StoreError> {
     let primary = match &user.linked_to {
-        Some(primary) if !user.is_blocked() => read_user(conn, primary.as_str())?,
+        Some(primary) if !user.is_blocked() => user_in(conn, primary.as_str())?,
         _ => None,
     };
     Ok(primary.unwrap_or(user))
@@ -137,10 +137,6 @@ fn created_event(conn: &mut crate::DbConnection, row: &UserRow, source: &str, no
     let detail = serde_json::json!({ "email": row.email, "phone_number": row.phone });
     let fact = crate::events::Fact { user: Some(&row.id), client: None, source, detail, at: now };
     crate::events::emit_in(conn, domain::events::EventType::UserCreated, &fact)
-}
-
-fn read_user(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, StoreError> {
-    users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
 }
 
 /// The account of a proved address or number, found (and marked verified) or made when `create`,
@@ -165,7 +161,7 @@ pub(crate) fn sign_in_in(
     };
     // The account and its `user.created` event, together.
     let made = conn.transaction(|conn| {
-        diesel::insert_into(users::table).values(&row).execute(conn)?;
+        crate::db::on_backend!(conn, |c| diesel::insert_into(users::table).values(&row).execute(c))?;
         created_event(conn, &row, "sign_up", now)
     });
     match made {
@@ -191,10 +187,13 @@ impl Proof {
     }
 
     fn find(&self, conn: &mut crate::DbConnection) -> Result<Option<User>, StoreError> {
-        let query = users::table.select(UserRow::as_select());
-        let row = match self {
-            Proof::Email(e) => query.filter(users::email.eq(e)).first(conn).optional()?,
-            Proof::Phone(p) => query.filter(users::phone.eq(p)).first(conn).optional()?,
+        let row: Option<UserRow> = match self {
+            Proof::Email(e) => crate::db::on_backend!(conn, |c| {
+                users::table.select(UserRow::as_select()).filter(users::email.eq(e)).first(c).optional()
+            })?,
+            Proof::Phone(p) => crate::db::on_backend!(conn, |c| {
+                users::table.select(UserRow::as_select()).filter(users::phone.eq(p)).first(c).optional()
+            })?,
         };
         row.map(UserRow::into_user).transpose()
     }
@@ -204,13 +203,19 @@ impl Proof {
         let target = users::table.find(user.id.as_str());
         Ok(match self {
             Proof::Email(_) if !user.email_verified => {
-                crate::cached::update(target, (users::email_verified.eq(true), users::version.eq(users::version + 1)))
-                    .execute(conn)?;
+                crate::db::on_backend!(conn, |c| crate::cached::update(
+                    target,
+                    (users::email_verified.eq(true), users::version.eq(users::version + 1))
+                )
+                .execute(c))?;
                 User { email_verified: true, version: user.version + 1, ..user }
             }
             Proof::Phone(_) if !user.phone_verified => {
-                crate::cached::update(target, (users::phone_verified.eq(true), users::version.eq(users::version + 1)))
-                    .execute(conn)?;
+                crate::db::on_backend!(conn, |c| crate::cached::update(
+                    target,
+                    (users::phone_verified.eq(true), users::version.eq(users::version + 1))
+                )
+                .execute(c))?;
                 User { phone_verified: true, version: user.version + 1, ..user }
             }
             _ => user,
@@ -220,7 +225,9 @@ impl Proof {
 
 /// The account `id`, read on `conn` (inside the caller's transaction when it has one).
 pub(crate) fn user_in(conn: &mut crate::DbConnection, id: &str) -> Result<Option<User>, StoreError> {
-    users::table.find(id).select(UserRow::as_select()).first(conn).optional()?.map(UserRow::into_user).transpose()
+    let row: Option<UserRow> =
+        crate::db::on_backend!(conn, |c| users::table.find(id).select(UserRow::as_select()).first(c).optional())?;
+    row.map(UserRow::into_user).transpose()
 }
 
 impl Store {
@@ -255,7 +262,7 @@ impl Store {
         let row = UserRow::new(Some(email.as_str().to_owned()), None, now);
         let made = move |conn: &mut crate::DbConnection| {
             conn.transaction(|conn| {
-                diesel::insert_into(users::table).values(&row).execute(conn)?;
+                crate::db::on_backend!(conn, |c| diesel::insert_into(users::table).values(&row).execute(c))?;
                 created_event(conn, &row, "cli", now)?;
                 row.into_user()
             })
