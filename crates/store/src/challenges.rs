@@ -150,9 +150,8 @@ impl ChallengeStore for Store {
                 };
                 crate::db::on_backend!(conn, |c| diesel::insert_into(challenges::table).values(&row).execute(c))?;
                 if let Some(message) = message {
-                    diesel::insert_into(messages::table)
-                        .values(&MessageRow::queued(message, row.created_at))
-                        .execute(conn)?;
+                    let queued = MessageRow::queued(message, row.created_at);
+                    crate::db::on_backend!(conn, |c| diesel::insert_into(messages::table).values(&queued).execute(c))?;
                 }
                 Ok(true)
             })

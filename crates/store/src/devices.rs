@@ -47,15 +47,17 @@ pub(crate) fn remember_in(
     )
     .execute(c))?;
     if n == 0 {
-        let inserted = diesel::insert_into(devices::table)
-            .values((
-                devices::user_id.eq(user),
-                devices::id_hash.eq(id_hash),
-                devices::description.eq(description),
-                devices::created_at.eq(now),
-                devices::last_seen_at.eq(now),
-            ))
-            .execute(conn);
+        let inserted = crate::db::on_backend!(conn, |c| {
+            diesel::insert_into(devices::table)
+                .values((
+                    devices::user_id.eq(user),
+                    devices::id_hash.eq(id_hash),
+                    devices::description.eq(description),
+                    devices::created_at.eq(now),
+                    devices::last_seen_at.eq(now),
+                ))
+                .execute(c)
+        });
         match inserted {
             Ok(_)
             | Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}

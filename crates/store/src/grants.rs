@@ -112,16 +112,18 @@ impl GrantStore for Store {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // The winner's row comes back with its update (`RETURNING`), not from a second read.
-                let won: Option<CodeRow> = crate::cached::update(
-                    authorization_codes::table
-                        .find(&code_hash)
-                        .filter(authorization_codes::redeemed_at.is_null())
-                        .filter(authorization_codes::revoked_at.is_null()),
-                    authorization_codes::redeemed_at.eq(Some(now)),
-                )
-                .returning(CodeRow::as_select())
-                .get_result(conn)
-                .optional()?;
+                let won: Option<CodeRow> = crate::db::on_backend!(conn, |c| {
+                    crate::cached::update(
+                        authorization_codes::table
+                            .find(&code_hash)
+                            .filter(authorization_codes::redeemed_at.is_null())
+                            .filter(authorization_codes::revoked_at.is_null()),
+                        authorization_codes::redeemed_at.eq(Some(now)),
+                    )
+                    .returning(CodeRow::as_select())
+                    .get_result(c)
+                    .optional()
+                })?;
                 if let Some(row) = won {
                     // The grant is live: its code row was just updated under `revoked_at IS NULL`.
                     if let Some(refresh) = &first_refresh {

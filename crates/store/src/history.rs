@@ -111,16 +111,16 @@ impl HistoryStore for Store {
     async fn login_history(&self, user: &UserId, limit: i64) -> Result<Vec<LoginEvent>, StorageError> {
         let user = user.to_string();
         self.read(move |conn| {
-            login_events::table
-                .filter(login_events::user_id.eq(user))
-                .filter(login_events::outcome.eq(SIGNED_IN))
-                .order((login_events::created_at.desc(), login_events::id.desc()))
-                .limit(limit)
-                .select(LoginEventRow::as_select())
-                .load(conn)?
-                .into_iter()
-                .map(LoginEventRow::into_event)
-                .collect()
+            let rows: Vec<LoginEventRow> = crate::db::on_backend!(conn, |c| {
+                login_events::table
+                    .filter(login_events::user_id.eq(&user))
+                    .filter(login_events::outcome.eq(SIGNED_IN))
+                    .order((login_events::created_at.desc(), login_events::id.desc()))
+                    .limit(limit)
+                    .select(LoginEventRow::as_select())
+                    .load(c)
+            })?;
+            rows.into_iter().map(LoginEventRow::into_event).collect()
         })
         .await
         .map_err(Into::into)

@@ -203,22 +203,25 @@ impl passwordless_connection::storage::MessageStore for Store {
                     .filter(messages::status.eq("queued").or(messages::status.eq("sending")))
                     .filter(messages::next_attempt_at.le(now))
             };
-            let ids: Vec<String> =
-                due().order(messages::next_attempt_at.asc()).select(messages::id).limit(limit).load(conn)?;
+            let ids: Vec<String> = crate::db::on_backend!(conn, |c| {
+                due().order(messages::next_attempt_at.asc()).select(messages::id).limit(limit).load(c)
+            })?;
             let mut claimed = Vec::new();
             for id in ids {
                 // The claimed row comes back with its update (`RETURNING`), not from a second read.
-                let row: Option<MessageRow> = crate::cached::update(
-                    due().filter(messages::id.eq(&id)),
-                    (
-                        messages::status.eq("sending"),
-                        messages::next_attempt_at.eq(now + lease),
-                        messages::attempts.eq(messages::attempts + 1),
-                    ),
-                )
-                .returning(MessageRow::as_select())
-                .get_result(conn)
-                .optional()?;
+                let row: Option<MessageRow> = crate::db::on_backend!(conn, |c| {
+                    crate::cached::update(
+                        due().filter(messages::id.eq(&id)),
+                        (
+                            messages::status.eq("sending"),
+                            messages::next_attempt_at.eq(now + lease),
+                            messages::attempts.eq(messages::attempts + 1),
+                        ),
+                    )
+                    .returning(MessageRow::as_select())
+                    .get_result(c)
+                    .optional()
+                })?;
                 if let Some(row) = row {
                     claimed.push(row.into_queued()?);
                 }
