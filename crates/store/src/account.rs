@@ -99,14 +99,14 @@ fn restore(
 ) -> Result<Restored, StoreError> {
     conn.transaction(|conn| {
         // Spend the link first (a write, so SQLite takes the write lock): two clicks restore once.
-        let spent = crate::db::on_backend!(conn, |c| crate::cached::update(
+        let spent = crate::cached::update(
             contact_undos::table
                 .find(token_hash)
                 .filter(contact_undos::used_at.is_null())
                 .filter(contact_undos::expires_at.gt(now)),
             contact_undos::used_at.eq(Some(now)),
         )
-        .execute(c))?;
+        .execute(conn)?;
         if spent == 0 {
             return Ok(Restored::Gone);
         }
@@ -185,11 +185,7 @@ impl AccountStore for Store {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 let target = account_codes::table.find((user.as_str(), purpose.as_str()));
-                crate::db::on_backend!(conn, |c| crate::cached::update(
-                    target,
-                    account_codes::failures.eq(account_codes::failures + 1)
-                )
-                .execute(c))?;
+                crate::cached::update(target, account_codes::failures.eq(account_codes::failures + 1)).execute(conn)?;
                 Ok(target.select(account_codes::failures).first::<i32>(conn).optional()?.unwrap_or(0))
             })
         })

@@ -49,21 +49,17 @@ pub(crate) fn change(
     let id = id.as_str();
     let result = conn.transaction(|conn| -> Result<Saved, Stop> {
         // A write first, so SQLite takes the write lock for the whole transaction.
-        crate::db::on_backend!(conn, |c| crate::cached::update(
-            users::table.find(id),
-            users::version.eq(users::version)
-        )
-        .execute(c))?;
+        crate::cached::update(users::table.find(id), users::version.eq(users::version)).execute(conn)?;
         let Some(before) = crate::users::user_in(conn, id)? else {
             return Err(Stop::Outcome(Saved::NotFound));
         };
         let from = version.unwrap_or(before.version);
         // The version is checked in the update itself (RFC 9110 §13.1.1: a stale If-Match changes nothing).
-        let bumped = crate::db::on_backend!(conn, |c| crate::cached::update(
+        let bumped = crate::cached::update(
             users::table.find(id).filter(users::version.eq(from)),
             (users::version.eq(from + 1), users::updated_at.eq(now)),
         )
-        .execute(c))?;
+        .execute(conn)?;
         if bumped == 0 {
             return Err(Stop::Outcome(Saved::Stale(Box::new(before))));
         }
@@ -90,43 +86,36 @@ pub(crate) fn change(
 fn apply(conn: &mut crate::DbConnection, id: &str, before: &User, change: &UserChange) -> Result<(), Stop> {
     let target = users::table.find(id);
     if let Some(profile) = &change.profile {
-        crate::db::on_backend!(conn, |c| crate::cached::update(target, users::profile.eq(crate::to_json(profile)))
-            .execute(c))?;
+        crate::cached::update(target, users::profile.eq(crate::to_json(profile))).execute(conn)?;
     }
     if let Some(admin) = change.is_admin {
-        crate::db::on_backend!(conn, |c| crate::cached::update(target, users::is_admin.eq(admin)).execute(c))?;
+        crate::cached::update(target, users::is_admin.eq(admin)).execute(conn)?;
     }
     if let Some(email) = &change.email {
         let same = email.as_ref() == before.email.as_ref();
         let verified = email.is_some() && change.email_verified.unwrap_or(same && before.email_verified);
-        crate::db::on_backend!(conn, |c| crate::cached::update(
+        crate::cached::update(
             target,
             (users::email.eq(email.as_ref().map(|e| e.as_str())), users::email_verified.eq(verified)),
         )
-        .execute(c))
+        .execute(conn)
         .map_err(|e| if unique(&e) { Stop::Outcome(Saved::Taken(Contact::Email)) } else { e.into() })?;
     } else if let Some(verified) = change.email_verified {
-        crate::db::on_backend!(conn, |c| crate::cached::update(
-            target.filter(users::email.is_not_null()),
-            users::email_verified.eq(verified)
-        )
-        .execute(c))?;
+        crate::cached::update(target.filter(users::email.is_not_null()), users::email_verified.eq(verified))
+            .execute(conn)?;
     }
     if let Some(phone) = &change.phone {
         let same = phone.as_ref() == before.phone.as_ref();
         let verified = phone.is_some() && change.phone_verified.unwrap_or(same && before.phone_verified);
-        crate::db::on_backend!(conn, |c| crate::cached::update(
+        crate::cached::update(
             target,
             (users::phone.eq(phone.as_ref().map(|p| p.as_str())), users::phone_verified.eq(verified)),
         )
-        .execute(c))
+        .execute(conn)
         .map_err(|e| if unique(&e) { Stop::Outcome(Saved::Taken(Contact::PhoneNumber)) } else { e.into() })?;
     } else if let Some(verified) = change.phone_verified {
-        crate::db::on_backend!(conn, |c| crate::cached::update(
-            target.filter(users::phone.is_not_null()),
-            users::phone_verified.eq(verified)
-        )
-        .execute(c))?;
+        crate::cached::update(target.filter(users::phone.is_not_null()), users::phone_verified.eq(verified))
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -254,7 +243,7 @@ impl UserDirectory for Store {
                 return Ok(Created::Taken(contact));
             }
             let inserted = conn.transaction(|conn| -> Result<User, Stop> {
-                crate::db::on_backend!(conn, |c| diesel::insert_into(users::table).values(&row).execute(c))?;
+                crate::db::execute(conn, diesel::insert_into(users::table).values(&row))?;
                 let created =
                     crate::users::user_in(conn, &row.id)?.ok_or_else(|| StoreError::Corrupt("user vanished".into()))?;
                 let entry = AuditEntry { what: audit(&created), user: Some(created.id.clone()), client: None, at: now };
@@ -300,16 +289,16 @@ fn set_blocked(
         // A block keeps the time it began; an unblock clears it.
         let moved = (users::version.eq(users::version + 1), users::updated_at.eq(now));
         let changed = match blocked {
-            true => crate::db::on_backend!(conn, |c| crate::cached::update(
+            true => crate::cached::update(
                 target.filter(users::blocked_at.is_null()),
                 (users::blocked_at.eq(Some(now)), moved),
             )
-            .execute(c))?,
-            false => crate::db::on_backend!(conn, |c| crate::cached::update(
+            .execute(conn)?,
+            false => crate::cached::update(
                 target.filter(users::blocked_at.is_not_null()),
                 (users::blocked_at.eq(None::<i64>), moved),
             )
-            .execute(c))?,
+            .execute(conn)?,
         };
         let Some(user) = crate::users::user_in(conn, id.as_str())? else {
             return Ok(None);

@@ -28,7 +28,7 @@ pub(crate) fn insert<D: Audited>(conn: &mut crate::DbConnection, entry: &AuditEn
         audit_log::detail.eq(crate::to_json(&entry.what)),
         audit_log::actor.eq(entry.what.actor()),
     );
-    crate::db::on_backend!(conn, |c| diesel::insert_into(audit_log::table).values(row).execute(c))?;
+    crate::db::execute(conn, diesel::insert_into(audit_log::table).values(row))?;
     crate::events::emit_audited(conn, entry)
 }
 

@@ -64,14 +64,14 @@ impl Store {
     pub async fn lift_blocks_of_ip(&self, ip: &str, now: i64) -> Result<usize, StoreError> {
         let ip = ip.to_owned();
         self.run(move |conn| {
-            Ok(crate::db::on_backend!(conn, |c| crate::cached::update(
+            Ok(crate::cached::update(
                 ip_blocks::table
                     .filter(ip_blocks::ip.eq(ip))
                     .filter(ip_blocks::lifted_at.is_null())
                     .filter(ip_blocks::expires_at.gt(now)),
                 ip_blocks::lifted_at.eq(Some(now)),
             )
-            .execute(c))?)
+            .execute(conn)?)
         })
         .await
     }
@@ -136,14 +136,14 @@ impl BlockStore for Store {
 
     async fn lift_block_by_unblock_hash(&self, hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
         self.run(move |conn| {
-            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let n = crate::cached::update(
                 ip_blocks::table
                     .filter(ip_blocks::unblock_hash.eq(hash))
                     .filter(ip_blocks::lifted_at.is_null())
                     .filter(ip_blocks::expires_at.gt(now)),
                 ip_blocks::lifted_at.eq(Some(now)),
             )
-            .execute(c))?;
+            .execute(conn)?;
             Ok(n == 1)
         })
         .await
@@ -153,11 +153,11 @@ impl BlockStore for Store {
 
 /// Lifts the active block `id`, inside the caller's transaction; false when none is active.
 pub(crate) fn lift_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
-    let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let n = crate::cached::update(
         ip_blocks::table.find(id).filter(ip_blocks::lifted_at.is_null()).filter(ip_blocks::expires_at.gt(now)),
         ip_blocks::lifted_at.eq(Some(now)),
     )
-    .execute(c))?;
+    .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -168,7 +168,7 @@ fn insert_block_in(conn: &mut crate::DbConnection, new: NewBlock) -> Result<Opti
     // A write first (it matches the active blocks and changes nothing): SQLite then
     // holds the write lock for the whole transaction instead of failing to upgrade a
     // read when another writer got in between.
-    let existing = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let existing = crate::cached::update(
         ip_blocks::table
             .filter(ip_blocks::ip.eq(&new.ip))
             .filter(ip_blocks::account.eq(&account))
@@ -176,7 +176,7 @@ fn insert_block_in(conn: &mut crate::DbConnection, new: NewBlock) -> Result<Opti
             .filter(ip_blocks::expires_at.gt(new.created_at)),
         ip_blocks::reason.eq(ip_blocks::reason),
     )
-    .execute(c))?;
+    .execute(conn)?;
     if existing > 0 {
         return Ok(None);
     }
@@ -191,6 +191,6 @@ fn insert_block_in(conn: &mut crate::DbConnection, new: NewBlock) -> Result<Opti
         expires_at: new.expires_at,
         lifted_at: None,
     };
-    crate::db::on_backend!(conn, |c| diesel::insert_into(ip_blocks::table).values(&row).execute(c))?;
+    crate::db::execute(conn, diesel::insert_into(ip_blocks::table).values(&row))?;
     Ok(Some(id))
 }

@@ -16,6 +16,7 @@
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AsChangeset, AstPass, IntoUpdateTarget, Query, QueryFragment, QueryId, UpdateTarget};
+use diesel::query_dsl::methods::ExecuteDsl;
 use diesel::query_source::QuerySource;
 use diesel::{QueryResult, RunQueryDsl};
 
@@ -66,9 +67,16 @@ impl<From, Where, Values> QueryId for Update<From, Where, Values> {
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<From, Where, Values, Conn> RunQueryDsl<Conn> for Update<From, Where, Values> {}
-
 impl<From, Where, Values> Update<From, Where, Values> {
+    /// Runs the update on the backend's own connection (`db::execute`), not through the
+    /// `MultiConnection` wrapper, which writes its SQL text again on every run.
+    pub(crate) fn execute(self, conn: &mut crate::DbConnection) -> QueryResult<usize>
+    where
+        Self: ExecuteDsl<diesel::PgConnection> + ExecuteDsl<diesel::SqliteConnection>,
+    {
+        crate::db::execute(conn, self)
+    }
+
     /// `UPDATE … RETURNING selection`: the rows the update changed, as they are after it.
     pub(crate) fn returning<Selection>(self, selection: Selection) -> Returning<Self, Selection> {
         Returning { update: self, selection }

@@ -103,21 +103,21 @@ impl ChallengeStore for Store {
                     .filter(interactions::denied.is_null())
                     .filter(interactions::expires_at.gt(new.created_at));
                 let in_state = match new.purpose {
-                    Purpose::FirstFactor => crate::db::on_backend!(conn, |c| crate::cached::update(
+                    Purpose::FirstFactor => crate::cached::update(
                         live.filter(interactions::first_factor.is_null()),
                         interactions::kind.eq(interactions::kind),
                     )
-                    .execute(c))?,
-                    Purpose::SecondFactor => crate::db::on_backend!(conn, |c| crate::cached::update(
+                    .execute(conn)?,
+                    Purpose::SecondFactor => crate::cached::update(
                         live.filter(interactions::first_factor.is_not_null()),
                         interactions::kind.eq(interactions::kind),
                     )
-                    .execute(c))?,
+                    .execute(conn)?,
                 };
                 if in_state != 1 {
                     return Ok(false);
                 }
-                crate::db::on_backend!(conn, |c| crate::cached::update(
+                crate::cached::update(
                     challenges::table
                         .filter(
                             challenges::destination
@@ -128,7 +128,7 @@ impl ChallengeStore for Store {
                         .filter(challenges::superseded.eq(false)),
                     challenges::superseded.eq(true),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 let row = ChallengeRow {
                     id: new.id.to_string(),
                     interaction_id: new.interaction_id.to_string(),
@@ -148,10 +148,11 @@ impl ChallengeStore for Store {
                     purpose: purpose_name(new.purpose).to_owned(),
                     opened_elsewhere_at: None,
                 };
-                crate::db::on_backend!(conn, |c| diesel::insert_into(challenges::table).values(&row).execute(c))?;
+                crate::db::execute(conn, diesel::insert_into(challenges::table).values(&row))?;
                 if let Some(message) = message {
-                    let queued = MessageRow::queued(message, row.created_at);
-                    crate::db::on_backend!(conn, |c| diesel::insert_into(messages::table).values(&queued).execute(c))?;
+                    let queued =
+                        diesel::insert_into(messages::table).values(MessageRow::queued(message, row.created_at));
+                    crate::db::execute(conn, queued)?;
                 }
                 Ok(true)
             })
@@ -224,7 +225,7 @@ impl ChallengeStore for Store {
     async fn take_attempt(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let n = crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::consumed_at.is_null())
@@ -233,7 +234,7 @@ impl ChallengeStore for Store {
                     .filter(challenges::attempts.lt(challenges::max_attempts)),
                 challenges::attempts.eq(challenges::attempts + 1),
             )
-            .execute(c))?;
+            .execute(conn)?;
             Ok(n == 1)
         })
         .await
@@ -261,7 +262,7 @@ impl ChallengeStore for Store {
     async fn link_opened_elsewhere(&self, id: &ChallengeId, now: i64) -> Result<(), StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            crate::db::on_backend!(conn, |c| crate::cached::update(
+            crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::opened_elsewhere_at.is_null())
@@ -270,7 +271,7 @@ impl ChallengeStore for Store {
                     .filter(challenges::expires_at.gt(now)),
                 challenges::opened_elsewhere_at.eq(Some(now)),
             )
-            .execute(c))?;
+            .execute(conn)?;
             Ok(())
         })
         .await
@@ -280,7 +281,7 @@ impl ChallengeStore for Store {
     async fn approve_challenge(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let n = crate::cached::update(
                 challenges::table
                     .find(id)
                     .filter(challenges::consumed_at.is_null())
@@ -289,7 +290,7 @@ impl ChallengeStore for Store {
                     .filter(challenges::expires_at.gt(now)),
                 challenges::approved_at.eq(Some(now)),
             )
-            .execute(c))?;
+            .execute(conn)?;
             Ok(n == 1)
         })
         .await
@@ -303,11 +304,11 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
     if let Some(SignInAs { record: Some(interaction), .. }) = &sign_in {
         // The interaction's row first, as `create_challenge` takes them (no lock-order deadlock
         // under PostgreSQL); a write, so SQLite takes its write lock at once.
-        crate::db::on_backend!(conn, |c| crate::cached::update(
+        crate::cached::update(
             interactions::table.find(interaction.as_str()),
             interactions::kind.eq(interactions::kind),
         )
-        .execute(c))?;
+        .execute(conn)?;
     }
     let live = challenges::table
         .find(challenge.as_str())
@@ -338,20 +339,19 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
                 return Ok(Spent::Wrong { remaining: max_attempts - attempts });
             }
             proof = Some((channel, destination));
-            crate::db::on_backend!(conn, |c| crate::cached::update(live, challenges::consumed_at.eq(Some(now)))
-                .execute(c))?
+            crate::cached::update(live, challenges::consumed_at.eq(Some(now))).execute(conn)?
         }
         // An approval on another device took its attempt already, and may have reached the cap.
-        Answer::Link { approved: true } => crate::db::on_backend!(conn, |c| crate::cached::update(
+        Answer::Link { approved: true } => crate::cached::update(
             live.filter(challenges::attempts.le(challenges::max_attempts)),
             challenges::consumed_at.eq(Some(now)),
         )
-        .execute(c))?,
-        Answer::Link { approved: false } => crate::db::on_backend!(conn, |c| crate::cached::update(
+        .execute(conn)?,
+        Answer::Link { approved: false } => crate::cached::update(
             live.filter(challenges::attempts.lt(challenges::max_attempts)),
             challenges::consumed_at.eq(Some(now)),
         )
-        .execute(c))?,
+        .execute(conn)?,
     };
     if spent != 1 {
         return Ok(Spent::Closed);

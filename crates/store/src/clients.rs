@@ -80,7 +80,7 @@ impl Store {
     pub async fn insert_client(&self, client: &Client) -> Result<(), StoreError> {
         let row = ClientRow::from_client(client);
         self.run(move |conn| {
-            crate::db::on_backend!(conn, |c| diesel::insert_into(clients::table).values(&row).execute(c))?;
+            crate::db::execute(conn, diesel::insert_into(clients::table).values(&row))?;
             Ok(())
         })
         .await
@@ -91,7 +91,7 @@ impl Store {
     pub async fn upsert_client(&self, client: &Client) -> Result<(), StoreError> {
         let row = ClientRow::from_client(client);
         self.run(move |conn| {
-            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let n = crate::cached::update(
                 clients::table.find(&row.id),
                 (
                     clients::name.eq(&row.name),
@@ -110,9 +110,9 @@ impl Store {
                     clients::version.eq(clients::version + 1),
                 ),
             )
-            .execute(c))?;
+            .execute(conn)?;
             if n == 0 {
-                crate::db::on_backend!(conn, |c| diesel::insert_into(clients::table).values(&row).execute(c))?;
+                crate::db::execute(conn, diesel::insert_into(clients::table).values(&row))?;
             }
             Ok(())
         })
@@ -188,9 +188,7 @@ impl authorization_server::storage::ClientStore for Store {
                     .filter(p::client_id.eq(&client))
                     .filter(p::used_at.is_null())
                     .filter(p::expires_at.gt(now));
-                if crate::db::on_backend!(conn, |c| crate::cached::update(live, p::used_at.eq(Some(now))).execute(c))?
-                    == 0
-                {
+                if crate::cached::update(live, p::used_at.eq(Some(now))).execute(conn)? == 0 {
                     return Ok(None);
                 }
                 Ok(Some(p::table.find(&hash).select(p::params).first::<String>(conn)?))
@@ -264,7 +262,7 @@ impl admin::storage::ClientDirectory for Store {
         let (row, id, what) = (ClientRow::from_client(client), client.id.clone(), audit(None, Some(client)));
         self.run(move |conn| {
             conn.transaction(|conn| {
-                crate::db::on_backend!(conn, |c| diesel::insert_into(clients::table).values(&row).execute(c))?;
+                crate::db::execute(conn, diesel::insert_into(clients::table).values(&row))?;
                 audit_in(conn, &id, what, now)
             })
         })
@@ -284,15 +282,12 @@ impl admin::storage::ClientDirectory for Store {
         let saved = self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first, so SQLite takes the write lock for the whole transaction.
-                crate::db::on_backend!(conn, |c| crate::cached::update(
-                    clients::table.find(&row.id),
-                    clients::version.eq(clients::version)
-                )
-                .execute(c))?;
+                crate::cached::update(clients::table.find(&row.id), clients::version.eq(clients::version))
+                    .execute(conn)?;
                 let Some(before) = read(conn, &row.id)? else {
                     return Ok(ClientSaved::NotFound);
                 };
-                let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let n = crate::cached::update(
                     clients::table.find(&row.id).filter(clients::version.eq(version)),
                     (
                         clients::name.eq(&row.name),
@@ -310,7 +305,7 @@ impl admin::storage::ClientDirectory for Store {
                         clients::version.eq(version + 1),
                     ),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 if n == 0 {
                     return Ok(ClientSaved::Stale(Box::new(before)));
                 }
@@ -335,11 +330,8 @@ impl admin::storage::ClientDirectory for Store {
         let deleted = self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first, so SQLite takes the write lock for the whole transaction.
-                crate::db::on_backend!(conn, |c| crate::cached::update(
-                    clients::table.find(id.as_str()),
-                    clients::version.eq(clients::version)
-                )
-                .execute(c))?;
+                crate::cached::update(clients::table.find(id.as_str()), clients::version.eq(clients::version))
+                    .execute(conn)?;
                 let Some(before) = read(conn, id.as_str())? else {
                     return Ok(false);
                 };

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use diesel::query_dsl::methods::ExecuteDsl;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 #[derive(diesel::MultiConnection)]
@@ -19,7 +20,7 @@ pub enum DbConnection {
 /// `MultiConnection` wrapper every run of a statement writes its whole SQL text again two or three
 /// times, even when the statement is prepared already (docs/performance.md); on the backend's own
 /// connection a statement of fixed shape is found in the cache by its type, and only its binds are
-/// collected. For the reads every sign-in makes several times.
+/// collected. For reads, whose rows' types name their backend; writes go through [`execute`].
 macro_rules! on_backend {
     ($conn:expr, |$c:ident| $body:expr) => {
         match $conn {
@@ -29,6 +30,19 @@ macro_rules! on_backend {
     };
 }
 pub(crate) use on_backend;
+
+/// A write run on the backend's own connection, as [`on_backend!`] runs a read: an insert or an
+/// update names no backend in its type, so one function serves both (`cached::Update::execute`
+/// calls it too).
+pub(crate) fn execute<Q>(conn: &mut DbConnection, query: Q) -> QueryResult<usize>
+where
+    Q: ExecuteDsl<diesel::PgConnection> + ExecuteDsl<diesel::SqliteConnection>,
+{
+    match conn {
+        DbConnection::Pg(c) => ExecuteDsl::execute(query, c),
+        DbConnection::Sqlite(c) => ExecuteDsl::execute(query, c),
+    }
+}
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");

@@ -104,11 +104,7 @@ impl DeviceStore for Store {
             conn.transaction(|conn| {
                 let row = d::table.find(&hash).select(DeviceRow::as_select()).first(conn).optional()?;
                 if row.is_some() {
-                    crate::db::on_backend!(conn, |c| crate::cached::update(
-                        d::table.find(&hash),
-                        d::polled_at.eq(Some(now))
-                    )
-                    .execute(c))?;
+                    crate::cached::update(d::table.find(&hash), d::polled_at.eq(Some(now))).execute(conn)?;
                 }
                 row.map(DeviceRow::into_device).transpose()
             })
@@ -128,13 +124,11 @@ impl DeviceStore for Store {
             // Decided by the update that finds it live and undecided: once, under any race.
             let undecided = waiting(now).filter(d::device_code_hash.eq(hash));
             let n = match code_hash {
-                Some(code) => crate::db::on_backend!(conn, |c| crate::cached::update(
-                    undecided,
-                    (d::approved_at.eq(Some(now)), d::code_hash.eq(Some(code)))
-                )
-                .execute(c))?,
-                None => crate::db::on_backend!(conn, |c| crate::cached::update(undecided, d::denied_at.eq(Some(now)))
-                    .execute(c))?,
+                Some(code) => {
+                    crate::cached::update(undecided, (d::approved_at.eq(Some(now)), d::code_hash.eq(Some(code))))
+                        .execute(conn)?
+                }
+                None => crate::cached::update(undecided, d::denied_at.eq(Some(now))).execute(conn)?,
             };
             Ok(n == 1)
         })

@@ -41,24 +41,13 @@ pub(crate) fn remember_in(
     description: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let n = crate::cached::update(
         devices::table.find((user, id_hash)),
         (devices::last_seen_at.eq(now), devices::description.eq(description)),
     )
-    .execute(c))?;
+    .execute(conn)?;
     if n == 0 {
-        let inserted = crate::db::on_backend!(conn, |c| {
-            diesel::insert_into(devices::table)
-                .values((
-                    devices::user_id.eq(user),
-                    devices::id_hash.eq(id_hash),
-                    devices::description.eq(description),
-                    devices::created_at.eq(now),
-                    devices::last_seen_at.eq(now),
-                ))
-                .execute(c)
-        });
-        match inserted {
+        match insert_in(conn, user, id_hash, description, now, None) {
             Ok(_)
             | Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
             Err(e) => return Err(e.into()),
@@ -76,22 +65,32 @@ pub(crate) fn block_in(
     description: &str,
     now: i64,
 ) -> Result<(), crate::StoreError> {
-    let blocked = crate::db::on_backend!(conn, |c| crate::cached::update(
-        devices::table.find((user, id_hash)),
-        devices::blocked_at.eq(Some(now))
-    )
-    .execute(c))?;
+    let blocked =
+        crate::cached::update(devices::table.find((user, id_hash)), devices::blocked_at.eq(Some(now))).execute(conn)?;
     if blocked == 0 {
-        diesel::insert_into(devices::table)
-            .values((
-                devices::user_id.eq(user),
-                devices::id_hash.eq(id_hash),
-                devices::description.eq(description),
-                devices::created_at.eq(now),
-                devices::last_seen_at.eq(now),
-                devices::blocked_at.eq(Some(now)),
-            ))
-            .execute(conn)?;
+        insert_in(conn, user, id_hash, description, now, Some(now))?;
     }
     Ok(())
+}
+
+/// A device's first record, seen `now` (and blocked since `blocked_at`, when given).
+fn insert_in(
+    conn: &mut crate::DbConnection,
+    user: &str,
+    id_hash: &[u8],
+    description: &str,
+    now: i64,
+    blocked_at: Option<i64>,
+) -> diesel::QueryResult<usize> {
+    crate::db::execute(
+        conn,
+        diesel::insert_into(devices::table).values((
+            devices::user_id.eq(user),
+            devices::id_hash.eq(id_hash),
+            devices::description.eq(description),
+            devices::created_at.eq(now),
+            devices::last_seen_at.eq(now),
+            devices::blocked_at.eq(blocked_at),
+        )),
+    )
 }

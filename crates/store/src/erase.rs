@@ -39,11 +39,7 @@ pub(crate) fn erase<D: domain::audit::Audited>(
     conn.transaction(|conn| {
         let user = id.as_str();
         // A write first, so SQLite takes the write lock for the whole transaction.
-        crate::db::on_backend!(conn, |c| crate::cached::update(
-            users::table.find(user),
-            users::version.eq(users::version)
-        )
-        .execute(c))?;
+        crate::cached::update(users::table.find(user), users::version.eq(users::version)).execute(conn)?;
         let contacts: Option<(Option<String>, Option<String>)> =
             users::table.find(user).select((users::email, users::phone)).first(conn).optional()?;
         let Some((email, phone)) = contacts else {
@@ -63,11 +59,11 @@ pub(crate) fn erase<D: domain::audit::Audited>(
         for contact in [email, phone].into_iter().flatten() {
             diesel::delete(challenges::table.filter(challenges::destination.eq(&contact))).execute(conn)?;
             diesel::delete(messages::table.filter(messages::recipient.eq(&contact))).execute(conn)?;
-            crate::db::on_backend!(conn, |c| crate::cached::update(
+            crate::cached::update(
                 interactions::table.filter(interactions::login_hint.eq(&contact)),
                 interactions::login_hint.eq(None::<String>),
             )
-            .execute(c))?;
+            .execute(conn)?;
         }
         let entries: Vec<(String, String)> = audit_log::table
             .filter(audit_log::user_id.eq(user))
@@ -75,11 +71,7 @@ pub(crate) fn erase<D: domain::audit::Audited>(
             .load(conn)?;
         for (entry, detail) in entries {
             let kept = anonymise(&detail);
-            crate::db::on_backend!(conn, |c| crate::cached::update(
-                audit_log::table.find(entry),
-                audit_log::detail.eq(kept)
-            )
-            .execute(c))?;
+            crate::cached::update(audit_log::table.find(entry), audit_log::detail.eq(kept)).execute(conn)?;
         }
         // Its events keep their ids and types, not what they said of it.
         let said: Vec<(String, String)> =
@@ -89,18 +81,11 @@ pub(crate) fn erase<D: domain::audit::Audited>(
             if let Some(data) = payload.get_mut("data").and_then(|d| d.as_object_mut()) {
                 data.insert("detail".into(), serde_json::json!({ "erased": true }));
             }
-            crate::db::on_backend!(conn, |c| crate::cached::update(
-                events::table.find(event),
-                events::payload.eq(payload.to_string())
-            )
-            .execute(c))?;
+            crate::cached::update(events::table.find(event), events::payload.eq(payload.to_string())).execute(conn)?;
         }
         // Accounts linked to it become accounts of their own again.
-        crate::db::on_backend!(conn, |c| crate::cached::update(
-            users::table.filter(users::linked_to.eq(user)),
-            users::linked_to.eq(None::<String>)
-        )
-        .execute(c))?;
+        crate::cached::update(users::table.filter(users::linked_to.eq(user)), users::linked_to.eq(None::<String>))
+            .execute(conn)?;
         diesel::delete(users::table.find(user)).execute(conn)?;
         let entry = AuditEntry { what: audit(), user: Some(id.clone()), client: None, at: now };
         crate::audit::insert(conn, &entry)?;

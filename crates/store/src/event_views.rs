@@ -48,27 +48,27 @@ pub(crate) fn endpoints(conn: &mut crate::DbConnection, routes: &[Route]) -> Res
 /// Enables `name` again: healthy, and what waits for it due now.
 pub(crate) fn enable_in(conn: &mut crate::DbConnection, name: &str, now: i64) -> Result<(), StoreError> {
     // Only a disabled endpoint: a healthy one's deliveries may be leased by a node right now.
-    let disabled = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let disabled = crate::cached::update(
         webhook_endpoints::table.find(name).filter(webhook_endpoints::disabled_at.is_not_null()),
         webhook_endpoints::disabled_at.eq(webhook_endpoints::disabled_at),
     )
-    .execute(c))?;
+    .execute(conn)?;
     if disabled == 0 {
         return Ok(());
     }
-    crate::db::on_backend!(conn, |c| crate::cached::update(
+    crate::cached::update(
         webhook_endpoints::table.find(name),
         (webhook_endpoints::disabled_at.eq(None::<i64>), webhook_endpoints::failing_since.eq(None::<i64>)),
     )
-    .execute(c))?;
+    .execute(conn)?;
     // A fresh start: the back-off begins again at its first step.
-    crate::db::on_backend!(conn, |c| crate::cached::update(
+    crate::cached::update(
         event_deliveries::table
             .filter(event_deliveries::endpoint.eq(name))
             .filter(event_deliveries::delivered_at.is_null()),
         (event_deliveries::next_attempt_at.eq(now), event_deliveries::retries.eq(0)),
     )
-    .execute(c))?;
+    .execute(conn)?;
     Ok(())
 }
 
@@ -146,7 +146,7 @@ pub(crate) fn replay_in(
         return Ok(None);
     }
     for name in &to {
-        let again = crate::db::on_backend!(conn, |c| crate::cached::update(
+        let again = crate::cached::update(
             event_deliveries::table.find((id, name)),
             (
                 event_deliveries::delivered_at.eq(None::<i64>),
@@ -155,7 +155,7 @@ pub(crate) fn replay_in(
                 event_deliveries::retries.eq(0),
             ),
         )
-        .execute(c))?;
+        .execute(conn)?;
         if again == 0 {
             diesel::insert_into(event_deliveries::table)
                 .values((

@@ -204,7 +204,7 @@ impl EventStore for Store {
             conn.transaction(|conn| {
                 // Only while the lease is this attempt's: a replay asked for while it was in flight
                 // stays to be sent.
-                let mine = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let mine = crate::cached::update(
                     leased(&d),
                     (
                         event_deliveries::delivered_at.eq(Some(now)),
@@ -212,18 +212,18 @@ impl EventStore for Store {
                         event_deliveries::retries.eq(0),
                     ),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 if mine != 1 {
                     return Ok(());
                 }
-                crate::db::on_backend!(conn, |c| crate::cached::update(
+                crate::cached::update(
                     webhook_endpoints::table.find(&d.endpoint),
                     (
                         webhook_endpoints::failing_since.eq(None::<i64>),
                         webhook_endpoints::last_success_at.eq(Some(now)),
                     ),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 Ok(())
             })
         })
@@ -245,7 +245,7 @@ impl EventStore for Store {
             conn.transaction(|conn| {
                 // Only while the lease is this attempt's: a later attempt's outcome is its own, and
                 // a stale one says nothing of the endpoint's health either.
-                let mine = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let mine = crate::cached::update(
                     leased(&d),
                     (
                         event_deliveries::next_attempt_at.eq(retry_at),
@@ -253,28 +253,28 @@ impl EventStore for Store {
                         event_deliveries::retries.eq(event_deliveries::retries + 1),
                     ),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 if mine != 1 {
                     return Ok(false);
                 }
-                crate::db::on_backend!(conn, |c| crate::cached::update(
+                crate::cached::update(
                     webhook_endpoints::table.find(&d.endpoint).filter(webhook_endpoints::failing_since.is_null()),
                     webhook_endpoints::failing_since.eq(Some(now)),
                 )
-                .execute(c))?;
-                crate::db::on_backend!(conn, |c| crate::cached::update(
+                .execute(conn)?;
+                crate::cached::update(
                     webhook_endpoints::table.find(&d.endpoint),
                     webhook_endpoints::last_error.eq(Some(&error)),
                 )
-                .execute(c))?;
-                let disabled = crate::db::on_backend!(conn, |c| crate::cached::update(
+                .execute(conn)?;
+                let disabled = crate::cached::update(
                     webhook_endpoints::table
                         .find(&d.endpoint)
                         .filter(webhook_endpoints::disabled_at.is_null())
                         .filter(webhook_endpoints::failing_since.le(now - disable_after)),
                     webhook_endpoints::disabled_at.eq(Some(now)),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 Ok(disabled == 1)
             })
         })
@@ -316,14 +316,14 @@ fn claim_one(
         .filter(event_deliveries::event_id.eq(id))
         .filter(event_deliveries::delivered_at.is_null())
         .filter(event_deliveries::next_attempt_at.le(now));
-    let won = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let won = crate::cached::update(
         row,
         (
             event_deliveries::next_attempt_at.eq(now + lease),
             event_deliveries::attempts.eq(event_deliveries::attempts + 1),
         ),
     )
-    .execute(c))?;
+    .execute(conn)?;
     if won != 1 {
         return Ok(None);
     }

@@ -53,7 +53,7 @@ impl FactorStore for Store {
             conn.transaction(|conn| {
                 // Writes only (SQLite takes its write lock at the first, never upgrading a read):
                 // restart a pending enrolment, or create one, but never touch a confirmed factor.
-                let restarted = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let restarted = crate::cached::update(
                     totp_factors::table.find(&user).filter(totp_factors::confirmed_at.is_null()),
                     (
                         totp_factors::sealed_secret.eq(&sealed_secret),
@@ -61,16 +61,16 @@ impl FactorStore for Store {
                         totp_factors::interaction_id.eq(Some(&interaction)),
                     ),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 if restarted == 1 {
                     return Ok(true);
                 }
                 // A confirmed factor is kept (matched by a write that changes nothing).
-                let confirmed = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let confirmed = crate::cached::update(
                     totp_factors::table.find(&user),
                     totp_factors::user_id.eq(totp_factors::user_id),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 if confirmed == 1 {
                     return Ok(false);
                 }
@@ -108,7 +108,7 @@ impl FactorStore for Store {
                     .find(&user)
                     .filter(totp_factors::last_step.is_null().or(totp_factors::last_step.lt(step)));
                 let n = match &confirm {
-                    Some((interaction, _)) => crate::db::on_backend!(conn, |c| crate::cached::update(
+                    Some((interaction, _)) => crate::cached::update(
                         target
                             .filter(totp_factors::confirmed_at.is_null())
                             .filter(totp_factors::interaction_id.eq(interaction)),
@@ -118,12 +118,12 @@ impl FactorStore for Store {
                             totp_factors::interaction_id.eq(None::<String>),
                         ),
                     )
-                    .execute(c))?,
-                    None => crate::db::on_backend!(conn, |c| crate::cached::update(
+                    .execute(conn)?,
+                    None => crate::cached::update(
                         target.filter(totp_factors::confirmed_at.is_not_null()),
                         totp_factors::last_step.eq(Some(step)),
                     )
-                    .execute(c))?,
+                    .execute(conn)?,
                 };
                 if n == 1
                     && let Some((_, codes)) = confirm
@@ -141,14 +141,14 @@ impl FactorStore for Store {
     async fn use_recovery_code(&self, user: &UserId, hash: Vec<u8>, now: i64) -> Result<bool, StorageError> {
         let user = user.to_string();
         self.run(move |conn| {
-            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let n = crate::cached::update(
                 recovery_codes::table
                     .find(hash)
                     .filter(recovery_codes::user_id.eq(user))
                     .filter(recovery_codes::used_at.is_null()),
                 recovery_codes::used_at.eq(Some(now)),
             )
-            .execute(c))?;
+            .execute(conn)?;
             Ok(n == 1)
         })
         .await
@@ -165,11 +165,11 @@ impl FactorStore for Store {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // A write first (SQLite's write lock), matching only a confirmed authenticator.
-                let confirmed = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let confirmed = crate::cached::update(
                     totp_factors::table.find(&user).filter(totp_factors::confirmed_at.is_not_null()),
                     totp_factors::user_id.eq(totp_factors::user_id),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 if confirmed == 0 {
                     return Ok(false);
                 }

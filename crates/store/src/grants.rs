@@ -221,11 +221,11 @@ impl GrantStore for Store {
         self.run(move |conn| {
             // A row already there is a token issued before `jti` named its grant, or one revoked
             // already.
-            let updated = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let updated = crate::cached::update(
                 tokens::table.find(&row.jti).filter(tokens::revoked_at.is_null()),
                 tokens::revoked_at.eq(Some(now)),
             )
-            .execute(c))?;
+            .execute(conn)?;
             if updated == 1 {
                 return Ok(true);
             }
@@ -286,7 +286,7 @@ pub(crate) fn insert_code_in(conn: &mut crate::DbConnection, code: &Authorizatio
         claims: claims_column(&code.claims),
         dpop_jkt: code.dpop_jkt.clone(),
     };
-    crate::db::on_backend!(conn, |c| diesel::insert_into(authorization_codes::table).values(&row).execute(c))?;
+    crate::db::execute(conn, diesel::insert_into(authorization_codes::table).values(&row))?;
     Ok(())
 }
 
@@ -297,35 +297,35 @@ pub(crate) fn insert_code_in(conn: &mut crate::DbConnection, code: &Authorizatio
 /// locked before refresh and token rows, here and in `revoke_grant_in`, so the two never deadlock.
 /// False when the grant is revoked (or unknown).
 pub(crate) fn lock_live_grant(conn: &mut crate::DbConnection, grant_id: &str) -> Result<bool, StoreError> {
-    let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let n = crate::cached::update(
         authorization_codes::table
             .filter(authorization_codes::grant_id.eq(grant_id))
             .filter(authorization_codes::revoked_at.is_null()),
         authorization_codes::revoked_at.eq(authorization_codes::revoked_at),
     )
-    .execute(c))?;
+    .execute(conn)?;
     Ok(n > 0)
 }
 
 /// Revokes a grant: its code, its access tokens and its refresh tokens.
 pub(crate) fn revoke_grant_in(conn: &mut crate::DbConnection, grant_id: &str, now: i64) -> Result<(), StoreError> {
-    crate::db::on_backend!(conn, |c| crate::cached::update(
+    crate::cached::update(
         authorization_codes::table.filter(authorization_codes::grant_id.eq(grant_id)),
         authorization_codes::revoked_at.eq(Some(now)),
     )
-    .execute(c))?;
-    crate::db::on_backend!(conn, |c| crate::cached::update(
+    .execute(conn)?;
+    crate::cached::update(
         tokens::table.filter(tokens::grant_id.eq(grant_id)).filter(tokens::revoked_at.is_null()),
         tokens::revoked_at.eq(Some(now)),
     )
-    .execute(c))?;
-    crate::db::on_backend!(conn, |c| crate::cached::update(
+    .execute(conn)?;
+    crate::cached::update(
         refresh_tokens::table
             .filter(refresh_tokens::grant_id.eq(grant_id))
             .filter(refresh_tokens::revoked_at.is_null()),
         refresh_tokens::revoked_at.eq(Some(now)),
     )
-    .execute(c))?;
+    .execute(conn)?;
     Ok(())
 }
 
@@ -365,17 +365,13 @@ pub(crate) fn revoke_all_of_client_in(
     }
     // Rows of tokens issued before `jti` named the grant; then the client's own tokens, which have
     // no row: every one issued up to now is revoked by the marker.
-    crate::db::on_backend!(conn, |c| crate::cached::update(
+    crate::cached::update(
         tokens::table.filter(tokens::client_id.eq(client_id)).filter(tokens::revoked_at.is_null()),
         tokens::revoked_at.eq(Some(now)),
     )
-    .execute(c))?;
+    .execute(conn)?;
     let marker = client_marker(client_id);
-    let moved = crate::db::on_backend!(conn, |c| crate::cached::update(
-        tokens::table.find(&marker),
-        tokens::revoked_at.eq(Some(now))
-    )
-    .execute(c))?;
+    let moved = crate::cached::update(tokens::table.find(&marker), tokens::revoked_at.eq(Some(now))).execute(conn)?;
     if moved == 0 {
         let row = TokenRow {
             jti: marker.clone(),
@@ -387,7 +383,7 @@ pub(crate) fn revoke_all_of_client_in(
             expires_at: i64::MAX,
             revoked_at: Some(now),
         };
-        crate::db::on_backend!(conn, |c| diesel::insert_into(tokens::table).values(&row).execute(c))?;
+        crate::db::execute(conn, diesel::insert_into(tokens::table).values(&row))?;
     }
     Ok(grants.len())
 }

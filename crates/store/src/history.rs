@@ -91,7 +91,7 @@ impl HistoryStore for Store {
                 {
                     return Ok(false);
                 }
-                crate::db::on_backend!(conn, |c| diesel::insert_into(login_events::table).values(&row).execute(c))?;
+                crate::db::execute(conn, diesel::insert_into(login_events::table).values(&row))?;
                 if let Some((user, hash, description)) = &device {
                     crate::devices::remember_in(conn, user, hash, description, now)?;
                 }
@@ -152,14 +152,14 @@ impl HistoryStore for Store {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 // The link is spent first (a write: SQLite's lock is taken at once), and only once.
-                let spent = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let spent = crate::cached::update(
                     login_events::table
                         .filter(login_events::not_me_hash.eq(&link_hash))
                         .filter(login_events::not_me_at.is_null())
                         .filter(login_events::created_at.ge(issued_after)),
                     login_events::not_me_at.eq(Some(now)),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 if spent != 1 {
                     return Ok(None);
                 }

@@ -53,7 +53,7 @@ impl Store {
             kind: new.kind.as_str().to_owned(),
         };
         self.run(move |conn| {
-            crate::db::on_backend!(conn, |c| diesel::insert_into(interactions::table).values(&row).execute(c))?;
+            crate::db::execute(conn, diesel::insert_into(interactions::table).values(&row))?;
             Ok(())
         })
         .await
@@ -127,7 +127,7 @@ impl Store {
     async fn bind_interaction(&self, id: &InteractionId, browser_hash: Vec<u8>, now: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
         self.run(move |conn| {
-            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let n = crate::cached::update(
                 interactions::table
                     .find(id)
                     .filter(interactions::kind.eq(InteractionKind::ApiLink.as_str()))
@@ -136,7 +136,7 @@ impl Store {
                     .filter(interactions::expires_at.gt(now)),
                 interactions::browser_hash.eq(browser_hash),
             )
-            .execute(c))?;
+            .execute(conn)?;
             Ok(n == 1)
         })
         .await
@@ -159,7 +159,7 @@ impl Store {
     async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StoreError> {
         let (id, reason) = (id.to_string(), crate::to_json(&reason));
         self.run(move |conn| {
-            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let n = crate::cached::update(
                 interactions::table
                     .find(id)
                     .filter(interactions::result.is_null())
@@ -167,7 +167,7 @@ impl Store {
                     .filter(interactions::expires_at.gt(now)),
                 (interactions::denied.eq(Some(reason)), interactions::completed_at.eq(Some(now))),
             )
-            .execute(c))?;
+            .execute(conn)?;
             Ok(n == 1)
         })
         .await
@@ -246,7 +246,7 @@ impl passwordless_connection::storage::InteractionStore for Store {
 /// Records a sign-in's outcome (`result`, as JSON) for the authorization server, inside the
 /// caller's transaction. True only for the first completion of a live interaction not denied.
 pub(crate) fn complete_in(conn: &mut DbConnection, id: &str, result: &str, now: i64) -> Result<bool, StoreError> {
-    let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let n = crate::cached::update(
         interactions::table
             .find(id)
             .filter(interactions::result.is_null())
@@ -254,13 +254,13 @@ pub(crate) fn complete_in(conn: &mut DbConnection, id: &str, result: &str, now: 
             .filter(interactions::expires_at.gt(now)),
         (interactions::result.eq(Some(result)), interactions::completed_at.eq(Some(now))),
     )
-    .execute(c))?;
+    .execute(conn)?;
     Ok(n == 1)
 }
 
 /// Marks a completed interaction as used, inside the caller's transaction. True exactly once.
 pub(crate) fn resume_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> Result<bool, StoreError> {
-    let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let n = crate::cached::update(
         interactions::table
             .find(id)
             .filter(interactions::result.is_not_null())
@@ -268,7 +268,7 @@ pub(crate) fn resume_in(conn: &mut crate::DbConnection, id: &str, now: i64) -> R
             .filter(interactions::expires_at.gt(now)),
         interactions::resumed_at.eq(Some(now)),
     )
-    .execute(c))?;
+    .execute(conn)?;
     Ok(n == 1)
 }
 
@@ -280,7 +280,7 @@ pub(crate) fn record_first_factor_in(
     result: &LoginResult,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let n = crate::cached::update(
         interactions::table
             .find(id.as_str())
             .filter(interactions::result.is_null())
@@ -289,7 +289,7 @@ pub(crate) fn record_first_factor_in(
             .filter(interactions::expires_at.gt(now)),
         interactions::first_factor.eq(Some(crate::to_json(result))),
     )
-    .execute(c))?;
+    .execute(conn)?;
     Ok(n == 1)
 }
 

@@ -62,14 +62,14 @@ impl KeyStore for Store {
     async fn rotate_signing_keys(&self, new_keys: Vec<StoredKey>, retire_at: i64) -> Result<(), StorageError> {
         self.run(move |conn| {
             conn.transaction(|conn| {
-                crate::db::on_backend!(conn, |c| crate::cached::update(
+                crate::cached::update(
                     signing_keys::table.filter(signing_keys::retired_at.is_null()),
                     signing_keys::retired_at.eq(Some(retire_at)),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 for k in new_keys {
                     let row = KeyRow { retired_at: None, ..KeyRow::of(k) };
-                    crate::db::on_backend!(conn, |c| diesel::insert_into(signing_keys::table).values(&row).execute(c))?;
+                    crate::db::execute(conn, diesel::insert_into(signing_keys::table).values(&row))?;
                 }
                 Ok(())
             })
@@ -82,9 +82,7 @@ impl KeyStore for Store {
         self.run(move |conn| {
             conn.transaction(|conn| {
                 for k in keys {
-                    crate::db::on_backend!(conn, |c| diesel::insert_into(signing_keys::table)
-                        .values(&KeyRow::of(k))
-                        .execute(c))?;
+                    crate::db::execute(conn, diesel::insert_into(signing_keys::table).values(&KeyRow::of(k)))?;
                 }
                 Ok(())
             })

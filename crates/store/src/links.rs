@@ -37,11 +37,11 @@ pub(crate) fn link<D: Audited>(
         if chained || has_links > 0 {
             return Ok(Linked::Chained);
         }
-        crate::db::on_backend!(conn, |c| crate::cached::update(
+        crate::cached::update(
             users::table.find(s),
             (users::linked_to.eq(Some(p)), users::version.eq(users::version + 1), users::updated_at.eq(now)),
         )
-        .execute(c))?;
+        .execute(conn)?;
         crate::sessions::end_all_in(conn, s, now)?;
         crate::grants::revoke_all_of_user_in(conn, s, now)?;
         crate::audit::insert(conn, &AuditEntry { what: audit, user: Some(primary.clone()), client: None, at: now })?;
@@ -58,11 +58,11 @@ pub(crate) fn unlink<D: Audited>(
     audit: D,
 ) -> Result<bool, StoreError> {
     conn.transaction(|conn| {
-        let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+        let n = crate::cached::update(
             users::table.find(secondary.as_str()).filter(users::linked_to.eq(primary.as_str())),
             (users::linked_to.eq(None::<String>), users::version.eq(users::version + 1), users::updated_at.eq(now)),
         )
-        .execute(c))?;
+        .execute(conn)?;
         if n == 0 {
             return Ok(false);
         }

@@ -81,14 +81,14 @@ impl LogoutNoticeStore for Store {
                     .find(&jti)
                     .filter(logout_notices::settled_at.is_null())
                     .filter(logout_notices::next_attempt_at.le(now));
-                let won = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let won = crate::cached::update(
                     row,
                     (
                         logout_notices::next_attempt_at.eq(now + lease),
                         logout_notices::attempts.eq(logout_notices::attempts + 1),
                     ),
                 )
-                .execute(c))?;
+                .execute(conn)?;
                 if won != 1 {
                     continue;
                 }
@@ -128,7 +128,7 @@ impl LogoutNoticeStore for Store {
         let (n, error) = (notice.clone(), error.map(|e| e.chars().take(500).collect::<String>()));
         self.run(move |conn| {
             let set = (logout_notices::settled_at.eq(Some(now)), logout_notices::last_error.eq(error));
-            crate::db::on_backend!(conn, |c| crate::cached::update(leased(&n), set).execute(c))?;
+            crate::cached::update(leased(&n), set).execute(conn)?;
             Ok(())
         })
         .await
@@ -139,7 +139,7 @@ impl LogoutNoticeStore for Store {
         let (n, error) = (notice.clone(), error.chars().take(500).collect::<String>());
         self.run(move |conn| {
             let set = (logout_notices::next_attempt_at.eq(retry_at), logout_notices::last_error.eq(Some(error)));
-            crate::db::on_backend!(conn, |c| crate::cached::update(leased(&n), set).execute(c))?;
+            crate::cached::update(leased(&n), set).execute(conn)?;
             Ok(())
         })
         .await

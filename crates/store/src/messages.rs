@@ -134,9 +134,7 @@ impl MessageRow {
 
 /// Queues a message inside the caller's transaction.
 pub(crate) fn queue_in(conn: &mut crate::DbConnection, message: NewMessage, now: i64) -> Result<(), StoreError> {
-    crate::db::on_backend!(conn, |c| diesel::insert_into(messages::table)
-        .values(&MessageRow::queued(message, now))
-        .execute(c))?;
+    crate::db::execute(conn, diesel::insert_into(messages::table).values(&MessageRow::queued(message, now)))?;
     Ok(())
 }
 
@@ -245,7 +243,7 @@ impl passwordless_connection::storage::MessageStore for Store {
         self.run(move |conn| {
             let target = messages::table.find(id);
             if keep_body {
-                crate::db::on_backend!(conn, |c| crate::cached::update(
+                crate::cached::update(
                     target,
                     (
                         messages::status.eq("sent"),
@@ -253,9 +251,9 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::sent_at.eq(Some(now)),
                     ),
                 )
-                .execute(c))?;
+                .execute(conn)?;
             } else {
-                crate::db::on_backend!(conn, |c| crate::cached::update(
+                crate::cached::update(
                     target,
                     (
                         messages::status.eq("sent"),
@@ -265,7 +263,7 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::html_body.eq(None::<String>),
                     ),
                 )
-                .execute(c))?;
+                .execute(conn)?;
             }
             Ok(())
         })
@@ -284,7 +282,7 @@ impl passwordless_connection::storage::MessageStore for Store {
         self.run(move |conn| {
             let target = messages::table.find(id);
             match retry_at {
-                Some(at) => crate::db::on_backend!(conn, |c| crate::cached::update(
+                Some(at) => crate::cached::update(
                     target,
                     (
                         messages::status.eq("queued"),
@@ -292,8 +290,8 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::last_error.eq(Some(error)),
                     ),
                 )
-                .execute(c))?,
-                None => crate::db::on_backend!(conn, |c| crate::cached::update(
+                .execute(conn)?,
+                None => crate::cached::update(
                     target,
                     (
                         messages::status.eq("failed"),
@@ -302,7 +300,7 @@ impl passwordless_connection::storage::MessageStore for Store {
                         messages::html_body.eq(None::<String>),
                     ),
                 )
-                .execute(c))?,
+                .execute(conn)?,
             };
             Ok(())
         })

@@ -211,16 +211,8 @@ impl PasskeyStore for Store {
             // WebAuthn §7.2 step 22: a counter that does not move forward refuses the use; an
             // authenticator that keeps none says 0 every time, and may, while the stored one is 0.
             let n = match count {
-                0 => crate::db::on_backend!(conn, |c| crate::cached::update(
-                    target.filter(passkeys::sign_count.eq(0)),
-                    changes
-                )
-                .execute(c))?,
-                _ => crate::db::on_backend!(conn, |c| crate::cached::update(
-                    target.filter(passkeys::sign_count.lt(count)),
-                    changes
-                )
-                .execute(c))?,
+                0 => crate::cached::update(target.filter(passkeys::sign_count.eq(0)), changes).execute(conn)?,
+                _ => crate::cached::update(target.filter(passkeys::sign_count.lt(count)), changes).execute(conn)?,
             };
             Ok(n == 1)
         })
@@ -231,11 +223,11 @@ impl PasskeyStore for Store {
     async fn rename_passkey(&self, user: &UserId, id: &str, name: &str) -> Result<bool, StorageError> {
         let (user, id, name) = (user.to_string(), id.to_owned(), name.to_owned());
         self.run(move |conn| {
-            let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+            let n = crate::cached::update(
                 passkeys::table.find(&id).filter(passkeys::user_id.eq(&user)),
                 passkeys::name.eq(&name),
             )
-            .execute(c))?;
+            .execute(conn)?;
             Ok(n == 1)
         })
         .await

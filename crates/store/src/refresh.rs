@@ -144,7 +144,7 @@ impl RefreshStore for Store {
                 if !crate::grants::lock_live_grant(conn, &next.grant_id)? {
                     return Ok(RefreshUse::Revoked);
                 }
-                let won = crate::db::on_backend!(conn, |c| crate::cached::update(
+                let won = crate::cached::update(
                     refresh_tokens::table
                         .find(&token_hash)
                         .filter(refresh_tokens::grant_id.eq(&next.grant_id))
@@ -152,7 +152,7 @@ impl RefreshStore for Store {
                         .filter(refresh_tokens::revoked_at.is_null()),
                     (refresh_tokens::used_at.eq(Some(now)), refresh_tokens::successor_hash.eq(&next.token_hash)),
                 )
-                .execute(c))?
+                .execute(conn)?
                     == 1;
                 let Some(row) =
                     refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
@@ -163,15 +163,11 @@ impl RefreshStore for Store {
                     return Ok(RefreshUse::Unknown);
                 }
                 if won {
-                    crate::db::on_backend!(conn, |c| diesel::insert_into(refresh_tokens::table)
-                        .values(&next)
-                        .execute(c))?;
+                    crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
                     return Ok(RefreshUse::Fresh(Box::new(row.into_token()?)));
                 }
                 if replace_unused_successor(conn, &row, &next, now, leeway)? {
-                    crate::db::on_backend!(conn, |c| diesel::insert_into(refresh_tokens::table)
-                        .values(&next)
-                        .execute(c))?;
+                    crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
                     return Ok(RefreshUse::Retry(Box::new(row.into_token()?)));
                 }
                 let client_id = parse_id(ClientId::parse, &row.client_id, "refresh client")?;
@@ -218,17 +214,17 @@ fn replace_unused_successor(
     if diesel::delete(unused).execute(conn)? != 1 {
         return Ok(false);
     }
-    crate::db::on_backend!(conn, |c| crate::cached::update(
+    crate::cached::update(
         refresh_tokens::table.find(&row.token_hash),
         refresh_tokens::successor_hash.eq(&next.token_hash),
     )
-    .execute(c))?;
+    .execute(conn)?;
     Ok(true)
 }
 
 /// Stores a grant's refresh token inside the caller's transaction; the caller has made sure the
 /// grant is live (`lock_live_grant`, or the code's redemption).
 pub(crate) fn insert_in(conn: &mut crate::DbConnection, t: &RefreshToken) -> Result<(), StoreError> {
-    crate::db::on_backend!(conn, |c| diesel::insert_into(refresh_tokens::table).values(&RefreshRow::of(t)).execute(c))?;
+    crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&RefreshRow::of(t)))?;
     Ok(())
 }

@@ -70,7 +70,7 @@ impl SessionStore for Store {
                     expires_at: s.expires_at,
                     ended_at: None,
                 };
-                crate::db::on_backend!(conn, |c| diesel::insert_into(sessions::table).values(&row).execute(c))?;
+                crate::db::execute(conn, diesel::insert_into(sessions::table).values(&row))?;
                 crate::grants::insert_code_in(conn, &start.code)?;
                 Ok(true)
             })
@@ -130,11 +130,11 @@ fn end_audited_in(conn: &mut crate::DbConnection, id_hash: &[u8], now: i64) -> R
 /// transaction. False when it had already ended or never existed.
 pub(crate) fn end_in(conn: &mut crate::DbConnection, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
     use crate::schema::authorization_codes;
-    let n = crate::db::on_backend!(conn, |c| crate::cached::update(
+    let n = crate::cached::update(
         sessions::table.find(id_hash).filter(sessions::ended_at.is_null()),
         sessions::ended_at.eq(Some(now)),
     )
-    .execute(c))?;
+    .execute(conn)?;
     if n != 1 {
         return Ok(false);
     }
@@ -171,11 +171,8 @@ pub(crate) fn live_of(conn: &mut crate::DbConnection, user_id: &str, now: i64) -
 /// The keyed hash of the live session named `sid` (the ID tokens' `sid` claim).
 /// Starts with a write on the row, so SQLite takes the write lock for the caller's transaction.
 pub(crate) fn live_by_sid(conn: &mut crate::DbConnection, sid: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
-    crate::db::on_backend!(conn, |c| crate::cached::update(
-        sessions::table.filter(sessions::sid.eq(sid)),
-        sessions::sid.eq(sessions::sid)
-    )
-    .execute(c))?;
+    crate::cached::update(sessions::table.filter(sessions::sid.eq(sid)), sessions::sid.eq(sessions::sid))
+        .execute(conn)?;
     Ok(sessions::table
         .filter(sessions::sid.eq(sid))
         .filter(sessions::ended_at.is_null())
@@ -190,8 +187,7 @@ pub(crate) fn end_all_in(conn: &mut crate::DbConnection, user_id: &str, now: i64
     let live = sessions::table.filter(sessions::user_id.eq(user_id)).filter(sessions::ended_at.is_null());
     // Only sessions still live are told of: one that expired unended signed nobody out now.
     let sids: Vec<String> = live.filter(sessions::expires_at.gt(now)).select(sessions::sid).load(conn)?;
-    let ended =
-        crate::db::on_backend!(conn, |c| crate::cached::update(live, sessions::ended_at.eq(Some(now))).execute(c))?;
+    let ended = crate::cached::update(live, sessions::ended_at.eq(Some(now))).execute(conn)?;
     for sid in &sids {
         crate::logout_notices::notify_in(conn, sid, user_id, now)?;
     }

@@ -161,7 +161,7 @@ pub(crate) fn sign_in_in(
     };
     // The account and its `user.created` event, together.
     let made = conn.transaction(|conn| {
-        crate::db::on_backend!(conn, |c| diesel::insert_into(users::table).values(&row).execute(c))?;
+        crate::db::execute(conn, diesel::insert_into(users::table).values(&row))?;
         created_event(conn, &row, "sign_up", now)
     });
     match made {
@@ -203,19 +203,13 @@ impl Proof {
         let target = users::table.find(user.id.as_str());
         Ok(match self {
             Proof::Email(_) if !user.email_verified => {
-                crate::db::on_backend!(conn, |c| crate::cached::update(
-                    target,
-                    (users::email_verified.eq(true), users::version.eq(users::version + 1))
-                )
-                .execute(c))?;
+                crate::cached::update(target, (users::email_verified.eq(true), users::version.eq(users::version + 1)))
+                    .execute(conn)?;
                 User { email_verified: true, version: user.version + 1, ..user }
             }
             Proof::Phone(_) if !user.phone_verified => {
-                crate::db::on_backend!(conn, |c| crate::cached::update(
-                    target,
-                    (users::phone_verified.eq(true), users::version.eq(users::version + 1))
-                )
-                .execute(c))?;
+                crate::cached::update(target, (users::phone_verified.eq(true), users::version.eq(users::version + 1)))
+                    .execute(conn)?;
                 User { phone_verified: true, version: user.version + 1, ..user }
             }
             _ => user,
@@ -262,7 +256,7 @@ impl Store {
         let row = UserRow::new(Some(email.as_str().to_owned()), None, now);
         let made = move |conn: &mut crate::DbConnection| {
             conn.transaction(|conn| {
-                crate::db::on_backend!(conn, |c| diesel::insert_into(users::table).values(&row).execute(c))?;
+                crate::db::execute(conn, diesel::insert_into(users::table).values(&row))?;
                 created_event(conn, &row, "cli", now)?;
                 row.into_user()
             })
