@@ -53,8 +53,8 @@ impl Readers {
         let mut conn = self.backend.connect().map_err(|e| StoreError::Unavailable(e.to_string()))?;
         // Not memory-mapped (`mmap_size` stays 0): a read transaction that begins after any commit
         // unmaps the whole file (SQLite's pager drops its map with its page cache whenever the
-        // database changed), so each read paid an munmap and page faults: 5 % of a sign-in's CPU,
-        // and 11 % fewer sign-ins per CPU-second than read(2) of the pages it needs
+        // database changed), so each read paid an munmap and page faults: 5 % of a sign-in's CPU.
+        // Reading the pages it needs with read(2) makes 12 % more sign-ins per CPU-second
         // (docs/performance.md).
         conn.batch_execute("PRAGMA query_only = ON").map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(conn)
