@@ -72,13 +72,18 @@ impl ChallengeRow {
     }
 }
 
+/// Newest first: the order in which a lookup takes the latest of several challenges.
+fn newest_first() -> (diesel::dsl::Desc<challenges::created_at>, diesel::dsl::Desc<challenges::id>) {
+    (challenges::created_at.desc(), challenges::id.desc())
+}
+
 /// The newest of the challenges `query` selects.
 fn newest(
     conn: &mut crate::DbConnection,
     query: challenges::BoxedQuery<'static, <crate::DbConnection as diesel::Connection>::Backend>,
 ) -> Result<Option<Challenge>, StoreError> {
     query
-        .order((challenges::created_at.desc(), challenges::id.desc()))
+        .order(newest_first())
         .select(ChallengeRow::as_select())
         .first(conn)
         .optional()?
@@ -169,7 +174,7 @@ impl ChallengeStore for Store {
                 challenges::table
                     .filter(challenges::interaction_id.eq(&id))
                     .filter(challenges::purpose.eq(purpose_name(Purpose::FirstFactor)))
-                    .order((challenges::created_at.desc(), challenges::id.desc()))
+                    .order(newest_first())
                     .select(ChallengeRow::as_select())
                     .first(c)
                     .optional()

@@ -166,6 +166,16 @@ impl step_up::storage::MessageStore for Store {
     }
 }
 
+/// The messages due at `now`: queued, or sending under a lease that ran out. Two comparisons
+/// rather than `eq_any`, whose `IN (…)` diesel never caches as a prepared statement.
+#[diesel::dsl::auto_type]
+fn due(now: i64) -> _ {
+    let (queued, sending): (&'static str, &'static str) = ("queued", "sending");
+    messages::table
+        .filter(messages::status.eq(queued).or(messages::status.eq(sending)))
+        .filter(messages::next_attempt_at.le(now))
+}
+
 #[async_trait::async_trait]
 impl passwordless_connection::storage::MessageStore for Store {
     async fn enqueue_message(&self, message: NewMessage, now: i64) -> Result<(), StorageError> {
@@ -179,14 +189,8 @@ impl passwordless_connection::storage::MessageStore for Store {
         // without a write transaction, and, on SQLite, without the writer's queue and a commit.
         let any_due = self
             .read(move |conn| {
-                let first: Option<String> = crate::db::on_backend!(conn, |c| {
-                    messages::table
-                        .filter(messages::status.eq("queued").or(messages::status.eq("sending")))
-                        .filter(messages::next_attempt_at.le(now))
-                        .select(messages::id)
-                        .first(c)
-                        .optional()
-                })?;
+                let first: Option<String> =
+                    crate::db::on_backend!(conn, |c| due(now).select(messages::id).first(c).optional())?;
                 Ok(first.is_some())
             })
             .await?;
@@ -194,22 +198,15 @@ impl passwordless_connection::storage::MessageStore for Store {
             return Ok(Vec::new());
         }
         self.run(move |conn| {
-            // Two comparisons rather than `eq_any`, whose `IN (…)` diesel never caches as a
-            // prepared statement.
-            let due = || {
-                messages::table
-                    .filter(messages::status.eq("queued").or(messages::status.eq("sending")))
-                    .filter(messages::next_attempt_at.le(now))
-            };
             let ids: Vec<String> = crate::db::on_backend!(conn, |c| {
-                due().order(messages::next_attempt_at.asc()).select(messages::id).limit(limit).load(c)
+                due(now).order(messages::next_attempt_at.asc()).select(messages::id).limit(limit).load(c)
             })?;
             let mut claimed = Vec::new();
             for id in ids {
                 // The claimed row comes back with its update (`RETURNING`), not from a second read.
                 let row: Option<MessageRow> = crate::db::on_backend!(conn, |c| {
                     crate::cached::update(
-                        due().filter(messages::id.eq(&id)),
+                        due(now).filter(messages::id.eq(&id)),
                         (
                             messages::status.eq("sending"),
                             messages::next_attempt_at.eq(now + lease),
