@@ -120,12 +120,6 @@ impl Crates {
         let authorization = authorization_server(settings, s, keys)?;
         let delivery = settings.delivery.build(&s.clock, settings.hooks.send_message.as_ref());
         let delivery = Arc::new(delivery.map_err(|e| anyhow!("{e}"))?);
-        if !delivery.sms.is_empty() {
-            // The numbering plans load on first use (about a second in a debug build, 2 MB of
-            // memory): now, not during the first request that carries a phone number. Without SMS
-            // only an admin typing a phone number needs them, and waits for them once.
-            let _ = domain::PhoneNumber::parse("+14155550123", None);
-        }
         let passkeys = crate::webauthn::passkeys_for(settings, &s.store, &s.clock)?;
         let hooks = Arc::new(settings.hooks.build().map_err(|e| anyhow!("{e}"))?);
         let connection = web::Data::new(PasswordlessConnection {

@@ -47,6 +47,9 @@ fn login_form(
         _ if email_on => "email",
         _ => "phone",
     };
+    if sms_on {
+        domain::phone::load_plans_soon();
+    }
     let mut ctx = tera::Context::new();
     // The country a number without its code is read in, and its prefix: chosen in the selector
     // beside the field, and said under it.
