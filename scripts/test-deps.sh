@@ -56,12 +56,15 @@ else
     missing+=(chromium)
 fi
 
-if deb_installed libpq-dev; then
-    say "ok: PostgreSQL client library headers (libpq-dev)."
-else
-    say "missing: PostgreSQL client library headers (libpq-dev)."
-    missing+=(libpq-dev)
-fi
+# libpq is built into the binary (pq-sys's `bundled`); it needs OpenSSL's headers, found by pkg-config.
+for pkg in pkg-config libssl-dev; do
+    if deb_installed "$pkg"; then
+        say "ok: $pkg, to build libpq into the binary."
+    else
+        say "missing: $pkg, to build libpq into the binary."
+        missing+=("$pkg")
+    fi
+done
 
 if initdb_path="$(find_initdb)"; then
     say "ok: PostgreSQL server programs (found $initdb_path)."
