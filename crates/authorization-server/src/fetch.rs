@@ -30,22 +30,29 @@ pub enum FetchError {
 }
 
 pub struct Fetcher {
-    http: reqwest::Client,
+    /// Built at the first fetch: most deployments never fetch anything, and a client holds the
+    /// system's root certificates (about 0.1 MiB).
+    http: std::sync::OnceLock<reqwest::Client>,
     policy: FetchPolicy,
 }
 
 impl Fetcher {
     pub fn new(policy: FetchPolicy) -> Self {
-        let http = reqwest::Client::builder()
-            .dns_resolver(PublicOnly { private_addresses: policy.private_addresses })
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("ostiary/", env!("CARGO_PKG_VERSION")))
-            .build()
-            // Only a missing TLS backend fails here, which the build rules out; then nothing is fetched.
-            .unwrap_or_default();
-        Fetcher { http, policy }
+        Fetcher { http: std::sync::OnceLock::new(), policy }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .dns_resolver(PublicOnly { private_addresses: self.policy.private_addresses })
+                .connect_timeout(Duration::from_secs(3))
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("ostiary/", env!("CARGO_PKG_VERSION")))
+                .build()
+                // Only a missing TLS backend fails here, which the build rules out; then nothing is fetched.
+                .unwrap_or_default()
+        })
     }
 
     /// Whether `url` may be fetched at all (checked at registration too, so a bad one is refused
@@ -89,7 +96,7 @@ impl Fetcher {
     /// answer, whose body is not read.
     pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<u16, FetchError> {
         let url = self.check_url(url)?;
-        let resp = self.http.post(url).form(form).send().await;
+        let resp = self.http().post(url).form(form).send().await;
         resp.map(|r| r.status().as_u16()).map_err(|e| FetchError::Failed(e.without_url().to_string()))
     }
 
@@ -98,7 +105,7 @@ impl Fetcher {
         let url = self.check_url(url)?;
         // The error without the URL: the caller knows it, and its log line names it once.
         let failed = |e: reqwest::Error| FetchError::Failed(e.without_url().to_string());
-        let mut resp = self.http.get(url).header("accept", accept).send().await.map_err(failed)?;
+        let mut resp = self.http().get(url).header("accept", accept).send().await.map_err(failed)?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Failed(format!("it answered {}", resp.status())));
         }

@@ -104,13 +104,17 @@ impl EndpointKinds {
 
 /// Whether two route patterns (or a pattern and a path) can match the same path: segment by
 /// segment, a `{placeholder}` matches any one non-empty segment, anything else only itself.
+/// Runs on every request (against each exempt pattern), so it allocates nothing.
 fn overlap(a: &str, b: &str) -> bool {
     let placeholder = |s: &str| s.starts_with('{') && s.ends_with('}');
-    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('/').collect(), b.split('/').collect());
-    a.len() == b.len()
-        && a.iter()
-            .zip(&b)
-            .all(|(x, y)| x == y || (placeholder(x) && !y.is_empty()) || (placeholder(y) && !x.is_empty()))
+    let (mut a, mut b) = (a.split('/'), b.split('/'));
+    loop {
+        match (a.next(), b.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == y || (placeholder(x) && !y.is_empty()) || (placeholder(y) && !x.is_empty()) => {}
+            _ => return false,
+        }
+    }
 }
 
 #[cfg(test)]
