@@ -14,4 +14,8 @@ pub struct OutgoingMessage {
     /// Sealed (AES-256-GCM under the message key, base64url).
     pub text_body: String,
     pub html_body: Option<String>,
+    /// Set when the node that queues the message hands it straight to its own delivery worker: the
+    /// row is stored already leased to that worker until then (as a claim would lease it), so no
+    /// worker polling the queue takes it meanwhile, and after then (the node died) any worker does.
+    pub leased_until: Option<i64>,
 }

@@ -125,7 +125,9 @@ pub(crate) async fn start_challenge(
     let id = ChallengeId::sortable();
     let channel = conn.config.channel(to.channel());
     let s = secrets(conn, id.as_str(), channel.code_length);
-    let message = crate::messages::for_challenge(conn, interaction, to, &s, sent, origin, lang, now).await?;
+    let mut message = crate::messages::for_challenge(conn, interaction, to, &s, sent, origin, lang, now).await?;
+    // Written once, already leased to this node's worker, which gets it at once: no claim to write.
+    let lease = conn.handoff.lease(message.as_mut(), now);
     let challenge = NewChallenge {
         code_hash: conn.hasher.hash(&code_purpose(id.as_str()), &s.code).0,
         link_hash: conn.hasher.hash(LINK_PURPOSE, &s.link_token).0,
@@ -144,7 +146,10 @@ pub(crate) async fn start_challenge(
     if !conn.store.create_challenge(challenge, message).await? {
         return Ok(None);
     }
-    conn.outbox_ready.notify_one();
+    match lease {
+        Some(lease) => lease.hand(),
+        None => conn.outbox_ready.notify_one(),
+    }
     if texted {
         crate::abuse::record_sms_sent(conn).await;
     }

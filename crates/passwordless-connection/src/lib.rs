@@ -133,6 +133,8 @@ pub struct PasswordlessConnection {
     pub limiter: Arc<dyn domain::counters::Counters>,
     /// Wakes the delivery worker when a message is queued.
     pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// Hands a sign-in's message straight to this node's delivery worker.
+    pub handoff: delivery::Handoff,
     /// Opens interactions for magic links sent through the API (the authorization server).
     pub starter: Arc<dyn domain::ports::InteractionStarter>,
     /// Signing in with a passkey, when the issuer has a host name (browsers refuse an IP address

@@ -52,6 +52,7 @@ pub(crate) fn sealed_email(
     NewMessage {
         text_body: seal_body(&conn.sealer, id.as_str(), text),
         html_body: Some(seal_body(&conn.sealer, id.as_str(), html)),
+        leased_until: None,
         id,
         channel: Channel::Email,
         recipient: to.to_string(),
@@ -164,6 +165,7 @@ pub(crate) async fn for_challenge(
             Ok(Some(NewMessage {
                 text_body: seal_body(&conn.sealer, id.as_str(), body.trim()),
                 html_body: None,
+                leased_until: None,
                 id,
                 channel: Channel::Sms,
                 recipient: phone.to_string(),

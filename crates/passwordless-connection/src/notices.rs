@@ -123,6 +123,7 @@ fn sms(
     Ok(NewMessage {
         text_body: seal_body(&conn.sealer, id.as_str(), body.trim()),
         html_body: None,
+        leased_until: None,
         id,
         channel: Channel::Sms,
         recipient: to.to_string(),

@@ -112,6 +112,8 @@ struct Crates {
     step_up: web::Data<StepUpService>,
     delivery: Arc<passwordless_connection::Delivery>,
     passkeys: Option<Arc<passkeys::Passkeys>>,
+    /// The delivery worker's end of the connection's hand-off.
+    handed: tokio::sync::mpsc::Receiver<passwordless_connection::delivery::Handed>,
 }
 
 impl Crates {
@@ -122,6 +124,7 @@ impl Crates {
         let delivery = Arc::new(delivery.map_err(|e| anyhow!("{e}"))?);
         let passkeys = crate::webauthn::passkeys_for(settings, &s.store, &s.clock)?;
         let hooks = Arc::new(settings.hooks.build().map_err(|e| anyhow!("{e}"))?);
+        let (handoff, handed) = passwordless_connection::delivery::Handoff::new();
         let connection = web::Data::new(PasswordlessConnection {
             config: settings.passwordless.config(issuer, !delivery.sms.is_empty()),
             store: Arc::new(s.store.clone()),
@@ -132,6 +135,7 @@ impl Crates {
             catalog: Arc::clone(&s.catalog),
             limiter: Arc::clone(&s.limiter),
             outbox_ready: Arc::clone(&s.outbox_ready),
+            handoff,
             starter: authorization.clone().into_inner(),
             passkeys: passkeys.clone(),
             hooks: Arc::clone(&hooks),
@@ -160,7 +164,7 @@ impl Crates {
             otp: gate,
             step_up: Arc::new(step_up::ApiGate(step_up.clone().into_inner())),
         });
-        Ok(Crates { authorization, connection, step_up, delivery, passkeys })
+        Ok(Crates { authorization, connection, step_up, delivery, passkeys, handed })
     }
 }
 
@@ -173,7 +177,7 @@ impl Services {
                 .await
                 .map_err(|e| anyhow!("signing keys: {e}"))?,
         );
-        let Crates { authorization, connection, step_up, delivery, passkeys } =
+        let Crates { authorization, connection, step_up, delivery, passkeys, handed } =
             Crates::build(settings, &s, &keys).await?;
         // The admin API reads bearer tokens through the authorization server, which signs them.
         let admin = web::Data::new(admin::Admin {
@@ -220,6 +224,7 @@ impl Services {
                 s.master.message_sealer(),
                 Arc::clone(&s.clock),
                 Arc::clone(&s.outbox_ready),
+                handed,
             ),
             spawn_key_maintenance(Arc::clone(&keys), Arc::clone(&s.clock), authorization.config.key_rotation_period),
             spawn_purge(s.store.clone(), Arc::clone(&s.clock), retention(settings)),

@@ -104,6 +104,7 @@ pub(crate) fn new_sign_in(
     let message = OutgoingMessage {
         text_body: seal(svc, id.as_str(), &text),
         html_body: Some(seal(svc, id.as_str(), &html)),
+        leased_until: None,
         id,
         channel: Channel::Email,
         recipient: to.to_string(),

@@ -83,6 +83,12 @@ pub(crate) struct MessageRow {
 
 impl MessageRow {
     pub(crate) fn queued(m: NewMessage, now: i64) -> Self {
+        // A message handed to its node's worker is stored as a claim would leave it: leased
+        // (`sending`), its first attempt counted, due again when the lease runs out.
+        let (status, attempts, next_attempt_at) = match m.leased_until {
+            Some(until) => ("sending", 1, until),
+            None => ("queued", 0, now),
+        };
         MessageRow {
             id: m.id.to_string(),
             channel: m.channel.as_str().to_owned(),
@@ -90,9 +96,9 @@ impl MessageRow {
             subject: m.subject,
             text_body: Some(m.text_body),
             html_body: m.html_body,
-            status: "queued".into(),
-            attempts: 0,
-            next_attempt_at: now,
+            status: status.into(),
+            attempts,
+            next_attempt_at,
             last_error: None,
             provider: None,
             created_at: now,

@@ -37,6 +37,7 @@ async fn workers_on_several_nodes_never_claim_one_message_twice() {
             subject: "Your code".into(),
             text_body: "sealed".into(),
             html_body: None,
+            leased_until: None,
         };
         MessageStore::enqueue_message(&first, message, 0).await.unwrap();
     }
@@ -69,6 +70,34 @@ async fn workers_on_several_nodes_never_claim_one_message_twice() {
     // Within the lease, a sent message is never claimed again.
     assert!(first.claim_due_messages(2, 120, 50).await.unwrap().is_empty());
     drop(first);
+    let mut conn = PgConnection::establish(&admin).unwrap();
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
+}
+
+/// A message queued leased (handed to its node's worker) is no other worker's until its lease runs
+/// out; then (its node died before sending it) the next claim takes it, as its second attempt.
+#[tokio::test]
+async fn a_message_queued_leased_is_claimed_only_once_its_lease_runs_out() {
+    let (url, admin, name) = fresh_postgres();
+    let store = Store::connect(&url, 4).unwrap();
+    store.migrate().unwrap();
+    let id = domain::MessageId::sortable();
+    let message = OutgoingMessage {
+        id: id.clone(),
+        channel: domain::Channel::Email,
+        recipient: "user@example.com".into(),
+        subject: "Your code".into(),
+        text_body: "sealed".into(),
+        html_body: None,
+        leased_until: Some(130),
+    };
+    MessageStore::enqueue_message(&store, message, 100).await.unwrap();
+    assert!(store.claim_due_messages(100, 120, 10).await.unwrap().is_empty(), "taken at once");
+    assert!(store.claim_due_messages(129, 120, 10).await.unwrap().is_empty(), "taken inside its lease");
+    let claimed = store.claim_due_messages(130, 120, 10).await.unwrap();
+    assert_eq!(claimed.iter().map(|m| &m.id).collect::<Vec<_>>(), [&id]);
+    assert_eq!(claimed[0].attempts, 2, "the handed send counted as the first attempt");
+    drop(store);
     let mut conn = PgConnection::establish(&admin).unwrap();
     diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
 }

@@ -85,6 +85,71 @@ impl Delivery {
 /// Attempts before a message is given up, and the lease a worker holds on a message it sends.
 const MAX_ATTEMPTS: i32 = 6;
 const LEASE_SECONDS: i64 = 120;
+/// The lease of a message handed straight to its node's worker ([`Handoff`]): short, because if
+/// the node dies before sending it, the other workers wait this long before taking it over.
+pub const HANDOFF_LEASE_SECONDS: i64 = 30;
+/// A handed message with less of its lease left than this is left to the queue's polling: a send
+/// (at most the providers' 15-second time limit) must end inside the lease, or another worker
+/// could take the message over meanwhile and send it twice.
+const HANDOFF_MARGIN_SECONDS: i64 = 20;
+/// Messages waiting in a node's hand-off at most; past that, messages are queued for polling.
+const HANDOFF_CAPACITY: usize = 256;
+
+/// A message queued leased to this node's worker, and when its lease runs out.
+pub struct Handed {
+    pub message: QueuedMessage,
+    pub leased_until: i64,
+}
+
+/// Hands messages straight to this node's delivery worker. Without it, the worker claims each
+/// queued message with a second write (and first looks whether any is due); with it, the message
+/// is written once, already leased ([`domain::message::OutgoingMessage::leased_until`]), and the
+/// worker has it at once.
+#[derive(Clone)]
+pub struct Handoff(tokio::sync::mpsc::Sender<Handed>);
+
+/// A message leased to this node's worker, with its place in the hand-off taken before it is
+/// queued: a message is queued leased only when the worker is sure to get it.
+pub struct Lease {
+    slot: tokio::sync::mpsc::OwnedPermit<Handed>,
+    handed: Handed,
+}
+
+impl Handoff {
+    /// The hand-off and the worker's end of it ([`spawn_worker`]).
+    pub fn new() -> (Self, tokio::sync::mpsc::Receiver<Handed>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(HANDOFF_CAPACITY);
+        (Handoff(tx), rx)
+    }
+
+    /// Leases `message`, about to be queued, to this node's worker ([`OutgoingMessage::leased_until`]),
+    /// unless the hand-off is full (or its worker has stopped): then it is queued for polling.
+    ///
+    /// [`OutgoingMessage::leased_until`]: domain::message::OutgoingMessage::leased_until
+    pub fn lease(&self, message: Option<&mut domain::message::OutgoingMessage>, now: i64) -> Option<Lease> {
+        let message = message?;
+        let slot = self.0.clone().try_reserve_owned().ok()?;
+        let leased_until = now + HANDOFF_LEASE_SECONDS;
+        message.leased_until = Some(leased_until);
+        let queued = QueuedMessage {
+            id: message.id.clone(),
+            channel: message.channel,
+            recipient: message.recipient.clone(),
+            subject: message.subject.clone(),
+            text_body: Some(message.text_body.clone()),
+            html_body: message.html_body.clone(),
+            attempts: 1,
+        };
+        Some(Lease { slot, handed: Handed { message: queued, leased_until } })
+    }
+}
+
+impl Lease {
+    /// Gives the worker the message, once it is queued (committed).
+    pub fn hand(self) {
+        self.slot.send(self.handed);
+    }
+}
 
 /// Sends every message that is due; returns how many were handled.
 pub async fn deliver_due(store: &dyn MessageStore, delivery: &Delivery, sealer: &Sealer, clock: &dyn Clock) -> usize {
@@ -98,43 +163,115 @@ pub async fn deliver_due(store: &dyn MessageStore, delivery: &Delivery, sealer: 
     };
     let count = batch.len();
     for m in batch {
-        let outcome = delivery.send(&m, sealer).await;
-        let now = clock.now();
-        let recorded = match outcome {
-            // The outbox keeps the body so a developer can read it; real providers wipe it.
-            ChainOutcome::Sent(provider) => store.mark_message_sent(&m.id, provider, now, provider == "outbox").await,
-            ChainOutcome::Failed { reason, permanent } => {
-                // 4, 8, 16, 32, 64 s: about two minutes in all, inside the default five-minute code lifetime.
-                // A failure no provider can get past (a refused recipient) is not retried.
-                let retry_at =
-                    (!permanent && m.attempts < MAX_ATTEMPTS).then(|| now + 2 * (1i64 << m.attempts.clamp(0, 10)));
-                tracing::warn!(message = %m.id, attempt = m.attempts, permanent, error = %reason, "message delivery failed");
-                store.mark_message_failed(&m.id, &reason, retry_at).await
-            }
-        };
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, message = %m.id, "could not record delivery status");
-        }
+        deliver(store, delivery, sealer, clock, &m).await;
     }
     count
 }
 
-/// Runs the delivery loop until the process ends: wakes when a message is queued, and every second
-/// for retries and messages queued by other nodes.
+/// Sends a message handed to this node's worker, unless too little of its lease is left (then the
+/// queue's polling sends it once the lease has run out).
+pub async fn deliver_handed(
+    store: &dyn MessageStore,
+    delivery: &Delivery,
+    sealer: &Sealer,
+    clock: &dyn Clock,
+    handed: Handed,
+) {
+    if clock.now() > handed.leased_until - HANDOFF_MARGIN_SECONDS {
+        tracing::warn!(message = %handed.message.id, "a handed message waited too long; the queue will send it");
+        return;
+    }
+    deliver(store, delivery, sealer, clock, &handed.message).await;
+}
+
+/// Sends one leased message and records the outcome.
+async fn deliver(store: &dyn MessageStore, delivery: &Delivery, sealer: &Sealer, clock: &dyn Clock, m: &QueuedMessage) {
+    let outcome = delivery.send(m, sealer).await;
+    let now = clock.now();
+    let recorded = match outcome {
+        // The outbox keeps the body so a developer can read it; real providers wipe it.
+        ChainOutcome::Sent(provider) => store.mark_message_sent(&m.id, provider, now, provider == "outbox").await,
+        ChainOutcome::Failed { reason, permanent } => {
+            // 4, 8, 16, 32, 64 s: about two minutes in all, inside the default five-minute code lifetime.
+            // A failure no provider can get past (a refused recipient) is not retried.
+            let retry_at =
+                (!permanent && m.attempts < MAX_ATTEMPTS).then(|| now + 2 * (1i64 << m.attempts.clamp(0, 10)));
+            tracing::warn!(message = %m.id, attempt = m.attempts, permanent, error = %reason, "message delivery failed");
+            store.mark_message_failed(&m.id, &reason, retry_at).await
+        }
+    };
+    if let Err(e) = recorded {
+        tracing::error!(error = %e, message = %m.id, "could not record delivery status");
+    }
+}
+
+/// Runs the delivery loop until the process ends: sends what is handed to it, wakes when a
+/// message is queued, and every second for retries and messages queued by other nodes.
 pub fn spawn_worker(
     store: Arc<dyn MessageStore>,
     delivery: Arc<Delivery>,
     sealer: Sealer,
     clock: Arc<dyn Clock>,
     ready: Arc<tokio::sync::Notify>,
+    mut handed: tokio::sync::mpsc::Receiver<Handed>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let (store, clock) = (store.as_ref(), clock.as_ref());
+        // The queue is polled when woken and every second, however busy the hand-off keeps the worker.
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut poll = true;
         loop {
-            while deliver_due(store.as_ref(), &delivery, &sealer, clock.as_ref()).await > 0 {}
-            tokio::select! {
-                () = ready.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            while let Ok(h) = handed.try_recv() {
+                deliver_handed(store, &delivery, &sealer, clock, h).await;
             }
+            if poll {
+                while deliver_due(store, &delivery, &sealer, clock).await > 0 {}
+            }
+            poll = tokio::select! {
+                Some(h) = handed.recv() => {
+                    deliver_handed(store, &delivery, &sealer, clock, h).await;
+                    false
+                }
+                () = ready.notified() => true,
+                _ = tick.tick() => true,
+            };
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handoff_takes_messages_until_full_and_none_once_its_worker_is_gone() {
+        let message = || domain::message::OutgoingMessage {
+            id: domain::MessageId::sortable(),
+            channel: Channel::Email,
+            recipient: "user@example.com".into(),
+            subject: "Your code".into(),
+            text_body: "sealed".into(),
+            html_body: None,
+            leased_until: None,
+        };
+        let (handoff, mut handed) = Handoff::new();
+        assert!(handoff.lease(None, 100).is_none(), "no message, no lease");
+        let mut leased = message();
+        let first = handoff.lease(Some(&mut leased), 100).expect("room in the hand-off");
+        assert_eq!(leased.leased_until, Some(100 + HANDOFF_LEASE_SECONDS), "queued leased");
+        let rest: Vec<Lease> =
+            (1..HANDOFF_CAPACITY).map(|_| handoff.lease(Some(&mut message()), 100).expect("room")).collect();
+        // Full: the message is queued for polling, not leased.
+        let mut unleased = message();
+        assert!(handoff.lease(Some(&mut unleased), 100).is_none(), "a lease past the capacity");
+        assert_eq!(unleased.leased_until, None);
+        first.hand();
+        rest.into_iter().for_each(Lease::hand);
+        let got = handed.try_recv().expect("a handed message");
+        assert_eq!((got.leased_until, got.message.attempts), (100 + HANDOFF_LEASE_SECONDS, 1));
+        assert_eq!((got.message.id, got.message.text_body.as_deref()), (leased.id.clone(), Some("sealed")));
+        drop(handed);
+        assert!(handoff.lease(Some(&mut message()), 100).is_none(), "a lease with no worker to take it");
+    }
 }

@@ -189,6 +189,7 @@ both_backends!(admins_create_users_and_read_alerts_and_deliveries_in_the_console
         subject: "Your code".into(),
         text_body: "sealed".into(),
         html_body: None,
+        leased_until: None,
     };
     let now = domain::Clock::now(&app.clock);
     MessageStore::enqueue_message(&app.store, message, now).await.unwrap();

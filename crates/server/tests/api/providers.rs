@@ -46,6 +46,7 @@ async fn queue_sms(app: &TestApp, to: &str, text: &str) {
     let message = store::messages::NewMessage {
         text_body: passwordless_connection::delivery::seal_body(&sealer, id.as_str(), text),
         html_body: None,
+        leased_until: None,
         id,
         channel: domain::Channel::Sms,
         recipient: to.into(),
