@@ -305,6 +305,10 @@ pub trait MessageStore: Send + Sync {
     /// worker died) is due again; two workers never share one.
     async fn claim_due_messages(&self, now: i64, lease: i64, limit: i64) -> Result<Vec<QueuedMessage>, StorageError>;
 
+    /// Moves the lease of a message still leased until `leased_until` (nobody else took it over) to
+    /// `until`; false if the lease is no longer that one.
+    async fn renew_message_lease(&self, id: &MessageId, leased_until: i64, until: i64) -> Result<bool, StorageError>;
+
     /// Records that `provider` took the message. Unless `keep_bodies` (the development outbox,
     /// which shows them), the bodies are cleared: they held a code or a link.
     async fn mark_message_sent(

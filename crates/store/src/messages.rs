@@ -233,6 +233,19 @@ impl passwordless_connection::storage::MessageStore for Store {
         .map_err(Into::into)
     }
 
+    async fn renew_message_lease(&self, id: &MessageId, leased_until: i64, until: i64) -> Result<bool, StorageError> {
+        let id = id.to_string();
+        self.run(move |conn| {
+            let own = messages::table
+                .filter(messages::id.eq(id))
+                .filter(messages::status.eq("sending"))
+                .filter(messages::next_attempt_at.eq(leased_until));
+            Ok(crate::cached::update(own, messages::next_attempt_at.eq(until)).execute(conn)? == 1)
+        })
+        .await
+        .map_err(Into::into)
+    }
+
     /// Records delivery. With `keep_body == false` the text is wiped: it held a code or a link, and
     /// a sent message has no more use for it.
     async fn mark_message_sent(

@@ -75,7 +75,8 @@ async fn workers_on_several_nodes_never_claim_one_message_twice() {
 }
 
 /// A message queued leased (handed to its node's worker) is no other worker's until its lease runs
-/// out; then (its node died before sending it) the next claim takes it, as its second attempt.
+/// out, renewed or not; then (its node died before sending it) the next claim takes it, as its
+/// second attempt.
 #[tokio::test]
 async fn a_message_queued_leased_is_claimed_only_once_its_lease_runs_out() {
     let (url, admin, name) = fresh_postgres();
@@ -94,7 +95,11 @@ async fn a_message_queued_leased_is_claimed_only_once_its_lease_runs_out() {
     MessageStore::enqueue_message(&store, message, 100).await.unwrap();
     assert!(store.claim_due_messages(100, 120, 10).await.unwrap().is_empty(), "taken at once");
     assert!(store.claim_due_messages(129, 120, 10).await.unwrap().is_empty(), "taken inside its lease");
-    let claimed = store.claim_due_messages(130, 120, 10).await.unwrap();
+    // Its worker, late, renews the lease it was queued with; only once: then the lease is another.
+    assert!(store.renew_message_lease(&id, 130, 160).await.unwrap(), "the worker's own lease");
+    assert!(!store.renew_message_lease(&id, 130, 170).await.unwrap(), "a lease no longer its own");
+    assert!(store.claim_due_messages(159, 120, 10).await.unwrap().is_empty(), "taken inside the renewed lease");
+    let claimed = store.claim_due_messages(160, 120, 10).await.unwrap();
     assert_eq!(claimed.iter().map(|m| &m.id).collect::<Vec<_>>(), [&id]);
     assert_eq!(claimed[0].attempts, 2, "the handed send counted as the first attempt");
     drop(store);

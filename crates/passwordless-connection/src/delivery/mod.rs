@@ -85,15 +85,13 @@ impl Delivery {
 /// Attempts before a message is given up, and the lease a worker holds on a message it sends.
 const MAX_ATTEMPTS: i32 = 6;
 const LEASE_SECONDS: i64 = 120;
-/// The lease of a message handed straight to its node's worker ([`Handoff`]): short, because if
-/// the node dies before sending it, the other workers wait this long before taking it over.
-pub const HANDOFF_LEASE_SECONDS: i64 = 30;
-/// A handed message with less of its lease left than this is left to the queue's polling: a send
-/// (at most the providers' 15-second time limit) must end inside the lease, or another worker
-/// could take the message over meanwhile and send it twice.
-const HANDOFF_MARGIN_SECONDS: i64 = 20;
+/// A message handed straight to its node's worker ([`Handoff`]) is leased as a claim leases one.
+pub const HANDOFF_LEASE_SECONDS: i64 = LEASE_SECONDS;
+/// A handed message the worker takes later than this after it was queued first has its lease
+/// renewed (if it is still this worker's), so that its send has a whole lease, as a claimed one has.
+const HANDOFF_FRESH_SECONDS: i64 = 10;
 /// Messages waiting in a node's hand-off at most; past that, messages are queued for polling.
-const HANDOFF_CAPACITY: usize = 256;
+const HANDOFF_CAPACITY: usize = 64;
 
 /// A message queued leased to this node's worker, and when its lease runs out.
 pub struct Handed {
@@ -168,8 +166,9 @@ pub async fn deliver_due(store: &dyn MessageStore, delivery: &Delivery, sealer: 
     count
 }
 
-/// Sends a message handed to this node's worker, unless too little of its lease is left (then the
-/// queue's polling sends it once the lease has run out).
+/// Sends a message handed to this node's worker. One that waited in the hand-off has its lease
+/// renewed first; if the lease is no longer its own (it ran out and another worker took the
+/// message over), it is not sent here.
 pub async fn deliver_handed(
     store: &dyn MessageStore,
     delivery: &Delivery,
@@ -177,9 +176,18 @@ pub async fn deliver_handed(
     clock: &dyn Clock,
     handed: Handed,
 ) {
-    if clock.now() > handed.leased_until - HANDOFF_MARGIN_SECONDS {
-        tracing::warn!(message = %handed.message.id, "a handed message waited too long; the queue will send it");
-        return;
+    let now = clock.now();
+    if now > handed.leased_until - HANDOFF_LEASE_SECONDS + HANDOFF_FRESH_SECONDS {
+        let id = &handed.message.id;
+        match store.renew_message_lease(id, handed.leased_until, now + HANDOFF_LEASE_SECONDS).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                // Left as it is: the queue takes it over once its lease runs out.
+                tracing::error!(error = %e, message = %id, "could not renew a handed message's lease");
+                return;
+            }
+        }
     }
     deliver(store, delivery, sealer, clock, &handed.message).await;
 }
@@ -217,24 +225,23 @@ pub fn spawn_worker(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let (store, clock) = (store.as_ref(), clock.as_ref());
-        // The queue is polled when woken and every second, however busy the hand-off keeps the worker.
+        // The queue is polled when woken and every second, however busy the hand-off keeps the
+        // worker: the tick comes first, and handed messages are taken one at a time.
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut poll = true;
         loop {
-            while let Ok(h) = handed.try_recv() {
-                deliver_handed(store, &delivery, &sealer, clock, h).await;
-            }
             if poll {
                 while deliver_due(store, &delivery, &sealer, clock).await > 0 {}
             }
             poll = tokio::select! {
+                biased;
+                _ = tick.tick() => true,
+                () = ready.notified() => true,
                 Some(h) = handed.recv() => {
                     deliver_handed(store, &delivery, &sealer, clock, h).await;
                     false
                 }
-                () = ready.notified() => true,
-                _ = tick.tick() => true,
             };
         }
     })
@@ -273,5 +280,98 @@ mod tests {
         assert_eq!((got.message.id, got.message.text_body.as_deref()), (leased.id.clone(), Some("sealed")));
         drop(handed);
         assert!(handoff.lease(Some(&mut message()), 100).is_none(), "a lease with no worker to take it");
+    }
+
+    /// A queue that records what the worker asks of it.
+    struct Recorder {
+        renew_answer: bool,
+        renewals: std::sync::Mutex<Vec<(i64, i64)>>,
+        sent: std::sync::Mutex<Vec<domain::MessageId>>,
+    }
+
+    impl Recorder {
+        fn answering(renew_answer: bool) -> Self {
+            Recorder { renew_answer, renewals: Default::default(), sent: Default::default() }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MessageStore for Recorder {
+        async fn enqueue_message(
+            &self,
+            _: domain::message::OutgoingMessage,
+            _: i64,
+        ) -> Result<(), domain::StorageError> {
+            Ok(())
+        }
+
+        async fn claim_due_messages(&self, _: i64, _: i64, _: i64) -> Result<Vec<QueuedMessage>, domain::StorageError> {
+            Ok(Vec::new())
+        }
+
+        async fn renew_message_lease(
+            &self,
+            _: &domain::MessageId,
+            leased_until: i64,
+            until: i64,
+        ) -> Result<bool, domain::StorageError> {
+            self.renewals.lock().unwrap().push((leased_until, until));
+            Ok(self.renew_answer)
+        }
+
+        async fn mark_message_sent(
+            &self,
+            id: &domain::MessageId,
+            _: &str,
+            _: i64,
+            _: bool,
+        ) -> Result<(), domain::StorageError> {
+            self.sent.lock().unwrap().push(id.clone());
+            Ok(())
+        }
+
+        async fn mark_message_failed(
+            &self,
+            _: &domain::MessageId,
+            _: &str,
+            _: Option<i64>,
+        ) -> Result<(), domain::StorageError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handed_message_is_sent_at_once_and_one_that_waited_only_under_its_own_renewed_lease() {
+        let (delivery, sealer) = (Delivery::outbox(), domain::MasterKey::generate().message_sealer());
+        let clock = domain::clock::FakeClock::starting_now();
+        let now = clock.now();
+        let handed = |leased_until: i64| {
+            let id = domain::MessageId::sortable();
+            let message = QueuedMessage {
+                text_body: Some(seal_body(&sealer, id.as_str(), "Your code is 123456")),
+                id,
+                channel: Channel::Email,
+                recipient: "user@example.com".into(),
+                subject: "Your code".into(),
+                html_body: None,
+                attempts: 1,
+            };
+            Handed { message, leased_until }
+        };
+        // Taken at once: sent under the lease it was queued with.
+        let store = Recorder::answering(true);
+        deliver_handed(&store, &delivery, &sealer, &clock, handed(now + HANDOFF_LEASE_SECONDS)).await;
+        assert_eq!(store.sent.lock().unwrap().len(), 1);
+        assert!(store.renewals.lock().unwrap().is_empty(), "a fresh lease renewed");
+        // Queued 11 s ago: its own lease is renewed to a whole one first, then it is sent.
+        let late = now + HANDOFF_LEASE_SECONDS - HANDOFF_FRESH_SECONDS - 1;
+        deliver_handed(&store, &delivery, &sealer, &clock, handed(late)).await;
+        assert_eq!(*store.renewals.lock().unwrap(), [(late, now + HANDOFF_LEASE_SECONDS)]);
+        assert_eq!(store.sent.lock().unwrap().len(), 2);
+        // Its lease no longer its own (another worker took it over): not sent here.
+        let store = Recorder::answering(false);
+        deliver_handed(&store, &delivery, &sealer, &clock, handed(late)).await;
+        assert_eq!(store.renewals.lock().unwrap().len(), 1);
+        assert!(store.sent.lock().unwrap().is_empty(), "sent under another worker's lease");
     }
 }
