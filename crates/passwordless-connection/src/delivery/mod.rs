@@ -86,7 +86,7 @@ impl Delivery {
 const MAX_ATTEMPTS: i32 = 6;
 const LEASE_SECONDS: i64 = 120;
 /// A message handed straight to its node's worker ([`Handoff`]) is leased as a claim leases one.
-pub const HANDOFF_LEASE_SECONDS: i64 = LEASE_SECONDS;
+const HANDOFF_LEASE_SECONDS: i64 = LEASE_SECONDS;
 /// A handed message the worker takes later than this after it was queued first has its lease
 /// renewed (if it is still this worker's), so that its send has a whole lease, as a claimed one has.
 const HANDOFF_FRESH_SECONDS: i64 = 10;
@@ -169,7 +169,7 @@ pub async fn deliver_due(store: &dyn MessageStore, delivery: &Delivery, sealer: 
 /// Sends a message handed to this node's worker. One that waited in the hand-off has its lease
 /// renewed first; if the lease is no longer its own (it ran out and another worker took the
 /// message over), it is not sent here.
-pub async fn deliver_handed(
+async fn deliver_handed(
     store: &dyn MessageStore,
     delivery: &Delivery,
     sealer: &Sealer,
