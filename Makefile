@@ -6,13 +6,14 @@
 #   make bench-peer  the same loads against node-oidc-provider 9, and the ratio table
 #   make fuzz   fuzz /authorize's parameters and JWT verification for a minute each (nightly)
 #   make container  the container image, and two nodes of it on PostgreSQL and Redis, checked
+#   make symbol-order  list again the functions release builds place first (after an upgrade)
 #   make lint   clippy and rustfmt check
 #   make fmt    format the code
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= auto
 
-.PHONY: run test test-rust test-browser soak deps bench bench-peer fuzz lint fmt container
+.PHONY: run test test-rust test-browser soak deps bench bench-peer fuzz lint fmt container symbol-order
 
 run:
 	$(CARGO) run --bin ostiary -- --config config/development.toml serve
@@ -80,6 +81,12 @@ bench-peer:
 	cd bench/peer && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
 	@mkdir -p $(BENCH_OUT)
 	$(PIN_DRIVER) $(BENCH_BIN) --backend sqlite --peer bench/peer/server.mjs --json $(BENCH_OUT)/peer.json $(BENCH_ARGS)
+
+# crates/server/symbol-order.txt: the functions a release build places at the start of its code,
+# so that a server's memory holds the code it runs, not the 64 KiB around each function it touches
+# (crates/server/build.rs). Run after a dependency upgrade or a new toolchain; needs valgrind.
+symbol-order:
+	scripts/symbol-order.sh
 
 # cargo-fuzz needs the nightly toolchain; the targets live in fuzz/ (outside the workspace).
 FUZZ_SECONDS ?= 60

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Writes crates/server/symbol-order.txt: the functions of a release `ostiary` that run, most
+# instructions first, which release builds place at the start of the binary's code
+# (crates/server/build.rs explains why). It runs the load generator's every operation a few times
+# against a server under valgrind's callgrind, on SQLite and, when OSTIARY_TEST_DATABASE_URL and
+# OSTIARY_TEST_REDIS_URL are set, on PostgreSQL + Redis too, and lists what ran.
+#
+# Run it after a dependency upgrade or a new toolchain (`make symbol-order`), then rebuild:
+#   scripts/symbol-order.sh            regenerate the file
+#   scripts/symbol-order.sh --check    say how much of the file the current release binary still has
+# Needs valgrind (apt-get install valgrind); takes about a minute after the release build.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/crates/server/symbol-order.txt"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BIN="$TARGET_DIR/release/ostiary"
+say() { printf '[symbol-order] %s\n' "$*"; }
+
+# The functions (code symbols) the binary defines.
+defined() { nm --defined-only "$BIN" | awk '$2 ~ /^[tTwW]$/ { print $3 }' | sort -u; }
+
+if [ "${1:-}" = "--check" ]; then
+    [ -x "$BIN" ] || { say "ERROR: no release build at $BIN. Run: cargo build --release -p ostiary"; exit 1; }
+    listed="$(grep -v '^#' "$OUT" | sort -u)"
+    found="$(comm -12 <(printf '%s\n' "$listed") <(defined) | wc -l)"
+    say "$found of $(printf '%s\n' "$listed" | wc -l) functions in $(basename "$OUT") are in $BIN."
+    exit 0
+fi
+
+for tool in valgrind callgrind_annotate nm curl python3; do
+    command -v "$tool" >/dev/null 2>&1 || { say "ERROR: $tool is needed. Run: apt-get install valgrind binutils curl python3"; exit 1; }
+done
+say "Building the release binaries..."
+(cd "$ROOT" && cargo build --release -p ostiary -p ostiary-bench)
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ostiary-symbol-order.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+# The bench stops its server with SIGKILL, which would lose callgrind's profile: the server runs
+# in the background of this wrapper, and is stopped below with SIGTERM, so callgrind writes it.
+cat >"$WORK/ostiary" <<EOF
+#!/bin/sh
+valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file="$WORK/callgrind.%p.out" "$BIN" "\$@" &
+echo \$! >>"$WORK/pids"
+wait \$!
+EOF
+chmod +x "$WORK/ostiary"
+
+stop_servers() {
+    [ -f "$WORK/pids" ] || return 0
+    while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$WORK/pids"
+    while read -r pid; do while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; done <"$WORK/pids"
+    rm -f "$WORK/pids"
+}
+run() {
+    say "Running every operation against a server under callgrind ($*)..."
+    "$TARGET_DIR/release/ostiary-bench" --server "$WORK/ostiary" --ops 30 --sign-in-ops 20 --concurrency 2 \
+        --no-half-peak "$@" >"$WORK/bench.log" 2>&1 || { cat "$WORK/bench.log"; exit 1; }
+    stop_servers
+}
+# A server that starts and answers once, alone: what an idle server has run, listed first.
+startup() {
+    say "Starting a server under callgrind, for what start-up runs..."
+    local port
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    mkdir -p "$WORK/startup"
+    printf '[server]\nprofile = "development"\nbind = "127.0.0.1:%s"\nissuer = "http://127.0.0.1:%s"\ndata_dir = "%s"\nlog = "warn"\n[database]\nurl = "%s"\n[demo]\nenabled = false\n' \
+        "$port" "$port" "$WORK/startup" "$WORK/startup/ostiary.db" >"$WORK/startup/ostiary.toml"
+    "$WORK/ostiary" --config "$WORK/startup/ostiary.toml" serve >"$WORK/startup/log" 2>&1 &
+    local tries=0
+    until curl -fs -o /dev/null "http://127.0.0.1:$port/.well-known/openid-configuration"; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 600 ] || { cat "$WORK/startup/log"; exit 1; }
+        sleep 0.1
+    done
+    stop_servers
+    mkdir -p "$WORK/first" && mv "$WORK"/callgrind.*.out "$WORK/first/"
+}
+startup
+run --backend sqlite
+if [ -n "${OSTIARY_TEST_DATABASE_URL:-}" ] && [ -n "${OSTIARY_TEST_REDIS_URL:-}" ]; then
+    run --backend postgres
+else
+    say "OSTIARY_TEST_DATABASE_URL / OSTIARY_TEST_REDIS_URL not set: PostgreSQL + Redis skipped."
+fi
+
+# The functions of this binary in PROFILES, most instructions (their own, summed over the
+# profiles) first; a recursive call's `'N` suffix dropped; only names the binary defines.
+ranked() {
+    for profile in "$@"; do
+        callgrind_annotate --inclusive=no --threshold=100 "$profile" \
+            | sed -n "s|^ *\([0-9,]*\) ([ 0-9.]*%) *[^ ]*:\([^ ]*\) \[$BIN\]\$|\1 \2|p"
+    done | tr -d , | sed "s/'[0-9]*\$//" \
+        | awk '{ cost[$2] += $1 } END { for (f in cost) print cost[f], f }' | sort -k1,1nr -k2 \
+        | awk 'NR == FNR { keep[$1] = 1; next } ($2 in keep) { print $2 }' <(defined) -
+}
+# Start-up's functions, then the rest of what the loads ran.
+{ ranked "$WORK"/first/callgrind.*.out; ranked "$WORK"/callgrind.*.out; } | awk '!seen[$0]++' >"$WORK/order"
+{
+    echo "# The functions a release ostiary runs: those of its start-up, then those of its requests, each"
+    echo "# most instructions first. Release builds place them at the start of its code, in this order"
+    echo "# (crates/server/build.rs). Written by scripts/symbol-order.sh."
+    cat "$WORK/order"
+} >"$OUT"
+say "Wrote $(wc -l <"$WORK/order") functions to $OUT; rebuild (cargo build --release -p ostiary) to use them."
