@@ -22,9 +22,22 @@ defined() { nm --defined-only "$BIN" | awk '$2 ~ /^[tTwW]$/ { print $3 }' | sort
 
 if [ "${1:-}" = "--check" ]; then
     [ -x "$BIN" ] || { say "ERROR: no release build at $BIN. Run: cargo build --release -p ostiary"; exit 1; }
+    command -v nm >/dev/null 2>&1 || { say "ERROR: nm is needed. Run: apt-get install binutils"; exit 1; }
     listed="$(grep -v '^#' "$OUT" | sort -u)"
     found="$(comm -12 <(printf '%s\n' "$listed") <(defined) | wc -l)"
-    say "$found of $(printf '%s\n' "$listed" | wc -l) functions in $(basename "$OUT") are in $BIN."
+    total="$(printf '%s\n' "$listed" | wc -l)"
+    say "$found of $total functions in $(basename "$OUT") are in $BIN."
+    # Built with the list, the binary's code starts with its first function.
+    # (No pipe is cut short: under pipefail a writer's SIGPIPE would end the script.)
+    first="$(awk '!/^#/ { print; exit }' "$OUT")"
+    at="$(nm --defined-only "$BIN" | awk -v f="$first" '$3 == f && !seen { print $1; seen = 1 }')"
+    text="$(readelf -S -W "$BIN" | sed -n 's/.* \.text *PROGBITS *\([0-9a-f]*\) .*/\1/p')"
+    if [ -z "$at" ] || [ -z "$text" ] || [ $((16#$at)) -ne $((16#$text)) ]; then
+        say "WARNING: $BIN was built without the list (OSTIARY_SYMBOL_ORDER=off, or another linker)."
+    fi
+    if [ $((found * 10)) -lt $((total * 9)) ]; then
+        say "WARNING: the list is stale (under 90 % found): the release binary holds more memory than it needs. Run: make symbol-order"
+    fi
     exit 0
 fi
 
