@@ -65,7 +65,7 @@ BENCH_BIN = $(TARGET_DIR)/release/ostiary-bench --server $(TARGET_DIR)/release/o
 bench:
 	$(CARGO) bench -p authorization-server --bench signing
 	$(CARGO) build --release -p ostiary -p ostiary-bench
-	-@scripts/symbol-order.sh --check
+	-@CARGO_TARGET_DIR=$(TARGET_DIR) scripts/symbol-order.sh --check
 	@mkdir -p $(BENCH_OUT)
 	$(PIN_DRIVER) $(BENCH_BIN) --backend sqlite --json $(BENCH_OUT)/sqlite.json $(BENCH_ARGS)
 	@if [ -n "$${OSTIARY_TEST_DATABASE_URL:-}" ] || command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
@@ -80,7 +80,7 @@ bench-peer:
 	@command -v node >/dev/null 2>&1 || { echo "bench-peer: Node.js is needed (apt-get install nodejs npm)"; exit 1; }
 	$(CARGO) build --release -p ostiary -p ostiary-bench
 	cd bench/peer && (npm ci --no-audit --no-fund || npm install --no-audit --no-fund)
-	-@scripts/symbol-order.sh --check
+	-@CARGO_TARGET_DIR=$(TARGET_DIR) scripts/symbol-order.sh --check
 	@mkdir -p $(BENCH_OUT)
 	$(PIN_DRIVER) $(BENCH_BIN) --backend sqlite --peer bench/peer/server.mjs --json $(BENCH_OUT)/peer.json $(BENCH_ARGS)
 

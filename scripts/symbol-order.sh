@@ -8,13 +8,15 @@
 # Run it after a dependency upgrade or a new toolchain (`make symbol-order`), then rebuild:
 #   scripts/symbol-order.sh            regenerate the file
 #   scripts/symbol-order.sh --check    say how much of the file the current release binary still has
-# Needs valgrind (apt-get install valgrind); takes about a minute after the release build.
+# Needs valgrind (apt-get install valgrind); takes under a minute after the release build.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 OUT="$ROOT/crates/server/symbol-order.txt"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-BIN="$TARGET_DIR/release/ostiary"
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+# callgrind names the binary by its real path, symbolic links resolved.
+BIN="$(realpath -m "$TARGET_DIR/release/ostiary")"
 say() { printf '[symbol-order] %s\n' "$*"; }
 
 # The functions (code symbols) the binary defines.
@@ -23,13 +25,13 @@ defined() { nm --defined-only "$BIN" | awk '$2 ~ /^[tTwW]$/ { print $3 }' | sort
 if [ "${1:-}" = "--check" ]; then
     [ -x "$BIN" ] || { say "ERROR: no release build at $BIN. Run: cargo build --release -p ostiary"; exit 1; }
     command -v nm >/dev/null 2>&1 || { say "ERROR: nm is needed. Run: apt-get install binutils"; exit 1; }
-    listed="$(grep -v '^#' "$OUT" | sort -u)"
+    listed="$(awk '!/^#/' "$OUT" | sort -u)"
     found="$(comm -12 <(printf '%s\n' "$listed") <(defined) | wc -l)"
     total="$(printf '%s\n' "$listed" | wc -l)"
     say "$found of $total functions in $(basename "$OUT") are in $BIN."
-    # Built with the list, the binary's code starts with its first function.
+    # Built with the list, the binary's code starts with the first listed function it has.
     # (No pipe is cut short: under pipefail a writer's SIGPIPE would end the script.)
-    first="$(awk '!/^#/ { print; exit }' "$OUT")"
+    first="$(awk 'NR == FNR { have[$1] = 1; next } !/^#/ && ($1 in have) { print; exit }' <(defined) "$OUT")"
     at="$(nm --defined-only "$BIN" | awk -v f="$first" '$3 == f && !seen { print $1; seen = 1 }')"
     text="$(readelf -S -W "$BIN" | sed -n 's/.* \.text *PROGBITS *\([0-9a-f]*\) .*/\1/p')"
     if [ -z "$at" ] || [ -z "$text" ] || [ $((16#$at)) -ne $((16#$text)) ]; then
@@ -48,23 +50,33 @@ say "Building the release binaries..."
 (cd "$ROOT" && cargo build --release -p ostiary -p ostiary-bench)
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ostiary-symbol-order.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-# The bench stops its server with SIGKILL, which would lose callgrind's profile: the server runs
-# in the background of this wrapper, and is stopped below with SIGTERM, so callgrind writes it.
-cat >"$WORK/ostiary" <<EOF
-#!/bin/sh
-valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file="$WORK/callgrind.%p.out" "$BIN" "\$@" &
-echo \$! >>"$WORK/pids"
-wait \$!
-EOF
-chmod +x "$WORK/ostiary"
-
+# Stops the servers under callgrind (SIGTERM: each writes its profile as it exits), waiting up to
+# a minute for each; SIGKILL after that.
 stop_servers() {
     [ -f "$WORK/pids" ] || return 0
+    local pid tries
     while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$WORK/pids"
-    while read -r pid; do while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; done <"$WORK/pids"
+    while read -r pid; do
+        tries=0
+        while kill -0 "$pid" 2>/dev/null && [ "$tries" -lt 300 ]; do sleep 0.2; tries=$((tries + 1)); done
+        kill -KILL "$pid" 2>/dev/null || true
+    done <"$WORK/pids"
     rm -f "$WORK/pids"
 }
+trap 'stop_servers; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+# The bench stops its server with SIGKILL, which would lose callgrind's profile: the server runs
+# in the background of this wrapper, and is stopped with SIGTERM by stop_servers, so callgrind
+# writes it. The paths reach the wrapper through the environment (the bench passes it on).
+export SYMBOL_ORDER_WORK="$WORK" SYMBOL_ORDER_BIN="$BIN"
+cat >"$WORK/ostiary" <<'EOF'
+#!/bin/sh
+valgrind --tool=callgrind --demangle=no --dump-instr=no \
+    --callgrind-out-file="$SYMBOL_ORDER_WORK/callgrind.%p.out" "$SYMBOL_ORDER_BIN" "$@" &
+echo $! >>"$SYMBOL_ORDER_WORK/pids"
+wait $!
+EOF
+chmod +x "$WORK/ostiary"
 run() {
     say "Running every operation against a server under callgrind ($*)..."
     "$TARGET_DIR/release/ostiary-bench" --server "$WORK/ostiary" --ops 30 --sign-in-ops 20 --concurrency 2 \
@@ -101,14 +113,25 @@ fi
 # profiles) first; a recursive call's `'N` suffix dropped; only names the binary defines.
 ranked() {
     for profile in "$@"; do
-        callgrind_annotate --inclusive=no --threshold=100 "$profile" \
-            | sed -n "s|^ *\([0-9,]*\) ([ 0-9.]*%) *[^ ]*:\([^ ]*\) \[$BIN\]\$|\1 \2|p"
-    done | tr -d , | sed "s/'[0-9]*\$//" \
+        # Lines such as `1,234 ( 0.50%)  ???:NAME [BINARY]`: the count and NAME of BINARY's.
+        callgrind_annotate --inclusive=no --threshold=100 "$profile" | awk -v bin="$BIN" '
+            BEGIN { suffix = " [" bin "]" }
+            length($0) > length(suffix) && substr($0, length($0) - length(suffix) + 1) == suffix {
+                n = split(substr($0, 1, length($0) - length(suffix)), f, " ")
+                if (f[1] !~ /^[0-9,]+$/) next
+                name = f[n]; sub(/.*:/, "", name); gsub(/,/, "", f[1])
+                print f[1], name
+            }'
+    done | sed "s/'[0-9]*\$//" \
         | awk '{ cost[$2] += $1 } END { for (f in cost) print cost[f], f }' | sort -k1,1nr -k2 \
         | awk 'NR == FNR { keep[$1] = 1; next } ($2 in keep) { print $2 }' <(defined) -
 }
 # Start-up's functions, then the rest of what the loads ran.
 { ranked "$WORK"/first/callgrind.*.out; ranked "$WORK"/callgrind.*.out; } | awk '!seen[$0]++' >"$WORK/order"
+if [ "$(wc -l <"$WORK/order")" -lt 1000 ]; then
+    say "ERROR: only $(wc -l <"$WORK/order") functions of $BIN found in the profiles (thousands run); $OUT is left as it was."
+    exit 1
+fi
 {
     echo "# The functions a release ostiary runs: those of its start-up, then those of its requests, each"
     echo "# most instructions first. Release builds place them at the start of its code, in this order"
