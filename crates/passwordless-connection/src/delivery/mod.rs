@@ -85,8 +85,6 @@ impl Delivery {
 /// Attempts before a message is given up, and the lease a worker holds on a message it sends.
 const MAX_ATTEMPTS: i32 = 6;
 const LEASE_SECONDS: i64 = 120;
-/// A message handed straight to its node's worker ([`Handoff`]) is leased as a claim leases one.
-const HANDOFF_LEASE_SECONDS: i64 = LEASE_SECONDS;
 /// A handed message the worker takes later than this after it was queued first has its lease
 /// renewed (if it is still this worker's), so that its send has a whole lease, as a claimed one has.
 const HANDOFF_FRESH_SECONDS: i64 = 10;
@@ -127,7 +125,8 @@ impl Handoff {
     pub fn lease(&self, message: Option<&mut domain::message::OutgoingMessage>, now: i64) -> Option<Lease> {
         let message = message?;
         let slot = self.0.clone().try_reserve_owned().ok()?;
-        let leased_until = now + HANDOFF_LEASE_SECONDS;
+        // Leased as a claim leases a message.
+        let leased_until = now + LEASE_SECONDS;
         message.leased_until = Some(leased_until);
         let queued = QueuedMessage {
             id: message.id.clone(),
@@ -177,9 +176,9 @@ async fn deliver_handed(
     handed: Handed,
 ) {
     let now = clock.now();
-    if now > handed.leased_until - HANDOFF_LEASE_SECONDS + HANDOFF_FRESH_SECONDS {
+    if now > handed.leased_until - LEASE_SECONDS + HANDOFF_FRESH_SECONDS {
         let id = &handed.message.id;
-        match store.renew_message_lease(id, handed.leased_until, now + HANDOFF_LEASE_SECONDS).await {
+        match store.renew_message_lease(id, handed.leased_until, now + LEASE_SECONDS).await {
             Ok(true) => {}
             Ok(false) => return,
             Err(e) => {
@@ -266,7 +265,7 @@ mod tests {
         assert!(handoff.lease(None, 100).is_none(), "no message, no lease");
         let mut leased = message();
         let first = handoff.lease(Some(&mut leased), 100).expect("room in the hand-off");
-        assert_eq!(leased.leased_until, Some(100 + HANDOFF_LEASE_SECONDS), "queued leased");
+        assert_eq!(leased.leased_until, Some(100 + LEASE_SECONDS), "queued leased");
         let rest: Vec<Lease> =
             (1..HANDOFF_CAPACITY).map(|_| handoff.lease(Some(&mut message()), 100).expect("room")).collect();
         // Full: the message is queued for polling, not leased.
@@ -276,7 +275,7 @@ mod tests {
         first.hand();
         rest.into_iter().for_each(Lease::hand);
         let got = handed.try_recv().expect("a handed message");
-        assert_eq!((got.leased_until, got.message.attempts), (100 + HANDOFF_LEASE_SECONDS, 1));
+        assert_eq!((got.leased_until, got.message.attempts), (100 + LEASE_SECONDS, 1));
         assert_eq!((got.message.id, got.message.text_body.as_deref()), (leased.id.clone(), Some("sealed")));
         drop(handed);
         assert!(handoff.lease(Some(&mut message()), 100).is_none(), "a lease with no worker to take it");
@@ -360,13 +359,13 @@ mod tests {
         };
         // Taken at once: sent under the lease it was queued with.
         let store = Recorder::answering(true);
-        deliver_handed(&store, &delivery, &sealer, &clock, handed(now + HANDOFF_LEASE_SECONDS)).await;
+        deliver_handed(&store, &delivery, &sealer, &clock, handed(now + LEASE_SECONDS)).await;
         assert_eq!(store.sent.lock().unwrap().len(), 1);
         assert!(store.renewals.lock().unwrap().is_empty(), "a fresh lease renewed");
         // Queued 11 s ago: its own lease is renewed to a whole one first, then it is sent.
-        let late = now + HANDOFF_LEASE_SECONDS - HANDOFF_FRESH_SECONDS - 1;
+        let late = now + LEASE_SECONDS - HANDOFF_FRESH_SECONDS - 1;
         deliver_handed(&store, &delivery, &sealer, &clock, handed(late)).await;
-        assert_eq!(*store.renewals.lock().unwrap(), [(late, now + HANDOFF_LEASE_SECONDS)]);
+        assert_eq!(*store.renewals.lock().unwrap(), [(late, now + LEASE_SECONDS)]);
         assert_eq!(store.sent.lock().unwrap().len(), 2);
         // Its lease no longer its own (another worker took it over): not sent here.
         let store = Recorder::answering(false);
