@@ -86,7 +86,8 @@ bench-peer:
 
 # crates/server/symbol-order.txt: the functions a release build places at the start of its code,
 # so that a server's memory holds the code it runs, not the 64 KiB around each function it touches
-# (crates/server/build.rs). Run after a dependency upgrade or a new toolchain; needs valgrind.
+# (crates/server/build.rs). Run after a dependency upgrade, a change to ostiary's dependencies or a
+# new toolchain; needs valgrind.
 symbol-order:
 	scripts/symbol-order.sh
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Writes crates/server/symbol-order.txt: the functions of a release `ostiary` that run, most
-# instructions first, which release builds place at the start of the binary's code
-# (crates/server/build.rs explains why). It runs the load generator's every operation a few times
-# against a server under valgrind's callgrind, on SQLite and, when OSTIARY_TEST_DATABASE_URL and
-# OSTIARY_TEST_REDIS_URL are set, on PostgreSQL + Redis too, and lists what ran.
+# Writes crates/server/symbol-order.txt: the functions of a release `ostiary` that run, which
+# release builds place at the start of the binary's code (crates/server/build.rs explains why).
+# It runs the load generator against a server under valgrind's callgrind: first a server that only
+# starts and answers a few discovery requests (what an idle server has run, listed first), then
+# every operation a few times, on SQLite and, when OSTIARY_TEST_DATABASE_URL and
+# OSTIARY_TEST_REDIS_URL are set, on PostgreSQL + Redis too; each group most instructions first.
 #
-# Run it after a dependency upgrade or a new toolchain (`make symbol-order`), then rebuild:
+# Run it after a dependency upgrade, a change to ostiary's dependencies or a new toolchain
+# (`make symbol-order`), then rebuild:
 #   scripts/symbol-order.sh            regenerate the file
 #   scripts/symbol-order.sh --check    say how much of the file the current release binary still has
 # Needs valgrind (apt-get install valgrind); takes under a minute after the release build.
@@ -43,8 +45,8 @@ if [ "${1:-}" = "--check" ]; then
     exit 0
 fi
 
-for tool in valgrind callgrind_annotate nm curl python3; do
-    command -v "$tool" >/dev/null 2>&1 || { say "ERROR: $tool is needed. Run: apt-get install valgrind binutils curl python3"; exit 1; }
+for tool in valgrind callgrind_annotate nm; do
+    command -v "$tool" >/dev/null 2>&1 || { say "ERROR: $tool is needed. Run: apt-get install valgrind binutils"; exit 1; }
 done
 say "Building the release binaries..."
 (cd "$ROOT" && cargo build --release -p ostiary -p ostiary-bench)
@@ -78,33 +80,20 @@ wait $!
 EOF
 chmod +x "$WORK/ostiary"
 run() {
-    say "Running every operation against a server under callgrind ($*)..."
-    "$TARGET_DIR/release/ostiary-bench" --server "$WORK/ostiary" --ops 30 --sign-in-ops 20 --concurrency 2 \
-        --no-half-peak "$@" >"$WORK/bench.log" 2>&1 || { cat "$WORK/bench.log"; exit 1; }
+    say "Running the load generator against a server under callgrind ($*)..."
+    "$TARGET_DIR/release/ostiary-bench" --server "$WORK/ostiary" --no-half-peak "$@" >"$WORK/bench.log" 2>&1 \
+        || { cat "$WORK/bench.log"; exit 1; }
     stop_servers
 }
-# A server that starts and answers once, alone: what an idle server has run, listed first.
-startup() {
-    say "Starting a server under callgrind, for what start-up runs..."
-    local port
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    mkdir -p "$WORK/startup"
-    printf '[server]\nprofile = "development"\nbind = "127.0.0.1:%s"\nissuer = "http://127.0.0.1:%s"\ndata_dir = "%s"\nlog = "warn"\n[database]\nurl = "%s"\n[demo]\nenabled = false\n' \
-        "$port" "$port" "$WORK/startup" "$WORK/startup/ostiary.db" >"$WORK/startup/ostiary.toml"
-    "$WORK/ostiary" --config "$WORK/startup/ostiary.toml" serve >"$WORK/startup/log" 2>&1 &
-    local tries=0
-    until curl -fs -o /dev/null "http://127.0.0.1:$port/.well-known/openid-configuration"; do
-        tries=$((tries + 1))
-        [ "$tries" -lt 600 ] || { cat "$WORK/startup/log"; exit 1; }
-        sleep 0.1
-    done
-    stop_servers
-    mkdir -p "$WORK/first" && mv "$WORK"/callgrind.*.out "$WORK/first/"
-}
-startup
-run --backend sqlite
+# First a server that starts and answers a few discovery requests: what an idle server has run,
+# listed first.
+run --backend sqlite --only discovery --ops 1 --concurrency 1
+mkdir -p "$WORK/first" && mv "$WORK"/callgrind.*.out "$WORK/first/"
+# Then every operation a few times.
+LOADS=(--ops 30 --sign-in-ops 20 --concurrency 2)
+run --backend sqlite "${LOADS[@]}"
 if [ -n "${OSTIARY_TEST_DATABASE_URL:-}" ] && [ -n "${OSTIARY_TEST_REDIS_URL:-}" ]; then
-    run --backend postgres
+    run --backend postgres "${LOADS[@]}"
 else
     say "OSTIARY_TEST_DATABASE_URL / OSTIARY_TEST_REDIS_URL not set: PostgreSQL + Redis skipped."
 fi

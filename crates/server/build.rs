@@ -11,8 +11,6 @@
 //! since Rust 1.90, so the file is used there, with that toolchain or newer, when no other linker
 //! is configured; `OSTIARY_SYMBOL_ORDER=off` builds without it in any case.
 
-use std::process::Command;
-
 fn main() {
     println!("cargo:rerun-if-changed=symbol-order.txt");
     println!("cargo:rerun-if-env-changed=OSTIARY_SYMBOL_ORDER");
@@ -22,7 +20,7 @@ fn main() {
     let wanted = var("PROFILE") == "release"
         && var("TARGET") == "x86_64-unknown-linux-gnu"
         && var("OSTIARY_SYMBOL_ORDER") != "off"
-        && links_with_rust_lld(&var("RUSTC"), &var("CARGO_ENCODED_RUSTFLAGS"), &var("RUSTC_LINKER"));
+        && links_with_rust_lld(&var("CARGO_ENCODED_RUSTFLAGS"), &var("RUSTC_LINKER"));
     let file = std::path::Path::new(&var("CARGO_MANIFEST_DIR")).join("symbol-order.txt");
     if wanted && file.exists() {
         // `-Xlinker` hands the option over whole (`-Wl,` would split a path at its commas).
@@ -37,7 +35,7 @@ fn main() {
 /// Whether the link will be done by rustc's own rust-lld: Rust 1.90 or newer, and neither a linker
 /// (`RUSTC_LINKER`, set by cargo when one is configured for the target) nor linker flags that
 /// choose another (`-fuse-ld=`, `-C linker-features=-lld`, `-C linker=`) in the build's flags.
-fn links_with_rust_lld(rustc: &str, rustflags: &str, linker: &str) -> bool {
+fn links_with_rust_lld(rustflags: &str, linker: &str) -> bool {
     if !linker.is_empty() {
         return false;
     }
@@ -47,12 +45,6 @@ fn links_with_rust_lld(rustc: &str, rustflags: &str, linker: &str) -> bool {
     if overridden {
         return false;
     }
-    let rustc = if rustc.is_empty() { "rustc" } else { rustc };
-    let Ok(out) = Command::new(rustc).arg("--version").output() else { return false };
-    // "rustc 1.95.0 (59807616e 2026-04-14)"
-    let version = String::from_utf8_lossy(&out.stdout);
-    let mut parts = version.split_whitespace().nth(1).unwrap_or("").split('.');
-    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    (major, minor) >= (1, 90)
+    // A pre-release of 1.90 counts as older: the list is then left out, which is always safe.
+    rustc_version::version().is_ok_and(|v| v >= rustc_version::Version::new(1, 90, 0))
 }
