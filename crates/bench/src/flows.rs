@@ -220,8 +220,3 @@ pub async fn userinfo(t: &Target, api: &reqwest::Client, rec: &mut Recorder, tok
     let answer = rec.send("userinfo", api.get(&t.userinfo).bearer_auth(&tokens.access)).await?;
     answer.json("userinfo")?["sub"].as_str().map(|_| ()).ok_or_else(|| anyhow!("userinfo without sub"))
 }
-
-/// A GET of a public JSON document (discovery, the JWKS).
-pub async fn get_json(step: &'static str, api: &reqwest::Client, rec: &mut Recorder, url: &str) -> anyhow::Result<()> {
-    rec.send(step, api.get(url)).await?.json(url).map(|_| ())
-}

@@ -4,6 +4,7 @@
 //! node-oidc-provider and prints the ratios. See docs/performance.md.
 #![forbid(unsafe_code)]
 
+mod documents;
 mod fake_sendgrid;
 mod flows;
 mod http;

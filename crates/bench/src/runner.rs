@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::anyhow;
 
+use crate::documents::Documents;
 use crate::flows::{self, Target, Tokens};
 use crate::http::Recorder;
 use crate::procfs;
@@ -137,6 +138,8 @@ struct Vu {
     operations: Vec<Duration>,
     errors: usize,
     error_samples: Vec<String>,
+    /// The connection and last document of the discovery and JWKS loads.
+    documents: Documents,
 }
 
 pub async fn run(target: &Arc<Target>, load: Load, pool: &mut [Tokens], meter: &Meter) -> anyhow::Result<Measured> {
@@ -155,6 +158,7 @@ pub async fn run(target: &Arc<Target>, load: Load, pool: &mut [Tokens], meter: &
             operations: Vec::new(),
             errors: 0,
             error_samples: Vec::new(),
+            documents: Documents::default(),
         };
         tasks.push(tokio::spawn(vu_loop(Arc::clone(target), load, vu, Arc::clone(&next), started)));
     }
@@ -241,8 +245,8 @@ async fn one(t: &Target, op: Op, vu: &mut Vu) -> anyhow::Result<()> {
         Op::ClientCredentials => flows::client_credentials(t, api, rec).await,
         Op::Introspection => flows::introspection(t, api, rec, tokens?).await,
         Op::Userinfo => flows::userinfo(t, api, rec, tokens?).await,
-        Op::Discovery => flows::get_json("discovery", api, rec, &t.discovery_url()).await,
-        Op::Jwks => flows::get_json("jwks", api, rec, &t.jwks).await,
+        Op::Discovery => vu.documents.get("discovery", rec, &t.discovery_url()).await,
+        Op::Jwks => vu.documents.get("jwks", rec, &t.jwks).await,
     }
 }
 
