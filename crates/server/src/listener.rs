@@ -32,6 +32,8 @@ const MAX_URI: usize = 65_534;
 /// What actix's parser is given at most at once (its own read buffer): a head that does not end
 /// within it is too large, and nothing more of it is held.
 const MAX_BUFFER: usize = 131_072;
+/// The room made in `pending` before each read from the client.
+const READ_CHUNK: usize = 8192;
 
 /// The state of a guarded connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,21 +136,18 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guard<IO> {
             if this.state != State::Open {
                 return Poll::Ready(Ok(()));
             }
-            let mut chunk = [0u8; 8192];
-            let mut read = ReadBuf::new(&mut chunk);
-            match Pin::new(&mut this.io).poll_read(cx, &mut read) {
+            // Read straight into `pending`, with room for 8 KiB at least: no buffer to zero and copy from.
+            this.pending.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.io), cx, &mut this.pending) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                Poll::Ready(Ok(0)) => {
                     // The client is done: what it sent last goes to actix as it is, then the end.
                     let rest = this.pending.split();
                     this.ready.extend_from_slice(&rest);
                     this.state = State::Closed;
                 }
-                Poll::Ready(Ok(())) => {
-                    this.pending.extend_from_slice(read.filled());
-                    this.decode();
-                }
+                Poll::Ready(Ok(_)) => this.decode(),
             }
         }
     }

@@ -83,6 +83,34 @@ both_backends!(metrics_count_sign_ins_step_up_sends_tokens_and_latency, |db: Db|
 });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_share_one_latency_series() {
+    let app = spawn_app(Db::Sqlite).await;
+    let metrics = || async { app.api.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap() };
+    let count = |text: &str| {
+        sample(text, "ostiary_http_request_duration_seconds_count", &[("route", "/healthz"), ("method", "OTHER")])
+            .unwrap_or(0.0)
+    };
+    let before = count(&metrics().await);
+    for method in ["BREW", "WHEN", "PROPFIND"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = app.api.request(method, app.url("/healthz")).send().await.unwrap();
+        assert!(resp.status().is_client_error(), "{}", resp.status());
+    }
+    // Each request again, through the handles the workers now keep.
+    app.api.request(reqwest::Method::from_bytes(b"BREW").unwrap(), app.url("/healthz")).send().await.unwrap();
+    let after = metrics().await;
+    assert_eq!(count(&after) - before, 4.0, "{after}");
+    for invented in ["BREW", "WHEN", "PROPFIND"] {
+        assert!(!after.contains(&format!("method=\"{invented}\"")), "{invented} became a label: {after}");
+    }
+    assert!(
+        sample(&after, "ostiary_http_request_duration_seconds_count", &[("route", "/metrics"), ("method", "GET")])
+            .is_some_and(|n| n >= 1.0),
+        "{after}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_move_to_their_own_listener_when_configured() {
     let app = spawn_app_with(Db::Sqlite, |s| s.server.metrics_bind = Some(([127, 0, 0, 1], 0).into())).await;
     let port = app.metrics_port.expect("the metrics listener");
