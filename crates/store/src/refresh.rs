@@ -9,8 +9,11 @@ use domain::{AuthTime, ClientId, GrantId, Scope, StorageError, UserId};
 use crate::schema::refresh_tokens;
 use crate::{Store, StoreError, claims_column, from_json, parse_acr, parse_claims, parse_id, to_json};
 
+/// `treat_none_as_default_value = false`: a `None` is inserted as `NULL` (no column of the table has
+/// another default), so the `INSERT` is one SQL text that PostgreSQL keeps prepared; with `DEFAULT`
+/// in its place diesel sends it unnamed, parsed and planned again on every rotation.
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = refresh_tokens)]
+#[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 struct RefreshRow {
     token_hash: Vec<u8>,
     grant_id: String,
@@ -144,16 +147,24 @@ impl RefreshStore for Store {
                 if !crate::grants::lock_live_grant(conn, &next.grant_id)? {
                     return Ok(RefreshUse::Revoked);
                 }
-                let won = crate::cached::update(
-                    refresh_tokens::table
-                        .find(&token_hash)
-                        .filter(refresh_tokens::grant_id.eq(&next.grant_id))
-                        .filter(refresh_tokens::used_at.is_null())
-                        .filter(refresh_tokens::revoked_at.is_null()),
-                    (refresh_tokens::used_at.eq(Some(now)), refresh_tokens::successor_hash.eq(&next.token_hash)),
-                )
-                .execute(conn)?
-                    == 1;
+                // The winner's row comes back with its update (`RETURNING`), not from a second read.
+                let won: Option<RefreshRow> = crate::db::on_backend!(conn, |c| {
+                    crate::cached::update(
+                        refresh_tokens::table
+                            .find(&token_hash)
+                            .filter(refresh_tokens::grant_id.eq(&next.grant_id))
+                            .filter(refresh_tokens::used_at.is_null())
+                            .filter(refresh_tokens::revoked_at.is_null()),
+                        (refresh_tokens::used_at.eq(Some(now)), refresh_tokens::successor_hash.eq(&next.token_hash)),
+                    )
+                    .returning(RefreshRow::as_select())
+                    .get_result(c)
+                    .optional()
+                })?;
+                if let Some(row) = won {
+                    crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
+                    return Ok(RefreshUse::Fresh(Box::new(row.into_token()?)));
+                }
                 let Some(row) =
                     refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
                 else {
@@ -161,10 +172,6 @@ impl RefreshStore for Store {
                 };
                 if row.grant_id != next.grant_id {
                     return Ok(RefreshUse::Unknown);
-                }
-                if won {
-                    crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
-                    return Ok(RefreshUse::Fresh(Box::new(row.into_token()?)));
                 }
                 if replace_unused_successor(conn, &row, &next, now, leeway)? {
                     crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
