@@ -17,7 +17,7 @@ fn account_column(scope: &BlockScope) -> &str {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = ip_blocks)]
+#[diesel(table_name = ip_blocks, treat_none_as_default_value = false)]
 struct BlockRow {
     id: String,
     ip: String,

@@ -13,6 +13,14 @@
 //! update changed comes back with it, where reading it again would be a second statement (on
 //! PostgreSQL a second round trip). PostgreSQL has `RETURNING`, SQLite since 3.35
 //! (https://sqlite.org/lang_returning.html), where the change is made at the first step.
+//!
+//! Inserts are kept prepared by diesel itself, provided their SQL text never varies: every row type
+//! the store inserts says `treat_none_as_default_value = false`, so a `None` is written as `NULL`.
+//! With `DEFAULT` in its place (diesel's default for an `Option` field), diesel marks the `INSERT`
+//! unsafe to keep, and PostgreSQL parsed and planned each of a sign-in's seven inserts, sent unnamed,
+//! on every call (on SQLite a `None` left its column out, one SQL text per combination). The two are
+//! the same rows: no nullable column of any table has a default other than `NULL`, and an `Option`
+//! field for a `NOT NULL` column does not compile with the attribute.
 
 use diesel::backend::Backend;
 use diesel::query_builder::{AsChangeset, AstPass, IntoUpdateTarget, Query, QueryFragment, QueryId, UpdateTarget};

@@ -25,7 +25,7 @@ fn parse_purpose(text: &str) -> Option<Purpose> {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = challenges)]
+#[diesel(table_name = challenges, treat_none_as_default_value = false)]
 struct ChallengeRow {
     id: String,
     interaction_id: String,

@@ -7,7 +7,7 @@ use crate::{Store, StoreError, from_json, to_json};
 pub use domain::Client;
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = clients)]
+#[diesel(table_name = clients, treat_none_as_default_value = false)]
 struct ClientRow {
     id: String,
     name: String,

@@ -10,7 +10,7 @@ use crate::schema::device_codes as d;
 use crate::{Store, StoreError, parse_id};
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = d)]
+#[diesel(table_name = d, treat_none_as_default_value = false)]
 struct DeviceRow {
     device_code_hash: Vec<u8>,
     user_code_hash: Vec<u8>,

@@ -17,7 +17,7 @@ fn token_kind_name(kind: TokenKind) -> &'static str {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = authorization_codes)]
+#[diesel(table_name = authorization_codes, treat_none_as_default_value = false)]
 struct CodeRow {
     code_hash: Vec<u8>,
     grant_id: String,
@@ -67,7 +67,7 @@ impl CodeRow {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = tokens)]
+#[diesel(table_name = tokens, treat_none_as_default_value = false)]
 struct TokenRow {
     jti: String,
     grant_id: String,

@@ -10,7 +10,7 @@ use crate::schema::{audit_log, login_events};
 use crate::{Store, StoreError, from_json, to_json};
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = login_events)]
+#[diesel(table_name = login_events, treat_none_as_default_value = false)]
 struct LoginEventRow {
     id: String,
     user_id: String,

@@ -10,7 +10,7 @@ diesel::joinable!(interactions -> clients (client_id));
 diesel::allow_tables_to_appear_in_same_query!(interactions, clients);
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = interactions)]
+#[diesel(table_name = interactions, treat_none_as_default_value = false)]
 struct InteractionRow {
     id: String,
     client_id: String,

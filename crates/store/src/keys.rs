@@ -8,7 +8,7 @@ use crate::schema::signing_keys;
 use crate::{Store, StoreError};
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = signing_keys)]
+#[diesel(table_name = signing_keys, treat_none_as_default_value = false)]
 struct KeyRow {
     kid: String,
     alg: String,

@@ -64,7 +64,7 @@ pub struct Message {
 }
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = messages)]
+#[diesel(table_name = messages, treat_none_as_default_value = false)]
 pub(crate) struct MessageRow {
     id: String,
     channel: String,

@@ -9,9 +9,7 @@ use domain::{AuthTime, ClientId, GrantId, Scope, StorageError, UserId};
 use crate::schema::refresh_tokens;
 use crate::{Store, StoreError, claims_column, from_json, parse_acr, parse_claims, parse_id, to_json};
 
-/// `treat_none_as_default_value = false`: a `None` is inserted as `NULL` (no column of the table has
-/// another default), so the `INSERT` is one SQL text that PostgreSQL keeps prepared; with `DEFAULT`
-/// in its place diesel sends it unnamed, parsed and planned again on every rotation.
+/// `treat_none_as_default_value = false`, as every row the store inserts: see `crate::cached`.
 #[derive(Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens, treat_none_as_default_value = false)]
 struct RefreshRow {

@@ -8,7 +8,7 @@ use crate::schema::sessions;
 use crate::{Store, StoreError, from_json, parse_acr, parse_id, to_json};
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = sessions)]
+#[diesel(table_name = sessions, treat_none_as_default_value = false)]
 struct SessionRow {
     id_hash: Vec<u8>,
     sid: String,

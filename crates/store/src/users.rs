@@ -7,7 +7,7 @@ use crate::{Store, StoreError};
 pub use domain::User;
 
 #[derive(Queryable, Selectable, Insertable)]
-#[diesel(table_name = users)]
+#[diesel(table_name = users, treat_none_as_default_value = false)]
 pub(crate) struct UserRow {
     pub(crate) id: String,
     pub(crate) email: Option<String>,
