@@ -8,7 +8,7 @@
 //! each, so its figure per CPU-second measured the driver (docs/performance.md). The other loads
 //! cost the server far more than the driver and keep reqwest.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, anyhow, bail};
 use http_body_util::{BodyExt, Empty};
@@ -16,10 +16,7 @@ use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-use crate::http::Recorder;
-
-/// The longest a request may take, as for the other loads' clients.
-const TIMEOUT: Duration = Duration::from_secs(30);
+use crate::http::{Recorder, TIMEOUT, snippet};
 
 /// A virtual user's connection, and the last document it checked (its URL and body).
 #[derive(Default)]
@@ -62,7 +59,7 @@ impl Documents {
         // Kept only after a whole answer: a connection that failed is not used again.
         self.connection = Some(sender);
         if status != hyper::StatusCode::OK {
-            bail!("{status} {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+            bail!("{status} {}", snippet(&String::from_utf8_lossy(&body)));
         }
         Ok(body)
     }

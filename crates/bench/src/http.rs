@@ -6,6 +6,9 @@ use anyhow::{Context, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// The longest a request of any virtual user may take.
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A request's answer, read whole (the time to read the body is part of its latency).
 pub struct Answer {
     pub status: u16,
@@ -32,7 +35,8 @@ impl Answer {
     }
 }
 
-fn snippet(body: &str) -> String {
+/// The start of a body, for an error message.
+pub(crate) fn snippet(body: &str) -> String {
     body.chars().take(300).collect()
 }
 
@@ -70,7 +74,7 @@ fn client(cookies: bool) -> anyhow::Result<reqwest::Client> {
         .tls_certs_only([])
         .cookie_store(cookies)
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
+        .timeout(TIMEOUT)
         .tcp_nodelay(true)
         .build()
         .context("HTTP client")

@@ -229,8 +229,8 @@ async fn bench_target(target: &Arc<Target>, meter: &Meter, plan: &Plan) -> anyho
     for &op in &plan.ops {
         let ops = match op {
             Op::SignIn => plan.sign_in_ops,
-            // About fifty times cheaper than a refresh: thirty times as many, so that the server's CPU
-            // time, counted in 10 ms ticks, is still a few tenths of a second.
+            // Ten to twenty times cheaper than the other API calls: thirty times as many, so that the
+            // server's CPU time, counted in 10 ms ticks, is still a few tenths of a second.
             Op::Discovery | Op::Jwks => plan.ops_per_load * 30,
             _ => plan.ops_per_load,
         };

@@ -147,29 +147,27 @@ fn request_id(req: &ServiceRequest) -> String {
 }
 
 /// The latency histogram of a route, method and status class. Each worker thread keeps the handles
-/// it has used, so that a request does not build the labels and look them up in the registry again:
-/// that was a tenth of the user-space CPU of a discovery request. The recorder is installed before
+/// it has used, so that a request does not build the labels and look them up in the registry again
+/// (`register_histogram` was 0.6 % of a discovery request's CPU). The recorder is installed before
 /// the listener starts (`ops::metrics` in `Services`), so no handle here is the no-op one. Routes
 /// are the application's patterns and methods one of ten labels, so the handles are few.
 fn latency_histogram(route: String, method: &'static str, class: &'static str) -> metrics::Histogram {
-    type Handles = std::collections::HashMap<String, Vec<(&'static str, &'static str, metrics::Histogram)>>;
+    type Handles = std::collections::HashMap<(String, &'static str, &'static str), metrics::Histogram>;
     thread_local! {
         static HANDLES: std::cell::RefCell<Handles> = std::cell::RefCell::default();
     }
     HANDLES.with_borrow_mut(|handles| {
-        if let Some((.., histogram)) =
-            handles.get(&route).and_then(|known| known.iter().find(|(m, c, _)| *m == method && *c == class))
-        {
-            return histogram.clone();
-        }
-        let histogram = metrics::histogram!(
-            "ostiary_http_request_duration_seconds",
-            "route" => route.clone(),
-            "method" => method,
-            "status" => class,
-        );
-        handles.entry(route).or_default().push((method, class, histogram.clone()));
-        histogram
+        handles
+            .entry((route, method, class))
+            .or_insert_with_key(|(route, method, class)| {
+                metrics::histogram!(
+                    "ostiary_http_request_duration_seconds",
+                    "route" => route.clone(),
+                    "method" => *method,
+                    "status" => *class,
+                )
+            })
+            .clone()
     })
 }
 
