@@ -182,7 +182,8 @@ async fn bench_ostiary(
     server.stop().await;
     let mut report = result?;
     (report.emails_received, report.emails_unclaimed) = fake.counts();
-    print!("{}{}", report::summary(&report), report::goals(&report));
+    let postgres = matches!(backend, Backend::Postgres { .. });
+    print!("{}{}", report::summary(&report), report::goals(&report, postgres));
     Ok(report)
 }
 
