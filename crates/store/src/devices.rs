@@ -47,11 +47,9 @@ pub(crate) fn remember_in(
     )
     .execute(conn)?;
     if n == 0 {
-        match insert_in(conn, user, id_hash, description, now, None) {
-            Ok(_)
-            | Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {}
-            Err(e) => return Err(e.into()),
-        }
+        // A concurrent first sign-in on the same device may insert it first (after the update
+        // above found nothing): its record is as fresh as ours would be.
+        insert_in(conn, user, id_hash, description, now, None)?;
     }
     Ok(())
 }
@@ -65,15 +63,19 @@ pub(crate) fn block_in(
     description: &str,
     now: i64,
 ) -> Result<(), crate::StoreError> {
-    let blocked =
-        crate::cached::update(devices::table.find((user, id_hash)), devices::blocked_at.eq(Some(now))).execute(conn)?;
-    if blocked == 0 {
-        insert_in(conn, user, id_hash, description, now, Some(now))?;
+    let block = |conn: &mut crate::DbConnection| {
+        crate::cached::update(devices::table.find((user, id_hash)), devices::blocked_at.eq(Some(now))).execute(conn)
+    };
+    if block(conn)? == 0 && insert_in(conn, user, id_hash, description, now, Some(now))? == 0 {
+        // Inserted meanwhile by a sign-in on it: block that record.
+        block(conn)?;
     }
     Ok(())
 }
 
-/// A device's first record, seen `now` (and blocked since `blocked_at`, when given).
+/// A device's first record, seen `now` (and blocked since `blocked_at`, when given); 0 when a
+/// record of it is there already. `ON CONFLICT DO NOTHING`, not a unique violation caught: on
+/// PostgreSQL an error aborts the caller's whole transaction, so the statements after it would fail.
 fn insert_in(
     conn: &mut crate::DbConnection,
     user: &str,
@@ -84,13 +86,65 @@ fn insert_in(
 ) -> diesel::QueryResult<usize> {
     crate::db::execute(
         conn,
-        diesel::insert_into(devices::table).values((
-            devices::user_id.eq(user),
-            devices::id_hash.eq(id_hash),
-            devices::description.eq(description),
-            devices::created_at.eq(now),
-            devices::last_seen_at.eq(now),
-            devices::blocked_at.eq(blocked_at),
-        )),
+        diesel::insert_into(devices::table)
+            .values((
+                devices::user_id.eq(user),
+                devices::id_hash.eq(id_hash),
+                devices::description.eq(description),
+                devices::created_at.eq(now),
+                devices::last_seen_at.eq(now),
+                devices::blocked_at.eq(blocked_at),
+            ))
+            .on_conflict_do_nothing(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl};
+
+    use super::*;
+    use crate::db::Backend;
+
+    /// The race made certain on PostgreSQL: another transaction's insert of the device is not yet
+    /// committed when a sign-in's `remember_in` updates (nothing) and inserts (and waits for it).
+    /// Once it commits, the insert does nothing and the sign-in's transaction goes on: a unique
+    /// violation caught instead would have aborted it, and its next statement would fail.
+    #[test]
+    fn a_device_first_seen_by_two_sign_ins_at_once_keeps_both_transactions_going() {
+        let admin = std::env::var("OSTIARY_TEST_DATABASE_URL")
+            .expect("OSTIARY_TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL");
+        let name = format!("ostiary_devices_{}", domain::secret::numeric_code(12));
+        let mut server = diesel::PgConnection::establish(&admin).unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut server).unwrap();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        Store::connect(&url, 1).unwrap().migrate().unwrap();
+
+        let backend = Backend::Postgres(url);
+        let mut other = backend.connect().unwrap();
+        other
+            .batch_execute(
+                "BEGIN; INSERT INTO devices (user_id, id_hash, description, created_at, last_seen_at) \
+                 VALUES ('u1', '\\x0102', 'Firefox', 1, 1)",
+            )
+            .unwrap();
+        let racing = std::thread::spawn(move || {
+            let mut conn = backend.connect().unwrap();
+            conn.transaction(|conn| {
+                remember_in(conn, "u1", &[1, 2], "Firefox", 2)?;
+                // The same transaction goes on: here, "This wasn't me" on that device.
+                block_in(conn, "u1", &[1, 2], "Firefox", 3)?;
+                let blocked: Option<i64> =
+                    devices::table.find(("u1", &[1u8, 2][..])).select(devices::blocked_at).first(conn)?;
+                Ok::<_, StoreError>(blocked)
+            })
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!racing.is_finished(), "the insert waits for the other transaction's");
+        other.batch_execute("COMMIT").unwrap();
+        assert_eq!(racing.join().unwrap().unwrap(), Some(3));
+        drop(other);
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut server).unwrap();
+    }
 }
