@@ -5,28 +5,20 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use domain::message::OutgoingMessage;
 use passwordless_connection::storage::MessageStore;
 use store::Store;
+
+#[path = "support/postgres.rs"]
+mod postgres;
 
 const MESSAGES: usize = 300;
 const WORKERS: usize = 4;
 
 /// A new database on the server of `OSTIARY_TEST_DATABASE_URL`: (its URL, the admin URL, its name).
-fn fresh_postgres() -> (String, String, String) {
-    let admin = std::env::var("OSTIARY_TEST_DATABASE_URL")
-        .expect("OSTIARY_TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL");
-    let name = format!("ostiary_queue_{}", domain::secret::numeric_code(12));
-    let mut conn = PgConnection::establish(&admin).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
-    let (base, _) = admin.rsplit_once('/').expect("OSTIARY_TEST_DATABASE_URL names a database");
-    (format!("{base}/{name}"), admin, name)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workers_on_several_nodes_never_claim_one_message_twice() {
-    let (url, admin, name) = fresh_postgres();
+    let (url, admin, name) = postgres::fresh("ostiary_queue");
     let first = Store::connect(&url, 4).unwrap();
     first.migrate().unwrap();
     for n in 0..MESSAGES {
@@ -70,8 +62,7 @@ async fn workers_on_several_nodes_never_claim_one_message_twice() {
     // Within the lease, a sent message is never claimed again.
     assert!(first.claim_due_messages(2, 120, 50).await.unwrap().is_empty());
     drop(first);
-    let mut conn = PgConnection::establish(&admin).unwrap();
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
+    postgres::drop_database(&admin, &name);
 }
 
 /// A message queued leased (handed to its node's worker) is no other worker's until its lease runs
@@ -79,7 +70,7 @@ async fn workers_on_several_nodes_never_claim_one_message_twice() {
 /// second attempt.
 #[tokio::test]
 async fn a_message_queued_leased_is_claimed_only_once_its_lease_runs_out() {
-    let (url, admin, name) = fresh_postgres();
+    let (url, admin, name) = postgres::fresh("ostiary_queue");
     let store = Store::connect(&url, 4).unwrap();
     store.migrate().unwrap();
     let id = domain::MessageId::sortable();
@@ -103,6 +94,5 @@ async fn a_message_queued_leased_is_claimed_only_once_its_lease_runs_out() {
     assert_eq!(claimed.iter().map(|m| &m.id).collect::<Vec<_>>(), [&id]);
     assert_eq!(claimed[0].attempts, 2, "the handed send counted as the first attempt");
     drop(store);
-    let mut conn = PgConnection::establish(&admin).unwrap();
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
+    postgres::drop_database(&admin, &name);
 }

@@ -5,25 +5,13 @@
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{Connection, PgConnection};
 use domain::EmailAddress;
 use passwordless_connection::storage::{AccountStore, SignIn};
 use store::Store;
 
-fn fresh_postgres() -> (String, String, String) {
-    let admin = std::env::var("OSTIARY_TEST_DATABASE_URL")
-        .expect("OSTIARY_TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL");
-    let name = format!("ostiary_sign_ups_{}", domain::secret::numeric_code(12));
-    let mut conn = PgConnection::establish(&admin).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
-    let (base, _) = admin.rsplit_once('/').expect("OSTIARY_TEST_DATABASE_URL names a database");
-    (format!("{base}/{name}"), admin, name)
-}
-
-fn drop_postgres(admin: &str, name: &str) {
-    let mut conn = PgConnection::establish(admin).unwrap();
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).unwrap();
-}
+#[path = "support/postgres.rs"]
+mod postgres;
 
 fn address(text: &str) -> EmailAddress {
     EmailAddress::parse(text).unwrap()
@@ -70,7 +58,7 @@ async fn first_sign_ins_at_once_make_one_account_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn first_sign_ins_at_once_make_one_account_on_postgres() {
-    let (url, admin, name) = fresh_postgres();
+    let (url, admin, name) = postgres::fresh("ostiary_sign_ups");
     // Two nodes, each with its own pool.
     let stores = [Store::connect(&url, 4).unwrap(), Store::connect(&url, 4).unwrap()];
     stores[0].migrate().unwrap();
@@ -99,5 +87,5 @@ async fn first_sign_ins_at_once_make_one_account_on_postgres() {
         SignIn::NoAccount => panic!("sign-ups are on"),
     }
     drop(stores);
-    drop_postgres(&admin, &name);
+    postgres::drop_database(&admin, &name);
 }
