@@ -99,11 +99,17 @@ fn insert_in(
     )
 }
 
+/// The store's tests' helper for a database of their own (shared with the tests in `tests/`).
+#[cfg(test)]
+#[path = "../tests/support/postgres.rs"]
+mod test_postgres;
+
 #[cfg(test)]
 mod tests {
     use diesel::connection::SimpleConnection;
     use diesel::{Connection, RunQueryDsl};
 
+    use super::test_postgres as postgres;
     use super::*;
     use crate::db::Backend;
 
@@ -113,12 +119,7 @@ mod tests {
     /// violation caught instead would have aborted it, and its next statement would fail.
     #[test]
     fn a_device_first_seen_by_two_sign_ins_at_once_keeps_both_transactions_going() {
-        let admin = std::env::var("OSTIARY_TEST_DATABASE_URL")
-            .expect("OSTIARY_TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL");
-        let name = format!("ostiary_devices_{}", domain::secret::numeric_code(12));
-        let mut server = diesel::PgConnection::establish(&admin).unwrap();
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut server).unwrap();
-        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        let (url, admin, name) = postgres::fresh("ostiary_devices");
         Store::connect(&url, 1).unwrap().migrate().unwrap();
 
         let backend = Backend::Postgres(url);
@@ -145,6 +146,6 @@ mod tests {
         other.batch_execute("COMMIT").unwrap();
         assert_eq!(racing.join().unwrap().unwrap(), Some(3));
         drop(other);
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut server).unwrap();
+        postgres::drop_database(&admin, &name);
     }
 }

@@ -7,6 +7,9 @@ use domain::events::{EventType, Route};
 use hooks::webhooks::EventStore;
 use store::Store;
 
+#[path = "support/postgres.rs"]
+mod postgres;
+
 const LEASE: i64 = 15;
 
 fn audit(event: &str) -> AdminAudit {
@@ -58,13 +61,7 @@ async fn sqlite_keeps_a_replay_asked_for_during_an_attempt() {
 
 #[tokio::test]
 async fn postgres_keeps_a_replay_asked_for_during_an_attempt() {
-    use diesel::{Connection, RunQueryDsl};
-    let admin = std::env::var("OSTIARY_TEST_DATABASE_URL")
-        .expect("OSTIARY_TEST_DATABASE_URL is not set: run `make test`, which starts a throwaway PostgreSQL");
-    let name = format!("ostiary_leases_{}", domain::secret::numeric_code(12));
-    let mut conn = diesel::PgConnection::establish(&admin).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
-    let (base, _) = admin.rsplit_once('/').expect("OSTIARY_TEST_DATABASE_URL names a database");
-    replay_in_flight_is_kept(Store::connect(&format!("{base}/{name}"), 2).unwrap()).await;
-    diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).unwrap();
+    let (url, admin, name) = postgres::fresh("ostiary_leases");
+    replay_in_flight_is_kept(Store::connect(&url, 2).unwrap()).await;
+    postgres::drop_database(&admin, &name);
 }
