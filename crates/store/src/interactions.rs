@@ -64,6 +64,16 @@ impl Store {
         &self,
         id: &InteractionId,
     ) -> Result<Option<(Interaction, Option<AuthorizationRequest>)>, StoreError> {
+        self.read_interaction(id, true).await
+    }
+
+    /// The interaction, and its authorization request only when `with_request`: the login pages
+    /// and step-up never look at the request, so they are spared parsing it.
+    async fn read_interaction(
+        &self,
+        id: &InteractionId,
+        with_request: bool,
+    ) -> Result<Option<(Interaction, Option<AuthorizationRequest>)>, StoreError> {
         let id = id.to_string();
         self.read(move |conn| {
             // One query for the interaction and its client's name and settings: every step of a
@@ -110,7 +120,7 @@ impl Store {
                 browser_hash: Some(row.browser_hash).filter(|h| !h.is_empty()),
                 result: if row.resumed_at.is_some() { None } else { result },
             };
-            let request = crate::from_json(&row.request, "interaction request")?;
+            let request = if with_request { crate::from_json(&row.request, "interaction request")? } else { None };
             Ok(Some((interaction, request)))
         })
         .await
@@ -210,7 +220,7 @@ impl authorization_server::storage::InteractionStore for Store {
 #[async_trait::async_trait]
 impl step_up::storage::InteractionStore for Store {
     async fn interaction(&self, id: &InteractionId) -> Result<Option<Interaction>, StorageError> {
-        Ok(Store::interaction(self, id).await?.map(|(i, _)| i))
+        Ok(self.read_interaction(id, false).await?.map(|(i, _)| i))
     }
 
     async fn deny_interaction(&self, id: &InteractionId, reason: DenyReason, now: i64) -> Result<bool, StorageError> {
@@ -221,7 +231,7 @@ impl step_up::storage::InteractionStore for Store {
 #[async_trait::async_trait]
 impl passwordless_connection::storage::InteractionStore for Store {
     async fn interaction(&self, id: &InteractionId) -> Result<Option<Interaction>, StorageError> {
-        Ok(Store::interaction(self, id).await?.map(|(i, _)| i))
+        Ok(self.read_interaction(id, false).await?.map(|(i, _)| i))
     }
 
     async fn record_first_factor(
@@ -320,7 +330,8 @@ mod tests {
                      VALUES ('client1', 'Seeded app', x'aa', FALSE, '[\"https://rp.example/cb\"]', '[]', 'ES256', 1); \
                      INSERT INTO interactions (id, client_id, redirect_uri, request, browser_hash, created_at, expires_at) \
                      VALUES ('interaction1', 'client1', 'https://rp.example/cb', 'null', x'aa', 1, 2), \
-                            ('orphan1', 'gone1', 'https://rp.example/cb', 'null', x'aa', 1, 2);",
+                            ('orphan1', 'gone1', 'https://rp.example/cb', 'null', x'aa', 1, 2), \
+                            ('unparsed1', 'client1', 'https://rp.example/cb', '{broken', x'aa', 1, 2);",
                 )?;
                 Ok(())
             })
@@ -333,6 +344,15 @@ mod tests {
         assert!(store.interaction(&id("nothere1")).await.unwrap().is_none());
         let orphan = store.interaction(&id("orphan1")).await;
         assert!(matches!(&orphan, Err(StoreError::Corrupt(e)) if e.contains("unknown client")), "{:?}", orphan.err());
+        // The login pages and step-up never parse the request; the authorization server does.
+        let unparsed = store.read_interaction(&id("unparsed1"), false).await.unwrap().unwrap();
+        assert!(unparsed.1.is_none());
+        let parsed = store.interaction(&id("unparsed1")).await;
+        assert!(
+            matches!(&parsed, Err(StoreError::Corrupt(e)) if e.contains("interaction request")),
+            "{:?}",
+            parsed.err()
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }
