@@ -124,9 +124,4 @@ impl Admin {
             .chain(account)
             .collect()
     }
-
-    /// Mounts [`Admin::endpoints`].
-    pub fn routes(cfg: &mut web::ServiceConfig) {
-        web_layer::mount(cfg, Self::endpoints());
-    }
 }

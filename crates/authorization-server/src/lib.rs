@@ -227,9 +227,4 @@ impl AuthorizationServer {
             Endpoint::page(paths::LOGOUT_CONFIRM, web::post().to(logout::logout_confirm)),
         ]
     }
-
-    /// Mounts [`AuthorizationServer::endpoints`].
-    pub fn routes(cfg: &mut web::ServiceConfig) {
-        web_layer::mount(cfg, Self::endpoints());
-    }
 }

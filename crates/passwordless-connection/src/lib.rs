@@ -182,9 +182,4 @@ impl PasswordlessConnection {
             Endpoint::api(paths::START, web::post().to(api::start)),
         ]
     }
-
-    /// Mounts [`PasswordlessConnection::endpoints`].
-    pub fn routes(cfg: &mut web::ServiceConfig) {
-        web_layer::mount(cfg, Self::endpoints());
-    }
 }

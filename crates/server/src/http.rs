@@ -8,8 +8,6 @@ use actix_web::http::{StatusCode, header};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use anyhow::anyhow;
-use authorization_server::AuthorizationServer;
-use passwordless_connection::PasswordlessConnection;
 
 use crate::config::Settings;
 use crate::middleware::{browser_context, security_headers};
@@ -89,10 +87,7 @@ pub fn serve(
             .app_data(browser.clone())
             .app_data(web::FormConfig::default().limit(FORM_LIMIT).error_handler(form_error))
             .app_data(web::PayloadConfig::new(64 * 1024))
-            .configure(AuthorizationServer::routes)
-            .configure(PasswordlessConnection::routes)
-            .configure(step_up::StepUpService::routes)
-            .configure(admin::Admin::routes)
+            .configure(|cfg| web_layer::mount(cfg, crate::services::endpoints()))
             .route("/static/{file}", web::get().to(static_file))
             .app_data(readiness.clone())
             .configure(ops::probes)
@@ -193,4 +188,20 @@ pub fn serve_metrics(services: &Services, listener: std::net::TcpListener) -> an
     .map_err(|e| anyhow!("server.metrics_bind: {e}"))?
     .run();
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    /// `web_layer::mount` puts the crates' routes under each first segment a pattern of theirs has
+    /// into one scope, which answers every request under it: a route of the server's own there,
+    /// mounted after it, would never be reached.
+    #[test]
+    fn the_servers_own_routes_are_under_no_scope_of_the_crates() {
+        let own = ["/static", "/_refused", "/metrics", "/dev", "/demo", "/health", "/healthz", "/readyz", "/"];
+        assert!(super::listener::REFUSED_PATH.starts_with("/_refused/"));
+        for e in crate::services::endpoints().iter().filter(|e| e.path.contains('{')) {
+            let first = e.path[1..].find('/').map_or(e.path, |i| &e.path[..i + 1]);
+            assert!(!own.contains(&first), "{} is under a route of the server's own", e.path);
+        }
+    }
 }

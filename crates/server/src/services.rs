@@ -255,15 +255,20 @@ impl Services {
     }
 }
 
-/// The kind of every route of the three protocol crates and the admin API, from which CSRF and
-/// CORS follow.
-fn endpoint_kinds() -> anyhow::Result<web_layer::EndpointKinds> {
-    let endpoints = AuthorizationServer::endpoints()
+/// The routes of the three protocol crates and of `admin`, in one list: mounted at once
+/// (`web_layer::mount`), and the kinds CSRF and CORS follow from.
+pub(crate) fn endpoints() -> Vec<web_layer::Endpoint> {
+    AuthorizationServer::endpoints()
         .into_iter()
         .chain(PasswordlessConnection::endpoints())
         .chain(StepUpService::endpoints())
-        .chain(admin::Admin::endpoints());
-    web_layer::EndpointKinds::of(endpoints).map_err(|e| anyhow!("routes: {e}"))
+        .chain(admin::Admin::endpoints())
+        .collect()
+}
+
+/// The kind of every route of [`endpoints`].
+fn endpoint_kinds() -> anyhow::Result<web_layer::EndpointKinds> {
+    web_layer::EndpointKinds::of(endpoints()).map_err(|e| anyhow!("routes: {e}"))
 }
 
 /// Registers (or re-registers) the demo client with a fresh secret held only in memory.

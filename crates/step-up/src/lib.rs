@@ -147,9 +147,4 @@ impl StepUpService {
             Endpoint::page(paths::NOT_ME_SUBMIT, web::post().to(notify::not_me)),
         ]
     }
-
-    /// Mounts [`StepUpService::endpoints`].
-    pub fn routes(cfg: &mut web::ServiceConfig) {
-        web_layer::mount(cfg, Self::endpoints());
-    }
 }
