@@ -4,6 +4,7 @@
 #   make soak   the SIGKILL durability test at length: 60 kills under load, on SQLite and PostgreSQL
 #   make bench  run the benchmarks: the load generator on SQLite and on PostgreSQL + Redis
 #   make bench-peer  the same loads against node-oidc-provider 9, and the ratio table
+#   make bench-instructions  instructions per sign-in under callgrind, to compare two builds
 #   make fuzz   fuzz /authorize's parameters and JWT verification for a minute each (nightly)
 #   make container  the container image, and two nodes of it on PostgreSQL and Redis, checked
 #   make symbol-order  list again the functions release builds place first (after an upgrade)
@@ -13,7 +14,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= auto
 
-.PHONY: run test test-rust test-browser soak deps bench bench-peer fuzz lint fmt container symbol-order
+.PHONY: run test test-rust test-browser soak deps bench bench-peer bench-instructions fuzz lint fmt container symbol-order
 
 run:
 	$(CARGO) run --bin ostiary -- --config config/development.toml serve
@@ -83,6 +84,14 @@ bench-peer:
 	-@CARGO_TARGET_DIR=$(TARGET_DIR) scripts/symbol-order.sh --check
 	@mkdir -p $(BENCH_OUT)
 	$(PIN_DRIVER) $(BENCH_BIN) --backend sqlite --peer bench/peer/server.mjs --json $(BENCH_OUT)/peer.json $(BENCH_ARGS)
+
+# Instructions per sign-in, counted by callgrind (scripts/instructions-per-sign-in.sh): repeatable to
+# about 0.5 %, where sign-ins per CPU-second vary by several per cent between runs; to compare two
+# builds' own code. Needs valgrind.
+SIGN_INS ?= 200
+bench-instructions:
+	$(CARGO) build --release -p ostiary -p ostiary-bench
+	scripts/instructions-per-sign-in.sh $(TARGET_DIR)/release/ostiary $(SIGN_INS)
 
 # crates/server/symbol-order.txt: the functions a release build places at the start of its code,
 # so that a server's memory holds the code it runs, not the 64 KiB around each function it touches
