@@ -14,46 +14,35 @@
 # Needs valgrind and a release build of ostiary-bench (cargo build --release -p ostiary-bench).
 set -euo pipefail
 
-# Called by ostiary-bench as its --server: the CLI's commands run as they are; `serve` runs under
-# callgrind in a child, which the bench's SIGKILL of this script leaves running until it is told
-# to stop (below) and writes its counts.
-if [ -n "${OSTIARY_CALLGRIND_OUT:-}" ]; then
-    case " $* " in
-    *" serve"*) ;;
-    *) exec "$OSTIARY_CALLGRIND_REAL" "$@" ;;
-    esac
-    valgrind --tool=callgrind --callgrind-out-file="$OSTIARY_CALLGRIND_OUT" --separate-threads=yes \
-        --dump-instr=no "$OSTIARY_CALLGRIND_REAL" "$@" >"$OSTIARY_CALLGRIND_OUT.log" 2>&1 &
-    wait
-    exit 0
-fi
-
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BINARY="$(realpath "${1:-$REPO_ROOT/target/release/ostiary}")"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+BINARY="$(realpath "${1:-$ROOT/target/release/ostiary}")"
 SIGN_INS="${2:-200}"
-BENCH="$REPO_ROOT/target/release/ostiary-bench"
+BENCH="$ROOT/target/release/ostiary-bench"
 say() { printf '[instructions] %s\n' "$*"; }
 command -v valgrind >/dev/null || { say "valgrind is not installed (apt-get install valgrind)."; exit 1; }
 [ -x "$BINARY" ] || { say "no server binary at $BINARY (cargo build --release -p ostiary)."; exit 1; }
 [ -x "$BENCH" ] || { say "no load generator at $BENCH (cargo build --release -p ostiary-bench)."; exit 1; }
 
-WORK="$(mktemp -d)"
-trap 'pkill -TERM -f -- "callgrind-out-file=$WORK/" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/ostiary-instructions.XXXXXX")"
+# shellcheck source=scripts/lib/callgrind-server.sh
+. "$ROOT/scripts/lib/callgrind-server.sh"
+trap 'stop_servers; rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
+# One profile per thread (callgrind.PID.out-01 is the main thread's).
+callgrind_server "$WORK" "$BINARY" --separate-threads=yes
 say "signing in $SIGN_INS users on $BINARY under callgrind (about $((SIGN_INS * 45 / 100)) s)"
-OSTIARY_CALLGRIND_OUT="$WORK/counts" OSTIARY_CALLGRIND_REAL="$BINARY" \
-    "$BENCH" --server "$REPO_ROOT/scripts/instructions-per-sign-in.sh" --backend sqlite --ops 100 \
-    --sign-in-ops "$SIGN_INS" --concurrency 4 --only sign_in --no-half-peak >"$WORK/bench.log" 2>&1 ||
+"$BENCH" --server "$WORK/ostiary" --backend sqlite --ops 100 --sign-in-ops "$SIGN_INS" --concurrency 4 \
+    --only sign_in --no-half-peak >"$WORK/bench.log" 2>&1 ||
     { say "the load generator failed:"; cat "$WORK/bench.log"; exit 1; }
-# The bench killed the wrapper; stop the server so callgrind writes its counts.
-server="$(pgrep -f -- "callgrind-out-file=$WORK/counts" | head -1 || true)"
-[ -n "$server" ] || { say "the server under callgrind is gone; its log:"; cat "$WORK/counts.log"; exit 1; }
-kill -TERM "$server"
-while kill -0 "$server" 2>/dev/null; do sleep 1; done
+stop_servers
 
 # Every sign-in sends one email; the bench counts those, warm-up sign-ins included.
 signed_in="$(grep -o '[0-9]* emails sent' "$WORK/bench.log" | awk '{print $1}')"
+# The CLI's commands the bench ran ran under callgrind too: only the process that served counts.
+served="$(grep -l '^cmd: .* serve$' "$WORK"/callgrind.*.out-01 | head -1)"
+[ -n "$served" ] || { say "no profile of the server was written"; exit 1; }
 total=0
-for file in "$WORK"/counts-*; do
+for file in "${served%-01}"-*; do
     case "$file" in *-01) continue ;; esac # the main thread: start-up
     count="$(awk '/^summary:/ {print $2; exit}' "$file")"
     total=$((total + count))

@@ -52,33 +52,11 @@ say "Building the release binaries..."
 (cd "$ROOT" && cargo build --release -p ostiary -p ostiary-bench)
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/ostiary-symbol-order.XXXXXX")"
-# Stops the servers under callgrind (SIGTERM: each writes its profile as it exits), waiting up to
-# a minute for each; SIGKILL after that.
-stop_servers() {
-    [ -f "$WORK/pids" ] || return 0
-    local pid tries
-    while read -r pid; do kill -TERM "$pid" 2>/dev/null || true; done <"$WORK/pids"
-    while read -r pid; do
-        tries=0
-        while kill -0 "$pid" 2>/dev/null && [ "$tries" -lt 300 ]; do sleep 0.2; tries=$((tries + 1)); done
-        kill -KILL "$pid" 2>/dev/null || true
-    done <"$WORK/pids"
-    rm -f "$WORK/pids"
-}
+# shellcheck source=scripts/lib/callgrind-server.sh
+. "$ROOT/scripts/lib/callgrind-server.sh"
 trap 'stop_servers; rm -rf "$WORK"' EXIT
 trap 'exit 130' INT TERM
-# The bench stops its server with SIGKILL, which would lose callgrind's profile: the server runs
-# in the background of this wrapper, and is stopped with SIGTERM by stop_servers, so callgrind
-# writes it. The paths reach the wrapper through the environment (the bench passes it on).
-export SYMBOL_ORDER_WORK="$WORK" SYMBOL_ORDER_BIN="$BIN"
-cat >"$WORK/ostiary" <<'EOF'
-#!/bin/sh
-valgrind --tool=callgrind --demangle=no --dump-instr=no \
-    --callgrind-out-file="$SYMBOL_ORDER_WORK/callgrind.%p.out" "$SYMBOL_ORDER_BIN" "$@" &
-echo $! >>"$SYMBOL_ORDER_WORK/pids"
-wait $!
-EOF
-chmod +x "$WORK/ostiary"
+callgrind_server "$WORK" "$BIN" --demangle=no
 run() {
     say "Running the load generator against a server under callgrind ($*)..."
     "$TARGET_DIR/release/ostiary-bench" --server "$WORK/ostiary" --no-half-peak "$@" >"$WORK/bench.log" 2>&1 \

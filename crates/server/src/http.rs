@@ -200,8 +200,11 @@ mod tests {
         let own = ["/static", "/_refused", "/metrics", "/dev", "/demo", "/health", "/healthz", "/readyz", "/"];
         assert!(super::listener::REFUSED_PATH.starts_with("/_refused/"));
         for e in crate::services::endpoints().iter().filter(|e| e.path.contains('{')) {
-            let first = e.path[1..].find('/').map_or(e.path, |i| &e.path[..i + 1]);
-            assert!(!own.contains(&first), "{} is under a route of the server's own", e.path);
+            assert!(
+                !own.contains(&web_layer::first_segment(e.path)),
+                "{} is under a route of the server's own",
+                e.path
+            );
         }
     }
 }

@@ -22,4 +22,4 @@ pub use page::{Page, content_security_policy, content_security_policy_with, orig
 pub use request::{
     BrowserBinding, ClientCountry, CsrfToken, Lang, RequestId, RequestOrigin, plain_media_type, user_agent,
 };
-pub use routes::{Endpoint, EndpointKinds, Kind, mount};
+pub use routes::{Endpoint, EndpointKinds, Kind, first_segment, mount};

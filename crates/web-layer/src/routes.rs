@@ -62,28 +62,21 @@ impl Endpoint {
 /// one call: two scopes of one prefix would hide the second; and the server's own routes must not
 /// share a first segment with them.
 pub fn mount(cfg: &mut ServiceConfig, endpoints: Vec<Endpoint>) {
-    let mut scoped: Vec<(&'static str, Vec<Endpoint>)> = endpoints
-        .iter()
-        .filter(|e| e.path.contains('{'))
-        .map(|e| first_segment(e.path))
-        .fold(Vec::new(), |mut firsts, first| {
-            if !firsts.contains(&first) {
-                firsts.push(first);
-            }
-            firsts
-        })
-        .into_iter()
-        .map(|first| (first, Vec::new()))
-        .collect();
+    let patterned: Vec<&str> =
+        endpoints.iter().filter(|e| e.path.contains('{')).map(|e| first_segment(e.path)).collect();
+    let mut scopes: Vec<(&'static str, Vec<Endpoint>)> = Vec::new();
     for e in endpoints {
-        match scoped.iter_mut().find(|(first, _)| *first == first_segment(e.path)) {
+        let first = first_segment(e.path);
+        if !patterned.contains(&first) {
+            cfg.route(e.path, e.route);
+            continue;
+        }
+        match scopes.iter_mut().find(|(f, _)| *f == first) {
             Some((_, group)) => group.push(e),
-            None => {
-                cfg.route(e.path, e.route);
-            }
+            None => scopes.push((first, vec![e])),
         }
     }
-    for (first, group) in scoped {
+    for (first, group) in scopes {
         let scope = group
             .into_iter()
             .fold(actix_web::web::scope(first), |scope, e| scope.route(&e.path[first.len()..], e.route));
@@ -93,7 +86,7 @@ pub fn mount(cfg: &mut ServiceConfig, endpoints: Vec<Endpoint>) {
 
 /// A path's first segment, with its `/`: `/login` of `/login/{interaction}/code`, `/token` of
 /// `/token`.
-fn first_segment(path: &'static str) -> &'static str {
+pub fn first_segment(path: &'static str) -> &'static str {
     path.get(1..).and_then(|rest| rest.find('/')).map_or(path, |i| &path[..i + 1])
 }
 
