@@ -86,7 +86,7 @@ bench-peer:
 	$(PIN_DRIVER) $(BENCH_BIN) --backend sqlite --peer bench/peer/server.mjs --json $(BENCH_OUT)/peer.json $(BENCH_ARGS)
 
 # Instructions per sign-in, counted by callgrind (scripts/instructions-per-sign-in.sh): repeatable to
-# about 0.5 %, where sign-ins per CPU-second vary by several per cent between runs; to compare two
+# under 1 %, where sign-ins per CPU-second vary by several per cent between runs; to compare two
 # builds' own code. Needs valgrind.
 SIGN_INS ?= 200
 bench-instructions:

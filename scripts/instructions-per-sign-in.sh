@@ -5,7 +5,7 @@
 # run), divided by the sign-ins.
 #
 # Sign-ins per server CPU-second vary by up to ±8 % between two runs of one build on this machine,
-# this count by about 0.5 %. It leaves out the kernel's work (system calls, fsync, the
+# this count by under 1 %. It leaves out the kernel's work (system calls, fsync, the
 # scheduler), so it judges a change to the server's own code, not one to its I/O.
 #
 # Usage: scripts/instructions-per-sign-in.sh [BINARY] [SIGN_INS]
