@@ -98,69 +98,66 @@ impl ChallengeStore for Store {
         new: NewChallenge,
         message: Option<OutgoingMessage>,
     ) -> Result<bool, StorageError> {
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                // A write first: it takes SQLite's write lock at once (no read-then-upgrade deadlock)
-                // and PostgreSQL's row lock, so `record_first_factor` cannot slip in between.
-                let live = interactions::table
-                    .find(new.interaction_id.as_str())
-                    .filter(interactions::result.is_null())
-                    .filter(interactions::denied.is_null())
-                    .filter(interactions::expires_at.gt(new.created_at));
-                let in_state = match new.purpose {
-                    Purpose::FirstFactor => crate::cached::update(
-                        live.filter(interactions::first_factor.is_null()),
-                        interactions::kind.eq(interactions::kind),
-                    )
-                    .execute(conn)?,
-                    Purpose::SecondFactor => crate::cached::update(
-                        live.filter(interactions::first_factor.is_not_null()),
-                        interactions::kind.eq(interactions::kind),
-                    )
-                    .execute(conn)?,
-                };
-                if in_state != 1 {
-                    return Ok(false);
-                }
-                crate::cached::update(
-                    challenges::table
-                        .filter(
-                            challenges::destination
-                                .eq(new.destination.as_str())
-                                .or(challenges::interaction_id.eq(new.interaction_id.as_str())),
-                        )
-                        .filter(challenges::consumed_at.is_null())
-                        .filter(challenges::superseded.eq(false)),
-                    challenges::superseded.eq(true),
+        let row = ChallengeRow {
+            id: new.id.to_string(),
+            interaction_id: new.interaction_id.to_string(),
+            channel: new.destination.channel().as_str().to_owned(),
+            destination: new.destination.as_str().to_owned(),
+            code_hash: new.code_hash,
+            link_hash: new.link_hash,
+            attempts: 0,
+            max_attempts: new.max_attempts,
+            created_at: new.created_at,
+            expires_at: new.expires_at,
+            consumed_at: None,
+            superseded: false,
+            approved_at: None,
+            client_id: new.client_id.to_string(),
+            origin: new.origin,
+            purpose: purpose_name(new.purpose).to_owned(),
+            opened_elsewhere_at: None,
+        };
+        let queued = message.map(|message| MessageRow::queued(message, row.created_at));
+        self.atomic(move |conn| {
+            // A write first: it takes SQLite's write lock at once (no read-then-upgrade deadlock)
+            // and PostgreSQL's row lock, so `record_first_factor` cannot slip in between.
+            let live = interactions::table
+                .find(new.interaction_id.as_str())
+                .filter(interactions::result.is_null())
+                .filter(interactions::denied.is_null())
+                .filter(interactions::expires_at.gt(new.created_at));
+            let in_state = match new.purpose {
+                Purpose::FirstFactor => crate::cached::update(
+                    live.filter(interactions::first_factor.is_null()),
+                    interactions::kind.eq(interactions::kind),
                 )
-                .execute(conn)?;
-                let row = ChallengeRow {
-                    id: new.id.to_string(),
-                    interaction_id: new.interaction_id.to_string(),
-                    channel: new.destination.channel().as_str().to_owned(),
-                    destination: new.destination.as_str().to_owned(),
-                    code_hash: new.code_hash,
-                    link_hash: new.link_hash,
-                    attempts: 0,
-                    max_attempts: new.max_attempts,
-                    created_at: new.created_at,
-                    expires_at: new.expires_at,
-                    consumed_at: None,
-                    superseded: false,
-                    approved_at: None,
-                    client_id: new.client_id.to_string(),
-                    origin: new.origin,
-                    purpose: purpose_name(new.purpose).to_owned(),
-                    opened_elsewhere_at: None,
-                };
-                crate::db::execute(conn, diesel::insert_into(challenges::table).values(&row))?;
-                if let Some(message) = message {
-                    let queued =
-                        diesel::insert_into(messages::table).values(MessageRow::queued(message, row.created_at));
-                    crate::db::execute(conn, queued)?;
-                }
-                Ok(true)
-            })
+                .execute(conn)?,
+                Purpose::SecondFactor => crate::cached::update(
+                    live.filter(interactions::first_factor.is_not_null()),
+                    interactions::kind.eq(interactions::kind),
+                )
+                .execute(conn)?,
+            };
+            if in_state != 1 {
+                return Ok(false);
+            }
+            crate::cached::update(
+                challenges::table
+                    .filter(
+                        challenges::destination
+                            .eq(new.destination.as_str())
+                            .or(challenges::interaction_id.eq(new.interaction_id.as_str())),
+                    )
+                    .filter(challenges::consumed_at.is_null())
+                    .filter(challenges::superseded.eq(false)),
+                challenges::superseded.eq(true),
+            )
+            .execute(conn)?;
+            crate::db::execute(conn, diesel::insert_into(challenges::table).values(&row))?;
+            if let Some(queued) = &queued {
+                crate::db::execute(conn, diesel::insert_into(messages::table).values(queued))?;
+            }
+            Ok(true)
         })
         .await
         .map_err(Into::into)
@@ -229,10 +226,10 @@ impl ChallengeStore for Store {
 
     async fn take_attempt(&self, id: &ChallengeId, now: i64) -> Result<bool, StorageError> {
         let id = id.to_string();
-        self.run(move |conn| {
+        self.run_repeatable(move |conn| {
             let n = crate::cached::update(
                 challenges::table
-                    .find(id)
+                    .find(id.as_str())
                     .filter(challenges::consumed_at.is_null())
                     .filter(challenges::superseded.eq(false))
                     .filter(challenges::expires_at.gt(now))
@@ -261,7 +258,7 @@ impl ChallengeStore for Store {
     }
 
     async fn spend_challenge(&self, spend: Spend) -> Result<Spent, StorageError> {
-        self.run(move |conn| conn.transaction(|conn| spend_in(conn, spend))).await.map_err(Into::into)
+        self.atomic(move |conn| spend_in(conn, &spend)).await.map_err(Into::into)
     }
 
     async fn link_opened_elsewhere(&self, id: &ChallengeId, now: i64) -> Result<(), StorageError> {
@@ -304,9 +301,10 @@ impl ChallengeStore for Store {
 }
 
 /// [`ChallengeStore::spend_challenge`], inside its transaction.
-fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, StoreError> {
+fn spend_in(conn: &mut crate::DbConnection, spend: &Spend) -> Result<Spent, StoreError> {
     let Spend { challenge, answer, now, sign_in } = spend;
-    if let Some(SignInAs { record: Some(interaction), .. }) = &sign_in {
+    let now = *now;
+    if let Some(SignInAs { record: Some(interaction), .. }) = sign_in {
         // The interaction's row first, as `create_challenge` takes them (no lock-order deadlock
         // under PostgreSQL); a write, so SQLite takes its write lock at once.
         crate::cached::update(
@@ -322,7 +320,7 @@ fn spend_in(conn: &mut crate::DbConnection, spend: Spend) -> Result<Spent, Store
         .filter(challenges::expires_at.gt(now));
     // The proof's channel and destination, when the code's read brought them already.
     let mut proof: Option<(String, String)> = None;
-    let spent = match &answer {
+    let spent = match answer {
         Answer::Code(given) => {
             // Its attempt was taken (`take_attempt`) before the IP's failure budgets were.
             let row: Option<(Vec<u8>, i32, i32, String, String)> = crate::db::on_backend!(conn, |c| {

@@ -82,7 +82,7 @@ struct TokenRow {
 impl GrantStore for Store {
     async fn insert_code(&self, code: &AuthorizationCode) -> Result<(), StorageError> {
         let code = code.clone();
-        self.run(move |conn| insert_code_in(conn, &code)).await.map_err(Into::into)
+        self.run_repeatable(move |conn| insert_code_in(conn, &code)).await.map_err(Into::into)
     }
 
     /// A code as issued, without spending it, so the token endpoint can check who presents it (the
@@ -109,40 +109,38 @@ impl GrantStore for Store {
         now: i64,
         first_refresh: Option<RefreshToken>,
     ) -> Result<Redemption, StorageError> {
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                // The winner's row comes back with its update (`RETURNING`), not from a second read.
-                let won: Option<CodeRow> = crate::db::on_backend!(conn, |c| {
-                    crate::cached::update(
-                        authorization_codes::table
-                            .find(&code_hash)
-                            .filter(authorization_codes::redeemed_at.is_null())
-                            .filter(authorization_codes::revoked_at.is_null()),
-                        authorization_codes::redeemed_at.eq(Some(now)),
-                    )
-                    .returning(CodeRow::as_select())
-                    .get_result(c)
-                    .optional()
-                })?;
-                if let Some(row) = won {
-                    // The grant is live: its code row was just updated under `revoked_at IS NULL`.
-                    if let Some(refresh) = &first_refresh {
-                        crate::refresh::insert_in(conn, refresh)?;
-                    }
-                    return Ok(Redemption::Redeemed(Box::new(row.into_code()?)));
+        self.atomic(move |conn| {
+            // The winner's row comes back with its update (`RETURNING`), not from a second read.
+            let won: Option<CodeRow> = crate::db::on_backend!(conn, |c| {
+                crate::cached::update(
+                    authorization_codes::table
+                        .find(&code_hash)
+                        .filter(authorization_codes::redeemed_at.is_null())
+                        .filter(authorization_codes::revoked_at.is_null()),
+                    authorization_codes::redeemed_at.eq(Some(now)),
+                )
+                .returning(CodeRow::as_select())
+                .get_result(c)
+                .optional()
+            })?;
+            if let Some(row) = won {
+                // The grant is live: its code row was just updated under `revoked_at IS NULL`.
+                if let Some(refresh) = &first_refresh {
+                    crate::refresh::insert_in(conn, refresh)?;
                 }
-                let Some(row) =
-                    authorization_codes::table.find(&code_hash).select(CodeRow::as_select()).first(conn).optional()?
-                else {
-                    return Ok(Redemption::Unknown);
-                };
-                if row.redeemed_at.is_none() || row.revoked_at.is_some() {
-                    return Ok(Redemption::Revoked);
-                }
-                let client_id = parse_id(ClientId::parse, &row.client_id, "code client")?;
-                revoke_grant_in(conn, &row.grant_id, now)?;
-                Ok(Redemption::Replayed { client_id })
-            })
+                return Ok(Redemption::Redeemed(Box::new(row.into_code()?)));
+            }
+            let Some(row) =
+                authorization_codes::table.find(&code_hash).select(CodeRow::as_select()).first(conn).optional()?
+            else {
+                return Ok(Redemption::Unknown);
+            };
+            if row.redeemed_at.is_none() || row.revoked_at.is_some() {
+                return Ok(Redemption::Revoked);
+            }
+            let client_id = parse_id(ClientId::parse, &row.client_id, "code client")?;
+            revoke_grant_in(conn, &row.grant_id, now)?;
+            Ok(Redemption::Replayed { client_id })
         })
         .await
         .map_err(Into::into)

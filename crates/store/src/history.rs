@@ -80,29 +80,28 @@ impl HistoryStore for Store {
         let row = LoginEventRow::from_event(record.event);
         let e = record.event;
         let device = record.remember_device.then(|| (e.user_id.to_string(), e.device_hash.clone(), e.device.clone()));
-        let (audit, message) = (record.audit, record.message);
-        // One transaction: the completion, the history, the device, the audit entries (and their
-        // events) and the owner's email, all or none (on PostgreSQL too, where each statement
-        // would otherwise commit alone).
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                if let Some((id, result)) = &complete
-                    && !crate::interactions::complete_in(conn, id, result, now)?
-                {
-                    return Ok(false);
-                }
-                crate::db::execute(conn, diesel::insert_into(login_events::table).values(&row))?;
-                if let Some((user, hash, description)) = &device {
-                    crate::devices::remember_in(conn, user, hash, description, now)?;
-                }
-                for entry in &audit {
-                    crate::audit::insert(conn, entry)?;
-                }
-                if let Some(message) = message {
-                    crate::messages::queue_in(conn, message, now)?;
-                }
-                Ok::<_, crate::StoreError>(true)
-            })
+        let audit = record.audit;
+        let queued = record.message.map(|message| crate::messages::MessageRow::queued(message, now));
+        // One piece of work: the completion, the history, the device, the audit entries (and their
+        // events) and the owner's email, all or none (on PostgreSQL in one transaction, where each
+        // statement would otherwise commit alone).
+        self.atomic(move |conn| {
+            if let Some((id, result)) = &complete
+                && !crate::interactions::complete_in(conn, id, result, now)?
+            {
+                return Ok(false);
+            }
+            crate::db::execute(conn, diesel::insert_into(login_events::table).values(&row))?;
+            if let Some((user, hash, description)) = &device {
+                crate::devices::remember_in(conn, user, hash, description, now)?;
+            }
+            for entry in &audit {
+                crate::audit::insert(conn, entry)?;
+            }
+            if let Some(queued) = &queued {
+                crate::db::execute(conn, diesel::insert_into(crate::schema::messages::table).values(queued))?;
+            }
+            Ok(true)
         })
         .await
         .map_err(Into::into)

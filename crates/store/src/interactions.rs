@@ -52,7 +52,7 @@ impl Store {
             denied: None,
             kind: new.kind.as_str().to_owned(),
         };
-        self.run(move |conn| {
+        self.run_repeatable(move |conn| {
             crate::db::execute(conn, diesel::insert_into(interactions::table).values(&row))?;
             Ok(())
         })
@@ -129,7 +129,7 @@ impl Store {
     /// Marks a completed interaction as used by the authorization server. True exactly once.
     async fn resume_interaction(&self, id: &InteractionId, now: i64) -> Result<bool, StoreError> {
         let id = id.to_string();
-        self.run(move |conn| resume_in(conn, &id, now)).await
+        self.run_repeatable(move |conn| resume_in(conn, &id, now)).await
     }
 
     /// Gives an interaction no browser owned yet (one opened by the passwordless API for a magic
@@ -161,7 +161,7 @@ impl Store {
         now: i64,
     ) -> Result<bool, StoreError> {
         let (id, result) = (id.clone(), result.clone());
-        self.run(move |conn| record_first_factor_in(conn, &id, &result, now)).await
+        self.run_repeatable(move |conn| record_first_factor_in(conn, &id, &result, now)).await
     }
 
     /// Ends an interaction without a login: the client will get `access_denied`. The reason stays

@@ -39,8 +39,11 @@ pub mod users;
 
 use std::time::Duration;
 
+use diesel::Connection;
+
 pub use db::Backend;
 pub(crate) use db::DbConnection;
+use events::Routes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -130,7 +133,7 @@ impl Store {
     }
 
     /// Runs a lookup that writes nothing: on SQLite at once on this thread, on a read-only
-    /// connection (`readers`); on PostgreSQL as `run` does.
+    /// connection (`readers`); on PostgreSQL on a pooled connection, as `run` does.
     pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -138,11 +141,13 @@ impl Store {
     {
         match &self.readers {
             Some(readers) => readers.run(f),
-            None => self.run(f).await,
+            None => self.pooled(f).await,
         }
     }
 
-    /// Runs blocking diesel work off the async executor.
+    /// Runs blocking diesel work off the async executor: on SQLite as a piece of the next
+    /// group-commit batch, applied whole or not at all (in a savepoint when it shares its batch);
+    /// on PostgreSQL on a pooled connection, outside any transaction unless it opens one.
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -150,9 +155,49 @@ impl Store {
     {
         let routes = self.routes();
         let f = move |conn: &mut DbConnection| events::with_routes(routes, || f(conn));
-        if let Some(group) = &self.group {
-            return group.run(f).await;
+        match &self.group {
+            Some(group) => group.run_once(f).await,
+            None => self.pooled(f).await,
         }
+    }
+
+    /// Runs `f` as [`Store::run`] does, but `f` may run twice on SQLite, so that its batch needs
+    /// no savepoints: a first run that is rolled back with its batch must leave nothing behind
+    /// ([`group_commit`]). For the writes every sign-in makes.
+    pub(crate) async fn run_repeatable<T, F>(&self, mut f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let routes = self.routes();
+        let f = move |conn: &mut DbConnection| events::with_routes(Routes::clone(&routes), || f(conn));
+        match &self.group {
+            Some(group) => group.run(f).await,
+            None => self.pooled(f).await,
+        }
+    }
+
+    /// Runs `f` whole or not at all, and perhaps twice, as [`Store::run_repeatable`] does: on
+    /// PostgreSQL in a transaction of its own; on SQLite as a piece of a group-commit batch, which
+    /// already is applied whole (a transaction of its own there would be a savepoint, and cost its
+    /// statements and its journal for nothing).
+    pub(crate) async fn atomic<T, F>(&self, mut f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.group {
+            Some(_) => self.run_repeatable(f).await,
+            None => self.run_repeatable(move |conn| conn.transaction(|conn| f(conn))).await,
+        }
+    }
+
+    /// Runs `f` once on a pooled connection, on tokio's blocking pool.
+    async fn pooled<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut pooled = pool.get().map_err(|e| StoreError::Unavailable(e.to_string()))?;

@@ -256,14 +256,14 @@ impl passwordless_connection::storage::MessageStore for Store {
         keep_body: bool,
     ) -> Result<(), StorageError> {
         let (id, provider) = (id.to_string(), provider.to_owned());
-        self.run(move |conn| {
-            let target = messages::table.find(id);
+        self.run_repeatable(move |conn| {
+            let target = messages::table.find(id.as_str());
             if keep_body {
                 crate::cached::update(
                     target,
                     (
                         messages::status.eq("sent"),
-                        messages::provider.eq(Some(provider)),
+                        messages::provider.eq(Some(provider.as_str())),
                         messages::sent_at.eq(Some(now)),
                     ),
                 )
@@ -273,7 +273,7 @@ impl passwordless_connection::storage::MessageStore for Store {
                     target,
                     (
                         messages::status.eq("sent"),
-                        messages::provider.eq(Some(provider)),
+                        messages::provider.eq(Some(provider.as_str())),
                         messages::sent_at.eq(Some(now)),
                         messages::text_body.eq(None::<String>),
                         messages::html_body.eq(None::<String>),

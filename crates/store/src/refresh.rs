@@ -81,14 +81,12 @@ impl RefreshStore for Store {
     /// happened while the code was being exchanged is final.
     async fn insert_refresh_token(&self, t: &RefreshToken) -> Result<bool, StorageError> {
         let t = t.clone();
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                if !crate::grants::lock_live_grant(conn, t.grant_id.as_str())? {
-                    return Ok(false);
-                }
-                insert_in(conn, &t)?;
-                Ok(true)
-            })
+        self.atomic(move |conn| {
+            if !crate::grants::lock_live_grant(conn, t.grant_id.as_str())? {
+                return Ok(false);
+            }
+            insert_in(conn, &t)?;
+            Ok(true)
         })
         .await
         .map_err(Into::into)
@@ -140,55 +138,53 @@ impl RefreshStore for Store {
         leeway: i64,
     ) -> Result<RefreshUse, StorageError> {
         let next = RefreshRow::of(successor);
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                if !crate::grants::lock_live_grant(conn, &next.grant_id)? {
-                    return Ok(RefreshUse::Revoked);
-                }
-                // The winner's row comes back with its update (`RETURNING`), not from a second read.
-                let won: Option<RefreshRow> = crate::db::on_backend!(conn, |c| {
-                    crate::cached::update(
-                        refresh_tokens::table
-                            .find(&token_hash)
-                            .filter(refresh_tokens::grant_id.eq(&next.grant_id))
-                            .filter(refresh_tokens::used_at.is_null())
-                            .filter(refresh_tokens::revoked_at.is_null()),
-                        (refresh_tokens::used_at.eq(Some(now)), refresh_tokens::successor_hash.eq(&next.token_hash)),
-                    )
-                    .returning(RefreshRow::as_select())
-                    .get_result(c)
-                    .optional()
-                })?;
-                if let Some(row) = won {
-                    crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
-                    return Ok(RefreshUse::Fresh(Box::new(row.into_token()?)));
-                }
-                let Some(row) =
-                    refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
-                else {
-                    return Ok(RefreshUse::Unknown);
-                };
-                if row.grant_id != next.grant_id {
-                    return Ok(RefreshUse::Unknown);
-                }
-                if replace_unused_successor(conn, &row, &next, now, leeway)? {
-                    crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
-                    return Ok(RefreshUse::Retry(Box::new(row.into_token()?)));
-                }
-                let client_id = parse_id(ClientId::parse, &row.client_id, "refresh client")?;
-                crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
-                // RFC 9700 §4.14.2: a stolen token or a broken client; either way, the operator hears of it.
-                let detail = serde_json::json!({ "grant_id": row.grant_id, "sid": row.sid });
-                let fact = crate::events::Fact {
-                    user: Some(&row.user_id),
-                    client: Some(&row.client_id),
-                    source: "refresh",
-                    detail,
-                    at: now,
-                };
-                crate::events::emit_in(conn, domain::events::EventType::RefreshTokenReused, &fact)?;
-                Ok(RefreshUse::Reused { client_id })
-            })
+        self.atomic(move |conn| {
+            if !crate::grants::lock_live_grant(conn, &next.grant_id)? {
+                return Ok(RefreshUse::Revoked);
+            }
+            // The winner's row comes back with its update (`RETURNING`), not from a second read.
+            let won: Option<RefreshRow> = crate::db::on_backend!(conn, |c| {
+                crate::cached::update(
+                    refresh_tokens::table
+                        .find(&token_hash)
+                        .filter(refresh_tokens::grant_id.eq(&next.grant_id))
+                        .filter(refresh_tokens::used_at.is_null())
+                        .filter(refresh_tokens::revoked_at.is_null()),
+                    (refresh_tokens::used_at.eq(Some(now)), refresh_tokens::successor_hash.eq(&next.token_hash)),
+                )
+                .returning(RefreshRow::as_select())
+                .get_result(c)
+                .optional()
+            })?;
+            if let Some(row) = won {
+                crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
+                return Ok(RefreshUse::Fresh(Box::new(row.into_token()?)));
+            }
+            let Some(row) =
+                refresh_tokens::table.find(&token_hash).select(RefreshRow::as_select()).first(conn).optional()?
+            else {
+                return Ok(RefreshUse::Unknown);
+            };
+            if row.grant_id != next.grant_id {
+                return Ok(RefreshUse::Unknown);
+            }
+            if replace_unused_successor(conn, &row, &next, now, leeway)? {
+                crate::db::execute(conn, diesel::insert_into(refresh_tokens::table).values(&next))?;
+                return Ok(RefreshUse::Retry(Box::new(row.into_token()?)));
+            }
+            let client_id = parse_id(ClientId::parse, &row.client_id, "refresh client")?;
+            crate::grants::revoke_grant_in(conn, &row.grant_id, now)?;
+            // RFC 9700 §4.14.2: a stolen token or a broken client; either way, the operator hears of it.
+            let detail = serde_json::json!({ "grant_id": row.grant_id, "sid": row.sid });
+            let fact = crate::events::Fact {
+                user: Some(&row.user_id),
+                client: Some(&row.client_id),
+                source: "refresh",
+                detail,
+                at: now,
+            };
+            crate::events::emit_in(conn, domain::events::EventType::RefreshTokenReused, &fact)?;
+            Ok(RefreshUse::Reused { client_id })
         })
         .await
         .map_err(Into::into)

@@ -48,32 +48,30 @@ impl Store {
 impl SessionStore for Store {
     async fn start_session(&self, start: &SessionStart, now: i64) -> Result<bool, StorageError> {
         let start = start.clone();
-        self.run(move |conn| {
-            conn.transaction(|conn| {
-                if let Some(id) = &start.resumes
-                    && !crate::interactions::resume_in(conn, id.as_str(), now)?
-                {
-                    return Ok(false);
-                }
-                if let Some(old) = &start.replaces {
-                    end_audited_in(conn, old, now)?;
-                }
-                let s = &start.session;
-                let row = SessionRow {
-                    id_hash: s.id_hash.clone(),
-                    sid: s.sid.clone(),
-                    user_id: s.user_id.to_string(),
-                    amr: to_json(&s.amr),
-                    acr: s.acr.as_str().to_owned(),
-                    auth_time: s.auth_time.0,
-                    created_at: s.created_at,
-                    expires_at: s.expires_at,
-                    ended_at: None,
-                };
-                crate::db::execute(conn, diesel::insert_into(sessions::table).values(&row))?;
-                crate::grants::insert_code_in(conn, &start.code)?;
-                Ok(true)
-            })
+        self.atomic(move |conn| {
+            if let Some(id) = &start.resumes
+                && !crate::interactions::resume_in(conn, id.as_str(), now)?
+            {
+                return Ok(false);
+            }
+            if let Some(old) = &start.replaces {
+                end_audited_in(conn, old, now)?;
+            }
+            let s = &start.session;
+            let row = SessionRow {
+                id_hash: s.id_hash.clone(),
+                sid: s.sid.clone(),
+                user_id: s.user_id.to_string(),
+                amr: to_json(&s.amr),
+                acr: s.acr.as_str().to_owned(),
+                auth_time: s.auth_time.0,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                ended_at: None,
+            };
+            crate::db::execute(conn, diesel::insert_into(sessions::table).values(&row))?;
+            crate::grants::insert_code_in(conn, &start.code)?;
+            Ok(true)
         })
         .await
         .map_err(Into::into)
