@@ -76,11 +76,25 @@ pub fn mount(cfg: &mut ServiceConfig, endpoints: Vec<Endpoint>) {
             None => scopes.push((first, vec![e])),
         }
     }
-    for (first, group) in scopes {
+    for (first, mut group) in scopes {
+        in_trying_order(&mut group);
         let scope = group
             .into_iter()
             .fold(actix_web::web::scope(first), |scope, e| scope.route(&e.path[first.len()..], e.route));
         cfg.service(scope);
+    }
+}
+
+/// Puts a scope's endpoints in the order actix should try them: by their number of segments when
+/// each of their placeholders stands for one whole segment, in the listed order otherwise and
+/// among equals. Two such paths with different numbers of `/` never match the same request, so
+/// each request reaches what the listed order chose; but a request no longer tries, and fails,
+/// the regular expressions of the longer paths listed before its own (a sign-in's requests tried
+/// 24 patterns, docs/performance.md). A tail (`{path}*`) or a placeholder with its own expression
+/// (`{id:\d+}`) may match several segments: a scope with one keeps its order.
+fn in_trying_order(group: &mut [Endpoint]) {
+    if group.iter().all(|e| !e.path.contains(['*', ':'])) {
+        group.sort_by_key(|e| e.path.matches('/').count());
     }
 }
 
@@ -197,6 +211,21 @@ mod tests {
         assert_eq!(first_segment("/"), "/");
         let err = EndpointKinds::of([Endpoint::page("/{tenant}/login", web::get())]);
         assert_eq!(err.err().as_deref(), Some("/{tenant}/login has no fixed first segment to be mounted under"));
+    }
+
+    #[test]
+    fn a_scope_tries_shorter_paths_first_unless_a_pattern_spans_segments() {
+        let order = |paths: &[&'static str]| {
+            let mut group: Vec<Endpoint> = paths.iter().map(|p| Endpoint::page(p, web::get())).collect();
+            in_trying_order(&mut group);
+            group.iter().map(|e| e.path).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            order(&["/login/link/{token}", "/login/{i}/code", "/login/{i}", "/login/link", "/login/{i}/a/b"]),
+            ["/login/{i}", "/login/link", "/login/link/{token}", "/login/{i}/code", "/login/{i}/a/b"]
+        );
+        assert_eq!(order(&["/files/{path}*", "/files/{name}"]), ["/files/{path}*", "/files/{name}"]);
+        assert_eq!(order(&["/n/{a}/{b:.*}", "/n/{id}"]), ["/n/{a}/{b:.*}", "/n/{id}"]);
     }
 
     /// What each request reaches, and the pattern the access log names, are those of one flat list.
