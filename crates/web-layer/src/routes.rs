@@ -3,7 +3,7 @@
 //! registered web origins, and a back-channel call or a cross-site navigation is exempt without
 //! CORS.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use actix_web::web::ServiceConfig;
 
@@ -100,17 +100,19 @@ fn in_trying_order(group: &mut [Endpoint]) {
 
 /// A path's first segment, with its `/`: `/login` of `/login/{interaction}/code`, `/token` of
 /// `/token`.
-pub fn first_segment(path: &'static str) -> &'static str {
+pub fn first_segment(path: &str) -> &str {
     path.get(1..).and_then(|rest| rest.find('/')).map_or(path, |i| &path[..i + 1])
 }
 
 /// The kinds of every endpoint, by path, for the server's middleware.
 #[derive(Clone, Debug, Default)]
 pub struct EndpointKinds {
-    csrf_exempt: HashSet<&'static str>,
-    cors: HashSet<&'static str>,
-    /// Patterns (`/api/admin/v1/users/{id}`) of exempt endpoints, and whether each has CORS.
-    patterns: Vec<(&'static str, bool)>,
+    /// Paths of endpoints that are not pages, by kind.
+    fixed: HashMap<&'static str, Vec<Kind>>,
+    /// Patterns (`/api/admin/v1/users/{id}`) of endpoints that are not pages, with their kind, by
+    /// their first segment: a request is compared with the few that share its own (this runs on
+    /// every request).
+    patterns: HashMap<&'static str, Vec<(&'static str, Kind)>>,
 }
 
 impl EndpointKinds {
@@ -133,27 +135,37 @@ impl EndpointKinds {
             if let Some(page) = pages.iter().find(|p| overlap(p, e.path)) {
                 return Err(format!("{} ({:?}) would also match the page {page}", e.path, e.kind));
             }
-            let cors = e.kind == Kind::Api;
             if e.path.contains('{') {
-                kinds.patterns.push((e.path, cors));
-                continue;
-            }
-            kinds.csrf_exempt.insert(e.path);
-            if cors {
-                kinds.cors.insert(e.path);
+                kinds.patterns.entry(first_segment(e.path)).or_default().push((e.path, e.kind));
+            } else {
+                kinds.fixed.entry(e.path).or_default().push(e.kind);
             }
         }
         Ok(kinds)
     }
 
+    /// The kinds of the endpoints (other than pages) that `path` reaches.
+    fn kinds<'a>(&'a self, path: &'a str) -> impl Iterator<Item = Kind> + 'a {
+        let fixed = self.fixed.get(path).into_iter().flatten().copied();
+        let patterns = self.patterns.get(first_segment(path)).into_iter().flatten();
+        fixed.chain(patterns.filter(move |(p, _)| overlap(p, path)).map(|(_, kind)| *kind))
+    }
+
     /// A POST to `path` needs no CSRF token.
     pub fn csrf_exempt(&self, path: &str) -> bool {
-        self.csrf_exempt.contains(path) || self.patterns.iter().any(|(p, _)| overlap(p, path))
+        self.kinds(path).next().is_some()
     }
 
     /// `path` answers CORS requests from registered web origins.
     pub fn cors(&self, path: &str) -> bool {
-        self.cors.contains(path) || self.patterns.iter().any(|(p, cors)| *cors && overlap(p, path))
+        self.kinds(path).any(|kind| kind == Kind::Api)
+    }
+
+    /// `path` is called by applications only (an API or a back-channel endpoint, never a page or a
+    /// cross-site navigation): its requests need no browser cookie, CSRF token or binding.
+    pub fn for_applications(&self, path: &str) -> bool {
+        let mut kinds = self.kinds(path).peekable();
+        kinds.peek().is_some() && kinds.all(|kind| matches!(kind, Kind::Api | Kind::Backchannel))
     }
 }
 
@@ -185,15 +197,21 @@ mod tests {
             Endpoint::page("/login/{interaction}", web::post()),
         ])
         .unwrap();
-        assert!(kinds.csrf_exempt("/token") && kinds.cors("/token"));
-        assert!(kinds.csrf_exempt("/authorize") && !kinds.cors("/authorize"));
-        assert!(!kinds.csrf_exempt("/login/abc") && !kinds.cors("/login/abc"));
+        assert!(kinds.csrf_exempt("/token") && kinds.cors("/token") && kinds.for_applications("/token"));
+        assert!(kinds.csrf_exempt("/authorize") && !kinds.cors("/authorize") && !kinds.for_applications("/authorize"));
+        assert!(!kinds.csrf_exempt("/login/abc") && !kinds.cors("/login/abc") && !kinds.for_applications("/login/abc"));
+        // A path no endpoint has (the server's own, or none) is not taken for an application's.
+        assert!(!kinds.csrf_exempt("/elsewhere") && !kinds.for_applications("/elsewhere"));
         let kinds = EndpointKinds::of([
             Endpoint::backchannel("/api/users/{id}", web::post()),
             Endpoint::page("/login/{interaction}", web::post()),
+            // One path, two kinds: a browser may come to it, so it is not for applications only.
+            Endpoint::api("/logout", web::post()),
+            Endpoint::cross_site("/logout", web::get()),
         ])
         .unwrap();
         assert!(kinds.csrf_exempt("/api/users/abc") && !kinds.cors("/api/users/abc"));
+        assert!(kinds.for_applications("/api/users/abc") && !kinds.for_applications("/logout"));
         assert!(!kinds.csrf_exempt("/api/users/") && !kinds.csrf_exempt("/api/users/abc/x"));
         assert!(!kinds.csrf_exempt("/login/abc"));
         // An exempt pattern that could reach a page is refused.

@@ -81,10 +81,15 @@ pub async fn browser_context(
     let Some(ctx) = req.app_data::<web::Data<BrowserContext>>().map(|d| Arc::clone(d)) else {
         return Ok(req.into_response(HttpResponse::InternalServerError().body("server_error")).map_into_right_body());
     };
-    // An application's GET to an API route (discovery, JWKS, userinfo) needs no browser: no cookie,
-    // no CSRF token, no country; only the client IP.
-    if matches!(*req.method(), Method::GET | Method::HEAD) && ctx.kinds.cors(req.path()) {
+    // An application's call to an API or back-channel endpoint (the token endpoint, discovery,
+    // introspection, the admin API) needs no browser: no cookie, no CSRF token, no binding; only
+    // the client IP, and its country for a call that may write where a sign-in came from. A GET to
+    // an API (discovery, JWKS, userinfo) needs no country either.
+    if ctx.kinds.for_applications(req.path()) {
         let client_ip = client_ip(&req, &ctx.trusted_proxies, ctx.forwarded_header);
+        if !(matches!(*req.method(), Method::GET | Method::HEAD) && ctx.kinds.cors(req.path())) {
+            req.extensions_mut().insert(ClientCountry(ctx.geo.country(client_ip.ip())));
+        }
         req.extensions_mut().insert(client_ip);
         return Ok(next.call(req).await?.map_into_left_body());
     }

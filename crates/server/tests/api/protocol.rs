@@ -327,6 +327,29 @@ both_backends!(https_issuers_get_host_prefixed_secure_cookies, |db: Db| async mo
     assert!(resp.headers().contains_key("strict-transport-security"));
 });
 
+// An application's call (an API or back-channel endpoint) gets no browser cookie: it is no browser.
+both_backends!(applications_calls_get_no_browser_cookie, |db: Db| async move {
+    let app = spawn_app(db).await;
+    let client = app.register_client(false, Alg::RS256).await;
+    let http = reqwest::Client::new();
+    let token = http
+        .post(app.url("/token"))
+        .basic_auth(&client.id, client.secret.as_deref())
+        .form(&[("grant_type", "authorization_code"), ("code", "nope"), ("redirect_uri", &client.redirect_uri)])
+        .send()
+        .await
+        .unwrap();
+    assert!(!token.headers().contains_key("set-cookie"), "{:?}", token.headers());
+    assert_eq!(token_error(token).await.2["error"], "invalid_grant");
+    let revoke = http.post(app.url("/revoke")).form(&[("token", "nope")]).send().await.unwrap();
+    assert!(!revoke.headers().contains_key("set-cookie"), "{:?}", revoke.headers());
+    let discovery = http.get(app.url("/.well-known/openid-configuration")).send().await.unwrap();
+    assert!(!discovery.headers().contains_key("set-cookie"));
+    // A browser's first visit to a page does get one.
+    let resp = app.browser().get(&authorize_url(&app, &client, &[])).await;
+    assert!(resp.headers()["set-cookie"].to_str().unwrap().starts_with("ostiary-browser="));
+});
+
 // Malformed, oversized and hostile input gets a 4xx (or the normal page), never a 5xx or a hang.
 both_backends!(hostile_input_never_causes_a_server_error, |db: Db| async move {
     let app = spawn_app(db).await;
