@@ -10,7 +10,8 @@
 //! the others' kept. Pieces rarely fail, and a savepoint costs its `SAVEPOINT` and `RELEASE`
 //! statements and a copy of each page the piece changes (the statement journal): about 3 % of a
 //! sign-in's instructions when every piece paid them (docs/performance.md). Such a piece must be
-//! able to run twice, its first run, when rolled back, leaving nothing behind ([`GroupCommit::run`]).
+//! able to run twice, its first run, when rolled back, leaving nothing behind
+//! ([`GroupCommit::run_repeatable`]).
 //! A piece that can run only once ([`GroupCommit::run_once`]) makes its batch run in savepoints
 //! from the start.
 //!
@@ -22,6 +23,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
 
 use diesel::Connection;
+use diesel::connection::TransactionManager;
 
 use crate::StoreError;
 use crate::db::{Backend, DbConnection};
@@ -153,7 +155,7 @@ impl GroupCommit {
 
     /// Runs `f` in the next batch, whole or not at all, and answers once the batch is committed.
     /// `f` may run twice (see the module's comment): a failed first run is rolled back.
-    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    pub(crate) async fn run_repeatable<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
@@ -164,7 +166,7 @@ impl GroupCommit {
         rx.await.map_err(|_| stopped())?
     }
 
-    /// Runs `f` in the next batch, as [`GroupCommit::run`] does, when `f` can run only once: its
+    /// Runs `f` in the next batch, as [`GroupCommit::run_repeatable`] does, when `f` can run only once: its
     /// batch runs in savepoints from the start.
     pub(crate) async fn run_once<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -209,8 +211,7 @@ fn serve(mut conn: DbConnection, backend: &Backend, queue: &mpsc::Receiver<Box<d
             Batch::Committed(Err(e)) => Err(format!("the transaction could not be committed: {e}")),
             // A lone piece that failed hears of its own error, as it would from a savepoint.
             Batch::Failed => Ok(()),
-            // A piece that panicked may have left its savepoint open: nothing of this batch is kept.
-            Batch::Panicked => Err("a piece of its work panicked".into()),
+            Batch::Broken => Err("a piece of its work panicked, or its rollback failed".into()),
         };
         // Their ratio is the mean batch: how many pieces of work share a commit (and its fsync).
         metrics::counter!("ostiary_sqlite_transactions_total").increment(1);
@@ -238,8 +239,10 @@ enum Batch {
     Committed(Result<(), diesel::result::Error>),
     /// A piece failed outside any savepoint, and the transaction was rolled back.
     Failed,
-    /// A piece panicked, and the transaction was rolled back.
-    Panicked,
+    /// A piece panicked (it may have left its savepoint open), or the rollback after a failed piece
+    /// failed too (SQLite may have ended the transaction itself, after a full disk or an I/O
+    /// error): nothing of this batch is kept, and the connection is opened again.
+    Broken,
 }
 
 /// Runs `batch` in one transaction, each piece in a savepoint when `savepoints`; without them the
@@ -256,131 +259,28 @@ fn run_batch(conn: &mut DbConnection, batch: &mut [Box<dyn Job>], savepoints: bo
                     break;
                 }
                 Ran::Panicked => {
-                    stop = Some(Batch::Panicked);
+                    stop = Some(Batch::Broken);
                     break;
                 }
             }
         }
         if stop.is_some() { Err(diesel::result::Error::RollbackTransaction) } else { Ok(()) }
     });
-    stop.unwrap_or(Batch::Committed(outcome))
+    match stop {
+        None => Batch::Committed(outcome),
+        // diesel answers the piece's own error even when the rollback found its state broken.
+        Some(_) if !matches!(outcome, Err(diesel::result::Error::RollbackTransaction)) || depth(conn) != Some(0) => {
+            Batch::Broken
+        }
+        Some(stop) => stop,
+    }
+}
+
+/// How many transactions and savepoints are open on `conn`; `None` when diesel lost track of them.
+fn depth(conn: &mut DbConnection) -> Option<u32> {
+    let status = <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn);
+    status.transaction_depth().ok().map(|open| open.map_or(0, |n| n.get()))
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use diesel::RunQueryDsl;
-    use diesel::connection::{SimpleConnection, TransactionManager};
-
-    use super::*;
-
-    /// How deep in transactions a piece was, each time it ran: 1 in its batch's transaction, 2 in
-    /// a savepoint of its own.
-    type Depths = Arc<Mutex<Vec<u32>>>;
-
-    /// A piece for a test: the value it inserts, whether it then fails, whether it may run twice.
-    struct Test {
-        x: i32,
-        fails: bool,
-        repeatable: bool,
-        depths: Depths,
-    }
-
-    fn piece(x: i32, fails: bool, repeatable: bool) -> Test {
-        Test { x, fails, repeatable, depths: Depths::default() }
-    }
-
-    fn depth(conn: &mut DbConnection) -> u32 {
-        let status = <DbConnection as Connection>::TransactionManager::transaction_manager_status_mut(conn);
-        status.transaction_depth().ok().flatten().map_or(0, |d| d.get())
-    }
-
-    fn rows(conn: &mut DbConnection) -> Vec<i32> {
-        let query = diesel::dsl::sql::<diesel::sql_types::Integer>("x FROM t ORDER BY x");
-        diesel::select(query).load(conn).unwrap()
-    }
-
-    /// Runs `pieces` as one batch: the writer is held in a piece of its own while they are
-    /// queued, so that they all go into its next transaction. Says which succeeded.
-    async fn batch(writer: &Arc<GroupCommit>, pieces: &[Test]) -> Vec<bool> {
-        let (hold, held) = mpsc::channel::<()>();
-        let (started, running) = tokio::sync::oneshot::channel();
-        let w = Arc::clone(writer);
-        let holder = tokio::spawn(async move {
-            w.run_once(move |_| {
-                let _ = started.send(());
-                let _ = held.recv();
-                Ok(())
-            })
-            .await
-        });
-        running.await.unwrap();
-        let mut tasks = Vec::new();
-        for p in pieces {
-            let (x, fails, depths, w) = (p.x, p.fails, Arc::clone(&p.depths), Arc::clone(writer));
-            let work = move |conn: &mut DbConnection| {
-                depths.lock().unwrap().push(depth(conn));
-                conn.batch_execute(&format!("INSERT INTO t VALUES ({x})"))?;
-                if fails { Err(StoreError::Corrupt(format!("{x} fails"))) } else { Ok(()) }
-            };
-            tasks.push(match p.repeatable {
-                true => tokio::spawn(async move { w.run(work).await }),
-                false => tokio::spawn(async move { w.run_once(work).await }),
-            });
-        }
-        // Every piece is queued before the writer is let go.
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        drop(hold);
-        holder.await.unwrap().unwrap();
-        let mut results = Vec::new();
-        for task in tasks {
-            results.push(task.await.unwrap().is_ok());
-        }
-        results
-    }
-
-    fn depths(pieces: &[Test]) -> Vec<Vec<u32>> {
-        pieces.iter().map(|p| p.depths.lock().unwrap().clone()).collect()
-    }
-
-    #[tokio::test]
-    async fn a_batch_runs_without_savepoints_and_again_in_them_when_a_piece_fails() {
-        let path = std::env::temp_dir().join(format!("ostiary-batch-{}.db", domain::secret::random_token(8)));
-        let backend = Backend::Sqlite(path.display().to_string());
-        let writer = Arc::new(GroupCommit::start(&backend).unwrap());
-        writer.run_once(|conn| Ok(conn.batch_execute("CREATE TABLE t (x INTEGER)")?)).await.unwrap();
-        let mut conn = backend.connect().unwrap();
-
-        // Pieces that all succeed run once each, in the batch's transaction, with no savepoint.
-        let pieces = [piece(1, false, true), piece(2, false, true)];
-        assert_eq!(batch(&writer, &pieces).await, [true, true]);
-        assert_eq!(depths(&pieces), [vec![1], vec![1]]);
-        assert_eq!(rows(&mut conn), [1, 2]);
-
-        // One fails: the first run stops there and is rolled back; the second runs each piece in a
-        // savepoint of its own. Each piece hears of its own result, and only the failed one's
-        // write is undone.
-        let pieces = [piece(3, false, true), piece(4, true, true), piece(5, false, true)];
-        assert_eq!(batch(&writer, &pieces).await, [true, false, true]);
-        assert_eq!(depths(&pieces), [vec![1, 2], vec![1, 2], vec![2]]);
-        assert_eq!(rows(&mut conn), [1, 2, 3, 5]);
-
-        // A piece that can run only once puts its batch in savepoints from the start: it runs once.
-        let pieces = [piece(6, false, false), piece(7, true, true), piece(8, false, true)];
-        assert_eq!(batch(&writer, &pieces).await, [true, false, true]);
-        assert_eq!(depths(&pieces), [vec![2], vec![2], vec![2]]);
-        assert_eq!(rows(&mut conn), [1, 2, 3, 5, 6, 8]);
-
-        // A piece alone is its own transaction: rolled back when it fails, and run once.
-        let pieces = [piece(9, true, true)];
-        assert_eq!(batch(&writer, &pieces).await, [false]);
-        assert_eq!(depths(&pieces), [vec![1]]);
-        assert_eq!(rows(&mut conn), [1, 2, 3, 5, 6, 8]);
-
-        drop((writer, conn));
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
-    }
-}
+mod tests;

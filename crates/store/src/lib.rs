@@ -172,7 +172,7 @@ impl Store {
         let routes = self.routes();
         let f = move |conn: &mut DbConnection| events::with_routes(Routes::clone(&routes), || f(conn));
         match &self.group {
-            Some(group) => group.run(f).await,
+            Some(group) => group.run_repeatable(f).await,
             None => self.pooled(f).await,
         }
     }
