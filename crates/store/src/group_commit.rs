@@ -10,10 +10,8 @@
 //! the others' kept. Pieces rarely fail, and a savepoint costs its `SAVEPOINT` and `RELEASE`
 //! statements and a copy of each page the piece changes (the statement journal): about 3 % of a
 //! sign-in's instructions when every piece paid them (docs/performance.md). Such a piece must be
-//! able to run twice, its first run, when rolled back, leaving nothing behind
-//! ([`GroupCommit::run_repeatable`]).
-//! A piece that can run only once ([`GroupCommit::run_once`]) makes its batch run in savepoints
-//! from the start.
+//! able to run twice, its first run, when rolled back, leaving nothing behind. A piece that can
+//! run only once ([`once`]) makes its batch run in savepoints from the start.
 //!
 //! Besides sharing fsyncs, the one long-lived connection keeps diesel's prepared-statement cache
 //! warm, and no pool checkout (with its liveness query) happens per query. PostgreSQL does not go
@@ -52,6 +50,8 @@ enum Ran {
 
 struct Piece<T, F> {
     work: F,
+    /// Whether the piece may run again after a run that was rolled back ([`once`] pieces not).
+    repeatable: bool,
     result: Option<Result<T, StoreError>>,
     reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
 }
@@ -68,42 +68,24 @@ where
     }
 
     fn repeatable(&self) -> bool {
-        true
+        self.repeatable
     }
 
     fn deliver(self: Box<Self>, committed: Result<(), String>) {
-        reply(self.reply, committed, self.result);
+        let result = self.result.unwrap_or_else(|| Err(StoreError::Unavailable("the batch stopped before it".into())));
+        let _ = self.reply.send(committed.map_err(StoreError::Unavailable).and(result));
     }
 }
 
-/// A piece that runs once: its batch runs in savepoints from the start.
-struct Once<T, F> {
-    work: Option<F>,
-    result: Option<Result<T, StoreError>>,
-    reply: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
-}
-
-impl<T, F> Job for Once<T, F>
-where
-    T: Send + 'static,
-    F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
-{
-    fn run(&mut self, conn: &mut DbConnection, savepoint: bool) -> Ran {
-        let (ran, result) = match self.work.take() {
-            Some(work) => run_piece(conn, savepoint, work),
-            // Not reached: a batch with this piece in it never runs twice.
-            None => (Ran::Failed, Err(StoreError::Unavailable("a database task was asked to run twice".into()))),
-        };
-        self.result = Some(result);
-        ran
-    }
-
-    fn repeatable(&self) -> bool {
-        false
-    }
-
-    fn deliver(self: Box<Self>, committed: Result<(), String>) {
-        reply(self.reply, committed, self.result);
+/// Work that can run only once, as a piece: given to [`GroupCommit::run`] as not repeatable, its
+/// batch runs in savepoints from the start, so it is never asked to run a second time.
+pub(crate) fn once<T>(
+    work: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> impl FnMut(&mut DbConnection) -> Result<T, StoreError> {
+    let mut work = Some(work);
+    move |conn| match work.take() {
+        Some(work) => work(conn),
+        None => Err(StoreError::Unavailable("a database task was asked to run twice".into())),
     }
 }
 
@@ -122,17 +104,6 @@ fn run_piece<T>(
         Ok(Err(e)) => (Ran::Failed, Err(e)),
         Err(_) => (Ran::Panicked, Err(StoreError::Unavailable("a database task failed".into()))),
     }
-}
-
-/// Tells a piece's caller how it went: its own result once its batch was committed, or why the
-/// batch was not.
-fn reply<T>(
-    to: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
-    committed: Result<(), String>,
-    result: Option<Result<T, StoreError>>,
-) {
-    let result = result.unwrap_or_else(|| Err(StoreError::Unavailable("the batch stopped before it".into())));
-    let _ = to.send(committed.map_err(StoreError::Unavailable).and(result));
 }
 
 /// The queue to the SQLite thread. Cheap to share; the thread stops when the last handle is dropped.
@@ -154,28 +125,16 @@ impl GroupCommit {
     }
 
     /// Runs `f` in the next batch, whole or not at all, and answers once the batch is committed.
-    /// `f` may run twice (see the module's comment): a failed first run is rolled back.
-    pub(crate) async fn run_repeatable<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// A `repeatable` `f` may run twice (see the module's comment): a failed first run is rolled
+    /// back. One that is not ([`once`]) puts its batch in savepoints from the start.
+    pub(crate) async fn run<T, F>(&self, repeatable: bool, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let stopped = || StoreError::Unavailable("the database thread has stopped".into());
-        self.jobs.send(Box::new(Piece { work: f, result: None, reply })).map_err(|_| stopped())?;
-        rx.await.map_err(|_| stopped())?
-    }
-
-    /// Runs `f` in the next batch, as [`GroupCommit::run_repeatable`] does, when `f` can run only once: its
-    /// batch runs in savepoints from the start.
-    pub(crate) async fn run_once<T, F>(&self, f: F) -> Result<T, StoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
-    {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let stopped = || StoreError::Unavailable("the database thread has stopped".into());
-        self.jobs.send(Box::new(Once { work: Some(f), result: None, reply })).map_err(|_| stopped())?;
+        self.jobs.send(Box::new(Piece { work: f, repeatable, result: None, reply })).map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
 }

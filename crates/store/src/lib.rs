@@ -153,18 +153,23 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
     {
-        let routes = self.routes();
-        let f = move |conn: &mut DbConnection| events::with_routes(routes, || f(conn));
-        match &self.group {
-            Some(group) => group.run_once(f).await,
-            None => self.pooled(f).await,
-        }
+        self.queue(false, group_commit::once(f)).await
     }
 
     /// Runs `f` as [`Store::run`] does, but `f` may run twice on SQLite, so that its batch needs
     /// no savepoints: a first run that is rolled back with its batch must leave nothing behind
     /// ([`group_commit`]). For the writes every sign-in makes.
-    pub(crate) async fn run_repeatable<T, F>(&self, mut f: F) -> Result<T, StoreError>
+    pub(crate) async fn run_repeatable<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.queue(true, f).await
+    }
+
+    /// [`Store::run`] and [`Store::run_repeatable`]: `f` with the store's event routes, to the
+    /// group-commit thread or the pool.
+    async fn queue<T, F>(&self, repeatable: bool, mut f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnMut(&mut DbConnection) -> Result<T, StoreError> + Send + 'static,
@@ -172,7 +177,7 @@ impl Store {
         let routes = self.routes();
         let f = move |conn: &mut DbConnection| events::with_routes(Routes::clone(&routes), || f(conn));
         match &self.group {
-            Some(group) => group.run_repeatable(f).await,
+            Some(group) => group.run(repeatable, f).await,
             None => self.pooled(f).await,
         }
     }

@@ -35,11 +35,14 @@ async fn batch(writer: &Arc<GroupCommit>, pieces: &[Test]) -> Vec<bool> {
     let (started, running) = tokio::sync::oneshot::channel();
     let w = Arc::clone(writer);
     let holder = tokio::spawn(async move {
-        w.run_once(move |_| {
-            let _ = started.send(());
-            let _ = held.recv();
-            Ok(())
-        })
+        w.run(
+            false,
+            once(move |_| {
+                let _ = started.send(());
+                let _ = held.recv();
+                Ok(())
+            }),
+        )
         .await
     });
     running.await.unwrap();
@@ -53,8 +56,8 @@ async fn batch(writer: &Arc<GroupCommit>, pieces: &[Test]) -> Vec<bool> {
             if fails { Err(StoreError::Corrupt(format!("{x} fails"))) } else { Ok(()) }
         };
         tasks.push(match p.repeatable {
-            true => tokio::spawn(async move { w.run_repeatable(work).await }),
-            false => tokio::spawn(async move { w.run_once(work).await }),
+            true => tokio::spawn(async move { w.run(true, work).await }),
+            false => tokio::spawn(async move { w.run(false, work).await }),
         });
     }
     // Every piece is queued before the writer is let go: on the test's one-thread runtime the
@@ -78,7 +81,7 @@ async fn a_batch_runs_without_savepoints_and_again_in_them_when_a_piece_fails() 
     let path = std::env::temp_dir().join(format!("ostiary-batch-{}.db", domain::secret::random_token(8)));
     let backend = Backend::Sqlite(path.display().to_string());
     let writer = Arc::new(GroupCommit::start(&backend).unwrap());
-    writer.run_once(|conn| Ok(conn.batch_execute("CREATE TABLE t (x INTEGER)")?)).await.unwrap();
+    writer.run(false, once(|conn| Ok(conn.batch_execute("CREATE TABLE t (x INTEGER)")?))).await.unwrap();
     let mut conn = backend.connect().unwrap();
 
     // Pieces that all succeed run once each, in the batch's transaction, with no savepoint.
